@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The full test suite of ipuflow, from a fresh machine:
+#
+#   scripts/test.sh
+#
+# 1. tools       checks cargo, a C/C++ compiler and valgrind (apt-installs a missing one when run as root with
+#                apt), creates the pinned Python venv (cmake comes from it)
+# 2. fetch       scripts/fetch_ort.sh (ONNX Runtime) and scripts/fetch_onnx_testdata.sh (ONNX backend test data)
+# 3. build       cargo build (debug profile: the one `cargo test` also uses, so nothing is compiled twice)
+# 4. cargo test  every Rust test, the header drift test included
+# 5. abi tests   the C/C++ programs of tests/ (CMake + ctest) in three flavours: plain, ASan+UBSan, valgrind
+# 6. windows     scripts/check_windows.sh: cargo check for x86_64-pc-windows-gnu, and where mingw-w64 and wine64
+#                are installed the cross-built DLL with the C tests run under wine
+#
+# Every section runs even when an earlier one failed (unless it needs the earlier one's output); a summary with
+# each section's result and time is printed last, and the exit status is non-zero if any section failed.
+#
+# Environment:
+#   IPUFLOW_TEST_SECTIONS   space-separated subset to run, e.g. "build abi" (default: all)
+#   IPUFLOW_CTEST_LABELS    ctest label regex, e.g. "plain|asan" (default: all three flavours)
+#   IPUFLOW_WINDOWS         auto (default) | check | full | off, passed to scripts/check_windows.sh
+#   CARGO_TARGET_DIR        honoured (the C tests link $CARGO_TARGET_DIR/debug/libipuflow.so)
+#   IPUFLOW_CACHE           where downloads live (scripts/common.sh)
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+set +e # sections record their own failures
+cd "$IPUFLOW_ROOT"
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$IPUFLOW_ROOT/target}"
+LIB="$TARGET_DIR/debug/libipuflow.so"
+BUILD_DIR="${IPUFLOW_TEST_BUILD_DIR:-$IPUFLOW_ROOT/build/abi-tests}"
+SECTIONS="${IPUFLOW_TEST_SECTIONS:-tools fetch build cargo-test abi windows}"
+JOBS="$(nproc 2>/dev/null || echo 2)"
+T0=$SECONDS
+RESULTS=()
+FAILED=0
+
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
+
+# section NAME FUNCTION: runs FUNCTION, records PASS/FAIL and its time.
+section() {
+    local name="$1" fn="$2" t=$SECONDS rc
+    printf '\n\033[1m==== %s ====\033[0m\n' "$name"
+    "$fn"
+    rc=$?
+    local dt=$((SECONDS - t))
+    if [ "$rc" = 0 ]; then
+        RESULTS+=("PASS  $name (${dt}s)")
+    elif [ "$rc" = 77 ]; then
+        RESULTS+=("SKIP  $name (${dt}s)")
+    else
+        RESULTS+=("FAIL  $name (${dt}s, exit $rc)")
+        FAILED=$((FAILED + 1))
+    fi
+    return "$rc"
+}
+
+skip_section() {
+    printf '\n\033[1m==== %s ====\033[0m\nskipped: %s\n' "$1" "$2"
+    RESULTS+=("SKIP  $1 ($2)")
+}
+
+# need COMMAND APT_PACKAGE: the command exists, or is apt-installed when possible, or the section fails.
+APT_UPDATED=0
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing $2 (for $1)"
+        if [ "$APT_UPDATED" = 0 ]; then
+            apt-get update -qq || return 1
+            APT_UPDATED=1
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null || return 1
+        command -v "$1" >/dev/null 2>&1 && return 0
+    fi
+    echo "error: '$1' is missing; install the package '$2'" >&2
+    return 1
+}
+
+do_tools() {
+    local ok=0
+    need cargo cargo || ok=1
+    need cc gcc || ok=1
+    need c++ g++ || ok=1
+    need valgrind valgrind || ok=1
+    need python3 python3 || ok=1
+    python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkg_venv || ok=1
+    ensure_venv || ok=1
+    echo "cargo:    $(cargo --version 2>/dev/null)"
+    echo "rustc:    $(rustc --version 2>/dev/null)"
+    echo "cc:       $(cc --version 2>/dev/null | head -1)"
+    echo "valgrind: $(valgrind --version 2>/dev/null)"
+    echo "cmake:    $(cmake --version 2>/dev/null | head -1) ($(command -v cmake))"
+    return $ok
+}
+
+# Debian's python3 lacks venv/ensurepip until python3-venv is installed.
+need_pkg_venv() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        [ "$APT_UPDATED" = 1 ] || { apt-get update -qq && APT_UPDATED=1; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    else
+        echo "error: python3 cannot create a venv; install python3-venv" >&2
+        return 1
+    fi
+}
+
+do_fetch() {
+    local ok=0 out
+    if [ -x scripts/fetch_ort.sh ] || [ -f scripts/fetch_ort.sh ]; then
+        out="$(bash scripts/fetch_ort.sh)" || ok=1
+        echo "$out"
+        # Its last line is the Linux runtime library, the value for IPUFLOW_ORT_LIBRARY.
+        local lib
+        lib="$(printf '%s\n' "$out" | tail -n 1)"
+        if [ "$ok" = 0 ] && [ -f "$lib" ]; then
+            export IPUFLOW_ORT_LIBRARY="${IPUFLOW_ORT_LIBRARY:-$lib}"
+            echo "IPUFLOW_ORT_LIBRARY=$IPUFLOW_ORT_LIBRARY"
+        fi
+    else
+        echo "scripts/fetch_ort.sh not present: nothing to fetch"
+    fi
+    if [ -f scripts/fetch_onnx_testdata.sh ]; then
+        bash scripts/fetch_onnx_testdata.sh || ok=1
+    else
+        echo "scripts/fetch_onnx_testdata.sh not present: nothing to fetch"
+    fi
+    return $ok
+}
+
+do_build() {
+    cargo build --locked 2>&1 || return 1
+    [ -f "$LIB" ] || { echo "error: cargo build did not produce $LIB" >&2; return 1; }
+    echo "built $LIB"
+}
+
+do_cargo_test() {
+    cargo test --locked 2>&1
+}
+
+do_abi() {
+    [ -f "$LIB" ] || { echo "error: $LIB is missing (the build section failed)" >&2; return 1; }
+    local args=(-S tests -B "$BUILD_DIR" -DIPUFLOW_LIBRARY="$LIB" -DCMAKE_BUILD_TYPE=Debug)
+    [ -n "${IPUFLOW_ORT_LIBRARY:-}" ] && args+=(-DIPUFLOW_ORT_LIBRARY="$IPUFLOW_ORT_LIBRARY")
+    command -v ninja >/dev/null 2>&1 && [ ! -f "$BUILD_DIR/CMakeCache.txt" ] && args+=(-G Ninja)
+    cmake "${args[@]}" || return 1
+    cmake --build "$BUILD_DIR" -j "$JOBS" || return 1
+    local labels=()
+    [ -n "${IPUFLOW_CTEST_LABELS:-}" ] && labels=(-L "$IPUFLOW_CTEST_LABELS")
+    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" "${labels[@]}"
+}
+
+do_windows() {
+    bash scripts/check_windows.sh
+}
+
+echo "ipuflow test suite: $(git -C "$IPUFLOW_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit') on $(uname -srm), $JOBS cores"
+want tools && section "tools" do_tools
+want fetch && section "fetch" do_fetch
+BUILD_OK=1
+if want build; then
+    section "build (cargo build)" do_build || BUILD_OK=0
+fi
+want cargo-test && section "cargo test" do_cargo_test
+if want abi; then
+    if [ "$BUILD_OK" = 1 ]; then
+        section "abi tests (cmake + ctest: plain, asan, valgrind)" do_abi
+    else
+        skip_section "abi tests" "the build failed"
+        FAILED=$((FAILED + 1))
+    fi
+fi
+want windows && section "windows (scripts/check_windows.sh)" do_windows
+
+printf '\n\033[1m==== summary ====\033[0m\n'
+printf '%s\n' "${RESULTS[@]}"
+if [ "$FAILED" = 0 ]; then
+    echo "test.sh: ALL PASSED in $((SECONDS - T0))s"
+    exit 0
+fi
+echo "test.sh: $FAILED SECTION(S) FAILED in $((SECONDS - T0))s"
+exit 1

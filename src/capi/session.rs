@@ -1,0 +1,498 @@
+//! `ipuflow_session` (a model loaded into ONNX Runtime, run over caller buffers) and `ipuflow_run_options`
+//! (per-run settings and the cancel token).
+
+#![allow(non_camel_case_types)]
+// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
+#![allow(clippy::missing_safety_doc)]
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::path::Path;
+
+use super::env::ipuflow_env;
+use super::model::ipuflow_model;
+use super::session_options::ipuflow_session_options;
+use super::tensor::{ipuflow_tensor, ipuflow_tensor_view};
+use super::{
+    arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, enum_arg, guard, guard_value, null_arg, out_ptr, write_out,
+    BoxHandle, ipuflow_status,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::{Environment, LogLevel, RunOptions, Session, SessionOptions, TensorInfo, TensorMut, TensorRef};
+
+/// A model loaded into ONNX Runtime, ready to run.
+///
+/// Created by `ipuflow_session_create` (a file), `_w`, `ipuflow_session_create_from_memory` or
+/// `ipuflow_session_create_from_model`; freed with `ipuflow_session_free`. Thread-safe: `ipuflow_session_run` and
+/// the getters may be called on the same session from many threads at once. Strings and arrays the getters return
+/// are owned by the session and valid until it is freed.
+pub struct ipuflow_session {
+    _private: [u8; 0],
+}
+
+/// Per-run settings and a cancel token.
+///
+/// Created by `ipuflow_run_options_create`, freed by `ipuflow_run_options_free` (not while a run uses it). Pass it
+/// to `ipuflow_session_run`; `ipuflow_run_options_cancel` may be called from any thread while runs using it are in
+/// progress: they stop early and return IPUFLOW_STATUS_CANCELLED. One options object may serve concurrent runs.
+/// The setters are not thread-safe; cancel, reset and is_cancelled are.
+pub struct ipuflow_run_options {
+    _private: [u8; 0],
+}
+
+/// Metadata of one model input or output; its pointers are owned by the session.
+///
+/// - `name`: UTF-8, NUL-terminated.
+/// - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value (other ONNX numbers may appear for types ipuflow cannot
+///   pass, e.g. 17 = float8e4m3fn); 0 when the value is not a tensor (sequence, map, optional).
+/// - `shape`, `rank`: the model's dimensions; -1 marks a dimension that is not fixed. `shape` is NULL when rank is 0.
+/// - `dim_names`: `rank` strings: the symbolic name of each dimension ("batch", "N") or "" when fixed or unnamed;
+///   NULL when rank is 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ipuflow_tensor_info {
+    pub name: *const c_char,
+    pub element_type: i32,
+    pub shape: *const i64,
+    pub rank: usize,
+    pub dim_names: *const *const c_char,
+}
+
+struct CInfo {
+    name: CString,
+    dim_names: Vec<CString>,
+    dim_name_ptrs: Vec<*const c_char>,
+}
+
+/// The Rust side of `ipuflow_session`: the session plus C views of its metadata.
+pub(crate) struct SessionHandle {
+    pub(crate) session: Session,
+    inputs: Vec<CInfo>,
+    outputs: Vec<CInfo>,
+}
+
+// SAFETY: the raw pointers point into the handle's own immutable CStrings.
+unsafe impl Send for SessionHandle {}
+unsafe impl Sync for SessionHandle {}
+
+impl SessionHandle {
+    fn new(session: Session) -> SessionHandle {
+        let conv = |infos: &[TensorInfo]| -> Vec<CInfo> {
+            infos
+                .iter()
+                .map(|i| {
+                    let dim_names: Vec<CString> =
+                        i.dim_names.iter().map(|n| CString::new(n.replace('\0', "")).unwrap_or_default()).collect();
+                    let dim_name_ptrs = dim_names.iter().map(|c| c.as_ptr()).collect();
+                    CInfo { name: CString::new(i.name.replace('\0', "")).unwrap_or_default(), dim_names, dim_name_ptrs }
+                })
+                .collect()
+        };
+        let inputs = conv(session.inputs());
+        let outputs = conv(session.outputs());
+        SessionHandle { session, inputs, outputs }
+    }
+
+    fn info(&self, is_input: bool, index: usize) -> Result<ipuflow_tensor_info> {
+        let (infos, cinfos, what) =
+            if is_input { (self.session.inputs(), &self.inputs, "input") } else { (self.session.outputs(), &self.outputs, "output") };
+        let (i, c) = infos.get(index).zip(cinfos.get(index)).ok_or_else(|| {
+            Error::new(ErrorKind::OutOfRange, format!("{what} index {index} is out of range: the model has {} {what}s", infos.len()))
+        })?;
+        debug_assert_eq!(c.dim_names.len(), i.shape.len());
+        Ok(ipuflow_tensor_info {
+            name: c.name.as_ptr(),
+            element_type: if i.kind == crate::runtime::ValueKind::Tensor { i.element_type_code } else { 0 },
+            shape: if i.shape.is_empty() { std::ptr::null() } else { i.shape.as_ptr() },
+            rank: i.shape.len(),
+            dim_names: if c.dim_name_ptrs.is_empty() { std::ptr::null() } else { c.dim_name_ptrs.as_ptr() },
+        })
+    }
+}
+
+box_handle!(ipuflow_session => SessionHandle);
+box_handle!(ipuflow_run_options => RunOptions);
+
+/// The environment and options of a session creation: NULL environment = the live one or a default one.
+unsafe fn env_and_options(env: *const ipuflow_env, options: *const ipuflow_session_options) -> Result<(Environment, SessionOptions)> {
+    let env = if env.is_null() { Environment::current_or_default()? } else { ipuflow_env::try_ref(env, "env")?.clone() };
+    let options = if options.is_null() { SessionOptions::default() } else { ipuflow_session_options::try_ref(options, "options")?.clone() };
+    Ok((env, options))
+}
+
+unsafe fn create_from_path(
+    env: *const ipuflow_env,
+    path: &Path,
+    options: *const ipuflow_session_options,
+    out: *mut *mut ipuflow_session,
+) -> Result<()> {
+    let (env, options) = env_and_options(env, options)?;
+    let s = Session::from_file_in(&env, path, &options)?;
+    write_out(out, ipuflow_session::into_raw(SessionHandle::new(s)));
+    Ok(())
+}
+
+/// Creates a session from an ONNX model file (UTF-8 path). External data files are found relative to the model.
+///
+/// - `env`: the environment, or NULL to share the live one (or create a default one).
+/// - `model_path`: the .onnx file.
+/// - `options`: session options (read, not kept), or NULL for ONNX Runtime's defaults.
+/// - `out`: receives the new session on success (free with `ipuflow_session_free`); untouched on failure.
+///
+/// Loads ONNX Runtime automatically (as `ipuflow_runtime_load(NULL)`) if it is not loaded.
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`model_path`, `out`), IPUFLOW_STATUS_INVALID_UTF8,
+/// IPUFLOW_STATUS_INVALID_ARGUMENT (empty path; thread counts with a global-thread-pool environment; NUL in a
+/// config entry), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (a directory),
+/// IPUFLOW_STATUS_RUNTIME_NOT_FOUND / _INVALID / _TOO_OLD (automatic load), IPUFLOW_STATUS_RUNTIME (ONNX Runtime
+/// refused the model or an option; the message starts with ORT's error code name). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_create(
+    env: *const ipuflow_env,
+    model_path: *const c_char,
+    options: *const ipuflow_session_options,
+    out: *mut *mut ipuflow_session,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        create_from_path(env, &arg_path(model_path, "model_path")?, options, out)
+    })
+}
+
+/// Same as `ipuflow_session_create` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_create_w(
+    env: *const ipuflow_env,
+    model_path: *const u16,
+    options: *const ipuflow_session_options,
+    out: *mut *mut ipuflow_session,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        create_from_path(env, &arg_wide_path(model_path, "model_path")?, options, out)
+    })
+}
+
+/// Creates a session from a serialized ONNX model in memory (the bytes are read during the call, not kept).
+/// A model with external data cannot be created this way (load it with `ipuflow_model_load_file` and use
+/// `ipuflow_session_create_from_model`).
+///
+/// Errors: as `ipuflow_session_create`, plus IPUFLOW_STATUS_MODEL_DECODE for `len` 0 and IPUFLOW_STATUS_NULL_ARGUMENT
+/// for `data` NULL with `len` > 0; undecodable bytes are IPUFLOW_STATUS_RUNTIME (ORT_INVALID_PROTOBUF). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_create_from_memory(
+    env: *const ipuflow_env,
+    data: *const c_void,
+    len: usize,
+    options: *const ipuflow_session_options,
+    out: *mut *mut ipuflow_session,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let bytes = arg_bytes(data.cast(), len, "data")?;
+        let (env, options) = env_and_options(env, options)?;
+        let s = Session::from_bytes_in(&env, bytes, &options)?;
+        write_out(out, ipuflow_session::into_raw(SessionHandle::new(s)));
+        Ok(())
+    })
+}
+
+/// Creates a session from a model held by ipuflow (e.g. loaded, edited or quantized). The model is serialized for
+/// ONNX Runtime during the call and not referenced afterwards.
+///
+/// Errors: as `ipuflow_session_create` (IPUFLOW_STATUS_NULL_ARGUMENT for `model`), plus IPUFLOW_STATUS_UNSUPPORTED for
+/// a model over protobuf's 2 GiB limit. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_create_from_model(
+    env: *const ipuflow_env,
+    model: *const ipuflow_model,
+    options: *const ipuflow_session_options,
+    out: *mut *mut ipuflow_session,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let m = ipuflow_model::try_ref(model, "model")?;
+        let (env, options) = env_and_options(env, options)?;
+        let s = Session::from_model_in(&env, &m.model, &options)?;
+        write_out(out, ipuflow_session::into_raw(SessionHandle::new(s)));
+        Ok(())
+    })
+}
+
+/// Frees a session. `session` may be NULL (no-op). Must not be called while another thread uses the session.
+/// Tensors returned by its runs stay valid.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_free(session: *mut ipuflow_session) {
+    guard_value((), || ipuflow_session::free(session))
+}
+
+/// Gives the number of model inputs a run must feed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_input_count(session: *const ipuflow_session, out: *mut usize) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let s = ipuflow_session::try_ref(session, "session")?;
+        write_out(out, s.session.inputs().len());
+        Ok(())
+    })
+}
+
+/// Gives the number of model outputs. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_output_count(session: *const ipuflow_session, out: *mut usize) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let s = ipuflow_session::try_ref(session, "session")?;
+        write_out(out, s.session.outputs().len());
+        Ok(())
+    })
+}
+
+/// Describes input `index` (0-based, model order). The pointers in `*out` are owned by the session.
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_input_info(
+    session: *const ipuflow_session,
+    index: usize,
+    out: *mut ipuflow_tensor_info,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let info = ipuflow_session::try_ref(session, "session")?.info(true, index)?;
+        write_out(out, info);
+        Ok(())
+    })
+}
+
+/// Describes output `index` (0-based, model order). The pointers in `*out` are owned by the session.
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_output_info(
+    session: *const ipuflow_session,
+    index: usize,
+    out: *mut ipuflow_tensor_info,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let info = ipuflow_session::try_ref(session, "session")?.info(false, index)?;
+        write_out(out, info);
+        Ok(())
+    })
+}
+
+/// A view's fields as a core tensor (element type validated, pointers checked). `name` is e.g. "inputs[1]".
+unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -> Result<(crate::runtime::ElementType, &'a [i64])> {
+    let et = enum_arg(v.element_type, &format!("{}.element_type", name()), "an IPUFLOW_ELEMENT_TYPE_* value")?;
+    let shape: &[i64] = if v.rank == 0 {
+        &[]
+    } else if v.shape.is_null() {
+        return Err(null_arg(&format!("{}.shape", name())));
+    } else {
+        std::slice::from_raw_parts(v.shape, v.rank)
+    };
+    if v.data.is_null() && v.byte_size != 0 {
+        return Err(null_arg(&format!("{}.data", name())));
+    }
+    Ok((et, shape))
+}
+
+/// Runs the model once.
+///
+/// - `session`: the session (shared: any number of threads may run it at once).
+/// - `run_options`: per-run settings and cancel token, or NULL.
+/// - `input_names`, `inputs`, `n_inputs`: every model input exactly once, by name (UTF-8), in any order, as views of
+///   caller memory that ONNX Runtime reads in place (no copy). Both arrays may be NULL when `n_inputs` is 0.
+/// - `output_names`, `n_outputs`: the outputs wanted (at least one), by name, each at most once.
+/// - `preallocated_outputs`: NULL, or `n_outputs` views; an entry with non-NULL `data` is a caller buffer that
+///   ONNX Runtime writes output `i` into (its element type, rank and fixed dimensions must match the model and its
+///   shape must be the output's actual shape); an entry with NULL `data` asks for an allocated output.
+/// - `out_tensors`: NULL, or `n_outputs` slots. Each output not written into a caller buffer is returned here as a
+///   new `ipuflow_tensor` owned by the caller (free with `ipuflow_tensor_free`); slots of caller-buffer outputs are
+///   set to NULL. Required unless every output has a caller buffer. Written only on success.
+///
+/// Every argument is checked before ONNX Runtime is called; checks report the tensor by name and both values.
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. "input_names[1]"),
+/// IPUFLOW_STATUS_INVALID_ENUM (a view's element
+/// type), IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data),
+/// IPUFLOW_STATUS_TENSOR_MISMATCH (unknown input/output name, listing the valid ones; an input given twice or
+/// missing; wrong element type, rank or fixed dimension; negative dimension; byte size != product(shape) *
+/// element size), IPUFLOW_STATUS_UNSUPPORTED (string or non-tensor values), IPUFLOW_STATUS_CANCELLED (the run
+/// options were cancelled before or during the run), IPUFLOW_STATUS_RUNTIME (ONNX Runtime failed; e.g. a caller
+/// output buffer whose shape differs from the computed one). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_run(
+    session: *const ipuflow_session,
+    run_options: *const ipuflow_run_options,
+    input_names: *const *const c_char,
+    inputs: *const ipuflow_tensor_view,
+    n_inputs: usize,
+    output_names: *const *const c_char,
+    preallocated_outputs: *const ipuflow_tensor_view,
+    out_tensors: *mut *mut ipuflow_tensor,
+    n_outputs: usize,
+) -> ipuflow_status {
+    guard(|| {
+        let h = ipuflow_session::try_ref(session, "session")?;
+        let s = &h.session;
+        let ro = if run_options.is_null() { None } else { Some(ipuflow_run_options::try_ref(run_options, "run_options")?) };
+        if n_inputs > 0 {
+            if input_names.is_null() {
+                return Err(null_arg("input_names"));
+            }
+            if inputs.is_null() {
+                return Err(null_arg("inputs"));
+            }
+        }
+        if n_outputs == 0 {
+            let names: Vec<String> = s.outputs().iter().map(|o| format!("'{}'", o.name)).collect();
+            return Err(Error::invalid_argument(format!(
+                "n_outputs is 0: request at least one output; the model's outputs are: {}",
+                names.join(", ")
+            )));
+        }
+        if output_names.is_null() {
+            return Err(null_arg("output_names"));
+        }
+
+        let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(n_inputs);
+        for i in 0..n_inputs {
+            let np = *input_names.add(i);
+            if np.is_null() {
+                return Err(null_arg(&format!("input_names[{i}]")));
+            }
+            let idx = s.input_index_bytes(CStr::from_ptr(np).to_bytes())?;
+            let v = &*inputs.add(i);
+            let (et, shape) = view_parts(v, &|| format!("inputs[{i}]"))?;
+            let data: &[u8] = if v.byte_size == 0 { &[] } else { std::slice::from_raw_parts(v.data as *const u8, v.byte_size) };
+            ins.push((idx, TensorRef::from_bytes(et, shape, data)));
+        }
+
+        let mut outs: Vec<(usize, Option<TensorMut<'_>>)> = Vec::with_capacity(n_outputs);
+        let mut need_slots = false;
+        for i in 0..n_outputs {
+            let np = *output_names.add(i);
+            if np.is_null() {
+                return Err(null_arg(&format!("output_names[{i}]")));
+            }
+            let idx = s.output_index_bytes(CStr::from_ptr(np).to_bytes())?;
+            let buf = if preallocated_outputs.is_null() {
+                None
+            } else {
+                let v = &*preallocated_outputs.add(i);
+                if v.data.is_null() {
+                    None
+                } else {
+                    let (et, shape) = view_parts(v, &|| format!("preallocated_outputs[{i}]"))?;
+                    let data = std::slice::from_raw_parts_mut(v.data as *mut u8, v.byte_size);
+                    Some(TensorMut::from_bytes(et, shape, data))
+                }
+            };
+            need_slots |= buf.is_none();
+            outs.push((idx, buf));
+        }
+        if need_slots && out_tensors.is_null() {
+            return Err(null_arg("out_tensors"));
+        }
+
+        let results = s.run_indexed(ro, &ins, &mut outs)?;
+        if !out_tensors.is_null() {
+            for (i, t) in results.into_iter().enumerate() {
+                let p = match t {
+                    Some(t) => ipuflow_tensor::into_raw(t),
+                    None => std::ptr::null_mut(),
+                };
+                write_out(out_tensors.add(i), p);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Creates run options (no tag, the session's log level, not cancelled).
+///
+/// - `out`: receives the new options on success (free with `ipuflow_run_options_free`); untouched on failure.
+///
+/// Loads ONNX Runtime automatically if needed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, the RUNTIME_* load errors,
+/// IPUFLOW_STATUS_RUNTIME. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_run_options_create(out: *mut *mut ipuflow_run_options) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let ro = RunOptions::new()?;
+        write_out(out, ipuflow_run_options::into_raw(ro));
+        Ok(())
+    })
+}
+
+/// Frees run options. `options` may be NULL (no-op). Must not be called while a run uses them.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_run_options_free(options: *mut ipuflow_run_options) {
+    guard_value((), || ipuflow_run_options::free(options))
+}
+
+/// Cancels every run using these options: runs in progress stop as soon as ONNX Runtime next checks (between
+/// nodes) and return IPUFLOW_STATUS_CANCELLED; later runs with these options fail at once until
+/// `ipuflow_run_options_reset`. Idempotent. Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
+/// Thread-safe: meant to be called from another thread than the one running.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_run_options_cancel(options: *const ipuflow_run_options) -> ipuflow_status {
+    guard(|| {
+        ipuflow_run_options::try_ref(options, "options")?.cancel();
+        Ok(())
+    })
+}
+
+/// Clears the cancel flag so the options can be used again. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_run_options_reset(options: *const ipuflow_run_options) -> ipuflow_status {
+    guard(|| {
+        ipuflow_run_options::try_ref(options, "options")?.reset();
+        Ok(())
+    })
+}
+
+/// Gives 1 if the options are cancelled, else 0. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_run_options_is_cancelled(options: *const ipuflow_run_options, out: *mut i32) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let c = ipuflow_run_options::try_ref(options, "options")?.is_cancelled();
+        write_out(out, c as i32);
+        Ok(())
+    })
+}
+
+/// Sets a tag shown in ONNX Runtime's log messages of these runs (UTF-8, copied).
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8. Not thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_run_options_set_tag(options: *mut ipuflow_run_options, tag: *const c_char) -> ipuflow_status {
+    guard(|| {
+        let o = ipuflow_run_options::try_mut(options, "options")?;
+        o.set_tag(arg_str(tag, "tag")?)
+    })
+}
+
+/// Sets the minimum log severity of these runs (an `IPUFLOW_LOG_LEVEL_*`).
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_run_options_set_log_level(options: *mut ipuflow_run_options, log_level: i32) -> ipuflow_status {
+    guard(|| {
+        let o = ipuflow_run_options::try_mut(options, "options")?;
+        let level: LogLevel = enum_arg(log_level, "log_level", "IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)")?;
+        o.set_log_level(level)
+    })
+}
+
+/// Adds an ONNX Runtime run config entry (`AddRunConfigEntry`), e.g. "memory.enable_memory_arena_shrinkage" =
+/// "cpu:0". Both strings UTF-8, copied.
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key),
+/// IPUFLOW_STATUS_RUNTIME (refused by ORT). Not thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_run_options_add_config_entry(
+    options: *mut ipuflow_run_options,
+    key: *const c_char,
+    value: *const c_char,
+) -> ipuflow_status {
+    guard(|| {
+        let o = ipuflow_run_options::try_mut(options, "options")?;
+        o.add_config_entry(arg_str(key, "key")?, arg_str(value, "value")?)
+    })
+}

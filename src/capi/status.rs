@@ -1,0 +1,175 @@
+//! `ipuflow_status`: the pinned result codes of every fallible C call.
+//!
+//! Numbers are grouped by kind (0 success, 1xx caller errors, 2xx files, 3xx models, 4xx runtime, 5xx
+//! quantization, 9xx ipuflow itself). A number, once published, is never reused or renumbered; a retired code
+//! stays here as a comment.
+
+use crate::error::ErrorKind;
+
+/// Result code of every fallible ipuflow call. Codes are pinned: a code's number never changes between releases.
+/// `ipuflow_status_str()` gives its name, `ipuflow_last_error()` the detailed message of the failing call.
+#[allow(non_camel_case_types)]
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ipuflow_status {
+    /// Success.
+    Ok = 0,
+    /// A required pointer argument was NULL.
+    NullArgument = 100,
+    /// An argument's value is outside its domain.
+    InvalidArgument = 101,
+    /// An integer passed for an enum is not one of its values.
+    InvalidEnum = 102,
+    /// A string argument is not valid UTF-8 (or a wide path not valid UTF-16).
+    InvalidUtf8 = 103,
+    /// A caller buffer is too small; the message gives the size needed.
+    BufferTooSmall = 104,
+    /// An index is past the end of a list.
+    OutOfRange = 105,
+    /// A file or directory does not exist.
+    FileNotFound = 200,
+    /// A file could not be read.
+    FileRead = 201,
+    /// A file could not be written; nothing was left behind.
+    FileWrite = 202,
+    /// A path was refused (absolute or `..` external-data location).
+    PathRefused = 203,
+    /// The bytes are not a valid ONNX protobuf.
+    ModelDecode = 300,
+    /// The model is structurally invalid.
+    ModelInvalid = 301,
+    /// A tensor's external data is missing, short or malformed.
+    ExternalData = 302,
+    /// The request is valid but not supported (opset, operator, data type...).
+    Unsupported = 303,
+    /// The ONNX Runtime library was not found; the message lists the places tried.
+    RuntimeNotFound = 400,
+    /// A library was found but is not ONNX Runtime.
+    RuntimeInvalid = 401,
+    /// ONNX Runtime is too old for ipuflow.
+    RuntimeTooOld = 402,
+    /// No ONNX Runtime is loaded.
+    RuntimeNotLoaded = 403,
+    /// ONNX Runtime reported an error; the message carries its text.
+    Runtime = 404,
+    /// The requested device (e.g. the NPU) is unavailable and falling back was not allowed.
+    DeviceUnavailable = 405,
+    /// A tensor does not match the model (name, element type, rank, dimension or byte size).
+    TensorMismatch = 406,
+    /// The operation was cancelled by the host.
+    Cancelled = 407,
+    /// Calibration data is missing or unusable.
+    Calibration = 500,
+    /// A host callback reported an error.
+    Callback = 501,
+    /// Memory could not be allocated.
+    OutOfMemory = 900,
+    /// An internal error in ipuflow (a bug), including a caught panic.
+    Internal = 901,
+}
+
+impl ipuflow_status {
+    /// Every code, for `ipuflow_status_str` and the tests.
+    pub const ALL: [ipuflow_status; 27] = {
+        use ipuflow_status::*;
+        [
+            Ok, NullArgument, InvalidArgument, InvalidEnum, InvalidUtf8, BufferTooSmall, OutOfRange, FileNotFound,
+            FileRead, FileWrite, PathRefused, ModelDecode, ModelInvalid, ExternalData, Unsupported, RuntimeNotFound,
+            RuntimeInvalid, RuntimeTooOld, RuntimeNotLoaded, Runtime, DeviceUnavailable, TensorMismatch, Cancelled,
+            Calibration, Callback, OutOfMemory, Internal,
+        ]
+    };
+
+    /// The code's stable name, as a NUL-terminated static string.
+    pub const fn name(self) -> &'static str {
+        use ipuflow_status::*;
+        match self {
+            Ok => "IPUFLOW_STATUS_OK\0",
+            NullArgument => "IPUFLOW_STATUS_NULL_ARGUMENT\0",
+            InvalidArgument => "IPUFLOW_STATUS_INVALID_ARGUMENT\0",
+            InvalidEnum => "IPUFLOW_STATUS_INVALID_ENUM\0",
+            InvalidUtf8 => "IPUFLOW_STATUS_INVALID_UTF8\0",
+            BufferTooSmall => "IPUFLOW_STATUS_BUFFER_TOO_SMALL\0",
+            OutOfRange => "IPUFLOW_STATUS_OUT_OF_RANGE\0",
+            FileNotFound => "IPUFLOW_STATUS_FILE_NOT_FOUND\0",
+            FileRead => "IPUFLOW_STATUS_FILE_READ\0",
+            FileWrite => "IPUFLOW_STATUS_FILE_WRITE\0",
+            PathRefused => "IPUFLOW_STATUS_PATH_REFUSED\0",
+            ModelDecode => "IPUFLOW_STATUS_MODEL_DECODE\0",
+            ModelInvalid => "IPUFLOW_STATUS_MODEL_INVALID\0",
+            ExternalData => "IPUFLOW_STATUS_EXTERNAL_DATA\0",
+            Unsupported => "IPUFLOW_STATUS_UNSUPPORTED\0",
+            RuntimeNotFound => "IPUFLOW_STATUS_RUNTIME_NOT_FOUND\0",
+            RuntimeInvalid => "IPUFLOW_STATUS_RUNTIME_INVALID\0",
+            RuntimeTooOld => "IPUFLOW_STATUS_RUNTIME_TOO_OLD\0",
+            RuntimeNotLoaded => "IPUFLOW_STATUS_RUNTIME_NOT_LOADED\0",
+            Runtime => "IPUFLOW_STATUS_RUNTIME\0",
+            DeviceUnavailable => "IPUFLOW_STATUS_DEVICE_UNAVAILABLE\0",
+            TensorMismatch => "IPUFLOW_STATUS_TENSOR_MISMATCH\0",
+            Cancelled => "IPUFLOW_STATUS_CANCELLED\0",
+            Calibration => "IPUFLOW_STATUS_CALIBRATION\0",
+            Callback => "IPUFLOW_STATUS_CALLBACK\0",
+            OutOfMemory => "IPUFLOW_STATUS_OUT_OF_MEMORY\0",
+            Internal => "IPUFLOW_STATUS_INTERNAL\0",
+        }
+    }
+}
+
+impl From<ErrorKind> for ipuflow_status {
+    fn from(kind: ErrorKind) -> Self {
+        use ipuflow_status as S;
+        match kind {
+            ErrorKind::NullArgument => S::NullArgument,
+            ErrorKind::InvalidArgument => S::InvalidArgument,
+            ErrorKind::InvalidEnum => S::InvalidEnum,
+            ErrorKind::InvalidUtf8 => S::InvalidUtf8,
+            ErrorKind::BufferTooSmall => S::BufferTooSmall,
+            ErrorKind::OutOfRange => S::OutOfRange,
+            ErrorKind::FileNotFound => S::FileNotFound,
+            ErrorKind::FileRead => S::FileRead,
+            ErrorKind::FileWrite => S::FileWrite,
+            ErrorKind::PathRefused => S::PathRefused,
+            ErrorKind::ModelDecode => S::ModelDecode,
+            ErrorKind::ModelInvalid => S::ModelInvalid,
+            ErrorKind::ExternalData => S::ExternalData,
+            ErrorKind::Unsupported => S::Unsupported,
+            ErrorKind::RuntimeNotFound => S::RuntimeNotFound,
+            ErrorKind::RuntimeInvalid => S::RuntimeInvalid,
+            ErrorKind::RuntimeTooOld => S::RuntimeTooOld,
+            ErrorKind::RuntimeNotLoaded => S::RuntimeNotLoaded,
+            ErrorKind::Runtime => S::Runtime,
+            ErrorKind::DeviceUnavailable => S::DeviceUnavailable,
+            ErrorKind::TensorMismatch => S::TensorMismatch,
+            ErrorKind::Cancelled => S::Cancelled,
+            ErrorKind::Calibration => S::Calibration,
+            ErrorKind::Callback => S::Callback,
+            ErrorKind::OutOfMemory => S::OutOfMemory,
+            ErrorKind::Internal => S::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_pinned() {
+        // The numbers are the ABI: this list may only grow.
+        let pinned: Vec<(i32, &str)> = ipuflow_status::ALL.iter().map(|s| (*s as i32, s.name())).collect();
+        assert_eq!(pinned[0], (0, "IPUFLOW_STATUS_OK\0"));
+        assert_eq!(ipuflow_status::NullArgument as i32, 100);
+        assert_eq!(ipuflow_status::FileNotFound as i32, 200);
+        assert_eq!(ipuflow_status::ModelDecode as i32, 300);
+        assert_eq!(ipuflow_status::RuntimeNotFound as i32, 400);
+        assert_eq!(ipuflow_status::DeviceUnavailable as i32, 405);
+        assert_eq!(ipuflow_status::Calibration as i32, 500);
+        assert_eq!(ipuflow_status::Internal as i32, 901);
+        let mut nums: Vec<i32> = pinned.iter().map(|p| p.0).collect();
+        nums.dedup();
+        assert_eq!(nums.len(), ipuflow_status::ALL.len(), "codes are unique and sorted");
+        for (_, name) in pinned {
+            assert!(name.ends_with('\0') && name.starts_with("IPUFLOW_STATUS_"));
+        }
+    }
+}

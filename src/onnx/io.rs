@@ -1,0 +1,632 @@
+//! Lossless model I/O: decoding (memory-mapped), external data (read, verified and inlined at load), encoding and
+//! atomic saving (optionally with external data).
+//!
+//! Safety rules for external data:
+//! - a location must be relative and must not contain a `..` component (nor a drive or root on Windows): anything
+//!   else is refused with `PathRefused` before any file is touched;
+//! - `offset`/`length` are checked against the data file's real size before anything is allocated, so a malformed
+//!   model cannot make us allocate more than the files on disk hold.
+//!
+//! Saving never writes into an existing file: it writes a temporary file in the destination's directory, fsyncs it
+//! and renames it over the destination (then fsyncs the directory). On any error the temporary files are removed
+//! and the destination (model and data file) is left as it was.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prost::Message;
+
+use super::proto::{
+    tensor_proto, AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, StringStringEntryProto,
+    TensorProto,
+};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The largest message protobuf can encode or decode: 2 GiB - 1.
+pub(crate) const PROTOBUF_LIMIT: usize = i32::MAX as usize;
+
+/// Offsets of tensors in an external data file are multiples of this (for tensors at least this large;
+/// smaller tensors are aligned to [`SMALL_ALIGNMENT`]). 4096 is a page, so runtimes can map tensors directly.
+const PAGE_ALIGNMENT: u64 = 4096;
+const SMALL_ALIGNMENT: u64 = 64;
+
+/// External data settings of an automatically externalized save (a model too big for one protobuf).
+const AUTO_EXTERNAL_THRESHOLD: usize = 1024;
+
+/// An ONNX model in memory: the decoded [`ModelProto`] with all external data inlined, plus the directory it came
+/// from (against which external data was resolved).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    proto: ModelProto,
+    base_dir: Option<PathBuf>,
+}
+
+/// How [`Model::save`] writes a model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SaveOptions {
+    /// Store large tensors in a separate file. `None`: everything inline, unless the model would exceed
+    /// protobuf's 2 GiB limit, in which case tensors go to `<file name>.data` automatically.
+    pub external_data: Option<ExternalDataOptions>,
+}
+
+/// Where and which tensors [`Model::save`] stores outside the model file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalDataOptions {
+    /// The data file's name, relative to the model's directory (no absolute paths, no `..`).
+    pub location: String,
+    /// Tensors whose `raw_data` has at least this many bytes go to the data file; smaller ones stay inline.
+    pub size_threshold: usize,
+}
+
+impl Model {
+    /// Loads a model file. The file is memory-mapped for decoding; external data files are resolved relative to the
+    /// model's directory, verified and read into the model, so the result does not depend on any file afterwards.
+    ///
+    /// Errors: `FileNotFound`/`FileRead` for the model file, `ModelDecode` (naming the file and the reason) for
+    /// bytes that are not an ONNX model, `PathRefused`/`ExternalData` for bad external data.
+    pub fn load_file(path: &Path) -> Result<Model> {
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
+        if meta.is_dir() {
+            return Err(Error::new(ErrorKind::FileRead, format!("cannot read '{}': it is a directory", path.display())));
+        }
+        if meta.len() == 0 {
+            return Err(Error::new(
+                ErrorKind::ModelDecode,
+                format!("cannot decode '{}': the file is empty", path.display()),
+            ));
+        }
+        // SAFETY: the map is read-only and dropped before returning; decoding copies everything it keeps. If another
+        // process truncates the file meanwhile we may get SIGBUS, the accepted caveat of every mmap-based loader.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("map", path, e))?;
+        let proto = decode_model(&map, &format!("'{}'", path.display()))?;
+        drop(map);
+        let base_dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut model = Model { proto, base_dir: Some(base_dir) };
+        model.inline_external_data().map_err(|e| e.context(format!("loading '{}'", path.display())))?;
+        Ok(model)
+    }
+
+    /// Decodes a model from bytes. External data (if the model has any) is resolved against `base_dir`; a model
+    /// with external data and no `base_dir` is an `ExternalData` error.
+    pub fn from_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Model> {
+        if bytes.is_empty() {
+            return Err(Error::new(ErrorKind::ModelDecode, "cannot decode the model: no bytes given"));
+        }
+        let proto = decode_model(bytes, "the model bytes")?;
+        let mut model = Model { proto, base_dir: base_dir.map(Path::to_path_buf) };
+        model.inline_external_data()?;
+        Ok(model)
+    }
+
+    /// Wraps a message built in memory (no base directory; external data references are kept as they are).
+    pub fn from_proto(proto: ModelProto) -> Model {
+        Model { proto, base_dir: None }
+    }
+
+    pub fn proto(&self) -> &ModelProto {
+        &self.proto
+    }
+
+    pub fn proto_mut(&mut self) -> &mut ModelProto {
+        &mut self.proto
+    }
+
+    pub fn into_proto(self) -> ModelProto {
+        self.proto
+    }
+
+    /// The directory external data was resolved against (the model file's directory for [`Model::load_file`]).
+    pub fn base_dir(&self) -> Option<&Path> {
+        self.base_dir.as_deref()
+    }
+
+    /// The model encoded as one protobuf message. Fails (`Unsupported`) if it would exceed protobuf's 2 GiB limit:
+    /// save such a model with external data instead.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        encode_model(&self.proto, PROTOBUF_LIMIT)
+    }
+
+    /// Saves the model atomically to `path` (see the module docs), optionally with external data.
+    pub fn save(&self, path: &Path, options: &SaveOptions) -> Result<()> {
+        self.save_with_limit(path, options, PROTOBUF_LIMIT)
+    }
+
+    /// [`Model::save`] with the size above which a model is externalized automatically (tests use a small one).
+    fn save_with_limit(&self, path: &Path, options: &SaveOptions, limit: usize) -> Result<()> {
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| Error::invalid_argument(format!("cannot save to '{}': not a file path", path.display())))?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let external = match &options.external_data {
+            Some(ext) => Some(ext.clone()),
+            None if self.proto.encoded_len() > limit => {
+                let name = file_name.to_str().ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "cannot save '{}' with automatic external data: the file name is not UTF-8",
+                        path.display()
+                    ))
+                })?;
+                Some(ExternalDataOptions { location: format!("{name}.data"), size_threshold: AUTO_EXTERNAL_THRESHOLD })
+            }
+            None => None,
+        };
+        let Some(ext) = external else {
+            let bytes = encode_model(&self.proto, limit)?;
+            let mut tmp = TempFile::create(path)?;
+            tmp.write_all(&bytes)?;
+            return tmp.commit();
+        };
+
+        check_location(&ext.location, "external data file")?;
+        let data_path = dir.join(&ext.location);
+        let normalized: PathBuf = Path::new(&ext.location).components().filter(|c| !matches!(c, Component::CurDir)).collect();
+        if normalized.as_os_str() == file_name {
+            return Err(Error::invalid_argument(format!(
+                "cannot save '{}': the external data location '{}' is the model file itself",
+                path.display(),
+                ext.location
+            )));
+        }
+
+        let mut proto = self.proto.clone();
+        let mut data: Option<(TempFile, BufWriter<File>, u64)> = None;
+        let location = ext.location.clone();
+        visit_tensors_mut(&mut proto, &mut |t: &mut TensorProto| {
+            let Some(raw) = t.raw_data.as_ref() else { return Ok(()) };
+            if raw.len() < ext.size_threshold || is_external(t) {
+                return Ok(());
+            }
+            if data.is_none() {
+                let tmp = TempFile::create(&data_path)?;
+                let writer = BufWriter::with_capacity(1 << 20, tmp.file.try_clone().map_err(|e| tmp.write_error(e))?);
+                data = Some((tmp, writer, 0));
+            }
+            let (tmp, writer, pos) = data.as_mut().expect("data file created above");
+            let len = raw.len() as u64;
+            let align = if len >= PAGE_ALIGNMENT { PAGE_ALIGNMENT } else { SMALL_ALIGNMENT };
+            let offset = pos.div_ceil(align) * align;
+            let pad = vec![0u8; (offset - *pos) as usize];
+            writer.write_all(&pad).and_then(|_| writer.write_all(raw)).map_err(|e| tmp.write_error(e))?;
+            *pos = offset + len;
+            t.raw_data = None;
+            t.external_data = vec![entry("location", &location), entry("offset", &offset.to_string()), entry("length", &len.to_string())];
+            t.data_location = Some(tensor_proto::DataLocation::External as i32);
+            Ok(())
+        })?;
+        let bytes = encode_model(&proto, limit)?;
+        drop(proto);
+        let data = match data {
+            Some((tmp, mut writer, _)) => {
+                writer.flush().map_err(|e| tmp.write_error(e))?;
+                drop(writer);
+                Some(tmp)
+            }
+            None => None,
+        };
+        let mut tmp = TempFile::create(path)?;
+        tmp.write_all(&bytes)?;
+        tmp.sync()?;
+        if let Some(data) = data {
+            data.commit()?;
+        }
+        tmp.commit()
+    }
+
+    /// Reads every external tensor's bytes into `raw_data` (checking location, file and range), so the model
+    /// no longer refers to any file.
+    fn inline_external_data(&mut self) -> Result<()> {
+        let base = self.base_dir.clone();
+        let mut files: HashMap<String, DataFile> = HashMap::new();
+        visit_tensors_mut(&mut self.proto, &mut |t: &mut TensorProto| {
+            if !is_external(t) {
+                return Ok(());
+            }
+            let name = t.name.clone().unwrap_or_default();
+            let r = ExternalRef::parse(t, &name)?;
+            let Some(base) = base.as_deref() else {
+                return Err(Error::new(
+                    ErrorKind::ExternalData,
+                    format!(
+                        "tensor '{name}' stores its data in external file '{}', but the model was given as bytes \
+                         without a base directory to resolve it against",
+                        r.location
+                    ),
+                ));
+            };
+            if !files.contains_key(&r.location) {
+                let f = DataFile::open(&base.join(&r.location), &name, &r.location)?;
+                files.insert(r.location.clone(), f);
+            }
+            let file = &files[&r.location];
+            let size = file.len() as u64;
+            let end = match r.length {
+                Some(len) => r.offset.checked_add(len),
+                None => Some(size.max(r.offset)),
+            };
+            let end = match end {
+                Some(end) if end <= size && r.offset <= size => end,
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::ExternalData,
+                        format!(
+                            "tensor '{name}' needs {} bytes at offset {} of external data file '{}', but the file is \
+                             only {size} bytes",
+                            r.length.map_or("its".to_string(), |l| l.to_string()),
+                            r.offset,
+                            r.location
+                        ),
+                    ))
+                }
+            };
+            let len = end - r.offset;
+            if let Some(expected) = expected_raw_size(t) {
+                if expected != len {
+                    return Err(Error::new(
+                        ErrorKind::ExternalData,
+                        format!(
+                            "tensor '{name}' has {len} bytes in external data file '{}' but its type and shape need \
+                             {expected}",
+                            r.location
+                        ),
+                    ));
+                }
+            }
+            t.raw_data = Some(file.bytes()[r.offset as usize..end as usize].to_vec());
+            t.external_data.clear();
+            t.data_location = None;
+            Ok(())
+        })
+    }
+}
+
+/// Decodes a ModelProto, mapping prost's error to `ModelDecode` naming `what`.
+fn decode_model(bytes: &[u8], what: &str) -> Result<ModelProto> {
+    let proto = ModelProto::decode(bytes)
+        .map_err(|e| Error::new(ErrorKind::ModelDecode, format!("cannot decode {what} as an ONNX model: {e}")))?;
+    // Any byte string that happens to be well-formed protobuf decodes (unknown fields are skipped); an ONNX model
+    // always has an IR version or a graph.
+    if proto.ir_version.is_none() && proto.graph.is_none() {
+        return Err(Error::new(
+            ErrorKind::ModelDecode,
+            format!("cannot decode {what} as an ONNX model: it has neither an IR version nor a graph"),
+        ));
+    }
+    Ok(proto)
+}
+
+fn encode_model(proto: &ModelProto, limit: usize) -> Result<Vec<u8>> {
+    let len = proto.encoded_len();
+    if len > limit {
+        return Err(Error::unsupported(format!(
+            "the model encodes to {len} bytes, over protobuf's {limit}-byte limit; save it with external data"
+        )));
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| Error::new(ErrorKind::OutOfMemory, format!("cannot allocate {len} bytes to encode the model")))?;
+    proto.encode(&mut out).map_err(|e| Error::internal(format!("encoding the model failed: {e}")))?;
+    Ok(out)
+}
+
+fn entry(key: &str, value: &str) -> StringStringEntryProto {
+    StringStringEntryProto { key: Some(key.to_string()), value: Some(value.to_string()) }
+}
+
+fn is_external(t: &TensorProto) -> bool {
+    t.data_location == Some(tensor_proto::DataLocation::External as i32)
+}
+
+/// The raw byte size a tensor's type and shape call for, when both are known and fixed-size.
+pub(crate) fn expected_raw_size(t: &TensorProto) -> Option<u64> {
+    let dt = tensor_proto::DataType::try_from(t.data_type?).ok()?;
+    let mut n: u64 = 1;
+    for &d in &t.dims {
+        n = n.checked_mul(u64::try_from(d).ok()?)?;
+    }
+    dt.raw_size(n)
+}
+
+/// Refuses absolute locations and locations with `..` (or a drive/root) components.
+fn check_location(location: &str, what: &str) -> Result<()> {
+    let refuse = |why: &str| Err(Error::new(ErrorKind::PathRefused, format!("{what} location '{location}' refused: {why}")));
+    if location.is_empty() {
+        return Err(Error::new(ErrorKind::ExternalData, format!("{what} location is empty")));
+    }
+    if location.contains('\0') {
+        return refuse("it contains a NUL character");
+    }
+    let p = Path::new(location);
+    if p.is_absolute() || p.has_root() || location.starts_with(['/', '\\']) || location.as_bytes().get(1) == Some(&b':') {
+        return refuse("absolute paths are not allowed (it must be relative to the model's directory)");
+    }
+    // Both separators, whatever the platform: a model written on Windows may say `..\weights.bin`.
+    if location.split(['/', '\\']).any(|c| c == "..") || p.components().any(|c| matches!(c, Component::ParentDir | Component::Prefix(_))) {
+        return refuse("'..' is not allowed (the file must be inside the model's directory)");
+    }
+    Ok(())
+}
+
+/// The parsed `external_data` entries of a tensor.
+struct ExternalRef {
+    location: String,
+    offset: u64,
+    length: Option<u64>,
+}
+
+impl ExternalRef {
+    fn parse(t: &TensorProto, name: &str) -> Result<ExternalRef> {
+        let bad = |msg: String| Error::new(ErrorKind::ExternalData, format!("tensor '{name}': {msg}"));
+        let (mut location, mut offset, mut length) = (None, None, None);
+        for e in &t.external_data {
+            let value = e.value.as_deref().unwrap_or("");
+            let number = |key: &str| {
+                value.trim().parse::<u64>().map_err(|_| bad(format!("external data {key} '{value}' is not a non-negative integer")))
+            };
+            match e.key.as_deref().unwrap_or("") {
+                "location" => location = Some(value.to_string()),
+                "offset" => offset = Some(number("offset")?),
+                "length" => length = Some(number("length")?),
+                _ => {} // checksum, basepath: not used
+            }
+        }
+        let location = location.ok_or_else(|| bad("data_location is EXTERNAL but external_data has no 'location'".into()))?;
+        check_location(&location, &format!("tensor '{name}': external data"))?;
+        Ok(ExternalRef { location, offset: offset.unwrap_or(0), length })
+    }
+}
+
+/// A mapped (or, when empty, absent) external data file.
+struct DataFile {
+    map: Option<memmap2::Mmap>,
+}
+
+impl DataFile {
+    fn open(path: &Path, tensor: &str, location: &str) -> Result<DataFile> {
+        let err = |kind: ErrorKind, what: String| {
+            Error::new(kind, format!("tensor '{tensor}': external data file '{location}' ({}) {what}", path.display()))
+        };
+        let file = File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => err(ErrorKind::ExternalData, "does not exist".into()),
+            _ => err(ErrorKind::ExternalData, format!("cannot be opened: {e}")),
+        })?;
+        let meta = file.metadata().map_err(|e| err(ErrorKind::ExternalData, format!("cannot be read: {e}")))?;
+        if !meta.is_file() {
+            return Err(err(ErrorKind::ExternalData, "is not a regular file".into()));
+        }
+        if meta.len() == 0 {
+            return Ok(DataFile { map: None });
+        }
+        // SAFETY: read-only map, only read while inlining (see Model::load_file).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| err(ErrorKind::ExternalData, format!("cannot be mapped: {e}")))?;
+        Ok(DataFile { map: Some(map) })
+    }
+    fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+}
+
+/// Calls `f` on every TensorProto of the model: initializers, sparse initializers, tensor attributes (also in
+/// subgraphs, training graphs and function bodies, and function attribute defaults).
+pub(crate) fn visit_tensors_mut(model: &mut ModelProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
+    if let Some(g) = model.graph.as_mut() {
+        visit_graph(g, f)?;
+    }
+    for ti in &mut model.training_info {
+        for g in [ti.initialization.as_mut(), ti.algorithm.as_mut()].into_iter().flatten() {
+            visit_graph(g, f)?;
+        }
+    }
+    for func in &mut model.functions {
+        visit_nodes(&mut func.node, f)?;
+        for a in &mut func.attribute_proto {
+            visit_attribute(a, f)?;
+        }
+    }
+    Ok(())
+}
+
+fn visit_graph(g: &mut GraphProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
+    for t in &mut g.initializer {
+        f(t)?;
+    }
+    for s in &mut g.sparse_initializer {
+        visit_sparse(s, f)?;
+    }
+    visit_nodes(&mut g.node, f)
+}
+
+fn visit_nodes(nodes: &mut [NodeProto], f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
+    for n in nodes {
+        for a in &mut n.attribute {
+            visit_attribute(a, f)?;
+        }
+    }
+    Ok(())
+}
+
+fn visit_attribute(a: &mut AttributeProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
+    if let Some(t) = a.t.as_mut() {
+        f(t)?;
+    }
+    for t in &mut a.tensors {
+        f(t)?;
+    }
+    if let Some(s) = a.sparse_tensor.as_mut() {
+        visit_sparse(s, f)?;
+    }
+    for s in &mut a.sparse_tensors {
+        visit_sparse(s, f)?;
+    }
+    if let Some(g) = a.g.as_mut() {
+        visit_graph(g, f)?;
+    }
+    for g in &mut a.graphs {
+        visit_graph(g, f)?;
+    }
+    Ok(())
+}
+
+fn visit_sparse(s: &mut SparseTensorProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
+    for t in [s.values.as_mut(), s.indices.as_mut()].into_iter().flatten() {
+        f(t)?;
+    }
+    Ok(())
+}
+
+/// A temporary file next to a destination, renamed over it by [`TempFile::commit`] and removed if dropped before.
+struct TempFile {
+    path: PathBuf,
+    dest: PathBuf,
+    file: File,
+    committed: bool,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl TempFile {
+    fn create(dest: &Path) -> Result<TempFile> {
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut last_err = None;
+        for _ in 0..16 {
+            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    // Keep the permissions of the file being replaced.
+                    if let Ok(meta) = fs::metadata(dest) {
+                        let _ = file.set_permissions(meta.permissions());
+                    }
+                    return Ok(TempFile { path, dest: dest.to_path_buf(), file, committed: false });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
+                Err(e) => {
+                    return Err(Error::new(
+                        write_kind(&e),
+                        format!("cannot write '{}': cannot create a file in '{}': {e}", dest.display(), dir.display()),
+                    ))
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::FileWrite,
+            format!("cannot write '{}': no free temporary file name: {}", dest.display(), last_err.map(|e| e.to_string()).unwrap_or_default()),
+        ))
+    }
+
+    fn write_error(&self, e: std::io::Error) -> Error {
+        Error::new(write_kind(&e), format!("cannot write '{}': {e}", self.dest.display()))
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes).map_err(|e| self.write_error(e))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.file.sync_all().map_err(|e| self.write_error(e))
+    }
+
+    /// fsync, rename over the destination, fsync the directory.
+    fn commit(mut self) -> Result<()> {
+        self.sync()?;
+        fs::rename(&self.path, &self.dest).map_err(|e| self.write_error(e))?;
+        self.committed = true;
+        #[cfg(unix)]
+        if let Some(dir) = self.dest.parent() {
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn write_kind(e: &std::io::Error) -> ErrorKind {
+    if e.kind() == std::io::ErrorKind::OutOfMemory {
+        ErrorKind::OutOfMemory
+    } else {
+        ErrorKind::FileWrite
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::proto::{GraphProto, TensorProto};
+
+    fn model_with(sizes: &[usize]) -> Model {
+        let initializer = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| TensorProto {
+                name: Some(format!("t{i}")),
+                dims: vec![n as i64],
+                data_type: Some(tensor_proto::DataType::Uint8 as i32),
+                raw_data: Some((0..n).map(|b| (b * 7 + i) as u8).collect()),
+                ..Default::default()
+            })
+            .collect();
+        Model::from_proto(ModelProto {
+            ir_version: Some(10),
+            graph: Some(GraphProto { name: Some("g".into()), initializer, ..Default::default() }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn oversized_models_are_externalized_automatically() {
+        let dir = std::env::temp_dir().join(format!("ipuflow-io-auto-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let m = model_with(&[5000, 10, 3000]);
+        let path = dir.join("big.onnx");
+        // A limit below the model's size: to_bytes-like encoding fails, save goes external on its own.
+        assert_eq!(encode_model(m.proto(), 4000).unwrap_err().kind(), ErrorKind::Unsupported);
+        m.save_with_limit(&path, &SaveOptions::default(), 4000).unwrap();
+        let data = fs::read(dir.join("big.onnx.data")).unwrap();
+        // 5000 bytes at 0; 3000 bytes (under a page: 64-byte alignment) at 5056; the 10-byte tensor stays inline.
+        assert_eq!(data.len(), 5056 + 3000);
+        let saved = ModelProto::decode(&*fs::read(&path).unwrap()).unwrap();
+        let ext: Vec<_> = saved.graph.as_ref().unwrap().initializer.iter().map(is_external).collect();
+        assert_eq!(ext, [true, false, true]);
+        assert_eq!(Model::load_file(&path).unwrap().proto(), m.proto());
+        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn locations_are_checked() {
+        for ok in ["w.bin", "data/w.bin", "./w.bin", "a..b"] {
+            check_location(ok, "x").unwrap();
+        }
+        for bad in ["/etc/passwd", "../w.bin", "data/../../w", "..\\w.bin", "\\\\server\\share", "C:\\w.bin", "C:w"] {
+            assert_eq!(check_location(bad, "x").unwrap_err().kind(), ErrorKind::PathRefused, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! ONNX Runtime, opened at run time: loading, environment, session options, sessions, tensors.
+//!
+//! - [`Runtime`]: the process-wide ONNX Runtime library, found and checked once ([`Runtime::load`]);
+//! - [`Environment`]: ONNX Runtime's per-process environment (logging, global thread pools);
+//! - [`SessionOptions`]: a plain struct applied to `OrtSessionOptions` when a session is created;
+//! - [`Session`]: a loaded model, `Send + Sync`, run from many threads at once, with caller-owned buffers;
+//! - [`Tensor`], [`TensorRef`], [`TensorMut`]: owned outputs and borrowed caller buffers;
+//! - [`RunOptions`]: per-run settings and a cancel token usable from another thread.
+//!
+//! All raw pointers and `unsafe` FFI stay inside this module; its public API is safe Rust.
+
+#[macro_use]
+mod ffi;
+pub mod loader;
+pub mod env;
+pub mod options;
+pub mod tensor;
+pub mod session;
+
+pub use env::{Environment, EnvironmentBuilder, GlobalThreadPools, LogLevel, LogRecord};
+pub use loader::{Runtime, RuntimeSource, ENV_VAR, MIN_API_VERSION};
+pub use options::{ExecutionMode, GraphOptimizationLevel, SessionOptions};
+pub use session::{RunOptions, Session, TensorInfo, ValueKind};
+pub use tensor::{Element, ElementType, Tensor, TensorMut, TensorRef};

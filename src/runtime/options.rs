@@ -1,0 +1,231 @@
+//! Session options: a plain Rust struct, applied to a fresh `OrtSessionOptions` when a session is created.
+//!
+//! Keeping the settings as data (not as a live ORT object) lets them be cloned, compared, printed, validated up
+//! front, and extended (execution providers for the NPU are added in [`SessionOptions::build`]'s caller).
+
+use std::path::PathBuf;
+
+use ort_sys::OrtSessionOptions;
+
+use super::env::{Environment, LogLevel};
+use super::ffi::{c_string, os_string};
+use super::loader::Runtime;
+use crate::error::{Error, Result};
+
+/// How much ONNX Runtime rewrites the graph before running it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum GraphOptimizationLevel {
+    /// No rewrites.
+    Disable = 0,
+    /// Semantics-preserving rewrites (constant folding, redundant node removal).
+    Basic = 1,
+    /// Basic plus complex fusions.
+    Extended = 2,
+    /// Everything, including layout optimizations (ORT's default).
+    #[default]
+    All = 3,
+}
+
+impl TryFrom<i32> for GraphOptimizationLevel {
+    type Error = ();
+    fn try_from(v: i32) -> std::result::Result<Self, ()> {
+        Ok(match v {
+            0 => Self::Disable,
+            1 => Self::Basic,
+            2 => Self::Extended,
+            3 => Self::All,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// Whether independent nodes run one after another or in parallel (inter-op threads).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum ExecutionMode {
+    #[default]
+    Sequential = 0,
+    Parallel = 1,
+}
+
+impl TryFrom<i32> for ExecutionMode {
+    type Error = ();
+    fn try_from(v: i32) -> std::result::Result<Self, ()> {
+        Ok(match v {
+            0 => Self::Sequential,
+            1 => Self::Parallel,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// Settings of a session. `Default` is ONNX Runtime's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Intra-op threads of the session's own pool; `None` lets ORT choose. Not allowed with global thread pools.
+    pub intra_op_threads: Option<u32>,
+    /// Inter-op threads (parallel mode); `None` lets ORT choose. Not allowed with global thread pools.
+    pub inter_op_threads: Option<u32>,
+    pub graph_optimization_level: GraphOptimizationLevel,
+    pub execution_mode: ExecutionMode,
+    /// Prefer deterministic kernels (same results run to run).
+    pub deterministic_compute: bool,
+    /// ORT's CPU memory arena (default on); off lowers peak memory at some speed cost.
+    pub memory_arena: bool,
+    /// Write a Chrome-trace profile to `<prefix>_<timestamp>.json` (written when the session is freed).
+    pub profiling_prefix: Option<PathBuf>,
+    /// Save the optimized graph to this path when the session is created.
+    pub optimized_model_path: Option<PathBuf>,
+    /// The session's log id.
+    pub log_id: Option<String>,
+    /// The session's minimum log severity (defaults to the environment's).
+    pub log_level: Option<LogLevel>,
+    /// Arbitrary `AddSessionConfigEntry` key/value pairs, applied in order
+    /// (e.g. `session.intra_op.allow_spinning` = `0`).
+    pub config_entries: Vec<(String, String)>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            intra_op_threads: None,
+            inter_op_threads: None,
+            graph_optimization_level: GraphOptimizationLevel::All,
+            execution_mode: ExecutionMode::Sequential,
+            deterministic_compute: false,
+            memory_arena: true,
+            profiling_prefix: None,
+            optimized_model_path: None,
+            log_id: None,
+            log_level: None,
+            config_entries: Vec::new(),
+        }
+    }
+}
+
+impl SessionOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a session config entry.
+    pub fn config_entry(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        let (key, value) = (key.into(), value.into());
+        match self.config_entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(e) => e.1 = value,
+            None => self.config_entries.push((key, value)),
+        }
+        self
+    }
+
+    /// Checks the settings without ONNX Runtime: thread counts in range, no NULs or empty keys.
+    pub fn validate(&self) -> Result<()> {
+        for (n, what) in [(self.intra_op_threads, "intra_op_threads"), (self.inter_op_threads, "inter_op_threads")] {
+            if let Some(n) = n {
+                if i32::try_from(n).is_err() {
+                    return Err(Error::invalid_argument(format!("session option {what} = {n} is too large")));
+                }
+            }
+        }
+        for (k, v) in &self.config_entries {
+            if k.is_empty() {
+                return Err(Error::invalid_argument("session config entry with an empty key"));
+            }
+            c_string(k, "session config key")?;
+            c_string(v, "session config value")?;
+        }
+        if let Some(id) = &self.log_id {
+            c_string(id, "session log id")?;
+        }
+        Ok(())
+    }
+
+    /// Creates an `OrtSessionOptions` carrying these settings, for a session in `env`.
+    pub(crate) fn build(&self, env: &Environment) -> Result<RawSessionOptions> {
+        self.validate()?;
+        let rt = env.runtime();
+        let mut raw = std::ptr::null_mut();
+        ort_call!(rt, CreateSessionOptions(&mut raw))?;
+        let opts = RawSessionOptions { rt, raw };
+        let raw = opts.raw;
+
+        if env.has_global_thread_pools() {
+            if self.intra_op_threads.is_some() || self.inter_op_threads.is_some() {
+                return Err(Error::invalid_argument(
+                    "the environment has global thread pools: set thread counts on the environment, not on the session",
+                ));
+            }
+            ort_call!(rt, DisablePerSessionThreads(raw))?;
+        }
+        if let Some(n) = self.intra_op_threads {
+            ort_call!(rt, SetIntraOpNumThreads(raw, n as i32))?;
+        }
+        if let Some(n) = self.inter_op_threads {
+            ort_call!(rt, SetInterOpNumThreads(raw, n as i32))?;
+        }
+        use ort_sys::GraphOptimizationLevel as G;
+        let level = match self.graph_optimization_level {
+            GraphOptimizationLevel::Disable => G::ORT_DISABLE_ALL,
+            GraphOptimizationLevel::Basic => G::ORT_ENABLE_BASIC,
+            GraphOptimizationLevel::Extended => G::ORT_ENABLE_EXTENDED,
+            GraphOptimizationLevel::All => G::ORT_ENABLE_ALL,
+        };
+        ort_call!(rt, SetSessionGraphOptimizationLevel(raw, level))?;
+        let mode = match self.execution_mode {
+            ExecutionMode::Sequential => ort_sys::ExecutionMode::ORT_SEQUENTIAL,
+            ExecutionMode::Parallel => ort_sys::ExecutionMode::ORT_PARALLEL,
+        };
+        ort_call!(rt, SetSessionExecutionMode(raw, mode))?;
+        if self.deterministic_compute {
+            // SetDeterministicCompute is part of API 17, the minimum ipuflow loads.
+            ort_call!(rt, SetDeterministicCompute(raw, true))?;
+        }
+        if self.memory_arena {
+            ort_call!(rt, EnableCpuMemArena(raw))?;
+        } else {
+            ort_call!(rt, DisableCpuMemArena(raw))?;
+        }
+        if let Some(prefix) = &self.profiling_prefix {
+            let p = os_string(prefix)?;
+            ort_call!(rt, EnableProfiling(raw, p.as_ptr()))?;
+        }
+        if let Some(path) = &self.optimized_model_path {
+            let p = os_string(path)?;
+            ort_call!(rt, SetOptimizedModelFilePath(raw, p.as_ptr()))?;
+        }
+        if let Some(id) = &self.log_id {
+            let id = c_string(id, "session log id")?;
+            ort_call!(rt, SetSessionLogId(raw, id.as_ptr()))?;
+        }
+        if let Some(level) = self.log_level {
+            ort_call!(rt, SetSessionLogSeverityLevel(raw, level as i32))?;
+        }
+        for (k, v) in &self.config_entries {
+            let (kc, vc) = (c_string(k, "session config key")?, c_string(v, "session config value")?);
+            ort_call!(rt, AddSessionConfigEntry(raw, kc.as_ptr(), vc.as_ptr()))
+                .map_err(|e| e.context(format!("session config entry '{k}' = '{v}'")))?;
+        }
+        Ok(opts)
+    }
+}
+
+/// An `OrtSessionOptions` being prepared for one session creation; released on drop.
+///
+/// Code adding execution providers (the NPU) gets at the raw handle through [`RawSessionOptions::raw`].
+pub(crate) struct RawSessionOptions {
+    pub(crate) rt: &'static Runtime,
+    raw: *mut OrtSessionOptions,
+}
+
+impl RawSessionOptions {
+    pub(crate) fn raw(&self) -> *mut OrtSessionOptions {
+        self.raw
+    }
+}
+
+impl Drop for RawSessionOptions {
+    fn drop(&mut self) {
+        unsafe { ort_fn!(self.rt, ReleaseSessionOptions)(self.raw) };
+    }
+}

@@ -1,0 +1,702 @@
+//! Sessions: a model loaded into ONNX Runtime, its input/output metadata, and runs over caller buffers.
+//!
+//! A [`Session`] is `Send + Sync`; [`Session::run`] and friends may be called from many threads at once (ONNX
+//! Runtime's `Run` is thread-safe). Inputs are caller memory wrapped without copying; outputs go either into caller
+//! buffers (also without copying) or into tensors ONNX Runtime allocates ([`Tensor`]). Every input and
+//! preallocated output is checked against the model before ONNX Runtime sees it, and a mismatch is a
+//! `TensorMismatch` error naming the tensor and both values.
+
+use std::ffi::{c_char, CStr, CString};
+use std::fmt;
+use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ort_sys::{OrtMemoryInfo, OrtRunOptions, OrtSession, OrtTensorTypeAndShapeInfo, OrtValue};
+
+use super::env::{Environment, LogLevel};
+use super::ffi::{c_string, os_string};
+use super::loader::Runtime;
+use super::options::SessionOptions;
+use super::tensor::{onnx_type_name, shape_str, ElementType, Tensor, TensorMut, TensorRef};
+use crate::error::{Error, ErrorKind, Result};
+
+/// What kind of value an input or output is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ValueKind {
+    Tensor,
+    Sequence,
+    Map,
+    Optional,
+    SparseTensor,
+    Other,
+}
+
+/// Metadata of one model input or output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub kind: ValueKind,
+    /// The element type's ONNX number (0 for non-tensors); see [`TensorInfo::element_type`].
+    pub element_type_code: i32,
+    /// The shape; `-1` marks a dimension that is not fixed (symbolic or unknown).
+    pub shape: Vec<i64>,
+    /// Per dimension, its symbolic name ("batch", "N", ...) or "" when fixed or unnamed.
+    pub dim_names: Vec<String>,
+}
+
+impl TensorInfo {
+    /// The element type, if ipuflow handles it (always `None` for non-tensors).
+    pub fn element_type(&self) -> Option<ElementType> {
+        if self.kind == ValueKind::Tensor {
+            ElementType::from_onnx(self.element_type_code)
+        } else {
+            None
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.kind {
+            ValueKind::Tensor => format!("{} {}", onnx_type_name(self.element_type_code), self.model_shape()),
+            k => format!("{k:?}").to_lowercase(),
+        }
+    }
+
+    /// The shape with symbolic names, e.g. `[batch,3,224,224]`.
+    pub fn model_shape(&self) -> String {
+        let parts: Vec<String> = self
+            .shape
+            .iter()
+            .zip(&self.dim_names)
+            .map(|(d, n)| if *d >= 0 { d.to_string() } else if n.is_empty() { "?".into() } else { n.clone() })
+            .collect();
+        format!("[{}]", parts.join(","))
+    }
+}
+
+/// Per-run settings and a cancel token.
+///
+/// `Send + Sync`: [`RunOptions::cancel`] may be called from any thread while runs using these options are in
+/// progress; they then stop as soon as ONNX Runtime checks the flag and return `ErrorKind::Cancelled`. The flag
+/// stays set (later runs with these options fail at once) until [`RunOptions::reset`].
+pub struct RunOptions {
+    rt: &'static Runtime,
+    raw: NonNull<OrtRunOptions>,
+    cancelled: AtomicBool,
+}
+
+// SAFETY: ORT documents RunOptionsSetTerminate as the way to stop runs from another thread; the other setters take
+// `&mut self`.
+unsafe impl Send for RunOptions {}
+unsafe impl Sync for RunOptions {}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions").field("cancelled", &self.is_cancelled()).finish()
+    }
+}
+
+impl RunOptions {
+    /// New run options (loads ONNX Runtime with the default resolution if needed).
+    pub fn new() -> Result<RunOptions> {
+        let rt = Runtime::get_or_load()?;
+        let mut raw = std::ptr::null_mut();
+        ort_call!(rt, CreateRunOptions(&mut raw))?;
+        let raw = NonNull::new(raw).ok_or_else(|| Error::internal("CreateRunOptions returned NULL"))?;
+        Ok(RunOptions { rt, raw, cancelled: AtomicBool::new(false) })
+    }
+
+    /// Asks every run using these options to stop. Thread-safe; idempotent.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let _ = ort_call!(self.rt, RunOptionsSetTerminate(self.raw.as_ptr()));
+    }
+
+    /// Clears the cancel flag so the options can be used again.
+    pub fn reset(&self) {
+        let _ = ort_call!(self.rt, RunOptionsUnsetTerminate(self.raw.as_ptr()));
+        self.cancelled.store(false, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// A tag for ORT's log messages of these runs.
+    pub fn set_tag(&mut self, tag: &str) -> Result<()> {
+        let t = c_string(tag, "run tag")?;
+        ort_call!(self.rt, RunOptionsSetRunTag(self.raw.as_ptr(), t.as_ptr()))
+    }
+
+    /// The minimum log severity of these runs.
+    pub fn set_log_level(&mut self, level: LogLevel) -> Result<()> {
+        ort_call!(self.rt, RunOptionsSetRunLogSeverityLevel(self.raw.as_ptr(), level as i32))
+    }
+
+    /// An arbitrary `AddRunConfigEntry` key/value pair.
+    pub fn add_config_entry(&mut self, key: &str, value: &str) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::invalid_argument("run config entry with an empty key"));
+        }
+        let (k, v) = (c_string(key, "run config key")?, c_string(value, "run config value")?);
+        ort_call!(self.rt, AddRunConfigEntry(self.raw.as_ptr(), k.as_ptr(), v.as_ptr()))
+            .map_err(|e| e.context(format!("run config entry '{key}' = '{value}'")))
+    }
+}
+
+impl Drop for RunOptions {
+    fn drop(&mut self) {
+        unsafe { ort_fn!(self.rt, ReleaseRunOptions)(self.raw.as_ptr()) };
+    }
+}
+
+/// A model loaded into ONNX Runtime. `Send + Sync`; runs may be concurrent.
+pub struct Session {
+    rt: &'static Runtime,
+    raw: NonNull<OrtSession>,
+    mem_info: NonNull<OrtMemoryInfo>,
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+    input_names_c: Vec<CString>,
+    output_names_c: Vec<CString>,
+    // The environment must outlive the session.
+    _env: Environment,
+}
+
+// SAFETY: OrtSession's Run is thread-safe; everything else here is immutable after creation.
+unsafe impl Send for Session {}
+unsafe impl Sync for Session {}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").field("inputs", &self.inputs).field("outputs", &self.outputs).finish()
+    }
+}
+
+struct ValueList<'r> {
+    rt: &'r Runtime,
+    values: Vec<*mut OrtValue>,
+}
+
+impl Drop for ValueList<'_> {
+    fn drop(&mut self) {
+        for v in &self.values {
+            if !v.is_null() {
+                unsafe { ort_fn!(self.rt, ReleaseValue)(*v) };
+            }
+        }
+    }
+}
+
+/// Reads the element type code and the shape from a tensor type-and-shape info.
+pub(crate) fn read_tensor_info(rt: &Runtime, info: *const OrtTensorTypeAndShapeInfo) -> Result<(i32, Vec<i64>)> {
+    let mut code: i32 = 0;
+    // Read as a plain integer: an element type newer than ort-sys's enum must not become an invalid Rust enum.
+    ort_call!(rt, GetTensorElementType(info, &mut code as *mut i32 as *mut ort_sys::ONNXTensorElementDataType))?;
+    let mut rank = 0usize;
+    ort_call!(rt, GetDimensionsCount(info, &mut rank))?;
+    let mut shape = vec![0i64; rank];
+    ort_call!(rt, GetDimensions(info, shape.as_mut_ptr(), rank))?;
+    Ok((code, shape))
+}
+
+fn read_type_info(rt: &Runtime, ti: *const ort_sys::OrtTypeInfo, name: String) -> Result<TensorInfo> {
+    let mut onnx_type: i32 = 0;
+    ort_call!(rt, GetOnnxTypeFromTypeInfo(ti, &mut onnx_type as *mut i32 as *mut ort_sys::ONNXType))?;
+    let kind = match onnx_type {
+        1 => ValueKind::Tensor,
+        2 => ValueKind::Sequence,
+        3 => ValueKind::Map,
+        5 => ValueKind::SparseTensor,
+        6 => ValueKind::Optional,
+        _ => ValueKind::Other,
+    };
+    if kind != ValueKind::Tensor {
+        return Ok(TensorInfo { name, kind, element_type_code: 0, shape: vec![], dim_names: vec![] });
+    }
+    let mut tinfo: *const OrtTensorTypeAndShapeInfo = std::ptr::null();
+    ort_call!(rt, CastTypeInfoToTensorInfo(ti, &mut tinfo))?;
+    if tinfo.is_null() {
+        return Err(Error::internal(format!("'{name}': ONNX Runtime gave no tensor info")));
+    }
+    let (code, shape) = read_tensor_info(rt, tinfo)?;
+    let mut syms: Vec<*const c_char> = vec![std::ptr::null(); shape.len()];
+    ort_call!(rt, GetSymbolicDimensions(tinfo, syms.as_mut_ptr(), syms.len()))?;
+    let dim_names = syms
+        .iter()
+        .map(|p| if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(*p) }.to_string_lossy().into_owned() })
+        .collect();
+    Ok(TensorInfo { name, kind, element_type_code: code, shape, dim_names })
+}
+
+impl Session {
+    /// Creates a session from a model file, in the current (or a default) environment.
+    pub fn from_file(path: impl AsRef<Path>, options: &SessionOptions) -> Result<Session> {
+        Session::from_file_in(&Environment::current_or_default()?, path, options)
+    }
+
+    /// Creates a session from a model file in `env`. A missing file is `FileNotFound`.
+    pub fn from_file_in(env: &Environment, path: impl AsRef<Path>, options: &SessionOptions) -> Result<Session> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, e))?;
+        if meta.is_dir() {
+            return Err(Error::new(ErrorKind::FileRead, format!("cannot read '{}': it is a directory", path.display())));
+        }
+        let p = os_string(path)?;
+        let rt = env.runtime();
+        let opts = options.build(env)?;
+        let mut raw = std::ptr::null_mut();
+        ort_call!(rt, CreateSession(env.raw(), p.as_ptr(), opts.raw(), &mut raw))
+            .map_err(|e| e.context(format!("creating a session for '{}'", path.display())))?;
+        Session::finish(env, raw)
+    }
+
+    /// Creates a session from model bytes (an encoded `ModelProto`), in the current (or a default) environment.
+    pub fn from_bytes(bytes: &[u8], options: &SessionOptions) -> Result<Session> {
+        Session::from_bytes_in(&Environment::current_or_default()?, bytes, options)
+    }
+
+    /// Creates a session from model bytes in `env`. External data cannot be resolved from bytes: inline it first
+    /// (as [`crate::onnx::Model`] does) or use [`Session::from_file_in`].
+    pub fn from_bytes_in(env: &Environment, bytes: &[u8], options: &SessionOptions) -> Result<Session> {
+        if bytes.is_empty() {
+            return Err(Error::new(ErrorKind::ModelDecode, "cannot create a session: the model bytes are empty"));
+        }
+        let rt = env.runtime();
+        let opts = options.build(env)?;
+        let mut raw = std::ptr::null_mut();
+        ort_call!(rt, CreateSessionFromArray(env.raw(), bytes.as_ptr().cast(), bytes.len(), opts.raw(), &mut raw))
+            .map_err(|e| e.context("creating a session from model bytes"))?;
+        Session::finish(env, raw)
+    }
+
+    /// Creates a session from a model in memory (its external data is already inlined).
+    pub fn from_model(model: &crate::onnx::Model, options: &SessionOptions) -> Result<Session> {
+        Session::from_bytes(&model.to_bytes()?, options)
+    }
+
+    /// Creates a session from a model in memory, in `env`.
+    pub fn from_model_in(env: &Environment, model: &crate::onnx::Model, options: &SessionOptions) -> Result<Session> {
+        Session::from_bytes_in(env, &model.to_bytes()?, options)
+    }
+
+    fn finish(env: &Environment, raw: *mut OrtSession) -> Result<Session> {
+        let rt = env.runtime();
+        let raw = NonNull::new(raw).ok_or_else(|| Error::internal("CreateSession returned NULL"))?;
+        // From here on, the partially built session is released by a guard on error.
+        struct Guard(&'static Runtime, *mut OrtSession);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                if !self.1.is_null() {
+                    unsafe { ort_fn!(self.0, ReleaseSession)(self.1) };
+                }
+            }
+        }
+        let mut guard = Guard(rt, raw.as_ptr());
+        let mut mem = std::ptr::null_mut();
+        ort_call!(
+            rt,
+            CreateCpuMemoryInfo(ort_sys::OrtAllocatorType::OrtArenaAllocator, ort_sys::OrtMemType::OrtMemTypeDefault, &mut mem)
+        )?;
+        let mem_info = NonNull::new(mem).ok_or_else(|| Error::internal("CreateCpuMemoryInfo returned NULL"))?;
+        let mut session = Session {
+            rt,
+            raw,
+            mem_info,
+            inputs: vec![],
+            outputs: vec![],
+            input_names_c: vec![],
+            output_names_c: vec![],
+            _env: env.clone(),
+        };
+        guard.1 = std::ptr::null_mut(); // owned by `session` now
+        session.inputs = session.read_infos(true)?;
+        session.outputs = session.read_infos(false)?;
+        let cnames = |v: &[TensorInfo]| -> Result<Vec<CString>> { v.iter().map(|i| c_string(&i.name, "tensor name")).collect() };
+        session.input_names_c = cnames(&session.inputs)?;
+        session.output_names_c = cnames(&session.outputs)?;
+        Ok(session)
+    }
+
+    fn read_infos(&self, inputs: bool) -> Result<Vec<TensorInfo>> {
+        let rt = self.rt;
+        let s = self.raw.as_ptr();
+        let mut n = 0usize;
+        if inputs {
+            ort_call!(rt, SessionGetInputCount(s, &mut n))?;
+        } else {
+            ort_call!(rt, SessionGetOutputCount(s, &mut n))?;
+        }
+        let mut alloc = std::ptr::null_mut();
+        ort_call!(rt, GetAllocatorWithDefaultOptions(&mut alloc))?;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut name_ptr: *mut c_char = std::ptr::null_mut();
+            if inputs {
+                ort_call!(rt, SessionGetInputName(s, i, alloc, &mut name_ptr))?;
+            } else {
+                ort_call!(rt, SessionGetOutputName(s, i, alloc, &mut name_ptr))?;
+            }
+            let name = if name_ptr.is_null() {
+                String::new()
+            } else {
+                let n = unsafe { CStr::from_ptr(name_ptr) }.to_string_lossy().into_owned();
+                ort_call!(rt, AllocatorFree(alloc, name_ptr.cast()))?;
+                n
+            };
+            let mut ti = std::ptr::null_mut();
+            if inputs {
+                ort_call!(rt, SessionGetInputTypeInfo(s, i, &mut ti))?;
+            } else {
+                ort_call!(rt, SessionGetOutputTypeInfo(s, i, &mut ti))?;
+            }
+            let info = read_type_info(rt, ti, name);
+            unsafe { ort_fn!(rt, ReleaseTypeInfo)(ti) };
+            out.push(info?);
+        }
+        Ok(out)
+    }
+
+    /// The model's inputs (those a run must feed), in model order.
+    pub fn inputs(&self) -> &[TensorInfo] {
+        &self.inputs
+    }
+
+    /// The model's outputs, in model order.
+    pub fn outputs(&self) -> &[TensorInfo] {
+        &self.outputs
+    }
+
+    /// The runtime this session runs on.
+    pub fn runtime(&self) -> &'static Runtime {
+        self.rt
+    }
+
+    fn names(list: &[TensorInfo]) -> String {
+        let v: Vec<String> = list.iter().map(|i| format!("'{}'", i.name)).collect();
+        if v.is_empty() {
+            "none".into()
+        } else {
+            v.join(", ")
+        }
+    }
+
+    /// The index of the input named `name`; `TensorMismatch` listing the valid names otherwise.
+    pub fn input_index(&self, name: &str) -> Result<usize> {
+        self.inputs.iter().position(|i| i.name == name).ok_or_else(|| self.unknown("input", name.as_bytes()))
+    }
+
+    /// The index of the output named `name`; `TensorMismatch` listing the valid names otherwise.
+    pub fn output_index(&self, name: &str) -> Result<usize> {
+        self.outputs.iter().position(|i| i.name == name).ok_or_else(|| self.unknown("output", name.as_bytes()))
+    }
+
+    /// Index lookup on raw name bytes (for the C ABI: no UTF-8 check on the fast path).
+    pub(crate) fn input_index_bytes(&self, name: &[u8]) -> Result<usize> {
+        self.input_names_c.iter().position(|c| c.to_bytes() == name).ok_or_else(|| self.unknown("input", name))
+    }
+
+    pub(crate) fn output_index_bytes(&self, name: &[u8]) -> Result<usize> {
+        self.output_names_c.iter().position(|c| c.to_bytes() == name).ok_or_else(|| self.unknown("output", name))
+    }
+
+    fn unknown(&self, what: &str, name: &[u8]) -> Error {
+        let list = if what == "input" { &self.inputs } else { &self.outputs };
+        Error::new(
+            ErrorKind::TensorMismatch,
+            format!("unknown {what} '{}'; the model's {what}s are: {}", String::from_utf8_lossy(name), Self::names(list)),
+        )
+    }
+
+    /// Runs the model on `inputs` (name, tensor) and returns every output, in model order, allocated by ORT.
+    pub fn run(&self, inputs: &[(&str, TensorRef<'_>)]) -> Result<Vec<Tensor>> {
+        let outs: Vec<usize> = (0..self.outputs.len()).collect();
+        self.run_outputs(None, inputs, &outs)
+    }
+
+    /// Runs the model and returns the outputs at `outputs` (indices), allocated by ORT.
+    pub fn run_outputs(&self, options: Option<&RunOptions>, inputs: &[(&str, TensorRef<'_>)], outputs: &[usize]) -> Result<Vec<Tensor>> {
+        let ins = inputs.iter().map(|(n, t)| Ok((self.input_index(n)?, *t))).collect::<Result<Vec<_>>>()?;
+        let mut outs: Vec<(usize, Option<TensorMut<'_>>)> = outputs.iter().map(|&i| (i, None)).collect();
+        let res = self.run_indexed(options, &ins, &mut outs)?;
+        Ok(res.into_iter().map(|t| t.expect("allocated output")).collect())
+    }
+
+    /// Runs the model and returns the named outputs, allocated by ORT.
+    pub fn run_named(&self, options: Option<&RunOptions>, inputs: &[(&str, TensorRef<'_>)], outputs: &[&str]) -> Result<Vec<Tensor>> {
+        let idx = outputs.iter().map(|n| self.output_index(n)).collect::<Result<Vec<_>>>()?;
+        self.run_outputs(options, inputs, &idx)
+    }
+
+    /// Runs the model writing the named outputs into caller buffers (no copy, no allocation of output data).
+    pub fn run_into(&self, options: Option<&RunOptions>, inputs: &[(&str, TensorRef<'_>)], outputs: &mut [(&str, TensorMut<'_>)]) -> Result<()> {
+        let ins = inputs.iter().map(|(n, t)| Ok((self.input_index(n)?, *t))).collect::<Result<Vec<_>>>()?;
+        let mut outs = Vec::with_capacity(outputs.len());
+        for (name, t) in outputs.iter_mut() {
+            let i = self.output_index(name)?;
+            outs.push((i, Some(TensorMut { element_type: t.element_type, shape: t.shape, data: &mut *t.data })));
+        }
+        self.run_indexed(options, &ins, &mut outs)?;
+        Ok(())
+    }
+
+    /// The general run: inputs and outputs by index. An output with a buffer is written in place; one without
+    /// gets an ORT-allocated [`Tensor`] in the returned list (same positions; `None` for in-place outputs).
+    ///
+    /// Every input of the model must be given exactly once; at least one output must be requested, each at most
+    /// once. All checks happen before ORT is called. Cancelled runs return `ErrorKind::Cancelled`.
+    pub fn run_indexed(
+        &self,
+        options: Option<&RunOptions>,
+        inputs: &[(usize, TensorRef<'_>)],
+        outputs: &mut [(usize, Option<TensorMut<'_>>)],
+    ) -> Result<Vec<Option<Tensor>>> {
+        let rt = self.rt;
+        // ---- validation (no ORT call before it passes) ----
+        let mut seen_in = 0u64;
+        let mut seen_in_big: Vec<bool> = Vec::new();
+        for (idx, t) in inputs {
+            let info = self.inputs.get(*idx).ok_or_else(|| {
+                Error::new(ErrorKind::OutOfRange, format!("input index {idx} is out of range: the model has {} inputs", self.inputs.len()))
+            })?;
+            if mark(&mut seen_in, &mut seen_in_big, *idx, self.inputs.len()) {
+                return Err(Error::new(ErrorKind::TensorMismatch, format!("input '{}' is given more than once", info.name)));
+            }
+            check_tensor("input", info, t.element_type, t.shape, t.data.len(), t.data.as_ptr() as usize)?;
+        }
+        if inputs.len() != self.inputs.len() {
+            let missing: Vec<String> = self
+                .inputs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !is_marked(seen_in, &seen_in_big, *i))
+                .map(|(_, info)| format!("'{}' ({})", info.name, info.describe()))
+                .collect();
+            return Err(Error::new(ErrorKind::TensorMismatch, format!("missing input(s): {}", missing.join(", "))));
+        }
+        if outputs.is_empty() {
+            return Err(Error::invalid_argument(format!(
+                "no output requested; the model's outputs are: {}",
+                Self::names(&self.outputs)
+            )));
+        }
+        let (mut seen_out, mut seen_out_big) = (0u64, Vec::new());
+        for (idx, buf) in outputs.iter() {
+            let info = self.outputs.get(*idx).ok_or_else(|| {
+                Error::new(ErrorKind::OutOfRange, format!("output index {idx} is out of range: the model has {} outputs", self.outputs.len()))
+            })?;
+            if mark(&mut seen_out, &mut seen_out_big, *idx, self.outputs.len()) {
+                return Err(Error::invalid_argument(format!("output '{}' is requested more than once", info.name)));
+            }
+            match buf {
+                Some(t) => check_tensor("output", info, t.element_type, t.shape, t.data.len(), t.data.as_ptr() as usize)?,
+                None => check_kind("output", info)?,
+            }
+        }
+        if let Some(o) = options {
+            if o.is_cancelled() {
+                return Err(Error::new(ErrorKind::Cancelled, "the run was cancelled before it started"));
+            }
+        }
+
+        // ---- wrap caller memory ----
+        let mem = self.mem_info.as_ptr();
+        let mut in_vals = ValueList { rt, values: Vec::with_capacity(inputs.len()) };
+        let mut in_names: Vec<*const c_char> = Vec::with_capacity(inputs.len());
+        for (idx, t) in inputs {
+            let mut v = std::ptr::null_mut();
+            ort_call!(
+                rt,
+                CreateTensorWithDataAsOrtValue(
+                    mem,
+                    t.data.as_ptr() as *mut std::ffi::c_void, // ORT never writes to inputs
+                    t.data.len(),
+                    t.shape.as_ptr(),
+                    t.shape.len(),
+                    ort_elem(t.element_type),
+                    &mut v
+                )
+            )
+            .map_err(|e| e.context(format!("input '{}'", self.inputs[*idx].name)))?;
+            in_vals.values.push(v);
+            in_names.push(self.input_names_c[*idx].as_ptr());
+        }
+        let mut out_vals = ValueList { rt, values: Vec::with_capacity(outputs.len()) };
+        let mut out_names: Vec<*const c_char> = Vec::with_capacity(outputs.len());
+        for (idx, buf) in outputs.iter_mut() {
+            let mut v = std::ptr::null_mut();
+            if let Some(t) = buf {
+                ort_call!(
+                    rt,
+                    CreateTensorWithDataAsOrtValue(
+                        mem,
+                        t.data.as_mut_ptr().cast(),
+                        t.data.len(),
+                        t.shape.as_ptr(),
+                        t.shape.len(),
+                        ort_elem(t.element_type),
+                        &mut v
+                    )
+                )
+                .map_err(|e| e.context(format!("output '{}'", self.outputs[*idx].name)))?;
+            }
+            out_vals.values.push(v);
+            out_names.push(self.output_names_c[*idx].as_ptr());
+        }
+
+        // ---- run ----
+        let run = ort_fn!(rt, Run);
+        let status = unsafe {
+            run(
+                self.raw.as_ptr(),
+                options.map_or(std::ptr::null(), |o| o.raw.as_ptr() as *const _),
+                in_names.as_ptr(),
+                in_vals.values.as_ptr() as *const *const OrtValue,
+                in_vals.values.len(),
+                out_names.as_ptr(),
+                out_names.len(),
+                out_vals.values.as_mut_ptr(),
+            )
+        };
+        if let Err(e) = super::ffi::take_status(rt, status) {
+            if options.is_some_and(|o| o.is_cancelled()) {
+                return Err(Error::new(ErrorKind::Cancelled, format!("the run was cancelled ({})", e.message)));
+            }
+            return Err(e.into_error().context("run"));
+        }
+
+        // ---- collect ----
+        let mut result = Vec::with_capacity(outputs.len());
+        for (k, (idx, buf)) in outputs.iter().enumerate() {
+            if buf.is_some() {
+                result.push(None);
+                continue;
+            }
+            let v = std::mem::replace(&mut out_vals.values[k], std::ptr::null_mut());
+            let v = NonNull::new(v).ok_or_else(|| Error::internal(format!("output '{}': ORT returned no value", self.outputs[*idx].name)))?;
+            result.push(Some(Tensor::from_value(rt, v, &self.outputs[*idx].name)?));
+        }
+        Ok(result)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        unsafe {
+            ort_fn!(self.rt, ReleaseSession)(self.raw.as_ptr());
+            ort_fn!(self.rt, ReleaseMemoryInfo)(self.mem_info.as_ptr());
+        }
+    }
+}
+
+fn ort_elem(t: ElementType) -> ort_sys::ONNXTensorElementDataType {
+    use ort_sys::ONNXTensorElementDataType as O;
+    match t {
+        ElementType::Float32 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
+        ElementType::Uint8 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8,
+        ElementType::Int8 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8,
+        ElementType::Uint16 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16,
+        ElementType::Int16 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16,
+        ElementType::Int32 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32,
+        ElementType::Int64 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64,
+        ElementType::String => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING,
+        ElementType::Bool => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL,
+        ElementType::Float16 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16,
+        ElementType::Float64 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE,
+        ElementType::Uint32 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32,
+        ElementType::Uint64 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64,
+        ElementType::Bfloat16 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16,
+    }
+}
+
+/// Marks index `i` as seen; returns whether it already was. Small lists use a bit set (no allocation).
+fn mark(bits: &mut u64, big: &mut Vec<bool>, i: usize, n: usize) -> bool {
+    if n <= 64 {
+        let was = *bits & (1 << i) != 0;
+        *bits |= 1 << i;
+        was
+    } else {
+        if big.is_empty() {
+            big.resize(n, false);
+        }
+        std::mem::replace(&mut big[i], true)
+    }
+}
+
+fn is_marked(bits: u64, big: &[bool], i: usize) -> bool {
+    if big.is_empty() {
+        i < 64 && bits & (1 << i) != 0
+    } else {
+        big[i]
+    }
+}
+
+/// Refuses inputs/outputs ipuflow cannot pass (non-tensors, strings, unknown element types).
+fn check_kind(what: &str, info: &TensorInfo) -> Result<()> {
+    if info.kind != ValueKind::Tensor {
+        return Err(Error::unsupported(format!(
+            "{what} '{}' is a {} value; ipuflow passes tensors only",
+            info.name,
+            format!("{:?}", info.kind).to_lowercase()
+        )));
+    }
+    match ElementType::from_onnx(info.element_type_code) {
+        Some(ElementType::String) => Err(Error::unsupported(format!("{what} '{}' is a string tensor; ipuflow does not pass string tensors", info.name))),
+        Some(_) => Ok(()),
+        None => Err(Error::unsupported(format!(
+            "{what} '{}' has element type {}, which ipuflow does not support",
+            info.name,
+            onnx_type_name(info.element_type_code)
+        ))),
+    }
+}
+
+/// Checks one caller tensor against the model's description: element type, rank, fixed dimensions, byte size,
+/// alignment. Errors name the tensor and both values.
+fn check_tensor(what: &str, info: &TensorInfo, et: ElementType, shape: &[i64], len: usize, addr: usize) -> Result<()> {
+    check_kind(what, info)?;
+    let name = &info.name;
+    let mismatch = |msg: String| Error::new(ErrorKind::TensorMismatch, format!("{what} '{name}': {msg}"));
+    if et.onnx() != info.element_type_code {
+        return Err(mismatch(format!(
+            "element type is {}, the model expects {}",
+            et,
+            onnx_type_name(info.element_type_code)
+        )));
+    }
+    if shape.len() != info.shape.len() {
+        return Err(mismatch(format!(
+            "rank is {} (shape {}), the model expects rank {} (shape {})",
+            shape.len(),
+            shape_str(shape),
+            info.shape.len(),
+            info.model_shape()
+        )));
+    }
+    for (d, (&given, &model)) in shape.iter().zip(&info.shape).enumerate() {
+        if given < 0 {
+            return Err(mismatch(format!("dimension {d} is {given} (shape {}); dimensions must be >= 0", shape_str(shape))));
+        }
+        if model >= 0 && given != model {
+            return Err(mismatch(format!(
+                "dimension {d} is {given} (shape {}), the model expects {model} (shape {})",
+                shape_str(shape),
+                info.model_shape()
+            )));
+        }
+    }
+    let elem = et.size().unwrap_or(1);
+    let need = shape
+        .iter()
+        .try_fold(elem, |acc, &d| acc.checked_mul(d as usize))
+        .ok_or_else(|| mismatch(format!("shape {} of {et} is too large to address", shape_str(shape))))?;
+    if len != need {
+        return Err(mismatch(format!("{len} bytes given, shape {} of {et} needs {need} bytes", shape_str(shape))));
+    }
+    if need != 0 && !addr.is_multiple_of(elem) {
+        return Err(Error::invalid_argument(format!(
+            "{what} '{name}': the data address is not aligned to {elem} bytes ({et} elements)"
+        )));
+    }
+    Ok(())
+}
