@@ -37,7 +37,8 @@ impl TempDir {
     }
     /// File names in the directory, sorted.
     fn names(&self) -> Vec<String> {
-        let mut v: Vec<_> = fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<_> =
+            fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
     }
@@ -202,7 +203,11 @@ fn external_refs(m: &ModelProto) -> Vec<(String, String, u64, u64)> {
         for t in tensors {
             if t.data_location == Some(tensor_proto::DataLocation::External as i32) {
                 let get = |k: &str| {
-                    t.external_data.iter().find(|e| e.key.as_deref() == Some(k)).and_then(|e| e.value.clone()).unwrap_or_default()
+                    t.external_data
+                        .iter()
+                        .find(|e| e.key.as_deref() == Some(k))
+                        .and_then(|e| e.value.clone())
+                        .unwrap_or_default()
                 };
                 assert!(t.raw_data.is_none(), "external tensor keeps raw_data");
                 out.push((
@@ -250,9 +255,8 @@ fn external_data_save_and_reload() {
     let original = sample_model();
     let model = Model::from_proto(original.clone());
     let path = dir.join("m.onnx");
-    let opts = SaveOptions {
-        external_data: Some(ExternalDataOptions { location: "m.weights".into(), size_threshold: 100 }),
-    };
+    let opts =
+        SaveOptions { external_data: Some(ExternalDataOptions { location: "m.weights".into(), size_threshold: 100 }) };
     model.save(&path, &opts).unwrap();
     assert_eq!(dir.names(), ["m.onnx", "m.weights"]);
 
@@ -337,13 +341,15 @@ fn refused_external_data_locations() {
     // Saving refuses the same locations before writing anything.
     let model = Model::from_proto(sample_model());
     for location in ["/tmp/ipuflow-w.bin", "../w.bin"] {
-        let opts = SaveOptions { external_data: Some(ExternalDataOptions { location: location.into(), size_threshold: 0 }) };
+        let opts =
+            SaveOptions { external_data: Some(ExternalDataOptions { location: location.into(), size_threshold: 0 }) };
         let err = model.save(&dir.join("out.onnx"), &opts).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PathRefused, "{err}");
     }
     assert!(!Path::new("/tmp/ipuflow-w.bin").exists());
     // The data file cannot be the model file itself.
-    let opts = SaveOptions { external_data: Some(ExternalDataOptions { location: "out.onnx".into(), size_threshold: 0 }) };
+    let opts =
+        SaveOptions { external_data: Some(ExternalDataOptions { location: "out.onnx".into(), size_threshold: 0 }) };
     assert_eq!(model.save(&dir.join("out.onnx"), &opts).unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert_eq!(dir.names(), ["bad.onnx", "ok.onnx", "w.bin"]);
 }
@@ -356,7 +362,12 @@ fn missing_and_short_external_data() {
     fs::write(&path, model_with_external("weights.bin", None, None)).unwrap();
     let err = Model::load_file(&path).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ExternalData);
-    assert!(err.message().contains("'w'") && err.message().contains("weights.bin") && err.message().contains("does not exist"), "{err}");
+    assert!(
+        err.message().contains("'w'")
+            && err.message().contains("weights.bin")
+            && err.message().contains("does not exist"),
+        "{err}"
+    );
 
     // 40 bytes needed at offset 8 of a 30-byte file.
     fs::write(dir.join("weights.bin"), [1u8; 30]).unwrap();
@@ -364,7 +375,10 @@ fn missing_and_short_external_data() {
     let err = Model::load_file(&path).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ExternalData);
     let msg = err.message();
-    assert!(msg.contains("'w'") && msg.contains("weights.bin") && msg.contains("40") && msg.contains("30 bytes"), "{msg}");
+    assert!(
+        msg.contains("'w'") && msg.contains("weights.bin") && msg.contains("40") && msg.contains("30 bytes"),
+        "{msg}"
+    );
 
     // Offset past the end, no length.
     fs::write(&path, model_with_external("weights.bin", Some(100), None)).unwrap();
@@ -384,10 +398,9 @@ fn missing_and_short_external_data() {
 
     // Non-numeric offset.
     let mut m = ModelProto::decode(&*model_with_external("weights.bin", None, None)).unwrap();
-    m.graph.as_mut().unwrap().initializer[0].external_data.push(StringStringEntryProto {
-        key: Some("offset".into()),
-        value: Some("-4".into()),
-    });
+    m.graph.as_mut().unwrap().initializer[0]
+        .external_data
+        .push(StringStringEntryProto { key: Some("offset".into()), value: Some("-4".into()) });
     fs::write(&path, m.encode_to_vec()).unwrap();
     assert_eq!(Model::load_file(&path).unwrap_err().kind(), ErrorKind::ExternalData);
 
@@ -438,7 +451,14 @@ fn save_to_an_unwritable_place_fails_cleanly() {
     let err = model.save(&dir.join("taken.onnx"), &SaveOptions::default()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FileWrite, "{err}");
     assert!(dir.join("taken.onnx").is_dir());
-    assert_eq!(dir.names(), ["file", "ro", "taken.onnx"].iter().filter(|n| **n != "ro" || dir.join("ro").exists()).map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        dir.names(),
+        ["file", "ro", "taken.onnx"]
+            .iter()
+            .filter(|n| **n != "ro" || dir.join("ro").exists())
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -449,7 +469,8 @@ fn failed_save_leaves_the_existing_files_intact() {
     // The data file's place is taken by a directory: the data is written to a temporary file, its rename fails.
     fs::create_dir(dir.join("m.data")).unwrap();
     let model = Model::from_proto(sample_model());
-    let opts = SaveOptions { external_data: Some(ExternalDataOptions { location: "m.data".into(), size_threshold: 0 }) };
+    let opts =
+        SaveOptions { external_data: Some(ExternalDataOptions { location: "m.data".into(), size_threshold: 0 }) };
     let err = model.save(&path, &opts).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FileWrite, "{err}");
     assert_eq!(fs::read(&path).unwrap(), b"previous model");

@@ -3,6 +3,8 @@
 //! For every `.onnx` file: decode -> encode must give the same bytes; where it does not, the re-encoded bytes must
 //! decode to an equal message (counted as "non-canonical"). The test data `.pb` files are checked the same way as
 //! TensorProto (or SequenceProto/MapProto/OptionalProto, following the model's input/output type).
+//! Files of the backend suites must be byte-identical (protobuf wrote them canonically); the real models may be
+//! non-canonical (other writers), as long as they decode equal.
 //! Every model also goes through `Model::from_bytes` and `Model::to_bytes`.
 //!
 //! The data come from `scripts/fetch_onnx_testdata.sh`, which writes them and a manifest with the number of files of
@@ -23,6 +25,15 @@ struct Counts {
     models_noncanonical: usize,
     pb: usize,
     pb_noncanonical: usize,
+}
+
+/// Prints the first few non-canonical files (all of them would flood the output if the schema broke).
+fn note_noncanonical(path: &Path) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SHOWN: AtomicUsize = AtomicUsize::new(0);
+    if SHOWN.fetch_add(1, Ordering::Relaxed) < 20 {
+        eprintln!("non-canonical (equal after re-decoding): {}", path.display());
+    }
 }
 
 #[derive(PartialEq, Debug)]
@@ -63,7 +74,7 @@ fn check_model(path: &Path, counts: &mut Counts, failures: &mut Vec<String>) -> 
         Ok(Outcome::Identical) => {}
         Ok(Outcome::NonCanonical) => {
             counts.models_noncanonical += 1;
-            eprintln!("non-canonical (equal after re-decoding): {}", path.display());
+            note_noncanonical(path);
         }
         Err(e) => failures.push(format!("{}: {e}", path.display())),
     }
@@ -72,7 +83,9 @@ fn check_model(path: &Path, counts: &mut Counts, failures: &mut Vec<String>) -> 
             let proto = ModelProto::decode(&*bytes).ok()?;
             match model.to_bytes() {
                 Ok(out) if out == proto.encode_to_vec() => {}
-                Ok(_) => failures.push(format!("{}: Model::to_bytes differs from the proto's encoding", path.display())),
+                Ok(_) => {
+                    failures.push(format!("{}: Model::to_bytes differs from the proto's encoding", path.display()))
+                }
                 Err(e) => failures.push(format!("{}: Model::to_bytes failed: {e}", path.display())),
             }
             Some(proto)
@@ -112,7 +125,7 @@ fn check_pb(path: &Path, model: Option<&ModelProto>, counts: &mut Counts, failur
         Ok(Outcome::Identical) => {}
         Ok(Outcome::NonCanonical) => {
             counts.pb_noncanonical += 1;
-            eprintln!("non-canonical (equal after re-decoding): {}", path.display());
+            note_noncanonical(path);
         }
         Err(e) => failures.push(format!("{}: {e}", path.display())),
     }
@@ -179,6 +192,7 @@ fn onnx_backend_suite_round_trips_losslessly() {
     let mut failures = Vec::new();
     let mut short = Vec::new();
     let mut total = Counts::default();
+    let mut suite_noncanonical = 0;
     println!("ONNX backend test data (onnx {}), {}", manifest["onnx_version"], root.display());
     for (suite, expected) in suites {
         let mut counts = Counts::default();
@@ -195,6 +209,7 @@ fn onnx_backend_suite_round_trips_losslessly() {
                 counts.models, counts.pb
             ));
         }
+        suite_noncanonical += counts.models_noncanonical + counts.pb_noncanonical;
         total.models += counts.models;
         total.models_noncanonical += counts.models_noncanonical;
         total.pb += counts.pb;
@@ -214,7 +229,10 @@ fn onnx_backend_suite_round_trips_losslessly() {
         for m in &models {
             check_model(m, &mut counts, &mut failures);
         }
-        println!("  {:<18} models: {:>5} ({} non-canonical)", "shared/models", counts.models, counts.models_noncanonical);
+        println!(
+            "  {:<18} models: {:>5} ({} non-canonical)",
+            "shared/models", counts.models, counts.models_noncanonical
+        );
         total.models += counts.models;
         total.models_noncanonical += counts.models_noncanonical;
     } else {
@@ -222,9 +240,22 @@ fn onnx_backend_suite_round_trips_losslessly() {
     }
     println!(
         "  {:<18} models: {:>5} ({} non-canonical)   pb: {:>5} ({} non-canonical)   in {:.1?}",
-        "total", total.models, total.models_noncanonical, total.pb, total.pb_noncanonical, started.elapsed()
+        "total",
+        total.models,
+        total.models_noncanonical,
+        total.pb,
+        total.pb_noncanonical,
+        started.elapsed()
     );
 
     assert!(failures.is_empty(), "{} files do not round-trip:\n{}", failures.len(), failures.join("\n"));
+    // The suites were serialized by protobuf itself (onnx's Python API), which writes canonical bytes; prost writes
+    // the same canonical form, so a difference there means the schema deviates from onnx.proto (a field packed that
+    // should not be, a wrong field number or type...), even when the message still decodes equal.
+    assert!(
+        suite_noncanonical == 0,
+        "{suite_noncanonical} backend-suite files re-encode to different bytes (see the list above): \
+         src/onnx/proto.rs deviates from onnx.proto"
+    );
     assert!(short.is_empty(), "fewer files than the manifest lists:\n{}", short.join("\n"));
 }

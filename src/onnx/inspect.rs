@@ -104,7 +104,9 @@ impl ModelSummary {
 use std::collections::{HashMap, HashSet};
 
 use super::io::expected_raw_size;
-use super::proto::{tensor_proto, tensor_shape_proto::dimension, type_proto, SparseTensorProto, TensorProto, TypeProto, ValueInfoProto};
+use super::proto::{
+    tensor_proto, tensor_shape_proto::dimension, type_proto, SparseTensorProto, TensorProto, TypeProto, ValueInfoProto,
+};
 use super::Model;
 
 impl Model {
@@ -226,7 +228,10 @@ fn tensor_bytes(t: &TensorProto) -> u64 {
         return t.string_data.iter().map(|s| s.len() as u64).sum();
     }
     expected_raw_size(t).unwrap_or_else(|| {
-        (t.float_data.len() * 4 + t.int32_data.len() * 4 + t.int64_data.len() * 8 + t.double_data.len() * 8
+        (t.float_data.len() * 4
+            + t.int32_data.len() * 4
+            + t.int64_data.len() * 8
+            + t.double_data.len() * 8
             + t.uint64_data.len() * 8) as u64
     })
 }

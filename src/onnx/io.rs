@@ -71,7 +71,10 @@ impl Model {
         let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
         let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
         if meta.is_dir() {
-            return Err(Error::new(ErrorKind::FileRead, format!("cannot read '{}': it is a directory", path.display())));
+            return Err(Error::new(
+                ErrorKind::FileRead,
+                format!("cannot read '{}': it is a directory", path.display()),
+            ));
         }
         if meta.len() == 0 {
             return Err(Error::new(
@@ -169,7 +172,8 @@ impl Model {
 
         check_location(&ext.location, "external data file")?;
         let data_path = dir.join(&ext.location);
-        let normalized: PathBuf = Path::new(&ext.location).components().filter(|c| !matches!(c, Component::CurDir)).collect();
+        let normalized: PathBuf =
+            Path::new(&ext.location).components().filter(|c| !matches!(c, Component::CurDir)).collect();
         if normalized.as_os_str() == file_name {
             return Err(Error::invalid_argument(format!(
                 "cannot save '{}': the external data location '{}' is the model file itself",
@@ -199,7 +203,11 @@ impl Model {
             writer.write_all(&pad).and_then(|_| writer.write_all(raw)).map_err(|e| tmp.write_error(e))?;
             *pos = offset + len;
             t.raw_data = None;
-            t.external_data = vec![entry("location", &location), entry("offset", &offset.to_string()), entry("length", &len.to_string())];
+            t.external_data = vec![
+                entry("location", &location),
+                entry("offset", &offset.to_string()),
+                entry("length", &len.to_string()),
+            ];
             t.data_location = Some(tensor_proto::DataLocation::External as i32);
             Ok(())
         })?;
@@ -338,7 +346,8 @@ pub(crate) fn expected_raw_size(t: &TensorProto) -> Option<u64> {
 
 /// Refuses absolute locations and locations with `..` (or a drive/root) components.
 fn check_location(location: &str, what: &str) -> Result<()> {
-    let refuse = |why: &str| Err(Error::new(ErrorKind::PathRefused, format!("{what} location '{location}' refused: {why}")));
+    let refuse =
+        |why: &str| Err(Error::new(ErrorKind::PathRefused, format!("{what} location '{location}' refused: {why}")));
     if location.is_empty() {
         return Err(Error::new(ErrorKind::ExternalData, format!("{what} location is empty")));
     }
@@ -346,11 +355,14 @@ fn check_location(location: &str, what: &str) -> Result<()> {
         return refuse("it contains a NUL character");
     }
     let p = Path::new(location);
-    if p.is_absolute() || p.has_root() || location.starts_with(['/', '\\']) || location.as_bytes().get(1) == Some(&b':') {
+    if p.is_absolute() || p.has_root() || location.starts_with(['/', '\\']) || location.as_bytes().get(1) == Some(&b':')
+    {
         return refuse("absolute paths are not allowed (it must be relative to the model's directory)");
     }
     // Both separators, whatever the platform: a model written on Windows may say `..\weights.bin`.
-    if location.split(['/', '\\']).any(|c| c == "..") || p.components().any(|c| matches!(c, Component::ParentDir | Component::Prefix(_))) {
+    if location.split(['/', '\\']).any(|c| c == "..")
+        || p.components().any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
+    {
         return refuse("'..' is not allowed (the file must be inside the model's directory)");
     }
     Ok(())
@@ -370,7 +382,10 @@ impl ExternalRef {
         for e in &t.external_data {
             let value = e.value.as_deref().unwrap_or("");
             let number = |key: &str| {
-                value.trim().parse::<u64>().map_err(|_| bad(format!("external data {key} '{value}' is not a non-negative integer")))
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("external data {key} '{value}' is not a non-negative integer")))
             };
             match e.key.as_deref().unwrap_or("") {
                 "location" => location = Some(value.to_string()),
@@ -379,7 +394,8 @@ impl ExternalRef {
                 _ => {} // checksum, basepath: not used
             }
         }
-        let location = location.ok_or_else(|| bad("data_location is EXTERNAL but external_data has no 'location'".into()))?;
+        let location =
+            location.ok_or_else(|| bad("data_location is EXTERNAL but external_data has no 'location'".into()))?;
         check_location(&location, &format!("tensor '{name}': external data"))?;
         Ok(ExternalRef { location, offset: offset.unwrap_or(0), length })
     }
@@ -407,7 +423,8 @@ impl DataFile {
             return Ok(DataFile { map: None });
         }
         // SAFETY: read-only map, only read while inlining (see Model::load_file).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| err(ErrorKind::ExternalData, format!("cannot be mapped: {e}")))?;
+        let map = unsafe { memmap2::Mmap::map(&file) }
+            .map_err(|e| err(ErrorKind::ExternalData, format!("cannot be mapped: {e}")))?;
         Ok(DataFile { map: Some(map) })
     }
     fn bytes(&self) -> &[u8] {
@@ -420,7 +437,10 @@ impl DataFile {
 
 /// Calls `f` on every TensorProto of the model: initializers, sparse initializers, tensor attributes (also in
 /// subgraphs, training graphs and function bodies, and function attribute defaults).
-pub(crate) fn visit_tensors_mut(model: &mut ModelProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
+pub(crate) fn visit_tensors_mut(
+    model: &mut ModelProto,
+    f: &mut dyn FnMut(&mut TensorProto) -> Result<()>,
+) -> Result<()> {
     if let Some(g) = model.graph.as_mut() {
         visit_graph(g, f)?;
     }
@@ -526,7 +546,11 @@ impl TempFile {
         }
         Err(Error::new(
             ErrorKind::FileWrite,
-            format!("cannot write '{}': no free temporary file name: {}", dest.display(), last_err.map(|e| e.to_string()).unwrap_or_default()),
+            format!(
+                "cannot write '{}': no free temporary file name: {}",
+                dest.display(),
+                last_err.map(|e| e.to_string()).unwrap_or_default()
+            ),
         ))
     }
 
