@@ -10,6 +10,7 @@ pub mod error;
 pub mod onnx;
 pub mod runtime;
 pub mod ipu;
+pub mod quant;
 pub mod capi;
 
 pub use error::{Error, ErrorKind, Result};

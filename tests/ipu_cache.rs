@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use ipuflow::ipu::cache::{clear_cache, default_cache_key};
+use ipuflow::ipu::cache::{clear_cache, default_cache_key, ensure_cache_key};
 use ipuflow::ipu::options::normalize;
 use ipuflow::ErrorKind;
 
@@ -29,9 +29,8 @@ fn key_is_stable_hex_and_sensitive_to_what_matters() {
     let opts3 = normalize(&[("target", "X2"), ("opt_level", "3")]).unwrap().entries;
     assert_ne!(k, default_cache_key(b"model", "1.24.1", &opts3));
     // Option order does not matter; cache_dir/cache_key do not enter the key.
-    let reordered = normalize(&[("opt_level", "2"), ("cache_dir", "/x"), ("target", "x2"), ("cache_key", "k")])
-        .unwrap()
-        .entries;
+    let reordered =
+        normalize(&[("opt_level", "2"), ("cache_dir", "/x"), ("target", "x2"), ("cache_key", "k")]).unwrap().entries;
     assert_eq!(k, default_cache_key(b"model", "1.24.1", &reordered));
     // No ambiguity by concatenation.
     assert_ne!(
@@ -41,11 +40,15 @@ fn key_is_stable_hex_and_sensitive_to_what_matters() {
 }
 
 #[test]
-fn known_answer() {
-    // Computed once from the v1 derivation; a change here breaks every user's cache.
-    let k = default_cache_key(b"", "", &[] as &[(&str, &str)]);
-    assert_eq!(k.len(), 32);
-    assert_eq!(k, default_cache_key(&[], "", &Vec::<(String, String)>::new()));
+fn known_answers() {
+    // Computed independently (Python hashlib) from the documented v1 derivation: SHA-256 over length-prefixed
+    // (u64 LE) domain tag, model bytes, runtime version, then the option count and sorted (key, value) pairs;
+    // first 16 bytes in hex. A change here silently invalidates every user's cache.
+    assert_eq!(default_cache_key(b"", "", &[] as &[(&str, &str)]), "c7d1e6639ad003257efa9ed62b7c2fa1");
+    assert_eq!(
+        default_cache_key(b"model", "1.24.1", &[("target", "X2"), ("opt_level", "2")]),
+        "e069ba9d42cfa16c07c4336e0f76ef7d"
+    );
 }
 
 #[test]
@@ -85,4 +88,17 @@ fn clear_refuses_keys_that_escape() {
     }
     assert!(dir.exists());
     fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn ensure_cache_key_fills_only_when_absent() {
+    let mut o = normalize(&[("target", "X2")]).unwrap();
+    let k = ensure_cache_key(&mut o, b"m", "1.24.1");
+    assert_eq!(o.get("cache_key"), Some(k.as_str()));
+    assert_eq!(k, default_cache_key(b"m", "1.24.1", &[("target", "X2")]));
+    // Idempotent, and a user-given key wins.
+    assert_eq!(ensure_cache_key(&mut o, b"other", "x"), k);
+    let mut o = normalize(&[("cacheKey", "mine")]).unwrap();
+    assert_eq!(ensure_cache_key(&mut o, b"m", "1"), "mine");
+    assert_eq!(o.entries.len(), 1);
 }

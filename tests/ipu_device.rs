@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ipuflow::ipu::device::{
-    classify, detect, detect_in_sysfs, device_from_hardware_ids, parse_sysfs_hex, parse_windows_hardware_id,
-    NpuFamily, SYSFS_ROOT_ENV,
+    classify, detect, detect_in_sysfs, device_from_hardware_ids, parse_sysfs_hex, parse_windows_hardware_id, NpuFamily,
+    SYSFS_ROOT_ENV,
 };
 use ipuflow::ipu::Target;
 use ipuflow::ErrorKind;
@@ -32,7 +32,14 @@ impl Drop for TempDir {
 }
 
 /// Writes one PCI device directory; `None` leaves the file out.
-fn pci(root: &Path, bdf: &str, vendor: Option<&str>, device: Option<&str>, revision: Option<&str>, driver: Option<&str>) {
+fn pci(
+    root: &Path,
+    bdf: &str,
+    vendor: Option<&str>,
+    device: Option<&str>,
+    revision: Option<&str>,
+    driver: Option<&str>,
+) {
     let d = root.join(bdf);
     fs::create_dir_all(&d).unwrap();
     if let Some(v) = vendor {
@@ -195,9 +202,12 @@ fn missing_root_is_file_not_found_and_env_override_works() {
     assert_eq!(e.kind(), ErrorKind::FileNotFound);
     assert!(e.message().contains(SYSFS_ROOT_ENV), "{}", e.message());
     std::env::remove_var(SYSFS_ROOT_ENV);
-    // The real system: must not fail (an empty scan is fine on a machine without /sys or without an NPU).
-    let real = detect().unwrap();
-    println!("{}", real.to_json());
+    // The real system: an empty scan is fine on a machine without /sys or without an NPU.
+    match detect() {
+        Ok(real) => println!("{}", real.to_json()),
+        // On Windows (or wine) SetupAPI may refuse; that must be an error value, never a panic.
+        Err(e) => println!("real scan: {e}"),
+    }
 }
 
 #[test]
@@ -214,7 +224,10 @@ fn hex_and_classification_helpers() {
 
 #[test]
 fn windows_hardware_ids() {
-    assert_eq!(parse_windows_hardware_id(r"PCI\VEN_1022&DEV_1502&SUBSYS_00000000&REV_00"), Some((0x1022, 0x1502, Some(0))));
+    assert_eq!(
+        parse_windows_hardware_id(r"PCI\VEN_1022&DEV_1502&SUBSYS_00000000&REV_00"),
+        Some((0x1022, 0x1502, Some(0)))
+    );
     assert_eq!(parse_windows_hardware_id(r"pci\ven_1022&dev_17f0&rev_20"), Some((0x1022, 0x17f0, Some(0x20))));
     assert_eq!(parse_windows_hardware_id(r"PCI\VEN_1022&DEV_17F0"), Some((0x1022, 0x17f0, None)));
     assert_eq!(parse_windows_hardware_id(r"USB\VID_1022&PID_1502"), None);

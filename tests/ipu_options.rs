@@ -35,8 +35,15 @@ fn current_names_pass_and_keep_their_order() {
     assert_eq!(
         keys,
         [
-            "target", "config_file", "cache_dir", "cache_key", "opt_level", "encryption_key",
-            "enable_cache_file_io_in_mem", "ai_analyzer_visualization", "ai_analyzer_profiling"
+            "target",
+            "config_file",
+            "cache_dir",
+            "cache_key",
+            "opt_level",
+            "encryption_key",
+            "enable_cache_file_io_in_mem",
+            "ai_analyzer_visualization",
+            "ai_analyzer_profiling"
         ]
     );
     assert_eq!(n.get("target"), Some("X2"));

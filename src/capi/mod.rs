@@ -9,6 +9,9 @@
 //! - enums cross the boundary as plain integers and are validated with [`enum_arg`];
 //! - handles are opaque; [`BoxHandle`] ties each to its Rust type so casts are checked by the compiler.
 
+// C names (`ipuflow_model`, `ipuflow_status`) are the ABI's, not Rust's.
+#![allow(non_camel_case_types)]
+
 pub mod status;
 pub mod library;
 pub mod model;
@@ -193,7 +196,6 @@ pub(crate) fn string_to_c(s: String) -> *mut c_char {
 /// Implement only through [`box_handle!`], for a zero-sized opaque struct that is never constructed in Rust.
 pub(crate) unsafe trait BoxHandle: Sized {
     type Target;
-    const NAME: &'static str;
 
     fn into_raw(value: Self::Target) -> *mut Self {
         Box::into_raw(Box::new(value)) as *mut Self
@@ -225,7 +227,6 @@ macro_rules! box_handle {
     ($handle:ty => $target:ty) => {
         unsafe impl $crate::capi::BoxHandle for $handle {
             type Target = $target;
-            const NAME: &'static str = stringify!($handle);
         }
     };
 }

@@ -1,10 +1,18 @@
 //! The VitisAI EP's compile cache: stable keys and removal of one model's entries.
 //!
-//! Facts (shared/docs/ryzen-ai-flow.md): the EP caches compiled models under `cache_dir` (default
-//! `C:\temp\%USERNAME%\vaip\.cache`) in a directory named by `cache_key` (default: MD5 of the model), i.e.
-//! `<cache_dir>/<cache_key>/...`; a cache must not be reused across EP or driver versions, and detecting that is
-//! left to the app. The EP's default key covers the model only, so ipuflow's default key also covers the runtime
-//! version and the EP options: a new runtime or different options give a new directory instead of a stale hit.
+//! Facts:
+//! - shared/docs/ryzen-ai-flow.md: the EP caches compiled models under `cache_dir` (default
+//!   `C:\temp\%USERNAME%\vaip\.cache`), keyed by `cache_key` (default: MD5 of the model); a cache must not be
+//!   reused across EP or driver versions, and detecting that is left to the app.
+//! - Ryzen AI 1.4 documentation ("Model Compilation and Deployment", provider options): `cache_key` is "the
+//!   subfolder in the cache directory where the compiled model is stored", i.e. `<cache_dir>/<cache_key>/...`;
+//!   the `ort` crate's VitisAI options say the same ("name of the subfolder under cache_dir"). AMD's advice on stale
+//!   caches: on an EP or NPU-driver version change, delete the cache or use a directory with a different name.
+//!
+//! So ipuflow's default key covers the model bytes **and** the runtime version string (callers append the NPU
+//! driver version when they know it) **and** the EP options: a new runtime, driver or option set gets a fresh
+//! subfolder instead of a stale hit. What the EP writes inside the subfolder is not assumed: [`clear_cache`]
+//! removes the subfolder as a whole.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::options::check_cache_key;
+use super::options::{check_cache_key, ProviderOptions};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Options that name the cache itself and so are not hashed into the key.
@@ -54,6 +62,16 @@ pub fn default_cache_key<K: AsRef<str>, V: AsRef<str>>(
     }
     let digest = h.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sets `cache_key` to [`default_cache_key`] unless the options already carry one; returns the key in use.
+pub fn ensure_cache_key(options: &mut ProviderOptions, model_bytes: &[u8], runtime_version: &str) -> String {
+    if let Some(k) = options.get("cache_key") {
+        return k.to_string();
+    }
+    let key = default_cache_key(model_bytes, runtime_version, &options.entries);
+    options.entries.push(("cache_key".to_string(), key.clone()));
+    key
 }
 
 /// What [`clear_cache`] removed.
@@ -108,11 +126,16 @@ fn remove_tree(path: &Path, meta: &fs::Metadata, out: &mut ClearedCache) -> Resu
             out.bytes += meta.len();
         }
         // A link (file or directory link, any platform) is removed as a link.
-        fs::remove_file(path).or_else(|e| {
-            // Windows directory symlinks / junctions need remove_dir.
-            if cfg!(windows) { fs::remove_dir(path) } else { Err(e) }
-        })
-        .map_err(|e| remove_err(path, e))?;
+        fs::remove_file(path)
+            .or_else(|e| {
+                // Windows directory symlinks / junctions need remove_dir.
+                if cfg!(windows) {
+                    fs::remove_dir(path)
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| remove_err(path, e))?;
     }
     out.removed.push(path.to_path_buf());
     Ok(())

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Target;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// AMD's PCI vendor ID.
 pub const AMD_VENDOR_ID: u16 = 0x1022;
@@ -184,7 +184,7 @@ pub fn parse_windows_hardware_id(id: &str) -> Option<(u16, u16, Option<u8>)> {
 /// the environment variable is `FileNotFound`.
 pub fn detect() -> Result<DeviceScan> {
     if let Some(root) = std::env::var_os(SYSFS_ROOT_ENV).filter(|v| !v.is_empty()) {
-        return detect_in_sysfs(Path::new(&root)).map_err(|e| e.context(format!("{SYSFS_ROOT_ENV}")));
+        return detect_in_sysfs(Path::new(&root)).map_err(|e| e.context(SYSFS_ROOT_ENV));
     }
     detect_platform()
 }
@@ -298,11 +298,7 @@ fn scan_sysfs_device(dir: &Path, scan: &mut DeviceScan) {
 }
 
 /// Builds the device of a Windows hardware-ID list (first PCI ID that is an NPU wins). Public for tests.
-pub fn device_from_hardware_ids(
-    ids: &[String],
-    instance_id: &str,
-    service: Option<String>,
-) -> Option<NpuDevice> {
+pub fn device_from_hardware_ids(ids: &[String], instance_id: &str, service: Option<String>) -> Option<NpuDevice> {
     // The most specific ID (with REV_) comes first in Windows' list; take the first that classifies, but prefer
     // one carrying a revision.
     let parsed: Vec<(u16, u16, Option<u8>)> = ids.iter().filter_map(|s| parse_windows_hardware_id(s)).collect();
@@ -318,21 +314,19 @@ pub fn device_from_hardware_ids(
     Some(dev)
 }
 
-#[allow(dead_code)]
-fn unsupported_platform() -> Error {
-    Error::new(ErrorKind::Unsupported, "NPU device detection is not implemented on this platform")
-}
-
 #[cfg(windows)]
 mod windows_scan {
     //! SetupAPI enumeration. The only unsafe code of `ipu`: calls into setupapi.dll with buffers we own.
     use super::*;
+    use crate::error::ErrorKind;
     use windows_sys::Win32::Devices::DeviceAndDriverInstallation::{
         SetupDiDestroyDeviceInfoList, SetupDiEnumDeviceInfo, SetupDiGetClassDevsW, SetupDiGetDeviceInstanceIdW,
         SetupDiGetDeviceRegistryPropertyW, DIGCF_ALLCLASSES, DIGCF_PRESENT, SPDRP_HARDWAREID, SPDRP_SERVICE,
         SP_DEVINFO_DATA,
     };
-    use windows_sys::Win32::Foundation::{GetLastError, ERROR_INSUFFICIENT_BUFFER, ERROR_NO_MORE_ITEMS, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::Foundation::{
+        GetLastError, ERROR_INSUFFICIENT_BUFFER, ERROR_NO_MORE_ITEMS, INVALID_HANDLE_VALUE,
+    };
 
     fn wide(s: &str) -> Vec<u16> {
         s.encode_utf16().chain(std::iter::once(0)).collect()

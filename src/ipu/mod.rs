@@ -4,7 +4,12 @@
 //! - [`options`]: normalize and validate VitisAI execution-provider options and EP-context session entries.
 //! - [`cache`]: stable compile-cache keys and removal of one model's cache entries.
 //! - [`preflight`]: predict, without hardware, which nodes of a model the NPU would take and why the rest would not.
-//! - [`report`]: turn ONNX Runtime's EP graph-assignment info into a `vitisai_ep_report.json`-shaped report.
+//! - [`report`]: turn ONNX Runtime's EP graph-assignment info into a `vitisai_ep_report.json`-shaped report, read an
+//!   EP-written report, and compare either with a pre-flight prediction.
+//!
+//! The NPU support table the pre-flight checker uses is data, not code: `npu_support.json` beside this file
+//! (embedded with `include_str!`), each entry naming its source. `shapes` (private) holds the small shape /
+//! element-type propagation and integer constant folding the checker needs.
 //!
 //! Everything here is plain Rust: owned `String`s, plain enums, no raw pointers (the Windows device scan in
 //! `device` is the one place that calls an OS API, behind `cfg(windows)`).

@@ -119,10 +119,9 @@ fn check_existing_file(key: &str, value: &str) -> Result<String> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(value.to_string()),
         Ok(_) => Err(Error::invalid_argument(format!("VitisAI option '{key}': '{value}' is not a file"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::new(
-            ErrorKind::FileNotFound,
-            format!("VitisAI option '{key}': file '{value}' does not exist"),
-        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::new(ErrorKind::FileNotFound, format!("VitisAI option '{key}': file '{value}' does not exist")))
+        }
         Err(e) => Err(Error::new(ErrorKind::FileRead, format!("VitisAI option '{key}': cannot stat '{value}': {e}"))),
     }
 }
@@ -169,9 +168,7 @@ fn validate_value(key: &str, value: &str) -> Result<String> {
                 "VitisAI option 'opt_level' must be one of 0, 1, 2, 3, 65536 (max effort), not {value:?}"
             ))),
         },
-        "enable_cache_file_io_in_mem" | "ai_analyzer_visualization" | "ai_analyzer_profiling" => {
-            check_bool(key, value)
-        }
+        "enable_cache_file_io_in_mem" | "ai_analyzer_visualization" | "ai_analyzer_profiling" => check_bool(key, value),
         "config_file" | "xclbin" => check_existing_file(key, value),
         "cache_dir" => {
             if value.is_empty() || value.contains('\0') {
@@ -199,9 +196,7 @@ pub fn normalize<K: AsRef<str>, V: AsRef<str>>(options: &[(K, V)]) -> Result<Pro
         check_key_syntax(raw_key)?;
         let (key, legacy) = canonical_name(raw_key);
         if legacy {
-            out.warnings.push(format!(
-                "VitisAI option '{raw_key}' is a legacy (Ryzen AI <= 1.3) name; using '{key}'"
-            ));
+            out.warnings.push(format!("VitisAI option '{raw_key}' is a legacy (Ryzen AI <= 1.3) name; using '{key}'"));
         }
         let known = KNOWN_OPTIONS.contains(&key);
         let canonical_value = validate_value(key, value)?;

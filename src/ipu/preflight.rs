@@ -134,13 +134,14 @@ pub struct SupportTable {
 impl SupportTable {
     /// Parses a table (same format as `npu_support.json`); `InvalidArgument` naming what is wrong.
     pub fn from_json(text: &str) -> Result<SupportTable> {
-        let t: SupportTable = serde_json::from_str(text)
-            .map_err(|e| Error::invalid_argument(format!("NPU support table: {e}")))?;
+        let t: SupportTable =
+            serde_json::from_str(text).map_err(|e| Error::invalid_argument(format!("NPU support table: {e}")))?;
         if t.schema != 1 {
             return Err(Error::new(ErrorKind::Unsupported, format!("NPU support table schema {} (want 1)", t.schema)));
         }
         for (name, tt) in &t.targets {
-            Target::parse(name).map_err(|_| Error::invalid_argument(format!("NPU support table: unknown target '{name}'")))?;
+            Target::parse(name)
+                .map_err(|_| Error::invalid_argument(format!("NPU support table: unknown target '{name}'")))?;
             for p in tt.precisions.keys() {
                 if p != "int8" && p != "int16" {
                     return Err(Error::invalid_argument(format!(
@@ -161,10 +162,7 @@ impl SupportTable {
 
     /// The ops of a target and precision; `None` when the target has no list for that precision.
     pub fn ops(&self, target: Target, precision: Precision) -> Option<&[String]> {
-        self.targets
-            .get(target.as_str())
-            .and_then(|t| t.precisions.get(precision.as_str()))
-            .map(|l| l.ops.as_slice())
+        self.targets.get(target.as_str()).and_then(|t| t.precisions.get(precision.as_str())).map(|l| l.ops.as_slice())
     }
 
     fn power_of_two(&self, target: Target) -> bool {
@@ -285,12 +283,13 @@ impl<'a> Ctx<'a> {
     /// Precision of a compute node: int16 if any DQ feeding it (or Q fed by it) is 16-bit, else int8.
     fn precision(&self, i: usize) -> Precision {
         let n = &self.nodes[i];
-        let qdq_neighbours = n
-            .input
-            .iter()
-            .filter_map(|t| self.producer_of(t))
-            .filter(|&p| self.is_op(p, "DequantizeLinear"))
-            .chain(n.output.iter().flat_map(|t| self.consumers_of(t).iter().copied()).filter(|&c| self.is_op(c, "QuantizeLinear")));
+        let qdq_neighbours =
+            n.input.iter().filter_map(|t| self.producer_of(t)).filter(|&p| self.is_op(p, "DequantizeLinear")).chain(
+                n.output
+                    .iter()
+                    .flat_map(|t| self.consumers_of(t).iter().copied())
+                    .filter(|&c| self.is_op(c, "QuantizeLinear")),
+            );
         for q in qdq_neighbours {
             if matches!(self.qdq_elem(q), Some(shapes::INT16 | shapes::UINT16)) {
                 return Precision::Int16;
@@ -537,7 +536,10 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
         if let Some(s) = own_scale {
             qv.insert(
                 q,
-                (false, format!("scale {s} is not a power of two (target {} needs power-of-two scales: XINT8)", ctx.target)),
+                (
+                    false,
+                    format!("scale {s} is not a power of two (target {} needs power-of-two scales: XINT8)", ctx.target),
+                ),
             );
         }
     }
@@ -576,9 +578,10 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
         let out = n.output.first().map(String::as_str).unwrap_or("");
         let producer = n.input.first().and_then(|t| ctx.producer_of(t));
         let entry = match producer {
-            Some(p) if ctx.is_op(q, "DequantizeLinear")
-                && ctx.consumers_of(out).is_empty()
-                && qv.get(&p).is_some_and(|x| x.0) =>
+            Some(p)
+                if ctx.is_op(q, "DequantizeLinear")
+                    && ctx.consumers_of(out).is_empty()
+                    && qv.get(&p).is_some_and(|x| x.0) =>
             {
                 (true, format!("dequantizes a graph output after '{}' on the NPU", display_name(&ctx.nodes[p], p)))
             }
@@ -588,7 +591,8 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
     }
     for (q, (npu, reason)) in qv {
         let elem = ctx.qdq_elem(q);
-        let precision = if matches!(elem, Some(shapes::INT16 | shapes::UINT16)) { Precision::Int16 } else { Precision::Int8 };
+        let precision =
+            if matches!(elem, Some(shapes::INT16 | shapes::UINT16)) { Precision::Int16 } else { Precision::Int8 };
         v.insert(q, Verdict { npu, reasons: vec![reason], precision });
     }
     v
@@ -650,7 +654,8 @@ fn model_rules(ctx: &Ctx, v: &mut HashMap<usize, Verdict>) -> (Option<String>, V
         .considered
         .iter()
         .filter(|&&i| {
-            shapes::is_default_domain(&ctx.nodes[i]) && ctx.table.conv_ops.iter().any(|c| c == shapes::op(&ctx.nodes[i]))
+            shapes::is_default_domain(&ctx.nodes[i])
+                && ctx.table.conv_ops.iter().any(|c| c == shapes::op(&ctx.nodes[i]))
         })
         .count();
     let min_conv = ctx.table.limits.minimum_num_of_conv;
@@ -699,7 +704,8 @@ pub fn preflight_with_table(model: &ModelProto, target: Target, table: &SupportT
     let nodes = graph.node.as_slice();
     let mut notes = Vec::new();
     let is_qdq_node = |n: &NodeProto| {
-        matches!(shapes::domain(n), "" | "ai.onnx" | "com.microsoft") && table.qdq_ops.iter().any(|q| q == shapes::op(n))
+        matches!(shapes::domain(n), "" | "ai.onnx" | "com.microsoft")
+            && table.qdq_ops.iter().any(|q| q == shapes::op(n))
     };
     // Constants and what is computed from constants only. ONNX Runtime folds such nodes before partitioning
     // (except Q/DQ, which it keeps for the QDQ fusion), so they are not listed.
@@ -739,7 +745,9 @@ pub fn preflight_with_table(model: &ModelProto, target: Target, table: &SupportT
         }
     }
     if constant_nodes > 0 {
-        notes.push(format!("{constant_nodes} Constant node(s) treated as initializers (ONNX Runtime folds them); not counted"));
+        notes.push(format!(
+            "{constant_nodes} Constant node(s) treated as initializers (ONNX Runtime folds them); not counted"
+        ));
     }
     if folded_nodes > 0 {
         notes.push(format!(

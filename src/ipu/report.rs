@@ -56,11 +56,8 @@ impl EpAssignment {
     /// nodes are left as they are).
     pub fn fill_io_from_model(&mut self, model: &ModelProto) {
         let Some(g) = model.graph.as_ref() else { return };
-        let by_name: HashMap<&str, &crate::onnx::proto::NodeProto> = g
-            .node
-            .iter()
-            .filter_map(|n| n.name.as_deref().filter(|s| !s.is_empty()).map(|s| (s, n)))
-            .collect();
+        let by_name: HashMap<&str, &crate::onnx::proto::NodeProto> =
+            g.node.iter().filter_map(|n| n.name.as_deref().filter(|s| !s.is_empty()).map(|s| (s, n))).collect();
         for sg in &mut self.subgraphs {
             for node in &mut sg.nodes {
                 if let Some(n) = by_name.get(node.name.as_str()) {
@@ -150,7 +147,11 @@ impl EpReport {
         let mut report = EpReport::default();
         for (k, sg) in a.subgraphs.iter().enumerate() {
             let dev = device_name(&sg.ep_name);
-            report.subgraph_stat.push(SubgraphStat { device: dev.clone(), ep: sg.ep_name.clone(), node_num: sg.nodes.len() });
+            report.subgraph_stat.push(SubgraphStat {
+                device: dev.clone(),
+                ep: sg.ep_name.clone(),
+                node_num: sg.nodes.len(),
+            });
             let entry = per_device.entry(dev.clone()).or_default();
             for n in &sg.nodes {
                 let op = format_op(&n.domain, &n.op_type);
@@ -169,9 +170,22 @@ impl EpReport {
                 });
             }
         }
-        report.device_stat.push(DeviceStat { name: "all".into(), node_num: all.0, supported_op_type: all.1.into_iter().collect() });
+        report.device_stat.push(DeviceStat {
+            name: "all".into(),
+            node_num: all.0,
+            supported_op_type: all.1.into_iter().collect(),
+        });
         let mut names: Vec<String> = per_device.keys().cloned().collect();
-        names.sort_by_key(|n| (match n.as_str() { "CPU" => 0, "NPU" => 1, _ => 2 }, n.clone()));
+        names.sort_by_key(|n| {
+            (
+                match n.as_str() {
+                    "CPU" => 0,
+                    "NPU" => 1,
+                    _ => 2,
+                },
+                n.clone(),
+            )
+        });
         for name in names {
             let (num, ops) = per_device.remove(&name).unwrap();
             report.device_stat.push(DeviceStat { name, node_num: num, supported_op_type: ops.into_iter().collect() });
@@ -229,12 +243,8 @@ impl EpReport {
 
     /// The EP's log-style summary: `No. of Operators : NPU 398 CPU 2 | No. of Subgraphs : NPU 1 CPU 1`.
     pub fn summary_line(&self) -> String {
-        let ops: Vec<String> = self
-            .device_stat
-            .iter()
-            .filter(|d| d.name != "all")
-            .map(|d| format!("{} {}", d.name, d.node_num))
-            .collect();
+        let ops: Vec<String> =
+            self.device_stat.iter().filter(|d| d.name != "all").map(|d| format!("{} {}", d.name, d.node_num)).collect();
         let mut sg: BTreeMap<&str, usize> = BTreeMap::new();
         for s in &self.subgraph_stat {
             *sg.entry(s.device.as_str()).or_default() += 1;

@@ -239,10 +239,7 @@ fn info_of_value(vi: &ValueInfoProto) -> Option<TInfo> {
 pub(crate) fn infer(graph: &GraphProto, consts: &mut Consts) -> HashMap<String, TInfo> {
     let mut m: HashMap<String, TInfo> = HashMap::new();
     for (name, t) in &consts.base {
-        m.insert(
-            name.clone(),
-            TInfo { elem: t.data_type, shape: Some(t.dims.iter().map(|&d| D::Fixed(d)).collect()) },
-        );
+        m.insert(name.clone(), TInfo { elem: t.data_type, shape: Some(t.dims.iter().map(|&d| D::Fixed(d)).collect()) });
     }
     for vi in graph.input.iter().chain(graph.value_info.iter()).chain(graph.output.iter()) {
         if let (Some(name), Some(info)) = (&vi.name, info_of_value(vi)) {
@@ -261,7 +258,8 @@ pub(crate) fn infer(graph: &GraphProto, consts: &mut Consts) -> HashMap<String, 
     // Nodes are topologically sorted in a valid model; two passes cover the rare unsorted graph.
     for _ in 0..2 {
         for n in &graph.node {
-            if !is_default_domain(n) && !(domain(n) == "com.microsoft" && matches!(op(n), "QuantizeLinear" | "DequantizeLinear")) {
+            let ms_qdq = domain(n) == "com.microsoft" && matches!(op(n), "QuantizeLinear" | "DequantizeLinear");
+            if !is_default_domain(n) && !ms_qdq {
                 continue;
             }
             if let Some(t) = fold(n, &m, consts) {
@@ -318,21 +316,28 @@ fn broadcast(a: &[D], b: &[D]) -> Vec<D> {
 }
 
 /// Output size of a sliding window along one axis.
+#[allow(clippy::too_many_arguments)]
 fn window(inp: &D, k: i64, s: i64, d: i64, pb: i64, pe: i64, auto_pad: &str, ceil: bool) -> D {
+    // i128 arithmetic: hostile attribute values must not overflow.
     let Some(x) = inp.fixed() else { return D::Unknown };
-    let s = s.max(1);
-    match auto_pad {
-        "SAME_UPPER" | "SAME_LOWER" => D::Fixed((x + s - 1) / s),
+    let (x, k, s, d, pb, pe) = (x as i128, k as i128, (s as i128).max(1), d as i128, pb as i128, pe as i128);
+    let out = match auto_pad {
+        "SAME_UPPER" | "SAME_LOWER" => (x + s - 1) / s,
         _ => {
             let (pb, pe) = if auto_pad == "VALID" { (0, 0) } else { (pb, pe) };
             let eff = (k - 1) * d + 1;
             let num = x + pb + pe - eff;
-            if num < 0 {
+            if num < 0 || k < 1 || d < 1 {
                 return D::Unknown;
             }
-            D::Fixed(if ceil { (num + s - 1) / s + 1 } else { num / s + 1 })
+            if ceil {
+                (num + s - 1) / s + 1
+            } else {
+                num / s + 1
+            }
         }
-    }
+    };
+    i64::try_from(out).map(D::Fixed).unwrap_or(D::Unknown)
 }
 
 fn spatial(n: &NodeProto, x: &[D], kernel: &[i64]) -> Option<Vec<D>> {
@@ -353,10 +358,40 @@ fn spatial(n: &NodeProto, x: &[D], kernel: &[i64]) -> Option<Vec<D>> {
 }
 
 const SAME_SHAPE_OPS: &[&str] = &[
-    "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "PRelu", "Identity",
-    "BatchNormalization", "Softmax", "LogSoftmax", "Abs", "Neg", "Exp", "Log", "Sqrt", "Erf", "Elu", "Selu",
-    "Softplus", "Dropout", "LayerNormalization", "InstanceNormalization", "LRN", "Floor", "Ceil", "Round",
-    "Reciprocal", "Gelu", "Mish", "Swish", "Sin", "Cos",
+    "Relu",
+    "Clip",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "LeakyRelu",
+    "PRelu",
+    "Identity",
+    "BatchNormalization",
+    "Softmax",
+    "LogSoftmax",
+    "Abs",
+    "Neg",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Erf",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "Dropout",
+    "LayerNormalization",
+    "InstanceNormalization",
+    "LRN",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Reciprocal",
+    "Gelu",
+    "Mish",
+    "Swish",
+    "Sin",
+    "Cos",
 ];
 
 const BROADCAST_OPS: &[&str] = &["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean"];
@@ -441,7 +476,10 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 (Some(a), Some(b)) if a.len() == 2 && b.len() == 2 => {
                     let ta = attr_i(n, "transA").unwrap_or(0) != 0;
                     let tb = attr_i(n, "transB").unwrap_or(0) != 0;
-                    Some(vec![if ta { a[1].clone() } else { a[0].clone() }, if tb { b[0].clone() } else { b[1].clone() }])
+                    Some(vec![
+                        if ta { a[1].clone() } else { a[0].clone() },
+                        if tb { b[0].clone() } else { b[1].clone() },
+                    ])
                 }
                 _ => None,
             };
@@ -477,7 +515,10 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                     return None;
                 }
                 let prod = |s: &[D]| -> D {
-                    s.iter().try_fold(1i64, |acc, d| d.fixed().map(|v| acc * v)).map(D::Fixed).unwrap_or(D::Unknown)
+                    s.iter()
+                        .try_fold(1i64, |acc, d| d.fixed().and_then(|v| acc.checked_mul(v)))
+                        .map(D::Fixed)
+                        .unwrap_or(D::Unknown)
                 };
                 Some(vec![prod(&x[..axis as usize]), prod(&x[axis as usize..])])
             });
@@ -498,12 +539,12 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 if let Some(pos) = target.iter().position(|&v| v == -1) {
                     let total: Option<i64> = xs
                         .as_ref()
-                        .and_then(|s| s.iter().try_fold(1i64, |acc, d| d.fixed().map(|v| acc * v)));
+                        .and_then(|s| s.iter().try_fold(1i64, |acc, d| d.fixed().and_then(|v| acc.checked_mul(v))));
                     let known: Option<i64> = out
                         .iter()
                         .enumerate()
                         .filter(|(i, _)| *i != pos)
-                        .try_fold(1i64, |acc, (_, d)| d.fixed().map(|v| acc * v));
+                        .try_fold(1i64, |acc, (_, d)| d.fixed().and_then(|v| acc.checked_mul(v)));
                     if let (Some(t), Some(k)) = (total, known) {
                         if k != 0 && t % k == 0 {
                             out[pos] = D::Fixed(t / k);
@@ -537,7 +578,7 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 let mut out = s[0].clone();
                 out[axis as usize] = s
                     .iter()
-                    .try_fold(0i64, |acc, x| x[axis as usize].fixed().map(|v| acc + v))
+                    .try_fold(0i64, |acc, x| x[axis as usize].fixed().and_then(|v| acc.checked_add(v)))
                     .map(D::Fixed)
                     .unwrap_or(D::Unknown);
                 Some(out)
@@ -550,7 +591,16 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 (Some(x), Some(p)) if p.len() == 2 * x.len() && n.input.get(3).is_none_or(|a| a.is_empty()) => Some(
                     x.iter()
                         .enumerate()
-                        .map(|(i, d)| d.fixed().map(|v| D::Fixed(v + p[i] + p[i + x.len()])).unwrap_or(D::Unknown))
+                        .map(|(i, d)| match d.fixed() {
+                            _ if p[i] == 0 && p[i + x.len()] == 0 => d.clone(),
+                            Some(v) => v
+                                .checked_add(p[i])
+                                .and_then(|v| v.checked_add(p[i + x.len()]))
+                                .filter(|&v| v >= 0)
+                                .map(D::Fixed)
+                                .unwrap_or(D::Unknown),
+                            None => D::Unknown,
+                        })
                         .collect(),
                 ),
                 _ => None,
@@ -572,7 +622,9 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 (Some(x), _, Some(sc)) if sc.len() == x.len() => Some(
                     x.iter()
                         .zip(sc)
-                        .map(|(d, s)| d.fixed().map(|v| D::Fixed((v as f64 * s as f64).floor() as i64)).unwrap_or(D::Unknown))
+                        .map(|(d, s)| {
+                            d.fixed().map(|v| D::Fixed((v as f64 * s as f64).floor() as i64)).unwrap_or(D::Unknown)
+                        })
                         .collect(),
                 ),
                 _ => None,
@@ -588,7 +640,13 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                         Some(a) => {
                             let r = x.len() as i64;
                             let a: Vec<i64> = a.iter().map(|&v| if v < 0 { v + r } else { v }).collect();
-                            Some(x.into_iter().enumerate().filter(|(i, _)| !a.contains(&(*i as i64))).map(|(_, d)| d).collect())
+                            Some(
+                                x.into_iter()
+                                    .enumerate()
+                                    .filter(|(i, _)| !a.contains(&(*i as i64)))
+                                    .map(|(_, d)| d)
+                                    .collect(),
+                            )
                         }
                     }
                 } else {
@@ -620,7 +678,9 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 let mut out = x.clone();
                 for (k, &ax) in axes.iter().enumerate() {
                     let ax = if ax < 0 { ax + r } else { ax };
-                    let (Some(&s), Some(&e), Some(&st)) = (starts.get(k), ends.get(k), steps.get(k)) else { return None };
+                    let (Some(&s), Some(&e), Some(&st)) = (starts.get(k), ends.get(k), steps.get(k)) else {
+                        return None;
+                    };
                     let slot = out.get_mut(ax as usize)?;
                     let Some(dim) = x[ax as usize].fixed() else {
                         *slot = D::Unknown;
@@ -630,13 +690,13 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                         return None;
                     }
                     let clamp = |v: i64, lo: i64, hi: i64| v.max(lo).min(hi);
-                    let norm = |v: i64| if v < 0 { v + dim } else { v };
+                    let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
                     let len = if st > 0 {
                         let (s, e) = (clamp(norm(s), 0, dim), clamp(norm(e), 0, dim));
-                        ((e - s).max(0) + st - 1) / st
+                        (((e - s).max(0) as i128 + st as i128 - 1) / st as i128) as i64
                     } else {
                         let (s, e) = (clamp(norm(s), -1, dim - 1), clamp(norm(e), -1, dim - 1));
-                        ((s - e).max(0) + (-st) - 1) / (-st)
+                        (((s - e).max(0) as i128 - st as i128 - 1) / -(st as i128)) as i64
                     };
                     *slot = D::Fixed(len);
                 }
@@ -693,7 +753,11 @@ fn int_const(consts: &Consts, n: &NodeProto, i: usize) -> Option<IntT> {
     let t = consts.get(n.input.get(i).filter(|s| !s.is_empty())?)?;
     let v = tensor_i64(t)?;
     let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
-    (dims.iter().product::<usize>() == v.len()).then_some(IntT { dims, v })
+    (checked_product(&dims) == Some(v.len())).then_some(IntT { dims, v })
+}
+
+fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
 fn norm_axis(a: i64, r: usize) -> Option<usize> {
@@ -707,7 +771,7 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
         return None;
     }
     let out_elem = |x: &IntT| -> Option<TensorProto> {
-        (x.v.len() <= FOLD_MAX_ELEMS && x.dims.iter().product::<usize>() == x.v.len()).then(|| x.to_proto(INT64))
+        (x.v.len() <= FOLD_MAX_ELEMS && checked_product(&x.dims) == Some(x.v.len())).then(|| x.to_proto(INT64))
     };
     let r = match op(n) {
         "Shape" => {
@@ -723,10 +787,7 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
         "ConstantOfShape" => {
             let shape = int_const(consts, n, 0)?;
             let dims: Vec<usize> = shape.v.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
-            let count: usize = dims.iter().product();
-            if count > FOLD_MAX_ELEMS {
-                return None;
-            }
+            let count = checked_product(&dims).filter(|&c| c <= FOLD_MAX_ELEMS)?;
             let value = match attr(n, "value").and_then(|a| a.t.as_ref()) {
                 Some(t) => *tensor_i64(t)?.first()?,
                 None => return None, // default value is float 0
@@ -758,7 +819,7 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
                     _ => return None,
                 }
             }
-            let known: usize = dims.iter().product();
+            let known = checked_product(&dims)?;
             if let Some(i) = infer_at {
                 if known == 0 || x.v.len() % known != 0 {
                     return None;
@@ -848,19 +909,21 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
                 if st == 0 {
                     return None;
                 }
-                let norm = |v: i64| if v < 0 { v + dim } else { v };
+                let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
                 let mut idx = Vec::new();
                 if st > 0 {
                     let (mut i, e) = (norm(s).clamp(0, dim), norm(e).clamp(0, dim));
                     while i < e {
                         idx.push(i as usize);
-                        i += st;
+                        let Some(next) = i.checked_add(st) else { break };
+                        i = next;
                     }
                 } else {
                     let (mut i, e) = (norm(s).clamp(-1, dim - 1), norm(e).clamp(-1, dim - 1));
                     while i > e {
                         idx.push(i as usize);
-                        i += st;
+                        let Some(next) = i.checked_add(st) else { break };
+                        i = next;
                     }
                 }
                 pick[ax] = idx;
@@ -961,9 +1024,21 @@ mod tests {
             attribute: attrs,
             ..Default::default()
         };
-        let ai = |name: &str, i: i64| crate::onnx::proto::AttributeProto { name: Some(name.into()), i: Some(i), ..Default::default() };
-        let aints = |name: &str, v: &[i64]| crate::onnx::proto::AttributeProto { name: Some(name.into()), ints: v.to_vec(), ..Default::default() };
-        let zero = crate::onnx::proto::AttributeProto { name: Some("value".into()), t: Some(Box::new(i64t("", &[1], &[0]))), ..Default::default() };
+        let ai = |name: &str, i: i64| crate::onnx::proto::AttributeProto {
+            name: Some(name.into()),
+            i: Some(i),
+            ..Default::default()
+        };
+        let aints = |name: &str, v: &[i64]| crate::onnx::proto::AttributeProto {
+            name: Some(name.into()),
+            ints: v.to_vec(),
+            ..Default::default()
+        };
+        let zero = crate::onnx::proto::AttributeProto {
+            name: Some("value".into()),
+            t: Some(Box::new(i64t("", &[1], &[0]))),
+            ..Default::default()
+        };
         let g = GraphProto {
             initializer: vec![
                 i64t("four", &[1], &[4]),

@@ -1,0 +1,194 @@
+//! Quantization settings: element types, presets under the names Ryzen AI users know, and per-model overrides.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+
+/// The integer type of a quantized tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QuantType {
+    U8,
+    S8,
+    U16,
+    S16,
+}
+
+impl QuantType {
+    /// Smallest representable value.
+    pub fn qmin(self) -> i32 {
+        match self {
+            QuantType::U8 | QuantType::U16 => 0,
+            QuantType::S8 => -128,
+            QuantType::S16 => -32768,
+        }
+    }
+    /// Largest representable value.
+    pub fn qmax(self) -> i32 {
+        match self {
+            QuantType::U8 => 255,
+            QuantType::S8 => 127,
+            QuantType::U16 => 65535,
+            QuantType::S16 => 32767,
+        }
+    }
+    /// ONNX `TensorProto.DataType` of the type.
+    pub fn onnx_type(self) -> i32 {
+        match self {
+            QuantType::U8 => 2,
+            QuantType::S8 => 3,
+            QuantType::U16 => 4,
+            QuantType::S16 => 5,
+        }
+    }
+    pub fn is_16bit(self) -> bool {
+        matches!(self, QuantType::U16 | QuantType::S16)
+    }
+    pub fn is_signed(self) -> bool {
+        matches!(self, QuantType::S8 | QuantType::S16)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            QuantType::U8 => "uint8",
+            QuantType::S8 => "int8",
+            QuantType::U16 => "uint16",
+            QuantType::S16 => "int16",
+        }
+    }
+}
+
+/// A ready-made recipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Preset {
+    /// Symmetric INT8 activations and weights, power-of-two scales, per-tensor weights: the NPU CNN recipe.
+    Xint8,
+    /// INT8 activations, symmetric INT8 weights, float scales.
+    A8W8,
+    /// INT16 activations, symmetric INT8 weights.
+    A16W8,
+    /// For ONNX Runtime's CPU kernels: U8 asymmetric activations, S8 symmetric per-channel weights, QDQ shaped so
+    /// the CPU provider fuses it into QLinear/integer kernels.
+    Cpu,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 4] = [Preset::Xint8, Preset::A8W8, Preset::A16W8, Preset::Cpu];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Xint8 => "XINT8",
+            Preset::A8W8 => "A8W8",
+            Preset::A16W8 => "A16W8",
+            Preset::Cpu => "CPU",
+        }
+    }
+
+    /// Parses a preset name, case-insensitively ("xint8", "A8W8", ...).
+    pub fn parse(s: &str) -> Result<Preset> {
+        Preset::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            Error::invalid_argument(format!("unknown preset '{s}' (expected one of XINT8, A8W8, A16W8, CPU)"))
+        })
+    }
+}
+
+/// How activation ranges are derived from the calibration data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CalibMethod {
+    /// The observed minimum and maximum; with `moving_average`, the per-batch extremes are averaged
+    /// exponentially with that constant instead of taken globally.
+    MinMax { moving_average: Option<f32> },
+}
+
+/// Per-tensor overrides, keyed by tensor name in [`QuantConfig::tensor_overrides`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TensorOverride {
+    /// Quantize this activation with another type.
+    pub qtype: Option<QuantType>,
+    /// Use this (min, max) instead of the calibrated range.
+    pub range: Option<(f32, f32)>,
+}
+
+/// Everything the quantizer needs to know besides the model and the data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantConfig {
+    /// The preset this configuration started from (for the report).
+    pub preset: Preset,
+    pub activation_type: QuantType,
+    pub activation_symmetric: bool,
+    pub weight_type: QuantType,
+    /// Weights are always symmetric in the presets; false allows asymmetric weights.
+    pub weight_symmetric: bool,
+    /// One scale per output channel for Conv/ConvTranspose/Gemm/MatMul weights.
+    pub per_channel: bool,
+    /// Round every scale to a power of two (the X1 NPU requires it).
+    pub power_of_two_scales: bool,
+    pub method: CalibMethod,
+    /// Give all inputs of a Concat and its output one shared scale.
+    pub concat_shared_scale: bool,
+    /// Shape the QDQ graph for ONNX Runtime's CPU fusions (QLinear/integer kernels).
+    pub cpu_fusion: bool,
+    /// Nodes left in float, by node name.
+    pub exclude_nodes: Vec<String>,
+    /// Op types left in float.
+    pub exclude_op_types: Vec<String>,
+    pub tensor_overrides: BTreeMap<String, TensorOverride>,
+}
+
+impl QuantConfig {
+    pub fn preset(p: Preset) -> QuantConfig {
+        let base = QuantConfig {
+            preset: p,
+            activation_type: QuantType::S8,
+            activation_symmetric: false,
+            weight_type: QuantType::S8,
+            weight_symmetric: true,
+            per_channel: false,
+            power_of_two_scales: false,
+            method: CalibMethod::MinMax { moving_average: None },
+            concat_shared_scale: false,
+            cpu_fusion: false,
+            exclude_nodes: Vec::new(),
+            exclude_op_types: Vec::new(),
+            tensor_overrides: BTreeMap::new(),
+        };
+        match p {
+            Preset::Xint8 => QuantConfig {
+                activation_symmetric: true,
+                power_of_two_scales: true,
+                concat_shared_scale: true,
+                ..base
+            },
+            Preset::A8W8 => base,
+            Preset::A16W8 => QuantConfig { activation_type: QuantType::S16, ..base },
+            Preset::Cpu => QuantConfig {
+                activation_type: QuantType::U8,
+                per_channel: true,
+                cpu_fusion: true,
+                ..base
+            },
+        }
+    }
+
+    /// Checks the combination of settings; the message names the offending field.
+    pub fn validate(&self) -> Result<()> {
+        if self.activation_symmetric && !self.activation_type.is_signed() && self.power_of_two_scales {
+            return Err(Error::invalid_argument(
+                "activation_symmetric with an unsigned activation type cannot keep a power-of-two zero point at 0",
+            ));
+        }
+        if let CalibMethod::MinMax { moving_average: Some(c) } = self.method {
+            if !(c > 0.0 && c < 1.0) {
+                return Err(Error::invalid_argument(format!("moving_average constant {c} must be in (0, 1)")));
+            }
+        }
+        for (name, o) in &self.tensor_overrides {
+            if let Some((lo, hi)) = o.range {
+                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                    return Err(Error::invalid_argument(format!(
+                        "override range for tensor '{name}' is ({lo}, {hi}); it must be finite with min <= max"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
