@@ -75,6 +75,26 @@
 #define IPUFLOW_VALUE_KIND_UNKNOWN 0
 
 /**
+ * NPU compile target X1: Phoenix / Hawk Point (PCI device 0x1502).
+ */
+#define IPUFLOW_TARGET_X1 1
+
+/**
+ * NPU compile target X2: Strix / Krackan (PCI device 0x17F0) and newer.
+ */
+#define IPUFLOW_TARGET_X2 2
+
+/**
+ * A node runs (or is predicted to run) on the CPU.
+ */
+#define IPUFLOW_DEVICE_CPU 0
+
+/**
+ * A node runs (or is predicted to run) on the NPU.
+ */
+#define IPUFLOW_DEVICE_NPU 1
+
+/**
  * Log level: everything, including per-node details.
  */
 #define IPUFLOW_LOG_LEVEL_VERBOSE 0
@@ -347,6 +367,18 @@ typedef struct ipuflow_env ipuflow_env;
 typedef struct ipuflow_model ipuflow_model;
 
 /**
+ * The result of scanning the machine for Ryzen AI NPUs. Immutable: thread-safe to read from many threads; strings
+ * it hands out are owned by it until `ipuflow_npu_scan_free`.
+ */
+typedef struct ipuflow_npu_scan ipuflow_npu_scan;
+
+/**
+ * The NPU pre-flight prediction for a model: which nodes the NPU would take and why every other node stays on the
+ * CPU. Immutable: thread-safe to read; strings are owned by it until `ipuflow_preflight_free`.
+ */
+typedef struct ipuflow_preflight ipuflow_preflight;
+
+/**
  * Per-run settings and a cancel token.
  *
  * Created by `ipuflow_run_options_create`, freed by `ipuflow_run_options_free` (not while a run uses it). Pass it
@@ -418,6 +450,100 @@ typedef struct ipuflow_value_info {
    */
   const char *const *dim_names;
 } ipuflow_value_info;
+
+/**
+ * One NPU found by `ipuflow_npu_detect`. Strings are owned by the scan.
+ */
+typedef struct ipuflow_npu_device {
+  /**
+   * "PHX/HPT", "STX", "KRK", or a description of an unknown revision.
+   */
+  const char *name;
+  /**
+   * PCI vendor ID (0x1022).
+   */
+  uint16_t vendor_id;
+  /**
+   * PCI device ID (0x1502 or 0x17F0).
+   */
+  uint16_t device_id;
+  /**
+   * PCI revision, or -1 when it could not be read.
+   */
+  int32_t revision;
+  /**
+   * The VitisAI `target` this device needs: `IPUFLOW_TARGET_X1` or `IPUFLOW_TARGET_X2`.
+   */
+  int32_t target;
+  /**
+   * Where it was found: the sysfs device directory or the Windows device instance ID.
+   */
+  const char *location;
+  /**
+   * The bound driver's name, or "" when none is visible.
+   */
+  const char *driver;
+  /**
+   * Remarks joined with "; " (unknown revision, no driver bound...), or "".
+   */
+  const char *notes;
+} ipuflow_npu_device;
+
+/**
+ * Totals of a pre-flight prediction.
+ */
+typedef struct ipuflow_preflight_summary {
+  /**
+   * The target checked (`IPUFLOW_TARGET_*`).
+   */
+  int32_t target;
+  /**
+   * Whether the model is a QDQ (quantized) model.
+   */
+  bool quantized;
+  size_t total_nodes;
+  size_t npu_nodes;
+  size_t cpu_nodes;
+  /**
+   * Predicted NPU subgraphs.
+   */
+  size_t subgraphs;
+  /**
+   * NPU nodes / all nodes, in percent.
+   */
+  double coverage_percent;
+  /**
+   * The same, counting neither QuantizeLinear nor DequantizeLinear nodes.
+   */
+  double coverage_excluding_qdq_percent;
+} ipuflow_preflight_summary;
+
+/**
+ * The prediction for one node.
+ */
+typedef struct ipuflow_node_prediction {
+  /**
+   * The node's name, or "<op_type>#<index>" when it has none.
+   */
+  const char *name;
+  const char *op_type;
+  /**
+   * "" for the default ONNX domain.
+   */
+  const char *domain;
+  /**
+   * `IPUFLOW_DEVICE_NPU` or `IPUFLOW_DEVICE_CPU`.
+   */
+  int32_t device;
+  /**
+   * Why: the rule that keeps it on the CPU, or what made it eligible for the NPU.
+   */
+  const char *reason;
+  /**
+   * Whether the node would run on the NPU once the model is quantized.
+   */
+  bool supported_if_quantized;
+} ipuflow_node_prediction;
 
 /**
  * Receives one ONNX Runtime log message.
@@ -679,6 +805,102 @@ ipuflow_status ipuflow_model_get_output(const struct ipuflow_model *model,
  */
 ipuflow_status ipuflow_model_summary_json(const struct ipuflow_model *model,
                                           char **out_json);
+
+/**
+ * Scans for Ryzen AI NPUs: PCI vendor 0x1022, device 0x1502 (PHX/HPT, target X1) or 0x17F0 (STX revisions
+ * 0x00/0x10/0x11, KRK 0x20; target X2).
+ *
+ * - `sysfs_root`: on Linux, the directory holding PCI devices (NULL: `$IPUFLOW_SYSFS_ROOT`, else
+ *   `/sys/bus/pci/devices`). Ignored on Windows, which uses the device installation API.
+ * - `out`: receives the scan (free with `ipuflow_npu_scan_free`), even when it found nothing.
+ *
+ * Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_NOT_FOUND (an explicit `sysfs_root` that does not exist).
+ * Unreadable entries are not errors: they are listed in the scan's JSON warnings. Thread-safe.
+ */
+ipuflow_status ipuflow_npu_detect(const char *sysfs_root,
+                                  struct ipuflow_npu_scan **out);
+
+/**
+ * Frees a scan. `scan` may be NULL (no-op).
+ */
+void ipuflow_npu_scan_free(struct ipuflow_npu_scan *scan);
+
+/**
+ * Number of NPUs the scan found. Errors: NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_npu_scan_count(const struct ipuflow_npu_scan *scan, size_t *out_count);
+
+/**
+ * Describes NPU `index` of the scan. Errors: NULL_ARGUMENT, OUT_OF_RANGE. Thread-safe.
+ */
+ipuflow_status ipuflow_npu_scan_get(const struct ipuflow_npu_scan *scan,
+                                    size_t index,
+                                    struct ipuflow_npu_device *out);
+
+/**
+ * The scan as JSON (devices and warnings); `out_json` is freed with `ipuflow_string_free`.
+ * Errors: NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_npu_scan_to_json(const struct ipuflow_npu_scan *scan, char **out_json);
+
+/**
+ * Predicts, without hardware, how the VitisAI EP would place `model` for `target` (`IPUFLOW_TARGET_X1`/`X2`):
+ * per node NPU or CPU with the reason (op not supported at the node's precision, dynamic shape or batch > 1,
+ * unquantized input in an INT8 flow, non-power-of-two scale on X1, fewer than two Conv nodes, more subgraphs than
+ * the compiler accepts, linear-mode Resize). The support table is a best-known approximation kept in one data file.
+ *
+ * `out` receives the prediction (free with `ipuflow_preflight_free`). Errors: NULL_ARGUMENT, INVALID_ENUM.
+ * Thread-safe.
+ */
+ipuflow_status ipuflow_preflight_run(const struct ipuflow_model *model,
+                                     int32_t target,
+                                     struct ipuflow_preflight **out);
+
+/**
+ * Frees a prediction. `preflight` may be NULL (no-op).
+ */
+void ipuflow_preflight_free(struct ipuflow_preflight *preflight);
+
+/**
+ * The prediction's totals. Errors: NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_preflight_get_summary(const struct ipuflow_preflight *preflight,
+                                             struct ipuflow_preflight_summary *out);
+
+/**
+ * Number of nodes with a prediction (`ipuflow_preflight_get_node` takes 0 to count - 1).
+ * Errors: NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_preflight_node_count(const struct ipuflow_preflight *preflight,
+                                            size_t *out_count);
+
+/**
+ * The prediction for node `index`. Errors: NULL_ARGUMENT, OUT_OF_RANGE. Thread-safe.
+ */
+ipuflow_status ipuflow_preflight_get_node(const struct ipuflow_preflight *preflight,
+                                          size_t index,
+                                          struct ipuflow_node_prediction *out);
+
+/**
+ * The whole prediction as JSON (nodes, subgraphs, coverage, model-wide reasons); freed with
+ * `ipuflow_string_free`. Errors: NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_preflight_to_json(const struct ipuflow_preflight *preflight,
+                                         char **out_json);
+
+/**
+ * Removes one model's compiled NPU cache, `<cache_dir>/<cache_key>`, so the next session recompiles instead of
+ * loading a stale result. Links are removed, never followed. A missing entry is not an error.
+ *
+ * - `cache_key`: a single directory name (no separators, no `..`): PATH_REFUSED otherwise.
+ * - `out_bytes_removed`: may be NULL; receives the bytes of the files removed.
+ *
+ * Errors: NULL_ARGUMENT, INVALID_UTF8, INVALID_ARGUMENT, PATH_REFUSED, FILE_WRITE. Thread-safe, but racing a
+ * session that compiles into the same entry is the host's problem.
+ */
+ipuflow_status ipuflow_npu_cache_clear(const char *cache_dir,
+                                       const char *cache_key,
+                                       uint64_t *out_bytes_removed);
 
 /**
  * Loads ONNX Runtime for the whole process; it stays loaded until the process exits.
@@ -994,7 +1216,7 @@ ipuflow_status ipuflow_session_output_info(const struct ipuflow_session *session
  *   set to NULL. Required unless every output has a caller buffer. Written only on success.
  *
  * Every argument is checked before ONNX Runtime is called; checks report the tensor by name and both values.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. "input_names[1]"),
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. `input_names[1]`),
  * IPUFLOW_STATUS_INVALID_ENUM (a view's element
  * type), IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data),
  * IPUFLOW_STATUS_TENSOR_MISMATCH (unknown input/output name, listing the valid ones; an input given twice or

@@ -2,6 +2,7 @@
 
 mod ort_support;
 
+#[allow(unused_imports)] // used by the Linux-only tests
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use ipuflow::runtime::{
 use ipuflow::ErrorKind;
 use ort_support::*;
 
+#[cfg(target_os = "linux")]
 fn non_ort_library() -> &'static str {
     ["/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1", "/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/libz.so.1"]
         .into_iter()
@@ -43,6 +45,7 @@ fn ort_sys_api_version() -> u32 {
     24
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn loading_another_library_once_loaded_is_refused() {
     let rt = runtime();
@@ -52,6 +55,7 @@ fn loading_another_library_once_loaded_is_refused() {
     assert!(e.message().contains(&rt.path().display().to_string()), "{}", e.message());
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn missing_library_is_not_found_listing_the_place() {
     let e = Runtime::open(Some(Path::new("/nonexistent/libonnxruntime.so.1.32.0"))).unwrap_err();
@@ -61,6 +65,7 @@ fn missing_library_is_not_found_listing_the_place() {
     assert!(e.message().to_lowercase().contains("no such file"), "{}", e.message());
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn directory_without_library_lists_every_name_tried() {
     let dir = std::env::temp_dir().join(format!("ipuflow-empty-{}", std::process::id()));
@@ -73,6 +78,7 @@ fn directory_without_library_lists_every_name_tried() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn non_ort_library_is_invalid_and_named() {
     let p = non_ort_library();
@@ -88,6 +94,7 @@ fn open_without_installing_reports_the_same_runtime() {
     assert_eq!(rt.source(), ipuflow::runtime::RuntimeSource::Explicit);
 }
 
+#[cfg(target_os = "linux")]
 /// A fake ONNX Runtime whose `OrtGetApiBase` reports an old version: built with the C compiler when there is one.
 #[test]
 fn old_runtime_is_too_old() {
@@ -148,7 +155,7 @@ fn tiny_model_metadata_and_run() {
     assert_eq!(ins[0].dim_names, vec!["N".to_string(), String::new()]);
     assert_eq!(s.outputs()[0].name, "z");
 
-    for n in [1usize, 3, 7] {
+    for n in [0usize, 1, 3, 7] {
         let x: Vec<f32> = (0..n * 4).map(|i| i as f32).collect();
         let y = [10.0f32, 20.0, 30.0, 40.0];
         let xs = [n as i64, 4];
@@ -552,4 +559,98 @@ fn cancel_from_another_thread_stops_a_run() {
     assert!(took < full.mul_f32(0.8) + Duration::from_millis(50), "cancelled run took {took:?}, a full run {full:?}");
     ro.reset();
     s.run_named(Some(&ro), &[("x", TensorRef::from_slice(&shape, &x))], &["y"]).unwrap();
+}
+
+// ---------------------------------------------------------------- resolution order (in child processes)
+
+#[cfg(target_os = "linux")]
+/// Runs this test binary again, with `envs`, for the child half of `test` (mode in IPUFLOW_TEST_CHILD).
+fn run_child(exe: &Path, test: &str, mode: &str, envs: &[(&str, &std::ffi::OsStr)], remove: &[&str]) {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"]).env("IPUFLOW_TEST_CHILD", mode);
+    for k in remove {
+        cmd.env_remove(k);
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "child '{mode}' failed:\n{text}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn resolution_order() {
+    use ipuflow::runtime::RuntimeSource;
+    match std::env::var("IPUFLOW_TEST_CHILD").as_deref() {
+        Ok("env-missing") => {
+            let e = Runtime::load(None).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::RuntimeNotFound);
+            assert!(e.message().contains("IPUFLOW_ORT_LIBRARY") && e.message().contains("/nonexistent/ort.so"), "{}", e.message());
+            // An explicit path still wins over the variable.
+            let rt = Runtime::load(Some(&ort_library_from_cache())).unwrap();
+            assert_eq!(rt.source(), RuntimeSource::Explicit);
+            return;
+        }
+        Ok("env-dir") => {
+            let rt = Runtime::load(None).unwrap();
+            assert_eq!(rt.source(), RuntimeSource::EnvVar);
+            assert_eq!(rt.version(), "1.32.0");
+            return;
+        }
+        Ok("system") => {
+            let rt = Runtime::load(None).unwrap();
+            assert_eq!(rt.source(), RuntimeSource::SystemDefault);
+            assert_eq!(rt.path(), Path::new("libonnxruntime.so.1"));
+            return;
+        }
+        Ok("nothing") => {
+            let e = Runtime::load(None).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::RuntimeNotFound);
+            let own_dir = ipuflow::runtime::loader::own_module_path().unwrap().parent().unwrap().to_path_buf();
+            for place in [own_dir.join("libonnxruntime.so").display().to_string(), "'libonnxruntime.so.1' (system loader default)".into()] {
+                assert!(e.message().contains(&place), "{place} missing from: {}", e.message());
+            }
+            assert_eq!(Runtime::get().unwrap_err().kind(), ErrorKind::RuntimeNotLoaded);
+            return;
+        }
+        Ok("next-to") => {
+            let rt = Runtime::load(None).unwrap();
+            assert_eq!(rt.source(), RuntimeSource::NextToIpuflow);
+            return;
+        }
+        Ok(other) => panic!("unknown child mode {other}"),
+        Err(_) => {}
+    }
+    let exe = std::env::current_exe().unwrap();
+    let lib = ort_library_from_cache();
+    let dir = lib.parent().unwrap();
+    let t = "resolution_order";
+    run_child(&exe, t, "env-missing", &[("IPUFLOW_ORT_LIBRARY", "/nonexistent/ort.so".as_ref())], &[]);
+    run_child(&exe, t, "env-dir", &[("IPUFLOW_ORT_LIBRARY", dir.as_os_str())], &[]);
+    run_child(&exe, t, "system", &[("LD_LIBRARY_PATH", dir.as_os_str())], &["IPUFLOW_ORT_LIBRARY"]);
+    run_child(&exe, t, "nothing", &[], &["IPUFLOW_ORT_LIBRARY", "LD_LIBRARY_PATH"]);
+    // A copy of this executable with the runtime next to it.
+    let tmp = std::env::temp_dir().join(format!("ipuflow-nextto-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let exe_copy = tmp.join(exe.file_name().unwrap());
+    std::fs::copy(&exe, &exe_copy).unwrap();
+    std::os::unix::fs::symlink(&lib, tmp.join("libonnxruntime.so")).unwrap();
+    run_child(&exe_copy, t, "next-to", &[], &["IPUFLOW_ORT_LIBRARY", "LD_LIBRARY_PATH"]);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[cfg(target_os = "linux")]
+/// The fetched runtime, ignoring IPUFLOW_ORT_LIBRARY (which the children change).
+fn ort_library_from_cache() -> std::path::PathBuf {
+    let cache = std::env::var_os("IPUFLOW_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ipuflow"));
+    let p = cache.join("onnxruntime-1.32.0/linux-x64/libonnxruntime.so.1.32.0");
+    if p.exists() {
+        p
+    } else {
+        ort_library()
+    }
 }

@@ -15,6 +15,7 @@
 pub mod status;
 pub mod library;
 pub mod model;
+pub mod npu;
 pub mod runtime;
 pub mod env;
 pub mod session_options;
@@ -40,6 +41,16 @@ pub(crate) fn set_last_error(msg: &str) {
     LAST_ERROR.with(|e| *e.borrow_mut() = c);
 }
 
+/// Empties this thread's last error without allocating when it is already empty (the hot path of every call).
+fn clear_last_error() {
+    LAST_ERROR.with(|e| {
+        let mut e = e.borrow_mut();
+        if !e.as_bytes().is_empty() {
+            *e = CString::default();
+        }
+    });
+}
+
 pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
@@ -58,7 +69,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 pub(crate) fn guard(f: impl FnOnce() -> Result<()>) -> ipuflow_status {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => {
-            set_last_error("");
+            clear_last_error();
             ipuflow_status::Ok
         }
         Ok(Err(e)) => {
@@ -180,9 +191,12 @@ pub(crate) unsafe fn arg_bytes<'a>(p: *const u8, len: usize, name: &str) -> Resu
 
 /// An enum that crossed the boundary as an integer: validated, never transmuted.
 pub(crate) fn enum_arg<T: TryFrom<i32>>(v: i32, name: &str, valid: &str) -> Result<T> {
-    T::try_from(v).map_err(|_| {
-        Error::new(ErrorKind::InvalidEnum, format!("argument '{name}' has value {v}, which is not one of {valid}"))
-    })
+    T::try_from(v).map_err(|_| invalid_enum(name, v, valid))
+}
+
+/// The error for an integer that is not one of an enum's values.
+pub(crate) fn invalid_enum(name: &str, v: i32, valid: &str) -> Error {
+    Error::new(ErrorKind::InvalidEnum, format!("argument '{name}' has value {v}, which is not one of {valid}"))
 }
 
 /// A Rust string returned to C as a heap `char*` freed with `ipuflow_string_free`.

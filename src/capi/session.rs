@@ -280,7 +280,11 @@ pub unsafe extern "C" fn ipuflow_session_output_info(
 
 /// A view's fields as a core tensor (element type validated, pointers checked). `name` is e.g. "inputs[1]".
 unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -> Result<(crate::runtime::ElementType, &'a [i64])> {
-    let et = enum_arg(v.element_type, &format!("{}.element_type", name()), "an IPUFLOW_ELEMENT_TYPE_* value")?;
+    // The argument name is formatted only on error: this runs on every call.
+    let et = match crate::runtime::ElementType::from_onnx(v.element_type) {
+        Some(t) => t,
+        None => enum_arg::<crate::runtime::ElementType>(v.element_type, &format!("{}.element_type", name()), "an IPUFLOW_ELEMENT_TYPE_* value")?,
+    };
     let shape: &[i64] = if v.rank == 0 {
         &[]
     } else if v.shape.is_null() {
@@ -309,7 +313,7 @@ unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -> 
 ///   set to NULL. Required unless every output has a caller buffer. Written only on success.
 ///
 /// Every argument is checked before ONNX Runtime is called; checks report the tensor by name and both values.
-/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. "input_names[1]"),
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. `input_names[1]`),
 /// IPUFLOW_STATUS_INVALID_ENUM (a view's element
 /// type), IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data),
 /// IPUFLOW_STATUS_TENSOR_MISMATCH (unknown input/output name, listing the valid ones; an input given twice or
@@ -394,8 +398,10 @@ pub unsafe extern "C" fn ipuflow_session_run(
 
         let results = s.run_indexed(ro, &ins, &mut outs)?;
         if !out_tensors.is_null() {
-            for (i, t) in results.into_iter().enumerate() {
-                let p = match t {
+            // `results` is empty when every output went into a caller buffer.
+            let mut results = results.into_iter();
+            for i in 0..n_outputs {
+                let p = match results.next().flatten() {
                     Some(t) => ipuflow_tensor::into_raw(t),
                     None => std::ptr::null_mut(),
                 };

@@ -1,7 +1,8 @@
 //! Session options: a plain Rust struct, applied to a fresh `OrtSessionOptions` when a session is created.
 //!
 //! Keeping the settings as data (not as a live ORT object) lets them be cloned, compared, printed, validated up
-//! front, and extended (execution providers for the NPU are added in [`SessionOptions::build`]'s caller).
+//! front, and extended: execution providers (the NPU) are appended in `SessionOptions::build`, which turns the
+//! struct into an `OrtSessionOptions` at session creation.
 
 use std::path::PathBuf;
 

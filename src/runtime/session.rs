@@ -173,14 +173,25 @@ impl fmt::Debug for Session {
     }
 }
 
-struct ValueList<'r> {
+/// OrtValues created for one run; the non-NULL ones are released on drop.
+struct ValueList<'r, 'a> {
     rt: &'r Runtime,
-    values: Vec<*mut OrtValue>,
+    values: &'a mut [*mut OrtValue],
 }
 
-impl Drop for ValueList<'_> {
+/// The first `n` entries of `inline` when they fit, else of `heap` (resized to `n` with `fill`).
+fn inline_or_heap<'a, T: Copy, const N: usize>(inline: &'a mut [T; N], heap: &'a mut Vec<T>, n: usize, fill: T) -> &'a mut [T] {
+    if n <= N {
+        &mut inline[..n]
+    } else {
+        heap.resize(n, fill);
+        heap
+    }
+}
+
+impl Drop for ValueList<'_, '_> {
     fn drop(&mut self) {
-        for v in &self.values {
+        for v in self.values.iter() {
             if !v.is_null() {
                 unsafe { ort_fn!(self.rt, ReleaseValue)(*v) };
             }
@@ -419,7 +430,7 @@ impl Session {
         let ins = inputs.iter().map(|(n, t)| Ok((self.input_index(n)?, *t))).collect::<Result<Vec<_>>>()?;
         let mut outs: Vec<(usize, Option<TensorMut<'_>>)> = outputs.iter().map(|&i| (i, None)).collect();
         let res = self.run_indexed(options, &ins, &mut outs)?;
-        Ok(res.into_iter().map(|t| t.expect("allocated output")).collect())
+        Ok(res.into_iter().flatten().collect())
     }
 
     /// Runs the model and returns the named outputs, allocated by ORT.
@@ -441,7 +452,8 @@ impl Session {
     }
 
     /// The general run: inputs and outputs by index. An output with a buffer is written in place; one without
-    /// gets an ORT-allocated [`Tensor`] in the returned list (same positions; `None` for in-place outputs).
+    /// gets an ORT-allocated [`Tensor`] in the returned list (same positions as `outputs`, `None` for in-place
+    /// outputs). When every output has a buffer the list is empty (nothing is allocated).
     ///
     /// Every input of the model must be given exactly once; at least one output must be requested, each at most
     /// once. All checks happen before ORT is called. Cancelled runs return `ErrorKind::Cancelled`.
@@ -499,12 +511,17 @@ impl Session {
             }
         }
 
-        // ---- wrap caller memory ----
+        // ---- wrap caller memory (pointer arrays on the stack for up to INLINE tensors: no allocation) ----
+        const INLINE: usize = 8;
+        let (n_in, n_out) = (inputs.len(), outputs.len());
         let mem = self.mem_info.as_ptr();
-        let mut in_vals = ValueList { rt, values: Vec::with_capacity(inputs.len()) };
-        let mut in_names: Vec<*const c_char> = Vec::with_capacity(inputs.len());
-        for (idx, t) in inputs {
-            let mut v = std::ptr::null_mut();
+        let (mut in_vals_s, mut in_vals_h) = ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
+        let (mut in_names_s, mut in_names_h) = ([std::ptr::null::<c_char>(); INLINE], Vec::new());
+        let (mut out_vals_s, mut out_vals_h) = ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
+        let (mut out_names_s, mut out_names_h) = ([std::ptr::null::<c_char>(); INLINE], Vec::new());
+        let in_vals = ValueList { rt, values: inline_or_heap(&mut in_vals_s, &mut in_vals_h, n_in, std::ptr::null_mut()) };
+        let in_names = inline_or_heap(&mut in_names_s, &mut in_names_h, n_in, std::ptr::null());
+        for (k, (idx, t)) in inputs.iter().enumerate() {
             ort_call!(
                 rt,
                 CreateTensorWithDataAsOrtValue(
@@ -514,19 +531,18 @@ impl Session {
                     t.shape.as_ptr(),
                     t.shape.len(),
                     ort_elem(t.element_type),
-                    &mut v
+                    &mut in_vals.values[k]
                 )
             )
             .map_err(|e| e.context(format!("input '{}'", self.inputs[*idx].name)))?;
-            in_vals.values.push(v);
-            in_names.push(self.input_names_c[*idx].as_ptr());
+            in_names[k] = self.input_names_c[*idx].as_ptr();
         }
-        let mut out_vals = ValueList { rt, values: Vec::with_capacity(outputs.len()) };
-        let mut out_names: Vec<*const c_char> = Vec::with_capacity(outputs.len());
-        for (idx, buf) in outputs.iter_mut() {
-            let mut v = std::ptr::null_mut();
-            if let Some(t) = buf {
-                ort_call!(
+        let out_vals = ValueList { rt, values: inline_or_heap(&mut out_vals_s, &mut out_vals_h, n_out, std::ptr::null_mut()) };
+        let out_names = inline_or_heap(&mut out_names_s, &mut out_names_h, n_out, std::ptr::null());
+        let mut n_allocated = 0usize;
+        for (k, (idx, buf)) in outputs.iter_mut().enumerate() {
+            match buf {
+                Some(t) => ort_call!(
                     rt,
                     CreateTensorWithDataAsOrtValue(
                         mem,
@@ -535,13 +551,13 @@ impl Session {
                         t.shape.as_ptr(),
                         t.shape.len(),
                         ort_elem(t.element_type),
-                        &mut v
+                        &mut out_vals.values[k]
                     )
                 )
-                .map_err(|e| e.context(format!("output '{}'", self.outputs[*idx].name)))?;
+                .map_err(|e| e.context(format!("output '{}'", self.outputs[*idx].name)))?,
+                None => n_allocated += 1,
             }
-            out_vals.values.push(v);
-            out_names.push(self.output_names_c[*idx].as_ptr());
+            out_names[k] = self.output_names_c[*idx].as_ptr();
         }
 
         // ---- run ----
@@ -552,9 +568,9 @@ impl Session {
                 options.map_or(std::ptr::null(), |o| o.raw.as_ptr() as *const _),
                 in_names.as_ptr(),
                 in_vals.values.as_ptr() as *const *const OrtValue,
-                in_vals.values.len(),
+                n_in,
                 out_names.as_ptr(),
-                out_names.len(),
+                n_out,
                 out_vals.values.as_mut_ptr(),
             )
         };
@@ -566,6 +582,9 @@ impl Session {
         }
 
         // ---- collect ----
+        if n_allocated == 0 {
+            return Ok(Vec::new());
+        }
         let mut result = Vec::with_capacity(outputs.len());
         for (k, (idx, buf)) in outputs.iter().enumerate() {
             if buf.is_some() {
