@@ -150,6 +150,35 @@
 #define IPUFLOW_EXECUTION_MODE_PARALLEL 1
 
 /**
+ * Session device: ONNX Runtime's CPU execution provider only (the default).
+ */
+#define IPUFLOW_SESSION_DEVICE_CPU 0
+
+/**
+ * Session device: the Ryzen AI NPU through the VitisAI execution provider; nodes it does not take run on the CPU.
+ * The fallback policy (default STRICT) decides what happens when the NPU cannot be used.
+ */
+#define IPUFLOW_SESSION_DEVICE_IPU 1
+
+/**
+ * Session device: the NPU when `ipuflow_npu_detect` finds one and the VitisAI EP works, else the CPU (default
+ * policy PREFER). The detected device's `target` is used unless the host set one.
+ */
+#define IPUFLOW_SESSION_DEVICE_AUTO 2
+
+/**
+ * Fallback policy: session creation fails with IPUFLOW_STATUS_DEVICE_UNAVAILABLE (and ONNX Runtime's own reason
+ * in `ipuflow_last_error`) when the NPU cannot be used or takes fewer nodes than the minimum.
+ */
+#define IPUFLOW_FALLBACK_STRICT 0
+
+/**
+ * Fallback policy: the session runs on the CPU instead; the reason is kept (`ipuflow_session_get_fallback_reason`)
+ * and sent as a warning to the environment's log callback, if it has one (ipuflow itself never prints).
+ */
+#define IPUFLOW_FALLBACK_PREFER 1
+
+/**
  * 32-bit IEEE 754 float.
  */
 #define IPUFLOW_ELEMENT_TYPE_FLOAT 1
@@ -400,7 +429,8 @@ typedef struct ipuflow_session ipuflow_session;
 
 /**
  * The settings of a session: threads, graph optimization, execution mode, determinism, memory arena, profiling,
- * optimized-model output, log id/level and arbitrary ONNX Runtime session config entries.
+ * optimized-model output, log id/level, arbitrary ONNX Runtime session config entries, and where the session runs:
+ * the device (CPU / NPU / auto), VitisAI provider options, other execution providers and the fallback policy.
  *
  * Created with `ipuflow_session_options_create` (ONNX Runtime's defaults), changed with the setters, read when a
  * session is created (later changes do not affect existing sessions), freed with `ipuflow_session_options_free`.
@@ -593,6 +623,64 @@ typedef struct ipuflow_tensor_view {
   void *data;
   size_t byte_size;
 } ipuflow_tensor_view;
+
+/**
+ * Where a session's nodes run, counted from ONNX Runtime's own assignment info: the graph as ONNX Runtime
+ * partitioned it among the execution providers (after its basic optimizations, before the EP-specific fusions of
+ * optimization levels 2 and 3, which may merge nodes further).
+ */
+typedef struct ipuflow_placement_summary {
+  /**
+   * 1 when ONNX Runtime reported the placement; 0 when it is unavailable (ONNX Runtime older than 1.24, or the
+   * host set `session.record_ep_graph_assignment_info` to 0): every count is then 0, never guessed.
+   */
+  int32_t available;
+  /**
+   * The device the session runs on (`IPUFLOW_DEVICE_*`), as `ipuflow_session_get_device`.
+   */
+  int32_t device_used;
+  size_t total_nodes;
+  /**
+   * Nodes assigned to the VitisAI EP.
+   */
+  size_t npu_nodes;
+  /**
+   * Nodes assigned to ONNX Runtime's CPU EP.
+   */
+  size_t cpu_nodes;
+  /**
+   * Nodes assigned to any other execution provider.
+   */
+  size_t other_nodes;
+  /**
+   * Subgraphs as ONNX Runtime reports them, as `ipuflow_session_placement_subgraph_count` (measured with ONNX
+   * Runtime 1.32: its CPU EP reports each of its nodes as a subgraph of its own).
+   */
+  size_t subgraphs;
+  /**
+   * Subgraphs assigned to the VitisAI EP (its "No. of Subgraphs : NPU n").
+   */
+  size_t npu_subgraphs;
+  /**
+   * npu_nodes / total_nodes in percent (0 when there are no nodes).
+   */
+  double npu_percent;
+} ipuflow_placement_summary;
+
+/**
+ * One node of the placement; its strings are owned by the session.
+ */
+typedef struct ipuflow_placed_node {
+  /**
+   * The node's name in the partitioned graph (ONNX Runtime's basic optimizations may rename or remove nodes).
+   */
+  const char *name;
+  /**
+   * "" for the default ONNX domain.
+   */
+  const char *domain;
+  const char *op_type;
+} ipuflow_placed_node;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1107,11 +1195,75 @@ ipuflow_status ipuflow_session_options_set_logging(struct ipuflow_session_option
  * Adds an ONNX Runtime session config entry (`AddSessionConfigEntry`), e.g. "session.intra_op.allow_spinning" =
  * "0"; a key set twice keeps the last value. Both strings are UTF-8 and copied. Unknown keys are accepted (ORT
  * ignores them); values ORT refuses make session creation fail with IPUFLOW_STATUS_RUNTIME naming the entry.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key).
+ * EP-context export entries are checked at once: `ep.context_enable` / `ep.context_embed_mode` must be 0 or 1,
+ * `ep.context_file_path` a path whose directory exists; `ep.vitisaiexecutionprovider.<key>` values are checked like
+ * the VitisAI option `<key>` (see `ipuflow_session_options_set_provider_option`).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key; a
+ * refused EP-context or VitisAI value, naming the entry), IPUFLOW_STATUS_FILE_NOT_FOUND (the directory of
+ * `ep.context_file_path`; a VitisAI file option). Not thread-safe (setters).
  */
 ipuflow_status ipuflow_session_options_add_config_entry(struct ipuflow_session_options *options,
                                                         const char *key,
                                                         const char *value);
+
+/**
+ * Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_IPU` or `_AUTO`.
+ *
+ * With IPU or AUTO, session creation appends the VitisAI execution provider with the options set by
+ * `ipuflow_session_options_set_provider_option` plus a `cache_key` computed from the model bytes, the ONNX
+ * Runtime version and the options (unless one was set), so a changed model, runtime or option set never loads a
+ * stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_device(struct ipuflow_session_options *options,
+                                                  int32_t device);
+
+/**
+ * Sets the fallback policy (`IPUFLOW_FALLBACK_STRICT` or `IPUFLOW_FALLBACK_PREFER`) and the minimum share of the
+ * model's nodes (after ONNX Runtime's optimizations) that must be assigned to the NPU for it to count as used,
+ * between 0 and 1. The NPU always needs at least one node. Without this call the policy is STRICT for
+ * IPUFLOW_SESSION_DEVICE_IPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
+ * (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_fallback(struct ipuflow_session_options *options,
+                                                    int32_t policy,
+                                                    double min_npu_fraction);
+
+/**
+ * Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_IPU / _AUTO), e.g. "target" = "X2",
+ * "cache_dir", "config_file", "opt_level". Legacy (Ryzen AI <= 1.3) camelCase names are accepted and renamed;
+ * unknown names are passed to the EP unchanged. Each value is checked at once together with the options given
+ * before: `target` X1/X2, `encryption_key` 64 hex chars, `opt_level` 0/1/2/3/65536, 0/1 flags, `config_file` and
+ * `xclbin` existing files, `cache_key` a single directory name; the same option twice with different values is an
+ * error. Both strings are UTF-8 and copied.
+ *
+ * Errors (the message names the option): IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT, IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_PATH_REFUSED (`cache_key`).
+ * The options are unchanged on error. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_provider_option(struct ipuflow_session_options *options,
+                                                           const char *key,
+                                                           const char *value);
+
+/**
+ * Appends an execution provider by ONNX Runtime's name (`SessionOptionsAppendExecutionProvider`: "XNNPACK",
+ * "OpenVINO", "QNN", ...) with `n` key/value options (UTF-8, copied; `keys`/`values` may be NULL when `n` is 0).
+ * Providers are appended in call order, before the NPU; whether the loaded ONNX Runtime has the provider is known
+ * only at session creation, which then fails with IPUFLOW_STATUS_RUNTIME and ONNX Runtime's message (for an unknown
+ * name it lists the names it knows). The VitisAI EP is refused here: select it with
+ * `ipuflow_session_options_set_device` so that the fallback policy and cache key apply.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`, `name`, `keys`/`values` or one of their entries),
+ * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name or key; VitisAI). Not thread-safe.
+ */
+ipuflow_status ipuflow_session_options_append_provider(struct ipuflow_session_options *options,
+                                                       const char *name,
+                                                       const char *const *keys,
+                                                       const char *const *values,
+                                                       size_t n);
 
 /**
  * Creates a session from an ONNX model file (UTF-8 path). External data files are found relative to the model.
@@ -1126,7 +1278,12 @@ ipuflow_status ipuflow_session_options_add_config_entry(struct ipuflow_session_o
  * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path; thread counts with a global-thread-pool environment; NUL in a
  * config entry), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (a directory),
  * IPUFLOW_STATUS_RUNTIME_NOT_FOUND / _INVALID / _TOO_OLD (automatic load), IPUFLOW_STATUS_RUNTIME (ONNX Runtime
- * refused the model or an option; the message starts with ORT's error code name). Thread-safe.
+ * refused the model or an option; the message starts with ORT's error code name; an execution provider appended
+ * with `ipuflow_session_options_append_provider` that this ONNX Runtime does not have),
+ * IPUFLOW_STATUS_DEVICE_UNAVAILABLE (device IPU or AUTO under the STRICT fallback policy: the VitisAI EP could not
+ * be added, no NPU was detected (AUTO), or it took fewer nodes than the minimum; the message carries ONNX Runtime's
+ * own reason). Under the PREFER policy the session is created on the CPU instead: check
+ * `ipuflow_session_get_device` and `ipuflow_session_get_fallback_reason`. Thread-safe.
  */
 ipuflow_status ipuflow_session_create(const struct ipuflow_env *env,
                                       const char *model_path,
@@ -1291,6 +1448,82 @@ ipuflow_status ipuflow_run_options_set_log_level(struct ipuflow_run_options *opt
 ipuflow_status ipuflow_run_options_add_config_entry(struct ipuflow_run_options *options,
                                                     const char *key,
                                                     const char *value);
+
+/**
+ * Gives the device the session runs on: `IPUFLOW_DEVICE_NPU` when ONNX Runtime assigned nodes to the VitisAI EP
+ * (at least one, and at least the minimum fraction set by `ipuflow_session_options_set_fallback`), else
+ * `IPUFLOW_DEVICE_CPU` (also after a PREFER fallback: see `ipuflow_session_get_fallback_reason`).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_device(const struct ipuflow_session *session,
+                                          int32_t *out_device_used);
+
+/**
+ * Gives why the NPU is not used although it was requested (IPU or AUTO under the PREFER policy), with ONNX
+ * Runtime's own reason text, e.g. "the VitisAI execution provider could not be added: ...; the session runs on
+ * the CPU (0 of 63 nodes (0.0%) on the NPU)". "" when the NPU is used or was not requested.
+ * `*out` is owned by the session (valid until `ipuflow_session_free`).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_fallback_reason(const struct ipuflow_session *session,
+                                                   const char **out);
+
+/**
+ * Gives the VitisAI compile-cache key computed for the session (the host's `cache_key` option, or the default
+ * derived from the model bytes, the ONNX Runtime version and the provider options). It is kept after a PREFER
+ * fallback, so the host can clear that entry with `ipuflow_npu_cache_clear`; "" when the NPU was not attempted
+ * (device CPU, or AUTO without a detected NPU). `*out` is owned by the session. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_cache_key(const struct ipuflow_session *session,
+                                             const char **out);
+
+/**
+ * Summarizes where the session's nodes run, like the VitisAI EP's "No. of Operators : NPU n CPU m" line.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_placement_summary(const struct ipuflow_session *session,
+                                                     struct ipuflow_placement_summary *out);
+
+/**
+ * Gives the number of subgraphs in ONNX Runtime's placement (each a set of nodes assigned to one EP; ONNX
+ * Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
+ * Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_subgraph_count(const struct ipuflow_session *session,
+                                                        size_t *out_count);
+
+/**
+ * Describes subgraph `index` of the placement: the EP name ONNX Runtime gives ("VitisAIExecutionProvider",
+ * "CPUExecutionProvider", ...; owned by the session) and its number of nodes. Either output may be NULL if not
+ * wanted. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`session`), IPUFLOW_STATUS_OUT_OF_RANGE,
+ * IPUFLOW_STATUS_UNSUPPORTED (placement unavailable). Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_get_subgraph(const struct ipuflow_session *session,
+                                                      size_t index,
+                                                      const char **ep_name,
+                                                      size_t *node_count);
+
+/**
+ * Describes node `node_index` of subgraph `subgraph_index`.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE (either index), IPUFLOW_STATUS_UNSUPPORTED
+ * (placement unavailable). Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_get_node(const struct ipuflow_session *session,
+                                                  size_t subgraph_index,
+                                                  size_t node_index,
+                                                  struct ipuflow_placed_node *out);
+
+/**
+ * Gives the placement as JSON in the shape of Ryzen AI's `vitisai_ep_report.json`: `deviceStat` (entries "all",
+ * "CPU", "NPU", then other devices, each with `nodeNum` and `supportedOpType` ["domain::Op", ...]),
+ * `subgraphStat`, `nodeStat`, plus `session` {requestedDevice, deviceUsed, fallbackReason, cacheKey} and, when
+ * the placement is unavailable, `"unavailable": "<why>"` (the counts are then empty, not guessed).
+ * `*out` is a new string owned by the caller: free it with `ipuflow_string_free`.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_json(const struct ipuflow_session *session,
+                                              char **out);
 
 /**
  * Describes a tensor as a view: its element type, shape (owned by the tensor) and data.

@@ -271,6 +271,237 @@ private:
 #endif
 };
 
+// ================================================================================================================
+// Runtime, sessions and where they run (Env, SessionOptions, Session, Tensor, placement).
+// Throwing API only: hosts built with IPUFLOW_NO_EXCEPTIONS use the C functions for these.
+// ================================================================================================================
+#if !defined(IPUFLOW_NO_EXCEPTIONS)
+
+/// ONNX Runtime, loaded once per process.
+struct Runtime {
+    /// Loads ONNX Runtime from `path` (a file or directory), or with the default resolution when empty.
+    static void Load(const std::string& path = std::string()) {
+        detail::check(ipuflow_runtime_load(path.empty() ? nullptr : path.c_str()));
+    }
+    /// The loaded runtime's version, e.g. "1.32.0".
+    static std::string Version() {
+        const char* v = nullptr;
+        detail::check(ipuflow_runtime_version(&v));
+        return v;
+    }
+};
+
+/// ONNX Runtime's environment (one per process): log level and optional log callback.
+class Env : public detail::Handle<ipuflow_env, ipuflow_env_free> {
+public:
+    using Handle::Handle;
+    static Env Create(int32_t log_level = IPUFLOW_LOG_LEVEL_WARNING, ipuflow_log_callback callback = nullptr,
+                      void* user_data = nullptr, const char* log_id = nullptr) {
+        ipuflow_env* e = nullptr;
+        detail::check(ipuflow_env_create(log_level, log_id, callback, user_data, &e));
+        return Env(e);
+    }
+};
+
+/// Session settings (ipuflow_session_options). Setters return *this for chaining; not thread-safe.
+class SessionOptions : public detail::Handle<ipuflow_session_options, ipuflow_session_options_free> {
+public:
+    using Handle::Handle;
+    SessionOptions() {
+        ipuflow_session_options* o = nullptr;
+        detail::check(ipuflow_session_options_create(&o));
+        reset(o);
+    }
+    /// IPUFLOW_SESSION_DEVICE_CPU, _IPU or _AUTO.
+    SessionOptions& SetDevice(int32_t device) {
+        detail::check(ipuflow_session_options_set_device(get(), device));
+        return *this;
+    }
+    /// IPUFLOW_FALLBACK_STRICT or _PREFER, and the minimum share of nodes that must land on the NPU (0..1).
+    SessionOptions& SetFallback(int32_t policy, double min_npu_fraction = 0.0) {
+        detail::check(ipuflow_session_options_set_fallback(get(), policy, min_npu_fraction));
+        return *this;
+    }
+    /// A VitisAI provider option ("target", "cache_dir", "config_file", ...), validated at once.
+    SessionOptions& SetProviderOption(const std::string& key, const std::string& value) {
+        detail::check(ipuflow_session_options_set_provider_option(get(), key.c_str(), value.c_str()));
+        return *this;
+    }
+    /// Another execution provider by ONNX Runtime's name, with its options.
+    SessionOptions& AppendProvider(const std::string& name,
+                                   const std::vector<std::pair<std::string, std::string>>& options = {}) {
+        std::vector<const char*> keys, values;
+        for (const auto& kv : options) {
+            keys.push_back(kv.first.c_str());
+            values.push_back(kv.second.c_str());
+        }
+        detail::check(ipuflow_session_options_append_provider(get(), name.c_str(), keys.data(), values.data(),
+                                                              keys.size()));
+        return *this;
+    }
+    SessionOptions& AddConfigEntry(const std::string& key, const std::string& value) {
+        detail::check(ipuflow_session_options_add_config_entry(get(), key.c_str(), value.c_str()));
+        return *this;
+    }
+    /// IPUFLOW_GRAPH_OPTIMIZATION_*.
+    SessionOptions& SetGraphOptimization(int32_t level) {
+        detail::check(ipuflow_session_options_set_graph_optimization(get(), level));
+        return *this;
+    }
+    SessionOptions& SetIntraOpThreads(int32_t n) {
+        detail::check(ipuflow_session_options_set_intra_op_threads(get(), n));
+        return *this;
+    }
+    SessionOptions& SetOptimizedModelPath(const std::string& path) {
+        detail::check(ipuflow_session_options_set_optimized_model_path(get(), path.c_str()));
+        return *this;
+    }
+};
+
+/// A tensor returned by a run (owned; freed with ipuflow_tensor_free).
+class Tensor : public detail::Handle<ipuflow_tensor, ipuflow_tensor_free> {
+public:
+    using Handle::Handle;
+    /// Element type, shape and data; the pointers live as long as this tensor.
+    ipuflow_tensor_view View() const {
+        ipuflow_tensor_view v{};
+        detail::check(ipuflow_tensor_get_view(get(), &v));
+        return v;
+    }
+    std::vector<int64_t> Shape() const {
+        ipuflow_tensor_view v = View();
+        return std::vector<int64_t>(v.shape, v.shape + v.rank);
+    }
+    /// The data as `T` (the caller checks the element type); empty for an empty tensor.
+    template <typename T>
+    const T* Data(size_t* count = nullptr) const {
+        ipuflow_tensor_view v = View();
+        if (count != nullptr) *count = v.byte_size / sizeof(T);
+        return static_cast<const T*>(v.data);
+    }
+};
+
+/// A model input or output as the session sees it (-1: a dimension that is not fixed).
+struct TensorInfo {
+    std::string name;
+    int32_t element_type = 0;
+    std::vector<int64_t> shape;
+};
+
+/// One node of the placement.
+struct PlacedNode {
+    std::string name, domain, op_type;
+};
+
+/// A run of nodes ONNX Runtime assigned to one execution provider.
+struct PlacedSubgraph {
+    std::string ep_name;
+    std::vector<PlacedNode> nodes;
+};
+
+/// A model loaded into ONNX Runtime (ipuflow_session). Run and the getters are thread-safe.
+class Session : public detail::Handle<ipuflow_session, ipuflow_session_free> {
+public:
+    using Handle::Handle;
+    /// Creates a session from a model file. `options` and `env` may be null (defaults; the shared environment).
+    static Session Create(const std::string& model_path, const SessionOptions* options = nullptr,
+                          const Env* env = nullptr) {
+        ipuflow_session* s = nullptr;
+        detail::check(ipuflow_session_create(env != nullptr ? env->get() : nullptr, model_path.c_str(),
+                                             options != nullptr ? options->get() : nullptr, &s));
+        return Session(s);
+    }
+    std::vector<TensorInfo> Inputs() const { return Infos(true); }
+    std::vector<TensorInfo> Outputs() const { return Infos(false); }
+
+    /// Runs once: inputs by name as views of caller memory; returns every requested output (default: all).
+    std::vector<Tensor> Run(const std::vector<std::string>& input_names,
+                            const std::vector<ipuflow_tensor_view>& inputs,
+                            std::vector<std::string> output_names = {}) const {
+        if (output_names.empty())
+            for (const auto& o : Outputs()) output_names.push_back(o.name);
+        std::vector<const char*> in(input_names.size()), out(output_names.size());
+        for (size_t i = 0; i < in.size(); ++i) in[i] = input_names[i].c_str();
+        for (size_t i = 0; i < out.size(); ++i) out[i] = output_names[i].c_str();
+        std::vector<ipuflow_tensor*> raw(out.size(), nullptr);
+        detail::check(ipuflow_session_run(get(), nullptr, in.data(), inputs.data(), inputs.size(), out.data(), nullptr,
+                                          raw.data(), raw.size()));
+        std::vector<Tensor> result;
+        for (ipuflow_tensor* t : raw) result.emplace_back(t);
+        return result;
+    }
+
+    /// IPUFLOW_DEVICE_NPU or IPUFLOW_DEVICE_CPU: where the session actually runs.
+    int32_t DeviceUsed() const {
+        int32_t d = 0;
+        detail::check(ipuflow_session_get_device(get(), &d));
+        return d;
+    }
+    /// Why the NPU is not used although it was requested; "" otherwise.
+    std::string FallbackReason() const {
+        const char* r = nullptr;
+        detail::check(ipuflow_session_get_fallback_reason(get(), &r));
+        return r;
+    }
+    /// The VitisAI compile-cache key computed for this session ("" when the NPU was not attempted).
+    std::string CacheKey() const {
+        const char* k = nullptr;
+        detail::check(ipuflow_session_get_cache_key(get(), &k));
+        return k;
+    }
+    ipuflow_placement_summary PlacementSummary() const {
+        ipuflow_placement_summary s{};
+        detail::check(ipuflow_session_get_placement_summary(get(), &s));
+        return s;
+    }
+    /// ONNX Runtime's placement of every node. Throws (IPUFLOW_STATUS_UNSUPPORTED) when it is unavailable.
+    std::vector<PlacedSubgraph> Placement() const {
+        size_t n = 0;
+        detail::check(ipuflow_session_placement_subgraph_count(get(), &n));
+        std::vector<PlacedSubgraph> v(n);
+        for (size_t i = 0; i < n; ++i) {
+            const char* ep = nullptr;
+            size_t count = 0;
+            detail::check(ipuflow_session_placement_get_subgraph(get(), i, &ep, &count));
+            v[i].ep_name = ep;
+            for (size_t j = 0; j < count; ++j) {
+                ipuflow_placed_node node{};
+                detail::check(ipuflow_session_placement_get_node(get(), i, j, &node));
+                v[i].nodes.push_back(PlacedNode{node.name, node.domain, node.op_type});
+            }
+        }
+        return v;
+    }
+    /// The placement as vitisai_ep_report.json-shaped JSON.
+    std::string PlacementJson() const {
+        char* s = nullptr;
+        detail::check(ipuflow_session_placement_json(get(), &s));
+        std::string out(s);
+        ipuflow_string_free(s);
+        return out;
+    }
+
+private:
+    std::vector<TensorInfo> Infos(bool inputs) const {
+        size_t n = 0;
+        detail::check(inputs ? ipuflow_session_input_count(get(), &n) : ipuflow_session_output_count(get(), &n));
+        std::vector<TensorInfo> v;
+        for (size_t i = 0; i < n; ++i) {
+            ipuflow_tensor_info raw{};
+            detail::check(inputs ? ipuflow_session_input_info(get(), i, &raw)
+                                 : ipuflow_session_output_info(get(), i, &raw));
+            TensorInfo info;
+            info.name = raw.name;
+            info.element_type = raw.element_type;
+            if (raw.rank > 0) info.shape.assign(raw.shape, raw.shape + raw.rank);
+            v.push_back(std::move(info));
+        }
+        return v;
+    }
+};
+
+#endif  // !IPUFLOW_NO_EXCEPTIONS
+
 }  // namespace ipuflow
 
 #endif  // IPUFLOW_HPP

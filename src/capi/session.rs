@@ -17,7 +17,10 @@ use super::{
     BoxHandle, ipuflow_status,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::runtime::{Environment, LogLevel, RunOptions, Session, SessionOptions, TensorInfo, TensorMut, TensorRef};
+use crate::ipu::report::{CPU_EP, VITISAI_EP};
+use crate::runtime::{
+    DeviceUsed, Environment, LogLevel, Placement, RunOptions, Session, SessionOptions, TensorInfo, TensorMut, TensorRef,
+};
 
 /// A model loaded into ONNX Runtime, ready to run.
 ///
@@ -68,6 +71,45 @@ pub(crate) struct SessionHandle {
     pub(crate) session: Session,
     inputs: Vec<CInfo>,
     outputs: Vec<CInfo>,
+    placement: CPlacement,
+}
+
+/// C views of a session's execution info: fallback reason, cache key, and the placement (EP name and, per node,
+/// name / domain / op type).
+struct CPlacement {
+    fallback_reason: CString,
+    cache_key: CString,
+    subgraphs: Vec<CSubgraph>,
+}
+
+/// A subgraph's EP name and its nodes' [name, domain, op type].
+type CSubgraph = (CString, Vec<[CString; 3]>);
+
+fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).unwrap_or_default()
+}
+
+impl CPlacement {
+    fn new(e: &crate::runtime::Execution) -> CPlacement {
+        let subgraphs = e
+            .placement
+            .assignment()
+            .map(|a| {
+                a.subgraphs
+                    .iter()
+                    .map(|sg| {
+                        let nodes = sg.nodes.iter().map(|n| [cstring(&n.name), cstring(&n.domain), cstring(&n.op_type)]).collect();
+                        (cstring(&sg.ep_name), nodes)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        CPlacement {
+            fallback_reason: cstring(&e.fallback_reason),
+            cache_key: cstring(e.cache_key.as_deref().unwrap_or("")),
+            subgraphs,
+        }
+    }
 }
 
 // SAFETY: the raw pointers point into the handle's own immutable CStrings.
@@ -89,7 +131,8 @@ impl SessionHandle {
         };
         let inputs = conv(session.inputs());
         let outputs = conv(session.outputs());
-        SessionHandle { session, inputs, outputs }
+        let placement = CPlacement::new(session.execution());
+        SessionHandle { session, inputs, outputs, placement }
     }
 
     fn info(&self, is_input: bool, index: usize) -> Result<ipuflow_tensor_info> {
@@ -143,7 +186,12 @@ unsafe fn create_from_path(
 /// IPUFLOW_STATUS_INVALID_ARGUMENT (empty path; thread counts with a global-thread-pool environment; NUL in a
 /// config entry), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (a directory),
 /// IPUFLOW_STATUS_RUNTIME_NOT_FOUND / _INVALID / _TOO_OLD (automatic load), IPUFLOW_STATUS_RUNTIME (ONNX Runtime
-/// refused the model or an option; the message starts with ORT's error code name). Thread-safe.
+/// refused the model or an option; the message starts with ORT's error code name; an execution provider appended
+/// with `ipuflow_session_options_append_provider` that this ONNX Runtime does not have),
+/// IPUFLOW_STATUS_DEVICE_UNAVAILABLE (device IPU or AUTO under the STRICT fallback policy: the VitisAI EP could not
+/// be added, no NPU was detected (AUTO), or it took fewer nodes than the minimum; the message carries ONNX Runtime's
+/// own reason). Under the PREFER policy the session is created on the CPU instead: check
+/// `ipuflow_session_get_device` and `ipuflow_session_get_fallback_reason`. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_create(
     env: *const ipuflow_env,
@@ -500,5 +548,239 @@ pub unsafe extern "C" fn ipuflow_run_options_add_config_entry(
     guard(|| {
         let o = ipuflow_run_options::try_mut(options, "options")?;
         o.add_config_entry(arg_str(key, "key")?, arg_str(value, "value")?)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Where the session runs
+
+/// Gives the device the session runs on: `IPUFLOW_DEVICE_NPU` when ONNX Runtime assigned nodes to the VitisAI EP
+/// (at least one, and at least the minimum fraction set by `ipuflow_session_options_set_fallback`), else
+/// `IPUFLOW_DEVICE_CPU` (also after a PREFER fallback: see `ipuflow_session_get_fallback_reason`).
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_get_device(session: *const ipuflow_session, out_device_used: *mut i32) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out_device_used, "out_device_used")?;
+        let h = ipuflow_session::try_ref(session, "session")?;
+        let d = match h.session.device_used() {
+            DeviceUsed::Cpu => super::npu::IPUFLOW_DEVICE_CPU,
+            DeviceUsed::Npu => super::npu::IPUFLOW_DEVICE_NPU,
+        };
+        write_out(out, d);
+        Ok(())
+    })
+}
+
+/// Gives why the NPU is not used although it was requested (IPU or AUTO under the PREFER policy), with ONNX
+/// Runtime's own reason text, e.g. "the VitisAI execution provider could not be added: ...; the session runs on
+/// the CPU (0 of 63 nodes (0.0%) on the NPU)". "" when the NPU is used or was not requested.
+/// `*out` is owned by the session (valid until `ipuflow_session_free`).
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_get_fallback_reason(session: *const ipuflow_session, out: *mut *const c_char) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let h = ipuflow_session::try_ref(session, "session")?;
+        write_out(out, h.placement.fallback_reason.as_ptr());
+        Ok(())
+    })
+}
+
+/// Gives the VitisAI compile-cache key computed for the session (the host's `cache_key` option, or the default
+/// derived from the model bytes, the ONNX Runtime version and the provider options). It is kept after a PREFER
+/// fallback, so the host can clear that entry with `ipuflow_npu_cache_clear`; "" when the NPU was not attempted
+/// (device CPU, or AUTO without a detected NPU). `*out` is owned by the session. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_get_cache_key(session: *const ipuflow_session, out: *mut *const c_char) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let h = ipuflow_session::try_ref(session, "session")?;
+        write_out(out, h.placement.cache_key.as_ptr());
+        Ok(())
+    })
+}
+
+/// Where a session's nodes run, counted from ONNX Runtime's own assignment info: the graph as ONNX Runtime
+/// partitioned it among the execution providers (after its basic optimizations, before the EP-specific fusions of
+/// optimization levels 2 and 3, which may merge nodes further).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ipuflow_placement_summary {
+    /// 1 when ONNX Runtime reported the placement; 0 when it is unavailable (ONNX Runtime older than 1.24, or the
+    /// host set `session.record_ep_graph_assignment_info` to 0): every count is then 0, never guessed.
+    pub available: i32,
+    /// The device the session runs on (`IPUFLOW_DEVICE_*`), as `ipuflow_session_get_device`.
+    pub device_used: i32,
+    pub total_nodes: usize,
+    /// Nodes assigned to the VitisAI EP.
+    pub npu_nodes: usize,
+    /// Nodes assigned to ONNX Runtime's CPU EP.
+    pub cpu_nodes: usize,
+    /// Nodes assigned to any other execution provider.
+    pub other_nodes: usize,
+    /// Subgraphs as ONNX Runtime reports them, as `ipuflow_session_placement_subgraph_count` (measured with ONNX
+    /// Runtime 1.32: its CPU EP reports each of its nodes as a subgraph of its own).
+    pub subgraphs: usize,
+    /// Subgraphs assigned to the VitisAI EP (its "No. of Subgraphs : NPU n").
+    pub npu_subgraphs: usize,
+    /// npu_nodes / total_nodes in percent (0 when there are no nodes).
+    pub npu_percent: f64,
+}
+
+/// Summarizes where the session's nodes run, like the VitisAI EP's "No. of Operators : NPU n CPU m" line.
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_get_placement_summary(
+    session: *const ipuflow_session,
+    out: *mut ipuflow_placement_summary,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let h = ipuflow_session::try_ref(session, "session")?;
+        let e = h.session.execution();
+        let mut sum = ipuflow_placement_summary {
+            available: 0,
+            device_used: match e.device_used {
+                DeviceUsed::Cpu => super::npu::IPUFLOW_DEVICE_CPU,
+                DeviceUsed::Npu => super::npu::IPUFLOW_DEVICE_NPU,
+            },
+            total_nodes: 0,
+            npu_nodes: 0,
+            cpu_nodes: 0,
+            other_nodes: 0,
+            subgraphs: 0,
+            npu_subgraphs: 0,
+            npu_percent: 0.0,
+        };
+        if let Some(a) = e.placement.assignment() {
+            sum.available = 1;
+            sum.subgraphs = a.subgraphs.len();
+            for sg in &a.subgraphs {
+                let n = sg.nodes.len();
+                sum.total_nodes += n;
+                match sg.ep_name.as_str() {
+                    VITISAI_EP => {
+                        sum.npu_nodes += n;
+                        sum.npu_subgraphs += 1;
+                    }
+                    CPU_EP => sum.cpu_nodes += n,
+                    _ => sum.other_nodes += n,
+                }
+            }
+            if sum.total_nodes > 0 {
+                sum.npu_percent = sum.npu_nodes as f64 * 100.0 / sum.total_nodes as f64;
+            }
+        }
+        write_out(out, sum);
+        Ok(())
+    })
+}
+
+fn placement_of(h: &SessionHandle) -> Result<&[CSubgraph]> {
+    match &h.session.execution().placement {
+        Placement::Available(_) => Ok(&h.placement.subgraphs),
+        Placement::Unavailable(why) => Err(Error::unsupported(format!("the placement is unavailable: {why}"))),
+    }
+}
+
+/// Gives the number of subgraphs in ONNX Runtime's placement (each a set of nodes assigned to one EP; ONNX
+/// Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_placement_subgraph_count(session: *const ipuflow_session, out_count: *mut usize) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out_count, "out_count")?;
+        let h = ipuflow_session::try_ref(session, "session")?;
+        let n = placement_of(h)?.len();
+        write_out(out, n);
+        Ok(())
+    })
+}
+
+/// Describes subgraph `index` of the placement: the EP name ONNX Runtime gives ("VitisAIExecutionProvider",
+/// "CPUExecutionProvider", ...; owned by the session) and its number of nodes. Either output may be NULL if not
+/// wanted. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`session`), IPUFLOW_STATUS_OUT_OF_RANGE,
+/// IPUFLOW_STATUS_UNSUPPORTED (placement unavailable). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_placement_get_subgraph(
+    session: *const ipuflow_session,
+    index: usize,
+    ep_name: *mut *const c_char,
+    node_count: *mut usize,
+) -> ipuflow_status {
+    guard(|| {
+        let h = ipuflow_session::try_ref(session, "session")?;
+        let sgs = placement_of(h)?;
+        let (name, nodes) = sgs.get(index).ok_or_else(|| {
+            Error::new(ErrorKind::OutOfRange, format!("subgraph index {index} is out of range: the placement has {} subgraphs", sgs.len()))
+        })?;
+        if !ep_name.is_null() {
+            write_out(ep_name, name.as_ptr());
+        }
+        if !node_count.is_null() {
+            write_out(node_count, nodes.len());
+        }
+        Ok(())
+    })
+}
+
+/// One node of the placement; its strings are owned by the session.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ipuflow_placed_node {
+    /// The node's name in the partitioned graph (ONNX Runtime's basic optimizations may rename or remove nodes).
+    pub name: *const c_char,
+    /// "" for the default ONNX domain.
+    pub domain: *const c_char,
+    pub op_type: *const c_char,
+}
+
+/// Describes node `node_index` of subgraph `subgraph_index`.
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE (either index), IPUFLOW_STATUS_UNSUPPORTED
+/// (placement unavailable). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_placement_get_node(
+    session: *const ipuflow_session,
+    subgraph_index: usize,
+    node_index: usize,
+    out: *mut ipuflow_placed_node,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let h = ipuflow_session::try_ref(session, "session")?;
+        let sgs = placement_of(h)?;
+        let (_, nodes) = sgs.get(subgraph_index).ok_or_else(|| {
+            Error::new(
+                ErrorKind::OutOfRange,
+                format!("subgraph index {subgraph_index} is out of range: the placement has {} subgraphs", sgs.len()),
+            )
+        })?;
+        let n = nodes.get(node_index).ok_or_else(|| {
+            Error::new(
+                ErrorKind::OutOfRange,
+                format!("node index {node_index} is out of range: subgraph {subgraph_index} has {} nodes", nodes.len()),
+            )
+        })?;
+        write_out(out, ipuflow_placed_node { name: n[0].as_ptr(), domain: n[1].as_ptr(), op_type: n[2].as_ptr() });
+        Ok(())
+    })
+}
+
+/// Gives the placement as JSON in the shape of Ryzen AI's `vitisai_ep_report.json`: `deviceStat` (entries "all",
+/// "CPU", "NPU", then other devices, each with `nodeNum` and `supportedOpType` ["domain::Op", ...]),
+/// `subgraphStat`, `nodeStat`, plus `session` {requestedDevice, deviceUsed, fallbackReason, cacheKey} and, when
+/// the placement is unavailable, `"unavailable": "<why>"` (the counts are then empty, not guessed).
+/// `*out` is a new string owned by the caller: free it with `ipuflow_string_free`.
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_placement_json(session: *const ipuflow_session, out: *mut *mut c_char) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let h = ipuflow_session::try_ref(session, "session")?;
+        let json = h.session.execution().report_json();
+        write_out(out, super::string_to_c(json));
+        Ok(())
     })
 }

@@ -8,7 +8,7 @@ use std::ffi::c_char;
 
 use super::{arg_path, arg_str, arg_wide_path, box_handle, enum_arg, guard, guard_value, out_ptr, write_out, BoxHandle, ipuflow_status};
 use crate::error::{Error, Result};
-use crate::runtime::{ExecutionMode, GraphOptimizationLevel, LogLevel, SessionOptions};
+use crate::runtime::{ExecutionMode, FallbackPolicy, GraphOptimizationLevel, LogLevel, SessionDevice, SessionOptions};
 
 /// Graph optimization: none.
 pub const IPUFLOW_GRAPH_OPTIMIZATION_DISABLE: i32 = 0;
@@ -25,7 +25,8 @@ pub const IPUFLOW_EXECUTION_MODE_SEQUENTIAL: i32 = 0;
 pub const IPUFLOW_EXECUTION_MODE_PARALLEL: i32 = 1;
 
 /// The settings of a session: threads, graph optimization, execution mode, determinism, memory arena, profiling,
-/// optimized-model output, log id/level and arbitrary ONNX Runtime session config entries.
+/// optimized-model output, log id/level, arbitrary ONNX Runtime session config entries, and where the session runs:
+/// the device (CPU / NPU / auto), VitisAI provider options, other execution providers and the fallback policy.
 ///
 /// Created with `ipuflow_session_options_create` (ONNX Runtime's defaults), changed with the setters, read when a
 /// session is created (later changes do not affect existing sessions), freed with `ipuflow_session_options_free`.
@@ -198,7 +199,12 @@ pub unsafe extern "C" fn ipuflow_session_options_set_logging(options: *mut ipufl
 /// Adds an ONNX Runtime session config entry (`AddSessionConfigEntry`), e.g. "session.intra_op.allow_spinning" =
 /// "0"; a key set twice keeps the last value. Both strings are UTF-8 and copied. Unknown keys are accepted (ORT
 /// ignores them); values ORT refuses make session creation fail with IPUFLOW_STATUS_RUNTIME naming the entry.
-/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key).
+/// EP-context export entries are checked at once: `ep.context_enable` / `ep.context_embed_mode` must be 0 or 1,
+/// `ep.context_file_path` a path whose directory exists; `ep.vitisaiexecutionprovider.<key>` values are checked like
+/// the VitisAI option `<key>` (see `ipuflow_session_options_set_provider_option`).
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key; a
+/// refused EP-context or VitisAI value, naming the entry), IPUFLOW_STATUS_FILE_NOT_FOUND (the directory of
+/// `ep.context_file_path`; a VitisAI file option). Not thread-safe (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_add_config_entry(
     options: *mut ipuflow_session_options,
@@ -211,7 +217,130 @@ pub unsafe extern "C" fn ipuflow_session_options_add_config_entry(
         if k.is_empty() {
             return Err(Error::invalid_argument("argument 'key' is empty"));
         }
+        // EP-context export entries (ep.context_*) and ep.vitisaiexecutionprovider.* values are checked now.
+        crate::ipu::options::validate_session_config(&[(k, v)])?;
         o.config_entry(k, v);
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Execution device, execution providers, fallback policy
+
+/// Session device: ONNX Runtime's CPU execution provider only (the default).
+pub const IPUFLOW_SESSION_DEVICE_CPU: i32 = 0;
+/// Session device: the Ryzen AI NPU through the VitisAI execution provider; nodes it does not take run on the CPU.
+/// The fallback policy (default STRICT) decides what happens when the NPU cannot be used.
+pub const IPUFLOW_SESSION_DEVICE_IPU: i32 = 1;
+/// Session device: the NPU when `ipuflow_npu_detect` finds one and the VitisAI EP works, else the CPU (default
+/// policy PREFER). The detected device's `target` is used unless the host set one.
+pub const IPUFLOW_SESSION_DEVICE_AUTO: i32 = 2;
+
+/// Fallback policy: session creation fails with IPUFLOW_STATUS_DEVICE_UNAVAILABLE (and ONNX Runtime's own reason
+/// in `ipuflow_last_error`) when the NPU cannot be used or takes fewer nodes than the minimum.
+pub const IPUFLOW_FALLBACK_STRICT: i32 = 0;
+/// Fallback policy: the session runs on the CPU instead; the reason is kept (`ipuflow_session_get_fallback_reason`)
+/// and sent as a warning to the environment's log callback, if it has one (ipuflow itself never prints).
+pub const IPUFLOW_FALLBACK_PREFER: i32 = 1;
+
+/// Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_IPU` or `_AUTO`.
+///
+/// With IPU or AUTO, session creation appends the VitisAI execution provider with the options set by
+/// `ipuflow_session_options_set_provider_option` plus a `cache_key` computed from the model bytes, the ONNX
+/// Runtime version and the options (unless one was set), so a changed model, runtime or option set never loads a
+/// stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_options_set_device(options: *mut ipuflow_session_options, device: i32) -> ipuflow_status {
+    with(options, |o| {
+        o.device = enum_arg::<SessionDevice>(
+            device,
+            "device",
+            "IPUFLOW_SESSION_DEVICE_CPU (0), IPUFLOW_SESSION_DEVICE_IPU (1), IPUFLOW_SESSION_DEVICE_AUTO (2)",
+        )?;
+        Ok(())
+    })
+}
+
+/// Sets the fallback policy (`IPUFLOW_FALLBACK_STRICT` or `IPUFLOW_FALLBACK_PREFER`) and the minimum share of the
+/// model's nodes (after ONNX Runtime's optimizations) that must be assigned to the NPU for it to count as used,
+/// between 0 and 1. The NPU always needs at least one node. Without this call the policy is STRICT for
+/// IPUFLOW_SESSION_DEVICE_IPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
+/// (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_options_set_fallback(
+    options: *mut ipuflow_session_options,
+    policy: i32,
+    min_npu_fraction: f64,
+) -> ipuflow_status {
+    with(options, |o| {
+        let p = enum_arg::<FallbackPolicy>(policy, "policy", "IPUFLOW_FALLBACK_STRICT (0), IPUFLOW_FALLBACK_PREFER (1)")?;
+        o.fallback_policy(p, min_npu_fraction).map_err(|e| e.context("argument 'min_npu_fraction'"))?;
+        Ok(())
+    })
+}
+
+/// Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_IPU / _AUTO), e.g. "target" = "X2",
+/// "cache_dir", "config_file", "opt_level". Legacy (Ryzen AI <= 1.3) camelCase names are accepted and renamed;
+/// unknown names are passed to the EP unchanged. Each value is checked at once together with the options given
+/// before: `target` X1/X2, `encryption_key` 64 hex chars, `opt_level` 0/1/2/3/65536, 0/1 flags, `config_file` and
+/// `xclbin` existing files, `cache_key` a single directory name; the same option twice with different values is an
+/// error. Both strings are UTF-8 and copied.
+///
+/// Errors (the message names the option): IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8,
+/// IPUFLOW_STATUS_INVALID_ARGUMENT, IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_PATH_REFUSED (`cache_key`).
+/// The options are unchanged on error. Not thread-safe (setters).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_options_set_provider_option(
+    options: *mut ipuflow_session_options,
+    key: *const c_char,
+    value: *const c_char,
+) -> ipuflow_status {
+    with(options, |o| {
+        let k = unsafe { arg_str(key, "key") }?;
+        let v = unsafe { arg_str(value, "value") }?;
+        o.vitisai_option(k, v)?;
+        Ok(())
+    })
+}
+
+/// Appends an execution provider by ONNX Runtime's name (`SessionOptionsAppendExecutionProvider`: "XNNPACK",
+/// "OpenVINO", "QNN", ...) with `n` key/value options (UTF-8, copied; `keys`/`values` may be NULL when `n` is 0).
+/// Providers are appended in call order, before the NPU; whether the loaded ONNX Runtime has the provider is known
+/// only at session creation, which then fails with IPUFLOW_STATUS_RUNTIME and ONNX Runtime's message (for an unknown
+/// name it lists the names it knows). The VitisAI EP is refused here: select it with
+/// `ipuflow_session_options_set_device` so that the fallback policy and cache key apply.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`, `name`, `keys`/`values` or one of their entries),
+/// IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name or key; VitisAI). Not thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_options_append_provider(
+    options: *mut ipuflow_session_options,
+    name: *const c_char,
+    keys: *const *const c_char,
+    values: *const *const c_char,
+    n: usize,
+) -> ipuflow_status {
+    with(options, |o| {
+        let name = unsafe { arg_str(name, "name") }?;
+        let mut pairs = Vec::with_capacity(n);
+        if n > 0 {
+            if keys.is_null() {
+                return Err(super::null_arg("keys"));
+            }
+            if values.is_null() {
+                return Err(super::null_arg("values"));
+            }
+            for i in 0..n {
+                let k = unsafe { arg_str(*keys.add(i), &format!("keys[{i}]")) }?;
+                let v = unsafe { arg_str(*values.add(i), &format!("values[{i}]")) }?;
+                pairs.push((k.to_string(), v.to_string()));
+            }
+        }
+        o.execution_provider(name, pairs)?;
         Ok(())
     })
 }

@@ -228,6 +228,19 @@ impl Environment {
         self.0.global_thread_pools
     }
 
+    /// Sends an ipuflow message (category "ipuflow") to the environment's log callback, if it has one and `level`
+    /// is at or above the environment's level; returns whether it was delivered. ipuflow never prints: without a
+    /// callback the message is only kept where the caller stores it (e.g. a session's warnings).
+    pub(crate) fn log(&self, level: LogLevel, message: &str) -> bool {
+        match &self.0.callback {
+            Some(cb) if level >= self.0.log_level => {
+                let rec = LogRecord { level, category: "ipuflow", log_id: "ipuflow", code_location: "", message };
+                catch_unwind(AssertUnwindSafe(|| cb(&rec))).is_ok()
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn raw(&self) -> *mut OrtEnv {
         self.0.raw
     }

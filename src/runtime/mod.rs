@@ -5,7 +5,8 @@
 //! - [`SessionOptions`]: a plain struct applied to `OrtSessionOptions` when a session is created;
 //! - [`Session`]: a loaded model, `Send + Sync`, run from many threads at once, with caller-owned buffers;
 //! - [`Tensor`], [`TensorRef`], [`TensorMut`]: owned outputs and borrowed caller buffers;
-//! - [`RunOptions`]: per-run settings and a cancel token usable from another thread.
+//! - [`RunOptions`]: per-run settings and a cancel token usable from another thread;
+//! - [`npu`]: the session device (CPU / NPU / auto), other execution providers, the fallback policy, placement.
 //!
 //! All raw pointers and `unsafe` FFI stay inside this module; its public API is safe Rust.
 
@@ -16,9 +17,11 @@ pub mod env;
 pub mod options;
 pub mod tensor;
 pub mod session;
+pub mod npu;
 
 pub use env::{Environment, EnvironmentBuilder, GlobalThreadPools, LogLevel, LogRecord};
 pub use loader::{Runtime, RuntimeSource, ENV_VAR, MIN_API_VERSION};
 pub use options::{ExecutionMode, GraphOptimizationLevel, SessionOptions};
+pub use npu::{DeviceUsed, Execution, ExecutionProvider, FallbackPolicy, NpuFraction, Placement, SessionDevice};
 pub use session::{RunOptions, Session, TensorInfo, ValueKind};
 pub use tensor::{Element, ElementType, Tensor, TensorMut, TensorRef};

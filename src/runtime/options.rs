@@ -11,6 +11,7 @@ use ort_sys::OrtSessionOptions;
 use super::env::{Environment, LogLevel};
 use super::ffi::{c_string, os_string};
 use super::loader::Runtime;
+use super::npu::{ExecutionProvider, FallbackPolicy, NpuFraction, SessionDevice};
 use crate::error::{Error, Result};
 
 /// How much ONNX Runtime rewrites the graph before running it.
@@ -85,6 +86,16 @@ pub struct SessionOptions {
     /// Arbitrary `AddSessionConfigEntry` key/value pairs, applied in order
     /// (e.g. `session.intra_op.allow_spinning` = `0`).
     pub config_entries: Vec<(String, String)>,
+    /// The device to run on (default CPU); see [`super::npu`].
+    pub device: SessionDevice,
+    /// What happens when the NPU cannot be used; `None`: Strict for `Ipu`, Prefer for `Auto`.
+    pub fallback: Option<FallbackPolicy>,
+    /// The share of nodes that must land on the NPU for it to count as used (default 0: at least one node).
+    pub min_npu_fraction: NpuFraction,
+    /// VitisAI provider options as the host gave them (validated when set, normalized at session creation).
+    pub vitisai_options: Vec<(String, String)>,
+    /// Other execution providers, appended by name in this order before the NPU.
+    pub execution_providers: Vec<ExecutionProvider>,
 }
 
 impl Default for SessionOptions {
@@ -101,6 +112,11 @@ impl Default for SessionOptions {
             log_id: None,
             log_level: None,
             config_entries: Vec::new(),
+            device: SessionDevice::Cpu,
+            fallback: None,
+            min_npu_fraction: NpuFraction::default(),
+            vitisai_options: Vec::new(),
+            execution_providers: Vec::new(),
         }
     }
 }
@@ -118,6 +134,48 @@ impl SessionOptions {
             None => self.config_entries.push((key, value)),
         }
         self
+    }
+
+    /// Adds a VitisAI provider option (legacy names accepted), validating it with every option given so far: a bad
+    /// value is an error naming the option and leaves the options unchanged.
+    pub fn vitisai_option(&mut self, key: impl Into<String>, value: impl Into<String>) -> Result<&mut Self> {
+        self.vitisai_options.push((key.into(), value.into()));
+        if let Err(e) = crate::ipu::options::normalize(&self.vitisai_options) {
+            self.vitisai_options.pop();
+            return Err(e);
+        }
+        Ok(self)
+    }
+
+    /// Sets the fallback policy and the minimum share of nodes on the NPU (0..=1).
+    pub fn fallback_policy(&mut self, policy: FallbackPolicy, min_npu_fraction: f64) -> Result<&mut Self> {
+        self.min_npu_fraction = NpuFraction::new(min_npu_fraction)?;
+        self.fallback = Some(policy);
+        Ok(self)
+    }
+
+    /// Appends an execution provider by ONNX Runtime's name ("XNNPACK", "OpenVINO", ...) with its options. The
+    /// VitisAI EP is refused here: use `device` (it applies the fallback policy and the cache key).
+    pub fn execution_provider(&mut self, name: &str, options: Vec<(String, String)>) -> Result<&mut Self> {
+        if name.trim().is_empty() {
+            return Err(Error::invalid_argument("execution provider name is empty"));
+        }
+        c_string(name, "execution provider name")?;
+        if name.to_ascii_lowercase().starts_with("vitisai") {
+            return Err(Error::invalid_argument(format!(
+                "execution provider '{name}': the VitisAI EP is selected with the session device (IPU or AUTO) and \
+                 its options with the VitisAI provider options, so that the fallback policy and cache key apply"
+            )));
+        }
+        for (k, v) in &options {
+            if k.is_empty() {
+                return Err(Error::invalid_argument(format!("execution provider '{name}': an option has an empty key")));
+            }
+            c_string(k, "execution provider option key")?;
+            c_string(v, "execution provider option value")?;
+        }
+        self.execution_providers.push(ExecutionProvider { name: name.to_string(), options });
+        Ok(self)
     }
 
     /// Checks the settings without ONNX Runtime: thread counts in range, no NULs or empty keys.
@@ -139,6 +197,9 @@ impl SessionOptions {
         if let Some(id) = &self.log_id {
             c_string(id, "session log id")?;
         }
+        // EP-context export entries and `ep.vitisaiexecutionprovider.*` values.
+        crate::ipu::options::validate_session_config(&self.config_entries)?;
+        crate::ipu::options::normalize(&self.vitisai_options)?;
         Ok(())
     }
 

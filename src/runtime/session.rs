@@ -17,6 +17,7 @@ use ort_sys::{OrtMemoryInfo, OrtRunOptions, OrtSession, OrtTensorTypeAndShapeInf
 use super::env::{Environment, LogLevel};
 use super::ffi::{c_string, os_string};
 use super::loader::Runtime;
+use super::npu::{self, DeviceUsed, Execution};
 use super::options::SessionOptions;
 use super::tensor::{onnx_type_name, shape_str, ElementType, Tensor, TensorMut, TensorRef};
 use crate::error::{Error, ErrorKind, Result};
@@ -159,6 +160,7 @@ pub struct Session {
     outputs: Vec<TensorInfo>,
     input_names_c: Vec<CString>,
     output_names_c: Vec<CString>,
+    execution: Execution,
     // The environment must outlive the session.
     _env: Environment,
 }
@@ -255,11 +257,13 @@ impl Session {
         }
         let p = os_string(path)?;
         let rt = env.runtime();
-        let opts = options.build(env)?;
-        let mut raw = std::ptr::null_mut();
-        ort_call!(rt, CreateSession(env.raw(), p.as_ptr(), opts.raw(), &mut raw))
-            .map_err(|e| e.context(format!("creating a session for '{}'", path.display())))?;
-        Session::finish(env, raw)
+        let (raw, exec) = npu::create(env, options, npu::ModelSource::File(path), &|opts| {
+            let mut raw = std::ptr::null_mut();
+            ort_call!(rt, CreateSession(env.raw(), p.as_ptr(), opts, &mut raw))
+                .map_err(|e| e.context(format!("creating a session for '{}'", path.display())))?;
+            Ok(raw)
+        })?;
+        Session::finish(env, raw, exec)
     }
 
     /// Creates a session from model bytes (an encoded `ModelProto`), in the current (or a default) environment.
@@ -274,11 +278,13 @@ impl Session {
             return Err(Error::new(ErrorKind::ModelDecode, "cannot create a session: the model bytes are empty"));
         }
         let rt = env.runtime();
-        let opts = options.build(env)?;
-        let mut raw = std::ptr::null_mut();
-        ort_call!(rt, CreateSessionFromArray(env.raw(), bytes.as_ptr().cast(), bytes.len(), opts.raw(), &mut raw))
-            .map_err(|e| e.context("creating a session from model bytes"))?;
-        Session::finish(env, raw)
+        let (raw, exec) = npu::create(env, options, npu::ModelSource::Bytes(bytes), &|opts| {
+            let mut raw = std::ptr::null_mut();
+            ort_call!(rt, CreateSessionFromArray(env.raw(), bytes.as_ptr().cast(), bytes.len(), opts, &mut raw))
+                .map_err(|e| e.context("creating a session from model bytes"))?;
+            Ok(raw)
+        })?;
+        Session::finish(env, raw, exec)
     }
 
     /// Creates a session from a model in memory (its external data is already inlined).
@@ -291,7 +297,7 @@ impl Session {
         Session::from_bytes_in(env, &model.to_bytes()?, options)
     }
 
-    fn finish(env: &Environment, raw: *mut OrtSession) -> Result<Session> {
+    fn finish(env: &Environment, raw: *mut OrtSession, execution: Execution) -> Result<Session> {
         let rt = env.runtime();
         let raw = NonNull::new(raw).ok_or_else(|| Error::internal("CreateSession returned NULL"))?;
         // From here on, the partially built session is released by a guard on error.
@@ -318,6 +324,7 @@ impl Session {
             outputs: vec![],
             input_names_c: vec![],
             output_names_c: vec![],
+            execution,
             _env: env.clone(),
         };
         guard.1 = std::ptr::null_mut(); // owned by `session` now
@@ -376,6 +383,28 @@ impl Session {
     /// The model's outputs, in model order.
     pub fn outputs(&self) -> &[TensorInfo] {
         &self.outputs
+    }
+
+    /// How the session was created: the device requested and used, the fallback reason, the VitisAI cache key,
+    /// and ONNX Runtime's placement of every node.
+    pub fn execution(&self) -> &Execution {
+        &self.execution
+    }
+
+    /// The device the session runs on (NPU only when ONNX Runtime assigned nodes to the VitisAI EP).
+    pub fn device_used(&self) -> DeviceUsed {
+        self.execution.device_used
+    }
+
+    /// Why the NPU is not used although it was requested; "" when there is nothing to report.
+    pub fn fallback_reason(&self) -> &str {
+        &self.execution.fallback_reason
+    }
+
+    /// The placement as a `vitisai_ep_report.json`-shaped report (empty when unavailable: see
+    /// [`Execution::placement`]).
+    pub fn placement_report(&self) -> crate::ipu::report::EpReport {
+        self.execution.report()
     }
 
     /// The runtime this session runs on.

@@ -170,7 +170,11 @@ IPF_INLINE void ipf_rmtree(const char *dir)
             char child[1024];
             ipf_join(child, sizeof child, dir, e->d_name);
             struct stat st;
+#ifdef _WIN32
             if (stat(child, &st) == 0 && S_ISDIR(st.st_mode))
+#else
+            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode)) /* never follow a link out of the tree */
+#endif
                 ipf_rmtree(child);
             else
                 remove(child);

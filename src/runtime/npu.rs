@@ -1,0 +1,479 @@
+//! Where a session runs: the CPU, the Ryzen AI NPU (VitisAI execution provider) or "auto"; other execution
+//! providers by name; the fallback policy; and where ONNX Runtime actually placed each node.
+//!
+//! Decisions (see shared/docs/ryzen-ai-flow.md for the facts):
+//! - [`SessionDevice::Ipu`] appends the VitisAI EP (`SessionOptionsAppendExecutionProvider_VitisAI`, API 18) with
+//!   the host's provider options, normalized by [`crate::ipu::options::normalize`]. [`SessionDevice::Auto`] does the
+//!   same when [`crate::ipu::device::detect`] finds an NPU (its `target` is used unless the host gave one) and runs
+//!   on the CPU otherwise.
+//! - The compile-cache key defaults to [`crate::ipu::cache::ensure_cache_key`] over the model bytes, the runtime
+//!   version and the options, so a new model, runtime or option set never loads a stale compiled model. A key the
+//!   host set is kept. The key used is exposed ([`Execution::cache_key`]).
+//! - The fallback policy decides what happens when the NPU is not used: [`FallbackPolicy::Strict`] fails with
+//!   `ErrorKind::DeviceUnavailable` carrying ONNX Runtime's own reason verbatim; [`FallbackPolicy::Prefer`] creates
+//!   the session on the CPU, records why ([`Execution::fallback_reason`]) and sends a warning to the environment's
+//!   log callback. Default: `Strict` for `Ipu` (the host asked for the NPU), `Prefer` for `Auto`; an explicit policy
+//!   applies to both.
+//! - The NPU counts as used only when ONNX Runtime assigned at least one node to the VitisAI EP and at least the
+//!   host's minimum fraction of all nodes ([`SessionOptions::min_npu_fraction`], default 0). A session with the EP
+//!   but no node on it is a CPU session: "every op on CPU, test passed" is the complaint this prevents.
+//! - The placement comes from ONNX Runtime itself (API 24+: `session.record_ep_graph_assignment_info=1`, then
+//!   `Session_GetEpGraphAssignmentInfo`). On an older runtime it is [`Placement::Unavailable`] with the reason,
+//!   never guessed; the minimum fraction then cannot be checked (Strict with a minimum > 0 fails, Prefer warns).
+//!   ONNX Runtime records the graph as it partitions it among the EPs: after its basic (level 1) optimizations,
+//!   before the EP-specific fusions of levels 2 and 3 (efficientnet-lite0: 456 nodes loaded, 94 placed; the level 3
+//!   graph it runs has 53). So node counts match the graph the EPs were offered, which is what the VitisAI EP counts.
+//! - The library never prints: warnings go to the environment's log callback when it has one, and are always kept
+//!   in [`Execution::warnings`].
+
+use std::path::Path;
+
+use ort_sys::{OrtEpAssignedNode, OrtEpAssignedSubgraph, OrtSession, OrtSessionOptions};
+
+use super::env::{Environment, LogLevel};
+use super::ffi::c_string;
+use super::loader::Runtime;
+use super::options::{RawSessionOptions, SessionOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipu::report::{AssignedNode, AssignedSubgraph, EpAssignment, EpReport, VITISAI_EP};
+
+/// The session config entry that makes ONNX Runtime (API 24+) record which EP each node was assigned to.
+pub const RECORD_ASSIGNMENT_CONFIG: &str = "session.record_ep_graph_assignment_info";
+
+/// The device a session is asked to run on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum SessionDevice {
+    /// ONNX Runtime's CPU execution provider only (the default).
+    #[default]
+    Cpu = 0,
+    /// The Ryzen AI NPU through the VitisAI execution provider (CPU for the nodes it does not take).
+    Ipu = 1,
+    /// The NPU when one is detected and the EP works, else the CPU.
+    Auto = 2,
+}
+
+impl TryFrom<i32> for SessionDevice {
+    type Error = ();
+    fn try_from(v: i32) -> std::result::Result<Self, ()> {
+        Ok(match v {
+            0 => Self::Cpu,
+            1 => Self::Ipu,
+            2 => Self::Auto,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// What happens when the NPU was requested but cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum FallbackPolicy {
+    /// Session creation fails with `DeviceUnavailable` and ONNX Runtime's reason.
+    Strict = 0,
+    /// The session runs on the CPU; the reason is recorded and logged.
+    Prefer = 1,
+}
+
+impl TryFrom<i32> for FallbackPolicy {
+    type Error = ();
+    fn try_from(v: i32) -> std::result::Result<Self, ()> {
+        Ok(match v {
+            0 => Self::Strict,
+            1 => Self::Prefer,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// The device a created session actually runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceUsed {
+    /// Every node on a CPU (ONNX Runtime's CPU EP, or any non-NPU provider).
+    Cpu,
+    /// At least the required share of nodes on the NPU (the rest on the CPU).
+    Npu,
+}
+
+/// A fraction in [0, 1]; `Eq` because NaN is refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, PartialOrd)]
+pub struct NpuFraction(f64);
+
+impl Eq for NpuFraction {}
+
+impl NpuFraction {
+    /// `InvalidArgument` unless `0 <= v <= 1`.
+    pub fn new(v: f64) -> Result<NpuFraction> {
+        if v.is_finite() && (0.0..=1.0).contains(&v) {
+            Ok(NpuFraction(v))
+        } else {
+            Err(Error::invalid_argument(format!("minimum NPU node fraction {v} is not between 0 and 1")))
+        }
+    }
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// An execution provider appended by name (`SessionOptionsAppendExecutionProvider`), e.g. "XNNPACK".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecutionProvider {
+    pub name: String,
+    pub options: Vec<(String, String)>,
+}
+
+/// Where ONNX Runtime placed the nodes of a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// ONNX Runtime's own assignment info.
+    Available(EpAssignment),
+    /// Not known, and why (runtime older than API 24, or recording turned off by the host).
+    Unavailable(String),
+}
+
+impl Placement {
+    pub fn assignment(&self) -> Option<&EpAssignment> {
+        match self {
+            Placement::Available(a) => Some(a),
+            Placement::Unavailable(_) => None,
+        }
+    }
+
+    /// (NPU nodes, all nodes), when known.
+    pub fn npu_counts(&self) -> Option<(usize, usize)> {
+        let a = self.assignment()?;
+        let all = a.subgraphs.iter().map(|s| s.nodes.len()).sum();
+        let npu = a.subgraphs.iter().filter(|s| s.ep_name == VITISAI_EP).map(|s| s.nodes.len()).sum();
+        Some((npu, all))
+    }
+
+    /// "NPU n of m nodes (p%)", or "placement unavailable: <why>".
+    pub fn describe(&self) -> String {
+        match (self.npu_counts(), self) {
+            (Some((npu, all)), _) => format!("{npu} of {all} nodes ({}) on the NPU", percent(npu, all)),
+            (None, Placement::Unavailable(why)) => format!("placement unavailable: {why}"),
+            (None, _) => String::new(),
+        }
+    }
+}
+
+fn percent(n: usize, all: usize) -> String {
+    if all == 0 {
+        "0%".into()
+    } else {
+        format!("{:.1}%", n as f64 * 100.0 / all as f64)
+    }
+}
+
+/// How a session was created: what was asked, what runs, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub requested: SessionDevice,
+    pub device_used: DeviceUsed,
+    /// Why the NPU is not used although it was requested ("" when it is, or when the CPU was requested).
+    pub fallback_reason: String,
+    /// The VitisAI compile-cache key computed for the EP (kept after a fallback, so the host can clear that cache
+    /// entry); `None` when the NPU was not attempted (CPU requested, or AUTO found no NPU).
+    pub cache_key: Option<String>,
+    /// The VitisAI provider options prepared for the EP (normalized, with `target` and `cache_key`); empty when the
+    /// NPU was not attempted.
+    pub provider_options: Vec<(String, String)>,
+    /// Non-fatal remarks (option warnings, detection notes, fallback).
+    pub warnings: Vec<String>,
+    pub placement: Placement,
+}
+
+impl Execution {
+    /// The placement as a `vitisai_ep_report.json`-shaped report (empty when unavailable).
+    pub fn report(&self) -> EpReport {
+        self.placement.assignment().map(EpReport::from_assignment).unwrap_or_default()
+    }
+
+    /// The report as JSON, plus a `session` object (requested device, device used, fallback reason, cache key)
+    /// and, when the placement is unknown, `"unavailable": "<why>"`.
+    pub fn report_json(&self) -> String {
+        let mut v = serde_json::to_value(self.report()).unwrap_or_else(|_| serde_json::json!({}));
+        if let serde_json::Value::Object(m) = &mut v {
+            if let Placement::Unavailable(why) = &self.placement {
+                m.insert("unavailable".into(), why.clone().into());
+            }
+            m.insert(
+                "session".into(),
+                serde_json::json!({
+                    "requestedDevice": match self.requested { SessionDevice::Cpu => "CPU", SessionDevice::Ipu => "IPU", SessionDevice::Auto => "AUTO" },
+                    "deviceUsed": match self.device_used { DeviceUsed::Cpu => "CPU", DeviceUsed::Npu => "NPU" },
+                    "fallbackReason": self.fallback_reason,
+                    "cacheKey": self.cache_key.clone().unwrap_or_default(),
+                }),
+            );
+        }
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}
+
+/// Where the model comes from (for the default cache key).
+pub(crate) enum ModelSource<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+}
+
+/// What the NPU part of a creation will do.
+struct NpuPlan {
+    policy: FallbackPolicy,
+    /// Normalized VitisAI options with target and cache key; `None`: the NPU is not attempted.
+    options: Option<Vec<(String, String)>>,
+    cache_key: Option<String>,
+    /// Why the NPU is not attempted (AUTO without a detected device).
+    skipped: Option<String>,
+    warnings: Vec<String>,
+}
+
+fn plan(rt: &Runtime, options: &SessionOptions, source: &ModelSource<'_>) -> Result<NpuPlan> {
+    let policy = options.fallback.unwrap_or(match options.device {
+        SessionDevice::Auto => FallbackPolicy::Prefer,
+        _ => FallbackPolicy::Strict,
+    });
+    let mut p = NpuPlan { policy, options: None, cache_key: None, skipped: None, warnings: Vec::new() };
+    if options.device == SessionDevice::Cpu {
+        return Ok(p);
+    }
+    let mut po = crate::ipu::options::normalize(&options.vitisai_options)?;
+    p.warnings.append(&mut po.warnings);
+    if options.device == SessionDevice::Auto {
+        let scan = crate::ipu::device::detect()?;
+        match scan.devices.first() {
+            None => {
+                let mut why = scan.source.clone();
+                for w in &scan.warnings {
+                    why.push_str("; ");
+                    why.push_str(w);
+                }
+                p.skipped = Some(format!("AUTO: no Ryzen AI NPU was found ({why})"));
+                return Ok(p);
+            }
+            Some(d) => {
+                p.warnings.extend(d.notes.iter().cloned());
+                if po.get("target").is_none() {
+                    po.entries.push(("target".into(), d.target.as_str().into()));
+                }
+            }
+        }
+    }
+    let key = if po.get("cache_key").is_some() {
+        crate::ipu::cache::ensure_cache_key(&mut po, &[], rt.version())
+    } else {
+        let bytes;
+        let model: &[u8] = match source {
+            ModelSource::Bytes(b) => b,
+            ModelSource::File(path) => {
+                bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+                &bytes
+            }
+        };
+        crate::ipu::cache::ensure_cache_key(&mut po, model, rt.version())
+    };
+    p.cache_key = Some(key);
+    p.options = Some(po.entries);
+    Ok(p)
+}
+
+/// The base options (everything but the NPU) with the assignment recording and the generic providers.
+fn base_options(env: &Environment, options: &SessionOptions) -> Result<RawSessionOptions> {
+    let rt = env.runtime();
+    let raw = options.build(env)?;
+    if rt.api_version() >= 24 && !options.config_entries.iter().any(|(k, _)| k == RECORD_ASSIGNMENT_CONFIG) {
+        let (k, v) = (c_string(RECORD_ASSIGNMENT_CONFIG, "session config key")?, c_string("1", "session config value")?);
+        ort_call!(rt, AddSessionConfigEntry(raw.raw(), k.as_ptr(), v.as_ptr()))?;
+    }
+    for ep in &options.execution_providers {
+        let name = c_string(&ep.name, "execution provider name")?;
+        let (keys, values) = c_pairs(&ep.options, "execution provider option")?;
+        let (kp, vp) = (ptrs(&keys), ptrs(&values));
+        ort_call!(rt, SessionOptionsAppendExecutionProvider(raw.raw(), name.as_ptr(), kp.as_ptr(), vp.as_ptr(), kp.len()))
+            .map_err(|e| e.context(format!("cannot append execution provider '{}'", ep.name)))?;
+    }
+    Ok(raw)
+}
+
+fn c_pairs(pairs: &[(String, String)], what: &str) -> Result<(Vec<std::ffi::CString>, Vec<std::ffi::CString>)> {
+    let mut ks = Vec::with_capacity(pairs.len());
+    let mut vs = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        ks.push(c_string(k, &format!("{what} key"))?);
+        vs.push(c_string(v, &format!("{what} value"))?);
+    }
+    Ok((ks, vs))
+}
+
+fn ptrs(v: &[std::ffi::CString]) -> Vec<*const std::ffi::c_char> {
+    v.iter().map(|c| c.as_ptr()).collect()
+}
+
+/// Appends the VitisAI EP; the error text is ONNX Runtime's own (or the API-version refusal).
+fn append_vitisai(rt: &Runtime, raw: *mut OrtSessionOptions, opts: &[(String, String)]) -> std::result::Result<(), String> {
+    rt.require_api(18, "SessionOptionsAppendExecutionProvider_VitisAI").map_err(|e| e.message().to_string())?;
+    let (keys, values) = c_pairs(opts, "VitisAI option").map_err(|e| e.message().to_string())?;
+    let (kp, vp) = (ptrs(&keys), ptrs(&values));
+    let f = ort_fn!(rt, SessionOptionsAppendExecutionProvider_VitisAI);
+    let status = unsafe { f(raw, kp.as_ptr(), vp.as_ptr(), kp.len()) };
+    super::ffi::take_status(rt, status).map_err(|e| e.message)
+}
+
+fn release(rt: &Runtime, s: *mut OrtSession) {
+    if !s.is_null() {
+        unsafe { ort_fn!(rt, ReleaseSession)(s) };
+    }
+}
+
+/// Creates a session with the device, providers and fallback policy of `options`. `create` makes the session from
+/// prepared `OrtSessionOptions` (file or bytes). Returns the session (owned by the caller) and how it runs.
+pub(crate) fn create(
+    env: &Environment,
+    options: &SessionOptions,
+    source: ModelSource<'_>,
+    create: &dyn Fn(*mut OrtSessionOptions) -> Result<*mut OrtSession>,
+) -> Result<(*mut OrtSession, Execution)> {
+    let rt = env.runtime();
+    options.validate()?;
+    let plan = plan(rt, options, &source)?;
+    let mut exec = Execution {
+        requested: options.device,
+        device_used: DeviceUsed::Cpu,
+        fallback_reason: String::new(),
+        cache_key: None,
+        provider_options: Vec::new(),
+        warnings: plan.warnings.clone(),
+        placement: Placement::Unavailable(String::new()),
+    };
+    let strict = plan.policy == FallbackPolicy::Strict;
+    let unavailable = |reason: &str| Error::new(ErrorKind::DeviceUnavailable, reason.to_string());
+
+    // 1. The NPU attempt.
+    let mut reason: Option<String> = plan.skipped.clone();
+    if let (Some(reason), true) = (&reason, strict) {
+        return Err(unavailable(&format!("{reason} (fallback policy STRICT)")));
+    }
+    let mut session: *mut OrtSession = std::ptr::null_mut();
+    if let Some(npu_opts) = &plan.options {
+        exec.cache_key = plan.cache_key.clone();
+        exec.provider_options = npu_opts.clone();
+        let raw = base_options(env, options)?;
+        match append_vitisai(rt, raw.raw(), npu_opts) {
+            Err(ort_reason) => {
+                let r = format!("the VitisAI execution provider could not be added: {ort_reason}");
+                if strict {
+                    return Err(unavailable(&r));
+                }
+                reason = Some(r);
+            }
+            Ok(()) => {
+                match create(raw.raw()) {
+                    Ok(s) => session = s,
+                    Err(e) if !strict => reason = Some(format!("creating the session with the VitisAI execution provider failed: {}", e.message())),
+                    Err(e) => return Err(e.context("creating the session with the VitisAI execution provider")),
+                }
+            }
+        }
+    }
+
+    // 2. Did the NPU take enough of the graph?
+    if !session.is_null() {
+        exec.placement = read_placement(rt, session, options);
+        let min = options.min_npu_fraction.get();
+        let shortfall = match exec.placement.npu_counts() {
+            Some((0, all)) => Some(format!("no node was assigned to the NPU (0 of {all} nodes)")),
+            Some((npu, all)) if (npu as f64) < min * all as f64 => Some(format!(
+                "{npu} of {all} nodes ({}) were assigned to the NPU, below the required minimum of {:.1}%",
+                percent(npu, all),
+                min * 100.0
+            )),
+            Some(_) => None,
+            None if min > 0.0 => Some(format!(
+                "the minimum NPU node fraction {min} cannot be checked: {}",
+                exec.placement.describe()
+            )),
+            None => None,
+        };
+        match shortfall {
+            None => exec.device_used = DeviceUsed::Npu,
+            Some(r) if strict => {
+                release(rt, session);
+                return Err(unavailable(&r));
+            }
+            Some(r) if exec.placement.assignment().is_none() => {
+                // Prefer, placement unknown: keep the NPU session, say that the minimum was not checked.
+                exec.device_used = DeviceUsed::Npu;
+                exec.warnings.push(r);
+            }
+            Some(r) => {
+                release(rt, session);
+                session = std::ptr::null_mut();
+                reason = Some(r);
+            }
+        }
+    }
+
+    // 3. The CPU session (requested, or the fallback).
+    if session.is_null() {
+        let raw = base_options(env, options)?;
+        session = create(raw.raw())?;
+        exec.placement = read_placement(rt, session, options);
+        exec.device_used = DeviceUsed::Cpu;
+    }
+    if let Some(r) = reason {
+        let r = format!("{r}; the session runs on the CPU ({})", exec.placement.describe());
+        env.log(LogLevel::Warning, &format!("NPU requested but not used: {r}"));
+        exec.warnings.push(format!("fallback to the CPU: {r}"));
+        exec.fallback_reason = r;
+    }
+    for w in &plan.warnings {
+        env.log(LogLevel::Warning, w);
+    }
+    Ok((session, exec))
+}
+
+fn read_placement(rt: &Runtime, session: *mut OrtSession, options: &SessionOptions) -> Placement {
+    if options.config_entries.iter().any(|(k, v)| k == RECORD_ASSIGNMENT_CONFIG && v.trim() != "1") {
+        return Placement::Unavailable(format!("the session config sets '{RECORD_ASSIGNMENT_CONFIG}' to a value other than 1"));
+    }
+    match read_assignment(rt, session) {
+        Ok(a) => Placement::Available(a),
+        Err(e) => Placement::Unavailable(e.message().to_string()),
+    }
+}
+
+fn cstr(p: *const std::ffi::c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+}
+
+/// ONNX Runtime's EP graph-assignment info of a session (API 24+; recording must have been enabled).
+fn read_assignment(rt: &Runtime, session: *mut OrtSession) -> Result<EpAssignment> {
+    rt.require_api(24, "the EP graph assignment info (Session_GetEpGraphAssignmentInfo)")?;
+    let mut subs: *const *const OrtEpAssignedSubgraph = std::ptr::null();
+    let mut n = 0usize;
+    ort_call!(rt, Session_GetEpGraphAssignmentInfo(session, &mut subs, &mut n))?;
+    let mut out = EpAssignment::default();
+    for i in 0..n {
+        let sg = unsafe { *subs.add(i) };
+        let mut name = std::ptr::null();
+        ort_call!(rt, EpAssignedSubgraph_GetEpName(sg, &mut name))?;
+        let mut nodes: *const *const OrtEpAssignedNode = std::ptr::null();
+        let mut m = 0usize;
+        ort_call!(rt, EpAssignedSubgraph_GetNodes(sg, &mut nodes, &mut m))?;
+        let mut sub = AssignedSubgraph { ep_name: cstr(name), nodes: Vec::with_capacity(m) };
+        for j in 0..m {
+            let node = unsafe { *nodes.add(j) };
+            let (mut nm, mut dom, mut op) = (std::ptr::null(), std::ptr::null(), std::ptr::null());
+            ort_call!(rt, EpAssignedNode_GetName(node, &mut nm))?;
+            ort_call!(rt, EpAssignedNode_GetDomain(node, &mut dom))?;
+            ort_call!(rt, EpAssignedNode_GetOperatorType(node, &mut op))?;
+            sub.nodes.push(AssignedNode { name: cstr(nm), domain: cstr(dom), op_type: cstr(op), ..Default::default() });
+        }
+        out.subgraphs.push(sub);
+    }
+    Ok(out)
+}
