@@ -1,8 +1,17 @@
 //! Post-training static quantization to QDQ models (INT8/INT16), entirely in Rust.
 
+pub mod calibrate;
 pub mod config;
+pub mod data;
+pub mod pipeline;
+pub mod prepare;
+pub mod qdq;
+pub mod report;
 
 pub use config::{CalibMethod, Preset, QuantConfig, QuantType, TensorOverride};
+pub use pipeline::{quantize, CancelToken, Hooks, Progress, Stage};
+pub use qdq::quantize_graph;
+pub use report::{NodeReport, QuantReport, TensorReport};
 
 use std::collections::BTreeMap;
 

@@ -37,7 +37,7 @@ impl QParams {
 
 /// Rounds a positive scale up to the next power of two (`2^ceil(log2 s)`).
 pub fn pow2_ceil(s: f32) -> f32 {
-    if !(s > 0.0) || !s.is_finite() {
+    if s.is_nan() || s <= 0.0 || !s.is_finite() {
         return 1.0;
     }
     let e = (s as f64).log2().ceil();
@@ -72,7 +72,7 @@ pub fn range_params(
     if symmetric {
         let absmax = lo.abs().max(hi.abs());
         let mut scale = if signed { absmax / qmax } else { 2.0 * absmax / (qmax - qmin) };
-        if !(scale >= MIN_SCALE as f64) || !scale.is_finite() {
+        if scale.is_nan() || scale < MIN_SCALE as f64 || !scale.is_finite() {
             return (1.0, zero_zp(signed), true);
         }
         if pow2 {
@@ -82,7 +82,7 @@ pub fn range_params(
         return (scale as f32, zp, false);
     }
     let mut scale = (hi - lo) / (qmax - qmin);
-    if !(scale >= MIN_SCALE as f64) || !scale.is_finite() {
+    if scale.is_nan() || scale < MIN_SCALE as f64 || !scale.is_finite() {
         return (1.0, zero_zp(false), true);
     }
     if pow2 {

@@ -1,0 +1,122 @@
+//! The whole post-training quantization: check, prepare, calibrate, emit QDQ, verify that ONNX Runtime loads it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::onnx::Model;
+use crate::quant::calibrate::calibrate;
+use crate::quant::data::CalibrationSource;
+use crate::quant::prepare::{check_quantizable, prepare};
+use crate::quant::{quantize_graph, QuantConfig, QuantReport};
+use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions};
+
+/// A flag another thread (or a progress callback) sets to stop a quantization. Cloning shares the flag.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst)
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The step a quantization is at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// ONNX Runtime BASIC optimization, Constant/BatchNorm patches, type inference.
+    Prepare = 0,
+    /// Running the calibration batches (`done` of `total` batches).
+    Calibrate = 1,
+    /// QDQ emission.
+    Quantize = 2,
+    /// Loading the result into ONNX Runtime.
+    Verify = 3,
+}
+
+/// One progress report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub stage: Stage,
+    /// Units done in this stage (batches for `Calibrate`; 0 or 1 for the others).
+    pub done: usize,
+    /// Units in this stage, if known.
+    pub total: Option<usize>,
+}
+
+/// Optional progress reporting and cancellation of [`quantize`].
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Called at the start and end of each stage and after each calibration batch; returning `false` cancels.
+    pub progress: Option<&'a mut dyn FnMut(&Progress) -> bool>,
+    /// Checked between steps and batches.
+    pub cancel: Option<CancelToken>,
+}
+
+impl Hooks<'_> {
+    fn report(&mut self, stage: Stage, done: usize, total: Option<usize>) -> Result<()> {
+        if let Some(p) = self.progress.as_mut() {
+            if !p(&Progress { stage, done, total }) {
+                return Err(Error::new(
+                    ErrorKind::Cancelled,
+                    format!("quantization cancelled by the progress callback during {stage:?} ({done} done)"),
+                ));
+            }
+        }
+        if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return Err(Error::new(ErrorKind::Cancelled, format!("quantization cancelled during {stage:?} ({done} done)")));
+        }
+        Ok(())
+    }
+}
+
+/// Quantizes `model` to QDQ as `config` says, calibrating on the batches of `data`. Nothing is written anywhere;
+/// the caller saves the returned model.
+///
+/// Steps: validate the configuration; refuse already-quantized models and unsupported opsets
+/// ([`check_quantizable`]); [`prepare`]; [`calibrate`]; [`quantize_graph`]; check that ONNX Runtime loads the result.
+///
+/// Errors: `InvalidArgument` (configuration), `Unsupported` (already quantized, opset), `Calibration` (no data),
+/// `TensorMismatch` (a batch does not fit the model), `Callback` (a host data callback failed, with its message),
+/// `Cancelled`, `Runtime` (ONNX Runtime refused something), and those of the QDQ emitter.
+pub fn quantize(
+    model: &Model,
+    config: &QuantConfig,
+    data: &mut dyn CalibrationSource,
+    mut hooks: Hooks<'_>,
+) -> Result<(Model, QuantReport)> {
+    config.validate()?;
+    check_quantizable(model.proto())?;
+    hooks.report(Stage::Prepare, 0, Some(1))?;
+    let prepared = prepare(model)?;
+    hooks.report(Stage::Prepare, 1, Some(1))?;
+    hooks.report(Stage::Calibrate, 0, data.len_hint())?;
+    let calib = calibrate(&prepared, config, data, &mut |done, total| hooks.report(Stage::Calibrate, done, total))?;
+    hooks.report(Stage::Quantize, 0, Some(1))?;
+    let (qproto, mut report) = quantize_graph(&prepared.model, &calib, config)?;
+    let mut notes = prepared.notes.clone();
+    notes.append(&mut report.notes);
+    report.notes = notes;
+    hooks.report(Stage::Quantize, 1, Some(1))?;
+    hooks.report(Stage::Verify, 0, Some(1))?;
+    let quantized = Model::from_proto(qproto);
+    let options = SessionOptions {
+        graph_optimization_level: GraphOptimizationLevel::Disable,
+        intra_op_threads: Some(1),
+        ..Default::default()
+    };
+    Session::from_model(&quantized, &options).map_err(|e| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("the quantized model does not load into ONNX Runtime (a quantizer bug): {}", e.message()),
+        )
+    })?;
+    hooks.report(Stage::Verify, 1, Some(1))?;
+    Ok((quantized, report))
+}

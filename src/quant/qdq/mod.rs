@@ -1,0 +1,1160 @@
+//! QDQ emission: a prepared float model + calibration ranges + a configuration -> a QDQ model and a report.
+//!
+//! The transformation, in order:
+//! 1. Checks: the model is not already quantized, its default-domain opset is within [`MIN_OPSET`, `MAX_OPSET`];
+//!    `Constant` nodes become initializers; an opset below 13 is raised to 13 ([`opset`]).
+//! 2. Per-node rules ([`rules`]): which inputs are activations, weights, biases; exclusions; ops kept float.
+//! 3. Relu/Clip fusion: an activation whose lower bound is 0 directly after a quantized producer (single consumer,
+//!    not a graph output) is folded: with asymmetric activations the node is removed and the producer's output is
+//!    quantized with the activation's range (zero point = qmin, so saturation *is* the ReLU: exact); with
+//!    symmetric activations the node stays and the Q/DQ between producer and activation is dropped.
+//! 4. Layout ops, MaxPool and Resize are quantized only next to quantized nodes, with their input's parameters;
+//!    Concat optionally shares one scale across inputs and output. Shared parameters come from the union of the
+//!    members' ranges.
+//! 5. Emission: one `QuantizeLinear` right after the producer (graph inputs: at the start), `DequantizeLinear` for
+//!    the consumers (one shared, or one per consumer node with `cpu_fusion`, so every QDQ node group has its own
+//!    DQ as ONNX Runtime's fusions require); every consumer of a quantized tensor, float ones included, reads a DQ
+//!    output, so a quantized producer feeds only its Q node. Graph outputs keep their names and float type (the
+//!    last DQ writes them). Weights and biases become integer initializers feeding DQ nodes.
+//!    16-bit Q/DQ use the `com.microsoft` domain below opset 21 (ONNX Runtime's contrib Q/DQ accept int16/uint16).
+//!
+//! Choices worth knowing:
+//! - Biases are INT32 in every preset (XINT8 included; AMD's XINT8 recipe quotes INT8 bias, which loses accuracy
+//!   for no gain on the CPU and which the VitisAI EP does not require). Overflow guard: see [`weights`].
+//! - With `cpu_fusion` (the CPU preset) each consumer gets its own DQ while the producer feeds exactly one Q: ONNX
+//!   Runtime's selectors need "target node -> single Q" and "DQ -> single target"; measured on the three real models,
+//!   every Conv/Gemm/MatMul then becomes QLinearConv/QGemm/QLinearMatMul. (ORT's own `DedicatedQDQPair` duplicates
+//!   the Q as well, which would give the producer several Q consumers and block its fusion.)
+//! - ConvTranspose and Gemm with alpha/beta != 1 are quantized (valid QDQ) but ONNX Runtime's x86 CPU provider has
+//!   no fused kernel for them; on the CPU they run as DQ -> float op -> Q.
+//! - Power-of-two scales are rounded up (never clip the calibrated range); min-MSE selection is calibration's job.
+
+pub mod rules;
+pub mod scale;
+pub mod weights;
+mod opset;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::onnx::proto::{
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+};
+use crate::quant::report::{NodeReport, QuantReport, TensorReport};
+use crate::quant::{Calibration, QuantConfig, QuantType};
+
+use rules::{Decision, OutRule, Slot};
+use scale::{tensor_params, QParams};
+use weights::{f32_tensor, int_tensor, quantize_bias, quantize_weight, read_f32, QWeight, WeightSpec};
+
+/// Lowest default-domain opset accepted (QuantizeLinear/DequantizeLinear exist from 10).
+pub const MIN_OPSET: i64 = 10;
+/// Highest default-domain opset accepted (the newest ONNX Runtime 1.32 knows fully).
+pub const MAX_OPSET: i64 = 23;
+/// First opset with standard 16-bit QuantizeLinear/DequantizeLinear.
+pub const OPSET_QDQ16: i64 = 21;
+pub const MS_DOMAIN: &str = "com.microsoft";
+
+/// Ops that mean the model is already quantized.
+const QUANTIZED_OPS: &[&str] = &[
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger",
+    "MatMulIntegerToFloat", "QGemm", "QAttention", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM",
+];
+
+/// Quantizes a prepared float model (BatchNorm folded, constants folded) with the calibrated ranges `calib` as
+/// `config` says. Returns the QDQ model and what was done, node by node and tensor by tensor.
+///
+/// Errors: `Unsupported` for an already-quantized model (naming a node), an opset outside
+/// [`MIN_OPSET`]..=[`MAX_OPSET`] or a node that cannot be carried to opset 13; `InvalidArgument` for a bad
+/// configuration; `Calibration` when a tensor that must be quantized has no range at all; `ModelInvalid` for
+/// inconsistent models.
+pub fn quantize_graph(prepared: &ModelProto, calib: &Calibration, config: &QuantConfig) -> Result<(ModelProto, QuantReport)> {
+    config.validate()?;
+    let mut model = prepared.clone();
+    let opset_in = default_opset(&model)?;
+    let g = model.graph.as_mut().ok_or_else(|| Error::model_invalid("the model has no graph"))?;
+    refuse_quantized(g)?;
+    if !(MIN_OPSET..=MAX_OPSET).contains(&opset_in) {
+        return Err(Error::unsupported(format!(
+            "default-domain opset {opset_in} is not supported for quantization (supported: {MIN_OPSET} to {MAX_OPSET})"
+        )));
+    }
+    let mut names = all_names(g);
+    let mut report = QuantReport {
+        preset: config.preset.name().to_string(),
+        opset_in,
+        opset_out: opset_in.max(opset::TARGET),
+        ..Default::default()
+    };
+    constants_to_initializers(g, &mut report.notes)?;
+    if opset_in < opset::TARGET {
+        let notes = opset::upgrade(g, opset_in, &mut names)?;
+        report.notes.push(format!("default-domain opset raised from {opset_in} to {}", opset::TARGET));
+        report.notes.extend(notes);
+    }
+    let opset_out = report.opset_out;
+    let mut q = Quantizer::new(g, calib, config, names, opset_out);
+    q.run(&mut report)?;
+    let used16 = q.used_ms16;
+    drop(q);
+    // Opset imports and IR version.
+    for o in model.opset_import.iter_mut() {
+        if matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx") {
+            o.version = Some(opset_out);
+        }
+    }
+    if used16 {
+        report.qdq16_domain = Some(MS_DOMAIN.to_string());
+        if !model.opset_import.iter().any(|o| o.domain.as_deref() == Some(MS_DOMAIN)) {
+            model.opset_import.push(OperatorSetIdProto { domain: Some(MS_DOMAIN.into()), version: Some(1) });
+        }
+    } else if report.tensors.iter().any(|t| t.qtype == "int16" || t.qtype == "uint16") {
+        report.qdq16_domain = Some(String::new());
+    }
+    let min_ir = if opset_out >= 21 { 10 } else { 7 };
+    if model.ir_version.unwrap_or(0) < min_ir {
+        model.ir_version = Some(min_ir);
+    }
+    Ok((model, report))
+}
+
+fn default_opset(m: &ModelProto) -> Result<i64> {
+    m.opset_import
+        .iter()
+        .find(|o| matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx"))
+        .and_then(|o| o.version)
+        .ok_or_else(|| Error::unsupported("the model imports no default-domain (ai.onnx) opset"))
+}
+
+fn op(n: &NodeProto) -> &str {
+    n.op_type.as_deref().unwrap_or("")
+}
+
+fn refuse_quantized(g: &GraphProto) -> Result<()> {
+    for n in &g.node {
+        let o = op(n);
+        if QUANTIZED_OPS.contains(&o) || o.starts_with("QLinear") {
+            return Err(Error::unsupported(format!(
+                "the model is already quantized: node '{}' is a {o}",
+                n.name.as_deref().unwrap_or("")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn all_names(g: &GraphProto) -> HashSet<String> {
+    let mut s = HashSet::new();
+    for n in &g.node {
+        s.extend(n.input.iter().cloned());
+        s.extend(n.output.iter().cloned());
+        if let Some(x) = &n.name {
+            s.insert(x.clone());
+        }
+    }
+    for t in &g.initializer {
+        if let Some(x) = &t.name {
+            s.insert(x.clone());
+        }
+    }
+    for v in g.input.iter().chain(&g.output).chain(&g.value_info) {
+        if let Some(x) = &v.name {
+            s.insert(x.clone());
+        }
+    }
+    s
+}
+
+/// `Constant` nodes of the main graph become initializers (the prepared model normally has none left).
+fn constants_to_initializers(g: &mut GraphProto, notes: &mut Vec<String>) -> Result<()> {
+    let mut keep = Vec::with_capacity(g.node.len());
+    let mut moved = 0;
+    for n in std::mem::take(&mut g.node) {
+        if op(&n) == "Constant" && matches!(n.domain.as_deref().unwrap_or(""), "" | "ai.onnx") && n.output.len() == 1 {
+            let out = n.output[0].clone();
+            let t = n.attribute.first().and_then(|a: &AttributeProto| {
+                let name = a.name.as_deref().unwrap_or("");
+                match name {
+                    "value" => a.t.as_deref().cloned(),
+                    "value_float" => a.f.map(|f| f32_tensor("", &[], &[f])),
+                    "value_floats" => Some(f32_tensor("", &[a.floats.len() as i64], &a.floats)),
+                    "value_int" => a.i.map(|i| TensorProto { dims: vec![], data_type: Some(7), int64_data: vec![i], ..Default::default() }),
+                    "value_ints" => Some(TensorProto { dims: vec![a.ints.len() as i64], data_type: Some(7), int64_data: a.ints.clone(), ..Default::default() }),
+                    _ => None,
+                }
+            });
+            if let Some(mut t) = t {
+                t.name = Some(out);
+                g.initializer.push(t);
+                moved += 1;
+                continue;
+            }
+        }
+        keep.push(n);
+    }
+    g.node = keep;
+    if moved > 0 {
+        notes.push(format!("{moved} Constant nodes turned into initializers"));
+    }
+    Ok(())
+}
+
+/// A node input's resolved role.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum In {
+    /// A quantized activation (Q/DQ at run time).
+    Act,
+    /// A float constant quantized like an activation (integer initializer + DQ).
+    ConstAct,
+    /// A float constant weight (integer initializer + DQ), per-channel axis resolved.
+    Weight(Option<usize>),
+    Bias,
+    Skip,
+}
+
+#[derive(Clone, Debug)]
+struct Plan {
+    inputs: Vec<In>,
+    outputs: Vec<usize>,
+    share: bool,
+    /// Output 0 goes through a kept Relu/Clip without its own Q/DQ (symmetric activations).
+    fused_output: bool,
+}
+
+struct Quantizer<'a> {
+    g: &'a mut GraphProto,
+    calib: &'a Calibration,
+    cfg: &'a QuantConfig,
+    names: HashSet<String>,
+    opset: i64,
+    inits: HashMap<String, usize>,
+    graph_inputs: HashSet<String>,
+    graph_outputs: HashSet<String>,
+    elem: HashMap<String, i32>,
+    /// Range overrides coming from Relu/Clip fusion.
+    fused_range: HashMap<String, (f32, f32)>,
+    used_ms16: bool,
+}
+
+struct UnionFind {
+    parent: Vec<usize>,
+}
+impl UnionFind {
+    fn find(&mut self, x: usize) -> usize {
+        let mut r = x;
+        while self.parent[r] != r {
+            r = self.parent[r];
+        }
+        let mut y = x;
+        while self.parent[y] != r {
+            let next = self.parent[y];
+            self.parent[y] = r;
+            y = next;
+        }
+        r
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[rb] = ra;
+        }
+    }
+}
+
+fn elem_of_type(t: &Option<crate::onnx::proto::TypeProto>) -> Option<i32> {
+    match t.as_ref()?.value.as_ref()? {
+        type_proto::Value::TensorType(tt) => tt.elem_type,
+        _ => None,
+    }
+}
+
+impl<'a> Quantizer<'a> {
+    fn new(g: &'a mut GraphProto, calib: &'a Calibration, cfg: &'a QuantConfig, names: HashSet<String>, opset: i64) -> Self {
+        let inits = g.initializer.iter().enumerate().filter_map(|(i, t)| t.name.clone().map(|n| (n, i))).collect();
+        let graph_inputs = g.input.iter().filter_map(|v| v.name.clone()).collect();
+        let graph_outputs = g.output.iter().filter_map(|v| v.name.clone()).collect();
+        let mut elem = HashMap::new();
+        for v in g.input.iter().chain(&g.output).chain(&g.value_info) {
+            if let (Some(n), Some(e)) = (&v.name, elem_of_type(&v.r#type)) {
+                elem.insert(n.clone(), e);
+            }
+        }
+        for t in &g.initializer {
+            if let (Some(n), Some(e)) = (&t.name, t.data_type) {
+                elem.insert(n.clone(), e);
+            }
+        }
+        for (n, s) in calib {
+            elem.entry(n.clone()).or_insert(s.elem_type);
+        }
+        Quantizer {
+            g,
+            calib,
+            cfg,
+            names,
+            opset,
+            inits,
+            graph_inputs,
+            graph_outputs,
+            elem,
+            fused_range: HashMap::new(),
+            used_ms16: false,
+        }
+    }
+
+    fn unique(&mut self, base: &str) -> String {
+        let mut n = base.to_string();
+        let mut k = 1;
+        while self.names.contains(&n) {
+            n = format!("{base}_{k}");
+            k += 1;
+        }
+        self.names.insert(n.clone());
+        n
+    }
+
+    /// A constant of the graph (an initializer that is not also a graph input).
+    fn constant(&self, name: &str) -> Option<&TensorProto> {
+        if self.graph_inputs.contains(name) {
+            return None;
+        }
+        self.inits.get(name).map(|&i| &self.g.initializer[i])
+    }
+
+    fn calib_range(&self, name: &str) -> Option<(f32, f32)> {
+        if let Some(r) = self.cfg.tensor_overrides.get(name).and_then(|o| o.range) {
+            return Some(r);
+        }
+        if let Some(r) = self.fused_range.get(name) {
+            return Some(*r);
+        }
+        self.calib.get(name).filter(|s| s.min.is_finite() && s.max.is_finite()).map(|s| (s.min, s.max))
+    }
+
+    fn const_range(&self, name: &str) -> Option<(f32, f32)> {
+        let t = self.constant(name)?;
+        let v = read_f32(t).ok()?;
+        let lo = v.iter().copied().filter(|x| x.is_finite()).fold(0f32, f32::min);
+        let hi = v.iter().copied().filter(|x| x.is_finite()).fold(0f32, f32::max);
+        Some((lo, hi))
+    }
+
+    fn qdomain(&mut self, t: QuantType) -> &'static str {
+        if t.is_16bit() && self.opset < OPSET_QDQ16 {
+            self.used_ms16 = true;
+            MS_DOMAIN
+        } else {
+            ""
+        }
+    }
+
+    /// Resolves a node's rule against constants, types and ranges. `Err(reason)`: leave the node float.
+    fn resolve(
+        &self,
+        n: &NodeProto,
+        rule: &rules::NodeRule,
+        fused_in: bool,
+        fused_out: bool,
+    ) -> std::result::Result<Plan, String> {
+        let mut inputs = Vec::with_capacity(n.input.len());
+        let mut weight_const = false;
+        for (i, name) in n.input.iter().enumerate() {
+            let slot = rule.inputs.get(i).copied().unwrap_or(Slot::Skip);
+            if name.is_empty() || (i == 0 && fused_in) {
+                inputs.push(In::Skip);
+                continue;
+            }
+            let is_float = self.elem.get(name).copied();
+            let r = match slot {
+                Slot::Skip => In::Skip,
+                Slot::Bias => match self.constant(name) {
+                    // [N], or Gemm's [1, N] (same broadcast; written back as [N]).
+                    Some(t)
+                        if t.data_type == Some(1)
+                            && weight_const
+                            && (t.dims.len() == 1 || (t.dims.len() == 2 && t.dims[0] == 1)) =>
+                    {
+                        In::Bias
+                    }
+                    Some(t) if t.data_type == Some(1) => In::ConstAct,
+                    Some(_) => In::Skip,
+                    None => self.act_or_reason(name, is_float)?,
+                },
+                Slot::Weight { axis } => match self.constant(name) {
+                    Some(t) if t.data_type == Some(1) => {
+                        weight_const = true;
+                        let rank = t.dims.len();
+                        let axis = match axis {
+                            Some(usize::MAX) if rank == 2 => Some(1),
+                            Some(usize::MAX) => None,
+                            Some(a) if a < rank => Some(a),
+                            _ => None,
+                        };
+                        In::Weight(axis)
+                    }
+                    Some(t) => {
+                        return Err(format!(
+                            "weight '{name}' has element type {} (only float weights are quantized)",
+                            crate::onnx::element_type_name(t.data_type.unwrap_or(0))
+                        ))
+                    }
+                    None => self.act_or_reason(name, is_float)?,
+                },
+                Slot::Act => match self.constant(name) {
+                    Some(t) if t.data_type == Some(1) => In::ConstAct,
+                    Some(_) => In::Skip,
+                    None => self.act_or_reason(name, is_float)?,
+                },
+            };
+            inputs.push(r);
+        }
+        let mut outputs = Vec::new();
+        for &k in &rule.quantized_outputs {
+            if fused_out && k == 0 {
+                continue;
+            }
+            let Some(name) = n.output.get(k).filter(|s| !s.is_empty()) else { continue };
+            match self.elem.get(name) {
+                Some(1) | None => {}
+                Some(_) => continue,
+            }
+            if rule.outputs == OutRule::Own && self.calib_range(name).is_none() {
+                return Err(format!("no calibration range for output '{name}'"));
+            }
+            outputs.push(k);
+        }
+        if rule.outputs == OutRule::ShareInput && inputs.first() != Some(&In::Act) {
+            return Err("its input is not a quantizable float activation".into());
+        }
+        Ok(Plan { inputs, outputs, share: rule.outputs == OutRule::ShareInput, fused_output: false })
+    }
+
+    fn act_or_reason(&self, name: &str, elem: Option<i32>) -> std::result::Result<In, String> {
+        match elem {
+            Some(1) | None => {
+                if self.calib_range(name).is_some() {
+                    Ok(In::Act)
+                } else if elem.is_none() {
+                    Err(format!("no calibration range (and no known type) for input '{name}'"))
+                } else {
+                    Err(format!("no calibration range for input '{name}'"))
+                }
+            }
+            Some(_) => Ok(In::Skip),
+        }
+    }
+
+    fn run(&mut self, report: &mut QuantReport) -> Result<()> {
+        let nn = self.g.node.len();
+        let labels: Vec<String> = self
+            .g
+            .node
+            .iter()
+            .enumerate()
+            .map(|(i, n)| n.name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| format!("{}#{i}", op(n))))
+            .collect();
+        let decisions: Vec<Decision> = self.g.node.iter().map(|n| rules::decide(n, self.cfg)).collect();
+        let ops: Vec<String> = self.g.node.iter().map(|n| op(n).to_string()).collect();
+
+        // Producers and consumers.
+        let mut producer: HashMap<String, usize> = HashMap::new();
+        let mut consumers: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, n) in self.g.node.iter().enumerate() {
+            for o in n.output.iter().filter(|s| !s.is_empty()) {
+                producer.insert(o.clone(), i);
+            }
+            for x in n.input.iter().filter(|s| !s.is_empty()) {
+                let c = consumers.entry(x.clone()).or_default();
+                if c.last() != Some(&i) {
+                    c.push(i);
+                }
+            }
+        }
+
+        // Relu/Clip fusion.
+        let mut removed = vec![false; nn];
+        let mut fused_in = vec![false; nn]; // the node's input 0 comes from a producer without Q/DQ (kept Relu)
+        let mut fused_out = vec![false; nn]; // the producer's output 0 has no Q/DQ
+        let mut fuse_reason: HashMap<usize, String> = HashMap::new();
+        for i in 0..nn {
+            let n = &self.g.node[i].clone();
+            let o = op(n);
+            if !(o == "Relu" || o == "Clip") || !matches!(decisions[i], Decision::Quantize(_)) {
+                continue;
+            }
+            let (Some(x), Some(y)) = (n.input.first().cloned(), n.output.first().cloned()) else { continue };
+            let Some(&p) = producer.get(&x) else { continue };
+            let pd = match &decisions[p] {
+                Decision::Quantize(r) if r.outputs == OutRule::Own && r.quantized_outputs == [0] => r,
+                _ => continue,
+            };
+            if self.g.node[p].output.first() != Some(&x) || self.graph_outputs.contains(&x) {
+                continue;
+            }
+            if consumers.get(&x).map(|c| c.as_slice()) != Some(&[i]) {
+                continue;
+            }
+            // Bounds: the lower one must be exactly 0.
+            let (lo, hi) = if o == "Relu" {
+                (0.0f32, f32::INFINITY)
+            } else {
+                let b = |k: usize| -> Option<Option<f32>> {
+                    match n.input.get(k).filter(|s| !s.is_empty()) {
+                        None => Some(None),
+                        Some(name) => {
+                            let v = read_f32(self.constant(name)?).ok()?;
+                            (v.len() == 1).then(|| Some(v[0]))
+                        }
+                    }
+                };
+                match (b(1), b(2)) {
+                    (Some(lo), Some(hi)) => (lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY)),
+                    _ => continue,
+                }
+            };
+            if lo != 0.0 || hi <= 0.0 || hi.is_nan() {
+                continue;
+            }
+            let Some((_, cmax)) = self.calib_range(&y) else { continue };
+            if !self.cfg.activation_symmetric {
+                // Remove: the producer writes y; y is quantized with [0, min(max, hi)] so zp = qmin. The producer
+                // must then be quantized for sure (else the clipping would be lost).
+                self.fused_range.insert(y.clone(), (0.0, cmax.min(hi).max(0.0)));
+                let mut pn = self.g.node[p].clone();
+                pn.output[0] = y.clone();
+                if self.resolve(&pn, pd, false, false).is_err() {
+                    self.fused_range.remove(&y);
+                    continue;
+                }
+                self.g.node[p].output[0] = y.clone();
+                removed[i] = true;
+                producer.insert(y.clone(), p);
+                if let Some(c) = consumers.get(&y).cloned() {
+                    consumers.insert(y.clone(), c);
+                }
+                fuse_reason.insert(
+                    i,
+                    format!(
+                        "fused into '{}': removed; the producer's output is quantized with this node's range \
+                         [0, {}] (zero point = qmin, so saturation is exactly the {o})",
+                        labels[p],
+                        cmax.min(hi).max(0.0)
+                    ),
+                );
+            } else {
+                fused_in[i] = true;
+                fused_out[p] = true;
+                fuse_reason.insert(
+                    i,
+                    format!(
+                        "fused with '{}': kept (symmetric activations cannot clip at 0), no Q/DQ between them; \
+                         the output is quantized with this node's range",
+                        labels[p]
+                    ),
+                );
+            }
+        }
+
+        let folded = removed.iter().filter(|&&r| r).count();
+        if folded > 0 {
+            report.notes.push(format!("{folded} Relu/Clip nodes folded into their producers' quantized range (removed)"));
+        }
+        let kept = fused_in.iter().filter(|&&r| r).count();
+        if kept > 0 {
+            report.notes.push(format!("{kept} Relu/Clip nodes fused with their producers (kept, no Q/DQ between)"));
+        }
+
+        // Resolve plans for non-passthrough nodes.
+        let mut plans: Vec<Option<Plan>> = vec![None; nn];
+        let mut reasons: Vec<String> = vec![String::new(); nn];
+        let mut pending: Vec<usize> = Vec::new();
+        for i in 0..nn {
+            if removed[i] {
+                continue;
+            }
+            match &decisions[i] {
+                Decision::Float(r) => reasons[i] = r.clone(),
+                Decision::Quantize(rule) => {
+                    if rules::is_passthrough(op(&self.g.node[i])) {
+                        pending.push(i);
+                        continue;
+                    }
+                    match self.resolve(&self.g.node[i], rule, fused_in[i], fused_out[i]) {
+                        Ok(mut p) => {
+                            p.fused_output = fused_out[i];
+                            plans[i] = Some(p)
+                        }
+                        Err(r) => reasons[i] = format!("left float: {r}"),
+                    }
+                }
+            }
+        }
+        // Tensors quantized so far.
+        let mut qset: HashSet<String> = HashSet::new();
+        let collect = |plans: &Vec<Option<Plan>>, g: &GraphProto, qset: &mut HashSet<String>| {
+            for (i, p) in plans.iter().enumerate() {
+                let Some(p) = p else { continue };
+                let n = &g.node[i];
+                for (k, r) in p.inputs.iter().enumerate() {
+                    if matches!(r, In::Act | In::ConstAct) {
+                        qset.insert(n.input[k].clone());
+                    }
+                }
+                for &k in &p.outputs {
+                    qset.insert(n.output[k].clone());
+                }
+            }
+        };
+        collect(&plans, self.g, &mut qset);
+        // Passthrough nodes: quantized when next to a quantized tensor (fixpoint).
+        loop {
+            let mut changed = false;
+            for &i in &pending {
+                if plans[i].is_some() {
+                    continue;
+                }
+                let n = &self.g.node[i];
+                let touches = n.input.first().is_some_and(|x| qset.contains(x))
+                    || n.output.iter().any(|o| {
+                        qset.contains(o)
+                            || consumers.get(o).is_some_and(|cs| {
+                                cs.iter().any(|&c| {
+                                    plans[c].as_ref().is_some_and(|p| {
+                                        self.g.node[c]
+                                            .input
+                                            .iter()
+                                            .zip(&p.inputs)
+                                            .any(|(name, r)| name == o && matches!(r, In::Act))
+                                    })
+                                })
+                            })
+                    });
+                if !touches {
+                    continue;
+                }
+                let Decision::Quantize(rule) = &decisions[i] else { continue };
+                // The input may lack its own range: its output's range (shared) will do.
+                let p = match self.resolve(n, rule, fused_in[i], fused_out[i]) {
+                    Ok(p) => p,
+                    Err(r) => {
+                        reasons[i] = format!("left float: {r}");
+                        continue;
+                    }
+                };
+                plans[i] = Some(p);
+                changed = true;
+                collect(&plans, self.g, &mut qset);
+            }
+            if !changed {
+                break;
+            }
+        }
+        for &i in &pending {
+            if plans[i].is_none() && reasons[i].is_empty() {
+                reasons[i] = "left float: no quantized neighbour (layout/pool op between float nodes)".into();
+            }
+        }
+
+        // Parameter groups.
+        let mut tnames: Vec<String> = qset.iter().cloned().collect();
+        tnames.sort();
+        let tid: HashMap<String, usize> = tnames.iter().cloned().enumerate().map(|(i, n)| (n, i)).collect();
+        let mut uf = UnionFind { parent: (0..tnames.len()).collect() };
+        for (i, p) in plans.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let n = &self.g.node[i];
+            if p.share {
+                if let Some(&a) = n.input.first().and_then(|x| tid.get(x)) {
+                    for &k in &p.outputs {
+                        uf.union(a, tid[&n.output[k]]);
+                    }
+                }
+            }
+            // A folded Relu/Clip's tensor keeps its own [0, hi] range: widening it would undo the folded clipping.
+            if op(n) == "Concat"
+                && self.cfg.concat_shared_scale
+                && p.outputs.contains(&0)
+                && !self.fused_range.contains_key(&n.output[0])
+            {
+                let o = tid[&n.output[0]];
+                for (k, r) in p.inputs.iter().enumerate() {
+                    if matches!(r, In::Act | In::ConstAct) && !self.fused_range.contains_key(&n.input[k]) {
+                        uf.union(o, tid[&n.input[k]]);
+                    }
+                }
+            }
+        }
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in 0..tnames.len() {
+            groups.entry(uf.find(i)).or_default().push(i);
+        }
+        let mut params: HashMap<String, QParams> = HashMap::new();
+        let mut shared_with: HashMap<String, Vec<String>> = HashMap::new();
+        let mut tnotes: HashMap<String, Vec<String>> = HashMap::new();
+        for members in groups.values() {
+            let mut range: Option<(f32, f32)> = None;
+            let mut qtype: Option<(QuantType, String)> = None;
+            for &m in members {
+                let name = &tnames[m];
+                let r = self.calib_range(name).or_else(|| self.const_range(name));
+                if let Some((lo, hi)) = r {
+                    range = Some(match range {
+                        None => (lo, hi),
+                        Some((a, b)) => (a.min(lo), b.max(hi)),
+                    });
+                }
+                if let Some(t) = self.cfg.tensor_overrides.get(name).and_then(|o| o.qtype) {
+                    match &qtype {
+                        Some((t0, n0)) if *t0 != t => {
+                            return Err(Error::invalid_argument(format!(
+                                "tensors '{n0}' and '{name}' must share quantization parameters but their type \
+                                 overrides differ ({} vs {})",
+                                t0.name(),
+                                t.name()
+                            )))
+                        }
+                        _ => qtype = Some((t, name.clone())),
+                    }
+                }
+            }
+            let Some((lo, hi)) = range else {
+                return Err(Error::new(
+                    ErrorKind::Calibration,
+                    format!("no calibration range for tensor '{}' (nor for any tensor sharing its parameters)", tnames[members[0]]),
+                ));
+            };
+            let qt = qtype.map(|q| q.0).unwrap_or(self.cfg.activation_type);
+            let p = tensor_params(lo, hi, qt, self.cfg.activation_symmetric, self.cfg.power_of_two_scales);
+            for &m in members {
+                let name = tnames[m].clone();
+                if members.len() > 1 {
+                    shared_with.insert(name.clone(), members.iter().filter(|&&x| x != m).map(|&x| tnames[x].clone()).collect());
+                }
+                let mut notes = Vec::new();
+                if p.degenerate {
+                    notes.push("degenerate range (all zeros): scale 1".to_string());
+                }
+                if let Some(o) = self.cfg.tensor_overrides.get(&name) {
+                    if o.range.is_some() {
+                        notes.push("range overridden".into());
+                    }
+                    if o.qtype.is_some() {
+                        notes.push("type overridden".into());
+                    }
+                }
+                if self.fused_range.contains_key(&name) {
+                    notes.push("range of a folded Relu/Clip".into());
+                }
+                tnotes.insert(name.clone(), notes);
+                params.insert(name, p.clone());
+            }
+        }
+
+        let emit = Emit { plans: &plans, removed: &removed, qset: &qset, params: &params, shared_with: &shared_with };
+        self.emit(report, &emit, &mut tnotes)?;
+
+        // Node report (original nodes, in order).
+        for i in 0..nn {
+            let n = &ops[i];
+            let (quantized, reason) = if removed[i] {
+                (true, fuse_reason.get(&i).cloned().unwrap_or_default())
+            } else if let Some(p) = &plans[i] {
+                let mut parts = Vec::new();
+                for r in &p.inputs {
+                    match r {
+                        In::Act => parts.push("activation input".to_string()),
+                        In::ConstAct => parts.push("constant input quantized like an activation".into()),
+                        In::Weight(Some(a)) => parts.push(format!("weight per channel (axis {a})")),
+                        In::Weight(None) => parts.push("weight per tensor".into()),
+                        In::Bias => parts.push("int32 bias".into()),
+                        In::Skip => {}
+                    }
+                }
+                if p.share {
+                    parts.push("output shares the input's scale/zero point".into());
+                } else if !p.outputs.is_empty() {
+                    parts.push("output quantized with its own range".into());
+                }
+                if p.fused_output {
+                    parts.push("output feeds a fused Relu/Clip (no Q/DQ between)".into());
+                }
+                if let Some(f) = fuse_reason.get(&i) {
+                    parts.push(f.clone());
+                }
+                (true, parts.join("; "))
+            } else {
+                (false, reasons[i].clone())
+            };
+            report.nodes.push(NodeReport { name: labels[i].clone(), op_type: n.clone(), quantized, reason });
+        }
+        Ok(())
+    }
+}
+
+fn qdq_node(op_type: &str, name: String, inputs: Vec<String>, output: String, domain: &str, axis: Option<i64>) -> NodeProto {
+    NodeProto {
+        input: inputs,
+        output: vec![output],
+        name: Some(name),
+        op_type: Some(op_type.to_string()),
+        domain: if domain.is_empty() { None } else { Some(domain.to_string()) },
+        attribute: axis
+            .map(|a| {
+                vec![AttributeProto {
+                    name: Some("axis".into()),
+                    r#type: Some(2),
+                    i: Some(a),
+                    ..Default::default()
+                }]
+            })
+            .unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// The analysis results emission works from.
+struct Emit<'e> {
+    plans: &'e [Option<Plan>],
+    removed: &'e [bool],
+    qset: &'e HashSet<String>,
+    params: &'e HashMap<String, QParams>,
+    shared_with: &'e HashMap<String, Vec<String>>,
+}
+
+/// What emission keeps per quantized activation tensor.
+struct ActNames {
+    scale: String,
+    zp: String,
+    /// The integer tensor: Q output, or integer initializer for constants.
+    src: Option<String>,
+    /// Shared DQ output (shared mode), or the tensor's own name for graph outputs.
+    shared_dq: Option<String>,
+}
+
+impl<'a> Quantizer<'a> {
+    fn act_names(&mut self, t: &str, p: &QParams, acts: &mut HashMap<String, ActNames>, inits: &mut Vec<TensorProto>) {
+        if acts.contains_key(t) {
+            return;
+        }
+        let scale = self.unique(&format!("{t}_scale"));
+        let zp = self.unique(&format!("{t}_zero_point"));
+        inits.push(f32_tensor(&scale, &[], &[p.scale[0]]));
+        inits.push(int_tensor(&zp, p.qtype.onnx_type(), &[], &[p.zero_point[0]]));
+        acts.insert(t.to_string(), ActNames { scale, zp, src: None, shared_dq: None });
+    }
+
+    fn dq_for(&mut self, t: &str, out: String, p: &QParams, acts: &HashMap<String, ActNames>) -> NodeProto {
+        let a = &acts[t];
+        let domain = self.qdomain(p.qtype);
+        let name = self.unique(&format!("{t}_DequantizeLinear"));
+        qdq_node(
+            "DequantizeLinear",
+            name,
+            vec![a.src.clone().unwrap_or_default(), a.scale.clone(), a.zp.clone()],
+            out,
+            domain,
+            None,
+        )
+    }
+
+    /// Emits a weight (integer initializer + DQ); returns the DQ output name.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_weight(
+        &mut self,
+        wname: &str,
+        qw: &QWeight,
+        kind: &str,
+        out_nodes: &mut Vec<NodeProto>,
+        inits: &mut Vec<TensorProto>,
+        report: &mut QuantReport,
+        notes: Vec<String>,
+    ) -> String {
+        let data_type = if kind == "bias" { 6 } else { qw.params.qtype.onnx_type() };
+        let qname = self.unique(&format!("{wname}_quantized"));
+        let sname = self.unique(&format!("{wname}_scale"));
+        let zname = self.unique(&format!("{wname}_zero_point"));
+        let per = qw.params.scale.len() > 1 || qw.params.axis.is_some();
+        let sdims: Vec<i64> = if per { vec![qw.params.scale.len() as i64] } else { vec![] };
+        inits.push(int_tensor(&qname, data_type, &qw.dims, &qw.values));
+        inits.push(f32_tensor(&sname, &sdims, &qw.params.scale));
+        inits.push(int_tensor(&zname, data_type, &sdims, &qw.params.zero_point));
+        let out = self.unique(&format!("{wname}_DequantizeLinear_Output"));
+        let domain = if kind == "bias" { "" } else { self.qdomain(qw.params.qtype) };
+        let nname = self.unique(&format!("{wname}_DequantizeLinear"));
+        out_nodes.push(qdq_node(
+            "DequantizeLinear",
+            nname,
+            vec![qname, sname, zname],
+            out.clone(),
+            domain,
+            if per { Some(qw.params.axis.unwrap_or(0)) } else { None },
+        ));
+        report.tensors.push(TensorReport {
+            name: wname.to_string(),
+            kind: kind.to_string(),
+            qtype: if kind == "bias" { "int32".into() } else { qw.params.qtype.name().into() },
+            min: qw.params.rmin.clone(),
+            max: qw.params.rmax.clone(),
+            scale: qw.params.scale.clone(),
+            zero_point: qw.params.zero_point.clone(),
+            axis: if per { Some(qw.params.axis.unwrap_or(0)) } else { None },
+            shared_with: vec![],
+            notes,
+        });
+        out
+    }
+
+    fn emit(&mut self, report: &mut QuantReport, e: &Emit<'_>, tnotes: &mut HashMap<String, Vec<String>>) -> Result<()> {
+        let Emit { plans, removed, qset, params, shared_with } = *e;
+        let dedicated = self.cfg.cpu_fusion;
+        let old_nodes = std::mem::take(&mut self.g.node);
+        let produced: HashSet<&String> = old_nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !removed[*i])
+            .flat_map(|(_, n)| n.output.iter())
+            .collect();
+        let mut out_nodes: Vec<NodeProto> = Vec::with_capacity(old_nodes.len() * 3);
+        let mut inits: Vec<TensorProto> = Vec::new();
+        let mut acts: HashMap<String, ActNames> = HashMap::new();
+        let mut touched: HashSet<String> = HashSet::new();
+        let mut sorted: Vec<&String> = qset.iter().collect();
+        sorted.sort();
+
+        // Graph inputs and constants: quantized up front.
+        for t in &sorted {
+            let t = t.as_str();
+            if produced.contains(&t.to_string()) {
+                continue;
+            }
+            let p = &params[t];
+            self.act_names(t, p, &mut acts, &mut inits);
+            if let Some(c) = self.constant(t) {
+                let v = read_f32(c)?;
+                let dims = c.dims.clone();
+                let q: Vec<i32> = v
+                    .iter()
+                    .map(|&x| scale::quantize_value(x, p.scale[0], p.zero_point[0], p.qtype.qmin(), p.qtype.qmax()))
+                    .collect();
+                let qn = self.unique(&format!("{t}_quantized"));
+                inits.push(int_tensor(&qn, p.qtype.onnx_type(), &dims, &q));
+                acts.get_mut(t).unwrap().src = Some(qn);
+                touched.insert(t.to_string());
+            } else if self.graph_inputs.contains(t) {
+                let qo = self.unique(&format!("{t}_QuantizeLinear_Output"));
+                let a = &acts[t];
+                let inputs = vec![t.to_string(), a.scale.clone(), a.zp.clone()];
+                let domain = self.qdomain(p.qtype);
+                let name = self.unique(&format!("{t}_QuantizeLinear"));
+                out_nodes.push(qdq_node("QuantizeLinear", name, inputs, qo.clone(), domain, None));
+                acts.get_mut(t).unwrap().src = Some(qo);
+            } else {
+                return Err(Error::model_invalid(format!("tensor '{t}' is used but neither produced, an input nor a constant")));
+            }
+            if !dedicated {
+                let out = self.unique(&format!("{t}_DequantizeLinear_Output"));
+                let dq = self.dq_for(t, out.clone(), p, &acts);
+                out_nodes.push(dq);
+                acts.get_mut(t).unwrap().shared_dq = Some(out);
+            }
+        }
+
+        for (i, n0) in old_nodes.iter().enumerate() {
+            if removed[i] {
+                continue;
+            }
+            let mut n = n0.clone();
+            let plan = plans[i].as_ref();
+            // Weight and bias first (the bias may raise the weight's scale).
+            let mut weight: Option<(usize, QWeight, Vec<f32>, WeightSpec)> = None;
+            let mut wnotes = Vec::new();
+            let mut bias_out: Option<(usize, String)> = None;
+            if let Some(p) = plan {
+                for (k, r) in p.inputs.iter().enumerate() {
+                    if let In::Weight(axis) = r {
+                        let c = self.constant(&n.input[k]).expect("resolved weight is a constant");
+                        let v = read_f32(c)?;
+                        let spec = WeightSpec {
+                            qtype: self.cfg.weight_type,
+                            symmetric: self.cfg.weight_symmetric,
+                            pow2: self.cfg.power_of_two_scales,
+                            axis: *axis,
+                        };
+                        let qw = quantize_weight(&v, &c.dims, spec);
+                        if qw.params.degenerate {
+                            wnotes.push("a channel's weights are all zero: scale 1".to_string());
+                        }
+                        weight = Some((k, qw, v, spec));
+                    }
+                }
+                for (k, r) in p.inputs.iter().enumerate() {
+                    if *r != In::Bias {
+                        continue;
+                    }
+                    let in0 = n.input[0].clone();
+                    let in_scale = match (p.inputs.first(), params.get(&in0)) {
+                        (Some(In::Act), Some(ip)) => ip.scale[0],
+                        _ => continue,
+                    };
+                    let Some((_, qw, v, spec)) = weight.as_mut() else { continue };
+                    let bname = n.input[k].clone();
+                    let bvals = read_f32(self.constant(&bname).expect("resolved bias is a constant"))?;
+                    let wch = qw.params.scale.len();
+                    if wch > 1 && bvals.len() % wch != 0 {
+                        continue;
+                    }
+                    let qb = quantize_bias(&bvals, in_scale, qw, v, *spec)?;
+                    let mut bnotes = Vec::new();
+                    for (c, old, new) in &qb.raised {
+                        let msg = format!(
+                            "INT32 bias overflow guard: weight scale of channel {c} raised from {old:e} to {new:e}"
+                        );
+                        wnotes.push(msg.clone());
+                        bnotes.push(msg);
+                    }
+                    let bq = QWeight {
+                        values: qb.values,
+                        params: QParams {
+                            qtype: QuantType::S8, // unused for bias (int32 written)
+                            zero_point: vec![0; qb.scale.len()],
+                            axis: if qb.scale.len() > 1 { Some(0) } else { None },
+                            rmin: vec![bvals.iter().copied().fold(0f32, f32::min)],
+                            rmax: vec![bvals.iter().copied().fold(0f32, f32::max)],
+                            scale: qb.scale,
+                            degenerate: false,
+                        },
+                        dims: vec![bvals.len() as i64],
+                    };
+                    let out = self.emit_weight(&bname, &bq, "bias", &mut out_nodes, &mut inits, report, bnotes);
+                    touched.insert(bname);
+                    bias_out = Some((k, out));
+                }
+            }
+            if let Some((k, qw, _, _)) = &weight {
+                let wname = n.input[*k].clone();
+                let out = self.emit_weight(&wname, qw, "weight", &mut out_nodes, &mut inits, report, wnotes);
+                touched.insert(wname);
+                n.input[*k] = out;
+            }
+            // A bias that could not be quantized stays float (still a valid QDQ graph, just not fusable).
+            if let Some((k, out)) = bias_out {
+                n.input[k] = out;
+            }
+            // Activation inputs (of every node, quantized or not) read DQ outputs.
+            let mut dq_here: HashMap<String, String> = HashMap::new();
+            for k in 0..n.input.len() {
+                let x = n0.input[k].clone();
+                if x.is_empty() || !qset.contains(&x) {
+                    continue;
+                }
+                if let Some(p) = plan {
+                    if matches!(p.inputs.get(k), Some(In::Weight(_)) | Some(In::Bias)) && n.input[k] != x {
+                        continue; // already replaced by the weight/bias DQ
+                    }
+                }
+                let a = &acts[&x];
+                let dq_name = if dedicated {
+                    if let Some(d) = dq_here.get(&x) {
+                        d.clone()
+                    } else {
+                        let out = self.unique(&format!("{x}_DequantizeLinear_Output"));
+                        let dq = self.dq_for(&x, out.clone(), &params[&x], &acts);
+                        out_nodes.push(dq);
+                        dq_here.insert(x.clone(), out.clone());
+                        out
+                    }
+                } else {
+                    a.shared_dq.clone().expect("shared DQ emitted with the Q")
+                };
+                n.input[k] = dq_name;
+            }
+            // Outputs: Q after the producer; graph outputs keep their name on the last DQ.
+            let mut after: Vec<NodeProto> = Vec::new();
+            for k in 0..n.output.len() {
+                let o = n0.output[k].clone();
+                if o.is_empty() || !qset.contains(&o) {
+                    continue;
+                }
+                let p = &params[&o];
+                self.act_names(&o, p, &mut acts, &mut inits);
+                let is_out = self.graph_outputs.contains(&o);
+                let src = if is_out {
+                    let pre = self.unique(&format!("{o}_float"));
+                    n.output[k] = pre.clone();
+                    pre
+                } else {
+                    o.clone()
+                };
+                let qo = self.unique(&format!("{o}_QuantizeLinear_Output"));
+                let a = &acts[&o];
+                let inputs = vec![src, a.scale.clone(), a.zp.clone()];
+                let domain = self.qdomain(p.qtype);
+                let qn = self.unique(&format!("{o}_QuantizeLinear"));
+                after.push(qdq_node("QuantizeLinear", qn, inputs, qo.clone(), domain, None));
+                acts.get_mut(&o).unwrap().src = Some(qo);
+                if is_out {
+                    let dq = self.dq_for(&o, o.clone(), p, &acts);
+                    after.push(dq);
+                    if !dedicated {
+                        acts.get_mut(&o).unwrap().shared_dq = Some(o.clone());
+                    }
+                } else if !dedicated {
+                    let out = self.unique(&format!("{o}_DequantizeLinear_Output"));
+                    let dq = self.dq_for(&o, out.clone(), p, &acts);
+                    after.push(dq);
+                    acts.get_mut(&o).unwrap().shared_dq = Some(out);
+                }
+            }
+            out_nodes.push(n);
+            out_nodes.extend(after);
+        }
+
+        // Activation report.
+        for t in &sorted {
+            let p = &params[t.as_str()];
+            report.tensors.push(TensorReport {
+                name: t.to_string(),
+                kind: if self.constant(t).is_some() { "constant".into() } else { "activation".into() },
+                qtype: p.qtype.name().into(),
+                min: p.rmin.clone(),
+                max: p.rmax.clone(),
+                scale: p.scale.clone(),
+                zero_point: p.zero_point.clone(),
+                axis: None,
+                shared_with: shared_with.get(t.as_str()).cloned().unwrap_or_default(),
+                notes: tnotes.remove(t.as_str()).unwrap_or_default(),
+            });
+        }
+
+        // Install: nodes, new initializers, drop float initializers nobody reads any more.
+        self.g.node = out_nodes;
+        self.g.initializer.extend(inits);
+        let mut used: HashSet<String> = HashSet::new();
+        fn collect_used(g: &GraphProto, used: &mut HashSet<String>) {
+            for n in &g.node {
+                used.extend(n.input.iter().cloned());
+                for a in &n.attribute {
+                    if let Some(sg) = &a.g {
+                        collect_used(sg, used);
+                    }
+                    for sg in &a.graphs {
+                        collect_used(sg, used);
+                    }
+                }
+            }
+        }
+        collect_used(self.g, &mut used);
+        used.extend(self.g.output.iter().filter_map(|v| v.name.clone()));
+        self.g.initializer.retain(|t| {
+            let name = t.name.clone().unwrap_or_default();
+            !touched.contains(&name) || used.contains(&name)
+        });
+        // value_info of tensors that no longer exist.
+        let mut live: HashSet<String> = HashSet::new();
+        for n in &self.g.node {
+            live.extend(n.output.iter().cloned());
+        }
+        self.g.value_info.retain(|v| v.name.as_ref().is_some_and(|n| live.contains(n)));
+        Ok(())
+    }
+}

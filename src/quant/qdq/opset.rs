@@ -1,0 +1,157 @@
+//! Raising the default-domain opset to 13 (per-channel Q/DQ needs it).
+//!
+//! Ops whose signature or meaning changed between the model's opset and 13 are converted (attributes that became
+//! inputs: Squeeze/Unsqueeze/Split/ReduceSum `axes`/`split` (13), Clip `min`/`max` and Pad `pads`/`value` (11),
+//! Dropout `ratio` (12, ignored at inference)), or refused with `Unsupported` naming the node (Softmax/LogSoftmax/
+//! Hardmax on a non-last axis (13 changed 2-D coercion to one axis), Resize/Upsample of opset 10, Scatter, ops with
+//! subgraphs).
+
+use std::collections::HashSet;
+
+use crate::error::{Error, Result};
+use crate::onnx::proto::{AttributeProto, GraphProto, NodeProto, TensorProto};
+
+use super::weights::f32_tensor;
+
+pub const TARGET: i64 = 13;
+
+fn op(n: &NodeProto) -> &str {
+    n.op_type.as_deref().unwrap_or("")
+}
+fn node_label(n: &NodeProto) -> String {
+    format!("{} node '{}'", op(n), n.name.as_deref().unwrap_or(""))
+}
+fn take_attr(n: &mut NodeProto, name: &str) -> Option<AttributeProto> {
+    let i = n.attribute.iter().position(|a| a.name.as_deref() == Some(name))?;
+    Some(n.attribute.remove(i))
+}
+fn i64_tensor(name: &str, v: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.to_string()),
+        dims: vec![v.len() as i64],
+        data_type: Some(7),
+        raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        ..Default::default()
+    }
+}
+
+/// Rank of a tensor if the graph states it (inputs, outputs, value_info).
+fn rank_of(g: &GraphProto, name: &str) -> Option<usize> {
+    use crate::onnx::proto::type_proto::Value;
+    g.input.iter().chain(&g.output).chain(&g.value_info).find(|v| v.name.as_deref() == Some(name)).and_then(|v| {
+        match v.r#type.as_ref()?.value.as_ref()? {
+            Value::TensorType(t) => t.shape.as_ref().map(|s| s.dim.len()),
+            _ => None,
+        }
+    })
+}
+
+/// Converts the graph's default-domain nodes from `from` to opset 13. Returns notes for the report.
+pub fn upgrade(g: &mut GraphProto, from: i64, names: &mut HashSet<String>) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let mut new_inits: Vec<TensorProto> = Vec::new();
+    let unique = |base: String, names: &mut HashSet<String>| -> String {
+        let mut n = base.clone();
+        let mut k = 1;
+        while names.contains(&n) {
+            n = format!("{base}_{k}");
+            k += 1;
+        }
+        names.insert(n.clone());
+        n
+    };
+    let ranks: Vec<Option<usize>> = g.node.iter().map(|n| n.input.first().and_then(|i| rank_of(g, i))).collect();
+    for (idx, n) in g.node.iter_mut().enumerate() {
+        if !matches!(n.domain.as_deref().unwrap_or(""), "" | "ai.onnx") {
+            continue;
+        }
+        if n.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty()) {
+            return Err(Error::unsupported(format!(
+                "{} has a subgraph; raising opset {from} to {TARGET} through control flow is not supported",
+                node_label(n)
+            )));
+        }
+        let label = node_label(n);
+        let base = n.name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| format!("node{idx}"));
+        match op(n) {
+            "Squeeze" | "Unsqueeze" | "ReduceSum" if from < 13 => {
+                if let Some(a) = take_attr(n, "axes") {
+                    let name = unique(format!("{base}_axes"), names);
+                    new_inits.push(i64_tensor(&name, &a.ints));
+                    n.input.truncate(1);
+                    n.input.push(name);
+                    notes.push(format!("{label}: attribute 'axes' moved to an input (opset 13)"));
+                }
+            }
+            "Split" if from < 13 => {
+                if let Some(a) = take_attr(n, "split") {
+                    let name = unique(format!("{base}_split"), names);
+                    new_inits.push(i64_tensor(&name, &a.ints));
+                    n.input.truncate(1);
+                    n.input.push(name);
+                    notes.push(format!("{label}: attribute 'split' moved to an input (opset 13)"));
+                }
+            }
+            "Clip" if from < 11 => {
+                let lo = take_attr(n, "min").and_then(|a| a.f);
+                let hi = take_attr(n, "max").and_then(|a| a.f);
+                n.input.truncate(1);
+                let lo_name = match lo {
+                    Some(v) => {
+                        let name = unique(format!("{base}_min"), names);
+                        new_inits.push(f32_tensor(&name, &[], &[v]));
+                        name
+                    }
+                    None => String::new(),
+                };
+                n.input.push(lo_name);
+                if let Some(v) = hi {
+                    let name = unique(format!("{base}_max"), names);
+                    new_inits.push(f32_tensor(&name, &[], &[v]));
+                    n.input.push(name);
+                }
+                notes.push(format!("{label}: attributes 'min'/'max' moved to inputs (opset 11)"));
+            }
+            "Pad" if from < 11 => {
+                let pads = take_attr(n, "pads").map(|a| a.ints).unwrap_or_default();
+                let value = take_attr(n, "value").and_then(|a| a.f).unwrap_or(0.0);
+                let pn = unique(format!("{base}_pads"), names);
+                new_inits.push(i64_tensor(&pn, &pads));
+                let vn = unique(format!("{base}_value"), names);
+                new_inits.push(f32_tensor(&vn, &[], &[value]));
+                n.input.truncate(1);
+                n.input.push(pn);
+                n.input.push(vn);
+                notes.push(format!("{label}: attributes 'pads'/'value' moved to inputs (opset 11)"));
+            }
+            "Dropout" if from < 12 => {
+                take_attr(n, "ratio");
+            }
+            "Softmax" | "LogSoftmax" | "Hardmax" if from < 13 => {
+                let axis = n.attribute.iter().find(|a| a.name.as_deref() == Some("axis")).and_then(|a| a.i).unwrap_or(1);
+                let ok = match ranks[idx] {
+                    Some(r) => axis == -1 || axis == r as i64 - 1,
+                    None => axis == -1,
+                };
+                if !ok {
+                    return Err(Error::unsupported(format!(
+                        "{label}: axis {axis} has different semantics in opset {from} (2-D coercion) than in \
+                         opset {TARGET}; cannot raise the opset"
+                    )));
+                }
+            }
+            "Resize" | "Upsample" if from < 11 => {
+                return Err(Error::unsupported(format!(
+                    "{label}: opset-{from} {} cannot be converted to opset {TARGET}",
+                    op(n)
+                )));
+            }
+            "Scatter" | "Upsample" => {
+                return Err(Error::unsupported(format!("{label}: op '{}' does not exist in opset {TARGET}", op(n))));
+            }
+            _ => {}
+        }
+    }
+    g.initializer.extend(new_inits);
+    Ok(notes)
+}

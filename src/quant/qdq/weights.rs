@@ -1,0 +1,259 @@
+//! Weight and bias quantization into integer initializers (fed to `DequantizeLinear`).
+//!
+//! Weights are quantized per tensor or per output channel along the axis the op rule names (Conv: 0,
+//! ConvTranspose: 1, Gemm: 1 for `transB=0` / 0 for `transB=1`, MatMul: the last axis). Biases become INT32 with
+//! `scale[c] = input_scale * weight_scale[c]` and zero point 0.
+//!
+//! INT32 bias overflow: a bias value that needs more than `i32::MAX` steps (only seen with all-zero or nearly
+//! all-zero weight channels, whose scale is tiny) is not clamped, because clamping would change the output by
+//! the whole excess. Instead the weight scale of that channel (per channel) or of the whole tensor (per tensor) is
+//! raised until the bias fits, and the weights are re-quantized with it; the report lists every such adjustment.
+//! Raising a degenerate channel's scale costs nothing (its weights stay 0); for a real channel it costs weight
+//! resolution, which is the lesser error.
+
+use crate::error::{Error, Result};
+use crate::onnx::proto::TensorProto;
+use crate::quant::QuantType;
+
+use super::scale::{range_params, weight_qrange, QParams, quantize_value, MIN_SCALE};
+
+/// Largest bias quantum count we allow (a margin under `i32::MAX` so rounding never overflows).
+pub const BIAS_LIMIT: f64 = (i32::MAX - 1024) as f64;
+
+/// The float values of a constant tensor (FLOAT only; typed `float_data` or little-endian `raw_data`).
+pub fn read_f32(t: &TensorProto) -> Result<Vec<f32>> {
+    let name = t.name.as_deref().unwrap_or("");
+    if t.data_type != Some(1) {
+        return Err(Error::unsupported(format!(
+            "tensor '{name}' has element type {} (only float weights are quantized)",
+            crate::onnx::element_type_name(t.data_type.unwrap_or(0))
+        )));
+    }
+    if t.data_location == Some(1) || !t.external_data.is_empty() {
+        return Err(Error::unsupported(format!("tensor '{name}' still has external data")));
+    }
+    let n: i64 = t.dims.iter().product();
+    let v: Vec<f32> = match &t.raw_data {
+        Some(raw) if !raw.is_empty() || t.float_data.is_empty() => {
+            raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        }
+        _ => t.float_data.clone(),
+    };
+    if v.len() as i64 != n {
+        return Err(Error::model_invalid(format!(
+            "tensor '{name}' holds {} values but its dims {:?} need {n}",
+            v.len(),
+            t.dims
+        )));
+    }
+    Ok(v)
+}
+
+/// Integer values of an INT64/INT32 constant (for Clip bounds are floats; this is for axes and pads).
+pub fn read_i64(t: &TensorProto) -> Option<Vec<i64>> {
+    match t.data_type {
+        Some(7) => match &t.raw_data {
+            Some(r) if !r.is_empty() => {
+                Some(r.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
+            }
+            _ => Some(t.int64_data.clone()),
+        },
+        Some(6) => match &t.raw_data {
+            Some(r) if !r.is_empty() => {
+                Some(r.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect())
+            }
+            _ => Some(t.int32_data.iter().map(|&x| x as i64).collect()),
+        },
+        _ => None,
+    }
+}
+
+/// An integer initializer of ONNX type `data_type` (2 uint8, 3 int8, 4 uint16, 5 int16, 6 int32).
+pub fn int_tensor(name: &str, data_type: i32, dims: &[i64], values: &[i32]) -> TensorProto {
+    let mut raw = Vec::with_capacity(values.len() * 4);
+    for &v in values {
+        match data_type {
+            2 => raw.push(v as u8),
+            3 => raw.push(v as i8 as u8),
+            4 => raw.extend_from_slice(&(v as u16).to_le_bytes()),
+            5 => raw.extend_from_slice(&(v as i16).to_le_bytes()),
+            _ => raw.extend_from_slice(&v.to_le_bytes()),
+        }
+    }
+    TensorProto {
+        name: Some(name.to_string()),
+        dims: dims.to_vec(),
+        data_type: Some(data_type),
+        raw_data: Some(raw),
+        ..Default::default()
+    }
+}
+
+/// A float initializer.
+pub fn f32_tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+    TensorProto {
+        name: Some(name.to_string()),
+        dims: dims.to_vec(),
+        data_type: Some(1),
+        raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        ..Default::default()
+    }
+}
+
+/// A quantized weight: integer values (same layout as the float tensor) and their parameters.
+#[derive(Clone, Debug)]
+pub struct QWeight {
+    pub values: Vec<i32>,
+    pub params: QParams,
+    pub dims: Vec<i64>,
+}
+
+/// How to quantize one weight.
+#[derive(Clone, Copy, Debug)]
+pub struct WeightSpec {
+    pub qtype: QuantType,
+    pub symmetric: bool,
+    pub pow2: bool,
+    /// Per-channel axis (already normalized to be non-negative), or per tensor.
+    pub axis: Option<usize>,
+}
+
+fn channel_of(i: usize, dims: &[i64], axis: usize) -> usize {
+    let inner: i64 = dims[axis + 1..].iter().product();
+    ((i as i64 / inner.max(1)) % dims[axis]) as usize
+}
+
+/// Quantizes a float weight (`dims`, `values`) per `spec`.
+pub fn quantize_weight(values: &[f32], dims: &[i64], spec: WeightSpec) -> QWeight {
+    let nch = match spec.axis {
+        Some(a) if a < dims.len() && dims[a] > 0 => dims[a] as usize,
+        _ => 1,
+    };
+    let axis = if nch > 1 || spec.axis.is_some_and(|a| a < dims.len()) { spec.axis } else { None };
+    let mut lo = vec![0f32; nch];
+    let mut hi = vec![0f32; nch];
+    for (i, &v) in values.iter().enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
+        let c = if let Some(a) = axis { channel_of(i, dims, a) } else { 0 };
+        lo[c] = lo[c].min(v);
+        hi[c] = hi[c].max(v);
+    }
+    let mut scale = Vec::with_capacity(nch);
+    let mut zp = Vec::with_capacity(nch);
+    let mut degenerate = false;
+    for c in 0..nch {
+        let (s, z, d) = range_params(lo[c], hi[c], spec.qtype, spec.symmetric, spec.pow2);
+        scale.push(s);
+        zp.push(z);
+        degenerate |= d;
+    }
+    let params = QParams {
+        qtype: spec.qtype,
+        scale,
+        zero_point: zp,
+        axis: axis.map(|a| a as i64),
+        rmin: lo,
+        rmax: hi,
+        degenerate,
+    };
+    let values = requantize(values, dims, &params, spec);
+    QWeight { values, params, dims: dims.to_vec() }
+}
+
+fn requantize(values: &[f32], dims: &[i64], p: &QParams, spec: WeightSpec) -> Vec<i32> {
+    let (qlo, qhi) = weight_qrange(spec.qtype, spec.symmetric);
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = match p.axis {
+                Some(a) => channel_of(i, dims, a as usize),
+                None => 0,
+            };
+            quantize_value(v, p.scale[c], p.zero_point[c], qlo, qhi)
+        })
+        .collect()
+}
+
+/// A quantized INT32 bias and what had to be adjusted.
+#[derive(Clone, Debug)]
+pub struct QBias {
+    pub values: Vec<i32>,
+    /// One scale per bias element when the weight is per channel (or the weight's channel count divides the bias
+    /// length, as for grouped ConvTranspose), else a single scale.
+    pub scale: Vec<f32>,
+    /// Weight channels whose scale was raised to keep the bias in INT32: (channel, old scale, new scale).
+    pub raised: Vec<(usize, f32, f32)>,
+}
+
+/// Quantizes `bias` (length `n` = output channels) against the input scale and the weight's scales, raising weight
+/// scales where the bias would overflow INT32 (the weight is re-quantized in place).
+pub fn quantize_bias(
+    bias: &[f32],
+    input_scale: f32,
+    weight: &mut QWeight,
+    weight_values: &[f32],
+    spec: WeightSpec,
+) -> Result<QBias> {
+    let n = bias.len();
+    let wch = weight.params.scale.len();
+    if wch != 1 && (n == 0 || !n.is_multiple_of(wch)) {
+        return Err(Error::model_invalid(format!(
+            "bias has {n} values, not a multiple of the weight's {wch} channels"
+        )));
+    }
+    let wc = |i: usize| if wch == 1 { 0 } else { i % wch };
+    // Raise weight scales where needed.
+    let mut raised = Vec::new();
+    let mut need = vec![0f64; wch];
+    for (i, &b) in bias.iter().enumerate() {
+        if b.is_finite() {
+            let c = wc(i);
+            need[c] = need[c].max(b.abs() as f64 / (input_scale as f64 * BIAS_LIMIT));
+        }
+    }
+    let mut changed = false;
+    for (c, &need) in need.iter().enumerate() {
+        let old = weight.params.scale[c];
+        if need > old as f64 && need >= MIN_SCALE as f64 {
+            let mut new = need as f32 * (1.0 + 1e-6);
+            if spec.pow2 {
+                new = super::scale::pow2_ceil(new);
+            }
+            weight.params.scale[c] = new;
+            if !spec.symmetric {
+                let qmin = spec.qtype.qmin() as f64;
+                weight.params.zero_point[c] = (qmin - weight.params.rmin[c] as f64 / new as f64)
+                    .round()
+                    .clamp(qmin, spec.qtype.qmax() as f64) as i32;
+            }
+            weight.params.degenerate = false;
+            raised.push((c, old, new));
+            changed = true;
+        }
+    }
+    if changed {
+        weight.values = requantize(weight_values, &weight.dims, &weight.params, spec);
+    }
+    let per = wch > 1;
+    let scale: Vec<f32> = if per {
+        (0..n).map(|i| input_scale * weight.params.scale[wc(i)]).collect()
+    } else {
+        vec![input_scale * weight.params.scale[0]]
+    };
+    let values = bias
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let s = if per { scale[i] } else { scale[0] };
+            if s > 0.0 {
+                quantize_value(b, s, 0, i32::MIN + 1, i32::MAX)
+            } else {
+                0
+            }
+        })
+        .collect();
+    Ok(QBias { values, scale, raised })
+}
