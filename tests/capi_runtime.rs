@@ -299,8 +299,27 @@ fn session_creation_and_options_errors() {
         let mut n = 0usize;
         assert_eq!(ipuflow_element_type_size(IPUFLOW_ELEMENT_TYPE_BFLOAT16, &mut n), S::Ok);
         assert_eq!(n, 2);
-        assert_eq!(ipuflow_element_type_size(IPUFLOW_ELEMENT_TYPE_STRING, &mut n), S::Unsupported);
+        assert_eq!(ipuflow_element_type_size(IPUFLOW_ELEMENT_TYPE_STRING, &mut n), S::Ok);
+        assert_eq!(n, std::mem::size_of::<*const c_char>());
+        for t in [
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN,
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FNUZ,
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2,
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ,
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0,
+        ] {
+            n = 0;
+            assert_eq!(ipuflow_element_type_size(t, &mut n), S::Ok);
+            assert_eq!(n, 1);
+        }
+        n = 77;
+        for (t, rule) in [(IPUFLOW_ELEMENT_TYPE_INT4, "(n + 1) / 2"), (IPUFLOW_ELEMENT_TYPE_UINT4, "(n + 1) / 2"), (IPUFLOW_ELEMENT_TYPE_INT2, "(n + 3) / 4"), (IPUFLOW_ELEMENT_TYPE_UINT2, "(n + 3) / 4")] {
+            assert_eq!(ipuflow_element_type_size(t, &mut n), S::Unsupported);
+            assert!(last_error().contains(rule), "{}", last_error());
+        }
+        assert_eq!(n, 77);
         assert_eq!(ipuflow_element_type_size(0, &mut n), S::InvalidEnum);
+        assert_eq!(ipuflow_element_type_size(23, &mut n), S::InvalidEnum, "float4e2m1 has no number");
     }
 }
 
@@ -314,5 +333,280 @@ fn env_argument_errors() {
         assert_eq!(ipuflow_env_create_with_global_thread_pools(2, null(), None, null_mut(), 0, 0, 3, &mut e), S::InvalidArgument);
         assert!(e.is_null());
         ipuflow_env_free(null_mut());
+    }
+}
+
+unsafe fn identity_session(codes: &[i32]) -> *mut ipuflow_session {
+    session_from(&identity_model(codes))
+}
+
+/// As `identity_model(codes)` at opset 25, but the types ONNX Runtime 1.32's CPU Identity lacks (int4/uint4,
+/// int2/uint2, float8e8m0) go through Cast to float and back: every `in_<code>` comes back as `out_<code>`.
+unsafe fn round_trip_session(codes: &[i32]) -> *mut ipuflow_session {
+    use ipuflow::onnx::proto::{AttributeProto, ModelProto};
+    use prost::Message;
+    let mut m = ModelProto::decode(&identity_model(codes)[..]).unwrap();
+    m.ir_version = Some(11);
+    m.opset_import.iter_mut().for_each(|o| o.version = Some(25));
+    let g = m.graph.as_mut().unwrap();
+    let cast = |input: &str, output: &str, to: i32| {
+        let mut n = node("Cast", &[input], &[output]);
+        n.attribute.push(AttributeProto { name: Some("to".into()), r#type: Some(2), i: Some(to as i64), ..Default::default() });
+        n
+    };
+    for &code in codes {
+        if !(IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN..=IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ).contains(&code) {
+            let (i, mid, o) = (format!("in_{code}"), format!("mid_{code}"), format!("out_{code}"));
+            let k = g.node.iter().position(|n| n.output[0] == o).unwrap();
+            g.node[k] = cast(&i, &mid, IPUFLOW_ELEMENT_TYPE_FLOAT);
+            g.node.push(cast(&mid, &o, code));
+        }
+    }
+    session_from(&m.encode_to_vec())
+}
+
+unsafe fn session_from(bytes: &[u8]) -> *mut ipuflow_session {
+    let mut s = null_mut();
+    assert_eq!(ipuflow_session_create_from_memory(null(), bytes.as_ptr().cast(), bytes.len(), null(), &mut s), S::Ok, "{}", last_error());
+    s
+}
+
+/// The strings of a STRING tensor through its view and `ipuflow_tensor_string_lengths`.
+unsafe fn strings_of(t: *const ipuflow_tensor) -> Vec<Vec<u8>> {
+    let mut v = std::mem::zeroed::<ipuflow_tensor_view>();
+    assert_eq!(ipuflow_tensor_get_view(t, &mut v), S::Ok);
+    assert_eq!(v.element_type, IPUFLOW_ELEMENT_TYPE_STRING);
+    let (mut lens, mut n) = (null(), 0usize);
+    assert_eq!(ipuflow_tensor_string_lengths(t, &mut lens, &mut n), S::Ok, "{}", last_error());
+    assert_eq!(v.byte_size, n * std::mem::size_of::<*const c_char>());
+    let (mut data, mut size) = (null_mut(), 0usize);
+    assert_eq!(ipuflow_tensor_data(t, &mut data, &mut size), S::Ok);
+    assert_eq!((data, size), (v.data, v.byte_size), "ipuflow_tensor_data agrees with the view");
+    if n == 0 {
+        assert!(v.data.is_null() && lens.is_null());
+        return vec![];
+    }
+    let ptrs = std::slice::from_raw_parts(v.data as *const *const c_char, n);
+    let lens = std::slice::from_raw_parts(lens, n);
+    ptrs.iter()
+        .zip(lens)
+        .map(|(&p, &len)| {
+            let b = std::slice::from_raw_parts(p as *const u8, len + 1);
+            assert_eq!(b[len], 0, "NUL-terminated");
+            b[..len].to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn string_tensors_run_through_the_c_abi() {
+    load();
+    unsafe {
+        let s = identity_session(&[IPUFLOW_ELEMENT_TYPE_STRING]);
+        let mut info = std::mem::zeroed::<ipuflow_tensor_info>();
+        assert_eq!(ipuflow_session_input_info(s, 0, &mut info), S::Ok);
+        assert_eq!(info.element_type, IPUFLOW_ELEMENT_TYPE_STRING);
+        let (in_n, out_n) = (c("in_8"), c("out_8"));
+        let (in_names, out_names) = ([in_n.as_ptr()], [out_n.as_ptr()]);
+        let texts = ["a", "", "h\u{e9}llo w\u{f6}rld", "\u{1F600}", "tab\there", "z"];
+        let owned: Vec<CString> = texts.iter().map(|t| c(t)).collect();
+        let mut ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        let shape = [2i64, 3];
+        let ptr_bytes = std::mem::size_of_val(ptrs.as_slice());
+        let input = [view(IPUFLOW_ELEMENT_TYPE_STRING, &shape, ptrs.as_ptr().cast(), ptr_bytes)];
+        let run = |ins: &[ipuflow_tensor_view], pre: *const ipuflow_tensor_view, out: &mut [*mut ipuflow_tensor]| {
+            ipuflow_session_run(s, null(), in_names.as_ptr(), ins.as_ptr(), 1, out_names.as_ptr(), pre, out.as_mut_ptr(), 1)
+        };
+
+        // Allocated output: the pointer-array view, the exact lengths.
+        let mut out = [null_mut()];
+        assert_eq!(run(&input, null(), &mut out), S::Ok, "{}", last_error());
+        let got = strings_of(out[0]);
+        assert_eq!(got, texts.iter().map(|t| t.as_bytes().to_vec()).collect::<Vec<_>>());
+        let mut v = std::mem::zeroed::<ipuflow_tensor_view>();
+        assert_eq!(ipuflow_tensor_get_view(out[0], &mut v), S::Ok);
+        assert_eq!(std::slice::from_raw_parts(v.shape, v.rank), &shape);
+        // The output's view is a valid input of another run.
+        let mut again = [null_mut()];
+        assert_eq!(run(&[v], null(), &mut again), S::Ok, "{}", last_error());
+        assert_eq!(strings_of(again[0]), got);
+        ipuflow_tensor_free(again[0]);
+
+        // An empty string tensor: NULL data, no lengths.
+        let empty_shape = [2i64, 0];
+        let mut e = [null_mut()];
+        assert_eq!(run(&[view(IPUFLOW_ELEMENT_TYPE_STRING, &empty_shape, null(), 0)], null(), &mut e), S::Ok, "{}", last_error());
+        assert!(strings_of(e[0]).is_empty());
+        ipuflow_tensor_free(e[0]);
+
+        // Errors, all before ONNX Runtime, out slots untouched.
+        let mut slot = [0x5e5e as *mut ipuflow_tensor];
+        ptrs[4] = null();
+        assert_eq!(run(&input, null(), &mut slot), S::NullArgument);
+        assert!(last_error().contains("inputs[0].data[4]"), "{}", last_error());
+        ptrs[4] = owned[4].as_ptr();
+        let bad_utf8 = [b'a', 0xff, 0];
+        ptrs[1] = bad_utf8.as_ptr().cast();
+        assert_eq!(run(&input, null(), &mut slot), S::InvalidUtf8);
+        assert!(last_error().contains("inputs[0].data[1]"), "{}", last_error());
+        ptrs[1] = owned[1].as_ptr();
+        let odd = [view(IPUFLOW_ELEMENT_TYPE_STRING, &shape, ptrs.as_ptr().cast(), ptr_bytes - 1)];
+        assert_eq!(run(&odd, null(), &mut slot), S::TensorMismatch);
+        assert!(last_error().contains("sizeof(char*)"), "{}", last_error());
+        let short = [view(IPUFLOW_ELEMENT_TYPE_STRING, &shape, ptrs.as_ptr().cast(), ptr_bytes - std::mem::size_of::<*const c_char>())];
+        assert_eq!(run(&short, null(), &mut slot), S::TensorMismatch);
+        assert!(last_error().contains("5 strings given") && last_error().contains("needs 6"), "{}", last_error());
+        let no_data = [view(IPUFLOW_ELEMENT_TYPE_STRING, &shape, null(), ptr_bytes)];
+        assert_eq!(run(&no_data, null(), &mut slot), S::NullArgument);
+        // A string output cannot go into a caller buffer.
+        let mut buf = vec![null::<c_char>(); 6];
+        let pre = [view(IPUFLOW_ELEMENT_TYPE_STRING, &shape, buf.as_mut_ptr().cast(), ptr_bytes)];
+        assert_eq!(run(&input, pre.as_ptr(), &mut slot), S::InvalidArgument);
+        assert!(last_error().contains("string output") && last_error().contains("out_8"), "{}", last_error());
+        assert!(buf.iter().all(|p| p.is_null()));
+        // ... but a NULL-data entry asks for an allocated one.
+        let pre_alloc = [view(IPUFLOW_ELEMENT_TYPE_STRING, &shape, null(), 0)];
+        let mut a = [null_mut()];
+        assert_eq!(run(&input, pre_alloc.as_ptr(), &mut a), S::Ok, "{}", last_error());
+        assert_eq!(strings_of(a[0]), got);
+        ipuflow_tensor_free(a[0]);
+        assert_eq!(slot[0], 0x5e5e as *mut ipuflow_tensor);
+
+        // A string with an embedded NUL (from a constant: a C input cannot carry one): its char* reads "a", its
+        // length says 3 and the bytes are all there.
+        {
+            use ipuflow::onnx::proto::{AttributeProto, GraphProto, TensorProto};
+            let mut k = node("Constant", &[], &["k"]);
+            let value = TensorProto { data_type: Some(8), dims: vec![2], string_data: vec![b"a\0b".to_vec(), b"c".to_vec()], ..Default::default() };
+            k.attribute.push(AttributeProto { name: Some("value".into()), r#type: Some(4), t: Some(Box::new(value)), ..Default::default() });
+            let g = GraphProto { name: Some("k".into()), node: vec![k], output: vec![vi("k", 8, &[D::Fixed(2)])], ..Default::default() };
+            let ks = session_from(&model(g));
+            let kn = c("k");
+            let mut kt = [null_mut()];
+            assert_eq!(ipuflow_session_run(ks, null(), null(), null(), 0, &kn.as_ptr(), null(), kt.as_mut_ptr(), 1), S::Ok, "{}", last_error());
+            assert_eq!(strings_of(kt[0]), vec![b"a\0b".to_vec(), b"c".to_vec()]);
+            let mut v = std::mem::zeroed::<ipuflow_tensor_view>();
+            assert_eq!(ipuflow_tensor_get_view(kt[0], &mut v), S::Ok);
+            assert_eq!(CStr::from_ptr(*(v.data as *const *const c_char)).to_bytes(), b"a");
+            ipuflow_tensor_free(kt[0]);
+            ipuflow_session_free(ks);
+        }
+
+        // ipuflow_tensor_string_lengths: arguments, and a non-string tensor.
+        let (mut lens, mut n) = (null(), 0usize);
+        assert_eq!(ipuflow_tensor_string_lengths(null(), &mut lens, &mut n), S::NullArgument);
+        assert_eq!(ipuflow_tensor_string_lengths(out[0], null_mut(), &mut n), S::NullArgument);
+        assert_eq!(ipuflow_tensor_string_lengths(out[0], &mut lens, null_mut()), S::NullArgument);
+        ipuflow_tensor_free(out[0]);
+        ipuflow_session_free(s);
+
+        let f = identity_session(&[IPUFLOW_ELEMENT_TYPE_FLOAT]);
+        let (fi, fo) = (c("in_1"), c("out_1"));
+        let x = [1.0f32; 6];
+        let mut t = [null_mut()];
+        let fin = [view(IPUFLOW_ELEMENT_TYPE_FLOAT, &shape, x.as_ptr().cast(), 24)];
+        assert_eq!(ipuflow_session_run(f, null(), &fi.as_ptr(), fin.as_ptr(), 1, &fo.as_ptr(), null(), t.as_mut_ptr(), 1), S::Ok);
+        assert_eq!(ipuflow_tensor_string_lengths(t[0], &mut lens, &mut n), S::TensorMismatch);
+        assert!(last_error().contains("float"), "{}", last_error());
+        ipuflow_tensor_free(t[0]);
+        // A STRING view for a float input is a type mismatch; its "pointers" are never read.
+        let garbage = [view(IPUFLOW_ELEMENT_TYPE_STRING, &shape, x.as_ptr().cast(), 24)];
+        assert_eq!(ipuflow_session_run(f, null(), &fi.as_ptr(), garbage.as_ptr(), 1, &fo.as_ptr(), null(), t.as_mut_ptr(), 1), S::TensorMismatch);
+        assert!(last_error().contains("string") && last_error().contains("float"), "{}", last_error());
+        ipuflow_session_free(f);
+    }
+}
+
+#[test]
+fn float8_and_packed_int_tensors_run_through_the_c_abi() {
+    load();
+    unsafe {
+        let codes = [
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN,
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FNUZ,
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2,
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ,
+            IPUFLOW_ELEMENT_TYPE_UINT4,
+            IPUFLOW_ELEMENT_TYPE_INT4,
+            IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0,
+            IPUFLOW_ELEMENT_TYPE_UINT2,
+            IPUFLOW_ELEMENT_TYPE_INT2,
+        ];
+        let s = round_trip_session(&codes);
+        // The metadata gives ONNX's numbers, also for the three ONNX Runtime numbers differently (24..26).
+        for (i, &code) in codes.iter().enumerate() {
+            let mut info = std::mem::zeroed::<ipuflow_tensor_info>();
+            assert_eq!(ipuflow_session_input_info(s, i, &mut info), S::Ok);
+            assert_eq!(info.element_type, code);
+            assert_eq!(ipuflow_session_output_info(s, i, &mut info), S::Ok);
+            assert_eq!(info.element_type, code);
+        }
+        // [2, 5] each: 10 bytes of float8, (10 + 1) / 2 = 5 of int4, (10 + 3) / 4 = 3 of int2.
+        let shape = [2i64, 5];
+        let bytes_for = |code: i32| match code {
+            IPUFLOW_ELEMENT_TYPE_UINT4 | IPUFLOW_ELEMENT_TYPE_INT4 => 5,
+            IPUFLOW_ELEMENT_TYPE_UINT2 | IPUFLOW_ELEMENT_TYPE_INT2 => 3,
+            _ => 10,
+        };
+        let datas: Vec<Vec<u8>> = codes
+            .iter()
+            .map(|&c| {
+                let mut d: Vec<u8> = (0..bytes_for(c)).map(|i| (i as u8).wrapping_mul(37).wrapping_add(c as u8)).collect();
+                if bytes_for(c) == 3 {
+                    d[2] &= 0x0f; // the last 2 of the 12 2-bit slots are padding
+                }
+                d
+            })
+            .collect();
+        let in_names: Vec<CString> = codes.iter().map(|c| self::c(&format!("in_{c}"))).collect();
+        let out_names: Vec<CString> = codes.iter().map(|c| self::c(&format!("out_{c}"))).collect();
+        let in_ptrs: Vec<*const c_char> = in_names.iter().map(|c| c.as_ptr()).collect();
+        let out_ptrs: Vec<*const c_char> = out_names.iter().map(|c| c.as_ptr()).collect();
+        let views: Vec<ipuflow_tensor_view> = codes.iter().zip(&datas).map(|(&c, d)| view(c, &shape, d.as_ptr().cast(), d.len())).collect();
+        let n = codes.len();
+        let mut outs = vec![null_mut(); n];
+        assert_eq!(
+            ipuflow_session_run(s, null(), in_ptrs.as_ptr(), views.as_ptr(), n, out_ptrs.as_ptr(), null(), outs.as_mut_ptr(), n),
+            S::Ok,
+            "{}",
+            last_error()
+        );
+        for (k, &t) in outs.iter().enumerate() {
+            let mut v = std::mem::zeroed::<ipuflow_tensor_view>();
+            assert_eq!(ipuflow_tensor_get_view(t, &mut v), S::Ok);
+            assert_eq!(v.element_type, codes[k]);
+            let got = std::slice::from_raw_parts(v.data as *const u8, v.byte_size);
+            let last = got.len() - 1;
+            // Compare the padding bits of int2's last byte only in its element bits.
+            let mask = if bytes_for(codes[k]) == 3 { 0x0f } else { 0xff };
+            assert_eq!((&got[..last], got[last] & mask), (&datas[k][..last], datas[k][last]), "type {}", codes[k]);
+            ipuflow_tensor_free(t);
+        }
+        // Caller buffers of the packed sizes.
+        let mut bufs: Vec<Vec<u8>> = datas.iter().map(|d| vec![0u8; d.len()]).collect();
+        let pre: Vec<ipuflow_tensor_view> = codes.iter().zip(bufs.iter_mut()).map(|(&c, b)| view(c, &shape, b.as_mut_ptr().cast(), b.len())).collect();
+        assert_eq!(
+            ipuflow_session_run(s, null(), in_ptrs.as_ptr(), views.as_ptr(), n, out_ptrs.as_ptr(), pre.as_ptr(), null_mut(), n),
+            S::Ok,
+            "{}",
+            last_error()
+        );
+        for k in 0..n {
+            let mask = if bytes_for(codes[k]) == 3 { 0x0f } else { 0xff };
+            let last = bufs[k].len() - 1;
+            assert_eq!(bufs[k][last] & mask, datas[k][last]);
+            assert_eq!(bufs[k][..last], datas[k][..last], "type {}", codes[k]);
+        }
+        // A byte size that ignores the packing is a mismatch naming the packed size.
+        let mut wrong = views.clone();
+        wrong[5].byte_size = 10;
+        let mut slots = vec![0x5e5e as *mut ipuflow_tensor; n];
+        assert_eq!(
+            ipuflow_session_run(s, null(), in_ptrs.as_ptr(), wrong.as_ptr(), n, out_ptrs.as_ptr(), null(), slots.as_mut_ptr(), n),
+            S::TensorMismatch
+        );
+        assert!(last_error().contains("needs 5 bytes (packed)") && last_error().contains("int4"), "{}", last_error());
+        assert!(slots.iter().all(|&p| p == 0x5e5e as *mut ipuflow_tensor));
+        ipuflow_session_free(s);
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use super::env::ipuflow_env;
 use super::model::ipuflow_model;
 use super::session_options::ipuflow_session_options;
-use super::tensor::{ipuflow_tensor, ipuflow_tensor_view};
+use super::tensor::{ipuflow_tensor, ipuflow_tensor_view, TensorHandle};
 use super::{
     arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, enum_arg, guard, guard_value, null_arg, out_ptr, write_out,
     BoxHandle, ipuflow_status,
@@ -19,7 +19,7 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipu::report::{CPU_EP, VITISAI_EP};
 use crate::runtime::{
-    DeviceUsed, Environment, LogLevel, Placement, RunOptions, Session, SessionOptions, TensorInfo, TensorMut, TensorRef,
+    DeviceUsed, ElementType, Environment, LogLevel, Placement, RunOptions, Session, SessionOptions, TensorInfo, TensorMut, TensorRef,
 };
 
 /// A model loaded into ONNX Runtime, ready to run.
@@ -46,7 +46,7 @@ pub struct ipuflow_run_options {
 ///
 /// - `name`: UTF-8, NUL-terminated.
 /// - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value (other ONNX numbers may appear for types ipuflow cannot
-///   pass, e.g. 17 = float8e4m3fn); 0 when the value is not a tensor (sequence, map, optional).
+///   pass, e.g. 23 = float4e2m1, 14 = complex64); 0 when the value is not a tensor (sequence, map, optional).
 /// - `shape`, `rank`: the model's dimensions; -1 marks a dimension that is not fixed. `shape` is NULL when rank is 0.
 /// - `dim_names`: `rank` strings: the symbolic name of each dimension ("batch", "N") or "" when fixed or unnamed;
 ///   NULL when rank is 0.
@@ -346,27 +346,66 @@ unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -> 
     Ok((et, shape))
 }
 
+/// The strings of a STRING input view: its `data` is `byte_size / sizeof(char*)` pointers to NUL-terminated UTF-8
+/// strings. `name` is e.g. "inputs[1]"; a NULL entry is reported as "inputs[1].data[3]".
+unsafe fn view_strings<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -> Result<Vec<&'a str>> {
+    const PTR: usize = std::mem::size_of::<*const c_char>();
+    if !v.byte_size.is_multiple_of(PTR) {
+        return Err(Error::new(
+            ErrorKind::TensorMismatch,
+            format!(
+                "{}: byte_size {} is not a multiple of sizeof(char*) ({PTR}): a STRING view's data is an array of const char*",
+                name(),
+                v.byte_size
+            ),
+        ));
+    }
+    if v.byte_size == 0 {
+        return Ok(Vec::new());
+    }
+    if !(v.data as usize).is_multiple_of(std::mem::align_of::<*const c_char>()) {
+        return Err(Error::invalid_argument(format!("{}: the data address is not aligned to sizeof(char*) (a STRING view)", name())));
+    }
+    let ptrs = std::slice::from_raw_parts(v.data as *const *const c_char, v.byte_size / PTR);
+    // The pointer array as &CStr slices, then checked UTF-8 (ONNX strings are UTF-8).
+    ptrs.iter()
+        .enumerate()
+        .map(|(j, &p)| {
+            if p.is_null() {
+                return Err(null_arg(&format!("{}.data[{j}]", name())));
+            }
+            CStr::from_ptr(p).to_str().map_err(|e| {
+                Error::new(ErrorKind::InvalidUtf8, format!("{}.data[{j}] is not valid UTF-8: {e}", name()))
+            })
+        })
+        .collect()
+}
+
 /// Runs the model once.
 ///
 /// - `session`: the session (shared: any number of threads may run it at once).
 /// - `run_options`: per-run settings and cancel token, or NULL.
 /// - `input_names`, `inputs`, `n_inputs`: every model input exactly once, by name (UTF-8), in any order, as views of
-///   caller memory that ONNX Runtime reads in place (no copy). Both arrays may be NULL when `n_inputs` is 0.
+///   caller memory that ONNX Runtime reads in place (no copy; STRING inputs are copied, see
+///   `IPUFLOW_ELEMENT_TYPE_STRING`). Both arrays may be NULL when `n_inputs` is 0.
 /// - `output_names`, `n_outputs`: the outputs wanted (at least one), by name, each at most once.
 /// - `preallocated_outputs`: NULL, or `n_outputs` views; an entry with non-NULL `data` is a caller buffer that
 ///   ONNX Runtime writes output `i` into (its element type, rank and fixed dimensions must match the model and its
-///   shape must be the output's actual shape); an entry with NULL `data` asks for an allocated output.
+///   shape must be the output's actual shape); an entry with NULL `data` asks for an allocated output. STRING
+///   outputs are always allocated: a STRING entry with non-NULL `data` is IPUFLOW_STATUS_INVALID_ARGUMENT.
 /// - `out_tensors`: NULL, or `n_outputs` slots. Each output not written into a caller buffer is returned here as a
 ///   new `ipuflow_tensor` owned by the caller (free with `ipuflow_tensor_free`); slots of caller-buffer outputs are
 ///   set to NULL. Required unless every output has a caller buffer. Written only on success.
 ///
 /// Every argument is checked before ONNX Runtime is called; checks report the tensor by name and both values.
-/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. `input_names[1]`),
-/// IPUFLOW_STATUS_INVALID_ENUM (a view's element
-/// type), IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data),
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. `input_names[1]`; a
+/// NULL string in a STRING input: `inputs[1].data[3]`), IPUFLOW_STATUS_INVALID_ENUM (a view's element type),
+/// IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data; a preallocated STRING output),
+/// IPUFLOW_STATUS_INVALID_UTF8 (a string of a STRING input),
 /// IPUFLOW_STATUS_TENSOR_MISMATCH (unknown input/output name, listing the valid ones; an input given twice or
 /// missing; wrong element type, rank or fixed dimension; negative dimension; byte size != product(shape) *
-/// element size), IPUFLOW_STATUS_UNSUPPORTED (string or non-tensor values), IPUFLOW_STATUS_CANCELLED (the run
+/// element size, packed for int4/int2, product(shape) * sizeof(char*) for STRING), IPUFLOW_STATUS_UNSUPPORTED
+/// (non-tensor values: sequences, maps, optionals; element types without an IPUFLOW_ELEMENT_TYPE_*), IPUFLOW_STATUS_CANCELLED (the run
 /// options were cancelled before or during the run), IPUFLOW_STATUS_RUNTIME (ONNX Runtime failed; e.g. a caller
 /// output buffer whose shape differs from the computed one). Thread-safe.
 #[no_mangle]
@@ -404,6 +443,28 @@ pub unsafe extern "C" fn ipuflow_session_run(
             return Err(null_arg("output_names"));
         }
 
+        // STRING views of string inputs, converted first (the TensorRefs below borrow them; no allocation when a run
+        // has none). The view of a non-string input is never read: its type mismatch is reported by the run.
+        let is_string_input = |i: usize| -> Result<bool> {
+            let v = &*inputs.add(i);
+            let np = *input_names.add(i);
+            if v.element_type != super::tensor::IPUFLOW_ELEMENT_TYPE_STRING || np.is_null() {
+                return Ok(false);
+            }
+            let idx = s.input_index_bytes(CStr::from_ptr(np).to_bytes())?;
+            Ok(s.inputs()[idx].element_type() == Some(ElementType::String))
+        };
+        let mut strings: Vec<Vec<&str>> = Vec::new();
+        for i in 0..n_inputs {
+            if is_string_input(i)? {
+                let v = &*inputs.add(i);
+                if v.data.is_null() && v.byte_size != 0 {
+                    return Err(null_arg(&format!("inputs[{i}].data")));
+                }
+                strings.push(view_strings(v, &|| format!("inputs[{i}]"))?);
+            }
+        }
+        let mut strings = strings.iter();
         let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(n_inputs);
         for i in 0..n_inputs {
             let np = *input_names.add(i);
@@ -413,8 +474,15 @@ pub unsafe extern "C" fn ipuflow_session_run(
             let idx = s.input_index_bytes(CStr::from_ptr(np).to_bytes())?;
             let v = &*inputs.add(i);
             let (et, shape) = view_parts(v, &|| format!("inputs[{i}]"))?;
-            let data: &[u8] = if v.byte_size == 0 { &[] } else { std::slice::from_raw_parts(v.data as *const u8, v.byte_size) };
-            ins.push((idx, TensorRef::from_bytes(et, shape, data)));
+            let t = if et != ElementType::String {
+                let data: &[u8] = if v.byte_size == 0 { &[] } else { std::slice::from_raw_parts(v.data as *const u8, v.byte_size) };
+                TensorRef::from_bytes(et, shape, data)
+            } else if is_string_input(i)? {
+                TensorRef::from_strs(shape, strings.next().ok_or_else(|| Error::internal("string inputs out of step"))?)
+            } else {
+                TensorRef::from_strs(shape, &[])
+            };
+            ins.push((idx, t));
         }
 
         let mut outs: Vec<(usize, Option<TensorMut<'_>>)> = Vec::with_capacity(n_outputs);
@@ -450,7 +518,7 @@ pub unsafe extern "C" fn ipuflow_session_run(
             let mut results = results.into_iter();
             for i in 0..n_outputs {
                 let p = match results.next().flatten() {
-                    Some(t) => ipuflow_tensor::into_raw(t),
+                    Some(t) => ipuflow_tensor::into_raw(TensorHandle::new(t)),
                     None => std::ptr::null_mut(),
                 };
                 write_out(out_tensors.add(i), p);

@@ -1,8 +1,9 @@
 //! Sessions: a model loaded into ONNX Runtime, its input/output metadata, and runs over caller buffers.
 //!
 //! A [`Session`] is `Send + Sync`; [`Session::run`] and friends may be called from many threads at once (ONNX
-//! Runtime's `Run` is thread-safe). Inputs are caller memory wrapped without copying; outputs go either into caller
-//! buffers (also without copying) or into tensors ONNX Runtime allocates ([`Tensor`]). Every input and
+//! Runtime's `Run` is thread-safe). Inputs are caller memory wrapped without copying (strings excepted: ONNX
+//! Runtime keeps them in its own objects, so they are copied in); outputs go either into caller buffers (also
+//! without copying; never strings) or into tensors ONNX Runtime allocates ([`Tensor`]). Every input and
 //! preallocated output is checked against the model before ONNX Runtime sees it, and a mismatch is a
 //! `TensorMismatch` error naming the tensor and both values.
 
@@ -19,7 +20,7 @@ use super::ffi::{c_string, os_string};
 use super::loader::Runtime;
 use super::npu::{self, DeviceUsed, Execution};
 use super::options::SessionOptions;
-use super::tensor::{onnx_type_name, shape_str, ElementType, Tensor, TensorMut, TensorRef};
+use super::tensor::{onnx_type_name, shape_str, ElementType, Tensor, TensorData, TensorMut, TensorRef};
 use crate::error::{Error, ErrorKind, Result};
 
 /// What kind of value an input or output is.
@@ -201,11 +202,12 @@ impl Drop for ValueList<'_, '_> {
     }
 }
 
-/// Reads the element type code and the shape from a tensor type-and-shape info.
+/// Reads the element type code (as ONNX numbers it) and the shape from a tensor type-and-shape info.
 pub(crate) fn read_tensor_info(rt: &Runtime, info: *const OrtTensorTypeAndShapeInfo) -> Result<(i32, Vec<i64>)> {
     let mut code: i32 = 0;
     // Read as a plain integer: an element type newer than ort-sys's enum must not become an invalid Rust enum.
     ort_call!(rt, GetTensorElementType(info, &mut code as *mut i32 as *mut ort_sys::ONNXTensorElementDataType))?;
+    let code = onnx_code_of_ort(code);
     let mut rank = 0usize;
     ort_call!(rt, GetDimensionsCount(info, &mut rank))?;
     let mut shape = vec![0i64; rank];
@@ -503,7 +505,11 @@ impl Session {
             if mark(&mut seen_in, &mut seen_in_big, *idx, self.inputs.len()) {
                 return Err(Error::new(ErrorKind::TensorMismatch, format!("input '{}' is given more than once", info.name)));
             }
-            check_tensor("input", info, t.element_type, t.shape, t.data.len(), t.data.as_ptr() as usize)?;
+            let payload = match t.data {
+                TensorData::Bytes(b) => Payload::Bytes { len: b.len(), addr: b.as_ptr() as usize },
+                d => Payload::Strings(d.string_count()),
+            };
+            check_tensor("input", info, t.element_type, t.shape, payload)?;
         }
         if inputs.len() != self.inputs.len() {
             let missing: Vec<String> = self
@@ -530,7 +536,20 @@ impl Session {
                 return Err(Error::invalid_argument(format!("output '{}' is requested more than once", info.name)));
             }
             match buf {
-                Some(t) => check_tensor("output", info, t.element_type, t.shape, t.data.len(), t.data.as_ptr() as usize)?,
+                Some(t) if t.element_type == ElementType::String => {
+                    return Err(Error::invalid_argument(format!(
+                        "output '{}': a string output cannot be written into a caller buffer (ONNX Runtime keeps \
+                         strings in its own objects); request it allocated instead",
+                        info.name
+                    )))
+                }
+                Some(t) => check_tensor(
+                    "output",
+                    info,
+                    t.element_type,
+                    t.shape,
+                    Payload::Bytes { len: t.data.len(), addr: t.data.as_ptr() as usize },
+                )?,
                 None => check_kind("output", info)?,
             }
         }
@@ -551,19 +570,23 @@ impl Session {
         let in_vals = ValueList { rt, values: inline_or_heap(&mut in_vals_s, &mut in_vals_h, n_in, std::ptr::null_mut()) };
         let in_names = inline_or_heap(&mut in_names_s, &mut in_names_h, n_in, std::ptr::null());
         for (k, (idx, t)) in inputs.iter().enumerate() {
-            ort_call!(
-                rt,
-                CreateTensorWithDataAsOrtValue(
-                    mem,
-                    t.data.as_ptr() as *mut std::ffi::c_void, // ORT never writes to inputs
-                    t.data.len(),
-                    t.shape.as_ptr(),
-                    t.shape.len(),
-                    ort_elem(t.element_type),
-                    &mut in_vals.values[k]
+            let input_name = || format!("input '{}'", self.inputs[*idx].name);
+            match t.data {
+                TensorData::Bytes(data) => ort_call!(
+                    rt,
+                    CreateTensorWithDataAsOrtValue(
+                        mem,
+                        data.as_ptr() as *mut std::ffi::c_void, // ORT never writes to inputs
+                        data.len(),
+                        t.shape.as_ptr(),
+                        t.shape.len(),
+                        ort_elem(t.element_type),
+                        &mut in_vals.values[k]
+                    )
                 )
-            )
-            .map_err(|e| e.context(format!("input '{}'", self.inputs[*idx].name)))?;
+                .map_err(|e| e.context(input_name()))?,
+                strs => fill_string_tensor(rt, t.shape, &strs, &mut in_vals.values[k]).map_err(|e| e.context(input_name()))?,
+            }
             in_names[k] = self.input_names_c[*idx].as_ptr();
         }
         let out_vals = ValueList { rt, values: inline_or_heap(&mut out_vals_s, &mut out_vals_h, n_out, std::ptr::null_mut()) };
@@ -654,7 +677,66 @@ fn ort_elem(t: ElementType) -> ort_sys::ONNXTensorElementDataType {
         ElementType::Uint32 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32,
         ElementType::Uint64 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64,
         ElementType::Bfloat16 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16,
+        ElementType::Float8E4M3FN => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E4M3FN,
+        ElementType::Float8E4M3FNUZ => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E4M3FNUZ,
+        ElementType::Float8E5M2 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E5M2,
+        ElementType::Float8E5M2FNUZ => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E5M2FNUZ,
+        ElementType::Uint4 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT4,
+        ElementType::Int4 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT4,
+        // ONNX Runtime's C enum orders the last three differently from ONNX (it added UINT2/INT2 first).
+        ElementType::Float8E8M0 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E8M0,
+        ElementType::Uint2 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT2,
+        ElementType::Int2 => O::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT2,
     }
+}
+
+/// The ONNX `TensorProto.DataType` number of an ONNX Runtime element type number: equal up to FLOAT4E2M1 (23);
+/// ORT numbers UINT2 = 24, INT2 = 25, FLOAT8E8M0 = 26 where ONNX has FLOAT8E8M0 = 24, UINT2 = 25, INT2 = 26.
+fn onnx_code_of_ort(code: i32) -> i32 {
+    use ort_sys::ONNXTensorElementDataType as O;
+    match code {
+        c if c == O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT2 as i32 => ElementType::Uint2.onnx(),
+        c if c == O::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT2 as i32 => ElementType::Int2.onnx(),
+        c if c == O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E8M0 as i32 => ElementType::Float8E8M0.onnx(),
+        c => c,
+    }
+}
+
+/// Creates an ORT string tensor of `shape` (allocated by ORT's default allocator) and copies `strs` into it, one
+/// element at a time through `GetResizedStringTensorElementBuffer` (no NUL terminator needed, embedded NULs kept).
+/// The value is stored in `*out` as soon as it exists, so the caller's [`ValueList`] releases it on any error.
+fn fill_string_tensor(rt: &Runtime, shape: &[i64], strs: &TensorData<'_>, out: &mut *mut OrtValue) -> Result<()> {
+    let mut alloc = std::ptr::null_mut();
+    ort_call!(rt, GetAllocatorWithDefaultOptions(&mut alloc))?;
+    let mut v = std::ptr::null_mut();
+    ort_call!(
+        rt,
+        CreateTensorAsOrtValue(alloc, shape.as_ptr(), shape.len(), ort_sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, &mut v)
+    )?;
+    // Owned by the caller's ValueList from here on (released on error there).
+    *out = v;
+    for i in 0..strs.string_count() {
+        let s = strs.string(i);
+        let mut buf: *mut c_char = std::ptr::null_mut();
+        ort_call!(rt, GetResizedStringTensorElementBuffer(v, i, s.len(), &mut buf)).map_err(|e| e.context(format!("string element {i}")))?;
+        if !s.is_empty() {
+            if buf.is_null() {
+                return Err(Error::internal(format!("string element {i}: ONNX Runtime returned no buffer")));
+            }
+            // SAFETY: ORT resized element `i` to `s.len()` bytes and returned its buffer.
+            unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len()) };
+        }
+    }
+    Ok(())
+}
+
+/// What a caller tensor carries, for [`check_tensor`].
+#[derive(Clone, Copy)]
+enum Payload {
+    /// Element bytes at an address.
+    Bytes { len: usize, addr: usize },
+    /// A number of strings.
+    Strings(usize),
 }
 
 /// Marks index `i` as seen; returns whether it already was. Small lists use a bit set (no allocation).
@@ -679,7 +761,7 @@ fn is_marked(bits: u64, big: &[bool], i: usize) -> bool {
     }
 }
 
-/// Refuses inputs/outputs ipuflow cannot pass (non-tensors, strings, unknown element types).
+/// Refuses inputs/outputs ipuflow cannot pass (non-tensors, unknown element types).
 fn check_kind(what: &str, info: &TensorInfo) -> Result<()> {
     if info.kind != ValueKind::Tensor {
         return Err(Error::unsupported(format!(
@@ -689,7 +771,6 @@ fn check_kind(what: &str, info: &TensorInfo) -> Result<()> {
         )));
     }
     match ElementType::from_onnx(info.element_type_code) {
-        Some(ElementType::String) => Err(Error::unsupported(format!("{what} '{}' is a string tensor; ipuflow does not pass string tensors", info.name))),
         Some(_) => Ok(()),
         None => Err(Error::unsupported(format!(
             "{what} '{}' has element type {}, which ipuflow does not support",
@@ -700,8 +781,8 @@ fn check_kind(what: &str, info: &TensorInfo) -> Result<()> {
 }
 
 /// Checks one caller tensor against the model's description: element type, rank, fixed dimensions, byte size,
-/// alignment. Errors name the tensor and both values.
-fn check_tensor(what: &str, info: &TensorInfo, et: ElementType, shape: &[i64], len: usize, addr: usize) -> Result<()> {
+/// alignment (strings: their number). Errors name the tensor and both values.
+fn check_tensor(what: &str, info: &TensorInfo, et: ElementType, shape: &[i64], payload: Payload) -> Result<()> {
     check_kind(what, info)?;
     let name = &info.name;
     let mismatch = |msg: String| Error::new(ErrorKind::TensorMismatch, format!("{what} '{name}': {msg}"));
@@ -733,14 +814,27 @@ fn check_tensor(what: &str, info: &TensorInfo, et: ElementType, shape: &[i64], l
             )));
         }
     }
-    let elem = et.size().unwrap_or(1);
-    let need = shape
-        .iter()
-        .try_fold(elem, |acc, &d| acc.checked_mul(d as usize))
-        .ok_or_else(|| mismatch(format!("shape {} of {et} is too large to address", shape_str(shape))))?;
+    let too_large = || mismatch(format!("shape {} of {et} is too large to address", shape_str(shape)));
+    let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d as usize)).ok_or_else(too_large)?;
+    let (len, addr) = match payload {
+        Payload::Strings(n) if et == ElementType::String => {
+            if n != count {
+                return Err(mismatch(format!("{n} strings given, shape {} of string needs {count}", shape_str(shape))));
+            }
+            return Ok(());
+        }
+        Payload::Strings(_) => return Err(Error::internal(format!("{what} '{name}': strings given for element type {et}"))),
+        Payload::Bytes { .. } if et == ElementType::String => {
+            return Err(Error::invalid_argument(format!("{what} '{name}': a string tensor must be given as strings, not bytes")))
+        }
+        Payload::Bytes { len, addr } => (len, addr),
+    };
+    let need = et.byte_size(count).ok_or_else(too_large)?;
     if len != need {
-        return Err(mismatch(format!("{len} bytes given, shape {} of {et} needs {need} bytes", shape_str(shape))));
+        let packed = if et.size().is_none() { " (packed)" } else { "" };
+        return Err(mismatch(format!("{len} bytes given, shape {} of {et} needs {need} bytes{packed}", shape_str(shape))));
     }
+    let elem = et.size().unwrap_or(1);
     if need != 0 && !addr.is_multiple_of(elem) {
         return Err(Error::invalid_argument(format!(
             "{what} '{name}': the data address is not aligned to {elem} bytes ({et} elements)"
