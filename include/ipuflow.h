@@ -214,7 +214,10 @@
 #define IPUFLOW_ELEMENT_TYPE_INT64 7
 
 /**
- * Strings appear in model metadata only; runs refuse them (IPUFLOW_STATUS_UNSUPPORTED).
+ * UTF-8 strings. In an `ipuflow_tensor_view`, `data` is an array of `const char*` (one NUL-terminated string per
+ * element, row-major) and `byte_size` is n * sizeof(char*). Inputs are copied into ONNX Runtime during the run;
+ * outputs are always allocated by ipuflow (never a preallocated buffer). See `ipuflow_tensor_get_view` and
+ * `ipuflow_tensor_string_lengths`.
  */
 #define IPUFLOW_ELEMENT_TYPE_STRING 8
 
@@ -247,6 +250,151 @@
  * bfloat16 (the upper half of a float32), 2 bytes per element.
  */
 #define IPUFLOW_ELEMENT_TYPE_BFLOAT16 16
+
+/**
+ * float8 E4M3FN (4 exponent, 3 mantissa bits, no infinities), 1 byte per element, passed as raw bits.
+ */
+#define IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN 17
+
+/**
+ * float8 E4M3FNUZ (no infinities, no negative zero; 0x80 is NaN), 1 byte per element, passed as raw bits.
+ */
+#define IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FNUZ 18
+
+/**
+ * float8 E5M2 (5 exponent, 2 mantissa bits, with infinities), 1 byte per element, passed as raw bits.
+ */
+#define IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2 19
+
+/**
+ * float8 E5M2FNUZ (no infinities, no negative zero; 0x80 is NaN), 1 byte per element, passed as raw bits.
+ */
+#define IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ 20
+
+/**
+ * Unsigned 4-bit integers, packed two per byte as ONNX packs them: element 2k in the low nibble of byte k,
+ * element 2k+1 in the high nibble. A tensor of n elements takes (n + 1) / 2 bytes.
+ */
+#define IPUFLOW_ELEMENT_TYPE_UINT4 21
+
+/**
+ * Signed 4-bit integers (two's complement), packed two per byte as IPUFLOW_ELEMENT_TYPE_UINT4: (n + 1) / 2 bytes.
+ */
+#define IPUFLOW_ELEMENT_TYPE_INT4 22
+
+/**
+ * float8 E8M0 (8 exponent bits, no sign or mantissa: 2^(bits - 127); 0xFF is NaN), 1 byte per element, raw bits.
+ * The number is ONNX's (24); ONNX Runtime's C API numbers it 26, and ipuflow converts.
+ */
+#define IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0 24
+
+/**
+ * Unsigned 2-bit integers, packed four per byte as ONNX packs them: element 4k + j in bits 2j..2j+1 of byte k.
+ * A tensor of n elements takes (n + 3) / 4 bytes. (ONNX number 25; ONNX Runtime's C API numbers it 24.)
+ */
+#define IPUFLOW_ELEMENT_TYPE_UINT2 25
+
+/**
+ * Signed 2-bit integers (two's complement), packed four per byte as IPUFLOW_ELEMENT_TYPE_UINT2: (n + 3) / 4
+ * bytes. (ONNX number 26; ONNX Runtime's C API numbers it 25.)
+ */
+#define IPUFLOW_ELEMENT_TYPE_INT2 26
+
+/**
+ * Preset: symmetric INT8 activations and weights, power-of-two scales, per-tensor weights (the NPU CNN recipe).
+ */
+#define IPUFLOW_PRESET_XINT8 0
+
+/**
+ * Preset: INT8 activations, symmetric INT8 weights, float scales.
+ */
+#define IPUFLOW_PRESET_A8W8 1
+
+/**
+ * Preset: INT16 activations, symmetric INT8 weights.
+ */
+#define IPUFLOW_PRESET_A16W8 2
+
+/**
+ * Preset: for ONNX Runtime's CPU provider: U8 asymmetric activations, per-channel S8 weights, QDQ shaped for its
+ * integer kernels.
+ */
+#define IPUFLOW_PRESET_CPU 3
+
+/**
+ * Quantized type: unsigned 8-bit (the number is the ONNX element type, as IPUFLOW_ELEMENT_TYPE_UINT8).
+ */
+#define IPUFLOW_QUANT_TYPE_UINT8 2
+
+/**
+ * Quantized type: signed 8-bit.
+ */
+#define IPUFLOW_QUANT_TYPE_INT8 3
+
+/**
+ * Quantized type: unsigned 16-bit.
+ */
+#define IPUFLOW_QUANT_TYPE_UINT16 4
+
+/**
+ * Quantized type: signed 16-bit.
+ */
+#define IPUFLOW_QUANT_TYPE_INT16 5
+
+/**
+ * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
+ */
+#define IPUFLOW_LAYOUT_AUTO 0
+
+/**
+ * Image layout: channels first.
+ */
+#define IPUFLOW_LAYOUT_NCHW 1
+
+/**
+ * Image layout: channels last.
+ */
+#define IPUFLOW_LAYOUT_NHWC 2
+
+/**
+ * Channel order red, green, blue.
+ */
+#define IPUFLOW_CHANNEL_ORDER_RGB 0
+
+/**
+ * Channel order blue, green, red (OpenCV-trained models).
+ */
+#define IPUFLOW_CHANNEL_ORDER_BGR 1
+
+/**
+ * Quantization stage: ONNX Runtime BASIC optimization, Constant/BatchNorm folding, type inference.
+ */
+#define IPUFLOW_QUANT_STAGE_PREPARE 0
+
+/**
+ * Quantization stage: calibration runs (`done` of `total` batches).
+ */
+#define IPUFLOW_QUANT_STAGE_CALIBRATE 1
+
+/**
+ * Quantization stage: QDQ emission.
+ */
+#define IPUFLOW_QUANT_STAGE_QUANTIZE 2
+
+/**
+ * Quantization stage: loading the result into ONNX Runtime as a check.
+ */
+#define IPUFLOW_QUANT_STAGE_VERIFY 3
+
+/**
+ * `ipuflow_calib_next_fn` return value: the batch was filled.
+ */
+#define IPUFLOW_CALIB_BATCH 1
+
+/**
+ * `ipuflow_calib_next_fn` return value: no more batches.
+ */
+#define IPUFLOW_CALIB_DONE 0
 
 /**
  * Result code of every fallible ipuflow call. Codes are pinned: a code's number never changes between releases.
@@ -375,6 +523,22 @@ typedef int32_t ipuflow_status;
 #endif // __cplusplus
 
 /**
+ * One calibration batch being filled by an `ipuflow_calib_next_fn` callback. Valid only during that call; only
+ * the thread running the callback may use it.
+ */
+typedef struct ipuflow_calib_batch ipuflow_calib_batch;
+
+/**
+ * Calibration data for `ipuflow_quantize`: in-memory samples, a pull callback, a directory of .npy files or a
+ * folder of images.
+ *
+ * Created by one of the `ipuflow_calib_data_create*` functions, freed with `ipuflow_calib_data_free`. Each
+ * `ipuflow_quantize` call reads it from the start. Not thread-safe: one call at a time per object (a callback's
+ * `user` pointer is used on the thread calling `ipuflow_quantize`).
+ */
+typedef struct ipuflow_calib_data ipuflow_calib_data;
+
+/**
  * ONNX Runtime's environment: logging settings and, optionally, thread pools shared by all its sessions.
  *
  * ONNX Runtime allows one per process: while an environment (or a session created in it) is alive, creating
@@ -406,6 +570,15 @@ typedef struct ipuflow_npu_scan ipuflow_npu_scan;
  * CPU. Immutable: thread-safe to read; strings are owned by it until `ipuflow_preflight_free`.
  */
 typedef struct ipuflow_preflight ipuflow_preflight;
+
+/**
+ * Quantization settings: a preset and the changes made to it.
+ *
+ * Created by `ipuflow_quant_config_create`, freed with `ipuflow_quant_config_free`. Setters change it; a
+ * `const ipuflow_quant_config*` may be read by several threads at once (e.g. by concurrent `ipuflow_quantize`
+ * calls), but a setter must not race with any other call on the same config.
+ */
+typedef struct ipuflow_quant_config ipuflow_quant_config;
 
 /**
  * Per-run settings and a cancel token.
@@ -443,8 +616,8 @@ typedef struct ipuflow_session_options ipuflow_session_options;
  * A tensor allocated by ONNX Runtime: a run's output, owned by the caller.
  *
  * Obtained from `ipuflow_session_run` (its `out_tensors`), freed with `ipuflow_tensor_free`. Its data may be read
- * and written by the caller until it is freed. It does not depend on the session: it may outlive it. Read-only
- * calls are thread-safe.
+ * and written by the caller until it is freed (a STRING tensor's strings are read-only). It does not depend on
+ * the session: it may outlive it. Read-only calls are thread-safe.
  */
 typedef struct ipuflow_tensor ipuflow_tensor;
 
@@ -593,7 +766,7 @@ typedef void (*ipuflow_log_callback)(void *user_data,
  *
  * - `name`: UTF-8, NUL-terminated.
  * - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value (other ONNX numbers may appear for types ipuflow cannot
- *   pass, e.g. 17 = float8e4m3fn); 0 when the value is not a tensor (sequence, map, optional).
+ *   pass, e.g. 23 = float4e2m1, 14 = complex64); 0 when the value is not a tensor (sequence, map, optional).
  * - `shape`, `rank`: the model's dimensions; -1 marks a dimension that is not fixed. `shape` is NULL when rank is 0.
  * - `dim_names`: `rank` strings: the symbolic name of each dimension ("batch", "N") or "" when fixed or unnamed;
  *   NULL when rank is 0.
@@ -610,11 +783,13 @@ typedef struct ipuflow_tensor_info {
  * A tensor in caller memory, described for a run: used as an input, or as a preallocated output that ONNX Runtime
  * writes into. Nothing is copied and ipuflow keeps no pointer after the call returns.
  *
- * - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value (not STRING).
+ * - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value.
  * - `shape`, `rank`: `rank` dimensions, each >= 0 (a scalar has rank 0 and `shape` may be NULL).
  * - `data`: the elements, row-major, aligned to the element size; NULL only when `byte_size` is 0. Input data is
- *   only read.
- * - `byte_size`: exactly product(shape) * element size, else IPUFLOW_STATUS_TENSOR_MISMATCH.
+ *   only read. For STRING: an array of product(shape) `const char*`, each a non-NULL NUL-terminated UTF-8 string
+ *   (copied during the run; a string cannot carry an embedded NUL this way), aligned to sizeof(char*).
+ * - `byte_size`: exactly product(shape) * element size (int4/uint4: (product + 1) / 2, int2/uint2:
+ *   (product + 3) / 4; STRING: product * sizeof(char*)), else IPUFLOW_STATUS_TENSOR_MISMATCH.
  */
 typedef struct ipuflow_tensor_view {
   int32_t element_type;
@@ -681,6 +856,65 @@ typedef struct ipuflow_placed_node {
   const char *domain;
   const char *op_type;
 } ipuflow_placed_node;
+
+/**
+ * Fills the next calibration batch (TensorRT `getBatch` style).
+ *
+ * Called by `ipuflow_quantize` on the calling thread, once per batch, with the `user` pointer given to
+ * `ipuflow_calib_data_create_from_callback`. The callback describes each model input with
+ * `ipuflow_calib_batch_set_input` (the memory is the host's and must stay valid and unchanged until the callback
+ * is called again or `ipuflow_quantize` returns), then returns:
+ * - `IPUFLOW_CALIB_BATCH` (1): the batch is filled;
+ * - `IPUFLOW_CALIB_DONE` (0): there is no more data (nothing set is used);
+ * - a negative value: failure; quantization stops with IPUFLOW_STATUS_CALLBACK and the message given to
+ *   `ipuflow_calib_batch_set_error` (or a generic one naming the value).
+ *
+ * The callback must not call `ipuflow_quantize` again with the same calibration data.
+ */
+typedef int32_t (*ipuflow_calib_next_fn)(void *user, struct ipuflow_calib_batch *batch);
+
+/**
+ * How images become input tensors. Fill it with `ipuflow_image_preprocess_init` first (the defaults are the
+ * anchor protocol), then change fields. Pixel values are converted as `(pixel - mean[c]) / std[c]` for float
+ * inputs; uint8 inputs get the raw pixels.
+ */
+typedef struct ipuflow_image_preprocess {
+  /**
+   * The model input the images feed; NULL: the model's only input. Copied at creation.
+   */
+  const char *input_name;
+  /**
+   * Crop height and width; 0: the model input's spatial size (which must then be fixed).
+   */
+  uint32_t height;
+  uint32_t width;
+  /**
+   * Shorter side after resizing (bilinear): > 0 that size; 0: stretch straight to the crop size;
+   * -1: `round(min(crop) * 256 / 224)` (the default).
+   */
+  int32_t resize_shorter;
+  /**
+   * Per channel (in the channel order of the tensor), mean and standard deviation.
+   */
+  float mean[3];
+  float std[3];
+  /**
+   * `IPUFLOW_LAYOUT_*`.
+   */
+  int32_t layout;
+  /**
+   * `IPUFLOW_CHANNEL_ORDER_*`.
+   */
+  int32_t channel_order;
+} ipuflow_image_preprocess;
+
+/**
+ * Reports progress of `ipuflow_quantize`: `stage` is an `IPUFLOW_QUANT_STAGE_*`, `done` of `total` units (batches
+ * for IPUFLOW_QUANT_STAGE_CALIBRATE; 0 then 1 for the other stages; `total` -1 when unknown). Called on the
+ * thread running `ipuflow_quantize`. Return 0 to continue, non-zero to cancel: `ipuflow_quantize` then returns
+ * IPUFLOW_STATUS_CANCELLED.
+ */
+typedef int32_t (*ipuflow_quant_progress_fn)(void *user, int32_t stage, size_t done, int64_t total);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1363,22 +1597,26 @@ ipuflow_status ipuflow_session_output_info(const struct ipuflow_session *session
  * - `session`: the session (shared: any number of threads may run it at once).
  * - `run_options`: per-run settings and cancel token, or NULL.
  * - `input_names`, `inputs`, `n_inputs`: every model input exactly once, by name (UTF-8), in any order, as views of
- *   caller memory that ONNX Runtime reads in place (no copy). Both arrays may be NULL when `n_inputs` is 0.
+ *   caller memory that ONNX Runtime reads in place (no copy; STRING inputs are copied, see
+ *   `IPUFLOW_ELEMENT_TYPE_STRING`). Both arrays may be NULL when `n_inputs` is 0.
  * - `output_names`, `n_outputs`: the outputs wanted (at least one), by name, each at most once.
  * - `preallocated_outputs`: NULL, or `n_outputs` views; an entry with non-NULL `data` is a caller buffer that
  *   ONNX Runtime writes output `i` into (its element type, rank and fixed dimensions must match the model and its
- *   shape must be the output's actual shape); an entry with NULL `data` asks for an allocated output.
+ *   shape must be the output's actual shape); an entry with NULL `data` asks for an allocated output. STRING
+ *   outputs are always allocated: a STRING entry with non-NULL `data` is IPUFLOW_STATUS_INVALID_ARGUMENT.
  * - `out_tensors`: NULL, or `n_outputs` slots. Each output not written into a caller buffer is returned here as a
  *   new `ipuflow_tensor` owned by the caller (free with `ipuflow_tensor_free`); slots of caller-buffer outputs are
  *   set to NULL. Required unless every output has a caller buffer. Written only on success.
  *
  * Every argument is checked before ONNX Runtime is called; checks report the tensor by name and both values.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. `input_names[1]`),
- * IPUFLOW_STATUS_INVALID_ENUM (a view's element
- * type), IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data),
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. `input_names[1]`; a
+ * NULL string in a STRING input: `inputs[1].data[3]`), IPUFLOW_STATUS_INVALID_ENUM (a view's element type),
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data; a preallocated STRING output),
+ * IPUFLOW_STATUS_INVALID_UTF8 (a string of a STRING input),
  * IPUFLOW_STATUS_TENSOR_MISMATCH (unknown input/output name, listing the valid ones; an input given twice or
  * missing; wrong element type, rank or fixed dimension; negative dimension; byte size != product(shape) *
- * element size), IPUFLOW_STATUS_UNSUPPORTED (string or non-tensor values), IPUFLOW_STATUS_CANCELLED (the run
+ * element size, packed for int4/int2, product(shape) * sizeof(char*) for STRING), IPUFLOW_STATUS_UNSUPPORTED
+ * (non-tensor values: sequences, maps, optionals; element types without an IPUFLOW_ELEMENT_TYPE_*), IPUFLOW_STATUS_CANCELLED (the run
  * options were cancelled before or during the run), IPUFLOW_STATUS_RUNTIME (ONNX Runtime failed; e.g. a caller
  * output buffer whose shape differs from the computed one). Thread-safe.
  */
@@ -1531,6 +1769,11 @@ ipuflow_status ipuflow_session_placement_json(const struct ipuflow_session *sess
  * - `out`: receives the view on success; its pointers stay valid until `ipuflow_tensor_free(tensor)`. The view can
  *   be passed as an input of another run.
  *
+ * For a STRING tensor, `data` is a `const char* const*` array of one NUL-terminated UTF-8 string per element
+ * (row-major) and `byte_size` is n * sizeof(char*); the array and the strings are owned by the tensor and must
+ * not be written. A string that contains an embedded NUL reads shorter through its `char*` alone: its full length
+ * is given by `ipuflow_tensor_string_lengths` (the bytes up to that length are all there, followed by a NUL).
+ *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
  */
 ipuflow_status ipuflow_tensor_get_view(const struct ipuflow_tensor *tensor,
@@ -1538,7 +1781,8 @@ ipuflow_status ipuflow_tensor_get_view(const struct ipuflow_tensor *tensor,
 
 /**
  * Gives a tensor's data pointer and size in bytes (either out pointer may be NULL if not wanted; the pointer is
- * NULL for an empty tensor). The data stays valid until `ipuflow_tensor_free(tensor)`.
+ * NULL for an empty tensor), as in `ipuflow_tensor_get_view` (STRING: the `const char*` array and
+ * n * sizeof(char*)). The data stays valid until `ipuflow_tensor_free(tensor)`.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`tensor`). Thread-safe.
  */
@@ -1547,18 +1791,327 @@ ipuflow_status ipuflow_tensor_data(const struct ipuflow_tensor *tensor,
                                    size_t *byte_size);
 
 /**
+ * Gives the byte length (without the terminating NUL) of each string of a STRING tensor, in element order: the
+ * exact lengths, also for strings with embedded NULs, which their `const char*` in the view cuts short.
+ *
+ * - `out_lengths`: receives an array of `*out_count` lengths owned by the tensor (valid until
+ *   `ipuflow_tensor_free(tensor)`); NULL when the tensor has no elements.
+ * - `out_count`: receives the number of elements.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_TENSOR_MISMATCH (not a STRING tensor). Thread-safe.
+ */
+ipuflow_status ipuflow_tensor_string_lengths(const struct ipuflow_tensor *tensor,
+                                             const size_t **out_lengths,
+                                             size_t *out_count);
+
+/**
  * Frees a tensor returned by a run. `tensor` may be NULL (no-op). Pointers obtained from it become invalid.
  * Must not race with other calls on the same tensor.
  */
 void ipuflow_tensor_free(struct ipuflow_tensor *tensor);
 
 /**
- * Gives the size in bytes of one element of `element_type` (an `IPUFLOW_ELEMENT_TYPE_*`).
+ * Gives the size in bytes of one element of `element_type` (an `IPUFLOW_ELEMENT_TYPE_*`) in an
+ * `ipuflow_tensor_view`: for STRING, sizeof(char*) (a view holds one `const char*` per element), so that
+ * `byte_size` = product(shape) * size holds for every type but the packed ones.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown type),
- * IPUFLOW_STATUS_UNSUPPORTED (STRING has no fixed size). Thread-safe.
+ * IPUFLOW_STATUS_UNSUPPORTED (INT4/UINT4/INT2/UINT2: several elements share a byte; n elements take (n + 1) / 2
+ * resp. (n + 3) / 4 bytes). Thread-safe.
  */
-ipuflow_status ipuflow_element_type_size(int32_t element_type, size_t *out);
+ipuflow_status ipuflow_element_type_size(int32_t element_type,
+                                         size_t *out);
+
+/**
+ * Creates a configuration from a preset (`IPUFLOW_PRESET_*`).
+ *
+ * - `out`: receives the new config on success; free it with `ipuflow_quant_config_free`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown preset). Thread-safe.
+ */
+ipuflow_status ipuflow_quant_config_create(int32_t preset, struct ipuflow_quant_config **out);
+
+/**
+ * Frees a configuration. NULL is a no-op.
+ */
+void ipuflow_quant_config_free(struct ipuflow_quant_config *config);
+
+/**
+ * Sets the type of quantized activations (`IPUFLOW_QUANT_TYPE_*`).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_activation_type(struct ipuflow_quant_config *config,
+                                                        int32_t qtype);
+
+/**
+ * Sets the type of quantized weights (`IPUFLOW_QUANT_TYPE_*`).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_weight_type(struct ipuflow_quant_config *config,
+                                                    int32_t qtype);
+
+/**
+ * One scale per output channel for Conv/ConvTranspose/Gemm/MatMul weights (1) or one per tensor (0).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_per_channel(struct ipuflow_quant_config *config,
+                                                    int32_t value);
+
+/**
+ * Symmetric activations (zero point 0 for signed types).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_activation_symmetric(struct ipuflow_quant_config *config,
+                                                             int32_t value);
+
+/**
+ * Symmetric weights (the presets' default) or asymmetric.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_weight_symmetric(struct ipuflow_quant_config *config,
+                                                         int32_t value);
+
+/**
+ * Round every scale to a power of two (the X1 NPU requires it).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_power_of_two(struct ipuflow_quant_config *config,
+                                                     int32_t value);
+
+/**
+ * Give all inputs of a Concat and its output one shared scale.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_concat_shared_scale(struct ipuflow_quant_config *config,
+                                                            int32_t value);
+
+/**
+ * Shape the QDQ graph for ONNX Runtime's CPU fusions (QLinear / integer kernels).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_cpu_fusion(struct ipuflow_quant_config *config,
+                                                   int32_t value);
+
+/**
+ * Calibrates with MinMax and a moving average of the per-batch extremes with constant `constant` (in (0, 1)), or
+ * with the global extremes when `constant` is 0.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (outside [0, 1), or NaN). Not thread-safe
+ * on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_moving_average(struct ipuflow_quant_config *config,
+                                                       float constant);
+
+/**
+ * Leaves the node named `node_name` in float. Adding a name twice is harmless.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+ * name). Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_exclude_node(struct ipuflow_quant_config *config,
+                                                 const char *node_name);
+
+/**
+ * Leaves every node of op type `op_type` (e.g. "Softmax") in float.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty).
+ * Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_exclude_op_type(struct ipuflow_quant_config *config,
+                                                    const char *op_type);
+
+/**
+ * Quantizes the activation tensor `tensor_name` with `qtype` (`IPUFLOW_QUANT_TYPE_*`) instead of the
+ * configuration's activation type.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+ * name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_tensor_type(struct ipuflow_quant_config *config,
+                                                    const char *tensor_name,
+                                                    int32_t qtype);
+
+/**
+ * Uses the range [`min`, `max`] for the activation tensor `tensor_name` instead of the calibrated one.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+ * name, non-finite bounds or `min > max`). Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_tensor_range(struct ipuflow_quant_config *config,
+                                                     const char *tensor_name,
+                                                     float min,
+                                                     float max);
+
+/**
+ * Number of model inputs a batch must provide (callable from inside `ipuflow_calib_next_fn` only).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
+ */
+ipuflow_status ipuflow_calib_batch_input_count(const struct ipuflow_calib_batch *batch,
+                                               size_t *out);
+
+/**
+ * The name of model input `index`; the string stays valid until the callback returns.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE.
+ */
+ipuflow_status ipuflow_calib_batch_input_name(const struct ipuflow_calib_batch *batch,
+                                              size_t index,
+                                              const char **out);
+
+/**
+ * Gives the tensor for input `name` in this batch. The tensor's memory (`view->shape`, `view->data`) is borrowed,
+ * not copied: it must stay valid and unchanged until the callback is called again or `ipuflow_quantize` returns.
+ * Setting the same name again replaces it. Names, types and shapes are checked against the model when the batch
+ * runs (IPUFLOW_STATUS_TENSOR_MISMATCH from `ipuflow_quantize`, naming the tensor and both values).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (also NULL `view->shape` with rank > 0, NULL `view->data` with bytes),
+ * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM (element type), IPUFLOW_STATUS_TENSOR_MISMATCH
+ * (`byte_size` does not match the shape and type, a negative dimension).
+ */
+ipuflow_status ipuflow_calib_batch_set_input(struct ipuflow_calib_batch *batch,
+                                             const char *name,
+                                             const struct ipuflow_tensor_view *view);
+
+/**
+ * Records why the callback is about to fail (return a negative value next). The message is copied.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8.
+ */
+ipuflow_status ipuflow_calib_batch_set_error(struct ipuflow_calib_batch *batch,
+                                             const char *message);
+
+/**
+ * Creates an empty in-memory set of calibration samples; add samples with `ipuflow_calib_data_add_sample`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create(struct ipuflow_calib_data **out);
+
+/**
+ * Adds one sample (one batch): `count` named tensors, copied. `names[i]` names the model input `tensors[i]` feeds.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (count 0,
+ * empty or repeated name, data not created by `ipuflow_calib_data_create`), IPUFLOW_STATUS_INVALID_ENUM
+ * (element type), IPUFLOW_STATUS_TENSOR_MISMATCH (byte size vs shape). Names, types and shapes are checked against
+ * the model by `ipuflow_quantize`. Nothing is added on error. Not thread-safe on the same data.
+ */
+ipuflow_status ipuflow_calib_data_add_sample(struct ipuflow_calib_data *data,
+                                             const char *const *names,
+                                             const struct ipuflow_tensor_view *tensors,
+                                             size_t count);
+
+/**
+ * Creates calibration data pulled from a callback (see `ipuflow_calib_next_fn`).
+ *
+ * - `next`: the callback (not NULL); `user`: passed to it as is (may be NULL).
+ * - `batch_count`: the number of batches it will give, for progress reports, or -1 if unknown.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (`batch_count` < -1). Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create_from_callback(ipuflow_calib_next_fn next,
+                                                       void *user,
+                                                       int64_t batch_count,
+                                                       struct ipuflow_calib_data **out);
+
+/**
+ * Creates calibration data from a directory of .npy files (versions 1-3, C order, little-endian; dtypes f2 f4 f8
+ * i1 i2 i4 i8 u1 u2 u4 u8 b1, matching the model input's type): one file per batch, sorted by name, for a
+ * single-input model; or one subdirectory per batch holding `<input name>.npy` files.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
+ * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no .npy file and no subdirectory). Files are read during
+ * `ipuflow_quantize`; errors there name the file. Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create_from_npy_dir(const char *dir,
+                                                      struct ipuflow_calib_data **out);
+
+/**
+ * Fills `pre` with the defaults: only input, model size, shorter side 256/224 of the crop, mean 127, std 128,
+ * layout from the model, RGB.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_image_preprocess_init(struct ipuflow_image_preprocess *pre);
+
+/**
+ * Creates calibration data from a folder of JPEG/PNG images (one image per batch, sorted by file name).
+ *
+ * - `pre`: preprocessing (copied, `input_name` included); NULL: the defaults of `ipuflow_image_preprocess_init`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
+ * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no image in the folder), IPUFLOW_STATUS_INVALID_ARGUMENT /
+ * IPUFLOW_STATUS_INVALID_ENUM (bad preprocessing values). Images are decoded during `ipuflow_quantize`; errors
+ * there name the file. Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create_from_image_dir(const char *dir,
+                                                        const struct ipuflow_image_preprocess *pre,
+                                                        struct ipuflow_calib_data **out);
+
+/**
+ * Frees calibration data (in-memory samples included). NULL is a no-op.
+ */
+void ipuflow_calib_data_free(struct ipuflow_calib_data *data);
+
+/**
+ * Quantizes `model` to a QDQ model: prepares it (ONNX Runtime BASIC optimization, BatchNorm and Constant
+ * folding), calibrates it on `data`, writes Q/DQ nodes as `config` says and checks that ONNX Runtime loads the
+ * result. Needs ONNX Runtime (`ipuflow_runtime_load`, or found automatically).
+ *
+ * - `model`, `config`: not modified. `data`: read from its start (its position is reset).
+ * - `progress`, `progress_user`: optional (NULL: no reports).
+ * - `out_model`: receives the quantized model on success; free it with `ipuflow_model_free`, save it with
+ *   `ipuflow_model_save` (atomic). Nothing is written to disk by this call.
+ * - `out_report_json`: NULL, or receives a JSON report (per node: quantized or why not; per tensor: type, range,
+ *   scale, zero point) on success, freed with `ipuflow_string_free`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT; IPUFLOW_STATUS_INVALID_ARGUMENT (inconsistent config);
+ * IPUFLOW_STATUS_UNSUPPORTED (already quantized, unsupported opset); IPUFLOW_STATUS_CALIBRATION (no data);
+ * IPUFLOW_STATUS_TENSOR_MISMATCH (a sample with an unknown input name, wrong type or shape: the message names the
+ * tensor, both values and the batch); IPUFLOW_STATUS_CALLBACK (the data callback failed: its message);
+ * IPUFLOW_STATUS_CANCELLED; IPUFLOW_STATUS_FILE_* (data files); IPUFLOW_STATUS_RUNTIME*.
+ * Output parameters are untouched on error. Thread-safe for distinct `data` objects.
+ */
+ipuflow_status ipuflow_quantize(const struct ipuflow_model *model,
+                                const struct ipuflow_quant_config *config,
+                                struct ipuflow_calib_data *data,
+                                ipuflow_quant_progress_fn progress,
+                                void *progress_user,
+                                struct ipuflow_model **out_model,
+                                char **out_report_json);
+
+/**
+ * Loads one image file and preprocesses it exactly as `ipuflow_calib_data_create_from_image_dir` does, into a
+ * caller buffer of floats (batch 1), e.g. to evaluate a model on the same preprocessing.
+ *
+ * - `pre`: `height` and `width` must be set (> 0); `IPUFLOW_LAYOUT_AUTO` means NCHW; `input_name` is ignored.
+ * - `flip_horizontal`: 0 or 1 (mirror left-right after cropping).
+ * - `out`, `out_count`: exactly `3 * height * width` floats, written in the layout asked for.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (sizes,
+ * mean/std), IPUFLOW_STATUS_INVALID_ENUM, IPUFLOW_STATUS_BUFFER_TOO_SMALL (`out_count` differs from
+ * 3 * height * width), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (unreadable or undecodable image).
+ * `out` is written only on success. Thread-safe.
+ */
+ipuflow_status ipuflow_image_load(const char *path,
+                                  const struct ipuflow_image_preprocess *pre,
+                                  int32_t flip_horizontal,
+                                  float *out,
+                                  size_t out_count);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -504,4 +504,162 @@ private:
 
 }  // namespace ipuflow
 
+// ============================================================================================================
+// Quantization: QuantConfig, CalibData, Quantize (ipuflow_quant_config, ipuflow_calib_data, ipuflow_quantize).
+// ============================================================================================================
+#include <functional>
+
+namespace ipuflow {
+
+/// Quantization settings: a preset (IPUFLOW_PRESET_*) and changes to it (ipuflow_quant_config). Setters return
+/// *this so they chain; const methods are thread-safe.
+class QuantConfig : public detail::Handle<ipuflow_quant_config, ipuflow_quant_config_free> {
+public:
+    using Handle::Handle;
+
+    static Result<QuantConfig> TryCreate(int32_t preset) {
+        ipuflow_quant_config* c = nullptr;
+        ipuflow_status s = ipuflow_quant_config_create(preset, &c);
+        if (s != IPUFLOW_STATUS_OK) return detail::last_error(s);
+        return QuantConfig(c);
+    }
+#if !defined(IPUFLOW_NO_EXCEPTIONS)
+    /// A configuration from a preset. Throws Exception.
+    static QuantConfig Create(int32_t preset) { return detail::unwrap(TryCreate(preset)); }
+    QuantConfig& ActivationType(int32_t qtype) { return Check(ipuflow_quant_config_set_activation_type(get(), qtype)); }
+    QuantConfig& WeightType(int32_t qtype) { return Check(ipuflow_quant_config_set_weight_type(get(), qtype)); }
+    QuantConfig& PerChannel(bool on) { return Check(ipuflow_quant_config_set_per_channel(get(), on ? 1 : 0)); }
+    QuantConfig& ActivationSymmetric(bool on) {
+        return Check(ipuflow_quant_config_set_activation_symmetric(get(), on ? 1 : 0));
+    }
+    QuantConfig& WeightSymmetric(bool on) { return Check(ipuflow_quant_config_set_weight_symmetric(get(), on ? 1 : 0)); }
+    QuantConfig& PowerOfTwo(bool on) { return Check(ipuflow_quant_config_set_power_of_two(get(), on ? 1 : 0)); }
+    QuantConfig& ConcatSharedScale(bool on) {
+        return Check(ipuflow_quant_config_set_concat_shared_scale(get(), on ? 1 : 0));
+    }
+    QuantConfig& CpuFusion(bool on) { return Check(ipuflow_quant_config_set_cpu_fusion(get(), on ? 1 : 0)); }
+    /// 0 turns the moving average off (global MinMax).
+    QuantConfig& MovingAverage(float constant) { return Check(ipuflow_quant_config_set_moving_average(get(), constant)); }
+    QuantConfig& ExcludeNode(const std::string& name) {
+        return Check(ipuflow_quant_config_exclude_node(get(), name.c_str()));
+    }
+    QuantConfig& ExcludeOpType(const std::string& op) {
+        return Check(ipuflow_quant_config_exclude_op_type(get(), op.c_str()));
+    }
+    QuantConfig& TensorType(const std::string& tensor, int32_t qtype) {
+        return Check(ipuflow_quant_config_set_tensor_type(get(), tensor.c_str(), qtype));
+    }
+    QuantConfig& TensorRange(const std::string& tensor, float min, float max) {
+        return Check(ipuflow_quant_config_set_tensor_range(get(), tensor.c_str(), min, max));
+    }
+
+private:
+    QuantConfig& Check(ipuflow_status s) {
+        detail::check(s);
+        return *this;
+    }
+#endif
+};
+
+/// Image preprocessing with the library's defaults (the anchor protocol); change fields as needed.
+inline ipuflow_image_preprocess DefaultImagePreprocess() noexcept {
+    ipuflow_image_preprocess p{};
+    ipuflow_image_preprocess_init(&p);
+    return p;
+}
+
+/// Calibration data (ipuflow_calib_data): in-memory samples, a pull callback, .npy files or an image folder.
+/// Not thread-safe: one Quantize at a time per object.
+class CalibData : public detail::Handle<ipuflow_calib_data, ipuflow_calib_data_free> {
+public:
+    using Handle::Handle;
+
+    static Result<CalibData> TryCreate() { return Make(ipuflow_calib_data_create); }
+    static Result<CalibData> TryFromNpyDir(const std::string& dir) {
+        ipuflow_calib_data* d = nullptr;
+        ipuflow_status s = ipuflow_calib_data_create_from_npy_dir(dir.c_str(), &d);
+        if (s != IPUFLOW_STATUS_OK) return detail::last_error(s);
+        return CalibData(d);
+    }
+    static Result<CalibData> TryFromImageDir(const std::string& dir, const ipuflow_image_preprocess* pre = nullptr) {
+        ipuflow_calib_data* d = nullptr;
+        ipuflow_status s = ipuflow_calib_data_create_from_image_dir(dir.c_str(), pre, &d);
+        if (s != IPUFLOW_STATUS_OK) return detail::last_error(s);
+        return CalibData(d);
+    }
+    /// `next` and `user` as in ipuflow_calib_next_fn; `batch_count` -1 when unknown.
+    static Result<CalibData> TryFromCallback(ipuflow_calib_next_fn next, void* user, int64_t batch_count = -1) {
+        ipuflow_calib_data* d = nullptr;
+        ipuflow_status s = ipuflow_calib_data_create_from_callback(next, user, batch_count, &d);
+        if (s != IPUFLOW_STATUS_OK) return detail::last_error(s);
+        return CalibData(d);
+    }
+    /// Adds one sample (copied): names[i] is the input views[i] feeds.
+    Error TryAddSample(const std::vector<const char*>& names, const std::vector<ipuflow_tensor_view>& views) {
+        if (names.size() != views.size())
+            return Error(IPUFLOW_STATUS_INVALID_ARGUMENT, "AddSample: names and views differ in length");
+        ipuflow_status s = ipuflow_calib_data_add_sample(get(), names.data(), views.data(), names.size());
+        return s == IPUFLOW_STATUS_OK ? Error() : detail::last_error(s);
+    }
+#if !defined(IPUFLOW_NO_EXCEPTIONS)
+    static CalibData Create() { return detail::unwrap(TryCreate()); }
+    static CalibData FromNpyDir(const std::string& dir) { return detail::unwrap(TryFromNpyDir(dir)); }
+    static CalibData FromImageDir(const std::string& dir, const ipuflow_image_preprocess* pre = nullptr) {
+        return detail::unwrap(TryFromImageDir(dir, pre));
+    }
+    static CalibData FromCallback(ipuflow_calib_next_fn next, void* user, int64_t batch_count = -1) {
+        return detail::unwrap(TryFromCallback(next, user, batch_count));
+    }
+    void AddSample(const std::vector<const char*>& names, const std::vector<ipuflow_tensor_view>& views) {
+        Error e = TryAddSample(names, views);
+        if (!e.ok()) throw Exception(e);
+    }
+#endif
+
+private:
+    static Result<CalibData> Make(ipuflow_status (*create)(ipuflow_calib_data**)) {
+        ipuflow_calib_data* d = nullptr;
+        ipuflow_status s = create(&d);
+        if (s != IPUFLOW_STATUS_OK) return detail::last_error(s);
+        return CalibData(d);
+    }
+};
+
+/// Progress of Quantize: (IPUFLOW_QUANT_STAGE_*, done, total or -1); return false to cancel.
+using QuantProgress = std::function<bool(int32_t stage, size_t done, int64_t total)>;
+
+namespace detail {
+inline int32_t quant_progress_trampoline(void* user, int32_t stage, size_t done, int64_t total) {
+    auto* f = static_cast<QuantProgress*>(user);
+    return (*f)(stage, done, total) ? 0 : 1;
+}
+}  // namespace detail
+
+/// Quantizes `model` (see ipuflow_quantize). `report_json`, when not null, receives the JSON report.
+inline Result<Model> TryQuantize(const Model& model, const QuantConfig& config, CalibData& data,
+                                 QuantProgress progress = {}, std::string* report_json = nullptr) {
+    ipuflow_model* out = nullptr;
+    char* report = nullptr;
+    ipuflow_status s = ipuflow_quantize(model.get(), config.get(), data.get(),
+                                        progress ? detail::quant_progress_trampoline : nullptr,
+                                        progress ? static_cast<void*>(&progress) : nullptr, &out,
+                                        report_json != nullptr ? &report : nullptr);
+    if (s != IPUFLOW_STATUS_OK) return detail::last_error(s);
+    if (report != nullptr) {
+        *report_json = report;
+        ipuflow_string_free(report);
+    }
+    return Model(out);
+}
+
+#if !defined(IPUFLOW_NO_EXCEPTIONS)
+/// Quantizes `model`. Throws Exception (IPUFLOW_STATUS_CANCELLED when `progress` returned false).
+inline Model Quantize(const Model& model, const QuantConfig& config, CalibData& data, QuantProgress progress = {},
+                      std::string* report_json = nullptr) {
+    return detail::unwrap(TryQuantize(model, config, data, std::move(progress), report_json));
+}
+#endif
+
+}  // namespace ipuflow
+
 #endif  // IPUFLOW_HPP

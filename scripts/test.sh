@@ -134,11 +134,13 @@ do_build() {
 }
 
 do_cargo_test() {
-    cargo test --locked 2>&1
+    # --no-fail-fast: one failing test binary must not hide the results of the others.
+    cargo test --locked --no-fail-fast 2>&1
 }
 
 do_abi() {
     [ -f "$LIB" ] || { echo "error: $LIB is missing (the build section failed)" >&2; return 1; }
+    ensure_venv || return 1 # cmake and ctest (a no-op when the tools section made it)
     local args=(-S tests -B "$BUILD_DIR" -DIPUFLOW_LIBRARY="$LIB" -DCMAKE_BUILD_TYPE=Debug)
     [ -n "${IPUFLOW_ORT_LIBRARY:-}" ] && args+=(-DIPUFLOW_ORT_LIBRARY="$IPUFLOW_ORT_LIBRARY")
     command -v ninja >/dev/null 2>&1 && [ ! -f "$BUILD_DIR/CMakeCache.txt" ] && args+=(-G Ninja)

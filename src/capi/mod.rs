@@ -21,6 +21,7 @@ pub mod env;
 pub mod session_options;
 pub mod session;
 pub mod tensor;
+pub mod quantize;
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};

@@ -601,6 +601,9 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// A folder of JPEG/PNG images, one image per batch, preprocessed as [`ImagePreprocess`] says.
+///
+/// Images are decoded one step ahead on a helper thread (at most two waiting), so decoding overlaps the
+/// calibration run of the previous image while memory stays bounded.
 #[derive(Debug)]
 pub struct ImageFolder {
     files: Vec<PathBuf>,
@@ -608,6 +611,24 @@ pub struct ImageFolder {
     resolved: Option<ResolvedImage>,
     pos: usize,
     current: Option<OwnedTensor>,
+    prefetch: Option<Prefetch>,
+}
+
+#[derive(Debug)]
+struct Prefetch {
+    rx: std::sync::mpsc::Receiver<Result<OwnedTensor>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        // Closing the channel stops the worker at its next send (after at most one more image).
+        let (_, dead) = std::sync::mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, dead));
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
 }
 
 impl ImageFolder {
@@ -622,13 +643,13 @@ impl ImageFolder {
                 format!("no calibration data: '{}' holds no .jpg/.jpeg/.png image", dir.display()),
             ));
         }
-        Ok(ImageFolder { files, pre, resolved: None, pos: 0, current: None })
+        Ok(ImageFolder { files, pre, resolved: None, pos: 0, current: None, prefetch: None })
     }
 
     /// A fixed list of image files.
     pub fn from_files(files: Vec<PathBuf>, pre: ImagePreprocess) -> Result<ImageFolder> {
         pre.validate()?;
-        Ok(ImageFolder { files, pre, resolved: None, pos: 0, current: None })
+        Ok(ImageFolder { files, pre, resolved: None, pos: 0, current: None, prefetch: None })
     }
 
     pub fn files(&self) -> &[PathBuf] {
@@ -642,12 +663,31 @@ impl CalibrationSource for ImageFolder {
     }
     fn next_batch(&mut self, inputs: &[TensorInfo]) -> Result<Option<Batch<'_>>> {
         if self.resolved.is_none() {
-            self.resolved = Some(self.pre.resolve(inputs)?);
+            let r = self.pre.resolve(inputs)?;
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            let (files, worker_r) = (self.files.clone(), r.clone());
+            let worker = std::thread::Builder::new()
+                .name("ipuflow-images".into())
+                .spawn(move || {
+                    for f in &files {
+                        if tx.send(worker_r.load(f)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .ok();
+            // Without a thread (spawn failed), images are decoded inline below.
+            self.prefetch = worker.map(|w| Prefetch { rx, worker: Some(w) });
+            self.resolved = Some(r);
         }
         let Some(p) = self.files.get(self.pos) else { return Ok(None) };
         self.pos += 1;
         let r = self.resolved.as_ref().expect("resolved above");
-        self.current = Some(r.load(p)?);
+        let t = match &self.prefetch {
+            Some(pf) => pf.rx.recv().map_err(|_| Error::internal("the image decoding thread stopped early"))??,
+            None => r.load(p)?,
+        };
+        self.current = Some(t);
         let t = self.current.as_ref().expect("set above");
         Ok(Some(Batch { tensors: vec![(r.input.clone(), t.view())], origin: format!("image '{}'", p.display()) }))
     }

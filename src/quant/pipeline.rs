@@ -93,6 +93,9 @@ pub fn quantize(
 ) -> Result<(Model, QuantReport)> {
     config.validate()?;
     check_quantizable(model.proto())?;
+    if data.len_hint() == Some(0) {
+        return Err(Error::new(ErrorKind::Calibration, "no calibration data: the source holds no sample"));
+    }
     hooks.report(Stage::Prepare, 0, Some(1))?;
     let prepared = prepare(model)?;
     hooks.report(Stage::Prepare, 1, Some(1))?;

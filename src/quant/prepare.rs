@@ -132,6 +132,8 @@ fn ort_basic_optimize(model: &Model) -> Result<ModelProto> {
         graph_optimization_level: GraphOptimizationLevel::Basic,
         optimized_model_path: Some(tmp.0.clone()),
         intra_op_threads: Some(1),
+        // The input's own leftovers (unused initializers) are not worth ORT's warnings here.
+        log_level: Some(crate::runtime::LogLevel::Error),
         ..Default::default()
     };
     let session = Session::from_model(model, &options).map_err(|e| e.context("preparing the model (ONNX Runtime, BASIC optimization)"))?;
@@ -184,6 +186,10 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
     let folded = fold_batchnorm(g)?;
     if folded > 0 {
         notes.push(format!("{folded} BatchNormalization nodes folded into the preceding Conv/ConvTranspose/Gemm"));
+    }
+    let unused = drop_unused_initializers(g);
+    if unused > 0 {
+        notes.push(format!("{unused} unused initializers removed"));
     }
     let left_bn = g.node.iter().filter(|n| op(n) == "BatchNormalization").count();
     if left_bn > 0 {
@@ -406,6 +412,39 @@ pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
     Ok(folded)
 }
 
+/// Names read by the nodes of `g` and of every subgraph under them.
+fn used_names(g: &GraphProto, out: &mut HashSet<String>) {
+    for n in &g.node {
+        out.extend(n.input.iter().filter(|s| !s.is_empty()).cloned());
+        for a in &n.attribute {
+            if let Some(sg) = a.g.as_deref() {
+                used_names(sg, out);
+            }
+            for sg in &a.graphs {
+                used_names(sg, out);
+            }
+        }
+    }
+    out.extend(g.output.iter().filter_map(|v| v.name.clone()));
+}
+
+/// Removes initializers nothing reads (ORT's optimizer leaves some behind). Returns how many.
+fn drop_unused_initializers(g: &mut GraphProto) -> usize {
+    let mut used = HashSet::new();
+    used_names(g, &mut used);
+    let mut removed: HashSet<String> = HashSet::new();
+    g.initializer.retain(|t| {
+        let keep = t.name.as_ref().is_some_and(|n| used.contains(n));
+        if !keep {
+            removed.extend(t.name.clone());
+        }
+        keep
+    });
+    // Graph inputs that only declared a removed initializer (IR < 4 models list them) go too.
+    g.input.retain(|v| !v.name.as_ref().is_some_and(|n| removed.contains(n)));
+    removed.len()
+}
+
 fn untyped(name: &str) -> ValueInfoProto {
     ValueInfoProto { name: Some(name.to_string()), ..Default::default() }
 }
@@ -457,7 +496,7 @@ fn infer_types(m: &mut ModelProto) -> Result<Vec<ActivationInfo>> {
             }
         }
     }
-    let options = SessionOptions { graph_optimization_level: GraphOptimizationLevel::Disable, intra_op_threads: Some(1), ..Default::default() };
+    let options = SessionOptions { graph_optimization_level: GraphOptimizationLevel::Disable, intra_op_threads: Some(1), log_level: Some(crate::runtime::LogLevel::Error), ..Default::default() };
     let session = Session::from_model(&Model::from_proto(probe), &options)
         .map_err(|e| e.context("inferring activation types (ONNX Runtime)"))?;
     let by_name: HashMap<&str, &crate::runtime::TensorInfo> =

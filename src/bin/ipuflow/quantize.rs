@@ -1,0 +1,295 @@
+//! `ipuflow quantize MODEL -o OUT --preset P --calib DIR`: post-training quantization to a QDQ model.
+//!
+//! Ctrl-C sets the quantizer's cancel flag: it stops at the next calibration batch and nothing is written (the
+//! output is saved atomically, after the quantizer returns, and only if it was not cancelled).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use ipuflow::onnx::{Model, SaveOptions};
+use ipuflow::quant::data::CalibrationSource;
+use ipuflow::quant::{quantize, CalibMethod, Hooks, Preset, Progress, QuantConfig, QuantReport, Stage};
+use ipuflow::Error;
+use serde::Serialize;
+
+use crate::data::{calibration_source, ImageArgs};
+use crate::util::{self, cancel_token, cancelled, cancelled_failure, critical, CliResult, Ctx, Failure};
+
+/// `--preset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PresetArg {
+    /// Symmetric INT8, power-of-two scales, per-tensor weights: the NPU CNN recipe (AMD Quark's XINT8).
+    Xint8,
+    /// INT8 activations, symmetric INT8 weights, float scales.
+    A8w8,
+    /// INT16 activations, INT8 weights.
+    A16w8,
+    /// For ONNX Runtime's CPU kernels: U8 activations, per-channel S8 weights, fusable QDQ.
+    Cpu,
+}
+
+impl PresetArg {
+    pub fn preset(self) -> Preset {
+        match self {
+            PresetArg::Xint8 => Preset::Xint8,
+            PresetArg::A8w8 => Preset::A8W8,
+            PresetArg::A16w8 => Preset::A16W8,
+            PresetArg::Cpu => Preset::Cpu,
+        }
+    }
+}
+
+/// `--method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    /// The observed minimum and maximum of each activation.
+    Minmax,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The float ONNX model.
+    pub model: PathBuf,
+    /// Where to write the quantized model (atomically: never a partial file).
+    #[arg(short, long, value_name = "OUT.onnx")]
+    pub output: PathBuf,
+    /// The quantization recipe.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub preset: PresetArg,
+    /// Calibration data: a folder of .jpg/.png images (preprocessed as the options below say) or of .npy files.
+    #[arg(long, value_name = "DIR")]
+    pub calib: PathBuf,
+    /// Use at most N calibration samples (in name order).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_samples: Option<u64>,
+    /// How activation ranges are computed.
+    #[arg(long, value_enum, default_value = "minmax")]
+    pub method: MethodArg,
+    /// Leave a node (by name) or every node of an op type (e.g. Softmax) in float. Repeatable.
+    #[arg(long, value_name = "NODE_OR_OPTYPE")]
+    pub exclude: Vec<String>,
+    /// Fix the inputs' dynamic batch dimension to N first (the NPU needs fixed shapes; Ryzen AI runs batch 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub batch: Option<i64>,
+    /// Write the per-node and per-tensor quantization report (JSON) here.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+/// The outcome, as printed with `--json`.
+#[derive(Serialize)]
+pub struct Outcome {
+    pub model: String,
+    pub output: String,
+    pub preset: String,
+    pub calibration: String,
+    pub seconds: f64,
+    pub nodes_quantized: usize,
+    pub nodes_float: usize,
+    pub excluded_nodes: Vec<String>,
+    pub excluded_op_types: Vec<String>,
+    pub report: Option<String>,
+    pub output_bytes: u64,
+    pub notes: Vec<String>,
+}
+
+/// Splits `--exclude` values into node names and op types of `model`; a value that is neither is an error.
+pub fn resolve_excludes(model: &Model, values: &[String]) -> CliResult<(Vec<String>, Vec<String>)> {
+    let graph = model.proto().graph.as_ref();
+    let nodes: BTreeSet<&str> = graph.map(|g| g.node.iter().filter_map(|n| n.name.as_deref()).collect()).unwrap_or_default();
+    let ops: BTreeSet<&str> = graph.map(|g| g.node.iter().filter_map(|n| n.op_type.as_deref()).collect()).unwrap_or_default();
+    let (mut en, mut eo) = (Vec::new(), Vec::new());
+    for v in values {
+        let (is_node, is_op) = (nodes.contains(v.as_str()), ops.contains(v.as_str()));
+        if is_node {
+            en.push(v.clone());
+        }
+        if is_op {
+            eo.push(v.clone());
+        }
+        if !is_node && !is_op {
+            let some: Vec<&str> = ops.iter().copied().collect();
+            return Err(Failure::user(
+                format!("--exclude '{v}': the model has no node and no op type of that name (op types: {})", some.join(", ")),
+                Some("`ipuflow check MODEL` lists every node with its name and op type"),
+            ));
+        }
+    }
+    Ok((en, eo))
+}
+
+/// Sets the dynamic first dimension of the graph inputs to `n`, and every dimension elsewhere (outputs, value
+/// infos) named like one of them. Returns the names of the inputs changed.
+pub fn fix_batch(model: &mut Model, n: i64) -> Vec<String> {
+    use ipuflow::onnx::proto::tensor_shape_proto::dimension::Value as D;
+    use ipuflow::onnx::proto::{type_proto, ValueInfoProto};
+    fn dims(v: &mut ValueInfoProto) -> Option<&mut Vec<ipuflow::onnx::proto::tensor_shape_proto::Dimension>> {
+        match v.r#type.as_mut()?.value.as_mut()? {
+            type_proto::Value::TensorType(t) => t.shape.as_mut().map(|s| &mut s.dim),
+            _ => None,
+        }
+    }
+    let Some(g) = model.proto_mut().graph.as_mut() else { return Vec::new() };
+    let inits: BTreeSet<String> = g.initializer.iter().filter_map(|t| t.name.clone()).collect();
+    let mut params = BTreeSet::new();
+    let mut changed = Vec::new();
+    for v in g.input.iter_mut().filter(|v| !v.name.as_ref().is_some_and(|n| inits.contains(n))) {
+        let name = v.name.clone().unwrap_or_default();
+        if let Some(first) = dims(v).and_then(|d| d.first_mut()) {
+            match &first.value {
+                Some(D::DimValue(_)) => continue,
+                Some(D::DimParam(p)) => {
+                    params.insert(p.clone());
+                }
+                None => {}
+            }
+            first.value = Some(D::DimValue(n));
+            changed.push(name);
+        }
+    }
+    for v in g.output.iter_mut().chain(g.value_info.iter_mut()) {
+        for d in dims(v).into_iter().flatten() {
+            if matches!(&d.value, Some(D::DimParam(p)) if params.contains(p)) {
+                d.value = Some(D::DimValue(n));
+            }
+        }
+    }
+    changed
+}
+
+/// Quantizes with progress bars on stderr and the Ctrl-C cancel flag; returns the model and its report.
+pub fn quantize_with_progress(model: &Model, config: &QuantConfig, data: &mut dyn CalibrationSource, label: &str) -> CliResult<(Model, QuantReport)> {
+    let mut bar: Option<ProgressBar> = None;
+    let mut progress = |p: &Progress| {
+        let start = p.done == 0;
+        match (p.stage, start) {
+            (Stage::Calibrate, true) => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+                util::stage_line(&format!("{label}: calibrating on {} samples", p.total.map_or("?".into(), |t| t.to_string())));
+                bar = Some(util::progress_bar(p.total.map(|t| t as u64), "calibrating"));
+            }
+            (Stage::Calibrate, false) => {
+                if let Some(b) = &bar {
+                    b.set_position(p.done as u64);
+                }
+            }
+            (stage, true) => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+                let what = match stage {
+                    Stage::Prepare => "preparing",
+                    Stage::Quantize => "writing QDQ",
+                    Stage::Verify => "verifying",
+                    Stage::Calibrate => "calibrating",
+                };
+                util::stage_line(&format!("{label}: {what}"));
+                bar = Some(util::progress_bar(None, what));
+            }
+            (_, false) => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+            }
+        }
+        !cancelled()
+    };
+    let r = quantize(model, config, data, Hooks { progress: Some(&mut progress), cancel: Some(cancel_token()) });
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
+    }
+    match r {
+        Err(e) if e.kind() == ipuflow::ErrorKind::Cancelled || cancelled() => Err(cancelled_failure("quantization")),
+        Err(e) => Err(e.into()),
+        Ok(v) => Ok(v),
+    }
+}
+
+/// Writes `text` to `path` atomically (temp file in the same folder, then rename).
+pub fn write_atomic(path: &Path, text: &str) -> CliResult {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    critical(|| {
+        std::fs::write(&tmp, text).map_err(|e| Error::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io("write", path, e)
+        })
+    })?;
+    Ok(())
+}
+
+pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
+    let t0 = Instant::now();
+    util::require_exists(&a.model, "model")?;
+    util::require_exists(&a.calib, "calibration folder")?;
+    if a.output == a.model {
+        return Err(Failure::user(
+            format!("--output '{}' is the input model: write the quantized model to another file", a.output.display()),
+            None,
+        ));
+    }
+    util::load_runtime(ctx)?;
+    let mut model = Model::load_file(&a.model)?;
+    if let Some(n) = a.batch {
+        fix_batch(&mut model, n);
+    }
+    let mut config = QuantConfig::preset(a.preset.preset());
+    config.method = match a.method {
+        MethodArg::Minmax => CalibMethod::MinMax { moving_average: None },
+    };
+    let (en, eo) = resolve_excludes(&model, &a.exclude)?;
+    config.exclude_nodes = en.clone();
+    config.exclude_op_types = eo.clone();
+    let (mut data, described) = calibration_source(&a.calib, &a.image, a.max_samples.map(|n| n as usize))?;
+    let (quantized, report) = quantize_with_progress(&model, &config, data.as_mut(), config.preset.name())?;
+    if cancelled() {
+        return Err(cancelled_failure("quantization"));
+    }
+    critical(|| quantized.save(&a.output, &SaveOptions::default()))?;
+    if let Some(r) = &a.report {
+        write_atomic(r, &report.to_json())?;
+    }
+    let (nq, nf) = report.counts();
+    let out = Outcome {
+        model: a.model.display().to_string(),
+        output: a.output.display().to_string(),
+        preset: config.preset.name().to_string(),
+        calibration: described,
+        seconds: t0.elapsed().as_secs_f64(),
+        nodes_quantized: nq,
+        nodes_float: nf,
+        excluded_nodes: en,
+        excluded_op_types: eo,
+        report: a.report.as_ref().map(|p| p.display().to_string()),
+        output_bytes: std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0),
+        notes: report.notes.clone(),
+    };
+    if ctx.json {
+        util::print_json(&out);
+    } else {
+        println!("{} -> {} ({}, {:.2} MB)", out.model, out.output, out.preset, out.output_bytes as f64 / 1e6);
+        println!("calibrated on {}", out.calibration);
+        println!("{nq} nodes quantized, {nf} left in float, in {:.1} s", out.seconds);
+        if !out.excluded_nodes.is_empty() || !out.excluded_op_types.is_empty() {
+            println!("excluded: nodes {:?}, op types {:?}", out.excluded_nodes, out.excluded_op_types);
+        }
+        for n in &out.notes {
+            println!("note: {n}");
+        }
+        if let Some(r) = &out.report {
+            println!("report: {r}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! `ipuflow run MODEL --device cpu|ipu|auto`: create a session, say where it runs (and why not on the NPU), time
+//! it and summarize its outputs.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ipuflow::onnx::Model;
+use ipuflow::quant::data::OwnedTensor;
+use ipuflow::runtime::{DeviceUsed, ElementType, FallbackPolicy, Session, SessionDevice, SessionOptions, Tensor, TensorInfo};
+use serde::Serialize;
+
+use crate::check::TargetArg;
+use crate::data::{parse_input_spec, read_inputs, Sample};
+use crate::metrics::{self, Latency};
+use crate::util::{self, cancelled, cancelled_failure, CliResult, Ctx, Failure};
+
+/// `--device`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    /// ONNX Runtime's CPU execution provider.
+    Cpu,
+    /// The Ryzen AI NPU (VitisAI EP); strict by default: fails when the NPU cannot be used.
+    Ipu,
+    /// The NPU when one is found and works, else the CPU (with the reason).
+    Auto,
+}
+
+/// `--policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyArg {
+    /// Fail when the NPU cannot be used (default for --device ipu).
+    Strict,
+    /// Run on the CPU and say why (default for --device auto).
+    Prefer,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// Where to run.
+    #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
+    pub device: DeviceArg,
+    /// What happens when the NPU cannot be used.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub policy: Option<PolicyArg>,
+    /// The NPU compile target (default: the detected NPU's).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub target: Option<TargetArg>,
+    /// Fail (strict) or warn (prefer) unless at least this share of the nodes runs on the NPU (0..1).
+    #[arg(long, value_name = "FRACTION")]
+    pub min_npu_fraction: Option<f64>,
+    /// Input data: FILE.npy for a single-input model, NAME=FILE.npy per input (repeatable). Default: generated
+    /// values (uniform in [-1, 1), dynamic dimensions as 1).
+    #[arg(long, value_name = "[NAME=]FILE.npy", value_parser = parse_input_spec)]
+    pub input: Vec<(Option<String>, PathBuf)>,
+    /// Timed runs.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeat: u64,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u64,
+    /// Intra-op threads (default: ONNX Runtime's choice).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// VitisAI compile-cache folder (default: the EP's).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+pub struct OutputSummary {
+    pub name: String,
+    pub element_type: String,
+    pub shape: Vec<i64>,
+    pub min: Option<f32>,
+    pub max: Option<f32>,
+    pub mean: Option<f64>,
+    /// For a [1, C] or [C] output: the 5 largest (index, value).
+    pub top5: Vec<(usize, f32)>,
+}
+
+#[derive(Serialize)]
+pub struct SessionSummary {
+    pub requested: String,
+    pub device_used: String,
+    pub fallback_reason: String,
+    pub cache_key: Option<String>,
+    /// "N of M nodes (p%) on the NPU" or why the placement is unknown.
+    pub placement: String,
+    /// The EP's log-style line: "No. of Operators : NPU n CPU m | No. of Subgraphs : ...".
+    pub operators: String,
+    pub npu_nodes: Option<usize>,
+    pub total_nodes: Option<usize>,
+    pub warnings: Vec<String>,
+    pub create_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    model: String,
+    runtime: String,
+    session: SessionSummary,
+    latency: Latency,
+    outputs: Vec<OutputSummary>,
+}
+
+pub fn session_summary(s: &Session, create_seconds: f64) -> SessionSummary {
+    let e = s.execution();
+    let counts = e.placement.npu_counts();
+    SessionSummary {
+        requested: format!("{:?}", e.requested).to_uppercase(),
+        device_used: match e.device_used {
+            DeviceUsed::Npu => "NPU".into(),
+            DeviceUsed::Cpu => "CPU".into(),
+        },
+        fallback_reason: e.fallback_reason.clone(),
+        cache_key: e.cache_key.clone(),
+        placement: e.placement.describe(),
+        operators: if e.placement.assignment().is_some() { s.placement_report().summary_line() } else { String::new() },
+        npu_nodes: counts.map(|c| c.0),
+        total_nodes: counts.map(|c| c.1),
+        warnings: e.warnings.clone(),
+        create_seconds,
+    }
+}
+
+/// Deterministic input values for a model input: uniform in [-1, 1) for floats, zeros otherwise; dynamic
+/// dimensions become 1.
+pub fn generated_input(info: &TensorInfo) -> CliResult<OwnedTensor> {
+    let shape: Vec<i64> = info.shape.iter().map(|d| if *d < 0 { 1 } else { *d }).collect();
+    let n: usize = shape.iter().map(|d| *d as usize).product();
+    let et = info.element_type().ok_or_else(|| {
+        Failure::user(format!("input '{}' is not a tensor ipuflow can generate: pass --input {}=FILE.npy", info.name, info.name), None)
+    })?;
+    if et == ElementType::Float32 {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let v: Vec<f32> = (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect();
+        return Ok(OwnedTensor::from_f32(&shape, &v)?);
+    }
+    let size = et.size().ok_or_else(|| Failure::user(format!("input '{}' is a string tensor: not supported", info.name), None))?;
+    Ok(OwnedTensor::from_bytes(et, &shape, vec![0u8; n * size])?)
+}
+
+fn summarize(name: &str, t: &Tensor) -> OutputSummary {
+    let values = metrics::to_f32(t);
+    let (mut min, mut max, mut mean) = (None, None, None);
+    let mut top5 = Vec::new();
+    if let Some(v) = &values {
+        if !v.is_empty() {
+            min = v.iter().copied().reduce(f32::min);
+            max = v.iter().copied().reduce(f32::max);
+            mean = Some(v.iter().map(|x| *x as f64).sum::<f64>() / v.len() as f64);
+        }
+        let s = t.shape();
+        let is_vector = s.len() == 1 || (s.len() == 2 && s[0] == 1);
+        if is_vector && v.len() > 1 {
+            let mut idx: Vec<(usize, f32)> = v.iter().copied().enumerate().collect();
+            idx.sort_by(|a, b| b.1.total_cmp(&a.1));
+            idx.truncate(5);
+            top5 = idx;
+        }
+    }
+    OutputSummary {
+        name: name.to_string(),
+        element_type: t.element_type().name().to_string(),
+        shape: t.shape().to_vec(),
+        min,
+        max,
+        mean,
+        top5,
+    }
+}
+
+pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
+    util::require_exists(&a.model, "model")?;
+    let rt = util::load_runtime(ctx)?;
+    let model = Model::load_file(&a.model)?;
+    let mut opts = SessionOptions {
+        device: match a.device {
+            DeviceArg::Cpu => SessionDevice::Cpu,
+            DeviceArg::Ipu => SessionDevice::Ipu,
+            DeviceArg::Auto => SessionDevice::Auto,
+        },
+        intra_op_threads: a.threads,
+        ..Default::default()
+    };
+    if a.policy.is_some() || a.min_npu_fraction.is_some() {
+        let policy = match a.policy {
+            Some(PolicyArg::Strict) => FallbackPolicy::Strict,
+            Some(PolicyArg::Prefer) => FallbackPolicy::Prefer,
+            None if a.device == DeviceArg::Ipu => FallbackPolicy::Strict,
+            None => FallbackPolicy::Prefer,
+        };
+        opts.fallback_policy(policy, a.min_npu_fraction.unwrap_or(0.0))?;
+    }
+    if let Some(t) = a.target {
+        opts.vitisai_option("target", t.target().as_str())?;
+    }
+    if let Some(d) = &a.cache_dir {
+        opts.vitisai_option("cache_dir", d.display().to_string())?;
+    }
+    let spinner = util::progress_bar(None, "creating the session");
+    let dev = match a.device {
+        DeviceArg::Cpu => "CPU",
+        DeviceArg::Ipu => "IPU",
+        DeviceArg::Auto => "AUTO",
+    };
+    util::stage_line(&format!("creating the session (device {dev})"));
+    let t0 = Instant::now();
+    let session = Session::from_model(&model, &opts);
+    spinner.finish_and_clear();
+    let session = session?;
+    let summary = session_summary(&session, t0.elapsed().as_secs_f64());
+
+    let tensors: Vec<(String, OwnedTensor)> = if a.input.is_empty() {
+        session.inputs().iter().map(|i| generated_input(i).map(|t| (i.name.clone(), t))).collect::<CliResult<_>>()?
+    } else {
+        read_inputs(&a.input, session.inputs())?
+    };
+    let sample = Sample { origin: "the input".into(), tensors, label: None };
+    let outputs = metrics::run_sample(&session, &sample)?;
+    let bar = util::progress_bar(Some(a.repeat), "running");
+    util::stage_line(&format!("timing {} runs", a.repeat));
+    let latency = metrics::time_runs(&session, &sample, a.warmup as usize, a.repeat as usize, &mut || {
+        bar.inc(1);
+        !cancelled()
+    });
+    bar.finish_and_clear();
+    let latency = latency?;
+    if cancelled() {
+        return Err(cancelled_failure("run"));
+    }
+    let outs: Vec<OutputSummary> =
+        outputs.iter().enumerate().map(|(i, t)| summarize(&session.outputs()[i].name, t)).collect();
+    let out = Outcome {
+        model: a.model.display().to_string(),
+        runtime: format!("ONNX Runtime {} ({})", rt.version(), rt.path().display()),
+        session: summary,
+        latency,
+        outputs: outs,
+    };
+    if ctx.json {
+        util::print_json(&out);
+        return Ok(());
+    }
+    let s = &out.session;
+    println!("model       {}", out.model);
+    println!("runtime     {}", out.runtime);
+    println!("session     requested {}, runs on {} (created in {:.2} s)", s.requested, s.device_used, s.create_seconds);
+    if !s.fallback_reason.is_empty() {
+        println!("fallback    {}", s.fallback_reason);
+    }
+    println!("placement   {}", s.placement);
+    if !s.operators.is_empty() {
+        println!("            {}", s.operators);
+    }
+    if let Some(k) = &s.cache_key {
+        println!("cache key   {k}");
+    }
+    for w in s.warnings.iter().filter(|w| s.fallback_reason.is_empty() || !w.contains(&s.fallback_reason)) {
+        println!("warning     {w}");
+    }
+    let l = &out.latency;
+    println!(
+        "latency     p50 {}  p90 {}  p99 {}  (mean {}, {} runs after {} warm-up)",
+        util::ms(l.p50_ms),
+        util::ms(l.p90_ms),
+        util::ms(l.p99_ms),
+        util::ms(l.mean_ms),
+        l.runs,
+        a.warmup
+    );
+    for o in &out.outputs {
+        print!("output      {} {} {}", o.name, o.element_type, util::shape_str(&o.shape));
+        if let (Some(mn), Some(mx), Some(me)) = (o.min, o.max, o.mean) {
+            print!("  min {mn:.4} max {mx:.4} mean {me:.4}");
+        }
+        println!();
+        if !o.top5.is_empty() {
+            let t: Vec<String> = o.top5.iter().map(|(i, v)| format!("{i}: {v:.4}")).collect();
+            println!("            top-5 {}", t.join(", "));
+        }
+    }
+    Ok(())
+}
