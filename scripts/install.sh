@@ -25,7 +25,7 @@ PREFIX="$HOME/.local"
 PROFILE=release
 FROM=""
 ORT=""
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) PREFIX="${2:?--prefix needs a directory}"; shift 2 ;;
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
         --profile=*) PROFILE="${1#*=}"; shift ;;
         --from) FROM="${2:?--from needs a directory}"; shift 2 ;;
         --ort) ORT="${2:?--ort needs a library path}"; shift 2 ;;
-        -h|--help) usage ;;
+        -h|--help) usage 0 ;;
         *) echo "install.sh: unknown argument '$1'" >&2; usage ;;
     esac
 done
@@ -98,7 +98,11 @@ if [ -n "$ORT" ]; then
     libdir="$PREFIX/lib"
     [ "$SHARED" = ipuflow.dll ] && libdir="$PREFIX/bin"
     case "$SHARED" in
-        libipuflow.so) install_file "$ORT" "$libdir" 755; ln -sfn "$(basename "$ORT")" "$libdir/libonnxruntime.so" ;;
+        libipuflow.so)
+            install_file "$ORT" "$libdir" 755
+            ln -sfn "$(basename "$ORT")" "$libdir/libonnxruntime.so"
+            # The command is linked statically and looks next to itself.
+            ln -sfn "../lib/$(basename "$ORT")" "$PREFIX/bin/libonnxruntime.so" ;;
         *) install_file "$ORT" "$libdir" 755 ;;
     esac
     for p in "$ortdir"/libonnxruntime_providers_shared.so "$ortdir"/onnxruntime_providers_shared.dll; do

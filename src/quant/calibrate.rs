@@ -37,30 +37,11 @@ pub fn collector_for(method: &CalibMethod) -> Box<dyn Collector> {
 
 /// Finite minimum and maximum of `data` (None if it has no finite value).
 ///
-/// Fast path: a plain 16-lane min/max (NaN fails every comparison, so it is skipped), which compiles to packed
-/// min/max instructions; only when an infinity shows up is the slice scanned again with a finiteness filter.
+/// Fast path: packed min/max that skip NaNs (AVX when the CPU has it, else SSE on x86-64, else 16 plain lanes);
+/// only when an infinity shows up is the slice scanned again with a finiteness filter. This loop reads every
+/// activation of every batch, so it matters.
 pub fn finite_min_max(data: &[f32]) -> Option<(f32, f32)> {
-    const L: usize = 16;
-    let mut lo = [f32::INFINITY; L];
-    let mut hi = [f32::NEG_INFINITY; L];
-    let chunks = data.chunks_exact(L);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for k in 0..L {
-            let v = c[k];
-            lo[k] = if v < lo[k] { v } else { lo[k] };
-            hi[k] = if v > hi[k] { v } else { hi[k] };
-        }
-    }
-    let (mut a, mut b) = (f32::INFINITY, f32::NEG_INFINITY);
-    for k in 0..L {
-        a = if lo[k] < a { lo[k] } else { a };
-        b = if hi[k] > b { hi[k] } else { b };
-    }
-    for &v in rest {
-        a = if v < a { v } else { a };
-        b = if v > b { v } else { b };
-    }
+    let (a, b) = raw_min_max(data);
     if a == f32::NEG_INFINITY || b == f32::INFINITY {
         // Rare: infinities present; take the finite extremes.
         let (mut a, mut b) = (f32::INFINITY, f32::NEG_INFINITY);
@@ -70,10 +51,96 @@ pub fn finite_min_max(data: &[f32]) -> Option<(f32, f32)> {
         }
         return (a <= b).then_some((a, b));
     }
-    if a <= b && a.is_finite() && b.is_finite() {
-        Some((a, b))
-    } else {
-        None
+    (a <= b && a.is_finite() && b.is_finite()).then_some((a, b))
+}
+
+/// Minimum and maximum ignoring NaNs ((inf, -inf) when there is no non-NaN value).
+fn raw_min_max(data: &[f32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (checked just above).
+            return unsafe { simd::min_max_avx(data) };
+        }
+        // SAFETY: SSE is part of the x86-64 baseline.
+        unsafe { simd::min_max_sse(data) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        const L: usize = 16;
+        let (mut lo, mut hi) = ([f32::INFINITY; L], [f32::NEG_INFINITY; L]);
+        let chunks = data.chunks_exact(L);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for k in 0..L {
+                lo[k] = if c[k] < lo[k] { c[k] } else { lo[k] };
+                hi[k] = if c[k] > hi[k] { c[k] } else { hi[k] };
+            }
+        }
+        scalar_tail(lo.iter().chain(rest), hi.iter().chain(rest))
+    }
+}
+
+/// Min of `lo` and max of `hi`, NaNs skipped.
+fn scalar_tail<'a>(lo: impl Iterator<Item = &'a f32>, hi: impl Iterator<Item = &'a f32>) -> (f32, f32) {
+    let (mut a, mut b) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &v in lo {
+        a = if v < a { v } else { a };
+    }
+    for &v in hi {
+        b = if v > b { v } else { b };
+    }
+    (a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    // `_mm*_min_ps(v, acc)` returns its second operand when either is NaN, so NaNs in `v` are skipped.
+
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn min_max_avx(data: &[f32]) -> (f32, f32) {
+        let (mut lo0, mut lo1) = (_mm256_set1_ps(f32::INFINITY), _mm256_set1_ps(f32::INFINITY));
+        let (mut hi0, mut hi1) = (_mm256_set1_ps(f32::NEG_INFINITY), _mm256_set1_ps(f32::NEG_INFINITY));
+        let chunks = data.chunks_exact(16);
+        let rest = chunks.remainder();
+        for c in chunks {
+            let a = _mm256_loadu_ps(c.as_ptr());
+            let b = _mm256_loadu_ps(c.as_ptr().add(8));
+            lo0 = _mm256_min_ps(a, lo0);
+            lo1 = _mm256_min_ps(b, lo1);
+            hi0 = _mm256_max_ps(a, hi0);
+            hi1 = _mm256_max_ps(b, hi1);
+        }
+        let mut lo = [0f32; 16];
+        let mut hi = [0f32; 16];
+        _mm256_storeu_ps(lo.as_mut_ptr(), lo0);
+        _mm256_storeu_ps(lo.as_mut_ptr().add(8), lo1);
+        _mm256_storeu_ps(hi.as_mut_ptr(), hi0);
+        _mm256_storeu_ps(hi.as_mut_ptr().add(8), hi1);
+        super::scalar_tail(lo.iter().chain(rest), hi.iter().chain(rest))
+    }
+
+    pub(super) unsafe fn min_max_sse(data: &[f32]) -> (f32, f32) {
+        let mut lo = [_mm_set1_ps(f32::INFINITY); 4];
+        let mut hi = [_mm_set1_ps(f32::NEG_INFINITY); 4];
+        let chunks = data.chunks_exact(16);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for k in 0..4 {
+                let v = _mm_loadu_ps(c.as_ptr().add(4 * k));
+                lo[k] = _mm_min_ps(v, lo[k]);
+                hi[k] = _mm_max_ps(v, hi[k]);
+            }
+        }
+        let mut l = [0f32; 16];
+        let mut h = [0f32; 16];
+        for k in 0..4 {
+            _mm_storeu_ps(l.as_mut_ptr().add(4 * k), lo[k]);
+            _mm_storeu_ps(h.as_mut_ptr().add(4 * k), hi[k]);
+        }
+        super::scalar_tail(l.iter().chain(rest), h.iter().chain(rest))
     }
 }
 
@@ -327,6 +394,14 @@ mod tests {
         assert_eq!(finite_min_max(&v), Some((-10.0, 26.0)));
         assert_eq!(finite_min_max(&[f32::NAN; 20]), None);
         assert_eq!(finite_min_max(&[]), None);
+        #[cfg(target_arch = "x86_64")]
+        {
+            let v: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32 - 50.0).chain([f32::NAN; 3]).collect();
+            assert_eq!(unsafe { simd::min_max_sse(&v) }, (-50.0, 50.0));
+            if std::arch::is_x86_feature_detected!("avx") {
+                assert_eq!(unsafe { simd::min_max_avx(&v) }, (-50.0, 50.0));
+            }
+        }
         let mut c = MinMax::default();
         c.observe(&[1.0, 2.0]);
         c.observe(&[-1.0, 0.5]);

@@ -38,7 +38,7 @@ impl OwnedTensor {
         Ok(OwnedTensor {
             element_type: ElementType::Float32,
             shape: shape.to_vec(),
-            data: values.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+            data: f32_bytes(values).to_vec(),
         })
     }
 
@@ -60,6 +60,12 @@ impl OwnedTensor {
     pub fn view(&self) -> TensorRef<'_> {
         TensorRef::from_bytes(self.element_type, &self.shape, &self.data)
     }
+}
+
+/// The bytes of a float slice (native endianness), without copying.
+fn f32_bytes(v: &[f32]) -> &[u8] {
+    // SAFETY: any f32 is 4 plain bytes; u8 has alignment 1; the length covers exactly the slice.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
 }
 
 fn element_count(shape: &[i64]) -> Option<usize> {

@@ -99,5 +99,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     for n in &p.notes {
         println!("note: {n}");
     }
+    if p.nodes.iter().any(|n| n.reason.contains("dynamic shape")) {
+        println!("hint: the NPU needs fixed shapes: `ipuflow quantize ... --batch 1` fixes a dynamic batch dimension");
+    }
+    if !p.quantized {
+        println!("hint: the NPU runs quantized models: `ipuflow quantize MODEL -o OUT --preset xint8 --calib DIR`");
+    }
     Ok(())
 }

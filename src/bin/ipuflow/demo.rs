@@ -95,6 +95,8 @@ struct Outcome {
     preflight: Vec<Coverage>,
     auto_session: SessionSummary,
     rows: Vec<Row>,
+    /// Per evaluation photo: its four rotations classified right, per model (float, XINT8, CPU).
+    per_photo: Vec<(String, Vec<usize>)>,
     seconds: f64,
 }
 
@@ -312,6 +314,21 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             npu_coverage_x1: cov("X1"),
         });
     }
+    // Per photo, how many of its 4 rotations each model gets right (samples are photo-major, 4 per photo).
+    let per_photo: Vec<(String, Vec<usize>)> = names(&eval)
+        .into_iter()
+        .enumerate()
+        .map(|(p, name)| {
+            let right = collected
+                .iter()
+                .map(|c| {
+                    let top = c.top1();
+                    (0..4).filter(|k| top.get(p * 4 + k) == Some(k)).count()
+                })
+                .collect();
+            (name, right)
+        })
+        .collect();
     let out = Outcome {
         model: model_path.display().to_string(),
         runtime,
@@ -322,6 +339,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         preflight: pre_rows,
         auto_session: auto_summary,
         rows,
+        per_photo,
         seconds: t0.elapsed().as_secs_f64(),
     };
     if ctx.json {
@@ -350,6 +368,21 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             cov
         );
     }
+    let labels: Vec<&str> = models.iter().map(|(l, _, _)| l.as_str()).collect();
+    let cells: Vec<String> = out
+        .per_photo
+        .iter()
+        .map(|(name, right)| {
+            let r: Vec<String> = right.iter().map(|n| n.to_string()).collect();
+            format!("{name} {}", r.join("/"))
+        })
+        .collect();
+    println!(
+        "\nrotations right of 4 per photo ({}): {}\n(the model classifies text orientation: page.png, a page of text, \
+         is what it is made for; on other photos the float model is little better than chance)",
+        labels.join("/"),
+        cells.join(", ")
+    );
     println!(
         "\ntop-1 agr: same class as the float model; rotation: correct rotation class (labels from the turn applied);\n\
          latency: median of {} runs, 1 thread, this machine's CPU (ONNX Runtime CPU EP); NPU cov.: pre-flight \

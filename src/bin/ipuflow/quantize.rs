@@ -67,6 +67,10 @@ pub struct Args {
     /// How activation ranges are computed.
     #[arg(long, value_enum, default_value = "minmax")]
     pub method: MethodArg,
+    /// With minmax: average the per-batch extremes exponentially with this constant (0..1) instead of keeping the
+    /// global ones (less sensitive to outlier images).
+    #[arg(long, value_name = "C")]
+    pub moving_average: Option<f32>,
     /// Leave a node (by name) or every node of an op type (e.g. Softmax) in float. Repeatable.
     #[arg(long, value_name = "NODE_OR_OPTYPE")]
     pub exclude: Vec<String>,
@@ -246,7 +250,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     }
     let mut config = QuantConfig::preset(a.preset.preset());
     config.method = match a.method {
-        MethodArg::Minmax => CalibMethod::MinMax { moving_average: None },
+        MethodArg::Minmax => CalibMethod::MinMax { moving_average: a.moving_average },
     };
     let (en, eo) = resolve_excludes(&model, &a.exclude)?;
     config.exclude_nodes = en.clone();
