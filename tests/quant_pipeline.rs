@@ -6,7 +6,7 @@
 
 mod ort_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ipuflow::onnx::proto::{ModelProto, NodeProto};
 use ipuflow::onnx::Model;
@@ -16,7 +16,7 @@ use ipuflow::quant::data::{
 };
 use ipuflow::quant::prepare::prepare;
 use ipuflow::quant::{quantize, CancelToken, Hooks, Preset, Progress, QuantConfig, Stage};
-use ipuflow::runtime::{ElementType, GraphOptimizationLevel, Session, SessionOptions, TensorRef};
+use ipuflow::runtime::{ElementType, Session, SessionOptions, TensorRef};
 use ipuflow::{Error, ErrorKind};
 
 const MODELS: [&str; 3] = ["efficientnet-lite0.onnx", "blazeface-short-range.onnx", "hand-landmark-lite.onnx"];
@@ -83,7 +83,7 @@ fn prepared_models_compute_the_same_function() {
         for banned in ["Constant", "Identity", "Dropout", "Shape", "Gather", "ConstantOfShape", "BatchNormalization"] {
             assert!(!ops.contains(banned), "{name}: {banned} left in the prepared model: {ops:?}");
         }
-        assert!(prepared.model.opset_import.iter().all(|o| o.domain.as_deref().unwrap_or("") == ""), "{:?}", prepared.model.opset_import);
+        assert!(prepared.model.opset_import.iter().all(|o| o.domain.as_deref().unwrap_or("").is_empty()), "{:?}", prepared.model.opset_import);
         assert!(prepared.float_activations().count() > 20, "{name}: activations {:?}", prepared.activations.len());
         let (a, b) = (float_session(&model), float_session(&pm));
         let inp = a.inputs()[0].name.clone();
@@ -255,7 +255,7 @@ fn wrong_name_shape_or_type_names_the_tensor_and_both_values() {
 fn with_default_opset(m: &Model, v: i64) -> Model {
     let mut p: ModelProto = m.proto().clone();
     for o in &mut p.opset_import {
-        if o.domain.as_deref().unwrap_or("") == "" {
+        if o.domain.as_deref().unwrap_or("").is_empty() {
             o.version = Some(v);
         }
     }
@@ -338,7 +338,7 @@ fn npy_directory_and_nhwc_images() {
     std::fs::create_dir_all(&dir).unwrap();
     let t = one_sample(&[1, 3, 224, 224]);
     let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 224, 224), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
@@ -377,6 +377,3 @@ fn npy_directory_and_nhwc_images() {
     let auto = ImagePreprocess::default().resolve(&nhwc_info).unwrap();
     assert_eq!(auto.layout, Layout::Nhwc);
 }
-
-#[allow(dead_code)]
-fn unused(_: &Path, _: GraphOptimizationLevel) {}

@@ -232,7 +232,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<OwnedTensor> {
         "u8" => ElementType::Uint64,
         _ => return Err(Error::unsupported(format!("dtype '{descr}' is not supported"))),
     };
-    if !matches!(order, "<" | "|" | "=") && !(big && et.size() == Some(1)) {
+    if !(matches!(order, "<" | "|" | "=") || big && et.size() == Some(1)) {
         return Err(Error::unsupported(format!("dtype '{descr}': only little-endian data is supported")));
     }
     let data = &bytes[end..];
@@ -706,7 +706,7 @@ mod tests {
     fn npy(descr: &str, shape: &str, data: &[u8], version: u8) -> Vec<u8> {
         let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
         let pre = if version == 1 { 10 } else { 12 };
-        while (pre + h.len() + 1) % 64 != 0 {
+        while !(pre + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');

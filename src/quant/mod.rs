@@ -1,4 +1,8 @@
 //! Post-training static quantization to QDQ models (INT8/INT16), entirely in Rust.
+//!
+//! [`quantize`] runs the whole flow: [`prepare`] (ONNX Runtime BASIC optimization + Rust patches), [`calibrate`]
+//! (one augmented run per batch, statistics accumulated as batches arrive), [`qdq::quantize_graph`] (QDQ emission),
+//! and a load check. Calibration batches come from a [`data::CalibrationSource`].
 
 pub mod calibrate;
 pub mod config;
