@@ -159,29 +159,35 @@ do_windows() {
     bash scripts/check_windows.sh
 }
 
-echo "ipuflow test suite: $(git -C "$IPUFLOW_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit') on $(uname -srm), $JOBS cores"
-want tools && section "tools" do_tools
-want fetch && section "fetch" do_fetch
-BUILD_OK=1
-if want build; then
-    section "build (cargo build)" do_build || BUILD_OK=0
-fi
-want cargo-test && section "cargo test" do_cargo_test
-if want abi; then
-    if [ "$BUILD_OK" = 1 ]; then
-        section "abi tests (cmake + ctest: plain, asan, valgrind)" do_abi
-    else
-        skip_section "abi tests" "the build failed"
-        FAILED=$((FAILED + 1))
+# The driver is one function called on the last line, so bash has parsed all of it before running any of it: a
+# checkout or an edit of this file during a run (the run takes minutes) cannot make bash read a changed file mid-way.
+main() {
+    echo "ipuflow test suite: $(git -C "$IPUFLOW_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit') on $(uname -srm), $JOBS cores"
+    want tools && section "tools" do_tools
+    want fetch && section "fetch" do_fetch
+    BUILD_OK=1
+    if want build; then
+        section "build (cargo build)" do_build || BUILD_OK=0
     fi
-fi
-want windows && section "windows (scripts/check_windows.sh)" do_windows
+    want cargo-test && section "cargo test" do_cargo_test
+    if want abi; then
+        if [ "$BUILD_OK" = 1 ]; then
+            section "abi tests (cmake + ctest: plain, asan, valgrind)" do_abi
+        else
+            skip_section "abi tests" "the build failed"
+            FAILED=$((FAILED + 1))
+        fi
+    fi
+    want windows && section "windows (scripts/check_windows.sh)" do_windows
 
-printf '\n\033[1m==== summary ====\033[0m\n'
-printf '%s\n' "${RESULTS[@]}"
-if [ "$FAILED" = 0 ]; then
-    echo "test.sh: ALL PASSED in $((SECONDS - T0))s"
-    exit 0
-fi
-echo "test.sh: $FAILED SECTION(S) FAILED in $((SECONDS - T0))s"
-exit 1
+    printf '\n\033[1m==== summary ====\033[0m\n'
+    printf '%s\n' "${RESULTS[@]}"
+    if [ "$FAILED" = 0 ]; then
+        echo "test.sh: ALL PASSED in $((SECONDS - T0))s"
+        exit 0
+    fi
+    echo "test.sh: $FAILED SECTION(S) FAILED in $((SECONDS - T0))s"
+    exit 1
+}
+
+main "$@"; exit $?

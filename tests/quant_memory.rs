@@ -51,5 +51,8 @@ fn peak_rss_is_flat_between_8_and_64_samples() {
     let h64 = hwm_kb();
     println!("peak RSS: 8 samples {} MB, 64 samples {} MB", h8 / 1024, h64 / 1024);
     assert_eq!(c8.len(), c64.len());
-    assert!(h64 <= h8 + 24 * 1024, "peak RSS grew from {h8} kB (8 samples) to {h64} kB (64 samples)");
+    // Keeping anything per sample would cost at least one activation map (32x112x112 floats = 1.6 MB) for each of
+    // the 56 extra samples; allocator noise on a loaded machine was seen at up to 30 MB. So: under 1 MB per sample.
+    let per_sample_kb = h64.saturating_sub(h8) / 56;
+    assert!(per_sample_kb < 1024, "peak RSS grew from {h8} kB (8 samples) to {h64} kB (64 samples): {per_sample_kb} kB per sample");
 }

@@ -96,6 +96,13 @@ pub fn clear_cache(cache_dir: &Path, cache_key: &str) -> Result<ClearedCache> {
     if cache_dir.as_os_str().is_empty() {
         return Err(Error::invalid_argument("cache_dir is empty"));
     }
+    // A cache_dir that exists but is a file is the host's mistake: say so rather than report an odd read error.
+    if fs::metadata(cache_dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::new(
+            ErrorKind::FileNotFound,
+            format!("cache_dir '{}' is not a directory", cache_dir.display()),
+        ));
+    }
     let entry = cache_dir.join(cache_key);
     let mut out = ClearedCache { entry: entry.clone(), ..Default::default() };
     let meta = match fs::symlink_metadata(&entry) {

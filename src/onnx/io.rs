@@ -170,6 +170,10 @@ impl Model {
             return tmp.commit();
         };
 
+        // An empty location is the caller's argument, not a defect of the model (as it is when loading).
+        if ext.location.is_empty() {
+            return Err(Error::invalid_argument("external data file location is empty"));
+        }
         check_location(&ext.location, "external data file")?;
         let data_path = dir.join(&ext.location);
         let normalized: PathBuf =
