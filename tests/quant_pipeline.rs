@@ -377,3 +377,40 @@ fn npy_directory_and_nhwc_images() {
     let auto = ImagePreprocess::default().resolve(&nhwc_info).unwrap();
     assert_eq!(auto.layout, Layout::Nhwc);
 }
+
+/// The CPU preset, quantized entirely by ipuflow (Rust calibration), is shaped so ONNX Runtime's CPU provider fuses
+/// every Conv, Gemm and MatMul into a QLinear or integer kernel: read back ORT's optimized model and count.
+#[test]
+fn cpu_preset_fuses_every_conv_gemm_and_matmul_on_the_cpu_provider() {
+    use ipuflow::runtime::GraphOptimizationLevel;
+    ort_support::runtime();
+    if images("calib").is_none() {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("quant_pipeline_fusion");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in MODELS {
+        let Some(path) = ort_support::shared_model(name) else { return };
+        let model = Model::load_file(&path).unwrap();
+        let (q, _) = quantize(&model, &QuantConfig::preset(Preset::Cpu), &mut calib_source(Some(8)), Hooks::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let optimized = dir.join(name);
+        let o = SessionOptions {
+            graph_optimization_level: GraphOptimizationLevel::All,
+            optimized_model_path: Some(optimized.clone()),
+            intra_op_threads: Some(1),
+            ..Default::default()
+        };
+        drop(Session::from_model(&q, &o).expect("session on the quantized model"));
+        let summary = Model::load_file(&optimized).unwrap().summary();
+        let count = |op: &str| {
+            summary.op_histogram.iter().filter(|(o, _)| o.rsplit("::").next() == Some(op)).map(|(_, n)| n).sum::<usize>()
+        };
+        let float_left: usize = ["Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul"].iter().map(|o| count(o)).sum();
+        let fused: usize =
+            ["QLinearConv", "QGemm", "QLinearMatMul", "MatMulIntegerToFloat"].iter().map(|o| count(o)).sum();
+        println!("{name:28} CPU preset after ORT's optimizer: {fused} fused kernels, {float_left} float Conv/Gemm/MatMul");
+        assert_eq!(float_left, 0, "{name}: every Conv/Gemm/MatMul must fuse: {:?}", summary.op_histogram);
+        assert!(fused > 0, "{name}: {:?}", summary.op_histogram);
+    }
+}
