@@ -65,7 +65,9 @@ struct Ort {
 impl Ort {
     fn ok(&self, st: OrtStatusPtr, what: &str) {
         if !st.0.is_null() {
-            let msg = unsafe { CStr::from_ptr((self.api.GetErrorMessage)(st.0)) }.to_string_lossy().into_owned();
+            let msg = unsafe { CStr::from_ptr((self.api.GetErrorMessage)(st.0)) }
+                .to_string_lossy()
+                .into_owned();
             unsafe { (self.api.ReleaseStatus)(st.0) };
             panic!("{what} failed: {msg}");
         }
@@ -77,14 +79,18 @@ impl Ort {
 fn ort_from_loaded_library(path: &str) -> Ort {
     #[cfg(unix)]
     let lib: libloading::Library = unsafe {
-        libloading::os::unix::Library::open(Some(path), libloading::os::unix::RTLD_NOW | libc::RTLD_NOLOAD)
-            .unwrap_or_else(|e| panic!("{path} is not loaded in this process: {e}"))
-            .into()
+        libloading::os::unix::Library::open(
+            Some(path),
+            libloading::os::unix::RTLD_NOW | libc::RTLD_NOLOAD,
+        )
+        .unwrap_or_else(|e| panic!("{path} is not loaded in this process: {e}"))
+        .into()
     };
     #[cfg(not(unix))]
     let lib = unsafe { libloading::Library::new(path).expect("open ONNX Runtime") };
     let api = unsafe {
-        let base: libloading::Symbol<unsafe extern "system" fn() -> *const OrtApiBase> = lib.get(b"OrtGetApiBase\0").unwrap();
+        let base: libloading::Symbol<unsafe extern "system" fn() -> *const OrtApiBase> =
+            lib.get(b"OrtGetApiBase\0").unwrap();
         let api = ((*base()).GetApi)(24);
         assert!(!api.is_null(), "GetApi(24) returned NULL");
         &*api
@@ -101,7 +107,10 @@ fn aligned(len: usize) -> Vec<u64> {
 /// this leaves out the time other processes take the core away (the 2-core build machines are rarely idle).
 #[cfg(unix)]
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
@@ -138,7 +147,13 @@ fn measure(fs: &mut [&mut dyn FnMut()], warmup: usize, runs: usize) -> Vec<Stats
             f();
         }
     }
-    let mut stats: Vec<Stats> = fs.iter().map(|_| Stats { wall: Vec::with_capacity(runs), cpu: Vec::with_capacity(runs) }).collect();
+    let mut stats: Vec<Stats> = fs
+        .iter()
+        .map(|_| Stats {
+            wall: Vec::with_capacity(runs),
+            cpu: Vec::with_capacity(runs),
+        })
+        .collect();
     let n = fs.len();
     for i in 0..runs {
         for k in 0..n {
@@ -177,7 +192,14 @@ unsafe fn bench(
 ) -> [Row; 3] {
     let api = ort.api;
     let mut mem = null_mut();
-    ort.ok((api.CreateCpuMemoryInfo)(OrtAllocatorType::OrtArenaAllocator, OrtMemType::OrtMemTypeDefault, &mut mem), "CreateCpuMemoryInfo");
+    ort.ok(
+        (api.CreateCpuMemoryInfo)(
+            OrtAllocatorType::OrtArenaAllocator,
+            OrtMemType::OrtMemTypeDefault,
+            &mut mem,
+        ),
+        "CreateCpuMemoryInfo",
+    );
     let f32t = ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
     let n_in = case.in_names.len();
     let in_ptrs: Vec<*const c_char> = case.in_names.iter().map(|c| c.as_ptr()).collect();
@@ -206,14 +228,34 @@ unsafe fn bench(
     }];
 
     let mut ipf_pre = || {
-        let st = ipuflow_session_run(ipf, null(), in_ptrs.as_ptr(), views.as_ptr(), n_in, out_ptrs.as_ptr(), pre.as_ptr(), null_mut(), 1);
+        let st = ipuflow_session_run(
+            ipf,
+            null(),
+            in_ptrs.as_ptr(),
+            views.as_ptr(),
+            n_in,
+            out_ptrs.as_ptr(),
+            pre.as_ptr(),
+            null_mut(),
+            1,
+        );
         if st as i32 != 0 {
             ok(st, "ipuflow_session_run (caller output)");
         }
     };
     let mut ipf_alloc = || {
         let mut t = null_mut();
-        let st = ipuflow_session_run(ipf, null(), in_ptrs.as_ptr(), views.as_ptr(), n_in, out_ptrs.as_ptr(), null(), &mut t, 1);
+        let st = ipuflow_session_run(
+            ipf,
+            null(),
+            in_ptrs.as_ptr(),
+            views.as_ptr(),
+            n_in,
+            out_ptrs.as_ptr(),
+            null(),
+            &mut t,
+            1,
+        );
         if st as i32 != 0 {
             ok(st, "ipuflow_session_run (ORT output)");
         }
@@ -224,7 +266,15 @@ unsafe fn bench(
     };
     let make_inputs = |vals: &mut [*mut OrtValue]| {
         for (k, v) in views.iter().enumerate() {
-            let st = (api.CreateTensorWithDataAsOrtValue)(mem, v.data, v.byte_size, v.shape, v.rank, f32t, &mut vals[k]);
+            let st = (api.CreateTensorWithDataAsOrtValue)(
+                mem,
+                v.data,
+                v.byte_size,
+                v.shape,
+                v.rank,
+                f32t,
+                &mut vals[k],
+            );
             if !st.0.is_null() {
                 ort.ok(st, "CreateTensorWithDataAsOrtValue");
             }
@@ -234,11 +284,28 @@ unsafe fn bench(
         let mut vals = [null_mut::<OrtValue>(); 8];
         make_inputs(&mut vals[..n_in]);
         let mut out = [null_mut::<OrtValue>()];
-        let st = (api.CreateTensorWithDataAsOrtValue)(mem, out_ptr, out_elems * 4, case.out_shape.as_ptr(), case.out_shape.len(), f32t, &mut out[0]);
+        let st = (api.CreateTensorWithDataAsOrtValue)(
+            mem,
+            out_ptr,
+            out_elems * 4,
+            case.out_shape.as_ptr(),
+            case.out_shape.len(),
+            f32t,
+            &mut out[0],
+        );
         if !st.0.is_null() {
             ort.ok(st, "CreateTensorWithDataAsOrtValue (output)");
         }
-        let st = (api.Run)(direct, null(), in_ptrs.as_ptr(), vals.as_ptr() as *const *const OrtValue, n_in, out_ptrs.as_ptr(), 1, out.as_mut_ptr());
+        let st = (api.Run)(
+            direct,
+            null(),
+            in_ptrs.as_ptr(),
+            vals.as_ptr() as *const *const OrtValue,
+            n_in,
+            out_ptrs.as_ptr(),
+            1,
+            out.as_mut_ptr(),
+        );
         if !st.0.is_null() {
             ort.ok(st, "Run");
         }
@@ -253,7 +320,16 @@ unsafe fn bench(
         let mut vals = [null_mut::<OrtValue>(); 8];
         make_inputs(&mut vals[..n_in]);
         let mut out = [null_mut::<OrtValue>()];
-        let st = (api.Run)(direct, null(), in_ptrs.as_ptr(), vals.as_ptr() as *const *const OrtValue, n_in, out_ptrs.as_ptr(), 1, out.as_mut_ptr());
+        let st = (api.Run)(
+            direct,
+            null(),
+            in_ptrs.as_ptr(),
+            vals.as_ptr() as *const *const OrtValue,
+            n_in,
+            out_ptrs.as_ptr(),
+            1,
+            out.as_mut_ptr(),
+        );
         if !st.0.is_null() {
             ort.ok(st, "Run");
         }
@@ -262,16 +338,31 @@ unsafe fn bench(
         }
         // What a host does to read the output: its type, shape and data.
         let mut info = null_mut();
-        ort.ok((api.GetTensorTypeAndShape)(out[0], &mut info), "GetTensorTypeAndShape");
+        ort.ok(
+            (api.GetTensorTypeAndShape)(out[0], &mut info),
+            "GetTensorTypeAndShape",
+        );
         let mut et = ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
-        ort.ok((api.GetTensorElementType)(info, &mut et), "GetTensorElementType");
+        ort.ok(
+            (api.GetTensorElementType)(info, &mut et),
+            "GetTensorElementType",
+        );
         let mut rank = 0usize;
-        ort.ok((api.GetDimensionsCount)(info, &mut rank), "GetDimensionsCount");
+        ort.ok(
+            (api.GetDimensionsCount)(info, &mut rank),
+            "GetDimensionsCount",
+        );
         let mut dims = [0i64; 8];
-        ort.ok((api.GetDimensions)(info, dims.as_mut_ptr(), rank.min(8)), "GetDimensions");
+        ort.ok(
+            (api.GetDimensions)(info, dims.as_mut_ptr(), rank.min(8)),
+            "GetDimensions",
+        );
         (api.ReleaseTensorTypeAndShapeInfo)(info);
         let mut data = null_mut();
-        ort.ok((api.GetTensorMutableData)(out[0], &mut data), "GetTensorMutableData");
+        ort.ok(
+            (api.GetTensorMutableData)(out[0], &mut data),
+            "GetTensorMutableData",
+        );
         std::hint::black_box((data, dims, et));
         (api.ReleaseValue)(out[0]);
     };
@@ -280,14 +371,34 @@ unsafe fn bench(
     ipf_pre();
     let a: Vec<u64> = out_buf.clone();
     direct_pre();
-    assert_eq!(a, out_buf, "{}: ipuflow and direct ORT outputs differ", case.label);
+    assert_eq!(
+        a, out_buf,
+        "{}: ipuflow and direct ORT outputs differ",
+        case.label
+    );
 
-    let stats = measure(&mut [&mut direct_pre, &mut ipf_pre, &mut direct_alloc, &mut ipf_alloc, &mut direct_pre_b], warmup, runs);
+    let stats = measure(
+        &mut [
+            &mut direct_pre,
+            &mut ipf_pre,
+            &mut direct_alloc,
+            &mut ipf_alloc,
+            &mut direct_pre_b,
+        ],
+        warmup,
+        runs,
+    );
     (api.ReleaseMemoryInfo)(mem);
 
     let us = |ns: f64| ns / 1000.0;
-    println!("\n{} ({runs} calls per row, interleaved, after {warmup} warm-up calls each)", case.label);
-    println!("  {:<36} {:>11} {:>11} {:>11} | {:>12}", "call", "wall med us", "wall p10", "wall p90", "thread CPU med us");
+    println!(
+        "\n{} ({runs} calls per row, interleaved, after {warmup} warm-up calls each)",
+        case.label
+    );
+    println!(
+        "  {:<36} {:>11} {:>11} {:>11} | {:>12}",
+        "call", "wall med us", "wall p10", "wall p90", "thread CPU med us"
+    );
     let names = [
         "direct ORT C API, caller output",
         "ipuflow_session_run, caller output",
@@ -306,7 +417,11 @@ unsafe fn bench(
         );
     }
     let mut rows = Vec::new();
-    for (label, d, i) in [("caller output", &stats[0], &stats[1]), ("ORT output", &stats[2], &stats[3]), ("control A/A", &stats[0], &stats[4])] {
+    for (label, d, i) in [
+        ("caller output", &stats[0], &stats[1]),
+        ("ORT output", &stats[2], &stats[3]),
+        ("control A/A", &stats[0], &stats[4]),
+    ] {
         let r = Row {
             wall: (median(&d.wall), median(&i.wall)),
             cpu: (median(&d.cpu), median(&i.cpu)),
@@ -338,22 +453,40 @@ struct Row {
 
 unsafe fn options(ort: &Ort) -> (*mut ipuflow_session_options, *mut OrtSessionOptions) {
     let mut o = null_mut();
-    ok(ipuflow_session_options_create(&mut o), "ipuflow_session_options_create");
-    ok(ipuflow_session_options_set_intra_op_threads(o, 1), "set_intra_op_threads");
-    ok(ipuflow_session_options_set_inter_op_threads(o, 1), "set_inter_op_threads");
+    ok(
+        ipuflow_session_options_create(&mut o),
+        "ipuflow_session_options_create",
+    );
+    ok(
+        ipuflow_session_options_set_intra_op_threads(o, 1),
+        "set_intra_op_threads",
+    );
+    ok(
+        ipuflow_session_options_set_inter_op_threads(o, 1),
+        "set_inter_op_threads",
+    );
     let api = ort.api;
     let mut so = null_mut();
     ort.ok((api.CreateSessionOptions)(&mut so), "CreateSessionOptions");
     ort.ok((api.SetIntraOpNumThreads)(so, 1), "SetIntraOpNumThreads");
     ort.ok((api.SetInterOpNumThreads)(so, 1), "SetInterOpNumThreads");
-    ort.ok((api.SetSessionGraphOptimizationLevel)(so, GraphOptimizationLevel::ORT_ENABLE_ALL), "SetSessionGraphOptimizationLevel");
-    ort.ok((api.SetSessionExecutionMode)(so, ExecutionMode::ORT_SEQUENTIAL), "SetSessionExecutionMode");
+    ort.ok(
+        (api.SetSessionGraphOptimizationLevel)(so, GraphOptimizationLevel::ORT_ENABLE_ALL),
+        "SetSessionGraphOptimizationLevel",
+    );
+    ort.ok(
+        (api.SetSessionExecutionMode)(so, ExecutionMode::ORT_SEQUENTIAL),
+        "SetSessionExecutionMode",
+    );
     ort.ok((api.EnableCpuMemArena)(so), "EnableCpuMemArena");
     (o, so)
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -369,11 +502,18 @@ fn main() {
         ok(ipuflow_runtime_version(&mut ver), "ipuflow_runtime_version");
         ok(ipuflow_runtime_path(&mut path), "ipuflow_runtime_path");
     }
-    let path = unsafe { CStr::from_ptr(path) }.to_str().unwrap().to_string();
+    let path = unsafe { CStr::from_ptr(path) }
+        .to_str()
+        .unwrap()
+        .to_string();
     let ort = ort_from_loaded_library(&path);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     println!(
         "session_overhead: ONNX Runtime {} ({path}), {} logical cores, {cpu}; sessions with 1 intra-op thread",
@@ -391,16 +531,41 @@ fn main() {
         let bytes = model(GraphProto {
             name: Some("add".into()),
             node: vec![node("Add", &["x", "y"], &["z"])],
-            input: vec![vi("x", 1, &[D::Fixed(1), D::Fixed(4)]), vi("y", 1, &[D::Fixed(1), D::Fixed(4)])],
+            input: vec![
+                vi("x", 1, &[D::Fixed(1), D::Fixed(4)]),
+                vi("y", 1, &[D::Fixed(1), D::Fixed(4)]),
+            ],
             output: vec![vi("z", 1, &[D::Fixed(1), D::Fixed(4)])],
             ..Default::default()
         });
         let mut s = null_mut();
-        ok(ipuflow_session_create_from_memory(null(), bytes.as_ptr().cast(), bytes.len(), o, &mut s), "ipuflow_session_create_from_memory");
-        ort.ok((api.CreateEnv)(OrtLoggingLevel::ORT_LOGGING_LEVEL_WARNING, c"session_overhead".as_ptr(), &mut env), "CreateEnv");
+        ok(
+            ipuflow_session_create_from_memory(
+                null(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                o,
+                &mut s,
+            ),
+            "ipuflow_session_create_from_memory",
+        );
+        ort.ok(
+            (api.CreateEnv)(
+                OrtLoggingLevel::ORT_LOGGING_LEVEL_WARNING,
+                c"session_overhead".as_ptr(),
+                &mut env,
+            ),
+            "CreateEnv",
+        );
         let (mut ds, mut ds_b) = (null_mut(), null_mut());
-        ort.ok((api.CreateSessionFromArray)(env, bytes.as_ptr().cast(), bytes.len(), so, &mut ds), "CreateSessionFromArray");
-        ort.ok((api.CreateSessionFromArray)(env, bytes.as_ptr().cast(), bytes.len(), so, &mut ds_b), "CreateSessionFromArray");
+        ort.ok(
+            (api.CreateSessionFromArray)(env, bytes.as_ptr().cast(), bytes.len(), so, &mut ds),
+            "CreateSessionFromArray",
+        );
+        ort.ok(
+            (api.CreateSessionFromArray)(env, bytes.as_ptr().cast(), bytes.len(), so, &mut ds_b),
+            "CreateSessionFromArray",
+        );
         let mut tiny = Case {
             label: "tiny model: Add, float [1,4] + [1,4]".into(),
             in_names: vec![CString::new("x").unwrap(), CString::new("y").unwrap()],
@@ -416,18 +581,31 @@ fn main() {
         (api.ReleaseSession)(ds_b);
 
         // The CNN.
-        let cnn = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models/efficientnet-lite0.onnx");
+        let cnn = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/models/efficientnet-lite0.onnx");
         if tiny_only {
             println!("\nefficientnet-lite0: skipped (--tiny-only)");
         } else if !cnn.exists() {
-            println!("\nefficientnet-lite0: skipped ({} is not there; it comes with ../shared only)", cnn.display());
+            println!(
+                "\nefficientnet-lite0: skipped ({} is not there; it comes with ../shared only)",
+                cnn.display()
+            );
         } else {
             let cp = CString::new(cnn.to_str().unwrap()).unwrap();
             let mut s = null_mut();
-            ok(ipuflow_session_create(null(), cp.as_ptr(), o, &mut s), "ipuflow_session_create");
+            ok(
+                ipuflow_session_create(null(), cp.as_ptr(), o, &mut s),
+                "ipuflow_session_create",
+            );
             let (mut ds, mut ds_b) = (null_mut(), null_mut());
-            ort.ok((api.CreateSession)(env, cp.as_ptr(), so, &mut ds), "CreateSession");
-            ort.ok((api.CreateSession)(env, cp.as_ptr(), so, &mut ds_b), "CreateSession");
+            ort.ok(
+                (api.CreateSession)(env, cp.as_ptr(), so, &mut ds),
+                "CreateSession",
+            );
+            ort.ok(
+                (api.CreateSession)(env, cp.as_ptr(), so, &mut ds_b),
+                "CreateSession",
+            );
             // Input 'input' [1,3,224,224], output 'logits' [1,1000] (shared/docs/quantization-anchors.md).
             let mut info = std::mem::zeroed::<ipuflow_tensor_info>();
             ok(ipuflow_session_input_info(s, 0, &mut info), "input_info");
@@ -436,9 +614,15 @@ fn main() {
             let out_name = CStr::from_ptr(info.name).to_owned();
             // A fixed input: a deterministic pseudo-random pattern in the preprocessed range [-1, 1).
             let n = 3 * 224 * 224;
-            let x: Vec<f32> = (0..n).map(|i| ((i * 7919 % 256) as f32 - 127.0) / 128.0).collect();
+            let x: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919 % 256) as f32 - 127.0) / 128.0)
+                .collect();
             let mut case = Case {
-                label: format!("efficientnet-lite0: '{}' float [1,3,224,224] -> '{}' [1,1000]", in_name.to_string_lossy(), out_name.to_string_lossy()),
+                label: format!(
+                    "efficientnet-lite0: '{}' float [1,3,224,224] -> '{}' [1,1000]",
+                    in_name.to_string_lossy(),
+                    out_name.to_string_lossy()
+                ),
                 in_names: vec![in_name],
                 in_shapes: vec![vec![1, 3, 224, 224]],
                 in_data: vec![x],
@@ -461,25 +645,64 @@ fn main() {
     println!("  (the goal is judged on the paired CPU-time difference, the estimate least disturbed by other processes)");
     println!(
         "  {:<19} {:<14} | {:>10} {:>10} {:>9} {:>8} | {:>10} {:>10} {:>9} {:>8} | goal",
-        "model", "output", "direct us", "ipuflow us", "ovh us", "ovh %", "direct us", "ipuflow us", "paired us", "paired %"
+        "model",
+        "output",
+        "direct us",
+        "ipuflow us",
+        "ovh us",
+        "ovh %",
+        "direct us",
+        "ipuflow us",
+        "paired us",
+        "paired %"
     );
-    println!("  {:<19} {:<14} | {:^40} | {:^40} |", "", "", "wall clock", "thread CPU time");
+    println!(
+        "  {:<19} {:<14} | {:^40} | {:^40} |",
+        "", "", "wall clock", "thread CPU time"
+    );
     for (name, rows, goal) in &summary {
-        for (row, out) in rows.iter().zip(["caller buffer", "ORT-allocated", "A/A control"]) {
+        for (row, out) in rows
+            .iter()
+            .zip(["caller buffer", "ORT-allocated", "A/A control"])
+        {
             let (d, i) = row.wall;
-            let wall = format!("{:>10.3} {:>10.3} {:>+9.3} {:>+7.2}%", d / 1e3, i / 1e3, (i - d) / 1e3, (i / d - 1.0) * 100.0);
+            let wall = format!(
+                "{:>10.3} {:>10.3} {:>+9.3} {:>+7.2}%",
+                d / 1e3,
+                i / 1e3,
+                (i - d) / 1e3,
+                (i / d - 1.0) * 100.0
+            );
             let (dc, ic) = row.cpu;
             let pc = row.cpu_paired;
-            let cpu = format!("{:>10.3} {:>10.3} {:>+9.3} {:>+7.3}%", dc / 1e3, ic / 1e3, pc / 1e3, pc / dc * 100.0);
+            let cpu = format!(
+                "{:>10.3} {:>10.3} {:>+9.3} {:>+7.3}%",
+                dc / 1e3,
+                ic / 1e3,
+                pc / 1e3,
+                pc / dc * 100.0
+            );
             let verdict = if out == "A/A control" {
                 "noise floor: direct vs a 2nd direct session".to_string()
             } else {
                 match goal {
-                    Goal::Us(g) => format!("< {g} us: {}", if pc / 1e3 < *g { "met" } else { "MISSED" }),
-                    Goal::Percent(g) => format!("< {g} %: {}", if pc / dc * 100.0 < *g { "met" } else { "MISSED" }),
+                    Goal::Us(g) => {
+                        format!("< {g} us: {}", if pc / 1e3 < *g { "met" } else { "MISSED" })
+                    }
+                    Goal::Percent(g) => format!(
+                        "< {g} %: {}",
+                        if pc / dc * 100.0 < *g {
+                            "met"
+                        } else {
+                            "MISSED"
+                        }
+                    ),
                 }
             };
-            println!("  {:<19} {:<14} | {} | {} | {}", name, out, wall, cpu, verdict);
+            println!(
+                "  {:<19} {:<14} | {} | {} | {}",
+                name, out, wall, cpu, verdict
+            );
         }
     }
 }

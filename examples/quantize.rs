@@ -26,20 +26,39 @@ fn main() {
         let mut last = Instant::now();
         let mut progress = |p: &Progress| {
             if p.total.is_some_and(|t| p.done == t) || p.done == 0 && p.total == Some(1) {
-                eprintln!("{:?} {}/{:?} at {:.3} s (+{:.3})", p.stage, p.done, p.total, t0.elapsed().as_secs_f64(), last.elapsed().as_secs_f64());
+                eprintln!(
+                    "{:?} {}/{:?} at {:.3} s (+{:.3})",
+                    p.stage,
+                    p.done,
+                    p.total,
+                    t0.elapsed().as_secs_f64(),
+                    last.elapsed().as_secs_f64()
+                );
                 last = Instant::now();
             }
             true
         };
-        let (q, report) = quantize(&model, &config, &mut data, Hooks { progress: Some(&mut progress), cancel: None })?;
+        let (q, report) = quantize(
+            &model,
+            &config,
+            &mut data,
+            Hooks {
+                progress: Some(&mut progress),
+                cancel: None,
+            },
+        )?;
         q.save(&PathBuf::from(&args[3]), &SaveOptions::default())?;
         if args.get(4).map(String::as_str) == Some("--report") {
             if let Some(p) = args.get(5) {
-                std::fs::write(p, report.to_json()).map_err(|e| ipuflow::Error::io("write", p.as_ref(), e))?;
+                std::fs::write(p, report.to_json())
+                    .map_err(|e| ipuflow::Error::io("write", p.as_ref(), e))?;
             }
         }
         let (nq, nf) = report.counts();
-        eprintln!("quantized {nq} nodes, {nf} left float; total {:.3} s", t0.elapsed().as_secs_f64());
+        eprintln!(
+            "quantized {nq} nodes, {nf} left float; total {:.3} s",
+            t0.elapsed().as_secs_f64()
+        );
         Ok(())
     };
     if let Err(e) = run() {

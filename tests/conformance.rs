@@ -34,7 +34,9 @@ use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use ipuflow::capi::env::{ipuflow_env, ipuflow_env_create, ipuflow_env_free, IPUFLOW_LOG_LEVEL_FATAL};
+use ipuflow::capi::env::{
+    ipuflow_env, ipuflow_env_create, ipuflow_env_free, IPUFLOW_LOG_LEVEL_FATAL,
+};
 use ipuflow::capi::ipuflow_status;
 use ipuflow::capi::library::ipuflow_last_error;
 use ipuflow::capi::runtime::{ipuflow_runtime_load, ipuflow_runtime_version};
@@ -53,7 +55,8 @@ static BEYOND_PYTHON_TYPES: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new()
 
 /// Element types Python ONNX Runtime cannot pass but ipuflow does (float8, int4/uint4, int2/uint2).
 fn beyond_python(code: i32) -> bool {
-    (IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN..=IPUFLOW_ELEMENT_TYPE_INT2).contains(&code) && passable(code)
+    (IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN..=IPUFLOW_ELEMENT_TYPE_INT2).contains(&code)
+        && passable(code)
 }
 
 const RTOL: f64 = 1e-3;
@@ -109,7 +112,10 @@ impl Outcome {
     fn detail(&self) -> &str {
         match self {
             Outcome::Passed => "",
-            Outcome::Mismatched(s) | Outcome::RunFailed(s) | Outcome::NotLoadable(s) | Outcome::Unsupported(s) => s,
+            Outcome::Mismatched(s)
+            | Outcome::RunFailed(s)
+            | Outcome::NotLoadable(s)
+            | Outcome::Unsupported(s) => s,
         }
     }
 }
@@ -120,7 +126,8 @@ fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("IPUFLOW_CACHE").filter(|v| !v.is_empty()) {
         return PathBuf::from(dir);
     }
-    PathBuf::from(std::env::var_os("HOME").expect("neither IPUFLOW_CACHE nor HOME is set")).join(".cache/ipuflow")
+    PathBuf::from(std::env::var_os("HOME").expect("neither IPUFLOW_CACHE nor HOME is set"))
+        .join(".cache/ipuflow")
 }
 
 /// The onnx version the test data were generated with (their manifest).
@@ -134,15 +141,24 @@ fn testdata_onnx_version(root: &Path) -> String {
         )
     });
     let v: serde_json::Value = serde_json::from_str(&text).expect("manifest.json is JSON");
-    v["onnx_version"].as_str().expect("manifest.json has onnx_version").to_string()
+    v["onnx_version"]
+        .as_str()
+        .expect("manifest.json has onnx_version")
+        .to_string()
 }
 
 /// Python ONNX Runtime's passed cases, created by scripts/conformance_reference.sh when missing.
 fn reference(onnx_version: &str, ort_version: &str) -> (BTreeSet<String>, serde_json::Value) {
-    let path = cache_dir().join("conformance").join(format!("reference-onnx{onnx_version}-ort{ort_version}.json"));
+    let path = cache_dir().join("conformance").join(format!(
+        "reference-onnx{onnx_version}-ort{ort_version}.json"
+    ));
     if !path.exists() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/conformance_reference.sh");
-        eprintln!("{} is missing: running {}", path.display(), script.display());
+        eprintln!(
+            "{} is missing: running {}",
+            path.display(),
+            script.display()
+        );
         let st = std::process::Command::new("bash").arg(&script).status();
         assert!(
             matches!(st, Ok(s) if s.success()) && path.exists(),
@@ -151,10 +167,26 @@ fn reference(onnx_version: &str, ort_version: &str) -> (BTreeSet<String>, serde_
             path.display()
         );
     }
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).expect("reference JSON");
-    assert_eq!(doc["onnxruntime_version"].as_str(), Some(ort_version), "{}: made with another ORT", path.display());
-    assert_eq!(doc["onnx_version"].as_str(), Some(onnx_version), "{}: made with another onnx", path.display());
-    let passed = doc["passed"].as_array().expect("reference has 'passed'").iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).expect("reference JSON");
+    assert_eq!(
+        doc["onnxruntime_version"].as_str(),
+        Some(ort_version),
+        "{}: made with another ORT",
+        path.display()
+    );
+    assert_eq!(
+        doc["onnx_version"].as_str(),
+        Some(onnx_version),
+        "{}: made with another onnx",
+        path.display()
+    );
+    let passed = doc["passed"]
+        .as_array()
+        .expect("reference has 'passed'")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     (passed, doc)
 }
 
@@ -174,9 +206,14 @@ fn element_bits(code: i32) -> Option<usize> {
         | IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2
         | IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ
         | IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0 => 8,
-        IPUFLOW_ELEMENT_TYPE_UINT16 | IPUFLOW_ELEMENT_TYPE_INT16 | IPUFLOW_ELEMENT_TYPE_FLOAT16 | IPUFLOW_ELEMENT_TYPE_BFLOAT16 => 16,
+        IPUFLOW_ELEMENT_TYPE_UINT16
+        | IPUFLOW_ELEMENT_TYPE_INT16
+        | IPUFLOW_ELEMENT_TYPE_FLOAT16
+        | IPUFLOW_ELEMENT_TYPE_BFLOAT16 => 16,
         IPUFLOW_ELEMENT_TYPE_FLOAT | IPUFLOW_ELEMENT_TYPE_INT32 | IPUFLOW_ELEMENT_TYPE_UINT32 => 32,
-        IPUFLOW_ELEMENT_TYPE_DOUBLE | IPUFLOW_ELEMENT_TYPE_INT64 | IPUFLOW_ELEMENT_TYPE_UINT64 => 64,
+        IPUFLOW_ELEMENT_TYPE_DOUBLE | IPUFLOW_ELEMENT_TYPE_INT64 | IPUFLOW_ELEMENT_TYPE_UINT64 => {
+            64
+        }
         _ => return None,
     })
 }
@@ -199,7 +236,10 @@ struct Buf {
 
 impl Buf {
     fn zeroed(len: usize) -> Buf {
-        Buf { words: vec![0; len.div_ceil(8)], len }
+        Buf {
+            words: vec![0; len.div_ceil(8)],
+            len,
+        }
     }
     fn from_bytes(b: &[u8]) -> Buf {
         let mut buf = Buf::zeroed(b.len());
@@ -241,12 +281,27 @@ fn decode_tensor(bytes: &[u8]) -> Result<Decoded, String> {
     if t.data_location == Some(1) || !t.external_data.is_empty() {
         return Err("external data in a test tensor".into());
     }
-    let n = t.dims.iter().try_fold(1usize, |a, &d| usize::try_from(d).ok().and_then(|d| a.checked_mul(d))).ok_or("bad dims")?;
+    let n = t
+        .dims
+        .iter()
+        .try_fold(1usize, |a, &d| {
+            usize::try_from(d).ok().and_then(|d| a.checked_mul(d))
+        })
+        .ok_or("bad dims")?;
     if code == IPUFLOW_ELEMENT_TYPE_STRING {
         if t.string_data.len() != n {
-            return Err(format!("{} strings for shape {:?}", t.string_data.len(), t.dims));
+            return Err(format!(
+                "{} strings for shape {:?}",
+                t.string_data.len(),
+                t.dims
+            ));
         }
-        return Ok(Decoded { element_type: code, shape: t.dims.clone(), data: Buf::zeroed(0), strings: t.string_data.clone() });
+        return Ok(Decoded {
+            element_type: code,
+            shape: t.dims.clone(),
+            data: Buf::zeroed(0),
+            strings: t.string_data.clone(),
+        });
     }
     let bits = element_bits(code).ok_or_else(|| format!("element type {}", type_name(code)))?;
     let need = (n * bits).div_ceil(8);
@@ -255,24 +310,54 @@ fn decode_tensor(bytes: &[u8]) -> Result<Decoded, String> {
         out.extend_from_slice(raw);
     } else {
         match code {
-            IPUFLOW_ELEMENT_TYPE_FLOAT => t.float_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            IPUFLOW_ELEMENT_TYPE_DOUBLE => t.double_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            IPUFLOW_ELEMENT_TYPE_INT64 => t.int64_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            IPUFLOW_ELEMENT_TYPE_UINT32 => t.uint64_data.iter().for_each(|v| out.extend_from_slice(&(*v as u32).to_le_bytes())),
-            IPUFLOW_ELEMENT_TYPE_UINT64 => t.uint64_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-            IPUFLOW_ELEMENT_TYPE_INT32 => t.int32_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            IPUFLOW_ELEMENT_TYPE_FLOAT => t
+                .float_data
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            IPUFLOW_ELEMENT_TYPE_DOUBLE => t
+                .double_data
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            IPUFLOW_ELEMENT_TYPE_INT64 => t
+                .int64_data
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            IPUFLOW_ELEMENT_TYPE_UINT32 => t
+                .uint64_data
+                .iter()
+                .for_each(|v| out.extend_from_slice(&(*v as u32).to_le_bytes())),
+            IPUFLOW_ELEMENT_TYPE_UINT64 => t
+                .uint64_data
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            IPUFLOW_ELEMENT_TYPE_INT32 => t
+                .int32_data
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
             // 16-bit types (float16/bfloat16 as bit patterns) keep 2 bytes of each int32_data entry; 8-bit types
             // (float8 as bit patterns) and the packed int4/int2 bytes keep 1.
             _ => {
                 let keep = bits.div_ceil(8);
-                t.int32_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()[..keep]))
+                t.int32_data
+                    .iter()
+                    .for_each(|v| out.extend_from_slice(&v.to_le_bytes()[..keep]))
             }
         }
     }
     if out.len() != need {
-        return Err(format!("{} data bytes for shape {:?} of {}", out.len(), t.dims, type_name(code)));
+        return Err(format!(
+            "{} data bytes for shape {:?} of {}",
+            out.len(),
+            t.dims,
+            type_name(code)
+        ));
     }
-    Ok(Decoded { element_type: code, shape: t.dims.clone(), data: Buf::from_bytes(&out), strings: Vec::new() })
+    Ok(Decoded {
+        element_type: code,
+        shape: t.dims.clone(),
+        data: Buf::from_bytes(&out),
+        strings: Vec::new(),
+    })
 }
 
 // ---------------------------------------------------------------- comparison
@@ -298,9 +383,18 @@ fn f8_to_f64(b: u8, code: i32) -> f64 {
         IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2 => (5, 2, 15),
         IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ => (5, 2, 16),
         // E8M0: no sign, no mantissa: 2^(b - 127), 0xFF is NaN.
-        _ => return if b == 0xff { f64::NAN } else { 2f64.powi(b as i32 - 127) },
+        _ => {
+            return if b == 0xff {
+                f64::NAN
+            } else {
+                2f64.powi(b as i32 - 127)
+            }
+        }
     };
-    let fnuz = matches!(code, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FNUZ | IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ);
+    let fnuz = matches!(
+        code,
+        IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FNUZ | IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ
+    );
     if fnuz && b == 0x80 {
         return f64::NAN;
     }
@@ -310,7 +404,11 @@ fn f8_to_f64(b: u8, code: i32) -> f64 {
     let e_max = (1 << e_bits) - 1;
     if !fnuz && exp == e_max {
         if code == IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2 {
-            return if man == 0 { sign * f64::INFINITY } else { f64::NAN };
+            return if man == 0 {
+                sign * f64::INFINITY
+            } else {
+                f64::NAN
+            };
         }
         if man == (1 << m_bits) - 1 {
             return f64::NAN; // E4M3FN: only S.1111.111 is NaN
@@ -332,19 +430,33 @@ fn unpack(code: i32, b: &[u8], n: usize) -> Vec<i64> {
     (0..n)
         .map(|i| {
             let v = ((b[i / per_byte] >> ((i % per_byte) * bits)) & ((1 << bits) - 1)) as i64;
-            if signed && v >= 1 << (bits - 1) { v - (1 << bits) } else { v }
+            if signed && v >= 1 << (bits - 1) {
+                v - (1 << bits)
+            } else {
+                v
+            }
         })
         .collect()
 }
 
 fn floats(code: i32, b: &[u8]) -> Option<Vec<f64>> {
     Some(match code {
-        IPUFLOW_ELEMENT_TYPE_FLOAT => b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-        IPUFLOW_ELEMENT_TYPE_DOUBLE => b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
-        IPUFLOW_ELEMENT_TYPE_FLOAT16 => b.chunks_exact(2).map(|c| f16_to_f64(u16::from_le_bytes([c[0], c[1]]))).collect(),
-        IPUFLOW_ELEMENT_TYPE_BFLOAT16 => {
-            b.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64).collect()
-        }
+        IPUFLOW_ELEMENT_TYPE_FLOAT => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect(),
+        IPUFLOW_ELEMENT_TYPE_DOUBLE => b
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        IPUFLOW_ELEMENT_TYPE_FLOAT16 => b
+            .chunks_exact(2)
+            .map(|c| f16_to_f64(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        IPUFLOW_ELEMENT_TYPE_BFLOAT16 => b
+            .chunks_exact(2)
+            .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64)
+            .collect(),
         IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN
         | IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FNUZ
         | IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2
@@ -355,9 +467,19 @@ fn floats(code: i32, b: &[u8]) -> Option<Vec<f64>> {
 }
 
 /// None when `actual` matches `expected` under the backend-test rules, else the first difference.
-fn compare(what: &str, code: i32, shape: &[i64], data: &[u8], expected: &Decoded) -> Option<String> {
+fn compare(
+    what: &str,
+    code: i32,
+    shape: &[i64],
+    data: &[u8],
+    expected: &Decoded,
+) -> Option<String> {
     if code != expected.element_type {
-        return Some(format!("{what}: element type {} != {}", type_name(code), type_name(expected.element_type)));
+        return Some(format!(
+            "{what}: element type {} != {}",
+            type_name(code),
+            type_name(expected.element_type)
+        ));
     }
     if shape != expected.shape.as_slice() {
         return Some(format!("{what}: shape {shape:?} != {:?}", expected.shape));
@@ -383,41 +505,80 @@ fn compare(what: &str, code: i32, shape: &[i64], data: &[u8], expected: &Decoded
                     first.get_or_insert((i, a, e));
                 }
             }
-            first.map(|(i, a, e)| format!("{what}: {bad} element(s) differ, first [{i}]: {a} vs {e}"))
+            first.map(|(i, a, e)| {
+                format!("{what}: {bad} element(s) differ, first [{i}]: {a} vs {e}")
+            })
         }
         _ if element_bits(code).is_some_and(|b| b < 8) => {
             // Packed: compare the elements, not the padding bits of the last byte.
             let n = shape.iter().product::<i64>() as usize;
             let (a, e) = (unpack(code, data, n), unpack(code, exp, n));
-            a.iter().zip(&e).position(|(a, e)| a != e).map(|i| format!("{what}: element [{i}] differs: {} vs {} ({})", a[i], e[i], type_name(code)))
+            a.iter().zip(&e).position(|(a, e)| a != e).map(|i| {
+                format!(
+                    "{what}: element [{i}] differs: {} vs {} ({})",
+                    a[i],
+                    e[i],
+                    type_name(code)
+                )
+            })
         }
         _ => {
             let size = element_bits(code).map_or(1, |b| b / 8);
-            data.chunks(size).zip(exp.chunks(size)).position(|(a, e)| a != e).map(|i| format!("{what}: element [{i}] differs (exact type {})", type_name(code)))
+            data.chunks(size)
+                .zip(exp.chunks(size))
+                .position(|(a, e)| a != e)
+                .map(|i| {
+                    format!(
+                        "{what}: element [{i}] differs (exact type {})",
+                        type_name(code)
+                    )
+                })
         }
     }
 }
 
 /// None when the strings equal `expected`'s exactly (same shape, same bytes), else the first difference.
-fn compare_strings(what: &str, shape: &[i64], strings: &[Vec<u8>], expected: &Decoded) -> Option<String> {
+fn compare_strings(
+    what: &str,
+    shape: &[i64],
+    strings: &[Vec<u8>],
+    expected: &Decoded,
+) -> Option<String> {
     if expected.element_type != IPUFLOW_ELEMENT_TYPE_STRING {
-        return Some(format!("{what}: element type string != {}", type_name(expected.element_type)));
+        return Some(format!(
+            "{what}: element type string != {}",
+            type_name(expected.element_type)
+        ));
     }
     if shape != expected.shape.as_slice() {
         return Some(format!("{what}: shape {shape:?} != {:?}", expected.shape));
     }
     if strings.len() != expected.strings.len() {
-        return Some(format!("{what}: {} strings != {}", strings.len(), expected.strings.len()));
+        return Some(format!(
+            "{what}: {} strings != {}",
+            strings.len(),
+            expected.strings.len()
+        ));
     }
-    strings.iter().zip(&expected.strings).position(|(a, e)| a != e).map(|i| {
-        format!("{what}: string [{i}] {:?} != {:?}", String::from_utf8_lossy(&strings[i]), String::from_utf8_lossy(&expected.strings[i]))
-    })
+    strings
+        .iter()
+        .zip(&expected.strings)
+        .position(|(a, e)| a != e)
+        .map(|i| {
+            format!(
+                "{what}: string [{i}] {:?} != {:?}",
+                String::from_utf8_lossy(&strings[i]),
+                String::from_utf8_lossy(&expected.strings[i])
+            )
+        })
 }
 
 // ---------------------------------------------------------------- the C ABI
 
 fn last_error() -> String {
-    unsafe { CStr::from_ptr(ipuflow_last_error()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(ipuflow_last_error()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn check(st: ipuflow_status, what: &str) -> Result<(), String> {
@@ -444,12 +605,21 @@ impl Drop for TensorGuard {
 
 /// The strings of a STRING tensor as a C host reads them: the view's `const char*` array with
 /// `ipuflow_tensor_string_lengths`; checks that each pointer's NUL-terminated text agrees with its length.
-unsafe fn tensor_strings(t: *const ipuflow_tensor, v: &ipuflow_tensor_view) -> Result<Vec<Vec<u8>>, String> {
+unsafe fn tensor_strings(
+    t: *const ipuflow_tensor,
+    v: &ipuflow_tensor_view,
+) -> Result<Vec<Vec<u8>>, String> {
     let (mut lens, mut n) = (null(), usize::MAX);
-    check(ipuflow_tensor_string_lengths(t, &mut lens, &mut n), "ipuflow_tensor_string_lengths")?;
+    check(
+        ipuflow_tensor_string_lengths(t, &mut lens, &mut n),
+        "ipuflow_tensor_string_lengths",
+    )?;
     let ptr_size = std::mem::size_of::<*const c_char>();
     if v.byte_size != n * ptr_size || (n == 0) != v.data.is_null() || (n == 0) != lens.is_null() {
-        return Err(format!("string view: byte_size {} / data {:?} for {n} strings", v.byte_size, v.data));
+        return Err(format!(
+            "string view: byte_size {} / data {:?} for {n} strings",
+            v.byte_size, v.data
+        ));
     }
     if n == 0 {
         return Ok(Vec::new());
@@ -460,8 +630,13 @@ unsafe fn tensor_strings(t: *const ipuflow_tensor, v: &ipuflow_tensor_view) -> R
     for (i, (&p, &len)) in ptrs.iter().zip(lens).enumerate() {
         let bytes = std::slice::from_raw_parts(p as *const u8, len + 1);
         let c = CStr::from_ptr(p).to_bytes();
-        if bytes[len] != 0 || !bytes.starts_with(c) || (c.len() != len && !bytes[..len].contains(&0)) {
-            return Err(format!("string [{i}]: its char* and its length {len} disagree"));
+        if bytes[len] != 0
+            || !bytes.starts_with(c)
+            || (c.len() != len && !bytes[..len].contains(&0))
+        {
+            return Err(format!(
+                "string [{i}]: its char* and its length {len} disagree"
+            ));
         }
         out.push(bytes[..len].to_vec());
     }
@@ -474,17 +649,28 @@ unsafe fn check_allocated(what: &str, t: *const ipuflow_tensor, exp: &Decoded) -
         return Some(Outcome::RunFailed(format!("{what}: no tensor")));
     }
     let mut v = std::mem::zeroed::<ipuflow_tensor_view>();
-    if let Err(e) = check(ipuflow_tensor_get_view(t, &mut v), "ipuflow_tensor_get_view") {
+    if let Err(e) = check(
+        ipuflow_tensor_get_view(t, &mut v),
+        "ipuflow_tensor_get_view",
+    ) {
         return Some(Outcome::RunFailed(e));
     }
-    let shape = if v.rank == 0 { &[][..] } else { std::slice::from_raw_parts(v.shape, v.rank) };
+    let shape = if v.rank == 0 {
+        &[][..]
+    } else {
+        std::slice::from_raw_parts(v.shape, v.rank)
+    };
     let diff = if v.element_type == IPUFLOW_ELEMENT_TYPE_STRING {
         match tensor_strings(t, &v) {
             Ok(strings) => compare_strings(what, shape, &strings, exp),
             Err(e) => return Some(Outcome::RunFailed(format!("{what}: {e}"))),
         }
     } else {
-        let data = if v.byte_size == 0 { &[][..] } else { std::slice::from_raw_parts(v.data as *const u8, v.byte_size) };
+        let data = if v.byte_size == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(v.data as *const u8, v.byte_size)
+        };
         compare(what, v.element_type, shape, data, exp)
     };
     diff.map(Outcome::Mismatched)
@@ -510,7 +696,10 @@ fn marshalling_gap(v: &ValueInfoProto) -> Option<String> {
 }
 
 /// The session's metadata through the C ABI: name -> element type (0 = not a tensor).
-unsafe fn session_values(s: *const ipuflow_session, inputs: bool) -> Result<BTreeMap<String, i32>, String> {
+unsafe fn session_values(
+    s: *const ipuflow_session,
+    inputs: bool,
+) -> Result<BTreeMap<String, i32>, String> {
     let mut n = 0usize;
     if inputs {
         check(ipuflow_session_input_count(s, &mut n), "input_count")?;
@@ -525,21 +714,35 @@ unsafe fn session_values(s: *const ipuflow_session, inputs: bool) -> Result<BTre
         } else {
             check(ipuflow_session_output_info(s, i, &mut info), "output_info")?;
         }
-        map.insert(CStr::from_ptr(info.name).to_string_lossy().into_owned(), info.element_type);
+        map.insert(
+            CStr::from_ptr(info.name).to_string_lossy().into_owned(),
+            info.element_type,
+        );
     }
     Ok(map)
 }
 
 fn count_files(dir: &Path, prefix: &str) -> usize {
     std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .count()
+        })
         .unwrap_or(0)
 }
 
 /// Runs one case through the C ABI.
-unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_session_options) -> Outcome {
+unsafe fn run_case(
+    dir: &Path,
+    env: *const ipuflow_env,
+    opts: *const ipuflow_session_options,
+) -> Outcome {
     let model_path = dir.join("model.onnx");
-    let model = match std::fs::read(&model_path).map_err(|e| e.to_string()).and_then(|b| ModelProto::decode(&b[..]).map_err(|e| e.to_string())) {
+    let model = match std::fs::read(&model_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| ModelProto::decode(&b[..]).map_err(|e| e.to_string()))
+    {
         Ok(m) => m,
         Err(e) => return Outcome::NotLoadable(format!("model.onnx: {e}")),
     };
@@ -547,7 +750,10 @@ unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_ses
 
     let cpath = CString::new(model_path.to_str().expect("UTF-8 path")).unwrap();
     let mut raw = null_mut();
-    if let Err(e) = check(ipuflow_session_create(env, cpath.as_ptr(), opts, &mut raw), "ipuflow_session_create") {
+    if let Err(e) = check(
+        ipuflow_session_create(env, cpath.as_ptr(), opts, &mut raw),
+        "ipuflow_session_create",
+    ) {
         return Outcome::NotLoadable(e);
     }
     let session = SessionGuard(raw);
@@ -556,7 +762,11 @@ unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_ses
     let mut sets: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("test_data_set_"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("test_data_set_")
+        })
         .map(|e| e.path())
         .collect();
     sets.sort();
@@ -567,10 +777,22 @@ unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_ses
         (Ok(i), Ok(o)) => (i, o),
         (Err(e), _) | (_, Err(e)) => return Outcome::RunFailed(e),
     };
-    let n_in = sets.iter().map(|d| count_files(d, "input_")).max().unwrap_or(0);
-    let n_out = sets.iter().map(|d| count_files(d, "output_")).max().unwrap_or(0);
+    let n_in = sets
+        .iter()
+        .map(|d| count_files(d, "input_"))
+        .max()
+        .unwrap_or(0);
+    let n_out = sets
+        .iter()
+        .map(|d| count_files(d, "output_"))
+        .max()
+        .unwrap_or(0);
     if n_in > graph.input.len() || n_out > graph.output.len() {
-        return Outcome::RunFailed(format!("{n_in} input / {n_out} output files for {} / {} graph values", graph.input.len(), graph.output.len()));
+        return Outcome::RunFailed(format!(
+            "{n_in} input / {n_out} output files for {} / {} graph values",
+            graph.input.len(),
+            graph.output.len()
+        ));
     }
     for v in graph.input[..n_in].iter().chain(&graph.output[..n_out]) {
         if let Some(gap) = marshalling_gap(v) {
@@ -581,17 +803,39 @@ unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_ses
         Some(type_proto::Value::TensorType(t)) => t.elem_type.unwrap_or(0),
         _ => 0,
     };
-    if graph.input[..n_in].iter().chain(&graph.output[..n_out]).any(|v| beyond_python(elem_type(v))) {
-        BEYOND_PYTHON_TYPES.lock().unwrap().insert(dir.file_name().unwrap().to_string_lossy().into_owned());
+    if graph.input[..n_in]
+        .iter()
+        .chain(&graph.output[..n_out])
+        .any(|v| beyond_python(elem_type(v)))
+    {
+        BEYOND_PYTHON_TYPES
+            .lock()
+            .unwrap()
+            .insert(dir.file_name().unwrap().to_string_lossy().into_owned());
     }
-    let in_names: Vec<CString> = graph.input[..n_in].iter().map(|v| CString::new(v.name.clone().unwrap_or_default()).unwrap()).collect();
-    let out_names: Vec<CString> = graph.output[..n_out].iter().map(|v| CString::new(v.name.clone().unwrap_or_default()).unwrap()).collect();
+    let in_names: Vec<CString> = graph.input[..n_in]
+        .iter()
+        .map(|v| CString::new(v.name.clone().unwrap_or_default()).unwrap())
+        .collect();
+    let out_names: Vec<CString> = graph.output[..n_out]
+        .iter()
+        .map(|v| CString::new(v.name.clone().unwrap_or_default()).unwrap())
+        .collect();
     for (names, map, what) in [(&in_names, &s_in, "input"), (&out_names, &s_out, "output")] {
         for n in names.iter() {
             match map.get(n.to_str().unwrap()) {
                 Some(&c) if passable(c) => {}
-                Some(&c) => return Outcome::RunFailed(format!("{what} {n:?}: the C metadata gives element type {c}, the model a tensor")),
-                None => return Outcome::RunFailed(format!("{what} {n:?} is not among the session's {what}s {:?}", map.keys())),
+                Some(&c) => {
+                    return Outcome::RunFailed(format!(
+                        "{what} {n:?}: the C metadata gives element type {c}, the model a tensor"
+                    ))
+                }
+                None => {
+                    return Outcome::RunFailed(format!(
+                        "{what} {n:?} is not among the session's {what}s {:?}",
+                        map.keys()
+                    ))
+                }
             }
         }
     }
@@ -602,14 +846,20 @@ unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_ses
         let set_name = set.file_name().unwrap().to_string_lossy().into_owned();
         let mut inputs = Vec::with_capacity(n_in);
         for k in 0..count_files(set, "input_") {
-            match std::fs::read(set.join(format!("input_{k}.pb"))).map_err(|e| e.to_string()).and_then(|b| decode_tensor(&b)) {
+            match std::fs::read(set.join(format!("input_{k}.pb")))
+                .map_err(|e| e.to_string())
+                .and_then(|b| decode_tensor(&b))
+            {
                 Ok(t) => inputs.push(t),
                 Err(e) => return Outcome::Unsupported(format!("{set_name}/input_{k}.pb: {e}")),
             }
         }
         let mut expected = Vec::with_capacity(n_out);
         for k in 0..count_files(set, "output_") {
-            match std::fs::read(set.join(format!("output_{k}.pb"))).map_err(|e| e.to_string()).and_then(|b| decode_tensor(&b)) {
+            match std::fs::read(set.join(format!("output_{k}.pb")))
+                .map_err(|e| e.to_string())
+                .and_then(|b| decode_tensor(&b))
+            {
                 Ok(t) => expected.push(t),
                 Err(e) => return Outcome::Unsupported(format!("{set_name}/output_{k}.pb: {e}")),
             }
@@ -617,21 +867,41 @@ unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_ses
         // STRING inputs: NUL-terminated copies and their `const char*` arrays, alive until the runs are done.
         let mut c_strings: Vec<Vec<CString>> = Vec::with_capacity(inputs.len());
         for (k, t) in inputs.iter().enumerate() {
-            match t.strings.iter().map(|s| CString::new(s.clone())).collect::<Result<Vec<_>, _>>() {
+            match t
+                .strings
+                .iter()
+                .map(|s| CString::new(s.clone()))
+                .collect::<Result<Vec<_>, _>>()
+            {
                 Ok(v) => c_strings.push(v),
-                Err(_) => return Outcome::Unsupported(format!("{set_name}/input_{k}.pb: a string with an embedded NUL")),
+                Err(_) => {
+                    return Outcome::Unsupported(format!(
+                        "{set_name}/input_{k}.pb: a string with an embedded NUL"
+                    ))
+                }
             }
         }
-        let mut c_ptrs: Vec<Vec<*const c_char>> = c_strings.iter().map(|v| v.iter().map(|c| c.as_ptr()).collect()).collect();
+        let mut c_ptrs: Vec<Vec<*const c_char>> = c_strings
+            .iter()
+            .map(|v| v.iter().map(|c| c.as_ptr()).collect())
+            .collect();
         let views: Vec<ipuflow_tensor_view> = inputs
             .iter_mut()
             .zip(c_ptrs.iter_mut())
             .map(|(t, ptrs)| ipuflow_tensor_view {
                 element_type: t.element_type,
-                shape: if t.shape.is_empty() { null() } else { t.shape.as_ptr() },
+                shape: if t.shape.is_empty() {
+                    null()
+                } else {
+                    t.shape.as_ptr()
+                },
                 rank: t.shape.len(),
                 data: if t.element_type == IPUFLOW_ELEMENT_TYPE_STRING {
-                    if ptrs.is_empty() { null_mut() } else { ptrs.as_mut_ptr().cast() }
+                    if ptrs.is_empty() {
+                        null_mut()
+                    } else {
+                        ptrs.as_mut_ptr().cast()
+                    }
                 } else {
                     t.data.ptr()
                 },
@@ -647,7 +917,17 @@ unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_ses
 
         // 1. Library-allocated outputs.
         let mut slots: Vec<*mut ipuflow_tensor> = vec![null_mut(); n_out];
-        let st = ipuflow_session_run(s, null(), in_ptrs.as_ptr(), views.as_ptr(), n_in, out_ptrs.as_ptr(), null(), slots.as_mut_ptr(), n_out);
+        let st = ipuflow_session_run(
+            s,
+            null(),
+            in_ptrs.as_ptr(),
+            views.as_ptr(),
+            n_in,
+            out_ptrs.as_ptr(),
+            null(),
+            slots.as_mut_ptr(),
+            n_out,
+        );
         if let Err(e) = check(st, &format!("{set_name}: ipuflow_session_run")) {
             return Outcome::RunFailed(e);
         }
@@ -667,15 +947,32 @@ unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_ses
             .zip(bufs.iter_mut())
             .map(|(e, b)| ipuflow_tensor_view {
                 element_type: e.element_type,
-                shape: if e.shape.is_empty() { null() } else { e.shape.as_ptr() },
+                shape: if e.shape.is_empty() {
+                    null()
+                } else {
+                    e.shape.as_ptr()
+                },
                 rank: e.shape.len(),
                 data: b.ptr(),
                 byte_size: b.len,
             })
             .collect();
         let mut slots: Vec<*mut ipuflow_tensor> = vec![null_mut(); n_out];
-        let st = ipuflow_session_run(s, null(), in_ptrs.as_ptr(), views.as_ptr(), n_in, out_ptrs.as_ptr(), pre.as_ptr(), slots.as_mut_ptr(), n_out);
-        if let Err(e) = check(st, &format!("{set_name}: ipuflow_session_run into caller buffers")) {
+        let st = ipuflow_session_run(
+            s,
+            null(),
+            in_ptrs.as_ptr(),
+            views.as_ptr(),
+            n_in,
+            out_ptrs.as_ptr(),
+            pre.as_ptr(),
+            slots.as_mut_ptr(),
+            n_out,
+        );
+        if let Err(e) = check(
+            st,
+            &format!("{set_name}: ipuflow_session_run into caller buffers"),
+        ) {
             return Outcome::RunFailed(e);
         }
         let owned: Vec<TensorGuard> = slots.iter().map(|&p| TensorGuard(p)).collect();
@@ -689,7 +986,9 @@ unsafe fn run_case(dir: &Path, env: *const ipuflow_env, opts: *const ipuflow_ses
                 None
             } else {
                 if !owned[k].0.is_null() {
-                    return Outcome::RunFailed(format!("{what}: a tensor was returned for a caller buffer"));
+                    return Outcome::RunFailed(format!(
+                        "{what}: a tensor was returned for a caller buffer"
+                    ));
                 }
                 compare(&what, exp.element_type, &exp.shape, bufs[k].bytes(), exp)
             };
@@ -727,17 +1026,47 @@ fn onnx_node_cases_through_the_c_abi() {
         .map(|e| e.path())
         .collect();
     cases.sort();
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).unwrap()).unwrap();
-    let expected_cases = manifest["suites"]["node"]["models"].as_u64().expect("manifest: node models") as usize;
-    assert_eq!(cases.len(), expected_cases, "node cases on disk vs manifest.json");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).unwrap())
+            .unwrap();
+    let expected_cases = manifest["suites"]["node"]["models"]
+        .as_u64()
+        .expect("manifest: node models") as usize;
+    assert_eq!(
+        cases.len(),
+        expected_cases,
+        "node cases on disk vs manifest.json"
+    );
 
     // One environment (quiet: some cases make ORT log on purpose) and one options object for every session.
     let (mut env, mut opts) = (null_mut(), null_mut());
     unsafe {
-        check(ipuflow_env_create(IPUFLOW_LOG_LEVEL_FATAL, c"conformance".as_ptr(), None, null_mut(), &mut env), "ipuflow_env_create").unwrap();
-        check(ipuflow_session_options_create(&mut opts), "ipuflow_session_options_create").unwrap();
-        check(ipuflow_session_options_set_intra_op_threads(opts, 1), "intra_op_threads").unwrap();
-        check(ipuflow_session_options_set_inter_op_threads(opts, 1), "inter_op_threads").unwrap();
+        check(
+            ipuflow_env_create(
+                IPUFLOW_LOG_LEVEL_FATAL,
+                c"conformance".as_ptr(),
+                None,
+                null_mut(),
+                &mut env,
+            ),
+            "ipuflow_env_create",
+        )
+        .unwrap();
+        check(
+            ipuflow_session_options_create(&mut opts),
+            "ipuflow_session_options_create",
+        )
+        .unwrap();
+        check(
+            ipuflow_session_options_set_intra_op_threads(opts, 1),
+            "intra_op_threads",
+        )
+        .unwrap();
+        check(
+            ipuflow_session_options_set_inter_op_threads(opts, 1),
+            "inter_op_threads",
+        )
+        .unwrap();
     }
     struct Shared(*const ipuflow_env, *const ipuflow_session_options);
     // SAFETY: both are documented as usable from many threads at once through const pointers.
@@ -756,8 +1085,12 @@ fn onnx_node_cases_through_the_c_abi() {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(dir) = cases.get(i) else { break };
                     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { run_case(dir, sh.0, sh.1) }))
-                        .unwrap_or_else(|_| Outcome::RunFailed("the test harness panicked on this case".into()));
+                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                        run_case(dir, sh.0, sh.1)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Outcome::RunFailed("the test harness panicked on this case".into())
+                    });
                     results.lock().unwrap().push((name, out));
                 }
             });
@@ -780,16 +1113,29 @@ fn onnx_node_cases_through_the_c_abi() {
     let rc = |k: &str| doc["counts"][k].as_u64().unwrap_or(0);
     println!("ONNX backend node cases: {} (onnx {onnx_version}, ONNX Runtime {ort_version}), {:.1} s on {threads} threads", cases.len(), elapsed.as_secs_f64());
     println!("  through ipuflow's C ABI:");
-    for k in ["passed", "mismatched", "run failed", "not loadable", "unsupported by ipuflow marshalling"] {
+    for k in [
+        "passed",
+        "mismatched",
+        "run failed",
+        "not loadable",
+        "unsupported by ipuflow marshalling",
+    ] {
         println!("    {k:<36} {:>5}", counts.get(k).copied().unwrap_or(0));
     }
     println!("  Python ONNX Runtime (scripts/conformance_reference.py):");
     for k in ["passed", "mismatched", "run_failed", "not_loadable"] {
         println!("    {:<36} {:>5}", k.replace('_', " "), rc(k));
     }
-    for label in ["mismatched", "run failed", "unsupported by ipuflow marshalling"] {
-        let list: Vec<String> =
-            outcome.iter().filter(|(_, o)| o.label() == label).map(|(n, o)| format!("      {n}: {}", o.detail())).collect();
+    for label in [
+        "mismatched",
+        "run failed",
+        "unsupported by ipuflow marshalling",
+    ] {
+        let list: Vec<String> = outcome
+            .iter()
+            .filter(|(_, o)| o.label() == label)
+            .map(|(n, o)| format!("      {n}: {}", o.detail()))
+            .collect();
         if !list.is_empty() {
             println!("  {label} ({}):\n{}", list.len(), list.join("\n"));
         }
@@ -800,9 +1146,20 @@ fn onnx_node_cases_through_the_c_abi() {
         .filter(|(_, n)| n.load(Ordering::Relaxed) > 0)
         .map(|(c, n)| format!("{} {}", type_name(c as i32), n.load(Ordering::Relaxed)))
         .collect();
-    println!("  tensors passed through the C ABI in passing cases, per element type: {}", per_type.join(", "));
-    let beyond: Vec<&str> = outcome.iter().filter(|(n, o)| ***o == Outcome::Passed && !reference.contains(**n)).map(|(n, _)| *n).collect();
-    println!("  passed through ipuflow but not through Python ONNX Runtime ({}): {}", beyond.len(), beyond.join(", "));
+    println!(
+        "  tensors passed through the C ABI in passing cases, per element type: {}",
+        per_type.join(", ")
+    );
+    let beyond: Vec<&str> = outcome
+        .iter()
+        .filter(|(n, o)| ***o == Outcome::Passed && !reference.contains(**n))
+        .map(|(n, _)| *n)
+        .collect();
+    println!(
+        "  passed through ipuflow but not through Python ONNX Runtime ({}): {}",
+        beyond.len(),
+        beyond.join(", ")
+    );
 
     // ---- the bar: every case Python ORT passes passes here, but the documented marshalling gaps ----
     let gaps: BTreeSet<&str> = NON_TENSOR_GAP.iter().copied().collect();
@@ -823,15 +1180,25 @@ fn onnx_node_cases_through_the_c_abi() {
         if !gap_seen.contains(g) {
             failures.push(format!(
                 "{g}: listed as a known marshalling gap, but it is {} (update NON_TENSOR_GAP)",
-                if reference.contains(*g) { outcome.get(g).map_or("missing", |o| o.label()) } else { "not passed by Python ONNX Runtime" }
+                if reference.contains(*g) {
+                    outcome.get(g).map_or("missing", |o| o.label())
+                } else {
+                    "not passed by Python ONNX Runtime"
+                }
             ));
         }
     }
-    println!("  known marshalling gaps among Python ONNX Runtime's passes: {} sequence/optional cases", NON_TENSOR_GAP.len());
+    println!(
+        "  known marshalling gaps among Python ONNX Runtime's passes: {} sequence/optional cases",
+        NON_TENSOR_GAP.len()
+    );
     println!(
         "  Python ONNX Runtime passes {}; ipuflow passes {} of them, {} are the known gaps",
         reference.len(),
-        reference.iter().filter(|n| outcome.get(n.as_str()) == Some(&&Outcome::Passed)).count(),
+        reference
+            .iter()
+            .filter(|n| outcome.get(n.as_str()) == Some(&&Outcome::Passed))
+            .count(),
         gap_seen.len()
     );
     // ---- the bar where Python has none: float8/int4/int2 cases ONNX Runtime loads must pass ----
@@ -839,7 +1206,11 @@ fn onnx_node_cases_through_the_c_abi() {
     for name in beyond_types.iter() {
         match outcome.get(name.as_str()) {
             Some(Outcome::Passed) => {}
-            Some(o) => failures.push(format!("{name} (float8/int4/int2, no Python bar): {} ({})", o.label(), o.detail())),
+            Some(o) => failures.push(format!(
+                "{name} (float8/int4/int2, no Python bar): {} ({})",
+                o.label(),
+                o.detail()
+            )),
             None => failures.push(format!("{name}: no outcome")),
         }
     }
@@ -848,115 +1219,267 @@ fn onnx_node_cases_through_the_c_abi() {
         beyond_types.len(),
         beyond_types.iter().filter(|n| outcome.get(n.as_str()) == Some(&&Outcome::Passed)).count()
     );
-    assert!(failures.is_empty(), "{} case(s) fail the bar (Python ONNX Runtime's passes; float8/int4/int2 cases):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) fail the bar (Python ONNX Runtime's passes; float8/int4/int2 cases):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The typed TensorProto fields (not only raw_data, which numpy_helper writes) decode to the same bytes.
 #[test]
 fn typed_fields_decode_like_raw_data() {
     let enc = |t: TensorProto| t.encode_to_vec();
-    let raw = |code: i32, dims: Vec<i64>, bytes: Vec<u8>| enc(TensorProto { data_type: Some(code), dims, raw_data: Some(bytes), ..Default::default() });
+    let raw = |code: i32, dims: Vec<i64>, bytes: Vec<u8>| {
+        enc(TensorProto {
+            data_type: Some(code),
+            dims,
+            raw_data: Some(bytes),
+            ..Default::default()
+        })
+    };
     let cases: Vec<(Vec<u8>, Vec<u8>)> = vec![
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_FLOAT), dims: vec![2], float_data: vec![1.5, -2.0], ..Default::default() }),
-            raw(IPUFLOW_ELEMENT_TYPE_FLOAT, vec![2], [1.5f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat()),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_FLOAT),
+                dims: vec![2],
+                float_data: vec![1.5, -2.0],
+                ..Default::default()
+            }),
+            raw(
+                IPUFLOW_ELEMENT_TYPE_FLOAT,
+                vec![2],
+                [1.5f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat(),
+            ),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_DOUBLE), dims: vec![1], double_data: vec![0.25], ..Default::default() }),
-            raw(IPUFLOW_ELEMENT_TYPE_DOUBLE, vec![1], 0.25f64.to_le_bytes().to_vec()),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_DOUBLE),
+                dims: vec![1],
+                double_data: vec![0.25],
+                ..Default::default()
+            }),
+            raw(
+                IPUFLOW_ELEMENT_TYPE_DOUBLE,
+                vec![1],
+                0.25f64.to_le_bytes().to_vec(),
+            ),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_INT8), dims: vec![3], int32_data: vec![-1, 0, 127], ..Default::default() }),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_INT8),
+                dims: vec![3],
+                int32_data: vec![-1, 0, 127],
+                ..Default::default()
+            }),
             raw(IPUFLOW_ELEMENT_TYPE_INT8, vec![3], vec![0xff, 0, 127]),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_BOOL), dims: vec![2], int32_data: vec![1, 0], ..Default::default() }),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_BOOL),
+                dims: vec![2],
+                int32_data: vec![1, 0],
+                ..Default::default()
+            }),
             raw(IPUFLOW_ELEMENT_TYPE_BOOL, vec![2], vec![1, 0]),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_FLOAT16), dims: vec![1], int32_data: vec![0x3c00], ..Default::default() }),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_FLOAT16),
+                dims: vec![1],
+                int32_data: vec![0x3c00],
+                ..Default::default()
+            }),
             raw(IPUFLOW_ELEMENT_TYPE_FLOAT16, vec![1], vec![0x00, 0x3c]),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_BFLOAT16), dims: vec![1], int32_data: vec![0x3f80], ..Default::default() }),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_BFLOAT16),
+                dims: vec![1],
+                int32_data: vec![0x3f80],
+                ..Default::default()
+            }),
             raw(IPUFLOW_ELEMENT_TYPE_BFLOAT16, vec![1], vec![0x80, 0x3f]),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_UINT16), dims: vec![1], int32_data: vec![65535], ..Default::default() }),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_UINT16),
+                dims: vec![1],
+                int32_data: vec![65535],
+                ..Default::default()
+            }),
             raw(IPUFLOW_ELEMENT_TYPE_UINT16, vec![1], vec![0xff, 0xff]),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_INT64), dims: vec![1], int64_data: vec![-2], ..Default::default() }),
-            raw(IPUFLOW_ELEMENT_TYPE_INT64, vec![1], (-2i64).to_le_bytes().to_vec()),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_INT64),
+                dims: vec![1],
+                int64_data: vec![-2],
+                ..Default::default()
+            }),
+            raw(
+                IPUFLOW_ELEMENT_TYPE_INT64,
+                vec![1],
+                (-2i64).to_le_bytes().to_vec(),
+            ),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_UINT32), dims: vec![1], uint64_data: vec![4_000_000_000], ..Default::default() }),
-            raw(IPUFLOW_ELEMENT_TYPE_UINT32, vec![1], 4_000_000_000u32.to_le_bytes().to_vec()),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_UINT32),
+                dims: vec![1],
+                uint64_data: vec![4_000_000_000],
+                ..Default::default()
+            }),
+            raw(
+                IPUFLOW_ELEMENT_TYPE_UINT32,
+                vec![1],
+                4_000_000_000u32.to_le_bytes().to_vec(),
+            ),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_UINT64), dims: vec![], uint64_data: vec![u64::MAX], ..Default::default() }),
-            raw(IPUFLOW_ELEMENT_TYPE_UINT64, vec![], u64::MAX.to_le_bytes().to_vec()),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_UINT64),
+                dims: vec![],
+                uint64_data: vec![u64::MAX],
+                ..Default::default()
+            }),
+            raw(
+                IPUFLOW_ELEMENT_TYPE_UINT64,
+                vec![],
+                u64::MAX.to_le_bytes().to_vec(),
+            ),
         ),
         // float8: one bit pattern per int32_data entry.
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN), dims: vec![2], int32_data: vec![0x38, 0xc0], ..Default::default() }),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN),
+                dims: vec![2],
+                int32_data: vec![0x38, 0xc0],
+                ..Default::default()
+            }),
             raw(IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN, vec![2], vec![0x38, 0xc0]),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0), dims: vec![1], int32_data: vec![127], ..Default::default() }),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0),
+                dims: vec![1],
+                int32_data: vec![127],
+                ..Default::default()
+            }),
             raw(IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0, vec![1], vec![127]),
         ),
         // int4: one packed byte (two elements) per int32_data entry; int2: four elements per entry.
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_INT4), dims: vec![3], int32_data: vec![0x7f, 0x08], ..Default::default() }),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_INT4),
+                dims: vec![3],
+                int32_data: vec![0x7f, 0x08],
+                ..Default::default()
+            }),
             raw(IPUFLOW_ELEMENT_TYPE_INT4, vec![3], vec![0x7f, 0x08]),
         ),
         (
-            enc(TensorProto { data_type: Some(IPUFLOW_ELEMENT_TYPE_UINT2), dims: vec![5], int32_data: vec![0xe4, 0x03], ..Default::default() }),
+            enc(TensorProto {
+                data_type: Some(IPUFLOW_ELEMENT_TYPE_UINT2),
+                dims: vec![5],
+                int32_data: vec![0xe4, 0x03],
+                ..Default::default()
+            }),
             raw(IPUFLOW_ELEMENT_TYPE_UINT2, vec![5], vec![0xe4, 0x03]),
         ),
     ];
     for (typed, raw) in cases {
         let (a, b) = (decode_tensor(&typed).unwrap(), decode_tensor(&raw).unwrap());
-        assert_eq!((a.element_type, &a.shape, a.data.bytes()), (b.element_type, &b.shape, b.data.bytes()));
+        assert_eq!(
+            (a.element_type, &a.shape, a.data.bytes()),
+            (b.element_type, &b.shape, b.data.bytes())
+        );
         assert!(compare("x", a.element_type, &a.shape, a.data.bytes(), &b).is_none());
     }
     // Wrong sizes and unsupported types are refused, not misread.
     assert!(decode_tensor(&raw(IPUFLOW_ELEMENT_TYPE_FLOAT, vec![2], vec![0; 4])).is_err());
-    assert!(decode_tensor(&raw(23, vec![1], vec![0])).unwrap_err().contains("float4e2m1"));
-    assert!(decode_tensor(&raw(IPUFLOW_ELEMENT_TYPE_INT4, vec![3], vec![0; 1])).is_err(), "3 int4 need 2 bytes");
-    let s = decode_tensor(&enc(TensorProto { data_type: Some(8), dims: vec![2], string_data: vec![b"a".to_vec(), vec![]], ..Default::default() }))
-        .unwrap();
-    assert_eq!((s.element_type, &s.shape, &s.strings), (IPUFLOW_ELEMENT_TYPE_STRING, &vec![2], &vec![b"a".to_vec(), vec![]]));
+    assert!(decode_tensor(&raw(23, vec![1], vec![0]))
+        .unwrap_err()
+        .contains("float4e2m1"));
+    assert!(
+        decode_tensor(&raw(IPUFLOW_ELEMENT_TYPE_INT4, vec![3], vec![0; 1])).is_err(),
+        "3 int4 need 2 bytes"
+    );
+    let s = decode_tensor(&enc(TensorProto {
+        data_type: Some(8),
+        dims: vec![2],
+        string_data: vec![b"a".to_vec(), vec![]],
+        ..Default::default()
+    }))
+    .unwrap();
+    assert_eq!(
+        (s.element_type, &s.shape, &s.strings),
+        (
+            IPUFLOW_ELEMENT_TYPE_STRING,
+            &vec![2],
+            &vec![b"a".to_vec(), vec![]]
+        )
+    );
     assert!(compare_strings("x", &[2], &[b"a".to_vec(), vec![]], &s).is_none());
     assert!(compare_strings("x", &[2], &[b"a".to_vec(), b"b".to_vec()], &s).is_some());
-    assert!(compare_strings("x", &[1, 2], &[b"a".to_vec(), vec![]], &s).is_some(), "shape");
-    assert!(decode_tensor(&enc(TensorProto { data_type: Some(8), dims: vec![2], string_data: vec![b"a".to_vec()], ..Default::default() })).is_err());
+    assert!(
+        compare_strings("x", &[1, 2], &[b"a".to_vec(), vec![]], &s).is_some(),
+        "shape"
+    );
+    assert!(decode_tensor(&enc(TensorProto {
+        data_type: Some(8),
+        dims: vec![2],
+        string_data: vec![b"a".to_vec()],
+        ..Default::default()
+    }))
+    .is_err());
     // Packed types compare elements, not the padding bits of the last byte.
     let i4 = decode_tensor(&raw(IPUFLOW_ELEMENT_TYPE_INT4, vec![3], vec![0x7f, 0x08])).unwrap();
     assert!(compare("x", IPUFLOW_ELEMENT_TYPE_INT4, &[3], &[0x7f, 0xf8], &i4).is_none());
     assert!(compare("x", IPUFLOW_ELEMENT_TYPE_INT4, &[3], &[0x7f, 0x07], &i4).is_some());
-    assert_eq!(unpack(IPUFLOW_ELEMENT_TYPE_INT4, &[0x7f, 0x08], 3), vec![-1, 7, -8]);
-    assert_eq!(unpack(IPUFLOW_ELEMENT_TYPE_UINT2, &[0xe4, 0x03], 5), vec![0, 1, 2, 3, 3]);
-    assert_eq!(unpack(IPUFLOW_ELEMENT_TYPE_INT2, &[0xe4], 4), vec![0, 1, -2, -1]);
+    assert_eq!(
+        unpack(IPUFLOW_ELEMENT_TYPE_INT4, &[0x7f, 0x08], 3),
+        vec![-1, 7, -8]
+    );
+    assert_eq!(
+        unpack(IPUFLOW_ELEMENT_TYPE_UINT2, &[0xe4, 0x03], 5),
+        vec![0, 1, 2, 3, 3]
+    );
+    assert_eq!(
+        unpack(IPUFLOW_ELEMENT_TYPE_INT2, &[0xe4], 4),
+        vec![0, 1, -2, -1]
+    );
     // float8 decoding, per format.
     assert_eq!(f8_to_f64(0x38, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN), 1.0);
     assert_eq!(f8_to_f64(0xc0, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN), -2.0);
     assert_eq!(f8_to_f64(0x7e, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN), 448.0);
-    assert_eq!(f8_to_f64(0x01, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN), 2f64.powi(-9));
+    assert_eq!(
+        f8_to_f64(0x01, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN),
+        2f64.powi(-9)
+    );
     assert!(f8_to_f64(0x7f, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FN).is_nan());
     assert_eq!(f8_to_f64(0x40, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FNUZ), 1.0);
     assert_eq!(f8_to_f64(0x7f, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FNUZ), 240.0);
     assert!(f8_to_f64(0x80, IPUFLOW_ELEMENT_TYPE_FLOAT8E4M3FNUZ).is_nan());
     assert_eq!(f8_to_f64(0x3c, IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2), 1.0);
     assert_eq!(f8_to_f64(0x7b, IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2), 57344.0);
-    assert_eq!(f8_to_f64(0xfc, IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2), f64::NEG_INFINITY);
+    assert_eq!(
+        f8_to_f64(0xfc, IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2),
+        f64::NEG_INFINITY
+    );
     assert!(f8_to_f64(0x7d, IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2).is_nan());
     assert_eq!(f8_to_f64(0x40, IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ), 1.0);
-    assert_eq!(f8_to_f64(0x7f, IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ), 57344.0);
+    assert_eq!(
+        f8_to_f64(0x7f, IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ),
+        57344.0
+    );
     assert!(f8_to_f64(0x80, IPUFLOW_ELEMENT_TYPE_FLOAT8E5M2FNUZ).is_nan());
     assert_eq!(f8_to_f64(127, IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0), 1.0);
-    assert_eq!(f8_to_f64(0, IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0), 2f64.powi(-127));
+    assert_eq!(
+        f8_to_f64(0, IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0),
+        2f64.powi(-127)
+    );
     assert!(f8_to_f64(0xff, IPUFLOW_ELEMENT_TYPE_FLOAT8E8M0).is_nan());
     // The comparison rules: NaN equals NaN, tolerance, infinities, exact integers.
     let f = |v: &[f32]| Decoded {
@@ -965,16 +1488,49 @@ fn typed_fields_decode_like_raw_data() {
         data: Buf::from_bytes(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()),
         strings: vec![],
     };
-    let cmp = |a: &[f32], e: &[f32]| compare("x", IPUFLOW_ELEMENT_TYPE_FLOAT, &[a.len() as i64], f(a).data.bytes(), &f(e));
+    let cmp = |a: &[f32], e: &[f32]| {
+        compare(
+            "x",
+            IPUFLOW_ELEMENT_TYPE_FLOAT,
+            &[a.len() as i64],
+            f(a).data.bytes(),
+            &f(e),
+        )
+    };
     assert!(cmp(&[f32::NAN, 1.0], &[f32::NAN, 1.0005]).is_none());
     assert!(cmp(&[1.0], &[1.002]).is_some());
     assert!(cmp(&[f32::INFINITY], &[f32::INFINITY]).is_none());
     assert!(cmp(&[f32::MAX], &[f32::INFINITY]).is_some());
     assert!(cmp(&[1.0], &[f32::NAN]).is_some());
-    assert!(compare("x", IPUFLOW_ELEMENT_TYPE_FLOAT, &[1, 2], f(&[1.0, 2.0]).data.bytes(), &f(&[1.0, 2.0])).is_some(), "shape");
-    let i = Decoded { element_type: IPUFLOW_ELEMENT_TYPE_INT32, shape: vec![1], data: Buf::from_bytes(&7i32.to_le_bytes()), strings: vec![] };
-    assert!(compare("x", IPUFLOW_ELEMENT_TYPE_INT32, &[1], &8i32.to_le_bytes(), &i).is_some());
-    assert!(compare("x", IPUFLOW_ELEMENT_TYPE_INT64, &[1], &[0; 8], &i).is_some(), "element type");
+    assert!(
+        compare(
+            "x",
+            IPUFLOW_ELEMENT_TYPE_FLOAT,
+            &[1, 2],
+            f(&[1.0, 2.0]).data.bytes(),
+            &f(&[1.0, 2.0])
+        )
+        .is_some(),
+        "shape"
+    );
+    let i = Decoded {
+        element_type: IPUFLOW_ELEMENT_TYPE_INT32,
+        shape: vec![1],
+        data: Buf::from_bytes(&7i32.to_le_bytes()),
+        strings: vec![],
+    };
+    assert!(compare(
+        "x",
+        IPUFLOW_ELEMENT_TYPE_INT32,
+        &[1],
+        &8i32.to_le_bytes(),
+        &i
+    )
+    .is_some());
+    assert!(
+        compare("x", IPUFLOW_ELEMENT_TYPE_INT64, &[1], &[0; 8], &i).is_some(),
+        "element type"
+    );
     assert_eq!(f16_to_f64(0x3c00), 1.0);
     assert_eq!(f16_to_f64(0xc000), -2.0);
     assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24));

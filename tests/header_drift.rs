@@ -10,7 +10,8 @@ fn root() -> PathBuf {
 /// Generates the header from the C ABI layer only (src/capi/mod.rs and the modules it declares), so constants of
 /// the Rust core never leak into it.
 pub fn generate(capi_root: &Path) -> String {
-    let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let config =
+        cbindgen::Config::from_file(root().join("cbindgen.toml")).expect("cbindgen.toml parses");
     let bindings = cbindgen::Builder::new()
         .with_config(config)
         .with_src(capi_root)
@@ -31,7 +32,10 @@ fn header_is_up_to_date() {
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if committed != fresh {
-        let first = committed.lines().zip(fresh.lines()).position(|(a, b)| a != b);
+        let first = committed
+            .lines()
+            .zip(fresh.lines())
+            .position(|(a, b)| a != b);
         panic!(
             "include/ipuflow.h is stale (first difference at line {}). Regenerate it with:\n  \
              IPUFLOW_UPDATE_HEADER=1 cargo test --test header_drift",
@@ -52,12 +56,23 @@ fn drift_is_detected_when_a_doc_comment_changes() {
     }
     let lib = capi.join("library.rs");
     let src = std::fs::read_to_string(&lib).unwrap();
-    let changed = src.replacen("Returns the version of the loaded library", "Returns the library's version", 1);
+    let changed = src.replacen(
+        "Returns the version of the loaded library",
+        "Returns the library's version",
+        1,
+    );
     assert_ne!(src, changed, "the doc comment this test edits exists");
     let baseline = generate(&capi.join("mod.rs"));
     std::fs::write(&lib, changed).unwrap();
     let edited = generate(&capi.join("mod.rs"));
     std::fs::remove_dir_all(&dir).ok();
-    assert_ne!(baseline, edited, "a doc-comment change must change the header");
-    assert_eq!(baseline, generate(&root().join("src/capi/mod.rs")), "copy generates the same header as the tree");
+    assert_ne!(
+        baseline, edited,
+        "a doc-comment change must change the header"
+    );
+    assert_eq!(
+        baseline,
+        generate(&root().join("src/capi/mod.rs")),
+        "copy generates the same header as the tree"
+    );
 }

@@ -16,21 +16,33 @@ fn tempdir(tag: &str) -> PathBuf {
 
 #[test]
 fn key_is_stable_hex_and_sensitive_to_what_matters() {
-    let opts = normalize(&[("target", "X2"), ("opt_level", "2")]).unwrap().entries;
+    let opts = normalize(&[("target", "X2"), ("opt_level", "2")])
+        .unwrap()
+        .entries;
     let k = default_cache_key(b"model", "1.24.1", &opts);
     assert_eq!(k.len(), 32);
-    assert!(k.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(k
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     // Pinned: the derivation must not drift between releases or platforms (bump KEY_DOMAIN if it must change).
     assert_eq!(k, default_cache_key(b"model", "1.24.1", &opts));
     println!("key = {k}");
 
     assert_ne!(k, default_cache_key(b"model2", "1.24.1", &opts));
     assert_ne!(k, default_cache_key(b"model", "1.24.2", &opts));
-    let opts3 = normalize(&[("target", "X2"), ("opt_level", "3")]).unwrap().entries;
+    let opts3 = normalize(&[("target", "X2"), ("opt_level", "3")])
+        .unwrap()
+        .entries;
     assert_ne!(k, default_cache_key(b"model", "1.24.1", &opts3));
     // Option order does not matter; cache_dir/cache_key do not enter the key.
-    let reordered =
-        normalize(&[("opt_level", "2"), ("cache_dir", "/x"), ("target", "x2"), ("cache_key", "k")]).unwrap().entries;
+    let reordered = normalize(&[
+        ("opt_level", "2"),
+        ("cache_dir", "/x"),
+        ("target", "x2"),
+        ("cache_key", "k"),
+    ])
+    .unwrap()
+    .entries;
     assert_eq!(k, default_cache_key(b"model", "1.24.1", &reordered));
     // No ambiguity by concatenation.
     assert_ne!(
@@ -44,7 +56,10 @@ fn known_answers() {
     // Computed independently (Python hashlib) from the documented v1 derivation: SHA-256 over length-prefixed
     // (u64 LE) domain tag, model bytes, runtime version, then the option count and sorted (key, value) pairs;
     // first 16 bytes in hex. A change here silently invalidates every user's cache.
-    assert_eq!(default_cache_key(b"", "", &[] as &[(&str, &str)]), "c7d1e6639ad003257efa9ed62b7c2fa1");
+    assert_eq!(
+        default_cache_key(b"", "", &[] as &[(&str, &str)]),
+        "c7d1e6639ad003257efa9ed62b7c2fa1"
+    );
     assert_eq!(
         default_cache_key(b"model", "1.24.1", &[("target", "X2"), ("opt_level", "2")]),
         "e069ba9d42cfa16c07c4336e0f76ef7d"
@@ -84,7 +99,13 @@ fn clear_refuses_keys_that_escape() {
     let dir = tempdir("refuse");
     for bad in ["..", "../x", "a/b", "a\\b", "", ".", "x/../..", "c:evil"] {
         let e = clear_cache(&dir, bad).unwrap_err();
-        assert!(matches!(e.kind(), ErrorKind::PathRefused | ErrorKind::InvalidArgument), "{bad}: {e}");
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::PathRefused | ErrorKind::InvalidArgument
+            ),
+            "{bad}: {e}"
+        );
     }
     assert!(dir.exists());
     fs::remove_dir_all(&dir).ok();

@@ -56,7 +56,12 @@ fn current_names_pass_and_keep_their_order() {
 
 #[test]
 fn legacy_names_are_normalized() {
-    let n = normalize(&[("cacheDir", "/c"), ("cacheKey", "k1"), ("encryptionKey", KEY64)]).unwrap();
+    let n = normalize(&[
+        ("cacheDir", "/c"),
+        ("cacheKey", "k1"),
+        ("encryptionKey", KEY64),
+    ])
+    .unwrap();
     assert_eq!(
         n.entries,
         vec![
@@ -73,7 +78,11 @@ fn legacy_names_are_normalized() {
 fn duplicate_under_both_names_with_different_values_names_both() {
     let e = normalize(&[("cache_dir", "/a"), ("cacheDir", "/b")]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    assert!(e.message().contains("'cache_dir'") && e.message().contains("'cacheDir'"), "{}", e.message());
+    assert!(
+        e.message().contains("'cache_dir'") && e.message().contains("'cacheDir'"),
+        "{}",
+        e.message()
+    );
     // Same value under both names: merged, one entry.
     let n = normalize(&[("cacheKey", "m"), ("cache_key", "m")]).unwrap();
     assert_eq!(n.entries.len(), 1);
@@ -81,7 +90,13 @@ fn duplicate_under_both_names_with_different_values_names_both() {
     let e = normalize(&[("opt_level", "1"), ("opt_level", "2")]).unwrap_err();
     assert!(e.message().contains("'opt_level'"), "{}", e.message());
     // Values compared after canonicalization: x1 == X1.
-    assert_eq!(normalize(&[("target", "x1"), ("target", "X1")]).unwrap().entries.len(), 1);
+    assert_eq!(
+        normalize(&[("target", "x1"), ("target", "X1")])
+            .unwrap()
+            .entries
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -122,7 +137,13 @@ fn bad_values_name_the_option() {
 fn cache_key_must_be_one_directory_name() {
     for bad in ["../x", "a/b", "a\\b", "..", ".", "c:x", ""] {
         let e = normalize(&[("cache_key", bad)]).unwrap_err();
-        assert!(matches!(e.kind(), ErrorKind::PathRefused | ErrorKind::InvalidArgument), "{bad}");
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::PathRefused | ErrorKind::InvalidArgument
+            ),
+            "{bad}"
+        );
         assert!(e.message().contains("cache_key"), "{}", e.message());
     }
 }
@@ -132,7 +153,11 @@ fn missing_files_are_file_not_found_naming_option_and_path() {
     for key in ["config_file", "xclbin"] {
         let e = normalize(&[(key, "/nonexistent/ipuflow/x.bin")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FileNotFound, "{key}");
-        assert!(e.message().contains(key) && e.message().contains("/nonexistent/ipuflow/x.bin"), "{}", e.message());
+        assert!(
+            e.message().contains(key) && e.message().contains("/nonexistent/ipuflow/x.bin"),
+            "{}",
+            e.message()
+        );
     }
     // A directory is not a file.
     let e = normalize(&[("xclbin", std::env::temp_dir().to_string_lossy().as_ref())]).unwrap_err();
@@ -140,7 +165,11 @@ fn missing_files_are_file_not_found_naming_option_and_path() {
     // An existing xclbin with target X2 is allowed but warned about.
     let x = tmpfile("xclbin");
     let n = normalize(&[("target", "X2"), ("xclbin", x.to_string_lossy().as_ref())]).unwrap();
-    assert!(n.warnings.iter().any(|w| w.contains("PHX/HPT")), "{:?}", n.warnings);
+    assert!(
+        n.warnings.iter().any(|w| w.contains("PHX/HPT")),
+        "{:?}",
+        n.warnings
+    );
     fs::remove_file(x).ok();
 }
 
@@ -149,8 +178,17 @@ fn unknown_keys_pass_through_with_a_warning_and_log_level_is_deprecated() {
     let n = normalize(&[("log_level", "info"), ("some_future_option", "7")]).unwrap();
     assert_eq!(n.get("log_level"), Some("info"));
     assert_eq!(n.get("some_future_option"), Some("7"));
-    assert!(n.warnings.iter().any(|w| w.contains("log_level") && w.contains("deprecated")), "{:?}", n.warnings);
-    assert!(n.warnings.iter().any(|w| w.contains("some_future_option") && w.contains("unchanged")));
+    assert!(
+        n.warnings
+            .iter()
+            .any(|w| w.contains("log_level") && w.contains("deprecated")),
+        "{:?}",
+        n.warnings
+    );
+    assert!(n
+        .warnings
+        .iter()
+        .any(|w| w.contains("some_future_option") && w.contains("unchanged")));
 }
 
 #[test]
@@ -169,12 +207,17 @@ fn ep_context_session_entries() {
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     assert_eq!(s.entries[4].1, "X1");
 
-    for (k, v) in [("ep.context_enable", "yes"), ("ep.context_embed_mode", "2"), ("ep.context_file_path", "")] {
+    for (k, v) in [
+        ("ep.context_enable", "yes"),
+        ("ep.context_embed_mode", "2"),
+        ("ep.context_file_path", ""),
+    ] {
         let e = validate_session_config(&[(k, v)]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         assert!(e.message().contains(k), "{}", e.message());
     }
-    let e = validate_session_config(&[("ep.context_file_path", "/nonexistent/dir/m_ctx.onnx")]).unwrap_err();
+    let e = validate_session_config(&[("ep.context_file_path", "/nonexistent/dir/m_ctx.onnx")])
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::FileNotFound);
     assert!(e.message().contains("ep.context_file_path"));
     // Forwarded provider options are validated like provider options.
@@ -184,6 +227,7 @@ fn ep_context_session_entries() {
     let s = validate_session_config(&[("ep.context_embed_mode", "1")]).unwrap();
     assert!(s.warnings.iter().any(|w| w.contains("no effect")));
     // Conflicting duplicate.
-    let e = validate_session_config(&[("ep.context_enable", "1"), ("ep.context_enable", "0")]).unwrap_err();
+    let e = validate_session_config(&[("ep.context_enable", "1"), ("ep.context_enable", "0")])
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 }

@@ -3,12 +3,14 @@
 
 use std::path::Path;
 
-use ipuflow::ipu::preflight::{preflight, Device, Precision, Preflight, SupportTable, NOT_QUANTIZED_REASON};
+use ipuflow::ipu::preflight::{
+    preflight, Device, Precision, Preflight, SupportTable, NOT_QUANTIZED_REASON,
+};
 use ipuflow::ipu::Target;
 use ipuflow::onnx::proto::{
     tensor_shape_proto::{dimension::Value as DimValue, Dimension},
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use ipuflow::onnx::Model;
 
@@ -41,7 +43,10 @@ fn vi(name: &str, elem: i32, dims: Option<&[Dm]>) -> ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
             denotation: None,
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem), shape })),
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(elem),
+                shape,
+            })),
         }),
         ..Default::default()
     }
@@ -88,14 +93,30 @@ fn init_i64(name: &str, vals: &[i64]) -> TensorProto {
 }
 
 fn a_s(name: &str, v: &str) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(3), s: Some(v.as_bytes().to_vec()), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(3),
+        s: Some(v.as_bytes().to_vec()),
+        ..Default::default()
+    }
 }
 
 fn a_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(7), ints: v.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(7),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
+fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
     NodeProto {
         op_type: Some(op.into()),
         name: Some(name.into()),
@@ -114,7 +135,10 @@ fn model(
 ) -> ModelProto {
     ModelProto {
         ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
         graph: Some(GraphProto {
             name: Some("g".into()),
             node: nodes,
@@ -154,8 +178,11 @@ impl Default for Spec<'_> {
 /// Shapes are left to the checker's propagation (no value_info).
 fn cnn(spec: &Spec) -> ModelProto {
     let mut nodes = Vec::new();
-    let mut inits =
-        vec![init_f32("s", &[], &[spec.scale]), init_int("zp", spec.zp_type, &[]), init_int("zpw", INT8, &[])];
+    let mut inits = vec![
+        init_f32("s", &[], &[spec.scale]),
+        init_int("zp", spec.zp_type, &[]),
+        init_int("zpw", INT8, &[]),
+    ];
     let mut prev = "x".to_string();
     let qdq = |nodes: &mut Vec<NodeProto>, t: &str, tag: &str| -> String {
         if !spec.quantized {
@@ -163,8 +190,20 @@ fn cnn(spec: &Spec) -> ModelProto {
         }
         let q = format!("{t}_q");
         let dq = format!("{t}_dq");
-        nodes.push(node("QuantizeLinear", &format!("Q_{tag}"), &[t, "s", "zp"], &[&q], vec![]));
-        nodes.push(node("DequantizeLinear", &format!("DQ_{tag}"), &[&q, "s", "zp"], &[&dq], vec![]));
+        nodes.push(node(
+            "QuantizeLinear",
+            &format!("Q_{tag}"),
+            &[t, "s", "zp"],
+            &[&q],
+            vec![],
+        ));
+        nodes.push(node(
+            "DequantizeLinear",
+            &format!("DQ_{tag}"),
+            &[&q, "s", "zp"],
+            &[&dq],
+            vec![],
+        ));
         dq
     };
     prev = qdq(&mut nodes, &prev, "in");
@@ -177,7 +216,13 @@ fn cnn(spec: &Spec) -> ModelProto {
                 let w_in = if spec.quantized {
                     inits.push(init_int(&w, INT8, &[4, 4, 3, 3]));
                     let wdq = format!("{w}_dq");
-                    nodes.push(node("DequantizeLinear", &format!("DQ_{w}"), &[&w, "s", "zpw"], &[&wdq], vec![]));
+                    nodes.push(node(
+                        "DequantizeLinear",
+                        &format!("DQ_{w}"),
+                        &[&w, "s", "zpw"],
+                        &[&wdq],
+                        vec![],
+                    ));
                     wdq
                 } else {
                     inits.push(init_f32(&w, &[4, 4, 3, 3], &[0.0; 144]));
@@ -188,20 +233,34 @@ fn cnn(spec: &Spec) -> ModelProto {
                     &name,
                     &[&prev, &w_in],
                     &[&y],
-                    vec![a_ints("pads", &[1, 1, 1, 1]), a_ints("kernel_shape", &[3, 3])],
+                    vec![
+                        a_ints("pads", &[1, 1, 1, 1]),
+                        a_ints("kernel_shape", &[3, 3]),
+                    ],
                 ));
             }
             "Resize" => {
                 if !inits.iter().any(|t| t.name.as_deref() == Some("scales1")) {
                     inits.push(init_f32("scales1", &[4], &[1.0, 1.0, 1.0, 1.0]));
                 }
-                nodes.push(node("Resize", &name, &[&prev, "", "scales1"], &[&y], vec![a_s("mode", spec.resize_mode)]));
+                nodes.push(node(
+                    "Resize",
+                    &name,
+                    &[&prev, "", "scales1"],
+                    &[&y],
+                    vec![a_s("mode", spec.resize_mode)],
+                ));
             }
             other => nodes.push(node(other, &name, &[&prev], &[&y], vec![])),
         }
         prev = qdq(&mut nodes, &y, &format!("{k}"));
     }
-    model(nodes, inits, vec![vi("x", FLOAT, spec.input_dims.as_deref())], vec![vi(&prev, FLOAT, None)])
+    model(
+        nodes,
+        inits,
+        vec![vi("x", FLOAT, spec.input_dims.as_deref())],
+        vec![vi(&prev, FLOAT, None)],
+    )
 }
 
 fn run(m: &ModelProto, t: Target) -> Preflight {
@@ -213,7 +272,9 @@ fn run(m: &ModelProto, t: Target) -> Preflight {
 }
 
 fn dev(p: &Preflight, name: &str) -> Device {
-    p.node(name).unwrap_or_else(|| panic!("no node {name}: {:#?}", p.nodes)).device
+    p.node(name)
+        .unwrap_or_else(|| panic!("no node {name}: {:#?}", p.nodes))
+        .device
 }
 
 fn reason<'a>(p: &'a Preflight, name: &str) -> &'a str {
@@ -232,7 +293,10 @@ fn qdq_cnn_goes_wholly_to_the_npu() {
         assert_eq!(p.subgraphs[0].node_indices.len(), p.total_nodes);
         assert_eq!(p.coverage_percent, 100.0);
         assert_eq!(p.coverage_excluding_qdq_percent, 100.0);
-        assert!(p.nodes.iter().all(|n| n.supported_if_quantized && n.precision == Precision::Int8));
+        assert!(p
+            .nodes
+            .iter()
+            .all(|n| n.supported_if_quantized && n.precision == Precision::Int8));
         assert!(reason(&p, "Conv_0").contains("support table"));
         assert!(p.model_reasons.is_empty());
     }
@@ -240,7 +304,10 @@ fn qdq_cnn_goes_wholly_to_the_npu() {
 
 #[test]
 fn op_missing_from_the_table_goes_to_cpu() {
-    let m = cnn(&Spec { ops: &["Conv", "Sigmoid", "Conv"], ..Default::default() });
+    let m = cnn(&Spec {
+        ops: &["Conv", "Sigmoid", "Conv"],
+        ..Default::default()
+    });
     let p = run(&m, Target::X2);
     assert_eq!(dev(&p, "Sigmoid_1"), Device::Cpu);
     assert!(
@@ -253,11 +320,18 @@ fn op_missing_from_the_table_goes_to_cpu() {
     // The DQ feeding the CPU Sigmoid stays on CPU; the Q after Conv_0 is on the NPU.
     assert_eq!(dev(&p, "DQ_0"), Device::Cpu);
     assert_eq!(dev(&p, "Q_0"), Device::Npu);
-    assert_eq!(dev(&p, "Q_1"), Device::Npu, "quantizes Sigmoid's output for Conv_2 on the NPU");
+    assert_eq!(
+        dev(&p, "Q_1"),
+        Device::Npu,
+        "quantizes Sigmoid's output for Conv_2 on the NPU"
+    );
     assert_eq!(p.subgraphs.len(), 2, "{:#?}", p.subgraphs);
     assert!(p.coverage_excluding_qdq_percent > 66.0 && p.coverage_excluding_qdq_percent < 67.0);
     for absent in ["ConvTranspose", "Split", "Gather"] {
-        let m = cnn(&Spec { ops: &["Conv", absent, "Conv"], ..Default::default() });
+        let m = cnn(&Spec {
+            ops: &["Conv", absent, "Conv"],
+            ..Default::default()
+        });
         let p = run(&m, Target::X2);
         assert_eq!(dev(&p, &format!("{absent}_1")), Device::Cpu, "{absent}");
     }
@@ -265,9 +339,16 @@ fn op_missing_from_the_table_goes_to_cpu() {
 
 #[test]
 fn non_onnx_domain_goes_to_cpu() {
-    let mut m = cnn(&Spec { ops: &["Conv", "Relu", "Conv"], ..Default::default() });
+    let mut m = cnn(&Spec {
+        ops: &["Conv", "Relu", "Conv"],
+        ..Default::default()
+    });
     let g = m.graph.as_mut().unwrap();
-    g.node.iter_mut().find(|n| n.name.as_deref() == Some("Relu_1")).unwrap().domain = Some("com.example".into());
+    g.node
+        .iter_mut()
+        .find(|n| n.name.as_deref() == Some("Relu_1"))
+        .unwrap()
+        .domain = Some("com.example".into());
     let p = run(&m, Target::X2);
     assert_eq!(dev(&p, "Relu_1"), Device::Cpu);
     assert!(reason(&p, "Relu_1").contains("com.example::Relu"));
@@ -275,47 +356,98 @@ fn non_onnx_domain_goes_to_cpu() {
 
 #[test]
 fn linear_resize_goes_to_cpu_nearest_does_not() {
-    let p =
-        run(&cnn(&Spec { ops: &["Conv", "Resize", "Conv"], resize_mode: "linear", ..Default::default() }), Target::X2);
+    let p = run(
+        &cnn(&Spec {
+            ops: &["Conv", "Resize", "Conv"],
+            resize_mode: "linear",
+            ..Default::default()
+        }),
+        Target::X2,
+    );
     assert_eq!(dev(&p, "Resize_1"), Device::Cpu);
-    assert!(reason(&p, "Resize_1").contains("mode=linear"), "{}", reason(&p, "Resize_1"));
-    let p =
-        run(&cnn(&Spec { ops: &["Conv", "Resize", "Conv"], resize_mode: "nearest", ..Default::default() }), Target::X2);
-    assert_eq!(dev(&p, "Resize_1"), Device::Npu, "{}", reason(&p, "Resize_1"));
+    assert!(
+        reason(&p, "Resize_1").contains("mode=linear"),
+        "{}",
+        reason(&p, "Resize_1")
+    );
+    let p = run(
+        &cnn(&Spec {
+            ops: &["Conv", "Resize", "Conv"],
+            resize_mode: "nearest",
+            ..Default::default()
+        }),
+        Target::X2,
+    );
+    assert_eq!(
+        dev(&p, "Resize_1"),
+        Device::Npu,
+        "{}",
+        reason(&p, "Resize_1")
+    );
 }
 
 #[test]
 fn dynamic_shapes_go_to_cpu() {
     let p = run(
-        &cnn(&Spec { input_dims: Some(vec![Dm::S("N"), Dm::F(4), Dm::F(8), Dm::F(8)]), ..Default::default() }),
+        &cnn(&Spec {
+            input_dims: Some(vec![Dm::S("N"), Dm::F(4), Dm::F(8), Dm::F(8)]),
+            ..Default::default()
+        }),
         Target::X2,
     );
     assert_eq!(dev(&p, "Conv_0"), Device::Cpu);
-    assert!(reason(&p, "Conv_0").contains("dynamic shape [N,4,8,8]"), "{}", reason(&p, "Conv_0"));
+    assert!(
+        reason(&p, "Conv_0").contains("dynamic shape [N,4,8,8]"),
+        "{}",
+        reason(&p, "Conv_0")
+    );
     assert_eq!(p.npu_nodes, 0);
 }
 
 #[test]
 fn batch_above_one_goes_to_cpu() {
-    let p = run(&cnn(&Spec { input_dims: Some(fixed(&[2, 4, 8, 8])), ..Default::default() }), Target::X2);
+    let p = run(
+        &cnn(&Spec {
+            input_dims: Some(fixed(&[2, 4, 8, 8])),
+            ..Default::default()
+        }),
+        Target::X2,
+    );
     assert_eq!(dev(&p, "Conv_0"), Device::Cpu);
-    assert!(reason(&p, "Conv_0").contains("batch 2 > 1"), "{}", reason(&p, "Conv_0"));
+    assert!(
+        reason(&p, "Conv_0").contains("batch 2 > 1"),
+        "{}",
+        reason(&p, "Conv_0")
+    );
 }
 
 #[test]
 fn unknown_shapes_are_said_so() {
-    let p = run(&cnn(&Spec { input_dims: None, ..Default::default() }), Target::X2);
+    let p = run(
+        &cnn(&Spec {
+            input_dims: None,
+            ..Default::default()
+        }),
+        Target::X2,
+    );
     assert_eq!(dev(&p, "Conv_0"), Device::Cpu);
     let r = reason(&p, "Conv_0");
-    assert!(r.contains("'x_dq'") && r.contains("unknown") && r.contains("run shape inference"), "{r}");
+    assert!(
+        r.contains("'x_dq'") && r.contains("unknown") && r.contains("run shape inference"),
+        "{r}"
+    );
 }
 
 #[test]
 fn unquantized_float_input_in_an_int8_flow_goes_to_cpu() {
     // Conv_0 → Q → DQ → Add(dq, x): Add's second input is the float graph input, not from a DequantizeLinear.
-    let mut m = cnn(&Spec { ops: &["Conv", "Conv"], ..Default::default() });
+    let mut m = cnn(&Spec {
+        ops: &["Conv", "Conv"],
+        ..Default::default()
+    });
     let g = m.graph.as_mut().unwrap();
-    g.node.push(node("Add", "add_float", &["y1_dq", "x"], &["sum"], vec![]));
+    g.node
+        .push(node("Add", "add_float", &["y1_dq", "x"], &["sum"], vec![]));
     g.output = vec![vi("sum", FLOAT, None)];
     let p = run(&m, Target::X2);
     assert_eq!(dev(&p, "add_float"), Device::Cpu);
@@ -326,10 +458,18 @@ fn unquantized_float_input_in_an_int8_flow_goes_to_cpu() {
     );
     assert_eq!(dev(&p, "Conv_0"), Device::Npu);
     // A float weight straight into a Conv is flagged too.
-    let mut m = cnn(&Spec { ops: &["Conv", "Conv"], ..Default::default() });
+    let mut m = cnn(&Spec {
+        ops: &["Conv", "Conv"],
+        ..Default::default()
+    });
     let g = m.graph.as_mut().unwrap();
-    g.initializer.push(init_f32("wf", &[4, 4, 3, 3], &[0.0; 144]));
-    g.node.iter_mut().find(|n| n.name.as_deref() == Some("Conv_1")).unwrap().input[1] = "wf".into();
+    g.initializer
+        .push(init_f32("wf", &[4, 4, 3, 3], &[0.0; 144]));
+    g.node
+        .iter_mut()
+        .find(|n| n.name.as_deref() == Some("Conv_1"))
+        .unwrap()
+        .input[1] = "wf".into();
     let p = run(&m, Target::X2);
     assert!(
         reason(&p, "Conv_1").contains("weight 'wf' is an unquantized float initializer"),
@@ -340,10 +480,17 @@ fn unquantized_float_input_in_an_int8_flow_goes_to_cpu() {
 
 #[test]
 fn non_power_of_two_scale_goes_to_cpu_on_x1_only() {
-    let m = cnn(&Spec { scale: 0.3, ..Default::default() });
+    let m = cnn(&Spec {
+        scale: 0.3,
+        ..Default::default()
+    });
     let p = run(&m, Target::X1);
     assert_eq!(dev(&p, "Conv_0"), Device::Cpu);
-    assert!(reason(&p, "Conv_0").contains("is not a power of two"), "{}", reason(&p, "Conv_0"));
+    assert!(
+        reason(&p, "Conv_0").contains("is not a power of two"),
+        "{}",
+        reason(&p, "Conv_0")
+    );
     assert!(reason(&p, "Q_in").contains("not a power of two"));
     assert_eq!(p.npu_nodes, 0);
     let p = run(&m, Target::X2);
@@ -352,21 +499,41 @@ fn non_power_of_two_scale_goes_to_cpu_on_x1_only() {
 
 #[test]
 fn int16_is_an_x2_precision() {
-    let m = cnn(&Spec { zp_type: INT16, ..Default::default() });
+    let m = cnn(&Spec {
+        zp_type: INT16,
+        ..Default::default()
+    });
     let p = run(&m, Target::X2);
     assert_eq!(p.cpu_nodes, 0, "{}", p.to_json());
     assert_eq!(p.node("Conv_0").unwrap().precision, Precision::Int16);
     let p = run(&m, Target::X1);
     assert_eq!(dev(&p, "Conv_0"), Device::Cpu);
-    assert!(reason(&p, "Conv_0").contains("target X1 has no int16 op table"), "{}", reason(&p, "Conv_0"));
+    assert!(
+        reason(&p, "Conv_0").contains("target X1 has no int16 op table"),
+        "{}",
+        reason(&p, "Conv_0")
+    );
 }
 
 #[test]
 fn fewer_than_two_convs_sends_everything_to_cpu() {
-    let p = run(&cnn(&Spec { ops: &["Conv", "Relu"], ..Default::default() }), Target::X2);
+    let p = run(
+        &cnn(&Spec {
+            ops: &["Conv", "Relu"],
+            ..Default::default()
+        }),
+        Target::X2,
+    );
     assert_eq!(p.npu_nodes, 0);
-    assert!(p.model_reasons[0].contains("1 Conv node(s)"), "{:?}", p.model_reasons);
-    assert!(p.nodes.iter().all(|n| n.reason.contains("minimum_num_of_conv") && !n.supported_if_quantized));
+    assert!(
+        p.model_reasons[0].contains("1 Conv node(s)"),
+        "{:?}",
+        p.model_reasons
+    );
+    assert!(p
+        .nodes
+        .iter()
+        .all(|n| n.reason.contains("minimum_num_of_conv") && !n.supported_if_quantized));
     assert!(p.subgraphs.is_empty());
 }
 
@@ -380,21 +547,32 @@ fn more_than_max_subgraphs_sends_everything_to_cpu() {
                 ops.push("Sigmoid");
             }
         }
-        cnn(&Spec { ops: &ops, ..Default::default() })
+        cnn(&Spec {
+            ops: &ops,
+            ..Default::default()
+        })
     };
     let p = run(&build(32), Target::X2);
     assert_eq!(p.subgraphs.len(), 32);
     assert!(p.model_reasons.is_empty());
     let p = run(&build(33), Target::X2);
     assert_eq!(p.npu_nodes, 0);
-    assert!(p.model_reasons[0].contains("33 subgraphs, more than 32"), "{:?}", p.model_reasons);
+    assert!(
+        p.model_reasons[0].contains("33 subgraphs, more than 32"),
+        "{:?}",
+        p.model_reasons
+    );
     assert!(p.subgraphs.is_empty());
 }
 
 #[test]
 fn float_model_is_all_cpu_but_says_what_quantization_would_bring() {
     let p = run(
-        &cnn(&Spec { ops: &["Conv", "Relu", "Sigmoid", "Conv"], quantized: false, ..Default::default() }),
+        &cnn(&Spec {
+            ops: &["Conv", "Relu", "Sigmoid", "Conv"],
+            quantized: false,
+            ..Default::default()
+        }),
         Target::X2,
     );
     assert!(!p.quantized);
@@ -408,7 +586,11 @@ fn float_model_is_all_cpu_but_says_what_quantization_would_bring() {
     assert!(p.node("Conv_0").unwrap().supported_if_quantized);
     assert!(p.node("Relu_1").unwrap().supported_if_quantized);
     assert!(!p.node("Sigmoid_2").unwrap().supported_if_quantized);
-    assert!(reason(&p, "Sigmoid_2").contains("if quantized: op Sigmoid is not in"), "{}", reason(&p, "Sigmoid_2"));
+    assert!(
+        reason(&p, "Sigmoid_2").contains("if quantized: op Sigmoid is not in"),
+        "{}",
+        reason(&p, "Sigmoid_2")
+    );
     assert_eq!(p.subgraphs_if_quantized.len(), 2);
     assert!(p.subgraphs.is_empty());
 }
@@ -450,11 +632,35 @@ fn shapes_propagate_through_layout_ops() {
     // reason is "not quantized".
     let m = model(
         vec![
-            node("Conv", "c1", &["x", "w"], &["a"], vec![a_ints("strides", &[2, 2]), a_ints("pads", &[1, 1, 1, 1])]),
-            node("Conv", "c2", &["a", "w"], &["b"], vec![a_s("auto_pad", "SAME_UPPER")]),
-            node("MaxPool", "mp", &["b"], &["c"], vec![a_ints("kernel_shape", &[2, 2]), a_ints("strides", &[2, 2])]),
+            node(
+                "Conv",
+                "c1",
+                &["x", "w"],
+                &["a"],
+                vec![a_ints("strides", &[2, 2]), a_ints("pads", &[1, 1, 1, 1])],
+            ),
+            node(
+                "Conv",
+                "c2",
+                &["a", "w"],
+                &["b"],
+                vec![a_s("auto_pad", "SAME_UPPER")],
+            ),
+            node(
+                "MaxPool",
+                "mp",
+                &["b"],
+                &["c"],
+                vec![a_ints("kernel_shape", &[2, 2]), a_ints("strides", &[2, 2])],
+            ),
             node("Reshape", "rs", &["c", "shape"], &["d"], vec![]),
-            node("Transpose", "tr", &["d"], &["e"], vec![a_ints("perm", &[0, 2, 1])]),
+            node(
+                "Transpose",
+                "tr",
+                &["d"],
+                &["e"],
+                vec![a_ints("perm", &[0, 2, 1])],
+            ),
             node("Flatten", "fl", &["e"], &["f"], vec![]),
             node("Gemm", "gm", &["f", "wg"], &["g"], vec![]),
             node("GlobalAveragePool", "gap", &["b"], &["h"], vec![]),
@@ -476,27 +682,42 @@ fn shapes_propagate_through_layout_ops() {
 #[test]
 fn custom_tables_are_validated() {
     assert!(SupportTable::from_json("{}").is_err());
-    let mut t: serde_json::Value = serde_json::from_str(ipuflow::ipu::preflight::BUILTIN_TABLE_JSON).unwrap();
+    let mut t: serde_json::Value =
+        serde_json::from_str(ipuflow::ipu::preflight::BUILTIN_TABLE_JSON).unwrap();
     t["targets"]["X3"] = t["targets"]["X2"].clone();
     assert!(SupportTable::from_json(&t.to_string()).is_err());
-    let mut t: serde_json::Value = serde_json::from_str(ipuflow::ipu::preflight::BUILTIN_TABLE_JSON).unwrap();
+    let mut t: serde_json::Value =
+        serde_json::from_str(ipuflow::ipu::preflight::BUILTIN_TABLE_JSON).unwrap();
     t["schema"] = 2.into();
-    assert_eq!(SupportTable::from_json(&t.to_string()).unwrap_err().kind(), ipuflow::ErrorKind::Unsupported);
+    assert_eq!(
+        SupportTable::from_json(&t.to_string()).unwrap_err().kind(),
+        ipuflow::ErrorKind::Unsupported
+    );
     // A table that lacks Relu sends Relu to CPU.
-    let mut t: serde_json::Value = serde_json::from_str(ipuflow::ipu::preflight::BUILTIN_TABLE_JSON).unwrap();
-    let ops = t["targets"]["X2"]["precisions"]["int8"]["ops"].as_array_mut().unwrap();
+    let mut t: serde_json::Value =
+        serde_json::from_str(ipuflow::ipu::preflight::BUILTIN_TABLE_JSON).unwrap();
+    let ops = t["targets"]["X2"]["precisions"]["int8"]["ops"]
+        .as_array_mut()
+        .unwrap();
     ops.retain(|o| o != "Relu");
     let table = SupportTable::from_json(&t.to_string()).unwrap();
-    let p = ipuflow::ipu::preflight::preflight_with_table(&cnn(&Spec::default()), Target::X2, &table).unwrap();
+    let p =
+        ipuflow::ipu::preflight::preflight_with_table(&cnn(&Spec::default()), Target::X2, &table)
+            .unwrap();
     assert_eq!(dev(&p, "Relu_1"), Device::Cpu);
 }
 
 // ---- real models -----------------------------------------------------------------------------------------------
 
 fn shared_model(name: &str) -> Option<ModelProto> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/models")
+        .join(name);
     if !path.exists() {
-        println!("skipped: {} not present (shared/ is not on this machine)", path.display());
+        println!(
+            "skipped: {} not present (shared/ is not on this machine)",
+            path.display()
+        );
         return None;
     }
     Some(Model::load_file(&path).unwrap().proto().clone())
@@ -504,27 +725,43 @@ fn shared_model(name: &str) -> Option<ModelProto> {
 
 #[test]
 fn real_float_models_are_cpu_with_quantization_outlook() {
-    for (file, fixed_input) in
-        [("blazeface-short-range.onnx", true), ("hand-landmark-lite.onnx", true), ("efficientnet-lite0.onnx", false)]
-    {
-        let Some(m) = shared_model(file) else { continue };
+    for (file, fixed_input) in [
+        ("blazeface-short-range.onnx", true),
+        ("hand-landmark-lite.onnx", true),
+        ("efficientnet-lite0.onnx", false),
+    ] {
+        let Some(m) = shared_model(file) else {
+            continue;
+        };
         for t in [Target::X1, Target::X2] {
             let p = run(&m, t);
             assert!(!p.quantized, "{file}");
             assert_eq!(p.npu_nodes, 0);
-            assert!(p.nodes.iter().all(|n| n.device == Device::Cpu && n.reason.starts_with(NOT_QUANTIZED_REASON)));
+            assert!(p
+                .nodes
+                .iter()
+                .all(|n| n.device == Device::Cpu && n.reason.starts_with(NOT_QUANTIZED_REASON)));
             let would = p.nodes.iter().filter(|n| n.supported_if_quantized).count();
             println!(
                 "{file} {t}: {} nodes, {would} supported if quantized, {} subgraphs if quantized",
                 p.total_nodes,
                 p.subgraphs_if_quantized.len()
             );
-            let convs = p.nodes.iter().filter(|n| n.op_type == "Conv").collect::<Vec<_>>();
+            let convs = p
+                .nodes
+                .iter()
+                .filter(|n| n.op_type == "Conv")
+                .collect::<Vec<_>>();
             assert!(convs.len() >= 2);
             if fixed_input {
                 // Fixed [1,3,H,W] inputs: most Convs would reach the NPU once quantized.
                 let ok = convs.iter().filter(|n| n.supported_if_quantized).count();
-                assert!(ok * 2 > convs.len(), "{file}: {ok}/{} convs: {}", convs.len(), convs[0].reason);
+                assert!(
+                    ok * 2 > convs.len(),
+                    "{file}: {ok}/{} convs: {}",
+                    convs.len(),
+                    convs[0].reason
+                );
             } else {
                 // EfficientNet-Lite0's batch is dynamic ("N"): the outlook must say so.
                 assert!(
@@ -533,11 +770,16 @@ fn real_float_models_are_cpu_with_quantization_outlook() {
                     "{}",
                     convs[0].reason
                 );
-                assert!(p.nodes.iter().any(|n| n.reason.contains("dynamic shape [N,3,224,224]")));
+                assert!(p
+                    .nodes
+                    .iter()
+                    .any(|n| n.reason.contains("dynamic shape [N,3,224,224]")));
                 // Fix the batch to 1 (what a user is told to do) and the outlook turns: the Convs would be taken.
                 let mut fixed_m = m.clone();
                 let input = &mut fixed_m.graph.as_mut().unwrap().input[0];
-                if let Some(type_proto::Value::TensorType(tt)) = input.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+                if let Some(type_proto::Value::TensorType(tt)) =
+                    input.r#type.as_mut().and_then(|t| t.value.as_mut())
+                {
                     tt.shape.as_mut().unwrap().dim[0].value = Some(DimValue::DimValue(1));
                 }
                 let p1 = run(&fixed_m, t);
@@ -552,7 +794,10 @@ fn real_float_models_are_cpu_with_quantization_outlook() {
                     ok,
                     convs1.len(),
                     "{}",
-                    convs1.iter().find(|n| !n.supported_if_quantized).map_or("", |n| n.reason.as_str())
+                    convs1
+                        .iter()
+                        .find(|n| !n.supported_if_quantized)
+                        .map_or("", |n| n.reason.as_str())
                 );
             }
         }
@@ -569,17 +814,35 @@ fn hostile_values_give_answers_not_panics() {
                 "c1",
                 &["x", "w"],
                 &["a"],
-                vec![a_ints("strides", &[big, 0]), a_ints("pads", &[big, big, -big, 1])],
+                vec![
+                    a_ints("strides", &[big, 0]),
+                    a_ints("pads", &[big, big, -big, 1]),
+                ],
             ),
-            node("Conv", "c2", &["a", "w"], &["b"], vec![a_ints("dilations", &[big, big])]),
+            node(
+                "Conv",
+                "c2",
+                &["a", "w"],
+                &["b"],
+                vec![a_ints("dilations", &[big, big])],
+            ),
             node(
                 "MaxPool",
                 "mp",
                 &["x"],
                 &["c"],
-                vec![a_ints("kernel_shape", &[big, -1]), a_ints("strides", &[-5, big])],
+                vec![
+                    a_ints("kernel_shape", &[big, -1]),
+                    a_ints("strides", &[-5, big]),
+                ],
             ),
-            node("Slice", "sl", &["x", "st", "en", "ax", "steps"], &["d"], vec![]),
+            node(
+                "Slice",
+                "sl",
+                &["x", "st", "en", "ax", "steps"],
+                &["d"],
+                vec![],
+            ),
             node("Reshape", "rs", &["x", "huge"], &["e"], vec![]),
             node("Pad", "pd", &["x", "pads"], &["f"], vec![]),
             node(
@@ -587,19 +850,39 @@ fn hostile_values_give_answers_not_panics() {
                 "fl",
                 &["x"],
                 &["g"],
-                vec![AttributeProto { name: Some("axis".into()), i: Some(big), ..Default::default() }],
+                vec![AttributeProto {
+                    name: Some("axis".into()),
+                    i: Some(big),
+                    ..Default::default()
+                }],
             ),
-            node("Transpose", "tr", &["x"], &["h"], vec![a_ints("perm", &[-big, big, 0, 1])]),
+            node(
+                "Transpose",
+                "tr",
+                &["x"],
+                &["h"],
+                vec![a_ints("perm", &[-big, big, 0, 1])],
+            ),
             node(
                 "Concat",
                 "cc",
                 &["x", "x"],
                 &["i"],
-                vec![AttributeProto { name: Some("axis".into()), i: Some(-big), ..Default::default() }],
+                vec![AttributeProto {
+                    name: Some("axis".into()),
+                    i: Some(-big),
+                    ..Default::default()
+                }],
             ),
             // Folding with hostile constants.
             node("ConstantOfShape", "cos", &["huge"], &["j"], vec![]),
-            node("Slice", "sl2", &["st", "st", "en", "z1", "steps"], &["k"], vec![]),
+            node(
+                "Slice",
+                "sl2",
+                &["st", "st", "en", "z1", "steps"],
+                &["k"],
+                vec![],
+            ),
             node("Reshape", "rs2", &["huge", "huge"], &["l"], vec![]),
             node("Unsqueeze", "us", &["st", "huge"], &["m"], vec![]),
             node("", "", &[], &[], vec![]),
@@ -614,7 +897,11 @@ fn hostile_values_give_answers_not_panics() {
             init_i64("pads", &[big, big, big, big, big, big, big, big]),
             init_i64("z1", &[0]),
         ],
-        vec![vi("x", FLOAT, Some(&[Dm::F(big), Dm::F(-3), Dm::F(big), Dm::F(i64::MIN)]))],
+        vec![vi(
+            "x",
+            FLOAT,
+            Some(&[Dm::F(big), Dm::F(-3), Dm::F(big), Dm::F(i64::MIN)]),
+        )],
         vec![vi("b", FLOAT, None)],
     );
     for t in [Target::X1, Target::X2] {

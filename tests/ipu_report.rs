@@ -1,25 +1,42 @@
 //! The vitisai_ep_report.json-shaped report built from ONNX Runtime's EP graph-assignment info.
 
 use ipuflow::ipu::preflight::preflight;
-use ipuflow::ipu::report::{compare, device_name, format_op, AssignedNode, AssignedSubgraph, EpAssignment, EpReport};
+use ipuflow::ipu::report::{
+    compare, device_name, format_op, AssignedNode, AssignedSubgraph, EpAssignment, EpReport,
+};
 use ipuflow::ipu::Target;
 use ipuflow::onnx::proto::{GraphProto, ModelProto, NodeProto};
 
 fn n(name: &str, domain: &str, op: &str) -> AssignedNode {
-    AssignedNode { name: name.into(), domain: domain.into(), op_type: op.into(), ..Default::default() }
+    AssignedNode {
+        name: name.into(),
+        domain: domain.into(),
+        op_type: op.into(),
+        ..Default::default()
+    }
 }
 
 fn sample() -> EpAssignment {
     EpAssignment {
         subgraphs: vec![
-            AssignedSubgraph { ep_name: "CPUExecutionProvider".into(), nodes: vec![n("q_in", "", "QuantizeLinear")] },
+            AssignedSubgraph {
+                ep_name: "CPUExecutionProvider".into(),
+                nodes: vec![n("q_in", "", "QuantizeLinear")],
+            },
             AssignedSubgraph {
                 ep_name: "VitisAIExecutionProvider".into(),
-                nodes: vec![n("conv1", "", "Conv"), n("relu1", "", "Relu"), n("conv2", "ai.onnx", "Conv")],
+                nodes: vec![
+                    n("conv1", "", "Conv"),
+                    n("relu1", "", "Relu"),
+                    n("conv2", "ai.onnx", "Conv"),
+                ],
             },
             AssignedSubgraph {
                 ep_name: "CPUExecutionProvider".into(),
-                nodes: vec![n("sig", "", "Sigmoid"), n("fused", "com.microsoft", "QLinearAdd")],
+                nodes: vec![
+                    n("sig", "", "Sigmoid"),
+                    n("fused", "com.microsoft", "QLinearAdd"),
+                ],
             },
         ],
     }
@@ -33,7 +50,10 @@ fn device_stat_has_the_vitisai_shape() {
     assert_eq!(r.node_num("all"), 6);
     assert_eq!(r.node_num("CPU"), 3);
     assert_eq!(r.node_num("NPU"), 3);
-    assert_eq!(r.device("NPU").unwrap().supported_op_type, ["::Conv", "::Relu"]);
+    assert_eq!(
+        r.device("NPU").unwrap().supported_op_type,
+        ["::Conv", "::Relu"]
+    );
     assert_eq!(
         r.device("CPU").unwrap().supported_op_type,
         ["::QuantizeLinear", "::Sigmoid", "com.microsoft::QLinearAdd"]
@@ -42,8 +62,14 @@ fn device_stat_has_the_vitisai_shape() {
     assert_eq!(r.npu_coverage_percent(), 50.0);
     assert_eq!(r.subgraph_stat.len(), 3);
     let conv = r.node_stat.iter().find(|x| x.name == "conv1").unwrap();
-    assert_eq!((conv.op.as_str(), conv.device.as_str(), conv.subgraph), ("::Conv", "NPU", 1));
-    assert_eq!(r.summary_line(), "No. of Operators : CPU 3 NPU 3 | No. of Subgraphs : CPU 2 NPU 1");
+    assert_eq!(
+        (conv.op.as_str(), conv.device.as_str(), conv.subgraph),
+        ("::Conv", "NPU", 1)
+    );
+    assert_eq!(
+        r.summary_line(),
+        "No. of Operators : CPU 3 NPU 3 | No. of Subgraphs : CPU 2 NPU 1"
+    );
 
     // JSON keys are the EP's.
     let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
@@ -63,7 +89,10 @@ fn empty_and_other_eps() {
     assert_eq!(r.node_num("all"), 0);
     assert_eq!(r.npu_coverage_percent(), 0.0);
     let a = EpAssignment {
-        subgraphs: vec![AssignedSubgraph { ep_name: "DmlExecutionProvider".into(), nodes: vec![n("a", "", "Add")] }],
+        subgraphs: vec![AssignedSubgraph {
+            ep_name: "DmlExecutionProvider".into(),
+            nodes: vec![n("a", "", "Add")],
+        }],
     };
     let r = EpReport::from_assignment(&a);
     assert_eq!(r.device_stat.last().unwrap().name, "Dml");
@@ -71,7 +100,10 @@ fn empty_and_other_eps() {
     assert_eq!(device_name("CPUExecutionProvider"), "CPU");
     assert_eq!(device_name("ExecutionProvider"), "ExecutionProvider");
     assert_eq!(format_op("", "Conv"), "::Conv");
-    assert_eq!(format_op("com.microsoft", "QLinearConv"), "com.microsoft::QLinearConv");
+    assert_eq!(
+        format_op("com.microsoft", "QLinearConv"),
+        "com.microsoft::QLinearConv"
+    );
 }
 
 #[test]
@@ -102,14 +134,20 @@ fn fills_io_and_compares_with_the_preflight() {
     };
     let m = ModelProto {
         graph: Some(GraphProto {
-            node: vec![node("Relu", "relu1", &["x"], &["y"]), node("Sigmoid", "sig", &["y"], &["z"])],
+            node: vec![
+                node("Relu", "relu1", &["x"], &["y"]),
+                node("Sigmoid", "sig", &["y"], &["z"]),
+            ],
             ..Default::default()
         }),
         ..Default::default()
     };
     let mut a = EpAssignment {
         subgraphs: vec![
-            AssignedSubgraph { ep_name: "VitisAIExecutionProvider".into(), nodes: vec![n("relu1", "", "Relu")] },
+            AssignedSubgraph {
+                ep_name: "VitisAIExecutionProvider".into(),
+                nodes: vec![n("relu1", "", "Relu")],
+            },
             AssignedSubgraph {
                 ep_name: "CPUExecutionProvider".into(),
                 nodes: vec![n("sig", "", "Sigmoid"), n("gone", "", "Add")],
@@ -126,5 +164,12 @@ fn fills_io_and_compares_with_the_preflight() {
     let p = preflight(&m, Target::X2).unwrap();
     let d = compare(&p, &r);
     assert_eq!(d.len(), 1);
-    assert_eq!((d[0].name.as_str(), d[0].predicted.as_str(), d[0].actual.as_str()), ("relu1", "CPU", "NPU"));
+    assert_eq!(
+        (
+            d[0].name.as_str(),
+            d[0].predicted.as_str(),
+            d[0].actual.as_str()
+        ),
+        ("relu1", "CPU", "NPU")
+    );
 }

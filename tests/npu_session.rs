@@ -15,8 +15,8 @@ use ipuflow::ipu::cache::default_cache_key;
 use ipuflow::ipu::report::{CPU_EP, VITISAI_EP};
 use ipuflow::onnx::Model;
 use ipuflow::runtime::{
-    DeviceUsed, ElementType, Environment, FallbackPolicy, LogLevel, Placement, Session, SessionDevice, SessionOptions,
-    TensorRef,
+    DeviceUsed, ElementType, Environment, FallbackPolicy, LogLevel, Placement, Session,
+    SessionDevice, SessionOptions, TensorRef,
 };
 use ipuflow::ErrorKind;
 use ort_support::*;
@@ -25,7 +25,9 @@ use ort_support::*;
 const ORT_REASON: &str = "Failed to load shared library";
 
 fn scratch(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("npu_session").join(name);
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("npu_session")
+        .join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -49,7 +51,10 @@ fn cpu_session_reports_cpu_and_no_reason() {
     assert_eq!(s.device_used(), DeviceUsed::Cpu);
     assert_eq!(s.fallback_reason(), "");
     assert_eq!(e.cache_key, None);
-    let a = e.placement.assignment().expect("ORT 1.32 reports the placement");
+    let a = e
+        .placement
+        .assignment()
+        .expect("ORT 1.32 reports the placement");
     assert_eq!(a.subgraphs.len(), 1);
     assert_eq!(a.subgraphs[0].ep_name, CPU_EP);
     assert_eq!(a.subgraphs[0].nodes[0].op_type, "Add");
@@ -78,19 +83,29 @@ fn prefer_falls_back_to_cpu_with_the_reason_and_logs_it() {
     assert!(r.contains(ORT_REASON), "{r}");
     // The fraction rule: nothing landed on the NPU, and the reason says so.
     assert!(r.contains("0 of 1 nodes"), "{r}");
-    assert!(s.execution().warnings.iter().any(|w| w.contains(ORT_REASON)));
+    assert!(s
+        .execution()
+        .warnings
+        .iter()
+        .any(|w| w.contains(ORT_REASON)));
     // It still runs, on the CPU.
     let x = [1.0f32, 2.0, 3.0, 4.0];
     let y = [10.0f32, 20.0, 30.0, 40.0];
     let out = s
-        .run(&[("x", TensorRef::from_slice(&[1, 4], &x[..])), ("y", TensorRef::from_slice(&[1, 4], &y[..]))])
+        .run(&[
+            ("x", TensorRef::from_slice(&[1, 4], &x[..])),
+            ("y", TensorRef::from_slice(&[1, 4], &y[..])),
+        ])
         .unwrap();
     assert_eq!(out[0].element_type(), ElementType::Float32);
     // The report says where it runs and why.
     let json: serde_json::Value = serde_json::from_str(&s.execution().report_json()).unwrap();
     assert_eq!(json["session"]["deviceUsed"], "CPU");
     assert_eq!(json["session"]["requestedDevice"], "IPU");
-    assert!(json["session"]["fallbackReason"].as_str().unwrap().contains(ORT_REASON));
+    assert!(json["session"]["fallbackReason"]
+        .as_str()
+        .unwrap()
+        .contains(ORT_REASON));
 }
 
 #[test]
@@ -105,19 +120,27 @@ fn prefer_fallback_goes_to_the_log_callback() {
         let s2 = seen.clone();
         match Environment::builder()
             .log_level(LogLevel::Warning)
-            .log_callback(move |r| s2.lock().unwrap().push((r.level, r.category.to_string(), r.message.to_string())))
+            .log_callback(move |r| {
+                s2.lock()
+                    .unwrap()
+                    .push((r.level, r.category.to_string(), r.message.to_string()))
+            })
             .build()
         {
             Ok(e) => break e,
-            Err(e) if std::time::Instant::now() > deadline => panic!("no environment of our own: {}", e.message()),
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!("no environment of our own: {}", e.message())
+            }
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
         }
     };
-    let s = Session::from_bytes_in(&env, &add_model(), &ipu(Some(FallbackPolicy::Prefer), 0.0)).unwrap();
+    let s = Session::from_bytes_in(&env, &add_model(), &ipu(Some(FallbackPolicy::Prefer), 0.0))
+        .unwrap();
     assert_eq!(s.device_used(), DeviceUsed::Cpu);
     let logs = seen.lock().unwrap();
     assert!(
-        logs.iter().any(|(l, c, m)| *l == LogLevel::Warning && c == "ipuflow" && m.contains(ORT_REASON)),
+        logs.iter()
+            .any(|(l, c, m)| *l == LogLevel::Warning && c == "ipuflow" && m.contains(ORT_REASON)),
         "{logs:?}"
     );
 }
@@ -142,7 +165,11 @@ fn strict_with_a_minimum_fraction_names_orts_reason() {
     assert!(e.message().contains(ORT_REASON), "{}", e.message());
     let s = Session::from_bytes(&add_model(), &ipu(Some(FallbackPolicy::Prefer), 0.5)).unwrap();
     assert_eq!(s.device_used(), DeviceUsed::Cpu);
-    assert!(s.fallback_reason().contains("0 of 1 nodes (0.0%)"), "{}", s.fallback_reason());
+    assert!(
+        s.fallback_reason().contains("0 of 1 nodes (0.0%)"),
+        "{}",
+        s.fallback_reason()
+    );
 }
 
 #[test]
@@ -151,10 +178,25 @@ fn vitisai_options_are_validated_naming_the_option() {
     let cases: &[(&str, &str, ErrorKind, &str)] = &[
         ("opt_level", "7", ErrorKind::InvalidArgument, "opt_level"),
         ("target", "X9", ErrorKind::InvalidArgument, "target"),
-        ("encryptionKey", "abc", ErrorKind::InvalidArgument, "encryption_key"),
+        (
+            "encryptionKey",
+            "abc",
+            ErrorKind::InvalidArgument,
+            "encryption_key",
+        ),
         ("cacheKey", "../escape", ErrorKind::PathRefused, "cache_key"),
-        ("config_file", "/no/such/vaip_config.json", ErrorKind::FileNotFound, "config_file"),
-        ("enable_cache_file_io_in_mem", "yes", ErrorKind::InvalidArgument, "enable_cache_file_io_in_mem"),
+        (
+            "config_file",
+            "/no/such/vaip_config.json",
+            ErrorKind::FileNotFound,
+            "config_file",
+        ),
+        (
+            "enable_cache_file_io_in_mem",
+            "yes",
+            ErrorKind::InvalidArgument,
+            "enable_cache_file_io_in_mem",
+        ),
         ("", "1", ErrorKind::InvalidArgument, "empty"),
     ];
     for (k, v, kind, needle) in cases {
@@ -184,11 +226,22 @@ fn cache_key_defaults_to_model_runtime_and_options_unless_set() {
     o.vitisai_option("target", "X2").unwrap();
     o.vitisai_option("cacheDir", "/tmp/ipuflow-cache").unwrap();
     let s = Session::from_bytes(&model, &o).unwrap();
-    let key = s.execution().cache_key.clone().expect("a key is computed for the NPU attempt");
-    let normalized = vec![("target".to_string(), "X2".to_string()), ("cache_dir".to_string(), "/tmp/ipuflow-cache".to_string())];
+    let key = s
+        .execution()
+        .cache_key
+        .clone()
+        .expect("a key is computed for the NPU attempt");
+    let normalized = vec![
+        ("target".to_string(), "X2".to_string()),
+        ("cache_dir".to_string(), "/tmp/ipuflow-cache".to_string()),
+    ];
     assert_eq!(key, default_cache_key(&model, rt.version(), &normalized));
     assert_eq!(key.len(), 32);
-    assert!(s.execution().provider_options.iter().any(|(k, v)| k == "cache_key" && *v == key));
+    assert!(s
+        .execution()
+        .provider_options
+        .iter()
+        .any(|(k, v)| k == "cache_key" && *v == key));
     // Another option set, another key.
     o.vitisai_option("opt_level", "2").unwrap();
     let s2 = Session::from_bytes(&model, &o).unwrap();
@@ -202,18 +255,26 @@ fn cache_key_defaults_to_model_runtime_and_options_unless_set() {
     let path = dir.join("add.onnx");
     std::fs::write(&path, &model).unwrap();
     let s4 = Session::from_file(&path, &ipu(Some(FallbackPolicy::Prefer), 0.0)).unwrap();
-    assert_eq!(s4.execution().cache_key.clone().unwrap(), default_cache_key::<&str, &str>(&model, rt.version(), &[]));
+    assert_eq!(
+        s4.execution().cache_key.clone().unwrap(),
+        default_cache_key::<&str, &str>(&model, rt.version(), &[])
+    );
 }
 
 #[test]
 fn generic_provider_append() {
     runtime();
     let mut o = SessionOptions::default();
-    o.execution_provider("NoSuchEP", vec![("k".into(), "v".into())]).unwrap();
+    o.execution_provider("NoSuchEP", vec![("k".into(), "v".into())])
+        .unwrap();
     let e = Session::from_bytes(&add_model(), &o).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Runtime, "{}", e.message());
     assert!(e.message().contains("'NoSuchEP'"), "{}", e.message());
-    assert!(e.message().contains("Unknown provider name"), "{}", e.message());
+    assert!(
+        e.message().contains("Unknown provider name"),
+        "{}",
+        e.message()
+    );
     // The VitisAI EP goes through the device setting, not this path.
     let mut o = SessionOptions::default();
     for n in ["VitisAI", "VitisAIExecutionProvider"] {
@@ -221,8 +282,16 @@ fn generic_provider_append() {
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         assert!(e.message().contains("device"), "{}", e.message());
     }
-    assert_eq!(o.execution_provider(" ", vec![]).unwrap_err().kind(), ErrorKind::InvalidArgument);
-    assert_eq!(o.execution_provider("XNNPACK", vec![("".into(), "1".into())]).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        o.execution_provider(" ", vec![]).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        o.execution_provider("XNNPACK", vec![("".into(), "1".into())])
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
     // ORT's CPU EP by name works.
     o.execution_provider("CPU", vec![]).unwrap();
     let s = Session::from_bytes(&add_model(), &o).unwrap();
@@ -242,7 +311,11 @@ fn auto_uses_detection() {
     // No NPU: CPU, with the reason (PREFER is AUTO's default).
     let s = Session::from_bytes(&add_model(), &o).unwrap();
     assert_eq!(s.device_used(), DeviceUsed::Cpu);
-    assert!(s.fallback_reason().contains("no Ryzen AI NPU was found"), "{}", s.fallback_reason());
+    assert!(
+        s.fallback_reason().contains("no Ryzen AI NPU was found"),
+        "{}",
+        s.fallback_reason()
+    );
     assert_eq!(s.execution().cache_key, None);
     // AUTO + explicit STRICT: an error.
     o.fallback_policy(FallbackPolicy::Strict, 0.0).unwrap();
@@ -261,19 +334,38 @@ fn auto_uses_detection() {
     o.fallback_policy(FallbackPolicy::Prefer, 0.0).unwrap();
     let s = Session::from_bytes(&add_model(), &o).unwrap();
     assert_eq!(s.device_used(), DeviceUsed::Cpu);
-    assert!(s.fallback_reason().contains(ORT_REASON), "{}", s.fallback_reason());
-    assert!(s.execution().provider_options.contains(&("target".into(), "X2".into())), "{:?}", s.execution().provider_options);
+    assert!(
+        s.fallback_reason().contains(ORT_REASON),
+        "{}",
+        s.fallback_reason()
+    );
+    assert!(
+        s.execution()
+            .provider_options
+            .contains(&("target".into(), "X2".into())),
+        "{:?}",
+        s.execution().provider_options
+    );
     // The host's target wins over detection.
     o.vitisai_option("target", "X1").unwrap();
     let s = Session::from_bytes(&add_model(), &o).unwrap();
-    assert!(s.execution().provider_options.contains(&("target".into(), "X1".into())));
+    assert!(s
+        .execution()
+        .provider_options
+        .contains(&("target".into(), "X1".into())));
     std::env::remove_var("IPUFLOW_SYSFS_ROOT");
 }
 
 fn count_nodes(path: &std::path::Path) -> (usize, BTreeSet<String>) {
     let m = Model::load_file(path).unwrap();
     let g = m.proto().graph.as_ref().unwrap();
-    (g.node.len(), g.node.iter().map(|n| n.name.clone().unwrap_or_default()).collect())
+    (
+        g.node.len(),
+        g.node
+            .iter()
+            .map(|n| n.name.clone().unwrap_or_default())
+            .collect(),
+    )
 }
 
 /// The placement lists every node of a real model as ONNX Runtime partitioned it among the EPs: after its basic
@@ -283,11 +375,21 @@ fn count_nodes(path: &std::path::Path) -> (usize, BTreeSet<String>) {
 #[test]
 fn placement_lists_every_node_of_a_real_model() {
     runtime();
-    let Some(model) = shared_model("efficientnet-lite0.onnx") else { return };
+    let Some(model) = shared_model("efficientnet-lite0.onnx") else {
+        return;
+    };
     let dir = scratch("placement");
     let placed_names = |s: &Session| -> Vec<String> {
-        let a = s.execution().placement.assignment().expect("placement").clone();
-        a.subgraphs.iter().flat_map(|sg| sg.nodes.iter().map(|n| n.name.clone())).collect()
+        let a = s
+            .execution()
+            .placement
+            .assignment()
+            .expect("placement")
+            .clone();
+        a.subgraphs
+            .iter()
+            .flat_map(|sg| sg.nodes.iter().map(|n| n.name.clone()))
+            .collect()
     };
     // Level 0 and level 1: the placement is exactly the optimized graph ORT writes out.
     use ipuflow::runtime::GraphOptimizationLevel as L;
@@ -300,8 +402,17 @@ fn placement_lists_every_node_of_a_real_model() {
         let s = Session::from_file(&model, &o).unwrap();
         let (n, names) = count_nodes(&optimized);
         let placed = placed_names(&s);
-        assert_eq!(placed.len(), n, "{lvl:?}: placement lists {} nodes, the optimized graph has {n}", placed.len());
-        assert_eq!(placed.iter().cloned().collect::<BTreeSet<_>>(), names, "{lvl:?}");
+        assert_eq!(
+            placed.len(),
+            n,
+            "{lvl:?}: placement lists {} nodes, the optimized graph has {n}",
+            placed.len()
+        );
+        assert_eq!(
+            placed.iter().cloned().collect::<BTreeSet<_>>(),
+            names,
+            "{lvl:?}"
+        );
         basic_names = names;
     }
     // The default session (level 3): the same nodes as level 1.
@@ -317,18 +428,29 @@ fn placement_lists_every_node_of_a_real_model() {
     assert_eq!(r.node_num("all"), n);
     assert_eq!(r.node_num("CPU"), n);
     assert_eq!(r.node_num("NPU"), 0);
-    assert!(r.device("CPU").unwrap().supported_op_type.iter().any(|op| op.ends_with("::Conv") || op.contains("Conv")));
-    assert!(r.summary_line().starts_with(&format!("No. of Operators : CPU {n} NPU 0")), "{}", r.summary_line());
+    assert!(r
+        .device("CPU")
+        .unwrap()
+        .supported_op_type
+        .iter()
+        .any(|op| op.ends_with("::Conv") || op.contains("Conv")));
+    assert!(
+        r.summary_line()
+            .starts_with(&format!("No. of Operators : CPU {n} NPU 0")),
+        "{}",
+        r.summary_line()
+    );
     let _ = VITISAI_EP;
     // Recording turned off by the host: "unavailable", never guessed.
     let mut o = SessionOptions::default();
     o.config_entry("session.record_ep_graph_assignment_info", "0");
     let s = Session::from_file(&model, &o).unwrap();
     match &s.execution().placement {
-        Placement::Unavailable(why) => assert!(why.contains("record_ep_graph_assignment_info"), "{why}"),
+        Placement::Unavailable(why) => {
+            assert!(why.contains("record_ep_graph_assignment_info"), "{why}")
+        }
         p => panic!("{p:?}"),
     }
     let json: serde_json::Value = serde_json::from_str(&s.execution().report_json()).unwrap();
     assert!(json["unavailable"].as_str().is_some());
 }
-

@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ipuflow::onnx::proto::{
-    attribute_proto, tensor_proto, tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, SparseTensorProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
+    attribute_proto, tensor_proto, tensor_shape_proto, type_proto, AttributeProto, GraphProto,
+    ModelProto, NodeProto, OperatorSetIdProto, SparseTensorProto, StringStringEntryProto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use ipuflow::onnx::{Dim, ExternalDataOptions, Model, SaveOptions, ValueKind};
 use ipuflow::ErrorKind;
@@ -37,8 +37,10 @@ impl TempDir {
     }
     /// File names in the directory, sorted.
     fn names(&self) -> Vec<String> {
-        let mut v: Vec<_> =
-            fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<_> = fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     }
@@ -56,18 +58,25 @@ impl Drop for TempDir {
 }
 
 fn shared_model(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/models")
+        .join(name);
     if p.is_file() {
         Some(p)
     } else {
-        println!("skipped: {} is not there (../shared is optional)", p.display());
+        println!(
+            "skipped: {} is not there (../shared is optional)",
+            p.display()
+        );
         None
     }
 }
 
 fn f32_tensor(name: &str, dims: &[i64], seed: u32) -> TensorProto {
     let n: i64 = dims.iter().product();
-    let raw: Vec<u8> = (0..n).flat_map(|i| ((i as f32) * 0.25 + seed as f32).to_le_bytes()).collect();
+    let raw: Vec<u8> = (0..n)
+        .flat_map(|i| ((i as f32) * 0.25 + seed as f32).to_le_bytes())
+        .collect();
     TensorProto {
         name: Some(name.into()),
         dims: dims.to_vec(),
@@ -99,7 +108,11 @@ fn tensor_type(elem: i32, dims: &[Option<i64>]) -> TypeProto {
 }
 
 fn value(name: &str, t: TypeProto) -> ValueInfoProto {
-    ValueInfoProto { name: Some(name.into()), r#type: Some(t), ..Default::default() }
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(t),
+        ..Default::default()
+    }
 }
 
 fn node(op: &str, domain: Option<&str>, inputs: &[&str], outputs: &[&str]) -> NodeProto {
@@ -139,7 +152,10 @@ fn sample_model() -> ModelProto {
     if_node.attribute.push(AttributeProto {
         name: Some("else_branch".into()),
         r#type: Some(attribute_proto::AttributeType::Graph as i32),
-        g: Some(Box::new(GraphProto { name: Some("else".into()), ..then_branch })),
+        g: Some(Box::new(GraphProto {
+            name: Some("else".into()),
+            ..then_branch
+        })),
         ..Default::default()
     });
     let sparse = SparseTensorProto {
@@ -157,8 +173,14 @@ fn sample_model() -> ModelProto {
         ir_version: Some(10),
         producer_name: Some("ipuflow-tests".into()),
         opset_import: vec![
-            OperatorSetIdProto { domain: Some(String::new()), version: Some(17) },
-            OperatorSetIdProto { domain: Some("com.microsoft".into()), version: Some(1) },
+            OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(17),
+            },
+            OperatorSetIdProto {
+                domain: Some("com.microsoft".into()),
+                version: Some(1),
+            },
         ],
         graph: Some(GraphProto {
             name: Some("sample".into()),
@@ -178,7 +200,10 @@ fn sample_model() -> ModelProto {
                 value("cond", tensor_type(9, &[])),
                 value("w", tensor_type(1, &[Some(16), Some(64)])),
             ],
-            output: vec![value("out", tensor_type(1, &[None, Some(64)])), value("y2", TypeProto::default())],
+            output: vec![
+                value("out", tensor_type(1, &[None, Some(64)])),
+                value("y2", TypeProto::default()),
+            ],
             ..Default::default()
         }),
         ..Default::default()
@@ -226,12 +251,21 @@ fn external_refs(m: &ModelProto) -> Vec<(String, String, u64, u64)> {
 
 /// A model whose one initializer "w" (10 floats) lives in `location` at `offset`/`length`.
 fn model_with_external(location: &str, offset: Option<u64>, length: Option<u64>) -> Vec<u8> {
-    let mut ext = vec![StringStringEntryProto { key: Some("location".into()), value: Some(location.into()) }];
+    let mut ext = vec![StringStringEntryProto {
+        key: Some("location".into()),
+        value: Some(location.into()),
+    }];
     if let Some(o) = offset {
-        ext.push(StringStringEntryProto { key: Some("offset".into()), value: Some(o.to_string()) });
+        ext.push(StringStringEntryProto {
+            key: Some("offset".into()),
+            value: Some(o.to_string()),
+        });
     }
     if let Some(l) = length {
-        ext.push(StringStringEntryProto { key: Some("length".into()), value: Some(l.to_string()) });
+        ext.push(StringStringEntryProto {
+            key: Some("length".into()),
+            value: Some(l.to_string()),
+        });
     }
     let w = TensorProto {
         name: Some("w".into()),
@@ -243,7 +277,11 @@ fn model_with_external(location: &str, offset: Option<u64>, length: Option<u64>)
     };
     ModelProto {
         ir_version: Some(10),
-        graph: Some(GraphProto { name: Some("g".into()), initializer: vec![w], ..Default::default() }),
+        graph: Some(GraphProto {
+            name: Some("g".into()),
+            initializer: vec![w],
+            ..Default::default()
+        }),
         ..Default::default()
     }
     .encode_to_vec()
@@ -255,8 +293,12 @@ fn external_data_save_and_reload() {
     let original = sample_model();
     let model = Model::from_proto(original.clone());
     let path = dir.join("m.onnx");
-    let opts =
-        SaveOptions { external_data: Some(ExternalDataOptions { location: "m.weights".into(), size_threshold: 100 }) };
+    let opts = SaveOptions {
+        external_data: Some(ExternalDataOptions {
+            location: "m.weights".into(),
+            size_threshold: 100,
+        }),
+    };
     model.save(&path, &opts).unwrap();
     assert_eq!(dir.names(), ["m.onnx", "m.weights"]);
 
@@ -276,7 +318,10 @@ fn external_data_save_and_reload() {
         }
         assert!(offset + length <= data_len);
     }
-    assert!(fs::metadata(&path).unwrap().len() < 1024, "the weights are not in the model file");
+    assert!(
+        fs::metadata(&path).unwrap().len() < 1024,
+        "the weights are not in the model file"
+    );
 
     // Reloading inlines everything again: the same message as before saving.
     let loaded = Model::load_file(&path).unwrap();
@@ -284,10 +329,16 @@ fn external_data_save_and_reload() {
     assert_eq!(loaded.base_dir(), Some(dir.path()));
     // from_bytes resolves against the base dir it is given, and refuses without one.
     let bytes = fs::read(&path).unwrap();
-    assert_eq!(Model::from_bytes(&bytes, Some(dir.path())).unwrap().proto(), &original);
+    assert_eq!(
+        Model::from_bytes(&bytes, Some(dir.path())).unwrap().proto(),
+        &original
+    );
     let err = Model::from_bytes(&bytes, None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ExternalData);
-    assert!(err.message().contains("m.weights") && err.message().contains("base directory"), "{err}");
+    assert!(
+        err.message().contains("m.weights") && err.message().contains("base directory"),
+        "{err}"
+    );
 
     // Saving the loaded model over itself (same paths) works: nothing is read from the files any more.
     loaded.save(&path, &opts).unwrap();
@@ -297,7 +348,11 @@ fn external_data_save_and_reload() {
     loaded.save(&inline, &SaveOptions::default()).unwrap();
     assert_eq!(fs::read(&inline).unwrap(), loaded.to_bytes().unwrap());
     assert_eq!(fs::read(&inline).unwrap(), original.encode_to_vec());
-    assert_eq!(dir.names(), ["inline.onnx", "m.onnx", "m.weights"], "no temporary files left");
+    assert_eq!(
+        dir.names(),
+        ["inline.onnx", "m.onnx", "m.weights"],
+        "no temporary files left"
+    );
 }
 
 #[test]
@@ -307,7 +362,10 @@ fn external_data_in_a_subdirectory_and_without_qualifying_tensors() {
     let model = Model::from_proto(sample_model());
     let path = dir.join("m.onnx");
     let opts = |location: &str, size_threshold| SaveOptions {
-        external_data: Some(ExternalDataOptions { location: location.into(), size_threshold }),
+        external_data: Some(ExternalDataOptions {
+            location: location.into(),
+            size_threshold,
+        }),
     };
     model.save(&path, &opts("data/w.bin", 1000)).unwrap();
     assert!(dir.join("data/w.bin").is_file());
@@ -324,16 +382,29 @@ fn refused_external_data_locations() {
     let dir = TempDir::new("refuse");
     fs::write(dir.join("w.bin"), [0u8; 40]).unwrap();
     // The control: a good location loads.
-    fs::write(dir.join("ok.onnx"), model_with_external("w.bin", None, None)).unwrap();
+    fs::write(
+        dir.join("ok.onnx"),
+        model_with_external("w.bin", None, None),
+    )
+    .unwrap();
     Model::load_file(&dir.join("ok.onnx")).unwrap();
 
     let outside = dir.join("w.bin");
-    for location in [outside.to_str().unwrap(), "/etc/passwd", "../w.bin", "sub/../../w.bin", "..\\w.bin"] {
+    for location in [
+        outside.to_str().unwrap(),
+        "/etc/passwd",
+        "../w.bin",
+        "sub/../../w.bin",
+        "..\\w.bin",
+    ] {
         let path = dir.join("bad.onnx");
         fs::write(&path, model_with_external(location, None, None)).unwrap();
         let err = Model::load_file(&path).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PathRefused, "{location}: {err}");
-        assert!(err.message().contains(location) && err.message().contains("'w'"), "{err}");
+        assert!(
+            err.message().contains(location) && err.message().contains("'w'"),
+            "{err}"
+        );
         let err = Model::from_bytes(&fs::read(&path).unwrap(), Some(dir.path())).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PathRefused, "{location}: {err}");
     }
@@ -341,16 +412,27 @@ fn refused_external_data_locations() {
     // Saving refuses the same locations before writing anything.
     let model = Model::from_proto(sample_model());
     for location in ["/tmp/ipuflow-w.bin", "../w.bin"] {
-        let opts =
-            SaveOptions { external_data: Some(ExternalDataOptions { location: location.into(), size_threshold: 0 }) };
+        let opts = SaveOptions {
+            external_data: Some(ExternalDataOptions {
+                location: location.into(),
+                size_threshold: 0,
+            }),
+        };
         let err = model.save(&dir.join("out.onnx"), &opts).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PathRefused, "{err}");
     }
     assert!(!Path::new("/tmp/ipuflow-w.bin").exists());
     // The data file cannot be the model file itself.
-    let opts =
-        SaveOptions { external_data: Some(ExternalDataOptions { location: "out.onnx".into(), size_threshold: 0 }) };
-    assert_eq!(model.save(&dir.join("out.onnx"), &opts).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let opts = SaveOptions {
+        external_data: Some(ExternalDataOptions {
+            location: "out.onnx".into(),
+            size_threshold: 0,
+        }),
+    };
+    assert_eq!(
+        model.save(&dir.join("out.onnx"), &opts).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     assert_eq!(dir.names(), ["bad.onnx", "ok.onnx", "w.bin"]);
 }
 
@@ -376,7 +458,10 @@ fn missing_and_short_external_data() {
     assert_eq!(err.kind(), ErrorKind::ExternalData);
     let msg = err.message();
     assert!(
-        msg.contains("'w'") && msg.contains("weights.bin") && msg.contains("40") && msg.contains("30 bytes"),
+        msg.contains("'w'")
+            && msg.contains("weights.bin")
+            && msg.contains("40")
+            && msg.contains("30 bytes"),
         "{msg}"
     );
 
@@ -384,25 +469,44 @@ fn missing_and_short_external_data() {
     fs::write(&path, model_with_external("weights.bin", Some(100), None)).unwrap();
     let err = Model::load_file(&path).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ExternalData);
-    assert!(err.message().contains("100") && err.message().contains("30 bytes"), "{err}");
+    assert!(
+        err.message().contains("100") && err.message().contains("30 bytes"),
+        "{err}"
+    );
 
     // A huge length must be refused from the file size, not attempted as an allocation.
-    fs::write(&path, model_with_external("weights.bin", Some(0), Some(u64::MAX))).unwrap();
-    assert_eq!(Model::load_file(&path).unwrap_err().kind(), ErrorKind::ExternalData);
+    fs::write(
+        &path,
+        model_with_external("weights.bin", Some(0), Some(u64::MAX)),
+    )
+    .unwrap();
+    assert_eq!(
+        Model::load_file(&path).unwrap_err().kind(),
+        ErrorKind::ExternalData
+    );
 
     // In range but not what a float[10] needs.
     fs::write(&path, model_with_external("weights.bin", Some(0), Some(12))).unwrap();
     let err = Model::load_file(&path).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ExternalData);
-    assert!(err.message().contains("12") && err.message().contains("40"), "{err}");
+    assert!(
+        err.message().contains("12") && err.message().contains("40"),
+        "{err}"
+    );
 
     // Non-numeric offset.
     let mut m = ModelProto::decode(&*model_with_external("weights.bin", None, None)).unwrap();
     m.graph.as_mut().unwrap().initializer[0]
         .external_data
-        .push(StringStringEntryProto { key: Some("offset".into()), value: Some("-4".into()) });
+        .push(StringStringEntryProto {
+            key: Some("offset".into()),
+            value: Some("-4".into()),
+        });
     fs::write(&path, m.encode_to_vec()).unwrap();
-    assert_eq!(Model::load_file(&path).unwrap_err().kind(), ErrorKind::ExternalData);
+    assert_eq!(
+        Model::load_file(&path).unwrap_err().kind(),
+        ErrorKind::ExternalData
+    );
 
     // Exactly right: offset 4, the rest of a 44-byte file.
     let data: Vec<u8> = (0..44u8).collect();
@@ -434,21 +538,34 @@ fn save_to_an_unwritable_place_fails_cleanly() {
         let ro = dir.join("ro");
         fs::create_dir(&ro).unwrap();
         fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
-        let err = model.save(&ro.join("m.onnx"), &SaveOptions::default()).unwrap_err();
+        let err = model
+            .save(&ro.join("m.onnx"), &SaveOptions::default())
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::FileWrite, "{err}");
-        assert_eq!(fs::read_dir(&ro).unwrap().count(), 0, "nothing written into the read-only directory");
+        assert_eq!(
+            fs::read_dir(&ro).unwrap().count(),
+            0,
+            "nothing written into the read-only directory"
+        );
         fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
     }
     // A file system nobody may create files in, not even root.
     #[cfg(target_os = "linux")]
     if Path::new("/proc/self").is_dir() {
-        let err = model.save(Path::new("/proc/ipuflow-test.onnx"), &SaveOptions::default()).unwrap_err();
+        let err = model
+            .save(
+                Path::new("/proc/ipuflow-test.onnx"),
+                &SaveOptions::default(),
+            )
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::FileWrite, "{err}");
     }
 
     // The destination is a directory: the temporary file is written, the rename fails, the temporary is removed.
     fs::create_dir(dir.join("taken.onnx")).unwrap();
-    let err = model.save(&dir.join("taken.onnx"), &SaveOptions::default()).unwrap_err();
+    let err = model
+        .save(&dir.join("taken.onnx"), &SaveOptions::default())
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FileWrite, "{err}");
     assert!(dir.join("taken.onnx").is_dir());
     assert_eq!(
@@ -469,8 +586,12 @@ fn failed_save_leaves_the_existing_files_intact() {
     // The data file's place is taken by a directory: the data is written to a temporary file, its rename fails.
     fs::create_dir(dir.join("m.data")).unwrap();
     let model = Model::from_proto(sample_model());
-    let opts =
-        SaveOptions { external_data: Some(ExternalDataOptions { location: "m.data".into(), size_threshold: 0 }) };
+    let opts = SaveOptions {
+        external_data: Some(ExternalDataOptions {
+            location: "m.data".into(),
+            size_threshold: 0,
+        }),
+    };
     let err = model.save(&path, &opts).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FileWrite, "{err}");
     assert_eq!(fs::read(&path).unwrap(), b"previous model");
@@ -487,7 +608,10 @@ fn failed_save_leaves_the_existing_files_intact() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
     }
     assert_eq!(dir.names(), ["m.data", "m.onnx"]);
 }
@@ -524,36 +648,63 @@ fn malformed_files_are_decode_errors() {
             x as u8
         })
         .collect();
-    assert_eq!(Model::from_bytes(&noise, None).unwrap_err().kind(), ErrorKind::ModelDecode);
+    assert_eq!(
+        Model::from_bytes(&noise, None).unwrap_err().kind(),
+        ErrorKind::ModelDecode
+    );
     // Well-formed protobuf that is not a model (unknown fields only).
-    assert_eq!(Model::from_bytes(&[0x98, 0x06, 0x01], None).unwrap_err().kind(), ErrorKind::ModelDecode);
+    assert_eq!(
+        Model::from_bytes(&[0x98, 0x06, 0x01], None)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::ModelDecode
+    );
 
     let empty = dir.join("empty.onnx");
     fs::write(&empty, b"").unwrap();
     let err = Model::load_file(&empty).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ModelDecode, "{err}");
-    assert!(err.message().contains("empty.onnx") && err.message().contains("empty"), "{err}");
-    assert_eq!(Model::from_bytes(&[], None).unwrap_err().kind(), ErrorKind::ModelDecode);
+    assert!(
+        err.message().contains("empty.onnx") && err.message().contains("empty"),
+        "{err}"
+    );
+    assert_eq!(
+        Model::from_bytes(&[], None).unwrap_err().kind(),
+        ErrorKind::ModelDecode
+    );
 
     let err = Model::load_file(&dir.join("nope.onnx")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FileNotFound, "{err}");
     assert!(err.message().contains("nope.onnx"), "{err}");
-    assert_eq!(Model::load_file(dir.path()).unwrap_err().kind(), ErrorKind::FileRead);
+    assert_eq!(
+        Model::load_file(dir.path()).unwrap_err().kind(),
+        ErrorKind::FileRead
+    );
 
     // Deeply nested messages hit prost's recursion limit instead of overflowing the stack.
     let mut t = TypeProto::default();
     for _ in 0..200 {
         t = TypeProto {
-            value: Some(type_proto::Value::SequenceType(type_proto::Sequence { elem_type: Some(Box::new(t)) })),
+            value: Some(type_proto::Value::SequenceType(type_proto::Sequence {
+                elem_type: Some(Box::new(t)),
+            })),
             ..Default::default()
         };
     }
     let deep = ModelProto {
         ir_version: Some(10),
-        graph: Some(GraphProto { input: vec![value("x", t)], ..Default::default() }),
+        graph: Some(GraphProto {
+            input: vec![value("x", t)],
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    assert_eq!(Model::from_bytes(&deep.encode_to_vec(), None).unwrap_err().kind(), ErrorKind::ModelDecode);
+    assert_eq!(
+        Model::from_bytes(&deep.encode_to_vec(), None)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::ModelDecode
+    );
 }
 
 #[test]
@@ -562,30 +713,57 @@ fn summary_of_the_sample_model() {
     assert_eq!(s.ir_version, 10);
     assert_eq!(s.producer_name, "ipuflow-tests");
     assert_eq!(s.graph_name, "sample");
-    assert_eq!(s.opsets, [(String::new(), 17), ("com.microsoft".to_string(), 1)]);
+    assert_eq!(
+        s.opsets,
+        [(String::new(), 17), ("com.microsoft".to_string(), 1)]
+    );
     let inputs: Vec<_> = s.inputs.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(inputs, ["x", "cond"], "initializer 'w' is not an input");
     assert_eq!(s.inputs[0].kind, ValueKind::Tensor);
     assert_eq!(s.inputs[0].elem_type, 1);
-    assert_eq!(s.inputs[0].shape, Some(vec![Dim::Symbolic("batch".into()), Dim::Fixed(16)]));
-    assert_eq!(s.inputs[1].shape, Some(vec![]), "a scalar has rank 0, not an unknown shape");
+    assert_eq!(
+        s.inputs[0].shape,
+        Some(vec![Dim::Symbolic("batch".into()), Dim::Fixed(16)])
+    );
+    assert_eq!(
+        s.inputs[1].shape,
+        Some(vec![]),
+        "a scalar has rank 0, not an unknown shape"
+    );
     assert_eq!(s.outputs[1].kind, ValueKind::Unknown);
     assert_eq!(s.outputs[1].shape, None);
     assert_eq!(s.node_count, 6);
-    let hist: Vec<_> = s.op_histogram.iter().map(|(op, n)| (op.as_str(), *n)).collect();
-    assert_eq!(hist, [("Add", 2), ("Constant", 1), ("If", 1), ("MatMul", 1), ("com.microsoft::FusedGemm", 1)]);
+    let hist: Vec<_> = s
+        .op_histogram
+        .iter()
+        .map(|(op, n)| (op.as_str(), *n))
+        .collect();
+    assert_eq!(
+        hist,
+        [
+            ("Add", 2),
+            ("Constant", 1),
+            ("If", 1),
+            ("MatMul", 1),
+            ("com.microsoft::FusedGemm", 1)
+        ]
+    );
     assert_eq!(s.initializer_count, 3);
     // w 16*64*4 + b 4*4 + sparse values 40*4 + indices 40*8 (int64_data).
     assert_eq!(s.initializer_bytes, 4096 + 16 + 160 + 320);
 
     // External (not inlined) tensors count by their length.
-    let m = Model::from_proto(ModelProto::decode(&*model_with_external("w.bin", Some(0), Some(40))).unwrap());
+    let m = Model::from_proto(
+        ModelProto::decode(&*model_with_external("w.bin", Some(0), Some(40))).unwrap(),
+    );
     assert_eq!(m.summary().initializer_bytes, 40);
 }
 
 #[test]
 fn efficientnet_lite0_summary_and_lossless_io() {
-    let Some(path) = shared_model("efficientnet-lite0.onnx") else { return };
+    let Some(path) = shared_model("efficientnet-lite0.onnx") else {
+        return;
+    };
     let model = Model::load_file(&path).unwrap();
     let s = model.summary();
     assert_eq!(s.ir_version, 7);
@@ -598,11 +776,19 @@ fn efficientnet_lite0_summary_and_lossless_io() {
     assert_eq!(s.inputs[0].elem_type, 1);
     assert_eq!(
         s.inputs[0].shape,
-        Some(vec![Dim::Symbolic("N".into()), Dim::Fixed(3), Dim::Fixed(224), Dim::Fixed(224)])
+        Some(vec![
+            Dim::Symbolic("N".into()),
+            Dim::Fixed(3),
+            Dim::Fixed(224),
+            Dim::Fixed(224)
+        ])
     );
     assert_eq!(s.outputs.len(), 1);
     assert_eq!(s.outputs[0].name, "logits");
-    assert_eq!(s.outputs[0].shape, Some(vec![Dim::Symbolic("N".into()), Dim::Fixed(1000)]));
+    assert_eq!(
+        s.outputs[0].shape,
+        Some(vec![Dim::Symbolic("N".into()), Dim::Fixed(1000)])
+    );
     assert_eq!(s.node_count, 456);
     assert_eq!(s.op_histogram[0], ("Constant".to_string(), 222));
     assert_eq!(s.op_histogram[1], ("Conv".to_string(), 49));
@@ -618,7 +804,10 @@ fn efficientnet_lite0_summary_and_lossless_io() {
     let dir = TempDir::new("effnet");
     let out = dir.join("effnet.onnx");
     let opts = SaveOptions {
-        external_data: Some(ExternalDataOptions { location: "effnet.onnx.data".into(), size_threshold: 1024 }),
+        external_data: Some(ExternalDataOptions {
+            location: "effnet.onnx.data".into(),
+            size_threshold: 1024,
+        }),
     };
     model.save(&out, &opts).unwrap();
     assert!(fs::metadata(&out).unwrap().len() < 1_000_000);
@@ -629,18 +818,36 @@ fn efficientnet_lite0_summary_and_lossless_io() {
 
 #[test]
 fn mediapipe_models_summaries() {
-    let Some(path) = shared_model("hand-landmark-lite.onnx") else { return };
+    let Some(path) = shared_model("hand-landmark-lite.onnx") else {
+        return;
+    };
     let s = Model::load_file(&path).unwrap().summary();
     assert_eq!(s.node_count, 97);
     assert_eq!(s.inputs.len(), 1);
     assert_eq!(s.inputs[0].name, "input_1");
     let outputs: Vec<_> = s.outputs.iter().map(|v| v.name.as_str()).collect();
-    assert_eq!(outputs, ["Identity", "Identity_1", "Identity_2", "Identity_3"]);
+    assert_eq!(
+        outputs,
+        ["Identity", "Identity_1", "Identity_2", "Identity_3"]
+    );
     assert_eq!(s.initializer_count, 104);
     // Two initializers use typed fields rather than raw_data; their size is counted from type and shape.
     assert_eq!(s.initializer_bytes, 4_046_856);
-    let Some(path) = shared_model("blazeface-short-range.onnx") else { return };
+    let Some(path) = shared_model("blazeface-short-range.onnx") else {
+        return;
+    };
     let s = Model::load_file(&path).unwrap().summary();
-    assert_eq!((s.node_count, s.initializer_count, s.initializer_bytes), (94, 87, 406_312));
-    assert_eq!(s.inputs[0].shape, Some(vec![Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(128), Dim::Fixed(128)]));
+    assert_eq!(
+        (s.node_count, s.initializer_count, s.initializer_bytes),
+        (94, 87, 406_312)
+    );
+    assert_eq!(
+        s.inputs[0].shape,
+        Some(vec![
+            Dim::Fixed(1),
+            Dim::Fixed(3),
+            Dim::Fixed(128),
+            Dim::Fixed(128)
+        ])
+    );
 }

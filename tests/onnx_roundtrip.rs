@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
-use ipuflow::onnx::proto::{type_proto, MapProto, ModelProto, OptionalProto, SequenceProto, TensorProto, TypeProto};
+use ipuflow::onnx::proto::{
+    type_proto, MapProto, ModelProto, OptionalProto, SequenceProto, TensorProto, TypeProto,
+};
 use ipuflow::onnx::Model;
 use prost::Message;
 
@@ -32,7 +34,10 @@ fn note_noncanonical(path: &Path) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static SHOWN: AtomicUsize = AtomicUsize::new(0);
     if SHOWN.fetch_add(1, Ordering::Relaxed) < 20 {
-        eprintln!("non-canonical (equal after re-decoding): {}", path.display());
+        eprintln!(
+            "non-canonical (equal after re-decoding): {}",
+            path.display()
+        );
     }
 }
 
@@ -63,12 +68,17 @@ fn roundtrip<M: Message + Default + PartialEq + Debug>(bytes: &[u8]) -> Result<O
     if m2 == m || m2.encode_to_vec() == out {
         Ok(Outcome::NonCanonical)
     } else {
-        Err(format!("re-encoded message differs ({} bytes in, {} out)", bytes.len(), out.len()))
+        Err(format!(
+            "re-encoded message differs ({} bytes in, {} out)",
+            bytes.len(),
+            out.len()
+        ))
     }
 }
 
 fn check_model(path: &Path, counts: &mut Counts, failures: &mut Vec<String>) -> Option<ModelProto> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     counts.models += 1;
     match roundtrip::<ModelProto>(&bytes) {
         Ok(Outcome::Identical) => {}
@@ -83,9 +93,10 @@ fn check_model(path: &Path, counts: &mut Counts, failures: &mut Vec<String>) -> 
             let proto = ModelProto::decode(&*bytes).ok()?;
             match model.to_bytes() {
                 Ok(out) if out == proto.encode_to_vec() => {}
-                Ok(_) => {
-                    failures.push(format!("{}: Model::to_bytes differs from the proto's encoding", path.display()))
-                }
+                Ok(_) => failures.push(format!(
+                    "{}: Model::to_bytes differs from the proto's encoding",
+                    path.display()
+                )),
                 Err(e) => failures.push(format!("{}: Model::to_bytes failed: {e}", path.display())),
             }
             Some(proto)
@@ -111,8 +122,14 @@ fn value_type<'a>(model: Option<&'a ModelProto>, file_name: &str) -> Option<&'a 
     list.get(index.parse::<usize>().ok()?)?.r#type.as_ref()
 }
 
-fn check_pb(path: &Path, model: Option<&ModelProto>, counts: &mut Counts, failures: &mut Vec<String>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+fn check_pb(
+    path: &Path,
+    model: Option<&ModelProto>,
+    counts: &mut Counts,
+    failures: &mut Vec<String>,
+) {
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let name = path.file_name().unwrap().to_string_lossy();
     let outcome = match value_type(model, &name).and_then(|t| t.value.as_ref()) {
         Some(type_proto::Value::SequenceType(_)) => roundtrip::<SequenceProto>(&bytes),
@@ -163,10 +180,16 @@ fn check_suite(dir: &Path, counts: &mut Counts, failures: &mut Vec<String>) {
         // light/light_x_output_0.pb -> light/light_x.onnx.
         let parent = pb.parent().unwrap();
         let name = pb.file_name().unwrap().to_string_lossy();
-        let owner = if parent.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")) {
+        let owner = if parent
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
+        {
             parent.parent().unwrap().join("model.onnx")
         } else {
-            let stem = name.rsplit_once("_output_").or_else(|| name.rsplit_once("_input_")).map_or("", |(s, _)| s);
+            let stem = name
+                .rsplit_once("_output_")
+                .or_else(|| name.rsplit_once("_input_"))
+                .map_or("", |(s, _)| s);
             parent.join(format!("{stem}.onnx"))
         };
         check_pb(pb, decoded.get(&owner), counts, failures);
@@ -184,8 +207,11 @@ fn onnx_backend_suite_round_trips_losslessly() {
             manifest_path.display()
         )
     });
-    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("manifest.json is not valid JSON");
-    let suites = manifest["suites"].as_object().expect("manifest.json has no 'suites' object");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&manifest).expect("manifest.json is not valid JSON");
+    let suites = manifest["suites"]
+        .as_object()
+        .expect("manifest.json has no 'suites' object");
     assert!(!suites.is_empty(), "manifest.json lists no suites");
 
     let started = std::time::Instant::now();
@@ -193,7 +219,11 @@ fn onnx_backend_suite_round_trips_losslessly() {
     let mut short = Vec::new();
     let mut total = Counts::default();
     let mut suite_noncanonical = 0;
-    println!("ONNX backend test data (onnx {}), {}", manifest["onnx_version"], root.display());
+    println!(
+        "ONNX backend test data (onnx {}), {}",
+        manifest["onnx_version"],
+        root.display()
+    );
     for (suite, expected) in suites {
         let mut counts = Counts::default();
         check_suite(&root.join(suite), &mut counts, &mut failures);
@@ -236,7 +266,10 @@ fn onnx_backend_suite_round_trips_losslessly() {
         total.models += counts.models;
         total.models_noncanonical += counts.models_noncanonical;
     } else {
-        println!("  shared/models: skipped ({} is not there)", shared.display());
+        println!(
+            "  shared/models: skipped ({} is not there)",
+            shared.display()
+        );
     }
     println!(
         "  {:<18} models: {:>5} ({} non-canonical)   pb: {:>5} ({} non-canonical)   in {:.1?}",
@@ -248,7 +281,12 @@ fn onnx_backend_suite_round_trips_losslessly() {
         started.elapsed()
     );
 
-    assert!(failures.is_empty(), "{} files do not round-trip:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} files do not round-trip:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // The suites were serialized by protobuf itself (onnx's Python API), which writes canonical bytes; prost writes
     // the same canonical form, so a difference there means the schema deviates from onnx.proto (a field packed that
     // should not be, a wrong field number or type...), even when the message still decodes equal.
@@ -257,5 +295,9 @@ fn onnx_backend_suite_round_trips_losslessly() {
         "{suite_noncanonical} backend-suite files re-encode to different bytes (see the list above): \
          src/onnx/proto.rs deviates from onnx.proto"
     );
-    assert!(short.is_empty(), "fewer files than the manifest lists:\n{}", short.join("\n"));
+    assert!(
+        short.is_empty(),
+        "fewer files than the manifest lists:\n{}",
+        short.join("\n")
+    );
 }

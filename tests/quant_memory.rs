@@ -14,7 +14,9 @@ fn peak_rss_is_flat_between_8_and_64_samples() {
     use ipuflow::quant::{Preset, QuantConfig};
 
     ort_support::runtime();
-    let Some(path) = ort_support::shared_model("efficientnet-lite0.onnx") else { return };
+    let Some(path) = ort_support::shared_model("efficientnet-lite0.onnx") else {
+        return;
+    };
     fn hwm_kb() -> u64 {
         let s = std::fs::read_to_string("/proc/self/status").unwrap();
         let line = s.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
@@ -34,8 +36,13 @@ fn peak_rss_is_flat_between_8_and_64_samples() {
                 return Ok(None);
             }
             k += 1;
-            let v: Vec<f32> = (0..3 * 224 * 224).map(|i| (((i * 31 + k * 17) % 255) as f32 - 127.0) / 128.0).collect();
-            Ok(Some(vec![("input".to_string(), OwnedTensor::from_f32(&[1, 3, 224, 224], &v)?)]))
+            let v: Vec<f32> = (0..3 * 224 * 224)
+                .map(|i| (((i * 31 + k * 17) % 255) as f32 - 127.0) / 128.0)
+                .collect();
+            Ok(Some(vec![(
+                "input".to_string(),
+                OwnedTensor::from_f32(&[1, 3, 224, 224], &v)?,
+            )]))
         });
         calibrate(&prepared, &cfg, &mut src, &mut |_, _| Ok(())).unwrap()
     };
@@ -49,7 +56,11 @@ fn peak_rss_is_flat_between_8_and_64_samples() {
     assert!(reset_hwm());
     let c64 = run(64);
     let h64 = hwm_kb();
-    println!("peak RSS: 8 samples {} MB, 64 samples {} MB", h8 / 1024, h64 / 1024);
+    println!(
+        "peak RSS: 8 samples {} MB, 64 samples {} MB",
+        h8 / 1024,
+        h64 / 1024
+    );
     assert_eq!(c8.len(), c64.len());
     // Keeping anything per sample would cost at least one activation map (32x112x112 floats = 1.6 MB) for each of
     // the 56 extra samples; allocator noise on a loaded machine was seen at up to 30 MB. So: under 1 MB per sample.

@@ -10,11 +10,14 @@ use std::process::Command;
 
 use ipuflow::onnx::proto::{
     tensor_shape_proto::{dimension::Value as DimValue, Dimension},
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use ipuflow::onnx::{Model, SaveOptions};
-use ipuflow::quant::{quantize_graph, Calibration, Preset, QuantConfig, QuantReport, QuantType, TensorOverride, TensorStats};
+use ipuflow::quant::{
+    quantize_graph, Calibration, Preset, QuantConfig, QuantReport, QuantType, TensorOverride,
+    TensorStats,
+};
 use ipuflow::ErrorKind;
 
 // ---------------------------------------------------------------- model building
@@ -26,7 +29,13 @@ fn vi(name: &str, elem: i32, dims: &[i64]) -> ValueInfoProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
                 elem_type: Some(elem),
                 shape: Some(TensorShapeProto {
-                    dim: dims.iter().map(|&d| Dimension { value: Some(DimValue::DimValue(d)), ..Default::default() }).collect(),
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(DimValue::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
                 }),
             })),
             ..Default::default()
@@ -36,16 +45,37 @@ fn vi(name: &str, elem: i32, dims: &[i64]) -> ValueInfoProto {
 }
 
 fn ai(name: &str, i: i64) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(2), i: Some(i), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(2),
+        i: Some(i),
+        ..Default::default()
+    }
 }
 fn aints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(7), ints: v.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(7),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
 }
 fn afl(name: &str, f: f32) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(1), f: Some(f), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(1),
+        f: Some(f),
+        ..Default::default()
+    }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
+fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: outputs.iter().map(|s| s.to_string()).collect(),
@@ -98,7 +128,10 @@ fn model(
 ) -> ModelProto {
     ModelProto {
         ir_version: Some(if opset >= 21 { 10 } else { 7 }),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(opset) }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(opset),
+        }],
         producer_name: Some("quant_qdq test".into()),
         graph: Some(GraphProto {
             node: nodes,
@@ -113,10 +146,18 @@ fn model(
 }
 
 fn st(min: f32, max: f32) -> TensorStats {
-    TensorStats { min, max, elem_type: 1, shape: vec![] }
+    TensorStats {
+        min,
+        max,
+        elem_type: 1,
+        shape: vec![],
+    }
 }
 fn calib(entries: &[(&str, f32, f32)]) -> Calibration {
-    entries.iter().map(|(n, a, b)| (n.to_string(), st(*a, *b))).collect()
+    entries
+        .iter()
+        .map(|(n, a, b)| (n.to_string(), st(*a, *b)))
+        .collect()
 }
 
 // ---------------------------------------------------------------- inspecting results
@@ -127,18 +168,32 @@ struct Q<'a> {
 
 impl<'a> Q<'a> {
     fn new(m: &'a ModelProto) -> Self {
-        Q { g: m.graph.as_ref().unwrap() }
+        Q {
+            g: m.graph.as_ref().unwrap(),
+        }
     }
     fn init(&self, name: &str) -> &TensorProto {
-        self.g.initializer.iter().find(|t| t.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no initializer {name}"))
+        self.g
+            .initializer
+            .iter()
+            .find(|t| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no initializer {name}"))
     }
     fn has_init(&self, name: &str) -> bool {
-        self.g.initializer.iter().any(|t| t.name.as_deref() == Some(name))
+        self.g
+            .initializer
+            .iter()
+            .any(|t| t.name.as_deref() == Some(name))
     }
     fn f32s(&self, name: &str) -> Vec<f32> {
         let t = self.init(name);
         assert_eq!(t.data_type, Some(1));
-        t.raw_data.as_ref().unwrap().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+        t.raw_data
+            .as_ref()
+            .unwrap()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
     }
     /// Integer values and the element type.
     fn ints(&self, name: &str) -> (i32, Vec<i32>) {
@@ -148,9 +203,18 @@ impl<'a> Q<'a> {
         let v = match dt {
             2 => r.iter().map(|&b| b as i32).collect(),
             3 => r.iter().map(|&b| b as i8 as i32).collect(),
-            4 => r.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as i32).collect(),
-            5 => r.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as i32).collect(),
-            6 => r.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect(),
+            4 => r
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]) as i32)
+                .collect(),
+            5 => r
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]) as i32)
+                .collect(),
+            6 => r
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
             _ => panic!("type {dt}"),
         };
         (dt, v)
@@ -159,26 +223,48 @@ impl<'a> Q<'a> {
         self.g.node.iter().find(|n| n.output.iter().any(|o| o == t))
     }
     fn consumers(&self, t: &str) -> Vec<&NodeProto> {
-        self.g.node.iter().filter(|n| n.input.iter().any(|i| i == t)).collect()
+        self.g
+            .node
+            .iter()
+            .filter(|n| n.input.iter().any(|i| i == t))
+            .collect()
     }
     fn by_name(&self, name: &str) -> &NodeProto {
-        self.g.node.iter().find(|n| n.name.as_deref() == Some(name)).unwrap_or_else(|| panic!("no node {name}"))
+        self.g
+            .node
+            .iter()
+            .find(|n| n.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no node {name}"))
     }
     fn count(&self, op: &str) -> usize {
-        self.g.node.iter().filter(|n| n.op_type.as_deref() == Some(op)).count()
+        self.g
+            .node
+            .iter()
+            .filter(|n| n.op_type.as_deref() == Some(op))
+            .count()
     }
     /// The DQ feeding input `k` of node `name`.
     fn dq_in(&self, name: &str, k: usize) -> &NodeProto {
         let n = self.by_name(name);
-        let p = self.producer(&n.input[k]).unwrap_or_else(|| panic!("input {k} of {name} has no producer"));
-        assert_eq!(p.op_type.as_deref(), Some("DequantizeLinear"), "input {k} of {name}");
+        let p = self
+            .producer(&n.input[k])
+            .unwrap_or_else(|| panic!("input {k} of {name} has no producer"));
+        assert_eq!(
+            p.op_type.as_deref(),
+            Some("DequantizeLinear"),
+            "input {k} of {name}"
+        );
         p
     }
     /// The Q reading node `name`'s output `k`.
     fn q_out(&self, name: &str, k: usize) -> &NodeProto {
         let n = self.by_name(name);
         let c = self.consumers(&n.output[k]);
-        assert_eq!(c.len(), 1, "output {k} of {name} should feed exactly one Q: {c:?}");
+        assert_eq!(
+            c.len(),
+            1,
+            "output {k} of {name} should feed exactly one Q: {c:?}"
+        );
         assert_eq!(c[0].op_type.as_deref(), Some("QuantizeLinear"));
         c[0]
     }
@@ -189,16 +275,26 @@ impl<'a> Q<'a> {
         (s, z, dt)
     }
     fn axis(n: &NodeProto) -> Option<i64> {
-        n.attribute.iter().find(|a| a.name.as_deref() == Some("axis")).and_then(|a| a.i)
+        n.attribute
+            .iter()
+            .find(|a| a.name.as_deref() == Some("axis"))
+            .and_then(|a| a.i)
     }
 }
 
 fn quant(m: &ModelProto, c: &Calibration, cfg: &QuantConfig) -> (ModelProto, QuantReport) {
-    let (q, r) = quantize_graph(m, c, cfg).unwrap_or_else(|e| panic!("quantize_graph: {e} ({:?})", e.kind()));
+    let (q, r) = quantize_graph(m, c, cfg)
+        .unwrap_or_else(|e| panic!("quantize_graph: {e} ({:?})", e.kind()));
     // Every result must encode, and keep the graph outputs' names and types.
     Model::from_proto(q.clone()).to_bytes().unwrap();
-    assert_eq!(q.graph.as_ref().unwrap().output, m.graph.as_ref().unwrap().output);
-    assert_eq!(q.graph.as_ref().unwrap().input, m.graph.as_ref().unwrap().input);
+    assert_eq!(
+        q.graph.as_ref().unwrap().output,
+        m.graph.as_ref().unwrap().output
+    );
+    assert_eq!(
+        q.graph.as_ref().unwrap().input,
+        m.graph.as_ref().unwrap().input
+    );
     serde_json::from_str::<serde_json::Value>(&r.to_json()).unwrap();
     save_for_ort(&q, m);
     (q, r)
@@ -210,13 +306,22 @@ fn close(a: f32, b: f32) -> bool {
 
 /// The venv python of scripts/common.sh (`IPUFLOW_VENV`, else ~/.cache/ipuflow/venv), if it exists.
 fn venv_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("IPUFLOW_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        let cache = std::env::var_os("IPUFLOW_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ipuflow"));
-        cache.join("venv")
+    let venv = std::env::var_os("IPUFLOW_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("IPUFLOW_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                        .join(".cache/ipuflow")
+                });
+            cache.join("venv")
+        });
+    let p = venv.join(if cfg!(windows) {
+        "Scripts/python.exe"
+    } else {
+        "bin/python"
     });
-    let p = venv.join(if cfg!(windows) { "Scripts/python.exe" } else { "bin/python" });
     p.exists().then_some(p)
 }
 
@@ -226,8 +331,16 @@ fn tool() -> PathBuf {
 
 fn py(args: &[&str]) -> String {
     let python = venv_python().expect("venv python");
-    let out = Command::new(&python).arg(tool()).args(args).output().expect("run python");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&python)
+        .arg(tool())
+        .args(args)
+        .output()
+        .expect("run python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "qdq_ref.py {args:?} failed:\n{text}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -242,10 +355,20 @@ fn save_for_ort(q: &ModelProto, f: &ModelProto) {
     let k = N.fetch_add(1, Ordering::SeqCst);
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("quant_qdq_small");
     std::fs::create_dir_all(&d).unwrap();
-    let tid = std::thread::current().name().unwrap_or("t").replace(|c: char| !c.is_alphanumeric(), "_");
-    let (fp, qp) = (d.join(format!("{tid}_{k}.float.onnx")), d.join(format!("{tid}_{k}.quant.onnx")));
-    Model::from_proto(f.clone()).save(&fp, &SaveOptions::default()).unwrap();
-    Model::from_proto(q.clone()).save(&qp, &SaveOptions::default()).unwrap();
+    let tid = std::thread::current()
+        .name()
+        .unwrap_or("t")
+        .replace(|c: char| !c.is_alphanumeric(), "_");
+    let (fp, qp) = (
+        d.join(format!("{tid}_{k}.float.onnx")),
+        d.join(format!("{tid}_{k}.quant.onnx")),
+    );
+    Model::from_proto(f.clone())
+        .save(&fp, &SaveOptions::default())
+        .unwrap();
+    Model::from_proto(q.clone())
+        .save(&qp, &SaveOptions::default())
+        .unwrap();
     let out = py(&["check", fp.to_str().unwrap(), qp.to_str().unwrap()]);
     eprintln!("{tid}: ORT loads and runs the QDQ model: {}", out.trim());
 }
@@ -261,7 +384,17 @@ fn conv_relu(act: &str) -> ModelProto {
     model(
         vec![
             node("Conv", "conv", &["x", "W", "B"], &["c"], vec![]),
-            node(act, "act", &if act == "Clip" { vec!["c", "lo", "hi"] } else { vec!["c"] }, &["y"], vec![]),
+            node(
+                act,
+                "act",
+                &if act == "Clip" {
+                    vec!["c", "lo", "hi"]
+                } else {
+                    vec!["c"]
+                },
+                &["y"],
+                vec![],
+            ),
         ],
         vec![
             f32_init("W", &[3, 2, 1, 1], &w),
@@ -284,13 +417,24 @@ fn conv_relu_cpu_preset_folds_relu_and_quantizes_per_channel() {
     let m = conv_relu("Relu");
     let (q, r) = quant(&m, &conv_relu_calib(), &QuantConfig::preset(Preset::Cpu));
     let g = Q::new(&q);
-    assert_eq!(g.count("Relu"), 0, "Relu folded into the Conv's output range");
-    assert!(r.node("act").unwrap().reason.contains("fused"), "{}", r.to_json());
+    assert_eq!(
+        g.count("Relu"),
+        0,
+        "Relu folded into the Conv's output range"
+    );
+    assert!(
+        r.node("act").unwrap().reason.contains("fused"),
+        "{}",
+        r.to_json()
+    );
     // Input: U8 asymmetric, range [-1, 1].
     let (s, z, dt) = g.params(g.dq_in("conv", 0));
     assert_eq!(dt, 2);
     // zp = round(0 - (-1) / s): 127.5 up to float rounding of s.
-    assert!(close(s[0], 2.0 / 255.0) && (z == vec![127] || z == vec![128]), "{s:?} {z:?}");
+    assert!(
+        close(s[0], 2.0 / 255.0) && (z == vec![127] || z == vec![128]),
+        "{s:?} {z:?}"
+    );
     // Weight: int8 per channel on axis 0, symmetric.
     let wdq = g.dq_in("conv", 1);
     assert_eq!(Q::axis(wdq), Some(0));
@@ -317,9 +461,15 @@ fn conv_relu_cpu_preset_folds_relu_and_quantizes_per_channel() {
     let (os, oz, odt) = g.params(qn);
     assert!(close(os[0], 3.0 / 255.0) && oz == vec![0] && odt == 2);
     // The graph output keeps its name, written by a DQ.
-    assert_eq!(g.producer("y").unwrap().op_type.as_deref(), Some("DequantizeLinear"));
+    assert_eq!(
+        g.producer("y").unwrap().op_type.as_deref(),
+        Some("DequantizeLinear")
+    );
     assert_eq!(q.opset_import[0].version, Some(13));
-    assert!(!g.has_init("W") && !g.has_init("B"), "float weights dropped");
+    assert!(
+        !g.has_init("W") && !g.has_init("B"),
+        "float weights dropped"
+    );
 }
 
 #[test]
@@ -330,11 +480,20 @@ fn clip_relu6_folds_with_asymmetric_activations() {
     let g = Q::new(&q);
     assert_eq!(g.count("Clip"), 0);
     let (os, oz, odt) = g.params(g.q_out("conv", 0));
-    assert_eq!((oz, odt), (vec![-128], 3), "A8W8: S8 asymmetric, range [0, 6] -> zp = qmin");
+    assert_eq!(
+        (oz, odt),
+        (vec![-128], 3),
+        "A8W8: S8 asymmetric, range [0, 6] -> zp = qmin"
+    );
     assert!(close(os[0], 6.0 / 255.0));
     // A8W8: per-tensor weights.
     assert_eq!(Q::axis(g.dq_in("conv", 1)), None);
-    assert!(r.tensor("y").unwrap().notes.iter().any(|n| n.contains("folded")));
+    assert!(r
+        .tensor("y")
+        .unwrap()
+        .notes
+        .iter()
+        .any(|n| n.contains("folded")));
 }
 
 #[test]
@@ -347,7 +506,11 @@ fn xint8_keeps_relu_without_qdq_between_and_uses_power_of_two_scales() {
     let c = g.consumers("c");
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].op_type.as_deref(), Some("Relu"));
-    assert!(r.node("conv").unwrap().reason.contains("fused"), "{}", r.to_json());
+    assert!(
+        r.node("conv").unwrap().reason.contains("fused"),
+        "{}",
+        r.to_json()
+    );
     let (os, oz, odt) = g.params(g.q_out("act", 0));
     assert_eq!((oz, odt), (vec![0], 3));
     assert_eq!(os[0], 1.0 / 32.0, "3/127 rounded up to a power of two");
@@ -366,8 +529,17 @@ fn conv_transpose_weights_per_channel_on_axis_1_with_groups() {
     // C_in = 4, group = 2 -> W [4, 3, 2, 2], C_out = 6.
     let w = weights(4 * 3 * 4, 7);
     let m = model(
-        vec![node("ConvTranspose", "ct", &["x", "W", "B"], &["y"], vec![ai("group", 2)])],
-        vec![f32_init("W", &[4, 3, 2, 2], &w), f32_init("B", &[6], &[0.1, 0.2, 0.3, -0.1, -0.2, -0.3])],
+        vec![node(
+            "ConvTranspose",
+            "ct",
+            &["x", "W", "B"],
+            &["y"],
+            vec![ai("group", 2)],
+        )],
+        vec![
+            f32_init("W", &[4, 3, 2, 2], &w),
+            f32_init("B", &[6], &[0.1, 0.2, 0.3, -0.1, -0.2, -0.3]),
+        ],
         vec![vi("x", 1, &[1, 4, 3, 3])],
         vec![vi("y", 1, &[1, 6, 4, 4])],
         13,
@@ -381,7 +553,10 @@ fn conv_transpose_weights_per_channel_on_axis_1_with_groups() {
     assert_eq!(ws.len(), 3);
     // channel j of axis 1: elements [i][j][..] for all i.
     for (j, &s) in ws.iter().enumerate() {
-        let mx = (0..4).flat_map(|i| (0..4).map(move |k| i * 12 + j * 4 + k)).map(|e| w[e].abs()).fold(0f32, f32::max);
+        let mx = (0..4)
+            .flat_map(|i| (0..4).map(move |k| i * 12 + j * 4 + k))
+            .map(|e| w[e].abs())
+            .fold(0f32, f32::max);
         assert!(close(s, mx / 127.0), "channel {j}");
     }
     let (xs, _, _) = g.params(g.dq_in("ct", 0));
@@ -396,8 +571,17 @@ fn gemm(trans_b: bool) -> ModelProto {
     let (k, n) = (4, 3);
     let bdims = if trans_b { [n, k] } else { [k, n] };
     model(
-        vec![node("Gemm", "gemm", &["a", "B", "C"], &["y"], vec![ai("transB", trans_b as i64)])],
-        vec![f32_init("B", &bdims, &weights(12, 3)), f32_init("C", &[n], &[0.1, 0.2, 0.3])],
+        vec![node(
+            "Gemm",
+            "gemm",
+            &["a", "B", "C"],
+            &["y"],
+            vec![ai("transB", trans_b as i64)],
+        )],
+        vec![
+            f32_init("B", &bdims, &weights(12, 3)),
+            f32_init("C", &[n], &[0.1, 0.2, 0.3]),
+        ],
         vec![vi("a", 1, &[2, k])],
         vec![vi("y", 1, &[2, n])],
         13,
@@ -428,10 +612,16 @@ fn gemm_weight_axis_follows_trans_b() {
     assert_eq!(g.init(&bdq.input[0]).dims, vec![3]);
     // alpha != 1: the bias cannot be INT32 with scale sA*sB; it is quantized like an activation constant.
     let mut m = gemm(false);
-    m.graph.as_mut().unwrap().node[0].attribute.push(afl("alpha", 0.5));
+    m.graph.as_mut().unwrap().node[0]
+        .attribute
+        .push(afl("alpha", 0.5));
     let (q, _) = quant(&m, &c, &QuantConfig::preset(Preset::Cpu));
     let g = Q::new(&q);
-    assert_eq!(g.params(g.dq_in("gemm", 2)).2, 2, "C quantized as a U8 constant");
+    assert_eq!(
+        g.params(g.dq_in("gemm", 2)).2,
+        2,
+        "C quantized as a U8 constant"
+    );
 }
 
 #[test]
@@ -446,18 +636,30 @@ fn matmul_constant_and_activation_inputs() {
         vec![vi("y", 1, &[2, 5])],
         13,
     );
-    let c = calib(&[("a", -1.0, 1.0), ("a2", -2.0, 2.0), ("h", -3.0, 3.0), ("y", -5.0, 5.0)]);
+    let c = calib(&[
+        ("a", -1.0, 1.0),
+        ("a2", -2.0, 2.0),
+        ("h", -3.0, 3.0),
+        ("y", -5.0, 5.0),
+    ]);
     let (q, _) = quant(&m, &c, &QuantConfig::preset(Preset::Cpu));
     let g = Q::new(&q);
     let wdq = g.dq_in("mm1", 1);
-    assert_eq!(Q::axis(wdq), Some(1), "constant B [K, N]: per channel along N");
+    assert_eq!(
+        Q::axis(wdq),
+        Some(1),
+        "constant B [K, N]: per channel along N"
+    );
     assert_eq!(g.ints(&wdq.input[0]).0, 3);
     // Activation B: per-tensor U8 Q/DQ fed by the graph input.
     let bdq = g.dq_in("mm2", 1);
     let (s, z, dt) = g.params(bdq);
     assert!(dt == 2 && (z == vec![127] || z == vec![128]), "{dt} {z:?}");
     assert!(close(s[0], 4.0 / 255.0));
-    assert_eq!(g.producer(&bdq.input[0]).unwrap().op_type.as_deref(), Some("QuantizeLinear"));
+    assert_eq!(
+        g.producer(&bdq.input[0]).unwrap().op_type.as_deref(),
+        Some("QuantizeLinear")
+    );
     g.dq_in("mm2", 0);
 }
 
@@ -473,7 +675,12 @@ fn add_with_activation_and_constant_inputs() {
         vec![vi("y", 1, &[2])],
         13,
     );
-    let c = calib(&[("x", -1.0, 1.0), ("x2", 0.0, 2.0), ("s", -2.0, 1.0), ("y", -4.0, 2.0)]);
+    let c = calib(&[
+        ("x", -1.0, 1.0),
+        ("x2", 0.0, 2.0),
+        ("s", -2.0, 1.0),
+        ("y", -4.0, 2.0),
+    ]);
     let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::A8W8));
     let g = Q::new(&q);
     g.dq_in("add", 0);
@@ -510,7 +717,13 @@ fn concat_model() -> ModelProto {
 
 #[test]
 fn concat_shared_scale_xint8_and_separate_scales_a8w8() {
-    let c = calib(&[("a", -3.0, 3.0), ("b", -5.0, 5.0), ("ra", 0.0, 3.0), ("sb", 0.0, 1.0), ("y", 0.0, 3.0)]);
+    let c = calib(&[
+        ("a", -3.0, 3.0),
+        ("b", -5.0, 5.0),
+        ("ra", 0.0, 3.0),
+        ("sb", 0.0, 1.0),
+        ("y", 0.0, 3.0),
+    ]);
     let (q, r) = quant(&concat_model(), &c, &QuantConfig::preset(Preset::Xint8));
     let g = Q::new(&q);
     let p0 = g.params(g.dq_in("cat", 0));
@@ -538,7 +751,13 @@ fn concat_shared_scale_never_widens_a_folded_relu() {
         vec![vi("y", 1, &[1, 2, 2, 2])],
         13,
     );
-    let c = calib(&[("a", -1.0, 1.0), ("b", -2.0, 2.0), ("c", -0.5, 0.5), ("r", 0.0, 0.5), ("y", -2.0, 2.0)]);
+    let c = calib(&[
+        ("a", -1.0, 1.0),
+        ("b", -2.0, 2.0),
+        ("c", -0.5, 0.5),
+        ("r", 0.0, 0.5),
+        ("y", -2.0, 2.0),
+    ]);
     let mut cfg = QuantConfig::preset(Preset::Cpu);
     cfg.concat_shared_scale = true;
     let (q, r) = quant(&m, &c, &cfg);
@@ -546,8 +765,18 @@ fn concat_shared_scale_never_widens_a_folded_relu() {
     assert_eq!(g.count("Relu"), 0);
     let (_, z, _) = g.params(g.q_out("conv", 0));
     assert_eq!(z, vec![0], "the folded Relu's tensor keeps zero point qmin");
-    assert_eq!(g.params(g.dq_in("cat", 1)), g.params(g.q_out("cat", 0)), "the other input still shares");
-    assert!(r.notes.iter().any(|n| n.contains("1 Relu/Clip nodes folded")), "{:?}", r.notes);
+    assert_eq!(
+        g.params(g.dq_in("cat", 1)),
+        g.params(g.q_out("cat", 0)),
+        "the other input still shares"
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("1 Relu/Clip nodes folded")),
+        "{:?}",
+        r.notes
+    );
 }
 
 #[test]
@@ -555,9 +784,21 @@ fn shape_ops_and_maxpool_reuse_their_input_parameters() {
     let m = model(
         vec![
             node("Conv", "conv", &["x", "W"], &["c"], vec![]),
-            node("MaxPool", "pool", &["c"], &["p"], vec![aints("kernel_shape", &[2, 2]), aints("strides", &[2, 2])]),
+            node(
+                "MaxPool",
+                "pool",
+                &["c"],
+                &["p"],
+                vec![aints("kernel_shape", &[2, 2]), aints("strides", &[2, 2])],
+            ),
             node("Reshape", "reshape", &["p", "shape"], &["rs"], vec![]),
-            node("Transpose", "tr", &["rs"], &["t"], vec![aints("perm", &[1, 0])]),
+            node(
+                "Transpose",
+                "tr",
+                &["rs"],
+                &["t"],
+                vec![aints("perm", &[1, 0])],
+            ),
             node("MatMul", "mm", &["t", "M"], &["y"], vec![]),
         ],
         vec![
@@ -569,14 +810,25 @@ fn shape_ops_and_maxpool_reuse_their_input_parameters() {
         vec![vi("y", 1, &[4, 3])],
         13,
     );
-    let c = calib(&[("x", -1.0, 1.0), ("c", -1.0, 0.9), ("p", -0.2, 0.9), ("rs", -0.2, 0.9), ("t", -0.2, 0.9), ("y", -2.0, 2.0)]);
+    let c = calib(&[
+        ("x", -1.0, 1.0),
+        ("c", -1.0, 0.9),
+        ("p", -0.2, 0.9),
+        ("rs", -0.2, 0.9),
+        ("t", -0.2, 0.9),
+        ("y", -2.0, 2.0),
+    ]);
     let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::Cpu));
     let g = Q::new(&q);
     let pc = g.params(g.q_out("conv", 0));
     for n in ["pool", "reshape", "tr"] {
         assert_eq!(g.params(g.dq_in(n, 0)), pc, "{n} input");
         assert_eq!(g.params(g.q_out(n, 0)), pc, "{n} output");
-        assert!(r.node(n).unwrap().reason.contains("shares"), "{n}: {}", r.node(n).unwrap().reason);
+        assert!(
+            r.node(n).unwrap().reason.contains("shares"),
+            "{n}: {}",
+            r.node(n).unwrap().reason
+        );
     }
     // The shape input of Reshape stays an int64 initializer.
     assert_eq!(g.by_name("reshape").input[1], "shape");
@@ -587,7 +839,13 @@ fn layout_ops_between_float_nodes_stay_float() {
     let m = model(
         vec![
             node("Softplus", "sp", &["x"], &["a"], vec![]),
-            node("Transpose", "tr", &["a"], &["b"], vec![aints("perm", &[1, 0])]),
+            node(
+                "Transpose",
+                "tr",
+                &["a"],
+                &["b"],
+                vec![aints("perm", &[1, 0])],
+            ),
             node("Softplus", "sp2", &["b"], &["y"], vec![]),
         ],
         vec![],
@@ -595,11 +853,20 @@ fn layout_ops_between_float_nodes_stay_float() {
         vec![vi("y", 1, &[3, 2])],
         13,
     );
-    let c = calib(&[("x", -1.0, 1.0), ("a", 0.0, 2.0), ("b", 0.0, 2.0), ("y", 0.0, 2.0)]);
+    let c = calib(&[
+        ("x", -1.0, 1.0),
+        ("a", 0.0, 2.0),
+        ("b", 0.0, 2.0),
+        ("y", 0.0, 2.0),
+    ]);
     let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::A8W8));
     assert_eq!(Q::new(&q).count("QuantizeLinear"), 0);
     assert!(!r.node("tr").unwrap().quantized);
-    assert!(r.node("sp").unwrap().reason.contains("no quantization rule"));
+    assert!(r
+        .node("sp")
+        .unwrap()
+        .reason
+        .contains("no quantization rule"));
 }
 
 #[test]
@@ -608,9 +875,18 @@ fn float_ops_read_dq_outputs_and_say_why() {
     let m = model(
         vec![
             node("Conv", "conv", &["x", "W"], &["c"], vec![]),
-            node("LayerNormalization", "ln", &["c", "gamma"], &["y"], vec![ai("axis", -1)]),
+            node(
+                "LayerNormalization",
+                "ln",
+                &["c", "gamma"],
+                &["y"],
+                vec![ai("axis", -1)],
+            ),
         ],
-        vec![f32_init("W", &[2, 1, 1, 1], &[0.5, -1.0]), f32_init("gamma", &[4], &[1.0; 4])],
+        vec![
+            f32_init("W", &[2, 1, 1, 1], &[0.5, -1.0]),
+            f32_init("gamma", &[4], &[1.0; 4]),
+        ],
         vec![vi("x", 1, &[1, 1, 2, 4])],
         vec![vi("y", 1, &[1, 2, 2, 4])],
         17,
@@ -623,7 +899,10 @@ fn float_ops_read_dq_outputs_and_say_why() {
     assert_eq!(g.by_name("ln").input[1], "gamma");
     let ln = r.node("ln").unwrap();
     assert!(!ln.quantized && ln.reason.contains("kept float"), "{ln:?}");
-    assert_eq!(g.producer("y").unwrap().op_type.as_deref(), Some("LayerNormalization"));
+    assert_eq!(
+        g.producer("y").unwrap().op_type.as_deref(),
+        Some("LayerNormalization")
+    );
     assert_eq!(q.opset_import[0].version, Some(17), "opset >= 13 is kept");
 }
 
@@ -643,14 +922,24 @@ fn exclusion_by_node_name_and_op_type() {
     cfg.exclude_op_types = vec!["Conv".into(), "Relu".into()];
     let (q, r) = quant(&m, &conv_relu_calib(), &cfg);
     assert_eq!(Q::new(&q).count("QuantizeLinear"), 0);
-    assert!(r.node("act").unwrap().reason.contains("excluded by op type"));
+    assert!(r
+        .node("act")
+        .unwrap()
+        .reason
+        .contains("excluded by op type"));
 }
 
 #[test]
 fn tensor_overrides_of_type_and_range_use_com_microsoft_for_16_bit_below_opset_21() {
     let m = conv_relu("Relu");
     let mut cfg = QuantConfig::preset(Preset::A8W8);
-    cfg.tensor_overrides.insert("x".into(), TensorOverride { qtype: Some(QuantType::U16), range: Some((-4.0, 4.0)) });
+    cfg.tensor_overrides.insert(
+        "x".into(),
+        TensorOverride {
+            qtype: Some(QuantType::U16),
+            range: Some((-4.0, 4.0)),
+        },
+    );
     let (q, r) = quant(&m, &conv_relu_calib(), &cfg);
     let g = Q::new(&q);
     let dq = g.dq_in("conv", 0);
@@ -658,7 +947,10 @@ fn tensor_overrides_of_type_and_range_use_com_microsoft_for_16_bit_below_opset_2
     let (s, z, dt) = g.params(dq);
     assert_eq!((dt, z), (4, vec![32768]));
     assert!(close(s[0], 8.0 / 65535.0));
-    assert!(q.opset_import.iter().any(|o| o.domain.as_deref() == Some("com.microsoft")));
+    assert!(q
+        .opset_import
+        .iter()
+        .any(|o| o.domain.as_deref() == Some("com.microsoft")));
     assert_eq!(r.qdq16_domain.as_deref(), Some("com.microsoft"));
     // 8-bit tensors stay in the default domain.
     assert_eq!(g.q_out("conv", 0).domain, None);
@@ -681,10 +973,17 @@ fn a16w8_uses_int16_activations_int8_weights() {
     let mut m21 = conv_relu("Relu");
     m21.opset_import[0].version = Some(21);
     m21.ir_version = Some(10);
-    let (q, r) = quant(&m21, &conv_relu_calib(), &QuantConfig::preset(Preset::A16W8));
+    let (q, r) = quant(
+        &m21,
+        &conv_relu_calib(),
+        &QuantConfig::preset(Preset::A16W8),
+    );
     let g = Q::new(&q);
     assert_eq!(g.dq_in("conv", 0).domain, None);
-    assert!(!q.opset_import.iter().any(|o| o.domain.as_deref() == Some("com.microsoft")));
+    assert!(!q
+        .opset_import
+        .iter()
+        .any(|o| o.domain.as_deref() == Some("com.microsoft")));
     assert_eq!(r.qdq16_domain.as_deref(), Some(""));
 }
 
@@ -697,12 +996,20 @@ fn cpu_preset_gives_each_consumer_its_own_dq() {
             node("Conv", "conv2", &["c", "W2"], &["y"], vec![]),
             node("Sigmoid", "sig", &["c"], &["z"], vec![]),
         ],
-        vec![f32_init("W", &[2, 1, 1, 1], &[0.5, -1.0]), f32_init("W2", &[1, 2, 1, 1], &[0.5, -1.0])],
+        vec![
+            f32_init("W", &[2, 1, 1, 1], &[0.5, -1.0]),
+            f32_init("W2", &[1, 2, 1, 1], &[0.5, -1.0]),
+        ],
         vec![vi("x", 1, &[1, 1, 2, 2])],
         vec![vi("y", 1, &[1, 1, 2, 2]), vi("z", 1, &[1, 2, 2, 2])],
         13,
     );
-    let c = calib(&[("x", -1.0, 1.0), ("c", -1.0, 1.0), ("y", -2.0, 2.0), ("z", 0.0, 1.0)]);
+    let c = calib(&[
+        ("x", -1.0, 1.0),
+        ("c", -1.0, 1.0),
+        ("y", -2.0, 2.0),
+        ("z", 0.0, 1.0),
+    ]);
     let mut cfg = QuantConfig::preset(Preset::Cpu);
     cfg.exclude_op_types = vec!["Sigmoid".into()];
     let (q, _) = quant(&m, &c, &cfg);
@@ -720,7 +1027,10 @@ fn cpu_preset_gives_each_consumer_its_own_dq() {
 #[test]
 fn graph_output_that_is_also_consumed_keeps_its_name() {
     let m = model(
-        vec![node("Conv", "conv", &["x", "W"], &["c"], vec![]), node("Relu", "r", &["c"], &["y"], vec![])],
+        vec![
+            node("Conv", "conv", &["x", "W"], &["c"], vec![]),
+            node("Relu", "r", &["c"], &["y"], vec![]),
+        ],
         vec![f32_init("W", &[2, 1, 1, 1], &[0.5, -1.0])],
         vec![vi("x", 1, &[1, 1, 2, 2])],
         vec![vi("c", 1, &[1, 2, 2, 2]), vi("y", 1, &[1, 2, 2, 2])],
@@ -730,7 +1040,11 @@ fn graph_output_that_is_also_consumed_keeps_its_name() {
     for p in Preset::ALL {
         let (q, _) = quant(&m, &c, &QuantConfig::preset(p));
         let g = Q::new(&q);
-        assert_eq!(g.producer("c").unwrap().op_type.as_deref(), Some("DequantizeLinear"), "{p:?}");
+        assert_eq!(
+            g.producer("c").unwrap().op_type.as_deref(),
+            Some("DequantizeLinear"),
+            "{p:?}"
+        );
         assert_eq!(g.count("Relu"), 1, "{p:?}: c is a graph output: no folding");
     }
 }
@@ -739,7 +1053,10 @@ fn graph_output_that_is_also_consumed_keeps_its_name() {
 fn bias_overflow_raises_the_weight_scale() {
     let m = model(
         vec![node("Conv", "conv", &["x", "W", "B"], &["y"], vec![])],
-        vec![f32_init("W", &[2, 1, 1, 1], &[1e-12, 0.5]), f32_init("B", &[2], &[100.0, 0.25])],
+        vec![
+            f32_init("W", &[2, 1, 1, 1], &[1e-12, 0.5]),
+            f32_init("B", &[2], &[100.0, 0.25]),
+        ],
         vec![vi("x", 1, &[1, 1, 2, 2])],
         vec![vi("y", 1, &[1, 2, 2, 2])],
         13,
@@ -751,11 +1068,23 @@ fn bias_overflow_raises_the_weight_scale() {
     let (ws, _, _) = g.params(g.dq_in("conv", 1));
     let (bs, _, _) = g.params(g.dq_in("conv", 2));
     let (_, bq) = g.ints(&g.dq_in("conv", 2).input[0]);
-    assert!(ws[0] > 1e-12 / 127.0 * 1.5, "channel 0 scale raised: {ws:?}");
+    assert!(
+        ws[0] > 1e-12 / 127.0 * 1.5,
+        "channel 0 scale raised: {ws:?}"
+    );
     assert!(close(ws[1], 0.5 / 127.0), "channel 1 untouched");
     assert!(close(bs[0], xs[0] * ws[0]));
-    assert!(((bq[0] as f64) * bs[0] as f64 - 100.0).abs() < 1e-3, "bias kept exact: {}", bq[0] as f64 * bs[0] as f64);
-    assert!(r.tensor("W").unwrap().notes.iter().any(|n| n.contains("overflow")));
+    assert!(
+        ((bq[0] as f64) * bs[0] as f64 - 100.0).abs() < 1e-3,
+        "bias kept exact: {}",
+        bq[0] as f64 * bs[0] as f64
+    );
+    assert!(r
+        .tensor("W")
+        .unwrap()
+        .notes
+        .iter()
+        .any(|n| n.contains("overflow")));
 }
 
 #[test]
@@ -771,7 +1100,12 @@ fn degenerate_activation_range_gets_scale_one() {
     let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::Cpu));
     let g = Q::new(&q);
     assert_eq!(g.params(g.dq_in("r", 0)), (vec![1.0], vec![0], 2));
-    assert!(r.tensor("x").unwrap().notes.iter().any(|n| n.contains("degenerate")));
+    assert!(r
+        .tensor("x")
+        .unwrap()
+        .notes
+        .iter()
+        .any(|n| n.contains("degenerate")));
 }
 
 #[test]
@@ -780,7 +1114,10 @@ fn missing_calibration_leaves_the_node_float_with_the_reason() {
     let c = calib(&[("c", -2.0, 3.0), ("y", 0.0, 3.0)]);
     let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::A8W8));
     let conv = r.node("conv").unwrap();
-    assert!(!conv.quantized && conv.reason.contains("no calibration range for input 'x'"), "{conv:?}");
+    assert!(
+        !conv.quantized && conv.reason.contains("no calibration range for input 'x'"),
+        "{conv:?}"
+    );
     assert_eq!(Q::new(&q).count("Relu"), 1);
 }
 
@@ -798,31 +1135,58 @@ fn sigmoid_softmax_hardswish_resize_rules() {
         vec![vi("y", 1, &[1, 1, 4, 4])],
         14,
     );
-    let c = calib(&[("x", -3.0, 3.0), ("a", 0.0, 1.0), ("b", 0.0, 1.0), ("c", 0.0, 1.0), ("y", 0.0, 1.0)]);
+    let c = calib(&[
+        ("x", -3.0, 3.0),
+        ("a", 0.0, 1.0),
+        ("b", 0.0, 1.0),
+        ("c", 0.0, 1.0),
+        ("y", 0.0, 1.0),
+    ]);
     let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::Cpu));
     let g = Q::new(&q);
     for n in ["sig", "hs", "rs", "sm"] {
         assert!(r.node(n).unwrap().quantized, "{n}");
         g.dq_in(n, 0);
     }
-    assert_eq!(g.params(g.dq_in("rs", 0)), g.params(g.q_out("rs", 0)), "nearest Resize shares");
+    assert_eq!(
+        g.params(g.dq_in("rs", 0)),
+        g.params(g.q_out("rs", 0)),
+        "nearest Resize shares"
+    );
     assert_eq!(g.by_name("rs").input[2], "scales");
 }
 
 #[test]
 fn refuses_already_quantized_models_naming_the_node() {
     let m = model(
-        vec![node("DequantizeLinear", "dq0", &["xq", "s"], &["y"], vec![])],
+        vec![node(
+            "DequantizeLinear",
+            "dq0",
+            &["xq", "s"],
+            &["y"],
+            vec![],
+        )],
         vec![f32_init("s", &[], &[0.1])],
         vec![vi("xq", 3, &[2])],
         vec![vi("y", 1, &[2])],
         13,
     );
-    let e = quantize_graph(&m, &Calibration::new(), &QuantConfig::preset(Preset::A8W8)).unwrap_err();
+    let e =
+        quantize_graph(&m, &Calibration::new(), &QuantConfig::preset(Preset::A8W8)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
-    assert!(e.message().contains("dq0") && e.message().contains("already quantized"), "{e}");
-    let m = model(vec![node("QLinearConv", "qc", &["x"], &["y"], vec![])], vec![], vec![], vec![], 13);
-    let e = quantize_graph(&m, &Calibration::new(), &QuantConfig::preset(Preset::A8W8)).unwrap_err();
+    assert!(
+        e.message().contains("dq0") && e.message().contains("already quantized"),
+        "{e}"
+    );
+    let m = model(
+        vec![node("QLinearConv", "qc", &["x"], &["y"], vec![])],
+        vec![],
+        vec![],
+        vec![],
+        13,
+    );
+    let e =
+        quantize_graph(&m, &Calibration::new(), &QuantConfig::preset(Preset::A8W8)).unwrap_err();
     assert!(e.message().contains("qc"), "{e}");
 }
 
@@ -831,7 +1195,8 @@ fn refuses_unsupported_opsets_naming_them() {
     for v in [9, 24] {
         let mut m = conv_relu("Relu");
         m.opset_import[0].version = Some(v);
-        let e = quantize_graph(&m, &conv_relu_calib(), &QuantConfig::preset(Preset::A8W8)).unwrap_err();
+        let e =
+            quantize_graph(&m, &conv_relu_calib(), &QuantConfig::preset(Preset::A8W8)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
         assert!(e.message().contains(&format!("opset {v}")), "{e}");
     }
@@ -842,9 +1207,21 @@ fn opset_11_models_are_raised_to_13_converting_attribute_inputs() {
     // Unsqueeze/Squeeze with `axes` attributes, Split with `split`, Clip with inputs (valid at 11 and 13).
     let m = model(
         vec![
-            node("Unsqueeze", "unsq", &["x"], &["u"], vec![aints("axes", &[0])]),
+            node(
+                "Unsqueeze",
+                "unsq",
+                &["x"],
+                &["u"],
+                vec![aints("axes", &[0])],
+            ),
             node("Squeeze", "sq", &["u"], &["s"], vec![aints("axes", &[0])]),
-            node("Split", "split", &["s"], &["p1", "p2"], vec![ai("axis", 0), aints("split", &[1, 3])]),
+            node(
+                "Split",
+                "split",
+                &["s"],
+                &["p1", "p2"],
+                vec![ai("axis", 0), aints("split", &[1, 3])],
+            ),
             node("Clip", "clip", &["p2", "lo", "hi"], &["y"], vec![]),
             node("Relu", "relu", &["p1"], &["y2"], vec![]),
         ],
@@ -853,7 +1230,15 @@ fn opset_11_models_are_raised_to_13_converting_attribute_inputs() {
         vec![vi("y", 1, &[3]), vi("y2", 1, &[1])],
         11,
     );
-    let c = calib(&[("x", -2.0, 2.0), ("u", -2.0, 2.0), ("s", -2.0, 2.0), ("p1", -2.0, 2.0), ("p2", -2.0, 2.0), ("y", -1.0, 1.0), ("y2", 0.0, 2.0)]);
+    let c = calib(&[
+        ("x", -2.0, 2.0),
+        ("u", -2.0, 2.0),
+        ("s", -2.0, 2.0),
+        ("p1", -2.0, 2.0),
+        ("p2", -2.0, 2.0),
+        ("y", -1.0, 1.0),
+        ("y2", 0.0, 2.0),
+    ]);
     let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::Cpu));
     let g = Q::new(&q);
     assert_eq!(q.opset_import[0].version, Some(13));
@@ -863,7 +1248,10 @@ fn opset_11_models_are_raised_to_13_converting_attribute_inputs() {
         assert!(node.attribute.is_empty(), "{n}: axes moved to an input");
         assert_eq!(Q::new(&q).ints_i64(&node.input[1]), vec![0]);
     }
-    assert_eq!(Q::new(&q).ints_i64(&g.by_name("split").input[1]), vec![1, 3]);
+    assert_eq!(
+        Q::new(&q).ints_i64(&g.by_name("split").input[1]),
+        vec![1, 3]
+    );
     assert!(r.notes.iter().any(|n| n.contains("raised from 11 to 13")));
     // Softmax on a non-last axis cannot be carried from 11 to 13.
     let m = model(
@@ -873,7 +1261,12 @@ fn opset_11_models_are_raised_to_13_converting_attribute_inputs() {
         vec![vi("y", 1, &[1, 2, 3])],
         11,
     );
-    let e = quantize_graph(&m, &calib(&[("x", -1.0, 1.0), ("y", 0.0, 1.0)]), &QuantConfig::preset(Preset::A8W8)).unwrap_err();
+    let e = quantize_graph(
+        &m,
+        &calib(&[("x", -1.0, 1.0), ("y", 0.0, 1.0)]),
+        &QuantConfig::preset(Preset::A8W8),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.message().contains("Softmax node 'sm'"), "{e}");
 }
@@ -883,7 +1276,13 @@ fn opset_10_clip_and_pad_attributes_become_inputs() {
     let m = model(
         vec![
             node("Pad", "pad", &["x"], &["p"], vec![aints("pads", &[1, 1])]),
-            node("Clip", "clip", &["p"], &["y"], vec![afl("min", 0.0), afl("max", 6.0)]),
+            node(
+                "Clip",
+                "clip",
+                &["p"],
+                &["y"],
+                vec![afl("min", 0.0), afl("max", 6.0)],
+            ),
         ],
         vec![],
         vec![vi("x", 1, &[2])],
@@ -902,11 +1301,20 @@ fn opset_10_clip_and_pad_attributes_become_inputs() {
 
 #[test]
 fn report_json_lists_nodes_and_tensors() {
-    let (_, r) = quant(&conv_relu("Relu"), &conv_relu_calib(), &QuantConfig::preset(Preset::Cpu));
+    let (_, r) = quant(
+        &conv_relu("Relu"),
+        &conv_relu_calib(),
+        &QuantConfig::preset(Preset::Cpu),
+    );
     let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
     assert_eq!(v["preset"], "CPU");
     assert_eq!(v["nodes"].as_array().unwrap().len(), 2);
-    let w = v["tensors"].as_array().unwrap().iter().find(|t| t["name"] == "W").unwrap();
+    let w = v["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "W")
+        .unwrap();
     assert_eq!(w["kind"], "weight");
     assert_eq!(w["axis"], 0);
     assert_eq!(w["scale"].as_array().unwrap().len(), 3);
@@ -917,14 +1325,20 @@ impl<'a> Q<'a> {
     fn ints_i64(&self, name: &str) -> Vec<i64> {
         let t = self.init(name);
         assert_eq!(t.data_type, Some(7));
-        t.raw_data.as_ref().unwrap().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()
+        t.raw_data
+            .as_ref()
+            .unwrap()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
     }
 }
 
 // ---------------------------------------------------------------- end to end on the real models
 
 fn load_calibration(path: &Path) -> Calibration {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     v.as_object()
         .unwrap()
         .iter()
@@ -935,7 +1349,12 @@ fn load_calibration(path: &Path) -> Calibration {
                     min: s["min"].as_f64().unwrap() as f32,
                     max: s["max"].as_f64().unwrap() as f32,
                     elem_type: s["elem_type"].as_i64().unwrap() as i32,
-                    shape: s["shape"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect(),
+                    shape: s["shape"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_i64().unwrap())
+                        .collect(),
                 },
             )
         })
@@ -943,8 +1362,11 @@ fn load_calibration(path: &Path) -> Calibration {
 }
 
 /// (model file stem, preprocessing of qdq_ref.py)
-const REAL: &[(&str, &str)] =
-    &[("efficientnet-lite0", "eff"), ("blazeface-short-range", "pm1"), ("hand-landmark-lite", "unit")];
+const REAL: &[(&str, &str)] = &[
+    ("efficientnet-lite0", "eff"),
+    ("blazeface-short-range", "pm1"),
+    ("hand-landmark-lite", "unit"),
+];
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
@@ -953,7 +1375,9 @@ fn shared() -> PathBuf {
 #[test]
 fn real_models_every_preset_loads_runs_and_cpu_preset_fuses() {
     let (Some(_), true) = (venv_python(), shared().join("models").exists()) else {
-        eprintln!("SKIPPED: needs the venv of scripts/common.sh (ensure_venv) and ../shared/models");
+        eprintln!(
+            "SKIPPED: needs the venv of scripts/common.sh (ensure_venv) and ../shared/models"
+        );
         return;
     };
     let images = shared().join("data/images");
@@ -968,7 +1392,13 @@ fn real_models_every_preset_loads_runs_and_cpu_preset_fuses() {
             py(&["prepare", src.to_str().unwrap(), prep.to_str().unwrap()]);
         }
         if !cal.exists() {
-            py(&["calib", prep.to_str().unwrap(), images.to_str().unwrap(), norm, cal.to_str().unwrap()]);
+            py(&[
+                "calib",
+                prep.to_str().unwrap(),
+                images.to_str().unwrap(),
+                norm,
+                cal.to_str().unwrap(),
+            ]);
         }
         let prepared = Model::load_file(&prep).unwrap();
         let calibration = load_calibration(&cal);
@@ -978,17 +1408,34 @@ fn real_models_every_preset_loads_runs_and_cpu_preset_fuses() {
             let (q, report) = quantize_graph(prepared.proto(), &calibration, &cfg)
                 .unwrap_or_else(|e| panic!("{stem} {}: {e}", preset.name()));
             let qtime = t0.elapsed();
-            assert_eq!(q.graph.as_ref().unwrap().output, prepared.proto().graph.as_ref().unwrap().output);
+            assert_eq!(
+                q.graph.as_ref().unwrap().output,
+                prepared.proto().graph.as_ref().unwrap().output
+            );
             let qp = dir.join(format!("{stem}.{}.onnx", preset.name()));
-            Model::from_proto(q).save(&qp, &SaveOptions::default()).unwrap();
-            std::fs::write(dir.join(format!("{stem}.{}.report.json", preset.name())), report.to_json()).unwrap();
+            Model::from_proto(q)
+                .save(&qp, &SaveOptions::default())
+                .unwrap();
+            std::fs::write(
+                dir.join(format!("{stem}.{}.report.json", preset.name())),
+                report.to_json(),
+            )
+            .unwrap();
             let out = dir.join(format!("{stem}.{}.eval.json", preset.name()));
-            let mut args = vec!["eval", src.to_str().unwrap(), qp.to_str().unwrap(), images.to_str().unwrap(), norm, out.to_str().unwrap()];
+            let mut args = vec![
+                "eval",
+                src.to_str().unwrap(),
+                qp.to_str().unwrap(),
+                images.to_str().unwrap(),
+                norm,
+                out.to_str().unwrap(),
+            ];
             if preset == Preset::Cpu {
                 args.push("fusion");
             }
             py(&args);
-            let res: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+            let res: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
             let (nq, nf) = report.counts();
             let line = format!(
                 "{stem:22} {:6} quantize {:6.1} ms  nodes q/float {nq}/{nf}  SQNR {:6.2} dB (first output {:6.2})  top-1 agreement {}  labelled {}",
@@ -1005,9 +1452,16 @@ fn real_models_every_preset_loads_runs_and_cpu_preset_fuses() {
             if preset == Preset::Cpu {
                 let ops = res["optimized_ops"].as_object().unwrap();
                 let count = |k: &str| ops.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-                let float_left = count("Conv") + count("Gemm") + count("MatMul") + count("FusedConv") + count("FusedGemm")
+                let float_left = count("Conv")
+                    + count("Gemm")
+                    + count("MatMul")
+                    + count("FusedConv")
+                    + count("FusedGemm")
                     + count("FusedMatMul");
-                let fused = count("QLinearConv") + count("QGemm") + count("QLinearMatMul") + count("MatMulIntegerToFloat");
+                let fused = count("QLinearConv")
+                    + count("QGemm")
+                    + count("QLinearMatMul")
+                    + count("MatMulIntegerToFloat");
                 let line = format!("{stem:22} CPU optimized ops: {ops:?}");
                 eprintln!("{line}");
                 table.push(line.clone());
@@ -1036,17 +1490,52 @@ fn preset_variants_on_real_models() {
         ("CPU", QuantConfig::preset(Preset::Cpu)),
         ("XINT8", QuantConfig::preset(Preset::Xint8)),
         ("A8W8", QuantConfig::preset(Preset::A8W8)),
-        ("A8W8sym", QuantConfig { activation_symmetric: true, ..QuantConfig::preset(Preset::A8W8) }),
-        ("A8W8pc", QuantConfig { per_channel: true, ..QuantConfig::preset(Preset::A8W8) }),
-        ("A16W8pc", QuantConfig { per_channel: true, ..QuantConfig::preset(Preset::A16W8) }),
-        ("XINT8pc", QuantConfig { per_channel: true, ..QuantConfig::preset(Preset::Xint8) }),
+        (
+            "A8W8sym",
+            QuantConfig {
+                activation_symmetric: true,
+                ..QuantConfig::preset(Preset::A8W8)
+            },
+        ),
+        (
+            "A8W8pc",
+            QuantConfig {
+                per_channel: true,
+                ..QuantConfig::preset(Preset::A8W8)
+            },
+        ),
+        (
+            "A16W8pc",
+            QuantConfig {
+                per_channel: true,
+                ..QuantConfig::preset(Preset::A16W8)
+            },
+        ),
+        (
+            "XINT8pc",
+            QuantConfig {
+                per_channel: true,
+                ..QuantConfig::preset(Preset::Xint8)
+            },
+        ),
     ] {
-        if let Ok(x) = std::env::var("EXCL") { cfg.exclude_op_types = x.split(',').map(String::from).collect(); }
+        if let Ok(x) = std::env::var("EXCL") {
+            cfg.exclude_op_types = x.split(',').map(String::from).collect();
+        }
         let (q, _) = quantize_graph(prepared.proto(), &calibration, &cfg).unwrap();
         let qp = dir.join(format!("{stem}.{label}.x.onnx"));
-        Model::from_proto(q).save(&qp, &SaveOptions::default()).unwrap();
+        Model::from_proto(q)
+            .save(&qp, &SaveOptions::default())
+            .unwrap();
         let out = dir.join(format!("{stem}.{label}.x.json"));
-        let r = py(&["eval", src.to_str().unwrap(), qp.to_str().unwrap(), images.to_str().unwrap(), &norm, out.to_str().unwrap()]);
+        let r = py(&[
+            "eval",
+            src.to_str().unwrap(),
+            qp.to_str().unwrap(),
+            images.to_str().unwrap(),
+            &norm,
+            out.to_str().unwrap(),
+        ]);
         eprintln!("{label}: {}", r.trim());
     }
 }
@@ -1063,12 +1552,20 @@ fn constant_nodes_holding_weights_are_quantized() {
             "wconst",
             &[],
             &["W"],
-            vec![AttributeProto { name: Some("value".into()), r#type: Some(4), t: Some(Box::new(w)), ..Default::default() }],
+            vec![AttributeProto {
+                name: Some("value".into()),
+                r#type: Some(4),
+                t: Some(Box::new(w)),
+                ..Default::default()
+            }],
         ),
     );
     let (q, r) = quant(&m, &conv_relu_calib(), &QuantConfig::preset(Preset::Cpu));
     let g = Q::new(&q);
     assert_eq!(g.count("Constant"), 0);
     assert_eq!(Q::axis(g.dq_in("conv", 1)), Some(0));
-    assert!(r.notes.iter().any(|n| n.contains("Constant nodes turned into initializers")));
+    assert!(r
+        .notes
+        .iter()
+        .any(|n| n.contains("Constant nodes turned into initializers")));
 }

@@ -31,9 +31,15 @@ fn blocks(md: &str) -> Vec<(String, String)> {
 #[test]
 fn first_block_is_the_two_commands() {
     let md = read("README.md");
-    let (info, body) = blocks(&md).into_iter().next().expect("README has a code block");
+    let (info, body) = blocks(&md)
+        .into_iter()
+        .next()
+        .expect("README has a code block");
     assert_eq!(info, "sh");
-    assert_eq!(body, "scripts/demo.sh\nscripts/test.sh\n", "the README's first block must be exactly the two commands");
+    assert_eq!(
+        body, "scripts/demo.sh\nscripts/test.sh\n",
+        "the README's first block must be exactly the two commands"
+    );
     assert!(md.contains("## Tests"), "the Tests section is kept");
 }
 
@@ -42,7 +48,11 @@ fn quickstart_is_the_compiled_file() {
     let md = read("README.md");
     let file = read("tests/cpp/readme_quickstart.cpp");
     let (_, body) = file.split_once('\n').expect("the file has a header line");
-    let cpp: Vec<String> = blocks(&md).into_iter().filter(|(i, _)| i == "cpp").map(|(_, b)| b).collect();
+    let cpp: Vec<String> = blocks(&md)
+        .into_iter()
+        .filter(|(i, _)| i == "cpp")
+        .map(|(_, b)| b)
+        .collect();
     assert_eq!(cpp.len(), 1, "one C++ block in the README");
     assert_eq!(cpp[0], body, "README's C++ quickstart differs from tests/cpp/readme_quickstart.cpp (after its first line)");
 }
@@ -50,7 +60,10 @@ fn quickstart_is_the_compiled_file() {
 #[test]
 fn command_reference_lists_every_subcommand() {
     let md = read("README.md");
-    let help = Command::new(env!("CARGO_BIN_EXE_ipuflow")).arg("--help").output().unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_ipuflow"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&help.stdout).into_owned();
     let subs: Vec<&str> = help
         .split("Commands:")
@@ -63,6 +76,9 @@ fn command_reference_lists_every_subcommand() {
         .collect();
     assert!(subs.len() >= 7, "{subs:?}");
     for s in subs {
-        assert!(md.contains(&format!("ipuflow {s} ")), "README's command reference lacks `ipuflow {s}`");
+        assert!(
+            md.contains(&format!("ipuflow {s} ")),
+            "README's command reference lacks `ipuflow {s}`"
+        );
     }
 }

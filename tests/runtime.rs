@@ -8,17 +8,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipuflow::runtime::{
-    ElementType, GraphOptimizationLevel, RunOptions, Runtime, Session, SessionOptions, TensorMut, TensorRef, ValueKind,
+    ElementType, GraphOptimizationLevel, RunOptions, Runtime, Session, SessionOptions, TensorMut,
+    TensorRef, ValueKind,
 };
 use ipuflow::ErrorKind;
 use ort_support::*;
 
 #[cfg(target_os = "linux")]
 fn non_ort_library() -> &'static str {
-    ["/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1", "/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/libz.so.1"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("a non-ORT shared library (libz or libc)")
+    [
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/usr/lib/libz.so.1",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .expect("a non-ORT shared library (libz or libc)")
 }
 
 // ---------------------------------------------------------------- loading
@@ -31,13 +37,21 @@ fn loads_and_reports_version() {
     assert!(Runtime::is_loaded());
     assert!(std::ptr::eq(Runtime::get().unwrap(), rt));
     // The same file again (or no path) is fine.
-    assert!(std::ptr::eq(Runtime::load(Some(&ort_library())).unwrap(), rt));
+    assert!(std::ptr::eq(
+        Runtime::load(Some(&ort_library())).unwrap(),
+        rt
+    ));
     assert!(std::ptr::eq(Runtime::load(None).unwrap(), rt));
     // Through the symlink names fetch_ort.sh creates: the same file.
     let dir = ort_library().parent().unwrap().to_path_buf();
     assert!(std::ptr::eq(Runtime::load(Some(&dir)).unwrap(), rt));
     // Functions newer than what was obtained are refused.
-    assert_eq!(rt.require_api(rt.api_version() + 1, "SomethingNew").unwrap_err().kind(), ErrorKind::RuntimeTooOld);
+    assert_eq!(
+        rt.require_api(rt.api_version() + 1, "SomethingNew")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::RuntimeTooOld
+    );
     rt.require_api(17, "anything in API 17").unwrap();
 }
 
@@ -52,7 +66,11 @@ fn loading_another_library_once_loaded_is_refused() {
     let e = Runtime::load(Some(Path::new(non_ort_library()))).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{}", e.message());
     assert!(e.message().contains("already loaded"), "{}", e.message());
-    assert!(e.message().contains(&rt.path().display().to_string()), "{}", e.message());
+    assert!(
+        e.message().contains(&rt.path().display().to_string()),
+        "{}",
+        e.message()
+    );
 }
 
 #[cfg(target_os = "linux")]
@@ -60,9 +78,18 @@ fn loading_another_library_once_loaded_is_refused() {
 fn missing_library_is_not_found_listing_the_place() {
     let e = Runtime::open(Some(Path::new("/nonexistent/libonnxruntime.so.1.32.0"))).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RuntimeNotFound);
-    assert!(e.message().contains("/nonexistent/libonnxruntime.so.1.32.0"), "{}", e.message());
+    assert!(
+        e.message()
+            .contains("/nonexistent/libonnxruntime.so.1.32.0"),
+        "{}",
+        e.message()
+    );
     // The loader's own error is part of it.
-    assert!(e.message().to_lowercase().contains("no such file"), "{}", e.message());
+    assert!(
+        e.message().to_lowercase().contains("no such file"),
+        "{}",
+        e.message()
+    );
 }
 
 #[cfg(target_os = "linux")]
@@ -73,7 +100,11 @@ fn directory_without_library_lists_every_name_tried() {
     let e = Runtime::open(Some(&dir)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RuntimeNotFound);
     for name in ["libonnxruntime.so", "libonnxruntime.so.1"] {
-        assert!(e.message().contains(&dir.join(name).display().to_string()), "{}", e.message());
+        assert!(
+            e.message().contains(&dir.join(name).display().to_string()),
+            "{}",
+            e.message()
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -84,7 +115,11 @@ fn non_ort_library_is_invalid_and_named() {
     let p = non_ort_library();
     let e = Runtime::open(Some(Path::new(p))).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RuntimeInvalid, "{}", e.message());
-    assert!(e.message().contains(p) && e.message().contains("OrtGetApiBase"), "{}", e.message());
+    assert!(
+        e.message().contains(p) && e.message().contains("OrtGetApiBase"),
+        "{}",
+        e.message()
+    );
 }
 
 #[test]
@@ -131,7 +166,11 @@ fn old_runtime_is_too_old() {
         let e = Runtime::open(Some(&lib)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RuntimeTooOld, "{}", e.message());
         let v = version.trim_matches('"');
-        assert!(e.message().contains(v) && e.message().contains("17"), "{}", e.message());
+        assert!(
+            e.message().contains(v) && e.message().contains("17"),
+            "{}",
+            e.message()
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -160,7 +199,10 @@ fn tiny_model_metadata_and_run() {
         let y = [10.0f32, 20.0, 30.0, 40.0];
         let xs = [n as i64, 4];
         let out = s
-            .run(&[("x", TensorRef::from_slice(&xs, &x)), ("y", TensorRef::from_slice(&[1, 4], &y))])
+            .run(&[
+                ("x", TensorRef::from_slice(&xs, &x)),
+                ("y", TensorRef::from_slice(&[1, 4], &y)),
+            ])
             .unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].shape(), &[n as i64, 4]);
@@ -169,7 +211,10 @@ fn tiny_model_metadata_and_run() {
         for (i, v) in z.iter().enumerate() {
             assert_eq!(*v, i as f32 + y[i % 4]);
         }
-        assert_eq!(out[0].as_slice::<i32>().unwrap_err().kind(), ErrorKind::TensorMismatch);
+        assert_eq!(
+            out[0].as_slice::<i32>().unwrap_err().kind(),
+            ErrorKind::TensorMismatch
+        );
     }
 }
 
@@ -182,7 +227,10 @@ fn run_into_preallocated_buffers() {
     let shape = [2i64, 4];
     s.run_into(
         None,
-        &[("x", TensorRef::from_slice(&shape, &x)), ("y", TensorRef::from_slice(&[1, 4], &y))],
+        &[
+            ("x", TensorRef::from_slice(&shape, &x)),
+            ("y", TensorRef::from_slice(&[1, 4], &y)),
+        ],
         &mut [("z", TensorMut::from_slice(&shape, &mut z))],
     )
     .unwrap();
@@ -207,7 +255,11 @@ fn session_from_file_and_missing_file() {
     assert!(e.message().contains("ORT_"), "{}", e.message());
     let e = Session::from_bytes(b"garbage", &SessionOptions::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Runtime);
-    assert!(e.message().contains("ORT_INVALID_PROTOBUF") || e.message().contains("ORT_"), "{}", e.message());
+    assert!(
+        e.message().contains("ORT_INVALID_PROTOBUF") || e.message().contains("ORT_"),
+        "{}",
+        e.message()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -239,8 +291,16 @@ fn session_options_are_applied() {
     };
     o.config_entry("session.intra_op.allow_spinning", "0");
     let s = Session::from_bytes(&add_model(), &o).unwrap();
-    assert!(dir.join("optimized.onnx").exists(), "optimized model written");
-    let out = s.run(&[("x", TensorRef::from_slice(&[1, 4], &[1.0f32; 4])), ("y", TensorRef::from_slice(&[1, 4], &[1.0f32; 4]))]).unwrap();
+    assert!(
+        dir.join("optimized.onnx").exists(),
+        "optimized model written"
+    );
+    let out = s
+        .run(&[
+            ("x", TensorRef::from_slice(&[1, 4], &[1.0f32; 4])),
+            ("y", TensorRef::from_slice(&[1, 4], &[1.0f32; 4])),
+        ])
+        .unwrap();
     assert_eq!(out[0].as_slice::<f32>().unwrap(), &[2.0; 4]);
     drop(out);
     drop(s);
@@ -254,13 +314,22 @@ fn session_options_are_applied() {
     // A bad config entry value is ORT's error, naming the entry.
     let mut bad = SessionOptions::default();
     bad.config_entry("", "x");
-    assert_eq!(Session::from_bytes(&add_model(), &bad).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        Session::from_bytes(&add_model(), &bad).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     let mut bad = SessionOptions::default();
     bad.config_entry("k".repeat(5000), "1"); // ORT refuses over-long keys
     let e = Session::from_bytes(&add_model(), &bad).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Runtime, "{}", e.message());
-    let bad = SessionOptions { intra_op_threads: Some(u32::MAX), ..Default::default() };
-    assert_eq!(Session::from_bytes(&add_model(), &bad).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let bad = SessionOptions {
+        intra_op_threads: Some(u32::MAX),
+        ..Default::default()
+    };
+    assert_eq!(
+        Session::from_bytes(&add_model(), &bad).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -292,9 +361,19 @@ fn every_element_type_round_trips() {
         .iter()
         .map(|t| {
             let n = 6 * t.size().unwrap();
-            let bytes: Vec<u8> = (0..n).map(|i| if *t == ElementType::Bool { (i % 2) as u8 } else { (i * 7 + 1) as u8 }).collect();
+            let bytes: Vec<u8> = (0..n)
+                .map(|i| {
+                    if *t == ElementType::Bool {
+                        (i % 2) as u8
+                    } else {
+                        (i * 7 + 1) as u8
+                    }
+                })
+                .collect();
             let mut words = vec![0u64; n.div_ceil(8)];
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr() as *mut u8, n) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr() as *mut u8, n)
+            };
             words
         })
         .collect();
@@ -303,8 +382,14 @@ fn every_element_type_round_trips() {
         unsafe { std::slice::from_raw_parts(datas[i].as_ptr() as *const u8, n) }
     };
     let names: Vec<String> = codes.iter().map(|c| format!("in_{c}")).collect();
-    let inputs: Vec<(&str, TensorRef)> =
-        (0..types.len()).map(|i| (names[i].as_str(), TensorRef::from_bytes(types[i], &shape, bytes_of(i)))).collect();
+    let inputs: Vec<(&str, TensorRef)> = (0..types.len())
+        .map(|i| {
+            (
+                names[i].as_str(),
+                TensorRef::from_bytes(types[i], &shape, bytes_of(i)),
+            )
+        })
+        .collect();
     let out = s.run(&inputs).unwrap();
     for (i, t) in out.iter().enumerate() {
         assert_eq!(t.element_type(), types[i]);
@@ -324,7 +409,10 @@ fn every_element_type_round_trips() {
             .map(|(i, b)| {
                 let n = 6 * types[i].size().unwrap();
                 let bytes = unsafe { std::slice::from_raw_parts_mut(b.as_mut_ptr() as *mut u8, n) };
-                (onames[i].as_str(), TensorMut::from_bytes(types[i], &shape, bytes))
+                (
+                    onames[i].as_str(),
+                    TensorMut::from_bytes(types[i], &shape, bytes),
+                )
             })
             .collect();
         s.run_into(None, &inputs, &mut outs).unwrap();
@@ -351,27 +439,51 @@ fn run_errors_name_the_tensor_and_both_values() {
     // unknown input: lists the valid ones
     let e = err_of(s.run(&[("q", TensorRef::from_slice(&[2, 4], &x)), ("y", good_y)]));
     assert_eq!(e.kind(), ErrorKind::TensorMismatch);
-    assert!(e.message().contains("'q'") && e.message().contains("'x', 'y'"), "{}", e.message());
+    assert!(
+        e.message().contains("'q'") && e.message().contains("'x', 'y'"),
+        "{}",
+        e.message()
+    );
 
     // wrong element type
     let e = err_of(s.run(&[("x", TensorRef::from_slice(&[2, 4], &xi)), ("y", good_y)]));
     assert_eq!(e.kind(), ErrorKind::TensorMismatch);
-    assert!(e.message().contains("'x'") && e.message().contains("int64") && e.message().contains("float"), "{}", e.message());
+    assert!(
+        e.message().contains("'x'")
+            && e.message().contains("int64")
+            && e.message().contains("float"),
+        "{}",
+        e.message()
+    );
 
     // wrong rank
     let e = err_of(s.run(&[("x", TensorRef::from_slice(&[8], &x)), ("y", good_y)]));
     assert_eq!(e.kind(), ErrorKind::TensorMismatch);
-    assert!(e.message().contains("rank is 1") && e.message().contains("rank 2") && e.message().contains("[N,4]"), "{}", e.message());
+    assert!(
+        e.message().contains("rank is 1")
+            && e.message().contains("rank 2")
+            && e.message().contains("[N,4]"),
+        "{}",
+        e.message()
+    );
 
     // wrong fixed dimension
     let e = err_of(s.run(&[("x", TensorRef::from_slice(&[4, 2], &x)), ("y", good_y)]));
     assert_eq!(e.kind(), ErrorKind::TensorMismatch);
-    assert!(e.message().contains("dimension 1 is 2") && e.message().contains("expects 4"), "{}", e.message());
+    assert!(
+        e.message().contains("dimension 1 is 2") && e.message().contains("expects 4"),
+        "{}",
+        e.message()
+    );
 
     // byte size != product(shape) * element size
     let e = err_of(s.run(&[("x", TensorRef::from_slice(&[3, 4], &x)), ("y", good_y)]));
     assert_eq!(e.kind(), ErrorKind::TensorMismatch);
-    assert!(e.message().contains("32 bytes given") && e.message().contains("needs 48 bytes"), "{}", e.message());
+    assert!(
+        e.message().contains("32 bytes given") && e.message().contains("needs 48 bytes"),
+        "{}",
+        e.message()
+    );
 
     // negative dimension
     let e = err_of(s.run(&[("x", TensorRef::from_slice(&[-2, 4], &x)), ("y", good_y)]));
@@ -380,20 +492,42 @@ fn run_errors_name_the_tensor_and_both_values() {
     // missing input
     let e = err_of(s.run(&[("x", TensorRef::from_slice(&[2, 4], &x))]));
     assert_eq!(e.kind(), ErrorKind::TensorMismatch);
-    assert!(e.message().contains("missing") && e.message().contains("'y'") && e.message().contains("float [1,4]"), "{}", e.message());
+    assert!(
+        e.message().contains("missing")
+            && e.message().contains("'y'")
+            && e.message().contains("float [1,4]"),
+        "{}",
+        e.message()
+    );
 
     // the same input twice
-    let e = err_of(s.run(&[("x", TensorRef::from_slice(&[2, 4], &x)), ("x", TensorRef::from_slice(&[2, 4], &x)), ("y", good_y)]));
+    let e = err_of(s.run(&[
+        ("x", TensorRef::from_slice(&[2, 4], &x)),
+        ("x", TensorRef::from_slice(&[2, 4], &x)),
+        ("y", good_y),
+    ]));
     assert_eq!(e.kind(), ErrorKind::TensorMismatch);
     assert!(e.message().contains("more than once"), "{}", e.message());
 
     // unknown output
-    let e = err_of(s.run_named(None, &[("x", TensorRef::from_slice(&[2, 4], &x)), ("y", good_y)], &["w"]));
+    let e = err_of(s.run_named(
+        None,
+        &[("x", TensorRef::from_slice(&[2, 4], &x)), ("y", good_y)],
+        &["w"],
+    ));
     assert_eq!(e.kind(), ErrorKind::TensorMismatch);
-    assert!(e.message().contains("'w'") && e.message().contains("'z'"), "{}", e.message());
+    assert!(
+        e.message().contains("'w'") && e.message().contains("'z'"),
+        "{}",
+        e.message()
+    );
 
     // no outputs
-    let e = err_of(s.run_named(None, &[("x", TensorRef::from_slice(&[2, 4], &x)), ("y", good_y)], &[]));
+    let e = err_of(s.run_named(
+        None,
+        &[("x", TensorRef::from_slice(&[2, 4], &x)), ("y", good_y)],
+        &[],
+    ));
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 
     // a preallocated output of the wrong size
@@ -404,7 +538,11 @@ fn run_errors_name_the_tensor_and_both_values() {
         &mut [("z", TensorMut::from_slice(&[2, 4], &mut z))],
     ));
     assert_eq!(e.kind(), ErrorKind::TensorMismatch);
-    assert!(e.message().contains("output 'z'") && e.message().contains("16 bytes given"), "{}", e.message());
+    assert!(
+        e.message().contains("output 'z'") && e.message().contains("16 bytes given"),
+        "{}",
+        e.message()
+    );
 
     // a preallocated output whose shape is not what the run produces: ORT's own error (Runtime)
     let mut z = [0.0f32; 12];
@@ -417,7 +555,13 @@ fn run_errors_name_the_tensor_and_both_values() {
 
     // misaligned data
     let raw = [0u8; 36];
-    let e = err_of(s.run(&[("x", TensorRef::from_bytes(ElementType::Float32, &[2, 4], &raw[1..33])), ("y", good_y)]));
+    let e = err_of(s.run(&[
+        (
+            "x",
+            TensorRef::from_bytes(ElementType::Float32, &[2, 4], &raw[1..33]),
+        ),
+        ("y", good_y),
+    ]));
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{}", e.message());
 
     // index out of range (the indexed API)
@@ -425,7 +569,9 @@ fn run_errors_name_the_tensor_and_both_values() {
     assert_eq!(e.kind(), ErrorKind::OutOfRange);
 
     // and the session still works
-    let out = s.run(&[("x", TensorRef::from_slice(&[2, 4], &x)), ("y", good_y)]).unwrap();
+    let out = s
+        .run(&[("x", TensorRef::from_slice(&[2, 4], &x)), ("y", good_y)])
+        .unwrap();
     assert_eq!(out[0].shape(), &[2, 4]);
 }
 
@@ -446,20 +592,37 @@ fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
 #[test]
 fn efficientnet_metadata_and_threads_match_single_thread() {
     runtime();
-    let Some(path) = shared_model("efficientnet-lite0.onnx") else { return };
-    let s = Arc::new(Session::from_file(&path, &SessionOptions { intra_op_threads: Some(1), ..Default::default() }).unwrap());
+    let Some(path) = shared_model("efficientnet-lite0.onnx") else {
+        return;
+    };
+    let s = Arc::new(
+        Session::from_file(
+            &path,
+            &SessionOptions {
+                intra_op_threads: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
     assert_eq!(s.inputs().len(), 1);
     let info = s.inputs()[0].clone();
     assert_eq!(info.element_type(), Some(ElementType::Float32));
     assert_eq!(info.shape.len(), 4);
-    let shape: Vec<i64> = info.shape.iter().map(|&d| if d < 0 { 1 } else { d }).collect();
+    let shape: Vec<i64> = info
+        .shape
+        .iter()
+        .map(|&d| if d < 0 { 1 } else { d })
+        .collect();
     let n: usize = shape.iter().product::<i64>() as usize;
     let inputs: Vec<Vec<f32>> = (0..4).map(|k| pseudo_random(n, k + 1)).collect();
 
     let single: Vec<Vec<f32>> = inputs
         .iter()
         .map(|x| {
-            let out = s.run(&[(info.name.as_str(), TensorRef::from_slice(&shape, x))]).unwrap();
+            let out = s
+                .run(&[(info.name.as_str(), TensorRef::from_slice(&shape, x))])
+                .unwrap();
             out[0].as_slice::<f32>().unwrap().to_vec()
         })
         .collect();
@@ -470,12 +633,24 @@ fn efficientnet_metadata_and_threads_match_single_thread() {
     let single = Arc::new(single);
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let (s, inputs, single, shape, name) = (s.clone(), inputs.clone(), single.clone(), shape.clone(), info.name.clone());
+            let (s, inputs, single, shape, name) = (
+                s.clone(),
+                inputs.clone(),
+                single.clone(),
+                shape.clone(),
+                info.name.clone(),
+            );
             std::thread::spawn(move || {
                 for r in 0..3 {
                     let k = (t + r) % inputs.len();
-                    let out = s.run(&[(name.as_str(), TensorRef::from_slice(&shape, &inputs[k]))]).unwrap();
-                    assert_eq!(out[0].as_slice::<f32>().unwrap(), single[k].as_slice(), "thread {t} run {r}");
+                    let out = s
+                        .run(&[(name.as_str(), TensorRef::from_slice(&shape, &inputs[k]))])
+                        .unwrap();
+                    assert_eq!(
+                        out[0].as_slice::<f32>().unwrap(),
+                        single[k].as_slice(),
+                        "thread {t} run {r}"
+                    );
                 }
             })
         })
@@ -499,7 +674,10 @@ fn tiny_model_many_threads() {
                     let shape = [n as i64, 4];
                     s.run_into(
                         None,
-                        &[("x", TensorRef::from_slice(&shape, &x)), ("y", TensorRef::from_slice(&[1, 4], &y))],
+                        &[
+                            ("x", TensorRef::from_slice(&shape, &x)),
+                            ("y", TensorRef::from_slice(&[1, 4], &y)),
+                        ],
                         &mut [("z", TensorMut::from_slice(&shape, &mut z))],
                     )
                     .unwrap();
@@ -524,7 +702,10 @@ fn cancelled_before_start() {
     ro.cancel();
     assert!(ro.is_cancelled());
     let x = [0.0f32; 4];
-    let inputs = [("x", TensorRef::from_slice(&[1, 4], &x)), ("y", TensorRef::from_slice(&[1, 4], &x))];
+    let inputs = [
+        ("x", TensorRef::from_slice(&[1, 4], &x)),
+        ("y", TensorRef::from_slice(&[1, 4], &x)),
+    ];
     let e = err_of(s.run_named(Some(&ro), &inputs, &["z"]));
     assert_eq!(e.kind(), ErrorKind::Cancelled);
     ro.reset();
@@ -535,13 +716,21 @@ fn cancelled_before_start() {
 #[test]
 fn cancel_from_another_thread_stops_a_run() {
     runtime();
-    let s = Session::from_bytes(&slow_model(400), &SessionOptions { intra_op_threads: Some(1), ..Default::default() }).unwrap();
+    let s = Session::from_bytes(
+        &slow_model(400),
+        &SessionOptions {
+            intra_op_threads: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let x: Vec<f32> = pseudo_random(512 * 512, 7);
     let shape = [512i64, 512];
     let ro = Arc::new(RunOptions::new().unwrap());
     // How long does a full run take?
     let t0 = Instant::now();
-    s.run_named(None, &[("x", TensorRef::from_slice(&shape, &x))], &["y"]).unwrap();
+    s.run_named(None, &[("x", TensorRef::from_slice(&shape, &x))], &["y"])
+        .unwrap();
     let full = t0.elapsed();
     let canceller = {
         let ro = ro.clone();
@@ -552,22 +741,41 @@ fn cancel_from_another_thread_stops_a_run() {
         })
     };
     let t1 = Instant::now();
-    let e = err_of(s.run_named(Some(&ro), &[("x", TensorRef::from_slice(&shape, &x))], &["y"]));
+    let e = err_of(s.run_named(
+        Some(&ro),
+        &[("x", TensorRef::from_slice(&shape, &x))],
+        &["y"],
+    ));
     let took = t1.elapsed();
     canceller.join().unwrap();
     assert_eq!(e.kind(), ErrorKind::Cancelled, "{}", e.message());
-    assert!(took < full.mul_f32(0.8) + Duration::from_millis(50), "cancelled run took {took:?}, a full run {full:?}");
+    assert!(
+        took < full.mul_f32(0.8) + Duration::from_millis(50),
+        "cancelled run took {took:?}, a full run {full:?}"
+    );
     ro.reset();
-    s.run_named(Some(&ro), &[("x", TensorRef::from_slice(&shape, &x))], &["y"]).unwrap();
+    s.run_named(
+        Some(&ro),
+        &[("x", TensorRef::from_slice(&shape, &x))],
+        &["y"],
+    )
+    .unwrap();
 }
 
 // ---------------------------------------------------------------- resolution order (in child processes)
 
 #[cfg(target_os = "linux")]
 /// Runs this test binary again, with `envs`, for the child half of `test` (mode in IPUFLOW_TEST_CHILD).
-fn run_child(exe: &Path, test: &str, mode: &str, envs: &[(&str, &std::ffi::OsStr)], remove: &[&str]) {
+fn run_child(
+    exe: &Path,
+    test: &str,
+    mode: &str,
+    envs: &[(&str, &std::ffi::OsStr)],
+    remove: &[&str],
+) {
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"]).env("IPUFLOW_TEST_CHILD", mode);
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("IPUFLOW_TEST_CHILD", mode);
     for k in remove {
         cmd.env_remove(k);
     }
@@ -575,8 +783,15 @@ fn run_child(exe: &Path, test: &str, mode: &str, envs: &[(&str, &std::ffi::OsStr
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("1 passed"), "child '{mode}' failed:\n{text}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "child '{mode}' failed:\n{text}"
+    );
 }
 
 #[cfg(target_os = "linux")]
@@ -587,7 +802,12 @@ fn resolution_order() {
         Ok("env-missing") => {
             let e = Runtime::load(None).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::RuntimeNotFound);
-            assert!(e.message().contains("IPUFLOW_ORT_LIBRARY") && e.message().contains("/nonexistent/ort.so"), "{}", e.message());
+            assert!(
+                e.message().contains("IPUFLOW_ORT_LIBRARY")
+                    && e.message().contains("/nonexistent/ort.so"),
+                "{}",
+                e.message()
+            );
             // An explicit path still wins over the variable.
             let rt = Runtime::load(Some(&ort_library_from_cache())).unwrap();
             assert_eq!(rt.source(), RuntimeSource::Explicit);
@@ -608,11 +828,25 @@ fn resolution_order() {
         Ok("nothing") => {
             let e = Runtime::load(None).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::RuntimeNotFound);
-            let own_dir = ipuflow::runtime::loader::own_module_path().unwrap().parent().unwrap().to_path_buf();
-            for place in [own_dir.join("libonnxruntime.so").display().to_string(), "'libonnxruntime.so.1' (system loader default)".into()] {
-                assert!(e.message().contains(&place), "{place} missing from: {}", e.message());
+            let own_dir = ipuflow::runtime::loader::own_module_path()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_path_buf();
+            for place in [
+                own_dir.join("libonnxruntime.so").display().to_string(),
+                "'libonnxruntime.so.1' (system loader default)".into(),
+            ] {
+                assert!(
+                    e.message().contains(&place),
+                    "{place} missing from: {}",
+                    e.message()
+                );
             }
-            assert_eq!(Runtime::get().unwrap_err().kind(), ErrorKind::RuntimeNotLoaded);
+            assert_eq!(
+                Runtime::get().unwrap_err().kind(),
+                ErrorKind::RuntimeNotLoaded
+            );
             return;
         }
         Ok("next-to") => {
@@ -627,17 +861,47 @@ fn resolution_order() {
     let lib = ort_library_from_cache();
     let dir = lib.parent().unwrap();
     let t = "resolution_order";
-    run_child(&exe, t, "env-missing", &[("IPUFLOW_ORT_LIBRARY", "/nonexistent/ort.so".as_ref())], &[]);
-    run_child(&exe, t, "env-dir", &[("IPUFLOW_ORT_LIBRARY", dir.as_os_str())], &[]);
-    run_child(&exe, t, "system", &[("LD_LIBRARY_PATH", dir.as_os_str())], &["IPUFLOW_ORT_LIBRARY"]);
-    run_child(&exe, t, "nothing", &[], &["IPUFLOW_ORT_LIBRARY", "LD_LIBRARY_PATH"]);
+    run_child(
+        &exe,
+        t,
+        "env-missing",
+        &[("IPUFLOW_ORT_LIBRARY", "/nonexistent/ort.so".as_ref())],
+        &[],
+    );
+    run_child(
+        &exe,
+        t,
+        "env-dir",
+        &[("IPUFLOW_ORT_LIBRARY", dir.as_os_str())],
+        &[],
+    );
+    run_child(
+        &exe,
+        t,
+        "system",
+        &[("LD_LIBRARY_PATH", dir.as_os_str())],
+        &["IPUFLOW_ORT_LIBRARY"],
+    );
+    run_child(
+        &exe,
+        t,
+        "nothing",
+        &[],
+        &["IPUFLOW_ORT_LIBRARY", "LD_LIBRARY_PATH"],
+    );
     // A copy of this executable with the runtime next to it.
     let tmp = std::env::temp_dir().join(format!("ipuflow-nextto-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let exe_copy = tmp.join(exe.file_name().unwrap());
     std::fs::copy(&exe, &exe_copy).unwrap();
     std::os::unix::fs::symlink(&lib, tmp.join("libonnxruntime.so")).unwrap();
-    run_child(&exe_copy, t, "next-to", &[], &["IPUFLOW_ORT_LIBRARY", "LD_LIBRARY_PATH"]);
+    run_child(
+        &exe_copy,
+        t,
+        "next-to",
+        &[],
+        &["IPUFLOW_ORT_LIBRARY", "LD_LIBRARY_PATH"],
+    );
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
@@ -646,7 +910,10 @@ fn resolution_order() {
 fn ort_library_from_cache() -> std::path::PathBuf {
     let cache = std::env::var_os("IPUFLOW_CACHE")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ipuflow"));
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/ipuflow")
+        });
     let p = cache.join("onnxruntime-1.32.0/linux-x64/libonnxruntime.so.1.32.0");
     if p.exists() {
         p

@@ -6,7 +6,10 @@
 
 use std::ffi::{c_char, c_void, CString};
 
-use super::{arg_str, box_handle, enum_arg, guard, guard_value, out_ptr, write_out, BoxHandle, ipuflow_status};
+use super::{
+    arg_str, box_handle, enum_arg, guard, guard_value, ipuflow_status, out_ptr, write_out,
+    BoxHandle,
+};
 use crate::error::Result;
 use crate::runtime::{Environment, EnvironmentBuilder, GlobalThreadPools, LogLevel, LogRecord};
 
@@ -27,8 +30,14 @@ pub const IPUFLOW_LOG_LEVEL_FATAL: i32 = 4;
 /// (e.g. "onnxruntime"); `message` the text with its source location prefix removed. Strings are valid only during
 /// the call. The callback is called from ONNX Runtime's threads, possibly several at once, so it must be
 /// thread-safe; it must not call back into ipuflow functions that create or free environments.
-pub type ipuflow_log_callback =
-    Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, category: *const c_char, message: *const c_char)>;
+pub type ipuflow_log_callback = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        level: i32,
+        category: *const c_char,
+        message: *const c_char,
+    ),
+>;
 
 /// ONNX Runtime's environment: logging settings and, optionally, thread pools shared by all its sessions.
 ///
@@ -48,8 +57,17 @@ struct UserData(*mut c_void);
 unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
-fn builder(log_level: i32, log_id: *const c_char, callback: ipuflow_log_callback, user_data: *mut c_void) -> Result<EnvironmentBuilder> {
-    let level: LogLevel = enum_arg(log_level, "log_level", "IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)")?;
+fn builder(
+    log_level: i32,
+    log_id: *const c_char,
+    callback: ipuflow_log_callback,
+    user_data: *mut c_void,
+) -> Result<EnvironmentBuilder> {
+    let level: LogLevel = enum_arg(
+        log_level,
+        "log_level",
+        "IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)",
+    )?;
     let mut b = Environment::builder().log_level(level);
     if !log_id.is_null() {
         b = b.log_id(unsafe { arg_str(log_id, "log_id") }?);
@@ -121,13 +139,19 @@ pub unsafe extern "C" fn ipuflow_env_create_with_global_thread_pools(
     guard(|| {
         let out = out_ptr(out, "out")?;
         let threads = |v: i32, name: &str| {
-            u32::try_from(v).map_err(|_| crate::Error::invalid_argument(format!("argument '{name}' is {v}; it must be >= 0")))
+            u32::try_from(v).map_err(|_| {
+                crate::Error::invalid_argument(format!("argument '{name}' is {v}; it must be >= 0"))
+            })
         };
         let allow_spinning = match allow_spinning {
             -1 => None,
             0 => Some(false),
             1 => Some(true),
-            v => return Err(crate::Error::invalid_argument(format!("argument 'allow_spinning' is {v}; it must be -1, 0 or 1"))),
+            v => {
+                return Err(crate::Error::invalid_argument(format!(
+                    "argument 'allow_spinning' is {v}; it must be -1, 0 or 1"
+                )))
+            }
         };
         let pools = GlobalThreadPools {
             intra_op_threads: threads(intra_op_threads, "intra_op_threads")?,
@@ -135,7 +159,9 @@ pub unsafe extern "C" fn ipuflow_env_create_with_global_thread_pools(
             allow_spinning,
             denormal_as_zero: false,
         };
-        let env = builder(log_level, log_id, callback, user_data)?.global_thread_pools(pools).build()?;
+        let env = builder(log_level, log_id, callback, user_data)?
+            .global_thread_pools(pools)
+            .build()?;
         write_out(out, ipuflow_env::into_raw(env));
         Ok(())
     })

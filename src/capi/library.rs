@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::{guard_value, last_error_ptr, ipuflow_status};
+use super::{guard_value, ipuflow_status, last_error_ptr};
 
 /// Major version of the library. Compare `ipuflow_version()` with `IPUFLOW_VERSION_NUMBER` at start-up.
 pub const IPUFLOW_VERSION_MAJOR: u32 = 0;
@@ -75,9 +75,22 @@ mod tests {
     #[test]
     fn header_constants_match_the_crate_version() {
         // The header's macros are literals (cbindgen cannot evaluate paths); they must equal Cargo's version.
-        let v: Vec<u32> = env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse().unwrap()).collect();
-        assert_eq!([IPUFLOW_VERSION_MAJOR, IPUFLOW_VERSION_MINOR, IPUFLOW_VERSION_PATCH], [v[0], v[1], v[2]]);
-        assert_eq!(IPUFLOW_VERSION_NUMBER, v[0] * 1_000_000 + v[1] * 1_000 + v[2]);
+        let v: Vec<u32> = env!("CARGO_PKG_VERSION")
+            .split('.')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(
+            [
+                IPUFLOW_VERSION_MAJOR,
+                IPUFLOW_VERSION_MINOR,
+                IPUFLOW_VERSION_PATCH
+            ],
+            [v[0], v[1], v[2]]
+        );
+        assert_eq!(
+            IPUFLOW_VERSION_NUMBER,
+            v[0] * 1_000_000 + v[1] * 1_000 + v[2]
+        );
         assert_eq!(ipuflow_version(), IPUFLOW_VERSION_NUMBER);
     }
 }

@@ -12,16 +12,16 @@
 // C names (`ipuflow_model`, `ipuflow_status`) are the ABI's, not Rust's.
 #![allow(non_camel_case_types)]
 
-pub mod status;
+pub mod env;
 pub mod library;
 pub mod model;
 pub mod npu;
-pub mod runtime;
-pub mod env;
-pub mod session_options;
-pub mod session;
-pub mod tensor;
 pub mod quantize;
+pub mod runtime;
+pub mod session;
+pub mod session_options;
+pub mod status;
+pub mod tensor;
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
@@ -78,7 +78,10 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<()>) -> ipuflow_status {
             e.kind().into()
         }
         Err(payload) => {
-            set_last_error(&format!("internal error (panic): {}", panic_message(&*payload)));
+            set_last_error(&format!(
+                "internal error (panic): {}",
+                panic_message(&*payload)
+            ));
             ipuflow_status::Internal
         }
     }
@@ -90,14 +93,20 @@ pub(crate) fn guard_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => v,
         Err(payload) => {
-            set_last_error(&format!("internal error (panic): {}", panic_message(&*payload)));
+            set_last_error(&format!(
+                "internal error (panic): {}",
+                panic_message(&*payload)
+            ));
             fallback
         }
     }
 }
 
 pub(crate) fn null_arg(name: &str) -> Error {
-    Error::new(ErrorKind::NullArgument, format!("argument '{name}' is NULL"))
+    Error::new(
+        ErrorKind::NullArgument,
+        format!("argument '{name}' is NULL"),
+    )
 }
 
 /// Checks an output pointer before any work is done.
@@ -125,9 +134,12 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str
     if p.is_null() {
         return Err(null_arg(name));
     }
-    CStr::from_ptr(p)
-        .to_str()
-        .map_err(|e| Error::new(ErrorKind::InvalidUtf8, format!("argument '{name}' is not valid UTF-8: {e}")))
+    CStr::from_ptr(p).to_str().map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidUtf8,
+            format!("argument '{name}' is not valid UTF-8: {e}"),
+        )
+    })
 }
 
 /// A UTF-8 path argument.
@@ -137,7 +149,9 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str
 pub(crate) unsafe fn arg_path(p: *const c_char, name: &str) -> Result<PathBuf> {
     let s = arg_str(p, name)?;
     if s.is_empty() {
-        return Err(Error::invalid_argument(format!("argument '{name}' is an empty path")));
+        return Err(Error::invalid_argument(format!(
+            "argument '{name}' is an empty path"
+        )));
     }
     Ok(PathBuf::from(s))
 }
@@ -158,19 +172,31 @@ pub(crate) unsafe fn arg_wide_path(p: *const u16, name: &str) -> Result<PathBuf>
     #[cfg(windows)]
     {
         use std::os::windows::ffi::OsStringExt;
-        let _ = String::from_utf16(units)
-            .map_err(|_| Error::new(ErrorKind::InvalidUtf8, format!("argument '{name}' is not valid UTF-16")))?;
+        let _ = String::from_utf16(units).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidUtf8,
+                format!("argument '{name}' is not valid UTF-16"),
+            )
+        })?;
         if len == 0 {
-            return Err(Error::invalid_argument(format!("argument '{name}' is an empty path")));
+            return Err(Error::invalid_argument(format!(
+                "argument '{name}' is an empty path"
+            )));
         }
         Ok(PathBuf::from(std::ffi::OsString::from_wide(units)))
     }
     #[cfg(not(windows))]
     {
-        let s = String::from_utf16(units)
-            .map_err(|_| Error::new(ErrorKind::InvalidUtf8, format!("argument '{name}' is not valid UTF-16")))?;
+        let s = String::from_utf16(units).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidUtf8,
+                format!("argument '{name}' is not valid UTF-16"),
+            )
+        })?;
         if s.is_empty() {
-            return Err(Error::invalid_argument(format!("argument '{name}' is an empty path")));
+            return Err(Error::invalid_argument(format!(
+                "argument '{name}' is an empty path"
+            )));
         }
         Ok(PathBuf::from(s))
     }
@@ -197,12 +223,17 @@ pub(crate) fn enum_arg<T: TryFrom<i32>>(v: i32, name: &str, valid: &str) -> Resu
 
 /// The error for an integer that is not one of an enum's values.
 pub(crate) fn invalid_enum(name: &str, v: i32, valid: &str) -> Error {
-    Error::new(ErrorKind::InvalidEnum, format!("argument '{name}' has value {v}, which is not one of {valid}"))
+    Error::new(
+        ErrorKind::InvalidEnum,
+        format!("argument '{name}' has value {v}, which is not one of {valid}"),
+    )
 }
 
 /// A Rust string returned to C as a heap `char*` freed with `ipuflow_string_free`.
 pub(crate) fn string_to_c(s: String) -> *mut c_char {
-    CString::new(s.replace('\0', "\\0")).unwrap_or_default().into_raw()
+    CString::new(s.replace('\0', "\\0"))
+        .unwrap_or_default()
+        .into_raw()
 }
 
 /// Ties an opaque C handle type to the boxed Rust value behind it.
@@ -219,13 +250,17 @@ pub(crate) unsafe trait BoxHandle: Sized {
     /// # Safety
     /// `p` is NULL or a live handle of this type.
     unsafe fn try_ref<'a>(p: *const Self, arg: &str) -> Result<&'a Self::Target> {
-        (p as *const Self::Target).as_ref().ok_or_else(|| null_arg(arg))
+        (p as *const Self::Target)
+            .as_ref()
+            .ok_or_else(|| null_arg(arg))
     }
 
     /// # Safety
     /// `p` is NULL or a live handle of this type, not used by another thread during the call.
     unsafe fn try_mut<'a>(p: *mut Self, arg: &str) -> Result<&'a mut Self::Target> {
-        (p as *mut Self::Target).as_mut().ok_or_else(|| null_arg(arg))
+        (p as *mut Self::Target)
+            .as_mut()
+            .ok_or_else(|| null_arg(arg))
     }
 
     /// # Safety

@@ -5,11 +5,13 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use super::{
-    arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, guard, guard_value, out_ptr, string_to_c, write_out,
-    BoxHandle, ipuflow_status,
+    arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, guard, guard_value, ipuflow_status,
+    out_ptr, string_to_c, write_out, BoxHandle,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::onnx::{Dim, ExternalDataOptions, Model, ModelSummary, SaveOptions, ValueInfo, ValueKind};
+use crate::onnx::{
+    Dim, ExternalDataOptions, Model, ModelSummary, SaveOptions, ValueInfo, ValueKind,
+};
 
 /// An ONNX model held in memory: its graph, weights (external data already read in) and metadata.
 ///
@@ -29,10 +31,14 @@ pub(crate) struct ModelHandle {
 
 impl ModelHandle {
     pub(crate) fn new(model: Model) -> Self {
-        ModelHandle { model, views: OnceLock::new() }
+        ModelHandle {
+            model,
+            views: OnceLock::new(),
+        }
     }
     fn views(&self) -> &SummaryViews {
-        self.views.get_or_init(|| SummaryViews::new(self.model.summary()))
+        self.views
+            .get_or_init(|| SummaryViews::new(self.model.summary()))
     }
 }
 
@@ -99,10 +105,19 @@ impl ValueView {
         let (rank, dims, dim_name_strings) = match &v.shape {
             None => (-1, Vec::new(), Vec::new()),
             Some(shape) => {
-                let dims = shape.iter().map(|d| if let Dim::Fixed(n) = d { *n } else { -1 }).collect();
+                let dims = shape
+                    .iter()
+                    .map(|d| if let Dim::Fixed(n) = d { *n } else { -1 })
+                    .collect();
                 let names = shape
                     .iter()
-                    .map(|d| if let Dim::Symbolic(s) = d { Some(c_string(s)) } else { None })
+                    .map(|d| {
+                        if let Dim::Symbolic(s) = d {
+                            Some(c_string(s))
+                        } else {
+                            None
+                        }
+                    })
                     .collect();
                 (shape.len() as i64, dims, names)
             }
@@ -111,7 +126,15 @@ impl ValueView {
             .iter()
             .map(|n: &Option<CString>| n.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
             .collect();
-        ValueView { name: c_string(&v.name), dims, dim_name_strings, dim_names, kind, element_type: v.elem_type, rank }
+        ValueView {
+            name: c_string(&v.name),
+            dims,
+            dim_name_strings,
+            dim_names,
+            kind,
+            element_type: v.elem_type,
+            rank,
+        }
     }
 
     fn to_c(&self) -> ipuflow_value_info {
@@ -121,8 +144,16 @@ impl ValueView {
             kind: self.kind,
             element_type: self.element_type,
             rank: self.rank,
-            dims: if self.rank > 0 { self.dims.as_ptr() } else { std::ptr::null() },
-            dim_names: if self.rank > 0 { self.dim_names.as_ptr() } else { std::ptr::null() },
+            dims: if self.rank > 0 {
+                self.dims.as_ptr()
+            } else {
+                std::ptr::null()
+            },
+            dim_names: if self.rank > 0 {
+                self.dim_names.as_ptr()
+            } else {
+                std::ptr::null()
+            },
         }
     }
 }
@@ -147,7 +178,11 @@ impl SummaryViews {
             domain: c_string(&summary.domain),
             graph_name: c_string(&summary.graph_name),
             opset_domains: summary.opsets.iter().map(|(d, _)| c_string(d)).collect(),
-            op_types: summary.op_histogram.iter().map(|(op, _)| c_string(op)).collect(),
+            op_types: summary
+                .op_histogram
+                .iter()
+                .map(|(op, _)| c_string(op))
+                .collect(),
             inputs: summary.inputs.iter().map(ValueView::new).collect(),
             outputs: summary.outputs.iter().map(ValueView::new).collect(),
             summary,
@@ -163,7 +198,13 @@ fn check_index<T>(items: &[T], i: usize, what: &str) -> Result<usize> {
     if i < items.len() {
         Ok(i)
     } else {
-        Err(Error::new(ErrorKind::OutOfRange, format!("{what} index {i} is out of range (the model has {})", items.len())))
+        Err(Error::new(
+            ErrorKind::OutOfRange,
+            format!(
+                "{what} index {i} is out of range (the model has {})",
+                items.len()
+            ),
+        ))
     }
 }
 
@@ -182,7 +223,10 @@ fn load_path(path: &Path, out: *mut *mut ipuflow_model) -> Result<()> {
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_NOT_FOUND, FILE_READ, MODEL_DECODE (not an ONNX protobuf),
 /// EXTERNAL_DATA (missing or short data file), PATH_REFUSED. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_model_load_file(path: *const c_char, out: *mut *mut ipuflow_model) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_model_load_file(
+    path: *const c_char,
+    out: *mut *mut ipuflow_model,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         load_path(&arg_path(path, "path")?, out)
@@ -193,7 +237,10 @@ pub unsafe extern "C" fn ipuflow_model_load_file(path: *const c_char, out: *mut 
 ///
 /// Errors as `ipuflow_model_load_file`; INVALID_UTF8 if the path is not valid UTF-16. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_model_load_file_w(path: *const u16, out: *mut *mut ipuflow_model) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_model_load_file_w(
+    path: *const u16,
+    out: *mut *mut ipuflow_model,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         load_path(&arg_wide_path(path, "path")?, out)
@@ -218,7 +265,11 @@ pub unsafe extern "C" fn ipuflow_model_load_bytes(
     guard(|| {
         let out = out_ptr(out, "out")?;
         let bytes = arg_bytes(data, len, "data")?;
-        let base = if base_dir.is_null() { None } else { Some(arg_path(base_dir, "base_dir")?) };
+        let base = if base_dir.is_null() {
+            None
+        } else {
+            Some(arg_path(base_dir, "base_dir")?)
+        };
         let model = Model::from_bytes(bytes, base.as_deref())?;
         write_out(out, ipuflow_model::into_raw(ModelHandle::new(model)));
         Ok(())
@@ -239,19 +290,27 @@ pub unsafe extern "C" fn ipuflow_model_free(model: *mut ipuflow_model) {
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_WRITE (the message names the path and the reason).
 /// Thread-safe (the model is not modified).
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_model_save(model: *const ipuflow_model, path: *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_model_save(
+    model: *const ipuflow_model,
+    path: *const c_char,
+) -> ipuflow_status {
     guard(|| {
         let m = ipuflow_model::try_ref(model, "model")?;
-        m.model.save(&arg_path(path, "path")?, &SaveOptions::default())
+        m.model
+            .save(&arg_path(path, "path")?, &SaveOptions::default())
     })
 }
 
 /// Same as `ipuflow_model_save` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_model_save_w(model: *const ipuflow_model, path: *const u16) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_model_save_w(
+    model: *const ipuflow_model,
+    path: *const u16,
+) -> ipuflow_status {
     guard(|| {
         let m = ipuflow_model::try_ref(model, "model")?;
-        m.model.save(&arg_wide_path(path, "path")?, &SaveOptions::default())
+        m.model
+            .save(&arg_wide_path(path, "path")?, &SaveOptions::default())
     })
 }
 
@@ -271,7 +330,12 @@ pub unsafe extern "C" fn ipuflow_model_save_with_external_data(
         let m = ipuflow_model::try_ref(model, "model")?;
         let path = arg_path(path, "path")?;
         let location = arg_str(data_location, "data_location")?.to_string();
-        let opts = SaveOptions { external_data: Some(ExternalDataOptions { location, size_threshold }) };
+        let opts = SaveOptions {
+            external_data: Some(ExternalDataOptions {
+                location,
+                size_threshold,
+            }),
+        };
         m.model.save(&path, &opts)
     })
 }
@@ -436,7 +500,12 @@ pub unsafe extern "C" fn ipuflow_model_get_op_type(
     })
 }
 
-fn value_info(views: &[ValueView], index: usize, what: &str, out: *mut ipuflow_value_info) -> Result<()> {
+fn value_info(
+    views: &[ValueView],
+    index: usize,
+    what: &str,
+    out: *mut ipuflow_value_info,
+) -> Result<()> {
     let out = out_ptr(out, "out")?;
     let i = check_index(views, index, what)?;
     unsafe { write_out(out, views[i].to_c()) };
@@ -452,7 +521,14 @@ pub unsafe extern "C" fn ipuflow_model_get_input(
     index: usize,
     out: *mut ipuflow_value_info,
 ) -> ipuflow_status {
-    guard(|| value_info(&ipuflow_model::try_ref(model, "model")?.views().inputs, index, "input", out))
+    guard(|| {
+        value_info(
+            &ipuflow_model::try_ref(model, "model")?.views().inputs,
+            index,
+            "input",
+            out,
+        )
+    })
 }
 
 /// Describes graph output `index`, like `ipuflow_model_get_input`. Errors: NULL_ARGUMENT, OUT_OF_RANGE.
@@ -463,7 +539,14 @@ pub unsafe extern "C" fn ipuflow_model_get_output(
     index: usize,
     out: *mut ipuflow_value_info,
 ) -> ipuflow_status {
-    guard(|| value_info(&ipuflow_model::try_ref(model, "model")?.views().outputs, index, "output", out))
+    guard(|| {
+        value_info(
+            &ipuflow_model::try_ref(model, "model")?.views().outputs,
+            index,
+            "output",
+            out,
+        )
+    })
 }
 
 /// Writes the whole inspection summary (what `ipuflow inspect --json` prints) as a JSON object.

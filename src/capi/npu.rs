@@ -3,9 +3,12 @@
 
 use std::ffi::{c_char, CString};
 
-use super::model::ipuflow_model;
-use super::{arg_path, arg_str, box_handle, guard, invalid_enum, guard_value, out_ptr, string_to_c, write_out, BoxHandle};
 use super::ipuflow_status;
+use super::model::ipuflow_model;
+use super::{
+    arg_path, arg_str, box_handle, guard, guard_value, invalid_enum, out_ptr, string_to_c,
+    write_out, BoxHandle,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipu::device::{detect, detect_in_sysfs, DeviceScan};
 use crate::ipu::preflight::{preflight, Device, Preflight};
@@ -25,7 +28,11 @@ pub(crate) fn target_arg(v: i32, name: &str) -> Result<Target> {
     match v {
         IPUFLOW_TARGET_X1 => Ok(Target::X1),
         IPUFLOW_TARGET_X2 => Ok(Target::X2),
-        _ => Err(invalid_enum(name, v, "IPUFLOW_TARGET_X1 (1), IPUFLOW_TARGET_X2 (2)")),
+        _ => Err(invalid_enum(
+            name,
+            v,
+            "IPUFLOW_TARGET_X1 (1), IPUFLOW_TARGET_X2 (2)",
+        )),
     }
 }
 
@@ -44,7 +51,10 @@ fn check_index(i: usize, len: usize, what: &str) -> Result<usize> {
     if i < len {
         Ok(i)
     } else {
-        Err(Error::new(ErrorKind::OutOfRange, format!("{what} index {i} is out of range (there are {len})")))
+        Err(Error::new(
+            ErrorKind::OutOfRange,
+            format!("{what} index {i} is out of range (there are {len})"),
+        ))
     }
 }
 
@@ -95,18 +105,33 @@ pub struct ipuflow_npu_device {
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_NOT_FOUND (an explicit `sysfs_root` that does not exist).
 /// Unreadable entries are not errors: they are listed in the scan's JSON warnings. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_npu_detect(sysfs_root: *const c_char, out: *mut *mut ipuflow_npu_scan) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_npu_detect(
+    sysfs_root: *const c_char,
+    out: *mut *mut ipuflow_npu_scan,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
-        let scan = if sysfs_root.is_null() { detect()? } else { detect_in_sysfs(&arg_path(sysfs_root, "sysfs_root")?)? };
+        let scan = if sysfs_root.is_null() {
+            detect()?
+        } else {
+            detect_in_sysfs(&arg_path(sysfs_root, "sysfs_root")?)?
+        };
         let strings = scan
             .devices
             .iter()
             .map(|d| {
-                [c_string(&d.name), c_string(&d.location), c_string(d.driver.as_deref().unwrap_or("")), c_string(&d.notes.join("; "))]
+                [
+                    c_string(&d.name),
+                    c_string(&d.location),
+                    c_string(d.driver.as_deref().unwrap_or("")),
+                    c_string(&d.notes.join("; ")),
+                ]
             })
             .collect();
-        write_out(out, ipuflow_npu_scan::into_raw(ScanHandle { scan, strings }));
+        write_out(
+            out,
+            ipuflow_npu_scan::into_raw(ScanHandle { scan, strings }),
+        );
         Ok(())
     })
 }
@@ -119,7 +144,10 @@ pub unsafe extern "C" fn ipuflow_npu_scan_free(scan: *mut ipuflow_npu_scan) {
 
 /// Number of NPUs the scan found. Errors: NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_npu_scan_count(scan: *const ipuflow_npu_scan, out_count: *mut usize) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_npu_scan_count(
+    scan: *const ipuflow_npu_scan,
+    out_count: *mut usize,
+) -> ipuflow_status {
     guard(|| {
         let s = ipuflow_npu_scan::try_ref(scan, "scan")?;
         let out_count = out_ptr(out_count, "out_count")?;
@@ -160,7 +188,10 @@ pub unsafe extern "C" fn ipuflow_npu_scan_get(
 /// The scan as JSON (devices and warnings); `out_json` is freed with `ipuflow_string_free`.
 /// Errors: NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_npu_scan_to_json(scan: *const ipuflow_npu_scan, out_json: *mut *mut c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_npu_scan_to_json(
+    scan: *const ipuflow_npu_scan,
+    out_json: *mut *mut c_char,
+) -> ipuflow_status {
     guard(|| {
         let s = ipuflow_npu_scan::try_ref(scan, "scan")?;
         let out_json = out_ptr(out_json, "out_json")?;
@@ -240,9 +271,19 @@ pub unsafe extern "C" fn ipuflow_preflight_run(
         let strings = result
             .nodes
             .iter()
-            .map(|n| [c_string(&n.name), c_string(&n.op_type), c_string(&n.domain), c_string(&n.reason)])
+            .map(|n| {
+                [
+                    c_string(&n.name),
+                    c_string(&n.op_type),
+                    c_string(&n.domain),
+                    c_string(&n.reason),
+                ]
+            })
             .collect();
-        write_out(out, ipuflow_preflight::into_raw(PreflightHandle { result, strings }));
+        write_out(
+            out,
+            ipuflow_preflight::into_raw(PreflightHandle { result, strings }),
+        );
         Ok(())
     })
 }
@@ -282,7 +323,10 @@ pub unsafe extern "C" fn ipuflow_preflight_get_summary(
 /// Number of nodes with a prediction (`ipuflow_preflight_get_node` takes 0 to count - 1).
 /// Errors: NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_preflight_node_count(preflight: *const ipuflow_preflight, out_count: *mut usize) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_preflight_node_count(
+    preflight: *const ipuflow_preflight,
+    out_count: *mut usize,
+) -> ipuflow_status {
     guard(|| {
         let p = ipuflow_preflight::try_ref(preflight, "preflight")?;
         let out_count = out_ptr(out_count, "out_count")?;
@@ -309,7 +353,11 @@ pub unsafe extern "C" fn ipuflow_preflight_get_node(
                 name: s[0].as_ptr(),
                 op_type: s[1].as_ptr(),
                 domain: s[2].as_ptr(),
-                device: if n.device == Device::Npu { IPUFLOW_DEVICE_NPU } else { IPUFLOW_DEVICE_CPU },
+                device: if n.device == Device::Npu {
+                    IPUFLOW_DEVICE_NPU
+                } else {
+                    IPUFLOW_DEVICE_CPU
+                },
                 reason: s[3].as_ptr(),
                 supported_if_quantized: n.supported_if_quantized,
             },
@@ -321,7 +369,10 @@ pub unsafe extern "C" fn ipuflow_preflight_get_node(
 /// The whole prediction as JSON (nodes, subgraphs, coverage, model-wide reasons); freed with
 /// `ipuflow_string_free`. Errors: NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_preflight_to_json(preflight: *const ipuflow_preflight, out_json: *mut *mut c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_preflight_to_json(
+    preflight: *const ipuflow_preflight,
+    out_json: *mut *mut c_char,
+) -> ipuflow_status {
     guard(|| {
         let p = ipuflow_preflight::try_ref(preflight, "preflight")?;
         let out_json = out_ptr(out_json, "out_json")?;

@@ -12,12 +12,13 @@ use std::path::PathBuf;
 use super::model::{ipuflow_model, ModelHandle};
 use super::tensor::ipuflow_tensor_view;
 use super::{
-    arg_path, arg_str, box_handle, enum_arg, guard, guard_value, invalid_enum, null_arg, out_ptr, string_to_c,
-    write_out, BoxHandle, ipuflow_status,
+    arg_path, arg_str, box_handle, enum_arg, guard, guard_value, invalid_enum, ipuflow_status,
+    null_arg, out_ptr, string_to_c, write_out, BoxHandle,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::quant::data::{
-    Batch, CalibrationSource, ChannelOrder, ImageFolder, ImagePreprocess, Layout, NpyDir, OwnedTensor, TensorSamples,
+    Batch, CalibrationSource, ChannelOrder, ImageFolder, ImagePreprocess, Layout, NpyDir,
+    OwnedTensor, TensorSamples,
 };
 use crate::quant::{quantize, CalibMethod, Hooks, Preset, Progress, QuantConfig, QuantType, Stage};
 use crate::runtime::{ElementType, TensorInfo, TensorRef};
@@ -75,7 +76,13 @@ fn preset_from(v: i32) -> Result<Preset> {
         IPUFLOW_PRESET_A8W8 => Preset::A8W8,
         IPUFLOW_PRESET_A16W8 => Preset::A16W8,
         IPUFLOW_PRESET_CPU => Preset::Cpu,
-        _ => return Err(invalid_enum("preset", v, "IPUFLOW_PRESET_XINT8/A8W8/A16W8/CPU (0..3)")),
+        _ => {
+            return Err(invalid_enum(
+                "preset",
+                v,
+                "IPUFLOW_PRESET_XINT8/A8W8/A16W8/CPU (0..3)",
+            ))
+        }
     })
 }
 
@@ -85,7 +92,13 @@ fn qtype_from(v: i32, name: &str) -> Result<QuantType> {
         IPUFLOW_QUANT_TYPE_INT8 => QuantType::S8,
         IPUFLOW_QUANT_TYPE_UINT16 => QuantType::U16,
         IPUFLOW_QUANT_TYPE_INT16 => QuantType::S16,
-        _ => return Err(invalid_enum(name, v, "IPUFLOW_QUANT_TYPE_UINT8/INT8/UINT16/INT16 (2..5)")),
+        _ => {
+            return Err(invalid_enum(
+                name,
+                v,
+                "IPUFLOW_QUANT_TYPE_UINT8/INT8/UINT16/INT16 (2..5)",
+            ))
+        }
     })
 }
 
@@ -116,7 +129,10 @@ box_handle!(ipuflow_quant_config => QuantConfig);
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown preset). Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_create(preset: i32, out: *mut *mut ipuflow_quant_config) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_create(
+    preset: i32,
+    out: *mut *mut ipuflow_quant_config,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let p = preset_from(preset)?;
@@ -135,7 +151,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_free(config: *mut ipuflow_quant_co
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_set_activation_type(config: *mut ipuflow_quant_config, qtype: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_set_activation_type(
+    config: *mut ipuflow_quant_config,
+    qtype: i32,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         c.activation_type = qtype_from(qtype, "qtype")?;
@@ -147,7 +166,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_activation_type(config: *mut i
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_set_weight_type(config: *mut ipuflow_quant_config, qtype: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_set_weight_type(
+    config: *mut ipuflow_quant_config,
+    qtype: i32,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         c.weight_type = qtype_from(qtype, "qtype")?;
@@ -160,7 +182,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_weight_type(config: *mut ipufl
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_set_per_channel(config: *mut ipuflow_quant_config, value: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_set_per_channel(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         c.per_channel = flag(value, "value")?;
@@ -173,7 +198,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_per_channel(config: *mut ipufl
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_set_activation_symmetric(config: *mut ipuflow_quant_config, value: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_set_activation_symmetric(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         c.activation_symmetric = flag(value, "value")?;
@@ -186,7 +214,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_activation_symmetric(config: *
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_set_weight_symmetric(config: *mut ipuflow_quant_config, value: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_set_weight_symmetric(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         c.weight_symmetric = flag(value, "value")?;
@@ -199,7 +230,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_weight_symmetric(config: *mut 
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_set_power_of_two(config: *mut ipuflow_quant_config, value: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_set_power_of_two(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         c.power_of_two_scales = flag(value, "value")?;
@@ -212,7 +246,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_power_of_two(config: *mut ipuf
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_set_concat_shared_scale(config: *mut ipuflow_quant_config, value: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_set_concat_shared_scale(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         c.concat_shared_scale = flag(value, "value")?;
@@ -225,7 +262,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_concat_shared_scale(config: *m
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_set_cpu_fusion(config: *mut ipuflow_quant_config, value: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_set_cpu_fusion(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         c.cpu_fusion = flag(value, "value")?;
@@ -239,15 +279,24 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_cpu_fusion(config: *mut ipuflo
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (outside [0, 1), or NaN). Not thread-safe
 /// on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_set_moving_average(config: *mut ipuflow_quant_config, constant: f32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_set_moving_average(
+    config: *mut ipuflow_quant_config,
+    constant: f32,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         c.method = if constant == 0.0 {
-            CalibMethod::MinMax { moving_average: None }
+            CalibMethod::MinMax {
+                moving_average: None,
+            }
         } else if constant > 0.0 && constant < 1.0 {
-            CalibMethod::MinMax { moving_average: Some(constant) }
+            CalibMethod::MinMax {
+                moving_average: Some(constant),
+            }
         } else {
-            return Err(Error::invalid_argument(format!("moving average constant {constant} must be 0 (off) or in (0, 1)")));
+            return Err(Error::invalid_argument(format!(
+                "moving average constant {constant} must be 0 (off) or in (0, 1)"
+            )));
         };
         Ok(())
     })
@@ -258,7 +307,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_moving_average(config: *mut ip
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
 /// name). Not thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_exclude_node(config: *mut ipuflow_quant_config, node_name: *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_exclude_node(
+    config: *mut ipuflow_quant_config,
+    node_name: *const c_char,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         let n = nonempty(arg_str(node_name, "node_name")?, "node_name")?;
@@ -274,7 +326,10 @@ pub unsafe extern "C" fn ipuflow_quant_config_exclude_node(config: *mut ipuflow_
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty).
 /// Not thread-safe on the same config.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_quant_config_exclude_op_type(config: *mut ipuflow_quant_config, op_type: *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_quant_config_exclude_op_type(
+    config: *mut ipuflow_quant_config,
+    op_type: *const c_char,
+) -> ipuflow_status {
     guard(|| {
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         let n = nonempty(arg_str(op_type, "op_type")?, "op_type")?;
@@ -331,7 +386,9 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_tensor_range(
 
 fn nonempty<'a>(s: &'a str, name: &str) -> Result<&'a str> {
     if s.is_empty() {
-        Err(Error::invalid_argument(format!("argument '{name}' is empty")))
+        Err(Error::invalid_argument(format!(
+            "argument '{name}' is empty"
+        )))
     } else {
         Ok(s)
     }
@@ -367,13 +424,17 @@ box_handle!(ipuflow_calib_batch => BatchState);
 ///   `ipuflow_calib_batch_set_error` (or a generic one naming the value).
 ///
 /// The callback must not call `ipuflow_quantize` again with the same calibration data.
-pub type ipuflow_calib_next_fn = Option<unsafe extern "C" fn(user: *mut c_void, batch: *mut ipuflow_calib_batch) -> i32>;
+pub type ipuflow_calib_next_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, batch: *mut ipuflow_calib_batch) -> i32>;
 
 /// Number of model inputs a batch must provide (callable from inside `ipuflow_calib_next_fn` only).
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_calib_batch_input_count(batch: *const ipuflow_calib_batch, out: *mut usize) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_calib_batch_input_count(
+    batch: *const ipuflow_calib_batch,
+    out: *mut usize,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let b = ipuflow_calib_batch::try_ref(batch, "batch")?;
@@ -395,7 +456,13 @@ pub unsafe extern "C" fn ipuflow_calib_batch_input_name(
         let out = out_ptr(out, "out")?;
         let b = ipuflow_calib_batch::try_ref(batch, "batch")?;
         let n = b.input_names.get(index).ok_or_else(|| {
-            Error::new(ErrorKind::OutOfRange, format!("input index {index} is out of range: the model has {} inputs", b.input_names.len()))
+            Error::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "input index {index} is out of range: the model has {} inputs",
+                    b.input_names.len()
+                ),
+            )
         })?;
         write_out(out, n.as_ptr());
         Ok(())
@@ -421,7 +488,13 @@ pub unsafe extern "C" fn ipuflow_calib_batch_set_input(
         let n = nonempty(arg_str(name, "name")?, "name")?;
         let v = view.as_ref().ok_or_else(|| null_arg("view"))?;
         let (et, shape) = view_parts(v, n)?;
-        let item = (n.to_string(), et, shape.to_vec(), v.data as *const u8, v.byte_size);
+        let item = (
+            n.to_string(),
+            et,
+            shape.to_vec(),
+            v.data as *const u8,
+            v.byte_size,
+        );
         match b.set.iter_mut().find(|s| s.0 == n) {
             Some(s) => *s = item,
             None => b.set.push(item),
@@ -434,7 +507,10 @@ pub unsafe extern "C" fn ipuflow_calib_batch_set_input(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_calib_batch_set_error(batch: *mut ipuflow_calib_batch, message: *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_calib_batch_set_error(
+    batch: *mut ipuflow_calib_batch,
+    message: *const c_char,
+) -> ipuflow_status {
     guard(|| {
         let b = ipuflow_calib_batch::try_mut(batch, "batch")?;
         b.error = Some(arg_str(message, "message")?.to_string());
@@ -444,8 +520,16 @@ pub unsafe extern "C" fn ipuflow_calib_batch_set_error(batch: *mut ipuflow_calib
 
 /// Checks a view: element type, shape pointer, byte size against the shape, data pointer.
 unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &str) -> Result<(ElementType, &'a [i64])> {
-    let et: ElementType = enum_arg(v.element_type, &format!("'{name}' element_type"), "an IPUFLOW_ELEMENT_TYPE_* value")?;
-    let size = et.size().ok_or_else(|| Error::unsupported(format!("tensor '{name}': string tensors cannot be calibration data")))?;
+    let et: ElementType = enum_arg(
+        v.element_type,
+        &format!("'{name}' element_type"),
+        "an IPUFLOW_ELEMENT_TYPE_* value",
+    )?;
+    let size = et.size().ok_or_else(|| {
+        Error::unsupported(format!(
+            "tensor '{name}': string tensors cannot be calibration data"
+        ))
+    })?;
     let shape: &[i64] = if v.rank == 0 {
         &[]
     } else if v.shape.is_null() {
@@ -453,7 +537,9 @@ unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &str) -> Result<(Element
     } else {
         std::slice::from_raw_parts(v.shape, v.rank)
     };
-    let count = shape.iter().try_fold(1usize, |acc, &d| usize::try_from(d).ok().and_then(|d| acc.checked_mul(d)));
+    let count = shape.iter().try_fold(1usize, |acc, &d| {
+        usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+    });
     let need = count.and_then(|c| c.checked_mul(size));
     if need != Some(v.byte_size) {
         return Err(Error::new(
@@ -474,7 +560,11 @@ unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &str) -> Result<(Element
 /// Where calibration batches come from; rewound at the start of every `ipuflow_quantize`.
 pub(crate) enum CalibData {
     Tensors(TensorSamples),
-    Callback { next: unsafe extern "C" fn(*mut c_void, *mut ipuflow_calib_batch) -> i32, user: *mut c_void, count: Option<usize> },
+    Callback {
+        next: unsafe extern "C" fn(*mut c_void, *mut ipuflow_calib_batch) -> i32,
+        user: *mut c_void,
+        count: Option<usize>,
+    },
     Npy(PathBuf),
     Images(PathBuf, ImagePreprocess),
 }
@@ -495,10 +585,15 @@ box_handle!(ipuflow_calib_data => CalibData);
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_calib_data_create(out: *mut *mut ipuflow_calib_data) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_calib_data_create(
+    out: *mut *mut ipuflow_calib_data,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
-        write_out(out, ipuflow_calib_data::into_raw(CalibData::Tensors(TensorSamples::new())));
+        write_out(
+            out,
+            ipuflow_calib_data::into_raw(CalibData::Tensors(TensorSamples::new())),
+        );
         Ok(())
     })
 }
@@ -525,7 +620,9 @@ pub unsafe extern "C" fn ipuflow_calib_data_add_sample(
             return Err(null_arg("tensors"));
         }
         if count == 0 {
-            return Err(Error::invalid_argument("a calibration sample needs at least one tensor (count is 0)"));
+            return Err(Error::invalid_argument(
+                "a calibration sample needs at least one tensor (count is 0)",
+            ));
         }
         let CalibData::Tensors(samples) = d else {
             return Err(Error::invalid_argument(
@@ -534,13 +631,22 @@ pub unsafe extern "C" fn ipuflow_calib_data_add_sample(
         };
         let mut sample = Vec::with_capacity(count);
         for i in 0..count {
-            let n = nonempty(arg_str(*names.add(i), &format!("names[{i}]"))?, &format!("names[{i}]"))?;
+            let n = nonempty(
+                arg_str(*names.add(i), &format!("names[{i}]"))?,
+                &format!("names[{i}]"),
+            )?;
             if sample.iter().any(|(x, _): &(String, OwnedTensor)| x == n) {
-                return Err(Error::invalid_argument(format!("input '{n}' appears twice in one sample")));
+                return Err(Error::invalid_argument(format!(
+                    "input '{n}' appears twice in one sample"
+                )));
             }
             let v = &*tensors.add(i);
             let (et, shape) = view_parts(v, n)?;
-            let bytes = if v.byte_size == 0 { Vec::new() } else { std::slice::from_raw_parts(v.data as *const u8, v.byte_size).to_vec() };
+            let bytes = if v.byte_size == 0 {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(v.data as *const u8, v.byte_size).to_vec()
+            };
             sample.push((n.to_string(), OwnedTensor::from_bytes(et, shape, bytes)?));
         }
         samples.push(sample);
@@ -567,9 +673,16 @@ pub unsafe extern "C" fn ipuflow_calib_data_create_from_callback(
         let count = match batch_count {
             -1 => None,
             n if n >= 0 => Some(n as usize),
-            n => return Err(Error::invalid_argument(format!("batch_count {n} must be -1 (unknown) or >= 0"))),
+            n => {
+                return Err(Error::invalid_argument(format!(
+                    "batch_count {n} must be -1 (unknown) or >= 0"
+                )))
+            }
         };
-        write_out(out, ipuflow_calib_data::into_raw(CalibData::Callback { next, user, count }));
+        write_out(
+            out,
+            ipuflow_calib_data::into_raw(CalibData::Callback { next, user, count }),
+        );
         Ok(())
     })
 }
@@ -582,7 +695,10 @@ pub unsafe extern "C" fn ipuflow_calib_data_create_from_callback(
 /// IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no .npy file and no subdirectory). Files are read during
 /// `ipuflow_quantize`; errors there name the file. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_calib_data_create_from_npy_dir(dir: *const c_char, out: *mut *mut ipuflow_calib_data) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_calib_data_create_from_npy_dir(
+    dir: *const c_char,
+    out: *mut *mut ipuflow_calib_data,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let p = arg_path(dir, "dir")?;
@@ -620,7 +736,9 @@ pub struct ipuflow_image_preprocess {
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_image_preprocess_init(pre: *mut ipuflow_image_preprocess) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_image_preprocess_init(
+    pre: *mut ipuflow_image_preprocess,
+) -> ipuflow_status {
     guard(|| {
         let pre = out_ptr(pre, "pre")?;
         write_out(
@@ -641,7 +759,11 @@ pub unsafe extern "C" fn ipuflow_image_preprocess_init(pre: *mut ipuflow_image_p
 }
 
 unsafe fn image_preprocess(p: &ipuflow_image_preprocess) -> Result<ImagePreprocess> {
-    let input = if p.input_name.is_null() { None } else { Some(nonempty(arg_str(p.input_name, "pre->input_name")?, "pre->input_name")?.to_string()) };
+    let input = if p.input_name.is_null() {
+        None
+    } else {
+        Some(nonempty(arg_str(p.input_name, "pre->input_name")?, "pre->input_name")?.to_string())
+    };
     let size = match (p.height, p.width) {
         (0, 0) => None,
         (0, _) | (_, 0) => {
@@ -655,20 +777,45 @@ unsafe fn image_preprocess(p: &ipuflow_image_preprocess) -> Result<ImagePreproce
     let resize_shorter = match p.resize_shorter {
         -1 => None,
         n if n >= 0 => Some(n as u32),
-        n => return Err(Error::invalid_argument(format!("pre->resize_shorter {n} must be -1, 0 or a size"))),
+        n => {
+            return Err(Error::invalid_argument(format!(
+                "pre->resize_shorter {n} must be -1, 0 or a size"
+            )))
+        }
     };
     let layout = match p.layout {
         IPUFLOW_LAYOUT_AUTO => Layout::Auto,
         IPUFLOW_LAYOUT_NCHW => Layout::Nchw,
         IPUFLOW_LAYOUT_NHWC => Layout::Nhwc,
-        v => return Err(invalid_enum("pre->layout", v, "IPUFLOW_LAYOUT_AUTO/NCHW/NHWC (0..2)")),
+        v => {
+            return Err(invalid_enum(
+                "pre->layout",
+                v,
+                "IPUFLOW_LAYOUT_AUTO/NCHW/NHWC (0..2)",
+            ))
+        }
     };
     let order = match p.channel_order {
         IPUFLOW_CHANNEL_ORDER_RGB => ChannelOrder::Rgb,
         IPUFLOW_CHANNEL_ORDER_BGR => ChannelOrder::Bgr,
-        v => return Err(invalid_enum("pre->channel_order", v, "IPUFLOW_CHANNEL_ORDER_RGB/BGR (0, 1)")),
+        v => {
+            return Err(invalid_enum(
+                "pre->channel_order",
+                v,
+                "IPUFLOW_CHANNEL_ORDER_RGB/BGR (0, 1)",
+            ))
+        }
     };
-    let pre = ImagePreprocess { input, size, resize_shorter, mean: p.mean, std: p.std, layout, order, flip_horizontal: false };
+    let pre = ImagePreprocess {
+        input,
+        size,
+        resize_shorter,
+        mean: p.mean,
+        std: p.std,
+        layout,
+        order,
+        flip_horizontal: false,
+    };
     pre.validate()?;
     Ok(pre)
 }
@@ -721,7 +868,10 @@ impl CalibrationSource for CallbackSource {
     }
     fn next_batch(&mut self, inputs: &[TensorInfo]) -> Result<Option<Batch<'_>>> {
         if self.state.input_names.len() != inputs.len() {
-            self.state.input_names = inputs.iter().map(|i| CString::new(i.name.replace('\0', "")).unwrap_or_default()).collect();
+            self.state.input_names = inputs
+                .iter()
+                .map(|i| CString::new(i.name.replace('\0', "")).unwrap_or_default())
+                .collect();
         }
         self.state.set.clear();
         self.state.error = None;
@@ -763,7 +913,8 @@ impl CalibrationSource for CallbackSource {
 /// for IPUFLOW_QUANT_STAGE_CALIBRATE; 0 then 1 for the other stages; `total` -1 when unknown). Called on the
 /// thread running `ipuflow_quantize`. Return 0 to continue, non-zero to cancel: `ipuflow_quantize` then returns
 /// IPUFLOW_STATUS_CANCELLED.
-pub type ipuflow_quant_progress_fn = Option<unsafe extern "C" fn(user: *mut c_void, stage: i32, done: usize, total: i64) -> i32>;
+pub type ipuflow_quant_progress_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, stage: i32, done: usize, total: i64) -> i32>;
 
 /// Quantizes `model` to a QDQ model: prepares it (ONNX Runtime BASIC optimization, BatchNorm and Constant
 /// folding), calibrates it on `data`, writes Q/DQ nodes as `config` says and checks that ONNX Runtime loads the
@@ -806,7 +957,11 @@ pub unsafe extern "C" fn ipuflow_quantize(
                 next: *next,
                 user: *user,
                 count: *count,
-                state: Box::new(BatchState { input_names: Vec::new(), set: Vec::new(), error: None }),
+                state: Box::new(BatchState {
+                    input_names: Vec::new(),
+                    set: Vec::new(),
+                    error: None,
+                }),
                 calls: 0,
             }),
             CalibData::Npy(p) => Box::new(NpyDir::open(p)?),
@@ -823,7 +978,10 @@ pub unsafe extern "C" fn ipuflow_quantize(
             let total = p.total.map_or(-1, |t| t as i64);
             unsafe { f(progress_user, stage, p.done, total) == 0 }
         };
-        let hooks = Hooks { progress: Some(&mut report_fn), cancel: None };
+        let hooks = Hooks {
+            progress: Some(&mut report_fn),
+            cancel: None,
+        };
         let (q, report) = quantize(&m.model, cfg, &mut *source, hooks)?;
         drop(source);
         if !out_report_json.is_null() {
@@ -869,9 +1027,14 @@ pub unsafe extern "C" fn ipuflow_image_load(
         let out = out_ptr(out, "out")?;
         let p = arg_path(path, "path")?;
         let pre_c = pre.as_ref().ok_or_else(|| null_arg("pre"))?;
-        let mut pre = image_preprocess(&ipuflow_image_preprocess { input_name: std::ptr::null(), ..*pre_c })?;
+        let mut pre = image_preprocess(&ipuflow_image_preprocess {
+            input_name: std::ptr::null(),
+            ..*pre_c
+        })?;
         pre.flip_horizontal = flag(flip_horizontal, "flip_horizontal")?;
-        let (h, w) = pre.size.ok_or_else(|| Error::invalid_argument("pre->height and pre->width must be set (> 0)"))?;
+        let (h, w) = pre.size.ok_or_else(|| {
+            Error::invalid_argument("pre->height and pre->width must be set (> 0)")
+        })?;
         let need = 3usize * h as usize * w as usize;
         if out_count != need {
             return Err(Error::new(
@@ -879,8 +1042,16 @@ pub unsafe extern "C" fn ipuflow_image_load(
                 format!("out_count is {out_count}; a {h}x{w} image needs exactly {need} floats"),
             ));
         }
-        let layout = if pre.layout == Layout::Nhwc { Layout::Nhwc } else { Layout::Nchw };
-        let shape = if layout == Layout::Nhwc { vec![1, h as i64, w as i64, 3] } else { vec![1, 3, h as i64, w as i64] };
+        let layout = if pre.layout == Layout::Nhwc {
+            Layout::Nhwc
+        } else {
+            Layout::Nchw
+        };
+        let shape = if layout == Layout::Nhwc {
+            vec![1, h as i64, w as i64, 3]
+        } else {
+            vec![1, 3, h as i64, w as i64]
+        };
         let info = TensorInfo {
             name: "image".into(),
             kind: crate::runtime::ValueKind::Tensor,

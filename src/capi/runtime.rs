@@ -6,7 +6,7 @@
 
 use std::ffi::c_char;
 
-use super::{arg_path, arg_wide_path, guard, guard_value, out_ptr, write_out, ipuflow_status};
+use super::{arg_path, arg_wide_path, guard, guard_value, ipuflow_status, out_ptr, write_out};
 use crate::runtime::Runtime;
 
 /// Loads ONNX Runtime for the whole process; it stays loaded until the process exits.
@@ -30,7 +30,11 @@ use crate::runtime::Runtime;
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_runtime_load(path: *const c_char) -> ipuflow_status {
     guard(|| {
-        let p = if path.is_null() { None } else { Some(arg_path(path, "path")?) };
+        let p = if path.is_null() {
+            None
+        } else {
+            Some(arg_path(path, "path")?)
+        };
         Runtime::load(p.as_deref()).map(|_| ())
     })
 }
@@ -40,7 +44,11 @@ pub unsafe extern "C" fn ipuflow_runtime_load(path: *const c_char) -> ipuflow_st
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_runtime_load_w(path: *const u16) -> ipuflow_status {
     guard(|| {
-        let p = if path.is_null() { None } else { Some(arg_wide_path(path, "path")?) };
+        let p = if path.is_null() {
+            None
+        } else {
+            Some(arg_wide_path(path, "path")?)
+        };
         Runtime::load(p.as_deref()).map(|_| ())
     })
 }

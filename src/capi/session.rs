@@ -13,13 +13,14 @@ use super::model::ipuflow_model;
 use super::session_options::ipuflow_session_options;
 use super::tensor::{ipuflow_tensor, ipuflow_tensor_view, TensorHandle};
 use super::{
-    arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, enum_arg, guard, guard_value, null_arg, out_ptr, write_out,
-    BoxHandle, ipuflow_status,
+    arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, enum_arg, guard, guard_value,
+    ipuflow_status, null_arg, out_ptr, write_out, BoxHandle,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipu::report::{CPU_EP, VITISAI_EP};
 use crate::runtime::{
-    DeviceUsed, ElementType, Environment, LogLevel, Placement, RunOptions, Session, SessionOptions, TensorInfo, TensorMut, TensorRef,
+    DeviceUsed, ElementType, Environment, LogLevel, Placement, RunOptions, Session, SessionOptions,
+    TensorInfo, TensorMut, TensorRef,
 };
 
 /// A model loaded into ONNX Runtime, ready to run.
@@ -98,7 +99,11 @@ impl CPlacement {
                 a.subgraphs
                     .iter()
                     .map(|sg| {
-                        let nodes = sg.nodes.iter().map(|n| [cstring(&n.name), cstring(&n.domain), cstring(&n.op_type)]).collect();
+                        let nodes = sg
+                            .nodes
+                            .iter()
+                            .map(|n| [cstring(&n.name), cstring(&n.domain), cstring(&n.op_type)])
+                            .collect();
                         (cstring(&sg.ep_name), nodes)
                     })
                     .collect()
@@ -122,32 +127,65 @@ impl SessionHandle {
             infos
                 .iter()
                 .map(|i| {
-                    let dim_names: Vec<CString> =
-                        i.dim_names.iter().map(|n| CString::new(n.replace('\0', "")).unwrap_or_default()).collect();
+                    let dim_names: Vec<CString> = i
+                        .dim_names
+                        .iter()
+                        .map(|n| CString::new(n.replace('\0', "")).unwrap_or_default())
+                        .collect();
                     let dim_name_ptrs = dim_names.iter().map(|c| c.as_ptr()).collect();
-                    CInfo { name: CString::new(i.name.replace('\0', "")).unwrap_or_default(), dim_names, dim_name_ptrs }
+                    CInfo {
+                        name: CString::new(i.name.replace('\0', "")).unwrap_or_default(),
+                        dim_names,
+                        dim_name_ptrs,
+                    }
                 })
                 .collect()
         };
         let inputs = conv(session.inputs());
         let outputs = conv(session.outputs());
         let placement = CPlacement::new(session.execution());
-        SessionHandle { session, inputs, outputs, placement }
+        SessionHandle {
+            session,
+            inputs,
+            outputs,
+            placement,
+        }
     }
 
     fn info(&self, is_input: bool, index: usize) -> Result<ipuflow_tensor_info> {
-        let (infos, cinfos, what) =
-            if is_input { (self.session.inputs(), &self.inputs, "input") } else { (self.session.outputs(), &self.outputs, "output") };
+        let (infos, cinfos, what) = if is_input {
+            (self.session.inputs(), &self.inputs, "input")
+        } else {
+            (self.session.outputs(), &self.outputs, "output")
+        };
         let (i, c) = infos.get(index).zip(cinfos.get(index)).ok_or_else(|| {
-            Error::new(ErrorKind::OutOfRange, format!("{what} index {index} is out of range: the model has {} {what}s", infos.len()))
+            Error::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "{what} index {index} is out of range: the model has {} {what}s",
+                    infos.len()
+                ),
+            )
         })?;
         debug_assert_eq!(c.dim_names.len(), i.shape.len());
         Ok(ipuflow_tensor_info {
             name: c.name.as_ptr(),
-            element_type: if i.kind == crate::runtime::ValueKind::Tensor { i.element_type_code } else { 0 },
-            shape: if i.shape.is_empty() { std::ptr::null() } else { i.shape.as_ptr() },
+            element_type: if i.kind == crate::runtime::ValueKind::Tensor {
+                i.element_type_code
+            } else {
+                0
+            },
+            shape: if i.shape.is_empty() {
+                std::ptr::null()
+            } else {
+                i.shape.as_ptr()
+            },
             rank: i.shape.len(),
-            dim_names: if c.dim_name_ptrs.is_empty() { std::ptr::null() } else { c.dim_name_ptrs.as_ptr() },
+            dim_names: if c.dim_name_ptrs.is_empty() {
+                std::ptr::null()
+            } else {
+                c.dim_name_ptrs.as_ptr()
+            },
         })
     }
 }
@@ -156,9 +194,20 @@ box_handle!(ipuflow_session => SessionHandle);
 box_handle!(ipuflow_run_options => RunOptions);
 
 /// The environment and options of a session creation: NULL environment = the live one or a default one.
-unsafe fn env_and_options(env: *const ipuflow_env, options: *const ipuflow_session_options) -> Result<(Environment, SessionOptions)> {
-    let env = if env.is_null() { Environment::current_or_default()? } else { ipuflow_env::try_ref(env, "env")?.clone() };
-    let options = if options.is_null() { SessionOptions::default() } else { ipuflow_session_options::try_ref(options, "options")?.clone() };
+unsafe fn env_and_options(
+    env: *const ipuflow_env,
+    options: *const ipuflow_session_options,
+) -> Result<(Environment, SessionOptions)> {
+    let env = if env.is_null() {
+        Environment::current_or_default()?
+    } else {
+        ipuflow_env::try_ref(env, "env")?.clone()
+    };
+    let options = if options.is_null() {
+        SessionOptions::default()
+    } else {
+        ipuflow_session_options::try_ref(options, "options")?.clone()
+    };
     Ok((env, options))
 }
 
@@ -274,7 +323,10 @@ pub unsafe extern "C" fn ipuflow_session_free(session: *mut ipuflow_session) {
 
 /// Gives the number of model inputs a run must feed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_input_count(session: *const ipuflow_session, out: *mut usize) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_input_count(
+    session: *const ipuflow_session,
+    out: *mut usize,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let s = ipuflow_session::try_ref(session, "session")?;
@@ -285,7 +337,10 @@ pub unsafe extern "C" fn ipuflow_session_input_count(session: *const ipuflow_ses
 
 /// Gives the number of model outputs. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_output_count(session: *const ipuflow_session, out: *mut usize) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_output_count(
+    session: *const ipuflow_session,
+    out: *mut usize,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let s = ipuflow_session::try_ref(session, "session")?;
@@ -327,11 +382,18 @@ pub unsafe extern "C" fn ipuflow_session_output_info(
 }
 
 /// A view's fields as a core tensor (element type validated, pointers checked). `name` is e.g. "inputs[1]".
-unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -> Result<(crate::runtime::ElementType, &'a [i64])> {
+unsafe fn view_parts<'a>(
+    v: &ipuflow_tensor_view,
+    name: &dyn Fn() -> String,
+) -> Result<(crate::runtime::ElementType, &'a [i64])> {
     // The argument name is formatted only on error: this runs on every call.
     let et = match crate::runtime::ElementType::from_onnx(v.element_type) {
         Some(t) => t,
-        None => enum_arg::<crate::runtime::ElementType>(v.element_type, &format!("{}.element_type", name()), "an IPUFLOW_ELEMENT_TYPE_* value")?,
+        None => enum_arg::<crate::runtime::ElementType>(
+            v.element_type,
+            &format!("{}.element_type", name()),
+            "an IPUFLOW_ELEMENT_TYPE_* value",
+        )?,
     };
     let shape: &[i64] = if v.rank == 0 {
         &[]
@@ -348,7 +410,10 @@ unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -> 
 
 /// The strings of a STRING input view: its `data` is `byte_size / sizeof(char*)` pointers to NUL-terminated UTF-8
 /// strings. `name` is e.g. "inputs[1]"; a NULL entry is reported as "inputs[1].data[3]".
-unsafe fn view_strings<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -> Result<Vec<&'a str>> {
+unsafe fn view_strings<'a>(
+    v: &ipuflow_tensor_view,
+    name: &dyn Fn() -> String,
+) -> Result<Vec<&'a str>> {
     const PTR: usize = std::mem::size_of::<*const c_char>();
     if !v.byte_size.is_multiple_of(PTR) {
         return Err(Error::new(
@@ -364,7 +429,10 @@ unsafe fn view_strings<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -
         return Ok(Vec::new());
     }
     if !(v.data as usize).is_multiple_of(std::mem::align_of::<*const c_char>()) {
-        return Err(Error::invalid_argument(format!("{}: the data address is not aligned to sizeof(char*) (a STRING view)", name())));
+        return Err(Error::invalid_argument(format!(
+            "{}: the data address is not aligned to sizeof(char*) (a STRING view)",
+            name()
+        )));
     }
     let ptrs = std::slice::from_raw_parts(v.data as *const *const c_char, v.byte_size / PTR);
     // The pointer array as &CStr slices, then checked UTF-8 (ONNX strings are UTF-8).
@@ -375,7 +443,10 @@ unsafe fn view_strings<'a>(v: &ipuflow_tensor_view, name: &dyn Fn() -> String) -
                 return Err(null_arg(&format!("{}.data[{j}]", name())));
             }
             CStr::from_ptr(p).to_str().map_err(|e| {
-                Error::new(ErrorKind::InvalidUtf8, format!("{}.data[{j}] is not valid UTF-8: {e}", name()))
+                Error::new(
+                    ErrorKind::InvalidUtf8,
+                    format!("{}.data[{j}] is not valid UTF-8: {e}", name()),
+                )
             })
         })
         .collect()
@@ -423,7 +494,11 @@ pub unsafe extern "C" fn ipuflow_session_run(
     guard(|| {
         let h = ipuflow_session::try_ref(session, "session")?;
         let s = &h.session;
-        let ro = if run_options.is_null() { None } else { Some(ipuflow_run_options::try_ref(run_options, "run_options")?) };
+        let ro = if run_options.is_null() {
+            None
+        } else {
+            Some(ipuflow_run_options::try_ref(run_options, "run_options")?)
+        };
         if n_inputs > 0 {
             if input_names.is_null() {
                 return Err(null_arg("input_names"));
@@ -433,7 +508,11 @@ pub unsafe extern "C" fn ipuflow_session_run(
             }
         }
         if n_outputs == 0 {
-            let names: Vec<String> = s.outputs().iter().map(|o| format!("'{}'", o.name)).collect();
+            let names: Vec<String> = s
+                .outputs()
+                .iter()
+                .map(|o| format!("'{}'", o.name))
+                .collect();
             return Err(Error::invalid_argument(format!(
                 "n_outputs is 0: request at least one output; the model's outputs are: {}",
                 names.join(", ")
@@ -475,10 +554,19 @@ pub unsafe extern "C" fn ipuflow_session_run(
             let v = &*inputs.add(i);
             let (et, shape) = view_parts(v, &|| format!("inputs[{i}]"))?;
             let t = if et != ElementType::String {
-                let data: &[u8] = if v.byte_size == 0 { &[] } else { std::slice::from_raw_parts(v.data as *const u8, v.byte_size) };
+                let data: &[u8] = if v.byte_size == 0 {
+                    &[]
+                } else {
+                    std::slice::from_raw_parts(v.data as *const u8, v.byte_size)
+                };
                 TensorRef::from_bytes(et, shape, data)
             } else if is_string_input(i)? {
-                TensorRef::from_strs(shape, strings.next().ok_or_else(|| Error::internal("string inputs out of step"))?)
+                TensorRef::from_strs(
+                    shape,
+                    strings
+                        .next()
+                        .ok_or_else(|| Error::internal("string inputs out of step"))?,
+                )
             } else {
                 TensorRef::from_strs(shape, &[])
             };
@@ -535,7 +623,9 @@ pub unsafe extern "C" fn ipuflow_session_run(
 /// Loads ONNX Runtime automatically if needed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, the RUNTIME_* load errors,
 /// IPUFLOW_STATUS_RUNTIME. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_create(out: *mut *mut ipuflow_run_options) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_run_options_create(
+    out: *mut *mut ipuflow_run_options,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let ro = RunOptions::new()?;
@@ -555,7 +645,9 @@ pub unsafe extern "C" fn ipuflow_run_options_free(options: *mut ipuflow_run_opti
 /// `ipuflow_run_options_reset`. Idempotent. Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
 /// Thread-safe: meant to be called from another thread than the one running.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_cancel(options: *const ipuflow_run_options) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_run_options_cancel(
+    options: *const ipuflow_run_options,
+) -> ipuflow_status {
     guard(|| {
         ipuflow_run_options::try_ref(options, "options")?.cancel();
         Ok(())
@@ -564,7 +656,9 @@ pub unsafe extern "C" fn ipuflow_run_options_cancel(options: *const ipuflow_run_
 
 /// Clears the cancel flag so the options can be used again. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_reset(options: *const ipuflow_run_options) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_run_options_reset(
+    options: *const ipuflow_run_options,
+) -> ipuflow_status {
     guard(|| {
         ipuflow_run_options::try_ref(options, "options")?.reset();
         Ok(())
@@ -573,7 +667,10 @@ pub unsafe extern "C" fn ipuflow_run_options_reset(options: *const ipuflow_run_o
 
 /// Gives 1 if the options are cancelled, else 0. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_is_cancelled(options: *const ipuflow_run_options, out: *mut i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_run_options_is_cancelled(
+    options: *const ipuflow_run_options,
+    out: *mut i32,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let c = ipuflow_run_options::try_ref(options, "options")?.is_cancelled();
@@ -585,7 +682,10 @@ pub unsafe extern "C" fn ipuflow_run_options_is_cancelled(options: *const ipuflo
 /// Sets a tag shown in ONNX Runtime's log messages of these runs (UTF-8, copied).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8. Not thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_set_tag(options: *mut ipuflow_run_options, tag: *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_run_options_set_tag(
+    options: *mut ipuflow_run_options,
+    tag: *const c_char,
+) -> ipuflow_status {
     guard(|| {
         let o = ipuflow_run_options::try_mut(options, "options")?;
         o.set_tag(arg_str(tag, "tag")?)
@@ -595,10 +695,17 @@ pub unsafe extern "C" fn ipuflow_run_options_set_tag(options: *mut ipuflow_run_o
 /// Sets the minimum log severity of these runs (an `IPUFLOW_LOG_LEVEL_*`).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_set_log_level(options: *mut ipuflow_run_options, log_level: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_run_options_set_log_level(
+    options: *mut ipuflow_run_options,
+    log_level: i32,
+) -> ipuflow_status {
     guard(|| {
         let o = ipuflow_run_options::try_mut(options, "options")?;
-        let level: LogLevel = enum_arg(log_level, "log_level", "IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)")?;
+        let level: LogLevel = enum_arg(
+            log_level,
+            "log_level",
+            "IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)",
+        )?;
         o.set_log_level(level)
     })
 }
@@ -627,7 +734,10 @@ pub unsafe extern "C" fn ipuflow_run_options_add_config_entry(
 /// `IPUFLOW_DEVICE_CPU` (also after a PREFER fallback: see `ipuflow_session_get_fallback_reason`).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_get_device(session: *const ipuflow_session, out_device_used: *mut i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_get_device(
+    session: *const ipuflow_session,
+    out_device_used: *mut i32,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out_device_used, "out_device_used")?;
         let h = ipuflow_session::try_ref(session, "session")?;
@@ -646,7 +756,10 @@ pub unsafe extern "C" fn ipuflow_session_get_device(session: *const ipuflow_sess
 /// `*out` is owned by the session (valid until `ipuflow_session_free`).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_get_fallback_reason(session: *const ipuflow_session, out: *mut *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_get_fallback_reason(
+    session: *const ipuflow_session,
+    out: *mut *const c_char,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let h = ipuflow_session::try_ref(session, "session")?;
@@ -660,7 +773,10 @@ pub unsafe extern "C" fn ipuflow_session_get_fallback_reason(session: *const ipu
 /// fallback, so the host can clear that entry with `ipuflow_npu_cache_clear`; "" when the NPU was not attempted
 /// (device CPU, or AUTO without a detected NPU). `*out` is owned by the session. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_get_cache_key(session: *const ipuflow_session, out: *mut *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_get_cache_key(
+    session: *const ipuflow_session,
+    out: *mut *const c_char,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let h = ipuflow_session::try_ref(session, "session")?;
@@ -748,7 +864,9 @@ pub unsafe extern "C" fn ipuflow_session_get_placement_summary(
 fn placement_of(h: &SessionHandle) -> Result<&[CSubgraph]> {
     match &h.session.execution().placement {
         Placement::Available(_) => Ok(&h.placement.subgraphs),
-        Placement::Unavailable(why) => Err(Error::unsupported(format!("the placement is unavailable: {why}"))),
+        Placement::Unavailable(why) => Err(Error::unsupported(format!(
+            "the placement is unavailable: {why}"
+        ))),
     }
 }
 
@@ -757,7 +875,10 @@ fn placement_of(h: &SessionHandle) -> Result<&[CSubgraph]> {
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
 /// Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_placement_subgraph_count(session: *const ipuflow_session, out_count: *mut usize) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_placement_subgraph_count(
+    session: *const ipuflow_session,
+    out_count: *mut usize,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out_count, "out_count")?;
         let h = ipuflow_session::try_ref(session, "session")?;
@@ -782,7 +903,13 @@ pub unsafe extern "C" fn ipuflow_session_placement_get_subgraph(
         let h = ipuflow_session::try_ref(session, "session")?;
         let sgs = placement_of(h)?;
         let (name, nodes) = sgs.get(index).ok_or_else(|| {
-            Error::new(ErrorKind::OutOfRange, format!("subgraph index {index} is out of range: the placement has {} subgraphs", sgs.len()))
+            Error::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "subgraph index {index} is out of range: the placement has {} subgraphs",
+                    sgs.len()
+                ),
+            )
         })?;
         if !ep_name.is_null() {
             write_out(ep_name, name.as_ptr());
@@ -831,7 +958,14 @@ pub unsafe extern "C" fn ipuflow_session_placement_get_node(
                 format!("node index {node_index} is out of range: subgraph {subgraph_index} has {} nodes", nodes.len()),
             )
         })?;
-        write_out(out, ipuflow_placed_node { name: n[0].as_ptr(), domain: n[1].as_ptr(), op_type: n[2].as_ptr() });
+        write_out(
+            out,
+            ipuflow_placed_node {
+                name: n[0].as_ptr(),
+                domain: n[1].as_ptr(),
+                op_type: n[2].as_ptr(),
+            },
+        );
         Ok(())
     })
 }
@@ -843,7 +977,10 @@ pub unsafe extern "C" fn ipuflow_session_placement_get_node(
 /// `*out` is a new string owned by the caller: free it with `ipuflow_string_free`.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_placement_json(session: *const ipuflow_session, out: *mut *mut c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_placement_json(
+    session: *const ipuflow_session,
+    out: *mut *mut c_char,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let h = ipuflow_session::try_ref(session, "session")?;

@@ -6,9 +6,14 @@
 
 use std::ffi::c_char;
 
-use super::{arg_path, arg_str, arg_wide_path, box_handle, enum_arg, guard, guard_value, out_ptr, write_out, BoxHandle, ipuflow_status};
+use super::{
+    arg_path, arg_str, arg_wide_path, box_handle, enum_arg, guard, guard_value, ipuflow_status,
+    out_ptr, write_out, BoxHandle,
+};
 use crate::error::{Error, Result};
-use crate::runtime::{ExecutionMode, FallbackPolicy, GraphOptimizationLevel, LogLevel, SessionDevice, SessionOptions};
+use crate::runtime::{
+    ExecutionMode, FallbackPolicy, GraphOptimizationLevel, LogLevel, SessionDevice, SessionOptions,
+};
 
 /// Graph optimization: none.
 pub const IPUFLOW_GRAPH_OPTIMIZATION_DISABLE: i32 = 0;
@@ -44,10 +49,15 @@ box_handle!(ipuflow_session_options => SessionOptions);
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_create(out: *mut *mut ipuflow_session_options) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_create(
+    out: *mut *mut ipuflow_session_options,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
-        write_out(out, ipuflow_session_options::into_raw(SessionOptions::default()));
+        write_out(
+            out,
+            ipuflow_session_options::into_raw(SessionOptions::default()),
+        );
         Ok(())
     })
 }
@@ -58,13 +68,18 @@ pub unsafe extern "C" fn ipuflow_session_options_free(options: *mut ipuflow_sess
     guard_value((), || ipuflow_session_options::free(options))
 }
 
-fn with(options: *mut ipuflow_session_options, f: impl FnOnce(&mut SessionOptions) -> Result<()>) -> ipuflow_status {
+fn with(
+    options: *mut ipuflow_session_options,
+    f: impl FnOnce(&mut SessionOptions) -> Result<()>,
+) -> ipuflow_status {
     guard(|| f(unsafe { ipuflow_session_options::try_mut(options, "options") }?))
 }
 
 fn threads(v: i32, name: &str) -> Result<Option<u32>> {
     if v < 0 {
-        return Err(Error::invalid_argument(format!("argument '{name}' is {v}; it must be >= 0 (0: ONNX Runtime chooses)")));
+        return Err(Error::invalid_argument(format!(
+            "argument '{name}' is {v}; it must be >= 0 (0: ONNX Runtime chooses)"
+        )));
     }
     Ok(if v == 0 { None } else { Some(v as u32) })
 }
@@ -72,7 +87,10 @@ fn threads(v: i32, name: &str) -> Result<Option<u32>> {
 /// Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
 /// physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_intra_op_threads(options: *mut ipuflow_session_options, n: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_intra_op_threads(
+    options: *mut ipuflow_session_options,
+    n: i32,
+) -> ipuflow_status {
     with(options, |o| {
         o.intra_op_threads = threads(n, "n")?;
         Ok(())
@@ -82,7 +100,10 @@ pub unsafe extern "C" fn ipuflow_session_options_set_intra_op_threads(options: *
 /// Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
 /// choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_inter_op_threads(options: *mut ipuflow_session_options, n: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_inter_op_threads(
+    options: *mut ipuflow_session_options,
+    n: i32,
+) -> ipuflow_status {
     with(options, |o| {
         o.inter_op_threads = threads(n, "n")?;
         Ok(())
@@ -92,10 +113,16 @@ pub unsafe extern "C" fn ipuflow_session_options_set_inter_op_threads(options: *
 /// Sets the graph optimization level, an `IPUFLOW_GRAPH_OPTIMIZATION_*` value.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_graph_optimization(options: *mut ipuflow_session_options, level: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_graph_optimization(
+    options: *mut ipuflow_session_options,
+    level: i32,
+) -> ipuflow_status {
     with(options, |o| {
-        o.graph_optimization_level =
-            enum_arg::<GraphOptimizationLevel>(level, "level", "IPUFLOW_GRAPH_OPTIMIZATION_DISABLE..IPUFLOW_GRAPH_OPTIMIZATION_ALL (0..3)")?;
+        o.graph_optimization_level = enum_arg::<GraphOptimizationLevel>(
+            level,
+            "level",
+            "IPUFLOW_GRAPH_OPTIMIZATION_DISABLE..IPUFLOW_GRAPH_OPTIMIZATION_ALL (0..3)",
+        )?;
         Ok(())
     })
 }
@@ -103,9 +130,16 @@ pub unsafe extern "C" fn ipuflow_session_options_set_graph_optimization(options:
 /// Sets the execution mode, an `IPUFLOW_EXECUTION_MODE_*` value.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_execution_mode(options: *mut ipuflow_session_options, mode: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_execution_mode(
+    options: *mut ipuflow_session_options,
+    mode: i32,
+) -> ipuflow_status {
     with(options, |o| {
-        o.execution_mode = enum_arg::<ExecutionMode>(mode, "mode", "IPUFLOW_EXECUTION_MODE_SEQUENTIAL or IPUFLOW_EXECUTION_MODE_PARALLEL")?;
+        o.execution_mode = enum_arg::<ExecutionMode>(
+            mode,
+            "mode",
+            "IPUFLOW_EXECUTION_MODE_SEQUENTIAL or IPUFLOW_EXECUTION_MODE_PARALLEL",
+        )?;
         Ok(())
     })
 }
@@ -114,14 +148,19 @@ fn flag(v: i32, name: &str) -> Result<bool> {
     match v {
         0 => Ok(false),
         1 => Ok(true),
-        _ => Err(Error::invalid_argument(format!("argument '{name}' is {v}; it must be 0 or 1"))),
+        _ => Err(Error::invalid_argument(format!(
+            "argument '{name}' is {v}; it must be 0 or 1"
+        ))),
     }
 }
 
 /// Asks for deterministic kernels (1) or not (0, the default).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_deterministic(options: *mut ipuflow_session_options, enable: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_deterministic(
+    options: *mut ipuflow_session_options,
+    enable: i32,
+) -> ipuflow_status {
     with(options, |o| {
         o.deterministic_compute = flag(enable, "enable")?;
         Ok(())
@@ -131,7 +170,10 @@ pub unsafe extern "C" fn ipuflow_session_options_set_deterministic(options: *mut
 /// Turns ONNX Runtime's CPU memory arena on (1, the default) or off (0: lower peak memory, slower allocation).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_memory_arena(options: *mut ipuflow_session_options, enable: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_memory_arena(
+    options: *mut ipuflow_session_options,
+    enable: i32,
+) -> ipuflow_status {
     with(options, |o| {
         o.memory_arena = flag(enable, "enable")?;
         Ok(())
@@ -142,18 +184,32 @@ pub unsafe extern "C" fn ipuflow_session_options_set_memory_arena(options: *mut 
 /// `prefix` is a UTF-8 path prefix (copied), or NULL to disable profiling (the default).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_profiling(options: *mut ipuflow_session_options, prefix: *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_profiling(
+    options: *mut ipuflow_session_options,
+    prefix: *const c_char,
+) -> ipuflow_status {
     with(options, |o| {
-        o.profiling_prefix = if prefix.is_null() { None } else { Some(unsafe { arg_path(prefix, "prefix") }?) };
+        o.profiling_prefix = if prefix.is_null() {
+            None
+        } else {
+            Some(unsafe { arg_path(prefix, "prefix") }?)
+        };
         Ok(())
     })
 }
 
 /// Same as `ipuflow_session_options_set_profiling` with a NUL-terminated UTF-16 prefix (`wchar_t*` on Windows).
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_profiling_w(options: *mut ipuflow_session_options, prefix: *const u16) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_profiling_w(
+    options: *mut ipuflow_session_options,
+    prefix: *const u16,
+) -> ipuflow_status {
     with(options, |o| {
-        o.profiling_prefix = if prefix.is_null() { None } else { Some(unsafe { arg_wide_path(prefix, "prefix") }?) };
+        o.profiling_prefix = if prefix.is_null() {
+            None
+        } else {
+            Some(unsafe { arg_wide_path(prefix, "prefix") }?)
+        };
         Ok(())
     })
 }
@@ -162,18 +218,32 @@ pub unsafe extern "C" fn ipuflow_session_options_set_profiling_w(options: *mut i
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
 /// A path ONNX Runtime cannot write makes session creation fail with IPUFLOW_STATUS_RUNTIME.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path(options: *mut ipuflow_session_options, path: *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path(
+    options: *mut ipuflow_session_options,
+    path: *const c_char,
+) -> ipuflow_status {
     with(options, |o| {
-        o.optimized_model_path = if path.is_null() { None } else { Some(unsafe { arg_path(path, "path") }?) };
+        o.optimized_model_path = if path.is_null() {
+            None
+        } else {
+            Some(unsafe { arg_path(path, "path") }?)
+        };
         Ok(())
     })
 }
 
 /// Same as `ipuflow_session_options_set_optimized_model_path` with a NUL-terminated UTF-16 path.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path_w(options: *mut ipuflow_session_options, path: *const u16) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path_w(
+    options: *mut ipuflow_session_options,
+    path: *const u16,
+) -> ipuflow_status {
     with(options, |o| {
-        o.optimized_model_path = if path.is_null() { None } else { Some(unsafe { arg_wide_path(path, "path") }?) };
+        o.optimized_model_path = if path.is_null() {
+            None
+        } else {
+            Some(unsafe { arg_wide_path(path, "path") }?)
+        };
         Ok(())
     })
 }
@@ -182,14 +252,26 @@ pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path_w(opti
 /// (`IPUFLOW_LOG_LEVEL_*`, or -1 for the environment's level).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_logging(options: *mut ipuflow_session_options, log_id: *const c_char, log_level: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_logging(
+    options: *mut ipuflow_session_options,
+    log_id: *const c_char,
+    log_level: i32,
+) -> ipuflow_status {
     with(options, |o| {
         let level = if log_level == -1 {
             None
         } else {
-            Some(enum_arg::<LogLevel>(log_level, "log_level", "-1 or IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)")?)
+            Some(enum_arg::<LogLevel>(
+                log_level,
+                "log_level",
+                "-1 or IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)",
+            )?)
         };
-        let id = if log_id.is_null() { None } else { Some(unsafe { arg_str(log_id, "log_id") }?.to_string()) };
+        let id = if log_id.is_null() {
+            None
+        } else {
+            Some(unsafe { arg_str(log_id, "log_id") }?.to_string())
+        };
         o.log_id = id;
         o.log_level = level;
         Ok(())
@@ -252,7 +334,10 @@ pub const IPUFLOW_FALLBACK_PREFER: i32 = 1;
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_options_set_device(options: *mut ipuflow_session_options, device: i32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_session_options_set_device(
+    options: *mut ipuflow_session_options,
+    device: i32,
+) -> ipuflow_status {
     with(options, |o| {
         o.device = enum_arg::<SessionDevice>(
             device,
@@ -277,8 +362,13 @@ pub unsafe extern "C" fn ipuflow_session_options_set_fallback(
     min_npu_fraction: f64,
 ) -> ipuflow_status {
     with(options, |o| {
-        let p = enum_arg::<FallbackPolicy>(policy, "policy", "IPUFLOW_FALLBACK_STRICT (0), IPUFLOW_FALLBACK_PREFER (1)")?;
-        o.fallback_policy(p, min_npu_fraction).map_err(|e| e.context("argument 'min_npu_fraction'"))?;
+        let p = enum_arg::<FallbackPolicy>(
+            policy,
+            "policy",
+            "IPUFLOW_FALLBACK_STRICT (0), IPUFLOW_FALLBACK_PREFER (1)",
+        )?;
+        o.fallback_policy(p, min_npu_fraction)
+            .map_err(|e| e.context("argument 'min_npu_fraction'"))?;
         Ok(())
     })
 }

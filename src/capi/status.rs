@@ -73,10 +73,33 @@ impl ipuflow_status {
     pub const ALL: [ipuflow_status; 27] = {
         use ipuflow_status::*;
         [
-            Ok, NullArgument, InvalidArgument, InvalidEnum, InvalidUtf8, BufferTooSmall, OutOfRange, FileNotFound,
-            FileRead, FileWrite, PathRefused, ModelDecode, ModelInvalid, ExternalData, Unsupported, RuntimeNotFound,
-            RuntimeInvalid, RuntimeTooOld, RuntimeNotLoaded, Runtime, DeviceUnavailable, TensorMismatch, Cancelled,
-            Calibration, Callback, OutOfMemory, Internal,
+            Ok,
+            NullArgument,
+            InvalidArgument,
+            InvalidEnum,
+            InvalidUtf8,
+            BufferTooSmall,
+            OutOfRange,
+            FileNotFound,
+            FileRead,
+            FileWrite,
+            PathRefused,
+            ModelDecode,
+            ModelInvalid,
+            ExternalData,
+            Unsupported,
+            RuntimeNotFound,
+            RuntimeInvalid,
+            RuntimeTooOld,
+            RuntimeNotLoaded,
+            Runtime,
+            DeviceUnavailable,
+            TensorMismatch,
+            Cancelled,
+            Calibration,
+            Callback,
+            OutOfMemory,
+            Internal,
         ]
     };
 
@@ -156,7 +179,10 @@ mod tests {
     #[test]
     fn codes_are_pinned() {
         // The numbers are the ABI: this list may only grow.
-        let pinned: Vec<(i32, &str)> = ipuflow_status::ALL.iter().map(|s| (*s as i32, s.name())).collect();
+        let pinned: Vec<(i32, &str)> = ipuflow_status::ALL
+            .iter()
+            .map(|s| (*s as i32, s.name()))
+            .collect();
         assert_eq!(pinned[0], (0, "IPUFLOW_STATUS_OK\0"));
         assert_eq!(ipuflow_status::NullArgument as i32, 100);
         assert_eq!(ipuflow_status::FileNotFound as i32, 200);
@@ -167,7 +193,11 @@ mod tests {
         assert_eq!(ipuflow_status::Internal as i32, 901);
         let mut nums: Vec<i32> = pinned.iter().map(|p| p.0).collect();
         nums.dedup();
-        assert_eq!(nums.len(), ipuflow_status::ALL.len(), "codes are unique and sorted");
+        assert_eq!(
+            nums.len(),
+            ipuflow_status::ALL.len(),
+            "codes are unique and sorted"
+        );
         for (_, name) in pinned {
             assert!(name.ends_with('\0') && name.starts_with("IPUFLOW_STATUS_"));
         }

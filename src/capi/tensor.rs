@@ -7,7 +7,9 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::{box_handle, enum_arg, guard, guard_value, out_ptr, write_out, BoxHandle, ipuflow_status};
+use super::{
+    box_handle, enum_arg, guard, guard_value, ipuflow_status, out_ptr, write_out, BoxHandle,
+};
 use crate::error::{Error, ErrorKind};
 use crate::runtime::{ElementType, Tensor};
 
@@ -121,7 +123,11 @@ impl TensorHandle {
                 string_lens.push(with_nul.len() - 1);
             }
         }
-        TensorHandle { tensor, string_ptrs, string_lens }
+        TensorHandle {
+            tensor,
+            string_ptrs,
+            string_lens,
+        }
     }
 
     /// The data pointer and byte size of the C view (STRING: the pointer array).
@@ -130,7 +136,10 @@ impl TensorHandle {
             if self.string_ptrs.is_empty() {
                 return (std::ptr::null_mut(), 0);
             }
-            (self.string_ptrs.as_ptr() as *mut c_void, std::mem::size_of_val(self.string_ptrs.as_slice()))
+            (
+                self.string_ptrs.as_ptr() as *mut c_void,
+                std::mem::size_of_val(self.string_ptrs.as_slice()),
+            )
         } else if self.tensor.byte_size() == 0 {
             (std::ptr::null_mut(), 0)
         } else {
@@ -153,7 +162,10 @@ box_handle!(ipuflow_tensor => TensorHandle);
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_tensor_get_view(tensor: *const ipuflow_tensor, out: *mut ipuflow_tensor_view) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_tensor_get_view(
+    tensor: *const ipuflow_tensor,
+    out: *mut ipuflow_tensor_view,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let h = ipuflow_tensor::try_ref(tensor, "tensor")?;
@@ -161,7 +173,11 @@ pub unsafe extern "C" fn ipuflow_tensor_get_view(tensor: *const ipuflow_tensor, 
         let (data, byte_size) = h.data();
         let view = ipuflow_tensor_view {
             element_type: t.element_type().onnx(),
-            shape: if t.shape().is_empty() { std::ptr::null() } else { t.shape().as_ptr() },
+            shape: if t.shape().is_empty() {
+                std::ptr::null()
+            } else {
+                t.shape().as_ptr()
+            },
             rank: t.shape().len(),
             data,
             byte_size,
@@ -177,7 +193,11 @@ pub unsafe extern "C" fn ipuflow_tensor_get_view(tensor: *const ipuflow_tensor, 
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`tensor`). Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_tensor_data(tensor: *const ipuflow_tensor, data: *mut *mut c_void, byte_size: *mut usize) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_tensor_data(
+    tensor: *const ipuflow_tensor,
+    data: *mut *mut c_void,
+    byte_size: *mut usize,
+) -> ipuflow_status {
     guard(|| {
         let h = ipuflow_tensor::try_ref(tensor, "tensor")?;
         let (p, n) = h.data();
@@ -212,10 +232,20 @@ pub unsafe extern "C" fn ipuflow_tensor_string_lengths(
         if h.tensor.element_type() != ElementType::String {
             return Err(Error::new(
                 ErrorKind::TensorMismatch,
-                format!("the tensor has element type {}, not string", h.tensor.element_type()),
+                format!(
+                    "the tensor has element type {}, not string",
+                    h.tensor.element_type()
+                ),
             ));
         }
-        write_out(out_lengths, if h.string_lens.is_empty() { std::ptr::null() } else { h.string_lens.as_ptr() });
+        write_out(
+            out_lengths,
+            if h.string_lens.is_empty() {
+                std::ptr::null()
+            } else {
+                h.string_lens.as_ptr()
+            },
+        );
         write_out(out_count, h.string_lens.len());
         Ok(())
     })
@@ -236,10 +266,17 @@ pub unsafe extern "C" fn ipuflow_tensor_free(tensor: *mut ipuflow_tensor) {
 /// IPUFLOW_STATUS_UNSUPPORTED (INT4/UINT4/INT2/UINT2: several elements share a byte; n elements take (n + 1) / 2
 /// resp. (n + 3) / 4 bytes). Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_element_type_size(element_type: i32, out: *mut usize) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_element_type_size(
+    element_type: i32,
+    out: *mut usize,
+) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
-        let t: ElementType = enum_arg(element_type, "element_type", "an IPUFLOW_ELEMENT_TYPE_* value")?;
+        let t: ElementType = enum_arg(
+            element_type,
+            "element_type",
+            "an IPUFLOW_ELEMENT_TYPE_* value",
+        )?;
         let size = match t {
             ElementType::String => std::mem::size_of::<*const c_char>(),
             t => t.size().ok_or_else(|| {

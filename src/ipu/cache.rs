@@ -65,7 +65,11 @@ pub fn default_cache_key<K: AsRef<str>, V: AsRef<str>>(
 }
 
 /// Sets `cache_key` to [`default_cache_key`] unless the options already carry one; returns the key in use.
-pub fn ensure_cache_key(options: &mut ProviderOptions, model_bytes: &[u8], runtime_version: &str) -> String {
+pub fn ensure_cache_key(
+    options: &mut ProviderOptions,
+    model_bytes: &[u8],
+    runtime_version: &str,
+) -> String {
     if let Some(k) = options.get("cache_key") {
         return k.to_string();
     }
@@ -104,7 +108,10 @@ pub fn clear_cache(cache_dir: &Path, cache_key: &str) -> Result<ClearedCache> {
         ));
     }
     let entry = cache_dir.join(cache_key);
-    let mut out = ClearedCache { entry: entry.clone(), ..Default::default() };
+    let mut out = ClearedCache {
+        entry: entry.clone(),
+        ..Default::default()
+    };
     let meta = match fs::symlink_metadata(&entry) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
@@ -149,5 +156,8 @@ fn remove_tree(path: &Path, meta: &fs::Metadata, out: &mut ClearedCache) -> Resu
 }
 
 fn remove_err(path: &Path, e: std::io::Error) -> Error {
-    Error::new(ErrorKind::FileWrite, format!("cannot remove '{}': {e}", path.display()))
+    Error::new(
+        ErrorKind::FileWrite,
+        format!("cannot remove '{}': {e}", path.display()),
+    )
 }

@@ -95,7 +95,11 @@ impl DeviceScan {
 
 /// Classification of one (vendor, device, revision) triple: `None` when it is not a known NPU.
 /// Returns (name, family, target, notes).
-pub fn classify(vendor: u16, device: u16, revision: Option<u8>) -> Option<(String, NpuFamily, Target, Vec<String>)> {
+pub fn classify(
+    vendor: u16,
+    device: u16,
+    revision: Option<u8>,
+) -> Option<(String, NpuFamily, Target, Vec<String>)> {
     if vendor != AMD_VENDOR_ID {
         return None;
     }
@@ -151,7 +155,10 @@ fn make_device(
 /// Parses a sysfs hex value such as "0x17f0\n" (the `0x` is optional). `None` if malformed or too wide.
 pub fn parse_sysfs_hex(text: &str, max: u32) -> Option<u32> {
     let t = text.trim();
-    let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+    let digits = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -201,7 +208,9 @@ fn detect_platform() -> Result<DeviceScan> {
         return Ok(DeviceScan {
             source: format!("sysfs:{DEFAULT_SYSFS_ROOT}"),
             devices: Vec::new(),
-            warnings: vec![format!("{DEFAULT_SYSFS_ROOT} does not exist: cannot list PCI devices on this system")],
+            warnings: vec![format!(
+                "{DEFAULT_SYSFS_ROOT} does not exist: cannot list PCI devices on this system"
+            )],
         });
     }
     detect_in_sysfs(root)
@@ -211,13 +220,18 @@ fn detect_platform() -> Result<DeviceScan> {
 ///
 /// `root` missing → `FileNotFound`; unreadable → `FileRead`. Individual malformed entries are warnings.
 pub fn detect_in_sysfs(root: &Path) -> Result<DeviceScan> {
-    let mut scan = DeviceScan { source: format!("sysfs:{}", root.display()), ..Default::default() };
+    let mut scan = DeviceScan {
+        source: format!("sysfs:{}", root.display()),
+        ..Default::default()
+    };
     let read = fs::read_dir(root).map_err(|e| Error::io("read", root, e))?;
     let mut entries: Vec<PathBuf> = Vec::new();
     for entry in read {
         match entry {
             Ok(e) => entries.push(e.path()),
-            Err(e) => scan.warnings.push(format!("cannot list an entry of '{}': {e}", root.display())),
+            Err(e) => scan
+                .warnings
+                .push(format!("cannot list an entry of '{}': {e}", root.display())),
         }
     }
     entries.sort();
@@ -235,9 +249,13 @@ fn read_hex_file(dir: &Path, file: &str, max: u32) -> std::result::Result<Option
     match fs::read(&path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
-            parse_sysfs_hex(&text, max)
-                .map(Some)
-                .ok_or_else(|| format!("'{}' is malformed ({:?}): expected a hex number", path.display(), text.trim()))
+            parse_sysfs_hex(&text, max).map(Some).ok_or_else(|| {
+                format!(
+                    "'{}' is malformed ({:?}): expected a hex number",
+                    path.display(),
+                    text.trim()
+                )
+            })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read '{}': {e}", path.display())),
@@ -259,7 +277,10 @@ fn scan_sysfs_device(dir: &Path, scan: &mut DeviceScan) {
     let device = match read_hex_file(dir, "device", 0xFFFF) {
         Ok(Some(v)) => v as u16,
         Ok(None) => {
-            scan.warnings.push(format!("'{}': AMD device without a 'device' file", dir.display()));
+            scan.warnings.push(format!(
+                "'{}': AMD device without a 'device' file",
+                dir.display()
+            ));
             return;
         }
         Err(w) => {
@@ -284,32 +305,62 @@ fn scan_sysfs_device(dir: &Path, scan: &mut DeviceScan) {
         .and_then(|target| target.file_name().map(|n| n.to_string_lossy().into_owned()));
     let driver_ok = driver.as_deref() == Some(LINUX_DRIVER);
     match &driver {
-        None => extra_notes.push(format!("no driver bound (the {LINUX_DRIVER} kernel driver is not loaded?)")),
-        Some(d) if d != LINUX_DRIVER => extra_notes.push(format!("bound to driver '{d}', not {LINUX_DRIVER}")),
+        None => extra_notes.push(format!(
+            "no driver bound (the {LINUX_DRIVER} kernel driver is not loaded?)"
+        )),
+        Some(d) if d != LINUX_DRIVER => {
+            extra_notes.push(format!("bound to driver '{d}', not {LINUX_DRIVER}"))
+        }
         _ => {}
     }
     if device == DEVICE_ID_PHX_HPT && revision.is_none() {
         extra_notes.push("revision not readable (not needed to choose target X1)".into());
     }
-    if let Some(mut d) = make_device(vendor, device, revision, dir.display().to_string(), driver, driver_ok) {
+    if let Some(mut d) = make_device(
+        vendor,
+        device,
+        revision,
+        dir.display().to_string(),
+        driver,
+        driver_ok,
+    ) {
         d.notes.extend(extra_notes);
         scan.devices.push(d);
     }
 }
 
 /// Builds the device of a Windows hardware-ID list (first PCI ID that is an NPU wins). Public for tests.
-pub fn device_from_hardware_ids(ids: &[String], instance_id: &str, service: Option<String>) -> Option<NpuDevice> {
+pub fn device_from_hardware_ids(
+    ids: &[String],
+    instance_id: &str,
+    service: Option<String>,
+) -> Option<NpuDevice> {
     // The most specific ID (with REV_) comes first in Windows' list; take the first that classifies, but prefer
     // one carrying a revision.
-    let parsed: Vec<(u16, u16, Option<u8>)> = ids.iter().filter_map(|s| parse_windows_hardware_id(s)).collect();
+    let parsed: Vec<(u16, u16, Option<u8>)> = ids
+        .iter()
+        .filter_map(|s| parse_windows_hardware_id(s))
+        .collect();
     let best = parsed
         .iter()
         .find(|(v, d, r)| r.is_some() && classify(*v, *d, *r).is_some())
-        .or_else(|| parsed.iter().find(|(v, d, r)| classify(*v, *d, *r).is_some()))?;
+        .or_else(|| {
+            parsed
+                .iter()
+                .find(|(v, d, r)| classify(*v, *d, *r).is_some())
+        })?;
     let driver_ok = service.is_some();
-    let mut dev = make_device(best.0, best.1, best.2, instance_id.to_string(), service, driver_ok)?;
+    let mut dev = make_device(
+        best.0,
+        best.1,
+        best.2,
+        instance_id.to_string(),
+        service,
+        driver_ok,
+    )?;
     if !driver_ok {
-        dev.notes.push("no driver service bound (install the NPU driver)".into());
+        dev.notes
+            .push("no driver service bound (install the NPU driver)".into());
     }
     Some(dev)
 }
@@ -320,9 +371,9 @@ mod windows_scan {
     use super::*;
     use crate::error::ErrorKind;
     use windows_sys::Win32::Devices::DeviceAndDriverInstallation::{
-        SetupDiDestroyDeviceInfoList, SetupDiEnumDeviceInfo, SetupDiGetClassDevsW, SetupDiGetDeviceInstanceIdW,
-        SetupDiGetDeviceRegistryPropertyW, DIGCF_ALLCLASSES, DIGCF_PRESENT, SPDRP_HARDWAREID, SPDRP_SERVICE,
-        SP_DEVINFO_DATA,
+        SetupDiDestroyDeviceInfoList, SetupDiEnumDeviceInfo, SetupDiGetClassDevsW,
+        SetupDiGetDeviceInstanceIdW, SetupDiGetDeviceRegistryPropertyW, DIGCF_ALLCLASSES,
+        DIGCF_PRESENT, SPDRP_HARDWAREID, SPDRP_SERVICE, SP_DEVINFO_DATA,
     };
     use windows_sys::Win32::Foundation::{
         GetLastError, ERROR_INSUFFICIENT_BUFFER, ERROR_NO_MORE_ITEMS, INVALID_HANDLE_VALUE,
@@ -334,10 +385,17 @@ mod windows_scan {
 
     /// Splits a REG_MULTI_SZ buffer (UTF-16, double-NUL terminated) into strings.
     fn multi_sz(buf: &[u16]) -> Vec<String> {
-        buf.split(|&c| c == 0).filter(|s| !s.is_empty()).map(String::from_utf16_lossy).collect()
+        buf.split(|&c| c == 0)
+            .filter(|s| !s.is_empty())
+            .map(String::from_utf16_lossy)
+            .collect()
     }
 
-    unsafe fn registry_property(set: *mut core::ffi::c_void, data: &SP_DEVINFO_DATA, prop: u32) -> Option<Vec<u16>> {
+    unsafe fn registry_property(
+        set: *mut core::ffi::c_void,
+        data: &SP_DEVINFO_DATA,
+        prop: u32,
+    ) -> Option<Vec<u16>> {
         let mut needed: u32 = 0;
         let mut buf: Vec<u16> = vec![0; 256];
         for _ in 0..2 {
@@ -366,7 +424,13 @@ mod windows_scan {
     unsafe fn instance_id(set: *mut core::ffi::c_void, data: &SP_DEVINFO_DATA) -> String {
         let mut buf: Vec<u16> = vec![0; 512];
         let mut needed: u32 = 0;
-        let ok = SetupDiGetDeviceInstanceIdW(set as _, data, buf.as_mut_ptr(), buf.len() as u32, &mut needed);
+        let ok = SetupDiGetDeviceInstanceIdW(
+            set as _,
+            data,
+            buf.as_mut_ptr(),
+            buf.len() as u32,
+            &mut needed,
+        );
         if ok == 0 {
             return String::new();
         }
@@ -375,7 +439,10 @@ mod windows_scan {
     }
 
     pub(super) fn scan() -> Result<DeviceScan> {
-        let mut scan = DeviceScan { source: "windows:setupapi".into(), ..Default::default() };
+        let mut scan = DeviceScan {
+            source: "windows:setupapi".into(),
+            ..Default::default()
+        };
         let enumerator = wide("PCI");
         // SAFETY: every pointer passed below points into a live buffer owned here, sized as stated; the device
         // info set is destroyed before returning.
@@ -400,14 +467,21 @@ mod windows_scan {
                 if SetupDiEnumDeviceInfo(set as _, index, &mut data) == 0 {
                     let err = GetLastError();
                     if err != ERROR_NO_MORE_ITEMS {
-                        scan.warnings.push(format!("SetupDiEnumDeviceInfo stopped at {index} (error {err})"));
+                        scan.warnings.push(format!(
+                            "SetupDiEnumDeviceInfo stopped at {index} (error {err})"
+                        ));
                     }
                     break;
                 }
                 index += 1;
-                let Some(ids) = registry_property(set, &data, SPDRP_HARDWAREID) else { continue };
+                let Some(ids) = registry_property(set, &data, SPDRP_HARDWAREID) else {
+                    continue;
+                };
                 let ids = multi_sz(&ids);
-                if !ids.iter().any(|s| s.to_ascii_uppercase().contains("VEN_1022")) {
+                if !ids
+                    .iter()
+                    .any(|s| s.to_ascii_uppercase().contains("VEN_1022"))
+                {
                     continue;
                 }
                 let service = registry_property(set, &data, SPDRP_SERVICE)

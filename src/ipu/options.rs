@@ -39,8 +39,11 @@ pub const KNOWN_OPTIONS: &[&str] = &[
 ];
 
 /// Legacy (≤1.3) camelCase names and their current spelling.
-pub const LEGACY_NAMES: &[(&str, &str)] =
-    &[("cacheDir", "cache_dir"), ("cacheKey", "cache_key"), ("encryptionKey", "encryption_key")];
+pub const LEGACY_NAMES: &[(&str, &str)] = &[
+    ("cacheDir", "cache_dir"),
+    ("cacheKey", "cache_key"),
+    ("encryptionKey", "encryption_key"),
+];
 
 /// Values `opt_level` accepts.
 pub const OPT_LEVELS: &[u32] = &[0, 1, 2, 3, 65536];
@@ -65,7 +68,10 @@ pub struct ProviderOptions {
 impl ProviderOptions {
     /// The value of a (current-spelling) option.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `target` option, if given.
@@ -91,7 +97,9 @@ pub fn canonical_name(key: &str) -> (&str, bool) {
 
 fn check_key_syntax(key: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(Error::invalid_argument("VitisAI provider option with an empty name"));
+        return Err(Error::invalid_argument(
+            "VitisAI provider option with an empty name",
+        ));
     }
     if key.chars().any(|c| c.is_whitespace() || c == '\0') {
         return Err(Error::invalid_argument(format!(
@@ -104,25 +112,37 @@ fn check_key_syntax(key: &str) -> Result<()> {
 fn check_bool(key: &str, value: &str) -> Result<String> {
     match value.trim() {
         "0" | "1" => Ok(value.trim().to_string()),
-        _ => Err(Error::invalid_argument(format!("VitisAI option '{key}' must be 0 or 1, not {value:?}"))),
+        _ => Err(Error::invalid_argument(format!(
+            "VitisAI option '{key}' must be 0 or 1, not {value:?}"
+        ))),
     }
 }
 
 fn check_existing_file(key: &str, value: &str) -> Result<String> {
     if value.is_empty() {
-        return Err(Error::invalid_argument(format!("VitisAI option '{key}' is an empty path")));
+        return Err(Error::invalid_argument(format!(
+            "VitisAI option '{key}' is an empty path"
+        )));
     }
     if value.contains('\0') {
-        return Err(Error::invalid_argument(format!("VitisAI option '{key}' contains NUL")));
+        return Err(Error::invalid_argument(format!(
+            "VitisAI option '{key}' contains NUL"
+        )));
     }
     let path = Path::new(value);
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(value.to_string()),
-        Ok(_) => Err(Error::invalid_argument(format!("VitisAI option '{key}': '{value}' is not a file"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(Error::new(ErrorKind::FileNotFound, format!("VitisAI option '{key}': file '{value}' does not exist")))
-        }
-        Err(e) => Err(Error::new(ErrorKind::FileRead, format!("VitisAI option '{key}': cannot stat '{value}': {e}"))),
+        Ok(_) => Err(Error::invalid_argument(format!(
+            "VitisAI option '{key}': '{value}' is not a file"
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::new(
+            ErrorKind::FileNotFound,
+            format!("VitisAI option '{key}': file '{value}' does not exist"),
+        )),
+        Err(e) => Err(Error::new(
+            ErrorKind::FileRead,
+            format!("VitisAI option '{key}': cannot stat '{value}': {e}"),
+        )),
     }
 }
 
@@ -130,7 +150,9 @@ fn check_existing_file(key: &str, value: &str) -> Result<String> {
 /// no NUL or `:` (a Windows drive or stream).
 pub fn check_cache_key(key_name: &str, value: &str) -> Result<()> {
     if value.is_empty() {
-        return Err(Error::invalid_argument(format!("VitisAI option '{key_name}' is empty")));
+        return Err(Error::invalid_argument(format!(
+            "VitisAI option '{key_name}' is empty"
+        )));
     }
     if value.contains(['/', '\\', '\0', ':']) || value.contains("..") || value == "." {
         return Err(Error::new(
@@ -196,7 +218,9 @@ pub fn normalize<K: AsRef<str>, V: AsRef<str>>(options: &[(K, V)]) -> Result<Pro
         check_key_syntax(raw_key)?;
         let (key, legacy) = canonical_name(raw_key);
         if legacy {
-            out.warnings.push(format!("VitisAI option '{raw_key}' is a legacy (Ryzen AI <= 1.3) name; using '{key}'"));
+            out.warnings.push(format!(
+                "VitisAI option '{raw_key}' is a legacy (Ryzen AI <= 1.3) name; using '{key}'"
+            ));
         }
         let known = KNOWN_OPTIONS.contains(&key);
         let canonical_value = validate_value(key, value)?;
@@ -213,11 +237,15 @@ pub fn normalize<K: AsRef<str>, V: AsRef<str>>(options: &[(K, V)]) -> Result<Pro
                     out.entries[pos].1, canonical_value
                 )));
             }
-            out.warnings.push(format!("VitisAI option '{key}' given more than once with the same value"));
+            out.warnings.push(format!(
+                "VitisAI option '{key}' given more than once with the same value"
+            ));
             continue;
         }
         if key == "log_level" {
-            out.warnings.push("VitisAI option 'log_level' is deprecated; passed to the EP unchanged".into());
+            out.warnings.push(
+                "VitisAI option 'log_level' is deprecated; passed to the EP unchanged".into(),
+            );
         } else if !known {
             out.warnings.push(format!(
                 "VitisAI option '{key}' is not known to ipuflow; passed to the EP unchanged (a newer EP may know it)"
@@ -228,10 +256,17 @@ pub fn normalize<K: AsRef<str>, V: AsRef<str>>(options: &[(K, V)]) -> Result<Pro
     }
     // Cross-option remarks.
     if out.get("xclbin").is_some() && out.get("target") == Some("X2") {
-        out.warnings.push("VitisAI option 'xclbin' is for PHX/HPT (target X1) only; target is X2".into());
+        out.warnings
+            .push("VitisAI option 'xclbin' is for PHX/HPT (target X1) only; target is X2".into());
     }
-    if out.get("config_file").is_none() && out.get("xclbin").is_some() && out.get("target").is_none() {
-        out.warnings.push("'xclbin' given without 'target': the EP defaults to X2; PHX/HPT needs target=X1".into());
+    if out.get("config_file").is_none()
+        && out.get("xclbin").is_some()
+        && out.get("target").is_none()
+    {
+        out.warnings.push(
+            "'xclbin' given without 'target': the EP defaults to X2; PHX/HPT needs target=X1"
+                .into(),
+        );
     }
     Ok(out)
 }
@@ -248,12 +283,16 @@ pub struct SessionConfig {
 /// `ep.context_embed_mode` 0/1, `ep.context_file_path` a non-empty path whose parent directory exists), and
 /// `ep.vitisaiexecutionprovider.<key>` entries, whose value is checked like the provider option `<key>`.
 /// Other entries pass unchanged. Duplicates with different values are `InvalidArgument`.
-pub fn validate_session_config<K: AsRef<str>, V: AsRef<str>>(entries: &[(K, V)]) -> Result<SessionConfig> {
+pub fn validate_session_config<K: AsRef<str>, V: AsRef<str>>(
+    entries: &[(K, V)],
+) -> Result<SessionConfig> {
     let mut out = SessionConfig::default();
     for (k, v) in entries {
         let (key, value) = (k.as_ref(), v.as_ref());
         if key.is_empty() {
-            return Err(Error::invalid_argument("session config entry with an empty key"));
+            return Err(Error::invalid_argument(
+                "session config entry with an empty key",
+            ));
         }
         let value = match key {
             EP_CONTEXT_ENABLE | EP_CONTEXT_EMBED_MODE => match value.trim() {
@@ -270,17 +309,23 @@ pub fn validate_session_config<K: AsRef<str>, V: AsRef<str>>(entries: &[(K, V)])
                         "session config entry '{key}' must be a non-empty path"
                     )));
                 }
-                let parent = Path::new(value).parent().filter(|p| !p.as_os_str().is_empty());
+                let parent = Path::new(value)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty());
                 if let Some(p) = parent {
                     if !p.is_dir() {
                         return Err(Error::new(
                             ErrorKind::FileNotFound,
-                            format!("session config entry '{key}': directory '{}' does not exist", p.display()),
+                            format!(
+                                "session config entry '{key}': directory '{}' does not exist",
+                                p.display()
+                            ),
                         ));
                     }
                 }
                 if !value.to_ascii_lowercase().ends_with(".onnx") {
-                    out.warnings.push(format!("'{key}' = {value:?} does not end in .onnx"));
+                    out.warnings
+                        .push(format!("'{key}' = {value:?} does not end in .onnx"));
                 }
                 value.to_string()
             }
@@ -288,7 +333,8 @@ pub fn validate_session_config<K: AsRef<str>, V: AsRef<str>>(entries: &[(K, V)])
                 if let Some(opt) = key.strip_prefix(VITISAI_CONFIG_PREFIX) {
                     check_key_syntax(opt)?;
                     let (canon, _) = canonical_name(opt);
-                    validate_value(canon, value).map_err(|e| e.context(format!("session config entry '{key}'")))?
+                    validate_value(canon, value)
+                        .map_err(|e| e.context(format!("session config entry '{key}'")))?
                 } else {
                     value.to_string()
                 }
@@ -304,11 +350,16 @@ pub fn validate_session_config<K: AsRef<str>, V: AsRef<str>>(entries: &[(K, V)])
         }
         out.entries.push((key.to_string(), value));
     }
-    let enabled = out.entries.iter().any(|(k, v)| k == EP_CONTEXT_ENABLE && v == "1");
+    let enabled = out
+        .entries
+        .iter()
+        .any(|(k, v)| k == EP_CONTEXT_ENABLE && v == "1");
     if !enabled {
         for k in [EP_CONTEXT_FILE_PATH, EP_CONTEXT_EMBED_MODE] {
             if out.entries.iter().any(|(ek, _)| ek == k) {
-                out.warnings.push(format!("'{k}' has no effect without '{EP_CONTEXT_ENABLE}' = 1"));
+                out.warnings.push(format!(
+                    "'{k}' has no effect without '{EP_CONTEXT_ENABLE}' = 1"
+                ));
             }
         }
     }

@@ -134,14 +134,18 @@ pub struct SupportTable {
 impl SupportTable {
     /// Parses a table (same format as `npu_support.json`); `InvalidArgument` naming what is wrong.
     pub fn from_json(text: &str) -> Result<SupportTable> {
-        let t: SupportTable =
-            serde_json::from_str(text).map_err(|e| Error::invalid_argument(format!("NPU support table: {e}")))?;
+        let t: SupportTable = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_argument(format!("NPU support table: {e}")))?;
         if t.schema != 1 {
-            return Err(Error::new(ErrorKind::Unsupported, format!("NPU support table schema {} (want 1)", t.schema)));
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("NPU support table schema {} (want 1)", t.schema),
+            ));
         }
         for (name, tt) in &t.targets {
-            Target::parse(name)
-                .map_err(|_| Error::invalid_argument(format!("NPU support table: unknown target '{name}'")))?;
+            Target::parse(name).map_err(|_| {
+                Error::invalid_argument(format!("NPU support table: unknown target '{name}'"))
+            })?;
             for p in tt.precisions.keys() {
                 if p != "int8" && p != "int16" {
                     return Err(Error::invalid_argument(format!(
@@ -157,16 +161,23 @@ impl SupportTable {
     pub fn builtin() -> &'static SupportTable {
         static TABLE: OnceLock<SupportTable> = OnceLock::new();
         // The embedded file is checked by the crate's tests; a broken one is a build defect.
-        TABLE.get_or_init(|| SupportTable::from_json(BUILTIN_TABLE_JSON).expect("embedded npu_support.json is valid"))
+        TABLE.get_or_init(|| {
+            SupportTable::from_json(BUILTIN_TABLE_JSON).expect("embedded npu_support.json is valid")
+        })
     }
 
     /// The ops of a target and precision; `None` when the target has no list for that precision.
     pub fn ops(&self, target: Target, precision: Precision) -> Option<&[String]> {
-        self.targets.get(target.as_str()).and_then(|t| t.precisions.get(precision.as_str())).map(|l| l.ops.as_slice())
+        self.targets
+            .get(target.as_str())
+            .and_then(|t| t.precisions.get(precision.as_str()))
+            .map(|l| l.ops.as_slice())
     }
 
     fn power_of_two(&self, target: Target) -> bool {
-        self.targets.get(target.as_str()).is_some_and(|t| t.power_of_two_scales)
+        self.targets
+            .get(target.as_str())
+            .is_some_and(|t| t.power_of_two_scales)
     }
 }
 
@@ -277,14 +288,21 @@ impl<'a> Ctx<'a> {
         self.producer.get(tensor).copied()
     }
     fn consumers_of(&self, tensor: &str) -> &[usize] {
-        self.consumers.get(tensor).map(|v| v.as_slice()).unwrap_or(&[])
+        self.consumers
+            .get(tensor)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
     }
 
     /// Precision of a compute node: int16 if any DQ feeding it (or Q fed by it) is 16-bit, else int8.
     fn precision(&self, i: usize) -> Precision {
         let n = &self.nodes[i];
-        let qdq_neighbours =
-            n.input.iter().filter_map(|t| self.producer_of(t)).filter(|&p| self.is_op(p, "DequantizeLinear")).chain(
+        let qdq_neighbours = n
+            .input
+            .iter()
+            .filter_map(|t| self.producer_of(t))
+            .filter(|&p| self.is_op(p, "DequantizeLinear"))
+            .chain(
                 n.output
                     .iter()
                     .flat_map(|t| self.consumers_of(t).iter().copied())
@@ -301,14 +319,25 @@ impl<'a> Ctx<'a> {
     /// Quantized element type of a Q/DQ node (zero point type; DQ input type; Q default uint8).
     fn qdq_elem(&self, q: usize) -> Option<i32> {
         let n = &self.nodes[q];
-        let zp = n.input.get(2).filter(|s| !s.is_empty()).and_then(|z| self.info.get(z)).and_then(|t| t.elem);
+        let zp = n
+            .input
+            .get(2)
+            .filter(|s| !s.is_empty())
+            .and_then(|z| self.info.get(z))
+            .and_then(|t| t.elem);
         if zp.is_some() {
             return zp;
         }
         if shapes::op(n) == "DequantizeLinear" {
-            n.input.first().and_then(|x| self.info.get(x)).and_then(|t| t.elem)
+            n.input
+                .first()
+                .and_then(|x| self.info.get(x))
+                .and_then(|t| t.elem)
         } else {
-            n.output.first().and_then(|y| self.info.get(y)).and_then(|t| t.elem)
+            n.output
+                .first()
+                .and_then(|y| self.info.get(y))
+                .and_then(|t| t.elem)
         }
     }
 
@@ -325,7 +354,11 @@ impl<'a> Ctx<'a> {
         let mut reasons = Vec::new();
         let mut unknown: Vec<&str> = Vec::new();
         let mut integer: Vec<&str> = Vec::new();
-        let tensors = n.input.iter().chain(n.output.iter()).filter(|t| !t.is_empty() && !self.is_const_like(t));
+        let tensors = n
+            .input
+            .iter()
+            .chain(n.output.iter())
+            .filter(|t| !t.is_empty() && !self.is_const_like(t));
         for t in tensors {
             let info = self.info.get(t.as_str());
             if let Some(e) = info.and_then(|x| x.elem) {
@@ -359,7 +392,11 @@ impl<'a> Ctx<'a> {
                 0,
                 format!(
                     "works on integer tensor(s) {} (shape computation, not NPU work)",
-                    integer.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
+                    integer
+                        .iter()
+                        .map(|t| format!("'{t}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
@@ -381,7 +418,11 @@ impl<'a> Ctx<'a> {
     fn check_compute(&self, i: usize, quantized: bool) -> (bool, Vec<String>, Precision) {
         let n = &self.nodes[i];
         let op = shapes::op(n);
-        let precision = if quantized { self.precision(i) } else { Precision::Int8 };
+        let precision = if quantized {
+            self.precision(i)
+        } else {
+            Precision::Int8
+        };
         let mut reasons = Vec::new();
         if !shapes::is_default_domain(n) {
             reasons.push(format!(
@@ -423,13 +464,16 @@ impl<'a> Ctx<'a> {
                 if t.is_empty() {
                     continue;
                 }
-                let from_dq = self.producer_of(t).is_some_and(|p| self.is_op(p, "DequantizeLinear"));
+                let from_dq = self
+                    .producer_of(t)
+                    .is_some_and(|p| self.is_op(p, "DequantizeLinear"));
                 if from_dq {
                     continue;
                 }
                 let elem = self.info.get(t.as_str()).and_then(|x| x.elem);
                 if self.is_const(t) {
-                    let is_weight = k == 1 && matches!(op, "Conv" | "ConvTranspose" | "Gemm" | "MatMul");
+                    let is_weight =
+                        k == 1 && matches!(op, "Conv" | "ConvTranspose" | "Gemm" | "MatMul");
                     if is_weight && elem.is_none_or(shapes::is_float_type) {
                         reasons.push(format!(
                             "weight '{t}' is an unquantized float initializer (no DequantizeLinear) in an INT8 flow"
@@ -520,7 +564,14 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
             continue;
         }
         let (npu, reasons, precision) = ctx.check_compute(i, quantized);
-        v.insert(i, Verdict { npu, reasons, precision });
+        v.insert(
+            i,
+            Verdict {
+                npu,
+                reasons,
+                precision,
+            },
+        );
     }
     // Q/DQ nodes follow the compute nodes they serve:
     //  a. a DequantizeLinear goes with the NPU if it feeds an NPU compute node (an input or weight of it);
@@ -528,11 +579,20 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
     //     DequantizeLinear taken in (a) (e.g. the model's input quantization);
     //  c. a DequantizeLinear that feeds no node (a graph output) follows the QuantizeLinear before it.
     // Everything else stays on CPU next to the CPU nodes it serves.
-    let qdq: Vec<usize> = ctx.considered.iter().copied().filter(|&i| ctx.is_qdq(i)).collect();
+    let qdq: Vec<usize> = ctx
+        .considered
+        .iter()
+        .copied()
+        .filter(|&i| ctx.is_qdq(i))
+        .collect();
     let mut qv: HashMap<usize, (bool, String)> = HashMap::new();
     let compute_npu = |i: usize| !ctx.is_qdq(i) && v.get(&i).is_some_and(|x| x.npu);
     for &q in &qdq {
-        let own_scale = if quantized && ctx.table.power_of_two(ctx.target) { ctx.non_pow2_scale(q) } else { None };
+        let own_scale = if quantized && ctx.table.power_of_two(ctx.target) {
+            ctx.non_pow2_scale(q)
+        } else {
+            None
+        };
         if let Some(s) = own_scale {
             qv.insert(
                 q,
@@ -548,9 +608,22 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
         if qv.contains_key(&q) {
             continue;
         }
-        let out = ctx.nodes[q].output.first().map(String::as_str).unwrap_or("");
+        let out = ctx.nodes[q]
+            .output
+            .first()
+            .map(String::as_str)
+            .unwrap_or("");
         if let Some(&c) = ctx.consumers_of(out).iter().find(|&&c| compute_npu(c)) {
-            qv.insert(q, (true, format!("dequantizes an input of NPU node '{}'", display_name(&ctx.nodes[c], c))));
+            qv.insert(
+                q,
+                (
+                    true,
+                    format!(
+                        "dequantizes an input of NPU node '{}'",
+                        display_name(&ctx.nodes[c], c)
+                    ),
+                ),
+            );
         }
     }
     // (b)
@@ -561,12 +634,31 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
         let n = &ctx.nodes[q];
         let producer = n.input.first().and_then(|t| ctx.producer_of(t));
         if let Some(p) = producer.filter(|&p| compute_npu(p)) {
-            qv.insert(q, (true, format!("quantizes the output of NPU node '{}'", display_name(&ctx.nodes[p], p))));
+            qv.insert(
+                q,
+                (
+                    true,
+                    format!(
+                        "quantizes the output of NPU node '{}'",
+                        display_name(&ctx.nodes[p], p)
+                    ),
+                ),
+            );
             continue;
         }
         let out = n.output.first().map(String::as_str).unwrap_or("");
-        if let Some(&d) = ctx.consumers_of(out).iter().find(|&&d| qv.get(&d).is_some_and(|x| x.0)) {
-            qv.insert(q, (true, format!("feeds '{}' on the NPU", display_name(&ctx.nodes[d], d))));
+        if let Some(&d) = ctx
+            .consumers_of(out)
+            .iter()
+            .find(|&&d| qv.get(&d).is_some_and(|x| x.0))
+        {
+            qv.insert(
+                q,
+                (
+                    true,
+                    format!("feeds '{}' on the NPU", display_name(&ctx.nodes[d], d)),
+                ),
+            );
         }
     }
     // (c) and the rest
@@ -583,17 +675,36 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
                     && ctx.consumers_of(out).is_empty()
                     && qv.get(&p).is_some_and(|x| x.0) =>
             {
-                (true, format!("dequantizes a graph output after '{}' on the NPU", display_name(&ctx.nodes[p], p)))
+                (
+                    true,
+                    format!(
+                        "dequantizes a graph output after '{}' on the NPU",
+                        display_name(&ctx.nodes[p], p)
+                    ),
+                )
             }
-            _ => (false, "serves no NPU node: stays with its CPU neighbours".to_string()),
+            _ => (
+                false,
+                "serves no NPU node: stays with its CPU neighbours".to_string(),
+            ),
         };
         qv.insert(q, entry);
     }
     for (q, (npu, reason)) in qv {
         let elem = ctx.qdq_elem(q);
-        let precision =
-            if matches!(elem, Some(shapes::INT16 | shapes::UINT16)) { Precision::Int16 } else { Precision::Int8 };
-        v.insert(q, Verdict { npu, reasons: vec![reason], precision });
+        let precision = if matches!(elem, Some(shapes::INT16 | shapes::UINT16)) {
+            Precision::Int16
+        } else {
+            Precision::Int8
+        };
+        v.insert(
+            q,
+            Verdict {
+                npu,
+                reasons: vec![reason],
+                precision,
+            },
+        );
     }
     v
 }
@@ -655,7 +766,11 @@ fn model_rules(ctx: &Ctx, v: &mut HashMap<usize, Verdict>) -> (Option<String>, V
         .iter()
         .filter(|&&i| {
             shapes::is_default_domain(&ctx.nodes[i])
-                && ctx.table.conv_ops.iter().any(|c| c == shapes::op(&ctx.nodes[i]))
+                && ctx
+                    .table
+                    .conv_ops
+                    .iter()
+                    .any(|c| c == shapes::op(&ctx.nodes[i]))
         })
         .count();
     let min_conv = ctx.table.limits.minimum_num_of_conv;
@@ -697,8 +812,15 @@ fn round2(x: f64) -> f64 {
 /// Runs the pre-flight check with a given table.
 ///
 /// Errors: `ModelInvalid` when the model has no graph.
-pub fn preflight_with_table(model: &ModelProto, target: Target, table: &SupportTable) -> Result<Preflight> {
-    let graph = model.graph.as_ref().ok_or_else(|| Error::model_invalid("model has no graph"))?;
+pub fn preflight_with_table(
+    model: &ModelProto,
+    target: Target,
+    table: &SupportTable,
+) -> Result<Preflight> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::model_invalid("model has no graph"))?;
     let mut consts = shapes::constants(graph);
     let info = shapes::infer(graph, &mut consts);
     let nodes = graph.node.as_slice();
@@ -709,7 +831,12 @@ pub fn preflight_with_table(model: &ModelProto, target: Target, table: &SupportT
     };
     // Constants and what is computed from constants only. ONNX Runtime folds such nodes before partitioning
     // (except Q/DQ, which it keeps for the QDQ fusion), so they are not listed.
-    let mut const_like: HashSet<String> = consts.base.keys().chain(consts.folded.keys()).cloned().collect();
+    let mut const_like: HashSet<String> = consts
+        .base
+        .keys()
+        .chain(consts.folded.keys())
+        .cloned()
+        .collect();
     let mut considered = Vec::new();
     let (mut constant_nodes, mut folded_nodes) = (0usize, 0usize);
     let mut has_subgraphs = false;
@@ -718,7 +845,10 @@ pub fn preflight_with_table(model: &ModelProto, target: Target, table: &SupportT
             constant_nodes += 1;
             continue;
         }
-        if n.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty()) {
+        if n.attribute
+            .iter()
+            .any(|a| a.g.is_some() || !a.graphs.is_empty())
+        {
             has_subgraphs = true;
         }
         let ins: Vec<&String> = n.input.iter().filter(|t| !t.is_empty()).collect();
@@ -727,7 +857,10 @@ pub fn preflight_with_table(model: &ModelProto, target: Target, table: &SupportT
             const_like.extend(n.output.iter().filter(|o| !o.is_empty()).cloned());
         }
         let outs_folded = !n.output.is_empty() && n.output.iter().all(|o| consts.is_folded(o));
-        if !is_qdq_node(n) && (from_consts || outs_folded) && n.attribute.iter().all(|a| a.g.is_none()) {
+        if !is_qdq_node(n)
+            && (from_consts || outs_folded)
+            && n.attribute.iter().all(|a| a.g.is_none())
+        {
             const_like.extend(n.output.iter().filter(|o| !o.is_empty()).cloned());
             folded_nodes += 1;
             continue;
@@ -758,8 +891,21 @@ pub fn preflight_with_table(model: &ModelProto, target: Target, table: &SupportT
     if has_subgraphs {
         notes.push("nodes inside control-flow subgraphs (If/Loop/Scan) were not inspected".into());
     }
-    notes.push("prediction from ipuflow's NPU support table, a best-known approximation; the EP decides".into());
-    let ctx = Ctx { nodes, considered, consts, const_like, info, producer, consumers, table, target };
+    notes.push(
+        "prediction from ipuflow's NPU support table, a best-known approximation; the EP decides"
+            .into(),
+    );
+    let ctx = Ctx {
+        nodes,
+        considered,
+        consts,
+        const_like,
+        info,
+        producer,
+        consumers,
+        table,
+        target,
+    };
     let quantized = ctx.considered.iter().any(|&i| ctx.is_qdq(i));
 
     let mut model_reasons = Vec::new();
@@ -781,18 +927,39 @@ pub fn preflight_with_table(model: &ModelProto, target: Target, table: &SupportT
     let mut preds = Vec::with_capacity(ctx.considered.len());
     for &i in &ctx.considered {
         let n = &nodes[i];
-        let x = verdicts.remove(&i).expect("every considered node has a verdict");
+        let x = verdicts
+            .remove(&i)
+            .expect("every considered node has a verdict");
         let joined = x.reasons.join("; ");
         let (device, reason, supported_if_quantized, precision) = if quantized {
             let reason = if x.npu && !ctx.is_qdq(i) {
-                format!("{} is in the NPU support table for {} {}", shapes::op(n), target, x.precision.as_str())
+                format!(
+                    "{} is in the NPU support table for {} {}",
+                    shapes::op(n),
+                    target,
+                    x.precision.as_str()
+                )
             } else {
                 joined
             };
-            (if x.npu { Device::Npu } else { Device::Cpu }, reason, x.npu, x.precision)
+            (
+                if x.npu { Device::Npu } else { Device::Cpu },
+                reason,
+                x.npu,
+                x.precision,
+            )
         } else {
-            let after = if x.npu { "supported".to_string() } else { joined };
-            (Device::Cpu, format!("{NOT_QUANTIZED_REASON}; if quantized: {after}"), x.npu, Precision::Float)
+            let after = if x.npu {
+                "supported".to_string()
+            } else {
+                joined
+            };
+            (
+                Device::Cpu,
+                format!("{NOT_QUANTIZED_REASON}; if quantized: {after}"),
+                x.npu,
+                Precision::Float,
+            )
         };
         preds.push(NodePrediction {
             index: i,
@@ -809,7 +976,13 @@ pub fn preflight_with_table(model: &ModelProto, target: Target, table: &SupportT
     let npu = preds.iter().filter(|p| p.device == Device::Npu).count();
     let non_qdq: Vec<&NodePrediction> = preds.iter().filter(|p| !ctx.is_qdq(p.index)).collect();
     let npu_non_qdq = non_qdq.iter().filter(|p| p.device == Device::Npu).count();
-    let pct = |a: usize, b: usize| if b == 0 { 0.0 } else { round2(a as f64 * 100.0 / b as f64) };
+    let pct = |a: usize, b: usize| {
+        if b == 0 {
+            0.0
+        } else {
+            round2(a as f64 * 100.0 / b as f64)
+        }
+    };
     Ok(Preflight {
         target,
         quantized,
@@ -838,7 +1011,10 @@ mod tests {
         for target in [Target::X1, Target::X2] {
             let ops = t.ops(target, Precision::Int8).unwrap();
             for absent in ["ConvTranspose", "Sigmoid", "Split", "Gather"] {
-                assert!(!ops.iter().any(|o| o == absent), "{absent} must not be in {target} int8");
+                assert!(
+                    !ops.iter().any(|o| o == absent),
+                    "{absent} must not be in {target} int8"
+                );
             }
             assert!(ops.iter().any(|o| o == "Conv"));
         }

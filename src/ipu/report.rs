@@ -55,9 +55,14 @@ impl EpAssignment {
     /// Fills each node's inputs/outputs from the model's main graph, matching by node name (unnamed or unmatched
     /// nodes are left as they are).
     pub fn fill_io_from_model(&mut self, model: &ModelProto) {
-        let Some(g) = model.graph.as_ref() else { return };
-        let by_name: HashMap<&str, &crate::onnx::proto::NodeProto> =
-            g.node.iter().filter_map(|n| n.name.as_deref().filter(|s| !s.is_empty()).map(|s| (s, n))).collect();
+        let Some(g) = model.graph.as_ref() else {
+            return;
+        };
+        let by_name: HashMap<&str, &crate::onnx::proto::NodeProto> = g
+            .node
+            .iter()
+            .filter_map(|n| n.name.as_deref().filter(|s| !s.is_empty()).map(|s| (s, n)))
+            .collect();
         for sg in &mut self.subgraphs {
             for node in &mut sg.nodes {
                 if let Some(n) = by_name.get(node.name.as_str()) {
@@ -75,7 +80,11 @@ pub fn device_name(ep_name: &str) -> String {
     match ep_name {
         VITISAI_EP => "NPU".into(),
         CPU_EP => "CPU".into(),
-        other => other.strip_suffix("ExecutionProvider").filter(|s| !s.is_empty()).unwrap_or(other).to_string(),
+        other => other
+            .strip_suffix("ExecutionProvider")
+            .filter(|s| !s.is_empty())
+            .unwrap_or(other)
+            .to_string(),
     }
 }
 
@@ -188,7 +197,11 @@ impl EpReport {
         });
         for name in names {
             let (num, ops) = per_device.remove(&name).unwrap();
-            report.device_stat.push(DeviceStat { name, node_num: num, supported_op_type: ops.into_iter().collect() });
+            report.device_stat.push(DeviceStat {
+                name,
+                node_num: num,
+                supported_op_type: ops.into_iter().collect(),
+            });
         }
         report
     }
@@ -196,8 +209,8 @@ impl EpReport {
     /// Reads a report (one written by the EP, or by [`EpReport::to_json`]). The old device name "DPU" is read as
     /// "NPU". Fields this type does not know are ignored. `InvalidArgument` on malformed JSON.
     pub fn from_json(text: &str) -> Result<EpReport> {
-        let mut r: EpReport =
-            serde_json::from_str(text).map_err(|e| Error::invalid_argument(format!("EP report JSON: {e}")))?;
+        let mut r: EpReport = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_argument(format!("EP report JSON: {e}")))?;
         for d in &mut r.device_stat {
             if d.name == "DPU" {
                 d.name = "NPU".into();
@@ -243,14 +256,22 @@ impl EpReport {
 
     /// The EP's log-style summary: `No. of Operators : NPU 398 CPU 2 | No. of Subgraphs : NPU 1 CPU 1`.
     pub fn summary_line(&self) -> String {
-        let ops: Vec<String> =
-            self.device_stat.iter().filter(|d| d.name != "all").map(|d| format!("{} {}", d.name, d.node_num)).collect();
+        let ops: Vec<String> = self
+            .device_stat
+            .iter()
+            .filter(|d| d.name != "all")
+            .map(|d| format!("{} {}", d.name, d.node_num))
+            .collect();
         let mut sg: BTreeMap<&str, usize> = BTreeMap::new();
         for s in &self.subgraph_stat {
             *sg.entry(s.device.as_str()).or_default() += 1;
         }
         let sgs: Vec<String> = sg.iter().map(|(d, n)| format!("{d} {n}")).collect();
-        format!("No. of Operators : {} | No. of Subgraphs : {}", ops.join(" "), sgs.join(" "))
+        format!(
+            "No. of Operators : {} | No. of Subgraphs : {}",
+            ops.join(" "),
+            sgs.join(" ")
+        )
     }
 }
 
@@ -270,10 +291,16 @@ pub struct Disagreement {
 /// Compares a pre-flight prediction with a report, node by node (matched by name; nodes absent from either side
 /// are skipped: ONNX Runtime's optimizations rename and fuse nodes).
 pub fn compare(pred: &Preflight, report: &EpReport) -> Vec<Disagreement> {
-    let actual: HashMap<&str, &NodeStat> = report.node_stat.iter().map(|n| (n.name.as_str(), n)).collect();
+    let actual: HashMap<&str, &NodeStat> = report
+        .node_stat
+        .iter()
+        .map(|n| (n.name.as_str(), n))
+        .collect();
     let mut out = Vec::new();
     for p in &pred.nodes {
-        let Some(a) = actual.get(p.name.as_str()) else { continue };
+        let Some(a) = actual.get(p.name.as_str()) else {
+            continue;
+        };
         let predicted = match p.device {
             Device::Npu => "NPU",
             Device::Cpu => "CPU",

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use crate::onnx::proto::{
-    tensor_shape_proto::dimension::Value as DimValue, type_proto::Value as TypeValue, GraphProto, NodeProto,
-    TensorProto, ValueInfoProto,
+    tensor_shape_proto::dimension::Value as DimValue, type_proto::Value as TypeValue, GraphProto,
+    NodeProto, TensorProto, ValueInfoProto,
 };
 
 /// ONNX element types used here.
@@ -77,7 +77,10 @@ pub(crate) struct Consts<'a> {
 
 impl<'a> Consts<'a> {
     pub fn get(&self, name: &str) -> Option<&TensorProto> {
-        self.base.get(name).copied().or_else(|| self.folded.get(name))
+        self.base
+            .get(name)
+            .copied()
+            .or_else(|| self.folded.get(name))
     }
     pub fn contains(&self, name: &str) -> bool {
         self.base.contains_key(name) || self.folded.contains_key(name)
@@ -89,7 +92,10 @@ impl<'a> Consts<'a> {
 
 /// Constant tensors of the graph: initializers and `Constant` node outputs (`value` attribute).
 pub(crate) fn constants(graph: &GraphProto) -> Consts<'_> {
-    Consts { base: base_constants(graph), folded: HashMap::new() }
+    Consts {
+        base: base_constants(graph),
+        folded: HashMap::new(),
+    }
 }
 
 fn base_constants(graph: &GraphProto) -> HashMap<String, &TensorProto> {
@@ -101,7 +107,10 @@ fn base_constants(graph: &GraphProto) -> HashMap<String, &TensorProto> {
     }
     for n in &graph.node {
         if op(n) == "Constant" && is_default_domain(n) {
-            if let (Some(out), Some(t)) = (n.output.first(), attr(n, "value").and_then(|a| a.t.as_ref())) {
+            if let (Some(out), Some(t)) = (
+                n.output.first(),
+                attr(n, "value").and_then(|a| a.t.as_ref()),
+            ) {
                 m.insert(out.clone(), t);
             }
         }
@@ -121,7 +130,10 @@ pub(crate) fn is_default_domain(n: &NodeProto) -> bool {
     matches!(domain(n), "" | "ai.onnx")
 }
 
-pub(crate) fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a crate::onnx::proto::AttributeProto> {
+pub(crate) fn attr<'a>(
+    n: &'a NodeProto,
+    name: &str,
+) -> Option<&'a crate::onnx::proto::AttributeProto> {
     n.attribute.iter().find(|a| a.name.as_deref() == Some(name))
 }
 
@@ -134,7 +146,9 @@ fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
 }
 
 pub(crate) fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
-    attr(n, name).and_then(|a| a.s.as_ref()).map(|s| String::from_utf8_lossy(s).into_owned())
+    attr(n, name)
+        .and_then(|a| a.s.as_ref())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
 }
 
 /// Integer values of a constant tensor (INT64 / INT32, typed fields or raw data). `None` for external data.
@@ -145,7 +159,11 @@ pub(crate) fn tensor_i64(t: &TensorProto) -> Option<Vec<i64>> {
                 if raw.len() % 8 != 0 {
                     return None;
                 }
-                Some(raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
+                Some(
+                    raw.chunks_exact(8)
+                        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                        .collect(),
+                )
             } else {
                 Some(t.int64_data.clone())
             }
@@ -155,7 +173,11 @@ pub(crate) fn tensor_i64(t: &TensorProto) -> Option<Vec<i64>> {
                 if raw.len() % 4 != 0 {
                     return None;
                 }
-                Some(raw.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect())
+                Some(
+                    raw.chunks_exact(4)
+                        .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+                        .collect(),
+                )
             } else {
                 Some(t.int32_data.iter().map(|&v| v as i64).collect())
             }
@@ -186,28 +208,37 @@ pub(crate) fn tensor_f32(t: &TensorProto) -> Option<Vec<f32>> {
     let raw = t.raw_data.as_deref();
     match t.data_type.unwrap_or(0) {
         FLOAT => match raw {
-            Some(r) if r.len() % 4 == 0 => {
-                Some(r.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
-            }
+            Some(r) if r.len() % 4 == 0 => Some(
+                r.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            ),
             Some(_) => None,
             None => Some(t.float_data.clone()),
         },
         FLOAT16 | BFLOAT16 => {
             let bits: Vec<u16> = match raw {
-                Some(r) if r.len() % 2 == 0 => r.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
+                Some(r) if r.len() % 2 == 0 => r
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect(),
                 Some(_) => return None,
                 None => t.int32_data.iter().map(|&v| v as u16).collect(),
             };
             Some(if t.data_type == Some(FLOAT16) {
                 bits.into_iter().map(f16_to_f32).collect()
             } else {
-                bits.into_iter().map(|b| f32::from_bits((b as u32) << 16)).collect()
+                bits.into_iter()
+                    .map(|b| f32::from_bits((b as u32) << 16))
+                    .collect()
             })
         }
         DOUBLE => match raw {
-            Some(r) if r.len() % 8 == 0 => {
-                Some(r.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect())
-            }
+            Some(r) if r.len() % 8 == 0 => Some(
+                r.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+                    .collect(),
+            ),
             Some(_) => None,
             None => Some(t.double_data.iter().map(|&v| v as f32).collect()),
         },
@@ -239,9 +270,20 @@ fn info_of_value(vi: &ValueInfoProto) -> Option<TInfo> {
 pub(crate) fn infer(graph: &GraphProto, consts: &mut Consts) -> HashMap<String, TInfo> {
     let mut m: HashMap<String, TInfo> = HashMap::new();
     for (name, t) in &consts.base {
-        m.insert(name.clone(), TInfo { elem: t.data_type, shape: Some(t.dims.iter().map(|&d| D::Fixed(d)).collect()) });
+        m.insert(
+            name.clone(),
+            TInfo {
+                elem: t.data_type,
+                shape: Some(t.dims.iter().map(|&d| D::Fixed(d)).collect()),
+            },
+        );
     }
-    for vi in graph.input.iter().chain(graph.value_info.iter()).chain(graph.output.iter()) {
+    for vi in graph
+        .input
+        .iter()
+        .chain(graph.value_info.iter())
+        .chain(graph.output.iter())
+    {
         if let (Some(name), Some(info)) = (&vi.name, info_of_value(vi)) {
             if consts.contains(name) {
                 continue;
@@ -258,7 +300,8 @@ pub(crate) fn infer(graph: &GraphProto, consts: &mut Consts) -> HashMap<String, 
     // Nodes are topologically sorted in a valid model; two passes cover the rare unsorted graph.
     for _ in 0..2 {
         for n in &graph.node {
-            let ms_qdq = domain(n) == "com.microsoft" && matches!(op(n), "QuantizeLinear" | "DequantizeLinear");
+            let ms_qdq = domain(n) == "com.microsoft"
+                && matches!(op(n), "QuantizeLinear" | "DequantizeLinear");
             if !is_default_domain(n) && !ms_qdq {
                 continue;
             }
@@ -266,7 +309,10 @@ pub(crate) fn infer(graph: &GraphProto, consts: &mut Consts) -> HashMap<String, 
                 if let Some(name) = n.output.first().filter(|s| !s.is_empty()) {
                     m.insert(
                         name.clone(),
-                        TInfo { elem: t.data_type, shape: Some(t.dims.iter().map(|&d| D::Fixed(d)).collect()) },
+                        TInfo {
+                            elem: t.data_type,
+                            shape: Some(t.dims.iter().map(|&d| D::Fixed(d)).collect()),
+                        },
                     );
                     consts.folded.insert(name.clone(), t);
                     continue;
@@ -274,7 +320,9 @@ pub(crate) fn infer(graph: &GraphProto, consts: &mut Consts) -> HashMap<String, 
             }
             let outs = infer_node(n, &m, consts);
             for (i, o) in outs.into_iter().enumerate() {
-                let Some(name) = n.output.get(i).filter(|s| !s.is_empty()) else { continue };
+                let Some(name) = n.output.get(i).filter(|s| !s.is_empty()) else {
+                    continue;
+                };
                 let e = m.entry(name.clone()).or_default();
                 if e.elem.is_none() {
                     e.elem = o.elem;
@@ -289,19 +337,34 @@ pub(crate) fn infer(graph: &GraphProto, consts: &mut Consts) -> HashMap<String, 
 }
 
 fn get<'a>(m: &'a HashMap<String, TInfo>, n: &NodeProto, i: usize) -> Option<&'a TInfo> {
-    n.input.get(i).filter(|s| !s.is_empty()).and_then(|s| m.get(s))
+    n.input
+        .get(i)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| m.get(s))
 }
 
 fn const_i64(consts: &Consts, n: &NodeProto, i: usize) -> Option<Vec<i64>> {
-    n.input.get(i).filter(|s| !s.is_empty()).and_then(|s| consts.get(s)).and_then(tensor_i64)
+    n.input
+        .get(i)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| consts.get(s))
+        .and_then(tensor_i64)
 }
 
 fn broadcast(a: &[D], b: &[D]) -> Vec<D> {
     let r = a.len().max(b.len());
     let mut out = Vec::with_capacity(r);
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r].clone() } else { D::Fixed(1) };
-        let db = if i + b.len() >= r { b[i + b.len() - r].clone() } else { D::Fixed(1) };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r].clone()
+        } else {
+            D::Fixed(1)
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r].clone()
+        } else {
+            D::Fixed(1)
+        };
         out.push(match (&da, &db) {
             (D::Fixed(1), _) => db,
             (_, D::Fixed(1)) => da,
@@ -319,12 +382,25 @@ fn broadcast(a: &[D], b: &[D]) -> Vec<D> {
 #[allow(clippy::too_many_arguments)]
 fn window(inp: &D, k: i64, s: i64, d: i64, pb: i64, pe: i64, auto_pad: &str, ceil: bool) -> D {
     // i128 arithmetic: hostile attribute values must not overflow.
-    let Some(x) = inp.fixed() else { return D::Unknown };
-    let (x, k, s, d, pb, pe) = (x as i128, k as i128, (s as i128).max(1), d as i128, pb as i128, pe as i128);
+    let Some(x) = inp.fixed() else {
+        return D::Unknown;
+    };
+    let (x, k, s, d, pb, pe) = (
+        x as i128,
+        k as i128,
+        (s as i128).max(1),
+        d as i128,
+        pb as i128,
+        pe as i128,
+    );
     let out = match auto_pad {
         "SAME_UPPER" | "SAME_LOWER" => (x + s - 1) / s,
         _ => {
-            let (pb, pe) = if auto_pad == "VALID" { (0, 0) } else { (pb, pe) };
+            let (pb, pe) = if auto_pad == "VALID" {
+                (0, 0)
+            } else {
+                (pb, pe)
+            };
             let eff = (k - 1) * d + 1;
             let num = x + pb + pe - eff;
             if num < 0 || k < 1 || d < 1 {
@@ -345,14 +421,31 @@ fn spatial(n: &NodeProto, x: &[D], kernel: &[i64]) -> Option<Vec<D>> {
     if x.len() != sp + 2 {
         return None;
     }
-    let strides = attr_ints(n, "strides").filter(|v| v.len() == sp).unwrap_or(vec![1; sp]);
-    let dil = attr_ints(n, "dilations").filter(|v| v.len() == sp).unwrap_or(vec![1; sp]);
-    let pads = attr_ints(n, "pads").filter(|v| v.len() == 2 * sp).unwrap_or(vec![0; 2 * sp]);
+    let strides = attr_ints(n, "strides")
+        .filter(|v| v.len() == sp)
+        .unwrap_or(vec![1; sp]);
+    let dil = attr_ints(n, "dilations")
+        .filter(|v| v.len() == sp)
+        .unwrap_or(vec![1; sp]);
+    let pads = attr_ints(n, "pads")
+        .filter(|v| v.len() == 2 * sp)
+        .unwrap_or(vec![0; 2 * sp]);
     let auto_pad = attr_s(n, "auto_pad").unwrap_or_else(|| "NOTSET".into());
     let ceil = attr_i(n, "ceil_mode") == Some(1);
     Some(
         (0..sp)
-            .map(|i| window(&x[i + 2], kernel[i], strides[i], dil[i], pads[i], pads[i + sp], &auto_pad, ceil))
+            .map(|i| {
+                window(
+                    &x[i + 2],
+                    kernel[i],
+                    strides[i],
+                    dil[i],
+                    pads[i],
+                    pads[i + sp],
+                    &auto_pad,
+                    ceil,
+                )
+            })
             .collect(),
     )
 }
@@ -394,7 +487,9 @@ const SAME_SHAPE_OPS: &[&str] = &[
     "Cos",
 ];
 
-const BROADCAST_OPS: &[&str] = &["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean"];
+const BROADCAST_OPS: &[&str] = &[
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean",
+];
 
 fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec<TInfo> {
     let x = get(m, n, 0).cloned().unwrap_or_default();
@@ -403,7 +498,10 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
     match op(n) {
         "QuantizeLinear" => {
             let elem = get(m, n, 2).and_then(|z| z.elem).or(Some(UINT8));
-            let elem = attr_i(n, "output_dtype").filter(|&d| d != 0).map(|d| d as i32).or(elem);
+            let elem = attr_i(n, "output_dtype")
+                .filter(|&d| d != 0)
+                .map(|d| d as i32)
+                .or(elem);
             one(elem, xs)
         }
         "DequantizeLinear" => {
@@ -531,20 +629,25 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                     .iter()
                     .enumerate()
                     .map(|(i, &v)| match v {
-                        0 if attr_i(n, "allowzero").unwrap_or(0) == 0 => src.get(i).cloned().unwrap_or(D::Unknown),
+                        0 if attr_i(n, "allowzero").unwrap_or(0) == 0 => {
+                            src.get(i).cloned().unwrap_or(D::Unknown)
+                        }
                         -1 => D::Unknown,
                         v => D::Fixed(v),
                     })
                     .collect();
                 if let Some(pos) = target.iter().position(|&v| v == -1) {
-                    let total: Option<i64> = xs
-                        .as_ref()
-                        .and_then(|s| s.iter().try_fold(1i64, |acc, d| d.fixed().and_then(|v| acc.checked_mul(v))));
+                    let total: Option<i64> = xs.as_ref().and_then(|s| {
+                        s.iter()
+                            .try_fold(1i64, |acc, d| d.fixed().and_then(|v| acc.checked_mul(v)))
+                    });
                     let known: Option<i64> = out
                         .iter()
                         .enumerate()
                         .filter(|(i, _)| *i != pos)
-                        .try_fold(1i64, |acc, (_, d)| d.fixed().and_then(|v| acc.checked_mul(v)));
+                        .try_fold(1i64, |acc, (_, d)| {
+                            d.fixed().and_then(|v| acc.checked_mul(v))
+                        });
                     if let (Some(t), Some(k)) = (total, known) {
                         if k != 0 && t % k == 0 {
                             out[pos] = D::Fixed(t / k);
@@ -557,14 +660,18 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
         }
         "Transpose" => {
             let shape = xs.map(|x| {
-                let perm = attr_ints(n, "perm").unwrap_or_else(|| (0..x.len() as i64).rev().collect());
-                perm.iter().map(|&p| x.get(p as usize).cloned().unwrap_or(D::Unknown)).collect()
+                let perm =
+                    attr_ints(n, "perm").unwrap_or_else(|| (0..x.len() as i64).rev().collect());
+                perm.iter()
+                    .map(|&p| x.get(p as usize).cloned().unwrap_or(D::Unknown))
+                    .collect()
             });
             one(x.elem, shape)
         }
         "Concat" => {
-            let shapes: Option<Vec<Vec<D>>> =
-                (0..n.input.len()).map(|i| get(m, n, i).and_then(|t| t.shape.clone())).collect();
+            let shapes: Option<Vec<Vec<D>>> = (0..n.input.len())
+                .map(|i| get(m, n, i).and_then(|t| t.shape.clone()))
+                .collect();
             let elem = (0..n.input.len()).find_map(|i| get(m, n, i).and_then(|t| t.elem));
             let shape = shapes.filter(|s| !s.is_empty()).and_then(|s| {
                 let r = s[0].len() as i64;
@@ -578,7 +685,9 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 let mut out = s[0].clone();
                 out[axis as usize] = s
                     .iter()
-                    .try_fold(0i64, |acc, x| x[axis as usize].fixed().and_then(|v| acc.checked_add(v)))
+                    .try_fold(0i64, |acc, x| {
+                        x[axis as usize].fixed().and_then(|v| acc.checked_add(v))
+                    })
                     .map(D::Fixed)
                     .unwrap_or(D::Unknown);
                 Some(out)
@@ -588,27 +697,35 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
         "Pad" => {
             let pads = const_i64(consts, n, 1).or_else(|| attr_ints(n, "pads"));
             let shape = match (&xs, pads) {
-                (Some(x), Some(p)) if p.len() == 2 * x.len() && n.input.get(3).is_none_or(|a| a.is_empty()) => Some(
-                    x.iter()
-                        .enumerate()
-                        .map(|(i, d)| match d.fixed() {
-                            _ if p[i] == 0 && p[i + x.len()] == 0 => d.clone(),
-                            Some(v) => v
-                                .checked_add(p[i])
-                                .and_then(|v| v.checked_add(p[i + x.len()]))
-                                .filter(|&v| v >= 0)
-                                .map(D::Fixed)
-                                .unwrap_or(D::Unknown),
-                            None => D::Unknown,
-                        })
-                        .collect(),
-                ),
+                (Some(x), Some(p))
+                    if p.len() == 2 * x.len() && n.input.get(3).is_none_or(|a| a.is_empty()) =>
+                {
+                    Some(
+                        x.iter()
+                            .enumerate()
+                            .map(|(i, d)| match d.fixed() {
+                                _ if p[i] == 0 && p[i + x.len()] == 0 => d.clone(),
+                                Some(v) => v
+                                    .checked_add(p[i])
+                                    .and_then(|v| v.checked_add(p[i + x.len()]))
+                                    .filter(|&v| v >= 0)
+                                    .map(D::Fixed)
+                                    .unwrap_or(D::Unknown),
+                                None => D::Unknown,
+                            })
+                            .collect(),
+                    )
+                }
                 _ => None,
             };
             one(x.elem, shape)
         }
         "Resize" | "Upsample" => {
-            let sizes = if op(n) == "Resize" { const_i64(consts, n, 3) } else { None };
+            let sizes = if op(n) == "Resize" {
+                const_i64(consts, n, 3)
+            } else {
+                None
+            };
             let scale_idx = if op(n) == "Resize" { 2 } else { 1 };
             let scales = n
                 .input
@@ -618,12 +735,16 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 .and_then(tensor_f32)
                 .filter(|v| !v.is_empty());
             let shape = match (&xs, sizes.filter(|v| !v.is_empty()), scales) {
-                (Some(x), Some(sz), _) if sz.len() == x.len() => Some(sz.into_iter().map(D::Fixed).collect()),
+                (Some(x), Some(sz), _) if sz.len() == x.len() => {
+                    Some(sz.into_iter().map(D::Fixed).collect())
+                }
                 (Some(x), _, Some(sc)) if sc.len() == x.len() => Some(
                     x.iter()
                         .zip(sc)
                         .map(|(d, s)| {
-                            d.fixed().map(|v| D::Fixed((v as f64 * s as f64).floor() as i64)).unwrap_or(D::Unknown)
+                            d.fixed()
+                                .map(|v| D::Fixed((v as f64 * s as f64).floor() as i64))
+                                .unwrap_or(D::Unknown)
                         })
                         .collect(),
                 ),
@@ -639,7 +760,8 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                         None => Some(x.into_iter().filter(|d| *d != D::Fixed(1)).collect()),
                         Some(a) => {
                             let r = x.len() as i64;
-                            let a: Vec<i64> = a.iter().map(|&v| if v < 0 { v + r } else { v }).collect();
+                            let a: Vec<i64> =
+                                a.iter().map(|&v| if v < 0 { v + r } else { v }).collect();
                             Some(
                                 x.into_iter()
                                     .enumerate()
@@ -652,7 +774,8 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 } else {
                     let a = axes?;
                     let r = (x.len() + a.len()) as i64;
-                    let mut a: Vec<i64> = a.iter().map(|&v| if v < 0 { v + r } else { v }).collect();
+                    let mut a: Vec<i64> =
+                        a.iter().map(|&v| if v < 0 { v + r } else { v }).collect();
                     a.sort();
                     let mut it = x.into_iter();
                     let mut out = Vec::new();
@@ -673,12 +796,15 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
                 let starts = const_i64(consts, n, 1)?;
                 let ends = const_i64(consts, n, 2)?;
                 let r = x.len() as i64;
-                let axes = const_i64(consts, n, 3).unwrap_or_else(|| (0..starts.len() as i64).collect());
+                let axes =
+                    const_i64(consts, n, 3).unwrap_or_else(|| (0..starts.len() as i64).collect());
                 let steps = const_i64(consts, n, 4).unwrap_or_else(|| vec![1; starts.len()]);
                 let mut out = x.clone();
                 for (k, &ax) in axes.iter().enumerate() {
                     let ax = if ax < 0 { ax + r } else { ax };
-                    let (Some(&s), Some(&e), Some(&st)) = (starts.get(k), ends.get(k), steps.get(k)) else {
+                    let (Some(&s), Some(&e), Some(&st)) =
+                        (starts.get(k), ends.get(k), steps.get(k))
+                    else {
                         return None;
                     };
                     let slot = out.get_mut(ax as usize)?;
@@ -706,12 +832,25 @@ fn infer_node(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Vec
         }
         "Shape" => one(Some(INT64), xs.map(|x| vec![D::Fixed(x.len() as i64)])),
         "ConstantOfShape" => {
-            let elem = attr(n, "value").and_then(|a| a.t.as_ref()).and_then(|t| t.data_type).or(Some(FLOAT));
-            one(elem, const_i64(consts, n, 0).map(|d| d.into_iter().map(D::Fixed).collect()))
+            let elem = attr(n, "value")
+                .and_then(|a| a.t.as_ref())
+                .and_then(|t| t.data_type)
+                .or(Some(FLOAT));
+            one(
+                elem,
+                const_i64(consts, n, 0).map(|d| d.into_iter().map(D::Fixed).collect()),
+            )
         }
         "Size" => one(Some(INT64), Some(vec![])),
         "Gather" | "NonZero" | "ArgMax" | "ArgMin" => {
-            vec![TInfo { elem: if op(n) == "Gather" { x.elem } else { Some(INT64) }, shape: None }]
+            vec![TInfo {
+                elem: if op(n) == "Gather" {
+                    x.elem
+                } else {
+                    Some(INT64)
+                },
+                shape: None,
+            }]
         }
         _ => Vec::new(),
     }
@@ -742,8 +881,16 @@ impl IntT {
         TensorProto {
             dims: self.dims.iter().map(|&d| d as i64).collect(),
             data_type: Some(elem),
-            int64_data: if elem == INT64 { self.v.clone() } else { Vec::new() },
-            int32_data: if elem == INT32 { self.v.iter().map(|&x| x as i32).collect() } else { Vec::new() },
+            int64_data: if elem == INT64 {
+                self.v.clone()
+            } else {
+                Vec::new()
+            },
+            int32_data: if elem == INT32 {
+                self.v.iter().map(|&x| x as i32).collect()
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         }
     }
@@ -752,7 +899,11 @@ impl IntT {
 fn int_const(consts: &Consts, n: &NodeProto, i: usize) -> Option<IntT> {
     let t = consts.get(n.input.get(i).filter(|s| !s.is_empty())?)?;
     let v = tensor_i64(t)?;
-    let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
+    let dims: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<_>>()?;
     (checked_product(&dims) == Some(v.len())).then_some(IntT { dims, v })
 }
 
@@ -771,7 +922,8 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
         return None;
     }
     let out_elem = |x: &IntT| -> Option<TensorProto> {
-        (x.v.len() <= FOLD_MAX_ELEMS && checked_product(&x.dims) == Some(x.v.len())).then(|| x.to_proto(INT64))
+        (x.v.len() <= FOLD_MAX_ELEMS && checked_product(&x.dims) == Some(x.v.len()))
+            .then(|| x.to_proto(INT64))
     };
     let r = match op(n) {
         "Shape" => {
@@ -781,18 +933,32 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
             let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
             let start = clampi(attr_i(n, "start").unwrap_or(0));
             let end = clampi(attr_i(n, "end").unwrap_or(r));
-            let v = if start < end { dims[start..end].to_vec() } else { Vec::new() };
-            IntT { dims: vec![v.len()], v }
+            let v = if start < end {
+                dims[start..end].to_vec()
+            } else {
+                Vec::new()
+            };
+            IntT {
+                dims: vec![v.len()],
+                v,
+            }
         }
         "ConstantOfShape" => {
             let shape = int_const(consts, n, 0)?;
-            let dims: Vec<usize> = shape.v.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
+            let dims: Vec<usize> = shape
+                .v
+                .iter()
+                .map(|&d| usize::try_from(d).ok())
+                .collect::<Option<_>>()?;
             let count = checked_product(&dims).filter(|&c| c <= FOLD_MAX_ELEMS)?;
             let value = match attr(n, "value").and_then(|a| a.t.as_ref()) {
                 Some(t) => *tensor_i64(t)?.first()?,
                 None => return None, // default value is float 0
             };
-            IntT { dims, v: vec![value; count] }
+            IntT {
+                dims,
+                v: vec![value; count],
+            }
         }
         "Identity" => int_const(consts, n, 0)?,
         "Cast" => {
@@ -835,8 +1001,16 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
                 match axes {
                     None => x.dims.iter().copied().filter(|&d| d != 1).collect(),
                     Some(a) => {
-                        let a: Vec<usize> = a.iter().map(|&v| norm_axis(v, x.dims.len())).collect::<Option<_>>()?;
-                        x.dims.iter().enumerate().filter(|(i, _)| !a.contains(i)).map(|(_, &d)| d).collect()
+                        let a: Vec<usize> = a
+                            .iter()
+                            .map(|&v| norm_axis(v, x.dims.len()))
+                            .collect::<Option<_>>()?;
+                        x.dims
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| !a.contains(i))
+                            .map(|(_, &d)| d)
+                            .collect()
                     }
                 }
             } else {
@@ -844,16 +1018,28 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
                 let r = x.dims.len() + a.len();
                 let a: Vec<usize> = a.iter().map(|&v| norm_axis(v, r)).collect::<Option<_>>()?;
                 let mut it = x.dims.iter();
-                (0..r).map(|i| if a.contains(&i) { Some(1) } else { it.next().copied() }).collect::<Option<_>>()?
+                (0..r)
+                    .map(|i| {
+                        if a.contains(&i) {
+                            Some(1)
+                        } else {
+                            it.next().copied()
+                        }
+                    })
+                    .collect::<Option<_>>()?
             };
             IntT { dims, v: x.v }
         }
         "Concat" => {
-            let parts: Vec<IntT> = (0..n.input.len()).map(|i| int_const(consts, n, i)).collect::<Option<_>>()?;
+            let parts: Vec<IntT> = (0..n.input.len())
+                .map(|i| int_const(consts, n, i))
+                .collect::<Option<_>>()?;
             let first = parts.first()?;
             let r = first.dims.len();
             let axis = norm_axis(attr_i(n, "axis")?, r)?;
-            if parts.iter().any(|p| p.dims.len() != r || (0..r).any(|d| d != axis && p.dims[d] != first.dims[d])) {
+            if parts.iter().any(|p| {
+                p.dims.len() != r || (0..r).any(|d| d != axis && p.dims[d] != first.dims[d])
+            }) {
                 return None;
             }
             let outer: usize = first.dims[..axis].iter().product();
@@ -877,7 +1063,10 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
             };
             let dims: Vec<usize> = perm.iter().map(|&p| x.dims[p]).collect();
             let st = x.strides();
-            let out = IntT { dims: dims.clone(), v: Vec::new() };
+            let out = IntT {
+                dims: dims.clone(),
+                v: Vec::new(),
+            };
             let ost = out.strides();
             let total = x.v.len();
             let mut v = vec![0i64; total];
@@ -897,10 +1086,16 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
             let ends = int_const(consts, n, 2)?.v;
             let r = x.dims.len();
             let axes: Vec<usize> = match int_const(consts, n, 3) {
-                Some(a) => a.v.iter().map(|&v| norm_axis(v, r)).collect::<Option<_>>()?,
+                Some(a) => {
+                    a.v.iter()
+                        .map(|&v| norm_axis(v, r))
+                        .collect::<Option<_>>()?
+                }
                 None => (0..starts.len()).collect(),
             };
-            let steps = int_const(consts, n, 4).map(|s| s.v).unwrap_or_else(|| vec![1; starts.len()]);
+            let steps = int_const(consts, n, 4)
+                .map(|s| s.v)
+                .unwrap_or_else(|| vec![1; starts.len()]);
             // Per axis: the list of source indices.
             let mut pick: Vec<Vec<usize>> = x.dims.iter().map(|&d| (0..d).collect()).collect();
             for (k, &ax) in axes.iter().enumerate() {
@@ -931,7 +1126,10 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
             let dims: Vec<usize> = pick.iter().map(|p| p.len()).collect();
             let st = x.strides();
             let total: usize = dims.iter().product();
-            let out = IntT { dims: dims.clone(), v: Vec::new() };
+            let out = IntT {
+                dims: dims.clone(),
+                v: Vec::new(),
+            };
             let ost = out.strides();
             let mut v = Vec::with_capacity(total);
             for flat in 0..total {
@@ -973,11 +1171,24 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
                 }
             };
             if a.dims == b.dims {
-                IntT { dims: a.dims, v: a.v.iter().zip(&b.v).map(|(&x, &y)| f(x, y)).collect::<Option<_>>()? }
+                IntT {
+                    dims: a.dims,
+                    v: a.v
+                        .iter()
+                        .zip(&b.v)
+                        .map(|(&x, &y)| f(x, y))
+                        .collect::<Option<_>>()?,
+                }
             } else if b.v.len() == 1 && b.dims.len() <= a.dims.len() {
-                IntT { dims: a.dims, v: a.v.iter().map(|&x| f(x, b.v[0])).collect::<Option<_>>()? }
+                IntT {
+                    dims: a.dims,
+                    v: a.v.iter().map(|&x| f(x, b.v[0])).collect::<Option<_>>()?,
+                }
             } else if a.v.len() == 1 && a.dims.len() <= b.dims.len() {
-                IntT { dims: b.dims, v: b.v.iter().map(|&y| f(a.v[0], y)).collect::<Option<_>>()? }
+                IntT {
+                    dims: b.dims,
+                    v: b.v.iter().map(|&y| f(a.v[0], y)).collect::<Option<_>>()?,
+                }
             } else {
                 return None;
             }
@@ -1001,10 +1212,22 @@ mod tests {
 
     #[test]
     fn window_sizes() {
-        assert_eq!(window(&D::Fixed(224), 3, 2, 1, 1, 1, "NOTSET", false), D::Fixed(112));
-        assert_eq!(window(&D::Fixed(224), 3, 2, 1, 0, 0, "SAME_UPPER", false), D::Fixed(112));
-        assert_eq!(window(&D::Fixed(7), 7, 1, 1, 0, 0, "VALID", false), D::Fixed(1));
-        assert_eq!(window(&D::Sym("h".into()), 3, 1, 1, 1, 1, "NOTSET", false), D::Unknown);
+        assert_eq!(
+            window(&D::Fixed(224), 3, 2, 1, 1, 1, "NOTSET", false),
+            D::Fixed(112)
+        );
+        assert_eq!(
+            window(&D::Fixed(224), 3, 2, 1, 0, 0, "SAME_UPPER", false),
+            D::Fixed(112)
+        );
+        assert_eq!(
+            window(&D::Fixed(7), 7, 1, 1, 0, 0, "VALID", false),
+            D::Fixed(1)
+        );
+        assert_eq!(
+            window(&D::Sym("h".into()), 3, 1, 1, 1, 1, "NOTSET", false),
+            D::Unknown
+        );
     }
 
     #[test]
@@ -1017,7 +1240,10 @@ mod tests {
             int64_data: v.to_vec(),
             ..Default::default()
         };
-        let node = |op: &str, ins: &[&str], out: &str, attrs: Vec<crate::onnx::proto::AttributeProto>| NodeProto {
+        let node = |op: &str,
+                    ins: &[&str],
+                    out: &str,
+                    attrs: Vec<crate::onnx::proto::AttributeProto>| NodeProto {
             op_type: Some(op.into()),
             input: ins.iter().map(|s| s.to_string()).collect(),
             output: vec![out.into()],

@@ -105,7 +105,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::io::expected_raw_size;
 use super::proto::{
-    tensor_proto, tensor_shape_proto::dimension, type_proto, SparseTensorProto, TensorProto, TypeProto, ValueInfoProto,
+    tensor_proto, tensor_shape_proto::dimension, type_proto, SparseTensorProto, TensorProto,
+    TypeProto, ValueInfoProto,
 };
 use super::Model;
 
@@ -133,7 +134,11 @@ impl Model {
             .initializer
             .iter()
             .filter_map(|t| t.name.as_deref())
-            .chain(g.sparse_initializer.iter().filter_map(|sp| sp.values.as_ref()?.name.as_deref()))
+            .chain(
+                g.sparse_initializer
+                    .iter()
+                    .filter_map(|sp| sp.values.as_ref()?.name.as_deref()),
+            )
             .collect();
         s.inputs = g
             .input
@@ -167,7 +172,12 @@ impl Model {
 fn value_info(v: &ValueInfoProto) -> ValueInfo {
     let name = v.name.clone().unwrap_or_default();
     let Some(tp) = v.r#type.as_ref() else {
-        return ValueInfo { name, kind: ValueKind::Unknown, elem_type: 0, shape: None };
+        return ValueInfo {
+            name,
+            kind: ValueKind::Unknown,
+            elem_type: 0,
+            shape: None,
+        };
     };
     let kind = match &tp.value {
         Some(type_proto::Value::TensorType(_)) => ValueKind::Tensor,
@@ -182,22 +192,31 @@ fn value_info(v: &ValueInfoProto) -> ValueInfo {
         ValueKind::Sequence => (innermost(tp, 0).0, None),
         _ => innermost(tp, 0),
     };
-    ValueInfo { name, kind, elem_type, shape }
+    ValueInfo {
+        name,
+        kind,
+        elem_type,
+        shape,
+    }
 }
 
 /// Element type and shape of the innermost tensor of a (nested) tensor/sparse tensor/sequence/optional type.
 fn innermost(tp: &TypeProto, depth: usize) -> (i32, Option<Vec<Dim>>) {
-    let shape = |s: &Option<super::proto::TensorShapeProto>| s.as_ref().map(|s| s.dim.iter().map(dim).collect());
+    let shape = |s: &Option<super::proto::TensorShapeProto>| {
+        s.as_ref().map(|s| s.dim.iter().map(dim).collect())
+    };
     match &tp.value {
         Some(type_proto::Value::TensorType(t)) => (t.elem_type.unwrap_or(0), shape(&t.shape)),
         Some(type_proto::Value::SparseTensorType(t)) => (t.elem_type.unwrap_or(0), shape(&t.shape)),
         // Depth is bounded by the decoder's recursion limit; the guard protects hand-built protos.
-        Some(type_proto::Value::SequenceType(s)) if depth < 64 => {
-            s.elem_type.as_deref().map_or((0, None), |e| innermost(e, depth + 1))
-        }
-        Some(type_proto::Value::OptionalType(o)) if depth < 64 => {
-            o.elem_type.as_deref().map_or((0, None), |e| innermost(e, depth + 1))
-        }
+        Some(type_proto::Value::SequenceType(s)) if depth < 64 => s
+            .elem_type
+            .as_deref()
+            .map_or((0, None), |e| innermost(e, depth + 1)),
+        Some(type_proto::Value::OptionalType(o)) if depth < 64 => o
+            .elem_type
+            .as_deref()
+            .map_or((0, None), |e| innermost(e, depth + 1)),
         _ => (0, None),
     }
 }

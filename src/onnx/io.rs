@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prost::Message;
 
 use super::proto::{
-    tensor_proto, AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, StringStringEntryProto,
-    TensorProto,
+    tensor_proto, AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto,
+    StringStringEntryProto, TensorProto,
 };
 use crate::error::{Error, ErrorKind, Result};
 
@@ -91,8 +91,13 @@ impl Model {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let mut model = Model { proto, base_dir: Some(base_dir) };
-        model.inline_external_data().map_err(|e| e.context(format!("loading '{}'", path.display())))?;
+        let mut model = Model {
+            proto,
+            base_dir: Some(base_dir),
+        };
+        model
+            .inline_external_data()
+            .map_err(|e| e.context(format!("loading '{}'", path.display())))?;
         Ok(model)
     }
 
@@ -100,17 +105,26 @@ impl Model {
     /// with external data and no `base_dir` is an `ExternalData` error.
     pub fn from_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Model> {
         if bytes.is_empty() {
-            return Err(Error::new(ErrorKind::ModelDecode, "cannot decode the model: no bytes given"));
+            return Err(Error::new(
+                ErrorKind::ModelDecode,
+                "cannot decode the model: no bytes given",
+            ));
         }
         let proto = decode_model(bytes, "the model bytes")?;
-        let mut model = Model { proto, base_dir: base_dir.map(Path::to_path_buf) };
+        let mut model = Model {
+            proto,
+            base_dir: base_dir.map(Path::to_path_buf),
+        };
         model.inline_external_data()?;
         Ok(model)
     }
 
     /// Wraps a message built in memory (no base directory; external data references are kept as they are).
     pub fn from_proto(proto: ModelProto) -> Model {
-        Model { proto, base_dir: None }
+        Model {
+            proto,
+            base_dir: None,
+        }
     }
 
     pub fn proto(&self) -> &ModelProto {
@@ -143,9 +157,12 @@ impl Model {
 
     /// [`Model::save`] with the size above which a model is externalized automatically (tests use a small one).
     fn save_with_limit(&self, path: &Path, options: &SaveOptions, limit: usize) -> Result<()> {
-        let file_name = path
-            .file_name()
-            .ok_or_else(|| Error::invalid_argument(format!("cannot save to '{}': not a file path", path.display())))?;
+        let file_name = path.file_name().ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "cannot save to '{}': not a file path",
+                path.display()
+            ))
+        })?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -159,7 +176,10 @@ impl Model {
                         path.display()
                     ))
                 })?;
-                Some(ExternalDataOptions { location: format!("{name}.data"), size_threshold: AUTO_EXTERNAL_THRESHOLD })
+                Some(ExternalDataOptions {
+                    location: format!("{name}.data"),
+                    size_threshold: AUTO_EXTERNAL_THRESHOLD,
+                })
             }
             None => None,
         };
@@ -172,12 +192,16 @@ impl Model {
 
         // An empty location is the caller's argument, not a defect of the model (as it is when loading).
         if ext.location.is_empty() {
-            return Err(Error::invalid_argument("external data file location is empty"));
+            return Err(Error::invalid_argument(
+                "external data file location is empty",
+            ));
         }
         check_location(&ext.location, "external data file")?;
         let data_path = dir.join(&ext.location);
-        let normalized: PathBuf =
-            Path::new(&ext.location).components().filter(|c| !matches!(c, Component::CurDir)).collect();
+        let normalized: PathBuf = Path::new(&ext.location)
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
         if normalized.as_os_str() == file_name {
             return Err(Error::invalid_argument(format!(
                 "cannot save '{}': the external data location '{}' is the model file itself",
@@ -190,21 +214,33 @@ impl Model {
         let mut data: Option<(TempFile, BufWriter<File>, u64)> = None;
         let location = ext.location.clone();
         visit_tensors_mut(&mut proto, &mut |t: &mut TensorProto| {
-            let Some(raw) = t.raw_data.as_ref() else { return Ok(()) };
+            let Some(raw) = t.raw_data.as_ref() else {
+                return Ok(());
+            };
             if raw.len() < ext.size_threshold || is_external(t) {
                 return Ok(());
             }
             if data.is_none() {
                 let tmp = TempFile::create(&data_path)?;
-                let writer = BufWriter::with_capacity(1 << 20, tmp.file.try_clone().map_err(|e| tmp.write_error(e))?);
+                let writer = BufWriter::with_capacity(
+                    1 << 20,
+                    tmp.file.try_clone().map_err(|e| tmp.write_error(e))?,
+                );
                 data = Some((tmp, writer, 0));
             }
             let (tmp, writer, pos) = data.as_mut().expect("data file created above");
             let len = raw.len() as u64;
-            let align = if len >= PAGE_ALIGNMENT { PAGE_ALIGNMENT } else { SMALL_ALIGNMENT };
+            let align = if len >= PAGE_ALIGNMENT {
+                PAGE_ALIGNMENT
+            } else {
+                SMALL_ALIGNMENT
+            };
             let offset = pos.div_ceil(align) * align;
             let pad = vec![0u8; (offset - *pos) as usize];
-            writer.write_all(&pad).and_then(|_| writer.write_all(raw)).map_err(|e| tmp.write_error(e))?;
+            writer
+                .write_all(&pad)
+                .and_then(|_| writer.write_all(raw))
+                .map_err(|e| tmp.write_error(e))?;
             *pos = offset + len;
             t.raw_data = None;
             t.external_data = vec![
@@ -303,14 +339,20 @@ impl Model {
 
 /// Decodes a ModelProto, mapping prost's error to `ModelDecode` naming `what`.
 fn decode_model(bytes: &[u8], what: &str) -> Result<ModelProto> {
-    let proto = ModelProto::decode(bytes)
-        .map_err(|e| Error::new(ErrorKind::ModelDecode, format!("cannot decode {what} as an ONNX model: {e}")))?;
+    let proto = ModelProto::decode(bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::ModelDecode,
+            format!("cannot decode {what} as an ONNX model: {e}"),
+        )
+    })?;
     // Any byte string that happens to be well-formed protobuf decodes (unknown fields are skipped); an ONNX model
     // always has an IR version or a graph.
     if proto.ir_version.is_none() && proto.graph.is_none() {
         return Err(Error::new(
             ErrorKind::ModelDecode,
-            format!("cannot decode {what} as an ONNX model: it has neither an IR version nor a graph"),
+            format!(
+                "cannot decode {what} as an ONNX model: it has neither an IR version nor a graph"
+            ),
         ));
     }
     Ok(proto)
@@ -324,14 +366,23 @@ fn encode_model(proto: &ModelProto, limit: usize) -> Result<Vec<u8>> {
         )));
     }
     let mut out = Vec::new();
-    out.try_reserve_exact(len)
-        .map_err(|_| Error::new(ErrorKind::OutOfMemory, format!("cannot allocate {len} bytes to encode the model")))?;
-    proto.encode(&mut out).map_err(|e| Error::internal(format!("encoding the model failed: {e}")))?;
+    out.try_reserve_exact(len).map_err(|_| {
+        Error::new(
+            ErrorKind::OutOfMemory,
+            format!("cannot allocate {len} bytes to encode the model"),
+        )
+    })?;
+    proto
+        .encode(&mut out)
+        .map_err(|e| Error::internal(format!("encoding the model failed: {e}")))?;
     Ok(out)
 }
 
 fn entry(key: &str, value: &str) -> StringStringEntryProto {
-    StringStringEntryProto { key: Some(key.to_string()), value: Some(value.to_string()) }
+    StringStringEntryProto {
+        key: Some(key.to_string()),
+        value: Some(value.to_string()),
+    }
 }
 
 fn is_external(t: &TensorProto) -> bool {
@@ -350,22 +401,35 @@ pub(crate) fn expected_raw_size(t: &TensorProto) -> Option<u64> {
 
 /// Refuses absolute locations and locations with `..` (or a drive/root) components.
 fn check_location(location: &str, what: &str) -> Result<()> {
-    let refuse =
-        |why: &str| Err(Error::new(ErrorKind::PathRefused, format!("{what} location '{location}' refused: {why}")));
+    let refuse = |why: &str| {
+        Err(Error::new(
+            ErrorKind::PathRefused,
+            format!("{what} location '{location}' refused: {why}"),
+        ))
+    };
     if location.is_empty() {
-        return Err(Error::new(ErrorKind::ExternalData, format!("{what} location is empty")));
+        return Err(Error::new(
+            ErrorKind::ExternalData,
+            format!("{what} location is empty"),
+        ));
     }
     if location.contains('\0') {
         return refuse("it contains a NUL character");
     }
     let p = Path::new(location);
-    if p.is_absolute() || p.has_root() || location.starts_with(['/', '\\']) || location.as_bytes().get(1) == Some(&b':')
+    if p.is_absolute()
+        || p.has_root()
+        || location.starts_with(['/', '\\'])
+        || location.as_bytes().get(1) == Some(&b':')
     {
-        return refuse("absolute paths are not allowed (it must be relative to the model's directory)");
+        return refuse(
+            "absolute paths are not allowed (it must be relative to the model's directory)",
+        );
     }
     // Both separators, whatever the platform: a model written on Windows may say `..\weights.bin`.
     if location.split(['/', '\\']).any(|c| c == "..")
-        || p.components().any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
+        || p.components()
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
     {
         return refuse("'..' is not allowed (the file must be inside the model's directory)");
     }
@@ -381,15 +445,17 @@ struct ExternalRef {
 
 impl ExternalRef {
     fn parse(t: &TensorProto, name: &str) -> Result<ExternalRef> {
-        let bad = |msg: String| Error::new(ErrorKind::ExternalData, format!("tensor '{name}': {msg}"));
+        let bad =
+            |msg: String| Error::new(ErrorKind::ExternalData, format!("tensor '{name}': {msg}"));
         let (mut location, mut offset, mut length) = (None, None, None);
         for e in &t.external_data {
             let value = e.value.as_deref().unwrap_or("");
             let number = |key: &str| {
-                value
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| bad(format!("external data {key} '{value}' is not a non-negative integer")))
+                value.trim().parse::<u64>().map_err(|_| {
+                    bad(format!(
+                        "external data {key} '{value}' is not a non-negative integer"
+                    ))
+                })
             };
             match e.key.as_deref().unwrap_or("") {
                 "location" => location = Some(value.to_string()),
@@ -398,10 +464,15 @@ impl ExternalRef {
                 _ => {} // checksum, basepath: not used
             }
         }
-        let location =
-            location.ok_or_else(|| bad("data_location is EXTERNAL but external_data has no 'location'".into()))?;
+        let location = location.ok_or_else(|| {
+            bad("data_location is EXTERNAL but external_data has no 'location'".into())
+        })?;
         check_location(&location, &format!("tensor '{name}': external data"))?;
-        Ok(ExternalRef { location, offset: offset.unwrap_or(0), length })
+        Ok(ExternalRef {
+            location,
+            offset: offset.unwrap_or(0),
+            length,
+        })
     }
 }
 
@@ -413,13 +484,21 @@ struct DataFile {
 impl DataFile {
     fn open(path: &Path, tensor: &str, location: &str) -> Result<DataFile> {
         let err = |kind: ErrorKind, what: String| {
-            Error::new(kind, format!("tensor '{tensor}': external data file '{location}' ({}) {what}", path.display()))
+            Error::new(
+                kind,
+                format!(
+                    "tensor '{tensor}': external data file '{location}' ({}) {what}",
+                    path.display()
+                ),
+            )
         };
         let file = File::open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => err(ErrorKind::ExternalData, "does not exist".into()),
             _ => err(ErrorKind::ExternalData, format!("cannot be opened: {e}")),
         })?;
-        let meta = file.metadata().map_err(|e| err(ErrorKind::ExternalData, format!("cannot be read: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| err(ErrorKind::ExternalData, format!("cannot be read: {e}")))?;
         if !meta.is_file() {
             return Err(err(ErrorKind::ExternalData, "is not a regular file".into()));
         }
@@ -449,7 +528,10 @@ pub(crate) fn visit_tensors_mut(
         visit_graph(g, f)?;
     }
     for ti in &mut model.training_info {
-        for g in [ti.initialization.as_mut(), ti.algorithm.as_mut()].into_iter().flatten() {
+        for g in [ti.initialization.as_mut(), ti.algorithm.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             visit_graph(g, f)?;
         }
     }
@@ -462,7 +544,10 @@ pub(crate) fn visit_tensors_mut(
     Ok(())
 }
 
-fn visit_graph(g: &mut GraphProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
+fn visit_graph(
+    g: &mut GraphProto,
+    f: &mut dyn FnMut(&mut TensorProto) -> Result<()>,
+) -> Result<()> {
     for t in &mut g.initializer {
         f(t)?;
     }
@@ -472,7 +557,10 @@ fn visit_graph(g: &mut GraphProto, f: &mut dyn FnMut(&mut TensorProto) -> Result
     visit_nodes(&mut g.node, f)
 }
 
-fn visit_nodes(nodes: &mut [NodeProto], f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
+fn visit_nodes(
+    nodes: &mut [NodeProto],
+    f: &mut dyn FnMut(&mut TensorProto) -> Result<()>,
+) -> Result<()> {
     for n in nodes {
         for a in &mut n.attribute {
             visit_attribute(a, f)?;
@@ -481,7 +569,10 @@ fn visit_nodes(nodes: &mut [NodeProto], f: &mut dyn FnMut(&mut TensorProto) -> R
     Ok(())
 }
 
-fn visit_attribute(a: &mut AttributeProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
+fn visit_attribute(
+    a: &mut AttributeProto,
+    f: &mut dyn FnMut(&mut TensorProto) -> Result<()>,
+) -> Result<()> {
     if let Some(t) = a.t.as_mut() {
         f(t)?;
     }
@@ -503,8 +594,14 @@ fn visit_attribute(a: &mut AttributeProto, f: &mut dyn FnMut(&mut TensorProto) -
     Ok(())
 }
 
-fn visit_sparse(s: &mut SparseTensorProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
-    for t in [s.values.as_mut(), s.indices.as_mut()].into_iter().flatten() {
+fn visit_sparse(
+    s: &mut SparseTensorProto,
+    f: &mut dyn FnMut(&mut TensorProto) -> Result<()>,
+) -> Result<()> {
+    for t in [s.values.as_mut(), s.indices.as_mut()]
+        .into_iter()
+        .flatten()
+    {
         f(t)?;
     }
     Ok(())
@@ -526,7 +623,10 @@ impl TempFile {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut last_err = None;
         for _ in 0..16 {
             let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -537,13 +637,22 @@ impl TempFile {
                     if let Ok(meta) = fs::metadata(dest) {
                         let _ = file.set_permissions(meta.permissions());
                     }
-                    return Ok(TempFile { path, dest: dest.to_path_buf(), file, committed: false });
+                    return Ok(TempFile {
+                        path,
+                        dest: dest.to_path_buf(),
+                        file,
+                        committed: false,
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
                 Err(e) => {
                     return Err(Error::new(
                         write_kind(&e),
-                        format!("cannot write '{}': cannot create a file in '{}': {e}", dest.display(), dir.display()),
+                        format!(
+                            "cannot write '{}': cannot create a file in '{}': {e}",
+                            dest.display(),
+                            dir.display()
+                        ),
                     ))
                 }
             }
@@ -559,7 +668,10 @@ impl TempFile {
     }
 
     fn write_error(&self, e: std::io::Error) -> Error {
-        Error::new(write_kind(&e), format!("cannot write '{}': {e}", self.dest.display()))
+        Error::new(
+            write_kind(&e),
+            format!("cannot write '{}': {e}", self.dest.display()),
+        )
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
@@ -577,7 +689,11 @@ impl TempFile {
         self.committed = true;
         #[cfg(unix)]
         if let Some(dir) = self.dest.parent() {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();
             }
@@ -621,7 +737,11 @@ mod tests {
             .collect();
         Model::from_proto(ModelProto {
             ir_version: Some(10),
-            graph: Some(GraphProto { name: Some("g".into()), initializer, ..Default::default() }),
+            graph: Some(GraphProto {
+                name: Some("g".into()),
+                initializer,
+                ..Default::default()
+            }),
             ..Default::default()
         })
     }
@@ -634,16 +754,30 @@ mod tests {
         let m = model_with(&[5000, 10, 3000]);
         let path = dir.join("big.onnx");
         // A limit below the model's size: to_bytes-like encoding fails, save goes external on its own.
-        assert_eq!(encode_model(m.proto(), 4000).unwrap_err().kind(), ErrorKind::Unsupported);
-        m.save_with_limit(&path, &SaveOptions::default(), 4000).unwrap();
+        assert_eq!(
+            encode_model(m.proto(), 4000).unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
+        m.save_with_limit(&path, &SaveOptions::default(), 4000)
+            .unwrap();
         let data = fs::read(dir.join("big.onnx.data")).unwrap();
         // 5000 bytes at 0; 3000 bytes (under a page: 64-byte alignment) at 5056; the 10-byte tensor stays inline.
         assert_eq!(data.len(), 5056 + 3000);
         let saved = ModelProto::decode(&*fs::read(&path).unwrap()).unwrap();
-        let ext: Vec<_> = saved.graph.as_ref().unwrap().initializer.iter().map(is_external).collect();
+        let ext: Vec<_> = saved
+            .graph
+            .as_ref()
+            .unwrap()
+            .initializer
+            .iter()
+            .map(is_external)
+            .collect();
         assert_eq!(ext, [true, false, true]);
         assert_eq!(Model::load_file(&path).unwrap().proto(), m.proto());
-        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers.len(), 2, "{leftovers:?}");
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -653,8 +787,20 @@ mod tests {
         for ok in ["w.bin", "data/w.bin", "./w.bin", "a..b"] {
             check_location(ok, "x").unwrap();
         }
-        for bad in ["/etc/passwd", "../w.bin", "data/../../w", "..\\w.bin", "\\\\server\\share", "C:\\w.bin", "C:w"] {
-            assert_eq!(check_location(bad, "x").unwrap_err().kind(), ErrorKind::PathRefused, "{bad}");
+        for bad in [
+            "/etc/passwd",
+            "../w.bin",
+            "data/../../w",
+            "..\\w.bin",
+            "\\\\server\\share",
+            "C:\\w.bin",
+            "C:w",
+        ] {
+            assert_eq!(
+                check_location(bad, "x").unwrap_err().kind(),
+                ErrorKind::PathRefused,
+                "{bad}"
+            );
         }
     }
 }

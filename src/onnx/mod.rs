@@ -1,8 +1,8 @@
 //! ONNX models: the protobuf schema (prost), lossless load/save, external data, inspection.
 
-pub mod proto;
-mod io;
 mod inspect;
+mod io;
+pub mod proto;
 
 pub use inspect::{Dim, ModelSummary, ValueInfo, ValueKind};
 pub use io::{ExternalDataOptions, Model, SaveOptions};
@@ -10,9 +10,33 @@ pub use io::{ExternalDataOptions, Model, SaveOptions};
 /// The ONNX name of a `TensorProto.DataType` value ("float", "uint8", ...), or "undefined(N)" for unknown ones.
 pub fn element_type_name(t: i32) -> String {
     const NAMES: [&str; 27] = [
-        "undefined", "float", "uint8", "int8", "uint16", "int16", "int32", "int64", "string", "bool", "float16",
-        "double", "uint32", "uint64", "complex64", "complex128", "bfloat16", "float8e4m3fn", "float8e4m3fnuz",
-        "float8e5m2", "float8e5m2fnuz", "uint4", "int4", "float4e2m1", "float8e8m0", "uint2", "int2",
+        "undefined",
+        "float",
+        "uint8",
+        "int8",
+        "uint16",
+        "int16",
+        "int32",
+        "int64",
+        "string",
+        "bool",
+        "float16",
+        "double",
+        "uint32",
+        "uint64",
+        "complex64",
+        "complex128",
+        "bfloat16",
+        "float8e4m3fn",
+        "float8e4m3fnuz",
+        "float8e5m2",
+        "float8e5m2fnuz",
+        "uint4",
+        "int4",
+        "float4e2m1",
+        "float8e8m0",
+        "uint2",
+        "int2",
     ];
     match usize::try_from(t).ok().and_then(|i| NAMES.get(i)) {
         Some(n) if t != 0 => (*n).to_string(),

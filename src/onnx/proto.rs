@@ -407,7 +407,8 @@ pub mod tensor_proto {
                 Uint2 | Int2 => 2,
                 Uint4 | Int4 | Float4e2m1 => 4,
                 Float6e2m3 | Float6e3m2 => 6,
-                Bool | Uint8 | Int8 | Float8e4m3fn | Float8e4m3fnuz | Float8e5m2 | Float8e5m2fnuz | Float8e8m0 => 8,
+                Bool | Uint8 | Int8 | Float8e4m3fn | Float8e4m3fnuz | Float8e5m2
+                | Float8e5m2fnuz | Float8e8m0 => 8,
                 Uint16 | Int16 | Float16 | Bfloat16 => 16,
                 Float | Int32 | Uint32 => 32,
                 Int64 | Double | Uint64 | Complex64 => 64,

@@ -30,8 +30,12 @@ pub trait Collector: Send {
 /// Creates the collector for `method` (one per tensor).
 pub fn collector_for(method: &CalibMethod) -> Box<dyn Collector> {
     match *method {
-        CalibMethod::MinMax { moving_average: None } => Box::new(MinMax::default()),
-        CalibMethod::MinMax { moving_average: Some(c) } => Box::new(MovingAverageMinMax::new(c)),
+        CalibMethod::MinMax {
+            moving_average: None,
+        } => Box::new(MinMax::default()),
+        CalibMethod::MinMax {
+            moving_average: Some(c),
+        } => Box::new(MovingAverageMinMax::new(c)),
     }
 }
 
@@ -82,7 +86,10 @@ fn raw_min_max(data: &[f32]) -> (f32, f32) {
 }
 
 /// Min of `lo` and max of `hi`, NaNs skipped.
-fn scalar_tail<'a>(lo: impl Iterator<Item = &'a f32>, hi: impl Iterator<Item = &'a f32>) -> (f32, f32) {
+fn scalar_tail<'a>(
+    lo: impl Iterator<Item = &'a f32>,
+    hi: impl Iterator<Item = &'a f32>,
+) -> (f32, f32) {
     let (mut a, mut b) = (f32::INFINITY, f32::NEG_INFINITY);
     for &v in lo {
         a = if v < a { v } else { a };
@@ -102,7 +109,10 @@ mod simd {
     #[target_feature(enable = "avx")]
     pub(super) unsafe fn min_max_avx(data: &[f32]) -> (f32, f32) {
         let (mut lo0, mut lo1) = (_mm256_set1_ps(f32::INFINITY), _mm256_set1_ps(f32::INFINITY));
-        let (mut hi0, mut hi1) = (_mm256_set1_ps(f32::NEG_INFINITY), _mm256_set1_ps(f32::NEG_INFINITY));
+        let (mut hi0, mut hi1) = (
+            _mm256_set1_ps(f32::NEG_INFINITY),
+            _mm256_set1_ps(f32::NEG_INFINITY),
+        );
         let chunks = data.chunks_exact(16);
         let rest = chunks.remainder();
         for c in chunks {
@@ -231,12 +241,23 @@ pub fn augment(prepared: &Prepared) -> ModelProto {
     let mut m = prepared.model.clone();
     let g = m.graph.as_mut().expect("prepared model has a graph");
     let outputs: HashSet<String> = g.output.iter().filter_map(|v| v.name.clone()).collect();
-    let vi: HashMap<String, usize> = g.value_info.iter().enumerate().filter_map(|(i, v)| v.name.clone().map(|n| (n, i))).collect();
+    let vi: HashMap<String, usize> = g
+        .value_info
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.name.clone().map(|n| (n, i)))
+        .collect();
     let mut add = Vec::new();
-    for a in prepared.float_activations().filter(|a| !a.is_graph_input && !outputs.contains(&a.name)) {
+    for a in prepared
+        .float_activations()
+        .filter(|a| !a.is_graph_input && !outputs.contains(&a.name))
+    {
         match vi.get(&a.name) {
             Some(&i) => add.push(g.value_info[i].clone()),
-            None => add.push(crate::onnx::proto::ValueInfoProto { name: Some(a.name.clone()), ..Default::default() }),
+            None => add.push(crate::onnx::proto::ValueInfoProto {
+                name: Some(a.name.clone()),
+                ..Default::default()
+            }),
         }
     }
     g.output.extend(add);
@@ -250,7 +271,12 @@ fn f32_data(bytes: &[u8]) -> Cow<'_, [f32]> {
         // SAFETY: aligned, `n * 4 <= len` bytes, every bit pattern is a valid f32.
         Cow::Borrowed(unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const f32, n) })
     } else {
-        Cow::Owned(bytes.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Cow::Owned(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
     }
 }
 
@@ -289,7 +315,10 @@ fn calibrate_with_session(
     source: &mut dyn CalibrationSource,
     on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
 ) -> Result<Calibration> {
-    let float: HashMap<&str, &ActivationInfo> = prepared.float_activations().map(|a| (a.name.as_str(), a)).collect();
+    let float: HashMap<&str, &ActivationInfo> = prepared
+        .float_activations()
+        .map(|a| (a.name.as_str(), a))
+        .collect();
     // Outputs to fetch: the float ones.
     let out_idx: Vec<usize> = session
         .outputs()
@@ -298,22 +327,40 @@ fn calibrate_with_session(
         .filter(|(_, o)| o.element_type_code == 1 && float.contains_key(o.name.as_str()))
         .map(|(i, _)| i)
         .collect();
-    let out_names: Vec<String> = out_idx.iter().map(|&i| session.outputs()[i].name.clone()).collect();
-    let mut collectors: Vec<Box<dyn Collector>> = out_idx.iter().map(|_| collector_for(&config.method)).collect();
+    let out_names: Vec<String> = out_idx
+        .iter()
+        .map(|&i| session.outputs()[i].name.clone())
+        .collect();
+    let mut collectors: Vec<Box<dyn Collector>> = out_idx
+        .iter()
+        .map(|_| collector_for(&config.method))
+        .collect();
     let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); out_idx.len()];
-    let float_inputs: Vec<usize> =
-        session.inputs().iter().enumerate().filter(|(_, i)| i.element_type_code == 1).map(|(k, _)| k).collect();
-    let mut in_collectors: Vec<Box<dyn Collector>> = float_inputs.iter().map(|_| collector_for(&config.method)).collect();
+    let float_inputs: Vec<usize> = session
+        .inputs()
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.element_type_code == 1)
+        .map(|(k, _)| k)
+        .collect();
+    let mut in_collectors: Vec<Box<dyn Collector>> = float_inputs
+        .iter()
+        .map(|_| collector_for(&config.method))
+        .collect();
     let mut in_shapes: Vec<Vec<i64>> = vec![Vec::new(); float_inputs.len()];
     let inputs = session.inputs().to_vec();
     let total = source.len_hint();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     let mut done = 0usize;
     loop {
         let batch = match source.next_batch(&inputs) {
             Ok(Some(b)) => b,
             Ok(None) => break,
-            Err(e) if matches!(e.kind(), ErrorKind::Callback | ErrorKind::Cancelled) => return Err(e),
+            Err(e) if matches!(e.kind(), ErrorKind::Callback | ErrorKind::Cancelled) => {
+                return Err(e)
+            }
             Err(e) => return Err(e.context(format!("calibration batch {done}"))),
         };
         let ctx = |e: Error| e.context(format!("calibration batch {done} ({})", batch.origin));
@@ -331,7 +378,8 @@ fn calibrate_with_session(
         let result = match err {
             Some(e) => Err(e),
             None => {
-                let mut outs: Vec<(usize, Option<crate::runtime::TensorMut<'_>>)> = out_idx.iter().map(|&i| (i, None)).collect();
+                let mut outs: Vec<(usize, Option<crate::runtime::TensorMut<'_>>)> =
+                    out_idx.iter().map(|&i| (i, None)).collect();
                 session.run_indexed(None, &ins, &mut outs)
             }
         };
@@ -349,7 +397,9 @@ fn calibrate_with_session(
         }
         let mut views: Vec<&[f32]> = Vec::with_capacity(tensors.len());
         for (k, t) in tensors.iter().enumerate() {
-            let t = t.as_ref().ok_or_else(|| Error::internal("calibration run returned no tensor"))?;
+            let t = t
+                .as_ref()
+                .ok_or_else(|| Error::internal("calibration run returned no tensor"))?;
             views.push(t.as_slice::<f32>()?);
             if shapes[k].as_slice() != t.shape() {
                 shapes[k] = t.shape().to_vec();
@@ -364,12 +414,23 @@ fn calibrate_with_session(
         on_batch(done, total)?;
     }
     if done == 0 {
-        return Err(Error::new(ErrorKind::Calibration, "no calibration data: the source gave no batch"));
+        return Err(Error::new(
+            ErrorKind::Calibration,
+            "no calibration data: the source gave no batch",
+        ));
     }
     let mut calib = Calibration::new();
     let mut put = |name: &str, c: &dyn Collector, shape: &[i64]| {
         if let Some((min, max)) = c.range() {
-            calib.insert(name.to_string(), TensorStats { min, max, elem_type: 1, shape: shape.to_vec() });
+            calib.insert(
+                name.to_string(),
+                TensorStats {
+                    min,
+                    max,
+                    elem_type: 1,
+                    shape: shape.to_vec(),
+                },
+            );
         }
     };
     for (k, &ii) in float_inputs.iter().enumerate() {
@@ -396,7 +457,10 @@ mod tests {
         assert_eq!(finite_min_max(&[]), None);
         #[cfg(target_arch = "x86_64")]
         {
-            let v: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32 - 50.0).chain([f32::NAN; 3]).collect();
+            let v: Vec<f32> = (0..1000)
+                .map(|i| ((i * 37) % 101) as f32 - 50.0)
+                .chain([f32::NAN; 3])
+                .collect();
             assert_eq!(unsafe { simd::min_max_sse(&v) }, (-50.0, 50.0));
             if std::arch::is_x86_feature_detected!("avx") {
                 assert_eq!(unsafe { simd::min_max_avx(&v) }, (-50.0, 50.0));

@@ -84,9 +84,14 @@ impl Preset {
 
     /// Parses a preset name, case-insensitively ("xint8", "A8W8", ...).
     pub fn parse(s: &str) -> Result<Preset> {
-        Preset::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
-            Error::invalid_argument(format!("unknown preset '{s}' (expected one of XINT8, A8W8, A16W8, CPU)"))
-        })
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "unknown preset '{s}' (expected one of XINT8, A8W8, A16W8, CPU)"
+                ))
+            })
     }
 }
 
@@ -143,7 +148,9 @@ impl QuantConfig {
             weight_symmetric: true,
             per_channel: false,
             power_of_two_scales: false,
-            method: CalibMethod::MinMax { moving_average: None },
+            method: CalibMethod::MinMax {
+                moving_average: None,
+            },
             concat_shared_scale: false,
             cpu_fusion: false,
             exclude_nodes: Vec::new(),
@@ -158,7 +165,10 @@ impl QuantConfig {
                 ..base
             },
             Preset::A8W8 => base,
-            Preset::A16W8 => QuantConfig { activation_type: QuantType::S16, ..base },
+            Preset::A16W8 => QuantConfig {
+                activation_type: QuantType::S16,
+                ..base
+            },
             Preset::Cpu => QuantConfig {
                 activation_type: QuantType::U8,
                 per_channel: true,
@@ -170,14 +180,22 @@ impl QuantConfig {
 
     /// Checks the combination of settings; the message names the offending field.
     pub fn validate(&self) -> Result<()> {
-        if self.activation_symmetric && !self.activation_type.is_signed() && self.power_of_two_scales {
+        if self.activation_symmetric
+            && !self.activation_type.is_signed()
+            && self.power_of_two_scales
+        {
             return Err(Error::invalid_argument(
                 "activation_symmetric with an unsigned activation type cannot keep a power-of-two zero point at 0",
             ));
         }
-        if let CalibMethod::MinMax { moving_average: Some(c) } = self.method {
+        if let CalibMethod::MinMax {
+            moving_average: Some(c),
+        } = self.method
+        {
             if !(c > 0.0 && c < 1.0) {
-                return Err(Error::invalid_argument(format!("moving_average constant {c} must be in (0, 1)")));
+                return Err(Error::invalid_argument(format!(
+                    "moving_average constant {c} must be in (0, 1)"
+                )));
             }
         }
         for (name, o) in &self.tensor_overrides {

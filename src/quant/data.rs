@@ -28,11 +28,15 @@ pub struct OwnedTensor {
 impl OwnedTensor {
     /// A float tensor; `TensorMismatch` if the element count does not match the shape.
     pub fn from_f32(shape: &[i64], values: &[f32]) -> Result<OwnedTensor> {
-        let n = element_count(shape).ok_or_else(|| Error::invalid_argument(format!("invalid shape {shape:?}")))?;
+        let n = element_count(shape)
+            .ok_or_else(|| Error::invalid_argument(format!("invalid shape {shape:?}")))?;
         if n != values.len() {
             return Err(Error::new(
                 ErrorKind::TensorMismatch,
-                format!("shape {shape:?} holds {n} elements but {} values were given", values.len()),
+                format!(
+                    "shape {shape:?} holds {n} elements but {} values were given",
+                    values.len()
+                ),
             ));
         }
         Ok(OwnedTensor {
@@ -43,18 +47,31 @@ impl OwnedTensor {
     }
 
     /// A tensor over raw bytes; `TensorMismatch` if the byte count does not match type and shape.
-    pub fn from_bytes(element_type: ElementType, shape: &[i64], data: Vec<u8>) -> Result<OwnedTensor> {
+    pub fn from_bytes(
+        element_type: ElementType,
+        shape: &[i64],
+        data: Vec<u8>,
+    ) -> Result<OwnedTensor> {
         let size = element_type
             .size()
             .ok_or_else(|| Error::unsupported("string tensors cannot be calibration data"))?;
-        let n = element_count(shape).ok_or_else(|| Error::invalid_argument(format!("invalid shape {shape:?}")))?;
+        let n = element_count(shape)
+            .ok_or_else(|| Error::invalid_argument(format!("invalid shape {shape:?}")))?;
         if n.checked_mul(size) != Some(data.len()) {
             return Err(Error::new(
                 ErrorKind::TensorMismatch,
-                format!("{element_type} tensor of shape {shape:?} needs {} bytes, {} given", n * size, data.len()),
+                format!(
+                    "{element_type} tensor of shape {shape:?} needs {} bytes, {} given",
+                    n * size,
+                    data.len()
+                ),
             ));
         }
-        Ok(OwnedTensor { element_type, shape: shape.to_vec(), data })
+        Ok(OwnedTensor {
+            element_type,
+            shape: shape.to_vec(),
+            data,
+        })
     }
 
     pub fn view(&self) -> TensorRef<'_> {
@@ -69,7 +86,9 @@ fn f32_bytes(v: &[f32]) -> &[u8] {
 }
 
 fn element_count(shape: &[i64]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |acc, &d| usize::try_from(d).ok().and_then(|d| acc.checked_mul(d)))
+    shape.iter().try_fold(1usize, |acc, &d| {
+        usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+    })
 }
 
 /// One batch: input name -> tensor, borrowed from the source until its next call, and where it came from.
@@ -122,7 +141,9 @@ impl CalibrationSource for TensorSamples {
         Some(self.samples.len())
     }
     fn next_batch(&mut self, _inputs: &[TensorInfo]) -> Result<Option<Batch<'_>>> {
-        let Some(s) = self.samples.get(self.pos) else { return Ok(None) };
+        let Some(s) = self.samples.get(self.pos) else {
+            return Ok(None);
+        };
         self.pos += 1;
         Ok(Some(Batch {
             tensors: s.iter().map(|(n, t)| (n.clone(), t.view())).collect(),
@@ -142,11 +163,18 @@ pub struct FnSource<F> {
 impl<F: FnMut(&[TensorInfo]) -> Result<Option<Vec<(String, OwnedTensor)>>>> FnSource<F> {
     /// `len`: the number of batches if known (progress only).
     pub fn new(len: Option<usize>, f: F) -> Self {
-        FnSource { f, len, current: Vec::new(), count: 0 }
+        FnSource {
+            f,
+            len,
+            current: Vec::new(),
+            count: 0,
+        }
     }
 }
 
-impl<F: FnMut(&[TensorInfo]) -> Result<Option<Vec<(String, OwnedTensor)>>>> CalibrationSource for FnSource<F> {
+impl<F: FnMut(&[TensorInfo]) -> Result<Option<Vec<(String, OwnedTensor)>>>> CalibrationSource
+    for FnSource<F>
+{
     fn len_hint(&self) -> Option<usize> {
         self.len
     }
@@ -157,7 +185,11 @@ impl<F: FnMut(&[TensorInfo]) -> Result<Option<Vec<(String, OwnedTensor)>>>> Cali
                 self.count += 1;
                 self.current = b;
                 Ok(Some(Batch {
-                    tensors: self.current.iter().map(|(n, t)| (n.clone(), t.view())).collect(),
+                    tensors: self
+                        .current
+                        .iter()
+                        .map(|(n, t)| (n.clone(), t.view()))
+                        .collect(),
                     origin: format!("batch {}", self.count - 1),
                 }))
             }
@@ -189,31 +221,49 @@ pub fn parse_npy(bytes: &[u8]) -> Result<OwnedTensor> {
             if bytes.len() < 12 {
                 return Err(bad("truncated header"));
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
-        v => return Err(Error::unsupported(format!(".npy format version {v} is not supported (1, 2 and 3 are)"))),
+        v => {
+            return Err(Error::unsupported(format!(
+                ".npy format version {v} is not supported (1, 2 and 3 are)"
+            )))
+        }
     };
-    let end = start.checked_add(hlen).filter(|&e| e <= bytes.len()).ok_or_else(|| bad("header longer than the file"))?;
+    let end = start
+        .checked_add(hlen)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| bad("header longer than the file"))?;
     let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("header is not text"))?;
     let descr = dict_value(header, "descr").ok_or_else(|| bad("header has no 'descr'"))?;
     let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
-    let fortran = dict_value(header, "fortran_order").ok_or_else(|| bad("header has no 'fortran_order'"))?;
+    let fortran =
+        dict_value(header, "fortran_order").ok_or_else(|| bad("header has no 'fortran_order'"))?;
     if fortran.trim().starts_with("True") {
-        return Err(Error::unsupported("Fortran-order arrays are not supported; save with np.ascontiguousarray"));
+        return Err(Error::unsupported(
+            "Fortran-order arrays are not supported; save with np.ascontiguousarray",
+        ));
     }
     let shape_s = dict_value(header, "shape").ok_or_else(|| bad("header has no 'shape'"))?;
     let shape_s = shape_s.trim();
     if !shape_s.starts_with('(') {
         return Err(bad("'shape' is not a tuple"));
     }
-    let close = shape_s.find(')').ok_or_else(|| bad("'shape' is not a tuple"))?;
+    let close = shape_s
+        .find(')')
+        .ok_or_else(|| bad("'shape' is not a tuple"))?;
     let mut shape = Vec::new();
     for part in shape_s[1..close].split(',') {
         let p = part.trim().trim_end_matches('L');
         if p.is_empty() {
             continue;
         }
-        shape.push(p.parse::<i64>().map_err(|_| bad(&format!("bad dimension '{p}' in 'shape'")))?);
+        shape.push(
+            p.parse::<i64>()
+                .map_err(|_| bad(&format!("bad dimension '{p}' in 'shape'")))?,
+        );
     }
     let (order, code) = descr.split_at(descr.len().min(1));
     let big = order == ">";
@@ -230,28 +280,43 @@ pub fn parse_npy(bytes: &[u8]) -> Result<OwnedTensor> {
         "u4" => ElementType::Uint32,
         "i8" => ElementType::Int64,
         "u8" => ElementType::Uint64,
-        _ => return Err(Error::unsupported(format!("dtype '{descr}' is not supported"))),
+        _ => {
+            return Err(Error::unsupported(format!(
+                "dtype '{descr}' is not supported"
+            )))
+        }
     };
     if !(matches!(order, "<" | "|" | "=") || big && et.size() == Some(1)) {
-        return Err(Error::unsupported(format!("dtype '{descr}': only little-endian data is supported")));
+        return Err(Error::unsupported(format!(
+            "dtype '{descr}': only little-endian data is supported"
+        )));
     }
     let data = &bytes[end..];
     let n = element_count(&shape).ok_or_else(|| bad("invalid shape"))?;
-    let need = n.checked_mul(et.size().unwrap_or(1)).ok_or_else(|| bad("shape too large"))?;
+    let need = n
+        .checked_mul(et.size().unwrap_or(1))
+        .ok_or_else(|| bad("shape too large"))?;
     if data.len() != need {
         return Err(Error::invalid_argument(format!(
             "dtype '{descr}' shape {shape:?} needs {need} data bytes, the file has {}",
             data.len()
         )));
     }
-    Ok(OwnedTensor { element_type: et, shape, data: data.to_vec() })
+    Ok(OwnedTensor {
+        element_type: et,
+        shape,
+        data: data.to_vec(),
+    })
 }
 
 /// The text after `'key':` in a Python dict literal, up to the next top-level comma (tuples kept whole).
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let pat1 = format!("'{key}'");
     let pat2 = format!("\"{key}\"");
-    let i = header.find(&pat1).map(|i| i + pat1.len()).or_else(|| header.find(&pat2).map(|i| i + pat2.len()))?;
+    let i = header
+        .find(&pat1)
+        .map(|i| i + pat1.len())
+        .or_else(|| header.find(&pat2).map(|i| i + pat2.len()))?;
     let rest = header[i..].trim_start().strip_prefix(':')?;
     let mut depth = 0;
     for (k, c) in rest.char_indices() {
@@ -296,10 +361,17 @@ impl NpyDir {
         if entries.is_empty() {
             return Err(Error::new(
                 ErrorKind::Calibration,
-                format!("no calibration data: '{}' holds no .npy file and no sample subdirectory", dir.display()),
+                format!(
+                    "no calibration data: '{}' holds no .npy file and no sample subdirectory",
+                    dir.display()
+                ),
             ));
         }
-        Ok(NpyDir { entries, pos: 0, current: Vec::new() })
+        Ok(NpyDir {
+            entries,
+            pos: 0,
+            current: Vec::new(),
+        })
     }
 }
 
@@ -308,7 +380,9 @@ impl CalibrationSource for NpyDir {
         Some(self.entries.len())
     }
     fn next_batch(&mut self, inputs: &[TensorInfo]) -> Result<Option<Batch<'_>>> {
-        let Some(p) = self.entries.get(self.pos).cloned() else { return Ok(None) };
+        let Some(p) = self.entries.get(self.pos).cloned() else {
+            return Ok(None);
+        };
         self.pos += 1;
         self.current.clear();
         if p.is_dir() {
@@ -317,7 +391,12 @@ impl CalibrationSource for NpyDir {
                 if !f.exists() {
                     return Err(Error::new(
                         ErrorKind::TensorMismatch,
-                        format!("sample directory '{}' has no file for input '{}' (expected '{}')", p.display(), i.name, f.display()),
+                        format!(
+                            "sample directory '{}' has no file for input '{}' (expected '{}')",
+                            p.display(),
+                            i.name,
+                            f.display()
+                        ),
                     ));
                 }
                 self.current.push((i.name.clone(), read_npy(&f)?));
@@ -337,7 +416,11 @@ impl CalibrationSource for NpyDir {
             self.current.push((inputs[0].name.clone(), read_npy(&p)?));
         }
         Ok(Some(Batch {
-            tensors: self.current.iter().map(|(n, t)| (n.clone(), t.view())).collect(),
+            tensors: self
+                .current
+                .iter()
+                .map(|(n, t)| (n.clone(), t.view()))
+                .collect(),
             origin: format!("'{}'", p.display()),
         }))
     }
@@ -411,7 +494,9 @@ impl ImagePreprocess {
         }
         if let Some((h, w)) = self.size {
             if h == 0 || w == 0 {
-                return Err(Error::invalid_argument(format!("image crop size {h}x{w} must not be 0")));
+                return Err(Error::invalid_argument(format!(
+                    "image crop size {h}x{w} must not be 0"
+                )));
             }
         }
         Ok(())
@@ -423,7 +508,10 @@ impl ImagePreprocess {
         let info = match &self.input {
             Some(n) => inputs.iter().find(|i| &i.name == n).ok_or_else(|| {
                 let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
-                Error::new(ErrorKind::TensorMismatch, format!("image input '{n}' is not an input of the model (inputs: {names:?})"))
+                Error::new(
+                    ErrorKind::TensorMismatch,
+                    format!("image input '{n}' is not an input of the model (inputs: {names:?})"),
+                )
             })?,
             None => match inputs {
                 [one] => one,
@@ -453,7 +541,11 @@ impl ImagePreprocess {
             }
             l => l,
         };
-        let (ch, hd, wd) = if layout == Layout::Nchw { (s[1], s[2], s[3]) } else { (s[3], s[1], s[2]) };
+        let (ch, hd, wd) = if layout == Layout::Nchw {
+            (s[1], s[2], s[3])
+        } else {
+            (s[3], s[1], s[2])
+        };
         if ch >= 0 && ch != 3 {
             return Err(Error::new(
                 ErrorKind::TensorMismatch,
@@ -476,11 +568,21 @@ impl ImagePreprocess {
             c => {
                 return Err(Error::new(
                     ErrorKind::TensorMismatch,
-                    format!("input '{}' has element type {}; images feed float or uint8 inputs", info.name, crate::onnx::element_type_name(c)),
+                    format!(
+                        "input '{}' has element type {}; images feed float or uint8 inputs",
+                        info.name,
+                        crate::onnx::element_type_name(c)
+                    ),
                 ))
             }
         };
-        Ok(ResolvedImage { input: info.name.clone(), size, layout, element_type: et, pre: self.clone() })
+        Ok(ResolvedImage {
+            input: info.name.clone(),
+            size,
+            layout,
+            element_type: et,
+            pre: self.clone(),
+        })
     }
 }
 
@@ -513,7 +615,12 @@ impl ResolvedImage {
             .with_guessed_format()
             .map_err(|e| Error::io("read", path, e))?
             .decode()
-            .map_err(|e| Error::new(ErrorKind::FileRead, format!("cannot decode image '{}': {e}", path.display())))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::FileRead,
+                    format!("cannot decode image '{}': {e}", path.display()),
+                )
+            })?;
         let rgb = img.to_rgb8();
         let pixels = self.preprocess_rgb(&rgb);
         let shape = self.shape();
@@ -523,7 +630,11 @@ impl ResolvedImage {
                 let p = &self.pre;
                 let (hh, ww) = (self.size.0 as usize, self.size.1 as usize);
                 let mut out = vec![0f32; hh * ww * 3];
-                let order: [usize; 3] = if p.order == ChannelOrder::Bgr { [2, 1, 0] } else { [0, 1, 2] };
+                let order: [usize; 3] = if p.order == ChannelOrder::Bgr {
+                    [2, 1, 0]
+                } else {
+                    [0, 1, 2]
+                };
                 let inv: [f32; 3] = [1.0 / p.std[0], 1.0 / p.std[1], 1.0 / p.std[2]];
                 for (c_out, &c_in) in order.iter().enumerate() {
                     let (m, s) = (p.mean[c_out], inv[c_out]);
@@ -576,7 +687,11 @@ impl ResolvedImage {
         }
         // uint8 inputs: channel order and layout applied here (no normalization).
         let n = (ch * cw) as usize;
-        let order: [usize; 3] = if self.pre.order == ChannelOrder::Bgr { [2, 1, 0] } else { [0, 1, 2] };
+        let order: [usize; 3] = if self.pre.order == ChannelOrder::Bgr {
+            [2, 1, 0]
+        } else {
+            [0, 1, 2]
+        };
         let mut out = vec![0u8; n * 3];
         for i in 0..n {
             for (c_out, &c_in) in order.iter().enumerate() {
@@ -597,7 +712,10 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for e in rd {
         let p = e.map_err(|e| Error::io("read", dir, e))?.path();
-        let ext = p.extension().and_then(|x| x.to_str()).map(|x| x.to_ascii_lowercase());
+        let ext = p
+            .extension()
+            .and_then(|x| x.to_str())
+            .map(|x| x.to_ascii_lowercase());
         if p.is_file() && matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png")) {
             files.push(p);
         }
@@ -646,16 +764,33 @@ impl ImageFolder {
         if files.is_empty() {
             return Err(Error::new(
                 ErrorKind::Calibration,
-                format!("no calibration data: '{}' holds no .jpg/.jpeg/.png image", dir.display()),
+                format!(
+                    "no calibration data: '{}' holds no .jpg/.jpeg/.png image",
+                    dir.display()
+                ),
             ));
         }
-        Ok(ImageFolder { files, pre, resolved: None, pos: 0, current: None, prefetch: None })
+        Ok(ImageFolder {
+            files,
+            pre,
+            resolved: None,
+            pos: 0,
+            current: None,
+            prefetch: None,
+        })
     }
 
     /// A fixed list of image files.
     pub fn from_files(files: Vec<PathBuf>, pre: ImagePreprocess) -> Result<ImageFolder> {
         pre.validate()?;
-        Ok(ImageFolder { files, pre, resolved: None, pos: 0, current: None, prefetch: None })
+        Ok(ImageFolder {
+            files,
+            pre,
+            resolved: None,
+            pos: 0,
+            current: None,
+            prefetch: None,
+        })
     }
 
     pub fn files(&self) -> &[PathBuf] {
@@ -683,19 +818,30 @@ impl CalibrationSource for ImageFolder {
                 })
                 .ok();
             // Without a thread (spawn failed), images are decoded inline below.
-            self.prefetch = worker.map(|w| Prefetch { rx, worker: Some(w) });
+            self.prefetch = worker.map(|w| Prefetch {
+                rx,
+                worker: Some(w),
+            });
             self.resolved = Some(r);
         }
-        let Some(p) = self.files.get(self.pos) else { return Ok(None) };
+        let Some(p) = self.files.get(self.pos) else {
+            return Ok(None);
+        };
         self.pos += 1;
         let r = self.resolved.as_ref().expect("resolved above");
         let t = match &self.prefetch {
-            Some(pf) => pf.rx.recv().map_err(|_| Error::internal("the image decoding thread stopped early"))??,
+            Some(pf) => pf
+                .rx
+                .recv()
+                .map_err(|_| Error::internal("the image decoding thread stopped early"))??,
             None => r.load(p)?,
         };
         self.current = Some(t);
         let t = self.current.as_ref().expect("set above");
-        Ok(Some(Batch { tensors: vec![(r.input.clone(), t.view())], origin: format!("image '{}'", p.display()) }))
+        Ok(Some(Batch {
+            tensors: vec![(r.input.clone(), t.view())],
+            origin: format!("image '{}'", p.display()),
+        }))
     }
 }
 
@@ -725,9 +871,15 @@ mod tests {
 
     #[test]
     fn npy_versions_and_dtypes() {
-        let f: Vec<u8> = [1.0f32, -2.5].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let f: Vec<u8> = [1.0f32, -2.5]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
         let t = parse_npy(&npy("<f4", "(1, 2)", &f, 1)).unwrap();
-        assert_eq!((t.element_type, t.shape.clone()), (ElementType::Float32, vec![1, 2]));
+        assert_eq!(
+            (t.element_type, t.shape.clone()),
+            (ElementType::Float32, vec![1, 2])
+        );
         assert_eq!(t.data, f);
         let t = parse_npy(&npy("|u1", "(3,)", &[1, 2, 3], 2)).unwrap();
         assert_eq!((t.element_type, t.shape), (ElementType::Uint8, vec![3]));
@@ -740,9 +892,22 @@ mod tests {
 
     #[test]
     fn npy_errors() {
-        assert!(parse_npy(b"hello world").unwrap_err().message().contains("magic"));
-        assert_eq!(parse_npy(&npy(">f4", "(1,)", &[0; 4], 1)).unwrap_err().kind(), ErrorKind::Unsupported);
-        assert_eq!(parse_npy(&npy("<c8", "(1,)", &[0; 8], 1)).unwrap_err().kind(), ErrorKind::Unsupported);
+        assert!(parse_npy(b"hello world")
+            .unwrap_err()
+            .message()
+            .contains("magic"));
+        assert_eq!(
+            parse_npy(&npy(">f4", "(1,)", &[0; 4], 1))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unsupported
+        );
+        assert_eq!(
+            parse_npy(&npy("<c8", "(1,)", &[0; 8], 1))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unsupported
+        );
         let e = parse_npy(&npy("<f4", "(2, 2)", &[0; 12], 1)).unwrap_err();
         assert!(e.message().contains("needs 16 data bytes"), "{e}");
         let mut v = npy("<f4", "(1,)", &[0; 4], 1);
@@ -752,6 +917,9 @@ mod tests {
         let mut fortran = npy("<f4", "(1,)", &[0; 4], 1);
         let at = fortran.windows(5).position(|w| w == b"False").unwrap();
         fortran[at..at + 5].copy_from_slice(b"True ");
-        assert_eq!(parse_npy(&fortran).unwrap_err().kind(), ErrorKind::Unsupported);
+        assert_eq!(
+            parse_npy(&fortran).unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
     }
 }

@@ -70,7 +70,10 @@ impl Hooks<'_> {
             }
         }
         if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
-            return Err(Error::new(ErrorKind::Cancelled, format!("quantization cancelled during {stage:?} ({done} done)")));
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                format!("quantization cancelled during {stage:?} ({done} done)"),
+            ));
         }
         Ok(())
     }
@@ -94,13 +97,18 @@ pub fn quantize(
     config.validate()?;
     check_quantizable(model.proto())?;
     if data.len_hint() == Some(0) {
-        return Err(Error::new(ErrorKind::Calibration, "no calibration data: the source holds no sample"));
+        return Err(Error::new(
+            ErrorKind::Calibration,
+            "no calibration data: the source holds no sample",
+        ));
     }
     hooks.report(Stage::Prepare, 0, Some(1))?;
     let prepared = prepare(model)?;
     hooks.report(Stage::Prepare, 1, Some(1))?;
     hooks.report(Stage::Calibrate, 0, data.len_hint())?;
-    let calib = calibrate(&prepared, config, data, &mut |done, total| hooks.report(Stage::Calibrate, done, total))?;
+    let calib = calibrate(&prepared, config, data, &mut |done, total| {
+        hooks.report(Stage::Calibrate, done, total)
+    })?;
     hooks.report(Stage::Quantize, 0, Some(1))?;
     let (qproto, mut report) = quantize_graph(&prepared.model, &calib, config)?;
     let mut notes = prepared.notes.clone();
@@ -117,7 +125,10 @@ pub fn quantize(
     Session::from_model(&quantized, &options).map_err(|e| {
         Error::new(
             ErrorKind::Internal,
-            format!("the quantized model does not load into ONNX Runtime (a quantizer bug): {}", e.message()),
+            format!(
+                "the quantized model does not load into ONNX Runtime (a quantizer bug): {}",
+                e.message()
+            ),
         )
     })?;
     hooks.report(Stage::Verify, 1, Some(1))?;

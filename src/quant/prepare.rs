@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::proto::{
     tensor_shape_proto::{dimension::Value as DimValue, Dimension},
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto,
 };
 use crate::onnx::Model;
 use crate::quant::qdq::weights::{f32_tensor, read_f32};
@@ -31,8 +31,16 @@ use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions, ValueKind}
 
 /// Ops that mean a model is already quantized (the same list the QDQ emitter refuses).
 const QUANTIZED_OPS: &[&str] = &[
-    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger",
-    "MatMulIntegerToFloat", "QGemm", "QAttention", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "DynamicQuantizeLinear",
+    "ConvInteger",
+    "MatMulInteger",
+    "MatMulIntegerToFloat",
+    "QGemm",
+    "QAttention",
+    "DynamicQuantizeMatMul",
+    "DynamicQuantizeLSTM",
 ];
 
 /// Element type and shape of one activation (a node output or graph input of the prepared main graph).
@@ -86,7 +94,10 @@ pub fn default_opset(m: &ModelProto) -> Result<i64> {
 /// Refuses models the quantizer cannot take, before any work: no graph, already quantized (naming the node),
 /// a default-domain opset outside what the QDQ emitter supports.
 pub fn check_quantizable(m: &ModelProto) -> Result<()> {
-    let g = m.graph.as_ref().ok_or_else(|| Error::model_invalid("the model has no graph"))?;
+    let g = m
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::model_invalid("the model has no graph"))?;
     for n in &g.node {
         let o = op(n);
         if QUANTIZED_OPS.contains(&o) || o.starts_with("QLinear") {
@@ -103,7 +114,9 @@ pub fn check_quantizable(m: &ModelProto) -> Result<()> {
         )));
     }
     if g.node.is_empty() {
-        return Err(Error::model_invalid("the model's graph has no nodes: nothing to quantize"));
+        return Err(Error::model_invalid(
+            "the model's graph has no nodes: nothing to quantize",
+        ));
     }
     Ok(())
 }
@@ -115,8 +128,14 @@ struct TempPath(PathBuf);
 impl TempPath {
     fn new(what: &str) -> TempPath {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        TempPath(std::env::temp_dir().join(format!("ipuflow-{what}-{}-{n}-{nanos}.onnx", std::process::id())))
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        TempPath(std::env::temp_dir().join(format!(
+            "ipuflow-{what}-{}-{n}-{nanos}.onnx",
+            std::process::id()
+        )))
     }
 }
 impl Drop for TempPath {
@@ -136,10 +155,17 @@ fn ort_basic_optimize(model: &Model) -> Result<ModelProto> {
         log_level: Some(crate::runtime::LogLevel::Error),
         ..Default::default()
     };
-    let session = Session::from_model(model, &options).map_err(|e| e.context("preparing the model (ONNX Runtime, BASIC optimization)"))?;
+    let session = Session::from_model(model, &options)
+        .map_err(|e| e.context("preparing the model (ONNX Runtime, BASIC optimization)"))?;
     drop(session);
     let optimized = Model::load_file(&tmp.0).map_err(|e| {
-        Error::new(ErrorKind::Runtime, format!("ONNX Runtime's optimized model could not be read back: {}", e.message()))
+        Error::new(
+            ErrorKind::Runtime,
+            format!(
+                "ONNX Runtime's optimized model could not be read back: {}",
+                e.message()
+            ),
+        )
     })?;
     Ok(optimized.into_proto())
 }
@@ -153,10 +179,17 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
     let mut notes = Vec::new();
     let in_nodes = model.proto().graph.as_ref().map_or(0, |g| g.node.len());
     let mut m = ort_basic_optimize(model)?;
-    let original_domains: HashSet<String> =
-        model.proto().opset_import.iter().map(|o| o.domain.clone().unwrap_or_default()).collect();
+    let original_domains: HashSet<String> = model
+        .proto()
+        .opset_import
+        .iter()
+        .map(|o| o.domain.clone().unwrap_or_default())
+        .collect();
     {
-        let g = m.graph.as_ref().ok_or_else(|| Error::internal("ONNX Runtime's optimized model has no graph"))?;
+        let g = m
+            .graph
+            .as_ref()
+            .ok_or_else(|| Error::internal("ONNX Runtime's optimized model has no graph"))?;
         for n in &g.node {
             let d = n.domain.clone().unwrap_or_default();
             if !is_default_domain(Some(&d)) && !original_domains.contains(&d) {
@@ -185,19 +218,37 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
     }
     let folded = fold_batchnorm(g)?;
     if folded > 0 {
-        notes.push(format!("{folded} BatchNormalization nodes folded into the preceding Conv/ConvTranspose/Gemm"));
+        notes.push(format!(
+            "{folded} BatchNormalization nodes folded into the preceding Conv/ConvTranspose/Gemm"
+        ));
     }
     let unused = drop_unused_initializers(g);
     if unused > 0 {
         notes.push(format!("{unused} unused initializers removed"));
     }
-    let left_bn = g.node.iter().filter(|n| op(n) == "BatchNormalization").count();
+    let left_bn = g
+        .node
+        .iter()
+        .filter(|n| op(n) == "BatchNormalization")
+        .count();
     if left_bn > 0 {
-        notes.push(format!("{left_bn} BatchNormalization nodes could not be folded and stay float"));
+        notes.push(format!(
+            "{left_bn} BatchNormalization nodes could not be folded and stay float"
+        ));
     }
-    notes.insert(0, format!("ONNX Runtime BASIC optimization: {in_nodes} nodes -> {} nodes", g.node.len()));
+    notes.insert(
+        0,
+        format!(
+            "ONNX Runtime BASIC optimization: {in_nodes} nodes -> {} nodes",
+            g.node.len()
+        ),
+    );
     let activations = infer_types(&mut m)?;
-    Ok(Prepared { model: m, activations, notes })
+    Ok(Prepared {
+        model: m,
+        activations,
+        notes,
+    })
 }
 
 /// Drops opset imports of domains no node uses that the original model did not import either (ORT's saved models
@@ -220,7 +271,11 @@ pub fn constants_to_initializers(g: &mut GraphProto) -> usize {
     let mut keep = Vec::with_capacity(g.node.len());
     let mut moved = 0;
     for n in std::mem::take(&mut g.node) {
-        if op(&n) == "Constant" && is_default_domain(n.domain.as_deref()) && n.output.len() == 1 && n.attribute.len() == 1 {
+        if op(&n) == "Constant"
+            && is_default_domain(n.domain.as_deref())
+            && n.output.len() == 1
+            && n.attribute.len() == 1
+        {
             if let Some(mut t) = constant_value(&n.attribute[0]) {
                 t.name = Some(n.output[0].clone());
                 g.initializer.push(t);
@@ -239,7 +294,12 @@ fn constant_value(a: &AttributeProto) -> Option<TensorProto> {
         "value" => a.t.as_deref().cloned(),
         "value_float" => a.f.map(|f| f32_tensor("", &[], &[f])),
         "value_floats" => Some(f32_tensor("", &[a.floats.len() as i64], &a.floats)),
-        "value_int" => a.i.map(|i| TensorProto { dims: vec![], data_type: Some(7), int64_data: vec![i], ..Default::default() }),
+        "value_int" => a.i.map(|i| TensorProto {
+            dims: vec![],
+            data_type: Some(7),
+            int64_data: vec![i],
+            ..Default::default()
+        }),
         "value_ints" => Some(TensorProto {
             dims: vec![a.ints.len() as i64],
             data_type: Some(7),
@@ -251,10 +311,16 @@ fn constant_value(a: &AttributeProto) -> Option<TensorProto> {
 }
 
 fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
-    n.attribute.iter().find(|a| a.name.as_deref() == Some(name)).and_then(|a| a.i)
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| a.i)
 }
 fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
-    n.attribute.iter().find(|a| a.name.as_deref() == Some(name)).and_then(|a| a.f)
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| a.f)
 }
 
 /// Folds `BatchNormalization(Conv|ConvTranspose|Gemm(x))` into the producer when the producer's output feeds only
@@ -263,47 +329,76 @@ fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
 pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
     let mut folded = 0;
     loop {
-        let inits: HashMap<String, usize> =
-            g.initializer.iter().enumerate().filter_map(|(i, t)| t.name.clone().map(|n| (n, i))).collect();
-        let graph_inputs: HashSet<&str> = g.input.iter().filter_map(|v| v.name.as_deref()).collect();
-        let graph_outputs: HashSet<&str> = g.output.iter().filter_map(|v| v.name.as_deref()).collect();
+        let inits: HashMap<String, usize> = g
+            .initializer
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.name.clone().map(|n| (n, i)))
+            .collect();
+        let graph_inputs: HashSet<&str> =
+            g.input.iter().filter_map(|v| v.name.as_deref()).collect();
+        let graph_outputs: HashSet<&str> =
+            g.output.iter().filter_map(|v| v.name.as_deref()).collect();
         let mut uses: HashMap<&str, usize> = HashMap::new();
         for n in &g.node {
             for i in &n.input {
                 *uses.entry(i.as_str()).or_default() += 1;
             }
         }
-        let producer: HashMap<&str, usize> =
-            g.node.iter().enumerate().flat_map(|(k, n)| n.output.iter().map(move |o| (o.as_str(), k))).collect();
+        let producer: HashMap<&str, usize> = g
+            .node
+            .iter()
+            .enumerate()
+            .flat_map(|(k, n)| n.output.iter().map(move |o| (o.as_str(), k)))
+            .collect();
         let constant = |name: &str| -> Option<usize> {
             if graph_inputs.contains(name) {
                 return None;
             }
-            inits.get(name).copied().filter(|&i| g.initializer[i].data_type == Some(1))
+            inits
+                .get(name)
+                .copied()
+                .filter(|&i| g.initializer[i].data_type == Some(1))
         };
         let mut plan = None;
         for (bi, bn) in g.node.iter().enumerate() {
-            if op(bn) != "BatchNormalization" || !is_default_domain(bn.domain.as_deref()) || bn.input.len() != 5 || bn.output.len() != 1 {
+            if op(bn) != "BatchNormalization"
+                || !is_default_domain(bn.domain.as_deref())
+                || bn.input.len() != 5
+                || bn.output.len() != 1
+            {
                 continue;
             }
             if attr_i(bn, "training_mode").unwrap_or(0) != 0 {
                 continue;
             }
-            let Some(&pi) = producer.get(bn.input[0].as_str()) else { continue };
+            let Some(&pi) = producer.get(bn.input[0].as_str()) else {
+                continue;
+            };
             let p = &g.node[pi];
             let kind = op(p);
-            if !matches!(kind, "Conv" | "ConvTranspose" | "Gemm") || !is_default_domain(p.domain.as_deref()) || p.output.len() != 1 {
+            if !matches!(kind, "Conv" | "ConvTranspose" | "Gemm")
+                || !is_default_domain(p.domain.as_deref())
+                || p.output.len() != 1
+            {
                 continue;
             }
-            if uses.get(p.output[0].as_str()).copied() != Some(1) || graph_outputs.contains(p.output[0].as_str()) {
+            if uses.get(p.output[0].as_str()).copied() != Some(1)
+                || graph_outputs.contains(p.output[0].as_str())
+            {
                 continue;
             }
-            if kind == "Gemm" && (attr_i(p, "transA").unwrap_or(0) != 0 || attr_f(p, "alpha").unwrap_or(1.0) != 1.0) {
+            if kind == "Gemm"
+                && (attr_i(p, "transA").unwrap_or(0) != 0
+                    || attr_f(p, "alpha").unwrap_or(1.0) != 1.0)
+            {
                 continue;
             }
             let params: Option<Vec<usize>> = bn.input[1..5].iter().map(|n| constant(n)).collect();
             let Some(params) = params else { continue };
-            let Some(w) = p.input.get(1).and_then(|n| constant(n)) else { continue };
+            let Some(w) = p.input.get(1).and_then(|n| constant(n)) else {
+                continue;
+            };
             if uses.get(p.input[1].as_str()).copied() != Some(1) {
                 continue;
             }
@@ -317,10 +412,17 @@ pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
             plan = Some((bi, pi, params, w, bias));
             break;
         }
-        let Some((bi, pi, params, wi, bias)) = plan else { break };
+        let Some((bi, pi, params, wi, bias)) = plan else {
+            break;
+        };
         let eps = attr_f(&g.node[bi], "epsilon").unwrap_or(1e-5);
         let read = |i: usize| read_f32(&g.initializer[i]);
-        let (scale, b, mean, var) = (read(params[0])?, read(params[1])?, read(params[2])?, read(params[3])?);
+        let (scale, b, mean, var) = (
+            read(params[0])?,
+            read(params[1])?,
+            read(params[2])?,
+            read(params[3])?,
+        );
         let c = scale.len();
         if [b.len(), mean.len(), var.len()].iter().any(|&l| l != c) {
             break;
@@ -340,7 +442,10 @@ pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
                 if dims.len() != 2 {
                     break;
                 }
-                (if trans_b { 0 } else { 1 }, dims[if trans_b { 0 } else { 1 }] as usize)
+                (
+                    if trans_b { 0 } else { 1 },
+                    dims[if trans_b { 0 } else { 1 }] as usize,
+                )
             }
         };
         if out_ch != c || c == 0 {
@@ -356,7 +461,11 @@ pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
         for o in 0..outer {
             for a in 0..axis_len {
                 // ConvTranspose weights are [C_in, C_out/group, ...]: the channel is group(o) * C_out/group + a.
-                let ch = if kind == "ConvTranspose" { (o / (dims[0] as usize / group)) * per_group_out + a } else { a };
+                let ch = if kind == "ConvTranspose" {
+                    (o / (dims[0] as usize / group)) * per_group_out + a
+                } else {
+                    a
+                };
                 let f = k[ch];
                 let start = (o * axis_len + a) * inner;
                 for v in &mut w[start..start + inner] {
@@ -364,7 +473,11 @@ pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
                 }
             }
         }
-        let beta = if kind == "Gemm" { attr_f(p, "beta").unwrap_or(1.0) } else { 1.0 };
+        let beta = if kind == "Gemm" {
+            attr_f(p, "beta").unwrap_or(1.0)
+        } else {
+            1.0
+        };
         let old_bias: Vec<f32> = match bias {
             Some(i) => read(i)?.into_iter().map(|v| v * beta).collect(),
             None => vec![0.0; c],
@@ -372,7 +485,9 @@ pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
         if old_bias.len() != c {
             break;
         }
-        let new_bias: Vec<f32> = (0..c).map(|i| (old_bias[i] - mean[i]) * k[i] + b[i]).collect();
+        let new_bias: Vec<f32> = (0..c)
+            .map(|i| (old_bias[i] - mean[i]) * k[i] + b[i])
+            .collect();
         let wname = g.initializer[wi].name.clone().unwrap_or_default();
         g.initializer[wi] = f32_tensor(&wname, &dims, &w);
         let bn_out = g.node[bi].output[0].clone();
@@ -405,9 +520,17 @@ pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
     }
     // Drop BN parameter initializers nobody uses any more.
     if folded > 0 {
-        let used: HashSet<String> = g.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
+        let used: HashSet<String> = g
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter().cloned())
+            .collect();
         let outputs: HashSet<String> = g.output.iter().filter_map(|v| v.name.clone()).collect();
-        g.initializer.retain(|t| t.name.as_ref().is_some_and(|n| used.contains(n) || outputs.contains(n)));
+        g.initializer.retain(|t| {
+            t.name
+                .as_ref()
+                .is_some_and(|n| used.contains(n) || outputs.contains(n))
+        });
     }
     Ok(folded)
 }
@@ -441,12 +564,16 @@ fn drop_unused_initializers(g: &mut GraphProto) -> usize {
         keep
     });
     // Graph inputs that only declared a removed initializer (IR < 4 models list them) go too.
-    g.input.retain(|v| !v.name.as_ref().is_some_and(|n| removed.contains(n)));
+    g.input
+        .retain(|v| !v.name.as_ref().is_some_and(|n| removed.contains(n)));
     removed.len()
 }
 
 fn untyped(name: &str) -> ValueInfoProto {
-    ValueInfoProto { name: Some(name.to_string()), ..Default::default() }
+    ValueInfoProto {
+        name: Some(name.to_string()),
+        ..Default::default()
+    }
 }
 
 fn typed(a: &ActivationInfo) -> ValueInfoProto {
@@ -482,7 +609,11 @@ fn typed(a: &ActivationInfo) -> ValueInfoProto {
 /// records them in the graph's `value_info`.
 fn infer_types(m: &mut ModelProto) -> Result<Vec<ActivationInfo>> {
     let g = m.graph.as_ref().expect("prepared model has a graph");
-    let inits: HashSet<&str> = g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+    let inits: HashSet<&str> = g
+        .initializer
+        .iter()
+        .filter_map(|t| t.name.as_deref())
+        .collect();
     let outputs: HashSet<&str> = g.output.iter().filter_map(|v| v.name.as_deref()).collect();
     let mut probe = m.clone();
     {
@@ -496,17 +627,30 @@ fn infer_types(m: &mut ModelProto) -> Result<Vec<ActivationInfo>> {
             }
         }
     }
-    let options = SessionOptions { graph_optimization_level: GraphOptimizationLevel::Disable, intra_op_threads: Some(1), log_level: Some(crate::runtime::LogLevel::Error), ..Default::default() };
+    let options = SessionOptions {
+        graph_optimization_level: GraphOptimizationLevel::Disable,
+        intra_op_threads: Some(1),
+        log_level: Some(crate::runtime::LogLevel::Error),
+        ..Default::default()
+    };
     let session = Session::from_model(&Model::from_proto(probe), &options)
         .map_err(|e| e.context("inferring activation types (ONNX Runtime)"))?;
-    let by_name: HashMap<&str, &crate::runtime::TensorInfo> =
-        session.outputs().iter().chain(session.inputs()).map(|t| (t.name.as_str(), t)).collect();
+    let by_name: HashMap<&str, &crate::runtime::TensorInfo> = session
+        .outputs()
+        .iter()
+        .chain(session.inputs())
+        .map(|t| (t.name.as_str(), t))
+        .collect();
     let mut acts = Vec::new();
     let info = |name: &str, is_input: bool| -> Option<ActivationInfo> {
         let t = by_name.get(name)?;
         Some(ActivationInfo {
             name: name.to_string(),
-            elem_type: if t.kind == ValueKind::Tensor { t.element_type_code } else { 0 },
+            elem_type: if t.kind == ValueKind::Tensor {
+                t.element_type_code
+            } else {
+                0
+            },
             shape: t.shape.clone(),
             dim_names: t.dim_names.clone(),
             is_graph_input: is_input,
@@ -533,7 +677,12 @@ fn infer_types(m: &mut ModelProto) -> Result<Vec<ActivationInfo>> {
     }
     drop(session);
     let g = m.graph.as_mut().expect("graph");
-    let known: HashSet<String> = g.input.iter().chain(&g.output).filter_map(|v| v.name.clone()).collect();
+    let known: HashSet<String> = g
+        .input
+        .iter()
+        .chain(&g.output)
+        .filter_map(|v| v.name.clone())
+        .collect();
     g.value_info.clear();
     for a in &acts {
         if !known.contains(&a.name) && a.elem_type != 0 {
@@ -549,7 +698,12 @@ mod tests {
     use crate::onnx::proto::{GraphProto, NodeProto};
 
     fn attr_f32(name: &str, f: f32) -> AttributeProto {
-        AttributeProto { name: Some(name.into()), f: Some(f), r#type: Some(1), ..Default::default() }
+        AttributeProto {
+            name: Some(name.into()),
+            f: Some(f),
+            r#type: Some(1),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -564,7 +718,12 @@ mod tests {
         ];
         let mut g = GraphProto {
             node: vec![
-                NodeProto { op_type: Some("Conv".into()), input: vec!["x".into(), "w".into()], output: vec!["c".into()], ..Default::default() },
+                NodeProto {
+                    op_type: Some("Conv".into()),
+                    input: vec!["x".into(), "w".into()],
+                    output: vec!["c".into()],
+                    ..Default::default()
+                },
                 NodeProto {
                     op_type: Some("BatchNormalization".into()),
                     input: vec!["c".into(), "s".into(), "b".into(), "m".into(), "v".into()],
@@ -579,10 +738,22 @@ mod tests {
         assert_eq!(fold_batchnorm(&mut g).unwrap(), 1);
         assert_eq!(g.node.len(), 1);
         assert_eq!(g.node[0].output[0], "y");
-        let w = read_f32(g.initializer.iter().find(|t| t.name.as_deref() == Some("w")).unwrap()).unwrap();
+        let w = read_f32(
+            g.initializer
+                .iter()
+                .find(|t| t.name.as_deref() == Some("w"))
+                .unwrap(),
+        )
+        .unwrap();
         // k = s / sqrt(v) = [0.75, 1.0]
         assert_eq!(w, vec![1.5, -1.0]);
-        let bias = read_f32(g.initializer.iter().find(|t| t.name.as_deref() == Some(g.node[0].input[2].as_str())).unwrap()).unwrap();
+        let bias = read_f32(
+            g.initializer
+                .iter()
+                .find(|t| t.name.as_deref() == Some(g.node[0].input[2].as_str()))
+                .unwrap(),
+        )
+        .unwrap();
         assert!((bias[0] - (-0.3 * 0.75 + 0.1)).abs() < 1e-6);
         assert!((bias[1] - (-0.4 * 1.0 - 0.2)).abs() < 1e-6);
         assert_eq!(g.initializer.len(), 2, "BN parameters are dropped");

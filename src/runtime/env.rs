@@ -94,7 +94,12 @@ pub struct EnvironmentBuilder {
 
 impl Default for EnvironmentBuilder {
     fn default() -> Self {
-        EnvironmentBuilder { log_level: LogLevel::Warning, log_id: "ipuflow".into(), callback: None, thread_pools: None }
+        EnvironmentBuilder {
+            log_level: LogLevel::Warning,
+            log_id: "ipuflow".into(),
+            callback: None,
+            thread_pools: None,
+        }
     }
 }
 
@@ -164,7 +169,10 @@ struct Slot {
     alive: bool,
 }
 
-static SLOT: Mutex<Slot> = Mutex::new(Slot { current: Weak::new(), alive: false });
+static SLOT: Mutex<Slot> = Mutex::new(Slot {
+    current: Weak::new(),
+    alive: false,
+});
 static SLOT_FREED: Condvar = Condvar::new();
 
 /// ONNX Runtime's environment. Cheap to clone (shared); `Send + Sync`.
@@ -234,7 +242,13 @@ impl Environment {
     pub(crate) fn log(&self, level: LogLevel, message: &str) -> bool {
         match &self.0.callback {
             Some(cb) if level >= self.0.log_level => {
-                let rec = LogRecord { level, category: "ipuflow", log_id: "ipuflow", code_location: "", message };
+                let rec = LogRecord {
+                    level,
+                    category: "ipuflow",
+                    log_id: "ipuflow",
+                    code_location: "",
+                    message,
+                };
                 catch_unwind(AssertUnwindSafe(|| cb(&rec))).is_ok()
             }
             _ => false,
@@ -263,11 +277,24 @@ unsafe extern "system" fn log_trampoline(
         return;
     }
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let s = |p: *const c_char| if p.is_null() { std::borrow::Cow::Borrowed("") } else { CStr::from_ptr(p).to_string_lossy() };
-        let (category, log_id, code_location, message) = (s(category), s(logid), s(code_location), s(message));
+        let s = |p: *const c_char| {
+            if p.is_null() {
+                std::borrow::Cow::Borrowed("")
+            } else {
+                CStr::from_ptr(p).to_string_lossy()
+            }
+        };
+        let (category, log_id, code_location, message) =
+            (s(category), s(logid), s(code_location), s(message));
         let level = LogLevel::try_from(severity.clamp(0, 4)).unwrap_or(LogLevel::Fatal);
         let cb = &*(param as *const LogCallback);
-        cb(&LogRecord { level, category: &category, log_id: &log_id, code_location: &code_location, message: &message });
+        cb(&LogRecord {
+            level,
+            category: &category,
+            log_id: &log_id,
+            code_location: &code_location,
+            message: &message,
+        });
     }));
 }
 
@@ -277,9 +304,17 @@ impl EnvInner {
         let callback: Option<Box<LogCallback>> = b.callback.map(Box::new);
         let (log_fn, log_param): (Option<OrtLoggingFunction>, *mut c_void) = match &callback {
             Some(cb) => {
-                type Tramp = unsafe extern "system" fn(*mut c_void, i32, *const c_char, *const c_char, *const c_char, *const c_char);
+                type Tramp = unsafe extern "system" fn(
+                    *mut c_void,
+                    i32,
+                    *const c_char,
+                    *const c_char,
+                    *const c_char,
+                    *const c_char,
+                );
                 // SAFETY: same ABI; the severity parameter is an i32-sized enum read as i32.
-                let f: OrtLoggingFunction = unsafe { std::mem::transmute::<Tramp, OrtLoggingFunction>(log_trampoline) };
+                let f: OrtLoggingFunction =
+                    unsafe { std::mem::transmute::<Tramp, OrtLoggingFunction>(log_trampoline) };
                 (Some(f), &**cb as *const LogCallback as *mut c_void)
             }
             None => (None, std::ptr::null_mut()),
@@ -288,7 +323,10 @@ impl EnvInner {
         let mut raw: *mut OrtEnv = std::ptr::null_mut();
         match b.thread_pools {
             None => match log_fn {
-                Some(f) => ort_call!(rt, CreateEnvWithCustomLogger(f, log_param, level, log_id.as_ptr(), &mut raw))?,
+                Some(f) => ort_call!(
+                    rt,
+                    CreateEnvWithCustomLogger(f, log_param, level, log_id.as_ptr(), &mut raw)
+                )?,
                 None => ort_call!(rt, CreateEnv(level, log_id.as_ptr(), &mut raw))?,
             },
             Some(p) => {
@@ -302,13 +340,26 @@ impl EnvInner {
                 }
                 let _g = TpGuard(rt, tp);
                 let threads = |n: u32, what: &str| -> Result<i32> {
-                    i32::try_from(n).map_err(|_| Error::invalid_argument(format!("{what} {n} is too large")))
+                    i32::try_from(n)
+                        .map_err(|_| Error::invalid_argument(format!("{what} {n} is too large")))
                 };
                 if p.intra_op_threads > 0 {
-                    ort_call!(rt, SetGlobalIntraOpNumThreads(tp, threads(p.intra_op_threads, "intra-op threads")?))?;
+                    ort_call!(
+                        rt,
+                        SetGlobalIntraOpNumThreads(
+                            tp,
+                            threads(p.intra_op_threads, "intra-op threads")?
+                        )
+                    )?;
                 }
                 if p.inter_op_threads > 0 {
-                    ort_call!(rt, SetGlobalInterOpNumThreads(tp, threads(p.inter_op_threads, "inter-op threads")?))?;
+                    ort_call!(
+                        rt,
+                        SetGlobalInterOpNumThreads(
+                            tp,
+                            threads(p.inter_op_threads, "inter-op threads")?
+                        )
+                    )?;
                 }
                 if let Some(spin) = p.allow_spinning {
                     ort_call!(rt, SetGlobalSpinControl(tp, spin as i32))?;
@@ -319,9 +370,19 @@ impl EnvInner {
                 match log_fn {
                     Some(f) => ort_call!(
                         rt,
-                        CreateEnvWithCustomLoggerAndGlobalThreadPools(f, log_param, level, log_id.as_ptr(), tp, &mut raw)
+                        CreateEnvWithCustomLoggerAndGlobalThreadPools(
+                            f,
+                            log_param,
+                            level,
+                            log_id.as_ptr(),
+                            tp,
+                            &mut raw
+                        )
                     )?,
-                    None => ort_call!(rt, CreateEnvWithGlobalThreadPools(level, log_id.as_ptr(), tp, &mut raw))?,
+                    None => ort_call!(
+                        rt,
+                        CreateEnvWithGlobalThreadPools(level, log_id.as_ptr(), tp, &mut raw)
+                    )?,
                 }
             }
         }
@@ -330,7 +391,13 @@ impl EnvInner {
         }
         // ipuflow never sends telemetry (a no-op where ORT has none).
         let _ = ort_call!(rt, DisableTelemetryEvents(raw));
-        Ok(EnvInner { rt, raw, log_level: b.log_level, global_thread_pools: b.thread_pools.is_some(), callback })
+        Ok(EnvInner {
+            rt,
+            raw,
+            log_level: b.log_level,
+            global_thread_pools: b.thread_pools.is_some(),
+            callback,
+        })
     }
 }
 

@@ -67,7 +67,10 @@ pub(crate) struct OrtError {
 
 impl OrtError {
     pub fn into_error(self) -> Error {
-        Error::new(ErrorKind::Runtime, format!("{}: {}", error_code_name(self.code), self.message))
+        Error::new(
+            ErrorKind::Runtime,
+            format!("{}: {}", error_code_name(self.code), self.message),
+        )
     }
 }
 
@@ -78,14 +81,19 @@ pub(crate) fn take_status(rt: &Runtime, status: OrtStatusPtr) -> std::result::Re
         return Ok(());
     }
     // The code is read as a plain integer: a code newer than ort-sys's enum must not become an invalid Rust enum.
-    let get_code: unsafe extern "system" fn(*const OrtStatus) -> i32 =
-        unsafe { std::mem::transmute::<unsafe extern "system" fn(*const OrtStatus) -> OrtErrorCode, _>(ort_fn!(rt, GetErrorCode)) };
+    let get_code: unsafe extern "system" fn(*const OrtStatus) -> i32 = unsafe {
+        std::mem::transmute::<unsafe extern "system" fn(*const OrtStatus) -> OrtErrorCode, _>(
+            ort_fn!(rt, GetErrorCode),
+        )
+    };
     let code = unsafe { get_code(st) };
     let msg_ptr = unsafe { ort_fn!(rt, GetErrorMessage)(st) };
     let message = if msg_ptr.is_null() {
         String::new()
     } else {
-        unsafe { CStr::from_ptr(msg_ptr) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(msg_ptr) }
+            .to_string_lossy()
+            .into_owned()
     };
     unsafe { ort_fn!(rt, ReleaseStatus)(st) };
     Err(OrtError { code, message })
@@ -104,7 +112,10 @@ pub(crate) fn os_string(path: &Path) -> Result<Vec<ort_sys::os_char>> {
         use std::os::windows::ffi::OsStrExt;
         let mut v: Vec<u16> = path.as_os_str().encode_wide().collect();
         if v.contains(&0) {
-            return Err(Error::invalid_argument(format!("path '{}' contains a NUL character", path.display())));
+            return Err(Error::invalid_argument(format!(
+                "path '{}' contains a NUL character",
+                path.display()
+            )));
         }
         v.push(0);
         Ok(v)
@@ -114,7 +125,10 @@ pub(crate) fn os_string(path: &Path) -> Result<Vec<ort_sys::os_char>> {
         use std::os::unix::ffi::OsStrExt;
         let bytes = path.as_os_str().as_bytes();
         if bytes.contains(&0) {
-            return Err(Error::invalid_argument(format!("path '{}' contains a NUL character", path.display())));
+            return Err(Error::invalid_argument(format!(
+                "path '{}' contains a NUL character",
+                path.display()
+            )));
         }
         let mut v: Vec<ort_sys::os_char> = bytes.iter().map(|&b| b as ort_sys::os_char).collect();
         v.push(0);
@@ -124,5 +138,10 @@ pub(crate) fn os_string(path: &Path) -> Result<Vec<ort_sys::os_char>> {
 
 /// A Rust string as a C string for ORT, refusing interior NULs with a message naming `what`.
 pub(crate) fn c_string(s: &str, what: &str) -> Result<std::ffi::CString> {
-    std::ffi::CString::new(s).map_err(|_| Error::invalid_argument(format!("{what} '{}' contains a NUL character", s.escape_debug())))
+    std::ffi::CString::new(s).map_err(|_| {
+        Error::invalid_argument(format!(
+            "{what} '{}' contains a NUL character",
+            s.escape_debug()
+        ))
+    })
 }

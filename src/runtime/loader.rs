@@ -172,10 +172,16 @@ impl Runtime {
         };
         let mut tried: Vec<String> = Vec::new();
         for cand in candidates {
-            let src = if source == RuntimeSource::NextToIpuflow { cand.source } else { source };
+            let src = if source == RuntimeSource::NextToIpuflow {
+                cand.source
+            } else {
+                source
+            };
             match open_candidate(&cand.path, src) {
                 Ok(rt) => return Ok(rt),
-                Err(Attempt::NotLoadable(msg)) => tried.push(format!("'{}' ({src}): {msg}", cand.path.display())),
+                Err(Attempt::NotLoadable(msg)) => {
+                    tried.push(format!("'{}' ({src}): {msg}", cand.path.display()))
+                }
                 Err(Attempt::Fatal(e)) => return Err(e),
             }
         }
@@ -188,7 +194,10 @@ impl Runtime {
         };
         Err(Error::new(
             ErrorKind::RuntimeNotFound,
-            format!("ONNX Runtime was not found {how}; tried: {}", tried.join("; ")),
+            format!(
+                "ONNX Runtime was not found {how}; tried: {}",
+                tried.join("; ")
+            ),
         ))
     }
 
@@ -249,7 +258,14 @@ impl Runtime {
         }
         let a = std::fs::canonicalize(&self.path);
         // A directory names the library inside it.
-        let candidates = if p.is_dir() { expand(p) } else { vec![Candidate { path: p.to_path_buf(), source: self.source }] };
+        let candidates = if p.is_dir() {
+            expand(p)
+        } else {
+            vec![Candidate {
+                path: p.to_path_buf(),
+                source: self.source,
+            }]
+        };
         candidates
             .iter()
             .any(|c| matches!((&a, std::fs::canonicalize(&c.path)), (Ok(x), Ok(y)) if *x == y))
@@ -273,7 +289,10 @@ fn expand(p: &Path) -> Vec<Candidate> {
     if p.is_dir() {
         dir_candidates(p, RuntimeSource::Explicit)
     } else {
-        vec![Candidate { path: p.to_path_buf(), source: RuntimeSource::Explicit }]
+        vec![Candidate {
+            path: p.to_path_buf(),
+            source: RuntimeSource::Explicit,
+        }]
     }
 }
 
@@ -292,7 +311,13 @@ fn dir_candidates(dir: &Path, source: RuntimeSource) -> Vec<Candidate> {
         versioned.sort_by(|a, b| b.cmp(a));
         names.extend(versioned);
     }
-    names.into_iter().map(|n| Candidate { path: dir.join(n), source }).collect()
+    names
+        .into_iter()
+        .map(|n| Candidate {
+            path: dir.join(n),
+            source,
+        })
+        .collect()
 }
 
 fn discovery_candidates() -> Vec<Candidate> {
@@ -300,7 +325,10 @@ fn discovery_candidates() -> Vec<Candidate> {
     if let Some(dir) = own_module_path().as_deref().and_then(Path::parent) {
         v.extend(dir_candidates(dir, RuntimeSource::NextToIpuflow));
     }
-    v.extend(SYSTEM_NAMES.iter().map(|n| Candidate { path: PathBuf::from(n), source: RuntimeSource::SystemDefault }));
+    v.extend(SYSTEM_NAMES.iter().map(|n| Candidate {
+        path: PathBuf::from(n),
+        source: RuntimeSource::SystemDefault,
+    }));
     v
 }
 
@@ -315,7 +343,9 @@ pub fn own_module_path() -> Option<PathBuf> {
     if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
         return None;
     }
-    let p = PathBuf::from(OsStr::from_bytes(unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes()));
+    let p = PathBuf::from(OsStr::from_bytes(
+        unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes(),
+    ));
     Some(std::fs::canonicalize(&p).unwrap_or(p))
 }
 
@@ -325,7 +355,11 @@ pub fn own_module_path() -> Option<PathBuf> {
     use std::os::windows::ffi::OsStringExt;
     #[link(name = "kernel32")]
     extern "system" {
-        fn GetModuleHandleExW(flags: u32, name: *const u16, module: *mut *mut std::ffi::c_void) -> i32;
+        fn GetModuleHandleExW(
+            flags: u32,
+            name: *const u16,
+            module: *mut *mut std::ffi::c_void,
+        ) -> i32;
         fn GetModuleFileNameW(module: *mut std::ffi::c_void, name: *mut u16, size: u32) -> u32;
     }
     const FROM_ADDRESS: u32 = 0x4;
@@ -366,7 +400,8 @@ fn open_library(path: &Path) -> std::result::Result<libloading::Library, libload
         // (onnxruntime_providers_shared.dll, the VitisAI provider) before the usual places.
         // SAFETY: loading ONNX Runtime runs its initialisers, which are trusted.
         if path.is_absolute() {
-            return unsafe { Library::load_with_flags(path, LOAD_WITH_ALTERED_SEARCH_PATH) }.map(Into::into);
+            return unsafe { Library::load_with_flags(path, LOAD_WITH_ALTERED_SEARCH_PATH) }
+                .map(Into::into);
         }
         unsafe { Library::new(path) }.map(Into::into)
     }
@@ -385,18 +420,28 @@ fn open_candidate(path: &Path, source: RuntimeSource) -> std::result::Result<Run
         Err(e) => {
             return Err(fatal(
                 ErrorKind::RuntimeInvalid,
-                format!("'{}' ({source}) is not ONNX Runtime: it has no OrtGetApiBase ({e})", path.display()),
+                format!(
+                    "'{}' ({source}) is not ONNX Runtime: it has no OrtGetApiBase ({e})",
+                    path.display()
+                ),
             ))
         }
     };
     // SAFETY: OrtGetApiBase takes no arguments and returns a pointer to a static struct.
     let base = unsafe { get_base() };
     if base.is_null() {
-        return Err(fatal(ErrorKind::RuntimeInvalid, format!("'{}': OrtGetApiBase returned NULL", path.display())));
+        return Err(fatal(
+            ErrorKind::RuntimeInvalid,
+            format!("'{}': OrtGetApiBase returned NULL", path.display()),
+        ));
     }
     let base: OrtApiBase = unsafe { std::ptr::read(base) };
     let vptr: *const c_char = unsafe { (base.GetVersionString)() };
-    let version = if vptr.is_null() { CString::default() } else { unsafe { CStr::from_ptr(vptr) }.to_owned() };
+    let version = if vptr.is_null() {
+        CString::default()
+    } else {
+        unsafe { CStr::from_ptr(vptr) }.to_owned()
+    };
     let vstr = version.to_string_lossy().into_owned();
     let (major, minor) = parse_version(&vstr);
 
@@ -431,7 +476,15 @@ fn open_candidate(path: &Path, source: RuntimeSource) -> std::result::Result<Run
         return Err(too_old());
     }
     let path_c = CString::new(path.to_string_lossy().replace('\0', "")).unwrap_or_default();
-    Ok(Runtime { _lib: lib, api, api_version, version, path: path.to_path_buf(), path_c, source })
+    Ok(Runtime {
+        _lib: lib,
+        api,
+        api_version,
+        version,
+        path: path.to_path_buf(),
+        path_c,
+        source,
+    })
 }
 
 fn parse_version(v: &str) -> (Option<u32>, Option<u32>) {
@@ -460,8 +513,14 @@ mod tests {
 
     #[test]
     fn explicit_missing_path_is_not_found_and_lists_it() {
-        let e = Runtime::open(Some(Path::new("/nonexistent/dir/libonnxruntime.so.1.32.0"))).unwrap_err();
+        let e = Runtime::open(Some(Path::new("/nonexistent/dir/libonnxruntime.so.1.32.0")))
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RuntimeNotFound);
-        assert!(e.message().contains("/nonexistent/dir/libonnxruntime.so.1.32.0"), "{}", e.message());
+        assert!(
+            e.message()
+                .contains("/nonexistent/dir/libonnxruntime.so.1.32.0"),
+            "{}",
+            e.message()
+        );
     }
 }

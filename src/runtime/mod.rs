@@ -12,16 +12,18 @@
 
 #[macro_use]
 mod ffi;
-pub mod loader;
 pub mod env;
-pub mod options;
-pub mod tensor;
-pub mod session;
+pub mod loader;
 pub mod npu;
+pub mod options;
+pub mod session;
+pub mod tensor;
 
 pub use env::{Environment, EnvironmentBuilder, GlobalThreadPools, LogLevel, LogRecord};
 pub use loader::{Runtime, RuntimeSource, ENV_VAR, MIN_API_VERSION};
+pub use npu::{
+    DeviceUsed, Execution, ExecutionProvider, FallbackPolicy, NpuFraction, Placement, SessionDevice,
+};
 pub use options::{ExecutionMode, GraphOptimizationLevel, SessionOptions};
-pub use npu::{DeviceUsed, Execution, ExecutionProvider, FallbackPolicy, NpuFraction, Placement, SessionDevice};
 pub use session::{RunOptions, Session, TensorInfo, ValueKind};
 pub use tensor::{Element, ElementType, Tensor, TensorMut, TensorRef};

@@ -107,7 +107,9 @@ impl NpuFraction {
         if v.is_finite() && (0.0..=1.0).contains(&v) {
             Ok(NpuFraction(v))
         } else {
-            Err(Error::invalid_argument(format!("minimum NPU node fraction {v} is not between 0 and 1")))
+            Err(Error::invalid_argument(format!(
+                "minimum NPU node fraction {v} is not between 0 and 1"
+            )))
         }
     }
     pub fn get(self) -> f64 {
@@ -143,14 +145,21 @@ impl Placement {
     pub fn npu_counts(&self) -> Option<(usize, usize)> {
         let a = self.assignment()?;
         let all = a.subgraphs.iter().map(|s| s.nodes.len()).sum();
-        let npu = a.subgraphs.iter().filter(|s| s.ep_name == VITISAI_EP).map(|s| s.nodes.len()).sum();
+        let npu = a
+            .subgraphs
+            .iter()
+            .filter(|s| s.ep_name == VITISAI_EP)
+            .map(|s| s.nodes.len())
+            .sum();
         Some((npu, all))
     }
 
     /// "NPU n of m nodes (p%)", or "placement unavailable: <why>".
     pub fn describe(&self) -> String {
         match (self.npu_counts(), self) {
-            (Some((npu, all)), _) => format!("{npu} of {all} nodes ({}) on the NPU", percent(npu, all)),
+            (Some((npu, all)), _) => {
+                format!("{npu} of {all} nodes ({}) on the NPU", percent(npu, all))
+            }
             (None, Placement::Unavailable(why)) => format!("placement unavailable: {why}"),
             (None, _) => String::new(),
         }
@@ -186,7 +195,10 @@ pub struct Execution {
 impl Execution {
     /// The placement as a `vitisai_ep_report.json`-shaped report (empty when unavailable).
     pub fn report(&self) -> EpReport {
-        self.placement.assignment().map(EpReport::from_assignment).unwrap_or_default()
+        self.placement
+            .assignment()
+            .map(EpReport::from_assignment)
+            .unwrap_or_default()
     }
 
     /// The report as JSON, plus a `session` object (requested device, device used, fallback reason, cache key)
@@ -233,7 +245,13 @@ fn plan(rt: &Runtime, options: &SessionOptions, source: &ModelSource<'_>) -> Res
         SessionDevice::Auto => FallbackPolicy::Prefer,
         _ => FallbackPolicy::Strict,
     });
-    let mut p = NpuPlan { policy, options: None, cache_key: None, skipped: None, warnings: Vec::new() };
+    let mut p = NpuPlan {
+        policy,
+        options: None,
+        cache_key: None,
+        skipped: None,
+        warnings: Vec::new(),
+    };
     if options.device == SessionDevice::Cpu {
         return Ok(p);
     }
@@ -281,21 +299,41 @@ fn plan(rt: &Runtime, options: &SessionOptions, source: &ModelSource<'_>) -> Res
 fn base_options(env: &Environment, options: &SessionOptions) -> Result<RawSessionOptions> {
     let rt = env.runtime();
     let raw = options.build(env)?;
-    if rt.api_version() >= 24 && !options.config_entries.iter().any(|(k, _)| k == RECORD_ASSIGNMENT_CONFIG) {
-        let (k, v) = (c_string(RECORD_ASSIGNMENT_CONFIG, "session config key")?, c_string("1", "session config value")?);
+    if rt.api_version() >= 24
+        && !options
+            .config_entries
+            .iter()
+            .any(|(k, _)| k == RECORD_ASSIGNMENT_CONFIG)
+    {
+        let (k, v) = (
+            c_string(RECORD_ASSIGNMENT_CONFIG, "session config key")?,
+            c_string("1", "session config value")?,
+        );
         ort_call!(rt, AddSessionConfigEntry(raw.raw(), k.as_ptr(), v.as_ptr()))?;
     }
     for ep in &options.execution_providers {
         let name = c_string(&ep.name, "execution provider name")?;
         let (keys, values) = c_pairs(&ep.options, "execution provider option")?;
         let (kp, vp) = (ptrs(&keys), ptrs(&values));
-        ort_call!(rt, SessionOptionsAppendExecutionProvider(raw.raw(), name.as_ptr(), kp.as_ptr(), vp.as_ptr(), kp.len()))
-            .map_err(|e| e.context(format!("cannot append execution provider '{}'", ep.name)))?;
+        ort_call!(
+            rt,
+            SessionOptionsAppendExecutionProvider(
+                raw.raw(),
+                name.as_ptr(),
+                kp.as_ptr(),
+                vp.as_ptr(),
+                kp.len()
+            )
+        )
+        .map_err(|e| e.context(format!("cannot append execution provider '{}'", ep.name)))?;
     }
     Ok(raw)
 }
 
-fn c_pairs(pairs: &[(String, String)], what: &str) -> Result<(Vec<std::ffi::CString>, Vec<std::ffi::CString>)> {
+fn c_pairs(
+    pairs: &[(String, String)],
+    what: &str,
+) -> Result<(Vec<std::ffi::CString>, Vec<std::ffi::CString>)> {
     let mut ks = Vec::with_capacity(pairs.len());
     let mut vs = Vec::with_capacity(pairs.len());
     for (k, v) in pairs {
@@ -310,8 +348,13 @@ fn ptrs(v: &[std::ffi::CString]) -> Vec<*const std::ffi::c_char> {
 }
 
 /// Appends the VitisAI EP; the error text is ONNX Runtime's own (or the API-version refusal).
-fn append_vitisai(rt: &Runtime, raw: *mut OrtSessionOptions, opts: &[(String, String)]) -> std::result::Result<(), String> {
-    rt.require_api(18, "SessionOptionsAppendExecutionProvider_VitisAI").map_err(|e| e.message().to_string())?;
+fn append_vitisai(
+    rt: &Runtime,
+    raw: *mut OrtSessionOptions,
+    opts: &[(String, String)],
+) -> std::result::Result<(), String> {
+    rt.require_api(18, "SessionOptionsAppendExecutionProvider_VitisAI")
+        .map_err(|e| e.message().to_string())?;
     let (keys, values) = c_pairs(opts, "VitisAI option").map_err(|e| e.message().to_string())?;
     let (kp, vp) = (ptrs(&keys), ptrs(&values));
     let f = ort_fn!(rt, SessionOptionsAppendExecutionProvider_VitisAI);
@@ -366,13 +409,20 @@ pub(crate) fn create(
                 }
                 reason = Some(r);
             }
-            Ok(()) => {
-                match create(raw.raw()) {
-                    Ok(s) => session = s,
-                    Err(e) if !strict => reason = Some(format!("creating the session with the VitisAI execution provider failed: {}", e.message())),
-                    Err(e) => return Err(e.context("creating the session with the VitisAI execution provider")),
+            Ok(()) => match create(raw.raw()) {
+                Ok(s) => session = s,
+                Err(e) if !strict => {
+                    reason = Some(format!(
+                        "creating the session with the VitisAI execution provider failed: {}",
+                        e.message()
+                    ))
                 }
-            }
+                Err(e) => {
+                    return Err(
+                        e.context("creating the session with the VitisAI execution provider")
+                    )
+                }
+            },
         }
     }
 
@@ -421,8 +471,14 @@ pub(crate) fn create(
         exec.device_used = DeviceUsed::Cpu;
     }
     if let Some(r) = reason {
-        let r = format!("{r}; the session runs on the CPU ({})", exec.placement.describe());
-        env.log(LogLevel::Warning, &format!("NPU requested but not used: {r}"));
+        let r = format!(
+            "{r}; the session runs on the CPU ({})",
+            exec.placement.describe()
+        );
+        env.log(
+            LogLevel::Warning,
+            &format!("NPU requested but not used: {r}"),
+        );
         exec.warnings.push(format!("fallback to the CPU: {r}"));
         exec.fallback_reason = r;
     }
@@ -433,8 +489,14 @@ pub(crate) fn create(
 }
 
 fn read_placement(rt: &Runtime, session: *mut OrtSession, options: &SessionOptions) -> Placement {
-    if options.config_entries.iter().any(|(k, v)| k == RECORD_ASSIGNMENT_CONFIG && v.trim() != "1") {
-        return Placement::Unavailable(format!("the session config sets '{RECORD_ASSIGNMENT_CONFIG}' to a value other than 1"));
+    if options
+        .config_entries
+        .iter()
+        .any(|(k, v)| k == RECORD_ASSIGNMENT_CONFIG && v.trim() != "1")
+    {
+        return Placement::Unavailable(format!(
+            "the session config sets '{RECORD_ASSIGNMENT_CONFIG}' to a value other than 1"
+        ));
     }
     match read_assignment(rt, session) {
         Ok(a) => Placement::Available(a),
@@ -446,16 +508,24 @@ fn cstr(p: *const std::ffi::c_char) -> String {
     if p.is_null() {
         String::new()
     } else {
-        unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
 /// ONNX Runtime's EP graph-assignment info of a session (API 24+; recording must have been enabled).
 fn read_assignment(rt: &Runtime, session: *mut OrtSession) -> Result<EpAssignment> {
-    rt.require_api(24, "the EP graph assignment info (Session_GetEpGraphAssignmentInfo)")?;
+    rt.require_api(
+        24,
+        "the EP graph assignment info (Session_GetEpGraphAssignmentInfo)",
+    )?;
     let mut subs: *const *const OrtEpAssignedSubgraph = std::ptr::null();
     let mut n = 0usize;
-    ort_call!(rt, Session_GetEpGraphAssignmentInfo(session, &mut subs, &mut n))?;
+    ort_call!(
+        rt,
+        Session_GetEpGraphAssignmentInfo(session, &mut subs, &mut n)
+    )?;
     let mut out = EpAssignment::default();
     for i in 0..n {
         let sg = unsafe { *subs.add(i) };
@@ -464,14 +534,22 @@ fn read_assignment(rt: &Runtime, session: *mut OrtSession) -> Result<EpAssignmen
         let mut nodes: *const *const OrtEpAssignedNode = std::ptr::null();
         let mut m = 0usize;
         ort_call!(rt, EpAssignedSubgraph_GetNodes(sg, &mut nodes, &mut m))?;
-        let mut sub = AssignedSubgraph { ep_name: cstr(name), nodes: Vec::with_capacity(m) };
+        let mut sub = AssignedSubgraph {
+            ep_name: cstr(name),
+            nodes: Vec::with_capacity(m),
+        };
         for j in 0..m {
             let node = unsafe { *nodes.add(j) };
             let (mut nm, mut dom, mut op) = (std::ptr::null(), std::ptr::null(), std::ptr::null());
             ort_call!(rt, EpAssignedNode_GetName(node, &mut nm))?;
             ort_call!(rt, EpAssignedNode_GetDomain(node, &mut dom))?;
             ort_call!(rt, EpAssignedNode_GetOperatorType(node, &mut op))?;
-            sub.nodes.push(AssignedNode { name: cstr(nm), domain: cstr(dom), op_type: cstr(op), ..Default::default() });
+            sub.nodes.push(AssignedNode {
+                name: cstr(nm),
+                domain: cstr(dom),
+                op_type: cstr(op),
+                ..Default::default()
+            });
         }
         out.subgraphs.push(sub);
     }

@@ -138,7 +138,11 @@ impl SessionOptions {
 
     /// Adds a VitisAI provider option (legacy names accepted), validating it with every option given so far: a bad
     /// value is an error naming the option and leaves the options unchanged.
-    pub fn vitisai_option(&mut self, key: impl Into<String>, value: impl Into<String>) -> Result<&mut Self> {
+    pub fn vitisai_option(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<&mut Self> {
         self.vitisai_options.push((key.into(), value.into()));
         if let Err(e) = crate::ipu::options::normalize(&self.vitisai_options) {
             self.vitisai_options.pop();
@@ -148,7 +152,11 @@ impl SessionOptions {
     }
 
     /// Sets the fallback policy and the minimum share of nodes on the NPU (0..=1).
-    pub fn fallback_policy(&mut self, policy: FallbackPolicy, min_npu_fraction: f64) -> Result<&mut Self> {
+    pub fn fallback_policy(
+        &mut self,
+        policy: FallbackPolicy,
+        min_npu_fraction: f64,
+    ) -> Result<&mut Self> {
         self.min_npu_fraction = NpuFraction::new(min_npu_fraction)?;
         self.fallback = Some(policy);
         Ok(self)
@@ -156,7 +164,11 @@ impl SessionOptions {
 
     /// Appends an execution provider by ONNX Runtime's name ("XNNPACK", "OpenVINO", ...) with its options. The
     /// VitisAI EP is refused here: use `device` (it applies the fallback policy and the cache key).
-    pub fn execution_provider(&mut self, name: &str, options: Vec<(String, String)>) -> Result<&mut Self> {
+    pub fn execution_provider(
+        &mut self,
+        name: &str,
+        options: Vec<(String, String)>,
+    ) -> Result<&mut Self> {
         if name.trim().is_empty() {
             return Err(Error::invalid_argument("execution provider name is empty"));
         }
@@ -169,27 +181,39 @@ impl SessionOptions {
         }
         for (k, v) in &options {
             if k.is_empty() {
-                return Err(Error::invalid_argument(format!("execution provider '{name}': an option has an empty key")));
+                return Err(Error::invalid_argument(format!(
+                    "execution provider '{name}': an option has an empty key"
+                )));
             }
             c_string(k, "execution provider option key")?;
             c_string(v, "execution provider option value")?;
         }
-        self.execution_providers.push(ExecutionProvider { name: name.to_string(), options });
+        self.execution_providers.push(ExecutionProvider {
+            name: name.to_string(),
+            options,
+        });
         Ok(self)
     }
 
     /// Checks the settings without ONNX Runtime: thread counts in range, no NULs or empty keys.
     pub fn validate(&self) -> Result<()> {
-        for (n, what) in [(self.intra_op_threads, "intra_op_threads"), (self.inter_op_threads, "inter_op_threads")] {
+        for (n, what) in [
+            (self.intra_op_threads, "intra_op_threads"),
+            (self.inter_op_threads, "inter_op_threads"),
+        ] {
             if let Some(n) = n {
                 if i32::try_from(n).is_err() {
-                    return Err(Error::invalid_argument(format!("session option {what} = {n} is too large")));
+                    return Err(Error::invalid_argument(format!(
+                        "session option {what} = {n} is too large"
+                    )));
                 }
             }
         }
         for (k, v) in &self.config_entries {
             if k.is_empty() {
-                return Err(Error::invalid_argument("session config entry with an empty key"));
+                return Err(Error::invalid_argument(
+                    "session config entry with an empty key",
+                ));
             }
             c_string(k, "session config key")?;
             c_string(v, "session config value")?;
@@ -264,7 +288,10 @@ impl SessionOptions {
             ort_call!(rt, SetSessionLogSeverityLevel(raw, level as i32))?;
         }
         for (k, v) in &self.config_entries {
-            let (kc, vc) = (c_string(k, "session config key")?, c_string(v, "session config value")?);
+            let (kc, vc) = (
+                c_string(k, "session config key")?,
+                c_string(v, "session config value")?,
+            );
             ort_call!(rt, AddSessionConfigEntry(raw, kc.as_ptr(), vc.as_ptr()))
                 .map_err(|e| e.context(format!("session config entry '{k}' = '{v}'")))?;
         }

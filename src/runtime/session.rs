@@ -20,7 +20,9 @@ use super::ffi::{c_string, os_string};
 use super::loader::Runtime;
 use super::npu::{self, DeviceUsed, Execution};
 use super::options::SessionOptions;
-use super::tensor::{onnx_type_name, shape_str, ElementType, Tensor, TensorData, TensorMut, TensorRef};
+use super::tensor::{
+    onnx_type_name, shape_str, ElementType, Tensor, TensorData, TensorMut, TensorRef,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 /// What kind of value an input or output is.
@@ -59,7 +61,11 @@ impl TensorInfo {
 
     fn describe(&self) -> String {
         match self.kind {
-            ValueKind::Tensor => format!("{} {}", onnx_type_name(self.element_type_code), self.model_shape()),
+            ValueKind::Tensor => format!(
+                "{} {}",
+                onnx_type_name(self.element_type_code),
+                self.model_shape()
+            ),
             k => format!("{k:?}").to_lowercase(),
         }
     }
@@ -70,7 +76,15 @@ impl TensorInfo {
             .shape
             .iter()
             .zip(&self.dim_names)
-            .map(|(d, n)| if *d >= 0 { d.to_string() } else if n.is_empty() { "?".into() } else { n.clone() })
+            .map(|(d, n)| {
+                if *d >= 0 {
+                    d.to_string()
+                } else if n.is_empty() {
+                    "?".into()
+                } else {
+                    n.clone()
+                }
+            })
             .collect();
         format!("[{}]", parts.join(","))
     }
@@ -94,7 +108,9 @@ unsafe impl Sync for RunOptions {}
 
 impl fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunOptions").field("cancelled", &self.is_cancelled()).finish()
+        f.debug_struct("RunOptions")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
     }
 }
 
@@ -104,8 +120,13 @@ impl RunOptions {
         let rt = Runtime::get_or_load()?;
         let mut raw = std::ptr::null_mut();
         ort_call!(rt, CreateRunOptions(&mut raw))?;
-        let raw = NonNull::new(raw).ok_or_else(|| Error::internal("CreateRunOptions returned NULL"))?;
-        Ok(RunOptions { rt, raw, cancelled: AtomicBool::new(false) })
+        let raw =
+            NonNull::new(raw).ok_or_else(|| Error::internal("CreateRunOptions returned NULL"))?;
+        Ok(RunOptions {
+            rt,
+            raw,
+            cancelled: AtomicBool::new(false),
+        })
     }
 
     /// Asks every run using these options to stop. Thread-safe; idempotent.
@@ -132,17 +153,28 @@ impl RunOptions {
 
     /// The minimum log severity of these runs.
     pub fn set_log_level(&mut self, level: LogLevel) -> Result<()> {
-        ort_call!(self.rt, RunOptionsSetRunLogSeverityLevel(self.raw.as_ptr(), level as i32))
+        ort_call!(
+            self.rt,
+            RunOptionsSetRunLogSeverityLevel(self.raw.as_ptr(), level as i32)
+        )
     }
 
     /// An arbitrary `AddRunConfigEntry` key/value pair.
     pub fn add_config_entry(&mut self, key: &str, value: &str) -> Result<()> {
         if key.is_empty() {
-            return Err(Error::invalid_argument("run config entry with an empty key"));
+            return Err(Error::invalid_argument(
+                "run config entry with an empty key",
+            ));
         }
-        let (k, v) = (c_string(key, "run config key")?, c_string(value, "run config value")?);
-        ort_call!(self.rt, AddRunConfigEntry(self.raw.as_ptr(), k.as_ptr(), v.as_ptr()))
-            .map_err(|e| e.context(format!("run config entry '{key}' = '{value}'")))
+        let (k, v) = (
+            c_string(key, "run config key")?,
+            c_string(value, "run config value")?,
+        );
+        ort_call!(
+            self.rt,
+            AddRunConfigEntry(self.raw.as_ptr(), k.as_ptr(), v.as_ptr())
+        )
+        .map_err(|e| e.context(format!("run config entry '{key}' = '{value}'")))
     }
 }
 
@@ -172,7 +204,10 @@ unsafe impl Sync for Session {}
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session").field("inputs", &self.inputs).field("outputs", &self.outputs).finish()
+        f.debug_struct("Session")
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .finish()
     }
 }
 
@@ -183,7 +218,12 @@ struct ValueList<'r, 'a> {
 }
 
 /// The first `n` entries of `inline` when they fit, else of `heap` (resized to `n` with `fill`).
-fn inline_or_heap<'a, T: Copy, const N: usize>(inline: &'a mut [T; N], heap: &'a mut Vec<T>, n: usize, fill: T) -> &'a mut [T] {
+fn inline_or_heap<'a, T: Copy, const N: usize>(
+    inline: &'a mut [T; N],
+    heap: &'a mut Vec<T>,
+    n: usize,
+    fill: T,
+) -> &'a mut [T] {
     if n <= N {
         &mut inline[..n]
     } else {
@@ -203,10 +243,19 @@ impl Drop for ValueList<'_, '_> {
 }
 
 /// Reads the element type code (as ONNX numbers it) and the shape from a tensor type-and-shape info.
-pub(crate) fn read_tensor_info(rt: &Runtime, info: *const OrtTensorTypeAndShapeInfo) -> Result<(i32, Vec<i64>)> {
+pub(crate) fn read_tensor_info(
+    rt: &Runtime,
+    info: *const OrtTensorTypeAndShapeInfo,
+) -> Result<(i32, Vec<i64>)> {
     let mut code: i32 = 0;
     // Read as a plain integer: an element type newer than ort-sys's enum must not become an invalid Rust enum.
-    ort_call!(rt, GetTensorElementType(info, &mut code as *mut i32 as *mut ort_sys::ONNXTensorElementDataType))?;
+    ort_call!(
+        rt,
+        GetTensorElementType(
+            info,
+            &mut code as *mut i32 as *mut ort_sys::ONNXTensorElementDataType
+        )
+    )?;
     let code = onnx_code_of_ort(code);
     let mut rank = 0usize;
     ort_call!(rt, GetDimensionsCount(info, &mut rank))?;
@@ -215,9 +264,16 @@ pub(crate) fn read_tensor_info(rt: &Runtime, info: *const OrtTensorTypeAndShapeI
     Ok((code, shape))
 }
 
-fn read_type_info(rt: &Runtime, ti: *const ort_sys::OrtTypeInfo, name: String) -> Result<TensorInfo> {
+fn read_type_info(
+    rt: &Runtime,
+    ti: *const ort_sys::OrtTypeInfo,
+    name: String,
+) -> Result<TensorInfo> {
     let mut onnx_type: i32 = 0;
-    ort_call!(rt, GetOnnxTypeFromTypeInfo(ti, &mut onnx_type as *mut i32 as *mut ort_sys::ONNXType))?;
+    ort_call!(
+        rt,
+        GetOnnxTypeFromTypeInfo(ti, &mut onnx_type as *mut i32 as *mut ort_sys::ONNXType)
+    )?;
     let kind = match onnx_type {
         1 => ValueKind::Tensor,
         2 => ValueKind::Sequence,
@@ -227,21 +283,44 @@ fn read_type_info(rt: &Runtime, ti: *const ort_sys::OrtTypeInfo, name: String) -
         _ => ValueKind::Other,
     };
     if kind != ValueKind::Tensor {
-        return Ok(TensorInfo { name, kind, element_type_code: 0, shape: vec![], dim_names: vec![] });
+        return Ok(TensorInfo {
+            name,
+            kind,
+            element_type_code: 0,
+            shape: vec![],
+            dim_names: vec![],
+        });
     }
     let mut tinfo: *const OrtTensorTypeAndShapeInfo = std::ptr::null();
     ort_call!(rt, CastTypeInfoToTensorInfo(ti, &mut tinfo))?;
     if tinfo.is_null() {
-        return Err(Error::internal(format!("'{name}': ONNX Runtime gave no tensor info")));
+        return Err(Error::internal(format!(
+            "'{name}': ONNX Runtime gave no tensor info"
+        )));
     }
     let (code, shape) = read_tensor_info(rt, tinfo)?;
     let mut syms: Vec<*const c_char> = vec![std::ptr::null(); shape.len()];
-    ort_call!(rt, GetSymbolicDimensions(tinfo, syms.as_mut_ptr(), syms.len()))?;
+    ort_call!(
+        rt,
+        GetSymbolicDimensions(tinfo, syms.as_mut_ptr(), syms.len())
+    )?;
     let dim_names = syms
         .iter()
-        .map(|p| if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(*p) }.to_string_lossy().into_owned() })
+        .map(|p| {
+            if p.is_null() {
+                String::new()
+            } else {
+                unsafe { CStr::from_ptr(*p) }.to_string_lossy().into_owned()
+            }
+        })
         .collect();
-    Ok(TensorInfo { name, kind, element_type_code: code, shape, dim_names })
+    Ok(TensorInfo {
+        name,
+        kind,
+        element_type_code: code,
+        shape,
+        dim_names,
+    })
 }
 
 impl Session {
@@ -251,11 +330,18 @@ impl Session {
     }
 
     /// Creates a session from a model file in `env`. A missing file is `FileNotFound`.
-    pub fn from_file_in(env: &Environment, path: impl AsRef<Path>, options: &SessionOptions) -> Result<Session> {
+    pub fn from_file_in(
+        env: &Environment,
+        path: impl AsRef<Path>,
+        options: &SessionOptions,
+    ) -> Result<Session> {
         let path = path.as_ref();
         let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, e))?;
         if meta.is_dir() {
-            return Err(Error::new(ErrorKind::FileRead, format!("cannot read '{}': it is a directory", path.display())));
+            return Err(Error::new(
+                ErrorKind::FileRead,
+                format!("cannot read '{}': it is a directory", path.display()),
+            ));
         }
         let p = os_string(path)?;
         let rt = env.runtime();
@@ -275,15 +361,31 @@ impl Session {
 
     /// Creates a session from model bytes in `env`. External data cannot be resolved from bytes: inline it first
     /// (as [`crate::onnx::Model`] does) or use [`Session::from_file_in`].
-    pub fn from_bytes_in(env: &Environment, bytes: &[u8], options: &SessionOptions) -> Result<Session> {
+    pub fn from_bytes_in(
+        env: &Environment,
+        bytes: &[u8],
+        options: &SessionOptions,
+    ) -> Result<Session> {
         if bytes.is_empty() {
-            return Err(Error::new(ErrorKind::ModelDecode, "cannot create a session: the model bytes are empty"));
+            return Err(Error::new(
+                ErrorKind::ModelDecode,
+                "cannot create a session: the model bytes are empty",
+            ));
         }
         let rt = env.runtime();
         let (raw, exec) = npu::create(env, options, npu::ModelSource::Bytes(bytes), &|opts| {
             let mut raw = std::ptr::null_mut();
-            ort_call!(rt, CreateSessionFromArray(env.raw(), bytes.as_ptr().cast(), bytes.len(), opts, &mut raw))
-                .map_err(|e| e.context("creating a session from model bytes"))?;
+            ort_call!(
+                rt,
+                CreateSessionFromArray(
+                    env.raw(),
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                    opts,
+                    &mut raw
+                )
+            )
+            .map_err(|e| e.context("creating a session from model bytes"))?;
             Ok(raw)
         })?;
         Session::finish(env, raw, exec)
@@ -295,13 +397,18 @@ impl Session {
     }
 
     /// Creates a session from a model in memory, in `env`.
-    pub fn from_model_in(env: &Environment, model: &crate::onnx::Model, options: &SessionOptions) -> Result<Session> {
+    pub fn from_model_in(
+        env: &Environment,
+        model: &crate::onnx::Model,
+        options: &SessionOptions,
+    ) -> Result<Session> {
         Session::from_bytes_in(env, &model.to_bytes()?, options)
     }
 
     fn finish(env: &Environment, raw: *mut OrtSession, execution: Execution) -> Result<Session> {
         let rt = env.runtime();
-        let raw = NonNull::new(raw).ok_or_else(|| Error::internal("CreateSession returned NULL"))?;
+        let raw =
+            NonNull::new(raw).ok_or_else(|| Error::internal("CreateSession returned NULL"))?;
         // From here on, the partially built session is released by a guard on error.
         struct Guard(&'static Runtime, *mut OrtSession);
         impl Drop for Guard {
@@ -315,9 +422,14 @@ impl Session {
         let mut mem = std::ptr::null_mut();
         ort_call!(
             rt,
-            CreateCpuMemoryInfo(ort_sys::OrtAllocatorType::OrtArenaAllocator, ort_sys::OrtMemType::OrtMemTypeDefault, &mut mem)
+            CreateCpuMemoryInfo(
+                ort_sys::OrtAllocatorType::OrtArenaAllocator,
+                ort_sys::OrtMemType::OrtMemTypeDefault,
+                &mut mem
+            )
         )?;
-        let mem_info = NonNull::new(mem).ok_or_else(|| Error::internal("CreateCpuMemoryInfo returned NULL"))?;
+        let mem_info = NonNull::new(mem)
+            .ok_or_else(|| Error::internal("CreateCpuMemoryInfo returned NULL"))?;
         let mut session = Session {
             rt,
             raw,
@@ -332,7 +444,9 @@ impl Session {
         guard.1 = std::ptr::null_mut(); // owned by `session` now
         session.inputs = session.read_infos(true)?;
         session.outputs = session.read_infos(false)?;
-        let cnames = |v: &[TensorInfo]| -> Result<Vec<CString>> { v.iter().map(|i| c_string(&i.name, "tensor name")).collect() };
+        let cnames = |v: &[TensorInfo]| -> Result<Vec<CString>> {
+            v.iter().map(|i| c_string(&i.name, "tensor name")).collect()
+        };
         session.input_names_c = cnames(&session.inputs)?;
         session.output_names_c = cnames(&session.outputs)?;
         Ok(session)
@@ -360,7 +474,9 @@ impl Session {
             let name = if name_ptr.is_null() {
                 String::new()
             } else {
-                let n = unsafe { CStr::from_ptr(name_ptr) }.to_string_lossy().into_owned();
+                let n = unsafe { CStr::from_ptr(name_ptr) }
+                    .to_string_lossy()
+                    .into_owned();
                 ort_call!(rt, AllocatorFree(alloc, name_ptr.cast()))?;
                 n
             };
@@ -425,28 +541,48 @@ impl Session {
 
     /// The index of the input named `name`; `TensorMismatch` listing the valid names otherwise.
     pub fn input_index(&self, name: &str) -> Result<usize> {
-        self.inputs.iter().position(|i| i.name == name).ok_or_else(|| self.unknown("input", name.as_bytes()))
+        self.inputs
+            .iter()
+            .position(|i| i.name == name)
+            .ok_or_else(|| self.unknown("input", name.as_bytes()))
     }
 
     /// The index of the output named `name`; `TensorMismatch` listing the valid names otherwise.
     pub fn output_index(&self, name: &str) -> Result<usize> {
-        self.outputs.iter().position(|i| i.name == name).ok_or_else(|| self.unknown("output", name.as_bytes()))
+        self.outputs
+            .iter()
+            .position(|i| i.name == name)
+            .ok_or_else(|| self.unknown("output", name.as_bytes()))
     }
 
     /// Index lookup on raw name bytes (for the C ABI: no UTF-8 check on the fast path).
     pub(crate) fn input_index_bytes(&self, name: &[u8]) -> Result<usize> {
-        self.input_names_c.iter().position(|c| c.to_bytes() == name).ok_or_else(|| self.unknown("input", name))
+        self.input_names_c
+            .iter()
+            .position(|c| c.to_bytes() == name)
+            .ok_or_else(|| self.unknown("input", name))
     }
 
     pub(crate) fn output_index_bytes(&self, name: &[u8]) -> Result<usize> {
-        self.output_names_c.iter().position(|c| c.to_bytes() == name).ok_or_else(|| self.unknown("output", name))
+        self.output_names_c
+            .iter()
+            .position(|c| c.to_bytes() == name)
+            .ok_or_else(|| self.unknown("output", name))
     }
 
     fn unknown(&self, what: &str, name: &[u8]) -> Error {
-        let list = if what == "input" { &self.inputs } else { &self.outputs };
+        let list = if what == "input" {
+            &self.inputs
+        } else {
+            &self.outputs
+        };
         Error::new(
             ErrorKind::TensorMismatch,
-            format!("unknown {what} '{}'; the model's {what}s are: {}", String::from_utf8_lossy(name), Self::names(list)),
+            format!(
+                "unknown {what} '{}'; the model's {what}s are: {}",
+                String::from_utf8_lossy(name),
+                Self::names(list)
+            ),
         )
     }
 
@@ -457,26 +593,58 @@ impl Session {
     }
 
     /// Runs the model and returns the outputs at `outputs` (indices), allocated by ORT.
-    pub fn run_outputs(&self, options: Option<&RunOptions>, inputs: &[(&str, TensorRef<'_>)], outputs: &[usize]) -> Result<Vec<Tensor>> {
-        let ins = inputs.iter().map(|(n, t)| Ok((self.input_index(n)?, *t))).collect::<Result<Vec<_>>>()?;
-        let mut outs: Vec<(usize, Option<TensorMut<'_>>)> = outputs.iter().map(|&i| (i, None)).collect();
+    pub fn run_outputs(
+        &self,
+        options: Option<&RunOptions>,
+        inputs: &[(&str, TensorRef<'_>)],
+        outputs: &[usize],
+    ) -> Result<Vec<Tensor>> {
+        let ins = inputs
+            .iter()
+            .map(|(n, t)| Ok((self.input_index(n)?, *t)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut outs: Vec<(usize, Option<TensorMut<'_>>)> =
+            outputs.iter().map(|&i| (i, None)).collect();
         let res = self.run_indexed(options, &ins, &mut outs)?;
         Ok(res.into_iter().flatten().collect())
     }
 
     /// Runs the model and returns the named outputs, allocated by ORT.
-    pub fn run_named(&self, options: Option<&RunOptions>, inputs: &[(&str, TensorRef<'_>)], outputs: &[&str]) -> Result<Vec<Tensor>> {
-        let idx = outputs.iter().map(|n| self.output_index(n)).collect::<Result<Vec<_>>>()?;
+    pub fn run_named(
+        &self,
+        options: Option<&RunOptions>,
+        inputs: &[(&str, TensorRef<'_>)],
+        outputs: &[&str],
+    ) -> Result<Vec<Tensor>> {
+        let idx = outputs
+            .iter()
+            .map(|n| self.output_index(n))
+            .collect::<Result<Vec<_>>>()?;
         self.run_outputs(options, inputs, &idx)
     }
 
     /// Runs the model writing the named outputs into caller buffers (no copy, no allocation of output data).
-    pub fn run_into(&self, options: Option<&RunOptions>, inputs: &[(&str, TensorRef<'_>)], outputs: &mut [(&str, TensorMut<'_>)]) -> Result<()> {
-        let ins = inputs.iter().map(|(n, t)| Ok((self.input_index(n)?, *t))).collect::<Result<Vec<_>>>()?;
+    pub fn run_into(
+        &self,
+        options: Option<&RunOptions>,
+        inputs: &[(&str, TensorRef<'_>)],
+        outputs: &mut [(&str, TensorMut<'_>)],
+    ) -> Result<()> {
+        let ins = inputs
+            .iter()
+            .map(|(n, t)| Ok((self.input_index(n)?, *t)))
+            .collect::<Result<Vec<_>>>()?;
         let mut outs = Vec::with_capacity(outputs.len());
         for (name, t) in outputs.iter_mut() {
             let i = self.output_index(name)?;
-            outs.push((i, Some(TensorMut { element_type: t.element_type, shape: t.shape, data: &mut *t.data })));
+            outs.push((
+                i,
+                Some(TensorMut {
+                    element_type: t.element_type,
+                    shape: t.shape,
+                    data: &mut *t.data,
+                }),
+            ));
         }
         self.run_indexed(options, &ins, &mut outs)?;
         Ok(())
@@ -500,13 +668,25 @@ impl Session {
         let mut seen_in_big: Vec<bool> = Vec::new();
         for (idx, t) in inputs {
             let info = self.inputs.get(*idx).ok_or_else(|| {
-                Error::new(ErrorKind::OutOfRange, format!("input index {idx} is out of range: the model has {} inputs", self.inputs.len()))
+                Error::new(
+                    ErrorKind::OutOfRange,
+                    format!(
+                        "input index {idx} is out of range: the model has {} inputs",
+                        self.inputs.len()
+                    ),
+                )
             })?;
             if mark(&mut seen_in, &mut seen_in_big, *idx, self.inputs.len()) {
-                return Err(Error::new(ErrorKind::TensorMismatch, format!("input '{}' is given more than once", info.name)));
+                return Err(Error::new(
+                    ErrorKind::TensorMismatch,
+                    format!("input '{}' is given more than once", info.name),
+                ));
             }
             let payload = match t.data {
-                TensorData::Bytes(b) => Payload::Bytes { len: b.len(), addr: b.as_ptr() as usize },
+                TensorData::Bytes(b) => Payload::Bytes {
+                    len: b.len(),
+                    addr: b.as_ptr() as usize,
+                },
                 d => Payload::Strings(d.string_count()),
             };
             check_tensor("input", info, t.element_type, t.shape, payload)?;
@@ -519,7 +699,10 @@ impl Session {
                 .filter(|(i, _)| !is_marked(seen_in, &seen_in_big, *i))
                 .map(|(_, info)| format!("'{}' ({})", info.name, info.describe()))
                 .collect();
-            return Err(Error::new(ErrorKind::TensorMismatch, format!("missing input(s): {}", missing.join(", "))));
+            return Err(Error::new(
+                ErrorKind::TensorMismatch,
+                format!("missing input(s): {}", missing.join(", ")),
+            ));
         }
         if outputs.is_empty() {
             return Err(Error::invalid_argument(format!(
@@ -530,10 +713,19 @@ impl Session {
         let (mut seen_out, mut seen_out_big) = (0u64, Vec::new());
         for (idx, buf) in outputs.iter() {
             let info = self.outputs.get(*idx).ok_or_else(|| {
-                Error::new(ErrorKind::OutOfRange, format!("output index {idx} is out of range: the model has {} outputs", self.outputs.len()))
+                Error::new(
+                    ErrorKind::OutOfRange,
+                    format!(
+                        "output index {idx} is out of range: the model has {} outputs",
+                        self.outputs.len()
+                    ),
+                )
             })?;
             if mark(&mut seen_out, &mut seen_out_big, *idx, self.outputs.len()) {
-                return Err(Error::invalid_argument(format!("output '{}' is requested more than once", info.name)));
+                return Err(Error::invalid_argument(format!(
+                    "output '{}' is requested more than once",
+                    info.name
+                )));
             }
             match buf {
                 Some(t) if t.element_type == ElementType::String => {
@@ -555,7 +747,10 @@ impl Session {
         }
         if let Some(o) = options {
             if o.is_cancelled() {
-                return Err(Error::new(ErrorKind::Cancelled, "the run was cancelled before it started"));
+                return Err(Error::new(
+                    ErrorKind::Cancelled,
+                    "the run was cancelled before it started",
+                ));
             }
         }
 
@@ -563,11 +758,16 @@ impl Session {
         const INLINE: usize = 8;
         let (n_in, n_out) = (inputs.len(), outputs.len());
         let mem = self.mem_info.as_ptr();
-        let (mut in_vals_s, mut in_vals_h) = ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
+        let (mut in_vals_s, mut in_vals_h) =
+            ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
         let (mut in_names_s, mut in_names_h) = ([std::ptr::null::<c_char>(); INLINE], Vec::new());
-        let (mut out_vals_s, mut out_vals_h) = ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
+        let (mut out_vals_s, mut out_vals_h) =
+            ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
         let (mut out_names_s, mut out_names_h) = ([std::ptr::null::<c_char>(); INLINE], Vec::new());
-        let in_vals = ValueList { rt, values: inline_or_heap(&mut in_vals_s, &mut in_vals_h, n_in, std::ptr::null_mut()) };
+        let in_vals = ValueList {
+            rt,
+            values: inline_or_heap(&mut in_vals_s, &mut in_vals_h, n_in, std::ptr::null_mut()),
+        };
         let in_names = inline_or_heap(&mut in_names_s, &mut in_names_h, n_in, std::ptr::null());
         for (k, (idx, t)) in inputs.iter().enumerate() {
             let input_name = || format!("input '{}'", self.inputs[*idx].name);
@@ -585,11 +785,20 @@ impl Session {
                     )
                 )
                 .map_err(|e| e.context(input_name()))?,
-                strs => fill_string_tensor(rt, t.shape, &strs, &mut in_vals.values[k]).map_err(|e| e.context(input_name()))?,
+                strs => fill_string_tensor(rt, t.shape, &strs, &mut in_vals.values[k])
+                    .map_err(|e| e.context(input_name()))?,
             }
             in_names[k] = self.input_names_c[*idx].as_ptr();
         }
-        let out_vals = ValueList { rt, values: inline_or_heap(&mut out_vals_s, &mut out_vals_h, n_out, std::ptr::null_mut()) };
+        let out_vals = ValueList {
+            rt,
+            values: inline_or_heap(
+                &mut out_vals_s,
+                &mut out_vals_h,
+                n_out,
+                std::ptr::null_mut(),
+            ),
+        };
         let out_names = inline_or_heap(&mut out_names_s, &mut out_names_h, n_out, std::ptr::null());
         let mut n_allocated = 0usize;
         for (k, (idx, buf)) in outputs.iter_mut().enumerate() {
@@ -628,7 +837,10 @@ impl Session {
         };
         if let Err(e) = super::ffi::take_status(rt, status) {
             if options.is_some_and(|o| o.is_cancelled()) {
-                return Err(Error::new(ErrorKind::Cancelled, format!("the run was cancelled ({})", e.message)));
+                return Err(Error::new(
+                    ErrorKind::Cancelled,
+                    format!("the run was cancelled ({})", e.message),
+                ));
             }
             return Err(e.into_error().context("run"));
         }
@@ -644,7 +856,12 @@ impl Session {
                 continue;
             }
             let v = std::mem::replace(&mut out_vals.values[k], std::ptr::null_mut());
-            let v = NonNull::new(v).ok_or_else(|| Error::internal(format!("output '{}': ORT returned no value", self.outputs[*idx].name)))?;
+            let v = NonNull::new(v).ok_or_else(|| {
+                Error::internal(format!(
+                    "output '{}': ORT returned no value",
+                    self.outputs[*idx].name
+                ))
+            })?;
             result.push(Some(Tensor::from_value(rt, v, &self.outputs[*idx].name)?));
         }
         Ok(result)
@@ -697,7 +914,9 @@ fn onnx_code_of_ort(code: i32) -> i32 {
     match code {
         c if c == O::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT2 as i32 => ElementType::Uint2.onnx(),
         c if c == O::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT2 as i32 => ElementType::Int2.onnx(),
-        c if c == O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E8M0 as i32 => ElementType::Float8E8M0.onnx(),
+        c if c == O::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E8M0 as i32 => {
+            ElementType::Float8E8M0.onnx()
+        }
         c => c,
     }
 }
@@ -705,23 +924,40 @@ fn onnx_code_of_ort(code: i32) -> i32 {
 /// Creates an ORT string tensor of `shape` (allocated by ORT's default allocator) and copies `strs` into it, one
 /// element at a time through `GetResizedStringTensorElementBuffer` (no NUL terminator needed, embedded NULs kept).
 /// The value is stored in `*out` as soon as it exists, so the caller's [`ValueList`] releases it on any error.
-fn fill_string_tensor(rt: &Runtime, shape: &[i64], strs: &TensorData<'_>, out: &mut *mut OrtValue) -> Result<()> {
+fn fill_string_tensor(
+    rt: &Runtime,
+    shape: &[i64],
+    strs: &TensorData<'_>,
+    out: &mut *mut OrtValue,
+) -> Result<()> {
     let mut alloc = std::ptr::null_mut();
     ort_call!(rt, GetAllocatorWithDefaultOptions(&mut alloc))?;
     let mut v = std::ptr::null_mut();
     ort_call!(
         rt,
-        CreateTensorAsOrtValue(alloc, shape.as_ptr(), shape.len(), ort_sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, &mut v)
+        CreateTensorAsOrtValue(
+            alloc,
+            shape.as_ptr(),
+            shape.len(),
+            ort_sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING,
+            &mut v
+        )
     )?;
     // Owned by the caller's ValueList from here on (released on error there).
     *out = v;
     for i in 0..strs.string_count() {
         let s = strs.string(i);
         let mut buf: *mut c_char = std::ptr::null_mut();
-        ort_call!(rt, GetResizedStringTensorElementBuffer(v, i, s.len(), &mut buf)).map_err(|e| e.context(format!("string element {i}")))?;
+        ort_call!(
+            rt,
+            GetResizedStringTensorElementBuffer(v, i, s.len(), &mut buf)
+        )
+        .map_err(|e| e.context(format!("string element {i}")))?;
         if !s.is_empty() {
             if buf.is_null() {
-                return Err(Error::internal(format!("string element {i}: ONNX Runtime returned no buffer")));
+                return Err(Error::internal(format!(
+                    "string element {i}: ONNX Runtime returned no buffer"
+                )));
             }
             // SAFETY: ORT resized element `i` to `s.len()` bytes and returned its buffer.
             unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len()) };
@@ -782,10 +1018,17 @@ fn check_kind(what: &str, info: &TensorInfo) -> Result<()> {
 
 /// Checks one caller tensor against the model's description: element type, rank, fixed dimensions, byte size,
 /// alignment (strings: their number). Errors name the tensor and both values.
-fn check_tensor(what: &str, info: &TensorInfo, et: ElementType, shape: &[i64], payload: Payload) -> Result<()> {
+fn check_tensor(
+    what: &str,
+    info: &TensorInfo,
+    et: ElementType,
+    shape: &[i64],
+    payload: Payload,
+) -> Result<()> {
     check_kind(what, info)?;
     let name = &info.name;
-    let mismatch = |msg: String| Error::new(ErrorKind::TensorMismatch, format!("{what} '{name}': {msg}"));
+    let mismatch =
+        |msg: String| Error::new(ErrorKind::TensorMismatch, format!("{what} '{name}': {msg}"));
     if et.onnx() != info.element_type_code {
         return Err(mismatch(format!(
             "element type is {}, the model expects {}",
@@ -804,7 +1047,10 @@ fn check_tensor(what: &str, info: &TensorInfo, et: ElementType, shape: &[i64], p
     }
     for (d, (&given, &model)) in shape.iter().zip(&info.shape).enumerate() {
         if given < 0 {
-            return Err(mismatch(format!("dimension {d} is {given} (shape {}); dimensions must be >= 0", shape_str(shape))));
+            return Err(mismatch(format!(
+                "dimension {d} is {given} (shape {}); dimensions must be >= 0",
+                shape_str(shape)
+            )));
         }
         if model >= 0 && given != model {
             return Err(mismatch(format!(
@@ -814,25 +1060,45 @@ fn check_tensor(what: &str, info: &TensorInfo, et: ElementType, shape: &[i64], p
             )));
         }
     }
-    let too_large = || mismatch(format!("shape {} of {et} is too large to address", shape_str(shape)));
-    let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d as usize)).ok_or_else(too_large)?;
+    let too_large = || {
+        mismatch(format!(
+            "shape {} of {et} is too large to address",
+            shape_str(shape)
+        ))
+    };
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
+        .ok_or_else(too_large)?;
     let (len, addr) = match payload {
         Payload::Strings(n) if et == ElementType::String => {
             if n != count {
-                return Err(mismatch(format!("{n} strings given, shape {} of string needs {count}", shape_str(shape))));
+                return Err(mismatch(format!(
+                    "{n} strings given, shape {} of string needs {count}",
+                    shape_str(shape)
+                )));
             }
             return Ok(());
         }
-        Payload::Strings(_) => return Err(Error::internal(format!("{what} '{name}': strings given for element type {et}"))),
+        Payload::Strings(_) => {
+            return Err(Error::internal(format!(
+                "{what} '{name}': strings given for element type {et}"
+            )))
+        }
         Payload::Bytes { .. } if et == ElementType::String => {
-            return Err(Error::invalid_argument(format!("{what} '{name}': a string tensor must be given as strings, not bytes")))
+            return Err(Error::invalid_argument(format!(
+                "{what} '{name}': a string tensor must be given as strings, not bytes"
+            )))
         }
         Payload::Bytes { len, addr } => (len, addr),
     };
     let need = et.byte_size(count).ok_or_else(too_large)?;
     if len != need {
         let packed = if et.size().is_none() { " (packed)" } else { "" };
-        return Err(mismatch(format!("{len} bytes given, shape {} of {et} needs {need} bytes{packed}", shape_str(shape))));
+        return Err(mismatch(format!(
+            "{len} bytes given, shape {} of {et} needs {need} bytes{packed}",
+            shape_str(shape)
+        )));
     }
     let elem = et.size().unwrap_or(1);
     if need != 0 && !addr.is_multiple_of(elem) {

@@ -59,8 +59,29 @@ impl ElementType {
     pub const ALL: [ElementType; 23] = {
         use ElementType::*;
         [
-            Float32, Uint8, Int8, Uint16, Int16, Int32, Int64, String, Bool, Float16, Float64, Uint32, Uint64, Bfloat16,
-            Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ, Uint4, Int4, Float8E8M0, Uint2, Int2,
+            Float32,
+            Uint8,
+            Int8,
+            Uint16,
+            Int16,
+            Int32,
+            Int64,
+            String,
+            Bool,
+            Float16,
+            Float64,
+            Uint32,
+            Uint64,
+            Bfloat16,
+            Float8E4M3FN,
+            Float8E4M3FNUZ,
+            Float8E5M2,
+            Float8E5M2FNUZ,
+            Uint4,
+            Int4,
+            Float8E8M0,
+            Uint2,
+            Int2,
         ]
     };
 
@@ -80,7 +101,8 @@ impl ElementType {
         Some(match self {
             Uint2 | Int2 => 2,
             Uint4 | Int4 => 4,
-            Uint8 | Int8 | Bool | Float8E4M3FN | Float8E4M3FNUZ | Float8E5M2 | Float8E5M2FNUZ | Float8E8M0 => 8,
+            Uint8 | Int8 | Bool | Float8E4M3FN | Float8E4M3FNUZ | Float8E5M2 | Float8E5M2FNUZ
+            | Float8E8M0 => 8,
             Uint16 | Int16 | Float16 | Bfloat16 => 16,
             Float32 | Int32 | Uint32 => 32,
             Float64 | Int64 | Uint64 => 64,
@@ -225,20 +247,34 @@ impl<'a> TensorRef<'a> {
     /// against the model at run; a STRING tensor cannot be given as bytes (the run refuses it: use
     /// [`TensorRef::from_strs`]).
     pub fn from_bytes(element_type: ElementType, shape: &'a [i64], data: &'a [u8]) -> Self {
-        TensorRef { element_type, shape, data: TensorData::Bytes(data) }
+        TensorRef {
+            element_type,
+            shape,
+            data: TensorData::Bytes(data),
+        }
     }
 
     /// A tensor over a typed slice.
     pub fn from_slice<T: Element>(shape: &'a [i64], data: &'a [T]) -> Self {
         // SAFETY: `Element` types are plain data; the byte view covers exactly the slice.
-        let bytes = unsafe { std::slice::from_raw_parts(data.as_ptr() as *const u8, std::mem::size_of_val(data)) };
-        TensorRef { element_type: T::TYPE, shape, data: TensorData::Bytes(bytes) }
+        let bytes = unsafe {
+            std::slice::from_raw_parts(data.as_ptr() as *const u8, std::mem::size_of_val(data))
+        };
+        TensorRef {
+            element_type: T::TYPE,
+            shape,
+            data: TensorData::Bytes(bytes),
+        }
     }
 
     /// A string tensor: one `&str` per element, row-major. Copied into ONNX Runtime at run; a string may contain
     /// NUL (ONNX Runtime stores each with its length).
     pub fn from_strs(shape: &'a [i64], data: &'a [&'a str]) -> Self {
-        TensorRef { element_type: ElementType::String, shape, data: TensorData::Strs(data) }
+        TensorRef {
+            element_type: ElementType::String,
+            shape,
+            data: TensorData::Strs(data),
+        }
     }
 
     pub fn element_type(&self) -> ElementType {
@@ -276,7 +312,11 @@ impl<'a> TensorMut<'a> {
     /// An output buffer over raw bytes. Not for strings: string outputs are always allocated by ONNX Runtime
     /// (a STRING buffer is refused at run with `InvalidArgument`).
     pub fn from_bytes(element_type: ElementType, shape: &'a [i64], data: &'a mut [u8]) -> Self {
-        TensorMut { element_type, shape, data }
+        TensorMut {
+            element_type,
+            shape,
+            data,
+        }
     }
 
     /// An output buffer over a typed slice.
@@ -284,7 +324,11 @@ impl<'a> TensorMut<'a> {
         let len = std::mem::size_of_val(data);
         // SAFETY: as `TensorRef::from_slice`; every byte pattern written back is valid for `T` (see `Element`).
         let bytes = unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr() as *mut u8, len) };
-        TensorMut { element_type: T::TYPE, shape, data: bytes }
+        TensorMut {
+            element_type: T::TYPE,
+            shape,
+            data: bytes,
+        }
     }
 
     pub fn element_type(&self) -> ElementType {
@@ -371,7 +415,11 @@ impl fmt::Debug for Tensor {
 impl Tensor {
     /// Takes ownership of an ORT-allocated tensor value, reading its type, shape and data pointer (strings are
     /// copied out).
-    pub(crate) fn from_value(rt: &'static Runtime, value: NonNull<OrtValue>, name: &str) -> Result<Tensor> {
+    pub(crate) fn from_value(
+        rt: &'static Runtime,
+        value: NonNull<OrtValue>,
+        name: &str,
+    ) -> Result<Tensor> {
         struct Release(&'static Runtime, *mut OrtValue);
         impl Drop for Release {
             fn drop(&mut self) {
@@ -394,12 +442,22 @@ impl Tensor {
             super::session::read_tensor_info(rt, info)?
         };
         let element_type = ElementType::from_onnx(code).ok_or_else(|| {
-            Error::unsupported(format!("output '{name}' has element type {}, which ipuflow does not support", onnx_type_name(code)))
+            Error::unsupported(format!(
+                "output '{name}' has element type {}, which ipuflow does not support",
+                onnx_type_name(code)
+            ))
         })?;
-        let bad_shape = || Error::internal(format!("output '{name}' has an invalid shape {}", shape_str(&shape)));
+        let bad_shape = || {
+            Error::internal(format!(
+                "output '{name}' has an invalid shape {}",
+                shape_str(&shape)
+            ))
+        };
         let count = shape
             .iter()
-            .try_fold(1usize, |acc, &d| usize::try_from(d).ok().and_then(|d| acc.checked_mul(d)))
+            .try_fold(1usize, |acc, &d| {
+                usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+            })
             .ok_or_else(bad_shape)?;
         if element_type == ElementType::String {
             let mut total = 0usize;
@@ -408,23 +466,53 @@ impl Tensor {
             let mut offsets = vec![0usize; count];
             ort_call!(
                 rt,
-                GetStringTensorContent(value.as_ptr(), content.as_mut_ptr().cast(), total, offsets.as_mut_ptr(), count)
+                GetStringTensorContent(
+                    value.as_ptr(),
+                    content.as_mut_ptr().cast(),
+                    total,
+                    offsets.as_mut_ptr(),
+                    count
+                )
             )
             .map_err(|e| e.context(format!("output '{name}'")))?;
             let strings = Strings::from_content(&content, &offsets).ok_or_else(|| {
-                Error::new(ErrorKind::Runtime, format!("output '{name}': ONNX Runtime returned invalid string offsets"))
+                Error::new(
+                    ErrorKind::Runtime,
+                    format!("output '{name}': ONNX Runtime returned invalid string offsets"),
+                )
             })?;
             guard.1 = std::ptr::null_mut();
-            return Ok(Tensor { rt, value, element_type, shape, count, data: std::ptr::null_mut(), byte_len: 0, strings: Some(strings) });
+            return Ok(Tensor {
+                rt,
+                value,
+                element_type,
+                shape,
+                count,
+                data: std::ptr::null_mut(),
+                byte_len: 0,
+                strings: Some(strings),
+            });
         }
         let len = element_type.byte_size(count).ok_or_else(bad_shape)?;
         let mut data: *mut std::ffi::c_void = std::ptr::null_mut();
         ort_call!(rt, GetTensorMutableData(value.as_ptr(), &mut data))?;
         if data.is_null() && len != 0 {
-            return Err(Error::new(ErrorKind::Runtime, format!("output '{name}': ONNX Runtime returned no data")));
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                format!("output '{name}': ONNX Runtime returned no data"),
+            ));
         }
         guard.1 = std::ptr::null_mut();
-        Ok(Tensor { rt, value, element_type, shape, count, data: data as *mut u8, byte_len: len, strings: None })
+        Ok(Tensor {
+            rt,
+            value,
+            element_type,
+            shape,
+            count,
+            data: data as *mut u8,
+            byte_len: len,
+            strings: None,
+        })
     }
 
     pub fn element_type(&self) -> ElementType {
@@ -472,17 +560,28 @@ impl Tensor {
         if T::TYPE != self.element_type {
             return Err(Error::new(
                 ErrorKind::TensorMismatch,
-                format!("tensor has element type {}, not {}", self.element_type, T::TYPE),
+                format!(
+                    "tensor has element type {}, not {}",
+                    self.element_type,
+                    T::TYPE
+                ),
             ));
         }
         if self.byte_len == 0 {
             return Ok(&[]);
         }
         if !(self.data as usize).is_multiple_of(std::mem::align_of::<T>()) {
-            return Err(Error::internal("tensor data is not aligned for its element type"));
+            return Err(Error::internal(
+                "tensor data is not aligned for its element type",
+            ));
         }
         // SAFETY: type and alignment checked; `len` is a multiple of the element size.
-        Ok(unsafe { std::slice::from_raw_parts(self.data as *const T, self.byte_len / std::mem::size_of::<T>()) })
+        Ok(unsafe {
+            std::slice::from_raw_parts(
+                self.data as *const T,
+                self.byte_len / std::mem::size_of::<T>(),
+            )
+        })
     }
 
     /// The strings of a string tensor (`None` for other types).
@@ -500,12 +599,19 @@ impl Tensor {
     /// produced bytes that are not UTF-8.
     pub fn to_strs(&self) -> Result<Vec<&str>> {
         let s = self.strings.as_ref().ok_or_else(|| {
-            Error::new(ErrorKind::TensorMismatch, format!("tensor has element type {}, not string", self.element_type))
+            Error::new(
+                ErrorKind::TensorMismatch,
+                format!("tensor has element type {}, not string", self.element_type),
+            )
         })?;
         (0..s.len())
             .map(|i| {
-                std::str::from_utf8(s.get(i).unwrap_or(&[]))
-                    .map_err(|e| Error::new(ErrorKind::InvalidUtf8, format!("string element {i} is not valid UTF-8: {e}")))
+                std::str::from_utf8(s.get(i).unwrap_or(&[])).map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidUtf8,
+                        format!("string element {i} is not valid UTF-8: {e}"),
+                    )
+                })
             })
             .collect()
     }
@@ -522,7 +628,11 @@ impl Tensor {
             Some(s) => TensorData::Owned(s),
             None => TensorData::Bytes(self.as_bytes()),
         };
-        TensorRef { element_type: self.element_type, shape: &self.shape, data }
+        TensorRef {
+            element_type: self.element_type,
+            shape: &self.shape,
+            data,
+        }
     }
 }
 
@@ -547,7 +657,14 @@ mod tests {
         assert_eq!(ElementType::Int2.byte_size(0), Some(0));
         assert_eq!(ElementType::String.byte_size(1), None);
         assert_eq!(ElementType::Float64.byte_size(usize::MAX), None, "overflow");
-        assert_eq!((ElementType::Int4.size(), ElementType::Float8E8M0.size(), ElementType::String.size()), (None, Some(1), None));
+        assert_eq!(
+            (
+                ElementType::Int4.size(),
+                ElementType::Float8E8M0.size(),
+                ElementType::String.size()
+            ),
+            (None, Some(1), None)
+        );
         for t in ElementType::ALL {
             assert_eq!(ElementType::from_onnx(t.onnx()), Some(t));
         }
@@ -559,11 +676,26 @@ mod tests {
     fn strings_from_ort_content_keep_embedded_nuls() {
         let s = Strings::from_content(b"abc\0dxy", &[0, 3, 3, 5]).unwrap();
         assert_eq!(s.len(), 4);
-        assert_eq!((s.get(0), s.get(1), s.get(2), s.get(3), s.get(4)), (Some(&b"abc"[..]), Some(&b""[..]), Some(&b"\0d"[..]), Some(&b"xy"[..]), None));
+        assert_eq!(
+            (s.get(0), s.get(1), s.get(2), s.get(3), s.get(4)),
+            (
+                Some(&b"abc"[..]),
+                Some(&b""[..]),
+                Some(&b"\0d"[..]),
+                Some(&b"xy"[..]),
+                None
+            )
+        );
         assert_eq!(s.get_with_nul(2), Some(&b"\0d\0"[..]));
         let empty = Strings::from_content(b"", &[]).unwrap();
         assert!(empty.is_empty() && empty.get(0).is_none());
-        assert!(Strings::from_content(b"ab", &[0, 3]).is_none(), "offset past the end");
-        assert!(Strings::from_content(b"ab", &[2, 1]).is_none(), "decreasing offsets");
+        assert!(
+            Strings::from_content(b"ab", &[0, 3]).is_none(),
+            "offset past the end"
+        );
+        assert!(
+            Strings::from_content(b"ab", &[2, 1]).is_none(),
+            "decreasing offsets"
+        );
     }
 }

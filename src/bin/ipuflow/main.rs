@@ -63,7 +63,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = util::Ctx { json: cli.json, ort: cli.ort.clone() };
+    let ctx = util::Ctx {
+        json: cli.json,
+        ort: cli.ort.clone(),
+    };
     util::install_ctrlc_handler();
     let result = match &cli.command {
         Command::Inspect(a) => inspect::main(&ctx, a),

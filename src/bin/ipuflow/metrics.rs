@@ -12,9 +12,24 @@ use crate::util::{CliResult, Failure};
 pub fn to_f32(t: &Tensor) -> Option<Vec<f32>> {
     Some(match t.element_type() {
         ElementType::Float32 => t.as_slice::<f32>().ok()?.to_vec(),
-        ElementType::Float64 => t.as_slice::<f64>().ok()?.iter().map(|v| *v as f32).collect(),
-        ElementType::Int64 => t.as_slice::<i64>().ok()?.iter().map(|v| *v as f32).collect(),
-        ElementType::Int32 => t.as_slice::<i32>().ok()?.iter().map(|v| *v as f32).collect(),
+        ElementType::Float64 => t
+            .as_slice::<f64>()
+            .ok()?
+            .iter()
+            .map(|v| *v as f32)
+            .collect(),
+        ElementType::Int64 => t
+            .as_slice::<i64>()
+            .ok()?
+            .iter()
+            .map(|v| *v as f32)
+            .collect(),
+        ElementType::Int32 => t
+            .as_slice::<i32>()
+            .ok()?
+            .iter()
+            .map(|v| *v as f32)
+            .collect(),
         ElementType::Uint8 => t.as_bytes().iter().map(|v| *v as f32).collect(),
         ElementType::Int8 => t.as_bytes().iter().map(|v| *v as i8 as f32).collect(),
         _ => return None,
@@ -28,7 +43,15 @@ pub fn argmax_rows(values: &[f32], row: usize) -> Vec<usize> {
     }
     values
         .chunks(row)
-        .map(|r| r.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                )
+                .0
+        })
         .collect()
 }
 
@@ -70,7 +93,11 @@ pub struct Latency {
 impl Latency {
     pub fn from_ms(mut v: Vec<f64>) -> Latency {
         v.sort_by(|a, b| a.total_cmp(b));
-        let mean = if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+        let mean = if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        };
         Latency {
             runs: v.len(),
             p50_ms: percentile(&v, 50.0),
@@ -85,14 +112,30 @@ impl Latency {
 
 /// Runs `session` on one sample and returns its outputs.
 pub fn run_sample(session: &Session, s: &Sample) -> CliResult<Vec<Tensor>> {
-    let inputs: Vec<(&str, TensorRef<'_>)> = s.tensors.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
-    session.run(&inputs).map_err(|e| Failure::from(e.context(format!("running {}", s.origin))))
+    let inputs: Vec<(&str, TensorRef<'_>)> = s
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.view()))
+        .collect();
+    session
+        .run(&inputs)
+        .map_err(|e| Failure::from(e.context(format!("running {}", s.origin))))
 }
 
 /// Times `runs` runs of `session` on `sample` after `warmup` untimed ones; `tick` is called after each timed run
 /// and stops the loop when it returns false (Ctrl-C).
-pub fn time_runs(session: &Session, sample: &Sample, warmup: usize, runs: usize, tick: &mut dyn FnMut() -> bool) -> CliResult<Latency> {
-    let inputs: Vec<(&str, TensorRef<'_>)> = sample.tensors.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
+pub fn time_runs(
+    session: &Session,
+    sample: &Sample,
+    warmup: usize,
+    runs: usize,
+    tick: &mut dyn FnMut() -> bool,
+) -> CliResult<Latency> {
+    let inputs: Vec<(&str, TensorRef<'_>)> = sample
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.view()))
+        .collect();
     for _ in 0..warmup {
         session.run(&inputs)?;
     }
@@ -117,20 +160,29 @@ pub struct Collected {
 
 impl Collected {
     pub fn new() -> Collected {
-        Collected { names: Vec::new(), values: Vec::new(), row: Vec::new() }
+        Collected {
+            names: Vec::new(),
+            values: Vec::new(),
+            row: Vec::new(),
+        }
     }
 
     /// Appends one run's outputs (float-convertible ones; the others are skipped).
     pub fn push(&mut self, session: &Session, outputs: &[Tensor]) {
         for (i, t) in outputs.iter().enumerate() {
             let Some(v) = to_f32(t) else { continue };
-            let name = session.outputs().get(i).map(|o| o.name.clone()).unwrap_or_else(|| format!("output {i}"));
+            let name = session
+                .outputs()
+                .get(i)
+                .map(|o| o.name.clone())
+                .unwrap_or_else(|| format!("output {i}"));
             let k = match self.names.iter().position(|n| *n == name) {
                 Some(k) => k,
                 None => {
                     self.names.push(name);
                     self.values.push(Vec::new());
-                    self.row.push(t.shape().last().copied().unwrap_or(1).max(1) as usize);
+                    self.row
+                        .push(t.shape().last().copied().unwrap_or(1).max(1) as usize);
                     self.names.len() - 1
                 }
             };
@@ -177,12 +229,19 @@ pub fn compare(reference: &Collected, other: &Collected) -> Comparison {
         .enumerate()
         .filter_map(|(i, n)| {
             let j = other.names.iter().position(|m| m == n)?;
-            Some((n.clone(), finite(sqnr_db(&reference.values[i], &other.values[j]))))
+            Some((
+                n.clone(),
+                finite(sqnr_db(&reference.values[i], &other.values[j])),
+            ))
         })
         .collect();
     Comparison {
         rows: a.len(),
-        top1_agreement: if a.is_empty() { 0.0 } else { same as f64 / a.len() as f64 },
+        top1_agreement: if a.is_empty() {
+            0.0
+        } else {
+            same as f64 / a.len() as f64
+        },
         sqnr_db: per.first().and_then(|p| p.1),
         sqnr_per_output_db: per,
     }

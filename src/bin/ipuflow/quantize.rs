@@ -10,12 +10,16 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use ipuflow::onnx::{Model, SaveOptions};
 use ipuflow::quant::data::CalibrationSource;
-use ipuflow::quant::{quantize, CalibMethod, Hooks, Preset, Progress, QuantConfig, QuantReport, Stage};
+use ipuflow::quant::{
+    quantize, CalibMethod, Hooks, Preset, Progress, QuantConfig, QuantReport, Stage,
+};
 use ipuflow::Error;
 use serde::Serialize;
 
 use crate::data::{calibration_source, ImageArgs};
-use crate::util::{self, cancel_token, cancelled, cancelled_failure, critical, CliResult, Ctx, Failure};
+use crate::util::{
+    self, cancel_token, cancelled, cancelled_failure, critical, CliResult, Ctx, Failure,
+};
 
 /// `--preset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -104,8 +108,12 @@ pub struct Outcome {
 /// Splits `--exclude` values into node names and op types of `model`; a value that is neither is an error.
 pub fn resolve_excludes(model: &Model, values: &[String]) -> CliResult<(Vec<String>, Vec<String>)> {
     let graph = model.proto().graph.as_ref();
-    let nodes: BTreeSet<&str> = graph.map(|g| g.node.iter().filter_map(|n| n.name.as_deref()).collect()).unwrap_or_default();
-    let ops: BTreeSet<&str> = graph.map(|g| g.node.iter().filter_map(|n| n.op_type.as_deref()).collect()).unwrap_or_default();
+    let nodes: BTreeSet<&str> = graph
+        .map(|g| g.node.iter().filter_map(|n| n.name.as_deref()).collect())
+        .unwrap_or_default();
+    let ops: BTreeSet<&str> = graph
+        .map(|g| g.node.iter().filter_map(|n| n.op_type.as_deref()).collect())
+        .unwrap_or_default();
     let (mut en, mut eo) = (Vec::new(), Vec::new());
     for v in values {
         let (is_node, is_op) = (nodes.contains(v.as_str()), ops.contains(v.as_str()));
@@ -131,17 +139,29 @@ pub fn resolve_excludes(model: &Model, values: &[String]) -> CliResult<(Vec<Stri
 pub fn fix_batch(model: &mut Model, n: i64) -> Vec<String> {
     use ipuflow::onnx::proto::tensor_shape_proto::dimension::Value as D;
     use ipuflow::onnx::proto::{type_proto, ValueInfoProto};
-    fn dims(v: &mut ValueInfoProto) -> Option<&mut Vec<ipuflow::onnx::proto::tensor_shape_proto::Dimension>> {
+    fn dims(
+        v: &mut ValueInfoProto,
+    ) -> Option<&mut Vec<ipuflow::onnx::proto::tensor_shape_proto::Dimension>> {
         match v.r#type.as_mut()?.value.as_mut()? {
             type_proto::Value::TensorType(t) => t.shape.as_mut().map(|s| &mut s.dim),
             _ => None,
         }
     }
-    let Some(g) = model.proto_mut().graph.as_mut() else { return Vec::new() };
-    let inits: BTreeSet<String> = g.initializer.iter().filter_map(|t| t.name.clone()).collect();
+    let Some(g) = model.proto_mut().graph.as_mut() else {
+        return Vec::new();
+    };
+    let inits: BTreeSet<String> = g
+        .initializer
+        .iter()
+        .filter_map(|t| t.name.clone())
+        .collect();
     let mut params = BTreeSet::new();
     let mut changed = Vec::new();
-    for v in g.input.iter_mut().filter(|v| !v.name.as_ref().is_some_and(|n| inits.contains(n))) {
+    for v in g
+        .input
+        .iter_mut()
+        .filter(|v| !v.name.as_ref().is_some_and(|n| inits.contains(n)))
+    {
         let name = v.name.clone().unwrap_or_default();
         if let Some(first) = dims(v).and_then(|d| d.first_mut()) {
             match &first.value {
@@ -166,7 +186,12 @@ pub fn fix_batch(model: &mut Model, n: i64) -> Vec<String> {
 }
 
 /// Quantizes with progress bars on stderr and the Ctrl-C cancel flag; returns the model and its report.
-pub fn quantize_with_progress(model: &Model, config: &QuantConfig, data: &mut dyn CalibrationSource, label: &str) -> CliResult<(Model, QuantReport)> {
+pub fn quantize_with_progress(
+    model: &Model,
+    config: &QuantConfig,
+    data: &mut dyn CalibrationSource,
+    label: &str,
+) -> CliResult<(Model, QuantReport)> {
     let mut bar: Option<ProgressBar> = None;
     let mut progress = |p: &Progress| {
         let start = p.done == 0;
@@ -175,7 +200,10 @@ pub fn quantize_with_progress(model: &Model, config: &QuantConfig, data: &mut dy
                 if let Some(b) = bar.take() {
                     b.finish_and_clear();
                 }
-                util::stage_line(&format!("{label}: calibrating on {} samples", p.total.map_or("?".into(), |t| t.to_string())));
+                util::stage_line(&format!(
+                    "{label}: calibrating on {} samples",
+                    p.total.map_or("?".into(), |t| t.to_string())
+                ));
                 bar = Some(util::progress_bar(p.total.map(|t| t as u64), "calibrating"));
             }
             (Stage::Calibrate, false) => {
@@ -204,12 +232,22 @@ pub fn quantize_with_progress(model: &Model, config: &QuantConfig, data: &mut dy
         }
         !cancelled()
     };
-    let r = quantize(model, config, data, Hooks { progress: Some(&mut progress), cancel: Some(cancel_token()) });
+    let r = quantize(
+        model,
+        config,
+        data,
+        Hooks {
+            progress: Some(&mut progress),
+            cancel: Some(cancel_token()),
+        },
+    );
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }
     match r {
-        Err(e) if e.kind() == ipuflow::ErrorKind::Cancelled || cancelled() => Err(cancelled_failure("quantization")),
+        Err(e) if e.kind() == ipuflow::ErrorKind::Cancelled || cancelled() => {
+            Err(cancelled_failure("quantization"))
+        }
         Err(e) => Err(e.into()),
         Ok(v) => Ok(v),
     }
@@ -221,7 +259,10 @@ pub fn write_atomic(path: &Path, text: &str) -> CliResult {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     critical(|| {
         std::fs::write(&tmp, text).map_err(|e| Error::io("write", &tmp, e))?;
@@ -239,7 +280,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     util::require_exists(&a.calib, "calibration folder")?;
     if a.output == a.model {
         return Err(Failure::user(
-            format!("--output '{}' is the input model: write the quantized model to another file", a.output.display()),
+            format!(
+                "--output '{}' is the input model: write the quantized model to another file",
+                a.output.display()
+            ),
             None,
         ));
     }
@@ -250,13 +294,17 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     }
     let mut config = QuantConfig::preset(a.preset.preset());
     config.method = match a.method {
-        MethodArg::Minmax => CalibMethod::MinMax { moving_average: a.moving_average },
+        MethodArg::Minmax => CalibMethod::MinMax {
+            moving_average: a.moving_average,
+        },
     };
     let (en, eo) = resolve_excludes(&model, &a.exclude)?;
     config.exclude_nodes = en.clone();
     config.exclude_op_types = eo.clone();
-    let (mut data, described) = calibration_source(&a.calib, &a.image, a.max_samples.map(|n| n as usize))?;
-    let (quantized, report) = quantize_with_progress(&model, &config, data.as_mut(), config.preset.name())?;
+    let (mut data, described) =
+        calibration_source(&a.calib, &a.image, a.max_samples.map(|n| n as usize))?;
+    let (quantized, report) =
+        quantize_with_progress(&model, &config, data.as_mut(), config.preset.name())?;
     if cancelled() {
         return Err(cancelled_failure("quantization"));
     }
@@ -282,11 +330,23 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     if ctx.json {
         util::print_json(&out);
     } else {
-        println!("{} -> {} ({}, {:.2} MB)", out.model, out.output, out.preset, out.output_bytes as f64 / 1e6);
+        println!(
+            "{} -> {} ({}, {:.2} MB)",
+            out.model,
+            out.output,
+            out.preset,
+            out.output_bytes as f64 / 1e6
+        );
         println!("calibrated on {}", out.calibration);
-        println!("{nq} nodes quantized, {nf} left in float, in {:.1} s", out.seconds);
+        println!(
+            "{nq} nodes quantized, {nf} left in float, in {:.1} s",
+            out.seconds
+        );
         if !out.excluded_nodes.is_empty() || !out.excluded_op_types.is_empty() {
-            println!("excluded: nodes {:?}, op types {:?}", out.excluded_nodes, out.excluded_op_types);
+            println!(
+                "excluded: nodes {:?}, op types {:?}",
+                out.excluded_nodes, out.excluded_op_types
+            );
         }
         for n in &out.notes {
             println!("note: {n}");

@@ -28,7 +28,12 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     } else if again.proto() == model.proto() {
         "field-for-field equal (the input was not canonically encoded)"
     } else {
-        return Err(Error::internal(format!("re-encoded '{}' differs from '{}'", output.display(), path.display())).into());
+        return Err(Error::internal(format!(
+            "re-encoded '{}' differs from '{}'",
+            output.display(),
+            path.display()
+        ))
+        .into());
     };
     if ctx.json {
         crate::util::print_json(&serde_json::json!({
@@ -36,7 +41,13 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             "identical_bytes": written == original, "verdict": verdict, "bytes": written.len(),
         }));
     } else {
-        println!("{} -> {}: {} ({} bytes)", path.display(), output.display(), verdict, written.len());
+        println!(
+            "{} -> {}: {} ({} bytes)",
+            path.display(),
+            output.display(),
+            verdict,
+            written.len()
+        );
     }
     Ok(())
 }

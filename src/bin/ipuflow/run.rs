@@ -6,7 +6,10 @@ use std::time::Instant;
 
 use ipuflow::onnx::Model;
 use ipuflow::quant::data::OwnedTensor;
-use ipuflow::runtime::{DeviceUsed, ElementType, FallbackPolicy, Session, SessionDevice, SessionOptions, Tensor, TensorInfo};
+use ipuflow::runtime::{
+    DeviceUsed, ElementType, FallbackPolicy, Session, SessionDevice, SessionOptions, Tensor,
+    TensorInfo,
+};
 use serde::Serialize;
 
 use crate::check::TargetArg;
@@ -117,7 +120,11 @@ pub fn session_summary(s: &Session, create_seconds: f64) -> SessionSummary {
         fallback_reason: e.fallback_reason.clone(),
         cache_key: e.cache_key.clone(),
         placement: e.placement.describe(),
-        operators: if e.placement.assignment().is_some() { s.placement_report().summary_line() } else { String::new() },
+        operators: if e.placement.assignment().is_some() {
+            s.placement_report().summary_line()
+        } else {
+            String::new()
+        },
         npu_nodes: counts.map(|c| c.0),
         total_nodes: counts.map(|c| c.1),
         warnings: e.warnings.clone(),
@@ -128,10 +135,20 @@ pub fn session_summary(s: &Session, create_seconds: f64) -> SessionSummary {
 /// Deterministic input values for a model input: uniform in [-1, 1) for floats, zeros otherwise; dynamic
 /// dimensions become 1.
 pub fn generated_input(info: &TensorInfo) -> CliResult<OwnedTensor> {
-    let shape: Vec<i64> = info.shape.iter().map(|d| if *d < 0 { 1 } else { *d }).collect();
+    let shape: Vec<i64> = info
+        .shape
+        .iter()
+        .map(|d| if *d < 0 { 1 } else { *d })
+        .collect();
     let n: usize = shape.iter().map(|d| *d as usize).product();
     let et = info.element_type().ok_or_else(|| {
-        Failure::user(format!("input '{}' is not a tensor ipuflow can generate: pass --input {}=FILE.npy", info.name, info.name), None)
+        Failure::user(
+            format!(
+                "input '{}' is not a tensor ipuflow can generate: pass --input {}=FILE.npy",
+                info.name, info.name
+            ),
+            None,
+        )
     })?;
     if et == ElementType::Float32 {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -145,7 +162,12 @@ pub fn generated_input(info: &TensorInfo) -> CliResult<OwnedTensor> {
             .collect();
         return Ok(OwnedTensor::from_f32(&shape, &v)?);
     }
-    let size = et.size().ok_or_else(|| Failure::user(format!("input '{}' is a string tensor: not supported", info.name), None))?;
+    let size = et.size().ok_or_else(|| {
+        Failure::user(
+            format!("input '{}' is a string tensor: not supported", info.name),
+            None,
+        )
+    })?;
     Ok(OwnedTensor::from_bytes(et, &shape, vec![0u8; n * size])?)
 }
 
@@ -221,25 +243,42 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let summary = session_summary(&session, t0.elapsed().as_secs_f64());
 
     let tensors: Vec<(String, OwnedTensor)> = if a.input.is_empty() {
-        session.inputs().iter().map(|i| generated_input(i).map(|t| (i.name.clone(), t))).collect::<CliResult<_>>()?
+        session
+            .inputs()
+            .iter()
+            .map(|i| generated_input(i).map(|t| (i.name.clone(), t)))
+            .collect::<CliResult<_>>()?
     } else {
         read_inputs(&a.input, session.inputs())?
     };
-    let sample = Sample { origin: "the input".into(), tensors, label: None };
+    let sample = Sample {
+        origin: "the input".into(),
+        tensors,
+        label: None,
+    };
     let outputs = metrics::run_sample(&session, &sample)?;
     let bar = util::progress_bar(Some(a.repeat), "running");
     util::stage_line(&format!("timing {} runs", a.repeat));
-    let latency = metrics::time_runs(&session, &sample, a.warmup as usize, a.repeat as usize, &mut || {
-        bar.inc(1);
-        !cancelled()
-    });
+    let latency = metrics::time_runs(
+        &session,
+        &sample,
+        a.warmup as usize,
+        a.repeat as usize,
+        &mut || {
+            bar.inc(1);
+            !cancelled()
+        },
+    );
     bar.finish_and_clear();
     let latency = latency?;
     if cancelled() {
         return Err(cancelled_failure("run"));
     }
-    let outs: Vec<OutputSummary> =
-        outputs.iter().enumerate().map(|(i, t)| summarize(&session.outputs()[i].name, t)).collect();
+    let outs: Vec<OutputSummary> = outputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| summarize(&session.outputs()[i].name, t))
+        .collect();
     let out = Outcome {
         model: a.model.display().to_string(),
         runtime: format!("ONNX Runtime {} ({})", rt.version(), rt.path().display()),
@@ -254,7 +293,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let s = &out.session;
     println!("model       {}", out.model);
     println!("runtime     {}", out.runtime);
-    println!("session     requested {}, runs on {} (created in {:.2} s)", s.requested, s.device_used, s.create_seconds);
+    println!(
+        "session     requested {}, runs on {} (created in {:.2} s)",
+        s.requested, s.device_used, s.create_seconds
+    );
     if !s.fallback_reason.is_empty() {
         println!("fallback    {}", s.fallback_reason);
     }
@@ -265,7 +307,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     if let Some(k) = &s.cache_key {
         println!("cache key   {k}");
     }
-    for w in s.warnings.iter().filter(|w| s.fallback_reason.is_empty() || !w.contains(&s.fallback_reason)) {
+    for w in s
+        .warnings
+        .iter()
+        .filter(|w| s.fallback_reason.is_empty() || !w.contains(&s.fallback_reason))
+    {
         println!("warning     {w}");
     }
     let l = &out.latency;
@@ -279,7 +325,12 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         a.warmup
     );
     for o in &out.outputs {
-        print!("output      {} {} {}", o.name, o.element_type, util::shape_str(&o.shape));
+        print!(
+            "output      {} {} {}",
+            o.name,
+            o.element_type,
+            util::shape_str(&o.shape)
+        );
         if let (Some(mn), Some(mx), Some(me)) = (o.min, o.max, o.mean) {
             print!("  min {mn:.4} max {mx:.4} mean {me:.4}");
         }

@@ -38,7 +38,12 @@ pub type CliResult<T = ()> = Result<T, Failure>;
 impl Failure {
     /// A user error (exit 1) found by the command itself.
     pub fn user(message: impl Into<String>, hint: Option<&str>) -> Failure {
-        Failure { code: EXIT_USER, kind: "InvalidArgument".into(), message: message.into(), hint: hint.map(String::from) }
+        Failure {
+            code: EXIT_USER,
+            kind: "InvalidArgument".into(),
+            message: message.into(),
+            hint: hint.map(String::from),
+        }
     }
 
     /// Prints the failure: text on stderr; with `--json` also `{"error": {...}}` on stdout.
@@ -90,13 +95,21 @@ impl From<Error> for Failure {
             ErrorKind::Cancelled => EXIT_CANCELLED,
             _ => EXIT_USER,
         };
-        Failure { code, kind: format!("{:?}", e.kind()), message: e.message().to_string(), hint: hint_for(e.kind()).map(String::from) }
+        Failure {
+            code,
+            kind: format!("{:?}", e.kind()),
+            message: e.message().to_string(),
+            hint: hint_for(e.kind()).map(String::from),
+        }
     }
 }
 
 /// Prints one JSON document on stdout.
 pub fn print_json(v: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    );
 }
 
 /// Loads ONNX Runtime once (the `--ort` path, else the library's resolution order).
@@ -130,12 +143,15 @@ pub fn stderr_is_terminal() -> bool {
 pub fn progress_bar(len: Option<u64>, message: &str) -> ProgressBar {
     let pb = match len {
         Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()).with_style(
-            ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:>14} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         ),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-            ProgressStyle::with_template("{spinner} {msg} {elapsed_precise}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{spinner} {msg} {elapsed_precise}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     };
     pb.set_message(message.to_string());
@@ -170,7 +186,10 @@ pub fn cancelled() -> bool {
 
 /// The error a command returns when it stops for Ctrl-C.
 pub fn cancelled_failure(what: &str) -> Failure {
-    Failure::from(Error::new(ErrorKind::Cancelled, format!("{what} cancelled (Ctrl-C)")))
+    Failure::from(Error::new(
+        ErrorKind::Cancelled,
+        format!("{what} cancelled (Ctrl-C)"),
+    ))
 }
 
 /// First Ctrl-C: set the cancel flag (the quantizer stops at the next batch and nothing is written). Second: exit
@@ -201,7 +220,16 @@ pub fn critical<T>(f: impl FnOnce() -> T) -> T {
 
 /// `[1, 3, 224, 224]` with `?` for dynamic dimensions.
 pub fn shape_str(shape: &[i64]) -> String {
-    let parts: Vec<String> = shape.iter().map(|d| if *d < 0 { "?".to_string() } else { d.to_string() }).collect();
+    let parts: Vec<String> = shape
+        .iter()
+        .map(|d| {
+            if *d < 0 {
+                "?".to_string()
+            } else {
+                d.to_string()
+            }
+        })
+        .collect();
     format!("[{}]", parts.join(", "))
 }
 

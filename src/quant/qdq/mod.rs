@@ -29,10 +29,10 @@
 //!   no fused kernel for them; on the CPU they run as DQ -> float op -> Q.
 //! - Power-of-two scales are rounded up (never clip the calibrated range); min-MSE selection is calibration's job.
 
+mod opset;
 pub mod rules;
 pub mod scale;
 pub mod weights;
-mod opset;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -45,7 +45,9 @@ use crate::quant::{Calibration, QuantConfig, QuantType};
 
 use rules::{Decision, OutRule, Slot};
 use scale::{tensor_params, QParams};
-use weights::{f32_tensor, int_tensor, quantize_bias, quantize_weight, read_f32, QWeight, WeightSpec};
+use weights::{
+    f32_tensor, int_tensor, quantize_bias, quantize_weight, read_f32, QWeight, WeightSpec,
+};
 
 /// Lowest default-domain opset accepted (QuantizeLinear/DequantizeLinear exist from 10).
 pub const MIN_OPSET: i64 = 10;
@@ -57,8 +59,16 @@ pub const MS_DOMAIN: &str = "com.microsoft";
 
 /// Ops that mean the model is already quantized.
 const QUANTIZED_OPS: &[&str] = &[
-    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger",
-    "MatMulIntegerToFloat", "QGemm", "QAttention", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "DynamicQuantizeLinear",
+    "ConvInteger",
+    "MatMulInteger",
+    "MatMulIntegerToFloat",
+    "QGemm",
+    "QAttention",
+    "DynamicQuantizeMatMul",
+    "DynamicQuantizeLSTM",
 ];
 
 /// Quantizes a prepared float model (BatchNorm folded, constants folded) with the calibrated ranges `calib` as
@@ -68,11 +78,18 @@ const QUANTIZED_OPS: &[&str] = &[
 /// [`MIN_OPSET`]..=[`MAX_OPSET`] or a node that cannot be carried to opset 13; `InvalidArgument` for a bad
 /// configuration; `Calibration` when a tensor that must be quantized has no range at all; `ModelInvalid` for
 /// inconsistent models.
-pub fn quantize_graph(prepared: &ModelProto, calib: &Calibration, config: &QuantConfig) -> Result<(ModelProto, QuantReport)> {
+pub fn quantize_graph(
+    prepared: &ModelProto,
+    calib: &Calibration,
+    config: &QuantConfig,
+) -> Result<(ModelProto, QuantReport)> {
     config.validate()?;
     let mut model = prepared.clone();
     let opset_in = default_opset(&model)?;
-    let g = model.graph.as_mut().ok_or_else(|| Error::model_invalid("the model has no graph"))?;
+    let g = model
+        .graph
+        .as_mut()
+        .ok_or_else(|| Error::model_invalid("the model has no graph"))?;
     refuse_quantized(g)?;
     if !(MIN_OPSET..=MAX_OPSET).contains(&opset_in) {
         return Err(Error::unsupported(format!(
@@ -89,7 +106,10 @@ pub fn quantize_graph(prepared: &ModelProto, calib: &Calibration, config: &Quant
     constants_to_initializers(g, &mut report.notes)?;
     if opset_in < opset::TARGET {
         let notes = opset::upgrade(g, opset_in, &mut names)?;
-        report.notes.push(format!("default-domain opset raised from {opset_in} to {}", opset::TARGET));
+        report.notes.push(format!(
+            "default-domain opset raised from {opset_in} to {}",
+            opset::TARGET
+        ));
         report.notes.extend(notes);
     }
     let opset_out = report.opset_out;
@@ -105,10 +125,21 @@ pub fn quantize_graph(prepared: &ModelProto, calib: &Calibration, config: &Quant
     }
     if used16 {
         report.qdq16_domain = Some(MS_DOMAIN.to_string());
-        if !model.opset_import.iter().any(|o| o.domain.as_deref() == Some(MS_DOMAIN)) {
-            model.opset_import.push(OperatorSetIdProto { domain: Some(MS_DOMAIN.into()), version: Some(1) });
+        if !model
+            .opset_import
+            .iter()
+            .any(|o| o.domain.as_deref() == Some(MS_DOMAIN))
+        {
+            model.opset_import.push(OperatorSetIdProto {
+                domain: Some(MS_DOMAIN.into()),
+                version: Some(1),
+            });
         }
-    } else if report.tensors.iter().any(|t| t.qtype == "int16" || t.qtype == "uint16") {
+    } else if report
+        .tensors
+        .iter()
+        .any(|t| t.qtype == "int16" || t.qtype == "uint16")
+    {
         report.qdq16_domain = Some(String::new());
     }
     let min_ir = if opset_out >= 21 { 10 } else { 7 };
@@ -170,7 +201,10 @@ fn constants_to_initializers(g: &mut GraphProto, notes: &mut Vec<String>) -> Res
     let mut keep = Vec::with_capacity(g.node.len());
     let mut moved = 0;
     for n in std::mem::take(&mut g.node) {
-        if op(&n) == "Constant" && matches!(n.domain.as_deref().unwrap_or(""), "" | "ai.onnx") && n.output.len() == 1 {
+        if op(&n) == "Constant"
+            && matches!(n.domain.as_deref().unwrap_or(""), "" | "ai.onnx")
+            && n.output.len() == 1
+        {
             let out = n.output[0].clone();
             let t = n.attribute.first().and_then(|a: &AttributeProto| {
                 let name = a.name.as_deref().unwrap_or("");
@@ -178,8 +212,18 @@ fn constants_to_initializers(g: &mut GraphProto, notes: &mut Vec<String>) -> Res
                     "value" => a.t.as_deref().cloned(),
                     "value_float" => a.f.map(|f| f32_tensor("", &[], &[f])),
                     "value_floats" => Some(f32_tensor("", &[a.floats.len() as i64], &a.floats)),
-                    "value_int" => a.i.map(|i| TensorProto { dims: vec![], data_type: Some(7), int64_data: vec![i], ..Default::default() }),
-                    "value_ints" => Some(TensorProto { dims: vec![a.ints.len() as i64], data_type: Some(7), int64_data: a.ints.clone(), ..Default::default() }),
+                    "value_int" => a.i.map(|i| TensorProto {
+                        dims: vec![],
+                        data_type: Some(7),
+                        int64_data: vec![i],
+                        ..Default::default()
+                    }),
+                    "value_ints" => Some(TensorProto {
+                        dims: vec![a.ints.len() as i64],
+                        data_type: Some(7),
+                        int64_data: a.ints.clone(),
+                        ..Default::default()
+                    }),
                     _ => None,
                 }
             });
@@ -269,8 +313,19 @@ fn elem_of_type(t: &Option<crate::onnx::proto::TypeProto>) -> Option<i32> {
 }
 
 impl<'a> Quantizer<'a> {
-    fn new(g: &'a mut GraphProto, calib: &'a Calibration, cfg: &'a QuantConfig, names: HashSet<String>, opset: i64) -> Self {
-        let inits = g.initializer.iter().enumerate().filter_map(|(i, t)| t.name.clone().map(|n| (n, i))).collect();
+    fn new(
+        g: &'a mut GraphProto,
+        calib: &'a Calibration,
+        cfg: &'a QuantConfig,
+        names: HashSet<String>,
+        opset: i64,
+    ) -> Self {
+        let inits = g
+            .initializer
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.name.clone().map(|n| (n, i)))
+            .collect();
         let graph_inputs = g.input.iter().filter_map(|v| v.name.clone()).collect();
         let graph_outputs = g.output.iter().filter_map(|v| v.name.clone()).collect();
         let mut elem = HashMap::new();
@@ -328,14 +383,25 @@ impl<'a> Quantizer<'a> {
         if let Some(r) = self.fused_range.get(name) {
             return Some(*r);
         }
-        self.calib.get(name).filter(|s| s.min.is_finite() && s.max.is_finite()).map(|s| (s.min, s.max))
+        self.calib
+            .get(name)
+            .filter(|s| s.min.is_finite() && s.max.is_finite())
+            .map(|s| (s.min, s.max))
     }
 
     fn const_range(&self, name: &str) -> Option<(f32, f32)> {
         let t = self.constant(name)?;
         let v = read_f32(t).ok()?;
-        let lo = v.iter().copied().filter(|x| x.is_finite()).fold(0f32, f32::min);
-        let hi = v.iter().copied().filter(|x| x.is_finite()).fold(0f32, f32::max);
+        let lo = v
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold(0f32, f32::min);
+        let hi = v
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold(0f32, f32::max);
         Some((lo, hi))
     }
 
@@ -392,12 +458,10 @@ impl<'a> Quantizer<'a> {
                         };
                         In::Weight(axis)
                     }
-                    Some(t) => {
-                        return Err(format!(
-                            "weight '{name}' has element type {} (only float weights are quantized)",
-                            crate::onnx::element_type_name(t.data_type.unwrap_or(0))
-                        ))
-                    }
+                    Some(t) => return Err(format!(
+                        "weight '{name}' has element type {} (only float weights are quantized)",
+                        crate::onnx::element_type_name(t.data_type.unwrap_or(0))
+                    )),
                     None => self.act_or_reason(name, is_float)?,
                 },
                 Slot::Act => match self.constant(name) {
@@ -413,7 +477,9 @@ impl<'a> Quantizer<'a> {
             if fused_out && k == 0 {
                 continue;
             }
-            let Some(name) = n.output.get(k).filter(|s| !s.is_empty()) else { continue };
+            let Some(name) = n.output.get(k).filter(|s| !s.is_empty()) else {
+                continue;
+            };
             match self.elem.get(name) {
                 Some(1) | None => {}
                 Some(_) => continue,
@@ -426,7 +492,12 @@ impl<'a> Quantizer<'a> {
         if rule.outputs == OutRule::ShareInput && inputs.first() != Some(&In::Act) {
             return Err("its input is not a quantizable float activation".into());
         }
-        Ok(Plan { inputs, outputs, share: rule.outputs == OutRule::ShareInput, fused_output: false })
+        Ok(Plan {
+            inputs,
+            outputs,
+            share: rule.outputs == OutRule::ShareInput,
+            fused_output: false,
+        })
     }
 
     fn act_or_reason(&self, name: &str, elem: Option<i32>) -> std::result::Result<In, String> {
@@ -435,7 +506,9 @@ impl<'a> Quantizer<'a> {
                 if self.calib_range(name).is_some() {
                     Ok(In::Act)
                 } else if elem.is_none() {
-                    Err(format!("no calibration range (and no known type) for input '{name}'"))
+                    Err(format!(
+                        "no calibration range (and no known type) for input '{name}'"
+                    ))
                 } else {
                     Err(format!("no calibration range for input '{name}'"))
                 }
@@ -451,9 +524,19 @@ impl<'a> Quantizer<'a> {
             .node
             .iter()
             .enumerate()
-            .map(|(i, n)| n.name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| format!("{}#{i}", op(n))))
+            .map(|(i, n)| {
+                n.name
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| format!("{}#{i}", op(n)))
+            })
             .collect();
-        let decisions: Vec<Decision> = self.g.node.iter().map(|n| rules::decide(n, self.cfg)).collect();
+        let decisions: Vec<Decision> = self
+            .g
+            .node
+            .iter()
+            .map(|n| rules::decide(n, self.cfg))
+            .collect();
         let ops: Vec<String> = self.g.node.iter().map(|n| op(n).to_string()).collect();
 
         // Producers and consumers.
@@ -482,10 +565,16 @@ impl<'a> Quantizer<'a> {
             if !(o == "Relu" || o == "Clip") || !matches!(decisions[i], Decision::Quantize(_)) {
                 continue;
             }
-            let (Some(x), Some(y)) = (n.input.first().cloned(), n.output.first().cloned()) else { continue };
+            let (Some(x), Some(y)) = (n.input.first().cloned(), n.output.first().cloned()) else {
+                continue;
+            };
             let Some(&p) = producer.get(&x) else { continue };
             let pd = match &decisions[p] {
-                Decision::Quantize(r) if r.outputs == OutRule::Own && r.quantized_outputs == [0] => r,
+                Decision::Quantize(r)
+                    if r.outputs == OutRule::Own && r.quantized_outputs == [0] =>
+                {
+                    r
+                }
                 _ => continue,
             };
             if self.g.node[p].output.first() != Some(&x) || self.graph_outputs.contains(&x) {
@@ -508,18 +597,23 @@ impl<'a> Quantizer<'a> {
                     }
                 };
                 match (b(1), b(2)) {
-                    (Some(lo), Some(hi)) => (lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY)),
+                    (Some(lo), Some(hi)) => {
+                        (lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY))
+                    }
                     _ => continue,
                 }
             };
             if lo != 0.0 || hi <= 0.0 || hi.is_nan() {
                 continue;
             }
-            let Some((_, cmax)) = self.calib_range(&y) else { continue };
+            let Some((_, cmax)) = self.calib_range(&y) else {
+                continue;
+            };
             if !self.cfg.activation_symmetric {
                 // Remove: the producer writes y; y is quantized with [0, min(max, hi)] so zp = qmin. The producer
                 // must then be quantized for sure (else the clipping would be lost).
-                self.fused_range.insert(y.clone(), (0.0, cmax.min(hi).max(0.0)));
+                self.fused_range
+                    .insert(y.clone(), (0.0, cmax.min(hi).max(0.0)));
                 let mut pn = self.g.node[p].clone();
                 pn.output[0] = y.clone();
                 if self.resolve(&pn, pd, false, false).is_err() {
@@ -557,11 +651,15 @@ impl<'a> Quantizer<'a> {
 
         let folded = removed.iter().filter(|&&r| r).count();
         if folded > 0 {
-            report.notes.push(format!("{folded} Relu/Clip nodes folded into their producers' quantized range (removed)"));
+            report.notes.push(format!(
+                "{folded} Relu/Clip nodes folded into their producers' quantized range (removed)"
+            ));
         }
         let kept = fused_in.iter().filter(|&&r| r).count();
         if kept > 0 {
-            report.notes.push(format!("{kept} Relu/Clip nodes fused with their producers (kept, no Q/DQ between)"));
+            report.notes.push(format!(
+                "{kept} Relu/Clip nodes fused with their producers (kept, no Q/DQ between)"
+            ));
         }
 
         // Resolve plans for non-passthrough nodes.
@@ -632,7 +730,9 @@ impl<'a> Quantizer<'a> {
                 if !touches {
                     continue;
                 }
-                let Decision::Quantize(rule) = &decisions[i] else { continue };
+                let Decision::Quantize(rule) = &decisions[i] else {
+                    continue;
+                };
                 // The input may lack its own range: its output's range (shared) will do.
                 let p = match self.resolve(n, rule, fused_in[i], fused_out[i]) {
                     Ok(p) => p,
@@ -651,15 +751,24 @@ impl<'a> Quantizer<'a> {
         }
         for &i in &pending {
             if plans[i].is_none() && reasons[i].is_empty() {
-                reasons[i] = "left float: no quantized neighbour (layout/pool op between float nodes)".into();
+                reasons[i] =
+                    "left float: no quantized neighbour (layout/pool op between float nodes)"
+                        .into();
             }
         }
 
         // Parameter groups.
         let mut tnames: Vec<String> = qset.iter().cloned().collect();
         tnames.sort();
-        let tid: HashMap<String, usize> = tnames.iter().cloned().enumerate().map(|(i, n)| (n, i)).collect();
-        let mut uf = UnionFind { parent: (0..tnames.len()).collect() };
+        let tid: HashMap<String, usize> = tnames
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, n)| (n, i))
+            .collect();
+        let mut uf = UnionFind {
+            parent: (0..tnames.len()).collect(),
+        };
         for (i, p) in plans.iter().enumerate() {
             let Some(p) = p else { continue };
             let n = &self.g.node[i];
@@ -678,7 +787,9 @@ impl<'a> Quantizer<'a> {
             {
                 let o = tid[&n.output[0]];
                 for (k, r) in p.inputs.iter().enumerate() {
-                    if matches!(r, In::Act | In::ConstAct) && !self.fused_range.contains_key(&n.input[k]) {
+                    if matches!(r, In::Act | In::ConstAct)
+                        && !self.fused_range.contains_key(&n.input[k])
+                    {
                         uf.union(o, tid[&n.input[k]]);
                     }
                 }
@@ -724,11 +835,24 @@ impl<'a> Quantizer<'a> {
                 ));
             };
             let qt = qtype.map(|q| q.0).unwrap_or(self.cfg.activation_type);
-            let p = tensor_params(lo, hi, qt, self.cfg.activation_symmetric, self.cfg.power_of_two_scales);
+            let p = tensor_params(
+                lo,
+                hi,
+                qt,
+                self.cfg.activation_symmetric,
+                self.cfg.power_of_two_scales,
+            );
             for &m in members {
                 let name = tnames[m].clone();
                 if members.len() > 1 {
-                    shared_with.insert(name.clone(), members.iter().filter(|&&x| x != m).map(|&x| tnames[x].clone()).collect());
+                    shared_with.insert(
+                        name.clone(),
+                        members
+                            .iter()
+                            .filter(|&&x| x != m)
+                            .map(|&x| tnames[x].clone())
+                            .collect(),
+                    );
                 }
                 let mut notes = Vec::new();
                 if p.degenerate {
@@ -750,7 +874,13 @@ impl<'a> Quantizer<'a> {
             }
         }
 
-        let emit = Emit { plans: &plans, removed: &removed, qset: &qset, params: &params, shared_with: &shared_with };
+        let emit = Emit {
+            plans: &plans,
+            removed: &removed,
+            qset: &qset,
+            params: &params,
+            shared_with: &shared_with,
+        };
         self.emit(report, &emit, &mut tnotes)?;
 
         // Node report (original nodes, in order).
@@ -763,7 +893,9 @@ impl<'a> Quantizer<'a> {
                 for r in &p.inputs {
                     match r {
                         In::Act => parts.push("activation input".to_string()),
-                        In::ConstAct => parts.push("constant input quantized like an activation".into()),
+                        In::ConstAct => {
+                            parts.push("constant input quantized like an activation".into())
+                        }
                         In::Weight(Some(a)) => parts.push(format!("weight per channel (axis {a})")),
                         In::Weight(None) => parts.push("weight per tensor".into()),
                         In::Bias => parts.push("int32 bias".into()),
@@ -785,19 +917,35 @@ impl<'a> Quantizer<'a> {
             } else {
                 (false, reasons[i].clone())
             };
-            report.nodes.push(NodeReport { name: labels[i].clone(), op_type: n.clone(), quantized, reason });
+            report.nodes.push(NodeReport {
+                name: labels[i].clone(),
+                op_type: n.clone(),
+                quantized,
+                reason,
+            });
         }
         Ok(())
     }
 }
 
-fn qdq_node(op_type: &str, name: String, inputs: Vec<String>, output: String, domain: &str, axis: Option<i64>) -> NodeProto {
+fn qdq_node(
+    op_type: &str,
+    name: String,
+    inputs: Vec<String>,
+    output: String,
+    domain: &str,
+    axis: Option<i64>,
+) -> NodeProto {
     NodeProto {
         input: inputs,
         output: vec![output],
         name: Some(name),
         op_type: Some(op_type.to_string()),
-        domain: if domain.is_empty() { None } else { Some(domain.to_string()) },
+        domain: if domain.is_empty() {
+            None
+        } else {
+            Some(domain.to_string())
+        },
         attribute: axis
             .map(|a| {
                 vec![AttributeProto {
@@ -832,25 +980,54 @@ struct ActNames {
 }
 
 impl<'a> Quantizer<'a> {
-    fn act_names(&mut self, t: &str, p: &QParams, acts: &mut HashMap<String, ActNames>, inits: &mut Vec<TensorProto>) {
+    fn act_names(
+        &mut self,
+        t: &str,
+        p: &QParams,
+        acts: &mut HashMap<String, ActNames>,
+        inits: &mut Vec<TensorProto>,
+    ) {
         if acts.contains_key(t) {
             return;
         }
         let scale = self.unique(&format!("{t}_scale"));
         let zp = self.unique(&format!("{t}_zero_point"));
         inits.push(f32_tensor(&scale, &[], &[p.scale[0]]));
-        inits.push(int_tensor(&zp, p.qtype.onnx_type(), &[], &[p.zero_point[0]]));
-        acts.insert(t.to_string(), ActNames { scale, zp, src: None, shared_dq: None });
+        inits.push(int_tensor(
+            &zp,
+            p.qtype.onnx_type(),
+            &[],
+            &[p.zero_point[0]],
+        ));
+        acts.insert(
+            t.to_string(),
+            ActNames {
+                scale,
+                zp,
+                src: None,
+                shared_dq: None,
+            },
+        );
     }
 
-    fn dq_for(&mut self, t: &str, out: String, p: &QParams, acts: &HashMap<String, ActNames>) -> NodeProto {
+    fn dq_for(
+        &mut self,
+        t: &str,
+        out: String,
+        p: &QParams,
+        acts: &HashMap<String, ActNames>,
+    ) -> NodeProto {
         let a = &acts[t];
         let domain = self.qdomain(p.qtype);
         let name = self.unique(&format!("{t}_DequantizeLinear"));
         qdq_node(
             "DequantizeLinear",
             name,
-            vec![a.src.clone().unwrap_or_default(), a.scale.clone(), a.zp.clone()],
+            vec![
+                a.src.clone().unwrap_or_default(),
+                a.scale.clone(),
+                a.zp.clone(),
+            ],
             out,
             domain,
             None,
@@ -869,17 +1046,29 @@ impl<'a> Quantizer<'a> {
         report: &mut QuantReport,
         notes: Vec<String>,
     ) -> String {
-        let data_type = if kind == "bias" { 6 } else { qw.params.qtype.onnx_type() };
+        let data_type = if kind == "bias" {
+            6
+        } else {
+            qw.params.qtype.onnx_type()
+        };
         let qname = self.unique(&format!("{wname}_quantized"));
         let sname = self.unique(&format!("{wname}_scale"));
         let zname = self.unique(&format!("{wname}_zero_point"));
         let per = qw.params.scale.len() > 1 || qw.params.axis.is_some();
-        let sdims: Vec<i64> = if per { vec![qw.params.scale.len() as i64] } else { vec![] };
+        let sdims: Vec<i64> = if per {
+            vec![qw.params.scale.len() as i64]
+        } else {
+            vec![]
+        };
         inits.push(int_tensor(&qname, data_type, &qw.dims, &qw.values));
         inits.push(f32_tensor(&sname, &sdims, &qw.params.scale));
         inits.push(int_tensor(&zname, data_type, &sdims, &qw.params.zero_point));
         let out = self.unique(&format!("{wname}_DequantizeLinear_Output"));
-        let domain = if kind == "bias" { "" } else { self.qdomain(qw.params.qtype) };
+        let domain = if kind == "bias" {
+            ""
+        } else {
+            self.qdomain(qw.params.qtype)
+        };
         let nname = self.unique(&format!("{wname}_DequantizeLinear"));
         out_nodes.push(qdq_node(
             "DequantizeLinear",
@@ -887,25 +1076,48 @@ impl<'a> Quantizer<'a> {
             vec![qname, sname, zname],
             out.clone(),
             domain,
-            if per { Some(qw.params.axis.unwrap_or(0)) } else { None },
+            if per {
+                Some(qw.params.axis.unwrap_or(0))
+            } else {
+                None
+            },
         ));
         report.tensors.push(TensorReport {
             name: wname.to_string(),
             kind: kind.to_string(),
-            qtype: if kind == "bias" { "int32".into() } else { qw.params.qtype.name().into() },
+            qtype: if kind == "bias" {
+                "int32".into()
+            } else {
+                qw.params.qtype.name().into()
+            },
             min: qw.params.rmin.clone(),
             max: qw.params.rmax.clone(),
             scale: qw.params.scale.clone(),
             zero_point: qw.params.zero_point.clone(),
-            axis: if per { Some(qw.params.axis.unwrap_or(0)) } else { None },
+            axis: if per {
+                Some(qw.params.axis.unwrap_or(0))
+            } else {
+                None
+            },
             shared_with: vec![],
             notes,
         });
         out
     }
 
-    fn emit(&mut self, report: &mut QuantReport, e: &Emit<'_>, tnotes: &mut HashMap<String, Vec<String>>) -> Result<()> {
-        let Emit { plans, removed, qset, params, shared_with } = *e;
+    fn emit(
+        &mut self,
+        report: &mut QuantReport,
+        e: &Emit<'_>,
+        tnotes: &mut HashMap<String, Vec<String>>,
+    ) -> Result<()> {
+        let Emit {
+            plans,
+            removed,
+            qset,
+            params,
+            shared_with,
+        } = *e;
         let dedicated = self.cfg.cpu_fusion;
         let old_nodes = std::mem::take(&mut self.g.node);
         let produced: HashSet<&String> = old_nodes
@@ -934,7 +1146,15 @@ impl<'a> Quantizer<'a> {
                 let dims = c.dims.clone();
                 let q: Vec<i32> = v
                     .iter()
-                    .map(|&x| scale::quantize_value(x, p.scale[0], p.zero_point[0], p.qtype.qmin(), p.qtype.qmax()))
+                    .map(|&x| {
+                        scale::quantize_value(
+                            x,
+                            p.scale[0],
+                            p.zero_point[0],
+                            p.qtype.qmin(),
+                            p.qtype.qmax(),
+                        )
+                    })
                     .collect();
                 let qn = self.unique(&format!("{t}_quantized"));
                 inits.push(int_tensor(&qn, p.qtype.onnx_type(), &dims, &q));
@@ -946,10 +1166,19 @@ impl<'a> Quantizer<'a> {
                 let inputs = vec![t.to_string(), a.scale.clone(), a.zp.clone()];
                 let domain = self.qdomain(p.qtype);
                 let name = self.unique(&format!("{t}_QuantizeLinear"));
-                out_nodes.push(qdq_node("QuantizeLinear", name, inputs, qo.clone(), domain, None));
+                out_nodes.push(qdq_node(
+                    "QuantizeLinear",
+                    name,
+                    inputs,
+                    qo.clone(),
+                    domain,
+                    None,
+                ));
                 acts.get_mut(t).unwrap().src = Some(qo);
             } else {
-                return Err(Error::model_invalid(format!("tensor '{t}' is used but neither produced, an input nor a constant")));
+                return Err(Error::model_invalid(format!(
+                    "tensor '{t}' is used but neither produced, an input nor a constant"
+                )));
             }
             if !dedicated {
                 let out = self.unique(&format!("{t}_DequantizeLinear_Output"));
@@ -972,7 +1201,9 @@ impl<'a> Quantizer<'a> {
             if let Some(p) = plan {
                 for (k, r) in p.inputs.iter().enumerate() {
                     if let In::Weight(axis) = r {
-                        let c = self.constant(&n.input[k]).expect("resolved weight is a constant");
+                        let c = self
+                            .constant(&n.input[k])
+                            .expect("resolved weight is a constant");
                         let v = read_f32(c)?;
                         let spec = WeightSpec {
                             qtype: self.cfg.weight_type,
@@ -996,9 +1227,12 @@ impl<'a> Quantizer<'a> {
                         (Some(In::Act), Some(ip)) => ip.scale[0],
                         _ => continue,
                     };
-                    let Some((_, qw, v, spec)) = weight.as_mut() else { continue };
+                    let Some((_, qw, v, spec)) = weight.as_mut() else {
+                        continue;
+                    };
                     let bname = n.input[k].clone();
-                    let bvals = read_f32(self.constant(&bname).expect("resolved bias is a constant"))?;
+                    let bvals =
+                        read_f32(self.constant(&bname).expect("resolved bias is a constant"))?;
                     let wch = qw.params.scale.len();
                     if wch > 1 && bvals.len() % wch != 0 {
                         continue;
@@ -1025,14 +1259,30 @@ impl<'a> Quantizer<'a> {
                         },
                         dims: vec![bvals.len() as i64],
                     };
-                    let out = self.emit_weight(&bname, &bq, "bias", &mut out_nodes, &mut inits, report, bnotes);
+                    let out = self.emit_weight(
+                        &bname,
+                        &bq,
+                        "bias",
+                        &mut out_nodes,
+                        &mut inits,
+                        report,
+                        bnotes,
+                    );
                     touched.insert(bname);
                     bias_out = Some((k, out));
                 }
             }
             if let Some((k, qw, _, _)) = &weight {
                 let wname = n.input[*k].clone();
-                let out = self.emit_weight(&wname, qw, "weight", &mut out_nodes, &mut inits, report, wnotes);
+                let out = self.emit_weight(
+                    &wname,
+                    qw,
+                    "weight",
+                    &mut out_nodes,
+                    &mut inits,
+                    report,
+                    wnotes,
+                );
                 touched.insert(wname);
                 n.input[*k] = out;
             }
@@ -1048,7 +1298,9 @@ impl<'a> Quantizer<'a> {
                     continue;
                 }
                 if let Some(p) = plan {
-                    if matches!(p.inputs.get(k), Some(In::Weight(_)) | Some(In::Bias)) && n.input[k] != x {
+                    if matches!(p.inputs.get(k), Some(In::Weight(_)) | Some(In::Bias))
+                        && n.input[k] != x
+                    {
                         continue; // already replaced by the weight/bias DQ
                     }
                 }
@@ -1090,7 +1342,14 @@ impl<'a> Quantizer<'a> {
                 let inputs = vec![src, a.scale.clone(), a.zp.clone()];
                 let domain = self.qdomain(p.qtype);
                 let qn = self.unique(&format!("{o}_QuantizeLinear"));
-                after.push(qdq_node("QuantizeLinear", qn, inputs, qo.clone(), domain, None));
+                after.push(qdq_node(
+                    "QuantizeLinear",
+                    qn,
+                    inputs,
+                    qo.clone(),
+                    domain,
+                    None,
+                ));
                 acts.get_mut(&o).unwrap().src = Some(qo);
                 if is_out {
                     let dq = self.dq_for(&o, o.clone(), p, &acts);
@@ -1114,7 +1373,11 @@ impl<'a> Quantizer<'a> {
             let p = &params[t.as_str()];
             report.tensors.push(TensorReport {
                 name: t.to_string(),
-                kind: if self.constant(t).is_some() { "constant".into() } else { "activation".into() },
+                kind: if self.constant(t).is_some() {
+                    "constant".into()
+                } else {
+                    "activation".into()
+                },
                 qtype: p.qtype.name().into(),
                 min: p.rmin.clone(),
                 max: p.rmax.clone(),
@@ -1154,7 +1417,9 @@ impl<'a> Quantizer<'a> {
         for n in &self.g.node {
             live.extend(n.output.iter().cloned());
         }
-        self.g.value_info.retain(|v| v.name.as_ref().is_some_and(|n| live.contains(n)));
+        self.g
+            .value_info
+            .retain(|v| v.name.as_ref().is_some_and(|n| live.contains(n)));
         Ok(())
     }
 }

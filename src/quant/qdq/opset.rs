@@ -22,7 +22,10 @@ fn node_label(n: &NodeProto) -> String {
     format!("{} node '{}'", op(n), n.name.as_deref().unwrap_or(""))
 }
 fn take_attr(n: &mut NodeProto, name: &str) -> Option<AttributeProto> {
-    let i = n.attribute.iter().position(|a| a.name.as_deref() == Some(name))?;
+    let i = n
+        .attribute
+        .iter()
+        .position(|a| a.name.as_deref() == Some(name))?;
     Some(n.attribute.remove(i))
 }
 fn i64_tensor(name: &str, v: &[i64]) -> TensorProto {
@@ -38,12 +41,15 @@ fn i64_tensor(name: &str, v: &[i64]) -> TensorProto {
 /// Rank of a tensor if the graph states it (inputs, outputs, value_info).
 fn rank_of(g: &GraphProto, name: &str) -> Option<usize> {
     use crate::onnx::proto::type_proto::Value;
-    g.input.iter().chain(&g.output).chain(&g.value_info).find(|v| v.name.as_deref() == Some(name)).and_then(|v| {
-        match v.r#type.as_ref()?.value.as_ref()? {
+    g.input
+        .iter()
+        .chain(&g.output)
+        .chain(&g.value_info)
+        .find(|v| v.name.as_deref() == Some(name))
+        .and_then(|v| match v.r#type.as_ref()?.value.as_ref()? {
             Value::TensorType(t) => t.shape.as_ref().map(|s| s.dim.len()),
             _ => None,
-        }
-    })
+        })
 }
 
 /// Converts the graph's default-domain nodes from `from` to opset 13. Returns notes for the report.
@@ -60,19 +66,30 @@ pub fn upgrade(g: &mut GraphProto, from: i64, names: &mut HashSet<String>) -> Re
         names.insert(n.clone());
         n
     };
-    let ranks: Vec<Option<usize>> = g.node.iter().map(|n| n.input.first().and_then(|i| rank_of(g, i))).collect();
+    let ranks: Vec<Option<usize>> = g
+        .node
+        .iter()
+        .map(|n| n.input.first().and_then(|i| rank_of(g, i)))
+        .collect();
     for (idx, n) in g.node.iter_mut().enumerate() {
         if !matches!(n.domain.as_deref().unwrap_or(""), "" | "ai.onnx") {
             continue;
         }
-        if n.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty()) {
+        if n.attribute
+            .iter()
+            .any(|a| a.g.is_some() || !a.graphs.is_empty())
+        {
             return Err(Error::unsupported(format!(
                 "{} has a subgraph; raising opset {from} to {TARGET} through control flow is not supported",
                 node_label(n)
             )));
         }
         let label = node_label(n);
-        let base = n.name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| format!("node{idx}"));
+        let base = n
+            .name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("node{idx}"));
         match op(n) {
             "Squeeze" | "Unsqueeze" | "ReduceSum" if from < 13 => {
                 if let Some(a) = take_attr(n, "axes") {
@@ -80,7 +97,9 @@ pub fn upgrade(g: &mut GraphProto, from: i64, names: &mut HashSet<String>) -> Re
                     new_inits.push(i64_tensor(&name, &a.ints));
                     n.input.truncate(1);
                     n.input.push(name);
-                    notes.push(format!("{label}: attribute 'axes' moved to an input (opset 13)"));
+                    notes.push(format!(
+                        "{label}: attribute 'axes' moved to an input (opset 13)"
+                    ));
                 }
             }
             "Split" if from < 13 => {
@@ -89,7 +108,9 @@ pub fn upgrade(g: &mut GraphProto, from: i64, names: &mut HashSet<String>) -> Re
                     new_inits.push(i64_tensor(&name, &a.ints));
                     n.input.truncate(1);
                     n.input.push(name);
-                    notes.push(format!("{label}: attribute 'split' moved to an input (opset 13)"));
+                    notes.push(format!(
+                        "{label}: attribute 'split' moved to an input (opset 13)"
+                    ));
                 }
             }
             "Clip" if from < 11 => {
@@ -110,7 +131,9 @@ pub fn upgrade(g: &mut GraphProto, from: i64, names: &mut HashSet<String>) -> Re
                     new_inits.push(f32_tensor(&name, &[], &[v]));
                     n.input.push(name);
                 }
-                notes.push(format!("{label}: attributes 'min'/'max' moved to inputs (opset 11)"));
+                notes.push(format!(
+                    "{label}: attributes 'min'/'max' moved to inputs (opset 11)"
+                ));
             }
             "Pad" if from < 11 => {
                 let pads = take_attr(n, "pads").map(|a| a.ints).unwrap_or_default();
@@ -122,13 +145,20 @@ pub fn upgrade(g: &mut GraphProto, from: i64, names: &mut HashSet<String>) -> Re
                 n.input.truncate(1);
                 n.input.push(pn);
                 n.input.push(vn);
-                notes.push(format!("{label}: attributes 'pads'/'value' moved to inputs (opset 11)"));
+                notes.push(format!(
+                    "{label}: attributes 'pads'/'value' moved to inputs (opset 11)"
+                ));
             }
             "Dropout" if from < 12 => {
                 take_attr(n, "ratio");
             }
             "Softmax" | "LogSoftmax" | "Hardmax" if from < 13 => {
-                let axis = n.attribute.iter().find(|a| a.name.as_deref() == Some("axis")).and_then(|a| a.i).unwrap_or(1);
+                let axis = n
+                    .attribute
+                    .iter()
+                    .find(|a| a.name.as_deref() == Some("axis"))
+                    .and_then(|a| a.i)
+                    .unwrap_or(1);
                 let ok = match ranks[idx] {
                     Some(r) => axis == -1 || axis == r as i64 - 1,
                     None => axis == -1,
@@ -147,7 +177,10 @@ pub fn upgrade(g: &mut GraphProto, from: i64, names: &mut HashSet<String>) -> Re
                 )));
             }
             "Scatter" | "Upsample" => {
-                return Err(Error::unsupported(format!("{label}: op '{}' does not exist in opset {TARGET}", op(n))));
+                return Err(Error::unsupported(format!(
+                    "{label}: op '{}' does not exist in opset {TARGET}",
+                    op(n)
+                )));
             }
             _ => {}
         }

@@ -45,10 +45,16 @@ pub enum Decision {
 }
 
 fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
-    n.attribute.iter().find(|a| a.name.as_deref() == Some(name)).and_then(|a| a.i)
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| a.i)
 }
 fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
-    n.attribute.iter().find(|a| a.name.as_deref() == Some(name)).and_then(|a| a.f)
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| a.f)
 }
 fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
     n.attribute
@@ -60,8 +66,19 @@ fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
 
 /// Ops whose outputs reuse their input's parameters.
 pub const SHARE_OPS: &[&str] = &[
-    "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Pad", "Split", "MaxPool", "Resize",
-    "Identity", "DepthToSpace", "SpaceToDepth",
+    "Reshape",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Flatten",
+    "Slice",
+    "Pad",
+    "Split",
+    "MaxPool",
+    "Resize",
+    "Identity",
+    "DepthToSpace",
+    "SpaceToDepth",
 ];
 
 /// True for the rules quantized only next to other quantized nodes (so float glue stays float).
@@ -77,18 +94,36 @@ pub fn decide(n: &NodeProto, cfg: &QuantConfig) -> Decision {
         return Decision::Float(format!("excluded by name ('{name}' is in exclude_nodes)"));
     }
     if cfg.exclude_op_types.iter().any(|x| x == op) {
-        return Decision::Float(format!("excluded by op type ('{op}' is in exclude_op_types)"));
+        return Decision::Float(format!(
+            "excluded by op type ('{op}' is in exclude_op_types)"
+        ));
     }
     let domain = n.domain.as_deref().unwrap_or("");
     if !matches!(domain, "" | "ai.onnx") {
-        return Decision::Float(format!("op '{op}' of domain '{domain}' has no quantization rule"));
+        return Decision::Float(format!(
+            "op '{op}' of domain '{domain}' has no quantization rule"
+        ));
     }
     let pc = |axis: usize| if cfg.per_channel { Some(axis) } else { None };
     let n_in = n.input.len();
-    let acts_then_skip = |k: usize| -> Vec<Slot> { (0..n_in).map(|i| if i < k { Slot::Act } else { Slot::Skip }).collect() };
-    let own = |inputs: Vec<Slot>| Decision::Quantize(NodeRule { inputs, outputs: OutRule::Own, quantized_outputs: vec![0] });
+    let acts_then_skip = |k: usize| -> Vec<Slot> {
+        (0..n_in)
+            .map(|i| if i < k { Slot::Act } else { Slot::Skip })
+            .collect()
+    };
+    let own = |inputs: Vec<Slot>| {
+        Decision::Quantize(NodeRule {
+            inputs,
+            outputs: OutRule::Own,
+            quantized_outputs: vec![0],
+        })
+    };
     let share = |inputs: Vec<Slot>, outs: Vec<usize>| {
-        Decision::Quantize(NodeRule { inputs, outputs: OutRule::ShareInput, quantized_outputs: outs })
+        Decision::Quantize(NodeRule {
+            inputs,
+            outputs: OutRule::ShareInput,
+            quantized_outputs: outs,
+        })
     };
     match op {
         "Conv" => own(vec![Slot::Act, Slot::Weight { axis: pc(0) }, Slot::Bias][..n_in.min(3)].to_vec()),

@@ -30,8 +30,23 @@ pub struct QParams {
 }
 
 impl QParams {
-    pub fn per_tensor(qtype: QuantType, scale: f32, zp: i32, rmin: f32, rmax: f32, degenerate: bool) -> QParams {
-        QParams { qtype, scale: vec![scale], zero_point: vec![zp], axis: None, rmin: vec![rmin], rmax: vec![rmax], degenerate }
+    pub fn per_tensor(
+        qtype: QuantType,
+        scale: f32,
+        zp: i32,
+        rmin: f32,
+        rmax: f32,
+        degenerate: bool,
+    ) -> QParams {
+        QParams {
+            qtype,
+            scale: vec![scale],
+            zero_point: vec![zp],
+            axis: None,
+            rmin: vec![rmin],
+            rmax: vec![rmax],
+            degenerate,
+        }
     }
 }
 
@@ -63,7 +78,11 @@ pub fn range_params(
     }
     let zero_zp = |signed_sym: bool| -> i32 {
         if symmetric {
-            if signed_sym { 0 } else { ((qmin + qmax + 1.0) / 2.0).floor() as i32 }
+            if signed_sym {
+                0
+            } else {
+                ((qmin + qmax + 1.0) / 2.0).floor() as i32
+            }
         } else {
             qmin as i32
         }
@@ -71,7 +90,11 @@ pub fn range_params(
     let signed = qtype.is_signed();
     if symmetric {
         let absmax = lo.abs().max(hi.abs());
-        let mut scale = if signed { absmax / qmax } else { 2.0 * absmax / (qmax - qmin) };
+        let mut scale = if signed {
+            absmax / qmax
+        } else {
+            2.0 * absmax / (qmax - qmin)
+        };
         if scale.is_nan() || scale < MIN_SCALE as f64 || !scale.is_finite() {
             return (1.0, zero_zp(signed), true);
         }
@@ -135,7 +158,10 @@ mod tests {
         assert!((s - 4.0 / 255.0).abs() < 1e-7 && z == 64 && !d);
         let (s, z, _) = range_params(0.5, 3.0, QuantType::S8, false, false);
         assert!((s - 3.0 / 255.0).abs() < 1e-7 && z == -128);
-        assert_eq!(range_params(0.0, 0.0, QuantType::U8, false, false), (1.0, 0, true));
+        assert_eq!(
+            range_params(0.0, 0.0, QuantType::U8, false, false),
+            (1.0, 0, true)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::onnx::proto::TensorProto;
 use crate::quant::QuantType;
 
-use super::scale::{range_params, weight_qrange, QParams, quantize_value, MIN_SCALE};
+use super::scale::{quantize_value, range_params, weight_qrange, QParams, MIN_SCALE};
 
 /// Largest bias quantum count we allow (a margin under `i32::MAX` so rounding never overflows).
 pub const BIAS_LIMIT: f64 = (i32::MAX - 1024) as f64;
@@ -30,13 +30,16 @@ pub fn read_f32(t: &TensorProto) -> Result<Vec<f32>> {
         )));
     }
     if t.data_location == Some(1) || !t.external_data.is_empty() {
-        return Err(Error::unsupported(format!("tensor '{name}' still has external data")));
+        return Err(Error::unsupported(format!(
+            "tensor '{name}' still has external data"
+        )));
     }
     let n: i64 = t.dims.iter().product();
     let v: Vec<f32> = match &t.raw_data {
-        Some(raw) if !raw.is_empty() || t.float_data.is_empty() => {
-            raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-        }
+        Some(raw) if !raw.is_empty() || t.float_data.is_empty() => raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
         _ => t.float_data.clone(),
     };
     if v.len() as i64 != n {
@@ -53,15 +56,19 @@ pub fn read_f32(t: &TensorProto) -> Result<Vec<f32>> {
 pub fn read_i64(t: &TensorProto) -> Option<Vec<i64>> {
     match t.data_type {
         Some(7) => match &t.raw_data {
-            Some(r) if !r.is_empty() => {
-                Some(r.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
-            }
+            Some(r) if !r.is_empty() => Some(
+                r.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            ),
             _ => Some(t.int64_data.clone()),
         },
         Some(6) => match &t.raw_data {
-            Some(r) if !r.is_empty() => {
-                Some(r.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect())
-            }
+            Some(r) if !r.is_empty() => Some(
+                r.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+                    .collect(),
+            ),
             _ => Some(t.int32_data.iter().map(|&x| x as i64).collect()),
         },
         _ => None,
@@ -129,14 +136,22 @@ pub fn quantize_weight(values: &[f32], dims: &[i64], spec: WeightSpec) -> QWeigh
         Some(a) if a < dims.len() && dims[a] > 0 => dims[a] as usize,
         _ => 1,
     };
-    let axis = if nch > 1 || spec.axis.is_some_and(|a| a < dims.len()) { spec.axis } else { None };
+    let axis = if nch > 1 || spec.axis.is_some_and(|a| a < dims.len()) {
+        spec.axis
+    } else {
+        None
+    };
     let mut lo = vec![0f32; nch];
     let mut hi = vec![0f32; nch];
     for (i, &v) in values.iter().enumerate() {
         if !v.is_finite() {
             continue;
         }
-        let c = if let Some(a) = axis { channel_of(i, dims, a) } else { 0 };
+        let c = if let Some(a) = axis {
+            channel_of(i, dims, a)
+        } else {
+            0
+        };
         lo[c] = lo[c].min(v);
         hi[c] = hi[c].max(v);
     }
@@ -159,7 +174,11 @@ pub fn quantize_weight(values: &[f32], dims: &[i64], spec: WeightSpec) -> QWeigh
         degenerate,
     };
     let values = requantize(values, dims, &params, spec);
-    QWeight { values, params, dims: dims.to_vec() }
+    QWeight {
+        values,
+        params,
+        dims: dims.to_vec(),
+    }
 }
 
 fn requantize(values: &[f32], dims: &[i64], p: &QParams, spec: WeightSpec) -> Vec<i32> {
@@ -227,7 +246,8 @@ pub fn quantize_bias(
                 let qmin = spec.qtype.qmin() as f64;
                 weight.params.zero_point[c] = (qmin - weight.params.rmin[c] as f64 / new as f64)
                     .round()
-                    .clamp(qmin, spec.qtype.qmax() as f64) as i32;
+                    .clamp(qmin, spec.qtype.qmax() as f64)
+                    as i32;
             }
             weight.params.degenerate = false;
             raised.push((c, old, new));
@@ -239,7 +259,9 @@ pub fn quantize_bias(
     }
     let per = wch > 1;
     let scale: Vec<f32> = if per {
-        (0..n).map(|i| input_scale * weight.params.scale[wc(i)]).collect()
+        (0..n)
+            .map(|i| input_scale * weight.params.scale[wc(i)])
+            .collect()
     } else {
         vec![input_scale * weight.params.scale[0]]
     };
@@ -255,5 +277,9 @@ pub fn quantize_bias(
             }
         })
         .collect();
-    Ok(QBias { values, scale, raised })
+    Ok(QBias {
+        values,
+        scale,
+        raised,
+    })
 }
