@@ -177,7 +177,7 @@ fn session_metadata_run_and_errors() {
         // Caller buffer output; out_tensors slot set to NULL.
         let mut z = [0.0f32; 8];
         let pre = [view(1, &xs, z.as_mut_ptr().cast(), 32)];
-        let mut slot: *mut ipuflow_tensor = 1 as *mut _;
+        let mut slot: *mut ipuflow_tensor = std::ptr::dangling_mut();
         let st = ipuflow_session_run(
             s,
             null(),

@@ -681,8 +681,8 @@ fn tiny_model_many_threads() {
                         &mut [("z", TensorMut::from_slice(&shape, &mut z))],
                     )
                     .unwrap();
-                    for i in 0..n * 4 {
-                        assert_eq!(z[i], i as f32 + t as f32);
+                    for (i, v) in z.iter().enumerate() {
+                        assert_eq!(*v, i as f32 + t as f32);
                     }
                 }
             })

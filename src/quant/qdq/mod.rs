@@ -458,10 +458,12 @@ impl<'a> Quantizer<'a> {
                         };
                         In::Weight(axis)
                     }
-                    Some(t) => return Err(format!(
+                    Some(t) => {
+                        return Err(format!(
                         "weight '{name}' has element type {} (only float weights are quantized)",
                         crate::onnx::element_type_name(t.data_type.unwrap_or(0))
-                    )),
+                    ))
+                    }
                     None => self.act_or_reason(name, is_float)?,
                 },
                 Slot::Act => match self.constant(name) {
