@@ -7,14 +7,21 @@ export IPUFLOW_ROOT
 export IPUFLOW_CACHE="${IPUFLOW_CACHE:-$HOME/.cache/ipuflow}"
 # A private Python environment for test-data generation and reference runs (never the system Python).
 export IPUFLOW_VENV="$IPUFLOW_CACHE/venv"
-PY_PINS=(onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6 cmake==3.31.10 pillow==13.0.0)
+# Every package of the venv, transitive ones included, pinned with its sha256 hashes (from scripts/requirements.in;
+# regenerate as that file says). An unpinned transitive package once changed test results on new machines.
+PY_LOCK="$IPUFLOW_ROOT/scripts/requirements.lock"
 
+# The venv is rebuilt from scratch when the lock changes (keyed on the lock's sha256, written last, so a venv whose
+# install was interrupted is rebuilt too); pip installs exactly the lock: hashes required, no dependency resolution.
 ensure_venv() {
-    if [ ! -x "$IPUFLOW_VENV/bin/python" ] || [ "$(cat "$IPUFLOW_VENV/.pins" 2>/dev/null)" != "${PY_PINS[*]}" ]; then
+    local key
+    key="$(sha256sum "$PY_LOCK" | cut -d' ' -f1)"
+    if [ ! -x "$IPUFLOW_VENV/bin/python" ] || [ "$(cat "$IPUFLOW_VENV/.lock-sha256" 2>/dev/null)" != "$key" ]; then
         mkdir -p "$IPUFLOW_CACHE"
+        rm -rf "$IPUFLOW_VENV"
         python3 -m venv "$IPUFLOW_VENV"
-        "$IPUFLOW_VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PINS[@]}"
-        echo "${PY_PINS[*]}" > "$IPUFLOW_VENV/.pins"
+        "$IPUFLOW_VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps -r "$PY_LOCK"
+        echo "$key" > "$IPUFLOW_VENV/.lock-sha256"
     fi
     export PATH="$IPUFLOW_VENV/bin:$PATH"
 }
