@@ -52,6 +52,7 @@ apt_install() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+ensure_rust_toolchain
 if ! rustup target list --installed 2>/dev/null | grep -qx "$TRIPLE"; then
     echo "adding the rust target $TRIPLE"
     rustup target add "$TRIPLE"

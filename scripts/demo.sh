@@ -14,6 +14,7 @@
 cd "$IPUFLOW_ROOT"
 
 echo "== building ipuflow (release)" >&2
+ensure_rust_toolchain
 cargo build --release --quiet --bin ipuflow
 BIN="${CARGO_TARGET_DIR:-$IPUFLOW_ROOT/target}/release/ipuflow"
 echo "== fetching ONNX Runtime and the demo data (cached in $IPUFLOW_CACHE)" >&2

@@ -6,14 +6,16 @@
 #                                                         for onnx 1.23.2), laid out like onnx's generate-data tool
 #   manifest.json                                         per suite: how many .onnx models and .pb files it holds
 # tests/onnx_roundtrip.rs reads manifest.json and fails if it checked fewer files than a suite holds.
-# Idempotent: a marker file records the onnx version it was built from; rerun with --force to rebuild.
+# Idempotent: a marker file records the onnx version and Python lock it was built from; rerun with --force to rebuild.
 . "$(dirname "$0")/common.sh"
 ensure_venv
 
 DEST="$IPUFLOW_CACHE/onnx-testdata"
 ONNX_VERSION="$(python -c 'import onnx; print(onnx.__version__)')"
 MARKER="$DEST/.complete"
-if [ "${1:-}" != "--force" ] && [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "onnx $ONNX_VERSION" ]; then
+# Keyed on the whole Python lock, not only onnx's version: the generated outputs also depend on onnx's dependencies.
+STAMP="onnx $ONNX_VERSION, lock $(cat "$IPUFLOW_VENV/.lock-sha256")"
+if [ "${1:-}" != "--force" ] && [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$STAMP" ]; then
     echo "onnx test data already in $DEST (onnx $ONNX_VERSION)"
     exit 0
 fi
@@ -49,5 +51,7 @@ PY
 rm -rf "$DEST"
 mv "$TMP" "$DEST"
 trap - EXIT
-echo "onnx $ONNX_VERSION" > "$MARKER"
+echo "$STAMP" > "$MARKER"
+# The Python ONNX Runtime references (scripts/conformance_reference.sh) were made from the old data.
+rm -rf "$IPUFLOW_CACHE/conformance"
 echo "onnx test data ready in $DEST"

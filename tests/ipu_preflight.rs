@@ -1,7 +1,7 @@
 //! The NPU pre-flight checker: each rule tripped on its own by a small graph built in code, plus the real float
 //! models of shared/models.
 
-use std::path::Path;
+mod common;
 
 use ipuflow::ipu::preflight::{
     preflight, Device, Precision, Preflight, SupportTable, NOT_QUANTIZED_REASON,
@@ -710,16 +710,7 @@ fn custom_tables_are_validated() {
 // ---- real models -----------------------------------------------------------------------------------------------
 
 fn shared_model(name: &str) -> Option<ModelProto> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/models")
-        .join(name);
-    if !path.exists() {
-        println!(
-            "skipped: {} not present (shared/ is not on this machine)",
-            path.display()
-        );
-        return None;
-    }
+    let path = common::shared(&format!("models/{name}"))?;
     Some(Model::load_file(&path).unwrap().proto().clone())
 }
 

@@ -1,6 +1,8 @@
 //! Model I/O: external data (save, reload, refused and broken references), atomic saving, malformed files, and the
 //! summary of a real model.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -58,18 +60,7 @@ impl Drop for TempDir {
 }
 
 fn shared_model(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/models")
-        .join(name);
-    if p.is_file() {
-        Some(p)
-    } else {
-        println!(
-            "skipped: {} is not there (../shared is optional)",
-            p.display()
-        );
-        None
-    }
+    common::shared(&format!("models/{name}"))
 }
 
 fn f32_tensor(name: &str, dims: &[i64], seed: u32) -> TensorProto {

@@ -11,6 +11,8 @@
 //! each suite to `$IPUFLOW_CACHE/onnx-testdata` (default `$HOME/.cache/ipuflow`); the test fails if it checked fewer
 //! files than the manifest lists.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -266,10 +268,10 @@ fn onnx_backend_suite_round_trips_losslessly() {
         total.models += counts.models;
         total.models_noncanonical += counts.models_noncanonical;
     } else {
-        println!(
-            "  shared/models: skipped ({} is not there)",
+        common::missing(format_args!(
+            "shared/models: {} is not there",
             shared.display()
-        );
+        ));
     }
     println!(
         "  {:<18} models: {:>5} ({} non-canonical)   pb: {:>5} ({} non-canonical)   in {:.1?}",

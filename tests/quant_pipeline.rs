@@ -26,11 +26,9 @@ const MODELS: [&str; 3] = [
     "hand-landmark-lite.onnx",
 ];
 
+/// `../shared/data/images/<sub>`, or None after `missing` (a failure under CI).
 fn images(sub: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/images")
-        .join(sub);
-    p.exists().then_some(p)
+    ort_support::common::shared(&format!("data/images/{sub}"))
 }
 
 fn float_session(m: &Model) -> Session {

@@ -5,6 +5,8 @@
 //! The calibration ranges of the end-to-end test come from tests/tools/qdq_ref.py (`calib`), a stand-in until the
 //! Rust calibration run lands.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -350,6 +352,9 @@ fn save_for_ort(q: &ModelProto, f: &ModelProto) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     if venv_python().is_none() {
+        common::missing(
+            "the venv of scripts/common.sh (ensure_venv) to run the saved models in ONNX Runtime",
+        );
         return;
     }
     let k = N.fetch_add(1, Ordering::SeqCst);
@@ -1375,9 +1380,7 @@ fn shared() -> PathBuf {
 #[test]
 fn real_models_every_preset_loads_runs_and_cpu_preset_fuses() {
     let (Some(_), true) = (venv_python(), shared().join("models").exists()) else {
-        eprintln!(
-            "SKIPPED: needs the venv of scripts/common.sh (ensure_venv) and ../shared/models"
-        );
+        common::missing("the venv of scripts/common.sh (ensure_venv) and ../shared/models");
         return;
     };
     let images = shared().join("data/images");

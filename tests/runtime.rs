@@ -159,7 +159,7 @@ fn old_runtime_is_too_old() {
         match st {
             Ok(s) if s.success() => {}
             _ => {
-                eprintln!("skipping: no C compiler to build a fake runtime");
+                ort_support::common::missing("a C compiler (cc) to build a fake runtime");
                 return;
             }
         }

@@ -6,7 +6,9 @@
  *
  * Output is TAP (https://testanything.org): one "ok N - name" / "not ok N - name" line per test, diagnostics as
  * "# ..." lines, the plan "1..N" last. The exit status is 0 only when no test failed, so ctest needs nothing else.
- * IPF_SKIP("reason") inside a test ends it as "ok N - name # SKIP reason".
+ * IPF_SKIP("reason") inside a test ends it as "ok N - name # SKIP reason". IPF_SKIP_DATA("reason") is the same for
+ * missing test data (../shared, ONNX Runtime), except under CI (CI set to anything but "", "0", "false", "no"), where
+ * it FAILS the test: CI has the data, and a green run must not have checked nothing.
  *
  * Checks do not stop a test; IPF_REQUIRE(cond) does (returns from the test function on failure).
  * Compiles as C99/C11 and C++17 with -Wall -Wextra -Werror -pedantic. Include it after ipuflow.h.
@@ -100,6 +102,31 @@ IPF_INLINE int ipf_done(void)
         return;                                                                                                     \
     } while (0)
 
+/* Whether this is a CI run (the CI variable, as CI services and `scripts/test.sh --ci` set it). */
+IPF_INLINE int ipf_ci(void)
+{
+    static const char *const no[] = {"", "0", "false", "FALSE", "False", "no", "NO"};
+    const char *v = getenv("CI");
+    size_t i;
+    if (!v)
+        return 0;
+    for (i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (strcmp(v, no[i]) == 0)
+            return 0;
+    return 1;
+}
+
+/* Missing test data: a skip outside CI, a failure under CI (see the top of this file). */
+#define IPF_SKIP_DATA(reason)                                                                                       \
+    do {                                                                                                            \
+        if (ipf_ci()) {                                                                                             \
+            ipf_fail(__FILE__, __LINE__, "CI: missing test data");                                                  \
+            ipf_diag("  %s (outside CI this test would skip)", (reason));                                           \
+            return;                                                                                                 \
+        }                                                                                                           \
+        IPF_SKIP(reason);                                                                                           \
+    } while (0)
+
 IPF_INLINE int ipf_check(int ok, const char *file, int line, const char *what)
 {
     return ok ? 1 : ipf_fail(file, line, what);
@@ -176,7 +203,7 @@ IPF_INLINE int ipf_check(int ok, const char *file, int line, const char *what)
 
 /*
  * Where the test data lives. Set by ctest's environment (see tests/CMakeLists.txt); a test that needs a directory
- * that is absent calls IPF_SKIP with the reason, so the suite passes on a machine without ../shared.
+ * that is absent calls IPF_SKIP_DATA with the reason, so the suite passes on a machine without ../shared (not in CI).
  */
 IPF_INLINE const char *ipf_env(const char *name)
 {

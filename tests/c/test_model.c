@@ -647,11 +647,11 @@ IPF_TEST(real_models_from_shared)
     struct dirent *e;
     int n = 0;
     if (!shared)
-        IPF_SKIP("IPUFLOW_TEST_SHARED_DIR is not set (no ../shared beside the repository)");
+        IPF_SKIP_DATA("IPUFLOW_TEST_SHARED_DIR is not set (no ../shared beside the repository)");
     ipf_join(models, sizeof models, shared, "models");
     d = opendir(models);
     if (!d)
-        IPF_SKIP("no models directory in IPUFLOW_TEST_SHARED_DIR");
+        IPF_SKIP_DATA("no models directory in IPUFLOW_TEST_SHARED_DIR");
     while ((e = readdir(d)) != NULL) {
         if (!ends_with(e->d_name, ".onnx"))
             continue;
@@ -660,7 +660,7 @@ IPF_TEST(real_models_from_shared)
     }
     closedir(d);
     if (n == 0)
-        IPF_SKIP("no *.onnx in the shared models directory");
+        IPF_SKIP_DATA("no *.onnx in the shared models directory");
 }
 
 int main(void)

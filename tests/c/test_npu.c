@@ -204,10 +204,10 @@ IPF_TEST(preflight_shared_model)
     ipuflow_preflight_summary sum;
     size_t nodes = 0, n = 0, i, npu = 0;
     if (!shared)
-        IPF_SKIP("IPUFLOW_TEST_SHARED_DIR is not set (no ../shared beside the repository)");
+        IPF_SKIP_DATA("IPUFLOW_TEST_SHARED_DIR is not set (no ../shared beside the repository)");
     ipf_join(path, sizeof path, shared, "models" IPF_SEP "efficientnet-lite0.onnx");
     if (!ipf_is_file(path))
-        IPF_SKIP("no models/efficientnet-lite0.onnx in the shared directory");
+        IPF_SKIP_DATA("no models/efficientnet-lite0.onnx in the shared directory");
     IPF_CHECK_STATUS(ipuflow_model_load_file(path, &m), IPUFLOW_STATUS_OK);
     IPF_REQUIRE(m != NULL);
     IPF_CHECK_STATUS(ipuflow_model_get_counts(m, &nodes, NULL, NULL, NULL, NULL, NULL, NULL), IPUFLOW_STATUS_OK);

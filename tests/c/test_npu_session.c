@@ -23,7 +23,7 @@ static int have_ort;
 #define NEED_ORT()                                                                                                  \
     do {                                                                                                            \
         if (!have_ort)                                                                                              \
-            IPF_SKIP("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");                           \
+            IPF_SKIP_DATA("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");                           \
     } while (0)
 
 static ipuflow_session_options *opts_with(int device, int policy, double min_fraction)
@@ -334,10 +334,10 @@ IPF_TEST(placement_lists_every_node_of_a_real_model)
     size_t graph_nodes = 0, n_sg = 0, listed = 0, i, j;
     NEED_ORT();
     if (!shared)
-        IPF_SKIP("IPUFLOW_TEST_SHARED_DIR is not set (no ../shared beside the repository)");
+        IPF_SKIP_DATA("IPUFLOW_TEST_SHARED_DIR is not set (no ../shared beside the repository)");
     ipf_join(path, sizeof path, shared, "models" IPF_SEP "efficientnet-lite0.onnx");
     if (!ipf_is_file(path))
-        IPF_SKIP("no models/efficientnet-lite0.onnx in the shared directory");
+        IPF_SKIP_DATA("no models/efficientnet-lite0.onnx in the shared directory");
     optimized = ipf_path(tmp, "efficientnet-basic.onnx");
     IPF_REQUIRE(ipuflow_session_options_create(&o) == IPUFLOW_STATUS_OK);
     IPF_CHECK_STATUS(ipuflow_session_options_set_graph_optimization(o, IPUFLOW_GRAPH_OPTIMIZATION_BASIC),

@@ -168,9 +168,9 @@ IPF_TEST(image_load_errors)
 #define NEED_MODEL()                                                                                                \
     do {                                                                                                            \
         if (!have_ort)                                                                                              \
-            IPF_SKIP("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");                           \
+            IPF_SKIP_DATA("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");                           \
         if (!model_path[0])                                                                                         \
-            IPF_SKIP("no ../shared/models/blazeface-short-range.onnx (IPUFLOW_TEST_SHARED_DIR)");                   \
+            IPF_SKIP_DATA("no ../shared/models/blazeface-short-range.onnx (IPUFLOW_TEST_SHARED_DIR)");                   \
     } while (0)
 
 /* The pull callback's state: how many batches to give, where to fail, what name to use. */

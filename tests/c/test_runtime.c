@@ -130,7 +130,7 @@ IPF_TEST(load_real_runtime)
     const char *version = NULL, *path = NULL;
     uint32_t api = 0;
     if (!ort)
-        IPF_SKIP("IPUFLOW_TEST_ORT_LIBRARY is not set (run scripts/fetch_ort.sh)");
+        IPF_SKIP_DATA("IPUFLOW_TEST_ORT_LIBRARY is not set (run scripts/fetch_ort.sh)");
     IPF_CHECK_STATUS(ipuflow_runtime_load(ort), IPUFLOW_STATUS_OK);
     IPF_CHECK_INT(ipuflow_runtime_is_loaded(), ==, 1);
     IPF_CHECK_STATUS(ipuflow_runtime_version(&version), IPUFLOW_STATUS_OK);

@@ -21,7 +21,7 @@ static int have_ort;
 #define NEED_ORT()                                                                                                  \
     do {                                                                                                            \
         if (!have_ort)                                                                                              \
-            IPF_SKIP("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");                           \
+            IPF_SKIP_DATA("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");                           \
     } while (0)
 
 /* -------------------------------------------------------------------------------------------------------------- */
@@ -746,10 +746,10 @@ IPF_TEST(real_model_session)
     size_t n_in = 0, n_out = 0, i, elems = 1, esize = 0;
     NEED_ORT();
     if (!shared)
-        IPF_SKIP("IPUFLOW_TEST_SHARED_DIR is not set (no ../shared beside the repository)");
+        IPF_SKIP_DATA("IPUFLOW_TEST_SHARED_DIR is not set (no ../shared beside the repository)");
     ipf_join(path, sizeof path, shared, "models" IPF_SEP "blazeface-short-range.onnx");
     if (!ipf_is_file(path))
-        IPF_SKIP("no models/blazeface-short-range.onnx in the shared directory");
+        IPF_SKIP_DATA("no models/blazeface-short-range.onnx in the shared directory");
     IPF_CHECK_STATUS(ipuflow_session_create(NULL, path, NULL, &s), IPUFLOW_STATUS_OK);
     if (!s)
         return;

@@ -12,6 +12,10 @@ use ipuflow::onnx::proto::{
 use ipuflow::onnx::Model;
 use ipuflow::runtime::Runtime;
 
+/// Missing test data: skip outside CI, fail under CI (tests/common).
+#[path = "../common/mod.rs"]
+pub mod common;
+
 /// The ONNX Runtime library for the tests: `IPUFLOW_ORT_LIBRARY`, else the cache path of scripts/fetch_ort.sh.
 /// Missing: the test fails and says how to get it.
 pub fn ort_library() -> PathBuf {
@@ -159,17 +163,8 @@ pub fn slow_model(n: usize) -> Vec<u8> {
     model(g)
 }
 
+/// `../shared/models/<name>`, or None after [`common::missing`] (which fails the test under CI).
+#[track_caller]
 pub fn shared_model(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/models")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} is not available (it comes with ../shared only)",
-            p.display()
-        );
-        None
-    }
+    common::shared(&format!("models/{name}"))
 }
