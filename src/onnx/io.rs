@@ -12,13 +12,13 @@
 //! and the destination (model and data file) is left as it was.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost::Message;
 
+use super::fs::{check_location, open_regular, resolve_external, AtomicFile};
 use super::proto::{
     tensor_proto, AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto,
     StringStringEntryProto, TensorProto,
@@ -42,6 +42,8 @@ const AUTO_EXTERNAL_THRESHOLD: usize = 1024;
 pub struct Model {
     proto: ModelProto,
     base_dir: Option<PathBuf>,
+    /// The files it was read from: the model file (when loaded from one) and its external data files.
+    sources: Vec<PathBuf>,
 }
 
 /// How [`Model::save`] writes a model.
@@ -68,15 +70,8 @@ impl Model {
     /// Errors: `FileNotFound`/`FileRead` for the model file, `ModelDecode` (naming the file and the reason) for
     /// bytes that are not an ONNX model, `PathRefused`/`ExternalData` for bad external data.
     pub fn load_file(path: &Path) -> Result<Model> {
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
-        if meta.is_dir() {
-            return Err(Error::new(
-                ErrorKind::FileRead,
-                format!("cannot read '{}': it is a directory", path.display()),
-            ));
-        }
-        if meta.len() == 0 {
+        let (file, len) = open_regular(path)?;
+        if len == 0 {
             return Err(Error::new(
                 ErrorKind::ModelDecode,
                 format!("cannot decode '{}': the file is empty", path.display()),
@@ -94,6 +89,7 @@ impl Model {
         let mut model = Model {
             proto,
             base_dir: Some(base_dir),
+            sources: vec![path.to_path_buf()],
         };
         model
             .inline_external_data()
@@ -114,6 +110,7 @@ impl Model {
         let mut model = Model {
             proto,
             base_dir: base_dir.map(Path::to_path_buf),
+            sources: Vec::new(),
         };
         model.inline_external_data()?;
         Ok(model)
@@ -124,6 +121,7 @@ impl Model {
         Model {
             proto,
             base_dir: None,
+            sources: Vec::new(),
         }
     }
 
@@ -144,6 +142,12 @@ impl Model {
         self.base_dir.as_deref()
     }
 
+    /// The files the model was read from: the model file (for [`Model::load_file`]) and every external data file
+    /// (resolved). A writer can refuse to replace them (see [`super::fs::refuse_same_file`]).
+    pub fn source_files(&self) -> &[PathBuf] {
+        &self.sources
+    }
+
     /// The model encoded as one protobuf message. Fails (`Unsupported`) if it would exceed protobuf's 2 GiB limit:
     /// save such a model with external data instead.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
@@ -152,11 +156,40 @@ impl Model {
 
     /// Saves the model atomically to `path` (see the module docs), optionally with external data.
     pub fn save(&self, path: &Path, options: &SaveOptions) -> Result<()> {
-        self.save_with_limit(path, options, PROTOBUF_LIMIT)
+        self.save_with_limit(path, options, PROTOBUF_LIMIT, &|| false)
+    }
+
+    /// [`Model::save`] that gives up when `stop()` returns true: it is asked before each externalized tensor and
+    /// last just before the files are renamed into place, so a stop leaves no file and the destination untouched.
+    ///
+    /// Errors: those of [`Model::save`]; `Cancelled` when stopped.
+    pub fn save_cancellable(
+        &self,
+        path: &Path,
+        options: &SaveOptions,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        self.save_with_limit(path, options, PROTOBUF_LIMIT, stop)
     }
 
     /// [`Model::save`] with the size above which a model is externalized automatically (tests use a small one).
-    fn save_with_limit(&self, path: &Path, options: &SaveOptions, limit: usize) -> Result<()> {
+    fn save_with_limit(
+        &self,
+        path: &Path,
+        options: &SaveOptions,
+        limit: usize,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        let stopped = || {
+            if stop() {
+                Err(Error::new(
+                    ErrorKind::Cancelled,
+                    format!("saving '{}' cancelled: nothing was written", path.display()),
+                ))
+            } else {
+                Ok(())
+            }
+        };
         let file_name = path.file_name().ok_or_else(|| {
             Error::invalid_argument(format!(
                 "cannot save to '{}': not a file path",
@@ -185,8 +218,10 @@ impl Model {
         };
         let Some(ext) = external else {
             let bytes = encode_model(&self.proto, limit)?;
-            let mut tmp = TempFile::create(path)?;
+            let mut tmp = AtomicFile::create(path)?;
             tmp.write_all(&bytes)?;
+            tmp.sync()?;
+            stopped()?;
             return tmp.commit();
         };
 
@@ -211,7 +246,7 @@ impl Model {
         }
 
         let mut proto = self.proto.clone();
-        let mut data: Option<(TempFile, BufWriter<File>, u64)> = None;
+        let mut data: Option<(AtomicFile, BufWriter<File>, u64)> = None;
         let location = ext.location.clone();
         visit_tensors_mut(&mut proto, &mut |t: &mut TensorProto| {
             let Some(raw) = t.raw_data.as_ref() else {
@@ -220,11 +255,12 @@ impl Model {
             if raw.len() < ext.size_threshold || is_external(t) {
                 return Ok(());
             }
+            stopped()?;
             if data.is_none() {
-                let tmp = TempFile::create(&data_path)?;
+                let tmp = AtomicFile::create(&data_path)?;
                 let writer = BufWriter::with_capacity(
                     1 << 20,
-                    tmp.file.try_clone().map_err(|e| tmp.write_error(e))?,
+                    tmp.file().try_clone().map_err(|e| tmp.write_error(e))?,
                 );
                 data = Some((tmp, writer, 0));
             }
@@ -261,9 +297,10 @@ impl Model {
             }
             None => None,
         };
-        let mut tmp = TempFile::create(path)?;
+        let mut tmp = AtomicFile::create(path)?;
         tmp.write_all(&bytes)?;
         tmp.sync()?;
+        stopped()?;
         if let Some(data) = data {
             data.commit()?;
         }
@@ -275,7 +312,8 @@ impl Model {
     fn inline_external_data(&mut self) -> Result<()> {
         let base = self.base_dir.clone();
         let mut files: HashMap<String, DataFile> = HashMap::new();
-        visit_tensors_mut(&mut self.proto, &mut |t: &mut TensorProto| {
+        let mut sources = Vec::new();
+        let r = visit_tensors_mut(&mut self.proto, &mut |t: &mut TensorProto| {
             if !is_external(t) {
                 return Ok(());
             }
@@ -292,7 +330,10 @@ impl Model {
                 ));
             };
             if !files.contains_key(&r.location) {
-                let f = DataFile::open(&base.join(&r.location), &name, &r.location)?;
+                let what = format!("tensor '{name}': external data");
+                let path = resolve_external(base, &r.location, &what)?;
+                let f = DataFile::open(&path, &name, &r.location)?;
+                sources.push(path);
                 files.insert(r.location.clone(), f);
             }
             let file = &files[&r.location];
@@ -333,7 +374,9 @@ impl Model {
             t.external_data.clear();
             t.data_location = None;
             Ok(())
-        })
+        });
+        self.sources.extend(sources);
+        r
     }
 }
 
@@ -399,43 +442,6 @@ pub(crate) fn expected_raw_size(t: &TensorProto) -> Option<u64> {
     dt.raw_size(n)
 }
 
-/// Refuses absolute locations and locations with `..` (or a drive/root) components.
-fn check_location(location: &str, what: &str) -> Result<()> {
-    let refuse = |why: &str| {
-        Err(Error::new(
-            ErrorKind::PathRefused,
-            format!("{what} location '{location}' refused: {why}"),
-        ))
-    };
-    if location.is_empty() {
-        return Err(Error::new(
-            ErrorKind::ExternalData,
-            format!("{what} location is empty"),
-        ));
-    }
-    if location.contains('\0') {
-        return refuse("it contains a NUL character");
-    }
-    let p = Path::new(location);
-    if p.is_absolute()
-        || p.has_root()
-        || location.starts_with(['/', '\\'])
-        || location.as_bytes().get(1) == Some(&b':')
-    {
-        return refuse(
-            "absolute paths are not allowed (it must be relative to the model's directory)",
-        );
-    }
-    // Both separators, whatever the platform: a model written on Windows may say `..\weights.bin`.
-    if location.split(['/', '\\']).any(|c| c == "..")
-        || p.components()
-            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
-    {
-        return refuse("'..' is not allowed (the file must be inside the model's directory)");
-    }
-    Ok(())
-}
-
 /// The parsed `external_data` entries of a tensor.
 struct ExternalRef {
     location: String,
@@ -492,17 +498,14 @@ impl DataFile {
                 ),
             )
         };
-        let file = File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => err(ErrorKind::ExternalData, "does not exist".into()),
-            _ => err(ErrorKind::ExternalData, format!("cannot be opened: {e}")),
+        let (file, len) = open_regular(path).map_err(|e| match e.kind() {
+            ErrorKind::FileNotFound => err(ErrorKind::ExternalData, "does not exist".into()),
+            _ => err(
+                ErrorKind::ExternalData,
+                format!("cannot be read: {}", e.message()),
+            ),
         })?;
-        let meta = file
-            .metadata()
-            .map_err(|e| err(ErrorKind::ExternalData, format!("cannot be read: {e}")))?;
-        if !meta.is_file() {
-            return Err(err(ErrorKind::ExternalData, "is not a regular file".into()));
-        }
-        if meta.len() == 0 {
+        if len == 0 {
             return Ok(DataFile { map: None });
         }
         // SAFETY: read-only map, only read while inlining (see Model::load_file).
@@ -607,121 +610,11 @@ fn visit_sparse(
     Ok(())
 }
 
-/// A temporary file next to a destination, renamed over it by [`TempFile::commit`] and removed if dropped before.
-struct TempFile {
-    path: PathBuf,
-    dest: PathBuf,
-    file: File,
-    committed: bool,
-}
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-impl TempFile {
-    fn create(dest: &Path) -> Result<TempFile> {
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut last_err = None;
-        for _ in 0..16 {
-            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(file) => {
-                    // Keep the permissions of the file being replaced.
-                    if let Ok(meta) = fs::metadata(dest) {
-                        let _ = file.set_permissions(meta.permissions());
-                    }
-                    return Ok(TempFile {
-                        path,
-                        dest: dest.to_path_buf(),
-                        file,
-                        committed: false,
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
-                Err(e) => {
-                    return Err(Error::new(
-                        write_kind(&e),
-                        format!(
-                            "cannot write '{}': cannot create a file in '{}': {e}",
-                            dest.display(),
-                            dir.display()
-                        ),
-                    ))
-                }
-            }
-        }
-        Err(Error::new(
-            ErrorKind::FileWrite,
-            format!(
-                "cannot write '{}': no free temporary file name: {}",
-                dest.display(),
-                last_err.map(|e| e.to_string()).unwrap_or_default()
-            ),
-        ))
-    }
-
-    fn write_error(&self, e: std::io::Error) -> Error {
-        Error::new(
-            write_kind(&e),
-            format!("cannot write '{}': {e}", self.dest.display()),
-        )
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        self.file.write_all(bytes).map_err(|e| self.write_error(e))
-    }
-
-    fn sync(&self) -> Result<()> {
-        self.file.sync_all().map_err(|e| self.write_error(e))
-    }
-
-    /// fsync, rename over the destination, fsync the directory.
-    fn commit(mut self) -> Result<()> {
-        self.sync()?;
-        fs::rename(&self.path, &self.dest).map_err(|e| self.write_error(e))?;
-        self.committed = true;
-        #[cfg(unix)]
-        if let Some(dir) = self.dest.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-fn write_kind(e: &std::io::Error) -> ErrorKind {
-    if e.kind() == std::io::ErrorKind::OutOfMemory {
-        ErrorKind::OutOfMemory
-    } else {
-        ErrorKind::FileWrite
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::onnx::proto::{GraphProto, TensorProto};
+    use std::fs;
 
     fn model_with(sizes: &[usize]) -> Model {
         let initializer = sizes
@@ -758,7 +651,7 @@ mod tests {
             encode_model(m.proto(), 4000).unwrap_err().kind(),
             ErrorKind::Unsupported
         );
-        m.save_with_limit(&path, &SaveOptions::default(), 4000)
+        m.save_with_limit(&path, &SaveOptions::default(), 4000, &|| false)
             .unwrap();
         let data = fs::read(dir.join("big.onnx.data")).unwrap();
         // 5000 bytes at 0; 3000 bytes (under a page: 64-byte alignment) at 5056; the 10-byte tensor stays inline.

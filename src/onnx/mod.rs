@@ -1,5 +1,6 @@
 //! ONNX models: the protobuf schema (prost), lossless load/save, external data, inspection.
 
+pub mod fs;
 mod inspect;
 mod io;
 pub mod proto;

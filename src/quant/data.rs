@@ -204,7 +204,7 @@ impl<F: FnMut(&[TensorInfo]) -> Result<Option<Vec<(String, OwnedTensor)>>>> Cali
 /// i4 i8, u1 u2 u4 u8, b1). Errors name the file: `FileNotFound`/`FileRead`, `Unsupported` for Fortran order,
 /// big-endian or other dtypes, `InvalidArgument` for a malformed header or a data size that does not match.
 pub fn read_npy(path: &Path) -> Result<OwnedTensor> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let bytes = crate::onnx::fs::read_regular(path)?;
     parse_npy(&bytes).map_err(|e| e.context(format!("'{}'", path.display())))
 }
 
@@ -610,8 +610,8 @@ impl ResolvedImage {
 
     /// Decodes and preprocesses one image file into a batch-1 tensor.
     pub fn load(&self, path: &Path) -> Result<OwnedTensor> {
-        let img = image::ImageReader::open(path)
-            .map_err(|e| Error::io("open", path, e))?
+        let (file, _) = crate::onnx::fs::open_regular(path)?;
+        let img = image::ImageReader::new(std::io::BufReader::new(file))
             .with_guessed_format()
             .map_err(|e| Error::io("read", path, e))?
             .decode()

@@ -284,7 +284,7 @@ fn plan(rt: &Runtime, options: &SessionOptions, source: &ModelSource<'_>) -> Res
         let model: &[u8] = match source {
             ModelSource::Bytes(b) => b,
             ModelSource::File(path) => {
-                bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+                bytes = crate::onnx::fs::read_regular(path)?;
                 &bytes
             }
         };

@@ -336,13 +336,8 @@ impl Session {
         options: &SessionOptions,
     ) -> Result<Session> {
         let path = path.as_ref();
-        let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, e))?;
-        if meta.is_dir() {
-            return Err(Error::new(
-                ErrorKind::FileRead,
-                format!("cannot read '{}': it is a directory", path.display()),
-            ));
-        }
+        // ONNX Runtime opens the path itself, blocking on a FIFO: only a regular file goes through.
+        drop(crate::onnx::fs::open_regular(path)?);
         let p = os_string(path)?;
         let rt = env.runtime();
         let (raw, exec) = npu::create(env, options, npu::ModelSource::File(path), &|opts| {

@@ -4,16 +4,16 @@
 //! output is saved atomically, after the quantizer returns, and only if it was not cancelled).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
+use ipuflow::onnx::fs::{refuse_same_file, write_atomic};
 use ipuflow::onnx::{Model, SaveOptions};
 use ipuflow::quant::data::CalibrationSource;
 use ipuflow::quant::{
     quantize, CalibMethod, Hooks, Preset, Progress, QuantConfig, QuantReport, Stage,
 };
-use ipuflow::Error;
 use serde::Serialize;
 
 use crate::data::{calibration_source, ImageArgs};
@@ -253,42 +253,22 @@ pub fn quantize_with_progress(
     }
 }
 
-/// Writes `text` to `path` atomically (temp file in the same folder, then rename).
-pub fn write_atomic(path: &Path, text: &str) -> CliResult {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    critical(|| {
-        std::fs::write(&tmp, text).map_err(|e| Error::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io("write", path, e)
-        })
-    })?;
-    Ok(())
-}
-
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let t0 = Instant::now();
     util::require_exists(&a.model, "model")?;
     util::require_exists(&a.calib, "calibration folder")?;
-    if a.output == a.model {
-        return Err(Failure::user(
-            format!(
-                "--output '{}' is the input model: write the quantized model to another file",
-                a.output.display()
-            ),
-            None,
-        ));
-    }
     util::load_runtime(ctx)?;
     let mut model = Model::load_file(&a.model)?;
+    // By file identity, not by name: `./m.onnx`, a symlink or a hard link to the model are the model too.
+    let output_what = format!("--output '{}'", a.output.display());
+    let inputs = util::model_files(&model);
+    refuse_same_file(&a.output, &output_what, &inputs)?;
+    refuse_same_file(&util::auto_data_file(&a.output), &output_what, &inputs)?;
+    if let Some(r) = &a.report {
+        let mut protected = inputs.clone();
+        protected.push((&a.output, "--output"));
+        refuse_same_file(r, &format!("--report '{}'", r.display()), &protected)?;
+    }
     if let Some(n) = a.batch {
         fix_batch(&mut model, n);
     }
@@ -308,9 +288,9 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     if cancelled() {
         return Err(cancelled_failure("quantization"));
     }
-    critical(|| quantized.save(&a.output, &SaveOptions::default()))?;
+    critical(|| quantized.save_cancellable(&a.output, &SaveOptions::default(), &cancelled))?;
     if let Some(r) = &a.report {
-        write_atomic(r, &report.to_json())?;
+        critical(|| write_atomic(r, report.to_json().as_bytes()))?;
     }
     let (nq, nf) = report.counts();
     let out = Outcome {

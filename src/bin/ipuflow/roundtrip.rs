@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
+use ipuflow::onnx::fs::{read_regular, refuse_same_file};
 use ipuflow::onnx::{Model, SaveOptions};
 use ipuflow::Error;
 
-use crate::util::{critical, CliResult, Ctx};
+use crate::util::{self, cancelled, cancelled_failure, critical, CliResult, Ctx};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,10 +19,25 @@ pub struct Args {
 
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let (path, output) = (&a.model, &a.output);
-    let original = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    util::stage_line(&format!("roundtrip: reading '{}'", path.display()));
+    let original = read_regular(path)?;
     let model = Model::from_bytes(&original, path.parent())?;
-    critical(|| model.save(output, &SaveOptions::default()))?;
-    let written = std::fs::read(output).map_err(|e| Error::io("read", output, e))?;
+    let output_what = format!("--output '{}'", output.display());
+    let mut inputs = vec![(path.as_path(), "the input model")];
+    inputs.extend(
+        model
+            .source_files()
+            .iter()
+            .map(|p| (p.as_path(), "an external data file of the input model")),
+    );
+    refuse_same_file(output, &output_what, &inputs)?;
+    refuse_same_file(&util::auto_data_file(output), &output_what, &inputs)?;
+    if cancelled() {
+        return Err(cancelled_failure("roundtrip"));
+    }
+    util::stage_line(&format!("roundtrip: writing '{}'", output.display()));
+    critical(|| model.save_cancellable(output, &SaveOptions::default(), &cancelled))?;
+    let written = read_regular(output)?;
     let again = Model::from_bytes(&written, output.parent())?;
     let verdict = if written == original {
         "identical bytes"

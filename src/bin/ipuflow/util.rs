@@ -117,6 +117,31 @@ pub fn load_runtime(ctx: &Ctx) -> CliResult<&'static Runtime> {
     Ok(Runtime::load(ctx.ort.as_deref())?)
 }
 
+/// The files a loaded model came from, each with what it is, for `refuse_same_file`.
+pub fn model_files(model: &ipuflow::onnx::Model) -> Vec<(&Path, &'static str)> {
+    model
+        .source_files()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            // Model::load_file lists the model file first.
+            let what = if i == 0 {
+                "the input model"
+            } else {
+                "an external data file of the input model"
+            };
+            (p.as_path(), what)
+        })
+        .collect()
+}
+
+/// The external data file a model saved at `path` gets when it is over 2 GiB (`<file name>.data`).
+pub fn auto_data_file(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".data");
+    PathBuf::from(s)
+}
+
 /// Fails with exit 1 naming `path` when it does not exist (before any work is done).
 pub fn require_exists(path: &Path, what: &str) -> CliResult {
     if path.exists() {
@@ -192,16 +217,20 @@ pub fn cancelled_failure(what: &str) -> Failure {
     ))
 }
 
-/// First Ctrl-C: set the cancel flag (the quantizer stops at the next batch and nothing is written). Second: exit
-/// at once with 130, unless a file is being committed (then the commit finishes first).
+/// First Ctrl-C (or SIGTERM/SIGHUP): set the cancel flag (the quantizer stops at the next batch, a save gives up
+/// before renaming its file into place: nothing is written, exit 130). Second: exit at once with 130, unless a file
+/// is being committed (then the commit finishes first).
 pub fn install_ctrlc_handler() {
     let token = cancel_token();
+    // With ctrlc's `termination` feature SIGTERM and SIGHUP come here too: a killed command stops the same way.
     let _ = ctrlc::set_handler(move || {
         let n = INTERRUPTS.fetch_add(1, Ordering::SeqCst);
         token.cancel();
         if n == 0 {
             eprintln!("\nipuflow: interrupted: stopping (press Ctrl-C again to quit at once)");
         } else if !CRITICAL.load(Ordering::SeqCst) {
+            // Destructors do not run on exit: remove the temporary files they would have removed.
+            ipuflow::onnx::fs::remove_temp_files();
             std::process::exit(EXIT_CANCELLED as i32);
         }
     });
