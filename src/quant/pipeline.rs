@@ -7,7 +7,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::Model;
 use crate::quant::calibrate::calibrate;
 use crate::quant::data::CalibrationSource;
-use crate::quant::prepare::{check_quantizable, prepare};
+use crate::quant::prepare::{check_quantizable, observed_ranks, prepare};
 use crate::quant::{quantize_graph, QuantConfig, QuantReport};
 use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions};
 
@@ -110,8 +110,20 @@ pub fn quantize(
         hooks.report(Stage::Calibrate, done, total)
     })?;
     hooks.report(Stage::Quantize, 0, Some(1))?;
-    let (qproto, mut report) = quantize_graph(&prepared.model, &calib, config)?;
+    let mut graph = prepared.model.clone();
+    let ranks = observed_ranks(&mut graph, &calib);
+    let (qproto, mut report) = quantize_graph(&graph, &calib, config)?;
+    drop(graph);
+    // The emitter saw the prepared graph, which preparation may have raised from an older opset.
+    if let Ok(o) = crate::quant::prepare::default_opset(model.proto()) {
+        report.opset_in = o;
+    }
     let mut notes = prepared.notes.clone();
+    if ranks > 0 {
+        notes.push(format!(
+            "{ranks} activations of unknown rank: rank taken from the calibration runs"
+        ));
+    }
     notes.append(&mut report.notes);
     report.notes = notes;
     hooks.report(Stage::Quantize, 1, Some(1))?;

@@ -25,9 +25,15 @@ use crate::onnx::proto::{
     TypeProto, ValueInfoProto,
 };
 use crate::onnx::Model;
+use crate::quant::legacy_opset::upgrade_old_opset;
 use crate::quant::qdq::weights::{f32_tensor, read_f32};
-use crate::quant::qdq::{MAX_OPSET, MIN_OPSET};
+use crate::quant::qdq::MAX_OPSET;
 use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions, ValueKind};
+
+/// The oldest default-domain opset accepted: 7 to 9 are converted up to 10 here ([`upgrade_old_opset`]; the QDQ
+/// emitter carries 10 on to 13). Below 7, broadcasting was an attribute (`broadcast`/`axis`) with
+/// other semantics: not worth converting for models nobody exports any more.
+pub const OLDEST_OPSET: i64 = 7;
 
 /// Ops that mean a model is already quantized (the same list the QDQ emitter refuses).
 const QUANTIZED_OPS: &[&str] = &[
@@ -108,9 +114,9 @@ pub fn check_quantizable(m: &ModelProto) -> Result<()> {
         }
     }
     let opset = default_opset(m)?;
-    if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
+    if !(OLDEST_OPSET..=MAX_OPSET).contains(&opset) {
         return Err(Error::unsupported(format!(
-            "default-domain opset {opset} is not supported for quantization (supported: {MIN_OPSET} to {MAX_OPSET})"
+            "default-domain opset {opset} is not supported for quantization (supported: {OLDEST_OPSET} to {MAX_OPSET})"
         )));
     }
     if g.node.is_empty() {
@@ -178,6 +184,14 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
     check_quantizable(model.proto())?;
     let mut notes = Vec::new();
     let in_nodes = model.proto().graph.as_ref().map_or(0, |g| g.node.len());
+    let upgraded;
+    let (model, upgrade_note) = match upgrade_old_opset(model.proto())? {
+        Some((m, note)) => {
+            upgraded = Model::from_proto(m);
+            (&upgraded, Some(note))
+        }
+        None => (model, None),
+    };
     let mut m = ort_basic_optimize(model)?;
     let original_domains: HashSet<String> = model
         .proto()
@@ -243,6 +257,7 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
             g.node.len()
         ),
     );
+    notes.splice(0..0, upgrade_note);
     let activations = infer_types(&mut m)?;
     Ok(Prepared {
         model: m,
@@ -577,32 +592,67 @@ fn untyped(name: &str) -> ValueInfoProto {
 }
 
 fn typed(a: &ActivationInfo) -> ValueInfoProto {
-    let dim = a
-        .shape
-        .iter()
-        .zip(&a.dim_names)
-        .map(|(&d, n)| Dimension {
-            denotation: None,
-            value: if d >= 0 {
-                Some(DimValue::DimValue(d))
-            } else if !n.is_empty() {
-                Some(DimValue::DimParam(n.clone()))
-            } else {
-                None
-            },
-        })
-        .collect();
+    // ONNX Runtime reports rank 0 both for scalars and for tensors of unknown rank; written as `[]`, ONNX would read
+    // the latter as a scalar and refuse the consumers (a Transpose's perm, an LSTM's 3-D input). No shape at all
+    // means "unknown", which is right in both cases.
+    let shape = (!a.shape.is_empty()).then(|| TensorShapeProto {
+        dim: a
+            .shape
+            .iter()
+            .zip(&a.dim_names)
+            .map(|(&d, n)| dimension(d, n))
+            .collect(),
+    });
     ValueInfoProto {
         name: Some(a.name.clone()),
         r#type: Some(TypeProto {
             denotation: None,
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
                 elem_type: Some(a.elem_type),
-                shape: Some(TensorShapeProto { dim }),
+                shape,
             })),
         }),
         ..Default::default()
     }
+}
+
+fn dimension(d: i64, name: &str) -> Dimension {
+    Dimension {
+        denotation: None,
+        value: if d >= 0 {
+            Some(DimValue::DimValue(d))
+        } else if !name.is_empty() {
+            Some(DimValue::DimParam(name.to_string()))
+        } else {
+            None
+        },
+    }
+}
+
+/// Gives every float activation whose `value_info` has no shape (ONNX Runtime could not tell its rank before
+/// running) the rank it had in the calibration runs, every dimension left unknown: the QDQ emitter needs ranks to
+/// raise opsets exactly (e.g. a Softmax on the last axis). Returns how many were filled.
+pub fn observed_ranks(m: &mut ModelProto, calib: &crate::quant::Calibration) -> usize {
+    let Some(g) = m.graph.as_mut() else { return 0 };
+    let mut filled = 0;
+    for v in &mut g.value_info {
+        let Some(stats) = v.name.as_deref().and_then(|n| calib.get(n)) else {
+            continue;
+        };
+        if let Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(t)),
+            ..
+        }) = v.r#type.as_mut()
+        {
+            if t.shape.is_none() {
+                t.shape = Some(TensorShapeProto {
+                    dim: stats.shape.iter().map(|_| dimension(-1, "")).collect(),
+                });
+                filled += 1;
+            }
+        }
+    }
+    filled
 }
 
 /// Asks ONNX Runtime for the type and shape of every node output of the main graph (and of the graph inputs), and

@@ -1031,7 +1031,10 @@ fn check_tensor(
             onnx_type_name(info.element_type_code)
         )));
     }
-    if shape.len() != info.shape.len() {
+    // ONNX Runtime describes a scalar and a tensor of unknown rank alike (no dimensions): an input so described
+    // takes any rank here, and ONNX Runtime itself refuses a wrong one for a declared scalar.
+    let unknown_rank = what == "input" && info.shape.is_empty();
+    if shape.len() != info.shape.len() && !unknown_rank {
         return Err(mismatch(format!(
             "rank is {} (shape {}), the model expects rank {} (shape {})",
             shape.len(),

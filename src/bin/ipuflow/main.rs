@@ -68,6 +68,7 @@ fn main() -> ExitCode {
         ort: cli.ort.clone(),
     };
     util::install_ctrlc_handler();
+    quiet_on_closed_stdout();
     let result = match &cli.command {
         Command::Inspect(a) => inspect::main(&ctx, a),
         Command::Quantize(a) => quantize::main(&ctx, a),
@@ -84,4 +85,24 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `ipuflow check MODEL | head -1`: once the reader has closed the pipe, `println!` panics with "failed printing to
+/// stdout: Broken pipe" (Rust ignores SIGPIPE, so the write fails with EPIPE instead of killing the process). The
+/// reader took all it wanted, so, as `head` users expect of any Unix tool, the program ends there quietly with exit
+/// 0; every other panic keeps the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
 }
