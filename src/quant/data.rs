@@ -621,8 +621,20 @@ impl ResolvedImage {
                     format!("cannot decode image '{}': {e}", path.display()),
                 )
             })?;
-        let rgb = img.to_rgb8();
-        let pixels = self.preprocess_rgb(&rgb);
+        self.tensor_of(&img.to_rgb8())
+    }
+
+    /// Decodes and preprocesses an image held in memory (JPEG or PNG; the format is read from the bytes) into a
+    /// batch-1 tensor, like [`ResolvedImage::load`]. Errors: `FileRead` when the bytes are not a decodable image.
+    pub fn load_bytes(&self, bytes: &[u8]) -> Result<OwnedTensor> {
+        let img = image::load_from_memory(bytes)
+            .map_err(|e| Error::new(ErrorKind::FileRead, format!("cannot decode image: {e}")))?;
+        self.tensor_of(&img.to_rgb8())
+    }
+
+    /// Preprocessing and layout of a decoded image (shared by the file and the in-memory readers).
+    fn tensor_of(&self, rgb: &image::RgbImage) -> Result<OwnedTensor> {
+        let pixels = self.preprocess_rgb(rgb);
         let shape = self.shape();
         match self.element_type {
             ElementType::Uint8 => OwnedTensor::from_bytes(ElementType::Uint8, &shape, pixels),
@@ -921,5 +933,44 @@ mod tests {
             parse_npy(&fortran).unwrap_err().kind(),
             ErrorKind::Unsupported
         );
+    }
+
+    /// The in-memory reader (what the calib_data fuzz target drives) gives the file reader's tensor.
+    #[test]
+    fn image_bytes_decode_like_the_file() {
+        let img = image::RgbImage::from_fn(20, 14, |x, y| {
+            image::Rgb([(x * 12) as u8, (y * 18) as u8, 7])
+        });
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let path =
+            std::env::temp_dir().join(format!("ipuflow-image-bytes-{}.png", std::process::id()));
+        std::fs::write(&path, &png).unwrap();
+        for (layout, element_type) in [
+            (Layout::Nchw, ElementType::Float32),
+            (Layout::Nhwc, ElementType::Uint8),
+        ] {
+            let r = ResolvedImage {
+                input: "x".into(),
+                size: (8, 6),
+                layout,
+                element_type,
+                pre: ImagePreprocess::default(),
+            };
+            let from_file = r.load(&path).unwrap();
+            assert_eq!(from_file.shape.len(), 4);
+            assert_eq!(r.load_bytes(&png).unwrap(), from_file);
+        }
+        let _ = std::fs::remove_file(&path);
+        let r = ResolvedImage {
+            input: "x".into(),
+            size: (8, 6),
+            layout: Layout::Nchw,
+            element_type: ElementType::Float32,
+            pre: ImagePreprocess::default(),
+        };
+        let e = r.load_bytes(&png[..png.len() / 3]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::FileRead, "{e}");
     }
 }

@@ -55,7 +55,8 @@ pub struct ActivationInfo {
     pub name: String,
     /// ONNX element type (1 = float); 0 for non-tensor values.
     pub elem_type: i32,
-    /// Dimensions; -1 where not fixed.
+    /// Dimensions; -1 where not fixed. Empty for a scalar or a tensor of unknown rank (ONNX Runtime reports both
+    /// the same way).
     pub shape: Vec<i64>,
     /// Per dimension, the symbolic name (or "").
     pub dim_names: Vec<String>,
@@ -591,10 +592,12 @@ fn untyped(name: &str) -> ValueInfoProto {
     }
 }
 
+/// The `value_info` entry for an activation. ONNX Runtime's C API reports a tensor whose rank it could not infer
+/// with 0 dimensions, exactly like a scalar; stating "scalar" for it makes an older runtime's shape inference fail
+/// downstream (ORT 1.20 on EfficientNet-Lite0: the Reshape before the classifier Gemm becomes "rank 0", and the
+/// calibration session is refused with "First input does not have rank 2"). So 0 dimensions give the element type
+/// only, and the runtime infers the shape itself.
 fn typed(a: &ActivationInfo) -> ValueInfoProto {
-    // ONNX Runtime reports rank 0 both for scalars and for tensors of unknown rank; written as `[]`, ONNX would read
-    // the latter as a scalar and refuse the consumers (a Transpose's perm, an LSTM's 3-D input). No shape at all
-    // means "unknown", which is right in both cases.
     let shape = (!a.shape.is_empty()).then(|| TensorShapeProto {
         dim: a
             .shape
@@ -807,5 +810,44 @@ mod tests {
         assert!((bias[0] - (-0.3 * 0.75 + 0.1)).abs() < 1e-6);
         assert!((bias[1] - (-0.4 * 1.0 - 0.2)).abs() < 1e-6);
         assert_eq!(g.initializer.len(), 2, "BN parameters are dropped");
+    }
+
+    /// ONNX Runtime reports an activation of unknown rank with 0 dimensions; its value_info must not call it a
+    /// scalar (ORT 1.20 then refuses EfficientNet-Lite0's calibration model: "First input does not have rank 2").
+    #[test]
+    fn unknown_rank_gets_a_type_without_a_shape() {
+        let tensor = |v: ValueInfoProto| match v.r#type.and_then(|t| t.value) {
+            Some(type_proto::Value::TensorType(t)) => t,
+            other => panic!("not a tensor type: {other:?}"),
+        };
+        let unknown = ActivationInfo {
+            name: "/Reshape_output_0".into(),
+            elem_type: 1,
+            shape: vec![],
+            dim_names: vec![],
+            is_graph_input: false,
+        };
+        let t = tensor(typed(&unknown));
+        assert_eq!(t.elem_type, Some(1));
+        assert!(
+            t.shape.is_none(),
+            "0 dimensions stated as a shape: {:?}",
+            t.shape
+        );
+
+        let known = ActivationInfo {
+            shape: vec![-1, 1280],
+            dim_names: vec!["N".into(), String::new()],
+            ..unknown
+        };
+        let dims = tensor(typed(&known)).shape.expect("a shape").dim;
+        let values: Vec<_> = dims.into_iter().map(|d| d.value).collect();
+        assert_eq!(
+            values,
+            vec![
+                Some(DimValue::DimParam("N".into())),
+                Some(DimValue::DimValue(1280))
+            ]
+        );
     }
 }

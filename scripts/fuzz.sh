@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Bounded fuzzing of ipuflow's untrusted-input paths on stable Rust (no nightly, no cargo-fuzz binary needed):
+#
+#   scripts/fuzz.sh                      the three targets, about 3 minutes in all (IPUFLOW_FUZZ_SECONDS=180)
+#   scripts/fuzz.sh model_decode 60      one target for 60 s
+#
+# Targets (fuzz/fuzz_targets): model_decode (ONNX decoder/encoder, must reach 10^6 executions), calib_data (.npy
+# and image calibration readers), capi_model_bytes (ipuflow_model_load_bytes and the model getters, as a C host
+# calls them). Seeds are generated at run time by fuzz/seeds.py from the ONNX backend test models and a real photo.
+# For each target it prints the executions, the coverage and the peak memory; a crash, a leak past the memory limit
+# or a slow input fails the run and the reproducer stays in fuzz/artifacts/TARGET/ (rerun it with the printed
+# command).
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$IPUFLOW_ROOT"
+
+TOTAL="${IPUFLOW_FUZZ_SECONDS:-180}"
+MIN_DECODE_RUNS=1000000
+HOST="$(rustc -vV | sed -n 's/^host: //p')"
+# What `cargo fuzz build` gives rustc, minus the nightly-only -Zsanitizer: SanitizerCoverage's inline 8-bit
+# counters and PC table (libFuzzer's coverage feedback), comparison tracing (it learns magic numbers and tags) and
+# stack-depth tracking, plus `--cfg fuzzing`. The explicit --target keeps these flags off build scripts and proc
+# macros, which run on the host and are not linked with libFuzzer. Debug assertions and overflow checks are on
+# (fuzz/Cargo.toml's release profile).
+export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-sanitizer-coverage-stack-depth \
+-Cforce-frame-pointers=yes"
+export CARGO_TARGET_DIR="$IPUFLOW_ROOT/fuzz/target"
+BIN="$CARGO_TARGET_DIR/$HOST/release"
+WORK="$IPUFLOW_ROOT/fuzz/corpus"
+
+if [ $# -gt 0 ]; then
+    PLAN=("$1:${2:-60}")
+else
+    # The decoder gets the largest share: it is the first thing every model file meets.
+    PLAN=("model_decode:$((TOTAL * 4 / 9))" "calib_data:$((TOTAL * 5 / 18))" "capi_model_bytes:$((TOTAL * 5 / 18))")
+fi
+
+echo "fuzz: building the targets (stable $(rustc --version | cut -d' ' -f2), coverage flags of cargo-fuzz)"
+(cd fuzz && cargo build --locked --release --target "$HOST" --bins) || exit 1
+
+ensure_venv
+[ -d "$IPUFLOW_CACHE/onnx-testdata/node" ] || bash scripts/fetch_onnx_testdata.sh || exit 1
+photos=()
+for d in "$IPUFLOW_ROOT/../shared/data/images/calib" "$IPUFLOW_CACHE/demo/images"; do
+    [ -d "$d" ] && photos+=(--images "$d")
+done
+rm -rf "$WORK"
+"$IPUFLOW_VENV/bin/python" fuzz/seeds.py "$WORK/seeds" --models "$IPUFLOW_CACHE/onnx-testdata" "${photos[@]}" || exit 1
+
+failed=0
+for item in "${PLAN[@]}"; do
+    target="${item%%:*}" secs="${item##*:}"
+    case "$target" in
+        calib_data) seeds="$WORK/seeds/calib" ;;
+        model_decode | capi_model_bytes) seeds="$WORK/seeds/models" ;;
+        *) echo "fuzz: unknown target '$target' (model_decode, calib_data, capi_model_bytes)" >&2; exit 2 ;;
+    esac
+    mkdir -p "$WORK/$target" "fuzz/artifacts/$target"
+    log="$WORK/$target.log"
+    # -rss_limit_mb / -malloc_limit_mb: a single input may not make the process hold more than 2 GiB (an
+    # allocation sized from the input without a bound shows up here); -timeout: no input may take 10 s.
+    "$BIN/$target" "$WORK/$target" "$seeds" -max_total_time="$secs" -max_len=65536 -timeout=10 \
+        -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="fuzz/artifacts/$target/" >"$log" 2>&1
+    rc=$?
+    runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
+    rss="$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)"
+    cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)"
+    printf 'fuzz: %-17s %10s executions in %4s s (%s, peak %s MB, %s seeds)\n' \
+        "$target" "${runs:-?}" "$secs" "${cov:-no coverage line}" "${rss:-?}" "$(find "$seeds" -type f | wc -l)"
+    if [ "$rc" != 0 ]; then
+        failed=1
+        echo "fuzz: $target FAILED (exit $rc); the end of its log:" >&2
+        grep -vE '^(#[0-9]+|INFO:|"|###)' "$log" | tail -n 40 >&2
+        for a in "fuzz/artifacts/$target"/*; do
+            [ -f "$a" ] && echo "fuzz: reproducer kept: $a (rerun: $BIN/$target $a)" >&2
+        done
+    elif [ "$target" = model_decode ] && [ "${runs:-0}" -lt "$MIN_DECODE_RUNS" ]; then
+        failed=1
+        echo "fuzz: model_decode ran ${runs:-0} inputs, below the required $MIN_DECODE_RUNS (a slower decoder?)" >&2
+    fi
+done
+exit $failed
