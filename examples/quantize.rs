@@ -2,6 +2,9 @@
 //!
 //!   cargo run --release --example quantize -- MODEL.onnx PRESET IMAGES_DIR OUT.onnx [--report REPORT.json]
 //!
+//! Environment switches override the preset's defaults for sweeps: IPUFLOW_WEIGHT_MSE, IPUFLOW_CLE,
+//! IPUFLOW_CLIP6_RELU, IPUFLOW_BIAS_CORRECTION (1 on, 0 off).
+//!
 //! PRESET is XINT8, A8W8, A16W8 or CPU. Images are preprocessed as in the anchors protocol (RGB, shorter side to
 //! 256/224 of the input size, centre crop, (x - 127) / 128, layout from the model). Used by bench/quantize/.
 use std::path::PathBuf;
@@ -9,7 +12,7 @@ use std::time::Instant;
 
 use ipuflow::onnx::{Model, SaveOptions};
 use ipuflow::quant::data::{ImageFolder, ImagePreprocess};
-use ipuflow::quant::{quantize, Hooks, Preset, Progress, QuantConfig};
+use ipuflow::quant::{quantize, Hooks, Preset, Progress, QuantConfig, WeightRange};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,7 +24,25 @@ fn main() {
     let run = || -> ipuflow::Result<()> {
         ipuflow::runtime::Runtime::load(None)?;
         let model = Model::load_file(&PathBuf::from(&args[0]))?;
-        let config = QuantConfig::preset(Preset::parse(&args[1])?);
+        let mut config = QuantConfig::preset(Preset::parse(&args[1])?);
+        // Switches for bench/quantize/accuracy.py's sweeps (unset: the preset's defaults).
+        let flag = |k: &str| std::env::var(k).ok().map(|v| v == "1");
+        if let Some(on) = flag("IPUFLOW_WEIGHT_MSE") {
+            config.weight_range = if on {
+                WeightRange::MinMse
+            } else {
+                WeightRange::MinMax
+            };
+        }
+        if let Some(on) = flag("IPUFLOW_CLE") {
+            config.equalize = on;
+        }
+        if let Some(on) = flag("IPUFLOW_CLIP6_RELU") {
+            config.replace_clip6_relu = on;
+        }
+        if let Some(on) = flag("IPUFLOW_BIAS_CORRECTION") {
+            config.bias_correction = on;
+        }
         let mut data = ImageFolder::open(&PathBuf::from(&args[2]), ImagePreprocess::default())?;
         let mut last = Instant::now();
         let mut progress = |p: &Progress| {

@@ -103,6 +103,17 @@ pub enum CalibMethod {
     MinMax { moving_average: Option<f32> },
 }
 
+/// How a weight's quantization range is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightRange {
+    /// The weight's (per-channel) minimum and maximum: nothing is clipped.
+    MinMax,
+    /// For symmetric per-tensor or power-of-two weights: the clipping range (and, for power-of-two, the shift) that
+    /// minimises the squared quantization error of the weight itself. Per-channel float scales keep MinMax (one
+    /// channel's range is already tight).
+    MinMse,
+}
+
 /// Per-tensor overrides, keyed by tensor name in [`QuantConfig::tensor_overrides`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TensorOverride {
@@ -136,6 +147,17 @@ pub struct QuantConfig {
     /// Op types left in float.
     pub exclude_op_types: Vec<String>,
     pub tensor_overrides: BTreeMap<String, TensorOverride>,
+    /// How weight ranges are chosen (see [`WeightRange`]).
+    pub weight_range: WeightRange,
+    /// Cross-layer equalization of Conv->(Relu)->Conv chains on the float model before calibration
+    /// (`crate::quant::equalize`).
+    pub equalize: bool,
+    /// With `equalize`: replace `Clip(0, 6)` (Relu6) between two equalizable convolutions by `Relu`, so the chain
+    /// can be equalized. Changes the float model (values above 6 are no longer clipped); reported per node.
+    pub replace_clip6_relu: bool,
+    /// Empirical bias correction: the expected output error the weight quantization causes, measured on the
+    /// calibration data, is subtracted from each Conv/Gemm bias (`crate::quant::bias_correct`).
+    pub bias_correction: bool,
 }
 
 impl QuantConfig {
@@ -156,6 +178,10 @@ impl QuantConfig {
             exclude_nodes: Vec::new(),
             exclude_op_types: Vec::new(),
             tensor_overrides: BTreeMap::new(),
+            weight_range: WeightRange::MinMax,
+            equalize: false,
+            replace_clip6_relu: false,
+            bias_correction: false,
         };
         match p {
             Preset::Xint8 => QuantConfig {

@@ -4,16 +4,18 @@
 //! (one augmented run per batch, statistics accumulated as batches arrive), [`qdq::quantize_graph`] (QDQ emission),
 //! and a load check. Calibration batches come from a [`data::CalibrationSource`].
 
+pub mod bias_correct;
 pub mod calibrate;
 pub mod config;
 pub mod data;
+pub mod equalize;
 pub mod legacy_opset;
 pub mod pipeline;
 pub mod prepare;
 pub mod qdq;
 pub mod report;
 
-pub use config::{CalibMethod, Preset, QuantConfig, QuantType, TensorOverride};
+pub use config::{CalibMethod, Preset, QuantConfig, QuantType, TensorOverride, WeightRange};
 pub use pipeline::{quantize, CancelToken, Hooks, Progress, Stage};
 pub use qdq::quantize_graph;
 pub use report::{NodeReport, QuantReport, TensorReport};

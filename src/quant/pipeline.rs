@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::Model;
+use crate::quant::bias_correct::{MeanTap, Tapped};
 use crate::quant::calibrate::calibrate;
 use crate::quant::data::CalibrationSource;
+use crate::quant::equalize::equalize;
 use crate::quant::prepare::{check_quantizable, observed_ranks, prepare};
 use crate::quant::{quantize_graph, QuantConfig, QuantReport};
 use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions};
@@ -103,12 +105,34 @@ pub fn quantize(
         ));
     }
     hooks.report(Stage::Prepare, 0, Some(1))?;
-    let prepared = prepare(model)?;
+    let mut prepared = prepare(model)?;
+    let mut extra_notes = Vec::new();
+    if config.equalize {
+        extra_notes.extend(equalize(&mut prepared.model, config.replace_clip6_relu)?);
+    }
     hooks.report(Stage::Prepare, 1, Some(1))?;
     hooks.report(Stage::Calibrate, 0, data.len_hint())?;
-    let calib = calibrate(&prepared, config, data, &mut |done, total| {
-        hooks.report(Stage::Calibrate, done, total)
-    })?;
+    let mut tap = if config.bias_correction {
+        MeanTap::new(&prepared.model, config)?
+    } else {
+        None
+    };
+    let calib = {
+        let mut on_batch = |done, total| hooks.report(Stage::Calibrate, done, total);
+        match tap.as_mut() {
+            Some(tap) => calibrate(
+                &prepared,
+                config,
+                &mut Tapped { inner: data, tap },
+                &mut on_batch,
+            )?,
+            None => calibrate(&prepared, config, data, &mut on_batch)?,
+        }
+    };
+    if let Some(tap) = tap {
+        extra_notes.extend(tap.apply(&mut prepared.model, config)?);
+    }
+    prepared.notes.extend(extra_notes);
     hooks.report(Stage::Quantize, 0, Some(1))?;
     let mut graph = prepared.model.clone();
     let ranks = observed_ranks(&mut graph, &calib);

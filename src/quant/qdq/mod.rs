@@ -149,6 +149,18 @@ pub fn quantize_graph(
     Ok((model, report))
 }
 
+/// How `config` quantizes a weight with per-channel `axis` (`None`: per tensor). Bias correction uses the same spec
+/// so that it corrects exactly the error the emitted weight has.
+pub fn weight_spec(config: &QuantConfig, axis: Option<usize>) -> WeightSpec {
+    WeightSpec {
+        qtype: config.weight_type,
+        symmetric: config.weight_symmetric,
+        pow2: config.power_of_two_scales,
+        axis,
+        mse: config.weight_range == crate::quant::WeightRange::MinMse,
+    }
+}
+
 fn default_opset(m: &ModelProto) -> Result<i64> {
     m.opset_import
         .iter()
@@ -1207,12 +1219,7 @@ impl<'a> Quantizer<'a> {
                             .constant(&n.input[k])
                             .expect("resolved weight is a constant");
                         let v = read_f32(c)?;
-                        let spec = WeightSpec {
-                            qtype: self.cfg.weight_type,
-                            symmetric: self.cfg.weight_symmetric,
-                            pow2: self.cfg.power_of_two_scales,
-                            axis: *axis,
-                        };
+                        let spec = weight_spec(self.cfg, *axis);
                         let qw = quantize_weight(&v, &c.dims, spec);
                         if qw.params.degenerate {
                             wnotes.push("a channel's weights are all zero: scale 1".to_string());

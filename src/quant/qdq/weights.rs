@@ -123,6 +123,9 @@ pub struct WeightSpec {
     pub pow2: bool,
     /// Per-channel axis (already normalized to be non-negative), or per tensor.
     pub axis: Option<usize>,
+    /// Choose the range by minimum squared error instead of MinMax (symmetric signed weights that are per tensor
+    /// or power-of-two; see [`mse_scale`]).
+    pub mse: bool,
 }
 
 fn channel_of(i: usize, dims: &[i64], axis: usize) -> usize {
@@ -164,6 +167,26 @@ pub fn quantize_weight(values: &[f32], dims: &[i64], spec: WeightSpec) -> QWeigh
         zp.push(z);
         degenerate |= d;
     }
+    let search = spec.mse && spec.symmetric && spec.qtype.is_signed() && (spec.pow2 || nch == 1);
+    if search {
+        let mut groups: Vec<Vec<f32>> = vec![Vec::new(); nch];
+        for (i, &v) in values.iter().enumerate() {
+            if v.is_finite() {
+                let c = axis.map_or(0, |a| channel_of(i, dims, a));
+                groups[c].push(v);
+            }
+        }
+        let (_, qmax) = weight_qrange(spec.qtype, true);
+        for c in 0..nch {
+            if scale[c] > 0.0 && !(lo[c] == 0.0 && hi[c] == 0.0) {
+                let s = mse_scale(&groups[c], scale[c], qmax, spec.pow2);
+                scale[c] = s;
+                // The report's range is the one the scale now represents (clipping included).
+                lo[c] = lo[c].max(-s * qmax as f32);
+                hi[c] = hi[c].min(s * qmax as f32);
+            }
+        }
+    }
     let params = QParams {
         qtype: spec.qtype,
         scale,
@@ -179,6 +202,99 @@ pub fn quantize_weight(values: &[f32], dims: &[i64], spec: WeightSpec) -> QWeigh
         params,
         dims: dims.to_vec(),
     }
+}
+
+/// The float values a quantized weight stands for (what `DequantizeLinear` computes).
+pub fn dequantize(w: &QWeight) -> Vec<f32> {
+    let p = &w.params;
+    w.values
+        .iter()
+        .enumerate()
+        .map(|(i, &q)| {
+            let c = match p.axis {
+                Some(a) if p.scale.len() > 1 => channel_of(i, &w.dims, a as usize),
+                _ => 0,
+            };
+            (q - p.zero_point[c]) as f32 * p.scale[c]
+        })
+        .collect()
+}
+
+/// Squared error of quantizing `v` symmetrically with `scale` into `[-qmax, qmax]`.
+fn sq_error(v: &[f32], scale: f32, qmax: i32) -> f64 {
+    let (inv, q) = (1.0 / scale as f64, qmax as f64);
+    v.iter()
+        .map(|&x| {
+            let x = x as f64;
+            let e = (x * inv).round_ties_even().clamp(-q, q) * scale as f64 - x;
+            e * e
+        })
+        .sum()
+}
+
+/// The symmetric scale of minimum squared error for the values `v`, starting from the MinMax scale `minmax`.
+///
+/// Power of two: the MinMax shift and up to three finer ones (each halves the step and clips more), compared by
+/// their exact error; ties keep the coarser one (no clipping). Float scales: a coarse grid of clipping thresholds
+/// from 10 % to 100 % of the absolute maximum, then a finer grid around the best point, each scored from the sorted
+/// magnitudes in O(log n): values under half a step round to 0 (error x^2, exact), clipped values cost
+/// (|x| - t)^2 (exact), the rest the uniform rounding error step^2 / 12.
+pub fn mse_scale(v: &[f32], minmax: f32, qmax: i32, pow2: bool) -> f32 {
+    if v.is_empty() {
+        return minmax;
+    }
+    if pow2 {
+        let mut best = (sq_error(v, minmax, qmax), minmax);
+        let mut s = minmax;
+        for _ in 0..3 {
+            s /= 2.0;
+            let e = sq_error(v, s, qmax);
+            if e < best.0 {
+                best = (e, s);
+            }
+        }
+        return best.1;
+    }
+    let mut a: Vec<f64> = v.iter().map(|x| x.abs() as f64).collect();
+    a.sort_unstable_by(|x, y| x.total_cmp(y));
+    let n = a.len();
+    let (mut p1, mut p2) = (vec![0f64; n + 1], vec![0f64; n + 1]);
+    for (i, &x) in a.iter().enumerate() {
+        p1[i + 1] = p1[i] + x;
+        p2[i + 1] = p2[i] + x * x;
+    }
+    let err = |s: f64| {
+        let t = s * qmax as f64;
+        let lo = a.partition_point(|&x| x < s / 2.0);
+        let hi = a.partition_point(|&x| x <= t);
+        let k = (n - hi) as f64;
+        p2[lo] + (hi.saturating_sub(lo)) as f64 * s * s / 12.0 + (p2[n] - p2[hi])
+            - 2.0 * t * (p1[n] - p1[hi])
+            + t * t * k
+    };
+    let m = minmax as f64;
+    let mut best = (err(m), 1.0f64);
+    const COARSE: usize = 45;
+    let step = 0.9 / COARSE as f64;
+    for i in 1..=COARSE {
+        let f = 1.0 - step * i as f64;
+        let e = err(m * f);
+        if e < best.0 {
+            best = (e, f);
+        }
+    }
+    let at = best.1;
+    for i in 1..20 {
+        for f in [at - step * i as f64 / 20.0, at + step * i as f64 / 20.0] {
+            if f > 0.0 && f < 1.0 {
+                let e = err(m * f);
+                if e < best.0 {
+                    best = (e, f);
+                }
+            }
+        }
+    }
+    (m * best.1) as f32
 }
 
 fn requantize(values: &[f32], dims: &[i64], p: &QParams, spec: WeightSpec) -> Vec<i32> {
@@ -282,4 +398,79 @@ pub fn quantize_bias(
         scale,
         raised,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(pow2: bool, mse: bool) -> WeightSpec {
+        WeightSpec {
+            qtype: QuantType::S8,
+            symmetric: true,
+            pow2,
+            axis: None,
+            mse,
+        }
+    }
+
+    fn total_error(v: &[f32], w: &QWeight) -> f64 {
+        v.iter()
+            .zip(dequantize(w))
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum()
+    }
+
+    /// Laplacian weights (the usual shape of trained weights): MinMax spends the range on the few largest; the
+    /// error-minimising range clips the tail and wins overall, for float and power-of-two scales alike.
+    #[test]
+    fn min_mse_range_beats_min_max_on_heavy_tails() {
+        let n = 100_000;
+        let v: Vec<f32> = (0..n)
+            .map(|i| {
+                let u = (i as f32 + 0.5) / n as f32;
+                let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+                // Scale chosen so absmax / 127 lands just above 2^-11: MinMax rounds the step up to 2^-10.
+                sign * -(u.ln()) * 0.0057
+            })
+            .collect();
+        let absmax = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+        for pow2 in [false, true] {
+            let mm = quantize_weight(&v, &[n as i64], spec(pow2, false));
+            let mse = quantize_weight(&v, &[n as i64], spec(pow2, true));
+            assert!(mse.params.scale[0] < mm.params.scale[0], "pow2={pow2}");
+            let (e0, e1) = (total_error(&v, &mm), total_error(&v, &mse));
+            assert!(e1 < 0.8 * e0, "pow2={pow2}: error {e0} -> {e1}");
+            assert!(
+                mse.params.rmax[0] < absmax,
+                "the report shows the clipped range"
+            );
+            if pow2 {
+                let s = mse.params.scale[0];
+                assert_eq!(
+                    s,
+                    2f32.powi(s.log2().round() as i32),
+                    "still a power of two"
+                );
+            }
+        }
+    }
+
+    /// Evenly spread weights in [-1, 1]: clipping only hurts a float scale, so the search keeps (close to) the full
+    /// range. A power-of-two scale rounded up from 1/127 is 1/64 and wastes half the codes; 1/128 clips only the
+    /// values above 127/128 and is the better shift (the "lost bit" of power-of-two scales, won back).
+    #[test]
+    fn min_mse_on_uniform_weights_keeps_float_range_and_takes_the_finer_shift() {
+        let v: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) / 500.0).collect();
+        let mm = quantize_weight(&v, &[1001], spec(false, false));
+        let mse = quantize_weight(&v, &[1001], spec(false, true));
+        assert!(mse.params.scale[0] > 0.97 * mm.params.scale[0]);
+        let p2mm = quantize_weight(&v, &[1001], spec(true, false));
+        let p2 = quantize_weight(&v, &[1001], spec(true, true));
+        assert_eq!(
+            (p2mm.params.scale[0], p2.params.scale[0]),
+            (1.0 / 64.0, 1.0 / 128.0)
+        );
+        assert!(total_error(&v, &p2) < total_error(&v, &p2mm));
+    }
 }

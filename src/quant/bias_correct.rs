@@ -1,0 +1,494 @@
+//! Empirical bias correction: the expected output error that weight quantization causes, measured on the
+//! calibration data, is subtracted from each layer's bias.
+//!
+//! For a layer `y = W x + b` quantized to `y' = W' x + b`, the expected error is `E[y' - y] = (W' - W) E[x]`: linear
+//! in the mean of the input, so the mean is all that has to be measured. For a Conv the mean is taken per input
+//! channel *and position* (a `[C, H, W]` map averaged over the samples), and the expectation over output positions
+//! is computed with the Conv's own strides, pads and dilations, so border positions that read zero padding are
+//! exact too. Memory: one map per Conv input, independent of the number of samples (streaming sums in f64).
+//!
+//! The means come from a tap on the calibration stream ([`Tapped`]): each batch the calibration reads is also run
+//! through a session of the float model whose outputs are the layer inputs (one more inference per batch; the
+//! calibration source itself is read once, as host callbacks cannot rewind). `W'` is computed with the same
+//! [`weight_spec`] and [`quantize_weight`] the QDQ emitter uses, so the correction matches the emitted weights.
+//! Activation quantization error is not corrected here (it is not linear in anything measured).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::{Error, Result};
+use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
+use crate::onnx::Model;
+use crate::quant::data::{Batch, CalibrationSource};
+use crate::quant::qdq::rules::{decide, Decision};
+use crate::quant::qdq::weight_spec;
+use crate::quant::qdq::weights::{dequantize, f32_tensor, quantize_weight, read_f32};
+use crate::quant::QuantConfig;
+use crate::runtime::{
+    ElementType, GraphOptimizationLevel, Session, SessionOptions, TensorInfo, TensorRef,
+};
+
+fn op(n: &NodeProto) -> &str {
+    n.op_type.as_deref().unwrap_or("")
+}
+
+fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| a.i)
+}
+
+fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .map(|a| a.ints.clone())
+}
+
+fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| a.f)
+}
+
+fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| a.s.as_ref())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+}
+
+fn is_float_init(g: &GraphProto, name: &str) -> bool {
+    g.initializer
+        .iter()
+        .any(|t| t.name.as_deref() == Some(name) && t.data_type == Some(1))
+}
+
+/// The nodes bias correction applies to: quantized 2-D Convs (explicit pads) and Gemms (alpha = beta = 1, no
+/// transA) whose weight is a float initializer and whose bias, if any, is one too. Returns node indices.
+fn targets(g: &GraphProto, cfg: &QuantConfig) -> Vec<usize> {
+    g.node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            if !matches!(n.domain.as_deref().unwrap_or(""), "" | "ai.onnx") || n.input.len() < 2 {
+                return false;
+            }
+            if !matches!(decide(n, cfg), Decision::Quantize(_)) || !is_float_init(g, &n.input[1]) {
+                return false;
+            }
+            if n.input
+                .get(2)
+                .is_some_and(|b| !b.is_empty() && !is_float_init(g, b))
+            {
+                return false;
+            }
+            match op(n) {
+                "Conv" => {
+                    matches!(
+                        attr_s(n, "auto_pad").as_deref(),
+                        None | Some("NOTSET") | Some("VALID")
+                    ) && g
+                        .initializer
+                        .iter()
+                        .find(|t| t.name.as_ref() == Some(&n.input[1]))
+                        .is_some_and(|t| t.dims.len() == 4)
+                }
+                "Gemm" => {
+                    attr_f(n, "alpha").unwrap_or(1.0) == 1.0
+                        && attr_f(n, "beta").unwrap_or(1.0) == 1.0
+                        && attr_i(n, "transA").unwrap_or(0) == 0
+                }
+                _ => false,
+            }
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Streaming per-element sums of the layer inputs over the calibration batches.
+pub struct MeanTap {
+    session: Session,
+    /// Per tapped tensor: its name, the session output index (None: a graph input, read from the batch).
+    tensors: Vec<(String, Option<usize>)>,
+    sums: Vec<Vec<f64>>,
+    /// Per tensor: the shape without the batch dimension, or None once it changed between batches (then the
+    /// layers reading it are not corrected).
+    shapes: Vec<Option<Vec<i64>>>,
+    items: Vec<u64>,
+    error: Option<Error>,
+}
+
+impl MeanTap {
+    /// A tap for the layers of `model` that bias correction applies to under `cfg`; `None` when there is none.
+    pub fn new(model: &ModelProto, cfg: &QuantConfig) -> Result<Option<MeanTap>> {
+        let Some(g) = model.graph.as_ref() else {
+            return Ok(None);
+        };
+        let mut names: Vec<String> = Vec::new();
+        for i in targets(g, cfg) {
+            let x = &g.node[i].input[0];
+            if !names.contains(x) {
+                names.push(x.clone());
+            }
+        }
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let mut m = model.clone();
+        let gm = m.graph.as_mut().expect("checked above");
+        let inputs: HashSet<String> = gm.input.iter().filter_map(|v| v.name.clone()).collect();
+        // Only the layer inputs as outputs: ORT then skips what nothing needs.
+        let old_outputs = std::mem::take(&mut gm.output);
+        for x in names.iter().filter(|x| !inputs.contains(*x)) {
+            let vi = gm
+                .value_info
+                .iter()
+                .chain(old_outputs.iter())
+                .find(|v| v.name.as_ref() == Some(x))
+                .cloned()
+                .unwrap_or_else(|| ValueInfoProto {
+                    name: Some(x.clone()),
+                    ..Default::default()
+                });
+            gm.output.push(vi);
+        }
+        if gm.output.is_empty() {
+            // Every layer reads a graph input: keep one real output so the model stays valid.
+            gm.output.push(old_outputs[0].clone());
+        }
+        let mut options = SessionOptions {
+            graph_optimization_level: GraphOptimizationLevel::All,
+            log_level: Some(crate::runtime::LogLevel::Error),
+            ..Default::default()
+        };
+        options.config_entry("session.intra_op.allow_spinning", "0");
+        let session = Session::from_model(&Model::from_proto(m), &options)
+            .map_err(|e| e.context("creating the bias-correction session"))?;
+        let tensors = names
+            .iter()
+            .map(|x| {
+                let out = session.outputs().iter().position(|o| &o.name == x);
+                (x.clone(), out)
+            })
+            .collect();
+        let n = names.len();
+        Ok(Some(MeanTap {
+            session,
+            tensors,
+            sums: vec![Vec::new(); n],
+            shapes: vec![Some(Vec::new()); n],
+            items: vec![0; n],
+            error: None,
+        }))
+    }
+
+    fn add(&mut self, k: usize, data: &[f32], shape: &[i64]) {
+        let Some(known) = self.shapes[k].as_mut() else {
+            return;
+        };
+        let (n, rest) = match shape.split_first() {
+            Some((&n, rest)) if n > 0 => (n as usize, rest),
+            _ => return,
+        };
+        if known.is_empty() {
+            *known = rest.to_vec();
+            self.sums[k] = vec![0.0; data.len() / n];
+        } else if known.as_slice() != rest {
+            self.shapes[k] = None;
+            return;
+        }
+        let per = self.sums[k].len();
+        for item in data.chunks_exact(per) {
+            for (s, &v) in self.sums[k].iter_mut().zip(item) {
+                // A non-finite input would poison the mean; such a value is not an expectation to correct for.
+                if v.is_finite() {
+                    *s += v as f64;
+                }
+            }
+        }
+        self.items[k] += n as u64;
+    }
+
+    fn observe(&mut self, batch: &Batch<'_>) -> Result<()> {
+        let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(batch.tensors.len());
+        for (name, t) in &batch.tensors {
+            ins.push((self.session.input_index(name)?, *t));
+        }
+        let wanted: Vec<usize> = self.tensors.iter().filter_map(|(_, o)| *o).collect();
+        let mut outs: Vec<(usize, Option<crate::runtime::TensorMut<'_>>)> =
+            wanted.iter().map(|&i| (i, None)).collect();
+        let ran = if outs.is_empty() {
+            Vec::new()
+        } else {
+            self.session.run_indexed(None, &ins, &mut outs)?
+        };
+        for k in 0..self.tensors.len() {
+            match self.tensors[k].1 {
+                Some(o) => {
+                    let j = wanted.iter().position(|&w| w == o).expect("requested");
+                    let t = ran[j]
+                        .as_ref()
+                        .ok_or_else(|| Error::internal("bias-correction run returned no tensor"))?;
+                    let (data, shape) = (t.as_slice::<f32>()?.to_vec(), t.shape().to_vec());
+                    self.add(k, &data, &shape);
+                }
+                None => {
+                    let name = self.tensors[k].0.clone();
+                    if let Some((_, t)) = batch.tensors.iter().find(|(n, _)| *n == name) {
+                        if t.element_type() == ElementType::Float32 {
+                            let data: Vec<f32> = t
+                                .data()
+                                .chunks_exact(4)
+                                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                                .collect();
+                            self.add(k, &data, t.shape());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The per-element means of every tapped tensor with a stable shape: name -> (mean, shape without batch).
+    fn means(&self) -> HashMap<String, (Vec<f32>, Vec<i64>)> {
+        let mut out = HashMap::new();
+        for (k, (name, _)) in self.tensors.iter().enumerate() {
+            if let (Some(shape), n) = (&self.shapes[k], self.items[k]) {
+                if n > 0 {
+                    let m = self.sums[k].iter().map(|s| (s / n as f64) as f32).collect();
+                    out.insert(name.clone(), (m, shape.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Folds the measured error into the biases of `model` (the model the tap was built from). Returns report
+    /// notes. Errors: the tap's own run failure, if calibration succeeded in spite of it.
+    pub fn apply(self, model: &mut ModelProto, cfg: &QuantConfig) -> Result<Vec<String>> {
+        if let Some(e) = self.error {
+            return Err(e.context("bias correction"));
+        }
+        let means = self.means();
+        let Some(g) = model.graph.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let mut taken: HashSet<String> = g
+            .initializer
+            .iter()
+            .filter_map(|t| t.name.clone())
+            .chain(g.node.iter().flat_map(|n| n.output.iter().cloned()))
+            .chain(g.input.iter().filter_map(|v| v.name.clone()))
+            .collect();
+        let (mut done, mut skipped) = (0usize, Vec::new());
+        for i in targets(g, cfg) {
+            let n = g.node[i].clone();
+            let label = n.name.clone().unwrap_or_else(|| n.output[0].clone());
+            let Some((mean, shape)) = means.get(&n.input[0]) else {
+                skipped.push(label);
+                continue;
+            };
+            let w = g
+                .initializer
+                .iter()
+                .find(|t| t.name.as_ref() == Some(&n.input[1]))
+                .expect("target weight is an initializer");
+            let (wv, wd) = (read_f32(w)?, w.dims.clone());
+            let delta = match op(&n) {
+                "Conv" => conv_delta(&n, &wv, &wd, mean, shape, cfg),
+                _ => gemm_delta(&n, &wv, &wd, mean, cfg),
+            };
+            let Some(delta) = delta else {
+                skipped.push(label);
+                continue;
+            };
+            let bias_name = n.input.get(2).filter(|b| !b.is_empty()).cloned();
+            let mut bias = match &bias_name {
+                Some(b) => read_f32(
+                    g.initializer
+                        .iter()
+                        .find(|t| t.name.as_ref() == Some(b))
+                        .expect("target bias is an initializer"),
+                )?,
+                None => vec![0.0; delta.len()],
+            };
+            if bias.len() != delta.len() {
+                skipped.push(label);
+                continue;
+            }
+            bias.iter_mut().zip(&delta).for_each(|(b, d)| *b -= d);
+            // A new initializer: the old bias may be shared with a layer that is not corrected the same way.
+            let base = format!("{}_corrected", bias_name.as_deref().unwrap_or(&label));
+            let mut name = base.clone();
+            let mut k = 1;
+            while taken.contains(&name) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            taken.insert(name.clone());
+            g.initializer
+                .push(f32_tensor(&name, &[bias.len() as i64], &bias));
+            let node = &mut g.node[i];
+            if node.input.len() < 3 {
+                node.input.resize(3, String::new());
+            }
+            node.input[2] = name;
+            done += 1;
+        }
+        let mut notes = vec![format!(
+            "bias correction: {done} layers corrected for the mean error of their quantized weights"
+        )];
+        if !skipped.is_empty() {
+            notes.push(format!(
+                "bias correction skipped (input shape varied between batches or layout not handled): {}",
+                skipped.join(", ")
+            ));
+        }
+        Ok(notes)
+    }
+}
+
+/// `(W' - W)` of `w` under `cfg` with per-channel `axis`.
+fn weight_error(w: &[f32], dims: &[i64], cfg: &QuantConfig, axis: Option<usize>) -> Vec<f32> {
+    let q = quantize_weight(w, dims, weight_spec(cfg, axis));
+    dequantize(&q).iter().zip(w).map(|(a, b)| a - b).collect()
+}
+
+/// Conv: expected error per output channel, with the input mean map `mean` ([C, H, W]).
+fn conv_delta(
+    n: &NodeProto,
+    w: &[f32],
+    wd: &[i64],
+    mean: &[f32],
+    shape: &[i64],
+    cfg: &QuantConfig,
+) -> Option<Vec<f32>> {
+    if shape.len() != 3 || wd.len() != 4 {
+        return None;
+    }
+    let (c, h, wi) = (shape[0], shape[1], shape[2]);
+    let (m, cg, kh, kw) = (wd[0], wd[1], wd[2], wd[3]);
+    let group = attr_i(n, "group").unwrap_or(1);
+    if group <= 0 || cg * group != c || m % group != 0 {
+        return None;
+    }
+    let strides = attr_ints(n, "strides").unwrap_or_else(|| vec![1, 1]);
+    let dil = attr_ints(n, "dilations").unwrap_or_else(|| vec![1, 1]);
+    let pads = attr_ints(n, "pads").unwrap_or_else(|| vec![0; 4]);
+    if strides.len() != 2 || dil.len() != 2 || pads.len() != 4 {
+        return None;
+    }
+    let oh = (h + pads[0] + pads[2] - ((kh - 1) * dil[0] + 1)) / strides[0] + 1;
+    let ow = (wi + pads[1] + pads[3] - ((kw - 1) * dil[1] + 1)) / strides[1] + 1;
+    if oh <= 0 || ow <= 0 {
+        return None;
+    }
+    // E over output positions of the input each kernel tap reads: [C, KH, KW].
+    let mut tap = vec![0f64; (c * kh * kw) as usize];
+    for ci in 0..c {
+        let plane = &mean[(ci * h * wi) as usize..((ci + 1) * h * wi) as usize];
+        for a in 0..kh {
+            for b in 0..kw {
+                let mut s = 0f64;
+                for y in 0..oh {
+                    let iy = y * strides[0] - pads[0] + a * dil[0];
+                    if iy < 0 || iy >= h {
+                        continue;
+                    }
+                    let row = &plane[(iy * wi) as usize..((iy + 1) * wi) as usize];
+                    for x in 0..ow {
+                        let ix = x * strides[1] - pads[1] + b * dil[1];
+                        if ix >= 0 && ix < wi {
+                            s += row[ix as usize] as f64;
+                        }
+                    }
+                }
+                tap[((ci * kh + a) * kw + b) as usize] = s / (oh * ow) as f64;
+            }
+        }
+    }
+    let err = weight_error(w, wd, cfg, cfg.per_channel.then_some(0));
+    let per_group = m / group;
+    let k = (cg * kh * kw) as usize;
+    Some(
+        (0..m)
+            .map(|o| {
+                let base = ((o / per_group) * cg * kh * kw) as usize;
+                let e = &err[o as usize * k..(o as usize + 1) * k];
+                e.iter()
+                    .zip(&tap[base..base + k])
+                    .map(|(a, b)| *a as f64 * b)
+                    .sum::<f64>() as f32
+            })
+            .collect(),
+    )
+}
+
+/// Gemm (alpha = beta = 1, no transA): expected error per output, with the input mean `mean` ([K]).
+fn gemm_delta(
+    n: &NodeProto,
+    w: &[f32],
+    wd: &[i64],
+    mean: &[f32],
+    cfg: &QuantConfig,
+) -> Option<Vec<f32>> {
+    if wd.len() != 2 {
+        return None;
+    }
+    let trans_b = attr_i(n, "transB").unwrap_or(0) != 0;
+    let (k, nout) = if trans_b {
+        (wd[1], wd[0])
+    } else {
+        (wd[0], wd[1])
+    };
+    if mean.len() as i64 != k {
+        return None;
+    }
+    let axis = cfg.per_channel.then_some(if trans_b { 0 } else { 1 });
+    let err = weight_error(w, wd, cfg, axis);
+    let (k, nout) = (k as usize, nout as usize);
+    Some(
+        (0..nout)
+            .map(|j| {
+                (0..k)
+                    .map(|i| {
+                        let e = if trans_b {
+                            err[j * k + i]
+                        } else {
+                            err[i * nout + j]
+                        };
+                        e as f64 * mean[i] as f64
+                    })
+                    .sum::<f64>() as f32
+            })
+            .collect(),
+    )
+}
+
+/// A calibration source that also feeds each batch to a [`MeanTap`]. A tap failure does not stop calibration
+/// (calibration reports bad batches better); it is returned by [`MeanTap::apply`].
+pub struct Tapped<'a> {
+    pub inner: &'a mut dyn CalibrationSource,
+    pub tap: &'a mut MeanTap,
+}
+
+impl CalibrationSource for Tapped<'_> {
+    fn len_hint(&self) -> Option<usize> {
+        self.inner.len_hint()
+    }
+    fn next_batch(&mut self, inputs: &[TensorInfo]) -> Result<Option<Batch<'_>>> {
+        let b = self.inner.next_batch(inputs)?;
+        if let Some(batch) = &b {
+            if self.tap.error.is_none() {
+                if let Err(e) = self.tap.observe(batch) {
+                    self.tap.error = Some(e.context(format!("batch {}", batch.origin)));
+                }
+            }
+        }
+        Ok(b)
+    }
+}

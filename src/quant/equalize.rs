@@ -1,0 +1,291 @@
+//! Cross-layer equalization (Nagel et al. 2019, "Data-Free Quantization Through Weight Equalization and Bias
+//! Correction") on the float model, before calibration.
+//!
+//! For a chain `Conv A -> [Relu] -> Conv B` where every link has one consumer, output channel `c` of A can be
+//! divided by `s_c > 0` and input channel `c` of B multiplied by it without changing B's output, because Relu is
+//! positively homogeneous (`relu(x / s) = relu(x) / s`) and B is linear in its input (zero padding included).
+//! Choosing `s_c = sqrt(r1_c / r2_c)` (r1: A's output-channel weight range, r2: B's input-channel range) gives both
+//! the same range `sqrt(r1_c r2_c)`, which is what one per-tensor weight scale needs: depthwise convolutions whose
+//! channel ranges differ by orders of magnitude stop losing their small channels. Chains are equalized in turn until
+//! the scales settle (a Conv can be B of one pair and A of the next).
+//!
+//! Links allowed between A and B: nothing, Relu, or Clip with lower bound 0 and no upper bound. `Clip(0, 6)`
+//! (Relu6) is *not* homogeneous: scaled, its bound would differ per channel and ONNX Clip bounds are scalars. It
+//! is equalized only when the caller asks for it to be replaced by Relu (`replace_clip6_relu`), which changes the
+//! float model (values above 6 pass); each replacement is reported. A is any Conv (grouped included: its output
+//! channel `c` is row `c` of its weight); B is a plain (group 1) or depthwise Conv. Weights and biases must be
+//! float initializers used by that node only.
+//!
+//! Not done: high-bias absorption (it needs each channel's pre-activation distribution; BatchNorm statistics are
+//! gone once folded, and the calibration data comes after this step).
+
+use std::collections::HashMap;
+
+use crate::error::Result;
+use crate::onnx::proto::{GraphProto, ModelProto, NodeProto};
+use crate::quant::qdq::weights::{f32_tensor, read_f32};
+
+/// One equalizable pair: node indices of A, the optional link, and B.
+struct Pair {
+    a: usize,
+    link: Option<usize>,
+    b: usize,
+    /// B is depthwise (weight [C, 1, ...]): input channel c is its row c.
+    b_depthwise: bool,
+    /// The link is a Clip(0, 6) to be replaced by Relu.
+    replace: bool,
+}
+
+fn op(n: &NodeProto) -> &str {
+    n.op_type.as_deref().unwrap_or("")
+}
+
+fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| a.i)
+}
+
+fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
+    n.attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| a.f)
+}
+
+/// Clip's bounds: from inputs 1 and 2 (opset >= 11, constant initializers) or the attributes (older opsets).
+/// `None` when a bound is not a known constant.
+fn clip_bounds(g: &GraphProto, n: &NodeProto) -> Option<(f32, f32)> {
+    let bound = |k: usize, attr: &str, default: f32| -> Option<f32> {
+        match n.input.get(k).filter(|s| !s.is_empty()) {
+            Some(name) => {
+                let t = g
+                    .initializer
+                    .iter()
+                    .find(|t| t.name.as_ref() == Some(name))?;
+                read_f32(t).ok().and_then(|v| (v.len() == 1).then(|| v[0]))
+            }
+            None => Some(attr_f(n, attr).unwrap_or(default)),
+        }
+    };
+    Some((
+        bound(1, "min", f32::NEG_INFINITY)?,
+        bound(2, "max", f32::INFINITY)?,
+    ))
+}
+
+/// Equalizes every chain it can in `model` (default-domain nodes only). Returns notes for the report: how many
+/// pairs were equalized, and every Clip replaced by Relu.
+pub fn equalize(model: &mut ModelProto, replace_clip6_relu: bool) -> Result<Vec<String>> {
+    let Some(g) = model.graph.as_mut() else {
+        return Ok(Vec::new());
+    };
+    // How many times each name is read (node inputs, subgraphs not included, plus graph outputs).
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for n in &g.node {
+        for i in n.input.iter().filter(|s| !s.is_empty()) {
+            *uses.entry(i.clone()).or_default() += 1;
+        }
+    }
+    for o in &g.output {
+        if let Some(name) = &o.name {
+            *uses.entry(name.clone()).or_insert(0) += 1;
+        }
+    }
+    let consumer: HashMap<String, usize> = g
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.input.iter().map(move |x| (x.clone(), i)))
+        .collect();
+    let init: HashMap<String, usize> = g
+        .initializer
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.name.clone().map(|n| (n, i)))
+        .collect();
+    let default_domain =
+        |n: &NodeProto| matches!(n.domain.as_deref().unwrap_or(""), "" | "ai.onnx");
+    // A Conv whose weight (and bias) are float initializers read by it alone.
+    let own_weights = |n: &NodeProto| -> bool {
+        op(n) == "Conv"
+            && default_domain(n)
+            && n.input.len() >= 2
+            && n.input[1..].iter().filter(|s| !s.is_empty()).all(|w| {
+                uses.get(w.as_str()) == Some(&1)
+                    && init
+                        .get(w.as_str())
+                        .is_some_and(|&i| g.initializer[i].data_type == Some(1))
+            })
+    };
+    let single_next = |t: &str| -> Option<usize> {
+        (uses.get(t) == Some(&1))
+            .then(|| consumer.get(t).copied())
+            .flatten()
+    };
+    let mut pairs = Vec::new();
+    for (ai, a) in g.node.iter().enumerate() {
+        if !own_weights(a) || a.output.len() != 1 {
+            continue;
+        }
+        let Some(mut next) = single_next(&a.output[0]) else {
+            continue;
+        };
+        let mut link = None;
+        let mut replace = false;
+        let n = &g.node[next];
+        if default_domain(n) && op(n) == "Relu" {
+            link = Some(next);
+        } else if default_domain(n) && op(n) == "Clip" {
+            match clip_bounds(g, n) {
+                Some((lo, hi)) if lo == 0.0 && hi == f32::INFINITY => link = Some(next),
+                Some((lo, hi)) if lo == 0.0 && hi == 6.0 && replace_clip6_relu => {
+                    link = Some(next);
+                    replace = true;
+                }
+                _ => continue,
+            }
+        }
+        if let Some(l) = link {
+            match single_next(&g.node[l].output[0]) {
+                Some(b) => next = b,
+                None => continue,
+            }
+        }
+        let b = &g.node[next];
+        if !own_weights(b) || b.input[0] != g.node[link.unwrap_or(ai)].output[0] {
+            continue;
+        }
+        let w2 = &g.initializer[init[b.input[1].as_str()]];
+        let w1 = &g.initializer[init[a.input[1].as_str()]];
+        let group = attr_i(b, "group").unwrap_or(1);
+        let c = w1.dims.first().copied().unwrap_or(0);
+        let b_depthwise = group > 1 && group == c && w2.dims.get(1) == Some(&1) && w2.dims[0] == c;
+        if !(group == 1 && w2.dims.get(1) == Some(&c) || b_depthwise) || c == 0 {
+            continue;
+        }
+        pairs.push(Pair {
+            a: ai,
+            link,
+            b: next,
+            b_depthwise,
+            replace,
+        });
+    }
+    if pairs.is_empty() {
+        return Ok(vec![
+            "cross-layer equalization: no equalizable Conv pair".into()
+        ]);
+    }
+    // Working copies of the weights and biases involved.
+    let mut vals: HashMap<String, (Vec<f32>, Vec<i64>)> = HashMap::new();
+    for p in &pairs {
+        for &ni in &[p.a, p.b] {
+            for w in g.node[ni].input[1..].iter().filter(|s| !s.is_empty()) {
+                if !vals.contains_key(w) {
+                    let t = &g.initializer[init[w.as_str()]];
+                    vals.insert(w.clone(), (read_f32(t)?, t.dims.clone()));
+                }
+            }
+        }
+    }
+    let mut iterations = 0;
+    for _ in 0..20 {
+        iterations += 1;
+        let mut moved = 0f32;
+        for p in &pairs {
+            let (w1n, w2n) = (&g.node[p.a].input[1], &g.node[p.b].input[1]);
+            let (c, r1) = {
+                let (w1, d1) = &vals[w1n];
+                let c = d1[0] as usize;
+                let per = w1.len() / c;
+                let r: Vec<f32> = (0..c)
+                    .map(|k| {
+                        w1[k * per..(k + 1) * per]
+                            .iter()
+                            .fold(0f32, |m, x| m.max(x.abs()))
+                    })
+                    .collect();
+                (c, r)
+            };
+            let r2: Vec<f32> = {
+                let (w2, d2) = &vals[w2n];
+                let mut r = vec![0f32; c];
+                if p.b_depthwise {
+                    let per = w2.len() / c;
+                    for (k, rk) in r.iter_mut().enumerate() {
+                        *rk = w2[k * per..(k + 1) * per]
+                            .iter()
+                            .fold(0f32, |m, x| m.max(x.abs()));
+                    }
+                } else {
+                    let inner: usize = d2[2..].iter().product::<i64>() as usize;
+                    for (i, x) in w2.iter().enumerate() {
+                        let k = (i / inner) % c;
+                        r[k] = r[k].max(x.abs());
+                    }
+                }
+                r
+            };
+            let s: Vec<f32> = (0..c)
+                .map(|k| {
+                    if r1[k] > 0.0 && r2[k] > 0.0 && r1[k].is_finite() && r2[k].is_finite() {
+                        (r1[k] / r2[k]).sqrt().clamp(1e-6, 1e6)
+                    } else {
+                        1.0
+                    }
+                })
+                .collect();
+            moved = s.iter().fold(moved, |m, x| m.max(x.ln().abs()));
+            {
+                let (w1, _) = vals.get_mut(w1n).unwrap();
+                let per = w1.len() / c;
+                for (k, sk) in s.iter().enumerate() {
+                    w1[k * per..(k + 1) * per].iter_mut().for_each(|x| *x /= sk);
+                }
+            }
+            if let Some(bn) = g.node[p.a].input.get(2).filter(|s| !s.is_empty()) {
+                let (b1, _) = vals.get_mut(bn).unwrap();
+                if b1.len() == c {
+                    b1.iter_mut().zip(&s).for_each(|(x, sk)| *x /= sk);
+                }
+            }
+            let (w2, d2) = vals.get_mut(w2n).unwrap();
+            if p.b_depthwise {
+                let per = w2.len() / c;
+                for (k, sk) in s.iter().enumerate() {
+                    w2[k * per..(k + 1) * per].iter_mut().for_each(|x| *x *= sk);
+                }
+            } else {
+                let inner: usize = d2[2..].iter().product::<i64>() as usize;
+                for (i, x) in w2.iter_mut().enumerate() {
+                    *x *= s[(i / inner) % c];
+                }
+            }
+        }
+        if moved < 1e-3 {
+            break;
+        }
+    }
+    for (name, (v, dims)) in &vals {
+        let i = init[name.as_str()];
+        g.initializer[i] = f32_tensor(name, dims, v);
+    }
+    let mut notes = vec![format!(
+        "cross-layer equalization: {} Conv pairs equalized ({iterations} sweeps)",
+        pairs.len()
+    )];
+    for p in pairs.iter().filter(|p| p.replace) {
+        let l = &mut g.node[p.link.expect("replacement has a link")];
+        notes.push(format!(
+            "Clip(0, 6) node '{}' replaced by Relu so that its Conv pair could be equalized (replace_clip6_relu): \
+             values above 6 are no longer clipped",
+            l.name.as_deref().unwrap_or("")
+        ));
+        l.op_type = Some("Relu".into());
+        l.input.truncate(1);
+        l.attribute.clear();
+    }
+    Ok(notes)
+}
