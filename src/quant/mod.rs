@@ -7,6 +7,7 @@
 pub mod calibrate;
 pub mod config;
 pub mod data;
+pub mod histogram;
 pub mod pipeline;
 pub mod prepare;
 pub mod qdq;
