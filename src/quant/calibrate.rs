@@ -5,8 +5,9 @@
 //! [`Collector`] per tensor, and the run's outputs are freed before the next batch: memory does not grow with the
 //! number of samples (a test checks peak RSS flat between 8 and 64 samples).
 //!
-//! Collectors are pluggable: [`MinMax`] and [`MovingAverageMinMax`] now; histogram methods (percentile, entropy,
-//! MinMSE) fit the same trait: a fixed-size histogram that rebins when the range grows needs no second pass.
+//! Collectors are pluggable: [`MinMax`], [`MovingAverageMinMax`], and the histogram methods (percentile, entropy,
+//! MinMSE, NonOverflow) of [`crate::quant::histogram`]: a fixed-size histogram with power-of-two-aligned bins that
+//! merge when the range grows, so there is no second pass and the result does not depend on batch size or order.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -15,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::proto::ModelProto;
 use crate::onnx::Model;
 use crate::quant::data::CalibrationSource;
+use crate::quant::histogram::{Grid, Histogram, HistogramCollector, RangeMethod};
 use crate::quant::prepare::{ActivationInfo, Prepared};
 use crate::quant::{CalibMethod, Calibration, QuantConfig, TensorStats};
 use crate::runtime::{ElementType, GraphOptimizationLevel, Session, SessionOptions, TensorRef};
@@ -25,17 +27,58 @@ pub trait Collector: Send {
     fn observe(&mut self, data: &[f32]);
     /// The range to quantize, or `None` if no finite value was seen.
     fn range(&self) -> Option<(f32, f32)>;
+    /// The histogram, for collectors that keep one (the calibration cache stores it).
+    fn histogram(&self) -> Option<&Histogram> {
+        None
+    }
 }
 
-/// Creates the collector for `method` (one per tensor).
-pub fn collector_for(method: &CalibMethod) -> Box<dyn Collector> {
-    match *method {
+/// The histogram method behind `method` (None for MinMax with a moving average, which needs no histogram).
+pub fn range_method(method: &CalibMethod) -> Option<RangeMethod> {
+    Some(match *method {
+        CalibMethod::MinMax {
+            moving_average: Some(_),
+        } => return None,
         CalibMethod::MinMax {
             moving_average: None,
-        } => Box::new(MinMax::default()),
-        CalibMethod::MinMax {
-            moving_average: Some(c),
-        } => Box::new(MovingAverageMinMax::new(c)),
+        } => RangeMethod::MinMax,
+        CalibMethod::Percentile { percentile } => RangeMethod::Percentile(percentile as f64),
+        CalibMethod::Entropy => RangeMethod::Entropy,
+        CalibMethod::MinMse => RangeMethod::MinMse,
+        CalibMethod::NonOverflow => RangeMethod::NonOverflow,
+    })
+}
+
+/// The grid the emitter will quantize activation `name` on (its type override, else the config's).
+pub fn activation_grid(config: &QuantConfig, name: &str) -> Grid {
+    Grid {
+        qtype: config
+            .tensor_overrides
+            .get(name)
+            .and_then(|o| o.qtype)
+            .unwrap_or(config.activation_type),
+        symmetric: config.activation_symmetric,
+        pow2: config.power_of_two_scales,
+    }
+}
+
+/// Creates the collector for `method` (one per tensor) quantized on `grid`. `keep_histogram` makes plain MinMax
+/// keep a histogram too (for the calibration cache, which then serves every method).
+pub fn collector_for(method: &CalibMethod, grid: Grid, keep_histogram: bool) -> Box<dyn Collector> {
+    match (*method, range_method(method)) {
+        (
+            CalibMethod::MinMax {
+                moving_average: Some(c),
+            },
+            _,
+        ) => Box::new(MovingAverageMinMax::new(c)),
+        (_, Some(RangeMethod::MinMax)) if !keep_histogram => Box::new(MinMax::default()),
+        (_, Some(m)) => Box::new(HistogramCollector {
+            hist: Histogram::default(),
+            method: m,
+            grid,
+        }),
+        (_, None) => Box::new(MinMax::default()),
     }
 }
 
@@ -331,9 +374,9 @@ fn calibrate_with_session(
         .iter()
         .map(|&i| session.outputs()[i].name.clone())
         .collect();
-    let mut collectors: Vec<Box<dyn Collector>> = out_idx
+    let mut collectors: Vec<Box<dyn Collector>> = out_names
         .iter()
-        .map(|_| collector_for(&config.method))
+        .map(|n| collector_for(&config.method, activation_grid(config, n), false))
         .collect();
     let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); out_idx.len()];
     let float_inputs: Vec<usize> = session
@@ -345,7 +388,10 @@ fn calibrate_with_session(
         .collect();
     let mut in_collectors: Vec<Box<dyn Collector>> = float_inputs
         .iter()
-        .map(|_| collector_for(&config.method))
+        .map(|&k| {
+            let n = &session.inputs()[k].name;
+            collector_for(&config.method, activation_grid(config, n), false)
+        })
         .collect();
     let mut in_shapes: Vec<Vec<i64>> = vec![Vec::new(); float_inputs.len()];
     let inputs = session.inputs().to_vec();

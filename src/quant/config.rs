@@ -96,11 +96,39 @@ impl Preset {
 }
 
 /// How activation ranges are derived from the calibration data.
+///
+/// All but moving-average MinMax work on a streaming histogram per tensor (`quant::histogram`), the same for any
+/// batch size and order.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum CalibMethod {
     /// The observed minimum and maximum; with `moving_average`, the per-batch extremes are averaged
     /// exponentially with that constant instead of taken globally.
     MinMax { moving_average: Option<f32> },
+    /// Clip magnitudes at this percentile of `|x|` (in (0, 100], e.g. 99.999).
+    Percentile { percentile: f32 },
+    /// TensorRT's entropy calibration (minimum KL divergence between clipped and quantized distributions).
+    Entropy,
+    /// The range that minimises the expected squared quantization error on the preset's grid; with power-of-two
+    /// scales, the shift that minimises it (AMD's PowerOfTwoMethod.MinMSE).
+    MinMse,
+    /// The data's extremes, power-of-two scales rounded up so nothing clips (AMD's NonOverflow).
+    NonOverflow,
+}
+
+impl CalibMethod {
+    /// The default percentile of [`CalibMethod::Percentile`] (ONNX Runtime's).
+    pub const DEFAULT_PERCENTILE: f32 = 99.999;
+
+    /// Short name as the command line spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CalibMethod::MinMax { .. } => "minmax",
+            CalibMethod::Percentile { .. } => "percentile",
+            CalibMethod::Entropy => "entropy",
+            CalibMethod::MinMse => "minmse",
+            CalibMethod::NonOverflow => "nonoverflow",
+        }
+    }
 }
 
 /// How a weight's quantization range is chosen.
@@ -221,6 +249,13 @@ impl QuantConfig {
             if !(c > 0.0 && c < 1.0) {
                 return Err(Error::invalid_argument(format!(
                     "moving_average constant {c} must be in (0, 1)"
+                )));
+            }
+        }
+        if let CalibMethod::Percentile { percentile } = self.method {
+            if !(percentile > 0.0 && percentile <= 100.0) {
+                return Err(Error::invalid_argument(format!(
+                    "percentile {percentile} must be in (0, 100]"
                 )));
             }
         }

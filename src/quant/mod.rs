@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod config;
 pub mod data;
 pub mod equalize;
+pub mod histogram;
 pub mod legacy_opset;
 pub mod pipeline;
 pub mod prepare;
