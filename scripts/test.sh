@@ -11,6 +11,8 @@
 # 5. abi tests   the C/C++ programs of tests/ (CMake + ctest) in three flavours: plain, ASan+UBSan, valgrind
 # 6. windows     scripts/check_windows.sh: cargo check for x86_64-pc-windows-gnu, and where mingw-w64 and wine64
 #                are installed the cross-built DLL with the C tests run under wine
+# 7. corpus      scripts/corpus.sh: inspect, quantize (every preset), eval, check and run on the real models of
+#                tests/corpus/manifest.json (fetched by scripts/fetch_corpus.sh), about 5 minutes
 #
 # Every section runs even when an earlier one failed (unless it needs the earlier one's output); a summary with
 # each section's result and time is printed last, and the exit status is non-zero if any section failed.
@@ -28,7 +30,7 @@ cd "$IPUFLOW_ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-$IPUFLOW_ROOT/target}"
 LIB="$TARGET_DIR/debug/libipuflow.so"
 BUILD_DIR="${IPUFLOW_TEST_BUILD_DIR:-$IPUFLOW_ROOT/build/abi-tests}"
-SECTIONS="${IPUFLOW_TEST_SECTIONS:-tools fetch build cargo-test abi windows}"
+SECTIONS="${IPUFLOW_TEST_SECTIONS:-tools fetch build cargo-test abi windows corpus}"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 T0=$SECONDS
 RESULTS=()
@@ -159,6 +161,10 @@ do_windows() {
     bash scripts/check_windows.sh
 }
 
+do_corpus() {
+    IPUFLOW_BIN="$TARGET_DIR/debug/ipuflow" bash scripts/corpus.sh
+}
+
 # The driver is one function called on the last line, so bash has parsed all of it before running any of it: a
 # checkout or an edit of this file during a run (the run takes minutes) cannot make bash read a changed file mid-way.
 main() {
@@ -179,6 +185,7 @@ main() {
         fi
     fi
     want windows && section "windows (scripts/check_windows.sh)" do_windows
+    want corpus && section "corpus (scripts/corpus.sh: real models, every preset)" do_corpus
 
     printf '\n\033[1m==== summary ====\033[0m\n'
     printf '%s\n' "${RESULTS[@]}"

@@ -61,24 +61,40 @@ fn input(shape: &[i64], seed: u32) -> OwnedTensor {
     OwnedTensor::from_f32(shape, &v).unwrap()
 }
 
-fn run(m: &Model, name: &str, x: &OwnedTensor) -> Vec<f32> {
+fn run(m: &Model, feeds: &[(String, OwnedTensor)]) -> Vec<f32> {
     let s = Session::from_model(m, &SessionOptions::default()).expect("session");
-    let out = s.run(&[(name, x.view())]).expect("run");
+    let inputs: Vec<_> = feeds.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
+    let out = s.run(&inputs).expect("run");
     out[0].as_slice::<f32>().unwrap().to_vec()
 }
 
 /// Quantizes with `preset` on 4 samples of `shape`, and checks the result against the float model on a fifth
 /// (SQNR above 20 dB: 8-bit on these small graphs gives 30+).
 fn quantize_and_compare(m: &Model, name: &str, shape: &[i64], preset: Preset) -> QuantReport {
+    quantize_samples(
+        m,
+        preset,
+        &|k| vec![(name.to_string(), input(shape, k))],
+        true,
+    )
+}
+
+/// As [`quantize_and_compare`], with each sample (several inputs) made by `sample(k)`.
+fn quantize_samples(
+    m: &Model,
+    preset: Preset,
+    sample: &dyn Fn(u32) -> Vec<(String, OwnedTensor)>,
+    expect_qdq: bool,
+) -> QuantReport {
     let _ = ort_support::runtime();
     let mut data = TensorSamples::new();
     for k in 0..4 {
-        data.push(vec![(name.to_string(), input(shape, k))]);
+        data.push(sample(k));
     }
     let (q, report) = quantize(m, &QuantConfig::preset(preset), &mut data, Hooks::default())
         .unwrap_or_else(|e| panic!("{preset:?}: {e}"));
-    let x = input(shape, 99);
-    let (f, qv) = (run(m, name, &x), run(&q, name, &x));
+    let x = sample(99);
+    let (f, qv) = (run(m, &x), run(&q, &x));
     assert_eq!(f.len(), qv.len());
     let sig: f64 = f.iter().map(|&a| (a as f64).powi(2)).sum();
     let noise: f64 = f
@@ -88,7 +104,7 @@ fn quantize_and_compare(m: &Model, name: &str, shape: &[i64], preset: Preset) ->
         .sum();
     let sqnr = 10.0 * (sig / noise.max(1e-30)).log10();
     assert!(sqnr > 20.0, "{preset:?}: SQNR {sqnr:.1} dB");
-    assert!(
+    assert_eq!(
         q.proto()
             .graph
             .as_ref()
@@ -96,7 +112,8 @@ fn quantize_and_compare(m: &Model, name: &str, shape: &[i64], preset: Preset) ->
             .node
             .iter()
             .any(|n| n.op_type.as_deref() == Some("QuantizeLinear")),
-        "{preset:?}: nothing was quantized"
+        expect_qdq,
+        "{preset:?}: Q/DQ nodes present or not as expected"
     );
     report
 }
@@ -245,4 +262,82 @@ fn constant_node_weights_are_quantized() {
         .tensor("w")
         .expect("the Constant's weight is in the report");
     assert!(w.kind.contains("weight"), "{w:?}");
+}
+
+/// An If (as Silero VAD chooses its 8/16 kHz branch) stays float with its subgraphs, and the report says so by
+/// name; the main graph around it is still quantized.
+#[test]
+fn if_subgraphs_stay_float_with_a_reason() {
+    let branch = |name: &str, op: &str| GraphProto {
+        name: Some(name.into()),
+        node: vec![node(op, &["c"], &[&format!("{name}_out")])],
+        output: vec![vi(
+            &format!("{name}_out"),
+            1,
+            &[D::Fixed(1), D::Fixed(4), D::Fixed(4), D::Fixed(4)],
+        )],
+        ..Default::default()
+    };
+    let graph_attr = |name: &str, g: GraphProto| AttributeProto {
+        name: Some(name.into()),
+        g: Some(Box::new(g)),
+        r#type: Some(5),
+        ..Default::default()
+    };
+    let mut iff = node("If", &["flag"], &["y"]);
+    iff.name = Some("choose".into());
+    iff.attribute = vec![
+        graph_attr("then_branch", branch("then", "Relu")),
+        graph_attr("else_branch", branch("else", "Neg")),
+    ];
+    let w: Vec<f32> = (0..4 * 2).map(|i| (i as f32 - 3.5) / 4.0).collect();
+    let g = GraphProto {
+        name: Some("with_if".into()),
+        node: vec![
+            NodeProto {
+                name: Some("conv".into()),
+                ..node("Conv", &["x", "w"], &["c"])
+            },
+            iff,
+        ],
+        initializer: vec![f32_init("w", &[4, 2, 1, 1], &w)],
+        input: vec![
+            vi(
+                "x",
+                1,
+                &[D::Fixed(1), D::Fixed(2), D::Fixed(4), D::Fixed(4)],
+            ),
+            vi("flag", 9, &[]),
+        ],
+        output: vec![vi(
+            "y",
+            1,
+            &[D::Fixed(1), D::Fixed(4), D::Fixed(4), D::Fixed(4)],
+        )],
+        ..Default::default()
+    };
+    let m = model_at(g, 17, 8);
+    let sample = |k: u32| {
+        vec![
+            ("x".to_string(), input(&[1, 2, 4, 4], k)),
+            (
+                "flag".to_string(),
+                OwnedTensor::from_bytes(ipuflow::runtime::ElementType::Bool, &[], vec![1]).unwrap(),
+            ),
+        ]
+    };
+    let r = quantize_samples(&m, Preset::A8W8, &sample, true);
+    assert!(r.node("conv").is_some_and(|n| n.quantized), "{:?}", r.nodes);
+    assert!(
+        r.node("choose").is_some_and(|n| !n.quantized),
+        "{:?}",
+        r.nodes
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("If/Loop/Scan") && n.contains("choose")),
+        "{:?}",
+        r.notes
+    );
 }
