@@ -341,3 +341,44 @@ fn if_subgraphs_stay_float_with_a_reason() {
         r.notes
     );
 }
+
+/// Opset 12 with a Softmax on a tensor of unknown rank (PP-OCRv4's recognizer): raising the opset to 13 is exact only
+/// for the last axis, so the emitter needs the rank, which here only the calibration runs know.
+#[test]
+fn softmax_on_an_unknown_rank_tensor_is_raised_to_opset_13() {
+    let x = ValueInfoProto {
+        name: Some("x".into()),
+        r#type: Some(TypeProto {
+            denotation: None,
+            value: Some(ipuflow::onnx::proto::type_proto::Value::TensorType(
+                ipuflow::onnx::proto::type_proto::Tensor {
+                    elem_type: Some(1),
+                    shape: None,
+                },
+            )),
+        }),
+        ..Default::default()
+    };
+    let mut sm = node("Softmax", &["r"], &["y"]);
+    sm.attribute.push(AttributeProto {
+        name: Some("axis".into()),
+        i: Some(2),
+        r#type: Some(2),
+        ..Default::default()
+    });
+    let g = GraphProto {
+        name: Some("softmax_unknown_rank".into()),
+        node: vec![node("Relu", &["x"], &["r"]), sm],
+        input: vec![x],
+        output: vec![vi("y", 1, &[D::Unknown, D::Unknown, D::Unknown])],
+        ..Default::default()
+    };
+    let r = quantize_and_compare(&model_at(g, 12, 7), "x", &[2, 3, 4], Preset::A8W8);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("rank taken from the calibration")),
+        "{:?}",
+        r.notes
+    );
+}
