@@ -382,3 +382,54 @@ fn softmax_on_an_unknown_rank_tensor_is_raised_to_opset_13() {
         r.notes
     );
 }
+
+/// Opset 8: BatchNormalization with `spatial`, TopK with its `k` attribute (both changed by opset 10) are converted;
+/// the quantized model computes what ONNX Runtime computes on the opset-8 original.
+#[test]
+fn opset_8_batchnorm_and_topk_are_converted() {
+    let int_attr = |name: &str, i: i64| AttributeProto {
+        name: Some(name.into()),
+        i: Some(i),
+        r#type: Some(2),
+        ..Default::default()
+    };
+    let mut bn = node("BatchNormalization", &["c", "s", "b", "m", "v"], &["n"]);
+    bn.attribute.push(int_attr("spatial", 1));
+    let mut topk = node("TopK", &["f"], &["y", "idx"]);
+    topk.attribute.push(int_attr("k", 5));
+    let w: Vec<f32> = (0..4 * 2).map(|i| (i as f32 - 3.5) / 4.0).collect();
+    let g = GraphProto {
+        name: Some("opset8".into()),
+        node: vec![
+            node("Conv", &["x", "w"], &["c"]),
+            bn,
+            node("Flatten", &["n"], &["f"]),
+            topk,
+        ],
+        initializer: vec![
+            f32_init("w", &[4, 2, 1, 1], &w),
+            f32_init("s", &[4], &[1.0, 0.5, 2.0, 1.5]),
+            f32_init("b", &[4], &[0.1, 0.0, -0.1, 0.2]),
+            f32_init("m", &[4], &[0.0, 0.1, 0.2, 0.3]),
+            f32_init("v", &[4], &[1.0, 2.0, 0.5, 1.0]),
+        ],
+        input: vec![vi(
+            "x",
+            1,
+            &[D::Fixed(1), D::Fixed(2), D::Fixed(4), D::Fixed(4)],
+        )],
+        output: vec![
+            vi("y", 1, &[D::Fixed(1), D::Fixed(5)]),
+            vi("idx", 7, &[D::Fixed(1), D::Fixed(5)]),
+        ],
+        ..Default::default()
+    };
+    let r = quantize_and_compare(&model_at(g, 8, 3), "x", &[1, 2, 4, 4], Preset::A8W8);
+    assert!(
+        r.notes.iter().any(|n| n.contains("opset 8 converted to 10")
+            && n.contains("1 BatchNormalization")
+            && n.contains("1 TopK")),
+        "{:?}",
+        r.notes
+    );
+}
