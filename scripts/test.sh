@@ -14,6 +14,8 @@
 # 7. lint        cargo fmt --check, cargo clippy --locked --all-targets -- -D warnings (the toolchain of
 #                rust-toolchain.toml, so a new Rust release changes nothing until the pin is bumped)
 # 8. fuzz        scripts/fuzz.sh: three libFuzzer targets on stable Rust, about 3 minutes (IPUFLOW_FUZZ_SECONDS)
+# 9. corpus      scripts/corpus.sh: inspect, quantize (every preset), eval, check and run on the real models of
+#                tests/corpus/manifest.json (fetched by scripts/fetch_corpus.sh), about 5 minutes
 #
 #   scripts/test.sh --ci   CI mode (same as CI=true): a test that lacks its data (../shared, the demo cache, the venv,
 #                          ONNX Runtime) FAILS instead of skipping.
@@ -34,7 +36,7 @@ cd "$IPUFLOW_ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-$IPUFLOW_ROOT/target}"
 LIB="$TARGET_DIR/debug/libipuflow.so"
 BUILD_DIR="${IPUFLOW_TEST_BUILD_DIR:-$IPUFLOW_ROOT/build/abi-tests}"
-SECTIONS="${IPUFLOW_TEST_SECTIONS:-tools fetch build cargo-test abi windows lint fuzz}"
+SECTIONS="${IPUFLOW_TEST_SECTIONS:-tools fetch build cargo-test abi windows lint fuzz corpus}"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 T0=$SECONDS
 RESULTS=()
@@ -177,6 +179,10 @@ do_fuzz() {
     bash scripts/fuzz.sh
 }
 
+do_corpus() {
+    IPUFLOW_BIN="$TARGET_DIR/debug/ipuflow" bash scripts/corpus.sh
+}
+
 # The driver is one function called on the last line, so bash has parsed all of it before running any of it: a
 # checkout or an edit of this file during a run (the run takes minutes) cannot make bash read a changed file mid-way.
 main() {
@@ -202,6 +208,7 @@ main() {
     want windows && section "windows (scripts/check_windows.sh)" do_windows
     want lint && section "lint (cargo fmt --check, cargo clippy -D warnings)" do_lint
     want fuzz && section "fuzz (scripts/fuzz.sh)" do_fuzz
+    want corpus && section "corpus (scripts/corpus.sh: real models, every preset)" do_corpus
 
     printf '\n\033[1m==== summary ====\033[0m\n'
     printf '%s\n' "${RESULTS[@]}"

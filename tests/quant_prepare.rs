@@ -61,24 +61,40 @@ fn input(shape: &[i64], seed: u32) -> OwnedTensor {
     OwnedTensor::from_f32(shape, &v).unwrap()
 }
 
-fn run(m: &Model, name: &str, x: &OwnedTensor) -> Vec<f32> {
+fn run(m: &Model, feeds: &[(String, OwnedTensor)]) -> Vec<f32> {
     let s = Session::from_model(m, &SessionOptions::default()).expect("session");
-    let out = s.run(&[(name, x.view())]).expect("run");
+    let inputs: Vec<_> = feeds.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
+    let out = s.run(&inputs).expect("run");
     out[0].as_slice::<f32>().unwrap().to_vec()
 }
 
 /// Quantizes with `preset` on 4 samples of `shape`, and checks the result against the float model on a fifth
 /// (SQNR above 20 dB: 8-bit on these small graphs gives 30+).
 fn quantize_and_compare(m: &Model, name: &str, shape: &[i64], preset: Preset) -> QuantReport {
+    quantize_samples(
+        m,
+        preset,
+        &|k| vec![(name.to_string(), input(shape, k))],
+        true,
+    )
+}
+
+/// As [`quantize_and_compare`], with each sample (several inputs) made by `sample(k)`.
+fn quantize_samples(
+    m: &Model,
+    preset: Preset,
+    sample: &dyn Fn(u32) -> Vec<(String, OwnedTensor)>,
+    expect_qdq: bool,
+) -> QuantReport {
     let _ = ort_support::runtime();
     let mut data = TensorSamples::new();
     for k in 0..4 {
-        data.push(vec![(name.to_string(), input(shape, k))]);
+        data.push(sample(k));
     }
     let (q, report) = quantize(m, &QuantConfig::preset(preset), &mut data, Hooks::default())
         .unwrap_or_else(|e| panic!("{preset:?}: {e}"));
-    let x = input(shape, 99);
-    let (f, qv) = (run(m, name, &x), run(&q, name, &x));
+    let x = sample(99);
+    let (f, qv) = (run(m, &x), run(&q, &x));
     assert_eq!(f.len(), qv.len());
     let sig: f64 = f.iter().map(|&a| (a as f64).powi(2)).sum();
     let noise: f64 = f
@@ -88,7 +104,7 @@ fn quantize_and_compare(m: &Model, name: &str, shape: &[i64], preset: Preset) ->
         .sum();
     let sqnr = 10.0 * (sig / noise.max(1e-30)).log10();
     assert!(sqnr > 20.0, "{preset:?}: SQNR {sqnr:.1} dB");
-    assert!(
+    assert_eq!(
         q.proto()
             .graph
             .as_ref()
@@ -96,7 +112,8 @@ fn quantize_and_compare(m: &Model, name: &str, shape: &[i64], preset: Preset) ->
             .node
             .iter()
             .any(|n| n.op_type.as_deref() == Some("QuantizeLinear")),
-        "{preset:?}: nothing was quantized"
+        expect_qdq,
+        "{preset:?}: Q/DQ nodes present or not as expected"
     );
     report
 }
@@ -245,4 +262,174 @@ fn constant_node_weights_are_quantized() {
         .tensor("w")
         .expect("the Constant's weight is in the report");
     assert!(w.kind.contains("weight"), "{w:?}");
+}
+
+/// An If (as Silero VAD chooses its 8/16 kHz branch) stays float with its subgraphs, and the report says so by
+/// name; the main graph around it is still quantized.
+#[test]
+fn if_subgraphs_stay_float_with_a_reason() {
+    let branch = |name: &str, op: &str| GraphProto {
+        name: Some(name.into()),
+        node: vec![node(op, &["c"], &[&format!("{name}_out")])],
+        output: vec![vi(
+            &format!("{name}_out"),
+            1,
+            &[D::Fixed(1), D::Fixed(4), D::Fixed(4), D::Fixed(4)],
+        )],
+        ..Default::default()
+    };
+    let graph_attr = |name: &str, g: GraphProto| AttributeProto {
+        name: Some(name.into()),
+        g: Some(Box::new(g)),
+        r#type: Some(5),
+        ..Default::default()
+    };
+    let mut iff = node("If", &["flag"], &["y"]);
+    iff.name = Some("choose".into());
+    iff.attribute = vec![
+        graph_attr("then_branch", branch("then", "Relu")),
+        graph_attr("else_branch", branch("else", "Neg")),
+    ];
+    let w: Vec<f32> = (0..4 * 2).map(|i| (i as f32 - 3.5) / 4.0).collect();
+    let g = GraphProto {
+        name: Some("with_if".into()),
+        node: vec![
+            NodeProto {
+                name: Some("conv".into()),
+                ..node("Conv", &["x", "w"], &["c"])
+            },
+            iff,
+        ],
+        initializer: vec![f32_init("w", &[4, 2, 1, 1], &w)],
+        input: vec![
+            vi(
+                "x",
+                1,
+                &[D::Fixed(1), D::Fixed(2), D::Fixed(4), D::Fixed(4)],
+            ),
+            vi("flag", 9, &[]),
+        ],
+        output: vec![vi(
+            "y",
+            1,
+            &[D::Fixed(1), D::Fixed(4), D::Fixed(4), D::Fixed(4)],
+        )],
+        ..Default::default()
+    };
+    let m = model_at(g, 17, 8);
+    let sample = |k: u32| {
+        vec![
+            ("x".to_string(), input(&[1, 2, 4, 4], k)),
+            (
+                "flag".to_string(),
+                OwnedTensor::from_bytes(ipuflow::runtime::ElementType::Bool, &[], vec![1]).unwrap(),
+            ),
+        ]
+    };
+    let r = quantize_samples(&m, Preset::A8W8, &sample, true);
+    assert!(r.node("conv").is_some_and(|n| n.quantized), "{:?}", r.nodes);
+    assert!(
+        r.node("choose").is_some_and(|n| !n.quantized),
+        "{:?}",
+        r.nodes
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("If/Loop/Scan") && n.contains("choose")),
+        "{:?}",
+        r.notes
+    );
+}
+
+/// Opset 12 with a Softmax on a tensor of unknown rank (PP-OCRv4's recognizer): raising the opset to 13 is exact only
+/// for the last axis, so the emitter needs the rank, which here only the calibration runs know.
+#[test]
+fn softmax_on_an_unknown_rank_tensor_is_raised_to_opset_13() {
+    let x = ValueInfoProto {
+        name: Some("x".into()),
+        r#type: Some(TypeProto {
+            denotation: None,
+            value: Some(ipuflow::onnx::proto::type_proto::Value::TensorType(
+                ipuflow::onnx::proto::type_proto::Tensor {
+                    elem_type: Some(1),
+                    shape: None,
+                },
+            )),
+        }),
+        ..Default::default()
+    };
+    let mut sm = node("Softmax", &["r"], &["y"]);
+    sm.attribute.push(AttributeProto {
+        name: Some("axis".into()),
+        i: Some(2),
+        r#type: Some(2),
+        ..Default::default()
+    });
+    let g = GraphProto {
+        name: Some("softmax_unknown_rank".into()),
+        node: vec![node("Relu", &["x"], &["r"]), sm],
+        input: vec![x],
+        output: vec![vi("y", 1, &[D::Unknown, D::Unknown, D::Unknown])],
+        ..Default::default()
+    };
+    let r = quantize_and_compare(&model_at(g, 12, 7), "x", &[2, 3, 4], Preset::A8W8);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("rank taken from the calibration")),
+        "{:?}",
+        r.notes
+    );
+}
+
+/// Opset 8: BatchNormalization with `spatial`, TopK with its `k` attribute (both changed by opset 10) are converted;
+/// the quantized model computes what ONNX Runtime computes on the opset-8 original.
+#[test]
+fn opset_8_batchnorm_and_topk_are_converted() {
+    let int_attr = |name: &str, i: i64| AttributeProto {
+        name: Some(name.into()),
+        i: Some(i),
+        r#type: Some(2),
+        ..Default::default()
+    };
+    let mut bn = node("BatchNormalization", &["c", "s", "b", "m", "v"], &["n"]);
+    bn.attribute.push(int_attr("spatial", 1));
+    let mut topk = node("TopK", &["f"], &["y", "idx"]);
+    topk.attribute.push(int_attr("k", 5));
+    let w: Vec<f32> = (0..4 * 2).map(|i| (i as f32 - 3.5) / 4.0).collect();
+    let g = GraphProto {
+        name: Some("opset8".into()),
+        node: vec![
+            node("Conv", &["x", "w"], &["c"]),
+            bn,
+            node("Flatten", &["n"], &["f"]),
+            topk,
+        ],
+        initializer: vec![
+            f32_init("w", &[4, 2, 1, 1], &w),
+            f32_init("s", &[4], &[1.0, 0.5, 2.0, 1.5]),
+            f32_init("b", &[4], &[0.1, 0.0, -0.1, 0.2]),
+            f32_init("m", &[4], &[0.0, 0.1, 0.2, 0.3]),
+            f32_init("v", &[4], &[1.0, 2.0, 0.5, 1.0]),
+        ],
+        input: vec![vi(
+            "x",
+            1,
+            &[D::Fixed(1), D::Fixed(2), D::Fixed(4), D::Fixed(4)],
+        )],
+        output: vec![
+            vi("y", 1, &[D::Fixed(1), D::Fixed(5)]),
+            vi("idx", 7, &[D::Fixed(1), D::Fixed(5)]),
+        ],
+        ..Default::default()
+    };
+    let r = quantize_and_compare(&model_at(g, 8, 3), "x", &[1, 2, 4, 4], Preset::A8W8);
+    assert!(
+        r.notes.iter().any(|n| n.contains("opset 8 converted to 10")
+            && n.contains("1 BatchNormalization")
+            && n.contains("1 TopK")),
+        "{:?}",
+        r.notes
+    );
 }

@@ -232,3 +232,104 @@ pub fn upgrade_old_opset(m: &ModelProto) -> Result<Option<(ModelProto, String)>>
         format!("default-domain opset {from} converted to {TARGET} (exact; {what})"),
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::proto::OperatorSetIdProto;
+
+    fn model(opset: i64, nodes: Vec<NodeProto>, outputs: &[&str]) -> ModelProto {
+        ModelProto {
+            ir_version: Some(3),
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(opset),
+            }],
+            graph: Some(GraphProto {
+                node: nodes,
+                output: outputs
+                    .iter()
+                    .map(|o| crate::onnx::proto::ValueInfoProto {
+                        name: Some(o.to_string()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn n(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+        NodeProto {
+            op_type: Some(op.into()),
+            name: Some(name.into()),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn opset_10_and_newer_are_left_alone() {
+        assert!(upgrade_old_opset(&model(10, vec![], &[]))
+            .unwrap()
+            .is_none());
+        assert!(upgrade_old_opset(&model(17, vec![], &[]))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn slice_attributes_become_inputs_with_fresh_names() {
+        let mut s = n("Slice", "s", &["x"], &["y"]);
+        for (name, v) in [("starts", vec![0, 1]), ("ends", vec![2, 3])] {
+            s.attribute.push(AttributeProto {
+                name: Some(name.into()),
+                ints: v,
+                ..Default::default()
+            });
+        }
+        // A tensor already called like the new input: the new one gets another name.
+        let m = model(9, vec![s, n("Relu", "r", &["s_starts"], &["z"])], &["y"]);
+        let (m, note) = upgrade_old_opset(&m).unwrap().unwrap();
+        let g = m.graph.unwrap();
+        assert_eq!(g.node[0].input, ["x", "s_starts_1", "s_ends"]);
+        assert!(g.node[0].attribute.is_empty());
+        assert_eq!(g.initializer[0].int64_data, [0, 1]);
+        assert_eq!(m.opset_import[0].version, Some(10));
+        assert_eq!(m.ir_version, Some(5));
+        assert!(
+            note.contains("opset 9 converted to 10") && note.contains("1 Slice"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn inexact_conversions_are_refused_naming_the_node() {
+        let mut bn = n(
+            "BatchNormalization",
+            "bn",
+            &["x", "s", "b", "m", "v"],
+            &["y"],
+        );
+        bn.attribute.push(AttributeProto {
+            name: Some("spatial".into()),
+            i: Some(0),
+            ..Default::default()
+        });
+        let drop = n("Dropout", "drop", &["x"], &["y", "mask"]);
+        let scan = n("Scan", "scan", &["x"], &["y"]);
+        for (m, what) in [
+            (model(8, vec![bn], &["y"]), "'bn'"),
+            (model(9, vec![drop], &["y", "mask"]), "'drop'"),
+            (model(8, vec![scan], &["y"]), "'scan'"),
+        ] {
+            let e = upgrade_old_opset(&m).unwrap_err();
+            assert!(e.message().contains(what), "{}", e.message());
+        }
+        // An unread Dropout mask is fine.
+        let drop = n("Dropout", "drop", &["x"], &["y", "mask"]);
+        assert!(upgrade_old_opset(&model(9, vec![drop], &["y"])).is_ok());
+    }
+}

@@ -258,6 +258,23 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
             g.node.len()
         ),
     );
+    let with_subgraphs: Vec<&str> = g
+        .node
+        .iter()
+        .filter(|n| {
+            n.attribute
+                .iter()
+                .any(|a| a.g.is_some() || !a.graphs.is_empty())
+        })
+        .map(|n| n.name.as_deref().unwrap_or(""))
+        .collect();
+    if !with_subgraphs.is_empty() {
+        notes.push(format!(
+            "{} If/Loop/Scan nodes left in float with their subgraphs (only the main graph is quantized): {}",
+            with_subgraphs.len(),
+            with_subgraphs.join(", ")
+        ));
+    }
     notes.splice(0..0, upgrade_note);
     let activations = infer_types(&mut m)?;
     Ok(Prepared {
