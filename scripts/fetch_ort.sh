@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the ONNX Runtime shared library ipuflow loads at run time, from the official PyPI wheels.
 #
-#   scripts/fetch_ort.sh [--linux-only|--windows-only]
+#   scripts/fetch_ort.sh [--version V] [--linux-only|--windows-only]
 #
 # Downloads onnxruntime==1.32.0 (no dependencies, nothing installed into any Python), checks each wheel against the
 # sha256 pinned below, and extracts the runtime into
@@ -9,23 +9,46 @@
 #   $IPUFLOW_CACHE/onnxruntime-1.32.0/win-x64/onnxruntime.dll
 # Idempotent: a second run with everything in place downloads nothing. Prints the Linux library path last (the
 # value for IPUFLOW_ORT_LIBRARY); `--windows-only` prints the DLL path instead.
+#
+# `--version 1.19.0` fetches the oldest runtime ipuflow supports (Linux only), for test.sh's `ort-oldest` section.
+# 1.19.0 is the oldest PyPI wheel that ships libonnxruntime.so at all: up to 1.18 the wheels link the runtime into
+# the Python module only, so older versions cannot be fetched (or tested) this way.
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ORT_VERSION=1.32.0
-LINUX_WHEEL="onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl"
-LINUX_SHA256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
-WIN_WHEEL="onnxruntime-${ORT_VERSION}-cp311-cp311-win_amd64.whl"
-WIN_SHA256=d7e0c45cc5f456ad7805e6dd256a7662736cda9c2fd17becae194eb3c2f6df72
+want_linux=1 want_win=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --version) ORT_VERSION="${2:?--version needs a value}"; shift ;;
+        --linux-only) want_win=0 ;;
+        --windows-only) want_linux=0 ;;
+        *) echo "usage: $0 [--version V] [--linux-only|--windows-only]" >&2; exit 2 ;;
+    esac
+    shift
+done
+case "$ORT_VERSION" in
+    1.32.0)
+        LINUX_WHEEL="onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl"
+        LINUX_PLATFORM=manylinux_2_28_x86_64
+        LINUX_SHA256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
+        WIN_WHEEL="onnxruntime-${ORT_VERSION}-cp311-cp311-win_amd64.whl"
+        WIN_SHA256=d7e0c45cc5f456ad7805e6dd256a7662736cda9c2fd17becae194eb3c2f6df72
+        ;;
+    1.19.0)
+        LINUX_WHEEL="onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
+        LINUX_PLATFORM=manylinux_2_28_x86_64
+        LINUX_SHA256=6f379d1f050cfb55ce015d53727b78ee362febc065c38eed81512b22b757da73
+        WIN_WHEEL=""
+        ;;
+    *) echo "fetch_ort: no pinned wheel for onnxruntime $ORT_VERSION (pinned: 1.32.0, 1.19.0)" >&2; exit 2 ;;
+esac
+if [ "$want_win" = 1 ] && [ -z "$WIN_WHEEL" ]; then
+    [ "$want_linux" = 1 ] || { echo "fetch_ort: no Windows wheel pinned for $ORT_VERSION" >&2; exit 2; }
+    want_win=0 # the old runtime is a Linux test target only
+fi
 
 DEST="$IPUFLOW_CACHE/onnxruntime-${ORT_VERSION}"
 WHEELS="$IPUFLOW_CACHE/wheels"
-want_linux=1 want_win=1
-case "${1:-}" in
-    "") ;;
-    --linux-only) want_win=0 ;;
-    --windows-only) want_linux=0 ;;
-    *) echo "usage: $0 [--linux-only|--windows-only]" >&2; exit 2 ;;
-esac
 
 PIP=(python3 -m pip)
 if ! python3 -m pip --version >/dev/null 2>&1; then
@@ -80,7 +103,7 @@ if [ "$want_win" = 1 ]; then
     extract "$WHEELS/$WIN_WHEEL" onnxruntime/capi/onnxruntime_providers_shared.dll "$DEST/win-x64"
 fi
 if [ "$want_linux" = 1 ]; then
-    fetch_wheel "$LINUX_WHEEL" "$LINUX_SHA256" manylinux_2_28_x86_64
+    fetch_wheel "$LINUX_WHEEL" "$LINUX_SHA256" "$LINUX_PLATFORM"
     extract "$WHEELS/$LINUX_WHEEL" "onnxruntime/capi/libonnxruntime.so.${ORT_VERSION}" "$DEST/linux-x64"
     extract "$WHEELS/$LINUX_WHEEL" onnxruntime/capi/libonnxruntime_providers_shared.so "$DEST/linux-x64"
     # The names a loader looks for (SONAME and development name).

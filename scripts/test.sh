@@ -16,6 +16,8 @@
 # 8. fuzz        scripts/fuzz.sh: three libFuzzer targets on stable Rust, about 3 minutes (IPUFLOW_FUZZ_SECONDS)
 # 9. corpus      scripts/corpus.sh: inspect, quantize (every preset), eval, check and run on the real models of
 #                tests/corpus/manifest.json (fetched by scripts/fetch_corpus.sh), about 5 minutes
+# 10. ort-oldest the oldest ONNX Runtime the README claims (scripts/fetch_ort.sh --version 1.19.0): the C/C++ tests'
+#                plain flavour, and every shared model quantized with every preset and run once
 #
 #   scripts/test.sh --ci   CI mode (same as CI=true): a test that lacks its data (../shared, the demo cache, the venv,
 #                          ONNX Runtime) FAILS instead of skipping.
@@ -36,7 +38,7 @@ cd "$IPUFLOW_ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-$IPUFLOW_ROOT/target}"
 LIB="$TARGET_DIR/debug/libipuflow.so"
 BUILD_DIR="${IPUFLOW_TEST_BUILD_DIR:-$IPUFLOW_ROOT/build/abi-tests}"
-SECTIONS="${IPUFLOW_TEST_SECTIONS:-tools fetch build cargo-test abi windows lint fuzz corpus}"
+SECTIONS="${IPUFLOW_TEST_SECTIONS:-tools fetch build cargo-test abi windows lint fuzz corpus ort-oldest}"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 T0=$SECONDS
 RESULTS=()
@@ -183,6 +185,44 @@ do_corpus() {
     IPUFLOW_BIN="$TARGET_DIR/debug/ipuflow" bash scripts/corpus.sh
 }
 
+# The README's "ONNX Runtime 1.19 or newer" is what this runs: the C/C++ tests (plain) and, for every shared model and
+# every preset, `ipuflow quantize` (prepare, calibration and QDQ sessions on that runtime) and one `ipuflow run`.
+ORT_OLDEST=1.19.0
+do_ort_oldest() {
+    [ -f "$LIB" ] || { echo "error: $LIB is missing (the build section failed)" >&2; return 1; }
+    local ort ok=0 dir="$BUILD_DIR-ort-$ORT_OLDEST"
+    ort="$(bash scripts/fetch_ort.sh --version "$ORT_OLDEST" --linux-only | tail -n 1)" || return 1
+    ensure_venv || return 1
+    cmake -S tests -B "$dir" -DIPUFLOW_LIBRARY="$LIB" -DIPUFLOW_ORT_LIBRARY="$ort" \
+        -DIPUFLOW_ORT_PLACEMENT=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+        cmake --build "$dir" -j "$JOBS" >/dev/null &&
+        ctest --test-dir "$dir" --output-on-failure -j "$JOBS" -L plain || ok=1
+    local models="$IPUFLOW_ROOT/../shared/models" calib="$IPUFLOW_ROOT/../shared/data/images/calib"
+    if [ ! -d "$models" ] || [ ! -d "$calib" ]; then
+        echo "ort-oldest: ../shared (models, calibration photos) is missing: quantize runs skipped" >&2
+        [ "${CI:-}" = true ] && return 1
+        [ "$ok" = 0 ] && return 77
+        return $ok
+    fi
+    local cli="$TARGET_DIR/debug/ipuflow" out m p n=0
+    out="$(mktemp -d)"
+    for m in "$models"/*.onnx; do
+        for p in xint8 a8w8 a16w8 cpu; do
+            if "$cli" quantize "$m" -o "$out/q.onnx" --preset "$p" --calib "$calib" --max-samples 2 --ort "$ort" \
+                >"$out/log" 2>&1 && "$cli" run "$out/q.onnx" --repeat 1 --warmup 0 --ort "$ort" >>"$out/log" 2>&1; then
+                n=$((n + 1))
+            else
+                ok=1
+                echo "ort-oldest: FAILED $(basename "$m") --preset $p on ONNX Runtime $ORT_OLDEST:" >&2
+                tail -n 5 "$out/log" >&2
+            fi
+        done
+    done
+    rm -rf "$out"
+    echo "ort-oldest: $n quantize+run of $(ls "$models"/*.onnx | wc -l) shared models x 4 presets passed on $ort"
+    return $ok
+}
+
 # The driver is one function called on the last line, so bash has parsed all of it before running any of it: a
 # checkout or an edit of this file during a run (the run takes minutes) cannot make bash read a changed file mid-way.
 main() {
@@ -209,6 +249,7 @@ main() {
     want lint && section "lint (cargo fmt --check, cargo clippy -D warnings)" do_lint
     want fuzz && section "fuzz (scripts/fuzz.sh)" do_fuzz
     want corpus && section "corpus (scripts/corpus.sh: real models, every preset)" do_corpus
+    want ort-oldest && section "ort-oldest (ONNX Runtime $ORT_OLDEST: C tests, quantize)" do_ort_oldest
 
     printf '\n\033[1m==== summary ====\033[0m\n'
     printf '%s\n' "${RESULTS[@]}"

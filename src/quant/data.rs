@@ -265,7 +265,9 @@ pub fn parse_npy(bytes: &[u8]) -> Result<OwnedTensor> {
                 .map_err(|_| bad(&format!("bad dimension '{p}' in 'shape'")))?,
         );
     }
-    let (order, code) = descr.split_at(descr.len().min(1));
+    // The byte-order mark is one character; split after it, not after one byte (a non-ASCII first character
+    // would panic there; found by fuzz/fuzz_targets/calib_data.rs).
+    let (order, code) = descr.split_at(descr.chars().next().map_or(0, char::len_utf8));
     let big = order == ">";
     let et = match code {
         "f4" => ElementType::Float32,
@@ -926,6 +928,9 @@ mod tests {
         v[8] = 0xff; // header length past the end
         v[9] = 0xff;
         assert!(parse_npy(&v).is_err());
+        // A non-ASCII byte-order character is refused, not a panic (a fuzzer's find).
+        let e = parse_npy(&npy("\u{643}i1", "(1,)", &[0; 1], 1)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         let mut fortran = npy("<f4", "(1,)", &[0; 4], 1);
         let at = fortran.windows(5).position(|w| w == b"False").unwrap();
         fortran[at..at + 5].copy_from_slice(b"True ");
