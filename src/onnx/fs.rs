@@ -303,6 +303,8 @@ fn forget_temp(path: &Path) {
 /// destination, fsync the folder); dropped before that, it leaves nothing behind and the destination untouched.
 pub struct AtomicFile {
     dest: PathBuf,
+    /// The destination's folder (fsynced after the rename on Unix; Windows has no directory fsync).
+    #[cfg_attr(not(unix), allow(dead_code))]
     dir: PathBuf,
     file: File,
     /// The temporary file's name; `None` while it is an unnamed `O_TMPFILE`.
