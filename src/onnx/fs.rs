@@ -260,8 +260,11 @@ pub fn refuse_same_file(output: &Path, what: &str, inputs: &[(&Path, &str)]) -> 
 }
 
 /// Fails when `dest` exists and is not a regular file: replacing a device, FIFO, socket or directory with a
-/// regular file is never what the caller meant (think `-o /dev/null` run as root).
-fn check_target(dest: &Path) -> Result<()> {
+/// regular file is never what the caller meant (think `-o /dev/null` run as root). [`AtomicFile`] checks this when
+/// created and again just before its rename; a command can call it first to fail before doing any work.
+///
+/// Errors: `FileWrite` naming the path and what it is.
+pub fn check_target(dest: &Path) -> Result<()> {
     match fs::metadata(dest) {
         Ok(m) if !m.is_file() => Err(Error::new(
             ErrorKind::FileWrite,
