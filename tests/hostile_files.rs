@@ -482,6 +482,69 @@ fn cli_fifo_model_and_fifo_output_are_errors() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn cli_outputs_that_are_devices_or_fifos_are_refused_before_any_work() {
+    let dir = tmpdir("cli-node");
+    let model = dir.join("m.onnx");
+    std::fs::write(&model, ort_support::add_model()).unwrap();
+    let calib = dir.join("calib");
+    std::fs::create_dir_all(&calib).unwrap();
+    let fifo = dir.join("report.json");
+    mkfifo(&fifo);
+    let out = dir.join("q.onnx");
+    // Refused before calibrating: the (empty) calibration folder would be the error otherwise.
+    expect(
+        &[
+            "quantize",
+            s(&model),
+            "-o",
+            s(&out),
+            "--preset",
+            "cpu",
+            "--calib",
+            s(&calib),
+            "--report",
+            s(&fifo),
+        ],
+        1,
+        "FIFO",
+    );
+    let node = dir.join("null.onnx");
+    if mknod_null(&node).is_some() {
+        expect(
+            &["roundtrip", s(&model), "-o", s(&node)],
+            1,
+            "character device",
+        );
+        expect(
+            &[
+                "quantize",
+                s(&model),
+                "-o",
+                s(&node),
+                "--preset",
+                "cpu",
+                "--calib",
+                s(&calib),
+            ],
+            1,
+            "character device",
+        );
+        assert!(std::fs::symlink_metadata(&node)
+            .unwrap()
+            .file_type()
+            .is_char_device());
+    } else {
+        eprintln!("note: not root: the device-node case is not run (the FIFO case is)");
+    }
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// One Ctrl-C (or a SIGTERM) during `roundtrip`: exit 130 and no output file, no temporary file.
 #[test]
 fn cli_one_ctrl_c_or_sigterm_during_roundtrip_exits_130_and_leaves_no_file() {

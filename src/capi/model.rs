@@ -216,12 +216,14 @@ fn load_path(path: &Path, out: *mut *mut ipuflow_model) -> Result<()> {
 
 /// Loads an ONNX model from a file (memory-mapped while decoding), reading its external data files.
 ///
-/// - `path`: UTF-8 path, not NULL. External data locations are resolved relative to the model's directory; an
-///   absolute location or one containing `..` is refused.
+/// - `path`: UTF-8 path, not NULL, naming a regular file (a FIFO, device, socket or directory is FILE_READ, never
+///   waited on). External data locations are resolved relative to the model's directory; an absolute location,
+///   one containing `..`, or one that resolves (through symlinks) outside the model's directory is refused, as
+///   ONNX Runtime 1.32 refuses it. A data file must be a regular file too (EXTERNAL_DATA otherwise).
 /// - `out`: receives a new model on success (free with `ipuflow_model_free`); untouched on failure.
 ///
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_NOT_FOUND, FILE_READ, MODEL_DECODE (not an ONNX protobuf),
-/// EXTERNAL_DATA (missing or short data file), PATH_REFUSED. Thread-safe.
+/// EXTERNAL_DATA (missing, short or non-regular data file), PATH_REFUSED. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_load_file(
     path: *const c_char,
@@ -250,8 +252,9 @@ pub unsafe extern "C" fn ipuflow_model_load_file_w(
 /// Decodes an ONNX model from a byte buffer.
 ///
 /// - `data`, `len`: the serialized ModelProto; the bytes are copied, the caller keeps ownership.
-/// - `base_dir`: directory against which external data locations are resolved, or NULL if the model has none
-///   (a model that references external data with `base_dir` NULL gets EXTERNAL_DATA).
+/// - `base_dir`: directory against which external data locations are resolved (and which they may not leave,
+///   symlinks included: PATH_REFUSED), or NULL if the model has none (a model that references external data with
+///   `base_dir` NULL gets EXTERNAL_DATA).
 /// - `out`: receives a new model on success; untouched on failure.
 ///
 /// Errors: NULL_ARGUMENT, MODEL_DECODE, EXTERNAL_DATA, PATH_REFUSED, INVALID_UTF8. Thread-safe.
@@ -285,7 +288,9 @@ pub unsafe extern "C" fn ipuflow_model_free(model: *mut ipuflow_model) {
 
 /// Saves the model to `path` atomically: it is written to a temporary file beside `path`, flushed, then renamed,
 /// so an error or a crash never leaves a half-written file and never touches an existing file at `path` unless
-/// the save succeeds. A model larger than protobuf's 2 GiB limit is saved with its weights in `<path>.data`.
+/// the save succeeds (on Linux the temporary file has no name until then, so not even SIGKILL leaves one). An
+/// existing `path` must be a regular file: a device, FIFO, socket or directory there is FILE_WRITE and is left as
+/// it is. A model larger than protobuf's 2 GiB limit is saved with its weights in `<path>.data`.
 ///
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_WRITE (the message names the path and the reason).
 /// Thread-safe (the model is not modified).

@@ -32,7 +32,8 @@ pub enum ipuflow_status {
     FileRead = 201,
     /// A file could not be written; nothing was left behind.
     FileWrite = 202,
-    /// A path was refused (absolute or `..` external-data location).
+    /// A path was refused (an external-data location that is absolute, has `..` or resolves outside the model's
+    /// directory).
     PathRefused = 203,
     /// The bytes are not a valid ONNX protobuf.
     ModelDecode = 300,

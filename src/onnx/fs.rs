@@ -260,8 +260,11 @@ pub fn refuse_same_file(output: &Path, what: &str, inputs: &[(&Path, &str)]) -> 
 }
 
 /// Fails when `dest` exists and is not a regular file: replacing a device, FIFO, socket or directory with a
-/// regular file is never what the caller meant (think `-o /dev/null` run as root).
-fn check_target(dest: &Path) -> Result<()> {
+/// regular file is never what the caller meant (think `-o /dev/null` run as root). [`AtomicFile`] checks this when
+/// created and again just before its rename; a command can call it first to fail before doing any work.
+///
+/// Errors: `FileWrite` naming the path and what it is.
+pub fn check_target(dest: &Path) -> Result<()> {
     match fs::metadata(dest) {
         Ok(m) if !m.is_file() => Err(Error::new(
             ErrorKind::FileWrite,
@@ -303,6 +306,8 @@ fn forget_temp(path: &Path) {
 /// destination, fsync the folder); dropped before that, it leaves nothing behind and the destination untouched.
 pub struct AtomicFile {
     dest: PathBuf,
+    /// The destination's folder (fsynced after the rename on Unix; Windows has no directory fsync).
+    #[cfg_attr(not(unix), allow(dead_code))]
     dir: PathBuf,
     file: File,
     /// The temporary file's name; `None` while it is an unnamed `O_TMPFILE`.

@@ -33,6 +33,10 @@ pub(crate) const PROTOBUF_LIMIT: usize = i32::MAX as usize;
 const PAGE_ALIGNMENT: u64 = 4096;
 const SMALL_ALIGNMENT: u64 = 64;
 
+/// [`Model::load_file_lazy`] reads external tensors up to this size (shape and index tensors that inspection and
+/// pre-flight look at); larger ones (weights) stay in their files.
+pub const LAZY_INLINE_LIMIT: u64 = 1 << 20;
+
 /// External data settings of an automatically externalized save (a model too big for one protobuf).
 const AUTO_EXTERNAL_THRESHOLD: usize = 1024;
 
@@ -70,6 +74,18 @@ impl Model {
     /// Errors: `FileNotFound`/`FileRead` for the model file, `ModelDecode` (naming the file and the reason) for
     /// bytes that are not an ONNX model, `PathRefused`/`ExternalData` for bad external data.
     pub fn load_file(path: &Path) -> Result<Model> {
+        Model::load_file_inlining(path, u64::MAX)
+    }
+
+    /// Loads a model file for inspection: like [`Model::load_file`], with every external tensor checked (location,
+    /// file, range, size) but only those of at most [`LAZY_INLINE_LIMIT`] bytes read; larger ones stay external.
+    /// Inspecting or pre-flighting a model of many GiB thus needs neither its weights in memory nor protobuf's
+    /// 2 GiB limit. To run such a model, create the session from its path ([`crate::runtime::Session::from_file`]).
+    pub fn load_file_lazy(path: &Path) -> Result<Model> {
+        Model::load_file_inlining(path, LAZY_INLINE_LIMIT)
+    }
+
+    fn load_file_inlining(path: &Path, inline_up_to: u64) -> Result<Model> {
         let (file, len) = open_regular(path)?;
         if len == 0 {
             return Err(Error::new(
@@ -92,7 +108,7 @@ impl Model {
             sources: vec![path.to_path_buf()],
         };
         model
-            .inline_external_data()
+            .inline_external_data(inline_up_to)
             .map_err(|e| e.context(format!("loading '{}'", path.display())))?;
         Ok(model)
     }
@@ -112,7 +128,7 @@ impl Model {
             base_dir: base_dir.map(Path::to_path_buf),
             sources: Vec::new(),
         };
-        model.inline_external_data()?;
+        model.inline_external_data(u64::MAX)?;
         Ok(model)
     }
 
@@ -307,9 +323,10 @@ impl Model {
         tmp.commit()
     }
 
-    /// Reads every external tensor's bytes into `raw_data` (checking location, file and range), so the model
+    /// Reads every external tensor of at most `inline_up_to` bytes into `raw_data` (checking location, file, range
+    /// and size of all of them), so the model (when nothing was left out)
     /// no longer refers to any file.
-    fn inline_external_data(&mut self) -> Result<()> {
+    fn inline_external_data(&mut self, inline_up_to: u64) -> Result<()> {
         let base = self.base_dir.clone();
         let mut files: HashMap<String, DataFile> = HashMap::new();
         let mut sources = Vec::new();
@@ -369,6 +386,9 @@ impl Model {
                         ),
                     ));
                 }
+            }
+            if len > inline_up_to {
+                return Ok(());
             }
             t.raw_data = Some(file.bytes()[r.offset as usize..end as usize].to_vec());
             t.external_data.clear();

@@ -6,7 +6,8 @@ mod io;
 pub mod proto;
 
 pub use inspect::{Dim, ModelSummary, ValueInfo, ValueKind};
-pub use io::{ExternalDataOptions, Model, SaveOptions};
+pub(crate) use io::PROTOBUF_LIMIT;
+pub use io::{ExternalDataOptions, Model, SaveOptions, LAZY_INLINE_LIMIT};
 
 /// The ONNX name of a `TensorProto.DataType` value ("float", "uint8", ...), or "undefined(N)" for unknown ones.
 pub fn element_type_name(t: i32) -> String {

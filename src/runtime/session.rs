@@ -196,6 +196,29 @@ pub struct Session {
     execution: Execution,
     // The environment must outlive the session.
     _env: Environment,
+    /// The copy of a model over 2 GiB that the session was created from (see `from_model_in`); removed after the
+    /// session is released (Windows cannot delete a file ONNX Runtime still maps).
+    _spill: Option<SpillDir>,
+}
+
+/// A private temporary folder, removed with everything in it when dropped.
+#[derive(Debug)]
+struct SpillDir(std::path::PathBuf);
+
+impl SpillDir {
+    fn new() -> Result<SpillDir> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ipuflow-session-{}-{n}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        Ok(SpillDir(dir))
+    }
+}
+
+impl Drop for SpillDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 // SAFETY: OrtSession's Run is thread-safe; everything else here is immutable after creation.
@@ -388,16 +411,45 @@ impl Session {
 
     /// Creates a session from a model in memory (its external data is already inlined).
     pub fn from_model(model: &crate::onnx::Model, options: &SessionOptions) -> Result<Session> {
-        Session::from_bytes(&model.to_bytes()?, options)
+        Session::from_model_in(&Environment::current_or_default()?, model, options)
     }
 
-    /// Creates a session from a model in memory, in `env`.
+    /// Creates a session from a model in memory, in `env`. A model over protobuf's 2 GiB limit cannot be handed
+    /// to ONNX Runtime as bytes: it is saved with external data in a private folder of the system's temporary
+    /// directory and the session created from that file (the folder goes when the session does). For a model that
+    /// is already on disk, [`Session::from_file_in`] avoids the copy.
     pub fn from_model_in(
         env: &Environment,
         model: &crate::onnx::Model,
         options: &SessionOptions,
     ) -> Result<Session> {
-        Session::from_bytes_in(env, &model.to_bytes()?, options)
+        Session::from_model_limited(env, model, options, crate::onnx::PROTOBUF_LIMIT)
+    }
+
+    fn from_model_limited(
+        env: &Environment,
+        model: &crate::onnx::Model,
+        options: &SessionOptions,
+        limit: usize,
+    ) -> Result<Session> {
+        use prost::Message;
+        if model.proto().encoded_len() <= limit {
+            return Session::from_bytes_in(env, &model.to_bytes()?, options);
+        }
+        let spill = SpillDir::new()?;
+        let path = spill.0.join("model.onnx");
+        let save = crate::onnx::SaveOptions {
+            external_data: Some(crate::onnx::ExternalDataOptions {
+                location: "model.onnx.data".into(),
+                size_threshold: 1024,
+            }),
+        };
+        model.save(&path, &save).map_err(|e| {
+            e.context("the model is over 2 GiB: saving it with external data for ONNX Runtime")
+        })?;
+        let mut session = Session::from_file_in(env, &path, options)?;
+        session._spill = Some(spill);
+        Ok(session)
     }
 
     fn finish(env: &Environment, raw: *mut OrtSession, execution: Execution) -> Result<Session> {
@@ -435,6 +487,7 @@ impl Session {
             output_names_c: vec![],
             execution,
             _env: env.clone(),
+            _spill: None,
         };
         guard.1 = std::ptr::null_mut(); // owned by `session` now
         session.inputs = session.read_infos(true)?;
@@ -1105,4 +1158,62 @@ fn check_tensor(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
+
+    /// `y = w` for a 64 KiB initializer `w`: over a 1000-byte "protobuf limit", so the spill path is taken.
+    fn model() -> crate::onnx::Model {
+        let n = 16 * 1024;
+        let w = TensorProto {
+            name: Some("w".into()),
+            dims: vec![n],
+            data_type: Some(1),
+            raw_data: Some((0..n).flat_map(|i| (i as f32).to_le_bytes()).collect()),
+            ..Default::default()
+        };
+        crate::onnx::Model::from_proto(ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(17),
+            }],
+            graph: Some(GraphProto {
+                name: Some("g".into()),
+                node: vec![NodeProto {
+                    op_type: Some("Identity".into()),
+                    input: vec!["w".into()],
+                    output: vec!["y".into()],
+                    ..Default::default()
+                }],
+                initializer: vec![w],
+                output: vec![crate::onnx::proto::ValueInfoProto {
+                    name: Some("y".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_model_over_the_protobuf_limit_gets_a_session_through_a_spilled_copy() {
+        // Needs ONNX Runtime: IPUFLOW_ORT_LIBRARY (as every runtime test); the lead's suite sets it.
+        let env =
+            Environment::current_or_default().expect("ONNX Runtime (set IPUFLOW_ORT_LIBRARY)");
+        let m = model();
+        let s = Session::from_model_limited(&env, &m, &SessionOptions::default(), 1000).unwrap();
+        let dir = s._spill.as_ref().expect("spilled").0.clone();
+        assert!(dir.join("model.onnx.data").is_file());
+        let outs = s.run(&[]).unwrap();
+        let out = outs[0].as_bytes();
+        assert_eq!(out.len(), 16 * 1024 * 4);
+        assert_eq!(&out[4..8], &1f32.to_le_bytes());
+        drop(s);
+        assert!(!dir.exists(), "the spilled copy outlived the session");
+    }
 }

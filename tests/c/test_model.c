@@ -10,6 +10,8 @@
  *
  * Real models: every *.onnx of $IPUFLOW_TEST_SHARED_DIR/models (the repository's ../shared) is loaded, inspected,
  * re-serialized and saved; skipped with the reason when that directory is absent.
+ *
+ * Hostile paths (POSIX only): FIFOs as model, data file and output; external data escaping through a symlink.
  */
 #include "ipuflow.h"
 #include "ipf_test.h"
@@ -639,6 +641,56 @@ static void check_real_model(const char *path)
     ipuflow_model_free(m);
 }
 
+/* -------------------------------------------------------------------------------------------------------------- */
+/* Hostile paths (POSIX): a FIFO where a model, a data file or an output is expected is an error, never a wait or
+ * a replaced node; external data that leaves the model's folder through a symlink is refused. */
+
+#ifndef _WIN32
+static int is_fifo(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+IPF_TEST(hostile_fifos_and_symlinks)
+{
+    ipuflow_model *m = MODEL_SENTINEL;
+    char dir[1024], outside[1024], model_path[1024], fifo[1024];
+    ipf_join(dir, sizeof dir, tmp, "hostile");
+    ipf_join(outside, sizeof outside, tmp, "hostile-outside");
+    IPF_REQUIRE(ipf_mkdir(dir) == 0 && ipf_mkdir(outside) == 0);
+    ipf_join(fifo, sizeof fifo, dir, "pipe.onnx");
+    IPF_REQUIRE(mkfifo(fifo, 0644) == 0);
+
+    /* Before the fix these blocked in open() until a writer appeared: forever. */
+    IPF_CHECK_ERROR(ipuflow_model_load_file(fifo, &m), IPUFLOW_STATUS_FILE_READ, "FIFO");
+    IPF_CHECK(m == MODEL_SENTINEL);
+
+    ipf_join(model_path, sizeof model_path, dir, "model.onnx");
+    IPF_REQUIRE(ipf_write_file(model_path, ipf_model_external, sizeof ipf_model_external) == 0);
+    IPF_REQUIRE(mkfifo(ipf_path(dir, "weights.bin"), 0644) == 0);
+    IPF_CHECK_ERROR(ipuflow_model_load_file(model_path, &m), IPUFLOW_STATUS_EXTERNAL_DATA, "FIFO");
+    remove(ipf_path(dir, "weights.bin"));
+
+    /* weights.bin is a symlink to a real file outside the model's folder: ONNX Runtime 1.32 refuses it too. */
+    IPF_REQUIRE(ipf_write_file(ipf_path(outside, "weights.bin"), weights, sizeof weights) == 0);
+    IPF_REQUIRE(symlink(ipf_path(outside, "weights.bin"), ipf_path(dir, "weights.bin")) == 0);
+    IPF_CHECK_ERROR(ipuflow_model_load_file(model_path, &m), IPUFLOW_STATUS_PATH_REFUSED,
+                    "escapes model directory");
+    IPF_CHECK_STATUS(ipuflow_model_load_bytes(ipf_model_external, sizeof ipf_model_external, dir, &m),
+                     IPUFLOW_STATUS_PATH_REFUSED);
+    IPF_CHECK(m == MODEL_SENTINEL);
+
+    /* Saving over a FIFO: refused, the FIFO stays, no temporary file is left. */
+    m = load_bytes_ok(ipf_model_identity, sizeof ipf_model_identity);
+    IPF_REQUIRE(m != NULL);
+    IPF_CHECK_ERROR(ipuflow_model_save(m, fifo), IPUFLOW_STATUS_FILE_WRITE, "FIFO");
+    IPF_CHECK(is_fifo(fifo));
+    IPF_CHECK_INT(ipf_count_entries(dir), ==, 3); /* pipe.onnx, model.onnx, weights.bin */
+    ipuflow_model_free(m);
+}
+#endif
+
 IPF_TEST(real_models_from_shared)
 {
     const char *shared = ipf_env("IPUFLOW_TEST_SHARED_DIR");
@@ -689,6 +741,9 @@ int main(void)
     IPF_RUN(opset_and_op_type);
     IPF_RUN(inputs_and_outputs);
     IPF_RUN(summary_json);
+#ifndef _WIN32
+    IPF_RUN(hostile_fifos_and_symlinks);
+#endif
     IPF_RUN(real_models_from_shared);
     ipf_rmtree(tmp);
     return ipf_done();

@@ -70,7 +70,7 @@ pub fn coverage_line(p: &Preflight) -> String {
 }
 
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
-    let model = Model::load_file(&a.model)?;
+    let model = Model::load_file_lazy(&a.model)?;
     let p = preflight(model.proto(), a.target.target())?;
     if ctx.json {
         println!("{}", p.to_json());

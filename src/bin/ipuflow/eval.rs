@@ -88,11 +88,12 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         intra_op_threads: a.threads,
         ..Default::default()
     };
-    let fm = Model::load_file(&a.float)?;
-    let qm = Model::load_file(&a.quant)?;
-    let fs = Session::from_model(&fm, &opts)
+    // Checked here, run from the paths (see `run`).
+    Model::load_file_lazy(&a.float)?;
+    Model::load_file_lazy(&a.quant)?;
+    let fs = Session::from_file(&a.float, &opts)
         .map_err(|e| e.context(format!("'{}'", a.float.display())))?;
-    let qs = Session::from_model(&qm, &opts)
+    let qs = Session::from_file(&a.quant, &opts)
         .map_err(|e| e.context(format!("'{}'", a.quant.display())))?;
     let samples = load_samples(
         &a.data,

@@ -45,7 +45,8 @@ pub fn qdq_nodes(model: &Model) -> usize {
 }
 
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
-    let model = Model::load_file(&a.model)?;
+    // Lazy: a model with many GiB of external weights is inspected without reading them.
+    let model = Model::load_file_lazy(&a.model)?;
     let s = model.summary();
     let qdq = qdq_nodes(&model);
     if ctx.json {

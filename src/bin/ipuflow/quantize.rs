@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use ipuflow::onnx::fs::{refuse_same_file, write_atomic};
+use ipuflow::onnx::fs::{check_target, refuse_same_file, write_atomic};
 use ipuflow::onnx::{Model, SaveOptions};
 use ipuflow::quant::data::CalibrationSource;
 use ipuflow::quant::{
@@ -264,7 +264,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let inputs = util::model_files(&model);
     refuse_same_file(&a.output, &output_what, &inputs)?;
     refuse_same_file(&util::auto_data_file(&a.output), &output_what, &inputs)?;
+    // A device, FIFO or directory as an output fails now, not after calibrating.
+    check_target(&a.output)?;
     if let Some(r) = &a.report {
+        check_target(r)?;
         let mut protected = inputs.clone();
         protected.push((&a.output, "--output"));
         refuse_same_file(r, &format!("--report '{}'", r.display()), &protected)?;

@@ -204,7 +204,9 @@ fn summarize(name: &str, t: &Tensor) -> OutputSummary {
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     util::require_exists(&a.model, "model")?;
     let rt = util::load_runtime(ctx)?;
-    let model = Model::load_file(&a.model)?;
+    // Checked here (clear messages), run from the path: ONNX Runtime reads external data itself, so a model over
+    // protobuf's 2 GiB limit runs and its weights are not held twice.
+    Model::load_file_lazy(&a.model)?;
     let mut opts = SessionOptions {
         device: match a.device {
             DeviceArg::Cpu => SessionDevice::Cpu,
@@ -237,7 +239,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     };
     util::stage_line(&format!("creating the session (device {dev})"));
     let t0 = Instant::now();
-    let session = Session::from_model(&model, &opts);
+    let session = Session::from_file(&a.model, &opts);
     spinner.finish_and_clear();
     let session = session?;
     let summary = session_summary(&session, t0.elapsed().as_secs_f64());
