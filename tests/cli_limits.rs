@@ -249,14 +249,16 @@ fn a_model_input_too_large_to_generate_is_refused_naming_it() {
 #[test]
 fn a_npy_header_declaring_a_huge_shape_is_refused_naming_the_limit() {
     let (dir, m, calib) = setup("npy", None, 0, |_| vec![]);
-    write_npy_raw(
-        &calib.join("000.npy"),
-        "(1099511627776, 1099511627776)",
-        &[1.0; 4],
-    );
-    let o = quantize(&m, &dir.join("q.onnx"), "xint8", &calib, &[], 1);
-    let err = text(&o.stderr);
-    assert!(err.contains("000.npy") && err.contains("limit"), "{err}");
+    // 4 TiB declared by a 16-byte file: refused as over the limit (it was only a size mismatch), and a shape whose
+    // product overflows is refused the same way.
+    for shape in ["(1048576, 1048576)", "(1099511627776, 1099511627776)"] {
+        write_npy_raw(&calib.join("000.npy"), shape, &[1.0; 4]);
+        let o = quantize(&m, &dir.join("q.onnx"), "xint8", &calib, &["--json"], 1);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["error"]["kind"], "LimitExceeded", "{shape}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("000.npy") && msg.contains("4 GiB"), "{msg}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 
