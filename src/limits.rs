@@ -24,6 +24,10 @@ pub const MAX_IMAGE_SIDE: u32 = 8192;
 /// Runtime creates them all at session creation; 100 000 take minutes.
 pub const MAX_THREADS: u32 = 1024;
 
+/// Timed runs of one latency measurement (`ipuflow run --repeat`, `ipuflow demo --runs`): each run's latency is kept
+/// for the percentiles, so memory grows with the count (8 MB at this bound).
+pub const MAX_TIMED_RUNS: u64 = 1_000_000;
+
 fn exceeded(message: String) -> Error {
     Error::new(ErrorKind::LimitExceeded, message)
 }

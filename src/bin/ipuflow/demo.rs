@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
     pub calib: u64,
     /// Timed runs per model for the latency (median, one thread).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=ipuflow::limits::MAX_TIMED_RUNS))]
     pub runs: u64,
 }
 

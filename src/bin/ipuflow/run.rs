@@ -57,8 +57,8 @@ pub struct Args {
     /// values (uniform in [-1, 1), dynamic dimensions as 1).
     #[arg(long, value_name = "[NAME=]FILE.npy", value_parser = parse_input_spec)]
     pub input: Vec<(Option<String>, PathBuf)>,
-    /// Timed runs.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Timed runs, 1 to 1 000 000.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=ipuflow::limits::MAX_TIMED_RUNS))]
     pub repeat: u64,
     /// Untimed runs first.
     #[arg(long, default_value_t = 1)]
