@@ -434,6 +434,11 @@ enum ipuflow_status
    */
   IPUFLOW_STATUS_OUT_OF_RANGE = 105,
   /**
+   * A size, count or rank exceeds one of ipuflow's documented limits (docs/SECURITY.md): a tensor over 4 GiB, a
+   * rank over 64, an image side over 8192, more than 1024 threads. The message names the tensor or option.
+   */
+  IPUFLOW_STATUS_LIMIT_EXCEEDED = 106,
+  /**
    * A file or directory does not exist.
    */
   IPUFLOW_STATUS_FILE_NOT_FOUND = 200,
@@ -506,6 +511,16 @@ enum ipuflow_status
    * A host callback reported an error.
    */
   IPUFLOW_STATUS_CALLBACK = 501,
+  /**
+   * Quantization finished but quantized no node (every node left float: no calibration range, all excluded,
+   * nothing quantizable); no model is returned. The message gives the reasons.
+   */
+  IPUFLOW_STATUS_NOTHING_QUANTIZED = 502,
+  /**
+   * NaN or infinite values where finite ones are needed: a weight of a node to quantize (the message names the
+   * tensor; exclude the node or fix the model), or calibration data of an input without a single finite value.
+   */
+  IPUFLOW_STATUS_NON_FINITE = 503,
   /**
    * Memory could not be allocated.
    */
@@ -1438,7 +1453,8 @@ ipuflow_status ipuflow_calib_batch_input_name(const struct ipuflow_calib_batch *
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (also NULL `view->shape` with rank > 0, NULL `view->data` with bytes),
  * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM (element type), IPUFLOW_STATUS_TENSOR_MISMATCH
- * (`byte_size` does not match the shape and type, a negative dimension).
+ * (`byte_size` does not match the shape and type, a negative dimension), IPUFLOW_STATUS_LIMIT_EXCEEDED (`rank`
+ * over 64, checked before `shape` is read).
  */
 ipuflow_status ipuflow_calib_batch_set_input(struct ipuflow_calib_batch *batch,
                                              const char *name,
@@ -1464,7 +1480,8 @@ ipuflow_status ipuflow_calib_data_create(struct ipuflow_calib_data **out);
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (count 0,
  * empty or repeated name, data not created by `ipuflow_calib_data_create`), IPUFLOW_STATUS_INVALID_ENUM
- * (element type), IPUFLOW_STATUS_TENSOR_MISMATCH (byte size vs shape). Names, types and shapes are checked against
+ * (element type), IPUFLOW_STATUS_TENSOR_MISMATCH (byte size vs shape), IPUFLOW_STATUS_LIMIT_EXCEEDED (a rank over
+ * 64, checked before the shape is read). Names, types and shapes are checked against
  * the model by `ipuflow_quantize`. Nothing is added on error. Not thread-safe on the same data.
  */
 ipuflow_status ipuflow_calib_data_add_sample(struct ipuflow_calib_data *data,
@@ -1512,8 +1529,9 @@ ipuflow_status ipuflow_image_preprocess_init(struct ipuflow_image_preprocess *pr
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
  * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no image in the folder), IPUFLOW_STATUS_INVALID_ARGUMENT /
- * IPUFLOW_STATUS_INVALID_ENUM (bad preprocessing values). Images are decoded during `ipuflow_quantize`; errors
- * there name the file. Thread-safe.
+ * IPUFLOW_STATUS_INVALID_ENUM (bad preprocessing values: a zero crop, a std whose inverse is not finite),
+ * IPUFLOW_STATUS_LIMIT_EXCEEDED (a crop or resize side over 8192). Images are decoded during `ipuflow_quantize`;
+ * errors there name the file (a truncated JPEG is IPUFLOW_STATUS_FILE_READ). Thread-safe.
  */
 ipuflow_status ipuflow_calib_data_create_from_image_dir(const char *dir,
                                                         const struct ipuflow_image_preprocess *pre,
@@ -1540,7 +1558,11 @@ void ipuflow_calib_data_free(struct ipuflow_calib_data *data);
  * IPUFLOW_STATUS_UNSUPPORTED (already quantized, unsupported opset); IPUFLOW_STATUS_CALIBRATION (no data);
  * IPUFLOW_STATUS_TENSOR_MISMATCH (a sample with an unknown input name, wrong type or shape: the message names the
  * tensor, both values and the batch); IPUFLOW_STATUS_CALLBACK (the data callback failed: its message);
- * IPUFLOW_STATUS_CANCELLED; IPUFLOW_STATUS_FILE_* (data files); IPUFLOW_STATUS_RUNTIME*.
+ * IPUFLOW_STATUS_CANCELLED; IPUFLOW_STATUS_FILE_* (data files); IPUFLOW_STATUS_RUNTIME*;
+ * IPUFLOW_STATUS_NON_FINITE (an input whose calibration data holds no finite value, or NaN/Inf in a weight or bias
+ * of a node to quantize: the message names the tensor; exclude the node to keep it float);
+ * IPUFLOW_STATUS_NOTHING_QUANTIZED (every node would stay float: an error, not a float model returned as quantized;
+ * the message gives the reasons); IPUFLOW_STATUS_LIMIT_EXCEEDED (a size over a limit of docs/SECURITY.md).
  * Output parameters are untouched on error. Thread-safe for distinct `data` objects.
  */
 ipuflow_status ipuflow_quantize(const struct ipuflow_model *model,
@@ -1744,7 +1766,8 @@ ipuflow_status ipuflow_session_output_info(const struct ipuflow_session *session
  * IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data; a preallocated STRING output),
  * IPUFLOW_STATUS_INVALID_UTF8 (a string of a STRING input),
  * IPUFLOW_STATUS_TENSOR_MISMATCH (unknown input/output name, listing the valid ones; an input given twice or
- * missing; wrong element type, rank or fixed dimension; negative dimension; byte size != product(shape) *
+ * missing; wrong element type, rank or fixed dimension, a rank that differs from the model's being reported
+ * before `shape` is read; negative dimension; byte size != product(shape) *
  * element size, packed for int4/int2, product(shape) * sizeof(char*) for STRING), IPUFLOW_STATUS_UNSUPPORTED
  * (non-tensor values: sequences, maps, optionals; element types without an IPUFLOW_ELEMENT_TYPE_*), IPUFLOW_STATUS_CANCELLED (the run
  * options were cancelled before or during the run), IPUFLOW_STATUS_RUNTIME (ONNX Runtime failed; e.g. a caller
@@ -1909,14 +1932,16 @@ void ipuflow_session_options_free(struct ipuflow_session_options *options);
 
 /**
  * Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
- * physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
+ * physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
+ * IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
  */
 ipuflow_status ipuflow_session_options_set_intra_op_threads(struct ipuflow_session_options *options,
                                                             int32_t n);
 
 /**
  * Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
- * choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
+ * choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
+ * IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
  */
 ipuflow_status ipuflow_session_options_set_inter_op_threads(struct ipuflow_session_options *options,
                                                             int32_t n);

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     BufferTooSmall,
     /// An index is past the end of a list.
     OutOfRange,
+    /// A size, count or rank exceeds one of ipuflow's documented limits (`crate::limits`, docs/SECURITY.md).
+    LimitExceeded,
     /// A file or directory does not exist.
     FileNotFound,
     /// A file exists but could not be read (permissions, I/O error, short read).
@@ -56,6 +58,10 @@ pub enum ErrorKind {
     Cancelled,
     /// A host callback reported an error.
     Callback,
+    /// Quantization produced a model in which no node is quantized; the message says why.
+    NothingQuantized,
+    /// Values ipuflow needs finite are NaN or infinite (a weight, or every calibration value of an input).
+    NonFinite,
     /// Memory could not be allocated.
     OutOfMemory,
     /// A bug in ipuflow (including a caught panic).

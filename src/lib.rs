@@ -9,6 +9,7 @@
 pub mod capi;
 pub mod error;
 pub mod ipu;
+pub mod limits;
 pub mod onnx;
 pub mod quant;
 pub mod runtime;

@@ -476,7 +476,8 @@ pub unsafe extern "C" fn ipuflow_calib_batch_input_name(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (also NULL `view->shape` with rank > 0, NULL `view->data` with bytes),
 /// IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM (element type), IPUFLOW_STATUS_TENSOR_MISMATCH
-/// (`byte_size` does not match the shape and type, a negative dimension).
+/// (`byte_size` does not match the shape and type, a negative dimension), IPUFLOW_STATUS_LIMIT_EXCEEDED (`rank`
+/// over 64, checked before `shape` is read).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_batch_set_input(
     batch: *mut ipuflow_calib_batch,
@@ -530,6 +531,8 @@ unsafe fn view_parts<'a>(v: &ipuflow_tensor_view, name: &str) -> Result<(Element
             "tensor '{name}': string tensors cannot be calibration data"
         ))
     })?;
+    // The model's rank is not known here: the limit at least keeps a wild `rank` from reading far past the array.
+    crate::limits::check_rank(&format!("tensor '{name}'"), v.rank)?;
     let shape: &[i64] = if v.rank == 0 {
         &[]
     } else if v.shape.is_null() {
@@ -602,7 +605,8 @@ pub unsafe extern "C" fn ipuflow_calib_data_create(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (count 0,
 /// empty or repeated name, data not created by `ipuflow_calib_data_create`), IPUFLOW_STATUS_INVALID_ENUM
-/// (element type), IPUFLOW_STATUS_TENSOR_MISMATCH (byte size vs shape). Names, types and shapes are checked against
+/// (element type), IPUFLOW_STATUS_TENSOR_MISMATCH (byte size vs shape), IPUFLOW_STATUS_LIMIT_EXCEEDED (a rank over
+/// 64, checked before the shape is read). Names, types and shapes are checked against
 /// the model by `ipuflow_quantize`. Nothing is added on error. Not thread-safe on the same data.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_data_add_sample(
@@ -826,8 +830,9 @@ unsafe fn image_preprocess(p: &ipuflow_image_preprocess) -> Result<ImagePreproce
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
 /// IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no image in the folder), IPUFLOW_STATUS_INVALID_ARGUMENT /
-/// IPUFLOW_STATUS_INVALID_ENUM (bad preprocessing values). Images are decoded during `ipuflow_quantize`; errors
-/// there name the file. Thread-safe.
+/// IPUFLOW_STATUS_INVALID_ENUM (bad preprocessing values: a zero crop, a std whose inverse is not finite),
+/// IPUFLOW_STATUS_LIMIT_EXCEEDED (a crop or resize side over 8192). Images are decoded during `ipuflow_quantize`;
+/// errors there name the file (a truncated JPEG is IPUFLOW_STATUS_FILE_READ). Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_data_create_from_image_dir(
     dir: *const c_char,
@@ -931,7 +936,11 @@ pub type ipuflow_quant_progress_fn =
 /// IPUFLOW_STATUS_UNSUPPORTED (already quantized, unsupported opset); IPUFLOW_STATUS_CALIBRATION (no data);
 /// IPUFLOW_STATUS_TENSOR_MISMATCH (a sample with an unknown input name, wrong type or shape: the message names the
 /// tensor, both values and the batch); IPUFLOW_STATUS_CALLBACK (the data callback failed: its message);
-/// IPUFLOW_STATUS_CANCELLED; IPUFLOW_STATUS_FILE_* (data files); IPUFLOW_STATUS_RUNTIME*.
+/// IPUFLOW_STATUS_CANCELLED; IPUFLOW_STATUS_FILE_* (data files); IPUFLOW_STATUS_RUNTIME*;
+/// IPUFLOW_STATUS_NON_FINITE (an input whose calibration data holds no finite value, or NaN/Inf in a weight or bias
+/// of a node to quantize: the message names the tensor; exclude the node to keep it float);
+/// IPUFLOW_STATUS_NOTHING_QUANTIZED (every node would stay float: an error, not a float model returned as quantized;
+/// the message gives the reasons); IPUFLOW_STATUS_LIMIT_EXCEEDED (a size over a limit of docs/SECURITY.md).
 /// Output parameters are untouched on error. Thread-safe for distinct `data` objects.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quantize(

@@ -382,9 +382,14 @@ pub unsafe extern "C" fn ipuflow_session_output_info(
 }
 
 /// A view's fields as a core tensor (element type validated, pointers checked). `name` is e.g. "inputs[1]".
+///
+/// `model` is the model's description of the tensor and `what` "input" or "output": a rank that differs from the
+/// model's is reported before `shape` is read, so a `rank` larger than the caller's array is never read past.
 unsafe fn view_parts<'a>(
     v: &ipuflow_tensor_view,
     name: &dyn Fn() -> String,
+    model: &crate::runtime::TensorInfo,
+    what: &str,
 ) -> Result<(crate::runtime::ElementType, &'a [i64])> {
     // The argument name is formatted only on error: this runs on every call.
     let et = match crate::runtime::ElementType::from_onnx(v.element_type) {
@@ -395,6 +400,19 @@ unsafe fn view_parts<'a>(
             "an IPUFLOW_ELEMENT_TYPE_* value",
         )?,
     };
+    if model.kind == crate::runtime::ValueKind::Tensor && v.rank != model.shape.len() {
+        return Err(Error::new(
+            ErrorKind::TensorMismatch,
+            format!(
+                "{what} '{}' ({}): rank is {}, the model expects rank {} (shape {})",
+                model.name,
+                name(),
+                v.rank,
+                model.shape.len(),
+                model.model_shape()
+            ),
+        ));
+    }
     let shape: &[i64] = if v.rank == 0 {
         &[]
     } else if v.shape.is_null() {
@@ -474,7 +492,8 @@ unsafe fn view_strings<'a>(
 /// IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data; a preallocated STRING output),
 /// IPUFLOW_STATUS_INVALID_UTF8 (a string of a STRING input),
 /// IPUFLOW_STATUS_TENSOR_MISMATCH (unknown input/output name, listing the valid ones; an input given twice or
-/// missing; wrong element type, rank or fixed dimension; negative dimension; byte size != product(shape) *
+/// missing; wrong element type, rank or fixed dimension, a rank that differs from the model's being reported
+/// before `shape` is read; negative dimension; byte size != product(shape) *
 /// element size, packed for int4/int2, product(shape) * sizeof(char*) for STRING), IPUFLOW_STATUS_UNSUPPORTED
 /// (non-tensor values: sequences, maps, optionals; element types without an IPUFLOW_ELEMENT_TYPE_*), IPUFLOW_STATUS_CANCELLED (the run
 /// options were cancelled before or during the run), IPUFLOW_STATUS_RUNTIME (ONNX Runtime failed; e.g. a caller
@@ -552,7 +571,7 @@ pub unsafe extern "C" fn ipuflow_session_run(
             }
             let idx = s.input_index_bytes(CStr::from_ptr(np).to_bytes())?;
             let v = &*inputs.add(i);
-            let (et, shape) = view_parts(v, &|| format!("inputs[{i}]"))?;
+            let (et, shape) = view_parts(v, &|| format!("inputs[{i}]"), &s.inputs()[idx], "input")?;
             let t = if et != ElementType::String {
                 let data: &[u8] = if v.byte_size == 0 {
                     &[]
@@ -588,7 +607,12 @@ pub unsafe extern "C" fn ipuflow_session_run(
                 if v.data.is_null() {
                     None
                 } else {
-                    let (et, shape) = view_parts(v, &|| format!("preallocated_outputs[{i}]"))?;
+                    let (et, shape) = view_parts(
+                        v,
+                        &|| format!("preallocated_outputs[{i}]"),
+                        &s.outputs()[idx],
+                        "output",
+                    )?;
                     let data = std::slice::from_raw_parts_mut(v.data as *mut u8, v.byte_size);
                     Some(TensorMut::from_bytes(et, shape, data))
                 }

@@ -81,11 +81,14 @@ fn threads(v: i32, name: &str) -> Result<Option<u32>> {
             "argument '{name}' is {v}; it must be >= 0 (0: ONNX Runtime chooses)"
         )));
     }
+    // Refused here, at the setter, so the host learns it where it set the value (not at session creation).
+    crate::limits::check_threads(&format!("argument '{name}'"), v as u32)?;
     Ok(if v == 0 { None } else { Some(v as u32) })
 }
 
 /// Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
-/// physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
+/// physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
+/// IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_intra_op_threads(
     options: *mut ipuflow_session_options,
@@ -98,7 +101,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_intra_op_threads(
 }
 
 /// Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
-/// choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
+/// choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
+/// IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_inter_op_threads(
     options: *mut ipuflow_session_options,

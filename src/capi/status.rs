@@ -26,6 +26,9 @@ pub enum ipuflow_status {
     BufferTooSmall = 104,
     /// An index is past the end of a list.
     OutOfRange = 105,
+    /// A size, count or rank exceeds one of ipuflow's documented limits (docs/SECURITY.md): a tensor over 4 GiB, a
+    /// rank over 64, an image side over 8192, more than 1024 threads. The message names the tensor or option.
+    LimitExceeded = 106,
     /// A file or directory does not exist.
     FileNotFound = 200,
     /// A file could not be read.
@@ -63,6 +66,12 @@ pub enum ipuflow_status {
     Calibration = 500,
     /// A host callback reported an error.
     Callback = 501,
+    /// Quantization finished but quantized no node (every node left float: no calibration range, all excluded,
+    /// nothing quantizable); no model is returned. The message gives the reasons.
+    NothingQuantized = 502,
+    /// NaN or infinite values where finite ones are needed: a weight of a node to quantize (the message names the
+    /// tensor; exclude the node or fix the model), or calibration data of an input without a single finite value.
+    NonFinite = 503,
     /// Memory could not be allocated.
     OutOfMemory = 900,
     /// An internal error in ipuflow (a bug), including a caught panic.
@@ -71,7 +80,7 @@ pub enum ipuflow_status {
 
 impl ipuflow_status {
     /// Every code, for `ipuflow_status_str` and the tests.
-    pub const ALL: [ipuflow_status; 27] = {
+    pub const ALL: [ipuflow_status; 30] = {
         use ipuflow_status::*;
         [
             Ok,
@@ -81,6 +90,7 @@ impl ipuflow_status {
             InvalidUtf8,
             BufferTooSmall,
             OutOfRange,
+            LimitExceeded,
             FileNotFound,
             FileRead,
             FileWrite,
@@ -99,6 +109,8 @@ impl ipuflow_status {
             Cancelled,
             Calibration,
             Callback,
+            NothingQuantized,
+            NonFinite,
             OutOfMemory,
             Internal,
         ]
@@ -115,6 +127,7 @@ impl ipuflow_status {
             InvalidUtf8 => "IPUFLOW_STATUS_INVALID_UTF8\0",
             BufferTooSmall => "IPUFLOW_STATUS_BUFFER_TOO_SMALL\0",
             OutOfRange => "IPUFLOW_STATUS_OUT_OF_RANGE\0",
+            LimitExceeded => "IPUFLOW_STATUS_LIMIT_EXCEEDED\0",
             FileNotFound => "IPUFLOW_STATUS_FILE_NOT_FOUND\0",
             FileRead => "IPUFLOW_STATUS_FILE_READ\0",
             FileWrite => "IPUFLOW_STATUS_FILE_WRITE\0",
@@ -133,6 +146,8 @@ impl ipuflow_status {
             Cancelled => "IPUFLOW_STATUS_CANCELLED\0",
             Calibration => "IPUFLOW_STATUS_CALIBRATION\0",
             Callback => "IPUFLOW_STATUS_CALLBACK\0",
+            NothingQuantized => "IPUFLOW_STATUS_NOTHING_QUANTIZED\0",
+            NonFinite => "IPUFLOW_STATUS_NON_FINITE\0",
             OutOfMemory => "IPUFLOW_STATUS_OUT_OF_MEMORY\0",
             Internal => "IPUFLOW_STATUS_INTERNAL\0",
         }
@@ -149,6 +164,7 @@ impl From<ErrorKind> for ipuflow_status {
             ErrorKind::InvalidUtf8 => S::InvalidUtf8,
             ErrorKind::BufferTooSmall => S::BufferTooSmall,
             ErrorKind::OutOfRange => S::OutOfRange,
+            ErrorKind::LimitExceeded => S::LimitExceeded,
             ErrorKind::FileNotFound => S::FileNotFound,
             ErrorKind::FileRead => S::FileRead,
             ErrorKind::FileWrite => S::FileWrite,
@@ -167,6 +183,8 @@ impl From<ErrorKind> for ipuflow_status {
             ErrorKind::Cancelled => S::Cancelled,
             ErrorKind::Calibration => S::Calibration,
             ErrorKind::Callback => S::Callback,
+            ErrorKind::NothingQuantized => S::NothingQuantized,
+            ErrorKind::NonFinite => S::NonFinite,
             ErrorKind::OutOfMemory => S::OutOfMemory,
             ErrorKind::Internal => S::Internal,
         }
@@ -191,6 +209,9 @@ mod tests {
         assert_eq!(ipuflow_status::RuntimeNotFound as i32, 400);
         assert_eq!(ipuflow_status::DeviceUnavailable as i32, 405);
         assert_eq!(ipuflow_status::Calibration as i32, 500);
+        assert_eq!(ipuflow_status::LimitExceeded as i32, 106);
+        assert_eq!(ipuflow_status::NothingQuantized as i32, 502);
+        assert_eq!(ipuflow_status::NonFinite as i32, 503);
         assert_eq!(ipuflow_status::Internal as i32, 901);
         let mut nums: Vec<i32> = pinned.iter().map(|p| p.0).collect();
         nums.dedup();

@@ -465,6 +465,21 @@ fn calibrate_with_session(
             "no calibration data: the source gave no batch",
         ));
     }
+    // An input whose every value was NaN/Inf (bad files, a tiny std) gives no range at all: every node downstream
+    // would silently stay float. Named here instead.
+    for (k, &ii) in float_inputs.iter().enumerate() {
+        let seen = !in_shapes[k].is_empty() && in_shapes[k].iter().all(|&d| d > 0);
+        if seen && in_collectors[k].range().is_none() {
+            return Err(Error::new(
+                ErrorKind::NonFinite,
+                format!(
+                    "calibration data for input '{}' holds no finite value (every value is NaN or infinite, over \
+                     {done} batch(es)): check the files, and the mean/std options",
+                    inputs[ii].name
+                ),
+            ));
+        }
+    }
     let mut calib = Calibration::new();
     let mut put = |name: &str, c: &dyn Collector, shape: &[i64]| {
         if let Some((min, max)) = c.range() {

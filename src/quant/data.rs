@@ -294,10 +294,9 @@ pub fn parse_npy(bytes: &[u8]) -> Result<OwnedTensor> {
         )));
     }
     let data = &bytes[end..];
-    let n = element_count(&shape).ok_or_else(|| bad("invalid shape"))?;
-    let need = n
-        .checked_mul(et.size().unwrap_or(1))
-        .ok_or_else(|| bad("shape too large"))?;
+    // A header of a few bytes can declare any shape: bounded before it is compared or used.
+    let need =
+        crate::limits::tensor_bytes("'shape' in the .npy header", &shape, et.size().unwrap_or(1))?;
     if data.len() != need {
         return Err(Error::invalid_argument(format!(
             "dtype '{descr}' shape {shape:?} needs {need} data bytes, the file has {}",
@@ -500,6 +499,19 @@ impl ImagePreprocess {
                     "image crop size {h}x{w} must not be 0"
                 )));
             }
+            crate::limits::check_image_side("image crop size", h.max(w))?;
+        }
+        if let Some(r) = self.resize_shorter {
+            crate::limits::check_image_side("image resize size (shorter side)", r)?;
+        }
+        // A tiny std makes every normalized value infinite: refused here, naming the option, rather than
+        // calibrating on infinities.
+        for (i, &s) in self.std.iter().enumerate() {
+            if !(1.0 / s).is_finite() {
+                return Err(Error::invalid_argument(format!(
+                    "image preprocessing channel {i}: std {s:e} is too small (1/std is not a finite float)"
+                )));
+            }
         }
         Ok(())
     }
@@ -556,7 +568,15 @@ impl ImagePreprocess {
         }
         let size = match self.size {
             Some(sz) => sz,
-            None if hd > 0 && wd > 0 => (hd as u32, wd as u32),
+            None if hd > 0 && wd > 0 => {
+                // The model declares this size: bounded like the option.
+                let side = u32::try_from(hd.max(wd)).unwrap_or(u32::MAX);
+                crate::limits::check_image_side(
+                    &format!("the image size of input '{}' (shape {s:?})", info.name),
+                    side,
+                )?;
+                (hd as u32, wd as u32)
+            }
             None => {
                 return Err(Error::invalid_argument(format!(
                     "input '{}' has a dynamic spatial size (shape {s:?}): give the image size explicitly",
@@ -613,17 +633,40 @@ impl ResolvedImage {
     /// Decodes and preprocesses one image file into a batch-1 tensor.
     pub fn load(&self, path: &Path) -> Result<OwnedTensor> {
         let (file, _) = crate::onnx::fs::open_regular(path)?;
-        let img = image::ImageReader::new(std::io::BufReader::new(file))
+        let reader = image::ImageReader::new(std::io::BufReader::new(file))
             .with_guessed_format()
-            .map_err(|e| Error::io("read", path, e))?
-            .decode()
-            .map_err(|e| {
-                Error::new(
+            .map_err(|e| Error::io("read", path, e))?;
+        let reader = if reader.format() == Some(image::ImageFormat::Jpeg) {
+            // The JPEG decoder fills a truncated scan with grey and succeeds: such a file would calibrate silently.
+            // The bytes of the file already open are checked for the end of the last scan first.
+            use std::io::{Read, Seek};
+            let mut file = reader.into_inner();
+            let mut bytes = Vec::new();
+            file.rewind()
+                .and_then(|_| file.read_to_end(&mut bytes))
+                .map_err(|e| Error::io("read", path, e))?;
+            if !jpeg_complete(&bytes) {
+                return Err(Error::new(
                     ErrorKind::FileRead,
-                    format!("cannot decode image '{}': {e}", path.display()),
-                )
-            })?;
+                    format!(
+                        "image '{}' is a truncated JPEG (no end-of-image marker after its last scan)",
+                        path.display()
+                    ),
+                ));
+            }
+            image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Jpeg)
+                .decode()
+        } else {
+            reader.decode()
+        };
+        let img = reader.map_err(|e| {
+            Error::new(
+                ErrorKind::FileRead,
+                format!("cannot decode image '{}': {e}", path.display()),
+            )
+        })?;
         self.tensor_of(&img.to_rgb8())
+            .map_err(|e| e.context(format!("image '{}'", path.display())))
     }
 
     /// Decodes and preprocesses an image held in memory (JPEG or PNG; the format is read from the bytes) into a
@@ -636,7 +679,7 @@ impl ResolvedImage {
 
     /// Preprocessing and layout of a decoded image (shared by the file and the in-memory readers).
     fn tensor_of(&self, rgb: &image::RgbImage) -> Result<OwnedTensor> {
-        let pixels = self.preprocess_rgb(rgb);
+        let pixels = self.preprocess_rgb(rgb)?;
         let shape = self.shape();
         match self.element_type {
             ElementType::Uint8 => OwnedTensor::from_bytes(ElementType::Uint8, &shape, pixels),
@@ -667,7 +710,7 @@ impl ResolvedImage {
 
     /// Resize (bilinear, shorter side), centre crop, optional flip; returns HWC RGB (or BGR / NCHW for uint8 inputs)
     /// bytes.
-    fn preprocess_rgb(&self, rgb: &image::RgbImage) -> Vec<u8> {
+    fn preprocess_rgb(&self, rgb: &image::RgbImage) -> Result<Vec<u8>> {
         use image::imageops::{self, FilterType};
         let (ch, cw) = self.size;
         let (w, h) = rgb.dimensions();
@@ -682,6 +725,12 @@ impl ResolvedImage {
                 let s = t / (w.min(h) as f64);
                 let nw = ((w as f64 * s).round() as u32).max(cw);
                 let nh = ((h as f64 * s).round() as u32).max(ch);
+                // A long thin image resized on its shorter side grows without bound along the other one.
+                crate::limits::tensor_bytes(
+                    &format!("{w}x{h} image resized to {nw}x{nh}"),
+                    &[nh as i64, nw as i64, 3],
+                    1,
+                )?;
                 if (nw, nh) == (w, h) {
                     rgb.clone()
                 } else {
@@ -697,7 +746,7 @@ impl ResolvedImage {
         }
         let raw = crop.into_raw();
         if self.element_type != ElementType::Uint8 {
-            return raw;
+            return Ok(raw);
         }
         // uint8 inputs: channel order and layout applied here (no normalization).
         let n = (ch * cw) as usize;
@@ -716,7 +765,18 @@ impl ResolvedImage {
                 }
             }
         }
-        out
+        Ok(out)
+    }
+}
+
+/// Whether a JPEG's last scan is followed by the end-of-image marker (FF D9). Inside entropy-coded data an FF is
+/// always followed by 00 or a restart marker, so the last FF DA (start of scan) and a later FF D9 delimit the main
+/// image's data; an embedded thumbnail's markers come before it. Trailing bytes after FF D9 are allowed.
+fn jpeg_complete(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(i) => bytes[i..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
     }
 }
 

@@ -89,7 +89,9 @@ impl Hooks<'_> {
 ///
 /// Errors: `InvalidArgument` (configuration), `Unsupported` (already quantized, opset), `Calibration` (no data),
 /// `TensorMismatch` (a batch does not fit the model), `Callback` (a host data callback failed, with its message),
-/// `Cancelled`, `Runtime` (ONNX Runtime refused something), and those of the QDQ emitter.
+/// `Cancelled`, `Runtime` (ONNX Runtime refused something), `NonFinite` (an input's calibration data holds no
+/// finite value; a weight to quantize holds NaN/Inf), `NothingQuantized` (every node stayed float), and those of the
+/// QDQ emitter.
 pub fn quantize(
     model: &Model,
     config: &QuantConfig,
@@ -138,6 +140,7 @@ pub fn quantize(
     let ranks = observed_ranks(&mut graph, &calib);
     let (qproto, mut report) = quantize_graph(&graph, &calib, config)?;
     drop(graph);
+    refuse_nothing_quantized(&report)?;
     // The emitter saw the prepared graph, which preparation may have raised from an older opset.
     if let Ok(o) = crate::quant::prepare::default_opset(model.proto()) {
         report.opset_in = o;
@@ -169,4 +172,33 @@ pub fn quantize(
     })?;
     hooks.report(Stage::Verify, 1, Some(1))?;
     Ok((quantized, report))
+}
+
+/// A "quantized" model with no quantized node is a silent non-result (the user asked for INT8 and gets float):
+/// refused with the reasons the nodes stayed float, most frequent first.
+fn refuse_nothing_quantized(report: &QuantReport) -> Result<()> {
+    if report.nodes.is_empty() || report.nodes.iter().any(|n| n.quantized) {
+        return Ok(());
+    }
+    let mut reasons: Vec<(usize, &str)> = Vec::new();
+    for n in &report.nodes {
+        match reasons.iter_mut().find(|(_, r)| *r == n.reason) {
+            Some(e) => e.0 += 1,
+            None => reasons.push((1, &n.reason)),
+        }
+    }
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let listed: Vec<String> = reasons
+        .iter()
+        .take(3)
+        .map(|(c, r)| format!("{c} node(s): {r}"))
+        .collect();
+    Err(Error::new(
+        ErrorKind::NothingQuantized,
+        format!(
+            "no node of the {} was quantized, so the result would be the float model: {}",
+            report.nodes.len(),
+            listed.join("; ")
+        ),
+    ))
 }

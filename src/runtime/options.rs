@@ -202,11 +202,7 @@ impl SessionOptions {
             (self.inter_op_threads, "inter_op_threads"),
         ] {
             if let Some(n) = n {
-                if i32::try_from(n).is_err() {
-                    return Err(Error::invalid_argument(format!(
-                        "session option {what} = {n} is too large"
-                    )));
-                }
+                crate::limits::check_threads(&format!("session option {what}"), n)?;
             }
         }
         for (k, v) in &self.config_entries {

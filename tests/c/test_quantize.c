@@ -129,7 +129,11 @@ IPF_TEST(calib_data_errors)
         v.element_type = IPUFLOW_ELEMENT_TYPE_FLOAT;
         v.shape = NULL;
         IPF_CHECK_ERROR(ipuflow_calib_data_add_sample(d, names, &v, 1), IPUFLOW_STATUS_NULL_ARGUMENT, "shape");
+        /* A rank far larger than the shape array: refused before the array is read (it was read past its end). */
         v.shape = shape;
+        v.rank = (size_t)1 << 30;
+        IPF_CHECK_ERROR(ipuflow_calib_data_add_sample(d, names, &v, 1), IPUFLOW_STATUS_LIMIT_EXCEEDED, "rank");
+        v.rank = 2;
         IPF_CHECK_STATUS(ipuflow_calib_data_add_sample(d, names, &v, 1), IPUFLOW_STATUS_OK);
     }
     ipuflow_calib_data_free(d);
@@ -346,6 +350,45 @@ IPF_TEST(quantize_ok_then_refuse_quantized)
         IPF_CHECK(q2 == (ipuflow_model *)SENTINEL);
     }
     ipuflow_calib_data_free(d);
+
+    /* Calibration data without a single finite value: an error naming the input (it gave a float model). */
+    IPF_REQUIRE(ipuflow_calib_data_create(&d) == IPUFLOW_STATUS_OK);
+    {
+        static float nan_data[3 * 128 * 128];
+        int64_t shape[4] = {1, 3, 128, 128};
+        const char *names[1] = {"input"};
+        ipuflow_tensor_view v = {IPUFLOW_ELEMENT_TYPE_FLOAT, shape, 4, nan_data, sizeof nan_data};
+        size_t i;
+        for (i = 0; i < sizeof nan_data / sizeof nan_data[0]; i++)
+            nan_data[i] = NAN;
+        IPF_REQUIRE(ipuflow_calib_data_add_sample(d, names, &v, 1) == IPUFLOW_STATUS_OK);
+        IPF_CHECK_ERROR(ipuflow_quantize(model, cfg, d, NULL, NULL, &q2, NULL), IPUFLOW_STATUS_NON_FINITE, "'input'");
+        IPF_CHECK(q2 == (ipuflow_model *)SENTINEL);
+    }
+    ipuflow_calib_data_free(d);
+
+    /* Every op type excluded: nothing would be quantized, which is an error giving the reason. */
+    {
+        ipuflow_quant_config *none = NULL;
+        size_t n_ops = 0, i, count;
+        const char *op;
+        IPF_REQUIRE(ipuflow_quant_config_create(IPUFLOW_PRESET_XINT8, &none) == IPUFLOW_STATUS_OK);
+        IPF_REQUIRE(ipuflow_model_get_counts(model, NULL, NULL, NULL, NULL, NULL, NULL, &n_ops) == IPUFLOW_STATUS_OK);
+        for (i = 0; i < n_ops; i++) {
+            IPF_REQUIRE(ipuflow_model_get_op_type(model, i, &op, &count) == IPUFLOW_STATUS_OK);
+            IPF_REQUIRE(ipuflow_quant_config_exclude_op_type(none, op) == IPUFLOW_STATUS_OK);
+        }
+        memset(&f, 0, sizeof f);
+        f.batches = 1;
+        f.fail_at = -1;
+        f.name = "input";
+        IPF_REQUIRE(ipuflow_calib_data_create_from_callback(feed, &f, 1, &d) == IPUFLOW_STATUS_OK);
+        IPF_CHECK_ERROR(ipuflow_quantize(model, none, d, NULL, NULL, &q2, NULL), IPUFLOW_STATUS_NOTHING_QUANTIZED,
+                        "excluded");
+        IPF_CHECK(q2 == (ipuflow_model *)SENTINEL);
+        ipuflow_calib_data_free(d);
+        ipuflow_quant_config_free(none);
+    }
     ipuflow_quant_config_free(cfg);
     ipuflow_model_free(model);
 }

@@ -86,6 +86,10 @@ IPF_TEST(session_options_errors)
     /* Out-of-domain values and invalid enums. */
     IPF_CHECK_ERROR(ipuflow_session_options_set_intra_op_threads(o, -1), IPUFLOW_STATUS_INVALID_ARGUMENT, "-1");
     IPF_CHECK_STATUS(ipuflow_session_options_set_inter_op_threads(o, -5), IPUFLOW_STATUS_INVALID_ARGUMENT);
+    /* Over the documented bound (1024): refused at the setter, not minutes later at session creation. */
+    IPF_CHECK_ERROR(ipuflow_session_options_set_intra_op_threads(o, 100000), IPUFLOW_STATUS_LIMIT_EXCEEDED, "1024");
+    IPF_CHECK_STATUS(ipuflow_session_options_set_inter_op_threads(o, 1025), IPUFLOW_STATUS_LIMIT_EXCEEDED);
+    IPF_CHECK_STATUS(ipuflow_session_options_set_inter_op_threads(o, 1024), IPUFLOW_STATUS_OK);
     IPF_CHECK_ERROR(ipuflow_session_options_set_graph_optimization(o, 4), IPUFLOW_STATUS_INVALID_ENUM, "level");
     IPF_CHECK_STATUS(ipuflow_session_options_set_graph_optimization(o, -1), IPUFLOW_STATUS_INVALID_ENUM);
     IPF_CHECK_STATUS(ipuflow_session_options_set_graph_optimization(o, 99), IPUFLOW_STATUS_INVALID_ENUM);
@@ -592,6 +596,24 @@ IPF_TEST(run_argument_errors)
     v.rank = 1;
     IPF_CHECK_STATUS(ipuflow_session_run(s, NULL, in_names, &v, 1, out_names, NULL, outs, 1),
                      IPUFLOW_STATUS_TENSOR_MISMATCH);
+    /* A rank far larger than the shape array (the caller's bug): reported from the rank alone, the array is
+     * never read past its one element (the mismatch message used to print `rank` dimensions). */
+    v = x_view();
+    v.shape = shape_1d;
+    v.rank = (size_t)1 << 30;
+    IPF_CHECK_ERROR(ipuflow_session_run(s, NULL, in_names, &v, 1, out_names, NULL, outs, 1),
+                    IPUFLOW_STATUS_TENSOR_MISMATCH, "rank is 1073741824");
+    {
+        ipuflow_tensor_view pre = x_view();
+        float buf[6];
+        pre.data = buf;
+        pre.byte_size = sizeof buf;
+        pre.shape = shape_1d;
+        pre.rank = (size_t)1 << 30;
+        in[0] = x_view();
+        IPF_CHECK_ERROR(ipuflow_session_run(s, NULL, in_names, in, 1, out_names, &pre, outs, 1),
+                        IPUFLOW_STATUS_TENSOR_MISMATCH, "preallocated_outputs[0]");
+    }
     v = x_view();
     v.shape = shape_24;
     v.byte_size = 4 * sizeof(float);

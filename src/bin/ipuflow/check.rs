@@ -73,7 +73,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let model = Model::load_file_lazy(&a.model)?;
     let p = preflight(model.proto(), a.target.target())?;
     if ctx.json {
-        println!("{}", p.to_json());
+        crate::util::print_json_text(&p.to_json());
         return Ok(());
     }
     let rows: Vec<_> = p
@@ -93,9 +93,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         .max()
         .unwrap_or(2)
         .clamp(2, 24);
-    println!(
+    outln!(
         "{:<w_name$}  {:<w_op$}  {:<6}  reason",
-        "node", "op", "device"
+        "node",
+        "op",
+        "device"
     );
     for n in &rows {
         let name: String = if n.name.chars().count() > w_name {
@@ -116,25 +118,26 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             Device::Npu => "NPU",
             Device::Cpu => "CPU",
         };
-        println!(
+        outln!(
             "{name:<w_name$}  {:<w_op$}  {dev:<6}  {}",
-            n.op_type, n.reason
+            n.op_type,
+            n.reason
         );
     }
-    println!();
-    println!("model     {}", a.model.display());
-    println!("coverage  {}", coverage_line(&p));
+    outln!();
+    outln!("model     {}", a.model.display());
+    outln!("coverage  {}", coverage_line(&p));
     for r in &p.model_reasons {
-        println!("model-wide: {r}");
+        outln!("model-wide: {r}");
     }
     for n in &p.notes {
-        println!("note: {n}");
+        outln!("note: {n}");
     }
     if p.nodes.iter().any(|n| n.reason.contains("dynamic shape")) {
-        println!("hint: the NPU needs fixed shapes: `ipuflow quantize ... --batch 1` fixes a dynamic batch dimension");
+        outln!("hint: the NPU needs fixed shapes: `ipuflow quantize ... --batch 1` fixes a dynamic batch dimension");
     }
     if !p.quantized {
-        println!("hint: the NPU runs quantized models: `ipuflow quantize MODEL -o OUT --preset xint8 --calib DIR`");
+        outln!("hint: the NPU runs quantized models: `ipuflow quantize MODEL -o OUT --preset xint8 --calib DIR`");
     }
     Ok(())
 }

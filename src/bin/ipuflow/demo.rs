@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
     pub calib: u64,
     /// Timed runs per model for the latency (median, one thread).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=ipuflow::limits::MAX_TIMED_RUNS))]
     pub runs: u64,
 }
 
@@ -128,7 +128,7 @@ fn heading(ctx: &Ctx, s: &str) {
     if ctx.json {
         util::stage_line(s);
     } else {
-        println!("\n== {s}");
+        outln!("\n== {s}");
     }
 }
 
@@ -189,7 +189,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let s = float.summary();
     if !ctx.json {
         for v in s.inputs.iter().chain(&s.outputs) {
-            println!(
+            outln!(
                 "{:<7} {} {} {}",
                 if s.inputs.iter().any(|i| i.name == v.name) {
                     "input"
@@ -206,13 +206,13 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             .iter()
             .map(|(op, n)| format!("{op}×{n}"))
             .collect();
-        println!(
+        outln!(
             "{} nodes, {:.2} MB of weights: {}",
             s.node_count,
             s.initializer_bytes as f64 / 1e6,
             ops.join(" ")
         );
-        println!("runtime {runtime}");
+        outln!("runtime {runtime}");
     }
 
     // Photos: the first `calib` even-numbered ones calibrate, all the others evaluate.
@@ -277,9 +277,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             nodes_float: nf,
         };
         if !ctx.json {
-            println!(
+            outln!(
                 "{:<6} -> {}  ({nq} nodes quantized, {nf} left float, {:.1} s)",
-                r.preset, r.output, r.seconds
+                r.preset,
+                r.output,
+                r.seconds
             );
         }
         quantized.push(r);
@@ -296,7 +298,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         for t in [Target::X2, Target::X1] {
             let c = coverage(label, m, t)?;
             if !ctx.json {
-                println!("{label:<6} {}", c.line);
+                outln!("{label:<6} {}", c.line);
             }
             pre_rows.push(c);
         }
@@ -314,13 +316,13 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let auto_summary = session_summary(&auto, t.elapsed().as_secs_f64());
     drop(auto);
     if !ctx.json {
-        println!("runs on  {}", auto_summary.device_used);
+        outln!("runs on  {}", auto_summary.device_used);
         if !auto_summary.fallback_reason.is_empty() {
-            println!("reason   {}", auto_summary.fallback_reason);
+            outln!("reason   {}", auto_summary.fallback_reason);
         }
-        println!("placement {}", auto_summary.placement);
+        outln!("placement {}", auto_summary.placement);
         if !auto_summary.operators.is_empty() {
-            println!("          {}", auto_summary.operators);
+            outln!("          {}", auto_summary.operators);
         }
     }
 
@@ -433,9 +435,16 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         util::print_json(&out);
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<6}  {:<30}  {:>9}  {:>8}  {:>9}  {:>10}  {:>8}  {:>15}",
-        "model", "file", "top-1 agr", "SQNR", "rotation", "latency", "vs float", "NPU cov. X2/X1"
+        "model",
+        "file",
+        "top-1 agr",
+        "SQNR",
+        "rotation",
+        "latency",
+        "vs float",
+        "NPU cov. X2/X1"
     );
     for r in &out.rows {
         let rot = r
@@ -445,7 +454,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             (Some(a), Some(b)) => format!("{a:.0}% / {b:.0}%"),
             _ => "- (float)".into(),
         };
-        println!(
+        outln!(
             "{:<6}  {:<30}  {:>9.3}  {:>8}  {:>9}  {:>10}  {:>7.2}×  {:>15}",
             r.model,
             r.file,
@@ -466,13 +475,13 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             format!("{name} {}", r.join("/"))
         })
         .collect();
-    println!(
+    outln!(
         "\nrotations right of 4 per photo ({}): {}\n(the model classifies text orientation: page.png, a page of text, \
          is what it is made for; on other photos the float model is little better than chance)",
         labels.join("/"),
         cells.join(", ")
     );
-    println!(
+    outln!(
         "\ntop-1 agr: same class as the float model; rotation: correct rotation class (labels from the turn applied);\n\
          latency: median of {} runs, 1 thread, this machine's CPU (ONNX Runtime CPU EP); NPU cov.: pre-flight \
          prediction.\nAUTO session: {}{}",
@@ -480,7 +489,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         out.auto_session.device_used,
         if out.auto_session.fallback_reason.is_empty() { String::new() } else { format!(" ({})", out.auto_session.fallback_reason) }
     );
-    println!(
+    outln!(
         "done in {:.1} s; models in {}",
         out.seconds,
         out_dir.display()

@@ -118,25 +118,28 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         return Ok(());
     }
     let c = &out.comparison;
-    println!("float            {}", out.float);
-    println!("quantized        {}", out.quant);
-    println!("samples          {}", out.samples);
-    println!(
+    outln!("float            {}", out.float);
+    outln!("quantized        {}", out.quant);
+    outln!("samples          {}", out.samples);
+    outln!(
         "top-1 agreement  {:.3} ({} of {})",
         c.top1_agreement,
         (c.top1_agreement * c.rows as f64).round(),
         c.rows
     );
-    println!("SQNR             {}", metrics::db(c.sqnr_db));
+    outln!("SQNR             {}", metrics::db(c.sqnr_db));
     if c.sqnr_per_output_db.len() > 1 {
         for (n, v) in &c.sqnr_per_output_db {
-            println!("  {n:<14} {}", metrics::db(*v));
+            outln!("  {n:<14} {}", metrics::db(*v));
         }
     }
     if let (Some(f), Some(q)) = (out.float_labelled, out.quant_labelled) {
-        println!(
+        outln!(
             "rotation labels  float {}/{}, quantized {}/{}",
-            f.correct, f.total, q.correct, q.total
+            f.correct,
+            f.total,
+            q.correct,
+            q.total
         );
     }
     Ok(())

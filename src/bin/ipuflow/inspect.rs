@@ -59,17 +59,17 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         crate::util::print_json(&v);
         return Ok(());
     }
-    println!("model     {}", a.model.display());
-    println!("producer  {} {}", s.producer_name, s.producer_version);
-    println!("ir        {}", s.ir_version);
+    outln!("model     {}", a.model.display());
+    outln!("producer  {} {}", s.producer_name, s.producer_version);
+    outln!("ir        {}", s.ir_version);
     let opsets: Vec<String> = s
         .opsets
         .iter()
         .map(|(d, v)| format!("{}:{v}", if d.is_empty() { "ai.onnx" } else { d }))
         .collect();
-    println!("opsets    {}", opsets.join(", "));
+    outln!("opsets    {}", opsets.join(", "));
     for v in &s.inputs {
-        println!(
+        outln!(
             "input     {} {} {}",
             v.name,
             ipuflow::onnx::element_type_name(v.elem_type),
@@ -77,20 +77,20 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         );
     }
     for v in &s.outputs {
-        println!(
+        outln!(
             "output    {} {} {}",
             v.name,
             ipuflow::onnx::element_type_name(v.elem_type),
             dims(&v.shape)
         );
     }
-    println!("nodes     {}", s.node_count);
-    println!(
+    outln!("nodes     {}", s.node_count);
+    outln!(
         "weights   {} initializers, {:.2} MB",
         s.initializer_count,
         s.initializer_bytes as f64 / 1e6
     );
-    println!(
+    outln!(
         "quantized {}",
         if qdq > 0 {
             format!("yes ({qdq} QuantizeLinear/DequantizeLinear nodes)")
@@ -103,6 +103,6 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         .iter()
         .map(|(op, n)| format!("{op}×{n}"))
         .collect();
-    println!("ops       {}", ops.join(" "));
+    outln!("ops       {}", ops.join(" "));
     Ok(())
 }

@@ -6,6 +6,22 @@
 //! Exit codes: 0 success; 1 the user's input is wrong (a missing file, a bad model, a device that is not there);
 //! 2 bad command-line usage (clap); 3 an internal error of ipuflow; 130 cancelled (Ctrl-C).
 
+/// `println!` for text output: the line goes through `util::escape` (model-controlled strings are printed).
+macro_rules! outln {
+    () => { println!() };
+    ($($t:tt)*) => { println!("{}", $crate::util::escape(&format!($($t)*))) };
+}
+
+/// `eprintln!` through `util::escape`, like `outln!`.
+macro_rules! errln {
+    ($($t:tt)*) => { eprintln!("{}", $crate::util::escape(&format!($($t)*))) };
+}
+
+/// `print!` through `util::escape`, like `outln!`.
+macro_rules! out {
+    ($($t:tt)*) => { print!("{}", $crate::util::escape(&format!($($t)*))) };
+}
+
 mod check;
 mod data;
 mod demo;
@@ -62,7 +78,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let ctx = util::Ctx {
         json: cli.json,
         ort: cli.ort.clone(),
@@ -105,4 +124,33 @@ fn quiet_on_closed_stdout() {
         }
         default(info)
     }));
+}
+
+/// A command line clap refused: its message on stderr and exit 2 as always; with `--json` anywhere on the line (it is
+/// global) also the JSON error on stdout, as the README promises. `--help` and `--version` print as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    let code = e.exit_code();
+    if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::from(code as u8);
+    }
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    let _ = e.print();
+    if json {
+        let message = e.render().to_string();
+        // clap's first line is the message; the rest is its usage reminder.
+        let first = message.lines().next().unwrap_or_default();
+        let v = serde_json::json!({"error": {
+            "kind": "Usage",
+            "message": first.trim_start_matches("error: "),
+            "hint": "ipuflow --help lists the subcommands; ipuflow SUBCOMMAND --help their options",
+            "exit_code": code,
+        }});
+        util::print_json(&v);
+    }
+    ExitCode::from(code as u8)
 }

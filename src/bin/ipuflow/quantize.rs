@@ -313,29 +313,30 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     if ctx.json {
         util::print_json(&out);
     } else {
-        println!(
+        outln!(
             "{} -> {} ({}, {:.2} MB)",
             out.model,
             out.output,
             out.preset,
             out.output_bytes as f64 / 1e6
         );
-        println!("calibrated on {}", out.calibration);
-        println!(
+        outln!("calibrated on {}", out.calibration);
+        outln!(
             "{nq} nodes quantized, {nf} left in float, in {:.1} s",
             out.seconds
         );
         if !out.excluded_nodes.is_empty() || !out.excluded_op_types.is_empty() {
-            println!(
+            outln!(
                 "excluded: nodes {:?}, op types {:?}",
-                out.excluded_nodes, out.excluded_op_types
+                out.excluded_nodes,
+                out.excluded_op_types
             );
         }
         for n in &out.notes {
-            println!("note: {n}");
+            outln!("note: {n}");
         }
         if let Some(r) = &out.report {
-            println!("report: {r}");
+            outln!("report: {r}");
         }
     }
     Ok(())

@@ -57,7 +57,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             "identical_bytes": written == original, "verdict": verdict, "bytes": written.len(),
         }));
     } else {
-        println!(
+        outln!(
             "{} -> {}: {} ({} bytes)",
             path.display(),
             output.display(),

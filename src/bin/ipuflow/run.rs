@@ -57,14 +57,14 @@ pub struct Args {
     /// values (uniform in [-1, 1), dynamic dimensions as 1).
     #[arg(long, value_name = "[NAME=]FILE.npy", value_parser = parse_input_spec)]
     pub input: Vec<(Option<String>, PathBuf)>,
-    /// Timed runs.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Timed runs, 1 to 1 000 000.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=ipuflow::limits::MAX_TIMED_RUNS))]
     pub repeat: u64,
     /// Untimed runs first.
     #[arg(long, default_value_t = 1)]
     pub warmup: u64,
-    /// Intra-op threads (default: ONNX Runtime's choice).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Intra-op threads, 1 to 1024 (default: ONNX Runtime's choice).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=ipuflow::limits::MAX_THREADS as i64))]
     pub threads: Option<u32>,
     /// VitisAI compile-cache folder (default: the EP's).
     #[arg(long, value_name = "DIR")]
@@ -140,7 +140,6 @@ pub fn generated_input(info: &TensorInfo) -> CliResult<OwnedTensor> {
         .iter()
         .map(|d| if *d < 0 { 1 } else { *d })
         .collect();
-    let n: usize = shape.iter().map(|d| *d as usize).product();
     let et = info.element_type().ok_or_else(|| {
         Failure::user(
             format!(
@@ -150,6 +149,10 @@ pub fn generated_input(info: &TensorInfo) -> CliResult<OwnedTensor> {
             None,
         )
     })?;
+    // The model declares the shape: bounded before anything is allocated from it.
+    let what = format!("generated input '{}'", info.name);
+    let bytes = ipuflow::limits::tensor_bytes(&what, &shape, et.size().unwrap_or(1))?;
+    let n = bytes / et.size().unwrap_or(1).max(1);
     if et == ElementType::Float32 {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let v: Vec<f32> = (0..n)
@@ -168,7 +171,11 @@ pub fn generated_input(info: &TensorInfo) -> CliResult<OwnedTensor> {
             None,
         )
     })?;
-    Ok(OwnedTensor::from_bytes(et, &shape, vec![0u8; n * size])?)
+    Ok(OwnedTensor::from_bytes(
+        et,
+        &shape,
+        ipuflow::limits::zeroed(&what, n * size)?,
+    )?)
 }
 
 fn summarize(name: &str, t: &Tensor) -> OutputSummary {
@@ -293,31 +300,33 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         return Ok(());
     }
     let s = &out.session;
-    println!("model       {}", out.model);
-    println!("runtime     {}", out.runtime);
-    println!(
+    outln!("model       {}", out.model);
+    outln!("runtime     {}", out.runtime);
+    outln!(
         "session     requested {}, runs on {} (created in {:.2} s)",
-        s.requested, s.device_used, s.create_seconds
+        s.requested,
+        s.device_used,
+        s.create_seconds
     );
     if !s.fallback_reason.is_empty() {
-        println!("fallback    {}", s.fallback_reason);
+        outln!("fallback    {}", s.fallback_reason);
     }
-    println!("placement   {}", s.placement);
+    outln!("placement   {}", s.placement);
     if !s.operators.is_empty() {
-        println!("            {}", s.operators);
+        outln!("            {}", s.operators);
     }
     if let Some(k) = &s.cache_key {
-        println!("cache key   {k}");
+        outln!("cache key   {k}");
     }
     for w in s
         .warnings
         .iter()
         .filter(|w| s.fallback_reason.is_empty() || !w.contains(&s.fallback_reason))
     {
-        println!("warning     {w}");
+        outln!("warning     {w}");
     }
     let l = &out.latency;
-    println!(
+    outln!(
         "latency     p50 {}  p90 {}  p99 {}  (mean {}, {} runs after {} warm-up)",
         util::ms(l.p50_ms),
         util::ms(l.p90_ms),
@@ -327,19 +336,19 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         a.warmup
     );
     for o in &out.outputs {
-        print!(
+        out!(
             "output      {} {} {}",
             o.name,
             o.element_type,
             util::shape_str(&o.shape)
         );
         if let (Some(mn), Some(mx), Some(me)) = (o.min, o.max, o.mean) {
-            print!("  min {mn:.4} max {mx:.4} mean {me:.4}");
+            out!("  min {mn:.4} max {mx:.4} mean {me:.4}");
         }
-        println!();
+        outln!();
         if !o.top5.is_empty() {
             let t: Vec<String> = o.top5.iter().map(|(i, v)| format!("{i}: {v:.4}")).collect();
-            println!("            top-5 {}", t.join(", "));
+            outln!("            top-5 {}", t.join(", "));
         }
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! What the subcommands share: failures and exit codes, JSON output, loading ONNX Runtime, progress bars, Ctrl-C.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,15 +50,16 @@ impl Failure {
 
     /// Prints the failure: text on stderr; with `--json` also `{"error": {...}}` on stdout.
     pub fn print(&self, json: bool) {
-        eprintln!("ipuflow: error: {}", self.message);
+        // Messages quote tensor and node names from the model: escaped like everything else printed.
+        errln!("ipuflow: error: {}", self.message);
         if let Some(h) = &self.hint {
-            eprintln!("ipuflow: hint: {h}");
+            errln!("ipuflow: hint: {h}");
         }
         if json {
             let v = serde_json::json!({"error": {
                 "kind": self.kind, "message": self.message, "hint": self.hint, "exit_code": self.code,
             }});
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            print_json(&v);
         }
     }
 }
@@ -82,6 +85,15 @@ fn hint_for(kind: ErrorKind) -> Option<&'static str> {
              files"
         }
         K::ModelDecode => "the file is not an ONNX model (a protobuf ModelProto, usually *.onnx)",
+        K::NothingQuantized => {
+            "the reasons above say why the nodes stayed float: fewer --exclude, or calibration data that reaches the \
+             model's inputs (--report FILE lists every node once something is quantized)"
+        }
+        K::NonFinite => {
+            "NaN/Inf values: check the calibration files and --mean/--std; for a weight, fix the model or \
+             --exclude its node"
+        }
+        K::LimitExceeded => "docs/SECURITY.md lists ipuflow's limits and why they exist",
         K::Internal => "this is a bug in ipuflow: please report it with the command line and the model",
         K::Cancelled => return None,
         _ => return None,
@@ -106,10 +118,54 @@ impl From<Error> for Failure {
 
 /// Prints one JSON document on stdout.
 pub fn print_json(v: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    print_json_text(
+        &serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
     );
+}
+
+/// Prints JSON text on stdout with DEL, the C1 controls and the bidi overrides written as `\uXXXX`: serde_json
+/// escapes only the C0 controls, and a terminal may take a raw U+009B for an escape sequence's start (CSI). Both
+/// forms are valid JSON and decode to the same string.
+pub fn print_json_text(text: &str) {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if unsafe_char(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    println!("{out}");
+}
+
+/// What a terminal must not receive raw from a model: control characters but the newline, and the bidirectional
+/// overrides and isolates.
+fn unsafe_char(c: char) -> bool {
+    (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The one escaping function for text the command prints: control characters (C0 but the newline, DEL, C1) and
+/// the Unicode bidirectional overrides become visible escapes (`\x1b`, `\u{202e}`), so a model's producer, node,
+/// tensor or metadata strings cannot retitle, clear or recolour the user's terminal, or reorder what it shows.
+/// Applied by `outln!`/`errln!` to whole lines; JSON goes through [`print_json_text`] instead.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    let bad = unsafe_char;
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c as u32 {
+            _ if !bad(c) => out.push(c),
+            u @ 0..=0xff => {
+                let _ = write!(out, "\\x{u:02x}");
+            }
+            u => {
+                let _ = write!(out, "\\u{{{u:04x}}}");
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Loads ONNX Runtime once (the `--ort` path, else the library's resolution order).
@@ -179,7 +235,7 @@ pub fn progress_bar(len: Option<u64>, message: &str) -> ProgressBar {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     };
-    pb.set_message(message.to_string());
+    pb.set_message(escape(message).into_owned());
     if len.is_none() {
         pb.enable_steady_tick(Duration::from_millis(120));
     }
@@ -189,7 +245,7 @@ pub fn progress_bar(len: Option<u64>, message: &str) -> ProgressBar {
 /// A stage line for logs: printed on stderr when stderr is not a terminal (a terminal shows the bars instead).
 pub fn stage_line(msg: &str) {
     if !stderr_is_terminal() {
-        eprintln!("ipuflow: {msg}");
+        errln!("ipuflow: {msg}");
     }
 }
 
@@ -227,7 +283,7 @@ pub fn install_ctrlc_handler() {
         let n = INTERRUPTS.fetch_add(1, Ordering::SeqCst);
         token.cancel();
         if n == 0 {
-            eprintln!("\nipuflow: interrupted: stopping (press Ctrl-C again to quit at once)");
+            errln!("\nipuflow: interrupted: stopping (press Ctrl-C again to quit at once)");
         } else if !CRITICAL.load(Ordering::SeqCst) {
             // Destructors do not run on exit: remove the temporary files they would have removed.
             ipuflow::onnx::fs::remove_temp_files();

@@ -942,6 +942,25 @@ impl<'a> Quantizer<'a> {
     }
 }
 
+/// NaN/Inf in a weight or bias would be quantized without a word (the range ignores them, the values clamp to the
+/// range's ends): refused instead, naming the tensor and its node. `--exclude` keeps the node float.
+fn refuse_non_finite(kind: &str, tensor: &str, node: &NodeProto, values: &[f32]) -> Result<()> {
+    let bad = values.iter().filter(|v| !v.is_finite()).count();
+    if bad == 0 {
+        return Ok(());
+    }
+    let name = node.name.as_deref().unwrap_or_default();
+    Err(Error::new(
+        crate::error::ErrorKind::NonFinite,
+        format!(
+            "{kind} '{tensor}' of node '{name}' ({}) holds {bad} NaN/infinite value(s) of {}: fix the model, or \
+             exclude the node to keep it float",
+            op(node),
+            values.len()
+        ),
+    ))
+}
+
 fn qdq_node(
     op_type: &str,
     name: String,
@@ -1143,7 +1162,6 @@ impl<'a> Quantizer<'a> {
         let mut out_nodes: Vec<NodeProto> = Vec::with_capacity(old_nodes.len() * 3);
         let mut inits: Vec<TensorProto> = Vec::new();
         let mut acts: HashMap<String, ActNames> = HashMap::new();
-        let mut touched: HashSet<String> = HashSet::new();
         let mut sorted: Vec<&String> = qset.iter().collect();
         sorted.sort();
 
@@ -1173,7 +1191,6 @@ impl<'a> Quantizer<'a> {
                 let qn = self.unique(&format!("{t}_quantized"));
                 inits.push(int_tensor(&qn, p.qtype.onnx_type(), &dims, &q));
                 acts.get_mut(t).unwrap().src = Some(qn);
-                touched.insert(t.to_string());
             } else if self.graph_inputs.contains(t) {
                 let qo = self.unique(&format!("{t}_QuantizeLinear_Output"));
                 let a = &acts[t];
@@ -1219,6 +1236,7 @@ impl<'a> Quantizer<'a> {
                             .constant(&n.input[k])
                             .expect("resolved weight is a constant");
                         let v = read_f32(c)?;
+                        refuse_non_finite("weight", &n.input[k], &n, &v)?;
                         let spec = weight_spec(self.cfg, *axis);
                         let qw = quantize_weight(&v, &c.dims, spec);
                         if qw.params.degenerate {
@@ -1242,6 +1260,7 @@ impl<'a> Quantizer<'a> {
                     let bname = n.input[k].clone();
                     let bvals =
                         read_f32(self.constant(&bname).expect("resolved bias is a constant"))?;
+                    refuse_non_finite("bias", &bname, &n, &bvals)?;
                     let wch = qw.params.scale.len();
                     if wch > 1 && bvals.len() % wch != 0 {
                         continue;
@@ -1277,7 +1296,6 @@ impl<'a> Quantizer<'a> {
                         report,
                         bnotes,
                     );
-                    touched.insert(bname);
                     bias_out = Some((k, out));
                 }
             }
@@ -1292,7 +1310,6 @@ impl<'a> Quantizer<'a> {
                     report,
                     wnotes,
                 );
-                touched.insert(wname);
                 n.input[*k] = out;
             }
             // A bias that could not be quantized stays float (still a valid QDQ graph, just not fusable).
@@ -1417,10 +1434,13 @@ impl<'a> Quantizer<'a> {
         }
         collect_used(self.g, &mut used);
         used.extend(self.g.output.iter().filter_map(|v| v.name.clone()));
-        self.g.initializer.retain(|t| {
-            let name = t.name.clone().unwrap_or_default();
-            !touched.contains(&name) || used.contains(&name)
-        });
+        // Graph inputs with a default (an initializer of the same name) stay overridable.
+        used.extend(self.g.input.iter().filter_map(|v| v.name.clone()));
+        // Every initializer nobody reads goes, not only those the emitter replaced: folding a Clip leaves its
+        // min/max constants behind, and ONNX Runtime warns about each unused one every time a host loads the model.
+        self.g
+            .initializer
+            .retain(|t| t.name.as_ref().is_some_and(|n| used.contains(n)));
         // value_info of tensors that no longer exist.
         let mut live: HashSet<String> = HashSet::new();
         for n in &self.g.node {
