@@ -25,6 +25,31 @@
 #include <stdbool.h>
 
 /**
+ * Log level: everything, including per-node details.
+ */
+#define IPUFLOW_LOG_LEVEL_VERBOSE 0
+
+/**
+ * Log level: informational messages and above.
+ */
+#define IPUFLOW_LOG_LEVEL_INFO 1
+
+/**
+ * Log level: warnings and above (the default).
+ */
+#define IPUFLOW_LOG_LEVEL_WARNING 2
+
+/**
+ * Log level: errors and above.
+ */
+#define IPUFLOW_LOG_LEVEL_ERROR 3
+
+/**
+ * Log level: fatal errors only.
+ */
+#define IPUFLOW_LOG_LEVEL_FATAL 4
+
+/**
  * Major version of the library. Compare `ipuflow_version()` with `IPUFLOW_VERSION_NUMBER` at start-up.
  */
 #define IPUFLOW_VERSION_MAJOR 0
@@ -95,29 +120,125 @@
 #define IPUFLOW_DEVICE_NPU 1
 
 /**
- * Log level: everything, including per-node details.
+ * Preset: symmetric INT8 activations and weights, power-of-two scales, per-tensor weights (the NPU CNN recipe).
  */
-#define IPUFLOW_LOG_LEVEL_VERBOSE 0
+#define IPUFLOW_PRESET_XINT8 0
 
 /**
- * Log level: informational messages and above.
+ * Preset: INT8 activations, symmetric INT8 weights, float scales.
  */
-#define IPUFLOW_LOG_LEVEL_INFO 1
+#define IPUFLOW_PRESET_A8W8 1
 
 /**
- * Log level: warnings and above (the default).
+ * Preset: INT16 activations, symmetric INT8 weights.
  */
-#define IPUFLOW_LOG_LEVEL_WARNING 2
+#define IPUFLOW_PRESET_A16W8 2
 
 /**
- * Log level: errors and above.
+ * Preset: for ONNX Runtime's CPU provider: U8 asymmetric activations, per-channel S8 weights, QDQ shaped for its
+ * integer kernels.
  */
-#define IPUFLOW_LOG_LEVEL_ERROR 3
+#define IPUFLOW_PRESET_CPU 3
 
 /**
- * Log level: fatal errors only.
+ * Calibration method: the observed minimum and maximum (`ipuflow_quant_config_set_calib_method`).
  */
-#define IPUFLOW_LOG_LEVEL_FATAL 4
+#define IPUFLOW_CALIB_METHOD_MINMAX 0
+
+/**
+ * Calibration method: clip magnitudes at a percentile of |x| (the `percentile` argument).
+ */
+#define IPUFLOW_CALIB_METHOD_PERCENTILE 1
+
+/**
+ * Calibration method: TensorRT's entropy calibration (minimum KL divergence).
+ */
+#define IPUFLOW_CALIB_METHOD_ENTROPY 2
+
+/**
+ * Calibration method: the range (or power-of-two shift) minimising the expected error on the preset's grid.
+ */
+#define IPUFLOW_CALIB_METHOD_MINMSE 3
+
+/**
+ * Calibration method: the extremes, power-of-two scales rounded up so nothing clips.
+ */
+#define IPUFLOW_CALIB_METHOD_NONOVERFLOW 4
+
+/**
+ * Quantized type: unsigned 8-bit (the number is the ONNX element type, as IPUFLOW_ELEMENT_TYPE_UINT8).
+ */
+#define IPUFLOW_QUANT_TYPE_UINT8 2
+
+/**
+ * Quantized type: signed 8-bit.
+ */
+#define IPUFLOW_QUANT_TYPE_INT8 3
+
+/**
+ * Quantized type: unsigned 16-bit.
+ */
+#define IPUFLOW_QUANT_TYPE_UINT16 4
+
+/**
+ * Quantized type: signed 16-bit.
+ */
+#define IPUFLOW_QUANT_TYPE_INT16 5
+
+/**
+ * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
+ */
+#define IPUFLOW_LAYOUT_AUTO 0
+
+/**
+ * Image layout: channels first.
+ */
+#define IPUFLOW_LAYOUT_NCHW 1
+
+/**
+ * Image layout: channels last.
+ */
+#define IPUFLOW_LAYOUT_NHWC 2
+
+/**
+ * Channel order red, green, blue.
+ */
+#define IPUFLOW_CHANNEL_ORDER_RGB 0
+
+/**
+ * Channel order blue, green, red (OpenCV-trained models).
+ */
+#define IPUFLOW_CHANNEL_ORDER_BGR 1
+
+/**
+ * Quantization stage: ONNX Runtime BASIC optimization, Constant/BatchNorm folding, type inference.
+ */
+#define IPUFLOW_QUANT_STAGE_PREPARE 0
+
+/**
+ * Quantization stage: calibration runs (`done` of `total` batches).
+ */
+#define IPUFLOW_QUANT_STAGE_CALIBRATE 1
+
+/**
+ * Quantization stage: QDQ emission.
+ */
+#define IPUFLOW_QUANT_STAGE_QUANTIZE 2
+
+/**
+ * Quantization stage: loading the result into ONNX Runtime as a check.
+ */
+#define IPUFLOW_QUANT_STAGE_VERIFY 3
+
+/**
+ * `ipuflow_calib_next_fn` return value: the batch was filled.
+ */
+#define IPUFLOW_CALIB_BATCH 1
+
+/**
+ * `ipuflow_calib_next_fn` return value: no more batches.
+ */
+#define IPUFLOW_CALIB_DONE 0
 
 /**
  * Graph optimization: none.
@@ -301,102 +422,6 @@
 #define IPUFLOW_ELEMENT_TYPE_INT2 26
 
 /**
- * Preset: symmetric INT8 activations and weights, power-of-two scales, per-tensor weights (the NPU CNN recipe).
- */
-#define IPUFLOW_PRESET_XINT8 0
-
-/**
- * Preset: INT8 activations, symmetric INT8 weights, float scales.
- */
-#define IPUFLOW_PRESET_A8W8 1
-
-/**
- * Preset: INT16 activations, symmetric INT8 weights.
- */
-#define IPUFLOW_PRESET_A16W8 2
-
-/**
- * Preset: for ONNX Runtime's CPU provider: U8 asymmetric activations, per-channel S8 weights, QDQ shaped for its
- * integer kernels.
- */
-#define IPUFLOW_PRESET_CPU 3
-
-/**
- * Quantized type: unsigned 8-bit (the number is the ONNX element type, as IPUFLOW_ELEMENT_TYPE_UINT8).
- */
-#define IPUFLOW_QUANT_TYPE_UINT8 2
-
-/**
- * Quantized type: signed 8-bit.
- */
-#define IPUFLOW_QUANT_TYPE_INT8 3
-
-/**
- * Quantized type: unsigned 16-bit.
- */
-#define IPUFLOW_QUANT_TYPE_UINT16 4
-
-/**
- * Quantized type: signed 16-bit.
- */
-#define IPUFLOW_QUANT_TYPE_INT16 5
-
-/**
- * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
- */
-#define IPUFLOW_LAYOUT_AUTO 0
-
-/**
- * Image layout: channels first.
- */
-#define IPUFLOW_LAYOUT_NCHW 1
-
-/**
- * Image layout: channels last.
- */
-#define IPUFLOW_LAYOUT_NHWC 2
-
-/**
- * Channel order red, green, blue.
- */
-#define IPUFLOW_CHANNEL_ORDER_RGB 0
-
-/**
- * Channel order blue, green, red (OpenCV-trained models).
- */
-#define IPUFLOW_CHANNEL_ORDER_BGR 1
-
-/**
- * Quantization stage: ONNX Runtime BASIC optimization, Constant/BatchNorm folding, type inference.
- */
-#define IPUFLOW_QUANT_STAGE_PREPARE 0
-
-/**
- * Quantization stage: calibration runs (`done` of `total` batches).
- */
-#define IPUFLOW_QUANT_STAGE_CALIBRATE 1
-
-/**
- * Quantization stage: QDQ emission.
- */
-#define IPUFLOW_QUANT_STAGE_QUANTIZE 2
-
-/**
- * Quantization stage: loading the result into ONNX Runtime as a check.
- */
-#define IPUFLOW_QUANT_STAGE_VERIFY 3
-
-/**
- * `ipuflow_calib_next_fn` return value: the batch was filled.
- */
-#define IPUFLOW_CALIB_BATCH 1
-
-/**
- * `ipuflow_calib_next_fn` return value: no more batches.
- */
-#define IPUFLOW_CALIB_DONE 0
-
-/**
  * Result code of every fallible ipuflow call. Codes are pinned: a code's number never changes between releases.
  * `ipuflow_status_str()` gives its name, `ipuflow_last_error()` the detailed message of the failing call.
  */
@@ -505,6 +530,15 @@ enum ipuflow_status
    * A host callback reported an error.
    */
   IPUFLOW_STATUS_CALLBACK = 501,
+  /**
+   * A calibration cache was made for another model, other settings or other data; the message says which.
+   * Delete the file (or pass another path) to recalibrate.
+   */
+  IPUFLOW_STATUS_CALIB_CACHE_STALE = 505,
+  /**
+   * A file given as calibration cache is not one of this format version, or is damaged.
+   */
+  IPUFLOW_STATUS_CALIB_CACHE_INVALID = 506,
   /**
    * Memory could not be allocated.
    */
@@ -620,6 +654,19 @@ typedef struct ipuflow_session_options ipuflow_session_options;
  * the session: it may outlive it. Read-only calls are thread-safe.
  */
 typedef struct ipuflow_tensor ipuflow_tensor;
+
+/**
+ * Receives one ONNX Runtime log message.
+ *
+ * `user_data` is the pointer given at creation; `level` an `IPUFLOW_LOG_LEVEL_*`; `category` ORT's category
+ * (e.g. "onnxruntime"); `message` the text with its source location prefix removed. Strings are valid only during
+ * the call. The callback is called from ONNX Runtime's threads, possibly several at once, so it must be
+ * thread-safe; it must not call back into ipuflow functions that create or free environments.
+ */
+typedef void (*ipuflow_log_callback)(void *user_data,
+                                     int32_t level,
+                                     const char *category,
+                                     const char *message);
 
 /**
  * A graph input or output, as reported by `ipuflow_model_get_input` / `ipuflow_model_get_output`.
@@ -749,37 +796,6 @@ typedef struct ipuflow_node_prediction {
 } ipuflow_node_prediction;
 
 /**
- * Receives one ONNX Runtime log message.
- *
- * `user_data` is the pointer given at creation; `level` an `IPUFLOW_LOG_LEVEL_*`; `category` ORT's category
- * (e.g. "onnxruntime"); `message` the text with its source location prefix removed. Strings are valid only during
- * the call. The callback is called from ONNX Runtime's threads, possibly several at once, so it must be
- * thread-safe; it must not call back into ipuflow functions that create or free environments.
- */
-typedef void (*ipuflow_log_callback)(void *user_data,
-                                     int32_t level,
-                                     const char *category,
-                                     const char *message);
-
-/**
- * Metadata of one model input or output; its pointers are owned by the session.
- *
- * - `name`: UTF-8, NUL-terminated.
- * - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value (other ONNX numbers may appear for types ipuflow cannot
- *   pass, e.g. 23 = float4e2m1, 14 = complex64); 0 when the value is not a tensor (sequence, map, optional).
- * - `shape`, `rank`: the model's dimensions; -1 marks a dimension that is not fixed. `shape` is NULL when rank is 0.
- * - `dim_names`: `rank` strings: the symbolic name of each dimension ("batch", "N") or "" when fixed or unnamed;
- *   NULL when rank is 0.
- */
-typedef struct ipuflow_tensor_info {
-  const char *name;
-  int32_t element_type;
-  const int64_t *shape;
-  size_t rank;
-  const char *const *dim_names;
-} ipuflow_tensor_info;
-
-/**
  * A tensor in caller memory, described for a run: used as an input, or as a preallocated output that ONNX Runtime
  * writes into. Nothing is copied and ipuflow keeps no pointer after the call returns.
  *
@@ -798,64 +814,6 @@ typedef struct ipuflow_tensor_view {
   void *data;
   size_t byte_size;
 } ipuflow_tensor_view;
-
-/**
- * Where a session's nodes run, counted from ONNX Runtime's own assignment info: the graph as ONNX Runtime
- * partitioned it among the execution providers (after its basic optimizations, before the EP-specific fusions of
- * optimization levels 2 and 3, which may merge nodes further).
- */
-typedef struct ipuflow_placement_summary {
-  /**
-   * 1 when ONNX Runtime reported the placement; 0 when it is unavailable (ONNX Runtime older than 1.24, or the
-   * host set `session.record_ep_graph_assignment_info` to 0): every count is then 0, never guessed.
-   */
-  int32_t available;
-  /**
-   * The device the session runs on (`IPUFLOW_DEVICE_*`), as `ipuflow_session_get_device`.
-   */
-  int32_t device_used;
-  size_t total_nodes;
-  /**
-   * Nodes assigned to the VitisAI EP.
-   */
-  size_t npu_nodes;
-  /**
-   * Nodes assigned to ONNX Runtime's CPU EP.
-   */
-  size_t cpu_nodes;
-  /**
-   * Nodes assigned to any other execution provider.
-   */
-  size_t other_nodes;
-  /**
-   * Subgraphs as ONNX Runtime reports them, as `ipuflow_session_placement_subgraph_count` (measured with ONNX
-   * Runtime 1.32: its CPU EP reports each of its nodes as a subgraph of its own).
-   */
-  size_t subgraphs;
-  /**
-   * Subgraphs assigned to the VitisAI EP (its "No. of Subgraphs : NPU n").
-   */
-  size_t npu_subgraphs;
-  /**
-   * npu_nodes / total_nodes in percent (0 when there are no nodes).
-   */
-  double npu_percent;
-} ipuflow_placement_summary;
-
-/**
- * One node of the placement; its strings are owned by the session.
- */
-typedef struct ipuflow_placed_node {
-  /**
-   * The node's name in the partitioned graph (ONNX Runtime's basic optimizations may rename or remove nodes).
-   */
-  const char *name;
-  /**
-   * "" for the default ONNX domain.
-   */
-  const char *domain;
-  const char *op_type;
-} ipuflow_placed_node;
 
 /**
  * Fills the next calibration batch (TensorRT `getBatch` style).
@@ -916,9 +874,134 @@ typedef struct ipuflow_image_preprocess {
  */
 typedef int32_t (*ipuflow_quant_progress_fn)(void *user, int32_t stage, size_t done, int64_t total);
 
+/**
+ * Metadata of one model input or output; its pointers are owned by the session.
+ *
+ * - `name`: UTF-8, NUL-terminated.
+ * - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value (other ONNX numbers may appear for types ipuflow cannot
+ *   pass, e.g. 23 = float4e2m1, 14 = complex64); 0 when the value is not a tensor (sequence, map, optional).
+ * - `shape`, `rank`: the model's dimensions; -1 marks a dimension that is not fixed. `shape` is NULL when rank is 0.
+ * - `dim_names`: `rank` strings: the symbolic name of each dimension ("batch", "N") or "" when fixed or unnamed;
+ *   NULL when rank is 0.
+ */
+typedef struct ipuflow_tensor_info {
+  const char *name;
+  int32_t element_type;
+  const int64_t *shape;
+  size_t rank;
+  const char *const *dim_names;
+} ipuflow_tensor_info;
+
+/**
+ * Where a session's nodes run, counted from ONNX Runtime's own assignment info: the graph as ONNX Runtime
+ * partitioned it among the execution providers (after its basic optimizations, before the EP-specific fusions of
+ * optimization levels 2 and 3, which may merge nodes further).
+ */
+typedef struct ipuflow_placement_summary {
+  /**
+   * 1 when ONNX Runtime reported the placement; 0 when it is unavailable (ONNX Runtime older than 1.24, or the
+   * host set `session.record_ep_graph_assignment_info` to 0): every count is then 0, never guessed.
+   */
+  int32_t available;
+  /**
+   * The device the session runs on (`IPUFLOW_DEVICE_*`), as `ipuflow_session_get_device`.
+   */
+  int32_t device_used;
+  size_t total_nodes;
+  /**
+   * Nodes assigned to the VitisAI EP.
+   */
+  size_t npu_nodes;
+  /**
+   * Nodes assigned to ONNX Runtime's CPU EP.
+   */
+  size_t cpu_nodes;
+  /**
+   * Nodes assigned to any other execution provider.
+   */
+  size_t other_nodes;
+  /**
+   * Subgraphs as ONNX Runtime reports them, as `ipuflow_session_placement_subgraph_count` (measured with ONNX
+   * Runtime 1.32: its CPU EP reports each of its nodes as a subgraph of its own).
+   */
+  size_t subgraphs;
+  /**
+   * Subgraphs assigned to the VitisAI EP (its "No. of Subgraphs : NPU n").
+   */
+  size_t npu_subgraphs;
+  /**
+   * npu_nodes / total_nodes in percent (0 when there are no nodes).
+   */
+  double npu_percent;
+} ipuflow_placement_summary;
+
+/**
+ * One node of the placement; its strings are owned by the session.
+ */
+typedef struct ipuflow_placed_node {
+  /**
+   * The node's name in the partitioned graph (ONNX Runtime's basic optimizations may rename or remove nodes).
+   */
+  const char *name;
+  /**
+   * "" for the default ONNX domain.
+   */
+  const char *domain;
+  const char *op_type;
+} ipuflow_placed_node;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates the process's ONNX Runtime environment.
+ *
+ * - `log_level`: an `IPUFLOW_LOG_LEVEL_*` value; messages below it are not produced.
+ * - `log_id`: a name for the environment in log messages, or NULL for "ipuflow". Copied.
+ * - `callback`: receives every log message instead of ORT's stderr logger, or NULL.
+ * - `user_data`: passed to `callback` unchanged (may be NULL); must stay valid until the environment and all its
+ *   sessions are freed.
+ * - `out`: receives the new environment on success (free with `ipuflow_env_free`); untouched on failure.
+ *
+ * Loads ONNX Runtime automatically (as `ipuflow_runtime_load(NULL)`) if it is not loaded.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`out`), IPUFLOW_STATUS_INVALID_ENUM (`log_level`),
+ * IPUFLOW_STATUS_INVALID_UTF8 (`log_id`), IPUFLOW_STATUS_INVALID_ARGUMENT (an environment is already alive),
+ * the RUNTIME_* load errors, IPUFLOW_STATUS_RUNTIME (ORT refused). Thread-safe.
+ */
+ipuflow_status ipuflow_env_create(int32_t log_level,
+                                  const char *log_id,
+                                  ipuflow_log_callback callback,
+                                  void *user_data,
+                                  struct ipuflow_env **out);
+
+/**
+ * Creates the process's ONNX Runtime environment with global thread pools shared by every session created in it
+ * (sessions then must not set their own thread counts: that is IPUFLOW_STATUS_INVALID_ARGUMENT at session
+ * creation).
+ *
+ * - `log_level`, `log_id`, `callback`, `user_data`, `out`: as `ipuflow_env_create`.
+ * - `intra_op_threads`, `inter_op_threads`: pool sizes; 0 lets ONNX Runtime choose. Negative is
+ *   IPUFLOW_STATUS_INVALID_ARGUMENT.
+ * - `allow_spinning`: 1 lets idle pool threads spin (ORT's default, lowest latency), 0 makes them sleep (less CPU),
+ *   -1 keeps ORT's default. Other values: IPUFLOW_STATUS_INVALID_ARGUMENT.
+ *
+ * Errors: as `ipuflow_env_create`. Thread-safe.
+ */
+ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
+                                                           const char *log_id,
+                                                           ipuflow_log_callback callback,
+                                                           void *user_data,
+                                                           int32_t intra_op_threads,
+                                                           int32_t inter_op_threads,
+                                                           int32_t allow_spinning,
+                                                           struct ipuflow_env **out);
+
+/**
+ * Releases the caller's reference to an environment. Sessions created in it keep it alive until they are freed.
+ * `env` may be NULL (no-op). Must not race with other calls using the same `env` pointer.
+ */
+void ipuflow_env_free(struct ipuflow_env *env);
 
 /**
  * Returns the version of the loaded library as `MAJOR * 1000000 + MINOR * 1000 + PATCH`.
@@ -1225,6 +1308,328 @@ ipuflow_status ipuflow_npu_cache_clear(const char *cache_dir,
                                        uint64_t *out_bytes_removed);
 
 /**
+ * Creates a configuration from a preset (`IPUFLOW_PRESET_*`).
+ *
+ * - `out`: receives the new config on success; free it with `ipuflow_quant_config_free`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown preset). Thread-safe.
+ */
+ipuflow_status ipuflow_quant_config_create(int32_t preset, struct ipuflow_quant_config **out);
+
+/**
+ * Frees a configuration. NULL is a no-op.
+ */
+void ipuflow_quant_config_free(struct ipuflow_quant_config *config);
+
+/**
+ * Sets the type of quantized activations (`IPUFLOW_QUANT_TYPE_*`).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_activation_type(struct ipuflow_quant_config *config,
+                                                        int32_t qtype);
+
+/**
+ * Sets the type of quantized weights (`IPUFLOW_QUANT_TYPE_*`).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_weight_type(struct ipuflow_quant_config *config,
+                                                    int32_t qtype);
+
+/**
+ * One scale per output channel for Conv/ConvTranspose/Gemm/MatMul weights (1) or one per tensor (0).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_per_channel(struct ipuflow_quant_config *config,
+                                                    int32_t value);
+
+/**
+ * Symmetric activations (zero point 0 for signed types).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_activation_symmetric(struct ipuflow_quant_config *config,
+                                                             int32_t value);
+
+/**
+ * Symmetric weights (the presets' default) or asymmetric.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_weight_symmetric(struct ipuflow_quant_config *config,
+                                                         int32_t value);
+
+/**
+ * Round every scale to a power of two (the X1 NPU requires it).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_power_of_two(struct ipuflow_quant_config *config,
+                                                     int32_t value);
+
+/**
+ * Give all inputs of a Concat and its output one shared scale.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_concat_shared_scale(struct ipuflow_quant_config *config,
+                                                            int32_t value);
+
+/**
+ * Shape the QDQ graph for ONNX Runtime's CPU fusions (QLinear / integer kernels).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_cpu_fusion(struct ipuflow_quant_config *config,
+                                                   int32_t value);
+
+/**
+ * Calibrates with MinMax and a moving average of the per-batch extremes with constant `constant` (in (0, 1)), or
+ * with the global extremes when `constant` is 0.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (outside [0, 1), or NaN). Not thread-safe
+ * on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_moving_average(struct ipuflow_quant_config *config,
+                                                       float constant);
+
+/**
+ * Sets how activation ranges are calibrated (`IPUFLOW_CALIB_METHOD_*`); replaces any moving average.
+ *
+ * - `percentile`: used by IPUFLOW_CALIB_METHOD_PERCENTILE only, in (0, 100] (e.g. 99.999); ignored otherwise.
+ *
+ * Every method but a moving average works on streaming histograms: memory does not grow with the number of
+ * samples and the result does not depend on batch size or order. Errors: IPUFLOW_STATUS_NULL_ARGUMENT,
+ * IPUFLOW_STATUS_INVALID_ENUM (unknown method), IPUFLOW_STATUS_INVALID_ARGUMENT (percentile outside (0, 100] or
+ * NaN, with IPUFLOW_CALIB_METHOD_PERCENTILE). The config is unchanged on error. Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_calib_method(struct ipuflow_quant_config *config,
+                                                     int32_t method,
+                                                     float percentile);
+
+/**
+ * Uses the calibration cache file `path` (UTF-8), or none when `path` is NULL (the default).
+ *
+ * During `ipuflow_quantize`: when the file exists and was made for the same (prepared) model, the same collection
+ * settings and the same calibration samples (in any order or batching), the model is not run and every tensor's
+ * range is chosen from the cached histograms with this config's method and preset; the calibration data is still
+ * read once, to check it. When the file does not exist, calibration runs and writes it atomically. A cache made
+ * for another model, settings or data fails with IPUFLOW_STATUS_CALIB_CACHE_STALE, a file that is not a cache of
+ * this version (or is damaged) with IPUFLOW_STATUS_CALIB_CACHE_INVALID; it is never overwritten: delete it to
+ * recalibrate. The cache holds histograms, so one cache serves every method and preset.
+ *
+ * Errors (of this call): IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_calib_cache(struct ipuflow_quant_config *config,
+                                                    const char *path);
+
+/**
+ * Leaves the node named `node_name` in float. Adding a name twice is harmless.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+ * name). Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_exclude_node(struct ipuflow_quant_config *config,
+                                                 const char *node_name);
+
+/**
+ * Leaves every node of op type `op_type` (e.g. "Softmax") in float.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty).
+ * Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_exclude_op_type(struct ipuflow_quant_config *config,
+                                                    const char *op_type);
+
+/**
+ * Quantizes the activation tensor `tensor_name` with `qtype` (`IPUFLOW_QUANT_TYPE_*`) instead of the
+ * configuration's activation type.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+ * name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_tensor_type(struct ipuflow_quant_config *config,
+                                                    const char *tensor_name,
+                                                    int32_t qtype);
+
+/**
+ * Uses the range [`min`, `max`] for the activation tensor `tensor_name` instead of the calibrated one.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+ * name, non-finite bounds or `min > max`). Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_tensor_range(struct ipuflow_quant_config *config,
+                                                     const char *tensor_name,
+                                                     float min,
+                                                     float max);
+
+/**
+ * Number of model inputs a batch must provide (callable from inside `ipuflow_calib_next_fn` only).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
+ */
+ipuflow_status ipuflow_calib_batch_input_count(const struct ipuflow_calib_batch *batch,
+                                               size_t *out);
+
+/**
+ * The name of model input `index`; the string stays valid until the callback returns.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE.
+ */
+ipuflow_status ipuflow_calib_batch_input_name(const struct ipuflow_calib_batch *batch,
+                                              size_t index,
+                                              const char **out);
+
+/**
+ * Gives the tensor for input `name` in this batch. The tensor's memory (`view->shape`, `view->data`) is borrowed,
+ * not copied: it must stay valid and unchanged until the callback is called again or `ipuflow_quantize` returns.
+ * Setting the same name again replaces it. Names, types and shapes are checked against the model when the batch
+ * runs (IPUFLOW_STATUS_TENSOR_MISMATCH from `ipuflow_quantize`, naming the tensor and both values).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (also NULL `view->shape` with rank > 0, NULL `view->data` with bytes),
+ * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM (element type), IPUFLOW_STATUS_TENSOR_MISMATCH
+ * (`byte_size` does not match the shape and type, a negative dimension).
+ */
+ipuflow_status ipuflow_calib_batch_set_input(struct ipuflow_calib_batch *batch,
+                                             const char *name,
+                                             const struct ipuflow_tensor_view *view);
+
+/**
+ * Records why the callback is about to fail (return a negative value next). The message is copied.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8.
+ */
+ipuflow_status ipuflow_calib_batch_set_error(struct ipuflow_calib_batch *batch,
+                                             const char *message);
+
+/**
+ * Creates an empty in-memory set of calibration samples; add samples with `ipuflow_calib_data_add_sample`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create(struct ipuflow_calib_data **out);
+
+/**
+ * Adds one sample (one batch): `count` named tensors, copied. `names[i]` names the model input `tensors[i]` feeds.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (count 0,
+ * empty or repeated name, data not created by `ipuflow_calib_data_create`), IPUFLOW_STATUS_INVALID_ENUM
+ * (element type), IPUFLOW_STATUS_TENSOR_MISMATCH (byte size vs shape). Names, types and shapes are checked against
+ * the model by `ipuflow_quantize`. Nothing is added on error. Not thread-safe on the same data.
+ */
+ipuflow_status ipuflow_calib_data_add_sample(struct ipuflow_calib_data *data,
+                                             const char *const *names,
+                                             const struct ipuflow_tensor_view *tensors,
+                                             size_t count);
+
+/**
+ * Creates calibration data pulled from a callback (see `ipuflow_calib_next_fn`).
+ *
+ * - `next`: the callback (not NULL); `user`: passed to it as is (may be NULL).
+ * - `batch_count`: the number of batches it will give, for progress reports, or -1 if unknown.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (`batch_count` < -1). Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create_from_callback(ipuflow_calib_next_fn next,
+                                                       void *user,
+                                                       int64_t batch_count,
+                                                       struct ipuflow_calib_data **out);
+
+/**
+ * Creates calibration data from a directory of .npy files (versions 1-3, C order, little-endian; dtypes f2 f4 f8
+ * i1 i2 i4 i8 u1 u2 u4 u8 b1, matching the model input's type): one file per batch, sorted by name, for a
+ * single-input model; or one subdirectory per batch holding `<input name>.npy` files.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
+ * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no .npy file and no subdirectory). Files are read during
+ * `ipuflow_quantize`; errors there name the file. Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create_from_npy_dir(const char *dir,
+                                                      struct ipuflow_calib_data **out);
+
+/**
+ * Fills `pre` with the defaults: only input, model size, shorter side 256/224 of the crop, mean 127, std 128,
+ * layout from the model, RGB.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_image_preprocess_init(struct ipuflow_image_preprocess *pre);
+
+/**
+ * Creates calibration data from a folder of JPEG/PNG images (one image per batch, sorted by file name).
+ *
+ * - `pre`: preprocessing (copied, `input_name` included); NULL: the defaults of `ipuflow_image_preprocess_init`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
+ * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no image in the folder), IPUFLOW_STATUS_INVALID_ARGUMENT /
+ * IPUFLOW_STATUS_INVALID_ENUM (bad preprocessing values). Images are decoded during `ipuflow_quantize`; errors
+ * there name the file. Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create_from_image_dir(const char *dir,
+                                                        const struct ipuflow_image_preprocess *pre,
+                                                        struct ipuflow_calib_data **out);
+
+/**
+ * Frees calibration data (in-memory samples included). NULL is a no-op.
+ */
+void ipuflow_calib_data_free(struct ipuflow_calib_data *data);
+
+/**
+ * Quantizes `model` to a QDQ model: prepares it (ONNX Runtime BASIC optimization, BatchNorm and Constant
+ * folding), calibrates it on `data`, writes Q/DQ nodes as `config` says and checks that ONNX Runtime loads the
+ * result. Needs ONNX Runtime (`ipuflow_runtime_load`, or found automatically).
+ *
+ * - `model`, `config`: not modified. `data`: read from its start (its position is reset).
+ * - `progress`, `progress_user`: optional (NULL: no reports).
+ * - `out_model`: receives the quantized model on success; free it with `ipuflow_model_free`, save it with
+ *   `ipuflow_model_save` (atomic). Nothing is written to disk by this call.
+ * - `out_report_json`: NULL, or receives a JSON report (per node: quantized or why not; per tensor: type, range,
+ *   scale, zero point) on success, freed with `ipuflow_string_free`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT; IPUFLOW_STATUS_INVALID_ARGUMENT (inconsistent config);
+ * IPUFLOW_STATUS_UNSUPPORTED (already quantized, unsupported opset); IPUFLOW_STATUS_CALIBRATION (no data);
+ * IPUFLOW_STATUS_TENSOR_MISMATCH (a sample with an unknown input name, wrong type or shape: the message names the
+ * tensor, both values and the batch); IPUFLOW_STATUS_CALLBACK (the data callback failed: its message);
+ * IPUFLOW_STATUS_CANCELLED; IPUFLOW_STATUS_FILE_* (data files); IPUFLOW_STATUS_RUNTIME*.
+ * Output parameters are untouched on error. Thread-safe for distinct `data` objects.
+ */
+ipuflow_status ipuflow_quantize(const struct ipuflow_model *model,
+                                const struct ipuflow_quant_config *config,
+                                struct ipuflow_calib_data *data,
+                                ipuflow_quant_progress_fn progress,
+                                void *progress_user,
+                                struct ipuflow_model **out_model,
+                                char **out_report_json);
+
+/**
+ * Loads one image file and preprocesses it exactly as `ipuflow_calib_data_create_from_image_dir` does, into a
+ * caller buffer of floats (batch 1), e.g. to evaluate a model on the same preprocessing.
+ *
+ * - `pre`: `height` and `width` must be set (> 0); `IPUFLOW_LAYOUT_AUTO` means NCHW; `input_name` is ignored.
+ * - `flip_horizontal`: 0 or 1 (mirror left-right after cropping).
+ * - `out`, `out_count`: exactly `3 * height * width` floats, written in the layout asked for.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (sizes,
+ * mean/std), IPUFLOW_STATUS_INVALID_ENUM, IPUFLOW_STATUS_BUFFER_TOO_SMALL (`out_count` differs from
+ * 3 * height * width), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (unreadable or undecodable image).
+ * `out` is written only on success. Thread-safe.
+ */
+ipuflow_status ipuflow_image_load(const char *path,
+                                  const struct ipuflow_image_preprocess *pre,
+                                  int32_t flip_horizontal,
+                                  float *out,
+                                  size_t out_count);
+
+/**
  * Loads ONNX Runtime for the whole process; it stays loaded until the process exits.
  *
  * - `path`: the ONNX Runtime shared library (`libonnxruntime.so.1.x`, `onnxruntime.dll`), or a directory holding
@@ -1282,222 +1687,6 @@ ipuflow_status ipuflow_runtime_api_version(uint32_t *out);
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
  */
 ipuflow_status ipuflow_runtime_path(const char **out);
-
-/**
- * Creates the process's ONNX Runtime environment.
- *
- * - `log_level`: an `IPUFLOW_LOG_LEVEL_*` value; messages below it are not produced.
- * - `log_id`: a name for the environment in log messages, or NULL for "ipuflow". Copied.
- * - `callback`: receives every log message instead of ORT's stderr logger, or NULL.
- * - `user_data`: passed to `callback` unchanged (may be NULL); must stay valid until the environment and all its
- *   sessions are freed.
- * - `out`: receives the new environment on success (free with `ipuflow_env_free`); untouched on failure.
- *
- * Loads ONNX Runtime automatically (as `ipuflow_runtime_load(NULL)`) if it is not loaded.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`out`), IPUFLOW_STATUS_INVALID_ENUM (`log_level`),
- * IPUFLOW_STATUS_INVALID_UTF8 (`log_id`), IPUFLOW_STATUS_INVALID_ARGUMENT (an environment is already alive),
- * the RUNTIME_* load errors, IPUFLOW_STATUS_RUNTIME (ORT refused). Thread-safe.
- */
-ipuflow_status ipuflow_env_create(int32_t log_level,
-                                  const char *log_id,
-                                  ipuflow_log_callback callback,
-                                  void *user_data,
-                                  struct ipuflow_env **out);
-
-/**
- * Creates the process's ONNX Runtime environment with global thread pools shared by every session created in it
- * (sessions then must not set their own thread counts: that is IPUFLOW_STATUS_INVALID_ARGUMENT at session
- * creation).
- *
- * - `log_level`, `log_id`, `callback`, `user_data`, `out`: as `ipuflow_env_create`.
- * - `intra_op_threads`, `inter_op_threads`: pool sizes; 0 lets ONNX Runtime choose. Negative is
- *   IPUFLOW_STATUS_INVALID_ARGUMENT.
- * - `allow_spinning`: 1 lets idle pool threads spin (ORT's default, lowest latency), 0 makes them sleep (less CPU),
- *   -1 keeps ORT's default. Other values: IPUFLOW_STATUS_INVALID_ARGUMENT.
- *
- * Errors: as `ipuflow_env_create`. Thread-safe.
- */
-ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
-                                                           const char *log_id,
-                                                           ipuflow_log_callback callback,
-                                                           void *user_data,
-                                                           int32_t intra_op_threads,
-                                                           int32_t inter_op_threads,
-                                                           int32_t allow_spinning,
-                                                           struct ipuflow_env **out);
-
-/**
- * Releases the caller's reference to an environment. Sessions created in it keep it alive until they are freed.
- * `env` may be NULL (no-op). Must not race with other calls using the same `env` pointer.
- */
-void ipuflow_env_free(struct ipuflow_env *env);
-
-/**
- * Creates session options holding ONNX Runtime's defaults. Needs no runtime loaded.
- *
- * - `out`: receives the new options on success (free with `ipuflow_session_options_free`); untouched on failure.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_session_options_create(struct ipuflow_session_options **out);
-
-/**
- * Frees session options. `options` may be NULL (no-op). Sessions already created are not affected.
- */
-void ipuflow_session_options_free(struct ipuflow_session_options *options);
-
-/**
- * Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
- * physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
- */
-ipuflow_status ipuflow_session_options_set_intra_op_threads(struct ipuflow_session_options *options,
-                                                            int32_t n);
-
-/**
- * Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
- * choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
- */
-ipuflow_status ipuflow_session_options_set_inter_op_threads(struct ipuflow_session_options *options,
-                                                            int32_t n);
-
-/**
- * Sets the graph optimization level, an `IPUFLOW_GRAPH_OPTIMIZATION_*` value.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
- */
-ipuflow_status ipuflow_session_options_set_graph_optimization(struct ipuflow_session_options *options,
-                                                              int32_t level);
-
-/**
- * Sets the execution mode, an `IPUFLOW_EXECUTION_MODE_*` value.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
- */
-ipuflow_status ipuflow_session_options_set_execution_mode(struct ipuflow_session_options *options,
-                                                          int32_t mode);
-
-/**
- * Asks for deterministic kernels (1) or not (0, the default).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
- */
-ipuflow_status ipuflow_session_options_set_deterministic(struct ipuflow_session_options *options,
-                                                         int32_t enable);
-
-/**
- * Turns ONNX Runtime's CPU memory arena on (1, the default) or off (0: lower peak memory, slower allocation).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
- */
-ipuflow_status ipuflow_session_options_set_memory_arena(struct ipuflow_session_options *options,
-                                                        int32_t enable);
-
-/**
- * Enables profiling: a Chrome-trace JSON file `<prefix>_<timestamp>.json` is written when the session is freed.
- * `prefix` is a UTF-8 path prefix (copied), or NULL to disable profiling (the default).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
- */
-ipuflow_status ipuflow_session_options_set_profiling(struct ipuflow_session_options *options,
-                                                     const char *prefix);
-
-/**
- * Same as `ipuflow_session_options_set_profiling` with a NUL-terminated UTF-16 prefix (`wchar_t*` on Windows).
- */
-ipuflow_status ipuflow_session_options_set_profiling_w(struct ipuflow_session_options *options,
-                                                       const uint16_t *prefix);
-
-/**
- * Makes session creation save the optimized graph to `path` (UTF-8, copied); NULL turns it off (the default).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
- * A path ONNX Runtime cannot write makes session creation fail with IPUFLOW_STATUS_RUNTIME.
- */
-ipuflow_status ipuflow_session_options_set_optimized_model_path(struct ipuflow_session_options *options,
-                                                                const char *path);
-
-/**
- * Same as `ipuflow_session_options_set_optimized_model_path` with a NUL-terminated UTF-16 path.
- */
-ipuflow_status ipuflow_session_options_set_optimized_model_path_w(struct ipuflow_session_options *options,
-                                                                  const uint16_t *path);
-
-/**
- * Sets the session's log id (UTF-8, copied; NULL restores the default) and minimum log severity
- * (`IPUFLOW_LOG_LEVEL_*`, or -1 for the environment's level).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM.
- */
-ipuflow_status ipuflow_session_options_set_logging(struct ipuflow_session_options *options,
-                                                   const char *log_id,
-                                                   int32_t log_level);
-
-/**
- * Adds an ONNX Runtime session config entry (`AddSessionConfigEntry`), e.g. "session.intra_op.allow_spinning" =
- * "0"; a key set twice keeps the last value. Both strings are UTF-8 and copied. Unknown keys are accepted (ORT
- * ignores them); values ORT refuses make session creation fail with IPUFLOW_STATUS_RUNTIME naming the entry.
- * EP-context export entries are checked at once: `ep.context_enable` / `ep.context_embed_mode` must be 0 or 1,
- * `ep.context_file_path` a path whose directory exists; `ep.vitisaiexecutionprovider.<key>` values are checked like
- * the VitisAI option `<key>` (see `ipuflow_session_options_set_provider_option`).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key; a
- * refused EP-context or VitisAI value, naming the entry), IPUFLOW_STATUS_FILE_NOT_FOUND (the directory of
- * `ep.context_file_path`; a VitisAI file option). Not thread-safe (setters).
- */
-ipuflow_status ipuflow_session_options_add_config_entry(struct ipuflow_session_options *options,
-                                                        const char *key,
-                                                        const char *value);
-
-/**
- * Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_IPU` or `_AUTO`.
- *
- * With IPU or AUTO, session creation appends the VitisAI execution provider with the options set by
- * `ipuflow_session_options_set_provider_option` plus a `cache_key` computed from the model bytes, the ONNX
- * Runtime version and the options (unless one was set), so a changed model, runtime or option set never loads a
- * stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
- */
-ipuflow_status ipuflow_session_options_set_device(struct ipuflow_session_options *options,
-                                                  int32_t device);
-
-/**
- * Sets the fallback policy (`IPUFLOW_FALLBACK_STRICT` or `IPUFLOW_FALLBACK_PREFER`) and the minimum share of the
- * model's nodes (after ONNX Runtime's optimizations) that must be assigned to the NPU for it to count as used,
- * between 0 and 1. The NPU always needs at least one node. Without this call the policy is STRICT for
- * IPUFLOW_SESSION_DEVICE_IPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
- * (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
- */
-ipuflow_status ipuflow_session_options_set_fallback(struct ipuflow_session_options *options,
-                                                    int32_t policy,
-                                                    double min_npu_fraction);
-
-/**
- * Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_IPU / _AUTO), e.g. "target" = "X2",
- * "cache_dir", "config_file", "opt_level". Legacy (Ryzen AI <= 1.3) camelCase names are accepted and renamed;
- * unknown names are passed to the EP unchanged. Each value is checked at once together with the options given
- * before: `target` X1/X2, `encryption_key` 64 hex chars, `opt_level` 0/1/2/3/65536, 0/1 flags, `config_file` and
- * `xclbin` existing files, `cache_key` a single directory name; the same option twice with different values is an
- * error. Both strings are UTF-8 and copied.
- *
- * Errors (the message names the option): IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8,
- * IPUFLOW_STATUS_INVALID_ARGUMENT, IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_PATH_REFUSED (`cache_key`).
- * The options are unchanged on error. Not thread-safe (setters).
- */
-ipuflow_status ipuflow_session_options_set_provider_option(struct ipuflow_session_options *options,
-                                                           const char *key,
-                                                           const char *value);
-
-/**
- * Appends an execution provider by ONNX Runtime's name (`SessionOptionsAppendExecutionProvider`: "XNNPACK",
- * "OpenVINO", "QNN", ...) with `n` key/value options (UTF-8, copied; `keys`/`values` may be NULL when `n` is 0).
- * Providers are appended in call order, before the NPU; whether the loaded ONNX Runtime has the provider is known
- * only at session creation, which then fails with IPUFLOW_STATUS_RUNTIME and ONNX Runtime's message (for an unknown
- * name it lists the names it knows). The VitisAI EP is refused here: select it with
- * `ipuflow_session_options_set_device` so that the fallback policy and cache key apply.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`, `name`, `keys`/`values` or one of their entries),
- * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name or key; VitisAI). Not thread-safe.
- */
-ipuflow_status ipuflow_session_options_append_provider(struct ipuflow_session_options *options,
-                                                       const char *name,
-                                                       const char *const *keys,
-                                                       const char *const *values,
-                                                       size_t n);
 
 /**
  * Creates a session from an ONNX model file (UTF-8 path). External data files are found relative to the model.
@@ -1764,6 +1953,173 @@ ipuflow_status ipuflow_session_placement_json(const struct ipuflow_session *sess
                                               char **out);
 
 /**
+ * Creates session options holding ONNX Runtime's defaults. Needs no runtime loaded.
+ *
+ * - `out`: receives the new options on success (free with `ipuflow_session_options_free`); untouched on failure.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_options_create(struct ipuflow_session_options **out);
+
+/**
+ * Frees session options. `options` may be NULL (no-op). Sessions already created are not affected.
+ */
+void ipuflow_session_options_free(struct ipuflow_session_options *options);
+
+/**
+ * Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
+ * physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
+ */
+ipuflow_status ipuflow_session_options_set_intra_op_threads(struct ipuflow_session_options *options,
+                                                            int32_t n);
+
+/**
+ * Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
+ * choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
+ */
+ipuflow_status ipuflow_session_options_set_inter_op_threads(struct ipuflow_session_options *options,
+                                                            int32_t n);
+
+/**
+ * Sets the graph optimization level, an `IPUFLOW_GRAPH_OPTIMIZATION_*` value.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+ */
+ipuflow_status ipuflow_session_options_set_graph_optimization(struct ipuflow_session_options *options,
+                                                              int32_t level);
+
+/**
+ * Sets the execution mode, an `IPUFLOW_EXECUTION_MODE_*` value.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+ */
+ipuflow_status ipuflow_session_options_set_execution_mode(struct ipuflow_session_options *options,
+                                                          int32_t mode);
+
+/**
+ * Asks for deterministic kernels (1) or not (0, the default).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+ */
+ipuflow_status ipuflow_session_options_set_deterministic(struct ipuflow_session_options *options,
+                                                         int32_t enable);
+
+/**
+ * Turns ONNX Runtime's CPU memory arena on (1, the default) or off (0: lower peak memory, slower allocation).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+ */
+ipuflow_status ipuflow_session_options_set_memory_arena(struct ipuflow_session_options *options,
+                                                        int32_t enable);
+
+/**
+ * Enables profiling: a Chrome-trace JSON file `<prefix>_<timestamp>.json` is written when the session is freed.
+ * `prefix` is a UTF-8 path prefix (copied), or NULL to disable profiling (the default).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
+ */
+ipuflow_status ipuflow_session_options_set_profiling(struct ipuflow_session_options *options,
+                                                     const char *prefix);
+
+/**
+ * Same as `ipuflow_session_options_set_profiling` with a NUL-terminated UTF-16 prefix (`wchar_t*` on Windows).
+ */
+ipuflow_status ipuflow_session_options_set_profiling_w(struct ipuflow_session_options *options,
+                                                       const uint16_t *prefix);
+
+/**
+ * Makes session creation save the optimized graph to `path` (UTF-8, copied); NULL turns it off (the default).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
+ * A path ONNX Runtime cannot write makes session creation fail with IPUFLOW_STATUS_RUNTIME.
+ */
+ipuflow_status ipuflow_session_options_set_optimized_model_path(struct ipuflow_session_options *options,
+                                                                const char *path);
+
+/**
+ * Same as `ipuflow_session_options_set_optimized_model_path` with a NUL-terminated UTF-16 path.
+ */
+ipuflow_status ipuflow_session_options_set_optimized_model_path_w(struct ipuflow_session_options *options,
+                                                                  const uint16_t *path);
+
+/**
+ * Sets the session's log id (UTF-8, copied; NULL restores the default) and minimum log severity
+ * (`IPUFLOW_LOG_LEVEL_*`, or -1 for the environment's level).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM.
+ */
+ipuflow_status ipuflow_session_options_set_logging(struct ipuflow_session_options *options,
+                                                   const char *log_id,
+                                                   int32_t log_level);
+
+/**
+ * Adds an ONNX Runtime session config entry (`AddSessionConfigEntry`), e.g. "session.intra_op.allow_spinning" =
+ * "0"; a key set twice keeps the last value. Both strings are UTF-8 and copied. Unknown keys are accepted (ORT
+ * ignores them); values ORT refuses make session creation fail with IPUFLOW_STATUS_RUNTIME naming the entry.
+ * EP-context export entries are checked at once: `ep.context_enable` / `ep.context_embed_mode` must be 0 or 1,
+ * `ep.context_file_path` a path whose directory exists; `ep.vitisaiexecutionprovider.<key>` values are checked like
+ * the VitisAI option `<key>` (see `ipuflow_session_options_set_provider_option`).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key; a
+ * refused EP-context or VitisAI value, naming the entry), IPUFLOW_STATUS_FILE_NOT_FOUND (the directory of
+ * `ep.context_file_path`; a VitisAI file option). Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_add_config_entry(struct ipuflow_session_options *options,
+                                                        const char *key,
+                                                        const char *value);
+
+/**
+ * Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_IPU` or `_AUTO`.
+ *
+ * With IPU or AUTO, session creation appends the VitisAI execution provider with the options set by
+ * `ipuflow_session_options_set_provider_option` plus a `cache_key` computed from the model bytes, the ONNX
+ * Runtime version and the options (unless one was set), so a changed model, runtime or option set never loads a
+ * stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_device(struct ipuflow_session_options *options,
+                                                  int32_t device);
+
+/**
+ * Sets the fallback policy (`IPUFLOW_FALLBACK_STRICT` or `IPUFLOW_FALLBACK_PREFER`) and the minimum share of the
+ * model's nodes (after ONNX Runtime's optimizations) that must be assigned to the NPU for it to count as used,
+ * between 0 and 1. The NPU always needs at least one node. Without this call the policy is STRICT for
+ * IPUFLOW_SESSION_DEVICE_IPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
+ * (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_fallback(struct ipuflow_session_options *options,
+                                                    int32_t policy,
+                                                    double min_npu_fraction);
+
+/**
+ * Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_IPU / _AUTO), e.g. "target" = "X2",
+ * "cache_dir", "config_file", "opt_level". Legacy (Ryzen AI <= 1.3) camelCase names are accepted and renamed;
+ * unknown names are passed to the EP unchanged. Each value is checked at once together with the options given
+ * before: `target` X1/X2, `encryption_key` 64 hex chars, `opt_level` 0/1/2/3/65536, 0/1 flags, `config_file` and
+ * `xclbin` existing files, `cache_key` a single directory name; the same option twice with different values is an
+ * error. Both strings are UTF-8 and copied.
+ *
+ * Errors (the message names the option): IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT, IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_PATH_REFUSED (`cache_key`).
+ * The options are unchanged on error. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_provider_option(struct ipuflow_session_options *options,
+                                                           const char *key,
+                                                           const char *value);
+
+/**
+ * Appends an execution provider by ONNX Runtime's name (`SessionOptionsAppendExecutionProvider`: "XNNPACK",
+ * "OpenVINO", "QNN", ...) with `n` key/value options (UTF-8, copied; `keys`/`values` may be NULL when `n` is 0).
+ * Providers are appended in call order, before the NPU; whether the loaded ONNX Runtime has the provider is known
+ * only at session creation, which then fails with IPUFLOW_STATUS_RUNTIME and ONNX Runtime's message (for an unknown
+ * name it lists the names it knows). The VitisAI EP is refused here: select it with
+ * `ipuflow_session_options_set_device` so that the fallback policy and cache key apply.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`, `name`, `keys`/`values` or one of their entries),
+ * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name or key; VitisAI). Not thread-safe.
+ */
+ipuflow_status ipuflow_session_options_append_provider(struct ipuflow_session_options *options,
+                                                       const char *name,
+                                                       const char *const *keys,
+                                                       const char *const *values,
+                                                       size_t n);
+
+/**
  * Describes a tensor as a view: its element type, shape (owned by the tensor) and data.
  *
  * - `out`: receives the view on success; its pointers stay valid until `ipuflow_tensor_free(tensor)`. The view can
@@ -1821,297 +2177,6 @@ void ipuflow_tensor_free(struct ipuflow_tensor *tensor);
  */
 ipuflow_status ipuflow_element_type_size(int32_t element_type,
                                          size_t *out);
-
-/**
- * Creates a configuration from a preset (`IPUFLOW_PRESET_*`).
- *
- * - `out`: receives the new config on success; free it with `ipuflow_quant_config_free`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown preset). Thread-safe.
- */
-ipuflow_status ipuflow_quant_config_create(int32_t preset, struct ipuflow_quant_config **out);
-
-/**
- * Frees a configuration. NULL is a no-op.
- */
-void ipuflow_quant_config_free(struct ipuflow_quant_config *config);
-
-/**
- * Sets the type of quantized activations (`IPUFLOW_QUANT_TYPE_*`).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_activation_type(struct ipuflow_quant_config *config,
-                                                        int32_t qtype);
-
-/**
- * Sets the type of quantized weights (`IPUFLOW_QUANT_TYPE_*`).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_weight_type(struct ipuflow_quant_config *config,
-                                                    int32_t qtype);
-
-/**
- * One scale per output channel for Conv/ConvTranspose/Gemm/MatMul weights (1) or one per tensor (0).
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_per_channel(struct ipuflow_quant_config *config,
-                                                    int32_t value);
-
-/**
- * Symmetric activations (zero point 0 for signed types).
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_activation_symmetric(struct ipuflow_quant_config *config,
-                                                             int32_t value);
-
-/**
- * Symmetric weights (the presets' default) or asymmetric.
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_weight_symmetric(struct ipuflow_quant_config *config,
-                                                         int32_t value);
-
-/**
- * Round every scale to a power of two (the X1 NPU requires it).
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_power_of_two(struct ipuflow_quant_config *config,
-                                                     int32_t value);
-
-/**
- * Give all inputs of a Concat and its output one shared scale.
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_concat_shared_scale(struct ipuflow_quant_config *config,
-                                                            int32_t value);
-
-/**
- * Shape the QDQ graph for ONNX Runtime's CPU fusions (QLinear / integer kernels).
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_cpu_fusion(struct ipuflow_quant_config *config,
-                                                   int32_t value);
-
-/**
- * Calibrates with MinMax and a moving average of the per-batch extremes with constant `constant` (in (0, 1)), or
- * with the global extremes when `constant` is 0.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (outside [0, 1), or NaN). Not thread-safe
- * on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_moving_average(struct ipuflow_quant_config *config,
-                                                       float constant);
-
-/**
- * Leaves the node named `node_name` in float. Adding a name twice is harmless.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
- * name). Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_exclude_node(struct ipuflow_quant_config *config,
-                                                 const char *node_name);
-
-/**
- * Leaves every node of op type `op_type` (e.g. "Softmax") in float.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty).
- * Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_exclude_op_type(struct ipuflow_quant_config *config,
-                                                    const char *op_type);
-
-/**
- * Quantizes the activation tensor `tensor_name` with `qtype` (`IPUFLOW_QUANT_TYPE_*`) instead of the
- * configuration's activation type.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
- * name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_tensor_type(struct ipuflow_quant_config *config,
-                                                    const char *tensor_name,
-                                                    int32_t qtype);
-
-/**
- * Uses the range [`min`, `max`] for the activation tensor `tensor_name` instead of the calibrated one.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
- * name, non-finite bounds or `min > max`). Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_tensor_range(struct ipuflow_quant_config *config,
-                                                     const char *tensor_name,
-                                                     float min,
-                                                     float max);
-
-/**
- * Number of model inputs a batch must provide (callable from inside `ipuflow_calib_next_fn` only).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
- */
-ipuflow_status ipuflow_calib_batch_input_count(const struct ipuflow_calib_batch *batch,
-                                               size_t *out);
-
-/**
- * The name of model input `index`; the string stays valid until the callback returns.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE.
- */
-ipuflow_status ipuflow_calib_batch_input_name(const struct ipuflow_calib_batch *batch,
-                                              size_t index,
-                                              const char **out);
-
-/**
- * Gives the tensor for input `name` in this batch. The tensor's memory (`view->shape`, `view->data`) is borrowed,
- * not copied: it must stay valid and unchanged until the callback is called again or `ipuflow_quantize` returns.
- * Setting the same name again replaces it. Names, types and shapes are checked against the model when the batch
- * runs (IPUFLOW_STATUS_TENSOR_MISMATCH from `ipuflow_quantize`, naming the tensor and both values).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (also NULL `view->shape` with rank > 0, NULL `view->data` with bytes),
- * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM (element type), IPUFLOW_STATUS_TENSOR_MISMATCH
- * (`byte_size` does not match the shape and type, a negative dimension).
- */
-ipuflow_status ipuflow_calib_batch_set_input(struct ipuflow_calib_batch *batch,
-                                             const char *name,
-                                             const struct ipuflow_tensor_view *view);
-
-/**
- * Records why the callback is about to fail (return a negative value next). The message is copied.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8.
- */
-ipuflow_status ipuflow_calib_batch_set_error(struct ipuflow_calib_batch *batch,
-                                             const char *message);
-
-/**
- * Creates an empty in-memory set of calibration samples; add samples with `ipuflow_calib_data_add_sample`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_calib_data_create(struct ipuflow_calib_data **out);
-
-/**
- * Adds one sample (one batch): `count` named tensors, copied. `names[i]` names the model input `tensors[i]` feeds.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (count 0,
- * empty or repeated name, data not created by `ipuflow_calib_data_create`), IPUFLOW_STATUS_INVALID_ENUM
- * (element type), IPUFLOW_STATUS_TENSOR_MISMATCH (byte size vs shape). Names, types and shapes are checked against
- * the model by `ipuflow_quantize`. Nothing is added on error. Not thread-safe on the same data.
- */
-ipuflow_status ipuflow_calib_data_add_sample(struct ipuflow_calib_data *data,
-                                             const char *const *names,
-                                             const struct ipuflow_tensor_view *tensors,
-                                             size_t count);
-
-/**
- * Creates calibration data pulled from a callback (see `ipuflow_calib_next_fn`).
- *
- * - `next`: the callback (not NULL); `user`: passed to it as is (may be NULL).
- * - `batch_count`: the number of batches it will give, for progress reports, or -1 if unknown.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (`batch_count` < -1). Thread-safe.
- */
-ipuflow_status ipuflow_calib_data_create_from_callback(ipuflow_calib_next_fn next,
-                                                       void *user,
-                                                       int64_t batch_count,
-                                                       struct ipuflow_calib_data **out);
-
-/**
- * Creates calibration data from a directory of .npy files (versions 1-3, C order, little-endian; dtypes f2 f4 f8
- * i1 i2 i4 i8 u1 u2 u4 u8 b1, matching the model input's type): one file per batch, sorted by name, for a
- * single-input model; or one subdirectory per batch holding `<input name>.npy` files.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
- * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no .npy file and no subdirectory). Files are read during
- * `ipuflow_quantize`; errors there name the file. Thread-safe.
- */
-ipuflow_status ipuflow_calib_data_create_from_npy_dir(const char *dir,
-                                                      struct ipuflow_calib_data **out);
-
-/**
- * Fills `pre` with the defaults: only input, model size, shorter side 256/224 of the crop, mean 127, std 128,
- * layout from the model, RGB.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_image_preprocess_init(struct ipuflow_image_preprocess *pre);
-
-/**
- * Creates calibration data from a folder of JPEG/PNG images (one image per batch, sorted by file name).
- *
- * - `pre`: preprocessing (copied, `input_name` included); NULL: the defaults of `ipuflow_image_preprocess_init`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
- * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no image in the folder), IPUFLOW_STATUS_INVALID_ARGUMENT /
- * IPUFLOW_STATUS_INVALID_ENUM (bad preprocessing values). Images are decoded during `ipuflow_quantize`; errors
- * there name the file. Thread-safe.
- */
-ipuflow_status ipuflow_calib_data_create_from_image_dir(const char *dir,
-                                                        const struct ipuflow_image_preprocess *pre,
-                                                        struct ipuflow_calib_data **out);
-
-/**
- * Frees calibration data (in-memory samples included). NULL is a no-op.
- */
-void ipuflow_calib_data_free(struct ipuflow_calib_data *data);
-
-/**
- * Quantizes `model` to a QDQ model: prepares it (ONNX Runtime BASIC optimization, BatchNorm and Constant
- * folding), calibrates it on `data`, writes Q/DQ nodes as `config` says and checks that ONNX Runtime loads the
- * result. Needs ONNX Runtime (`ipuflow_runtime_load`, or found automatically).
- *
- * - `model`, `config`: not modified. `data`: read from its start (its position is reset).
- * - `progress`, `progress_user`: optional (NULL: no reports).
- * - `out_model`: receives the quantized model on success; free it with `ipuflow_model_free`, save it with
- *   `ipuflow_model_save` (atomic). Nothing is written to disk by this call.
- * - `out_report_json`: NULL, or receives a JSON report (per node: quantized or why not; per tensor: type, range,
- *   scale, zero point) on success, freed with `ipuflow_string_free`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT; IPUFLOW_STATUS_INVALID_ARGUMENT (inconsistent config);
- * IPUFLOW_STATUS_UNSUPPORTED (already quantized, unsupported opset); IPUFLOW_STATUS_CALIBRATION (no data);
- * IPUFLOW_STATUS_TENSOR_MISMATCH (a sample with an unknown input name, wrong type or shape: the message names the
- * tensor, both values and the batch); IPUFLOW_STATUS_CALLBACK (the data callback failed: its message);
- * IPUFLOW_STATUS_CANCELLED; IPUFLOW_STATUS_FILE_* (data files); IPUFLOW_STATUS_RUNTIME*.
- * Output parameters are untouched on error. Thread-safe for distinct `data` objects.
- */
-ipuflow_status ipuflow_quantize(const struct ipuflow_model *model,
-                                const struct ipuflow_quant_config *config,
-                                struct ipuflow_calib_data *data,
-                                ipuflow_quant_progress_fn progress,
-                                void *progress_user,
-                                struct ipuflow_model **out_model,
-                                char **out_report_json);
-
-/**
- * Loads one image file and preprocesses it exactly as `ipuflow_calib_data_create_from_image_dir` does, into a
- * caller buffer of floats (batch 1), e.g. to evaluate a model on the same preprocessing.
- *
- * - `pre`: `height` and `width` must be set (> 0); `IPUFLOW_LAYOUT_AUTO` means NCHW; `input_name` is ignored.
- * - `flip_horizontal`: 0 or 1 (mirror left-right after cropping).
- * - `out`, `out_count`: exactly `3 * height * width` floats, written in the layout asked for.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (sizes,
- * mean/std), IPUFLOW_STATUS_INVALID_ENUM, IPUFLOW_STATUS_BUFFER_TOO_SMALL (`out_count` differs from
- * 3 * height * width), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (unreadable or undecodable image).
- * `out` is written only on success. Thread-safe.
- */
-ipuflow_status ipuflow_image_load(const char *path,
-                                  const struct ipuflow_image_preprocess *pre,
-                                  int32_t flip_horizontal,
-                                  float *out,
-                                  size_t out_count);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -56,6 +56,10 @@ pub enum ErrorKind {
     Cancelled,
     /// A host callback reported an error.
     Callback,
+    /// A calibration cache was made for another model, other collection settings or other data.
+    CalibCacheStale,
+    /// A calibration cache file is not a cache of this format version, or is damaged.
+    CalibCacheInvalid,
     /// Memory could not be allocated.
     OutOfMemory,
     /// A bug in ipuflow (including a caught panic).

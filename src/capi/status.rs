@@ -62,6 +62,11 @@ pub enum ipuflow_status {
     Calibration = 500,
     /// A host callback reported an error.
     Callback = 501,
+    /// A calibration cache was made for another model, other settings or other data; the message says which.
+    /// Delete the file (or pass another path) to recalibrate.
+    CalibCacheStale = 505,
+    /// A file given as calibration cache is not one of this format version, or is damaged.
+    CalibCacheInvalid = 506,
     /// Memory could not be allocated.
     OutOfMemory = 900,
     /// An internal error in ipuflow (a bug), including a caught panic.
@@ -70,7 +75,7 @@ pub enum ipuflow_status {
 
 impl ipuflow_status {
     /// Every code, for `ipuflow_status_str` and the tests.
-    pub const ALL: [ipuflow_status; 27] = {
+    pub const ALL: [ipuflow_status; 29] = {
         use ipuflow_status::*;
         [
             Ok,
@@ -98,6 +103,8 @@ impl ipuflow_status {
             Cancelled,
             Calibration,
             Callback,
+            CalibCacheStale,
+            CalibCacheInvalid,
             OutOfMemory,
             Internal,
         ]
@@ -132,6 +139,8 @@ impl ipuflow_status {
             Cancelled => "IPUFLOW_STATUS_CANCELLED\0",
             Calibration => "IPUFLOW_STATUS_CALIBRATION\0",
             Callback => "IPUFLOW_STATUS_CALLBACK\0",
+            CalibCacheStale => "IPUFLOW_STATUS_CALIB_CACHE_STALE\0",
+            CalibCacheInvalid => "IPUFLOW_STATUS_CALIB_CACHE_INVALID\0",
             OutOfMemory => "IPUFLOW_STATUS_OUT_OF_MEMORY\0",
             Internal => "IPUFLOW_STATUS_INTERNAL\0",
         }
@@ -166,6 +175,8 @@ impl From<ErrorKind> for ipuflow_status {
             ErrorKind::Cancelled => S::Cancelled,
             ErrorKind::Calibration => S::Calibration,
             ErrorKind::Callback => S::Callback,
+            ErrorKind::CalibCacheStale => S::CalibCacheStale,
+            ErrorKind::CalibCacheInvalid => S::CalibCacheInvalid,
             ErrorKind::OutOfMemory => S::OutOfMemory,
             ErrorKind::Internal => S::Internal,
         }
@@ -190,6 +201,8 @@ mod tests {
         assert_eq!(ipuflow_status::RuntimeNotFound as i32, 400);
         assert_eq!(ipuflow_status::DeviceUnavailable as i32, 405);
         assert_eq!(ipuflow_status::Calibration as i32, 500);
+        assert_eq!(ipuflow_status::CalibCacheStale as i32, 505);
+        assert_eq!(ipuflow_status::CalibCacheInvalid as i32, 506);
         assert_eq!(ipuflow_status::Internal as i32, 901);
         let mut nums: Vec<i32> = pinned.iter().map(|p| p.0).collect();
         nums.dedup();

@@ -4,6 +4,7 @@
 //! (one augmented run per batch, statistics accumulated as batches arrive), [`qdq::quantize_graph`] (QDQ emission),
 //! and a load check. Calibration batches come from a [`data::CalibrationSource`].
 
+pub mod calib_cache;
 pub mod calibrate;
 pub mod config;
 pub mod data;
