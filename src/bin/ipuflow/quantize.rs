@@ -291,22 +291,7 @@ pub fn write_atomic(path: &Path, text: &str) -> CliResult {
 
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let t0 = Instant::now();
-    util::require_exists(&a.model, "model")?;
-    util::require_exists(&a.calib, "calibration folder")?;
-    if a.output == a.model {
-        return Err(Failure::user(
-            format!(
-                "--output '{}' is the input model: write the quantized model to another file",
-                a.output.display()
-            ),
-            None,
-        ));
-    }
-    util::load_runtime(ctx)?;
-    let mut model = Model::load_file(&a.model)?;
-    if let Some(n) = a.batch {
-        fix_batch(&mut model, n);
-    }
+    // Option combinations first: a usage error (exit 2) before any file is looked at.
     let mut config = QuantConfig::preset(a.preset.preset());
     let percentile = a.percentile.unwrap_or(CalibMethod::DEFAULT_PERCENTILE);
     match (a.method, a.moving_average) {
@@ -335,6 +320,22 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     }
     if a.percentile.is_some() && !matches!(config.method, CalibMethod::Percentile { .. }) {
         return Err(Failure::usage("--percentile goes with --method percentile"));
+    }
+    util::require_exists(&a.model, "model")?;
+    util::require_exists(&a.calib, "calibration folder")?;
+    if a.output == a.model {
+        return Err(Failure::user(
+            format!(
+                "--output '{}' is the input model: write the quantized model to another file",
+                a.output.display()
+            ),
+            None,
+        ));
+    }
+    util::load_runtime(ctx)?;
+    let mut model = Model::load_file(&a.model)?;
+    if let Some(n) = a.batch {
+        fix_batch(&mut model, n);
     }
     config.calib_cache = a.calib_cache.clone();
     let (en, eo) = resolve_excludes(&model, &a.exclude)?;
