@@ -1,18 +1,19 @@
 //! Quantizes a model on a folder of images and saves it; prints the time of each stage.
 //!
 //!   cargo run --release --example quantize -- MODEL.onnx PRESET IMAGES_DIR OUT.onnx [--report REPORT.json]
+//!       [--method minmax|percentile|entropy|minmse|nonoverflow] [--percentile P]
 //!
 //! Environment switches override the preset's defaults for sweeps: IPUFLOW_WEIGHT_MSE, IPUFLOW_CLE,
 //! IPUFLOW_CLIP6_RELU, IPUFLOW_BIAS_CORRECTION (1 on, 0 off).
 //!
-//! PRESET is XINT8, A8W8, A16W8 or CPU. Images are preprocessed as in the anchors protocol (RGB, shorter side to
+//! PRESET is XINT8, A8W8, A16W8 or CPU. IMAGES_DIR may instead hold .npy samples (one per file). Images are preprocessed as in the anchors protocol (RGB, shorter side to
 //! 256/224 of the input size, centre crop, (x - 127) / 128, layout from the model). Used by bench/quantize/.
 use std::path::PathBuf;
 use std::time::Instant;
 
 use ipuflow::onnx::{Model, SaveOptions};
-use ipuflow::quant::data::{ImageFolder, ImagePreprocess};
-use ipuflow::quant::{quantize, Hooks, Preset, Progress, QuantConfig, WeightRange};
+use ipuflow::quant::data::{CalibrationSource, ImageFolder, ImagePreprocess, NpyDir};
+use ipuflow::quant::{quantize, CalibMethod, Hooks, Preset, Progress, QuantConfig, WeightRange};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,7 +44,27 @@ fn main() {
         if let Some(on) = flag("IPUFLOW_BIAS_CORRECTION") {
             config.bias_correction = on;
         }
-        let mut data = ImageFolder::open(&PathBuf::from(&args[2]), ImagePreprocess::default())?;
+        let opt = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+        };
+        let percentile = opt("--percentile").map_or(CalibMethod::DEFAULT_PERCENTILE, |p| {
+            p.parse().expect("--percentile takes a number")
+        });
+        if let Some(m) = opt("--method") {
+            config.method = CalibMethod::parse(m, percentile)?;
+        }
+        config.calib_cache = opt("--calib-cache").map(PathBuf::from);
+        let dir = PathBuf::from(&args[2]);
+        let npy = std::fs::read_dir(&dir)
+            .map_err(|e| ipuflow::Error::io("read", &dir, e))?
+            .any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "npy")));
+        let mut data: Box<dyn CalibrationSource> = if npy {
+            Box::new(NpyDir::open(&dir)?)
+        } else {
+            Box::new(ImageFolder::open(&dir, ImagePreprocess::default())?)
+        };
         let mut last = Instant::now();
         let mut progress = |p: &Progress| {
             if p.total.is_some_and(|t| p.done == t) || p.done == 0 && p.total == Some(1) {
@@ -62,7 +83,7 @@ fn main() {
         let (q, report) = quantize(
             &model,
             &config,
-            &mut data,
+            data.as_mut(),
             Hooks {
                 progress: Some(&mut progress),
                 cancel: None,

@@ -141,6 +141,31 @@
 #define IPUFLOW_PRESET_CPU 3
 
 /**
+ * Calibration method: the observed minimum and maximum (`ipuflow_quant_config_set_calib_method`).
+ */
+#define IPUFLOW_CALIB_METHOD_MINMAX 0
+
+/**
+ * Calibration method: clip magnitudes at a percentile of |x| (the `percentile` argument).
+ */
+#define IPUFLOW_CALIB_METHOD_PERCENTILE 1
+
+/**
+ * Calibration method: TensorRT's entropy calibration (minimum KL divergence).
+ */
+#define IPUFLOW_CALIB_METHOD_ENTROPY 2
+
+/**
+ * Calibration method: the range (or power-of-two shift) minimising the expected error on the preset's grid.
+ */
+#define IPUFLOW_CALIB_METHOD_MINMSE 3
+
+/**
+ * Calibration method: the extremes, power-of-two scales rounded up so nothing clips.
+ */
+#define IPUFLOW_CALIB_METHOD_NONOVERFLOW 4
+
+/**
  * Quantized type: unsigned 8-bit (the number is the ONNX element type, as IPUFLOW_ELEMENT_TYPE_UINT8).
  */
 #define IPUFLOW_QUANT_TYPE_UINT8 2
@@ -521,6 +546,15 @@ enum ipuflow_status
    * tensor; exclude the node or fix the model), or calibration data of an input without a single finite value.
    */
   IPUFLOW_STATUS_NON_FINITE = 503,
+  /**
+   * A calibration cache was made for another model, other settings or other data; the message says which.
+   * Delete the file (or pass another path) to recalibrate.
+   */
+  IPUFLOW_STATUS_CALIB_CACHE_STALE = 505,
+  /**
+   * A file given as calibration cache is not one of this format version, or is damaged.
+   */
+  IPUFLOW_STATUS_CALIB_CACHE_INVALID = 506,
   /**
    * Memory could not be allocated.
    */
@@ -1387,6 +1421,37 @@ ipuflow_status ipuflow_quant_config_set_cpu_fusion(struct ipuflow_quant_config *
  */
 ipuflow_status ipuflow_quant_config_set_moving_average(struct ipuflow_quant_config *config,
                                                        float constant);
+
+/**
+ * Sets how activation ranges are calibrated (`IPUFLOW_CALIB_METHOD_*`); replaces any moving average.
+ *
+ * - `percentile`: used by IPUFLOW_CALIB_METHOD_PERCENTILE only, in (0, 100] (e.g. 99.999); ignored otherwise.
+ *
+ * Every method but a moving average works on streaming histograms: memory does not grow with the number of
+ * samples and the result does not depend on batch size or order. Errors: IPUFLOW_STATUS_NULL_ARGUMENT,
+ * IPUFLOW_STATUS_INVALID_ENUM (unknown method), IPUFLOW_STATUS_INVALID_ARGUMENT (percentile outside (0, 100] or
+ * NaN, with IPUFLOW_CALIB_METHOD_PERCENTILE). The config is unchanged on error. Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_calib_method(struct ipuflow_quant_config *config,
+                                                     int32_t method,
+                                                     float percentile);
+
+/**
+ * Uses the calibration cache file `path` (UTF-8), or none when `path` is NULL (the default).
+ *
+ * During `ipuflow_quantize`: when the file exists and was made for the same (prepared) model, the same collection
+ * settings and the same calibration samples (in any order or batching), the model is not run and every tensor's
+ * range is chosen from the cached histograms with this config's method and preset; the calibration data is still
+ * read once, to check it. When the file does not exist, calibration runs and writes it atomically. A cache made
+ * for another model, settings or data fails with IPUFLOW_STATUS_CALIB_CACHE_STALE, a file that is not a cache of
+ * this version (or is damaged) with IPUFLOW_STATUS_CALIB_CACHE_INVALID; it is never overwritten: delete it to
+ * recalibrate. The cache holds histograms, so one cache serves every method and preset.
+ *
+ * Errors (of this call): IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_calib_cache(struct ipuflow_quant_config *config,
+                                                    const char *path);
 
 /**
  * Leaves the node named `node_name` in float. Adding a name twice is harmless.

@@ -540,6 +540,14 @@ public:
     QuantConfig& CpuFusion(bool on) { return Check(ipuflow_quant_config_set_cpu_fusion(get(), on ? 1 : 0)); }
     /// 0 turns the moving average off (global MinMax).
     QuantConfig& MovingAverage(float constant) { return Check(ipuflow_quant_config_set_moving_average(get(), constant)); }
+    /// Calibration cache file (see ipuflow_quant_config_set_calib_cache); an empty string turns it off.
+    QuantConfig& CalibCache(const std::string& path) {
+        return Check(ipuflow_quant_config_set_calib_cache(get(), path.empty() ? nullptr : path.c_str()));
+    }
+    /// IPUFLOW_CALIB_METHOD_*; `percentile` (in (0, 100]) is used by IPUFLOW_CALIB_METHOD_PERCENTILE only.
+    QuantConfig& CalibMethod(int method, float percentile = 99.999f) {
+        return Check(ipuflow_quant_config_set_calib_method(get(), method, percentile));
+    }
     QuantConfig& ExcludeNode(const std::string& name) {
         return Check(ipuflow_quant_config_exclude_node(get(), name.c_str()));
     }

@@ -62,6 +62,10 @@ pub enum ErrorKind {
     NothingQuantized,
     /// Values ipuflow needs finite are NaN or infinite (a weight, or every calibration value of an input).
     NonFinite,
+    /// A calibration cache was made for another model, other collection settings or other data.
+    CalibCacheStale,
+    /// A calibration cache file is not a cache of this format version, or is damaged.
+    CalibCacheInvalid,
     /// Memory could not be allocated.
     OutOfMemory,
     /// A bug in ipuflow (including a caught panic).

@@ -197,7 +197,35 @@ fn usage_errors_exit_2() {
         ],
         &[
             "quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--method",
+            "kl",
+        ],
+        &[
+            "quantize",
+            "m.onnx",
+            "-o",
+            "q.onnx",
+            "--calib",
+            "d",
+            "--preset",
+            "xint8",
+            "--method",
             "entropy",
+            "--percentile",
+            "99.9",
+        ],
+        &[
+            "quantize",
+            "m.onnx",
+            "-o",
+            "q.onnx",
+            "--calib",
+            "d",
+            "--preset",
+            "xint8",
+            "--method",
+            "minmse",
+            "--moving-average",
+            "0.1",
         ],
         &[
             "quantize", "m.onnx", "-o", "q.onnx", "--calib", "d", "--preset", "xint8", "--crop",
@@ -520,6 +548,53 @@ fn quantize_run_eval() {
         ],
         0,
     );
+    // Histogram methods and the calibration cache: written, reused, refused once the data changed.
+    let cache = dir.join("conv.calib");
+    let with = |out: &Path, extra: &[&str], code: i32| {
+        let mut args = vec![
+            "quantize",
+            s(&m),
+            "-o",
+            s(out),
+            "--preset",
+            "xint8",
+            "--calib",
+            s(&calib),
+        ];
+        args.extend_from_slice(extra);
+        expect(&args, code)
+    };
+    let q3 = dir.join("conv.minmse.onnx");
+    with(&q3, &["--method", "minmse", "--calib-cache", s(&cache)], 0);
+    let written = std::fs::read(&cache).expect("cache written");
+    let q4 = dir.join("conv.minmse2.onnx");
+    with(&q4, &["--method", "MinMSE", "--calib-cache", s(&cache)], 0);
+    assert_eq!(std::fs::read(&q3).unwrap(), std::fs::read(&q4).unwrap());
+    assert_eq!(std::fs::read(&cache).unwrap(), written);
+    let o = with(
+        &dir.join("stale.onnx"),
+        &[
+            "--method",
+            "entropy",
+            "--calib-cache",
+            s(&cache),
+            "--max-samples",
+            "3",
+        ],
+        1,
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("stale") && err.contains("conv.calib") && err.contains("delete"),
+        "{err}"
+    );
+    assert!(!dir.join("stale.onnx").exists());
+    let o = with(
+        &dir.join("p.onnx"),
+        &["--method", "percentile", "--percentile", "150"],
+        1,
+    );
+    assert!(text(&o.stderr).contains("150"), "{}", text(&o.stderr));
 
     // run: CPU, latency and outputs; an input file; the NPU refused (strict: exit 1) or fallen back from (prefer).
     let v = json(&expect(

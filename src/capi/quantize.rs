@@ -35,6 +35,17 @@ pub const IPUFLOW_PRESET_A16W8: i32 = 2;
 /// integer kernels.
 pub const IPUFLOW_PRESET_CPU: i32 = 3;
 
+/// Calibration method: the observed minimum and maximum (`ipuflow_quant_config_set_calib_method`).
+pub const IPUFLOW_CALIB_METHOD_MINMAX: i32 = 0;
+/// Calibration method: clip magnitudes at a percentile of |x| (the `percentile` argument).
+pub const IPUFLOW_CALIB_METHOD_PERCENTILE: i32 = 1;
+/// Calibration method: TensorRT's entropy calibration (minimum KL divergence).
+pub const IPUFLOW_CALIB_METHOD_ENTROPY: i32 = 2;
+/// Calibration method: the range (or power-of-two shift) minimising the expected error on the preset's grid.
+pub const IPUFLOW_CALIB_METHOD_MINMSE: i32 = 3;
+/// Calibration method: the extremes, power-of-two scales rounded up so nothing clips.
+pub const IPUFLOW_CALIB_METHOD_NONOVERFLOW: i32 = 4;
+
 /// Quantized type: unsigned 8-bit (the number is the ONNX element type, as IPUFLOW_ELEMENT_TYPE_UINT8).
 pub const IPUFLOW_QUANT_TYPE_UINT8: i32 = 2;
 /// Quantized type: signed 8-bit.
@@ -298,6 +309,79 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_moving_average(
                 "moving average constant {constant} must be 0 (off) or in (0, 1)"
             )));
         };
+        Ok(())
+    })
+}
+
+/// Sets how activation ranges are calibrated (`IPUFLOW_CALIB_METHOD_*`); replaces any moving average.
+///
+/// - `percentile`: used by IPUFLOW_CALIB_METHOD_PERCENTILE only, in (0, 100] (e.g. 99.999); ignored otherwise.
+///
+/// Every method but a moving average works on streaming histograms: memory does not grow with the number of
+/// samples and the result does not depend on batch size or order. Errors: IPUFLOW_STATUS_NULL_ARGUMENT,
+/// IPUFLOW_STATUS_INVALID_ENUM (unknown method), IPUFLOW_STATUS_INVALID_ARGUMENT (percentile outside (0, 100] or
+/// NaN, with IPUFLOW_CALIB_METHOD_PERCENTILE). The config is unchanged on error. Not thread-safe on the same config.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_calib_method(
+    config: *mut ipuflow_quant_config,
+    method: i32,
+    percentile: f32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let m = match method {
+            IPUFLOW_CALIB_METHOD_MINMAX => CalibMethod::MinMax {
+                moving_average: None,
+            },
+            IPUFLOW_CALIB_METHOD_PERCENTILE => {
+                if !(percentile > 0.0 && percentile <= 100.0) {
+                    return Err(Error::invalid_argument(format!(
+                        "percentile {percentile} must be in (0, 100]"
+                    )));
+                }
+                CalibMethod::Percentile { percentile }
+            }
+            IPUFLOW_CALIB_METHOD_ENTROPY => CalibMethod::Entropy,
+            IPUFLOW_CALIB_METHOD_MINMSE => CalibMethod::MinMse,
+            IPUFLOW_CALIB_METHOD_NONOVERFLOW => CalibMethod::NonOverflow,
+            _ => {
+                return Err(invalid_enum(
+                    "method",
+                    method,
+                    "IPUFLOW_CALIB_METHOD_MINMAX/PERCENTILE/ENTROPY/MINMSE/NONOVERFLOW (0..4)",
+                ))
+            }
+        };
+        c.method = m;
+        Ok(())
+    })
+}
+
+/// Uses the calibration cache file `path` (UTF-8), or none when `path` is NULL (the default).
+///
+/// During `ipuflow_quantize`: when the file exists and was made for the same (prepared) model, the same collection
+/// settings and the same calibration samples (in any order or batching), the model is not run and every tensor's
+/// range is chosen from the cached histograms with this config's method and preset; the calibration data is still
+/// read once, to check it. When the file does not exist, calibration runs and writes it atomically. A cache made
+/// for another model, settings or data fails with IPUFLOW_STATUS_CALIB_CACHE_STALE, a file that is not a cache of
+/// this version (or is damaged) with IPUFLOW_STATUS_CALIB_CACHE_INVALID; it is never overwritten: delete it to
+/// recalibrate. The cache holds histograms, so one cache serves every method and preset.
+///
+/// Errors (of this call): IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8,
+/// IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_calib_cache(
+    config: *mut ipuflow_quant_config,
+    path: *const c_char,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let p = if path.is_null() {
+            None
+        } else {
+            Some(arg_path(path, "path")?)
+        };
+        c.calib_cache = p;
         Ok(())
     })
 }

@@ -72,6 +72,11 @@ pub enum ipuflow_status {
     /// NaN or infinite values where finite ones are needed: a weight of a node to quantize (the message names the
     /// tensor; exclude the node or fix the model), or calibration data of an input without a single finite value.
     NonFinite = 503,
+    /// A calibration cache was made for another model, other settings or other data; the message says which.
+    /// Delete the file (or pass another path) to recalibrate.
+    CalibCacheStale = 505,
+    /// A file given as calibration cache is not one of this format version, or is damaged.
+    CalibCacheInvalid = 506,
     /// Memory could not be allocated.
     OutOfMemory = 900,
     /// An internal error in ipuflow (a bug), including a caught panic.
@@ -80,7 +85,7 @@ pub enum ipuflow_status {
 
 impl ipuflow_status {
     /// Every code, for `ipuflow_status_str` and the tests.
-    pub const ALL: [ipuflow_status; 30] = {
+    pub const ALL: [ipuflow_status; 32] = {
         use ipuflow_status::*;
         [
             Ok,
@@ -111,6 +116,8 @@ impl ipuflow_status {
             Callback,
             NothingQuantized,
             NonFinite,
+            CalibCacheStale,
+            CalibCacheInvalid,
             OutOfMemory,
             Internal,
         ]
@@ -148,6 +155,8 @@ impl ipuflow_status {
             Callback => "IPUFLOW_STATUS_CALLBACK\0",
             NothingQuantized => "IPUFLOW_STATUS_NOTHING_QUANTIZED\0",
             NonFinite => "IPUFLOW_STATUS_NON_FINITE\0",
+            CalibCacheStale => "IPUFLOW_STATUS_CALIB_CACHE_STALE\0",
+            CalibCacheInvalid => "IPUFLOW_STATUS_CALIB_CACHE_INVALID\0",
             OutOfMemory => "IPUFLOW_STATUS_OUT_OF_MEMORY\0",
             Internal => "IPUFLOW_STATUS_INTERNAL\0",
         }
@@ -185,6 +194,8 @@ impl From<ErrorKind> for ipuflow_status {
             ErrorKind::Callback => S::Callback,
             ErrorKind::NothingQuantized => S::NothingQuantized,
             ErrorKind::NonFinite => S::NonFinite,
+            ErrorKind::CalibCacheStale => S::CalibCacheStale,
+            ErrorKind::CalibCacheInvalid => S::CalibCacheInvalid,
             ErrorKind::OutOfMemory => S::OutOfMemory,
             ErrorKind::Internal => S::Internal,
         }
@@ -212,6 +223,8 @@ mod tests {
         assert_eq!(ipuflow_status::LimitExceeded as i32, 106);
         assert_eq!(ipuflow_status::NothingQuantized as i32, 502);
         assert_eq!(ipuflow_status::NonFinite as i32, 503);
+        assert_eq!(ipuflow_status::CalibCacheStale as i32, 505);
+        assert_eq!(ipuflow_status::CalibCacheInvalid as i32, 506);
         assert_eq!(ipuflow_status::Internal as i32, 901);
         let mut nums: Vec<i32> = pinned.iter().map(|p| p.0).collect();
         nums.dedup();

@@ -15,11 +15,14 @@ use std::collections::{HashMap, HashSet};
 use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::proto::ModelProto;
 use crate::onnx::Model;
+use crate::quant::calib_cache::{self, CacheKey, CachedTensor, DataDigest};
 use crate::quant::data::CalibrationSource;
-use crate::quant::histogram::{Grid, Histogram, HistogramCollector, RangeMethod};
+use crate::quant::histogram::{choose_range, Grid, Histogram, HistogramCollector, RangeMethod};
 use crate::quant::prepare::{ActivationInfo, Prepared};
 use crate::quant::{CalibMethod, Calibration, QuantConfig, TensorStats};
-use crate::runtime::{ElementType, GraphOptimizationLevel, Session, SessionOptions, TensorRef};
+use crate::runtime::{
+    ElementType, GraphOptimizationLevel, Session, SessionOptions, TensorInfo, TensorRef,
+};
 
 /// Accumulates the statistics of one tensor, batch by batch, in constant memory.
 pub trait Collector: Send {
@@ -27,6 +30,10 @@ pub trait Collector: Send {
     fn observe(&mut self, data: &[f32]);
     /// The range to quantize, or `None` if no finite value was seen.
     fn range(&self) -> Option<(f32, f32)>;
+    /// What was collected as a range, before any histogram method: the extremes (or the moving average's range).
+    fn range_collected(&self) -> Option<(f32, f32)> {
+        self.range()
+    }
     /// The histogram, for collectors that keep one (the calibration cache stores it).
     fn histogram(&self) -> Option<&Histogram> {
         None
@@ -346,18 +353,194 @@ pub fn calibrate(
         ..Default::default()
     };
     options.config_entry("session.intra_op.allow_spinning", "0");
+    let key_now = cache_key(prepared, config);
+    if let Some(path) = config.calib_cache.as_deref() {
+        if let Some((key, tensors)) = calib_cache::read(path)? {
+            return from_cache(
+                path, key, tensors, key_now, prepared, config, source, on_batch,
+            );
+        }
+    }
     let session = Session::from_model(&Model::from_proto(augmented), &options)
         .map_err(|e| e.context("creating the calibration session"))?;
-    calibrate_with_session(&session, prepared, config, source, on_batch)
+    let Some(path) = config.calib_cache.as_deref() else {
+        let collected = collect(&session, prepared, config, false, source, on_batch, None)?;
+        return Ok(to_calibration(&collected));
+    };
+    // Write path of the cache (a hit returned above, before the session was created).
+    let mut digest = DataDigest::default();
+    let collected = collect(
+        &session,
+        prepared,
+        config,
+        true,
+        source,
+        on_batch,
+        Some(&mut digest),
+    )?;
+    let key = CacheKey {
+        data: digest.finish(),
+        samples: digest.samples(),
+        ..key_now
+    };
+    let tensors: Vec<CachedTensor> = collected
+        .iter()
+        .map(|c| CachedTensor {
+            name: c.name.clone(),
+            shape: c.shape.clone(),
+            range: c.collector.range_collected(),
+            histogram: c.collector.histogram().cloned(),
+        })
+        .collect();
+    calib_cache::write(path, &key, &tensors)?;
+    Ok(to_calibration(&collected))
 }
 
-fn calibrate_with_session(
-    session: &Session,
+/// One tensor's collector after calibration.
+struct Collected {
+    name: String,
+    shape: Vec<i64>,
+    collector: Box<dyn Collector>,
+}
+
+fn to_calibration(collected: &[Collected]) -> Calibration {
+    let mut calib = Calibration::new();
+    for c in collected {
+        if let Some((min, max)) = c.collector.range() {
+            calib.insert(
+                c.name.clone(),
+                TensorStats {
+                    min,
+                    max,
+                    elem_type: 1,
+                    shape: c.shape.clone(),
+                },
+            );
+        }
+    }
+    calib
+}
+
+/// The cache key's model and settings parts for `prepared` and `config` (the data part is left zero).
+fn cache_key(prepared: &Prepared, config: &QuantConfig) -> CacheKey {
+    use prost::Message;
+    let moving_average = match config.method {
+        CalibMethod::MinMax { moving_average } => moving_average,
+        _ => None,
+    };
+    CacheKey {
+        model: calib_cache::digest(&prepared.model.encode_to_vec()),
+        settings: calib_cache::settings_digest(moving_average),
+        data: [0; 32],
+        samples: 0,
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one private call site; a struct would only rename them
+/// The calibration from a cache that exists: its key is checked (the data by reading every batch, without running
+/// the model), then each tensor's range is chosen from its cached histogram with `config`'s method and grid.
+fn from_cache(
+    path: &std::path::Path,
+    key: CacheKey,
+    tensors: Vec<CachedTensor>,
+    key_now: CacheKey,
     prepared: &Prepared,
     config: &QuantConfig,
     source: &mut dyn CalibrationSource,
     on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
 ) -> Result<Calibration> {
+    // Model and settings first: a foreign cache is refused before any data is read.
+    calib_cache::check_key(
+        path,
+        &CacheKey {
+            data: key.data,
+            samples: key.samples,
+            ..key_now.clone()
+        },
+        &key,
+    )?;
+    // The sources need the inputs' names, types and shapes: a session of the prepared model gives them without
+    // the cost of the augmented one (nothing is run).
+    let light = Session::from_model(
+        &Model::from_proto(prepared.model.clone()),
+        &SessionOptions {
+            graph_optimization_level: GraphOptimizationLevel::Disable,
+            log_level: Some(crate::runtime::LogLevel::Error),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.context("creating a session to read the calibration cache's data"))?;
+    let inputs = light.inputs().to_vec();
+    let mut digest = DataDigest::default();
+    let total = source.len_hint();
+    let mut done = 0usize;
+    while let Some(batch) = next_batch(source, &inputs, done)? {
+        digest.add(&batch.tensors);
+        drop(batch);
+        done += 1;
+        on_batch(done, total)?;
+    }
+    if done == 0 {
+        return Err(Error::new(
+            ErrorKind::Calibration,
+            "no calibration data: the source gave no batch",
+        ));
+    }
+    calib_cache::check_key(
+        path,
+        &key,
+        &CacheKey {
+            data: digest.finish(),
+            samples: digest.samples(),
+            ..key_now
+        },
+    )?;
+    let method = range_method(&config.method);
+    let mut calib = Calibration::new();
+    for t in tensors {
+        let range = match (&t.histogram, method) {
+            (Some(h), Some(m)) => choose_range(h, m, &activation_grid(config, &t.name)),
+            _ => t.range,
+        };
+        if let Some((min, max)) = range {
+            calib.insert(
+                t.name,
+                TensorStats {
+                    min,
+                    max,
+                    elem_type: 1,
+                    shape: t.shape,
+                },
+            );
+        }
+    }
+    Ok(calib)
+}
+
+/// The source's next batch, with its errors put in context (callback and cancel errors kept as they are).
+fn next_batch<'s>(
+    source: &'s mut dyn CalibrationSource,
+    inputs: &[TensorInfo],
+    done: usize,
+) -> Result<Option<crate::quant::data::Batch<'s>>> {
+    match source.next_batch(inputs) {
+        Ok(b) => Ok(b),
+        Err(e) if matches!(e.kind(), ErrorKind::Callback | ErrorKind::Cancelled) => Err(e),
+        Err(e) => Err(e.context(format!("calibration batch {done}"))),
+    }
+}
+
+/// Runs every batch of `source` through `session` and feeds each float activation (and float graph input) to its
+/// collector; `keep_histogram` makes MinMax keep histograms (for the cache), `digest` hashes the samples.
+fn collect(
+    session: &Session,
+    prepared: &Prepared,
+    config: &QuantConfig,
+    keep_histogram: bool,
+    source: &mut dyn CalibrationSource,
+    on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
+    mut digest: Option<&mut DataDigest>,
+) -> Result<Vec<Collected>> {
     let float: HashMap<&str, &ActivationInfo> = prepared
         .float_activations()
         .map(|a| (a.name.as_str(), a))
@@ -376,7 +559,7 @@ fn calibrate_with_session(
         .collect();
     let mut collectors: Vec<Box<dyn Collector>> = out_names
         .iter()
-        .map(|n| collector_for(&config.method, activation_grid(config, n), false))
+        .map(|n| collector_for(&config.method, activation_grid(config, n), keep_histogram))
         .collect();
     let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); out_idx.len()];
     let float_inputs: Vec<usize> = session
@@ -390,7 +573,7 @@ fn calibrate_with_session(
         .iter()
         .map(|&k| {
             let n = &session.inputs()[k].name;
-            collector_for(&config.method, activation_grid(config, n), false)
+            collector_for(&config.method, activation_grid(config, n), keep_histogram)
         })
         .collect();
     let mut in_shapes: Vec<Vec<i64>> = vec![Vec::new(); float_inputs.len()];
@@ -409,6 +592,9 @@ fn calibrate_with_session(
             }
             Err(e) => return Err(e.context(format!("calibration batch {done}"))),
         };
+        if let Some(d) = digest.as_deref_mut() {
+            d.add(&batch.tensors);
+        }
         let ctx = |e: Error| e.context(format!("calibration batch {done} ({})", batch.origin));
         let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(batch.tensors.len());
         let mut err = None;
@@ -469,7 +655,7 @@ fn calibrate_with_session(
     // would silently stay float. Named here instead.
     for (k, &ii) in float_inputs.iter().enumerate() {
         let seen = !in_shapes[k].is_empty() && in_shapes[k].iter().all(|&d| d > 0);
-        if seen && in_collectors[k].range().is_none() {
+        if seen && in_collectors[k].range_collected().is_none() {
             return Err(Error::new(
                 ErrorKind::NonFinite,
                 format!(
@@ -480,27 +666,22 @@ fn calibrate_with_session(
             ));
         }
     }
-    let mut calib = Calibration::new();
-    let mut put = |name: &str, c: &dyn Collector, shape: &[i64]| {
-        if let Some((min, max)) = c.range() {
-            calib.insert(
-                name.to_string(),
-                TensorStats {
-                    min,
-                    max,
-                    elem_type: 1,
-                    shape: shape.to_vec(),
-                },
-            );
-        }
-    };
-    for (k, &ii) in float_inputs.iter().enumerate() {
-        put(&inputs[ii].name, &*in_collectors[k], &in_shapes[k]);
+    let mut out = Vec::with_capacity(in_collectors.len() + collectors.len());
+    for ((k, &ii), c) in float_inputs.iter().enumerate().zip(in_collectors) {
+        out.push(Collected {
+            name: inputs[ii].name.clone(),
+            shape: std::mem::take(&mut in_shapes[k]),
+            collector: c,
+        });
     }
-    for (k, name) in out_names.iter().enumerate() {
-        put(name, &*collectors[k], &shapes[k]);
+    for ((name, c), shape) in out_names.into_iter().zip(collectors).zip(shapes) {
+        out.push(Collected {
+            name,
+            shape,
+            collector: c,
+        });
     }
-    Ok(calib)
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -119,6 +119,25 @@ impl CalibMethod {
     /// The default percentile of [`CalibMethod::Percentile`] (ONNX Runtime's).
     pub const DEFAULT_PERCENTILE: f32 = 99.999;
 
+    /// Parses a method name as the command line spells it (case-insensitive); `percentile` is used by
+    /// `percentile` only.
+    pub fn parse(s: &str, percentile: f32) -> Result<CalibMethod> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "minmax" => CalibMethod::MinMax {
+                moving_average: None,
+            },
+            "percentile" => CalibMethod::Percentile { percentile },
+            "entropy" => CalibMethod::Entropy,
+            "minmse" => CalibMethod::MinMse,
+            "nonoverflow" => CalibMethod::NonOverflow,
+            _ => {
+                return Err(Error::invalid_argument(format!(
+                    "unknown calibration method '{s}' (expected minmax, percentile, entropy, minmse or nonoverflow)"
+                )))
+            }
+        })
+    }
+
     /// Short name as the command line spells it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -186,6 +205,9 @@ pub struct QuantConfig {
     /// Empirical bias correction: the expected output error the weight quantization causes, measured on the
     /// calibration data, is subtracted from each Conv/Gemm bias (`crate::quant::bias_correct`).
     pub bias_correction: bool,
+    /// Calibration cache file (`quant::calib_cache`): read when it exists and matches the model, the collection
+    /// settings and the data (refused when it does not), else written after calibrating.
+    pub calib_cache: Option<std::path::PathBuf>,
 }
 
 impl QuantConfig {
@@ -210,6 +232,7 @@ impl QuantConfig {
             equalize: false,
             replace_clip6_relu: false,
             bias_correction: false,
+            calib_cache: None,
         };
         match p {
             Preset::Xint8 => QuantConfig {

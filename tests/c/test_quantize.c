@@ -53,6 +53,26 @@ IPF_TEST(config_errors)
     IPF_CHECK_ERROR(ipuflow_quant_config_set_moving_average(c, (float)NAN), IPUFLOW_STATUS_INVALID_ARGUMENT, "moving");
     IPF_CHECK_STATUS(ipuflow_quant_config_set_moving_average(c, 0.01f), IPUFLOW_STATUS_OK);
     IPF_CHECK_STATUS(ipuflow_quant_config_set_moving_average(c, 0.0f), IPUFLOW_STATUS_OK);
+    IPF_CHECK_ERROR(ipuflow_quant_config_set_calib_method(NULL, IPUFLOW_CALIB_METHOD_MINMSE, 0.0f),
+                    IPUFLOW_STATUS_NULL_ARGUMENT, "config");
+    IPF_CHECK_ERROR(ipuflow_quant_config_set_calib_method(c, 5, 0.0f), IPUFLOW_STATUS_INVALID_ENUM, "method");
+    IPF_CHECK_ERROR(ipuflow_quant_config_set_calib_method(c, -1, 0.0f), IPUFLOW_STATUS_INVALID_ENUM, "method");
+    IPF_CHECK_ERROR(ipuflow_quant_config_set_calib_method(c, IPUFLOW_CALIB_METHOD_PERCENTILE, 0.0f),
+                    IPUFLOW_STATUS_INVALID_ARGUMENT, "percentile");
+    IPF_CHECK_ERROR(ipuflow_quant_config_set_calib_method(c, IPUFLOW_CALIB_METHOD_PERCENTILE, 100.5f),
+                    IPUFLOW_STATUS_INVALID_ARGUMENT, "percentile");
+    IPF_CHECK_ERROR(ipuflow_quant_config_set_calib_method(c, IPUFLOW_CALIB_METHOD_PERCENTILE, (float)NAN),
+                    IPUFLOW_STATUS_INVALID_ARGUMENT, "percentile");
+    IPF_CHECK_STATUS(ipuflow_quant_config_set_calib_method(c, IPUFLOW_CALIB_METHOD_PERCENTILE, 99.99f), IPUFLOW_STATUS_OK);
+    IPF_CHECK_STATUS(ipuflow_quant_config_set_calib_method(c, IPUFLOW_CALIB_METHOD_ENTROPY, 0.0f), IPUFLOW_STATUS_OK);
+    IPF_CHECK_STATUS(ipuflow_quant_config_set_calib_method(c, IPUFLOW_CALIB_METHOD_NONOVERFLOW, 0.0f), IPUFLOW_STATUS_OK);
+    IPF_CHECK_STATUS(ipuflow_quant_config_set_calib_method(c, IPUFLOW_CALIB_METHOD_MINMSE, 0.0f), IPUFLOW_STATUS_OK);
+    IPF_CHECK_STATUS(ipuflow_quant_config_set_calib_method(c, IPUFLOW_CALIB_METHOD_MINMAX, 0.0f), IPUFLOW_STATUS_OK);
+    IPF_CHECK_ERROR(ipuflow_quant_config_set_calib_cache(NULL, "x.calib"), IPUFLOW_STATUS_NULL_ARGUMENT, "config");
+    IPF_CHECK_ERROR(ipuflow_quant_config_set_calib_cache(c, ""), IPUFLOW_STATUS_INVALID_ARGUMENT, "path");
+    IPF_CHECK_ERROR(ipuflow_quant_config_set_calib_cache(c, "\xff\xfe"), IPUFLOW_STATUS_INVALID_UTF8, "path");
+    IPF_CHECK_STATUS(ipuflow_quant_config_set_calib_cache(c, "x.calib"), IPUFLOW_STATUS_OK);
+    IPF_CHECK_STATUS(ipuflow_quant_config_set_calib_cache(c, NULL), IPUFLOW_STATUS_OK);
     IPF_CHECK_ERROR(ipuflow_quant_config_exclude_node(c, NULL), IPUFLOW_STATUS_NULL_ARGUMENT, "node_name");
     IPF_CHECK_ERROR(ipuflow_quant_config_exclude_node(c, ""), IPUFLOW_STATUS_INVALID_ARGUMENT, "node_name");
     IPF_CHECK_ERROR(ipuflow_quant_config_exclude_node(c, "\xff\xfe"), IPUFLOW_STATUS_INVALID_UTF8, "node_name");

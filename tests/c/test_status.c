@@ -41,6 +41,8 @@ static const struct code_name all_codes[] = {
     S(IPUFLOW_STATUS_CALLBACK),
     S(IPUFLOW_STATUS_NOTHING_QUANTIZED),
     S(IPUFLOW_STATUS_NON_FINITE),
+    S(IPUFLOW_STATUS_CALIB_CACHE_STALE),
+    S(IPUFLOW_STATUS_CALIB_CACHE_INVALID),
     S(IPUFLOW_STATUS_OUT_OF_MEMORY),
     S(IPUFLOW_STATUS_INTERNAL),
 };
@@ -78,6 +80,8 @@ IPF_TEST(codes_are_pinned)
     IPF_CHECK_INT(IPUFLOW_STATUS_LIMIT_EXCEEDED, ==, 106);
     IPF_CHECK_INT(IPUFLOW_STATUS_NOTHING_QUANTIZED, ==, 502);
     IPF_CHECK_INT(IPUFLOW_STATUS_NON_FINITE, ==, 503);
+    IPF_CHECK_INT(IPUFLOW_STATUS_CALIB_CACHE_STALE, ==, 505);
+    IPF_CHECK_INT(IPUFLOW_STATUS_CALIB_CACHE_INVALID, ==, 506);
     IPF_CHECK_INT(IPUFLOW_STATUS_OUT_OF_MEMORY, ==, 900);
     IPF_CHECK_INT(IPUFLOW_STATUS_INTERNAL, ==, 901);
     /* Distinct. */
@@ -91,7 +95,7 @@ IPF_TEST(codes_are_pinned)
 
 IPF_TEST(unknown_codes_are_named_unknown)
 {
-    static const int unknown[] = {-1, 1, 2, 99, 107, 199, 204, 299, 304, 408, 504, 899, 902, 999, 1000, 65536,
+    static const int unknown[] = {-1, 1, 2, 99, 107, 199, 204, 299, 304, 408, 504, 507, 899, 902, 999, 1000, 65536,
                                   INT_MAX, INT_MIN, INT_MIN + 1};
     size_t i;
     int c;

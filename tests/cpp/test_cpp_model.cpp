@@ -24,6 +24,29 @@ IPF_TEST(version_matches) {
     IPF_CHECK(ipuflow::VersionMatches());
 }
 
+IPF_TEST(quant_config_calib_method_and_cache) {
+    ipuflow::QuantConfig c = ipuflow::QuantConfig::Create(IPUFLOW_PRESET_XINT8);
+    c.CalibMethod(IPUFLOW_CALIB_METHOD_MINMSE).CalibCache(ipf_path(tmp, "x.calib")).CalibCache("");
+    c.CalibMethod(IPUFLOW_CALIB_METHOD_PERCENTILE, 99.99f);
+    bool thrown = false;
+    try {
+        c.CalibMethod(42);
+    } catch (const ipuflow::Exception& e) {
+        thrown = true;
+        IPF_CHECK_INT(e.code(), ==, IPUFLOW_STATUS_INVALID_ENUM);
+        IPF_CHECK_CONTAINS(e.what(), "method");
+    }
+    IPF_CHECK(thrown);
+    thrown = false;
+    try {
+        c.CalibMethod(IPUFLOW_CALIB_METHOD_PERCENTILE, 0.0f);
+    } catch (const ipuflow::Exception& e) {
+        thrown = true;
+        IPF_CHECK_INT(e.code(), ==, IPUFLOW_STATUS_INVALID_ARGUMENT);
+    }
+    IPF_CHECK(thrown);
+}
+
 IPF_TEST(exception_carries_code_and_message) {
     std::string missing = ipf_path(tmp, "missing.onnx");
     bool thrown = false;
@@ -163,6 +186,7 @@ int main() {
     }
     IPF_RUN(version_matches);
     IPF_RUN(exception_carries_code_and_message);
+    IPF_RUN(quant_config_calib_method_and_cache);
     IPF_RUN(try_calls_return_errors);
     IPF_RUN(raii_move_release_reset);
     IPF_RUN(model_inspection);

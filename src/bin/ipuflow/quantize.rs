@@ -50,6 +50,14 @@ impl PresetArg {
 pub enum MethodArg {
     /// The observed minimum and maximum of each activation.
     Minmax,
+    /// Clip magnitudes at a percentile of |x| (--percentile, default 99.999).
+    Percentile,
+    /// TensorRT's entropy calibration (minimum KL divergence).
+    Entropy,
+    /// The range (or power-of-two shift) minimising the expected quantization error on the preset's grid.
+    Minmse,
+    /// The extremes, power-of-two scales rounded up so nothing clips.
+    Nonoverflow,
 }
 
 #[derive(clap::Args)]
@@ -68,9 +76,16 @@ pub struct Args {
     /// Use at most N calibration samples (in name order).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_samples: Option<u64>,
-    /// How activation ranges are computed.
-    #[arg(long, value_enum, default_value = "minmax")]
-    pub method: MethodArg,
+    /// How activation ranges are computed (default: the preset's).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub method: Option<MethodArg>,
+    /// Calibration cache: reused when it matches the model, settings and data (any method or preset), written
+    /// after calibrating when it does not exist, refused when stale (delete it to recalibrate).
+    #[arg(long, value_name = "FILE")]
+    pub calib_cache: Option<PathBuf>,
+    /// With --method percentile: the percentile of |x| kept unclipped, in (0, 100].
+    #[arg(long, value_name = "P")]
+    pub percentile: Option<f32>,
     /// With minmax: average the per-batch extremes exponentially with this constant (0..1) instead of keeping the
     /// global ones (less sensitive to outlier images).
     #[arg(long, value_name = "C")]
@@ -255,6 +270,36 @@ pub fn quantize_with_progress(
 
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let t0 = Instant::now();
+    // Option combinations first: a usage error (exit 2) before any file is looked at.
+    let mut config = QuantConfig::preset(a.preset.preset());
+    let percentile = a.percentile.unwrap_or(CalibMethod::DEFAULT_PERCENTILE);
+    match (a.method, a.moving_average) {
+        (Some(MethodArg::Minmax) | None, Some(c)) => {
+            config.method = CalibMethod::MinMax {
+                moving_average: Some(c),
+            }
+        }
+        (Some(m), None) => {
+            config.method = CalibMethod::parse(
+                clap::ValueEnum::to_possible_value(&m)
+                    .expect("no skipped variants")
+                    .get_name(),
+                percentile,
+            )?
+        }
+        (None, None) => {}
+        (Some(m), Some(_)) => {
+            return Err(Failure::usage(format!(
+                "--moving-average goes with --method minmax, not {}",
+                clap::ValueEnum::to_possible_value(&m)
+                    .expect("no skipped variants")
+                    .get_name()
+            )))
+        }
+    }
+    if a.percentile.is_some() && !matches!(config.method, CalibMethod::Percentile { .. }) {
+        return Err(Failure::usage("--percentile goes with --method percentile"));
+    }
     util::require_exists(&a.model, "model")?;
     util::require_exists(&a.calib, "calibration folder")?;
     util::load_runtime(ctx)?;
@@ -275,12 +320,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     if let Some(n) = a.batch {
         fix_batch(&mut model, n);
     }
-    let mut config = QuantConfig::preset(a.preset.preset());
-    config.method = match a.method {
-        MethodArg::Minmax => CalibMethod::MinMax {
-            moving_average: a.moving_average,
-        },
-    };
+    config.calib_cache = a.calib_cache.clone();
     let (en, eo) = resolve_excludes(&model, &a.exclude)?;
     config.exclude_nodes = en.clone();
     config.exclude_op_types = eo.clone();

@@ -48,6 +48,16 @@ impl Failure {
         }
     }
 
+    /// A bad combination of options (exit 2, as clap's own usage errors).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            kind: "Usage".into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
     /// Prints the failure: text on stderr; with `--json` also `{"error": {...}}` on stdout.
     pub fn print(&self, json: bool) {
         // Messages quote tensor and node names from the model: escaped like everything else printed.
@@ -78,6 +88,9 @@ fn hint_for(kind: ErrorKind) -> Option<&'static str> {
         K::DeviceUnavailable => {
             "`ipuflow check MODEL` predicts which nodes the NPU takes; --device auto or --policy prefer runs on the \
              CPU instead (and says why)"
+        }
+        K::CalibCacheStale | K::CalibCacheInvalid => {
+            "delete the --calib-cache file (or pass another path) and ipuflow recalibrates and writes a new one"
         }
         K::Calibration => "--calib needs a folder of .jpg/.png images, or of .npy files (one file per sample)",
         K::TensorMismatch => {
