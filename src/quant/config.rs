@@ -178,16 +178,19 @@ impl QuantConfig {
             exclude_nodes: Vec::new(),
             exclude_op_types: Vec::new(),
             tensor_overrides: BTreeMap::new(),
+            // Chosen by measurement (docs/quantization-sweep.md): equalization and bias correction help every preset
+            // on the shared models; the weight-range search helps power-of-two weights only (XINT8).
             weight_range: WeightRange::MinMax,
-            equalize: false,
+            equalize: true,
             replace_clip6_relu: false,
-            bias_correction: false,
+            bias_correction: true,
         };
         match p {
             Preset::Xint8 => QuantConfig {
                 activation_symmetric: true,
                 power_of_two_scales: true,
                 concat_shared_scale: true,
+                weight_range: WeightRange::MinMse,
                 ..base
             },
             Preset::A8W8 => base,
