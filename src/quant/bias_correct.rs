@@ -196,6 +196,17 @@ impl MeanTap {
         }))
     }
 
+    /// Number of accumulators held (f64 sums): fixed by the model once the first batch is seen, whatever the
+    /// number of samples.
+    pub fn accumulators(&self) -> usize {
+        self.sums.iter().map(Vec::len).sum()
+    }
+
+    /// Samples (batch items) seen so far, per tapped tensor, maximum over tensors.
+    pub fn samples(&self) -> u64 {
+        self.items.iter().copied().max().unwrap_or(0)
+    }
+
     fn add(&mut self, k: usize, data: &[f32], shape: &[i64]) {
         let Some(known) = self.shapes[k].as_mut() else {
             return;
