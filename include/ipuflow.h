@@ -25,6 +25,31 @@
 #include <stdbool.h>
 
 /**
+ * Log level: everything, including per-node details.
+ */
+#define IPUFLOW_LOG_LEVEL_VERBOSE 0
+
+/**
+ * Log level: informational messages and above.
+ */
+#define IPUFLOW_LOG_LEVEL_INFO 1
+
+/**
+ * Log level: warnings and above (the default).
+ */
+#define IPUFLOW_LOG_LEVEL_WARNING 2
+
+/**
+ * Log level: errors and above.
+ */
+#define IPUFLOW_LOG_LEVEL_ERROR 3
+
+/**
+ * Log level: fatal errors only.
+ */
+#define IPUFLOW_LOG_LEVEL_FATAL 4
+
+/**
  * Major version of the library. Compare `ipuflow_version()` with `IPUFLOW_VERSION_NUMBER` at start-up.
  */
 #define IPUFLOW_VERSION_MAJOR 0
@@ -95,29 +120,101 @@
 #define IPUFLOW_DEVICE_NPU 1
 
 /**
- * Log level: everything, including per-node details.
+ * Preset: symmetric activations (uint8, zero point 128) and INT8 weights, power-of-two scales chosen by least
+ * weight error, per-tensor weights (the NPU CNN recipe). Every preset also equalizes Conv chains and corrects biases.
  */
-#define IPUFLOW_LOG_LEVEL_VERBOSE 0
+#define IPUFLOW_PRESET_XINT8 0
 
 /**
- * Log level: informational messages and above.
+ * Preset: INT8 activations, symmetric INT8 weights, float scales.
  */
-#define IPUFLOW_LOG_LEVEL_INFO 1
+#define IPUFLOW_PRESET_A8W8 1
 
 /**
- * Log level: warnings and above (the default).
+ * Preset: INT16 activations, symmetric INT8 weights.
  */
-#define IPUFLOW_LOG_LEVEL_WARNING 2
+#define IPUFLOW_PRESET_A16W8 2
 
 /**
- * Log level: errors and above.
+ * Preset: for ONNX Runtime's CPU provider: U8 asymmetric activations, per-channel S8 weights, QDQ shaped for its
+ * integer kernels.
  */
-#define IPUFLOW_LOG_LEVEL_ERROR 3
+#define IPUFLOW_PRESET_CPU 3
 
 /**
- * Log level: fatal errors only.
+ * Quantized type: unsigned 8-bit (the number is the ONNX element type, as IPUFLOW_ELEMENT_TYPE_UINT8).
  */
-#define IPUFLOW_LOG_LEVEL_FATAL 4
+#define IPUFLOW_QUANT_TYPE_UINT8 2
+
+/**
+ * Quantized type: signed 8-bit.
+ */
+#define IPUFLOW_QUANT_TYPE_INT8 3
+
+/**
+ * Quantized type: unsigned 16-bit.
+ */
+#define IPUFLOW_QUANT_TYPE_UINT16 4
+
+/**
+ * Quantized type: signed 16-bit.
+ */
+#define IPUFLOW_QUANT_TYPE_INT16 5
+
+/**
+ * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
+ */
+#define IPUFLOW_LAYOUT_AUTO 0
+
+/**
+ * Image layout: channels first.
+ */
+#define IPUFLOW_LAYOUT_NCHW 1
+
+/**
+ * Image layout: channels last.
+ */
+#define IPUFLOW_LAYOUT_NHWC 2
+
+/**
+ * Channel order red, green, blue.
+ */
+#define IPUFLOW_CHANNEL_ORDER_RGB 0
+
+/**
+ * Channel order blue, green, red (OpenCV-trained models).
+ */
+#define IPUFLOW_CHANNEL_ORDER_BGR 1
+
+/**
+ * Quantization stage: ONNX Runtime BASIC optimization, Constant/BatchNorm folding, type inference.
+ */
+#define IPUFLOW_QUANT_STAGE_PREPARE 0
+
+/**
+ * Quantization stage: calibration runs (`done` of `total` batches).
+ */
+#define IPUFLOW_QUANT_STAGE_CALIBRATE 1
+
+/**
+ * Quantization stage: QDQ emission.
+ */
+#define IPUFLOW_QUANT_STAGE_QUANTIZE 2
+
+/**
+ * Quantization stage: loading the result into ONNX Runtime as a check.
+ */
+#define IPUFLOW_QUANT_STAGE_VERIFY 3
+
+/**
+ * `ipuflow_calib_next_fn` return value: the batch was filled.
+ */
+#define IPUFLOW_CALIB_BATCH 1
+
+/**
+ * `ipuflow_calib_next_fn` return value: no more batches.
+ */
+#define IPUFLOW_CALIB_DONE 0
 
 /**
  * Graph optimization: none.
@@ -299,102 +396,6 @@
  * bytes. (ONNX number 26; ONNX Runtime's C API numbers it 25.)
  */
 #define IPUFLOW_ELEMENT_TYPE_INT2 26
-
-/**
- * Preset: symmetric INT8 activations and weights, power-of-two scales, per-tensor weights (the NPU CNN recipe).
- */
-#define IPUFLOW_PRESET_XINT8 0
-
-/**
- * Preset: INT8 activations, symmetric INT8 weights, float scales.
- */
-#define IPUFLOW_PRESET_A8W8 1
-
-/**
- * Preset: INT16 activations, symmetric INT8 weights.
- */
-#define IPUFLOW_PRESET_A16W8 2
-
-/**
- * Preset: for ONNX Runtime's CPU provider: U8 asymmetric activations, per-channel S8 weights, QDQ shaped for its
- * integer kernels.
- */
-#define IPUFLOW_PRESET_CPU 3
-
-/**
- * Quantized type: unsigned 8-bit (the number is the ONNX element type, as IPUFLOW_ELEMENT_TYPE_UINT8).
- */
-#define IPUFLOW_QUANT_TYPE_UINT8 2
-
-/**
- * Quantized type: signed 8-bit.
- */
-#define IPUFLOW_QUANT_TYPE_INT8 3
-
-/**
- * Quantized type: unsigned 16-bit.
- */
-#define IPUFLOW_QUANT_TYPE_UINT16 4
-
-/**
- * Quantized type: signed 16-bit.
- */
-#define IPUFLOW_QUANT_TYPE_INT16 5
-
-/**
- * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
- */
-#define IPUFLOW_LAYOUT_AUTO 0
-
-/**
- * Image layout: channels first.
- */
-#define IPUFLOW_LAYOUT_NCHW 1
-
-/**
- * Image layout: channels last.
- */
-#define IPUFLOW_LAYOUT_NHWC 2
-
-/**
- * Channel order red, green, blue.
- */
-#define IPUFLOW_CHANNEL_ORDER_RGB 0
-
-/**
- * Channel order blue, green, red (OpenCV-trained models).
- */
-#define IPUFLOW_CHANNEL_ORDER_BGR 1
-
-/**
- * Quantization stage: ONNX Runtime BASIC optimization, Constant/BatchNorm folding, type inference.
- */
-#define IPUFLOW_QUANT_STAGE_PREPARE 0
-
-/**
- * Quantization stage: calibration runs (`done` of `total` batches).
- */
-#define IPUFLOW_QUANT_STAGE_CALIBRATE 1
-
-/**
- * Quantization stage: QDQ emission.
- */
-#define IPUFLOW_QUANT_STAGE_QUANTIZE 2
-
-/**
- * Quantization stage: loading the result into ONNX Runtime as a check.
- */
-#define IPUFLOW_QUANT_STAGE_VERIFY 3
-
-/**
- * `ipuflow_calib_next_fn` return value: the batch was filled.
- */
-#define IPUFLOW_CALIB_BATCH 1
-
-/**
- * `ipuflow_calib_next_fn` return value: no more batches.
- */
-#define IPUFLOW_CALIB_DONE 0
 
 /**
  * Result code of every fallible ipuflow call. Codes are pinned: a code's number never changes between releases.
@@ -622,6 +623,19 @@ typedef struct ipuflow_session_options ipuflow_session_options;
 typedef struct ipuflow_tensor ipuflow_tensor;
 
 /**
+ * Receives one ONNX Runtime log message.
+ *
+ * `user_data` is the pointer given at creation; `level` an `IPUFLOW_LOG_LEVEL_*`; `category` ORT's category
+ * (e.g. "onnxruntime"); `message` the text with its source location prefix removed. Strings are valid only during
+ * the call. The callback is called from ONNX Runtime's threads, possibly several at once, so it must be
+ * thread-safe; it must not call back into ipuflow functions that create or free environments.
+ */
+typedef void (*ipuflow_log_callback)(void *user_data,
+                                     int32_t level,
+                                     const char *category,
+                                     const char *message);
+
+/**
  * A graph input or output, as reported by `ipuflow_model_get_input` / `ipuflow_model_get_output`.
  *
  * Every pointer in it is owned by the model and valid until `ipuflow_model_free`.
@@ -749,37 +763,6 @@ typedef struct ipuflow_node_prediction {
 } ipuflow_node_prediction;
 
 /**
- * Receives one ONNX Runtime log message.
- *
- * `user_data` is the pointer given at creation; `level` an `IPUFLOW_LOG_LEVEL_*`; `category` ORT's category
- * (e.g. "onnxruntime"); `message` the text with its source location prefix removed. Strings are valid only during
- * the call. The callback is called from ONNX Runtime's threads, possibly several at once, so it must be
- * thread-safe; it must not call back into ipuflow functions that create or free environments.
- */
-typedef void (*ipuflow_log_callback)(void *user_data,
-                                     int32_t level,
-                                     const char *category,
-                                     const char *message);
-
-/**
- * Metadata of one model input or output; its pointers are owned by the session.
- *
- * - `name`: UTF-8, NUL-terminated.
- * - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value (other ONNX numbers may appear for types ipuflow cannot
- *   pass, e.g. 23 = float4e2m1, 14 = complex64); 0 when the value is not a tensor (sequence, map, optional).
- * - `shape`, `rank`: the model's dimensions; -1 marks a dimension that is not fixed. `shape` is NULL when rank is 0.
- * - `dim_names`: `rank` strings: the symbolic name of each dimension ("batch", "N") or "" when fixed or unnamed;
- *   NULL when rank is 0.
- */
-typedef struct ipuflow_tensor_info {
-  const char *name;
-  int32_t element_type;
-  const int64_t *shape;
-  size_t rank;
-  const char *const *dim_names;
-} ipuflow_tensor_info;
-
-/**
  * A tensor in caller memory, described for a run: used as an input, or as a preallocated output that ONNX Runtime
  * writes into. Nothing is copied and ipuflow keeps no pointer after the call returns.
  *
@@ -798,64 +781,6 @@ typedef struct ipuflow_tensor_view {
   void *data;
   size_t byte_size;
 } ipuflow_tensor_view;
-
-/**
- * Where a session's nodes run, counted from ONNX Runtime's own assignment info: the graph as ONNX Runtime
- * partitioned it among the execution providers (after its basic optimizations, before the EP-specific fusions of
- * optimization levels 2 and 3, which may merge nodes further).
- */
-typedef struct ipuflow_placement_summary {
-  /**
-   * 1 when ONNX Runtime reported the placement; 0 when it is unavailable (ONNX Runtime older than 1.24, or the
-   * host set `session.record_ep_graph_assignment_info` to 0): every count is then 0, never guessed.
-   */
-  int32_t available;
-  /**
-   * The device the session runs on (`IPUFLOW_DEVICE_*`), as `ipuflow_session_get_device`.
-   */
-  int32_t device_used;
-  size_t total_nodes;
-  /**
-   * Nodes assigned to the VitisAI EP.
-   */
-  size_t npu_nodes;
-  /**
-   * Nodes assigned to ONNX Runtime's CPU EP.
-   */
-  size_t cpu_nodes;
-  /**
-   * Nodes assigned to any other execution provider.
-   */
-  size_t other_nodes;
-  /**
-   * Subgraphs as ONNX Runtime reports them, as `ipuflow_session_placement_subgraph_count` (measured with ONNX
-   * Runtime 1.32: its CPU EP reports each of its nodes as a subgraph of its own).
-   */
-  size_t subgraphs;
-  /**
-   * Subgraphs assigned to the VitisAI EP (its "No. of Subgraphs : NPU n").
-   */
-  size_t npu_subgraphs;
-  /**
-   * npu_nodes / total_nodes in percent (0 when there are no nodes).
-   */
-  double npu_percent;
-} ipuflow_placement_summary;
-
-/**
- * One node of the placement; its strings are owned by the session.
- */
-typedef struct ipuflow_placed_node {
-  /**
-   * The node's name in the partitioned graph (ONNX Runtime's basic optimizations may rename or remove nodes).
-   */
-  const char *name;
-  /**
-   * "" for the default ONNX domain.
-   */
-  const char *domain;
-  const char *op_type;
-} ipuflow_placed_node;
 
 /**
  * Fills the next calibration batch (TensorRT `getBatch` style).
@@ -916,9 +841,134 @@ typedef struct ipuflow_image_preprocess {
  */
 typedef int32_t (*ipuflow_quant_progress_fn)(void *user, int32_t stage, size_t done, int64_t total);
 
+/**
+ * Metadata of one model input or output; its pointers are owned by the session.
+ *
+ * - `name`: UTF-8, NUL-terminated.
+ * - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value (other ONNX numbers may appear for types ipuflow cannot
+ *   pass, e.g. 23 = float4e2m1, 14 = complex64); 0 when the value is not a tensor (sequence, map, optional).
+ * - `shape`, `rank`: the model's dimensions; -1 marks a dimension that is not fixed. `shape` is NULL when rank is 0.
+ * - `dim_names`: `rank` strings: the symbolic name of each dimension ("batch", "N") or "" when fixed or unnamed;
+ *   NULL when rank is 0.
+ */
+typedef struct ipuflow_tensor_info {
+  const char *name;
+  int32_t element_type;
+  const int64_t *shape;
+  size_t rank;
+  const char *const *dim_names;
+} ipuflow_tensor_info;
+
+/**
+ * Where a session's nodes run, counted from ONNX Runtime's own assignment info: the graph as ONNX Runtime
+ * partitioned it among the execution providers (after its basic optimizations, before the EP-specific fusions of
+ * optimization levels 2 and 3, which may merge nodes further).
+ */
+typedef struct ipuflow_placement_summary {
+  /**
+   * 1 when ONNX Runtime reported the placement; 0 when it is unavailable (ONNX Runtime older than 1.24, or the
+   * host set `session.record_ep_graph_assignment_info` to 0): every count is then 0, never guessed.
+   */
+  int32_t available;
+  /**
+   * The device the session runs on (`IPUFLOW_DEVICE_*`), as `ipuflow_session_get_device`.
+   */
+  int32_t device_used;
+  size_t total_nodes;
+  /**
+   * Nodes assigned to the VitisAI EP.
+   */
+  size_t npu_nodes;
+  /**
+   * Nodes assigned to ONNX Runtime's CPU EP.
+   */
+  size_t cpu_nodes;
+  /**
+   * Nodes assigned to any other execution provider.
+   */
+  size_t other_nodes;
+  /**
+   * Subgraphs as ONNX Runtime reports them, as `ipuflow_session_placement_subgraph_count` (measured with ONNX
+   * Runtime 1.32: its CPU EP reports each of its nodes as a subgraph of its own).
+   */
+  size_t subgraphs;
+  /**
+   * Subgraphs assigned to the VitisAI EP (its "No. of Subgraphs : NPU n").
+   */
+  size_t npu_subgraphs;
+  /**
+   * npu_nodes / total_nodes in percent (0 when there are no nodes).
+   */
+  double npu_percent;
+} ipuflow_placement_summary;
+
+/**
+ * One node of the placement; its strings are owned by the session.
+ */
+typedef struct ipuflow_placed_node {
+  /**
+   * The node's name in the partitioned graph (ONNX Runtime's basic optimizations may rename or remove nodes).
+   */
+  const char *name;
+  /**
+   * "" for the default ONNX domain.
+   */
+  const char *domain;
+  const char *op_type;
+} ipuflow_placed_node;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates the process's ONNX Runtime environment.
+ *
+ * - `log_level`: an `IPUFLOW_LOG_LEVEL_*` value; messages below it are not produced.
+ * - `log_id`: a name for the environment in log messages, or NULL for "ipuflow". Copied.
+ * - `callback`: receives every log message instead of ORT's stderr logger, or NULL.
+ * - `user_data`: passed to `callback` unchanged (may be NULL); must stay valid until the environment and all its
+ *   sessions are freed.
+ * - `out`: receives the new environment on success (free with `ipuflow_env_free`); untouched on failure.
+ *
+ * Loads ONNX Runtime automatically (as `ipuflow_runtime_load(NULL)`) if it is not loaded.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`out`), IPUFLOW_STATUS_INVALID_ENUM (`log_level`),
+ * IPUFLOW_STATUS_INVALID_UTF8 (`log_id`), IPUFLOW_STATUS_INVALID_ARGUMENT (an environment is already alive),
+ * the RUNTIME_* load errors, IPUFLOW_STATUS_RUNTIME (ORT refused). Thread-safe.
+ */
+ipuflow_status ipuflow_env_create(int32_t log_level,
+                                  const char *log_id,
+                                  ipuflow_log_callback callback,
+                                  void *user_data,
+                                  struct ipuflow_env **out);
+
+/**
+ * Creates the process's ONNX Runtime environment with global thread pools shared by every session created in it
+ * (sessions then must not set their own thread counts: that is IPUFLOW_STATUS_INVALID_ARGUMENT at session
+ * creation).
+ *
+ * - `log_level`, `log_id`, `callback`, `user_data`, `out`: as `ipuflow_env_create`.
+ * - `intra_op_threads`, `inter_op_threads`: pool sizes; 0 lets ONNX Runtime choose. Negative is
+ *   IPUFLOW_STATUS_INVALID_ARGUMENT.
+ * - `allow_spinning`: 1 lets idle pool threads spin (ORT's default, lowest latency), 0 makes them sleep (less CPU),
+ *   -1 keeps ORT's default. Other values: IPUFLOW_STATUS_INVALID_ARGUMENT.
+ *
+ * Errors: as `ipuflow_env_create`. Thread-safe.
+ */
+ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
+                                                           const char *log_id,
+                                                           ipuflow_log_callback callback,
+                                                           void *user_data,
+                                                           int32_t intra_op_threads,
+                                                           int32_t inter_op_threads,
+                                                           int32_t allow_spinning,
+                                                           struct ipuflow_env **out);
+
+/**
+ * Releases the caller's reference to an environment. Sessions created in it keep it alive until they are freed.
+ * `env` may be NULL (no-op). Must not race with other calls using the same `env` pointer.
+ */
+void ipuflow_env_free(struct ipuflow_env *env);
 
 /**
  * Returns the version of the loaded library as `MAJOR * 1000000 + MINOR * 1000 + PATCH`.
@@ -1225,604 +1275,6 @@ ipuflow_status ipuflow_npu_cache_clear(const char *cache_dir,
                                        uint64_t *out_bytes_removed);
 
 /**
- * Loads ONNX Runtime for the whole process; it stays loaded until the process exits.
- *
- * - `path`: the ONNX Runtime shared library (`libonnxruntime.so.1.x`, `onnxruntime.dll`), or a directory holding
- *   it, as UTF-8; or NULL for automatic resolution: the environment variable `IPUFLOW_ORT_LIBRARY` if set (a file
- *   or directory), otherwise `libonnxruntime.so`/`libonnxruntime.so.1`/`libonnxruntime.so.1.*`
- *   (`onnxruntime.dll`, `libonnxruntime.dylib`) next to the ipuflow library, then the system loader's default
- *   search. A path or the variable, when given, is the only place tried: ipuflow never falls back to another copy.
- *
- * Calling it again is allowed: with NULL or the same file it succeeds and changes nothing; with a different file
- * it fails with IPUFLOW_STATUS_INVALID_ARGUMENT (one runtime per process). A failed load leaves nothing loaded and
- * may be retried. Sessions and environments load the runtime automatically (as with NULL) when this was not
- * called, so calling it is needed only to choose the file or to check for errors early.
- *
- * Errors: IPUFLOW_STATUS_RUNTIME_NOT_FOUND (the message lists every place tried and the loader's error for each),
- * IPUFLOW_STATUS_RUNTIME_INVALID (the file is not ONNX Runtime: no OrtGetApiBase; the file is named),
- * IPUFLOW_STATUS_RUNTIME_TOO_OLD (older than ONNX Runtime 1.17 / C API 17; both versions given),
- * IPUFLOW_STATUS_INVALID_ARGUMENT (another file already loaded, or `path` is ""), IPUFLOW_STATUS_INVALID_UTF8.
- * Thread-safe (concurrent calls are serialized).
- */
-ipuflow_status ipuflow_runtime_load(const char *path);
-
-/**
- * Same as `ipuflow_runtime_load` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows); NULL for automatic
- * resolution. Errors as `ipuflow_runtime_load`, plus IPUFLOW_STATUS_INVALID_UTF8 for invalid UTF-16.
- */
-ipuflow_status ipuflow_runtime_load_w(const uint16_t *path);
-
-/**
- * Returns 1 if ONNX Runtime is loaded in this process, else 0. Never fails. Thread-safe.
- */
-int32_t ipuflow_runtime_is_loaded(void);
-
-/**
- * Gives the loaded ONNX Runtime's version string, e.g. "1.32.0".
- *
- * - `out`: receives a string owned by ipuflow, valid until the process exits (never freed by the caller).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED (nothing loaded yet: `ipuflow_runtime_load`
- * first). Thread-safe.
- */
-ipuflow_status ipuflow_runtime_version(const char **out);
-
-/**
- * Gives the ONNX Runtime C API version ipuflow obtained (17 to 24; ipuflow calls nothing newer).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
- */
-ipuflow_status ipuflow_runtime_api_version(uint32_t *out);
-
-/**
- * Gives the path ONNX Runtime was loaded from, as UTF-8 (a bare file name when the system loader found it).
- *
- * - `out`: receives a string owned by ipuflow, valid until the process exits.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
- */
-ipuflow_status ipuflow_runtime_path(const char **out);
-
-/**
- * Creates the process's ONNX Runtime environment.
- *
- * - `log_level`: an `IPUFLOW_LOG_LEVEL_*` value; messages below it are not produced.
- * - `log_id`: a name for the environment in log messages, or NULL for "ipuflow". Copied.
- * - `callback`: receives every log message instead of ORT's stderr logger, or NULL.
- * - `user_data`: passed to `callback` unchanged (may be NULL); must stay valid until the environment and all its
- *   sessions are freed.
- * - `out`: receives the new environment on success (free with `ipuflow_env_free`); untouched on failure.
- *
- * Loads ONNX Runtime automatically (as `ipuflow_runtime_load(NULL)`) if it is not loaded.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`out`), IPUFLOW_STATUS_INVALID_ENUM (`log_level`),
- * IPUFLOW_STATUS_INVALID_UTF8 (`log_id`), IPUFLOW_STATUS_INVALID_ARGUMENT (an environment is already alive),
- * the RUNTIME_* load errors, IPUFLOW_STATUS_RUNTIME (ORT refused). Thread-safe.
- */
-ipuflow_status ipuflow_env_create(int32_t log_level,
-                                  const char *log_id,
-                                  ipuflow_log_callback callback,
-                                  void *user_data,
-                                  struct ipuflow_env **out);
-
-/**
- * Creates the process's ONNX Runtime environment with global thread pools shared by every session created in it
- * (sessions then must not set their own thread counts: that is IPUFLOW_STATUS_INVALID_ARGUMENT at session
- * creation).
- *
- * - `log_level`, `log_id`, `callback`, `user_data`, `out`: as `ipuflow_env_create`.
- * - `intra_op_threads`, `inter_op_threads`: pool sizes; 0 lets ONNX Runtime choose. Negative is
- *   IPUFLOW_STATUS_INVALID_ARGUMENT.
- * - `allow_spinning`: 1 lets idle pool threads spin (ORT's default, lowest latency), 0 makes them sleep (less CPU),
- *   -1 keeps ORT's default. Other values: IPUFLOW_STATUS_INVALID_ARGUMENT.
- *
- * Errors: as `ipuflow_env_create`. Thread-safe.
- */
-ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
-                                                           const char *log_id,
-                                                           ipuflow_log_callback callback,
-                                                           void *user_data,
-                                                           int32_t intra_op_threads,
-                                                           int32_t inter_op_threads,
-                                                           int32_t allow_spinning,
-                                                           struct ipuflow_env **out);
-
-/**
- * Releases the caller's reference to an environment. Sessions created in it keep it alive until they are freed.
- * `env` may be NULL (no-op). Must not race with other calls using the same `env` pointer.
- */
-void ipuflow_env_free(struct ipuflow_env *env);
-
-/**
- * Creates session options holding ONNX Runtime's defaults. Needs no runtime loaded.
- *
- * - `out`: receives the new options on success (free with `ipuflow_session_options_free`); untouched on failure.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_session_options_create(struct ipuflow_session_options **out);
-
-/**
- * Frees session options. `options` may be NULL (no-op). Sessions already created are not affected.
- */
-void ipuflow_session_options_free(struct ipuflow_session_options *options);
-
-/**
- * Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
- * physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
- */
-ipuflow_status ipuflow_session_options_set_intra_op_threads(struct ipuflow_session_options *options,
-                                                            int32_t n);
-
-/**
- * Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
- * choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
- */
-ipuflow_status ipuflow_session_options_set_inter_op_threads(struct ipuflow_session_options *options,
-                                                            int32_t n);
-
-/**
- * Sets the graph optimization level, an `IPUFLOW_GRAPH_OPTIMIZATION_*` value.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
- */
-ipuflow_status ipuflow_session_options_set_graph_optimization(struct ipuflow_session_options *options,
-                                                              int32_t level);
-
-/**
- * Sets the execution mode, an `IPUFLOW_EXECUTION_MODE_*` value.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
- */
-ipuflow_status ipuflow_session_options_set_execution_mode(struct ipuflow_session_options *options,
-                                                          int32_t mode);
-
-/**
- * Asks for deterministic kernels (1) or not (0, the default).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
- */
-ipuflow_status ipuflow_session_options_set_deterministic(struct ipuflow_session_options *options,
-                                                         int32_t enable);
-
-/**
- * Turns ONNX Runtime's CPU memory arena on (1, the default) or off (0: lower peak memory, slower allocation).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
- */
-ipuflow_status ipuflow_session_options_set_memory_arena(struct ipuflow_session_options *options,
-                                                        int32_t enable);
-
-/**
- * Enables profiling: a Chrome-trace JSON file `<prefix>_<timestamp>.json` is written when the session is freed.
- * `prefix` is a UTF-8 path prefix (copied), or NULL to disable profiling (the default).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
- */
-ipuflow_status ipuflow_session_options_set_profiling(struct ipuflow_session_options *options,
-                                                     const char *prefix);
-
-/**
- * Same as `ipuflow_session_options_set_profiling` with a NUL-terminated UTF-16 prefix (`wchar_t*` on Windows).
- */
-ipuflow_status ipuflow_session_options_set_profiling_w(struct ipuflow_session_options *options,
-                                                       const uint16_t *prefix);
-
-/**
- * Makes session creation save the optimized graph to `path` (UTF-8, copied); NULL turns it off (the default).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
- * A path ONNX Runtime cannot write makes session creation fail with IPUFLOW_STATUS_RUNTIME.
- */
-ipuflow_status ipuflow_session_options_set_optimized_model_path(struct ipuflow_session_options *options,
-                                                                const char *path);
-
-/**
- * Same as `ipuflow_session_options_set_optimized_model_path` with a NUL-terminated UTF-16 path.
- */
-ipuflow_status ipuflow_session_options_set_optimized_model_path_w(struct ipuflow_session_options *options,
-                                                                  const uint16_t *path);
-
-/**
- * Sets the session's log id (UTF-8, copied; NULL restores the default) and minimum log severity
- * (`IPUFLOW_LOG_LEVEL_*`, or -1 for the environment's level).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM.
- */
-ipuflow_status ipuflow_session_options_set_logging(struct ipuflow_session_options *options,
-                                                   const char *log_id,
-                                                   int32_t log_level);
-
-/**
- * Adds an ONNX Runtime session config entry (`AddSessionConfigEntry`), e.g. "session.intra_op.allow_spinning" =
- * "0"; a key set twice keeps the last value. Both strings are UTF-8 and copied. Unknown keys are accepted (ORT
- * ignores them); values ORT refuses make session creation fail with IPUFLOW_STATUS_RUNTIME naming the entry.
- * EP-context export entries are checked at once: `ep.context_enable` / `ep.context_embed_mode` must be 0 or 1,
- * `ep.context_file_path` a path whose directory exists; `ep.vitisaiexecutionprovider.<key>` values are checked like
- * the VitisAI option `<key>` (see `ipuflow_session_options_set_provider_option`).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key; a
- * refused EP-context or VitisAI value, naming the entry), IPUFLOW_STATUS_FILE_NOT_FOUND (the directory of
- * `ep.context_file_path`; a VitisAI file option). Not thread-safe (setters).
- */
-ipuflow_status ipuflow_session_options_add_config_entry(struct ipuflow_session_options *options,
-                                                        const char *key,
-                                                        const char *value);
-
-/**
- * Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_IPU` or `_AUTO`.
- *
- * With IPU or AUTO, session creation appends the VitisAI execution provider with the options set by
- * `ipuflow_session_options_set_provider_option` plus a `cache_key` computed from the model bytes, the ONNX
- * Runtime version and the options (unless one was set), so a changed model, runtime or option set never loads a
- * stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
- */
-ipuflow_status ipuflow_session_options_set_device(struct ipuflow_session_options *options,
-                                                  int32_t device);
-
-/**
- * Sets the fallback policy (`IPUFLOW_FALLBACK_STRICT` or `IPUFLOW_FALLBACK_PREFER`) and the minimum share of the
- * model's nodes (after ONNX Runtime's optimizations) that must be assigned to the NPU for it to count as used,
- * between 0 and 1. The NPU always needs at least one node. Without this call the policy is STRICT for
- * IPUFLOW_SESSION_DEVICE_IPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
- * (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
- */
-ipuflow_status ipuflow_session_options_set_fallback(struct ipuflow_session_options *options,
-                                                    int32_t policy,
-                                                    double min_npu_fraction);
-
-/**
- * Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_IPU / _AUTO), e.g. "target" = "X2",
- * "cache_dir", "config_file", "opt_level". Legacy (Ryzen AI <= 1.3) camelCase names are accepted and renamed;
- * unknown names are passed to the EP unchanged. Each value is checked at once together with the options given
- * before: `target` X1/X2, `encryption_key` 64 hex chars, `opt_level` 0/1/2/3/65536, 0/1 flags, `config_file` and
- * `xclbin` existing files, `cache_key` a single directory name; the same option twice with different values is an
- * error. Both strings are UTF-8 and copied.
- *
- * Errors (the message names the option): IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8,
- * IPUFLOW_STATUS_INVALID_ARGUMENT, IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_PATH_REFUSED (`cache_key`).
- * The options are unchanged on error. Not thread-safe (setters).
- */
-ipuflow_status ipuflow_session_options_set_provider_option(struct ipuflow_session_options *options,
-                                                           const char *key,
-                                                           const char *value);
-
-/**
- * Appends an execution provider by ONNX Runtime's name (`SessionOptionsAppendExecutionProvider`: "XNNPACK",
- * "OpenVINO", "QNN", ...) with `n` key/value options (UTF-8, copied; `keys`/`values` may be NULL when `n` is 0).
- * Providers are appended in call order, before the NPU; whether the loaded ONNX Runtime has the provider is known
- * only at session creation, which then fails with IPUFLOW_STATUS_RUNTIME and ONNX Runtime's message (for an unknown
- * name it lists the names it knows). The VitisAI EP is refused here: select it with
- * `ipuflow_session_options_set_device` so that the fallback policy and cache key apply.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`, `name`, `keys`/`values` or one of their entries),
- * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name or key; VitisAI). Not thread-safe.
- */
-ipuflow_status ipuflow_session_options_append_provider(struct ipuflow_session_options *options,
-                                                       const char *name,
-                                                       const char *const *keys,
-                                                       const char *const *values,
-                                                       size_t n);
-
-/**
- * Creates a session from an ONNX model file (UTF-8 path). External data files are found relative to the model.
- *
- * - `env`: the environment, or NULL to share the live one (or create a default one).
- * - `model_path`: the .onnx file.
- * - `options`: session options (read, not kept), or NULL for ONNX Runtime's defaults.
- * - `out`: receives the new session on success (free with `ipuflow_session_free`); untouched on failure.
- *
- * Loads ONNX Runtime automatically (as `ipuflow_runtime_load(NULL)`) if it is not loaded.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`model_path`, `out`), IPUFLOW_STATUS_INVALID_UTF8,
- * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path; thread counts with a global-thread-pool environment; NUL in a
- * config entry), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (a directory),
- * IPUFLOW_STATUS_RUNTIME_NOT_FOUND / _INVALID / _TOO_OLD (automatic load), IPUFLOW_STATUS_RUNTIME (ONNX Runtime
- * refused the model or an option; the message starts with ORT's error code name; an execution provider appended
- * with `ipuflow_session_options_append_provider` that this ONNX Runtime does not have),
- * IPUFLOW_STATUS_DEVICE_UNAVAILABLE (device IPU or AUTO under the STRICT fallback policy: the VitisAI EP could not
- * be added, no NPU was detected (AUTO), or it took fewer nodes than the minimum; the message carries ONNX Runtime's
- * own reason). Under the PREFER policy the session is created on the CPU instead: check
- * `ipuflow_session_get_device` and `ipuflow_session_get_fallback_reason`. Thread-safe.
- */
-ipuflow_status ipuflow_session_create(const struct ipuflow_env *env,
-                                      const char *model_path,
-                                      const struct ipuflow_session_options *options,
-                                      struct ipuflow_session **out);
-
-/**
- * Same as `ipuflow_session_create` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
- */
-ipuflow_status ipuflow_session_create_w(const struct ipuflow_env *env,
-                                        const uint16_t *model_path,
-                                        const struct ipuflow_session_options *options,
-                                        struct ipuflow_session **out);
-
-/**
- * Creates a session from a serialized ONNX model in memory (the bytes are read during the call, not kept).
- * A model with external data cannot be created this way (load it with `ipuflow_model_load_file` and use
- * `ipuflow_session_create_from_model`).
- *
- * Errors: as `ipuflow_session_create`, plus IPUFLOW_STATUS_MODEL_DECODE for `len` 0 and IPUFLOW_STATUS_NULL_ARGUMENT
- * for `data` NULL with `len` > 0; undecodable bytes are IPUFLOW_STATUS_RUNTIME (ORT_INVALID_PROTOBUF). Thread-safe.
- */
-ipuflow_status ipuflow_session_create_from_memory(const struct ipuflow_env *env,
-                                                  const void *data,
-                                                  size_t len,
-                                                  const struct ipuflow_session_options *options,
-                                                  struct ipuflow_session **out);
-
-/**
- * Creates a session from a model held by ipuflow (e.g. loaded, edited or quantized). The model is serialized for
- * ONNX Runtime during the call and not referenced afterwards.
- *
- * Errors: as `ipuflow_session_create` (IPUFLOW_STATUS_NULL_ARGUMENT for `model`), plus IPUFLOW_STATUS_UNSUPPORTED for
- * a model over protobuf's 2 GiB limit. Thread-safe.
- */
-ipuflow_status ipuflow_session_create_from_model(const struct ipuflow_env *env,
-                                                 const struct ipuflow_model *model,
-                                                 const struct ipuflow_session_options *options,
-                                                 struct ipuflow_session **out);
-
-/**
- * Frees a session. `session` may be NULL (no-op). Must not be called while another thread uses the session.
- * Tensors returned by its runs stay valid.
- */
-void ipuflow_session_free(struct ipuflow_session *session);
-
-/**
- * Gives the number of model inputs a run must feed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_session_input_count(const struct ipuflow_session *session,
-                                           size_t *out);
-
-/**
- * Gives the number of model outputs. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_session_output_count(const struct ipuflow_session *session, size_t *out);
-
-/**
- * Describes input `index` (0-based, model order). The pointers in `*out` are owned by the session.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
- */
-ipuflow_status ipuflow_session_input_info(const struct ipuflow_session *session,
-                                          size_t index,
-                                          struct ipuflow_tensor_info *out);
-
-/**
- * Describes output `index` (0-based, model order). The pointers in `*out` are owned by the session.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
- */
-ipuflow_status ipuflow_session_output_info(const struct ipuflow_session *session,
-                                           size_t index,
-                                           struct ipuflow_tensor_info *out);
-
-/**
- * Runs the model once.
- *
- * - `session`: the session (shared: any number of threads may run it at once).
- * - `run_options`: per-run settings and cancel token, or NULL.
- * - `input_names`, `inputs`, `n_inputs`: every model input exactly once, by name (UTF-8), in any order, as views of
- *   caller memory that ONNX Runtime reads in place (no copy; STRING inputs are copied, see
- *   `IPUFLOW_ELEMENT_TYPE_STRING`). Both arrays may be NULL when `n_inputs` is 0.
- * - `output_names`, `n_outputs`: the outputs wanted (at least one), by name, each at most once.
- * - `preallocated_outputs`: NULL, or `n_outputs` views; an entry with non-NULL `data` is a caller buffer that
- *   ONNX Runtime writes output `i` into (its element type, rank and fixed dimensions must match the model and its
- *   shape must be the output's actual shape); an entry with NULL `data` asks for an allocated output. STRING
- *   outputs are always allocated: a STRING entry with non-NULL `data` is IPUFLOW_STATUS_INVALID_ARGUMENT.
- * - `out_tensors`: NULL, or `n_outputs` slots. Each output not written into a caller buffer is returned here as a
- *   new `ipuflow_tensor` owned by the caller (free with `ipuflow_tensor_free`); slots of caller-buffer outputs are
- *   set to NULL. Required unless every output has a caller buffer. Written only on success.
- *
- * Every argument is checked before ONNX Runtime is called; checks report the tensor by name and both values.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. `input_names[1]`; a
- * NULL string in a STRING input: `inputs[1].data[3]`), IPUFLOW_STATUS_INVALID_ENUM (a view's element type),
- * IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data; a preallocated STRING output),
- * IPUFLOW_STATUS_INVALID_UTF8 (a string of a STRING input),
- * IPUFLOW_STATUS_TENSOR_MISMATCH (unknown input/output name, listing the valid ones; an input given twice or
- * missing; wrong element type, rank or fixed dimension; negative dimension; byte size != product(shape) *
- * element size, packed for int4/int2, product(shape) * sizeof(char*) for STRING), IPUFLOW_STATUS_UNSUPPORTED
- * (non-tensor values: sequences, maps, optionals; element types without an IPUFLOW_ELEMENT_TYPE_*), IPUFLOW_STATUS_CANCELLED (the run
- * options were cancelled before or during the run), IPUFLOW_STATUS_RUNTIME (ONNX Runtime failed; e.g. a caller
- * output buffer whose shape differs from the computed one). Thread-safe.
- */
-ipuflow_status ipuflow_session_run(const struct ipuflow_session *session,
-                                   const struct ipuflow_run_options *run_options,
-                                   const char *const *input_names,
-                                   const struct ipuflow_tensor_view *inputs,
-                                   size_t n_inputs,
-                                   const char *const *output_names,
-                                   const struct ipuflow_tensor_view *preallocated_outputs,
-                                   struct ipuflow_tensor **out_tensors,
-                                   size_t n_outputs);
-
-/**
- * Creates run options (no tag, the session's log level, not cancelled).
- *
- * - `out`: receives the new options on success (free with `ipuflow_run_options_free`); untouched on failure.
- *
- * Loads ONNX Runtime automatically if needed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, the RUNTIME_* load errors,
- * IPUFLOW_STATUS_RUNTIME. Thread-safe.
- */
-ipuflow_status ipuflow_run_options_create(struct ipuflow_run_options **out);
-
-/**
- * Frees run options. `options` may be NULL (no-op). Must not be called while a run uses them.
- */
-void ipuflow_run_options_free(struct ipuflow_run_options *options);
-
-/**
- * Cancels every run using these options: runs in progress stop as soon as ONNX Runtime next checks (between
- * nodes) and return IPUFLOW_STATUS_CANCELLED; later runs with these options fail at once until
- * `ipuflow_run_options_reset`. Idempotent. Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
- * Thread-safe: meant to be called from another thread than the one running.
- */
-ipuflow_status ipuflow_run_options_cancel(const struct ipuflow_run_options *options);
-
-/**
- * Clears the cancel flag so the options can be used again. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_run_options_reset(const struct ipuflow_run_options *options);
-
-/**
- * Gives 1 if the options are cancelled, else 0. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_run_options_is_cancelled(const struct ipuflow_run_options *options,
-                                                int32_t *out);
-
-/**
- * Sets a tag shown in ONNX Runtime's log messages of these runs (UTF-8, copied).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8. Not thread-safe.
- */
-ipuflow_status ipuflow_run_options_set_tag(struct ipuflow_run_options *options, const char *tag);
-
-/**
- * Sets the minimum log severity of these runs (an `IPUFLOW_LOG_LEVEL_*`).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe.
- */
-ipuflow_status ipuflow_run_options_set_log_level(struct ipuflow_run_options *options,
-                                                 int32_t log_level);
-
-/**
- * Adds an ONNX Runtime run config entry (`AddRunConfigEntry`), e.g. "memory.enable_memory_arena_shrinkage" =
- * "cpu:0". Both strings UTF-8, copied.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key),
- * IPUFLOW_STATUS_RUNTIME (refused by ORT). Not thread-safe.
- */
-ipuflow_status ipuflow_run_options_add_config_entry(struct ipuflow_run_options *options,
-                                                    const char *key,
-                                                    const char *value);
-
-/**
- * Gives the device the session runs on: `IPUFLOW_DEVICE_NPU` when ONNX Runtime assigned nodes to the VitisAI EP
- * (at least one, and at least the minimum fraction set by `ipuflow_session_options_set_fallback`), else
- * `IPUFLOW_DEVICE_CPU` (also after a PREFER fallback: see `ipuflow_session_get_fallback_reason`).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_session_get_device(const struct ipuflow_session *session,
-                                          int32_t *out_device_used);
-
-/**
- * Gives why the NPU is not used although it was requested (IPU or AUTO under the PREFER policy), with ONNX
- * Runtime's own reason text, e.g. "the VitisAI execution provider could not be added: ...; the session runs on
- * the CPU (0 of 63 nodes (0.0%) on the NPU)". "" when the NPU is used or was not requested.
- * `*out` is owned by the session (valid until `ipuflow_session_free`).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_session_get_fallback_reason(const struct ipuflow_session *session,
-                                                   const char **out);
-
-/**
- * Gives the VitisAI compile-cache key computed for the session (the host's `cache_key` option, or the default
- * derived from the model bytes, the ONNX Runtime version and the provider options). It is kept after a PREFER
- * fallback, so the host can clear that entry with `ipuflow_npu_cache_clear`; "" when the NPU was not attempted
- * (device CPU, or AUTO without a detected NPU). `*out` is owned by the session. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_session_get_cache_key(const struct ipuflow_session *session,
-                                             const char **out);
-
-/**
- * Summarizes where the session's nodes run, like the VitisAI EP's "No. of Operators : NPU n CPU m" line.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_session_get_placement_summary(const struct ipuflow_session *session,
-                                                     struct ipuflow_placement_summary *out);
-
-/**
- * Gives the number of subgraphs in ONNX Runtime's placement (each a set of nodes assigned to one EP; ONNX
- * Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
- * Thread-safe.
- */
-ipuflow_status ipuflow_session_placement_subgraph_count(const struct ipuflow_session *session,
-                                                        size_t *out_count);
-
-/**
- * Describes subgraph `index` of the placement: the EP name ONNX Runtime gives ("VitisAIExecutionProvider",
- * "CPUExecutionProvider", ...; owned by the session) and its number of nodes. Either output may be NULL if not
- * wanted. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`session`), IPUFLOW_STATUS_OUT_OF_RANGE,
- * IPUFLOW_STATUS_UNSUPPORTED (placement unavailable). Thread-safe.
- */
-ipuflow_status ipuflow_session_placement_get_subgraph(const struct ipuflow_session *session,
-                                                      size_t index,
-                                                      const char **ep_name,
-                                                      size_t *node_count);
-
-/**
- * Describes node `node_index` of subgraph `subgraph_index`.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE (either index), IPUFLOW_STATUS_UNSUPPORTED
- * (placement unavailable). Thread-safe.
- */
-ipuflow_status ipuflow_session_placement_get_node(const struct ipuflow_session *session,
-                                                  size_t subgraph_index,
-                                                  size_t node_index,
-                                                  struct ipuflow_placed_node *out);
-
-/**
- * Gives the placement as JSON in the shape of Ryzen AI's `vitisai_ep_report.json`: `deviceStat` (entries "all",
- * "CPU", "NPU", then other devices, each with `nodeNum` and `supportedOpType` ["domain::Op", ...]),
- * `subgraphStat`, `nodeStat`, plus `session` {requestedDevice, deviceUsed, fallbackReason, cacheKey} and, when
- * the placement is unavailable, `"unavailable": "<why>"` (the counts are then empty, not guessed).
- * `*out` is a new string owned by the caller: free it with `ipuflow_string_free`.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_session_placement_json(const struct ipuflow_session *session,
-                                              char **out);
-
-/**
- * Describes a tensor as a view: its element type, shape (owned by the tensor) and data.
- *
- * - `out`: receives the view on success; its pointers stay valid until `ipuflow_tensor_free(tensor)`. The view can
- *   be passed as an input of another run.
- *
- * For a STRING tensor, `data` is a `const char* const*` array of one NUL-terminated UTF-8 string per element
- * (row-major) and `byte_size` is n * sizeof(char*); the array and the strings are owned by the tensor and must
- * not be written. A string that contains an embedded NUL reads shorter through its `char*` alone: its full length
- * is given by `ipuflow_tensor_string_lengths` (the bytes up to that length are all there, followed by a NUL).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_tensor_get_view(const struct ipuflow_tensor *tensor,
-                                       struct ipuflow_tensor_view *out);
-
-/**
- * Gives a tensor's data pointer and size in bytes (either out pointer may be NULL if not wanted; the pointer is
- * NULL for an empty tensor), as in `ipuflow_tensor_get_view` (STRING: the `const char*` array and
- * n * sizeof(char*)). The data stays valid until `ipuflow_tensor_free(tensor)`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`tensor`). Thread-safe.
- */
-ipuflow_status ipuflow_tensor_data(const struct ipuflow_tensor *tensor,
-                                   void **data,
-                                   size_t *byte_size);
-
-/**
- * Gives the byte length (without the terminating NUL) of each string of a STRING tensor, in element order: the
- * exact lengths, also for strings with embedded NULs, which their `const char*` in the view cuts short.
- *
- * - `out_lengths`: receives an array of `*out_count` lengths owned by the tensor (valid until
- *   `ipuflow_tensor_free(tensor)`); NULL when the tensor has no elements.
- * - `out_count`: receives the number of elements.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_TENSOR_MISMATCH (not a STRING tensor). Thread-safe.
- */
-ipuflow_status ipuflow_tensor_string_lengths(const struct ipuflow_tensor *tensor,
-                                             const size_t **out_lengths,
-                                             size_t *out_count);
-
-/**
- * Frees a tensor returned by a run. `tensor` may be NULL (no-op). Pointers obtained from it become invalid.
- * Must not race with other calls on the same tensor.
- */
-void ipuflow_tensor_free(struct ipuflow_tensor *tensor);
-
-/**
- * Gives the size in bytes of one element of `element_type` (an `IPUFLOW_ELEMENT_TYPE_*`) in an
- * `ipuflow_tensor_view`: for STRING, sizeof(char*) (a view holds one `const char*` per element), so that
- * `byte_size` = product(shape) * size holds for every type but the packed ones.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown type),
- * IPUFLOW_STATUS_UNSUPPORTED (INT4/UINT4/INT2/UINT2: several elements share a byte; n elements take (n + 1) / 2
- * resp. (n + 3) / 4 bytes). Thread-safe.
- */
-ipuflow_status ipuflow_element_type_size(int32_t element_type,
-                                         size_t *out);
-
-/**
  * Creates a configuration from a preset (`IPUFLOW_PRESET_*`).
  *
  * - `out`: receives the new config on success; free it with `ipuflow_quant_config_free`.
@@ -2112,6 +1564,555 @@ ipuflow_status ipuflow_image_load(const char *path,
                                   int32_t flip_horizontal,
                                   float *out,
                                   size_t out_count);
+
+/**
+ * Loads ONNX Runtime for the whole process; it stays loaded until the process exits.
+ *
+ * - `path`: the ONNX Runtime shared library (`libonnxruntime.so.1.x`, `onnxruntime.dll`), or a directory holding
+ *   it, as UTF-8; or NULL for automatic resolution: the environment variable `IPUFLOW_ORT_LIBRARY` if set (a file
+ *   or directory), otherwise `libonnxruntime.so`/`libonnxruntime.so.1`/`libonnxruntime.so.1.*`
+ *   (`onnxruntime.dll`, `libonnxruntime.dylib`) next to the ipuflow library, then the system loader's default
+ *   search. A path or the variable, when given, is the only place tried: ipuflow never falls back to another copy.
+ *
+ * Calling it again is allowed: with NULL or the same file it succeeds and changes nothing; with a different file
+ * it fails with IPUFLOW_STATUS_INVALID_ARGUMENT (one runtime per process). A failed load leaves nothing loaded and
+ * may be retried. Sessions and environments load the runtime automatically (as with NULL) when this was not
+ * called, so calling it is needed only to choose the file or to check for errors early.
+ *
+ * Errors: IPUFLOW_STATUS_RUNTIME_NOT_FOUND (the message lists every place tried and the loader's error for each),
+ * IPUFLOW_STATUS_RUNTIME_INVALID (the file is not ONNX Runtime: no OrtGetApiBase; the file is named),
+ * IPUFLOW_STATUS_RUNTIME_TOO_OLD (older than ONNX Runtime 1.17 / C API 17; both versions given),
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (another file already loaded, or `path` is ""), IPUFLOW_STATUS_INVALID_UTF8.
+ * Thread-safe (concurrent calls are serialized).
+ */
+ipuflow_status ipuflow_runtime_load(const char *path);
+
+/**
+ * Same as `ipuflow_runtime_load` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows); NULL for automatic
+ * resolution. Errors as `ipuflow_runtime_load`, plus IPUFLOW_STATUS_INVALID_UTF8 for invalid UTF-16.
+ */
+ipuflow_status ipuflow_runtime_load_w(const uint16_t *path);
+
+/**
+ * Returns 1 if ONNX Runtime is loaded in this process, else 0. Never fails. Thread-safe.
+ */
+int32_t ipuflow_runtime_is_loaded(void);
+
+/**
+ * Gives the loaded ONNX Runtime's version string, e.g. "1.32.0".
+ *
+ * - `out`: receives a string owned by ipuflow, valid until the process exits (never freed by the caller).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED (nothing loaded yet: `ipuflow_runtime_load`
+ * first). Thread-safe.
+ */
+ipuflow_status ipuflow_runtime_version(const char **out);
+
+/**
+ * Gives the ONNX Runtime C API version ipuflow obtained (17 to 24; ipuflow calls nothing newer).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
+ */
+ipuflow_status ipuflow_runtime_api_version(uint32_t *out);
+
+/**
+ * Gives the path ONNX Runtime was loaded from, as UTF-8 (a bare file name when the system loader found it).
+ *
+ * - `out`: receives a string owned by ipuflow, valid until the process exits.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
+ */
+ipuflow_status ipuflow_runtime_path(const char **out);
+
+/**
+ * Creates a session from an ONNX model file (UTF-8 path). External data files are found relative to the model.
+ *
+ * - `env`: the environment, or NULL to share the live one (or create a default one).
+ * - `model_path`: the .onnx file.
+ * - `options`: session options (read, not kept), or NULL for ONNX Runtime's defaults.
+ * - `out`: receives the new session on success (free with `ipuflow_session_free`); untouched on failure.
+ *
+ * Loads ONNX Runtime automatically (as `ipuflow_runtime_load(NULL)`) if it is not loaded.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`model_path`, `out`), IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path; thread counts with a global-thread-pool environment; NUL in a
+ * config entry), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (a directory),
+ * IPUFLOW_STATUS_RUNTIME_NOT_FOUND / _INVALID / _TOO_OLD (automatic load), IPUFLOW_STATUS_RUNTIME (ONNX Runtime
+ * refused the model or an option; the message starts with ORT's error code name; an execution provider appended
+ * with `ipuflow_session_options_append_provider` that this ONNX Runtime does not have),
+ * IPUFLOW_STATUS_DEVICE_UNAVAILABLE (device IPU or AUTO under the STRICT fallback policy: the VitisAI EP could not
+ * be added, no NPU was detected (AUTO), or it took fewer nodes than the minimum; the message carries ONNX Runtime's
+ * own reason). Under the PREFER policy the session is created on the CPU instead: check
+ * `ipuflow_session_get_device` and `ipuflow_session_get_fallback_reason`. Thread-safe.
+ */
+ipuflow_status ipuflow_session_create(const struct ipuflow_env *env,
+                                      const char *model_path,
+                                      const struct ipuflow_session_options *options,
+                                      struct ipuflow_session **out);
+
+/**
+ * Same as `ipuflow_session_create` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
+ */
+ipuflow_status ipuflow_session_create_w(const struct ipuflow_env *env,
+                                        const uint16_t *model_path,
+                                        const struct ipuflow_session_options *options,
+                                        struct ipuflow_session **out);
+
+/**
+ * Creates a session from a serialized ONNX model in memory (the bytes are read during the call, not kept).
+ * A model with external data cannot be created this way (load it with `ipuflow_model_load_file` and use
+ * `ipuflow_session_create_from_model`).
+ *
+ * Errors: as `ipuflow_session_create`, plus IPUFLOW_STATUS_MODEL_DECODE for `len` 0 and IPUFLOW_STATUS_NULL_ARGUMENT
+ * for `data` NULL with `len` > 0; undecodable bytes are IPUFLOW_STATUS_RUNTIME (ORT_INVALID_PROTOBUF). Thread-safe.
+ */
+ipuflow_status ipuflow_session_create_from_memory(const struct ipuflow_env *env,
+                                                  const void *data,
+                                                  size_t len,
+                                                  const struct ipuflow_session_options *options,
+                                                  struct ipuflow_session **out);
+
+/**
+ * Creates a session from a model held by ipuflow (e.g. loaded, edited or quantized). The model is serialized for
+ * ONNX Runtime during the call and not referenced afterwards.
+ *
+ * Errors: as `ipuflow_session_create` (IPUFLOW_STATUS_NULL_ARGUMENT for `model`), plus IPUFLOW_STATUS_UNSUPPORTED for
+ * a model over protobuf's 2 GiB limit. Thread-safe.
+ */
+ipuflow_status ipuflow_session_create_from_model(const struct ipuflow_env *env,
+                                                 const struct ipuflow_model *model,
+                                                 const struct ipuflow_session_options *options,
+                                                 struct ipuflow_session **out);
+
+/**
+ * Frees a session. `session` may be NULL (no-op). Must not be called while another thread uses the session.
+ * Tensors returned by its runs stay valid.
+ */
+void ipuflow_session_free(struct ipuflow_session *session);
+
+/**
+ * Gives the number of model inputs a run must feed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_input_count(const struct ipuflow_session *session,
+                                           size_t *out);
+
+/**
+ * Gives the number of model outputs. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_output_count(const struct ipuflow_session *session, size_t *out);
+
+/**
+ * Describes input `index` (0-based, model order). The pointers in `*out` are owned by the session.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
+ */
+ipuflow_status ipuflow_session_input_info(const struct ipuflow_session *session,
+                                          size_t index,
+                                          struct ipuflow_tensor_info *out);
+
+/**
+ * Describes output `index` (0-based, model order). The pointers in `*out` are owned by the session.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
+ */
+ipuflow_status ipuflow_session_output_info(const struct ipuflow_session *session,
+                                           size_t index,
+                                           struct ipuflow_tensor_info *out);
+
+/**
+ * Runs the model once.
+ *
+ * - `session`: the session (shared: any number of threads may run it at once).
+ * - `run_options`: per-run settings and cancel token, or NULL.
+ * - `input_names`, `inputs`, `n_inputs`: every model input exactly once, by name (UTF-8), in any order, as views of
+ *   caller memory that ONNX Runtime reads in place (no copy; STRING inputs are copied, see
+ *   `IPUFLOW_ELEMENT_TYPE_STRING`). Both arrays may be NULL when `n_inputs` is 0.
+ * - `output_names`, `n_outputs`: the outputs wanted (at least one), by name, each at most once.
+ * - `preallocated_outputs`: NULL, or `n_outputs` views; an entry with non-NULL `data` is a caller buffer that
+ *   ONNX Runtime writes output `i` into (its element type, rank and fixed dimensions must match the model and its
+ *   shape must be the output's actual shape); an entry with NULL `data` asks for an allocated output. STRING
+ *   outputs are always allocated: a STRING entry with non-NULL `data` is IPUFLOW_STATUS_INVALID_ARGUMENT.
+ * - `out_tensors`: NULL, or `n_outputs` slots. Each output not written into a caller buffer is returned here as a
+ *   new `ipuflow_tensor` owned by the caller (free with `ipuflow_tensor_free`); slots of caller-buffer outputs are
+ *   set to NULL. Required unless every output has a caller buffer. Written only on success.
+ *
+ * Every argument is checked before ONNX Runtime is called; checks report the tensor by name and both values.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a required array, name, shape or data pointer: e.g. `input_names[1]`; a
+ * NULL string in a STRING input: `inputs[1].data[3]`), IPUFLOW_STATUS_INVALID_ENUM (a view's element type),
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (no outputs; an output twice; misaligned data; a preallocated STRING output),
+ * IPUFLOW_STATUS_INVALID_UTF8 (a string of a STRING input),
+ * IPUFLOW_STATUS_TENSOR_MISMATCH (unknown input/output name, listing the valid ones; an input given twice or
+ * missing; wrong element type, rank or fixed dimension; negative dimension; byte size != product(shape) *
+ * element size, packed for int4/int2, product(shape) * sizeof(char*) for STRING), IPUFLOW_STATUS_UNSUPPORTED
+ * (non-tensor values: sequences, maps, optionals; element types without an IPUFLOW_ELEMENT_TYPE_*), IPUFLOW_STATUS_CANCELLED (the run
+ * options were cancelled before or during the run), IPUFLOW_STATUS_RUNTIME (ONNX Runtime failed; e.g. a caller
+ * output buffer whose shape differs from the computed one). Thread-safe.
+ */
+ipuflow_status ipuflow_session_run(const struct ipuflow_session *session,
+                                   const struct ipuflow_run_options *run_options,
+                                   const char *const *input_names,
+                                   const struct ipuflow_tensor_view *inputs,
+                                   size_t n_inputs,
+                                   const char *const *output_names,
+                                   const struct ipuflow_tensor_view *preallocated_outputs,
+                                   struct ipuflow_tensor **out_tensors,
+                                   size_t n_outputs);
+
+/**
+ * Creates run options (no tag, the session's log level, not cancelled).
+ *
+ * - `out`: receives the new options on success (free with `ipuflow_run_options_free`); untouched on failure.
+ *
+ * Loads ONNX Runtime automatically if needed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, the RUNTIME_* load errors,
+ * IPUFLOW_STATUS_RUNTIME. Thread-safe.
+ */
+ipuflow_status ipuflow_run_options_create(struct ipuflow_run_options **out);
+
+/**
+ * Frees run options. `options` may be NULL (no-op). Must not be called while a run uses them.
+ */
+void ipuflow_run_options_free(struct ipuflow_run_options *options);
+
+/**
+ * Cancels every run using these options: runs in progress stop as soon as ONNX Runtime next checks (between
+ * nodes) and return IPUFLOW_STATUS_CANCELLED; later runs with these options fail at once until
+ * `ipuflow_run_options_reset`. Idempotent. Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
+ * Thread-safe: meant to be called from another thread than the one running.
+ */
+ipuflow_status ipuflow_run_options_cancel(const struct ipuflow_run_options *options);
+
+/**
+ * Clears the cancel flag so the options can be used again. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_run_options_reset(const struct ipuflow_run_options *options);
+
+/**
+ * Gives 1 if the options are cancelled, else 0. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_run_options_is_cancelled(const struct ipuflow_run_options *options,
+                                                int32_t *out);
+
+/**
+ * Sets a tag shown in ONNX Runtime's log messages of these runs (UTF-8, copied).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8. Not thread-safe.
+ */
+ipuflow_status ipuflow_run_options_set_tag(struct ipuflow_run_options *options, const char *tag);
+
+/**
+ * Sets the minimum log severity of these runs (an `IPUFLOW_LOG_LEVEL_*`).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe.
+ */
+ipuflow_status ipuflow_run_options_set_log_level(struct ipuflow_run_options *options,
+                                                 int32_t log_level);
+
+/**
+ * Adds an ONNX Runtime run config entry (`AddRunConfigEntry`), e.g. "memory.enable_memory_arena_shrinkage" =
+ * "cpu:0". Both strings UTF-8, copied.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key),
+ * IPUFLOW_STATUS_RUNTIME (refused by ORT). Not thread-safe.
+ */
+ipuflow_status ipuflow_run_options_add_config_entry(struct ipuflow_run_options *options,
+                                                    const char *key,
+                                                    const char *value);
+
+/**
+ * Gives the device the session runs on: `IPUFLOW_DEVICE_NPU` when ONNX Runtime assigned nodes to the VitisAI EP
+ * (at least one, and at least the minimum fraction set by `ipuflow_session_options_set_fallback`), else
+ * `IPUFLOW_DEVICE_CPU` (also after a PREFER fallback: see `ipuflow_session_get_fallback_reason`).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_device(const struct ipuflow_session *session,
+                                          int32_t *out_device_used);
+
+/**
+ * Gives why the NPU is not used although it was requested (IPU or AUTO under the PREFER policy), with ONNX
+ * Runtime's own reason text, e.g. "the VitisAI execution provider could not be added: ...; the session runs on
+ * the CPU (0 of 63 nodes (0.0%) on the NPU)". "" when the NPU is used or was not requested.
+ * `*out` is owned by the session (valid until `ipuflow_session_free`).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_fallback_reason(const struct ipuflow_session *session,
+                                                   const char **out);
+
+/**
+ * Gives the VitisAI compile-cache key computed for the session (the host's `cache_key` option, or the default
+ * derived from the model bytes, the ONNX Runtime version and the provider options). It is kept after a PREFER
+ * fallback, so the host can clear that entry with `ipuflow_npu_cache_clear`; "" when the NPU was not attempted
+ * (device CPU, or AUTO without a detected NPU). `*out` is owned by the session. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_cache_key(const struct ipuflow_session *session,
+                                             const char **out);
+
+/**
+ * Summarizes where the session's nodes run, like the VitisAI EP's "No. of Operators : NPU n CPU m" line.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_placement_summary(const struct ipuflow_session *session,
+                                                     struct ipuflow_placement_summary *out);
+
+/**
+ * Gives the number of subgraphs in ONNX Runtime's placement (each a set of nodes assigned to one EP; ONNX
+ * Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
+ * Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_subgraph_count(const struct ipuflow_session *session,
+                                                        size_t *out_count);
+
+/**
+ * Describes subgraph `index` of the placement: the EP name ONNX Runtime gives ("VitisAIExecutionProvider",
+ * "CPUExecutionProvider", ...; owned by the session) and its number of nodes. Either output may be NULL if not
+ * wanted. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`session`), IPUFLOW_STATUS_OUT_OF_RANGE,
+ * IPUFLOW_STATUS_UNSUPPORTED (placement unavailable). Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_get_subgraph(const struct ipuflow_session *session,
+                                                      size_t index,
+                                                      const char **ep_name,
+                                                      size_t *node_count);
+
+/**
+ * Describes node `node_index` of subgraph `subgraph_index`.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE (either index), IPUFLOW_STATUS_UNSUPPORTED
+ * (placement unavailable). Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_get_node(const struct ipuflow_session *session,
+                                                  size_t subgraph_index,
+                                                  size_t node_index,
+                                                  struct ipuflow_placed_node *out);
+
+/**
+ * Gives the placement as JSON in the shape of Ryzen AI's `vitisai_ep_report.json`: `deviceStat` (entries "all",
+ * "CPU", "NPU", then other devices, each with `nodeNum` and `supportedOpType` ["domain::Op", ...]),
+ * `subgraphStat`, `nodeStat`, plus `session` {requestedDevice, deviceUsed, fallbackReason, cacheKey} and, when
+ * the placement is unavailable, `"unavailable": "<why>"` (the counts are then empty, not guessed).
+ * `*out` is a new string owned by the caller: free it with `ipuflow_string_free`.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_json(const struct ipuflow_session *session,
+                                              char **out);
+
+/**
+ * Creates session options holding ONNX Runtime's defaults. Needs no runtime loaded.
+ *
+ * - `out`: receives the new options on success (free with `ipuflow_session_options_free`); untouched on failure.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_options_create(struct ipuflow_session_options **out);
+
+/**
+ * Frees session options. `options` may be NULL (no-op). Sessions already created are not affected.
+ */
+void ipuflow_session_options_free(struct ipuflow_session_options *options);
+
+/**
+ * Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
+ * physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
+ */
+ipuflow_status ipuflow_session_options_set_intra_op_threads(struct ipuflow_session_options *options,
+                                                            int32_t n);
+
+/**
+ * Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
+ * choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative).
+ */
+ipuflow_status ipuflow_session_options_set_inter_op_threads(struct ipuflow_session_options *options,
+                                                            int32_t n);
+
+/**
+ * Sets the graph optimization level, an `IPUFLOW_GRAPH_OPTIMIZATION_*` value.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+ */
+ipuflow_status ipuflow_session_options_set_graph_optimization(struct ipuflow_session_options *options,
+                                                              int32_t level);
+
+/**
+ * Sets the execution mode, an `IPUFLOW_EXECUTION_MODE_*` value.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+ */
+ipuflow_status ipuflow_session_options_set_execution_mode(struct ipuflow_session_options *options,
+                                                          int32_t mode);
+
+/**
+ * Asks for deterministic kernels (1) or not (0, the default).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+ */
+ipuflow_status ipuflow_session_options_set_deterministic(struct ipuflow_session_options *options,
+                                                         int32_t enable);
+
+/**
+ * Turns ONNX Runtime's CPU memory arena on (1, the default) or off (0: lower peak memory, slower allocation).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+ */
+ipuflow_status ipuflow_session_options_set_memory_arena(struct ipuflow_session_options *options,
+                                                        int32_t enable);
+
+/**
+ * Enables profiling: a Chrome-trace JSON file `<prefix>_<timestamp>.json` is written when the session is freed.
+ * `prefix` is a UTF-8 path prefix (copied), or NULL to disable profiling (the default).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
+ */
+ipuflow_status ipuflow_session_options_set_profiling(struct ipuflow_session_options *options,
+                                                     const char *prefix);
+
+/**
+ * Same as `ipuflow_session_options_set_profiling` with a NUL-terminated UTF-16 prefix (`wchar_t*` on Windows).
+ */
+ipuflow_status ipuflow_session_options_set_profiling_w(struct ipuflow_session_options *options,
+                                                       const uint16_t *prefix);
+
+/**
+ * Makes session creation save the optimized graph to `path` (UTF-8, copied); NULL turns it off (the default).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
+ * A path ONNX Runtime cannot write makes session creation fail with IPUFLOW_STATUS_RUNTIME.
+ */
+ipuflow_status ipuflow_session_options_set_optimized_model_path(struct ipuflow_session_options *options,
+                                                                const char *path);
+
+/**
+ * Same as `ipuflow_session_options_set_optimized_model_path` with a NUL-terminated UTF-16 path.
+ */
+ipuflow_status ipuflow_session_options_set_optimized_model_path_w(struct ipuflow_session_options *options,
+                                                                  const uint16_t *path);
+
+/**
+ * Sets the session's log id (UTF-8, copied; NULL restores the default) and minimum log severity
+ * (`IPUFLOW_LOG_LEVEL_*`, or -1 for the environment's level).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM.
+ */
+ipuflow_status ipuflow_session_options_set_logging(struct ipuflow_session_options *options,
+                                                   const char *log_id,
+                                                   int32_t log_level);
+
+/**
+ * Adds an ONNX Runtime session config entry (`AddSessionConfigEntry`), e.g. "session.intra_op.allow_spinning" =
+ * "0"; a key set twice keeps the last value. Both strings are UTF-8 and copied. Unknown keys are accepted (ORT
+ * ignores them); values ORT refuses make session creation fail with IPUFLOW_STATUS_RUNTIME naming the entry.
+ * EP-context export entries are checked at once: `ep.context_enable` / `ep.context_embed_mode` must be 0 or 1,
+ * `ep.context_file_path` a path whose directory exists; `ep.vitisaiexecutionprovider.<key>` values are checked like
+ * the VitisAI option `<key>` (see `ipuflow_session_options_set_provider_option`).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key; a
+ * refused EP-context or VitisAI value, naming the entry), IPUFLOW_STATUS_FILE_NOT_FOUND (the directory of
+ * `ep.context_file_path`; a VitisAI file option). Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_add_config_entry(struct ipuflow_session_options *options,
+                                                        const char *key,
+                                                        const char *value);
+
+/**
+ * Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_IPU` or `_AUTO`.
+ *
+ * With IPU or AUTO, session creation appends the VitisAI execution provider with the options set by
+ * `ipuflow_session_options_set_provider_option` plus a `cache_key` computed from the model bytes, the ONNX
+ * Runtime version and the options (unless one was set), so a changed model, runtime or option set never loads a
+ * stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_device(struct ipuflow_session_options *options,
+                                                  int32_t device);
+
+/**
+ * Sets the fallback policy (`IPUFLOW_FALLBACK_STRICT` or `IPUFLOW_FALLBACK_PREFER`) and the minimum share of the
+ * model's nodes (after ONNX Runtime's optimizations) that must be assigned to the NPU for it to count as used,
+ * between 0 and 1. The NPU always needs at least one node. Without this call the policy is STRICT for
+ * IPUFLOW_SESSION_DEVICE_IPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
+ * (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_fallback(struct ipuflow_session_options *options,
+                                                    int32_t policy,
+                                                    double min_npu_fraction);
+
+/**
+ * Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_IPU / _AUTO), e.g. "target" = "X2",
+ * "cache_dir", "config_file", "opt_level". Legacy (Ryzen AI <= 1.3) camelCase names are accepted and renamed;
+ * unknown names are passed to the EP unchanged. Each value is checked at once together with the options given
+ * before: `target` X1/X2, `encryption_key` 64 hex chars, `opt_level` 0/1/2/3/65536, 0/1 flags, `config_file` and
+ * `xclbin` existing files, `cache_key` a single directory name; the same option twice with different values is an
+ * error. Both strings are UTF-8 and copied.
+ *
+ * Errors (the message names the option): IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT, IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_PATH_REFUSED (`cache_key`).
+ * The options are unchanged on error. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_provider_option(struct ipuflow_session_options *options,
+                                                           const char *key,
+                                                           const char *value);
+
+/**
+ * Appends an execution provider by ONNX Runtime's name (`SessionOptionsAppendExecutionProvider`: "XNNPACK",
+ * "OpenVINO", "QNN", ...) with `n` key/value options (UTF-8, copied; `keys`/`values` may be NULL when `n` is 0).
+ * Providers are appended in call order, before the NPU; whether the loaded ONNX Runtime has the provider is known
+ * only at session creation, which then fails with IPUFLOW_STATUS_RUNTIME and ONNX Runtime's message (for an unknown
+ * name it lists the names it knows). The VitisAI EP is refused here: select it with
+ * `ipuflow_session_options_set_device` so that the fallback policy and cache key apply.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`, `name`, `keys`/`values` or one of their entries),
+ * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name or key; VitisAI). Not thread-safe.
+ */
+ipuflow_status ipuflow_session_options_append_provider(struct ipuflow_session_options *options,
+                                                       const char *name,
+                                                       const char *const *keys,
+                                                       const char *const *values,
+                                                       size_t n);
+
+/**
+ * Describes a tensor as a view: its element type, shape (owned by the tensor) and data.
+ *
+ * - `out`: receives the view on success; its pointers stay valid until `ipuflow_tensor_free(tensor)`. The view can
+ *   be passed as an input of another run.
+ *
+ * For a STRING tensor, `data` is a `const char* const*` array of one NUL-terminated UTF-8 string per element
+ * (row-major) and `byte_size` is n * sizeof(char*); the array and the strings are owned by the tensor and must
+ * not be written. A string that contains an embedded NUL reads shorter through its `char*` alone: its full length
+ * is given by `ipuflow_tensor_string_lengths` (the bytes up to that length are all there, followed by a NUL).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_tensor_get_view(const struct ipuflow_tensor *tensor,
+                                       struct ipuflow_tensor_view *out);
+
+/**
+ * Gives a tensor's data pointer and size in bytes (either out pointer may be NULL if not wanted; the pointer is
+ * NULL for an empty tensor), as in `ipuflow_tensor_get_view` (STRING: the `const char*` array and
+ * n * sizeof(char*)). The data stays valid until `ipuflow_tensor_free(tensor)`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`tensor`). Thread-safe.
+ */
+ipuflow_status ipuflow_tensor_data(const struct ipuflow_tensor *tensor,
+                                   void **data,
+                                   size_t *byte_size);
+
+/**
+ * Gives the byte length (without the terminating NUL) of each string of a STRING tensor, in element order: the
+ * exact lengths, also for strings with embedded NULs, which their `const char*` in the view cuts short.
+ *
+ * - `out_lengths`: receives an array of `*out_count` lengths owned by the tensor (valid until
+ *   `ipuflow_tensor_free(tensor)`); NULL when the tensor has no elements.
+ * - `out_count`: receives the number of elements.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_TENSOR_MISMATCH (not a STRING tensor). Thread-safe.
+ */
+ipuflow_status ipuflow_tensor_string_lengths(const struct ipuflow_tensor *tensor,
+                                             const size_t **out_lengths,
+                                             size_t *out_count);
+
+/**
+ * Frees a tensor returned by a run. `tensor` may be NULL (no-op). Pointers obtained from it become invalid.
+ * Must not race with other calls on the same tensor.
+ */
+void ipuflow_tensor_free(struct ipuflow_tensor *tensor);
+
+/**
+ * Gives the size in bytes of one element of `element_type` (an `IPUFLOW_ELEMENT_TYPE_*`) in an
+ * `ipuflow_tensor_view`: for STRING, sizeof(char*) (a view holds one `const char*` per element), so that
+ * `byte_size` = product(shape) * size holds for every type but the packed ones.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown type),
+ * IPUFLOW_STATUS_UNSUPPORTED (INT4/UINT4/INT2/UINT2: several elements share a byte; n elements take (n + 1) / 2
+ * resp. (n + 3) / 4 bytes). Thread-safe.
+ */
+ipuflow_status ipuflow_element_type_size(int32_t element_type,
+                                         size_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"
