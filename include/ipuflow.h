@@ -120,7 +120,8 @@
 #define IPUFLOW_DEVICE_NPU 1
 
 /**
- * Preset: symmetric INT8 activations and weights, power-of-two scales, per-tensor weights (the NPU CNN recipe).
+ * Preset: symmetric activations (uint8, zero point 128) and INT8 weights, power-of-two scales chosen by least
+ * weight error, per-tensor weights (the NPU CNN recipe). Every preset also equalizes Conv chains and corrects biases.
  */
 #define IPUFLOW_PRESET_XINT8 0
 

@@ -8,6 +8,8 @@ use ipuflow::onnx::proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
 };
 use ipuflow::onnx::Model;
+use ipuflow::quant::bias_correct::{MeanTap, Tapped};
+use ipuflow::quant::calibrate::calibrate;
 use ipuflow::quant::data::{OwnedTensor, TensorSamples};
 use ipuflow::quant::equalize::equalize;
 use ipuflow::quant::prepare::prepare;
@@ -361,4 +363,45 @@ fn bias_correction_removes_the_mean_error_of_quantized_weights() {
         "the test needs a visible error to correct: {without}"
     );
     assert!(with < without / 4.0, "mean error {without} -> {with}");
+}
+
+#[test]
+fn bias_correction_tap_holds_the_same_state_for_any_number_of_samples() {
+    let Some(path) = shared_model("blazeface-short-range.onnx") else {
+        return;
+    };
+    runtime();
+    let prepared = prepare(&Model::load_file(&path).unwrap()).unwrap();
+    let name = prepared.model.graph.as_ref().unwrap().input[0]
+        .name
+        .clone()
+        .unwrap();
+    let cfg = QuantConfig::preset(Preset::A8W8);
+    let mut sizes = Vec::new();
+    for n in [2u64, 12] {
+        let mut tap = MeanTap::new(&prepared.model, &cfg)
+            .unwrap()
+            .expect("BlazeFace has Convs");
+        let mut samples = TensorSamples::new();
+        for seed in 0..n {
+            samples.push(vec![(name.clone(), input(&[1, 3, 128, 128], seed))]);
+        }
+        calibrate(
+            &prepared,
+            &cfg,
+            &mut Tapped {
+                inner: &mut samples,
+                tap: &mut tap,
+            },
+            &mut |_, _| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(tap.samples(), n);
+        sizes.push(tap.accumulators());
+    }
+    assert!(sizes[0] > 0);
+    assert_eq!(
+        sizes[0], sizes[1],
+        "the tap's state must not grow with the samples"
+    );
 }

@@ -516,11 +516,12 @@ fn xint8_keeps_relu_without_qdq_between_and_uses_power_of_two_scales() {
         "{}",
         r.to_json()
     );
+    // AMD's XINT8 format: uint8 activations with zero point 128.
     let (os, oz, odt) = g.params(g.q_out("act", 0));
-    assert_eq!((oz, odt), (vec![0], 3));
-    assert_eq!(os[0], 1.0 / 32.0, "3/127 rounded up to a power of two");
+    assert_eq!((oz, odt), (vec![128], 2));
+    assert_eq!(os[0], 1.0 / 32.0, "3/127.5 rounded up to a power of two");
     let (xs, xz, _) = g.params(g.dq_in("conv", 0));
-    assert_eq!((xs[0], xz), (1.0 / 64.0, vec![0]));
+    assert_eq!((xs[0], xz), (1.0 / 64.0, vec![128]));
     let wdq = g.dq_in("conv", 1);
     assert_eq!(Q::axis(wdq), None, "XINT8: per-tensor weights");
     let (ws, _, _) = g.params(wdq);

@@ -25,7 +25,8 @@ use crate::runtime::{ElementType, TensorInfo, TensorRef};
 
 // ------------------------------------------------------------------------------------------------ constants
 
-/// Preset: symmetric INT8 activations and weights, power-of-two scales, per-tensor weights (the NPU CNN recipe).
+/// Preset: symmetric activations (uint8, zero point 128) and INT8 weights, power-of-two scales chosen by least
+/// weight error, per-tensor weights (the NPU CNN recipe). Every preset also equalizes Conv chains and corrects biases.
 pub const IPUFLOW_PRESET_XINT8: i32 = 0;
 /// Preset: INT8 activations, symmetric INT8 weights, float scales.
 pub const IPUFLOW_PRESET_A8W8: i32 = 1;

@@ -12,7 +12,8 @@
 //! 4. Every activation the node reads or writes must have a known, fixed shape (dynamic dims → CPU, unknown shape →
 //!    CPU "shape unknown"), and batch (dim 0 of tensors of rank ≥ 2) at most `max_batch`.
 //! 5. (QDQ models) Every non-constant float input must come from a DequantizeLinear (an unquantized float tensor in an
-//!    INT8 flow), and the weight of Conv/Gemm/MatMul must be quantized too.
+//!    INT8 flow), and the weight of Conv/Gemm/MatMul must be quantized too. Exception: a Relu/Clip/LeakyRelu reading
+//!    the output of a Conv/Gemm/MatMul/Add it alone consumes (the fused pair of the XINT8 format, no Q/DQ between).
 //! 6. (X1) Every Q/DQ scale next to the node must be a power of two.
 //! 7. Q/DQ nodes follow their neighbours: a Q/DQ node adjacent to an NPU node is fused into the NPU partition.
 //! 8. Model-wide: fewer than `minimum_num_of_conv` Conv nodes → everything CPU; more than `max_subgraphs` NPU
@@ -284,6 +285,22 @@ impl<'a> Ctx<'a> {
     fn is_const_like(&self, name: &str) -> bool {
         self.const_like.contains(name)
     }
+    /// AMD's XINT8 format (and ipuflow's symmetric presets) keep no Q/DQ between a Conv/Gemm and its Relu/Clip: the
+    /// pair runs as one fused NPU op. True when node `i` is such an activation and `tensor` is the output of a
+    /// compute node read by `i` alone.
+    fn fused_activation_input(&self, i: usize, tensor: &str) -> bool {
+        let act = shapes::op(&self.nodes[i]);
+        if !matches!(act, "Relu" | "Clip" | "LeakyRelu") {
+            return false;
+        }
+        self.producer_of(tensor).is_some_and(|p| {
+            matches!(
+                shapes::op(&self.nodes[p]),
+                "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Add"
+            ) && self.consumers_of(tensor) == [i]
+        })
+    }
+
     fn producer_of(&self, tensor: &str) -> Option<usize> {
         self.producer.get(tensor).copied()
     }
@@ -467,7 +484,7 @@ impl<'a> Ctx<'a> {
                 let from_dq = self
                     .producer_of(t)
                     .is_some_and(|p| self.is_op(p, "DequantizeLinear"));
-                if from_dq {
+                if from_dq || (k == 0 && self.fused_activation_input(i, t)) {
                     continue;
                 }
                 let elem = self.info.get(t.as_str()).and_then(|x| x.elem);

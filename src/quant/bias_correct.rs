@@ -117,6 +117,9 @@ pub struct MeanTap {
     /// Per tensor: the shape without the batch dimension, or None once it changed between batches (then the
     /// layers reading it are not corrected).
     shapes: Vec<Option<Vec<i64>>>,
+    /// Per tensor: whether a layer reading it needs the mean per position (a Conv with a kernel, stride or pads);
+    /// otherwise only per-channel sums are kept (1x1 Convs and Gemms), a fraction of the memory.
+    full_map: Vec<bool>,
     items: Vec<u64>,
     error: Option<Error>,
 }
@@ -128,10 +131,17 @@ impl MeanTap {
             return Ok(None);
         };
         let mut names: Vec<String> = Vec::new();
+        let mut full: Vec<bool> = Vec::new();
         for i in targets(g, cfg) {
-            let x = &g.node[i].input[0];
-            if !names.contains(x) {
-                names.push(x.clone());
+            let n = &g.node[i];
+            let x = &n.input[0];
+            let map = op(n) == "Conv" && !pointwise(g, n);
+            match names.iter().position(|y| y == x) {
+                Some(k) => full[k] |= map,
+                None => {
+                    names.push(x.clone());
+                    full.push(map);
+                }
             }
         }
         if names.is_empty() {
@@ -180,9 +190,21 @@ impl MeanTap {
             tensors,
             sums: vec![Vec::new(); n],
             shapes: vec![Some(Vec::new()); n],
+            full_map: full,
             items: vec![0; n],
             error: None,
         }))
+    }
+
+    /// Number of accumulators held (f64 sums): fixed by the model once the first batch is seen, whatever the
+    /// number of samples.
+    pub fn accumulators(&self) -> usize {
+        self.sums.iter().map(Vec::len).sum()
+    }
+
+    /// Samples (batch items) seen so far, per tapped tensor, maximum over tensors.
+    pub fn samples(&self) -> u64 {
+        self.items.iter().copied().max().unwrap_or(0)
     }
 
     fn add(&mut self, k: usize, data: &[f32], shape: &[i64]) {
@@ -193,19 +215,29 @@ impl MeanTap {
             Some((&n, rest)) if n > 0 => (n as usize, rest),
             _ => return,
         };
+        let channels = rest.first().copied().unwrap_or(1).max(1) as usize;
+        let per = data.len() / n;
         if known.is_empty() {
             *known = rest.to_vec();
-            self.sums[k] = vec![0.0; data.len() / n];
+            self.sums[k] = vec![0.0; if self.full_map[k] { per } else { channels }];
         } else if known.as_slice() != rest {
             self.shapes[k] = None;
             return;
         }
-        let per = self.sums[k].len();
-        for item in data.chunks_exact(per) {
-            for (s, &v) in self.sums[k].iter_mut().zip(item) {
-                // A non-finite input would poison the mean; such a value is not an expectation to correct for.
-                if v.is_finite() {
-                    *s += v as f64;
+        // A non-finite input would poison the mean; such a value is not an expectation to correct for.
+        let finite = |v: &f32| if v.is_finite() { *v as f64 } else { 0.0 };
+        if self.full_map[k] {
+            for item in data.chunks_exact(per) {
+                for (s, v) in self.sums[k].iter_mut().zip(item) {
+                    *s += finite(v);
+                }
+            }
+        } else {
+            let inner = (per / channels).max(1);
+            for item in data.chunks_exact(per) {
+                for (s, plane) in self.sums[k].iter_mut().zip(item.chunks_exact(inner)) {
+                    // Per-channel sums of the spatial mean: the same weight for every item.
+                    *s += plane.iter().map(finite).sum::<f64>() / inner as f64;
                 }
             }
         }
@@ -260,7 +292,12 @@ impl MeanTap {
             if let (Some(shape), n) = (&self.shapes[k], self.items[k]) {
                 if n > 0 {
                     let m = self.sums[k].iter().map(|s| (s / n as f64) as f32).collect();
-                    out.insert(name.clone(), (m, shape.clone()));
+                    let shape = if self.full_map[k] {
+                        shape.clone()
+                    } else {
+                        shape[..shape.len().min(1)].to_vec()
+                    };
+                    out.insert(name.clone(), (m, shape));
                 }
             }
         }
@@ -285,6 +322,7 @@ impl MeanTap {
             .chain(g.input.iter().filter_map(|v| v.name.clone()))
             .collect();
         let (mut done, mut skipped) = (0usize, Vec::new());
+        let mut replaced: Vec<String> = Vec::new();
         for i in targets(g, cfg) {
             let n = g.node[i].clone();
             let label = n.name.clone().unwrap_or_else(|| n.output[0].clone());
@@ -307,6 +345,7 @@ impl MeanTap {
                 continue;
             };
             let bias_name = n.input.get(2).filter(|b| !b.is_empty()).cloned();
+            replaced.extend(bias_name.clone());
             let mut bias = match &bias_name {
                 Some(b) => read_f32(
                     g.initializer
@@ -339,6 +378,25 @@ impl MeanTap {
             node.input[2] = name;
             done += 1;
         }
+        // Drop the replaced biases nothing reads any more (ORT warns about unused initializers). Not when a node has
+        // a subgraph, which may read an outer initializer by name.
+        let has_subgraphs = g.node.iter().any(|n| {
+            n.attribute
+                .iter()
+                .any(|a| a.g.is_some() || !a.graphs.is_empty())
+        });
+        if !has_subgraphs {
+            let read: HashSet<&String> = g
+                .node
+                .iter()
+                .flat_map(|n| n.input.iter())
+                .chain(g.output.iter().filter_map(|v| v.name.as_ref()))
+                .collect();
+            let gone: HashSet<String> =
+                replaced.into_iter().filter(|b| !read.contains(b)).collect();
+            g.initializer
+                .retain(|t| t.name.as_ref().is_none_or(|n| !gone.contains(n)));
+        }
         let mut notes = vec![format!(
             "bias correction: {done} layers corrected for the mean error of their quantized weights"
         )];
@@ -350,6 +408,19 @@ impl MeanTap {
         }
         Ok(notes)
     }
+}
+
+/// A 1x1 Conv without padding: every output position reads exactly one input position per channel, so with stride 1
+/// the expectation over output positions is the channel mean. (Strided 1x1 Convs skip positions: full map.)
+fn pointwise(g: &GraphProto, n: &NodeProto) -> bool {
+    let ones = |a: &str| attr_ints(n, a).is_none_or(|v| v.iter().all(|&x| x == 1));
+    let no_pads = attr_ints(n, "pads").is_none_or(|v| v.iter().all(|&x| x == 0));
+    let k1 = g
+        .initializer
+        .iter()
+        .find(|t| t.name.as_ref() == Some(&n.input[1]))
+        .is_some_and(|t| t.dims.len() == 4 && t.dims[2] == 1 && t.dims[3] == 1);
+    k1 && ones("strides") && no_pads
 }
 
 /// `(W' - W)` of `w` under `cfg` with per-channel `axis`.
@@ -367,18 +438,35 @@ fn conv_delta(
     shape: &[i64],
     cfg: &QuantConfig,
 ) -> Option<Vec<f32>> {
-    if shape.len() != 3 || wd.len() != 4 {
+    if wd.len() != 4 {
         return None;
     }
-    let (c, h, wi) = (shape[0], shape[1], shape[2]);
+    // Per-channel means only (see `pointwise`): the same as an [C, 1, 1] map with a 1x1 kernel.
+    let (c, h, wi) = match *shape {
+        [c, h, w] => (c, h, w),
+        [c] if wd[2] == 1 && wd[3] == 1 => (c, 1, 1),
+        _ => return None,
+    };
+    if mean.len() as i64 != c * h * wi {
+        return None;
+    }
     let (m, cg, kh, kw) = (wd[0], wd[1], wd[2], wd[3]);
     let group = attr_i(n, "group").unwrap_or(1);
     if group <= 0 || cg * group != c || m % group != 0 {
         return None;
     }
-    let strides = attr_ints(n, "strides").unwrap_or_else(|| vec![1, 1]);
+    let pw = shape.len() == 1;
+    let strides = if pw {
+        vec![1, 1]
+    } else {
+        attr_ints(n, "strides").unwrap_or_else(|| vec![1, 1])
+    };
     let dil = attr_ints(n, "dilations").unwrap_or_else(|| vec![1, 1]);
-    let pads = attr_ints(n, "pads").unwrap_or_else(|| vec![0; 4]);
+    let pads = if pw {
+        vec![0; 4]
+    } else {
+        attr_ints(n, "pads").unwrap_or_else(|| vec![0; 4])
+    };
     if strides.len() != 2 || dil.len() != 2 || pads.len() != 4 {
         return None;
     }

@@ -59,7 +59,8 @@ impl QuantType {
 /// A ready-made recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Preset {
-    /// Symmetric INT8 activations and weights, power-of-two scales, per-tensor weights: the NPU CNN recipe.
+    /// Symmetric activations (uint8, zero point 128) and INT8 weights, power-of-two scales, per-tensor weights: the
+    /// NPU CNN recipe.
     Xint8,
     /// INT8 activations, symmetric INT8 weights, float scales.
     A8W8,
@@ -228,17 +229,23 @@ impl QuantConfig {
             exclude_nodes: Vec::new(),
             exclude_op_types: Vec::new(),
             tensor_overrides: BTreeMap::new(),
+            // Chosen by measurement (docs/quantization-sweep.md): equalization and bias correction help every preset
+            // on the shared models; the weight-range search helps power-of-two weights only (XINT8).
             weight_range: WeightRange::MinMax,
-            equalize: false,
+            equalize: true,
             replace_clip6_relu: false,
-            bias_correction: false,
+            bias_correction: true,
             calib_cache: None,
         };
         match p {
+            // AMD's XINT8 format: uint8 activations with zero point 128 (symmetric), which has exactly the levels
+            // of int8 with zero point 0; uint8 is what the NPU compiler is known to accept.
             Preset::Xint8 => QuantConfig {
+                activation_type: QuantType::U8,
                 activation_symmetric: true,
                 power_of_two_scales: true,
                 concat_shared_scale: true,
+                weight_range: WeightRange::MinMse,
                 ..base
             },
             Preset::A8W8 => base,
@@ -257,14 +264,6 @@ impl QuantConfig {
 
     /// Checks the combination of settings; the message names the offending field.
     pub fn validate(&self) -> Result<()> {
-        if self.activation_symmetric
-            && !self.activation_type.is_signed()
-            && self.power_of_two_scales
-        {
-            return Err(Error::invalid_argument(
-                "activation_symmetric with an unsigned activation type cannot keep a power-of-two zero point at 0",
-            ));
-        }
         if let CalibMethod::MinMax {
             moving_average: Some(c),
         } = self.method

@@ -27,7 +27,8 @@
 //!   the Q as well, which would give the producer several Q consumers and block its fusion.)
 //! - ConvTranspose and Gemm with alpha/beta != 1 are quantized (valid QDQ) but ONNX Runtime's x86 CPU provider has
 //!   no fused kernel for them; on the CPU they run as DQ -> float op -> Q.
-//! - Power-of-two scales are rounded up (never clip the calibrated range); min-MSE selection is calibration's job.
+//! - Activation power-of-two scales are rounded up (never clip the calibrated range); choosing the range is
+//!   calibration's job. Weights take the power-of-two shift of least error with `WeightRange::MinMse` (XINT8).
 
 mod opset;
 pub mod rules;
