@@ -310,6 +310,42 @@ fn an_unfinished_write_has_no_name_on_linux_so_sigkill_strands_nothing() {
 }
 
 #[test]
+fn a_temp_file_stranded_by_sigkill_is_removed_by_the_next_write() {
+    let dir = tmpdir("stale");
+    // A process that has exited: its pid is free (reuse within this test is not a concern).
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = dir.join(format!(".out.onnx.ipuflow-{dead}-0.tmp"));
+    let fresh = dir.join(format!(".out.onnx.ipuflow-{dead}-1.tmp"));
+    let live = dir.join(format!(".out.onnx.ipuflow-{}-9.tmp", std::process::id()));
+    let other = dir.join(format!(".other.onnx.ipuflow-{dead}-0.tmp"));
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for p in [&stale, &fresh, &live, &other] {
+        std::fs::write(p, b"partial").unwrap();
+    }
+    for p in [&stale, &live, &other] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    small_model()
+        .save(&dir.join("out.onnx"), &SaveOptions::default())
+        .unwrap();
+    let left = entries(&dir);
+    assert!(
+        !left.contains(&stale.file_name().unwrap().to_string_lossy().into_owned()),
+        "{left:?}"
+    );
+    // Too recent, our own process, another destination: kept.
+    assert_eq!(left.len(), 4, "{left:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_panic_or_a_stop_while_saving_leaves_nothing_and_the_old_file_intact() {
     let dir = tmpdir("stop");
     let dest = dir.join("out.onnx");
