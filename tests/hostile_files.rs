@@ -488,6 +488,26 @@ fn cli_refuses_to_overwrite_the_inputs_external_data() {
 }
 
 #[test]
+fn cli_roundtrip_of_a_relative_model_path_with_external_data() {
+    // `m.onnx` has the parent "": external data must resolve against the current directory.
+    let dir = tmpdir("cli-relative");
+    std::fs::write(dir.join("m.onnx"), external_model("w.bin", 4)).unwrap();
+    std::fs::write(dir.join("w.bin"), [0u8; 16]).unwrap();
+    let o = ipuflow(&["roundtrip", "m.onnx", "-o", "copy.onnx"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(dir.join("copy.onnx").is_file());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn cli_fifo_model_and_fifo_output_are_errors() {
     let dir = tmpdir("cli-fifo");
     let fifo = dir.join("pipe.onnx");

@@ -189,6 +189,12 @@ pub(crate) fn check_location(location: &str, what: &str) -> Result<()> {
 /// folder that cannot be resolved.
 pub(crate) fn resolve_external(base: &Path, location: &str, what: &str) -> Result<PathBuf> {
     check_location(location, what)?;
+    // `Path::new("m.onnx").parent()` is "": the current directory.
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
     let joined = base.join(location);
     let real = match fs::canonicalize(&joined) {
         Ok(p) => p,
