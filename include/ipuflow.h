@@ -1718,17 +1718,19 @@ ipuflow_status ipuflow_runtime_api_version(uint32_t *out);
 ipuflow_status ipuflow_runtime_path(const char **out);
 
 /**
- * Creates a session from an ONNX model file (UTF-8 path). External data files are found relative to the model.
+ * Creates a session from an ONNX model file (UTF-8 path). External data files are found relative to the model
+ * and read by ONNX Runtime itself, so this is the way for models over 2 GiB (nothing is re-serialized).
  *
  * - `env`: the environment, or NULL to share the live one (or create a default one).
- * - `model_path`: the .onnx file.
+ * - `model_path`: the .onnx file; a regular file (a FIFO, device, socket or directory is FILE_READ, never waited
+ *   on).
  * - `options`: session options (read, not kept), or NULL for ONNX Runtime's defaults.
  * - `out`: receives the new session on success (free with `ipuflow_session_free`); untouched on failure.
  *
  * Loads ONNX Runtime automatically (as `ipuflow_runtime_load(NULL)`) if it is not loaded.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`model_path`, `out`), IPUFLOW_STATUS_INVALID_UTF8,
  * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path; thread counts with a global-thread-pool environment; NUL in a
- * config entry), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (a directory),
+ * config entry), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (not a regular file),
  * IPUFLOW_STATUS_RUNTIME_NOT_FOUND / _INVALID / _TOO_OLD (automatic load), IPUFLOW_STATUS_RUNTIME (ONNX Runtime
  * refused the model or an option; the message starts with ORT's error code name; an execution provider appended
  * with `ipuflow_session_options_append_provider` that this ONNX Runtime does not have),
@@ -1766,10 +1768,13 @@ ipuflow_status ipuflow_session_create_from_memory(const struct ipuflow_env *env,
 
 /**
  * Creates a session from a model held by ipuflow (e.g. loaded, edited or quantized). The model is serialized for
- * ONNX Runtime during the call and not referenced afterwards.
+ * ONNX Runtime during the call and not referenced afterwards. A model over protobuf's 2 GiB limit cannot be passed
+ * as bytes: it is saved with external data in a private folder of the system's temporary directory (`TMPDIR`),
+ * which needs that much free space there, and the session is created from it; the folder is removed when the
+ * session is freed. For a model already on disk, `ipuflow_session_create` avoids that copy.
  *
- * Errors: as `ipuflow_session_create` (IPUFLOW_STATUS_NULL_ARGUMENT for `model`), plus IPUFLOW_STATUS_UNSUPPORTED for
- * a model over protobuf's 2 GiB limit. Thread-safe.
+ * Errors: as `ipuflow_session_create` (IPUFLOW_STATUS_NULL_ARGUMENT for `model`), plus IPUFLOW_STATUS_FILE_WRITE
+ * when a model over 2 GiB cannot be written to the temporary directory. Thread-safe.
  */
 ipuflow_status ipuflow_session_create_from_model(const struct ipuflow_env *env,
                                                  const struct ipuflow_model *model,

@@ -310,6 +310,42 @@ fn an_unfinished_write_has_no_name_on_linux_so_sigkill_strands_nothing() {
 }
 
 #[test]
+fn a_temp_file_stranded_by_sigkill_is_removed_by_the_next_write() {
+    let dir = tmpdir("stale");
+    // A process that has exited: its pid is free (reuse within this test is not a concern).
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = dir.join(format!(".out.onnx.ipuflow-{dead}-0.tmp"));
+    let fresh = dir.join(format!(".out.onnx.ipuflow-{dead}-1.tmp"));
+    let live = dir.join(format!(".out.onnx.ipuflow-{}-9.tmp", std::process::id()));
+    let other = dir.join(format!(".other.onnx.ipuflow-{dead}-0.tmp"));
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for p in [&stale, &fresh, &live, &other] {
+        std::fs::write(p, b"partial").unwrap();
+    }
+    for p in [&stale, &live, &other] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    small_model()
+        .save(&dir.join("out.onnx"), &SaveOptions::default())
+        .unwrap();
+    let left = entries(&dir);
+    assert!(
+        !left.contains(&stale.file_name().unwrap().to_string_lossy().into_owned()),
+        "{left:?}"
+    );
+    // Too recent, our own process, another destination: kept.
+    assert_eq!(left.len(), 4, "{left:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_panic_or_a_stop_while_saving_leaves_nothing_and_the_old_file_intact() {
     let dir = tmpdir("stop");
     let dest = dir.join("out.onnx");
@@ -448,6 +484,26 @@ fn cli_refuses_to_overwrite_the_inputs_external_data() {
         "external data file of the input model",
     );
     assert_eq!(std::fs::read(dir.join("m.onnx.data")).unwrap(), [0u8; 16]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn cli_roundtrip_of_a_relative_model_path_with_external_data() {
+    // `m.onnx` has the parent "": external data must resolve against the current directory.
+    let dir = tmpdir("cli-relative");
+    std::fs::write(dir.join("m.onnx"), external_model("w.bin", 4)).unwrap();
+    std::fs::write(dir.join("w.bin"), [0u8; 16]).unwrap();
+    let o = ipuflow(&["roundtrip", "m.onnx", "-o", "copy.onnx"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(dir.join("copy.onnx").is_file());
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -17,7 +17,8 @@
 //! over the destination once complete and fsynced. On Linux the temporary file is created with `O_TMPFILE`: it
 //! has no name until the commit, so even SIGKILL cannot strand it. Elsewhere (or on a file system without
 //! `O_TMPFILE`) it is a hidden `.NAME.ipuflow-PID-N.tmp` removed on error, on drop (panics included) and by
-//! [`remove_temp_files`], which the `ipuflow` command calls from its Ctrl-C/SIGTERM handler.
+//! [`remove_temp_files`], which the `ipuflow` command calls from its Ctrl-C/SIGTERM handler; one that a SIGKILL
+//! stranded is removed by the next write of the same destination once it is 15 minutes old and its process gone.
 //! [`refuse_same_file`] compares file identities (device and inode after resolving symlinks), not path strings.
 
 use std::fs::{self, File, Metadata, OpenOptions};
@@ -188,6 +189,12 @@ pub(crate) fn check_location(location: &str, what: &str) -> Result<()> {
 /// folder that cannot be resolved.
 pub(crate) fn resolve_external(base: &Path, location: &str, what: &str) -> Result<PathBuf> {
     check_location(location, what)?;
+    // `Path::new("m.onnx").parent()` is "": the current directory.
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
     let joined = base.join(location);
     let real = match fs::canonicalize(&joined) {
         Ok(p) => p,
@@ -330,6 +337,7 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        remove_stale_temps(&dir, dest);
         let (file, named) = match Self::unnamed(&dir) {
             Some(f) => (f, None),
             None => {
@@ -527,6 +535,61 @@ impl Drop for AtomicFile {
             }
         }
     }
+}
+
+/// A named temporary file untouched for this long, whose process is gone, was stranded by a kill.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Removes the temporary files of earlier writes of `dest` that a SIGKILL (or power loss) stranded: named like ours
+/// (`.NAME.ipuflow-PID-N.tmp`), not modified for [`STALE_AFTER`], and (on Unix) from a process that no longer exists.
+/// The age test protects a live writer in another PID namespace (a container sharing the folder). Best effort.
+fn remove_stale_temps(dir: &Path, dest: &Path) {
+    let Some(name) = dest.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}.ipuflow-");
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let file_name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest
+            .split_once('-')
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
+        else {
+            continue;
+        };
+        let old = e
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_AFTER);
+        if old && pid != std::process::id() && !process_alive(pid) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; no signal is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    false // the age test alone decides
 }
 
 /// Writes `bytes` to `path` atomically (see [`AtomicFile`]).
