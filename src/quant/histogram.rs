@@ -186,17 +186,7 @@ impl Histogram {
                     sub[slot(v)] += 1;
                 }
             } else {
-                let chunks = block.chunks_exact(4);
-                let rest = chunks.remainder();
-                for c in chunks {
-                    sub[slot(c[0])] += 1;
-                    sub[SLOTS + slot(c[1])] += 1;
-                    sub[2 * SLOTS + slot(c[2])] += 1;
-                    sub[3 * SLOTS + slot(c[3])] += 1;
-                }
-                for &v in rest {
-                    sub[slot(v)] += 1;
-                }
+                bin4(block, &mut sub, &slot);
             }
             for l in 0..lanes {
                 let s = &mut sub[l * SLOTS..(l + 1) * SLOTS];
