@@ -186,17 +186,7 @@ impl Histogram {
                     sub[slot(v)] += 1;
                 }
             } else {
-                let chunks = block.chunks_exact(4);
-                let rest = chunks.remainder();
-                for c in chunks {
-                    sub[slot(c[0])] += 1;
-                    sub[SLOTS + slot(c[1])] += 1;
-                    sub[2 * SLOTS + slot(c[2])] += 1;
-                    sub[3 * SLOTS + slot(c[3])] += 1;
-                }
-                for &v in rest {
-                    sub[slot(v)] += 1;
-                }
+                bin4(block, &mut sub, &slot);
             }
             for l in 0..lanes {
                 let s = &mut sub[l * SLOTS..(l + 1) * SLOTS];
@@ -574,8 +564,10 @@ pub fn entropy_range(h: &Histogram, grid: &Grid) -> Option<(f32, f32)> {
     Some(((lo.max(-t)) as f32, (hi.min(t)) as f32))
 }
 
-/// KL(p || q) of two unnormalised histograms, with ONNX Runtime's smoothing (empty bins of q get eps, taken
-/// evenly from its non-empty ones) so a bin where only p has mass costs a large finite amount.
+/// KL(p || q) of two unnormalised histograms, with the smoothing of MXNet's / ONNX Runtime's entropy calibrators:
+/// empty bins of q get `eps` *counts*, taken evenly from its non-empty ones, so a bin where only p has mass costs a
+/// large finite amount. (Smoothing the normalised probabilities instead, as a first version did, swamps the many
+/// small bins of a 2048-bin histogram and drove the search to the smallest thresholds.)
 fn kl_divergence(p: &[f64], q: &[f64]) -> f64 {
     const EPS: f64 = 1e-4;
     let ps: f64 = p.iter().sum();
@@ -596,7 +588,11 @@ fn kl_divergence(p: &[f64], q: &[f64]) -> f64 {
             continue;
         }
         let pa = a / ps;
-        let qb = if b > 0.0 { b / qs - take } else { EPS };
+        let qb = if b > 0.0 {
+            (b - take).max(EPS) / qs
+        } else {
+            EPS / qs
+        };
         kl += pa * (pa / qb.max(1e-12)).ln();
     }
     kl
@@ -856,6 +852,37 @@ mod tests {
         // NonOverflow keeps the ceiling: nothing clips.
         let r = choose_range(&h, RangeMethod::NonOverflow, &grid).unwrap();
         assert_eq!(range_params(r.0, r.1, grid.qtype, true, true).0, s_ceil);
+    }
+
+    #[test]
+    fn entropy_keeps_the_bulk_of_a_wide_smooth_distribution() {
+        // Gaussian bulk spread over many bins (each with a small probability) and one far outlier: the threshold
+        // must cover the bulk (|x| up to about 4.5), not collapse to the smallest candidate.
+        let mut r = rng(6);
+        let mut v: Vec<f32> = (0..400_000)
+            .map(|_| {
+                let (a, b) = (r().max(1e-12), r());
+                ((-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()) as f32
+            })
+            .collect();
+        v[0] = 9.0;
+        let mut h = Histogram::default();
+        h.add(&v);
+        for grid in [
+            Grid {
+                qtype: QuantType::S8,
+                symmetric: true,
+                pow2: false,
+            },
+            Grid {
+                qtype: QuantType::U8,
+                symmetric: false,
+                pow2: false,
+            },
+        ] {
+            let (lo, hi) = entropy_range(&h, &grid).unwrap();
+            assert!(hi > 3.0 && lo < -3.0, "{grid:?}: ({lo}, {hi})");
+        }
     }
 
     #[test]
