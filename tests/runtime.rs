@@ -326,9 +326,10 @@ fn session_options_are_applied() {
         intra_op_threads: Some(u32::MAX),
         ..Default::default()
     };
+    // Over the documented thread limit (src/limits.rs: 1024).
     assert_eq!(
         Session::from_bytes(&add_model(), &bad).unwrap_err().kind(),
-        ErrorKind::InvalidArgument
+        ErrorKind::LimitExceeded
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
