@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+pub(crate) use crate::onnx::node::{attr, attr_s, op};
+use crate::onnx::node::{attr_i, attr_ints};
 use crate::onnx::proto::{
     tensor_shape_proto::dimension::Value as DimValue, type_proto::Value as TypeValue, GraphProto,
     NodeProto, TensorProto, ValueInfoProto,
@@ -118,37 +120,12 @@ fn base_constants(graph: &GraphProto) -> HashMap<String, &TensorProto> {
     m
 }
 
-pub(crate) fn op(n: &NodeProto) -> &str {
-    n.op_type.as_deref().unwrap_or("")
-}
-
 pub(crate) fn domain(n: &NodeProto) -> &str {
     n.domain.as_deref().unwrap_or("")
 }
 
 pub(crate) fn is_default_domain(n: &NodeProto) -> bool {
     matches!(domain(n), "" | "ai.onnx")
-}
-
-pub(crate) fn attr<'a>(
-    n: &'a NodeProto,
-    name: &str,
-) -> Option<&'a crate::onnx::proto::AttributeProto> {
-    n.attribute.iter().find(|a| a.name.as_deref() == Some(name))
-}
-
-fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
-    attr(n, name).and_then(|a| a.i)
-}
-
-fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
-    attr(n, name).map(|a| a.ints.clone())
-}
-
-pub(crate) fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
-    attr(n, name)
-        .and_then(|a| a.s.as_ref())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
 }
 
 /// Integer values of a constant tensor (INT64 / INT32, typed fields or raw data). `None` for external data.

@@ -3,6 +3,7 @@
 pub mod fs;
 mod inspect;
 mod io;
+pub mod node;
 pub mod proto;
 
 pub use inspect::{Dim, ModelSummary, ValueInfo, ValueKind};

@@ -16,6 +16,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
+use crate::onnx::node::{attr_f, attr_i, attr_ints, attr_s, op};
 use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
 use crate::onnx::Model;
 use crate::quant::data::{Batch, CalibrationSource};
@@ -26,39 +27,6 @@ use crate::quant::QuantConfig;
 use crate::runtime::{
     ElementType, GraphOptimizationLevel, Session, SessionOptions, TensorInfo, TensorRef,
 };
-
-fn op(n: &NodeProto) -> &str {
-    n.op_type.as_deref().unwrap_or("")
-}
-
-fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.i)
-}
-
-fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .map(|a| a.ints.clone())
-}
-
-fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.f)
-}
-
-fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.s.as_ref())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-}
 
 fn is_float_init(g: &GraphProto, name: &str) -> bool {
     g.initializer

@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 
 use crate::error::Result;
+use crate::onnx::node::{attr_f, attr_i, op};
 use crate::onnx::proto::{GraphProto, ModelProto, NodeProto};
 use crate::quant::qdq::weights::{f32_tensor, read_f32};
 
@@ -34,24 +35,6 @@ struct Pair {
     b_depthwise: bool,
     /// The link is a Clip(0, 6) to be replaced by Relu.
     replace: bool,
-}
-
-fn op(n: &NodeProto) -> &str {
-    n.op_type.as_deref().unwrap_or("")
-}
-
-fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.i)
-}
-
-fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.f)
 }
 
 /// Clip's bounds: from inputs 1 and 2 (opset >= 11, constant initializers) or the attributes (older opsets).

@@ -16,14 +16,11 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Result};
+use crate::onnx::node::op;
 use crate::onnx::proto::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 
 /// The opset the conversion produces.
 pub const TARGET: i64 = 10;
-
-fn op(n: &NodeProto) -> &str {
-    n.op_type.as_deref().unwrap_or("")
-}
 
 fn is_default_domain(d: Option<&str>) -> bool {
     matches!(d.unwrap_or(""), "" | "ai.onnx")

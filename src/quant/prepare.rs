@@ -19,10 +19,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::onnx::node::{attr_f, attr_i, op};
 use crate::onnx::proto::{
     tensor_shape_proto::{dimension::Value as DimValue, Dimension},
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
 };
 use crate::onnx::Model;
 use crate::quant::legacy_opset::upgrade_old_opset;
@@ -79,10 +80,6 @@ impl Prepared {
     pub fn float_activations(&self) -> impl Iterator<Item = &ActivationInfo> {
         self.activations.iter().filter(|a| a.elem_type == 1)
     }
-}
-
-fn op(n: &NodeProto) -> &str {
-    n.op_type.as_deref().unwrap_or("")
 }
 
 fn is_default_domain(d: Option<&str>) -> bool {
@@ -341,19 +338,6 @@ fn constant_value(a: &AttributeProto) -> Option<TensorProto> {
         }),
         _ => None,
     }
-}
-
-fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.i)
-}
-fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.f)
 }
 
 /// Folds `BatchNormalization(Conv|ConvTranspose|Gemm(x))` into the producer when the producer's output feeds only

@@ -44,6 +44,7 @@ use crate::onnx::proto::{
 use crate::quant::report::{NodeReport, QuantReport, TensorReport};
 use crate::quant::{Calibration, QuantConfig, QuantType};
 
+use crate::onnx::node::op;
 use rules::{Decision, OutRule, Slot};
 use scale::{tensor_params, QParams};
 use weights::{
@@ -168,10 +169,6 @@ fn default_opset(m: &ModelProto) -> Result<i64> {
         .find(|o| matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx"))
         .and_then(|o| o.version)
         .ok_or_else(|| Error::unsupported("the model imports no default-domain (ai.onnx) opset"))
-}
-
-fn op(n: &NodeProto) -> &str {
-    n.op_type.as_deref().unwrap_or("")
 }
 
 fn refuse_quantized(g: &GraphProto) -> Result<()> {

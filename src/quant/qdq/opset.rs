@@ -12,12 +12,10 @@ use crate::error::{Error, Result};
 use crate::onnx::proto::{AttributeProto, GraphProto, NodeProto, TensorProto};
 
 use super::weights::f32_tensor;
+use crate::onnx::node::op;
 
 pub const TARGET: i64 = 13;
 
-fn op(n: &NodeProto) -> &str {
-    n.op_type.as_deref().unwrap_or("")
-}
 fn node_label(n: &NodeProto) -> String {
     format!("{} node '{}'", op(n), n.name.as_deref().unwrap_or(""))
 }

@@ -1,6 +1,7 @@
 //! Per-op rules: which inputs of a node are activations, weights or biases, and how its outputs are quantized.
 //! Ops without a rule, and the ops deliberately kept float, say why.
 
+use crate::onnx::node::{attr_f, attr_i, attr_s};
 use crate::onnx::proto::NodeProto;
 use crate::quant::QuantConfig;
 
@@ -42,26 +43,6 @@ pub struct NodeRule {
 pub enum Decision {
     Quantize(NodeRule),
     Float(String),
-}
-
-fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.i)
-}
-fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.f)
-}
-fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
-    n.attribute
-        .iter()
-        .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.s.as_ref())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
 }
 
 /// Ops whose outputs reuse their input's parameters.

@@ -1,0 +1,36 @@
+//! Reading a node's op type and attributes: one behaviour for every module that walks graphs (an absent field reads
+//! as empty or `None`, never as a default value).
+
+use crate::onnx::proto::{AttributeProto, NodeProto};
+
+/// The node's op type, "" when absent.
+pub fn op(n: &NodeProto) -> &str {
+    n.op_type.as_deref().unwrap_or("")
+}
+
+/// The attribute called `name`, if the node has one.
+pub fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    n.attribute.iter().find(|a| a.name.as_deref() == Some(name))
+}
+
+/// An INT attribute's value.
+pub fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
+    attr(n, name).and_then(|a| a.i)
+}
+
+/// A FLOAT attribute's value.
+pub fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
+    attr(n, name).and_then(|a| a.f)
+}
+
+/// An INTS attribute's values (empty when the attribute exists without any).
+pub fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(n, name).map(|a| a.ints.clone())
+}
+
+/// A STRING attribute's value, decoded as UTF-8 with invalid bytes replaced.
+pub fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
+    attr(n, name)
+        .and_then(|a| a.s.as_ref())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+}
