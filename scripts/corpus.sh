@@ -60,6 +60,25 @@ for name in $NAMES; do
     t=$SECONDS
     echo "== $name"
     step "$name" inspect inspect "$D/model.onnx" || continue
+    # A model ipuflow must refuse to quantize (the manifest says with which error kind): the refusal is the test.
+    expect="$(python -c 'import json,sys; m={m["name"]: m for m in json.load(open(sys.argv[1]))["models"]}[sys.argv[2]]; print(m.get("expect_quantize_error", ""))' "$MANIFEST" "$name")"
+    if [ -n "$expect" ]; then
+        for p in $PRESETS; do
+            if "$BIN" --json quantize "$D/model.onnx" -o "$OUT/$p.onnx" --preset "$p" --calib "$D/calib" \
+                >"$OUT/quantize.$p.json" 2>"$OUT/quantize.$p.log"; then
+                FAILURES+=("$name: quantize.$p: succeeded, expected the error $expect")
+            elif ! python -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["error"]["kind"] != sys.argv[2])' \
+                "$OUT/quantize.$p.json" "$expect" 2>/dev/null; then
+                FAILURES+=("$name: quantize.$p: failed, but not with $expect: $(tail -n 2 "$OUT/quantize.$p.log" | tr '\n' ' ')")
+            elif [ -e "$OUT/$p.onnx" ]; then
+                FAILURES+=("$name: quantize.$p: refused but left $OUT/$p.onnx")
+            else
+                echo "  quantize.$p refused as expected ($expect)"
+            fi
+        done
+        echo "  done in $((SECONDS - t))s"
+        continue
+    fi
     for p in $PRESETS; do
         step "$name" "quantize.$p" quantize "$D/model.onnx" -o "$OUT/$p.onnx" --preset "$p" --calib "$D/calib" \
             --report "$OUT/report.$p.json" || continue
@@ -87,6 +106,10 @@ print("|---|---|---|" + "---|" * len(presets))
 for n in names:
     if not os.path.isdir(os.path.join(corpus, n)):
         print(f"| {n} | not fetched |" + " |" * (len(presets) + 1))
+        continue
+    if models[n].get("expect_quantize_error"):
+        cell = f"refused as expected ({models[n]['expect_quantize_error']})"
+        print(f"| {n} | {models[n]['task'].split(' (')[0]} | 0 (all compute inside If) | " + " | ".join([cell] * len(presets)) + " |")
         continue
     r = load(n, "report.xint8.json")
     q = f"{sum(x['quantized'] for x in r['nodes'])} of {len(r['nodes'])}" if r else "fails"

@@ -20,6 +20,8 @@ ap.add_argument("--presets", default="XINT8,A8W8,A16W8,CPU")
 ap.add_argument("--models", default="efficientnet-lite0,blazeface-short-range,hand-landmark-lite")
 ap.add_argument("--work", default="/tmp/ipuflow-acc-%d" % os.getpid())
 ap.add_argument("--env", action="append", default=[])
+# Extra arguments for the quantize example, e.g. --arg=--method --arg=minmse.
+ap.add_argument("--arg", action="append", default=[])
 ap.add_argument("--label", default="")
 a = ap.parse_args()
 os.makedirs(a.work, exist_ok=True)
@@ -72,7 +74,7 @@ for model in a.models.split(","):
     for p in a.presets.split(","):
         out = os.path.join(a.work, f"{model}_{p}.onnx")
         t0 = time.time()
-        r = subprocess.run([a.bin, mpath, p, IM + "/calib", out], capture_output=True, text=True, env=env)
+        r = subprocess.run([a.bin, mpath, p, IM + "/calib", out] + a.arg, capture_output=True, text=True, env=env)
         secs = time.time() - t0
         if r.returncode != 0:
             print(f"| {model} | {p} | FAILED: {r.stderr[-500:]}")
