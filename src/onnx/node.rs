@@ -34,3 +34,17 @@ pub fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
         .and_then(|a| a.s.as_ref())
         .map(|s| String::from_utf8_lossy(s).into_owned())
 }
+
+/// Removes the attribute called `name` from the node and returns it (opset conversions turn attributes into inputs).
+pub fn take_attr(n: &mut NodeProto, name: &str) -> Option<AttributeProto> {
+    let i = n
+        .attribute
+        .iter()
+        .position(|a| a.name.as_deref() == Some(name))?;
+    Some(n.attribute.remove(i))
+}
+
+/// "Conv node 'name'", for messages that name a node.
+pub fn label(n: &NodeProto) -> String {
+    format!("{} node '{}'", op(n), n.name.as_deref().unwrap_or(""))
+}

@@ -16,36 +16,15 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Result};
-use crate::onnx::node::op;
-use crate::onnx::proto::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
+use crate::onnx::node::{label, op, take_attr};
+use crate::onnx::proto::{GraphProto, ModelProto};
+use crate::quant::qdq::opset::i64_tensor;
 
 /// The opset the conversion produces.
 pub const TARGET: i64 = 10;
 
 fn is_default_domain(d: Option<&str>) -> bool {
     matches!(d.unwrap_or(""), "" | "ai.onnx")
-}
-
-fn label(n: &NodeProto) -> String {
-    format!("{} node '{}'", op(n), n.name.as_deref().unwrap_or(""))
-}
-
-fn take_attr(n: &mut NodeProto, name: &str) -> Option<AttributeProto> {
-    let i = n
-        .attribute
-        .iter()
-        .position(|a| a.name.as_deref() == Some(name))?;
-    Some(n.attribute.remove(i))
-}
-
-fn i64_init(name: &str, v: &[i64]) -> TensorProto {
-    TensorProto {
-        name: Some(name.to_string()),
-        dims: vec![v.len() as i64],
-        data_type: Some(7),
-        int64_data: v.to_vec(),
-        ..Default::default()
-    }
 }
 
 /// Every name a graph (and its subgraphs) defines or reads, so new initializers get fresh names.
@@ -124,7 +103,7 @@ fn convert_graph(
                 for (what, a) in [("starts", Some(starts)), ("ends", Some(ends)), ("axes", axes)] {
                     let Some(a) = a else { continue };
                     let name = fresh(&format!("{base}_{what}"), names);
-                    new_inits.push(i64_init(&name, &a.ints));
+                    new_inits.push(i64_tensor(&name, &a.ints));
                     n.input.push(name);
                 }
             }
@@ -136,7 +115,7 @@ fn convert_graph(
                     )));
                 };
                 let name = fresh(&format!("{base}_k"), names);
-                new_inits.push(i64_init(&name, &[k]));
+                new_inits.push(i64_tensor(&name, &[k]));
                 n.input.truncate(1);
                 n.input.push(name);
             }
@@ -233,7 +212,7 @@ pub fn upgrade_old_opset(m: &ModelProto) -> Result<Option<(ModelProto, String)>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::proto::OperatorSetIdProto;
+    use crate::onnx::proto::{AttributeProto, NodeProto, OperatorSetIdProto};
 
     fn model(opset: i64, nodes: Vec<NodeProto>, outputs: &[&str]) -> ModelProto {
         ModelProto {
@@ -293,7 +272,10 @@ mod tests {
         let g = m.graph.unwrap();
         assert_eq!(g.node[0].input, ["x", "s_starts_1", "s_ends"]);
         assert!(g.node[0].attribute.is_empty());
-        assert_eq!(g.initializer[0].int64_data, [0, 1]);
+        assert_eq!(
+            crate::quant::qdq::weights::read_i64(&g.initializer[0]).as_deref(),
+            Some(&[0i64, 1][..])
+        );
         assert_eq!(m.opset_import[0].version, Some(10));
         assert_eq!(m.ir_version, Some(5));
         assert!(

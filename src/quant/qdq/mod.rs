@@ -30,7 +30,7 @@
 //! - Activation power-of-two scales are rounded up (never clip the calibrated range); choosing the range is
 //!   calibration's job. Weights take the power-of-two shift of least error with `WeightRange::MinMse` (XINT8).
 
-mod opset;
+pub(crate) mod opset;
 pub mod rules;
 pub mod scale;
 pub mod weights;

@@ -9,24 +9,15 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Result};
-use crate::onnx::proto::{AttributeProto, GraphProto, NodeProto, TensorProto};
+use crate::onnx::proto::{GraphProto, TensorProto};
 
 use super::weights::f32_tensor;
-use crate::onnx::node::op;
+use crate::onnx::node::{label as node_label, op, take_attr};
 
 pub const TARGET: i64 = 13;
 
-fn node_label(n: &NodeProto) -> String {
-    format!("{} node '{}'", op(n), n.name.as_deref().unwrap_or(""))
-}
-fn take_attr(n: &mut NodeProto, name: &str) -> Option<AttributeProto> {
-    let i = n
-        .attribute
-        .iter()
-        .position(|a| a.name.as_deref() == Some(name))?;
-    Some(n.attribute.remove(i))
-}
-fn i64_tensor(name: &str, v: &[i64]) -> TensorProto {
+/// A 1-D INT64 initializer (opset conversions turn INTS attributes into such inputs).
+pub(crate) fn i64_tensor(name: &str, v: &[i64]) -> TensorProto {
     TensorProto {
         name: Some(name.to_string()),
         dims: vec![v.len() as i64],
