@@ -36,20 +36,6 @@ use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions, ValueKind}
 /// other semantics: not worth converting for models nobody exports any more.
 pub const OLDEST_OPSET: i64 = 7;
 
-/// Ops that mean a model is already quantized (the same list the QDQ emitter refuses).
-const QUANTIZED_OPS: &[&str] = &[
-    "QuantizeLinear",
-    "DequantizeLinear",
-    "DynamicQuantizeLinear",
-    "ConvInteger",
-    "MatMulInteger",
-    "MatMulIntegerToFloat",
-    "QGemm",
-    "QAttention",
-    "DynamicQuantizeMatMul",
-    "DynamicQuantizeLSTM",
-];
-
 /// Element type and shape of one activation (a node output or graph input of the prepared main graph).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActivationInfo {
@@ -102,15 +88,7 @@ pub fn check_quantizable(m: &ModelProto) -> Result<()> {
         .graph
         .as_ref()
         .ok_or_else(|| Error::model_invalid("the model has no graph"))?;
-    for n in &g.node {
-        let o = op(n);
-        if QUANTIZED_OPS.contains(&o) || o.starts_with("QLinear") {
-            return Err(Error::unsupported(format!(
-                "the model is already quantized: node '{}' is a {o}",
-                n.name.as_deref().unwrap_or("")
-            )));
-        }
-    }
+    crate::quant::qdq::refuse_quantized(g)?;
     let opset = default_opset(m)?;
     if !(OLDEST_OPSET..=MAX_OPSET).contains(&opset) {
         return Err(Error::unsupported(format!(
@@ -319,7 +297,8 @@ pub fn constants_to_initializers(g: &mut GraphProto) -> usize {
     moved
 }
 
-fn constant_value(a: &AttributeProto) -> Option<TensorProto> {
+/// The tensor a Constant node's attribute holds (`value`, `value_float(s)`, `value_int(s)`); `None` for the others.
+pub(crate) fn constant_value(a: &AttributeProto) -> Option<TensorProto> {
     match a.name.as_deref()? {
         "value" => a.t.as_deref().cloned(),
         "value_float" => a.f.map(|f| f32_tensor("", &[], &[f])),

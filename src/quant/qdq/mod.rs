@@ -171,7 +171,8 @@ fn default_opset(m: &ModelProto) -> Result<i64> {
         .ok_or_else(|| Error::unsupported("the model imports no default-domain (ai.onnx) opset"))
 }
 
-fn refuse_quantized(g: &GraphProto) -> Result<()> {
+/// Refuses a graph that already holds quantized ops, naming the first such node.
+pub(crate) fn refuse_quantized(g: &GraphProto) -> Result<()> {
     for n in &g.node {
         let o = op(n);
         if QUANTIZED_OPS.contains(&o) || o.starts_with("QLinear") {
@@ -216,27 +217,10 @@ fn constants_to_initializers(g: &mut GraphProto, notes: &mut Vec<String>) -> Res
             && n.output.len() == 1
         {
             let out = n.output[0].clone();
-            let t = n.attribute.first().and_then(|a: &AttributeProto| {
-                let name = a.name.as_deref().unwrap_or("");
-                match name {
-                    "value" => a.t.as_deref().cloned(),
-                    "value_float" => a.f.map(|f| f32_tensor("", &[], &[f])),
-                    "value_floats" => Some(f32_tensor("", &[a.floats.len() as i64], &a.floats)),
-                    "value_int" => a.i.map(|i| TensorProto {
-                        dims: vec![],
-                        data_type: Some(7),
-                        int64_data: vec![i],
-                        ..Default::default()
-                    }),
-                    "value_ints" => Some(TensorProto {
-                        dims: vec![a.ints.len() as i64],
-                        data_type: Some(7),
-                        int64_data: a.ints.clone(),
-                        ..Default::default()
-                    }),
-                    _ => None,
-                }
-            });
+            let t = n
+                .attribute
+                .first()
+                .and_then(crate::quant::prepare::constant_value);
             if let Some(mut t) = t {
                 t.name = Some(out);
                 g.initializer.push(t);
