@@ -12,7 +12,8 @@
 # 6. windows     scripts/check_windows.sh: cargo check for x86_64-pc-windows-gnu, and where mingw-w64 and wine64
 #                are installed the cross-built DLL with the C tests run under wine
 # 7. lint        cargo fmt --check, cargo clippy --locked --all-targets -- -D warnings (the toolchain of
-#                rust-toolchain.toml, so a new Rust release changes nothing until the pin is bumped)
+#                rust-toolchain.toml, so a new Rust release changes nothing until the pin is bumped), and
+#                scripts/gen_proto.sh --check (src/onnx/proto/onnx.rs matches its generator and onnx's schema)
 # 8. fuzz        scripts/fuzz.sh: three libFuzzer targets on stable Rust, about 3 minutes (IPUFLOW_FUZZ_SECONDS)
 # 9. corpus      scripts/corpus.sh: inspect, quantize (every preset), eval, check and run on the real models of
 #                tests/corpus/manifest.json (fetched by scripts/fetch_corpus.sh), about 5 minutes
@@ -173,6 +174,8 @@ do_lint() {
     local ok=0
     cargo fmt --check || { echo "error: cargo fmt --check: run cargo fmt" >&2; ok=1; }
     cargo clippy --locked --all-targets -- -D warnings 2>&1 || ok=1
+    # Names the fix itself (run scripts/gen_proto.sh) when the generated protobuf types are stale.
+    bash scripts/gen_proto.sh --check || ok=1
     return $ok
 }
 
@@ -246,7 +249,7 @@ main() {
         fi
     fi
     want windows && section "windows (scripts/check_windows.sh)" do_windows
-    want lint && section "lint (cargo fmt --check, cargo clippy -D warnings)" do_lint
+    want lint && section "lint (cargo fmt --check, cargo clippy -D warnings, gen_proto --check)" do_lint
     want fuzz && section "fuzz (scripts/fuzz.sh)" do_fuzz
     want corpus && section "corpus (scripts/corpus.sh: real models, every preset)" do_corpus
     want ort-oldest && section "ort-oldest (ONNX Runtime $ORT_OLDEST: C tests, quantize)" do_ort_oldest

@@ -676,9 +676,11 @@ fn malformed_files_are_decode_errors() {
     let mut t = TypeProto::default();
     for _ in 0..200 {
         t = TypeProto {
-            value: Some(type_proto::Value::SequenceType(type_proto::Sequence {
-                elem_type: Some(Box::new(t)),
-            })),
+            value: Some(type_proto::Value::SequenceType(Box::new(
+                type_proto::Sequence {
+                    elem_type: Some(Box::new(t)),
+                },
+            ))),
             ..Default::default()
         };
     }

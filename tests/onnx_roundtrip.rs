@@ -295,7 +295,7 @@ fn onnx_backend_suite_round_trips_losslessly() {
     assert!(
         suite_noncanonical == 0,
         "{suite_noncanonical} backend-suite files re-encode to different bytes (see the list above): \
-         src/onnx/proto.rs deviates from onnx.proto"
+         src/onnx/proto/onnx.rs (tools/protogen) deviates from onnx.proto"
     );
     assert!(
         short.is_empty(),

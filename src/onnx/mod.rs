@@ -5,6 +5,7 @@ mod inspect;
 mod io;
 pub mod node;
 pub mod proto;
+mod proto_ext;
 
 pub use inspect::{Dim, ModelSummary, ValueInfo, ValueKind};
 pub(crate) use io::PROTOBUF_LIMIT;
