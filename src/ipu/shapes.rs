@@ -7,27 +7,25 @@
 
 use std::collections::HashMap;
 
-pub(crate) use crate::onnx::node::{attr, attr_s, op};
+pub(crate) use crate::onnx::node::{attr, attr_s, domain, is_default_domain, op};
 use crate::onnx::node::{attr_i, attr_ints};
 use crate::onnx::proto::{
     tensor_shape_proto::dimension::Value as DimValue, type_proto::Value as TypeValue, GraphProto,
     NodeProto, TensorProto, ValueInfoProto,
 };
+use crate::onnx::DataType;
 
 /// ONNX element types used here.
-pub(crate) const FLOAT: i32 = 1;
-pub(crate) const UINT8: i32 = 2;
-pub(crate) const UINT16: i32 = 4;
-pub(crate) const INT16: i32 = 5;
-pub(crate) const INT32: i32 = 6;
-pub(crate) const INT64: i32 = 7;
-pub(crate) const BOOL: i32 = 9;
-pub(crate) const FLOAT16: i32 = 10;
-pub(crate) const DOUBLE: i32 = 11;
-pub(crate) const BFLOAT16: i32 = 16;
+pub(crate) const FLOAT: i32 = DataType::Float.onnx();
+pub(crate) const UINT8: i32 = DataType::Uint8.onnx();
+pub(crate) const UINT16: i32 = DataType::Uint16.onnx();
+pub(crate) const INT16: i32 = DataType::Int16.onnx();
+pub(crate) const INT32: i32 = DataType::Int32.onnx();
+pub(crate) const INT64: i32 = DataType::Int64.onnx();
+pub(crate) const BOOL: i32 = DataType::Bool.onnx();
 
 pub(crate) fn is_float_type(t: i32) -> bool {
-    matches!(t, FLOAT | FLOAT16 | DOUBLE | BFLOAT16)
+    DataType::from_onnx(t).is_some_and(DataType::is_float)
 }
 
 /// One dimension.
@@ -120,107 +118,15 @@ fn base_constants(graph: &GraphProto) -> HashMap<String, &TensorProto> {
     m
 }
 
-pub(crate) fn domain(n: &NodeProto) -> &str {
-    n.domain.as_deref().unwrap_or("")
-}
-
-pub(crate) fn is_default_domain(n: &NodeProto) -> bool {
-    matches!(domain(n), "" | "ai.onnx")
-}
-
-/// Integer values of a constant tensor (INT64 / INT32, typed fields or raw data). `None` for external data.
+/// Integer values of a constant tensor (INT64 / INT32); `None` for external, malformed or other data.
 pub(crate) fn tensor_i64(t: &TensorProto) -> Option<Vec<i64>> {
-    match t.data_type.unwrap_or(0) {
-        INT64 => {
-            if let Some(raw) = &t.raw_data {
-                if raw.len() % 8 != 0 {
-                    return None;
-                }
-                Some(
-                    raw.chunks_exact(8)
-                        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-                        .collect(),
-                )
-            } else {
-                Some(t.int64_data.clone())
-            }
-        }
-        INT32 => {
-            if let Some(raw) = &t.raw_data {
-                if raw.len() % 4 != 0 {
-                    return None;
-                }
-                Some(
-                    raw.chunks_exact(4)
-                        .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
-                        .collect(),
-                )
-            } else {
-                Some(t.int32_data.iter().map(|&v| v as i64).collect())
-            }
-        }
-        _ => None,
-    }
+    crate::onnx::tensor::int_values(t).ok()
 }
 
-fn f16_to_f32(bits: u16) -> f32 {
-    let sign = ((bits >> 15) as u32) << 31;
-    let exp = ((bits >> 10) & 0x1f) as u32;
-    let man = (bits & 0x3ff) as u32;
-    let v = match (exp, man) {
-        (0, 0) => sign,
-        (0, m) => {
-            // subnormal: m * 2^-24
-            let f = m as f32 * 2f32.powi(-24);
-            return if sign != 0 { -f } else { f };
-        }
-        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 127 - 15) << 23) | (m << 13),
-    };
-    f32::from_bits(v)
-}
-
-/// Float values of a constant tensor (FLOAT, FLOAT16, BFLOAT16, DOUBLE). `None` for external data / other types.
+/// Float values of a constant tensor (FLOAT, FLOAT16, BFLOAT16, DOUBLE); `None` for external, malformed or other
+/// data.
 pub(crate) fn tensor_f32(t: &TensorProto) -> Option<Vec<f32>> {
-    let raw = t.raw_data.as_deref();
-    match t.data_type.unwrap_or(0) {
-        FLOAT => match raw {
-            Some(r) if r.len() % 4 == 0 => Some(
-                r.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                    .collect(),
-            ),
-            Some(_) => None,
-            None => Some(t.float_data.clone()),
-        },
-        FLOAT16 | BFLOAT16 => {
-            let bits: Vec<u16> = match raw {
-                Some(r) if r.len() % 2 == 0 => r
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect(),
-                Some(_) => return None,
-                None => t.int32_data.iter().map(|&v| v as u16).collect(),
-            };
-            Some(if t.data_type == Some(FLOAT16) {
-                bits.into_iter().map(f16_to_f32).collect()
-            } else {
-                bits.into_iter()
-                    .map(|b| f32::from_bits((b as u32) << 16))
-                    .collect()
-            })
-        }
-        DOUBLE => match raw {
-            Some(r) if r.len() % 8 == 0 => Some(
-                r.chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
-                    .collect(),
-            ),
-            Some(_) => None,
-            None => Some(t.double_data.iter().map(|&v| v as f32).collect()),
-        },
-        _ => None,
-    }
+    crate::onnx::tensor::float_values(t).ok()
 }
 
 fn info_of_value(vi: &ValueInfoProto) -> Option<TInfo> {
@@ -1178,14 +1084,6 @@ fn fold(n: &NodeProto, m: &HashMap<String, TInfo>, consts: &Consts) -> Option<Te
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn f16_conversion() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0x3800), 0.5);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-    }
 
     #[test]
     fn window_sizes() {

@@ -454,7 +454,7 @@ fn is_external(t: &TensorProto) -> bool {
 
 /// The raw byte size a tensor's type and shape call for, when both are known and fixed-size.
 pub(crate) fn expected_raw_size(t: &TensorProto) -> Option<u64> {
-    let dt = tensor_proto::DataType::try_from(t.data_type?).ok()?;
+    let dt = super::DataType::from_onnx(t.data_type?)?;
     let mut n: u64 = 1;
     for &d in &t.dims {
         n = n.checked_mul(u64::try_from(d).ok()?)?;

@@ -1171,7 +1171,7 @@ mod tests {
         let w = TensorProto {
             name: Some("w".into()),
             dims: vec![n],
-            data_type: Some(1),
+            data_type: Some(crate::onnx::DataType::Float.onnx()),
             raw_data: Some((0..n).flat_map(|i| (i as f32).to_le_bytes()).collect()),
             ..Default::default()
         };

@@ -8,6 +8,7 @@ use ort_sys::OrtValue;
 
 use super::loader::Runtime;
 use crate::error::{Error, ErrorKind, Result};
+use crate::onnx::DataType;
 
 /// A tensor element type, numbered as ONNX `TensorProto.DataType` (the numbers are the C ABI's
 /// `IPUFLOW_ELEMENT_TYPE_*`; ONNX Runtime's own enum differs for 24..26, see `session::ort_elem`).
@@ -95,19 +96,14 @@ impl ElementType {
         self as i32
     }
 
+    /// The ONNX element type (every runtime type is one; the names, sizes and kinds live there).
+    pub fn data_type(self) -> DataType {
+        DataType::from_onnx(self as i32).expect("ElementType numbers are ONNX numbers")
+    }
+
     /// Bits per element; `None` for strings.
     pub fn bits(self) -> Option<usize> {
-        use ElementType::*;
-        Some(match self {
-            Uint2 | Int2 => 2,
-            Uint4 | Int4 => 4,
-            Uint8 | Int8 | Bool | Float8E4M3FN | Float8E4M3FNUZ | Float8E5M2 | Float8E5M2FNUZ
-            | Float8E8M0 => 8,
-            Uint16 | Int16 | Float16 | Bfloat16 => 16,
-            Float32 | Int32 | Uint32 => 32,
-            Float64 | Int64 | Uint64 => 64,
-            String => return None,
-        })
+        self.data_type().bits().map(|b| b as usize)
     }
 
     /// Bytes per element; `None` for strings and for the packed sub-byte types (int4/uint4/int2/uint2: use
@@ -125,32 +121,7 @@ impl ElementType {
 
     /// The ONNX name of the type ("float", "float16", "int64", ...).
     pub fn name(self) -> &'static str {
-        use ElementType::*;
-        match self {
-            Float32 => "float",
-            Uint8 => "uint8",
-            Int8 => "int8",
-            Uint16 => "uint16",
-            Int16 => "int16",
-            Int32 => "int32",
-            Int64 => "int64",
-            String => "string",
-            Bool => "bool",
-            Float16 => "float16",
-            Float64 => "double",
-            Uint32 => "uint32",
-            Uint64 => "uint64",
-            Bfloat16 => "bfloat16",
-            Float8E4M3FN => "float8e4m3fn",
-            Float8E4M3FNUZ => "float8e4m3fnuz",
-            Float8E5M2 => "float8e5m2",
-            Float8E5M2FNUZ => "float8e5m2fnuz",
-            Uint4 => "uint4",
-            Int4 => "int4",
-            Float8E8M0 => "float8e8m0",
-            Uint2 => "uint2",
-            Int2 => "int2",
-        }
+        self.data_type().name()
     }
 }
 
@@ -169,15 +140,10 @@ impl TryFrom<i32> for ElementType {
 
 /// The name of an ONNX element type number, also for types ipuflow does not handle.
 pub(crate) fn onnx_type_name(code: i32) -> String {
-    match ElementType::from_onnx(code) {
+    match DataType::from_onnx(code) {
         Some(t) => t.name().to_string(),
-        None => match code {
-            0 => "undefined".into(),
-            14 => "complex64".into(),
-            15 => "complex128".into(),
-            23 => "float4e2m1".into(),
-            _ => format!("element type {code}"),
-        },
+        None if code == 0 => "undefined".into(),
+        None => format!("element type {code}"),
     }
 }
 
