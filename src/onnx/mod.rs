@@ -1,13 +1,15 @@
 //! ONNX models: the protobuf schema (prost), lossless load/save, external data, inspection, and the graph toolkit
 //! the quantizer, the pre-flight and the CLI share: element types ([`DataType`]), typed tensor reads
-//! ([`tensor`]), node attributes ([`node`]).
+//! ([`tensor`]), node attributes ([`node`]), shape inference with integer constant folding (`shape_infer`, `fold`).
 
 mod dtype;
+pub(crate) mod fold;
 pub mod fs;
 mod inspect;
 mod io;
 pub mod node;
 pub mod proto;
+pub(crate) mod shape_infer;
 pub mod tensor;
 
 pub use dtype::{element_type_name, DataType};

@@ -151,8 +151,11 @@ pub(crate) fn onnx_type_name(code: i32) -> String {
 ///
 /// # Safety
 /// `Self` must have exactly the size and layout of one element of `TYPE`, and every bit pattern ORT writes for that
-/// type must be a valid `Self`.
-pub unsafe trait Element: Copy + 'static {
+/// type must be a valid `Self` (ONNX Runtime writes output buffers given by [`TensorMut::from_slice`]). Reading and
+/// viewing as bytes is checked by `bytemuck` (the supertraits).
+pub unsafe trait Element:
+    Copy + 'static + bytemuck::NoUninit + bytemuck::CheckedBitPattern
+{
     const TYPE: ElementType;
 }
 
@@ -222,10 +225,7 @@ impl<'a> TensorRef<'a> {
 
     /// A tensor over a typed slice.
     pub fn from_slice<T: Element>(shape: &'a [i64], data: &'a [T]) -> Self {
-        // SAFETY: `Element` types are plain data; the byte view covers exactly the slice.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(data.as_ptr() as *const u8, std::mem::size_of_val(data))
-        };
+        let bytes: &[u8] = bytemuck::cast_slice(data);
         TensorRef {
             element_type: T::TYPE,
             shape,
@@ -288,7 +288,8 @@ impl<'a> TensorMut<'a> {
     /// An output buffer over a typed slice.
     pub fn from_slice<T: Element>(shape: &'a [i64], data: &'a mut [T]) -> Self {
         let len = std::mem::size_of_val(data);
-        // SAFETY: as `TensorRef::from_slice`; every byte pattern written back is valid for `T` (see `Element`).
+        // SAFETY: `Element` types have no padding (`NoUninit`); bytemuck cannot hand out a writable byte view of
+        // bool, whose validity here rests on ONNX Runtime writing only 0/1 (the `Element` contract).
         let bytes = unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr() as *mut u8, len) };
         TensorMut {
             element_type: T::TYPE,
@@ -536,17 +537,16 @@ impl Tensor {
         if self.byte_len == 0 {
             return Ok(&[]);
         }
-        if !(self.data as usize).is_multiple_of(std::mem::align_of::<T>()) {
-            return Err(Error::internal(
-                "tensor data is not aligned for its element type",
-            ));
-        }
-        // SAFETY: type and alignment checked; `len` is a multiple of the element size.
-        Ok(unsafe {
-            std::slice::from_raw_parts(
-                self.data as *const T,
-                self.byte_len / std::mem::size_of::<T>(),
-            )
+        // bytemuck checks alignment and size, and that every byte pattern is a valid `T` (a bool other than 0/1).
+        bytemuck::checked::try_cast_slice(self.as_bytes()).map_err(|e| match e {
+            bytemuck::checked::CheckedCastError::InvalidBitPattern => Error::new(
+                ErrorKind::TensorMismatch,
+                format!("tensor data holds a value that is not a valid {}", T::TYPE),
+            ),
+            bytemuck::checked::CheckedCastError::PodCastError(
+                bytemuck::PodCastError::TargetAlignmentGreaterAndInputNotAligned,
+            ) => Error::internal("tensor data is not aligned for its element type"),
+            _ => Error::internal(format!("tensor data cannot be viewed as {}: {e}", T::TYPE)),
         })
     }
 
