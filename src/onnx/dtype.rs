@@ -1,82 +1,17 @@
 //! ONNX element types (`TensorProto.DataType`): the one table of numbers, names, sizes and kinds that the graph
 //! code, the quantizer, the pre-flight and the runtime share.
 
-/// An ONNX element type, numbered as `TensorProto.DataType` (0, UNDEFINED, has no variant: [`DataType::from_onnx`]
-/// answers `None` for it, as for numbers newer than this table).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum DataType {
-    Float = 1,
-    Uint8 = 2,
-    Int8 = 3,
-    Uint16 = 4,
-    Int16 = 5,
-    Int32 = 6,
-    Int64 = 7,
-    String = 8,
-    Bool = 9,
-    Float16 = 10,
-    Double = 11,
-    Uint32 = 12,
-    Uint64 = 13,
-    Complex64 = 14,
-    Complex128 = 15,
-    Bfloat16 = 16,
-    Float8E4M3FN = 17,
-    Float8E4M3FNUZ = 18,
-    Float8E5M2 = 19,
-    Float8E5M2FNUZ = 20,
-    Uint4 = 21,
-    Int4 = 22,
-    Float4E2M1 = 23,
-    Float8E8M0 = 24,
-    Uint2 = 25,
-    Int2 = 26,
-    Float6E2M3 = 27,
-    Float6E3M2 = 28,
-}
+/// An ONNX element type, numbered as `TensorProto.DataType`: the schema's own enum, with the table of names, sizes
+/// and kinds attached here (so a regenerated schema keeps them). UNDEFINED (0) is not an element type:
+/// [`DataType::from_onnx`] answers `None` for it, as for numbers newer than this table.
+pub use super::proto::tensor_proto::DataType;
 
 impl DataType {
-    /// Every type, in number order.
-    pub const ALL: [DataType; 28] = {
-        use DataType::*;
-        [
-            Float,
-            Uint8,
-            Int8,
-            Uint16,
-            Int16,
-            Int32,
-            Int64,
-            String,
-            Bool,
-            Float16,
-            Double,
-            Uint32,
-            Uint64,
-            Complex64,
-            Complex128,
-            Bfloat16,
-            Float8E4M3FN,
-            Float8E4M3FNUZ,
-            Float8E5M2,
-            Float8E5M2FNUZ,
-            Uint4,
-            Int4,
-            Float4E2M1,
-            Float8E8M0,
-            Uint2,
-            Int2,
-            Float6E2M3,
-            Float6E3M2,
-        ]
-    };
-
     /// The type of an ONNX number; `None` for 0 (UNDEFINED) and unknown numbers.
     pub fn from_onnx(code: i32) -> Option<DataType> {
-        // ALL is in number order starting at 1, so the number is the index plus one.
-        let i = usize::try_from(code.checked_sub(1)?).ok()?;
-        DataType::ALL.get(i).copied()
+        DataType::try_from(code)
+            .ok()
+            .filter(|t| *t != DataType::Undefined)
     }
 
     /// The ONNX `TensorProto.DataType` number.
@@ -88,12 +23,12 @@ impl DataType {
     pub fn bits(self) -> Option<u64> {
         use DataType::*;
         Some(match self {
-            String => return None,
+            Undefined | String => return None,
             Uint2 | Int2 => 2,
-            Uint4 | Int4 | Float4E2M1 => 4,
-            Float6E2M3 | Float6E3M2 => 6,
-            Bool | Uint8 | Int8 | Float8E4M3FN | Float8E4M3FNUZ | Float8E5M2 | Float8E5M2FNUZ
-            | Float8E8M0 => 8,
+            Uint4 | Int4 | Float4e2m1 => 4,
+            Float6e2m3 | Float6e3m2 => 6,
+            Bool | Uint8 | Int8 | Float8e4m3fn | Float8e4m3fnuz | Float8e5m2 | Float8e5m2fnuz
+            | Float8e8m0 => 8,
             Uint16 | Int16 | Float16 | Bfloat16 => 16,
             Float | Int32 | Uint32 => 32,
             Int64 | Double | Uint64 | Complex64 => 64,
@@ -117,6 +52,7 @@ impl DataType {
     pub fn name(self) -> &'static str {
         use DataType::*;
         match self {
+            Undefined => "undefined",
             Float => "float",
             Uint8 => "uint8",
             Int8 => "int8",
@@ -133,18 +69,18 @@ impl DataType {
             Complex64 => "complex64",
             Complex128 => "complex128",
             Bfloat16 => "bfloat16",
-            Float8E4M3FN => "float8e4m3fn",
-            Float8E4M3FNUZ => "float8e4m3fnuz",
-            Float8E5M2 => "float8e5m2",
-            Float8E5M2FNUZ => "float8e5m2fnuz",
+            Float8e4m3fn => "float8e4m3fn",
+            Float8e4m3fnuz => "float8e4m3fnuz",
+            Float8e5m2 => "float8e5m2",
+            Float8e5m2fnuz => "float8e5m2fnuz",
             Uint4 => "uint4",
             Int4 => "int4",
-            Float4E2M1 => "float4e2m1",
-            Float8E8M0 => "float8e8m0",
+            Float4e2m1 => "float4e2m1",
+            Float8e8m0 => "float8e8m0",
             Uint2 => "uint2",
             Int2 => "int2",
-            Float6E2M3 => "float6e2m3",
-            Float6E3M2 => "float6e3m2",
+            Float6e2m3 => "float6e2m3",
+            Float6e3m2 => "float6e3m2",
         }
     }
 
@@ -205,9 +141,10 @@ mod tests {
 
     #[test]
     fn numbers_round_trip_and_index_the_table() {
-        for (i, t) in DataType::ALL.iter().enumerate() {
-            assert_eq!(t.onnx(), i as i32 + 1);
-            assert_eq!(DataType::from_onnx(t.onnx()), Some(*t));
+        for code in 1..=28 {
+            let t = DataType::from_onnx(code).expect("ONNX numbers 1..=28 are element types");
+            assert_eq!(t.onnx(), code);
+            assert!(!t.name().is_empty() && t.name() != "undefined");
         }
         assert_eq!(DataType::from_onnx(0), None);
         assert_eq!(DataType::from_onnx(29), None);
@@ -228,7 +165,7 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert!(DataType::Bfloat16.is_float() && !DataType::Float8E4M3FN.is_float());
+        assert!(DataType::Bfloat16.is_float() && !DataType::Float8e4m3fn.is_float());
         assert!(DataType::Uint4.is_int() && !DataType::Uint4.is_signed_int());
         assert!(DataType::Int16.is_signed_int() && !DataType::Bool.is_int());
     }

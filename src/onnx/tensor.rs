@@ -7,7 +7,7 @@ use half::{bf16, f16};
 
 use super::dtype::DataType;
 use crate::error::{Error, Result};
-use crate::onnx::proto::TensorProto;
+use crate::onnx::proto::{tensor_proto::DataLocation, TensorProto};
 
 fn name(t: &TensorProto) -> &str {
     t.name.as_deref().unwrap_or("")
@@ -31,7 +31,7 @@ fn check_type(t: &TensorProto, takes: &[DataType], what: &str) -> Result<DataTyp
 
 /// `raw_data` when it holds the values (present and non-empty, or the typed field empty too).
 fn raw(t: &TensorProto, typed_len: usize) -> Result<Option<&[u8]>> {
-    if t.data_location == Some(1) || !t.external_data.is_empty() {
+    if t.data_location == Some(DataLocation::External as i32) || !t.external_data.is_empty() {
         return Err(Error::unsupported(format!(
             "tensor '{}' still has external data",
             name(t)

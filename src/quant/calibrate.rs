@@ -550,7 +550,9 @@ fn collect(
         .outputs()
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.element_type_code == 1 && float.contains_key(o.name.as_str()))
+        .filter(|(_, o)| {
+            o.element_type_code == DataType::Float.onnx() && float.contains_key(o.name.as_str())
+        })
         .map(|(i, _)| i)
         .collect();
     let out_names: Vec<String> = out_idx
@@ -566,7 +568,7 @@ fn collect(
         .inputs()
         .iter()
         .enumerate()
-        .filter(|(_, i)| i.element_type_code == 1)
+        .filter(|(_, i)| i.element_type_code == DataType::Float.onnx())
         .map(|(k, _)| k)
         .collect();
     let mut in_collectors: Vec<Box<dyn Collector>> = float_inputs
