@@ -8,8 +8,8 @@
 //!   EP-written report, and compare either with a pre-flight prediction.
 //!
 //! The NPU support table the pre-flight checker uses is data, not code: `npu_support.json` beside this file
-//! (embedded with `include_str!`), each entry naming its source. `shapes` (private) holds the small shape /
-//! element-type propagation and integer constant folding the checker needs.
+//! (embedded with `include_str!`), each entry naming its source. `shapes` (private) gives the checker its names for
+//! the shape / element-type propagation and integer constant folding of [`crate::onnx`].
 //!
 //! Everything here is plain Rust: owned `String`s, plain enums, no raw pointers (the Windows device scan in
 //! `device` is the one place that calls an OS API, behind `cfg(windows)`).

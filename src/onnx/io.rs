@@ -212,11 +212,34 @@ impl Model {
                 path.display()
             ))
         })?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+        let Some(ext) = self.external_choice(path, file_name, options, limit)? else {
+            let tmp = staged(path, &encode_model(&self.proto, limit)?)?;
+            stopped()?;
+            return tmp.commit();
         };
-        let external = match &options.external_data {
+        let data_path = external_target(path, file_name, &ext)?;
+        let mut proto = self.proto.clone();
+        let data = move_out_tensors(&mut proto, &data_path, &ext, &stopped)?;
+        let bytes = encode_model(&proto, limit)?;
+        drop(proto);
+        let tmp = staged(path, &bytes)?;
+        stopped()?;
+        if let Some(data) = data {
+            data.commit()?;
+        }
+        tmp.commit()
+    }
+
+    /// The external-data layout to save with: the caller's, or an automatic one (`<file>.data`) when the model
+    /// would not fit one protobuf; `None` to save a single file.
+    fn external_choice(
+        &self,
+        path: &Path,
+        file_name: &std::ffi::OsStr,
+        options: &SaveOptions,
+        limit: usize,
+    ) -> Result<Option<ExternalDataOptions>> {
+        Ok(match &options.external_data {
             Some(ext) => Some(ext.clone()),
             None if self.proto.encoded_len() > limit => {
                 let name = file_name.to_str().ok_or_else(|| {
@@ -231,98 +254,108 @@ impl Model {
                 })
             }
             None => None,
-        };
-        let Some(ext) = external else {
-            let bytes = encode_model(&self.proto, limit)?;
-            let mut tmp = AtomicFile::create(path)?;
-            tmp.write_all(&bytes)?;
-            tmp.sync()?;
-            stopped()?;
-            return tmp.commit();
-        };
-
-        // An empty location is the caller's argument, not a defect of the model (as it is when loading).
-        if ext.location.is_empty() {
-            return Err(Error::invalid_argument(
-                "external data file location is empty",
-            ));
-        }
-        check_location(&ext.location, "external data file")?;
-        let data_path = dir.join(&ext.location);
-        let normalized: PathBuf = Path::new(&ext.location)
-            .components()
-            .filter(|c| !matches!(c, Component::CurDir))
-            .collect();
-        if normalized.as_os_str() == file_name {
-            return Err(Error::invalid_argument(format!(
-                "cannot save '{}': the external data location '{}' is the model file itself",
-                path.display(),
-                ext.location
-            )));
-        }
-
-        let mut proto = self.proto.clone();
-        let mut data: Option<(AtomicFile, BufWriter<File>, u64)> = None;
-        let location = ext.location.clone();
-        visit_tensors_mut(&mut proto, &mut |t: &mut TensorProto| {
-            let Some(raw) = t.raw_data.as_ref() else {
-                return Ok(());
-            };
-            if raw.len() < ext.size_threshold || is_external(t) {
-                return Ok(());
-            }
-            stopped()?;
-            if data.is_none() {
-                let tmp = AtomicFile::create(&data_path)?;
-                let writer = BufWriter::with_capacity(
-                    1 << 20,
-                    tmp.file().try_clone().map_err(|e| tmp.write_error(e))?,
-                );
-                data = Some((tmp, writer, 0));
-            }
-            let (tmp, writer, pos) = data.as_mut().expect("data file created above");
-            let len = raw.len() as u64;
-            let align = if len >= PAGE_ALIGNMENT {
-                PAGE_ALIGNMENT
-            } else {
-                SMALL_ALIGNMENT
-            };
-            let offset = pos.div_ceil(align) * align;
-            let pad = vec![0u8; (offset - *pos) as usize];
-            writer
-                .write_all(&pad)
-                .and_then(|_| writer.write_all(raw))
-                .map_err(|e| tmp.write_error(e))?;
-            *pos = offset + len;
-            t.raw_data = None;
-            t.external_data = vec![
-                entry("location", &location),
-                entry("offset", &offset.to_string()),
-                entry("length", &len.to_string()),
-            ];
-            t.data_location = Some(tensor_proto::DataLocation::External as i32);
-            Ok(())
-        })?;
-        let bytes = encode_model(&proto, limit)?;
-        drop(proto);
-        let data = match data {
-            Some((tmp, mut writer, _)) => {
-                writer.flush().map_err(|e| tmp.write_error(e))?;
-                drop(writer);
-                Some(tmp)
-            }
-            None => None,
-        };
-        let mut tmp = AtomicFile::create(path)?;
-        tmp.write_all(&bytes)?;
-        tmp.sync()?;
-        stopped()?;
-        if let Some(data) = data {
-            data.commit()?;
-        }
-        tmp.commit()
+        })
     }
+}
 
+/// A model file written and synced under a temporary name, committed by the caller.
+fn staged(path: &Path, bytes: &[u8]) -> Result<AtomicFile> {
+    let mut tmp = AtomicFile::create(path)?;
+    tmp.write_all(bytes)?;
+    tmp.sync()?;
+    Ok(tmp)
+}
+
+/// The external data file's path beside `path`, refusing an empty or escaping location and the model file itself.
+fn external_target(
+    path: &Path,
+    file_name: &std::ffi::OsStr,
+    ext: &ExternalDataOptions,
+) -> Result<PathBuf> {
+    // An empty location is the caller's argument, not a defect of the model (as it is when loading).
+    if ext.location.is_empty() {
+        return Err(Error::invalid_argument(
+            "external data file location is empty",
+        ));
+    }
+    check_location(&ext.location, "external data file")?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let normalized: PathBuf = Path::new(&ext.location)
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    if normalized.as_os_str() == file_name {
+        return Err(Error::invalid_argument(format!(
+            "cannot save '{}': the external data location '{}' is the model file itself",
+            path.display(),
+            ext.location
+        )));
+    }
+    Ok(dir.join(&ext.location))
+}
+
+/// Moves every inline tensor of at least the threshold into the (staged, uncommitted) data file at `data_path`,
+/// aligned, and points the tensors at it. `None` when no tensor qualified (no data file is created).
+fn move_out_tensors(
+    proto: &mut ModelProto,
+    data_path: &Path,
+    ext: &ExternalDataOptions,
+    stopped: &dyn Fn() -> Result<()>,
+) -> Result<Option<AtomicFile>> {
+    let mut data: Option<(AtomicFile, BufWriter<File>, u64)> = None;
+    visit_tensors_mut(proto, &mut |t: &mut TensorProto| {
+        let Some(raw) = t.raw_data.as_ref() else {
+            return Ok(());
+        };
+        if raw.len() < ext.size_threshold || is_external(t) {
+            return Ok(());
+        }
+        stopped()?;
+        if data.is_none() {
+            let tmp = AtomicFile::create(data_path)?;
+            let writer = BufWriter::with_capacity(
+                1 << 20,
+                tmp.file().try_clone().map_err(|e| tmp.write_error(e))?,
+            );
+            data = Some((tmp, writer, 0));
+        }
+        let (tmp, writer, pos) = data.as_mut().expect("data file created above");
+        let len = raw.len() as u64;
+        let align = if len >= PAGE_ALIGNMENT {
+            PAGE_ALIGNMENT
+        } else {
+            SMALL_ALIGNMENT
+        };
+        let offset = pos.div_ceil(align) * align;
+        let pad = vec![0u8; (offset - *pos) as usize];
+        writer
+            .write_all(&pad)
+            .and_then(|_| writer.write_all(raw))
+            .map_err(|e| tmp.write_error(e))?;
+        *pos = offset + len;
+        t.raw_data = None;
+        t.external_data = vec![
+            entry("location", &ext.location),
+            entry("offset", &offset.to_string()),
+            entry("length", &len.to_string()),
+        ];
+        t.data_location = Some(tensor_proto::DataLocation::External as i32);
+        Ok(())
+    })?;
+    Ok(match data {
+        Some((tmp, mut writer, _)) => {
+            writer.flush().map_err(|e| tmp.write_error(e))?;
+            drop(writer);
+            Some(tmp)
+        }
+        None => None,
+    })
+}
+
+impl Model {
     /// Reads every external tensor of at most `inline_up_to` bytes into `raw_data` (checking location, file, range
     /// and size of all of them), so the model (when nothing was left out)
     /// no longer refers to any file.
@@ -454,7 +487,7 @@ fn is_external(t: &TensorProto) -> bool {
 
 /// The raw byte size a tensor's type and shape call for, when both are known and fixed-size.
 pub(crate) fn expected_raw_size(t: &TensorProto) -> Option<u64> {
-    let dt = tensor_proto::DataType::try_from(t.data_type?).ok()?;
+    let dt = super::DataType::from_onnx(t.data_type?)?;
     let mut n: u64 = 1;
     for &d in &t.dims {
         n = n.checked_mul(u64::try_from(d).ok()?)?;

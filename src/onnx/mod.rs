@@ -1,49 +1,20 @@
-//! ONNX models: the protobuf schema (prost), lossless load/save, external data, inspection.
+//! ONNX models: the protobuf schema (prost), lossless load/save, external data, inspection, and the graph toolkit
+//! the quantizer, the pre-flight and the CLI share: element types ([`DataType`]), typed tensor reads
+//! ([`tensor`]), node attributes ([`node`]), shape inference with integer constant folding (`shape_infer`, `fold`).
 
+mod dtype;
+pub(crate) mod fold;
 pub mod fs;
 mod inspect;
 mod io;
 pub mod node;
 pub mod proto;
 mod proto_ext;
+pub(crate) mod shape_infer;
+pub mod tensor;
+
+pub use dtype::{element_type_name, DataType};
 
 pub use inspect::{Dim, ModelSummary, ValueInfo, ValueKind};
 pub(crate) use io::PROTOBUF_LIMIT;
 pub use io::{ExternalDataOptions, Model, SaveOptions, LAZY_INLINE_LIMIT};
-
-/// The ONNX name of a `TensorProto.DataType` value ("float", "uint8", ...), or "undefined(N)" for unknown ones.
-pub fn element_type_name(t: i32) -> String {
-    const NAMES: [&str; 27] = [
-        "undefined",
-        "float",
-        "uint8",
-        "int8",
-        "uint16",
-        "int16",
-        "int32",
-        "int64",
-        "string",
-        "bool",
-        "float16",
-        "double",
-        "uint32",
-        "uint64",
-        "complex64",
-        "complex128",
-        "bfloat16",
-        "float8e4m3fn",
-        "float8e4m3fnuz",
-        "float8e5m2",
-        "float8e5m2fnuz",
-        "uint4",
-        "int4",
-        "float4e2m1",
-        "float8e8m0",
-        "uint2",
-        "int2",
-    ];
-    match usize::try_from(t).ok().and_then(|i| NAMES.get(i)) {
-        Some(n) if t != 0 => (*n).to_string(),
-        _ => format!("undefined({t})"),
-    }
-}

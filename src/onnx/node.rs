@@ -1,11 +1,36 @@
-//! Reading a node's op type and attributes: one behaviour for every module that walks graphs (an absent field reads
+//! Reading a node's op type, domain and attributes (and a model's default opset): one behaviour for every module that walks graphs (an absent field reads
 //! as empty or `None`, never as a default value).
 
-use crate::onnx::proto::{AttributeProto, NodeProto};
+use crate::error::{Error, Result};
+use crate::onnx::proto::{AttributeProto, ModelProto, NodeProto};
 
 /// The node's op type, "" when absent.
 pub fn op(n: &NodeProto) -> &str {
     n.op_type.as_deref().unwrap_or("")
+}
+
+/// The node's domain, "" when absent.
+pub fn domain(n: &NodeProto) -> &str {
+    n.domain.as_deref().unwrap_or("")
+}
+
+/// Whether a domain name is the default ONNX domain ("" or "ai.onnx").
+pub fn is_default_domain_name(d: &str) -> bool {
+    matches!(d, "" | "ai.onnx")
+}
+
+/// Whether the node is in the default ONNX domain.
+pub fn is_default_domain(n: &NodeProto) -> bool {
+    is_default_domain_name(domain(n))
+}
+
+/// The default-domain opset a model imports; `Unsupported` when it imports none.
+pub fn default_opset(m: &ModelProto) -> Result<i64> {
+    m.opset_import
+        .iter()
+        .find(|o| is_default_domain_name(o.domain.as_deref().unwrap_or("")))
+        .and_then(|o| o.version)
+        .ok_or_else(|| Error::unsupported("the model imports no default-domain (ai.onnx) opset"))
 }
 
 /// The attribute called `name`, if the node has one.

@@ -1,35 +1,10 @@
-//! Hand-written additions to the generated protobuf types of [`super::proto`].
+//! Hand-written additions to the generated protobuf types of [`super::proto`] (the element-type table is
+//! [`super::DataType`]'s, in `dtype.rs`).
 
-use super::proto::tensor_proto::DataType;
 use super::proto::Version;
 
 /// The newest IR version the schema knows (`onnx.Version.IR_VERSION`).
 pub const IR_VERSION: i64 = Version::IrVersion as i64;
-
-impl DataType {
-    /// Bits per element (`None` for STRING and UNDEFINED). Sub-byte types are packed densely in `raw_data`.
-    pub fn bits(self) -> Option<u64> {
-        use DataType::*;
-        Some(match self {
-            Undefined | String => return None,
-            Uint2 | Int2 => 2,
-            Uint4 | Int4 | Float4e2m1 => 4,
-            Float6e2m3 | Float6e3m2 => 6,
-            Bool | Uint8 | Int8 | Float8e4m3fn | Float8e4m3fnuz | Float8e5m2 | Float8e5m2fnuz
-            | Float8e8m0 => 8,
-            Uint16 | Int16 | Float16 | Bfloat16 => 16,
-            Float | Int32 | Uint32 => 32,
-            Int64 | Double | Uint64 | Complex64 => 64,
-            Complex128 => 128,
-        })
-    }
-
-    /// Bytes `n` elements take in `raw_data` (rounded up for sub-byte types); `None` for strings or overflow.
-    pub fn raw_size(self, n: u64) -> Option<u64> {
-        let bits = n.checked_mul(self.bits()?)?;
-        Some(bits.div_ceil(8))
-    }
-}
 
 #[cfg(test)]
 mod tests {

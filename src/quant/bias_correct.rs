@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use crate::error::{Error, Result};
 use crate::onnx::node::{attr_f, attr_i, attr_ints, attr_s, op};
 use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
-use crate::onnx::Model;
+use crate::onnx::{DataType, Model};
 use crate::quant::data::{Batch, CalibrationSource};
 use crate::quant::qdq::rules::{decide, Decision};
 use crate::quant::qdq::weight_spec;
@@ -31,7 +31,7 @@ use crate::runtime::{
 fn is_float_init(g: &GraphProto, name: &str) -> bool {
     g.initializer
         .iter()
-        .any(|t| t.name.as_deref() == Some(name) && t.data_type == Some(1))
+        .any(|t| t.name.as_deref() == Some(name) && t.data_type == Some(DataType::Float.onnx()))
 }
 
 /// The nodes bias correction applies to: quantized 2-D Convs (explicit pads) and Gemms (alpha = beta = 1, no

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::proto::ModelProto;
-use crate::onnx::Model;
+use crate::onnx::{DataType, Model};
 use crate::quant::calib_cache::{self, CacheKey, CachedTensor, DataDigest};
 use crate::quant::data::CalibrationSource;
 use crate::quant::histogram::{choose_range, Grid, Histogram, HistogramCollector, RangeMethod};
@@ -412,7 +412,7 @@ fn to_calibration(collected: &[Collected]) -> Calibration {
                 TensorStats {
                     min,
                     max,
-                    elem_type: 1,
+                    elem_type: DataType::Float.onnx(),
                     shape: c.shape.clone(),
                 },
             );
@@ -508,7 +508,7 @@ fn from_cache(
                 TensorStats {
                     min,
                     max,
-                    elem_type: 1,
+                    elem_type: DataType::Float.onnx(),
                     shape: t.shape,
                 },
             );
@@ -550,7 +550,9 @@ fn collect(
         .outputs()
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.element_type_code == 1 && float.contains_key(o.name.as_str()))
+        .filter(|(_, o)| {
+            o.element_type_code == DataType::Float.onnx() && float.contains_key(o.name.as_str())
+        })
         .map(|(i, _)| i)
         .collect();
     let out_names: Vec<String> = out_idx
@@ -566,7 +568,7 @@ fn collect(
         .inputs()
         .iter()
         .enumerate()
-        .filter(|(_, i)| i.element_type_code == 1)
+        .filter(|(_, i)| i.element_type_code == DataType::Float.onnx())
         .map(|(k, _)| k)
         .collect();
     let mut in_collectors: Vec<Box<dyn Collector>> = float_inputs

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
+use crate::onnx::DataType;
 
 /// The integer type of a quantized tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,10 +35,10 @@ impl QuantType {
     /// ONNX `TensorProto.DataType` of the type.
     pub fn onnx_type(self) -> i32 {
         match self {
-            QuantType::U8 => 2,
-            QuantType::S8 => 3,
-            QuantType::U16 => 4,
-            QuantType::S16 => 5,
+            QuantType::U8 => DataType::Uint8.onnx(),
+            QuantType::S8 => DataType::Int8.onnx(),
+            QuantType::U16 => DataType::Uint16.onnx(),
+            QuantType::S16 => DataType::Int16.onnx(),
         }
     }
     pub fn is_16bit(self) -> bool {

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::onnx::DataType;
 use crate::runtime::{ElementType, TensorInfo, TensorRef};
 
 /// A tensor owning its bytes (row-major, native endianness).
@@ -585,8 +586,8 @@ impl ImagePreprocess {
             }
         };
         let et = match info.element_type_code {
-            1 => ElementType::Float32,
-            2 => ElementType::Uint8,
+            c if c == DataType::Float.onnx() => ElementType::Float32,
+            c if c == DataType::Uint8.onnx() => ElementType::Uint8,
             c => {
                 return Err(Error::new(
                     ErrorKind::TensorMismatch,

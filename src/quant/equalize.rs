@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use crate::error::Result;
 use crate::onnx::node::{attr_f, attr_i, op};
 use crate::onnx::proto::{GraphProto, ModelProto, NodeProto};
+use crate::onnx::DataType;
 use crate::quant::qdq::weights::{f32_tensor, read_f32};
 
 /// One equalizable pair: node indices of A, the optional link, and B.
@@ -97,9 +98,9 @@ pub fn equalize(model: &mut ModelProto, replace_clip6_relu: bool) -> Result<Vec<
             && n.input.len() >= 2
             && n.input[1..].iter().filter(|s| !s.is_empty()).all(|w| {
                 uses.get(w.as_str()) == Some(&1)
-                    && init
-                        .get(w.as_str())
-                        .is_some_and(|&i| g.initializer[i].data_type == Some(1))
+                    && init.get(w.as_str()).is_some_and(|&i| {
+                        g.initializer[i].data_type == Some(DataType::Float.onnx())
+                    })
             })
     };
     let single_next = |t: &str| -> Option<usize> {

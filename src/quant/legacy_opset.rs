@@ -24,7 +24,7 @@ use crate::quant::qdq::opset::i64_tensor;
 pub const TARGET: i64 = 10;
 
 fn is_default_domain(d: Option<&str>) -> bool {
-    matches!(d.unwrap_or(""), "" | "ai.onnx")
+    crate::onnx::node::is_default_domain_name(d.unwrap_or(""))
 }
 
 /// Every name a graph (and its subgraphs) defines or reads, so new initializers get fresh names.
@@ -172,12 +172,7 @@ fn convert_graph(
 /// Errors: `Unsupported` naming a node whose old form has no exact opset-10 equivalent (see the module docs),
 /// `ModelInvalid` for a node missing a required attribute.
 pub fn upgrade_old_opset(m: &ModelProto) -> Result<Option<(ModelProto, String)>> {
-    let Some(from) = m
-        .opset_import
-        .iter()
-        .find(|o| is_default_domain(o.domain.as_deref()))
-        .and_then(|o| o.version)
-    else {
+    let Ok(from) = crate::onnx::node::default_opset(m) else {
         return Ok(None);
     };
     if from >= TARGET {
@@ -273,7 +268,9 @@ mod tests {
         assert_eq!(g.node[0].input, ["x", "s_starts_1", "s_ends"]);
         assert!(g.node[0].attribute.is_empty());
         assert_eq!(
-            crate::quant::qdq::weights::read_i64(&g.initializer[0]).as_deref(),
+            crate::onnx::tensor::int_values(&g.initializer[0])
+                .ok()
+                .as_deref(),
             Some(&[0i64, 1][..])
         );
         assert_eq!(m.opset_import[0].version, Some(10));

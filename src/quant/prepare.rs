@@ -25,7 +25,7 @@ use crate::onnx::proto::{
     type_proto, AttributeProto, GraphProto, ModelProto, TensorProto, TensorShapeProto, TypeProto,
     ValueInfoProto,
 };
-use crate::onnx::Model;
+use crate::onnx::{DataType, Model};
 use crate::quant::legacy_opset::upgrade_old_opset;
 use crate::quant::qdq::weights::{f32_tensor, read_f32};
 use crate::quant::qdq::MAX_OPSET;
@@ -64,22 +64,17 @@ pub struct Prepared {
 impl Prepared {
     /// The float activations (element type float): what calibration observes.
     pub fn float_activations(&self) -> impl Iterator<Item = &ActivationInfo> {
-        self.activations.iter().filter(|a| a.elem_type == 1)
+        self.activations
+            .iter()
+            .filter(|a| a.elem_type == DataType::Float.onnx())
     }
 }
 
 fn is_default_domain(d: Option<&str>) -> bool {
-    matches!(d.unwrap_or(""), "" | "ai.onnx")
+    crate::onnx::node::is_default_domain_name(d.unwrap_or(""))
 }
 
-/// The default-domain opset of a model.
-pub fn default_opset(m: &ModelProto) -> Result<i64> {
-    m.opset_import
-        .iter()
-        .find(|o| is_default_domain(o.domain.as_deref()))
-        .and_then(|o| o.version)
-        .ok_or_else(|| Error::unsupported("the model imports no default-domain (ai.onnx) opset"))
-}
+pub use crate::onnx::node::default_opset;
 
 /// Refuses models the quantizer cannot take, before any work: no graph, already quantized (naming the node),
 /// a default-domain opset outside what the QDQ emitter supports.
@@ -305,13 +300,13 @@ pub(crate) fn constant_value(a: &AttributeProto) -> Option<TensorProto> {
         "value_floats" => Some(f32_tensor("", &[a.floats.len() as i64], &a.floats)),
         "value_int" => a.i.map(|i| TensorProto {
             dims: vec![],
-            data_type: Some(7),
+            data_type: Some(DataType::Int64.onnx()),
             int64_data: vec![i],
             ..Default::default()
         }),
         "value_ints" => Some(TensorProto {
             dims: vec![a.ints.len() as i64],
-            data_type: Some(7),
+            data_type: Some(DataType::Int64.onnx()),
             int64_data: a.ints.clone(),
             ..Default::default()
         }),
@@ -354,7 +349,7 @@ pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
             inits
                 .get(name)
                 .copied()
-                .filter(|&i| g.initializer[i].data_type == Some(1))
+                .filter(|&i| g.initializer[i].data_type == Some(DataType::Float.onnx()))
         };
         let mut plan = None;
         for (bi, bn) in g.node.iter().enumerate() {
@@ -802,13 +797,13 @@ mod tests {
         };
         let unknown = ActivationInfo {
             name: "/Reshape_output_0".into(),
-            elem_type: 1,
+            elem_type: DataType::Float.onnx(),
             shape: vec![],
             dim_names: vec![],
             is_graph_input: false,
         };
         let t = tensor(typed(&unknown));
-        assert_eq!(t.elem_type, Some(1));
+        assert_eq!(t.elem_type, Some(DataType::Float.onnx()));
         assert!(
             t.shape.is_none(),
             "0 dimensions stated as a shape: {:?}",

@@ -389,9 +389,8 @@ pub(crate) fn create(
         placement: Placement::Unavailable(String::new()),
     };
     let strict = plan.policy == FallbackPolicy::Strict;
-    let unavailable = |reason: &str| Error::new(ErrorKind::DeviceUnavailable, reason.to_string());
 
-    // 1. The NPU attempt.
+    // 1. The NPU attempt; 2. did the NPU take enough of the graph?
     let mut reason: Option<String> = plan.skipped.clone();
     if let (Some(reason), true) = (&reason, strict) {
         return Err(unavailable(&format!("{reason} (fallback policy STRICT)")));
@@ -400,66 +399,14 @@ pub(crate) fn create(
     if let Some(npu_opts) = &plan.options {
         exec.cache_key = plan.cache_key.clone();
         exec.provider_options = npu_opts.clone();
-        let raw = base_options(env, options)?;
-        match append_vitisai(rt, raw.raw(), npu_opts) {
-            Err(ort_reason) => {
-                let r = format!("the VitisAI execution provider could not be added: {ort_reason}");
-                if strict {
-                    return Err(unavailable(&r));
-                }
-                reason = Some(r);
-            }
-            Ok(()) => match create(raw.raw()) {
-                Ok(s) => session = s,
-                Err(e) if !strict => {
-                    reason = Some(format!(
-                        "creating the session with the VitisAI execution provider failed: {}",
-                        e.message()
-                    ))
-                }
-                Err(e) => {
-                    return Err(
-                        e.context("creating the session with the VitisAI execution provider")
-                    )
-                }
-            },
+        match npu_session(env, options, npu_opts, strict, create)? {
+            Ok(s) => session = s,
+            Err(r) => reason = Some(r),
         }
     }
-
-    // 2. Did the NPU take enough of the graph?
     if !session.is_null() {
-        exec.placement = read_placement(rt, session, options);
-        let min = options.min_npu_fraction.get();
-        let shortfall = match exec.placement.npu_counts() {
-            Some((0, all)) => Some(format!("no node was assigned to the NPU (0 of {all} nodes)")),
-            Some((npu, all)) if (npu as f64) < min * all as f64 => Some(format!(
-                "{npu} of {all} nodes ({}) were assigned to the NPU, below the required minimum of {:.1}%",
-                percent(npu, all),
-                min * 100.0
-            )),
-            Some(_) => None,
-            None if min > 0.0 => Some(format!(
-                "the minimum NPU node fraction {min} cannot be checked: {}",
-                exec.placement.describe()
-            )),
-            None => None,
-        };
-        match shortfall {
-            None => exec.device_used = DeviceUsed::Npu,
-            Some(r) if strict => {
-                release(rt, session);
-                return Err(unavailable(&r));
-            }
-            Some(r) if exec.placement.assignment().is_none() => {
-                // Prefer, placement unknown: keep the NPU session, say that the minimum was not checked.
-                exec.device_used = DeviceUsed::Npu;
-                exec.warnings.push(r);
-            }
-            Some(r) => {
-                release(rt, session);
-                session = std::ptr::null_mut();
-                reason = Some(r);
-            }
+        if let Some(r) = keep_npu_session(rt, &mut session, options, strict, &mut exec)? {
+            reason = Some(r);
         }
     }
 
@@ -471,21 +418,106 @@ pub(crate) fn create(
         exec.device_used = DeviceUsed::Cpu;
     }
     if let Some(r) = reason {
-        let r = format!(
-            "{r}; the session runs on the CPU ({})",
-            exec.placement.describe()
-        );
-        env.log(
-            LogLevel::Warning,
-            &format!("NPU requested but not used: {r}"),
-        );
-        exec.warnings.push(format!("fallback to the CPU: {r}"));
-        exec.fallback_reason = r;
+        record_fallback(env, &mut exec, r);
     }
     for w in &plan.warnings {
         env.log(LogLevel::Warning, w);
     }
     Ok((session, exec))
+}
+
+fn unavailable(reason: &str) -> Error {
+    Error::new(ErrorKind::DeviceUnavailable, reason.to_string())
+}
+
+/// Creates the session with the VitisAI EP. `Ok(Err(reason))` when it failed and the policy allows the CPU
+/// fallback; an error when it failed under STRICT.
+fn npu_session(
+    env: &Environment,
+    options: &SessionOptions,
+    npu_opts: &[(String, String)],
+    strict: bool,
+    create: &dyn Fn(*mut OrtSessionOptions) -> Result<*mut OrtSession>,
+) -> Result<std::result::Result<*mut OrtSession, String>> {
+    let raw = base_options(env, options)?;
+    if let Err(ort_reason) = append_vitisai(env.runtime(), raw.raw(), npu_opts) {
+        let r = format!("the VitisAI execution provider could not be added: {ort_reason}");
+        if strict {
+            return Err(unavailable(&r));
+        }
+        return Ok(Err(r));
+    }
+    match create(raw.raw()) {
+        Ok(s) => Ok(Ok(s)),
+        Err(e) if !strict => Ok(Err(format!(
+            "creating the session with the VitisAI execution provider failed: {}",
+            e.message()
+        ))),
+        Err(e) => Err(e.context("creating the session with the VitisAI execution provider")),
+    }
+}
+
+/// Why the NPU's share of the graph is not enough (`None` when it is, or when nothing is required).
+fn npu_shortfall(placement: &Placement, min: f64) -> Option<String> {
+    match placement.npu_counts() {
+        Some((0, all)) => Some(format!("no node was assigned to the NPU (0 of {all} nodes)")),
+        Some((npu, all)) if (npu as f64) < min * all as f64 => Some(format!(
+            "{npu} of {all} nodes ({}) were assigned to the NPU, below the required minimum of {:.1}%",
+            percent(npu, all),
+            min * 100.0
+        )),
+        Some(_) => None,
+        None if min > 0.0 => Some(format!(
+            "the minimum NPU node fraction {min} cannot be checked: {}",
+            placement.describe()
+        )),
+        None => None,
+    }
+}
+
+/// Reads the NPU session's placement and keeps the session when the NPU took enough; otherwise releases it (setting
+/// `session` to null) and returns the fallback reason, or fails under STRICT.
+fn keep_npu_session(
+    rt: &Runtime,
+    session: &mut *mut OrtSession,
+    options: &SessionOptions,
+    strict: bool,
+    exec: &mut Execution,
+) -> Result<Option<String>> {
+    exec.placement = read_placement(rt, *session, options);
+    match npu_shortfall(&exec.placement, options.min_npu_fraction.get()) {
+        None => exec.device_used = DeviceUsed::Npu,
+        Some(r) if strict => {
+            release(rt, *session);
+            *session = std::ptr::null_mut();
+            return Err(unavailable(&r));
+        }
+        Some(r) if exec.placement.assignment().is_none() => {
+            // Prefer, placement unknown: keep the NPU session, say that the minimum was not checked.
+            exec.device_used = DeviceUsed::Npu;
+            exec.warnings.push(r);
+        }
+        Some(r) => {
+            release(rt, *session);
+            *session = std::ptr::null_mut();
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
+}
+
+/// Says (in the log and the execution record) why the NPU was requested but the CPU runs the session.
+fn record_fallback(env: &Environment, exec: &mut Execution, reason: String) {
+    let r = format!(
+        "{reason}; the session runs on the CPU ({})",
+        exec.placement.describe()
+    );
+    env.log(
+        LogLevel::Warning,
+        &format!("NPU requested but not used: {r}"),
+    );
+    exec.warnings.push(format!("fallback to the CPU: {r}"));
+    exec.fallback_reason = r;
 }
 
 fn read_placement(rt: &Runtime, session: *mut OrtSession, options: &SessionOptions) -> Placement {

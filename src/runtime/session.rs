@@ -710,8 +710,58 @@ impl Session {
         inputs: &[(usize, TensorRef<'_>)],
         outputs: &mut [(usize, Option<TensorMut<'_>>)],
     ) -> Result<Vec<Option<Tensor>>> {
-        let rt = self.rt;
-        // ---- validation (no ORT call before it passes) ----
+        // No ORT call before every check passes.
+        self.check_run_inputs(inputs)?;
+        self.check_run_outputs(outputs)?;
+        if options.is_some_and(|o| o.is_cancelled()) {
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                "the run was cancelled before it started",
+            ));
+        }
+
+        // Caller memory as OrtValues (pointer arrays on the stack for up to INLINE tensors: no allocation).
+        const INLINE: usize = 8;
+        let (n_in, n_out) = (inputs.len(), outputs.len());
+        let (mut in_vals_s, mut in_vals_h) =
+            ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
+        let (mut in_names_s, mut in_names_h) = ([std::ptr::null::<c_char>(); INLINE], Vec::new());
+        let (mut out_vals_s, mut out_vals_h) =
+            ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
+        let (mut out_names_s, mut out_names_h) = ([std::ptr::null::<c_char>(); INLINE], Vec::new());
+        let in_vals = ValueList {
+            rt: self.rt,
+            values: inline_or_heap(&mut in_vals_s, &mut in_vals_h, n_in, std::ptr::null_mut()),
+        };
+        let in_names = inline_or_heap(&mut in_names_s, &mut in_names_h, n_in, std::ptr::null());
+        self.wrap_inputs(inputs, in_vals.values, in_names)?;
+        let out_vals = ValueList {
+            rt: self.rt,
+            values: inline_or_heap(
+                &mut out_vals_s,
+                &mut out_vals_h,
+                n_out,
+                std::ptr::null_mut(),
+            ),
+        };
+        let out_names = inline_or_heap(&mut out_names_s, &mut out_names_h, n_out, std::ptr::null());
+        let n_allocated = self.wrap_outputs(outputs, out_vals.values, out_names)?;
+
+        self.ort_run(
+            options,
+            in_names,
+            in_vals.values,
+            out_names,
+            out_vals.values,
+        )?;
+        if n_allocated == 0 {
+            return Ok(Vec::new());
+        }
+        self.collect_outputs(outputs, out_vals.values)
+    }
+
+    /// Run check: every input given once, in range, of the model's type and shape.
+    fn check_run_inputs(&self, inputs: &[(usize, TensorRef<'_>)]) -> Result<()> {
         let mut seen_in = 0u64;
         let mut seen_in_big: Vec<bool> = Vec::new();
         for (idx, t) in inputs {
@@ -752,6 +802,11 @@ impl Session {
                 format!("missing input(s): {}", missing.join(", ")),
             ));
         }
+        Ok(())
+    }
+
+    /// Run check: at least one output, each in range and requested once, caller buffers of the right type and size.
+    fn check_run_outputs(&self, outputs: &[(usize, Option<TensorMut<'_>>)]) -> Result<()> {
         if outputs.is_empty() {
             return Err(Error::invalid_argument(format!(
                 "no output requested; the model's outputs are: {}",
@@ -793,30 +848,17 @@ impl Session {
                 None => check_kind("output", info)?,
             }
         }
-        if let Some(o) = options {
-            if o.is_cancelled() {
-                return Err(Error::new(
-                    ErrorKind::Cancelled,
-                    "the run was cancelled before it started",
-                ));
-            }
-        }
+        Ok(())
+    }
 
-        // ---- wrap caller memory (pointer arrays on the stack for up to INLINE tensors: no allocation) ----
-        const INLINE: usize = 8;
-        let (n_in, n_out) = (inputs.len(), outputs.len());
-        let mem = self.mem_info.as_ptr();
-        let (mut in_vals_s, mut in_vals_h) =
-            ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
-        let (mut in_names_s, mut in_names_h) = ([std::ptr::null::<c_char>(); INLINE], Vec::new());
-        let (mut out_vals_s, mut out_vals_h) =
-            ([std::ptr::null_mut::<OrtValue>(); INLINE], Vec::new());
-        let (mut out_names_s, mut out_names_h) = ([std::ptr::null::<c_char>(); INLINE], Vec::new());
-        let in_vals = ValueList {
-            rt,
-            values: inline_or_heap(&mut in_vals_s, &mut in_vals_h, n_in, std::ptr::null_mut()),
-        };
-        let in_names = inline_or_heap(&mut in_names_s, &mut in_names_h, n_in, std::ptr::null());
+    /// Wraps the (checked) inputs as OrtValues over the caller's memory, filling `vals` and `names`.
+    fn wrap_inputs(
+        &self,
+        inputs: &[(usize, TensorRef<'_>)],
+        vals: &mut [*mut OrtValue],
+        names: &mut [*const c_char],
+    ) -> Result<()> {
+        let (rt, mem) = (self.rt, self.mem_info.as_ptr());
         for (k, (idx, t)) in inputs.iter().enumerate() {
             let input_name = || format!("input '{}'", self.inputs[*idx].name);
             match t.data {
@@ -829,25 +871,26 @@ impl Session {
                         t.shape.as_ptr(),
                         t.shape.len(),
                         ort_elem(t.element_type),
-                        &mut in_vals.values[k]
+                        &mut vals[k]
                     )
                 )
                 .map_err(|e| e.context(input_name()))?,
-                strs => fill_string_tensor(rt, t.shape, &strs, &mut in_vals.values[k])
+                strs => fill_string_tensor(rt, t.shape, &strs, &mut vals[k])
                     .map_err(|e| e.context(input_name()))?,
             }
-            in_names[k] = self.input_names_c[*idx].as_ptr();
+            names[k] = self.input_names_c[*idx].as_ptr();
         }
-        let out_vals = ValueList {
-            rt,
-            values: inline_or_heap(
-                &mut out_vals_s,
-                &mut out_vals_h,
-                n_out,
-                std::ptr::null_mut(),
-            ),
-        };
-        let out_names = inline_or_heap(&mut out_names_s, &mut out_names_h, n_out, std::ptr::null());
+        Ok(())
+    }
+
+    /// Wraps the outputs that have caller buffers as OrtValues, fills `names`; returns how many ORT allocates.
+    fn wrap_outputs(
+        &self,
+        outputs: &mut [(usize, Option<TensorMut<'_>>)],
+        vals: &mut [*mut OrtValue],
+        names: &mut [*const c_char],
+    ) -> Result<usize> {
+        let (rt, mem) = (self.rt, self.mem_info.as_ptr());
         let mut n_allocated = 0usize;
         for (k, (idx, buf)) in outputs.iter_mut().enumerate() {
             match buf {
@@ -860,27 +903,38 @@ impl Session {
                         t.shape.as_ptr(),
                         t.shape.len(),
                         ort_elem(t.element_type),
-                        &mut out_vals.values[k]
+                        &mut vals[k]
                     )
                 )
                 .map_err(|e| e.context(format!("output '{}'", self.outputs[*idx].name)))?,
                 None => n_allocated += 1,
             }
-            out_names[k] = self.output_names_c[*idx].as_ptr();
+            names[k] = self.output_names_c[*idx].as_ptr();
         }
+        Ok(n_allocated)
+    }
 
-        // ---- run ----
+    /// The ORT call itself; a failure after the run options were cancelled is `Cancelled`.
+    fn ort_run(
+        &self,
+        options: Option<&RunOptions>,
+        in_names: &[*const c_char],
+        in_vals: &[*mut OrtValue],
+        out_names: &[*const c_char],
+        out_vals: &mut [*mut OrtValue],
+    ) -> Result<()> {
+        let rt = self.rt;
         let run = ort_fn!(rt, Run);
         let status = unsafe {
             run(
                 self.raw.as_ptr(),
                 options.map_or(std::ptr::null(), |o| o.raw.as_ptr() as *const _),
                 in_names.as_ptr(),
-                in_vals.values.as_ptr() as *const *const OrtValue,
-                n_in,
+                in_vals.as_ptr() as *const *const OrtValue,
+                in_vals.len(),
                 out_names.as_ptr(),
-                n_out,
-                out_vals.values.as_mut_ptr(),
+                out_names.len(),
+                out_vals.as_mut_ptr(),
             )
         };
         if let Err(e) = super::ffi::take_status(rt, status) {
@@ -892,25 +946,33 @@ impl Session {
             }
             return Err(e.into_error().context("run"));
         }
+        Ok(())
+    }
 
-        // ---- collect ----
-        if n_allocated == 0 {
-            return Ok(Vec::new());
-        }
+    /// Takes the ORT-allocated outputs out of `vals` (same positions as `outputs`, `None` for in-place ones).
+    fn collect_outputs(
+        &self,
+        outputs: &[(usize, Option<TensorMut<'_>>)],
+        vals: &mut [*mut OrtValue],
+    ) -> Result<Vec<Option<Tensor>>> {
         let mut result = Vec::with_capacity(outputs.len());
         for (k, (idx, buf)) in outputs.iter().enumerate() {
             if buf.is_some() {
                 result.push(None);
                 continue;
             }
-            let v = std::mem::replace(&mut out_vals.values[k], std::ptr::null_mut());
+            let v = std::mem::replace(&mut vals[k], std::ptr::null_mut());
             let v = NonNull::new(v).ok_or_else(|| {
                 Error::internal(format!(
                     "output '{}': ORT returned no value",
                     self.outputs[*idx].name
                 ))
             })?;
-            result.push(Some(Tensor::from_value(rt, v, &self.outputs[*idx].name)?));
+            result.push(Some(Tensor::from_value(
+                self.rt,
+                v,
+                &self.outputs[*idx].name,
+            )?));
         }
         Ok(result)
     }
@@ -1171,7 +1233,7 @@ mod tests {
         let w = TensorProto {
             name: Some("w".into()),
             dims: vec![n],
-            data_type: Some(1),
+            data_type: Some(crate::onnx::DataType::Float.onnx()),
             raw_data: Some((0..n).flat_map(|i| (i as f32).to_le_bytes()).collect()),
             ..Default::default()
         };

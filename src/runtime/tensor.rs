@@ -8,6 +8,7 @@ use ort_sys::OrtValue;
 
 use super::loader::Runtime;
 use crate::error::{Error, ErrorKind, Result};
+use crate::onnx::DataType;
 
 /// A tensor element type, numbered as ONNX `TensorProto.DataType` (the numbers are the C ABI's
 /// `IPUFLOW_ELEMENT_TYPE_*`; ONNX Runtime's own enum differs for 24..26, see `session::ort_elem`).
@@ -95,19 +96,14 @@ impl ElementType {
         self as i32
     }
 
+    /// The ONNX element type (every runtime type is one; the names, sizes and kinds live there).
+    pub fn data_type(self) -> DataType {
+        DataType::from_onnx(self as i32).expect("ElementType numbers are ONNX numbers")
+    }
+
     /// Bits per element; `None` for strings.
     pub fn bits(self) -> Option<usize> {
-        use ElementType::*;
-        Some(match self {
-            Uint2 | Int2 => 2,
-            Uint4 | Int4 => 4,
-            Uint8 | Int8 | Bool | Float8E4M3FN | Float8E4M3FNUZ | Float8E5M2 | Float8E5M2FNUZ
-            | Float8E8M0 => 8,
-            Uint16 | Int16 | Float16 | Bfloat16 => 16,
-            Float32 | Int32 | Uint32 => 32,
-            Float64 | Int64 | Uint64 => 64,
-            String => return None,
-        })
+        self.data_type().bits().map(|b| b as usize)
     }
 
     /// Bytes per element; `None` for strings and for the packed sub-byte types (int4/uint4/int2/uint2: use
@@ -125,32 +121,7 @@ impl ElementType {
 
     /// The ONNX name of the type ("float", "float16", "int64", ...).
     pub fn name(self) -> &'static str {
-        use ElementType::*;
-        match self {
-            Float32 => "float",
-            Uint8 => "uint8",
-            Int8 => "int8",
-            Uint16 => "uint16",
-            Int16 => "int16",
-            Int32 => "int32",
-            Int64 => "int64",
-            String => "string",
-            Bool => "bool",
-            Float16 => "float16",
-            Float64 => "double",
-            Uint32 => "uint32",
-            Uint64 => "uint64",
-            Bfloat16 => "bfloat16",
-            Float8E4M3FN => "float8e4m3fn",
-            Float8E4M3FNUZ => "float8e4m3fnuz",
-            Float8E5M2 => "float8e5m2",
-            Float8E5M2FNUZ => "float8e5m2fnuz",
-            Uint4 => "uint4",
-            Int4 => "int4",
-            Float8E8M0 => "float8e8m0",
-            Uint2 => "uint2",
-            Int2 => "int2",
-        }
+        self.data_type().name()
     }
 }
 
@@ -169,15 +140,10 @@ impl TryFrom<i32> for ElementType {
 
 /// The name of an ONNX element type number, also for types ipuflow does not handle.
 pub(crate) fn onnx_type_name(code: i32) -> String {
-    match ElementType::from_onnx(code) {
+    match DataType::from_onnx(code) {
         Some(t) => t.name().to_string(),
-        None => match code {
-            0 => "undefined".into(),
-            14 => "complex64".into(),
-            15 => "complex128".into(),
-            23 => "float4e2m1".into(),
-            _ => format!("element type {code}"),
-        },
+        None if code == 0 => "undefined".into(),
+        None => format!("element type {code}"),
     }
 }
 
@@ -185,8 +151,11 @@ pub(crate) fn onnx_type_name(code: i32) -> String {
 ///
 /// # Safety
 /// `Self` must have exactly the size and layout of one element of `TYPE`, and every bit pattern ORT writes for that
-/// type must be a valid `Self`.
-pub unsafe trait Element: Copy + 'static {
+/// type must be a valid `Self` (ONNX Runtime writes output buffers given by [`TensorMut::from_slice`]). Reading and
+/// viewing as bytes is checked by `bytemuck` (the supertraits).
+pub unsafe trait Element:
+    Copy + 'static + bytemuck::NoUninit + bytemuck::CheckedBitPattern
+{
     const TYPE: ElementType;
 }
 
@@ -256,10 +225,7 @@ impl<'a> TensorRef<'a> {
 
     /// A tensor over a typed slice.
     pub fn from_slice<T: Element>(shape: &'a [i64], data: &'a [T]) -> Self {
-        // SAFETY: `Element` types are plain data; the byte view covers exactly the slice.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(data.as_ptr() as *const u8, std::mem::size_of_val(data))
-        };
+        let bytes: &[u8] = bytemuck::cast_slice(data);
         TensorRef {
             element_type: T::TYPE,
             shape,
@@ -322,7 +288,8 @@ impl<'a> TensorMut<'a> {
     /// An output buffer over a typed slice.
     pub fn from_slice<T: Element>(shape: &'a [i64], data: &'a mut [T]) -> Self {
         let len = std::mem::size_of_val(data);
-        // SAFETY: as `TensorRef::from_slice`; every byte pattern written back is valid for `T` (see `Element`).
+        // SAFETY: `Element` types have no padding (`NoUninit`); bytemuck cannot hand out a writable byte view of
+        // bool, whose validity here rests on ONNX Runtime writing only 0/1 (the `Element` contract).
         let bytes = unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr() as *mut u8, len) };
         TensorMut {
             element_type: T::TYPE,
@@ -570,17 +537,16 @@ impl Tensor {
         if self.byte_len == 0 {
             return Ok(&[]);
         }
-        if !(self.data as usize).is_multiple_of(std::mem::align_of::<T>()) {
-            return Err(Error::internal(
-                "tensor data is not aligned for its element type",
-            ));
-        }
-        // SAFETY: type and alignment checked; `len` is a multiple of the element size.
-        Ok(unsafe {
-            std::slice::from_raw_parts(
-                self.data as *const T,
-                self.byte_len / std::mem::size_of::<T>(),
-            )
+        // bytemuck checks alignment and size, and that every byte pattern is a valid `T` (a bool other than 0/1).
+        bytemuck::checked::try_cast_slice(self.as_bytes()).map_err(|e| match e {
+            bytemuck::checked::CheckedCastError::InvalidBitPattern => Error::new(
+                ErrorKind::TensorMismatch,
+                format!("tensor data holds a value that is not a valid {}", T::TYPE),
+            ),
+            bytemuck::checked::CheckedCastError::PodCastError(
+                bytemuck::PodCastError::TargetAlignmentGreaterAndInputNotAligned,
+            ) => Error::internal("tensor data is not aligned for its element type"),
+            _ => Error::internal(format!("tensor data cannot be viewed as {}: {e}", T::TYPE)),
         })
     }
 

@@ -44,7 +44,8 @@ use crate::onnx::proto::{
 use crate::quant::report::{NodeReport, QuantReport, TensorReport};
 use crate::quant::{Calibration, QuantConfig, QuantType};
 
-use crate::onnx::node::op;
+use crate::onnx::node::{default_opset, op};
+use crate::onnx::DataType;
 use rules::{Decision, OutRule, Slot};
 use scale::{tensor_params, QParams};
 use weights::{
@@ -161,14 +162,6 @@ pub fn weight_spec(config: &QuantConfig, axis: Option<usize>) -> WeightSpec {
         axis,
         mse: config.weight_range == crate::quant::WeightRange::MinMse,
     }
-}
-
-fn default_opset(m: &ModelProto) -> Result<i64> {
-    m.opset_import
-        .iter()
-        .find(|o| matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx"))
-        .and_then(|o| o.version)
-        .ok_or_else(|| Error::unsupported("the model imports no default-domain (ai.onnx) opset"))
 }
 
 /// Refuses a graph that already holds quantized ops, naming the first such node.
@@ -430,18 +423,18 @@ impl<'a> Quantizer<'a> {
                 Slot::Bias => match self.constant(name) {
                     // [N], or Gemm's [1, N] (same broadcast; written back as [N]).
                     Some(t)
-                        if t.data_type == Some(1)
+                        if t.data_type == Some(DataType::Float.onnx())
                             && weight_const
                             && (t.dims.len() == 1 || (t.dims.len() == 2 && t.dims[0] == 1)) =>
                     {
                         In::Bias
                     }
-                    Some(t) if t.data_type == Some(1) => In::ConstAct,
+                    Some(t) if t.data_type == Some(DataType::Float.onnx()) => In::ConstAct,
                     Some(_) => In::Skip,
                     None => self.act_or_reason(name, is_float)?,
                 },
                 Slot::Weight { axis } => match self.constant(name) {
-                    Some(t) if t.data_type == Some(1) => {
+                    Some(t) if t.data_type == Some(DataType::Float.onnx()) => {
                         weight_const = true;
                         let rank = t.dims.len();
                         let axis = match axis {
@@ -461,7 +454,7 @@ impl<'a> Quantizer<'a> {
                     None => self.act_or_reason(name, is_float)?,
                 },
                 Slot::Act => match self.constant(name) {
-                    Some(t) if t.data_type == Some(1) => In::ConstAct,
+                    Some(t) if t.data_type == Some(DataType::Float.onnx()) => In::ConstAct,
                     Some(_) => In::Skip,
                     None => self.act_or_reason(name, is_float)?,
                 },

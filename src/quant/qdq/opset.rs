@@ -21,7 +21,7 @@ pub(crate) fn i64_tensor(name: &str, v: &[i64]) -> TensorProto {
     TensorProto {
         name: Some(name.to_string()),
         dims: vec![v.len() as i64],
-        data_type: Some(7),
+        data_type: Some(crate::onnx::DataType::Int64.onnx()),
         raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         ..Default::default()
     }

@@ -13,6 +13,7 @@
 
 use crate::error::{Error, Result};
 use crate::onnx::proto::TensorProto;
+use crate::onnx::DataType;
 use crate::quant::QuantType;
 
 use super::scale::{quantize_value, range_params, weight_qrange, QParams, MIN_SCALE};
@@ -20,70 +21,18 @@ use super::scale::{quantize_value, range_params, weight_qrange, QParams, MIN_SCA
 /// Largest bias quantum count we allow (a margin under `i32::MAX` so rounding never overflows).
 pub const BIAS_LIMIT: f64 = (i32::MAX - 1024) as f64;
 
-/// The float values of a constant tensor (FLOAT only; typed `float_data` or little-endian `raw_data`).
-pub fn read_f32(t: &TensorProto) -> Result<Vec<f32>> {
-    let name = t.name.as_deref().unwrap_or("");
-    if t.data_type != Some(1) {
-        return Err(Error::unsupported(format!(
-            "tensor '{name}' has element type {} (only float weights are quantized)",
-            crate::onnx::element_type_name(t.data_type.unwrap_or(0))
-        )));
-    }
-    if t.data_location == Some(1) || !t.external_data.is_empty() {
-        return Err(Error::unsupported(format!(
-            "tensor '{name}' still has external data"
-        )));
-    }
-    let n: i64 = t.dims.iter().product();
-    let v: Vec<f32> = match &t.raw_data {
-        Some(raw) if !raw.is_empty() || t.float_data.is_empty() => raw
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        _ => t.float_data.clone(),
-    };
-    if v.len() as i64 != n {
-        return Err(Error::model_invalid(format!(
-            "tensor '{name}' holds {} values but its dims {:?} need {n}",
-            v.len(),
-            t.dims
-        )));
-    }
-    Ok(v)
-}
-
-/// Integer values of an INT64/INT32 constant (for Clip bounds are floats; this is for axes and pads).
-pub fn read_i64(t: &TensorProto) -> Option<Vec<i64>> {
-    match t.data_type {
-        Some(7) => match &t.raw_data {
-            Some(r) if !r.is_empty() => Some(
-                r.chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-                    .collect(),
-            ),
-            _ => Some(t.int64_data.clone()),
-        },
-        Some(6) => match &t.raw_data {
-            Some(r) if !r.is_empty() => Some(
-                r.chunks_exact(4)
-                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
-                    .collect(),
-            ),
-            _ => Some(t.int32_data.iter().map(|&x| x as i64).collect()),
-        },
-        _ => None,
-    }
-}
+/// The float values of a FLOAT constant (the one typed accessor: malformed data is an error naming the tensor).
+pub use crate::onnx::tensor::f32_values as read_f32;
 
 /// An integer initializer of ONNX type `data_type` (2 uint8, 3 int8, 4 uint16, 5 int16, 6 int32).
 pub fn int_tensor(name: &str, data_type: i32, dims: &[i64], values: &[i32]) -> TensorProto {
     let mut raw = Vec::with_capacity(values.len() * 4);
     for &v in values {
         match data_type {
-            2 => raw.push(v as u8),
-            3 => raw.push(v as i8 as u8),
-            4 => raw.extend_from_slice(&(v as u16).to_le_bytes()),
-            5 => raw.extend_from_slice(&(v as i16).to_le_bytes()),
+            t if t == DataType::Uint8.onnx() => raw.push(v as u8),
+            t if t == DataType::Int8.onnx() => raw.push(v as i8 as u8),
+            t if t == DataType::Uint16.onnx() => raw.extend_from_slice(&(v as u16).to_le_bytes()),
+            t if t == DataType::Int16.onnx() => raw.extend_from_slice(&(v as i16).to_le_bytes()),
             _ => raw.extend_from_slice(&v.to_le_bytes()),
         }
     }
@@ -101,7 +50,7 @@ pub fn f32_tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
     TensorProto {
         name: Some(name.to_string()),
         dims: dims.to_vec(),
-        data_type: Some(1),
+        data_type: Some(DataType::Float.onnx()),
         raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
         ..Default::default()
     }
