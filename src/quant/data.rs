@@ -687,22 +687,10 @@ impl ResolvedImage {
                 let p = &self.pre;
                 let (hh, ww) = (self.size.0 as usize, self.size.1 as usize);
                 let mut out = vec![0f32; hh * ww * 3];
-                let order: [usize; 3] = if p.order == ChannelOrder::Bgr {
-                    [2, 1, 0]
-                } else {
-                    [0, 1, 2]
-                };
                 let inv: [f32; 3] = [1.0 / p.std[0], 1.0 / p.std[1], 1.0 / p.std[2]];
-                for (c_out, &c_in) in order.iter().enumerate() {
-                    let (m, s) = (p.mean[c_out], inv[c_out]);
-                    for i in 0..hh * ww {
-                        let v = (pixels[i * 3 + c_in] as f32 - m) * s;
-                        match self.layout {
-                            Layout::Nhwc => out[i * 3 + c_out] = v,
-                            _ => out[c_out * hh * ww + i] = v,
-                        }
-                    }
-                }
+                self.relayout(hh * ww, |c_out, from, to| {
+                    out[to] = (pixels[from] as f32 - p.mean[c_out]) * inv[c_out];
+                });
                 OwnedTensor::from_f32(&shape, &out)
             }
         }
@@ -749,23 +737,28 @@ impl ResolvedImage {
             return Ok(raw);
         }
         // uint8 inputs: channel order and layout applied here (no normalization).
-        let n = (ch * cw) as usize;
+        let mut out = vec![0u8; raw.len()];
+        self.relayout((ch * cw) as usize, |_, from, to| out[to] = raw[from]);
+        Ok(out)
+    }
+
+    /// Visits the `n` pixels' channel values of an HWC RGB buffer: `put(c_out, from, to)` with `from` the index
+    /// in that buffer and `to` the index in the model's layout and channel order (`c_out` its channel).
+    fn relayout(&self, n: usize, mut put: impl FnMut(usize, usize, usize)) {
         let order: [usize; 3] = if self.pre.order == ChannelOrder::Bgr {
             [2, 1, 0]
         } else {
             [0, 1, 2]
         };
-        let mut out = vec![0u8; n * 3];
-        for i in 0..n {
-            for (c_out, &c_in) in order.iter().enumerate() {
-                let v = raw[i * 3 + c_in];
-                match self.layout {
-                    Layout::Nhwc => out[i * 3 + c_out] = v,
-                    _ => out[c_out * n + i] = v,
-                }
+        for (c_out, &c_in) in order.iter().enumerate() {
+            for i in 0..n {
+                let to = match self.layout {
+                    Layout::Nhwc => i * 3 + c_out,
+                    _ => c_out * n + i,
+                };
+                put(c_out, i * 3 + c_in, to);
             }
         }
-        Ok(out)
     }
 }
 
@@ -844,14 +837,7 @@ impl ImageFolder {
                 ),
             ));
         }
-        Ok(ImageFolder {
-            files,
-            pre,
-            resolved: None,
-            pos: 0,
-            current: None,
-            prefetch: None,
-        })
+        ImageFolder::from_files(files, pre)
     }
 
     /// A fixed list of image files.
