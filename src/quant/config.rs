@@ -56,6 +56,37 @@ impl QuantType {
     }
 }
 
+/// The integer type of Conv/ConvTranspose/Gemm biases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BiasType {
+    /// INT32 at the accumulator's scale (input scale × weight scale): exact, and what ONNX Runtime's CPU kernels
+    /// fuse.
+    Int32,
+    /// INT8 with a power-of-two scale of its own, the smallest that keeps every value of the bias within ±127 (no
+    /// value saturates): AMD's XINT8 format.
+    Int8,
+}
+
+impl BiasType {
+    /// Parses `int8` or `int32` (case-insensitive).
+    pub fn parse(s: &str) -> Result<BiasType> {
+        match s.to_ascii_lowercase().as_str() {
+            "int8" => Ok(BiasType::Int8),
+            "int32" => Ok(BiasType::Int32),
+            _ => Err(Error::invalid_argument(format!(
+                "unknown bias type '{s}' (expected int8 or int32)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BiasType::Int8 => "int8",
+            BiasType::Int32 => "int32",
+        }
+    }
+}
+
 /// A ready-made recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Preset {
@@ -197,6 +228,9 @@ pub struct QuantConfig {
     pub tensor_overrides: BTreeMap<String, TensorOverride>,
     /// How weight ranges are chosen (see [`WeightRange`]).
     pub weight_range: WeightRange,
+    /// The integer type of Conv/ConvTranspose/Gemm biases (see [`BiasType`]): INT8 with a power-of-two scale in
+    /// XINT8, INT32 in the other presets.
+    pub bias_type: BiasType,
     /// Cross-layer equalization of Conv->(Relu)->Conv chains on the float model before calibration
     /// (`crate::quant::equalize`).
     pub equalize: bool,
@@ -237,6 +271,7 @@ impl QuantConfig {
             // Chosen by measurement (docs/quantization-sweep.md): equalization and bias correction help every preset
             // on the shared models; the weight-range search helps power-of-two weights only (XINT8).
             weight_range: WeightRange::MinMax,
+            bias_type: BiasType::Int32,
             equalize: true,
             replace_clip6_relu: false,
             bias_correction: true,
@@ -253,6 +288,9 @@ impl QuantConfig {
                 weight_range: WeightRange::MinMse,
                 // AMD's XINT8 recipe also searches the power-of-two shift (PowerOfTwoMethod.MinMSE).
                 method: CalibMethod::MinMse,
+                // AMD's XINT8 format: INT8 bias with a power-of-two scale (the accumulator-scale INT32 bias stays
+                // an option). Measured in docs/xint8-format.md.
+                bias_type: BiasType::Int8,
                 ..base
             },
             Preset::A8W8 => base,

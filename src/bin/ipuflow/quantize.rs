@@ -12,7 +12,7 @@ use ipuflow::onnx::fs::{check_target, refuse_same_file, write_atomic};
 use ipuflow::onnx::{Model, SaveOptions};
 use ipuflow::quant::data::CalibrationSource;
 use ipuflow::quant::{
-    quantize, CalibMethod, Hooks, Preset, Progress, QuantConfig, QuantReport, Stage,
+    quantize, BiasType, CalibMethod, Hooks, Preset, Progress, QuantConfig, QuantReport, Stage,
 };
 use serde::Serialize;
 
@@ -60,6 +60,13 @@ pub enum MethodArg {
     Nonoverflow,
 }
 
+/// `--bias`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BiasArg {
+    Int8,
+    Int32,
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The float ONNX model.
@@ -90,6 +97,11 @@ pub struct Args {
     /// global ones (less sensitive to outlier images).
     #[arg(long, value_name = "C")]
     pub moving_average: Option<f32>,
+    /// Bias type: int8 with a power-of-two scale of its own (AMD's XINT8 format), or int32 at the accumulator
+    /// scale (input × weight; exact, what ONNX Runtime's CPU kernels fuse). Default: the preset's (XINT8: int8,
+    /// others: int32).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub bias: Option<BiasArg>,
     /// Leave a node (by name) or every node of an op type (e.g. Softmax) in float. Repeatable.
     #[arg(long, value_name = "NODE_OR_OPTYPE")]
     pub exclude: Vec<String>,
@@ -321,6 +333,12 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         fix_batch(&mut model, n);
     }
     config.calib_cache = a.calib_cache.clone();
+    if let Some(b) = a.bias {
+        config.bias_type = match b {
+            BiasArg::Int8 => BiasType::Int8,
+            BiasArg::Int32 => BiasType::Int32,
+        };
+    }
     let (en, eo) = resolve_excludes(&model, &a.exclude)?;
     config.exclude_nodes = en.clone();
     config.exclude_op_types = eo.clone();

@@ -19,8 +19,10 @@
 //!    16-bit Q/DQ use the `com.microsoft` domain below opset 21 (ONNX Runtime's contrib Q/DQ accept int16/uint16).
 //!
 //! Choices worth knowing:
-//! - Biases are INT32 in every preset (XINT8 included; AMD's XINT8 recipe quotes INT8 bias, which loses accuracy
-//!   for no gain on the CPU and which the VitisAI EP does not require). Overflow guard: see [`weights`].
+//! - Biases ([`QuantConfig::bias_type`]): XINT8 writes INT8 with a power-of-two scale of its own, the smallest that
+//!   saturates no value (AMD's XINT8 format; the accumulator scale would saturate many, and the report counts
+//!   them per bias); the other presets write INT32 at the accumulator scale (exact, and what ONNX Runtime's CPU
+//!   kernels fuse). INT32 overflow guard: see [`weights`].
 //! - With `cpu_fusion` (the CPU preset) each consumer gets its own DQ while the producer feeds exactly one Q: ONNX
 //!   Runtime's selectors need "target node -> single Q" and "DQ -> single target"; measured on the three real models,
 //!   every Conv/Gemm/MatMul then becomes QLinearConv/QGemm/QLinearMatMul. (ORT's own `DedicatedQDQPair` duplicates
@@ -42,13 +44,13 @@ use crate::onnx::proto::{
     type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
 };
 use crate::quant::report::{NodeReport, QuantReport, TensorReport};
-use crate::quant::{Calibration, QuantConfig, QuantType};
+use crate::quant::{BiasType, Calibration, QuantConfig, QuantType};
 
 use crate::onnx::node::op;
 use rules::{Decision, OutRule, Slot};
 use scale::{tensor_params, QParams};
 use weights::{
-    f32_tensor, int_tensor, quantize_bias, quantize_weight, read_f32, QWeight, WeightSpec,
+    f32_tensor, int_tensor, quantize_bias, quantize_weight, read_f32, QBias, QWeight, WeightSpec,
 };
 
 /// Lowest default-domain opset accepted (QuantizeLinear/DequantizeLinear exist from 10).
@@ -528,7 +530,7 @@ impl<'a> Quantizer<'a> {
             shared_with: &assigned.shared_with,
         };
         self.emit(report, &emit, &mut assigned.notes)?;
-        report_nodes(report, &ix, &fusion, &planned);
+        report_nodes(report, &ix, &fusion, &planned, self.cfg.bias_type);
         Ok(())
     }
 
@@ -994,7 +996,13 @@ fn quantized_tensors(plans: &[Option<Plan>], g: &GraphProto, qset: &mut HashSet<
 }
 
 /// The node report: the original nodes, in order, with what was done to each or why it stayed float.
-fn report_nodes(report: &mut QuantReport, ix: &Index, fusion: &Fusion, planned: &Planned) {
+fn report_nodes(
+    report: &mut QuantReport,
+    ix: &Index,
+    fusion: &Fusion,
+    planned: &Planned,
+    bias: BiasType,
+) {
     let (plans, reasons) = (&planned.plans, &planned.reasons);
     let (removed, fuse_reason) = (&fusion.removed, &fusion.reason);
     for i in 0..ix.ops.len() {
@@ -1011,7 +1019,7 @@ fn report_nodes(report: &mut QuantReport, ix: &Index, fusion: &Fusion, planned: 
                     }
                     In::Weight(Some(a)) => parts.push(format!("weight per channel (axis {a})")),
                     In::Weight(None) => parts.push("weight per tensor".into()),
-                    In::Bias => parts.push("int32 bias".into()),
+                    In::Bias => parts.push(format!("{} bias", bias.name())),
                     In::Skip => {}
                 }
             }
@@ -1037,6 +1045,43 @@ fn report_nodes(report: &mut QuantReport, ix: &Index, fusion: &Fusion, planned: 
             reason,
         });
     }
+}
+
+/// An INT8 bias with a power-of-two scale of its own (AMD's XINT8 format): the smallest power of two that keeps
+/// the largest |value| within 127, so no value saturates (the accumulator scale, input × weight, would saturate
+/// many: `saturating_at_accumulator_scale`).
+pub(crate) fn quantize_bias_int8(bias: &[f32]) -> QBias {
+    let m = bias.iter().fold(0f32, |a, &b| a.max(b.abs()));
+    let s = if m > 0.0 {
+        scale::pow2_ceil(m / 127.0)
+    } else {
+        1.0
+    };
+    let values = bias
+        .iter()
+        .map(|&b| scale::quantize_value(b, s, 0, -128, 127))
+        .collect();
+    QBias {
+        values,
+        scale: vec![s],
+        raised: Vec::new(),
+    }
+}
+
+/// How many values of `bias` would saturate INT8 at the accumulator scale `input_scale` × the weight's scale of
+/// their channel (one scale: per tensor).
+fn saturating_at_accumulator_scale(bias: &[f32], input_scale: f32, weight_scales: &[f32]) -> usize {
+    bias.iter()
+        .enumerate()
+        .filter(|&(i, &b)| {
+            let ws = weight_scales[if weight_scales.len() == 1 {
+                0
+            } else {
+                i % weight_scales.len()
+            }];
+            scale::quantize_value(b, input_scale * ws, 0, i32::MIN / 2, i32::MAX / 2).abs() > 127
+        })
+        .count()
 }
 
 /// NaN/Inf in a weight or bias would be quantized without a word (the range ignores them, the values clamp to the
@@ -1176,7 +1221,10 @@ impl<'a> Quantizer<'a> {
         report: &mut QuantReport,
         notes: Vec<String>,
     ) -> String {
-        let data_type = if kind == "bias" {
+        let bias8 = kind == "bias" && self.cfg.bias_type == BiasType::Int8;
+        let data_type = if bias8 {
+            QuantType::S8.onnx_type()
+        } else if kind == "bias" {
             6
         } else {
             qw.params.qtype.onnx_type()
@@ -1216,7 +1264,7 @@ impl<'a> Quantizer<'a> {
             name: wname.to_string(),
             kind: kind.to_string(),
             qtype: if kind == "bias" {
-                "int32".into()
+                self.cfg.bias_type.name().into()
             } else {
                 qw.params.qtype.name().into()
             },
@@ -1391,8 +1439,19 @@ impl<'a> Quantizer<'a> {
             if wch > 1 && bvals.len() % wch != 0 {
                 continue;
             }
-            let qb = quantize_bias(&bvals, in_scale, qw, v, *spec)?;
-            let mut bnotes = Vec::new();
+            let (qb, mut bnotes) = if self.cfg.bias_type == BiasType::Int8 {
+                let qb = quantize_bias_int8(&bvals);
+                let clip = saturating_at_accumulator_scale(&bvals, in_scale, &qw.params.scale);
+                let note = format!(
+                    "int8 bias, power-of-two scale {:e} of its own (no value saturates); at the accumulator scale \
+                     (input x weight) {clip} of {} values would saturate int8",
+                    qb.scale[0],
+                    bvals.len()
+                );
+                (qb, vec![note])
+            } else {
+                (quantize_bias(&bvals, in_scale, qw, v, *spec)?, Vec::new())
+            };
             for (c, old, new) in &qb.raised {
                 let msg = format!(
                     "INT32 bias overflow guard: weight scale of channel {c} raised from {old:e} to {new:e}"
@@ -1403,7 +1462,7 @@ impl<'a> Quantizer<'a> {
             let bq = QWeight {
                 values: qb.values,
                 params: QParams {
-                    qtype: QuantType::S8, // unused for bias (int32 written)
+                    qtype: QuantType::S8, // the bias's type is written from cfg.bias_type
                     zero_point: vec![0; qb.scale.len()],
                     axis: if qb.scale.len() > 1 { Some(0) } else { None },
                     rmin: vec![bvals.iter().copied().fold(0f32, f32::min)],
