@@ -193,6 +193,46 @@ pub enum WeightRange {
     MinMse,
 }
 
+/// A subgraph left in float: every node on a path from one of the `start` nodes to one of the `end` nodes (both
+/// included), e.g. a detector's post-processing. Written `start..end`, each side a node name or several separated
+/// by commas (`a,b..c`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExcludeSubgraph {
+    pub start: Vec<String>,
+    pub end: Vec<String>,
+}
+
+impl ExcludeSubgraph {
+    /// Parses `start..end` (see the type). Errors: `InvalidArgument` naming the value when there is no `..`, or a
+    /// side or a name in it is empty.
+    pub fn parse(s: &str) -> Result<ExcludeSubgraph> {
+        let (a, b) = s.split_once("..").ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "exclude subgraph '{s}': expected START..END (node names, several separated by commas)"
+            ))
+        })?;
+        let side = |v: &str, what: &str| -> Result<Vec<String>> {
+            let names: Vec<String> = v.split(',').map(|n| n.trim().to_string()).collect();
+            if names.iter().any(|n| n.is_empty()) {
+                return Err(Error::invalid_argument(format!(
+                    "exclude subgraph '{s}': an empty {what} node name"
+                )));
+            }
+            Ok(names)
+        };
+        Ok(ExcludeSubgraph {
+            start: side(a, "start")?,
+            end: side(b, "end")?,
+        })
+    }
+}
+
+impl std::fmt::Display for ExcludeSubgraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", self.start.join(","), self.end.join(","))
+    }
+}
+
 /// Per-tensor overrides, keyed by tensor name in [`QuantConfig::tensor_overrides`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TensorOverride {
@@ -225,6 +265,11 @@ pub struct QuantConfig {
     pub exclude_nodes: Vec<String>,
     /// Op types left in float.
     pub exclude_op_types: Vec<String>,
+    /// Node-name glob patterns (`*` any run, `?` one character) whose nodes stay float; a pattern that matches no
+    /// node is an error when quantizing.
+    pub exclude_patterns: Vec<String>,
+    /// Subgraphs left in float (see [`ExcludeSubgraph`]).
+    pub exclude_subgraphs: Vec<ExcludeSubgraph>,
     pub tensor_overrides: BTreeMap<String, TensorOverride>,
     /// How weight ranges are chosen (see [`WeightRange`]).
     pub weight_range: WeightRange,
@@ -267,6 +312,8 @@ impl QuantConfig {
             cpu_fusion: false,
             exclude_nodes: Vec::new(),
             exclude_op_types: Vec::new(),
+            exclude_patterns: Vec::new(),
+            exclude_subgraphs: Vec::new(),
             tensor_overrides: BTreeMap::new(),
             // Chosen by measurement (docs/quantization-sweep.md): equalization and bias correction help every preset
             // on the shared models; the weight-range search helps power-of-two weights only (XINT8).

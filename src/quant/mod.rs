@@ -18,7 +18,8 @@ pub mod qdq;
 pub mod report;
 
 pub use config::{
-    BiasType, CalibMethod, Preset, QuantConfig, QuantType, TensorOverride, WeightRange,
+    BiasType, CalibMethod, ExcludeSubgraph, Preset, QuantConfig, QuantType, TensorOverride,
+    WeightRange,
 };
 pub use pipeline::{quantize, CancelToken, Hooks, Progress, Stage};
 pub use qdq::quantize_graph;

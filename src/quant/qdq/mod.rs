@@ -32,6 +32,7 @@
 //! - Activation power-of-two scales are rounded up (never clip the calibrated range); choosing the range is
 //!   calibration's job. Weights take the power-of-two shift of least error with `WeightRange::MinMse` (XINT8).
 
+pub mod exclude;
 pub(crate) mod opset;
 pub mod rules;
 pub mod scale;
@@ -518,7 +519,7 @@ impl<'a> Quantizer<'a> {
     /// The phases, in order: index the graph, fuse Relu/Clip, plan every node, give every quantized tensor its
     /// parameters, emit, report node by node.
     fn run(&mut self, report: &mut QuantReport) -> Result<()> {
-        let mut ix = self.index();
+        let mut ix = self.index()?;
         let fusion = self.fuse_activations(&mut ix, report);
         let planned = self.plan_nodes(&ix, &fusion);
         let mut assigned = self.assign_params(&planned)?;
@@ -535,7 +536,7 @@ impl<'a> Quantizer<'a> {
     }
 
     /// Labels, rule decisions, op types, producers and consumers of the original nodes.
-    fn index(&self) -> Index {
+    fn index(&self) -> Result<Index> {
         let labels: Vec<String> = self
             .g
             .node
@@ -548,12 +549,23 @@ impl<'a> Quantizer<'a> {
                     .unwrap_or_else(|| format!("{}#{i}", op(n)))
             })
             .collect();
-        let decisions: Vec<Decision> = self
+        let mut decisions: Vec<Decision> = self
             .g
             .node
             .iter()
             .map(|n| rules::decide(n, self.cfg))
             .collect();
+        // Patterns and subgraphs (exact names and op types are the rules' own).
+        let excluded = exclude::resolve(
+            self.g,
+            &self.cfg.exclude_patterns,
+            &self.cfg.exclude_subgraphs,
+        )?;
+        for (i, why) in excluded {
+            if matches!(decisions[i], Decision::Quantize(_)) {
+                decisions[i] = Decision::Float(why);
+            }
+        }
         let ops: Vec<String> = self.g.node.iter().map(|n| op(n).to_string()).collect();
 
         // Producers and consumers.
@@ -570,13 +582,13 @@ impl<'a> Quantizer<'a> {
                 }
             }
         }
-        Index {
+        Ok(Index {
             labels,
             decisions,
             ops,
             producer,
             consumers,
-        }
+        })
     }
 
     /// Relu/Clip fusion (module docs, step 3): removes or marks the activations folded into their producers.
