@@ -3,9 +3,7 @@
 //! calibration).
 
 use ipuflow::onnx::proto::{
-    tensor_shape_proto::{dimension::Value as DimValue, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto,
 };
 use ipuflow::quant::{
     quantize_graph, Calibration, ExcludeSubgraph, Preset, QuantConfig, QuantReport, TensorStats,
@@ -13,34 +11,14 @@ use ipuflow::quant::{
 use ipuflow::ErrorKind;
 
 fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            value: Some(DimValue::DimValue(d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    let dims: Vec<D> = dims.iter().map(|&d| D::Fixed(d)).collect();
+    ort_support::vi(name, 1, &dims)
 }
 
 fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
     NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.to_string()],
         name: Some(name.into()),
-        op_type: Some(op.into()),
-        ..Default::default()
+        ..ort_support::node(op, inputs, &[output])
     }
 }
 
@@ -205,7 +183,7 @@ fn exclusions_that_name_nothing_are_errors_naming_them() {
 
 mod ort_support;
 
-use ort_support::common;
+use ort_support::{common, D};
 
 use std::process::Command;
 

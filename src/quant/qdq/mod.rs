@@ -1080,6 +1080,23 @@ pub(crate) fn quantize_bias_int8(bias: &[f32]) -> QBias {
     }
 }
 
+/// A quantized bias in the form [`Quantizer::emit_weight`] writes (zero points 0; one scale, or one per element).
+fn bias_qweight(qb: QBias, bvals: &[f32]) -> QWeight {
+    QWeight {
+        values: qb.values,
+        params: QParams {
+            qtype: QuantType::S8, // the bias's type is written from cfg.bias_type
+            zero_point: vec![0; qb.scale.len()],
+            axis: if qb.scale.len() > 1 { Some(0) } else { None },
+            rmin: vec![bvals.iter().copied().fold(0f32, f32::min)],
+            rmax: vec![bvals.iter().copied().fold(0f32, f32::max)],
+            scale: qb.scale,
+            degenerate: false,
+        },
+        dims: vec![bvals.len() as i64],
+    }
+}
+
 /// How many values of `bias` would saturate INT8 at the accumulator scale `input_scale` × the weight's scale of
 /// their channel (one scale: per tensor).
 fn saturating_at_accumulator_scale(bias: &[f32], input_scale: f32, weight_scales: &[f32]) -> usize {
@@ -1451,19 +1468,8 @@ impl<'a> Quantizer<'a> {
             if wch > 1 && bvals.len() % wch != 0 {
                 continue;
             }
-            let (qb, mut bnotes) = if self.cfg.bias_type == BiasType::Int8 {
-                let qb = quantize_bias_int8(&bvals);
-                let clip = saturating_at_accumulator_scale(&bvals, in_scale, &qw.params.scale);
-                let note = format!(
-                    "int8 bias, power-of-two scale {:e} of its own (no value saturates); at the accumulator scale \
-                     (input x weight) {clip} of {} values would saturate int8",
-                    qb.scale[0],
-                    bvals.len()
-                );
-                (qb, vec![note])
-            } else {
-                (quantize_bias(&bvals, in_scale, qw, v, *spec)?, Vec::new())
-            };
+            let (qb, mut bnotes) =
+                self.quantize_bias_as_configured(&bvals, in_scale, qw, v, *spec)?;
             for (c, old, new) in &qb.raised {
                 let msg = format!(
                     "INT32 bias overflow guard: weight scale of channel {c} raised from {old:e} to {new:e}"
@@ -1471,22 +1477,9 @@ impl<'a> Quantizer<'a> {
                 wnotes.push(msg.clone());
                 bnotes.push(msg);
             }
-            let bq = QWeight {
-                values: qb.values,
-                params: QParams {
-                    qtype: QuantType::S8, // the bias's type is written from cfg.bias_type
-                    zero_point: vec![0; qb.scale.len()],
-                    axis: if qb.scale.len() > 1 { Some(0) } else { None },
-                    rmin: vec![bvals.iter().copied().fold(0f32, f32::min)],
-                    rmax: vec![bvals.iter().copied().fold(0f32, f32::max)],
-                    scale: qb.scale,
-                    degenerate: false,
-                },
-                dims: vec![bvals.len() as i64],
-            };
             let dq = self.emit_weight(
                 &bname,
-                &bq,
+                &bias_qweight(qb, &bvals),
                 "bias",
                 &mut out.nodes,
                 &mut out.inits,
@@ -1513,6 +1506,33 @@ impl<'a> Quantizer<'a> {
             n.input[k] = dq;
         }
         Ok(())
+    }
+
+    /// The bias quantized as `cfg.bias_type` says, with its report notes: INT8 with its own power-of-two scale, or
+    /// INT32 at the accumulator scale (which may raise the weight's scales, re-quantizing `qw`).
+    fn quantize_bias_as_configured(
+        &self,
+        bvals: &[f32],
+        in_scale: f32,
+        qw: &mut QWeight,
+        weight_values: &[f32],
+        spec: WeightSpec,
+    ) -> Result<(QBias, Vec<String>)> {
+        if self.cfg.bias_type != BiasType::Int8 {
+            return Ok((
+                quantize_bias(bvals, in_scale, qw, weight_values, spec)?,
+                Vec::new(),
+            ));
+        }
+        let qb = quantize_bias_int8(bvals);
+        let clip = saturating_at_accumulator_scale(bvals, in_scale, &qw.params.scale);
+        let note = format!(
+            "int8 bias, power-of-two scale {:e} of its own (no value saturates); at the accumulator scale \
+             (input x weight) {clip} of {} values would saturate int8",
+            qb.scale[0],
+            bvals.len()
+        );
+        Ok((qb, vec![note]))
     }
 
     /// Activation inputs (of every node, quantized or not) read DQ outputs: the shared one, or with `cpu_fusion`
