@@ -1330,6 +1330,46 @@ ipuflow_status ipuflow_npu_cache_clear(const char *cache_dir,
                                        uint64_t *out_bytes_removed);
 
 /**
+ * Leaves in float every node whose name matches the glob `pattern`: `*` matches any run of characters (none
+ * included), `?` one character, anything else itself (case-sensitive), e.g. `"decode_*"`. Adding a pattern twice is
+ * harmless.
+ *
+ * - `config`: the configuration to change (borrowed).
+ * - `pattern`: UTF-8, NUL-terminated, not empty; copied.
+ *
+ * A pattern that matches no node of the model makes `ipuflow_quantize` fail with IPUFLOW_STATUS_INVALID_ARGUMENT
+ * naming it (before calibration).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`, `pattern`), IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty pattern). On error the config is unchanged. Not thread-safe on the same
+ * config.
+ */
+ipuflow_status ipuflow_quant_config_exclude_pattern(struct ipuflow_quant_config *config,
+                                                    const char *pattern);
+
+/**
+ * Leaves in float the subgraph from the start nodes to the end nodes: every node on a path (along tensor edges)
+ * from one of the `start_count` nodes named in `start_nodes` to one of the `end_count` nodes named in `end_nodes`,
+ * both ends included, e.g. a detector's post-processing.
+ *
+ * - `config`: the configuration to change (borrowed).
+ * - `start_nodes`, `end_nodes`: arrays of UTF-8, NUL-terminated, non-empty node names; copied. Neither count may
+ *   be 0.
+ *
+ * A name that is not a node of the model, or ends that no path joins, make `ipuflow_quantize` fail with
+ * IPUFLOW_STATUS_INVALID_ARGUMENT naming the subgraph (before calibration).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`, an array or one of its entries), IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (a count of 0, an empty name). On error the config is unchanged. Not
+ * thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_exclude_subgraph(struct ipuflow_quant_config *config,
+                                                     const char *const *start_nodes,
+                                                     size_t start_count,
+                                                     const char *const *end_nodes,
+                                                     size_t end_count);
+
+/**
  * Creates a configuration from a preset (`IPUFLOW_PRESET_*`).
  *
  * - `out`: receives the new config on success; free it with `ipuflow_quant_config_free`.

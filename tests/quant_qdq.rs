@@ -17,8 +17,8 @@ use ipuflow::onnx::proto::{
 };
 use ipuflow::onnx::{Model, SaveOptions};
 use ipuflow::quant::{
-    quantize_graph, Calibration, Preset, QuantConfig, QuantReport, QuantType, TensorOverride,
-    TensorStats,
+    quantize_graph, BiasType, Calibration, Preset, QuantConfig, QuantReport, QuantType,
+    TensorOverride, TensorStats,
 };
 use ipuflow::ErrorKind;
 
@@ -526,8 +526,22 @@ fn xint8_keeps_relu_without_qdq_between_and_uses_power_of_two_scales() {
     assert_eq!(Q::axis(wdq), None, "XINT8: per-tensor weights");
     let (ws, _, _) = g.params(wdq);
     assert_eq!(ws[0].log2().fract(), 0.0, "power-of-two weight scale");
-    let (bs, _, _) = g.params(g.dq_in("conv", 2));
-    assert_eq!(bs, vec![xs[0] * ws[0]]);
+    // AMD's XINT8 format: INT8 bias with a power-of-two scale of its own, the smallest that saturates no value
+    // (max |B| = 0.5: 0.5 / 127 rounded up to 2^-7, so 0.5 -> 64).
+    let bdq = g.dq_in("conv", 2);
+    let (bs, bz, bdt) = g.params(bdq);
+    assert_eq!((bs, bz, bdt), (vec![1.0 / 128.0], vec![0], 3), "int8 bias");
+    assert_eq!(g.ints(&bdq.input[0]), (3, vec![64, -32, 0]));
+    assert!(r.node("conv").unwrap().reason.contains("int8 bias"));
+    // INT32 at the accumulator scale stays available.
+    let int32 = QuantConfig {
+        bias_type: BiasType::Int32,
+        ..QuantConfig::preset(Preset::Xint8)
+    };
+    let (q, _) = quant(&m, &conv_relu_calib(), &int32);
+    let g = Q::new(&q);
+    let (bs, _, bdt) = g.params(g.dq_in("conv", 2));
+    assert_eq!((bs, bdt), (vec![xs[0] * ws[0]], 6));
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub mod env;
 pub mod library;
 pub mod model;
 pub mod npu;
+pub mod quant_exclude;
 pub mod quantize;
 pub mod runtime;
 pub mod session;

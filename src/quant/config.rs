@@ -57,6 +57,37 @@ impl QuantType {
     }
 }
 
+/// The integer type of Conv/ConvTranspose/Gemm biases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BiasType {
+    /// INT32 at the accumulator's scale (input scale × weight scale): exact, and what ONNX Runtime's CPU kernels
+    /// fuse.
+    Int32,
+    /// INT8 with a power-of-two scale of its own, the smallest that keeps every value of the bias within ±127 (no
+    /// value saturates): AMD's XINT8 format.
+    Int8,
+}
+
+impl BiasType {
+    /// Parses `int8` or `int32` (case-insensitive).
+    pub fn parse(s: &str) -> Result<BiasType> {
+        match s.to_ascii_lowercase().as_str() {
+            "int8" => Ok(BiasType::Int8),
+            "int32" => Ok(BiasType::Int32),
+            _ => Err(Error::invalid_argument(format!(
+                "unknown bias type '{s}' (expected int8 or int32)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BiasType::Int8 => "int8",
+            BiasType::Int32 => "int32",
+        }
+    }
+}
+
 /// A ready-made recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Preset {
@@ -163,6 +194,46 @@ pub enum WeightRange {
     MinMse,
 }
 
+/// A subgraph left in float: every node on a path from one of the `start` nodes to one of the `end` nodes (both
+/// included), e.g. a detector's post-processing. Written `start..end`, each side a node name or several separated
+/// by commas (`a,b..c`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExcludeSubgraph {
+    pub start: Vec<String>,
+    pub end: Vec<String>,
+}
+
+impl ExcludeSubgraph {
+    /// Parses `start..end` (see the type). Errors: `InvalidArgument` naming the value when there is no `..`, or a
+    /// side or a name in it is empty.
+    pub fn parse(s: &str) -> Result<ExcludeSubgraph> {
+        let (a, b) = s.split_once("..").ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "exclude subgraph '{s}': expected START..END (node names, several separated by commas)"
+            ))
+        })?;
+        let side = |v: &str, what: &str| -> Result<Vec<String>> {
+            let names: Vec<String> = v.split(',').map(|n| n.trim().to_string()).collect();
+            if names.iter().any(|n| n.is_empty()) {
+                return Err(Error::invalid_argument(format!(
+                    "exclude subgraph '{s}': an empty {what} node name"
+                )));
+            }
+            Ok(names)
+        };
+        Ok(ExcludeSubgraph {
+            start: side(a, "start")?,
+            end: side(b, "end")?,
+        })
+    }
+}
+
+impl std::fmt::Display for ExcludeSubgraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", self.start.join(","), self.end.join(","))
+    }
+}
+
 /// Per-tensor overrides, keyed by tensor name in [`QuantConfig::tensor_overrides`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TensorOverride {
@@ -195,9 +266,17 @@ pub struct QuantConfig {
     pub exclude_nodes: Vec<String>,
     /// Op types left in float.
     pub exclude_op_types: Vec<String>,
+    /// Node-name glob patterns (`*` any run, `?` one character) whose nodes stay float; a pattern that matches no
+    /// node is an error when quantizing.
+    pub exclude_patterns: Vec<String>,
+    /// Subgraphs left in float (see [`ExcludeSubgraph`]).
+    pub exclude_subgraphs: Vec<ExcludeSubgraph>,
     pub tensor_overrides: BTreeMap<String, TensorOverride>,
     /// How weight ranges are chosen (see [`WeightRange`]).
     pub weight_range: WeightRange,
+    /// The integer type of Conv/ConvTranspose/Gemm biases (see [`BiasType`]): INT8 with a power-of-two scale in
+    /// XINT8, INT32 in the other presets.
+    pub bias_type: BiasType,
     /// Cross-layer equalization of Conv->(Relu)->Conv chains on the float model before calibration
     /// (`crate::quant::equalize`).
     pub equalize: bool,
@@ -234,10 +313,13 @@ impl QuantConfig {
             cpu_fusion: false,
             exclude_nodes: Vec::new(),
             exclude_op_types: Vec::new(),
+            exclude_patterns: Vec::new(),
+            exclude_subgraphs: Vec::new(),
             tensor_overrides: BTreeMap::new(),
             // Chosen by measurement (docs/quantization-sweep.md): equalization and bias correction help every preset
             // on the shared models; the weight-range search helps power-of-two weights only (XINT8).
             weight_range: WeightRange::MinMax,
+            bias_type: BiasType::Int32,
             equalize: true,
             replace_clip6_relu: false,
             bias_correction: true,
@@ -254,6 +336,9 @@ impl QuantConfig {
                 weight_range: WeightRange::MinMse,
                 // AMD's XINT8 recipe also searches the power-of-two shift (PowerOfTwoMethod.MinMSE).
                 method: CalibMethod::MinMse,
+                // AMD's XINT8 format: INT8 bias with a power-of-two scale (the accumulator-scale INT32 bias stays
+                // an option). Measured in docs/xint8-format.md.
+                bias_type: BiasType::Int8,
                 ..base
             },
             Preset::A8W8 => base,

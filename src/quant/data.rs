@@ -209,91 +209,63 @@ pub fn read_npy(path: &Path) -> Result<OwnedTensor> {
     parse_npy(&bytes).map_err(|e| e.context(format!("'{}'", path.display())))
 }
 
-/// Parses the bytes of a `.npy` file (see [`read_npy`]).
+/// Most nested brackets a `.npy` header may hold: a plain array's header has two levels (the dict and the shape
+/// tuple); the bound keeps the header parser's recursion shallow on hostile input.
+const NPY_MAX_HEADER_NESTING: usize = 8;
+
+/// Parses the bytes of a `.npy` file (see [`read_npy`]). The header is read by the `npyz` crate; the checks here
+/// bound what it is handed (header length, nesting, the shape's element count) so that a hostile header cannot
+/// make it allocate, recurse or multiply past our limits.
 pub fn parse_npy(bytes: &[u8]) -> Result<OwnedTensor> {
     let bad = |m: &str| Error::invalid_argument(format!("not a valid .npy file: {m}"));
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("missing the \\x93NUMPY magic"));
     }
-    let major = bytes[6];
-    let (hlen, start): (usize, usize) = match major {
+    let (hlen, start): (usize, usize) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 => {
-            if bytes.len() < 12 {
-                return Err(bad("truncated header"));
-            }
-            (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            )
-        }
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        2 | 3 => return Err(bad("truncated header")),
         v => {
             return Err(Error::unsupported(format!(
                 ".npy format version {v} is not supported (1, 2 and 3 are)"
             )))
         }
     };
+    // npyz allocates the header's declared length before reading it.
     let end = start
         .checked_add(hlen)
         .filter(|&e| e <= bytes.len())
         .ok_or_else(|| bad("header longer than the file"))?;
-    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("header is not text"))?;
-    let descr = dict_value(header, "descr").ok_or_else(|| bad("header has no 'descr'"))?;
-    let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
-    let fortran =
-        dict_value(header, "fortran_order").ok_or_else(|| bad("header has no 'fortran_order'"))?;
-    if fortran.trim().starts_with("True") {
+    check_npy_header_text(&bytes[start..end])?;
+    let header = npyz::NpyHeader::from_reader(&bytes[..end])
+        .map_err(|e| bad(&format!("malformed header ({e})")))?;
+    if header.order() == npyz::Order::Fortran {
         return Err(Error::unsupported(
             "Fortran-order arrays are not supported; save with np.ascontiguousarray",
         ));
     }
-    let shape_s = dict_value(header, "shape").ok_or_else(|| bad("header has no 'shape'"))?;
-    let shape_s = shape_s.trim();
-    if !shape_s.starts_with('(') {
-        return Err(bad("'shape' is not a tuple"));
-    }
-    let close = shape_s
-        .find(')')
-        .ok_or_else(|| bad("'shape' is not a tuple"))?;
-    let mut shape = Vec::new();
-    for part in shape_s[1..close].split(',') {
-        let p = part.trim().trim_end_matches('L');
-        if p.is_empty() {
-            continue;
-        }
-        shape.push(
-            p.parse::<i64>()
-                .map_err(|_| bad(&format!("bad dimension '{p}' in 'shape'")))?,
-        );
-    }
-    // The byte-order mark is one character; split after it, not after one byte (a non-ASCII first character
-    // would panic there; found by fuzz/fuzz_targets/calib_data.rs).
-    let (order, code) = descr.split_at(descr.chars().next().map_or(0, char::len_utf8));
-    let big = order == ">";
-    let et = match code {
-        "f4" => ElementType::Float32,
-        "f2" => ElementType::Float16,
-        "f8" => ElementType::Float64,
-        "i1" => ElementType::Int8,
-        "u1" => ElementType::Uint8,
-        "b1" => ElementType::Bool,
-        "i2" => ElementType::Int16,
-        "u2" => ElementType::Uint16,
-        "i4" => ElementType::Int32,
-        "u4" => ElementType::Uint32,
-        "i8" => ElementType::Int64,
-        "u8" => ElementType::Uint64,
-        _ => {
-            return Err(Error::unsupported(format!(
-                "dtype '{descr}' is not supported"
-            )))
-        }
+    let descr = header.dtype().descr();
+    let npyz::DType::Plain(ts) = header.dtype() else {
+        return Err(Error::unsupported(format!(
+            "dtype {descr} is not supported (structured and sub-array dtypes are not)"
+        )));
     };
-    if !(matches!(order, "<" | "|" | "=") || big && et.size() == Some(1)) {
+    let et = npy_element_type(&ts)
+        .ok_or_else(|| Error::unsupported(format!("dtype '{descr}' is not supported")))?;
+    if ts.endianness() == npyz::Endianness::Big && et.size() != Some(1) {
         return Err(Error::unsupported(format!(
             "dtype '{descr}': only little-endian data is supported"
         )));
     }
+    let shape: Vec<i64> = header
+        .shape()
+        .iter()
+        .map(|&d| i64::try_from(d))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| bad("a dimension in 'shape' is too large"))?;
     let data = &bytes[end..];
     // A header of a few bytes can declare any shape: bounded before it is compared or used.
     let need =
@@ -311,25 +283,67 @@ pub fn parse_npy(bytes: &[u8]) -> Result<OwnedTensor> {
     })
 }
 
-/// The text after `'key':` in a Python dict literal, up to the next top-level comma (tuples kept whole).
-fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let pat1 = format!("'{key}'");
-    let pat2 = format!("\"{key}\"");
-    let i = header
-        .find(&pat1)
-        .map(|i| i + pat1.len())
-        .or_else(|| header.find(&pat2).map(|i| i + pat2.len()))?;
-    let rest = header[i..].trim_start().strip_prefix(':')?;
-    let mut depth = 0;
-    for (k, c) in rest.char_indices() {
+/// Bounds on the header text checked before `npyz` parses it: it multiplies the shape's dimensions unchecked
+/// (a panic in overflow-checked builds) and parses nested brackets recursively. The integers of a header whose
+/// digits (other than lone 0s and 1s) add up to at most 18 multiply to less than 10^18, so no product of them overflows; a real array's
+/// header is far below that (an array that is not is beyond [`crate::limits::MAX_TENSOR_BYTES`] anyway, unless a
+/// dimension is 0).
+fn check_npy_header_text(text: &[u8]) -> Result<()> {
+    let bad = |m: &str| Error::invalid_argument(format!("not a valid .npy file: {m}"));
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for &c in text {
         match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' | '}' if depth == 0 => return Some(&rest[..k]),
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    Some(rest)
+    // Runs of digits; a 0 or 1 adds nothing to a product's size (a rank-30 shape of ones is fine).
+    let digits: usize = text
+        .split(|c| !c.is_ascii_digit())
+        .filter(|run| !matches!(*run, b"" | b"0" | b"1"))
+        .map(|run| run.len())
+        .sum();
+    if deepest > NPY_MAX_HEADER_NESTING {
+        return Err(bad(&format!(
+            "header nests brackets {deepest} deep (at most {NPY_MAX_HEADER_NESTING})"
+        )));
+    }
+    if digits > 18 {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "'shape' in the .npy header may declare 10^18 elements or more ({digits} digits of numbers), over \
+                 ipuflow's limit of {} bytes ({} GiB) per tensor",
+                crate::limits::MAX_TENSOR_BYTES,
+                crate::limits::MAX_TENSOR_BYTES >> 30
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Our element type for a plain numpy dtype.
+fn npy_element_type(ts: &npyz::TypeStr) -> Option<ElementType> {
+    use npyz::TypeChar::{Bool, Float, Int, Uint};
+    Some(match (ts.type_char(), ts.size_field()) {
+        (Float, 4) => ElementType::Float32,
+        (Float, 2) => ElementType::Float16,
+        (Float, 8) => ElementType::Float64,
+        (Int, 1) => ElementType::Int8,
+        (Uint, 1) => ElementType::Uint8,
+        (Bool, 1) => ElementType::Bool,
+        (Int, 2) => ElementType::Int16,
+        (Uint, 2) => ElementType::Uint16,
+        (Int, 4) => ElementType::Int32,
+        (Uint, 4) => ElementType::Uint32,
+        (Int, 8) => ElementType::Int64,
+        (Uint, 8) => ElementType::Uint64,
+        _ => return None,
+    })
 }
 
 /// A directory of `.npy` files: for a single-input model one file per batch (sorted by name); otherwise one
@@ -688,22 +702,10 @@ impl ResolvedImage {
                 let p = &self.pre;
                 let (hh, ww) = (self.size.0 as usize, self.size.1 as usize);
                 let mut out = vec![0f32; hh * ww * 3];
-                let order: [usize; 3] = if p.order == ChannelOrder::Bgr {
-                    [2, 1, 0]
-                } else {
-                    [0, 1, 2]
-                };
                 let inv: [f32; 3] = [1.0 / p.std[0], 1.0 / p.std[1], 1.0 / p.std[2]];
-                for (c_out, &c_in) in order.iter().enumerate() {
-                    let (m, s) = (p.mean[c_out], inv[c_out]);
-                    for i in 0..hh * ww {
-                        let v = (pixels[i * 3 + c_in] as f32 - m) * s;
-                        match self.layout {
-                            Layout::Nhwc => out[i * 3 + c_out] = v,
-                            _ => out[c_out * hh * ww + i] = v,
-                        }
-                    }
-                }
+                self.relayout(hh * ww, |c_out, from, to| {
+                    out[to] = (pixels[from] as f32 - p.mean[c_out]) * inv[c_out];
+                });
                 OwnedTensor::from_f32(&shape, &out)
             }
         }
@@ -750,23 +752,28 @@ impl ResolvedImage {
             return Ok(raw);
         }
         // uint8 inputs: channel order and layout applied here (no normalization).
-        let n = (ch * cw) as usize;
+        let mut out = vec![0u8; raw.len()];
+        self.relayout((ch * cw) as usize, |_, from, to| out[to] = raw[from]);
+        Ok(out)
+    }
+
+    /// Visits the `n` pixels' channel values of an HWC RGB buffer: `put(c_out, from, to)` with `from` the index
+    /// in that buffer and `to` the index in the model's layout and channel order (`c_out` its channel).
+    fn relayout(&self, n: usize, mut put: impl FnMut(usize, usize, usize)) {
         let order: [usize; 3] = if self.pre.order == ChannelOrder::Bgr {
             [2, 1, 0]
         } else {
             [0, 1, 2]
         };
-        let mut out = vec![0u8; n * 3];
-        for i in 0..n {
-            for (c_out, &c_in) in order.iter().enumerate() {
-                let v = raw[i * 3 + c_in];
-                match self.layout {
-                    Layout::Nhwc => out[i * 3 + c_out] = v,
-                    _ => out[c_out * n + i] = v,
-                }
+        for (c_out, &c_in) in order.iter().enumerate() {
+            for i in 0..n {
+                let to = match self.layout {
+                    Layout::Nhwc => i * 3 + c_out,
+                    _ => c_out * n + i,
+                };
+                put(c_out, i * 3 + c_in, to);
             }
         }
-        Ok(out)
     }
 }
 
@@ -845,14 +852,7 @@ impl ImageFolder {
                 ),
             ));
         }
-        Ok(ImageFolder {
-            files,
-            pre,
-            resolved: None,
-            pos: 0,
-            current: None,
-            prefetch: None,
-        })
+        ImageFolder::from_files(files, pre)
     }
 
     /// A fixed list of image files.
@@ -989,9 +989,9 @@ mod tests {
         v[8] = 0xff; // header length past the end
         v[9] = 0xff;
         assert!(parse_npy(&v).is_err());
-        // A non-ASCII byte-order character is refused, not a panic (a fuzzer's find).
+        // A non-ASCII byte-order character is refused as a malformed dtype, not a panic (a fuzzer's find).
         let e = parse_npy(&npy("\u{643}i1", "(1,)", &[0; 1], 1)).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
         let mut fortran = npy("<f4", "(1,)", &[0; 4], 1);
         let at = fortran.windows(5).position(|w| w == b"False").unwrap();
         fortran[at..at + 5].copy_from_slice(b"True ");
@@ -999,6 +999,29 @@ mod tests {
             parse_npy(&fortran).unwrap_err().kind(),
             ErrorKind::Unsupported
         );
+    }
+
+    /// Headers that would make the header parser multiply past u64 or recurse deeply are refused up front with
+    /// an error, not a panic; a shape of many ones is still fine.
+    #[test]
+    fn npy_hostile_headers() {
+        let huge = "(4294967296, 4294967296, 4294967296)";
+        let e = parse_npy(&npy("<f4", huge, &[], 1)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+        let deep = format!("{}1,{}", "(".repeat(40), ")".repeat(40));
+        let e = parse_npy(&npy("<f4", &deep, &[0; 4], 1)).unwrap_err();
+        assert!(e.message().contains("nests brackets"), "{e}");
+        let ones = format!("({})", vec!["1"; 30].join(", "));
+        let t = parse_npy(&npy("<f4", &ones, &[0; 4], 1)).unwrap();
+        assert_eq!(t.shape, vec![1; 30]);
+        // Structured dtypes are refused by name.
+        let mut v = npy("<f4", "(1,)", &[0; 4], 1);
+        let at = v.windows(5).position(|w| w == b"'<f4'").unwrap();
+        v.splice(at..at + 5, b"[('a', '<f4')]".iter().copied());
+        let pre = 10;
+        let hlen = (v.len() - pre - 4) as u16;
+        v[8..10].copy_from_slice(&hlen.to_le_bytes());
+        assert_eq!(parse_npy(&v).unwrap_err().kind(), ErrorKind::Unsupported);
     }
 
     /// The in-memory reader (what the calib_data fuzz target drives) gives the file reader's tensor.

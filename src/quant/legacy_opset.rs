@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::onnx::node::{label, op, take_attr};
-use crate::onnx::proto::{GraphProto, ModelProto};
+use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
 use crate::quant::qdq::opset::i64_tensor;
 
 /// The opset the conversion produces.
@@ -83,87 +83,100 @@ fn convert_graph(
         if !is_default_domain(n.domain.as_deref()) {
             continue;
         }
-        let base = n
-            .name
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| n.output.first().cloned().unwrap_or_default());
-        match op(n) {
-            "Slice" => {
-                let starts = take_attr(n, "starts");
-                let ends = take_attr(n, "ends");
-                let (Some(starts), Some(ends)) = (starts, ends) else {
-                    return Err(Error::model_invalid(format!(
-                        "{}: opset-9 Slice needs the starts and ends attributes",
-                        label(n)
-                    )));
-                };
-                let axes = take_attr(n, "axes");
-                n.input.truncate(1);
-                for (what, a) in [("starts", Some(starts)), ("ends", Some(ends)), ("axes", axes)] {
-                    let Some(a) = a else { continue };
-                    let name = fresh(&format!("{base}_{what}"), names);
-                    new_inits.push(i64_tensor(&name, &a.ints));
-                    n.input.push(name);
-                }
-            }
-            "TopK" => {
-                let Some(k) = take_attr(n, "k").and_then(|a| a.i) else {
-                    return Err(Error::model_invalid(format!(
-                        "{}: opset-1 TopK needs the k attribute",
-                        label(n)
-                    )));
-                };
-                let name = fresh(&format!("{base}_k"), names);
-                new_inits.push(i64_tensor(&name, &[k]));
-                n.input.truncate(1);
-                n.input.push(name);
-            }
-            "Upsample" => {
-                // Opset 7 form: scales as an attribute (opset 9 already has the input).
-                let Some(scales) = take_attr(n, "scales") else {
-                    continue;
-                };
-                let name = fresh(&format!("{base}_scales"), names);
-                new_inits.push(crate::quant::qdq::weights::f32_tensor(
-                    &name,
-                    &[scales.floats.len() as i64],
-                    &scales.floats,
-                ));
-                n.input.truncate(1);
-                n.input.push(name);
-            }
-            "BatchNormalization" => match take_attr(n, "spatial") {
-                None => continue,
-                Some(a) if a.i.unwrap_or(1) == 1 => {}
-                Some(_) => {
-                    return Err(Error::unsupported(format!(
-                        "{}: BatchNormalization with spatial=0 (per-element statistics) has no opset-9+ form",
-                        label(n)
-                    )))
-                }
-            },
-            "Dropout" => {
-                if n.output.get(1).is_some_and(|m| !m.is_empty() && read.contains(m)) {
-                    return Err(Error::unsupported(format!(
-                        "{}: its mask output is read, and opset 10 changed the mask's type to bool",
-                        label(n)
-                    )));
-                }
-                continue;
-            }
-            "Scan" => {
-                return Err(Error::unsupported(format!(
-                    "{}: Scan changed signature in opset 9 (no batch axis); this opset-8 Scan is not converted",
-                    label(n)
-                )))
-            }
-            _ => continue,
+        if convert_node(n, &read, names, &mut new_inits)? {
+            *changed.entry(op(n).to_string()).or_default() += 1;
         }
-        *changed.entry(op(n).to_string()).or_default() += 1;
     }
     g.initializer.extend(new_inits);
     Ok(())
+}
+
+/// Converts one default-domain node; `read`: the tensors the graph reads. Returns whether it changed; the
+/// initializers it needs go to `new_inits`.
+fn convert_node(
+    n: &mut NodeProto,
+    read: &HashSet<String>,
+    names: &mut HashSet<String>,
+    new_inits: &mut Vec<TensorProto>,
+) -> Result<bool> {
+    let base = n
+        .name
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| n.output.first().cloned().unwrap_or_default());
+    match op(n) {
+        "Slice" => {
+            let starts = take_attr(n, "starts");
+            let ends = take_attr(n, "ends");
+            let (Some(starts), Some(ends)) = (starts, ends) else {
+                return Err(Error::model_invalid(format!(
+                    "{}: opset-9 Slice needs the starts and ends attributes",
+                    label(n)
+                )));
+            };
+            let axes = take_attr(n, "axes");
+            n.input.truncate(1);
+            for (what, a) in [("starts", Some(starts)), ("ends", Some(ends)), ("axes", axes)] {
+                let Some(a) = a else { continue };
+                let name = fresh(&format!("{base}_{what}"), names);
+                new_inits.push(i64_tensor(&name, &a.ints));
+                n.input.push(name);
+            }
+        }
+        "TopK" => {
+            let Some(k) = take_attr(n, "k").and_then(|a| a.i) else {
+                return Err(Error::model_invalid(format!(
+                    "{}: opset-1 TopK needs the k attribute",
+                    label(n)
+                )));
+            };
+            let name = fresh(&format!("{base}_k"), names);
+            new_inits.push(i64_tensor(&name, &[k]));
+            n.input.truncate(1);
+            n.input.push(name);
+        }
+        "Upsample" => {
+            // Opset 7 form: scales as an attribute (opset 9 already has the input).
+            let Some(scales) = take_attr(n, "scales") else {
+                return Ok(false);
+            };
+            let name = fresh(&format!("{base}_scales"), names);
+            new_inits.push(crate::quant::qdq::weights::f32_tensor(
+                &name,
+                &[scales.floats.len() as i64],
+                &scales.floats,
+            ));
+            n.input.truncate(1);
+            n.input.push(name);
+        }
+        "BatchNormalization" => match take_attr(n, "spatial") {
+            None => return Ok(false),
+            Some(a) if a.i.unwrap_or(1) == 1 => {}
+            Some(_) => {
+                return Err(Error::unsupported(format!(
+                    "{}: BatchNormalization with spatial=0 (per-element statistics) has no opset-9+ form",
+                    label(n)
+                )))
+            }
+        },
+        "Dropout" => {
+            if n.output.get(1).is_some_and(|m| !m.is_empty() && read.contains(m)) {
+                return Err(Error::unsupported(format!(
+                    "{}: its mask output is read, and opset 10 changed the mask's type to bool",
+                    label(n)
+                )));
+            }
+            return Ok(false);
+        }
+        "Scan" => {
+            return Err(Error::unsupported(format!(
+                "{}: Scan changed signature in opset 9 (no batch axis); this opset-8 Scan is not converted",
+                label(n)
+            )))
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// If `m` imports a default-domain opset from 7 to 9, returns it converted to opset [`TARGET`] with a note naming

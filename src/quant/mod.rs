@@ -17,7 +17,10 @@ pub mod prepare;
 pub mod qdq;
 pub mod report;
 
-pub use config::{CalibMethod, Preset, QuantConfig, QuantType, TensorOverride, WeightRange};
+pub use config::{
+    BiasType, CalibMethod, ExcludeSubgraph, Preset, QuantConfig, QuantType, TensorOverride,
+    WeightRange,
+};
 pub use pipeline::{quantize, CancelToken, Hooks, Progress, Stage};
 pub use qdq::quantize_graph;
 pub use report::{NodeReport, QuantReport, TensorReport};

@@ -108,6 +108,14 @@ pub fn quantize(
     }
     hooks.report(Stage::Prepare, 0, Some(1))?;
     let mut prepared = prepare(model)?;
+    // Exclusion patterns and subgraphs that name nothing fail now, not after calibrating.
+    if let Some(g) = prepared.model.graph.as_ref() {
+        crate::quant::qdq::exclude::resolve(
+            g,
+            &config.exclude_patterns,
+            &config.exclude_subgraphs,
+        )?;
+    }
     let mut extra_notes = Vec::new();
     if config.equalize {
         extra_notes.extend(equalize(&mut prepared.model, config.replace_clip6_relu)?);

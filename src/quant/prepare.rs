@@ -153,7 +153,6 @@ fn ort_basic_optimize(model: &Model) -> Result<ModelProto> {
 /// `Internal` if the optimizer introduced an op domain the model did not use.
 pub fn prepare(model: &Model) -> Result<Prepared> {
     check_quantizable(model.proto())?;
-    let mut notes = Vec::new();
     let in_nodes = model.proto().graph.as_ref().map_or(0, |g| g.node.len());
     let upgraded;
     let (model, upgrade_note) = match upgrade_old_opset(model.proto())? {
@@ -163,6 +162,29 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
         }
         None => (model, None),
     };
+    let mut m = basic_optimize_checked(model)?;
+    let g = m.graph.as_mut().expect("checked by basic_optimize_checked");
+    let mut notes = simplify(g)?;
+    notes.insert(
+        0,
+        format!(
+            "ONNX Runtime BASIC optimization: {in_nodes} nodes -> {} nodes",
+            g.node.len()
+        ),
+    );
+    notes.extend(subgraph_note(g));
+    notes.splice(0..0, upgrade_note);
+    let activations = infer_types(&mut m)?;
+    Ok(Prepared {
+        model: m,
+        activations,
+        notes,
+    })
+}
+
+/// ONNX Runtime's BASIC optimization, refusing nodes of a domain the model did not use, with the original
+/// model's metadata and opset imports kept.
+fn basic_optimize_checked(model: &Model) -> Result<ModelProto> {
     let mut m = ort_basic_optimize(model)?;
     let original_domains: HashSet<String> = model
         .proto()
@@ -196,7 +218,12 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
     m.metadata_props = src.metadata_props.clone();
     m.ir_version = src.ir_version.max(m.ir_version);
     prune_opsets(&mut m, &original_domains);
-    let g = m.graph.as_mut().expect("checked above");
+    Ok(m)
+}
+
+/// Constants to initializers, BatchNorm folding, unused initializers dropped; one note per change.
+fn simplify(g: &mut GraphProto) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
     let consts = constants_to_initializers(g);
     if consts > 0 {
         notes.push(format!("{consts} Constant nodes turned into initializers"));
@@ -221,13 +248,11 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
             "{left_bn} BatchNormalization nodes could not be folded and stay float"
         ));
     }
-    notes.insert(
-        0,
-        format!(
-            "ONNX Runtime BASIC optimization: {in_nodes} nodes -> {} nodes",
-            g.node.len()
-        ),
-    );
+    Ok(notes)
+}
+
+/// The note naming the nodes with subgraphs, which stay float.
+fn subgraph_note(g: &GraphProto) -> Option<String> {
     let with_subgraphs: Vec<&str> = g
         .node
         .iter()
@@ -238,19 +263,12 @@ pub fn prepare(model: &Model) -> Result<Prepared> {
         })
         .map(|n| n.name.as_deref().unwrap_or(""))
         .collect();
-    if !with_subgraphs.is_empty() {
-        notes.push(format!(
+    (!with_subgraphs.is_empty()).then(|| {
+        format!(
             "{} If/Loop/Scan nodes left in float with their subgraphs (only the main graph is quantized): {}",
             with_subgraphs.len(),
             with_subgraphs.join(", ")
-        ));
-    }
-    notes.splice(0..0, upgrade_note);
-    let activations = infer_types(&mut m)?;
-    Ok(Prepared {
-        model: m,
-        activations,
-        notes,
+        )
     })
 }
 
@@ -319,194 +337,12 @@ pub(crate) fn constant_value(a: &AttributeProto) -> Option<TensorProto> {
 /// float initializers not shared with other nodes. Returns how many were folded.
 pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
     let mut folded = 0;
-    loop {
-        let inits: HashMap<String, usize> = g
-            .initializer
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.name.clone().map(|n| (n, i)))
-            .collect();
-        let graph_inputs: HashSet<&str> =
-            g.input.iter().filter_map(|v| v.name.as_deref()).collect();
-        let graph_outputs: HashSet<&str> =
-            g.output.iter().filter_map(|v| v.name.as_deref()).collect();
-        let mut uses: HashMap<&str, usize> = HashMap::new();
-        for n in &g.node {
-            for i in &n.input {
-                *uses.entry(i.as_str()).or_default() += 1;
-            }
-        }
-        let producer: HashMap<&str, usize> = g
-            .node
-            .iter()
-            .enumerate()
-            .flat_map(|(k, n)| n.output.iter().map(move |o| (o.as_str(), k)))
-            .collect();
-        let constant = |name: &str| -> Option<usize> {
-            if graph_inputs.contains(name) {
-                return None;
-            }
-            inits
-                .get(name)
-                .copied()
-                .filter(|&i| g.initializer[i].data_type == Some(DataType::Float.onnx()))
-        };
-        let mut plan = None;
-        for (bi, bn) in g.node.iter().enumerate() {
-            if op(bn) != "BatchNormalization"
-                || !is_default_domain(bn.domain.as_deref())
-                || bn.input.len() != 5
-                || bn.output.len() != 1
-            {
-                continue;
-            }
-            if attr_i(bn, "training_mode").unwrap_or(0) != 0 {
-                continue;
-            }
-            let Some(&pi) = producer.get(bn.input[0].as_str()) else {
-                continue;
-            };
-            let p = &g.node[pi];
-            let kind = op(p);
-            if !matches!(kind, "Conv" | "ConvTranspose" | "Gemm")
-                || !is_default_domain(p.domain.as_deref())
-                || p.output.len() != 1
-            {
-                continue;
-            }
-            if uses.get(p.output[0].as_str()).copied() != Some(1)
-                || graph_outputs.contains(p.output[0].as_str())
-            {
-                continue;
-            }
-            if kind == "Gemm"
-                && (attr_i(p, "transA").unwrap_or(0) != 0
-                    || attr_f(p, "alpha").unwrap_or(1.0) != 1.0)
-            {
-                continue;
-            }
-            let params: Option<Vec<usize>> = bn.input[1..5].iter().map(|n| constant(n)).collect();
-            let Some(params) = params else { continue };
-            let Some(w) = p.input.get(1).and_then(|n| constant(n)) else {
-                continue;
-            };
-            if uses.get(p.input[1].as_str()).copied() != Some(1) {
-                continue;
-            }
-            let bias = match p.input.get(2).filter(|s| !s.is_empty()) {
-                Some(b) => match constant(b) {
-                    Some(i) if uses.get(b.as_str()).copied() == Some(1) => Some(i),
-                    _ => continue,
-                },
-                None => None,
-            };
-            plan = Some((bi, pi, params, w, bias));
+    // One fold at a time: each rewrites the graph the next search reads. A fold whose shapes do not line up
+    // stops the search (as it would be found again).
+    while let Some(fold) = find_batchnorm_fold(g) {
+        if !apply_batchnorm_fold(g, fold)? {
             break;
         }
-        let Some((bi, pi, params, wi, bias)) = plan else {
-            break;
-        };
-        let eps = attr_f(&g.node[bi], "epsilon").unwrap_or(1e-5);
-        let read = |i: usize| read_f32(&g.initializer[i]);
-        let (scale, b, mean, var) = (
-            read(params[0])?,
-            read(params[1])?,
-            read(params[2])?,
-            read(params[3])?,
-        );
-        let c = scale.len();
-        if [b.len(), mean.len(), var.len()].iter().any(|&l| l != c) {
-            break;
-        }
-        let p = &g.node[pi];
-        let kind = op(p).to_string();
-        let wt = &g.initializer[wi];
-        let dims = wt.dims.clone();
-        let mut w = read_f32(wt)?;
-        // Output-channel axis of the weight and the number of output channels it gives.
-        let group = attr_i(p, "group").unwrap_or(1).max(1) as usize;
-        let (axis, out_ch) = match kind.as_str() {
-            "Conv" => (0usize, dims.first().copied().unwrap_or(0) as usize),
-            "ConvTranspose" => (1, dims.get(1).copied().unwrap_or(0) as usize * group),
-            _ => {
-                let trans_b = attr_i(p, "transB").unwrap_or(0) != 0;
-                if dims.len() != 2 {
-                    break;
-                }
-                (
-                    if trans_b { 0 } else { 1 },
-                    dims[if trans_b { 0 } else { 1 }] as usize,
-                )
-            }
-        };
-        if out_ch != c || c == 0 {
-            // Shapes do not line up (or a grouped ConvTranspose with per-group channels): leave it.
-            break;
-        }
-        let k: Vec<f32> = (0..c).map(|i| scale[i] / (var[i] + eps).sqrt()).collect();
-        // Scale the weight along its output-channel axis.
-        let inner: usize = dims[axis + 1..].iter().product::<i64>() as usize;
-        let axis_len = dims[axis] as usize;
-        let outer: usize = dims[..axis].iter().product::<i64>() as usize;
-        let per_group_out = if kind == "ConvTranspose" { axis_len } else { c };
-        for o in 0..outer {
-            for a in 0..axis_len {
-                // ConvTranspose weights are [C_in, C_out/group, ...]: the channel is group(o) * C_out/group + a.
-                let ch = if kind == "ConvTranspose" {
-                    (o / (dims[0] as usize / group)) * per_group_out + a
-                } else {
-                    a
-                };
-                let f = k[ch];
-                let start = (o * axis_len + a) * inner;
-                for v in &mut w[start..start + inner] {
-                    *v *= f;
-                }
-            }
-        }
-        let beta = if kind == "Gemm" {
-            attr_f(p, "beta").unwrap_or(1.0)
-        } else {
-            1.0
-        };
-        let old_bias: Vec<f32> = match bias {
-            Some(i) => read(i)?.into_iter().map(|v| v * beta).collect(),
-            None => vec![0.0; c],
-        };
-        if old_bias.len() != c {
-            break;
-        }
-        let new_bias: Vec<f32> = (0..c)
-            .map(|i| (old_bias[i] - mean[i]) * k[i] + b[i])
-            .collect();
-        let wname = g.initializer[wi].name.clone().unwrap_or_default();
-        g.initializer[wi] = f32_tensor(&wname, &dims, &w);
-        let bn_out = g.node[bi].output[0].clone();
-        let bias_name = match bias {
-            Some(i) => {
-                let n = g.initializer[i].name.clone().unwrap_or_default();
-                g.initializer[i] = f32_tensor(&n, &[c as i64], &new_bias);
-                n
-            }
-            None => {
-                let n = format!("{bn_out}_folded_bias");
-                g.initializer.push(f32_tensor(&n, &[c as i64], &new_bias));
-                n
-            }
-        };
-        let p = &mut g.node[pi];
-        if p.input.len() < 3 {
-            p.input.resize(2, String::new());
-            p.input.push(bias_name);
-        } else {
-            p.input[2] = bias_name;
-        }
-        if kind == "Gemm" {
-            // C is added with beta: the folded bias is exact only with beta = 1.
-            p.attribute.retain(|a| a.name.as_deref() != Some("beta"));
-        }
-        p.output[0] = bn_out;
-        g.node.remove(bi);
         folded += 1;
     }
     // Drop BN parameter initializers nobody uses any more.
@@ -524,6 +360,231 @@ pub fn fold_batchnorm(g: &mut GraphProto) -> Result<usize> {
         });
     }
     Ok(folded)
+}
+
+/// A BatchNormalization that [`fold_batchnorm`] can fold: node indices and initializer indices.
+struct BatchnormFold {
+    bn: usize,
+    producer: usize,
+    /// scale, bias, mean, var.
+    params: Vec<usize>,
+    weight: usize,
+    bias: Option<usize>,
+}
+
+/// The first foldable BatchNormalization of `g` (see [`fold_batchnorm`] for the conditions).
+fn find_batchnorm_fold(g: &GraphProto) -> Option<BatchnormFold> {
+    let inits: HashMap<String, usize> = g
+        .initializer
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.name.clone().map(|n| (n, i)))
+        .collect();
+    let graph_inputs: HashSet<&str> = g.input.iter().filter_map(|v| v.name.as_deref()).collect();
+    let graph_outputs: HashSet<&str> = g.output.iter().filter_map(|v| v.name.as_deref()).collect();
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for n in &g.node {
+        for i in &n.input {
+            *uses.entry(i.as_str()).or_default() += 1;
+        }
+    }
+    let producer: HashMap<&str, usize> = g
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(k, n)| n.output.iter().map(move |o| (o.as_str(), k)))
+        .collect();
+    let constant = |name: &str| -> Option<usize> {
+        if graph_inputs.contains(name) {
+            return None;
+        }
+        inits
+            .get(name)
+            .copied()
+            .filter(|&i| g.initializer[i].data_type == Some(DataType::Float.onnx()))
+    };
+    for (bi, bn) in g.node.iter().enumerate() {
+        if op(bn) != "BatchNormalization"
+            || !is_default_domain(bn.domain.as_deref())
+            || bn.input.len() != 5
+            || bn.output.len() != 1
+        {
+            continue;
+        }
+        if attr_i(bn, "training_mode").unwrap_or(0) != 0 {
+            continue;
+        }
+        let Some(&pi) = producer.get(bn.input[0].as_str()) else {
+            continue;
+        };
+        let p = &g.node[pi];
+        let kind = op(p);
+        if !matches!(kind, "Conv" | "ConvTranspose" | "Gemm")
+            || !is_default_domain(p.domain.as_deref())
+            || p.output.len() != 1
+        {
+            continue;
+        }
+        if uses.get(p.output[0].as_str()).copied() != Some(1)
+            || graph_outputs.contains(p.output[0].as_str())
+        {
+            continue;
+        }
+        if kind == "Gemm"
+            && (attr_i(p, "transA").unwrap_or(0) != 0 || attr_f(p, "alpha").unwrap_or(1.0) != 1.0)
+        {
+            continue;
+        }
+        let params: Option<Vec<usize>> = bn.input[1..5].iter().map(|n| constant(n)).collect();
+        let Some(params) = params else { continue };
+        let Some(w) = p.input.get(1).and_then(|n| constant(n)) else {
+            continue;
+        };
+        if uses.get(p.input[1].as_str()).copied() != Some(1) {
+            continue;
+        }
+        let bias = match p.input.get(2).filter(|s| !s.is_empty()) {
+            Some(b) => match constant(b) {
+                Some(i) if uses.get(b.as_str()).copied() == Some(1) => Some(i),
+                _ => continue,
+            },
+            None => None,
+        };
+        return Some(BatchnormFold {
+            bn: bi,
+            producer: pi,
+            params,
+            weight: w,
+            bias,
+        });
+    }
+    None
+}
+
+/// Rewrites the producer's weight and bias to absorb the BatchNormalization and removes it. `Ok(false)`: the
+/// shapes do not line up, nothing was changed.
+fn apply_batchnorm_fold(g: &mut GraphProto, fold: BatchnormFold) -> Result<bool> {
+    let BatchnormFold {
+        bn: bi,
+        producer: pi,
+        params,
+        weight: wi,
+        bias,
+    } = fold;
+    let eps = attr_f(&g.node[bi], "epsilon").unwrap_or(1e-5);
+    let read = |i: usize| read_f32(&g.initializer[i]);
+    let (scale, b, mean, var) = (
+        read(params[0])?,
+        read(params[1])?,
+        read(params[2])?,
+        read(params[3])?,
+    );
+    let c = scale.len();
+    if [b.len(), mean.len(), var.len()].iter().any(|&l| l != c) {
+        return Ok(false);
+    }
+    let p = &g.node[pi];
+    let kind = op(p).to_string();
+    let wt = &g.initializer[wi];
+    let dims = wt.dims.clone();
+    let mut w = read_f32(wt)?;
+    // Output-channel axis of the weight and the number of output channels it gives.
+    let group = attr_i(p, "group").unwrap_or(1).max(1) as usize;
+    let (axis, out_ch) = match kind.as_str() {
+        "Conv" => (0usize, dims.first().copied().unwrap_or(0) as usize),
+        "ConvTranspose" => (1, dims.get(1).copied().unwrap_or(0) as usize * group),
+        _ => {
+            let trans_b = attr_i(p, "transB").unwrap_or(0) != 0;
+            if dims.len() != 2 {
+                return Ok(false);
+            }
+            (
+                if trans_b { 0 } else { 1 },
+                dims[if trans_b { 0 } else { 1 }] as usize,
+            )
+        }
+    };
+    if out_ch != c || c == 0 {
+        // Shapes do not line up (or a grouped ConvTranspose with per-group channels): leave it.
+        return Ok(false);
+    }
+    let k: Vec<f32> = (0..c).map(|i| scale[i] / (var[i] + eps).sqrt()).collect();
+    scale_output_channels(&mut w, &dims, axis, &kind, group, &k);
+    let beta = if kind == "Gemm" {
+        attr_f(p, "beta").unwrap_or(1.0)
+    } else {
+        1.0
+    };
+    let old_bias: Vec<f32> = match bias {
+        Some(i) => read(i)?.into_iter().map(|v| v * beta).collect(),
+        None => vec![0.0; c],
+    };
+    if old_bias.len() != c {
+        return Ok(false);
+    }
+    let new_bias: Vec<f32> = (0..c)
+        .map(|i| (old_bias[i] - mean[i]) * k[i] + b[i])
+        .collect();
+    let wname = g.initializer[wi].name.clone().unwrap_or_default();
+    g.initializer[wi] = f32_tensor(&wname, &dims, &w);
+    let bn_out = g.node[bi].output[0].clone();
+    let bias_name = match bias {
+        Some(i) => {
+            let n = g.initializer[i].name.clone().unwrap_or_default();
+            g.initializer[i] = f32_tensor(&n, &[c as i64], &new_bias);
+            n
+        }
+        None => {
+            let n = format!("{bn_out}_folded_bias");
+            g.initializer.push(f32_tensor(&n, &[c as i64], &new_bias));
+            n
+        }
+    };
+    let p = &mut g.node[pi];
+    if p.input.len() < 3 {
+        p.input.resize(2, String::new());
+        p.input.push(bias_name);
+    } else {
+        p.input[2] = bias_name;
+    }
+    if kind == "Gemm" {
+        // C is added with beta: the folded bias is exact only with beta = 1.
+        p.attribute.retain(|a| a.name.as_deref() != Some("beta"));
+    }
+    p.output[0] = bn_out;
+    g.node.remove(bi);
+    Ok(true)
+}
+
+/// Multiplies the weight `w` (shape `dims`) by `k[channel]` along its output-channel `axis`.
+fn scale_output_channels(
+    w: &mut [f32],
+    dims: &[i64],
+    axis: usize,
+    kind: &str,
+    group: usize,
+    k: &[f32],
+) {
+    let c = k.len();
+    let inner: usize = dims[axis + 1..].iter().product::<i64>() as usize;
+    let axis_len = dims[axis] as usize;
+    let outer: usize = dims[..axis].iter().product::<i64>() as usize;
+    let per_group_out = if kind == "ConvTranspose" { axis_len } else { c };
+    for o in 0..outer {
+        for a in 0..axis_len {
+            // ConvTranspose weights are [C_in, C_out/group, ...]: the channel is group(o) * C_out/group + a.
+            let ch = if kind == "ConvTranspose" {
+                (o / (dims[0] as usize / group)) * per_group_out + a
+            } else {
+                a
+            };
+            let f = k[ch];
+            let start = (o * axis_len + a) * inner;
+            for v in &mut w[start..start + inner] {
+                *v *= f;
+            }
+        }
+    }
 }
 
 /// Names read by the nodes of `g` and of every subgraph under them.

@@ -11,8 +11,10 @@ use indicatif::ProgressBar;
 use ipuflow::onnx::fs::{check_target, refuse_same_file, write_atomic};
 use ipuflow::onnx::{Model, SaveOptions};
 use ipuflow::quant::data::CalibrationSource;
+use ipuflow::quant::qdq::exclude;
 use ipuflow::quant::{
-    quantize, CalibMethod, Hooks, Preset, Progress, QuantConfig, QuantReport, Stage,
+    quantize, BiasType, CalibMethod, ExcludeSubgraph, Hooks, Preset, Progress, QuantConfig,
+    QuantReport, Stage,
 };
 use serde::Serialize;
 
@@ -60,6 +62,13 @@ pub enum MethodArg {
     Nonoverflow,
 }
 
+/// `--bias`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BiasArg {
+    Int8,
+    Int32,
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The float ONNX model.
@@ -90,8 +99,15 @@ pub struct Args {
     /// global ones (less sensitive to outlier images).
     #[arg(long, value_name = "C")]
     pub moving_average: Option<f32>,
-    /// Leave a node (by name) or every node of an op type (e.g. Softmax) in float. Repeatable.
-    #[arg(long, value_name = "NODE_OR_OPTYPE")]
+    /// Bias type: int8 with a power-of-two scale of its own (AMD's XINT8 format), or int32 at the accumulator
+    /// scale (input × weight; exact, what ONNX Runtime's CPU kernels fuse). Default: the preset's (XINT8: int8,
+    /// others: int32).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub bias: Option<BiasArg>,
+    /// Leave nodes in float: a node name, an op type (e.g. Softmax), a node-name glob pattern (`*` any run, `?`
+    /// one character: 'head/*'), or a subgraph START..END (every node on a path from the start node(s) to the end
+    /// node(s), several names separated by commas: 'decode_0,decode_1..nms'). Repeatable.
+    #[arg(long, value_name = "NODE|OPTYPE|PATTERN|START..END")]
     pub exclude: Vec<String>,
     /// Fix the inputs' dynamic batch dimension to N first (the NPU needs fixed shapes; Ryzen AI runs batch 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
@@ -115,13 +131,56 @@ pub struct Outcome {
     pub nodes_float: usize,
     pub excluded_nodes: Vec<String>,
     pub excluded_op_types: Vec<String>,
+    pub excluded_patterns: Vec<String>,
+    pub excluded_subgraphs: Vec<String>,
     pub report: Option<String>,
     pub output_bytes: u64,
     pub notes: Vec<String>,
 }
 
-/// Splits `--exclude` values into node names and op types of `model`; a value that is neither is an error.
-pub fn resolve_excludes(model: &Model, values: &[String]) -> CliResult<(Vec<String>, Vec<String>)> {
+/// `--exclude` values sorted by kind.
+#[derive(Default)]
+pub struct Excludes {
+    pub nodes: Vec<String>,
+    pub op_types: Vec<String>,
+    pub patterns: Vec<String>,
+    pub subgraphs: Vec<ExcludeSubgraph>,
+}
+
+/// Sorts `--exclude` values into subgraphs (`START..END`), glob patterns (`*`, `?`), node names and op types of
+/// `model`; a pattern or subgraph that names nothing, and a value that is neither a node nor an op type, is an
+/// error naming it.
+pub fn resolve_excludes(model: &Model, values: &[String]) -> CliResult<Excludes> {
+    let mut out = Excludes::default();
+    let mut plain = Vec::new();
+    for v in values {
+        if v.contains("..") {
+            out.subgraphs.push(
+                ExcludeSubgraph::parse(v)
+                    .map_err(|e| Failure::user(format!("--exclude: {}", e.message()), None))?,
+            );
+        } else if exclude::is_pattern(v) {
+            out.patterns.push(v.clone());
+        } else {
+            plain.push(v.clone());
+        }
+    }
+    if let Some(g) = model.proto().graph.as_ref() {
+        exclude::resolve(g, &out.patterns, &out.subgraphs).map_err(|e| {
+            Failure::user(
+                format!("--exclude: {}", e.message()),
+                Some("`ipuflow check MODEL` lists every node with its name and op type"),
+            )
+        })?;
+    }
+    let (nodes, op_types) = resolve_names(model, &plain)?;
+    out.nodes = nodes;
+    out.op_types = op_types;
+    Ok(out)
+}
+
+/// Splits plain `--exclude` values into node names and op types of `model`; a value that is neither is an error.
+fn resolve_names(model: &Model, values: &[String]) -> CliResult<(Vec<String>, Vec<String>)> {
     let graph = model.proto().graph.as_ref();
     let nodes: BTreeSet<&str> = graph
         .map(|g| g.node.iter().filter_map(|n| n.name.as_deref()).collect())
@@ -321,9 +380,17 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         fix_batch(&mut model, n);
     }
     config.calib_cache = a.calib_cache.clone();
-    let (en, eo) = resolve_excludes(&model, &a.exclude)?;
-    config.exclude_nodes = en.clone();
-    config.exclude_op_types = eo.clone();
+    if let Some(b) = a.bias {
+        config.bias_type = match b {
+            BiasArg::Int8 => BiasType::Int8,
+            BiasArg::Int32 => BiasType::Int32,
+        };
+    }
+    let ex = resolve_excludes(&model, &a.exclude)?;
+    config.exclude_nodes = ex.nodes.clone();
+    config.exclude_op_types = ex.op_types.clone();
+    config.exclude_patterns = ex.patterns.clone();
+    config.exclude_subgraphs = ex.subgraphs.clone();
     let (mut data, described) =
         calibration_source(&a.calib, &a.image, a.max_samples.map(|n| n as usize))?;
     let (quantized, report) =
@@ -344,8 +411,10 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         seconds: t0.elapsed().as_secs_f64(),
         nodes_quantized: nq,
         nodes_float: nf,
-        excluded_nodes: en,
-        excluded_op_types: eo,
+        excluded_nodes: ex.nodes,
+        excluded_op_types: ex.op_types,
+        excluded_patterns: ex.patterns,
+        excluded_subgraphs: ex.subgraphs.iter().map(|s| s.to_string()).collect(),
         report: a.report.as_ref().map(|p| p.display().to_string()),
         output_bytes: std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0),
         notes: report.notes.clone(),

@@ -19,8 +19,10 @@
 //!    16-bit Q/DQ use the `com.microsoft` domain below opset 21 (ONNX Runtime's contrib Q/DQ accept int16/uint16).
 //!
 //! Choices worth knowing:
-//! - Biases are INT32 in every preset (XINT8 included; AMD's XINT8 recipe quotes INT8 bias, which loses accuracy
-//!   for no gain on the CPU and which the VitisAI EP does not require). Overflow guard: see [`weights`].
+//! - Biases ([`QuantConfig::bias_type`]): XINT8 writes INT8 with a power-of-two scale of its own, the smallest that
+//!   saturates no value (AMD's XINT8 format; the accumulator scale would saturate many, and the report counts
+//!   them per bias); the other presets write INT32 at the accumulator scale (exact, and what ONNX Runtime's CPU
+//!   kernels fuse). INT32 overflow guard: see [`weights`].
 //! - With `cpu_fusion` (the CPU preset) each consumer gets its own DQ while the producer feeds exactly one Q: ONNX
 //!   Runtime's selectors need "target node -> single Q" and "DQ -> single target"; measured on the three real models,
 //!   every Conv/Gemm/MatMul then becomes QLinearConv/QGemm/QLinearMatMul. (ORT's own `DedicatedQDQPair` duplicates
@@ -30,6 +32,7 @@
 //! - Activation power-of-two scales are rounded up (never clip the calibrated range); choosing the range is
 //!   calibration's job. Weights take the power-of-two shift of least error with `WeightRange::MinMse` (XINT8).
 
+pub mod exclude;
 pub(crate) mod opset;
 pub mod rules;
 pub mod scale;
@@ -42,14 +45,14 @@ use crate::onnx::proto::{
     type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
 };
 use crate::quant::report::{NodeReport, QuantReport, TensorReport};
-use crate::quant::{Calibration, QuantConfig, QuantType};
+use crate::quant::{BiasType, Calibration, QuantConfig, QuantType};
 
 use crate::onnx::node::{default_opset, op};
 use crate::onnx::DataType;
 use rules::{Decision, OutRule, Slot};
 use scale::{tensor_params, QParams};
 use weights::{
-    f32_tensor, int_tensor, quantize_bias, quantize_weight, read_f32, QWeight, WeightSpec,
+    f32_tensor, int_tensor, quantize_bias, quantize_weight, read_f32, QBias, QWeight, WeightSpec,
 };
 
 /// Lowest default-domain opset accepted (QuantizeLinear/DequantizeLinear exist from 10).
@@ -506,8 +509,27 @@ impl<'a> Quantizer<'a> {
         }
     }
 
+    /// The phases, in order: index the graph, fuse Relu/Clip, plan every node, give every quantized tensor its
+    /// parameters, emit, report node by node.
     fn run(&mut self, report: &mut QuantReport) -> Result<()> {
-        let nn = self.g.node.len();
+        let mut ix = self.index()?;
+        let fusion = self.fuse_activations(&mut ix, report);
+        let planned = self.plan_nodes(&ix, &fusion);
+        let mut assigned = self.assign_params(&planned)?;
+        let emit = Emit {
+            plans: &planned.plans,
+            removed: &fusion.removed,
+            qset: &planned.qset,
+            params: &assigned.params,
+            shared_with: &assigned.shared_with,
+        };
+        self.emit(report, &emit, &mut assigned.notes)?;
+        report_nodes(report, &ix, &fusion, &planned, self.cfg.bias_type);
+        Ok(())
+    }
+
+    /// Labels, rule decisions, op types, producers and consumers of the original nodes.
+    fn index(&self) -> Result<Index> {
         let labels: Vec<String> = self
             .g
             .node
@@ -520,12 +542,23 @@ impl<'a> Quantizer<'a> {
                     .unwrap_or_else(|| format!("{}#{i}", op(n)))
             })
             .collect();
-        let decisions: Vec<Decision> = self
+        let mut decisions: Vec<Decision> = self
             .g
             .node
             .iter()
             .map(|n| rules::decide(n, self.cfg))
             .collect();
+        // Patterns and subgraphs (exact names and op types are the rules' own).
+        let excluded = exclude::resolve(
+            self.g,
+            &self.cfg.exclude_patterns,
+            &self.cfg.exclude_subgraphs,
+        )?;
+        for (i, why) in excluded {
+            if matches!(decisions[i], Decision::Quantize(_)) {
+                decisions[i] = Decision::Float(why);
+            }
+        }
         let ops: Vec<String> = self.g.node.iter().map(|n| op(n).to_string()).collect();
 
         // Producers and consumers.
@@ -542,8 +575,25 @@ impl<'a> Quantizer<'a> {
                 }
             }
         }
+        Ok(Index {
+            labels,
+            decisions,
+            ops,
+            producer,
+            consumers,
+        })
+    }
 
-        // Relu/Clip fusion.
+    /// Relu/Clip fusion (module docs, step 3): removes or marks the activations folded into their producers.
+    fn fuse_activations(&mut self, ix: &mut Index, report: &mut QuantReport) -> Fusion {
+        let nn = self.g.node.len();
+        let Index {
+            labels,
+            decisions,
+            producer,
+            consumers,
+            ..
+        } = ix;
         let mut removed = vec![false; nn];
         let mut fused_in = vec![false; nn]; // the node's input 0 comes from a producer without Q/DQ (kept Relu)
         let mut fused_out = vec![false; nn]; // the producer's output 0 has no Q/DQ
@@ -572,29 +622,9 @@ impl<'a> Quantizer<'a> {
             if consumers.get(&x).map(|c| c.as_slice()) != Some(&[i]) {
                 continue;
             }
-            // Bounds: the lower one must be exactly 0.
-            let (lo, hi) = if o == "Relu" {
-                (0.0f32, f32::INFINITY)
-            } else {
-                let b = |k: usize| -> Option<Option<f32>> {
-                    match n.input.get(k).filter(|s| !s.is_empty()) {
-                        None => Some(None),
-                        Some(name) => {
-                            let v = read_f32(self.constant(name)?).ok()?;
-                            (v.len() == 1).then(|| Some(v[0]))
-                        }
-                    }
-                };
-                match (b(1), b(2)) {
-                    (Some(lo), Some(hi)) => {
-                        (lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY))
-                    }
-                    _ => continue,
-                }
-            };
-            if lo != 0.0 || hi <= 0.0 || hi.is_nan() {
+            let Some(hi) = self.zero_clip_bound(n) else {
                 continue;
-            }
+            };
             let Some((_, cmax)) = self.calib_range(&y) else {
                 continue;
             };
@@ -650,7 +680,54 @@ impl<'a> Quantizer<'a> {
                 "{kept} Relu/Clip nodes fused with their producers (kept, no Q/DQ between)"
             ));
         }
+        Fusion {
+            removed,
+            fused_in,
+            fused_out,
+            reason: fuse_reason,
+        }
+    }
 
+    /// The upper bound of a Relu (infinity) or of a Clip with constant bounds whose lower bound is exactly 0;
+    /// `None` for any other Clip (it cannot be folded into a quantized range starting at 0).
+    fn zero_clip_bound(&self, n: &NodeProto) -> Option<f32> {
+        let (lo, hi) = if op(n) == "Relu" {
+            (0.0f32, f32::INFINITY)
+        } else {
+            let b = |k: usize| -> Option<Option<f32>> {
+                match n.input.get(k).filter(|s| !s.is_empty()) {
+                    None => Some(None),
+                    Some(name) => {
+                        let v = read_f32(self.constant(name)?).ok()?;
+                        (v.len() == 1).then(|| Some(v[0]))
+                    }
+                }
+            };
+            match (b(1), b(2)) {
+                (Some(lo), Some(hi)) => {
+                    (lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY))
+                }
+                _ => return None,
+            }
+        };
+        if lo != 0.0 || hi <= 0.0 || hi.is_nan() {
+            return None;
+        }
+        Some(hi)
+    }
+
+    /// Resolves a plan for every node left (or the reason it stays float), layout/pool ops last: they are
+    /// quantized only next to a quantized tensor, to a fixpoint.
+    fn plan_nodes(&self, ix: &Index, fusion: &Fusion) -> Planned {
+        let nn = self.g.node.len();
+        let decisions = &ix.decisions;
+        let consumers = &ix.consumers;
+        let Fusion {
+            removed,
+            fused_in,
+            fused_out,
+            ..
+        } = fusion;
         // Resolve plans for non-passthrough nodes.
         let mut plans: Vec<Option<Plan>> = vec![None; nn];
         let mut reasons: Vec<String> = vec![String::new(); nn];
@@ -678,21 +755,7 @@ impl<'a> Quantizer<'a> {
         }
         // Tensors quantized so far.
         let mut qset: HashSet<String> = HashSet::new();
-        let collect = |plans: &Vec<Option<Plan>>, g: &GraphProto, qset: &mut HashSet<String>| {
-            for (i, p) in plans.iter().enumerate() {
-                let Some(p) = p else { continue };
-                let n = &g.node[i];
-                for (k, r) in p.inputs.iter().enumerate() {
-                    if matches!(r, In::Act | In::ConstAct) {
-                        qset.insert(n.input[k].clone());
-                    }
-                }
-                for &k in &p.outputs {
-                    qset.insert(n.output[k].clone());
-                }
-            }
-        };
-        collect(&plans, self.g, &mut qset);
+        quantized_tensors(&plans, self.g, &mut qset);
         // Passthrough nodes: quantized when next to a quantized tensor (fixpoint).
         loop {
             let mut changed = false;
@@ -732,7 +795,7 @@ impl<'a> Quantizer<'a> {
                 };
                 plans[i] = Some(p);
                 changed = true;
-                collect(&plans, self.g, &mut qset);
+                quantized_tensors(&plans, self.g, &mut qset);
             }
             if !changed {
                 break;
@@ -745,8 +808,20 @@ impl<'a> Quantizer<'a> {
                         .into();
             }
         }
+        Planned {
+            plans,
+            reasons,
+            qset,
+        }
+    }
 
-        // Parameter groups.
+    /// The quantized tensors in name order, grouped by the parameters they must share (shared-output ops,
+    /// Concat with `concat_shared_scale`): each group lists member indices into the names.
+    fn param_groups(
+        &self,
+        plans: &[Option<Plan>],
+        qset: &HashSet<String>,
+    ) -> (Vec<String>, BTreeMap<usize, Vec<usize>>) {
         let mut tnames: Vec<String> = qset.iter().cloned().collect();
         tnames.sort();
         let tid: HashMap<String, usize> = tnames
@@ -788,6 +863,12 @@ impl<'a> Quantizer<'a> {
         for i in 0..tnames.len() {
             groups.entry(uf.find(i)).or_default().push(i);
         }
+        (tnames, groups)
+    }
+
+    /// Computes each parameter group's parameters from the union of its members' ranges.
+    fn assign_params(&self, planned: &Planned) -> Result<Assigned> {
+        let (tnames, groups) = self.param_groups(&planned.plans, &planned.qset);
         let mut params: HashMap<String, QParams> = HashMap::new();
         let mut shared_with: HashMap<String, Vec<String>> = HashMap::new();
         let mut tnotes: HashMap<String, Vec<String>> = HashMap::new();
@@ -862,59 +943,167 @@ impl<'a> Quantizer<'a> {
                 params.insert(name, p.clone());
             }
         }
-
-        let emit = Emit {
-            plans: &plans,
-            removed: &removed,
-            qset: &qset,
-            params: &params,
-            shared_with: &shared_with,
-        };
-        self.emit(report, &emit, &mut tnotes)?;
-
-        // Node report (original nodes, in order).
-        for i in 0..nn {
-            let n = &ops[i];
-            let (quantized, reason) = if removed[i] {
-                (true, fuse_reason.get(&i).cloned().unwrap_or_default())
-            } else if let Some(p) = &plans[i] {
-                let mut parts = Vec::new();
-                for r in &p.inputs {
-                    match r {
-                        In::Act => parts.push("activation input".to_string()),
-                        In::ConstAct => {
-                            parts.push("constant input quantized like an activation".into())
-                        }
-                        In::Weight(Some(a)) => parts.push(format!("weight per channel (axis {a})")),
-                        In::Weight(None) => parts.push("weight per tensor".into()),
-                        In::Bias => parts.push("int32 bias".into()),
-                        In::Skip => {}
-                    }
-                }
-                if p.share {
-                    parts.push("output shares the input's scale/zero point".into());
-                } else if !p.outputs.is_empty() {
-                    parts.push("output quantized with its own range".into());
-                }
-                if p.fused_output {
-                    parts.push("output feeds a fused Relu/Clip (no Q/DQ between)".into());
-                }
-                if let Some(f) = fuse_reason.get(&i) {
-                    parts.push(f.clone());
-                }
-                (true, parts.join("; "))
-            } else {
-                (false, reasons[i].clone())
-            };
-            report.nodes.push(NodeReport {
-                name: labels[i].clone(),
-                op_type: n.clone(),
-                quantized,
-                reason,
-            });
-        }
-        Ok(())
+        Ok(Assigned {
+            params,
+            shared_with,
+            notes: tnotes,
+        })
     }
+}
+
+/// What [`Quantizer::index`] learns about the original nodes.
+struct Index {
+    labels: Vec<String>,
+    decisions: Vec<Decision>,
+    ops: Vec<String>,
+    producer: HashMap<String, usize>,
+    consumers: HashMap<String, Vec<usize>>,
+}
+
+/// Relu/Clip fusion, per original node.
+struct Fusion {
+    removed: Vec<bool>,
+    /// The node's input 0 comes from a producer without Q/DQ (kept Relu).
+    fused_in: Vec<bool>,
+    /// The producer's output 0 has no Q/DQ.
+    fused_out: Vec<bool>,
+    reason: HashMap<usize, String>,
+}
+
+/// Every node's plan (or the reason it stays float) and the tensors that get quantized.
+struct Planned {
+    plans: Vec<Option<Plan>>,
+    reasons: Vec<String>,
+    qset: HashSet<String>,
+}
+
+/// Parameters of every quantized activation/constant, the tensors each shares them with, and report notes.
+struct Assigned {
+    params: HashMap<String, QParams>,
+    shared_with: HashMap<String, Vec<String>>,
+    notes: HashMap<String, Vec<String>>,
+}
+
+/// Adds the activations and constants that `plans` quantize to `qset`.
+fn quantized_tensors(plans: &[Option<Plan>], g: &GraphProto, qset: &mut HashSet<String>) {
+    for (i, p) in plans.iter().enumerate() {
+        let Some(p) = p else { continue };
+        let n = &g.node[i];
+        for (k, r) in p.inputs.iter().enumerate() {
+            if matches!(r, In::Act | In::ConstAct) {
+                qset.insert(n.input[k].clone());
+            }
+        }
+        for &k in &p.outputs {
+            qset.insert(n.output[k].clone());
+        }
+    }
+}
+
+/// The node report: the original nodes, in order, with what was done to each or why it stayed float.
+fn report_nodes(
+    report: &mut QuantReport,
+    ix: &Index,
+    fusion: &Fusion,
+    planned: &Planned,
+    bias: BiasType,
+) {
+    let (plans, reasons) = (&planned.plans, &planned.reasons);
+    let (removed, fuse_reason) = (&fusion.removed, &fusion.reason);
+    for i in 0..ix.ops.len() {
+        let n = &ix.ops[i];
+        let (quantized, reason) = if removed[i] {
+            (true, fuse_reason.get(&i).cloned().unwrap_or_default())
+        } else if let Some(p) = &plans[i] {
+            let mut parts = Vec::new();
+            for r in &p.inputs {
+                match r {
+                    In::Act => parts.push("activation input".to_string()),
+                    In::ConstAct => {
+                        parts.push("constant input quantized like an activation".into())
+                    }
+                    In::Weight(Some(a)) => parts.push(format!("weight per channel (axis {a})")),
+                    In::Weight(None) => parts.push("weight per tensor".into()),
+                    In::Bias => parts.push(format!("{} bias", bias.name())),
+                    In::Skip => {}
+                }
+            }
+            if p.share {
+                parts.push("output shares the input's scale/zero point".into());
+            } else if !p.outputs.is_empty() {
+                parts.push("output quantized with its own range".into());
+            }
+            if p.fused_output {
+                parts.push("output feeds a fused Relu/Clip (no Q/DQ between)".into());
+            }
+            if let Some(f) = fuse_reason.get(&i) {
+                parts.push(f.clone());
+            }
+            (true, parts.join("; "))
+        } else {
+            (false, reasons[i].clone())
+        };
+        report.nodes.push(NodeReport {
+            name: ix.labels[i].clone(),
+            op_type: n.clone(),
+            quantized,
+            reason,
+        });
+    }
+}
+
+/// An INT8 bias with a power-of-two scale of its own (AMD's XINT8 format): the smallest power of two that keeps
+/// the largest |value| within 127, so no value saturates (the accumulator scale, input × weight, would saturate
+/// many: `saturating_at_accumulator_scale`).
+pub(crate) fn quantize_bias_int8(bias: &[f32]) -> QBias {
+    let m = bias.iter().fold(0f32, |a, &b| a.max(b.abs()));
+    let s = if m > 0.0 {
+        scale::pow2_ceil(m / 127.0)
+    } else {
+        1.0
+    };
+    let values = bias
+        .iter()
+        .map(|&b| scale::quantize_value(b, s, 0, -128, 127))
+        .collect();
+    QBias {
+        values,
+        scale: vec![s],
+        raised: Vec::new(),
+    }
+}
+
+/// A quantized bias in the form [`Quantizer::emit_weight`] writes (zero points 0; one scale, or one per element).
+fn bias_qweight(qb: QBias, bvals: &[f32]) -> QWeight {
+    QWeight {
+        values: qb.values,
+        params: QParams {
+            qtype: QuantType::S8, // the bias's type is written from cfg.bias_type
+            zero_point: vec![0; qb.scale.len()],
+            axis: if qb.scale.len() > 1 { Some(0) } else { None },
+            rmin: vec![bvals.iter().copied().fold(0f32, f32::min)],
+            rmax: vec![bvals.iter().copied().fold(0f32, f32::max)],
+            scale: qb.scale,
+            degenerate: false,
+        },
+        dims: vec![bvals.len() as i64],
+    }
+}
+
+/// How many values of `bias` would saturate INT8 at the accumulator scale `input_scale` × the weight's scale of
+/// their channel (one scale: per tensor).
+fn saturating_at_accumulator_scale(bias: &[f32], input_scale: f32, weight_scales: &[f32]) -> usize {
+    bias.iter()
+        .enumerate()
+        .filter(|&(i, &b)| {
+            let ws = weight_scales[if weight_scales.len() == 1 {
+                0
+            } else {
+                i % weight_scales.len()
+            }];
+            scale::quantize_value(b, input_scale * ws, 0, i32::MIN / 2, i32::MAX / 2).abs() > 127
+        })
+        .count()
 }
 
 /// NaN/Inf in a weight or bias would be quantized without a word (the range ignores them, the values clamp to the
@@ -1054,7 +1243,10 @@ impl<'a> Quantizer<'a> {
         report: &mut QuantReport,
         notes: Vec<String>,
     ) -> String {
-        let data_type = if kind == "bias" {
+        let bias8 = kind == "bias" && self.cfg.bias_type == BiasType::Int8;
+        let data_type = if bias8 {
+            QuantType::S8.onnx_type()
+        } else if kind == "bias" {
             6
         } else {
             qw.params.qtype.onnx_type()
@@ -1094,7 +1286,7 @@ impl<'a> Quantizer<'a> {
             name: wname.to_string(),
             kind: kind.to_string(),
             qtype: if kind == "bias" {
-                "int32".into()
+                self.cfg.bias_type.name().into()
             } else {
                 qw.params.qtype.name().into()
             },
@@ -1113,41 +1305,66 @@ impl<'a> Quantizer<'a> {
         out
     }
 
+    /// Emission phases: quantize the graph inputs and constants up front, then node by node its weight and bias,
+    /// its activation inputs (read from DQ outputs) and its outputs (Q after the producer); then the activation
+    /// report and the new graph's installation.
     fn emit(
         &mut self,
         report: &mut QuantReport,
         e: &Emit<'_>,
         tnotes: &mut HashMap<String, Vec<String>>,
     ) -> Result<()> {
-        let Emit {
-            plans,
-            removed,
-            qset,
-            params,
-            shared_with,
-        } = *e;
-        let dedicated = self.cfg.cpu_fusion;
         let old_nodes = std::mem::take(&mut self.g.node);
+        let mut out = Emitted {
+            nodes: Vec::with_capacity(old_nodes.len() * 3),
+            inits: Vec::new(),
+            acts: HashMap::new(),
+        };
+        let mut sorted: Vec<&String> = e.qset.iter().collect();
+        sorted.sort();
+        self.emit_sources(e, &old_nodes, &sorted, &mut out)?;
+        for (i, n0) in old_nodes.iter().enumerate() {
+            if e.removed[i] {
+                continue;
+            }
+            let mut n = n0.clone();
+            let plan = e.plans[i].as_ref();
+            if let Some(p) = plan {
+                self.emit_weight_and_bias(&mut n, p, e.params, &mut out, report)?;
+            }
+            self.read_dq_inputs(&mut n, n0, plan, e, &mut out);
+            let after = self.emit_outputs(&mut n, n0, e, &mut out);
+            out.nodes.push(n);
+            out.nodes.extend(after);
+        }
+        self.report_activations(report, &sorted, e, tnotes);
+        self.install(out.nodes, out.inits);
+        Ok(())
+    }
+
+    /// Graph inputs and constants among the quantized tensors (`sorted`): Q at the start, or an integer
+    /// initializer; and their shared DQ unless every consumer gets its own.
+    fn emit_sources(
+        &mut self,
+        e: &Emit<'_>,
+        old_nodes: &[NodeProto],
+        sorted: &[&String],
+        out: &mut Emitted,
+    ) -> Result<()> {
+        let dedicated = self.cfg.cpu_fusion;
         let produced: HashSet<&String> = old_nodes
             .iter()
             .enumerate()
-            .filter(|(i, _)| !removed[*i])
+            .filter(|(i, _)| !e.removed[*i])
             .flat_map(|(_, n)| n.output.iter())
             .collect();
-        let mut out_nodes: Vec<NodeProto> = Vec::with_capacity(old_nodes.len() * 3);
-        let mut inits: Vec<TensorProto> = Vec::new();
-        let mut acts: HashMap<String, ActNames> = HashMap::new();
-        let mut sorted: Vec<&String> = qset.iter().collect();
-        sorted.sort();
-
-        // Graph inputs and constants: quantized up front.
-        for t in &sorted {
+        for t in sorted {
             let t = t.as_str();
             if produced.contains(&t.to_string()) {
                 continue;
             }
-            let p = &params[t];
-            self.act_names(t, p, &mut acts, &mut inits);
+            let p = &e.params[t];
+            self.act_names(t, p, &mut out.acts, &mut out.inits);
             if let Some(c) = self.constant(t) {
                 let v = read_f32(c)?;
                 let dims = c.dims.clone();
@@ -1164,15 +1381,16 @@ impl<'a> Quantizer<'a> {
                     })
                     .collect();
                 let qn = self.unique(&format!("{t}_quantized"));
-                inits.push(int_tensor(&qn, p.qtype.onnx_type(), &dims, &q));
-                acts.get_mut(t).unwrap().src = Some(qn);
+                out.inits
+                    .push(int_tensor(&qn, p.qtype.onnx_type(), &dims, &q));
+                out.acts.get_mut(t).unwrap().src = Some(qn);
             } else if self.graph_inputs.contains(t) {
                 let qo = self.unique(&format!("{t}_QuantizeLinear_Output"));
-                let a = &acts[t];
+                let a = &out.acts[t];
                 let inputs = vec![t.to_string(), a.scale.clone(), a.zp.clone()];
                 let domain = self.qdomain(p.qtype);
                 let name = self.unique(&format!("{t}_QuantizeLinear"));
-                out_nodes.push(qdq_node(
+                out.nodes.push(qdq_node(
                     "QuantizeLinear",
                     name,
                     inputs,
@@ -1180,198 +1398,244 @@ impl<'a> Quantizer<'a> {
                     domain,
                     None,
                 ));
-                acts.get_mut(t).unwrap().src = Some(qo);
+                out.acts.get_mut(t).unwrap().src = Some(qo);
             } else {
                 return Err(Error::model_invalid(format!(
                     "tensor '{t}' is used but neither produced, an input nor a constant"
                 )));
             }
             if !dedicated {
-                let out = self.unique(&format!("{t}_DequantizeLinear_Output"));
-                let dq = self.dq_for(t, out.clone(), p, &acts);
-                out_nodes.push(dq);
-                acts.get_mut(t).unwrap().shared_dq = Some(out);
+                let dq_out = self.unique(&format!("{t}_DequantizeLinear_Output"));
+                let dq = self.dq_for(t, dq_out.clone(), p, &out.acts);
+                out.nodes.push(dq);
+                out.acts.get_mut(t).unwrap().shared_dq = Some(dq_out);
             }
         }
+        Ok(())
+    }
 
-        for (i, n0) in old_nodes.iter().enumerate() {
-            if removed[i] {
+    /// A node's weight and bias become integer initializers + DQ, and `n` reads the DQ outputs. The bias is
+    /// quantized first: its overflow guard may raise the weight's scale.
+    fn emit_weight_and_bias(
+        &mut self,
+        n: &mut NodeProto,
+        p: &Plan,
+        params: &HashMap<String, QParams>,
+        out: &mut Emitted,
+        report: &mut QuantReport,
+    ) -> Result<()> {
+        let mut weight: Option<(usize, QWeight, Vec<f32>, WeightSpec)> = None;
+        let mut wnotes = Vec::new();
+        let mut bias_out: Option<(usize, String)> = None;
+        for (k, r) in p.inputs.iter().enumerate() {
+            if let In::Weight(axis) = r {
+                let c = self
+                    .constant(&n.input[k])
+                    .expect("resolved weight is a constant");
+                let v = read_f32(c)?;
+                refuse_non_finite("weight", &n.input[k], n, &v)?;
+                let spec = weight_spec(self.cfg, *axis);
+                let qw = quantize_weight(&v, &c.dims, spec);
+                if qw.params.degenerate {
+                    wnotes.push("a channel's weights are all zero: scale 1".to_string());
+                }
+                weight = Some((k, qw, v, spec));
+            }
+        }
+        for (k, r) in p.inputs.iter().enumerate() {
+            if *r != In::Bias {
                 continue;
             }
-            let mut n = n0.clone();
-            let plan = plans[i].as_ref();
-            // Weight and bias first (the bias may raise the weight's scale).
-            let mut weight: Option<(usize, QWeight, Vec<f32>, WeightSpec)> = None;
-            let mut wnotes = Vec::new();
-            let mut bias_out: Option<(usize, String)> = None;
-            if let Some(p) = plan {
-                for (k, r) in p.inputs.iter().enumerate() {
-                    if let In::Weight(axis) = r {
-                        let c = self
-                            .constant(&n.input[k])
-                            .expect("resolved weight is a constant");
-                        let v = read_f32(c)?;
-                        refuse_non_finite("weight", &n.input[k], &n, &v)?;
-                        let spec = weight_spec(self.cfg, *axis);
-                        let qw = quantize_weight(&v, &c.dims, spec);
-                        if qw.params.degenerate {
-                            wnotes.push("a channel's weights are all zero: scale 1".to_string());
-                        }
-                        weight = Some((k, qw, v, spec));
-                    }
-                }
-                for (k, r) in p.inputs.iter().enumerate() {
-                    if *r != In::Bias {
-                        continue;
-                    }
-                    let in0 = n.input[0].clone();
-                    let in_scale = match (p.inputs.first(), params.get(&in0)) {
-                        (Some(In::Act), Some(ip)) => ip.scale[0],
-                        _ => continue,
-                    };
-                    let Some((_, qw, v, spec)) = weight.as_mut() else {
-                        continue;
-                    };
-                    let bname = n.input[k].clone();
-                    let bvals =
-                        read_f32(self.constant(&bname).expect("resolved bias is a constant"))?;
-                    refuse_non_finite("bias", &bname, &n, &bvals)?;
-                    let wch = qw.params.scale.len();
-                    if wch > 1 && bvals.len() % wch != 0 {
-                        continue;
-                    }
-                    let qb = quantize_bias(&bvals, in_scale, qw, v, *spec)?;
-                    let mut bnotes = Vec::new();
-                    for (c, old, new) in &qb.raised {
-                        let msg = format!(
-                            "INT32 bias overflow guard: weight scale of channel {c} raised from {old:e} to {new:e}"
-                        );
-                        wnotes.push(msg.clone());
-                        bnotes.push(msg);
-                    }
-                    let bq = QWeight {
-                        values: qb.values,
-                        params: QParams {
-                            qtype: QuantType::S8, // unused for bias (int32 written)
-                            zero_point: vec![0; qb.scale.len()],
-                            axis: if qb.scale.len() > 1 { Some(0) } else { None },
-                            rmin: vec![bvals.iter().copied().fold(0f32, f32::min)],
-                            rmax: vec![bvals.iter().copied().fold(0f32, f32::max)],
-                            scale: qb.scale,
-                            degenerate: false,
-                        },
-                        dims: vec![bvals.len() as i64],
-                    };
-                    let out = self.emit_weight(
-                        &bname,
-                        &bq,
-                        "bias",
-                        &mut out_nodes,
-                        &mut inits,
-                        report,
-                        bnotes,
-                    );
-                    bias_out = Some((k, out));
-                }
+            let in0 = n.input[0].clone();
+            let in_scale = match (p.inputs.first(), params.get(&in0)) {
+                (Some(In::Act), Some(ip)) => ip.scale[0],
+                _ => continue,
+            };
+            let Some((_, qw, v, spec)) = weight.as_mut() else {
+                continue;
+            };
+            let bname = n.input[k].clone();
+            let bvals = read_f32(self.constant(&bname).expect("resolved bias is a constant"))?;
+            refuse_non_finite("bias", &bname, n, &bvals)?;
+            let wch = qw.params.scale.len();
+            if wch > 1 && bvals.len() % wch != 0 {
+                continue;
             }
-            if let Some((k, qw, _, _)) = &weight {
-                let wname = n.input[*k].clone();
-                let out = self.emit_weight(
-                    &wname,
-                    qw,
-                    "weight",
-                    &mut out_nodes,
-                    &mut inits,
-                    report,
-                    wnotes,
+            let (qb, mut bnotes) =
+                self.quantize_bias_as_configured(&bvals, in_scale, qw, v, *spec)?;
+            for (c, old, new) in &qb.raised {
+                let msg = format!(
+                    "INT32 bias overflow guard: weight scale of channel {c} raised from {old:e} to {new:e}"
                 );
-                n.input[*k] = out;
+                wnotes.push(msg.clone());
+                bnotes.push(msg);
             }
-            // A bias that could not be quantized stays float (still a valid QDQ graph, just not fusable).
-            if let Some((k, out)) = bias_out {
-                n.input[k] = out;
-            }
-            // Activation inputs (of every node, quantized or not) read DQ outputs.
-            let mut dq_here: HashMap<String, String> = HashMap::new();
-            for k in 0..n.input.len() {
-                let x = n0.input[k].clone();
-                if x.is_empty() || !qset.contains(&x) {
-                    continue;
-                }
-                if let Some(p) = plan {
-                    if matches!(p.inputs.get(k), Some(In::Weight(_)) | Some(In::Bias))
-                        && n.input[k] != x
-                    {
-                        continue; // already replaced by the weight/bias DQ
-                    }
-                }
-                let a = &acts[&x];
-                let dq_name = if dedicated {
-                    if let Some(d) = dq_here.get(&x) {
-                        d.clone()
-                    } else {
-                        let out = self.unique(&format!("{x}_DequantizeLinear_Output"));
-                        let dq = self.dq_for(&x, out.clone(), &params[&x], &acts);
-                        out_nodes.push(dq);
-                        dq_here.insert(x.clone(), out.clone());
-                        out
-                    }
-                } else {
-                    a.shared_dq.clone().expect("shared DQ emitted with the Q")
-                };
-                n.input[k] = dq_name;
-            }
-            // Outputs: Q after the producer; graph outputs keep their name on the last DQ.
-            let mut after: Vec<NodeProto> = Vec::new();
-            for k in 0..n.output.len() {
-                let o = n0.output[k].clone();
-                if o.is_empty() || !qset.contains(&o) {
-                    continue;
-                }
-                let p = &params[&o];
-                self.act_names(&o, p, &mut acts, &mut inits);
-                let is_out = self.graph_outputs.contains(&o);
-                let src = if is_out {
-                    let pre = self.unique(&format!("{o}_float"));
-                    n.output[k] = pre.clone();
-                    pre
-                } else {
-                    o.clone()
-                };
-                let qo = self.unique(&format!("{o}_QuantizeLinear_Output"));
-                let a = &acts[&o];
-                let inputs = vec![src, a.scale.clone(), a.zp.clone()];
-                let domain = self.qdomain(p.qtype);
-                let qn = self.unique(&format!("{o}_QuantizeLinear"));
-                after.push(qdq_node(
-                    "QuantizeLinear",
-                    qn,
-                    inputs,
-                    qo.clone(),
-                    domain,
-                    None,
-                ));
-                acts.get_mut(&o).unwrap().src = Some(qo);
-                if is_out {
-                    let dq = self.dq_for(&o, o.clone(), p, &acts);
-                    after.push(dq);
-                    if !dedicated {
-                        acts.get_mut(&o).unwrap().shared_dq = Some(o.clone());
-                    }
-                } else if !dedicated {
-                    let out = self.unique(&format!("{o}_DequantizeLinear_Output"));
-                    let dq = self.dq_for(&o, out.clone(), p, &acts);
-                    after.push(dq);
-                    acts.get_mut(&o).unwrap().shared_dq = Some(out);
-                }
-            }
-            out_nodes.push(n);
-            out_nodes.extend(after);
+            let dq = self.emit_weight(
+                &bname,
+                &bias_qweight(qb, &bvals),
+                "bias",
+                &mut out.nodes,
+                &mut out.inits,
+                report,
+                bnotes,
+            );
+            bias_out = Some((k, dq));
         }
+        if let Some((k, qw, _, _)) = &weight {
+            let wname = n.input[*k].clone();
+            let dq = self.emit_weight(
+                &wname,
+                qw,
+                "weight",
+                &mut out.nodes,
+                &mut out.inits,
+                report,
+                wnotes,
+            );
+            n.input[*k] = dq;
+        }
+        // A bias that could not be quantized stays float (still a valid QDQ graph, just not fusable).
+        if let Some((k, dq)) = bias_out {
+            n.input[k] = dq;
+        }
+        Ok(())
+    }
 
-        // Activation report.
-        for t in &sorted {
-            let p = &params[t.as_str()];
+    /// The bias quantized as `cfg.bias_type` says, with its report notes: INT8 with its own power-of-two scale, or
+    /// INT32 at the accumulator scale (which may raise the weight's scales, re-quantizing `qw`).
+    fn quantize_bias_as_configured(
+        &self,
+        bvals: &[f32],
+        in_scale: f32,
+        qw: &mut QWeight,
+        weight_values: &[f32],
+        spec: WeightSpec,
+    ) -> Result<(QBias, Vec<String>)> {
+        if self.cfg.bias_type != BiasType::Int8 {
+            return Ok((
+                quantize_bias(bvals, in_scale, qw, weight_values, spec)?,
+                Vec::new(),
+            ));
+        }
+        let qb = quantize_bias_int8(bvals);
+        let clip = saturating_at_accumulator_scale(bvals, in_scale, &qw.params.scale);
+        let note = format!(
+            "int8 bias, power-of-two scale {:e} of its own (no value saturates); at the accumulator scale \
+             (input x weight) {clip} of {} values would saturate int8",
+            qb.scale[0],
+            bvals.len()
+        );
+        Ok((qb, vec![note]))
+    }
+
+    /// Activation inputs (of every node, quantized or not) read DQ outputs: the shared one, or with `cpu_fusion`
+    /// one of the node's own.
+    fn read_dq_inputs(
+        &mut self,
+        n: &mut NodeProto,
+        n0: &NodeProto,
+        plan: Option<&Plan>,
+        e: &Emit<'_>,
+        out: &mut Emitted,
+    ) {
+        let dedicated = self.cfg.cpu_fusion;
+        let mut dq_here: HashMap<String, String> = HashMap::new();
+        for k in 0..n.input.len() {
+            let x = n0.input[k].clone();
+            if x.is_empty() || !e.qset.contains(&x) {
+                continue;
+            }
+            if let Some(p) = plan {
+                if matches!(p.inputs.get(k), Some(In::Weight(_)) | Some(In::Bias))
+                    && n.input[k] != x
+                {
+                    continue; // already replaced by the weight/bias DQ
+                }
+            }
+            let a = &out.acts[&x];
+            let dq_name = if dedicated {
+                if let Some(d) = dq_here.get(&x) {
+                    d.clone()
+                } else {
+                    let dq_out = self.unique(&format!("{x}_DequantizeLinear_Output"));
+                    let dq = self.dq_for(&x, dq_out.clone(), &e.params[&x], &out.acts);
+                    out.nodes.push(dq);
+                    dq_here.insert(x.clone(), dq_out.clone());
+                    dq_out
+                }
+            } else {
+                a.shared_dq.clone().expect("shared DQ emitted with the Q")
+            };
+            n.input[k] = dq_name;
+        }
+    }
+
+    /// Quantized outputs: a Q after the producer (and the shared DQ); a graph output keeps its name on the last
+    /// DQ. Returns the nodes that follow `n`.
+    fn emit_outputs(
+        &mut self,
+        n: &mut NodeProto,
+        n0: &NodeProto,
+        e: &Emit<'_>,
+        out: &mut Emitted,
+    ) -> Vec<NodeProto> {
+        let dedicated = self.cfg.cpu_fusion;
+        let mut after: Vec<NodeProto> = Vec::new();
+        for k in 0..n.output.len() {
+            let o = n0.output[k].clone();
+            if o.is_empty() || !e.qset.contains(&o) {
+                continue;
+            }
+            let p = &e.params[&o];
+            self.act_names(&o, p, &mut out.acts, &mut out.inits);
+            let is_out = self.graph_outputs.contains(&o);
+            let src = if is_out {
+                let pre = self.unique(&format!("{o}_float"));
+                n.output[k] = pre.clone();
+                pre
+            } else {
+                o.clone()
+            };
+            let qo = self.unique(&format!("{o}_QuantizeLinear_Output"));
+            let a = &out.acts[&o];
+            let inputs = vec![src, a.scale.clone(), a.zp.clone()];
+            let domain = self.qdomain(p.qtype);
+            let qn = self.unique(&format!("{o}_QuantizeLinear"));
+            after.push(qdq_node(
+                "QuantizeLinear",
+                qn,
+                inputs,
+                qo.clone(),
+                domain,
+                None,
+            ));
+            out.acts.get_mut(&o).unwrap().src = Some(qo);
+            if is_out {
+                let dq = self.dq_for(&o, o.clone(), p, &out.acts);
+                after.push(dq);
+                if !dedicated {
+                    out.acts.get_mut(&o).unwrap().shared_dq = Some(o.clone());
+                }
+            } else if !dedicated {
+                let dq_out = self.unique(&format!("{o}_DequantizeLinear_Output"));
+                let dq = self.dq_for(&o, dq_out.clone(), p, &out.acts);
+                after.push(dq);
+                out.acts.get_mut(&o).unwrap().shared_dq = Some(dq_out);
+            }
+        }
+        after
+    }
+
+    /// One report entry per quantized activation or constant, in name order.
+    fn report_activations(
+        &self,
+        report: &mut QuantReport,
+        sorted: &[&String],
+        e: &Emit<'_>,
+        tnotes: &mut HashMap<String, Vec<String>>,
+    ) {
+        for t in sorted {
+            let p = &e.params[t.as_str()];
             report.tensors.push(TensorReport {
                 name: t.to_string(),
                 kind: if self.constant(t).is_some() {
@@ -1385,13 +1649,16 @@ impl<'a> Quantizer<'a> {
                 scale: p.scale.clone(),
                 zero_point: p.zero_point.clone(),
                 axis: None,
-                shared_with: shared_with.get(t.as_str()).cloned().unwrap_or_default(),
+                shared_with: e.shared_with.get(t.as_str()).cloned().unwrap_or_default(),
                 notes: tnotes.remove(t.as_str()).unwrap_or_default(),
             });
         }
+    }
 
-        // Install: nodes, new initializers, drop float initializers nobody reads any more.
-        self.g.node = out_nodes;
+    /// Installs the emitted nodes and initializers, then drops the float initializers and value_info nobody
+    /// reads any more.
+    fn install(&mut self, nodes: Vec<NodeProto>, inits: Vec<TensorProto>) {
+        self.g.node = nodes;
         self.g.initializer.extend(inits);
         let mut used: HashSet<String> = HashSet::new();
         fn collect_used(g: &GraphProto, used: &mut HashSet<String>) {
@@ -1424,6 +1691,12 @@ impl<'a> Quantizer<'a> {
         self.g
             .value_info
             .retain(|v| v.name.as_ref().is_some_and(|n| live.contains(n)));
-        Ok(())
     }
+}
+
+/// What emission builds: the new node list, the new initializers, and the names kept per quantized activation.
+struct Emitted {
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    acts: HashMap<String, ActNames>,
 }
