@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_void, CString};
 
 use super::{
-    arg_str, box_handle, enum_arg, guard, guard_value, ipuflow_status, out_ptr, write_out,
+    box_handle, enum_arg, guard, guard_value, ipuflow_status, opt_str, out_ptr, write_out,
     BoxHandle,
 };
 use crate::error::Result;
@@ -69,8 +69,8 @@ fn builder(
         "IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)",
     )?;
     let mut b = Environment::builder().log_level(level);
-    if !log_id.is_null() {
-        b = b.log_id(unsafe { arg_str(log_id, "log_id") }?);
+    if let Some(id) = unsafe { opt_str(log_id, "log_id") }? {
+        b = b.log_id(id);
     }
     if let Some(cb) = callback {
         let user = UserData(user_data);

@@ -6,7 +6,7 @@
 
 use std::ffi::c_char;
 
-use super::{arg_path, arg_wide_path, guard, guard_value, ipuflow_status, out_ptr, write_out};
+use super::{guard, guard_value, ipuflow_status, opt_path, opt_wide_path, out_ptr, write_out};
 use crate::runtime::Runtime;
 
 /// Loads ONNX Runtime for the whole process; it stays loaded until the process exits.
@@ -30,11 +30,7 @@ use crate::runtime::Runtime;
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_runtime_load(path: *const c_char) -> ipuflow_status {
     guard(|| {
-        let p = if path.is_null() {
-            None
-        } else {
-            Some(arg_path(path, "path")?)
-        };
+        let p = opt_path(path, "path")?;
         Runtime::load(p.as_deref()).map(|_| ())
     })
 }
@@ -44,11 +40,7 @@ pub unsafe extern "C" fn ipuflow_runtime_load(path: *const c_char) -> ipuflow_st
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_runtime_load_w(path: *const u16) -> ipuflow_status {
     guard(|| {
-        let p = if path.is_null() {
-            None
-        } else {
-            Some(arg_wide_path(path, "path")?)
-        };
+        let p = opt_wide_path(path, "path")?;
         Runtime::load(p.as_deref()).map(|_| ())
     })
 }
@@ -66,7 +58,7 @@ pub extern "C" fn ipuflow_runtime_is_loaded() -> i32 {
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED (nothing loaded yet: `ipuflow_runtime_load`
 /// first). Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_runtime_version(out: *mut *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_runtime_get_version(out: *mut *const c_char) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let rt = Runtime::get()?;
@@ -75,11 +67,18 @@ pub unsafe extern "C" fn ipuflow_runtime_version(out: *mut *const c_char) -> ipu
     })
 }
 
+/// Alias of `ipuflow_runtime_get_version` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_runtime_get_version`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_runtime_version(out: *mut *const c_char) -> ipuflow_status {
+    ipuflow_runtime_get_version(out)
+}
+
 /// Gives the ONNX Runtime C API version ipuflow obtained (17 to 24; ipuflow calls nothing newer).
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_runtime_api_version(out: *mut u32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_runtime_get_api_version(out: *mut u32) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let rt = Runtime::get()?;
@@ -88,17 +87,31 @@ pub unsafe extern "C" fn ipuflow_runtime_api_version(out: *mut u32) -> ipuflow_s
     })
 }
 
+/// Alias of `ipuflow_runtime_get_api_version` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_runtime_get_api_version`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_runtime_api_version(out: *mut u32) -> ipuflow_status {
+    ipuflow_runtime_get_api_version(out)
+}
+
 /// Gives the path ONNX Runtime was loaded from, as UTF-8 (a bare file name when the system loader found it).
 ///
 /// - `out`: receives a string owned by ipuflow, valid until the process exits.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_runtime_path(out: *mut *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_runtime_get_path(out: *mut *const c_char) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let rt = Runtime::get()?;
         write_out(out, rt.path_cstr().as_ptr());
         Ok(())
     })
+}
+
+/// Alias of `ipuflow_runtime_get_path` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_runtime_get_path`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_runtime_path(out: *mut *const c_char) -> ipuflow_status {
+    ipuflow_runtime_get_path(out)
 }
