@@ -595,6 +595,8 @@ typedef int32_t ipuflow_status;
 /**
  * One calibration batch being filled by an `ipuflow_calib_next_fn` callback. Valid only during that call; only
  * the thread running the callback may use it.
+ *
+ * Owned by ipuflow: the host never creates or frees one.
  */
 typedef struct ipuflow_calib_batch ipuflow_calib_batch;
 
@@ -994,6 +996,9 @@ extern "C" {
  * Number of model inputs a batch must provide (callable from inside `ipuflow_calib_next_fn` only).
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success. Thread safety: call it
+ * only on the thread running the callback, during the callback.
  */
 ipuflow_status ipuflow_calib_batch_get_input_count(const struct ipuflow_calib_batch *batch,
                                                    size_t *out);
@@ -1009,6 +1014,8 @@ ipuflow_status ipuflow_calib_batch_input_count(const struct ipuflow_calib_batch 
  * The name of model input `index`; the string stays valid until the callback returns.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE.
+ *
+ * Thread safety: call it only on the thread running the callback, during the callback.
  */
 ipuflow_status ipuflow_calib_batch_get_input_name(const struct ipuflow_calib_batch *batch,
                                                   size_t index,
@@ -1032,6 +1039,8 @@ ipuflow_status ipuflow_calib_batch_input_name(const struct ipuflow_calib_batch *
  * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM (element type), IPUFLOW_STATUS_TENSOR_MISMATCH
  * (`byte_size` does not match the shape and type, a negative dimension), IPUFLOW_STATUS_LIMIT_EXCEEDED (`rank`
  * over 64, checked before `shape` is read).
+ *
+ * Thread safety: call it only on the thread running the callback, during the callback.
  */
 ipuflow_status ipuflow_calib_batch_set_input(struct ipuflow_calib_batch *batch,
                                              const char *name,
@@ -1041,6 +1050,8 @@ ipuflow_status ipuflow_calib_batch_set_input(struct ipuflow_calib_batch *batch,
  * Records why the callback is about to fail (return a negative value next). The message is copied.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8.
+ *
+ * Thread safety: call it only on the thread running the callback, during the callback.
  */
 ipuflow_status ipuflow_calib_batch_set_error(struct ipuflow_calib_batch *batch,
                                              const char *message);
@@ -1049,6 +1060,9 @@ ipuflow_status ipuflow_calib_batch_set_error(struct ipuflow_calib_batch *batch,
  * Creates an empty in-memory set of calibration samples; add samples with `ipuflow_calib_data_add_sample`.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+ * on failure.
  */
 ipuflow_status ipuflow_calib_data_create(struct ipuflow_calib_data **out);
 
@@ -1073,6 +1087,9 @@ ipuflow_status ipuflow_calib_data_add_sample(struct ipuflow_calib_data *data,
  * - `batch_count`: the number of batches it will give, for progress reports, or -1 if unknown.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (`batch_count` < -1). Thread-safe.
+ *
+ * Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+ * on failure.
  */
 ipuflow_status ipuflow_calib_data_create_from_callback(ipuflow_calib_next_fn next,
                                                        void *user,
@@ -1087,6 +1104,9 @@ ipuflow_status ipuflow_calib_data_create_from_callback(ipuflow_calib_next_fn nex
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
  * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no .npy file and no subdirectory). Files are read during
  * `ipuflow_quantize`; errors there name the file. Thread-safe.
+ *
+ * Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+ * on failure.
  */
 ipuflow_status ipuflow_calib_data_create_from_npy_dir(const char *dir,
                                                       struct ipuflow_calib_data **out);
@@ -1095,6 +1115,9 @@ ipuflow_status ipuflow_calib_data_create_from_npy_dir(const char *dir,
  * Same as `ipuflow_calib_data_create_from_npy_dir` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
  *
  * Errors: as `ipuflow_calib_data_create_from_npy_dir` (IPUFLOW_STATUS_INVALID_UTF8: invalid UTF-16). Thread-safe.
+ *
+ * Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+ * on failure.
  */
 ipuflow_status ipuflow_calib_data_create_from_npy_dir_w(const uint16_t *dir,
                                                         struct ipuflow_calib_data **out);
@@ -1126,6 +1149,9 @@ ipuflow_status ipuflow_calib_data_create_from_image_dir_w(const uint16_t *dir,
 
 /**
  * Frees calibration data (in-memory samples included). NULL is a no-op.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_calib_data_free(struct ipuflow_calib_data *data);
 
@@ -1162,6 +1188,9 @@ ipuflow_status ipuflow_env_create(int32_t log_level,
  *   -1 keeps ORT's default. Other values: IPUFLOW_STATUS_INVALID_ARGUMENT.
  *
  * Errors: as `ipuflow_env_create`. Thread-safe.
+ *
+ * NULL `log_id`, `callback` and `user_data` mean what they mean for `ipuflow_env_create`; a NULL `out` is
+ * IPUFLOW_STATUS_NULL_ARGUMENT.
  */
 ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
                                                            const char *log_id,
@@ -1175,6 +1204,9 @@ ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
 /**
  * Releases the caller's reference to an environment. Sessions created in it keep it alive until they are freed.
  * `env` may be NULL (no-op). Must not race with other calls using the same `env` pointer.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_env_free(struct ipuflow_env *env);
 
@@ -1183,6 +1215,8 @@ void ipuflow_env_free(struct ipuflow_env *env);
  * layout from the model, RGB.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: `*pre` is the caller's struct, filled in place; nothing is kept.
  */
 ipuflow_status ipuflow_image_preprocess_init(struct ipuflow_image_preprocess *pre);
 
@@ -1223,6 +1257,8 @@ ipuflow_status ipuflow_image_load_w(const uint16_t *path,
  * A host compares it with `IPUFLOW_VERSION_NUMBER` from the header it was built with; the ABI is stable within a
  * major version, so `ipuflow_version() / 1000000 == IPUFLOW_VERSION_MAJOR` is the check that matters.
  * Never fails. Thread-safe.
+ *
+ * Takes no argument, so no NULL handling or ownership applies; never fails. Thread-safe.
  */
 uint32_t ipuflow_version(void);
 
@@ -1230,6 +1266,8 @@ uint32_t ipuflow_version(void);
  * Returns the version of the loaded library as a static string, e.g. "0.1.0".
  *
  * The string is owned by the library, never NULL, and valid for the life of the process. Thread-safe.
+ *
+ * Never fails.
  */
 const char *ipuflow_version_string(void);
 
@@ -1247,6 +1285,8 @@ const char *ipuflow_status_str(int32_t code);
  *
  * The string is owned by the library and stays valid until the same thread makes its next ipuflow call; copy it
  * to keep it. Never NULL. Thread-safe (each thread has its own message).
+ *
+ * Never fails.
  */
 const char *ipuflow_last_error(void);
 
@@ -1255,6 +1295,8 @@ const char *ipuflow_last_error(void);
  *
  * `s` may be NULL (no-op). Passing a pointer not returned by ipuflow, or freeing twice, is undefined behaviour.
  * Thread-safe.
+ *
+ * Never fails (returns nothing; a panic inside is contained).
  */
 void ipuflow_string_free(char *s);
 
@@ -1310,6 +1352,8 @@ ipuflow_status ipuflow_model_load_bytes_w(const uint8_t *data,
 /**
  * Frees a model. `model` may be NULL (no-op). Pointers previously returned by the model's getters become invalid.
  * Not thread-safe with respect to other calls on the same model.
+ *
+ * Never fails (returns nothing; a panic inside is contained).
  */
 void ipuflow_model_free(struct ipuflow_model *model);
 
@@ -1322,12 +1366,16 @@ void ipuflow_model_free(struct ipuflow_model *model);
  *
  * Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_WRITE (the message names the path and the reason).
  * Thread-safe (the model is not modified).
+ *
+ * Ownership: the model is only read; the arguments are not kept.
  */
 ipuflow_status ipuflow_model_save(const struct ipuflow_model *model,
                                   const char *path);
 
 /**
  * Same as `ipuflow_model_save` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
+ *
+ * Ownership: the model is only read; the arguments are not kept.
  */
 ipuflow_status ipuflow_model_save_w(const struct ipuflow_model *model, const uint16_t *path);
 
@@ -1337,6 +1385,8 @@ ipuflow_status ipuflow_model_save_w(const struct ipuflow_model *model, const uin
  * absolute location or one containing `..` gets PATH_REFUSED). Both files are written atomically.
  *
  * Errors: NULL_ARGUMENT, INVALID_UTF8, INVALID_ARGUMENT, PATH_REFUSED, FILE_WRITE. Thread-safe.
+ *
+ * Ownership: the model is only read; the arguments are not kept.
  */
 ipuflow_status ipuflow_model_save_with_external_data(const struct ipuflow_model *model,
                                                      const char *path,
@@ -1348,6 +1398,8 @@ ipuflow_status ipuflow_model_save_with_external_data(const struct ipuflow_model 
  * strings (`wchar_t*` on Windows); the location is stored in the model as UTF-8.
  *
  * Errors: as `ipuflow_model_save_with_external_data` (INVALID_UTF8: invalid UTF-16). Thread-safe.
+ *
+ * Ownership: the model is only read; the arguments are not kept.
  */
 ipuflow_status ipuflow_model_save_with_external_data_w(const struct ipuflow_model *model,
                                                        const uint16_t *path,
@@ -1370,12 +1422,16 @@ ipuflow_status ipuflow_model_serialize(const struct ipuflow_model *model,
 /**
  * Frees a buffer returned by `ipuflow_model_serialize`; `len` must be the length returned with it.
  * `data` may be NULL (no-op). Thread-safe.
+ *
+ * Never fails (returns nothing; a panic inside is contained).
  */
 void ipuflow_bytes_free(uint8_t *data, size_t len);
 
 /**
  * Reports the model's IR version and its own model version (0 when absent). Either output may be NULL if not
  * wanted. Errors: NULL_ARGUMENT (model). Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_model_get_versions(const struct ipuflow_model *model,
                                           int64_t *out_ir_version,
@@ -1396,6 +1452,8 @@ ipuflow_status ipuflow_model_get_producer(const struct ipuflow_model *model,
  * Reports counts: nodes of the main graph, initializers and their total bytes (inline and external), graph
  * inputs (initializers excluded) and outputs, opset imports and distinct op types. Each output may be NULL if not
  * wanted. Errors: NULL_ARGUMENT (model). Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_model_get_counts(const struct ipuflow_model *model,
                                         size_t *out_node_count,
@@ -1438,6 +1496,8 @@ ipuflow_status ipuflow_model_get_input(const struct ipuflow_model *model,
 /**
  * Describes graph output `index`, like `ipuflow_model_get_input`. Errors: NULL_ARGUMENT, OUT_OF_RANGE.
  * Thread-safe.
+ *
+ * Ownership: the pointers in `*out` are owned by the model, valid until `ipuflow_model_free`.
  */
 ipuflow_status ipuflow_model_get_output(const struct ipuflow_model *model,
                                         size_t index,
@@ -1483,11 +1543,16 @@ ipuflow_status ipuflow_npu_detect_w(const uint16_t *sysfs_root,
 
 /**
  * Frees a scan. `scan` may be NULL (no-op).
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_npu_scan_free(struct ipuflow_npu_scan *scan);
 
 /**
  * Number of NPUs the scan found. Errors: NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_npu_scan_get_count(const struct ipuflow_npu_scan *scan, size_t *out_count);
 
@@ -1500,6 +1565,8 @@ ipuflow_status ipuflow_npu_scan_count(const struct ipuflow_npu_scan *scan,
 
 /**
  * Describes NPU `index` of the scan. Errors: NULL_ARGUMENT, OUT_OF_RANGE. Thread-safe.
+ *
+ * Ownership: the strings in `*out` are owned by the scan, valid until `ipuflow_npu_scan_free`.
  */
 ipuflow_status ipuflow_npu_scan_get_device(const struct ipuflow_npu_scan *scan,
                                            size_t index,
@@ -1528,6 +1595,8 @@ ipuflow_status ipuflow_npu_scan_to_json(const struct ipuflow_npu_scan *scan, cha
  *
  * Errors: NULL_ARGUMENT, INVALID_UTF8, INVALID_ARGUMENT, PATH_REFUSED, FILE_WRITE. Thread-safe, but racing a
  * session that compiles into the same entry is the host's problem.
+ *
+ * Ownership: the strings are read during the call, not kept.
  */
 ipuflow_status ipuflow_npu_cache_clear(const char *cache_dir,
                                        const char *cache_key,
@@ -1538,6 +1607,8 @@ ipuflow_status ipuflow_npu_cache_clear(const char *cache_dir,
  * `cache_key` stays UTF-8 (it is a VitisAI option value).
  *
  * Errors: as `ipuflow_npu_cache_clear` (INVALID_UTF8: invalid UTF-16). Thread-safe, with the same caveat.
+ *
+ * Ownership: the strings are read during the call, not kept.
  */
 ipuflow_status ipuflow_npu_cache_clear_w(const uint16_t *cache_dir,
                                          const char *cache_key,
@@ -1558,11 +1629,16 @@ ipuflow_status ipuflow_preflight_run(const struct ipuflow_model *model,
 
 /**
  * Frees a prediction. `preflight` may be NULL (no-op).
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_preflight_free(struct ipuflow_preflight *preflight);
 
 /**
  * The prediction's totals. Errors: NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_preflight_get_summary(const struct ipuflow_preflight *preflight,
                                              struct ipuflow_preflight_summary *out);
@@ -1570,6 +1646,8 @@ ipuflow_status ipuflow_preflight_get_summary(const struct ipuflow_preflight *pre
 /**
  * Number of nodes with a prediction (`ipuflow_preflight_get_node` takes 0 to count - 1).
  * Errors: NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_preflight_get_node_count(const struct ipuflow_preflight *preflight,
                                                 size_t *out_count);
@@ -1583,6 +1661,8 @@ ipuflow_status ipuflow_preflight_node_count(const struct ipuflow_preflight *pref
 
 /**
  * The prediction for node `index`. Errors: NULL_ARGUMENT, OUT_OF_RANGE. Thread-safe.
+ *
+ * Ownership: the strings in `*out` are owned by the prediction, valid until `ipuflow_preflight_free`.
  */
 ipuflow_status ipuflow_preflight_get_node(const struct ipuflow_preflight *preflight,
                                           size_t index,
@@ -1606,6 +1686,9 @@ ipuflow_status ipuflow_quant_config_create(int32_t preset, struct ipuflow_quant_
 
 /**
  * Frees a configuration. NULL is a no-op.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_quant_config_free(struct ipuflow_quant_config *config);
 
@@ -1613,6 +1696,8 @@ void ipuflow_quant_config_free(struct ipuflow_quant_config *config);
  * Sets the type of quantized activations (`IPUFLOW_QUANT_TYPE_*`).
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_activation_type(struct ipuflow_quant_config *config,
                                                         int32_t qtype);
@@ -1621,6 +1706,8 @@ ipuflow_status ipuflow_quant_config_set_activation_type(struct ipuflow_quant_con
  * Sets the type of quantized weights (`IPUFLOW_QUANT_TYPE_*`).
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_weight_type(struct ipuflow_quant_config *config,
                                                     int32_t qtype);
@@ -1630,6 +1717,8 @@ ipuflow_status ipuflow_quant_config_set_weight_type(struct ipuflow_quant_config 
  *
  * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
  * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_per_channel(struct ipuflow_quant_config *config,
                                                     int32_t value);
@@ -1639,6 +1728,8 @@ ipuflow_status ipuflow_quant_config_set_per_channel(struct ipuflow_quant_config 
  *
  * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
  * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_activation_symmetric(struct ipuflow_quant_config *config,
                                                              int32_t value);
@@ -1648,6 +1739,8 @@ ipuflow_status ipuflow_quant_config_set_activation_symmetric(struct ipuflow_quan
  *
  * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
  * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_weight_symmetric(struct ipuflow_quant_config *config,
                                                          int32_t value);
@@ -1657,6 +1750,8 @@ ipuflow_status ipuflow_quant_config_set_weight_symmetric(struct ipuflow_quant_co
  *
  * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
  * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_power_of_two(struct ipuflow_quant_config *config,
                                                      int32_t value);
@@ -1666,6 +1761,8 @@ ipuflow_status ipuflow_quant_config_set_power_of_two(struct ipuflow_quant_config
  *
  * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
  * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_concat_shared_scale(struct ipuflow_quant_config *config,
                                                             int32_t value);
@@ -1675,6 +1772,8 @@ ipuflow_status ipuflow_quant_config_set_concat_shared_scale(struct ipuflow_quant
  *
  * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
  * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_cpu_fusion(struct ipuflow_quant_config *config,
                                                    int32_t value);
@@ -1685,6 +1784,8 @@ ipuflow_status ipuflow_quant_config_set_cpu_fusion(struct ipuflow_quant_config *
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (outside [0, 1), or NaN). Not thread-safe
  * on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_moving_average(struct ipuflow_quant_config *config,
                                                        float constant);
@@ -1698,6 +1799,8 @@ ipuflow_status ipuflow_quant_config_set_moving_average(struct ipuflow_quant_conf
  * samples and the result does not depend on batch size or order. Errors: IPUFLOW_STATUS_NULL_ARGUMENT,
  * IPUFLOW_STATUS_INVALID_ENUM (unknown method), IPUFLOW_STATUS_INVALID_ARGUMENT (percentile outside (0, 100] or
  * NaN, with IPUFLOW_CALIB_METHOD_PERCENTILE). The config is unchanged on error. Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_calib_method(struct ipuflow_quant_config *config,
                                                      int32_t method,
@@ -1716,6 +1819,8 @@ ipuflow_status ipuflow_quant_config_set_calib_method(struct ipuflow_quant_config
  *
  * Errors (of this call): IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8,
  * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_calib_cache(struct ipuflow_quant_config *config,
                                                     const char *path);
@@ -1726,6 +1831,8 @@ ipuflow_status ipuflow_quant_config_set_calib_cache(struct ipuflow_quant_config 
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8 (invalid UTF-16),
  * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_calib_cache_w(struct ipuflow_quant_config *config,
                                                       const uint16_t *path);
@@ -1735,6 +1842,8 @@ ipuflow_status ipuflow_quant_config_set_calib_cache_w(struct ipuflow_quant_confi
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
  * name). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_exclude_node(struct ipuflow_quant_config *config,
                                                  const char *node_name);
@@ -1744,6 +1853,8 @@ ipuflow_status ipuflow_quant_config_exclude_node(struct ipuflow_quant_config *co
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty).
  * Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_exclude_op_type(struct ipuflow_quant_config *config,
                                                     const char *op_type);
@@ -1754,6 +1865,8 @@ ipuflow_status ipuflow_quant_config_exclude_op_type(struct ipuflow_quant_config 
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
  * name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_tensor_type(struct ipuflow_quant_config *config,
                                                     const char *tensor_name,
@@ -1764,6 +1877,8 @@ ipuflow_status ipuflow_quant_config_set_tensor_type(struct ipuflow_quant_config 
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
  * name, non-finite bounds or `min > max`). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_quant_config_set_tensor_range(struct ipuflow_quant_config *config,
                                                      const char *tensor_name,
@@ -1813,6 +1928,9 @@ ipuflow_status ipuflow_run_options_create(struct ipuflow_run_options **out);
 
 /**
  * Frees run options. `options` may be NULL (no-op). Must not be called while a run uses them.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_run_options_free(struct ipuflow_run_options *options);
 
@@ -1821,16 +1939,22 @@ void ipuflow_run_options_free(struct ipuflow_run_options *options);
  * nodes) and return IPUFLOW_STATUS_CANCELLED; later runs with these options fail at once until
  * `ipuflow_run_options_reset`. Idempotent. Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
  * Thread-safe: meant to be called from another thread than the one running.
+ *
+ * Ownership: nothing is kept or transferred.
  */
 ipuflow_status ipuflow_run_options_cancel(const struct ipuflow_run_options *options);
 
 /**
  * Clears the cancel flag so the options can be used again. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: nothing is kept or transferred.
  */
 ipuflow_status ipuflow_run_options_reset(const struct ipuflow_run_options *options);
 
 /**
  * Gives 1 if the options are cancelled, else 0. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_run_options_get_cancelled(const struct ipuflow_run_options *options,
                                                  int32_t *out);
@@ -1851,6 +1975,8 @@ ipuflow_status ipuflow_run_options_set_tag(struct ipuflow_run_options *options, 
 /**
  * Sets the minimum log severity of these runs (an `IPUFLOW_LOG_LEVEL_*`).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_run_options_set_log_level(struct ipuflow_run_options *options,
                                                  int32_t log_level);
@@ -1884,17 +2010,23 @@ ipuflow_status ipuflow_run_options_add_config_entry(struct ipuflow_run_options *
  * IPUFLOW_STATUS_RUNTIME_TOO_OLD (older than ONNX Runtime 1.17 / C API 17; both versions given),
  * IPUFLOW_STATUS_INVALID_ARGUMENT (another file already loaded, or `path` is ""), IPUFLOW_STATUS_INVALID_UTF8.
  * Thread-safe (concurrent calls are serialized).
+ *
+ * Ownership: `path` is read during the call, not kept; the runtime stays loaded for the life of the process.
  */
 ipuflow_status ipuflow_runtime_load(const char *path);
 
 /**
  * Same as `ipuflow_runtime_load` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows); NULL for automatic
  * resolution. Errors as `ipuflow_runtime_load`, plus IPUFLOW_STATUS_INVALID_UTF8 for invalid UTF-16.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_runtime_load_w(const uint16_t *path);
 
 /**
  * Returns 1 if ONNX Runtime is loaded in this process, else 0. Never fails. Thread-safe.
+ *
+ * Takes no argument, so no NULL handling or ownership applies.
  */
 int32_t ipuflow_runtime_is_loaded(void);
 
@@ -1918,6 +2050,8 @@ ipuflow_status ipuflow_runtime_version(const char **out);
  * Gives the ONNX Runtime C API version ipuflow obtained (17 to 24; ipuflow calls nothing newer).
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_runtime_get_api_version(uint32_t *out);
 
@@ -2009,11 +2143,15 @@ ipuflow_status ipuflow_session_create_from_model(const struct ipuflow_env *env,
 /**
  * Frees a session. `session` may be NULL (no-op). Must not be called while another thread uses the session.
  * Tensors returned by its runs stay valid.
+ *
+ * Never fails (returns nothing; a panic inside is contained).
  */
 void ipuflow_session_free(struct ipuflow_session *session);
 
 /**
  * Gives the number of model inputs a run must feed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_session_get_input_count(const struct ipuflow_session *session,
                                                size_t *out);
@@ -2027,6 +2165,8 @@ ipuflow_status ipuflow_session_input_count(const struct ipuflow_session *session
 
 /**
  * Gives the number of model outputs. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_session_get_output_count(const struct ipuflow_session *session, size_t *out);
 
@@ -2114,6 +2254,8 @@ ipuflow_status ipuflow_session_run(const struct ipuflow_session *session,
  * (at least one, and at least the minimum fraction set by `ipuflow_session_options_set_fallback`), else
  * `IPUFLOW_DEVICE_CPU` (also after a PREFER fallback: see `ipuflow_session_get_fallback_reason`).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_session_get_device(const struct ipuflow_session *session,
                                           int32_t *out_device_used);
@@ -2140,6 +2282,8 @@ ipuflow_status ipuflow_session_get_cache_key(const struct ipuflow_session *sessi
 /**
  * Summarizes where the session's nodes run, like the VitisAI EP's "No. of Operators : NPU n CPU m" line.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_session_get_placement_summary(const struct ipuflow_session *session,
                                                      struct ipuflow_placement_summary *out);
@@ -2149,6 +2293,8 @@ ipuflow_status ipuflow_session_get_placement_summary(const struct ipuflow_sessio
  * Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
  * Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_session_placement_get_subgraph_count(const struct ipuflow_session *session,
                                                             size_t *out_count);
@@ -2175,6 +2321,8 @@ ipuflow_status ipuflow_session_placement_get_subgraph(const struct ipuflow_sessi
  * Describes node `node_index` of subgraph `subgraph_index`.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE (either index), IPUFLOW_STATUS_UNSUPPORTED
  * (placement unavailable). Thread-safe.
+ *
+ * Ownership: the strings in `*out` are owned by the session, valid until `ipuflow_session_free`.
  */
 ipuflow_status ipuflow_session_placement_get_node(const struct ipuflow_session *session,
                                                   size_t subgraph_index,
@@ -2210,6 +2358,9 @@ ipuflow_status ipuflow_session_options_create(struct ipuflow_session_options **o
 
 /**
  * Frees session options. `options` may be NULL (no-op). Sessions already created are not affected.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_session_options_free(struct ipuflow_session_options *options);
 
@@ -2217,6 +2368,8 @@ void ipuflow_session_options_free(struct ipuflow_session_options *options);
  * Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
  * physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
  * IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_session_options_set_intra_op_threads(struct ipuflow_session_options *options,
                                                             int32_t n);
@@ -2225,6 +2378,8 @@ ipuflow_status ipuflow_session_options_set_intra_op_threads(struct ipuflow_sessi
  * Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
  * choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
  * IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_session_options_set_inter_op_threads(struct ipuflow_session_options *options,
                                                             int32_t n);
@@ -2232,6 +2387,9 @@ ipuflow_status ipuflow_session_options_set_inter_op_threads(struct ipuflow_sessi
 /**
  * Sets the graph optimization level, an `IPUFLOW_GRAPH_OPTIMIZATION_*` value.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+ * on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_graph_optimization(struct ipuflow_session_options *options,
                                                               int32_t level);
@@ -2239,6 +2397,9 @@ ipuflow_status ipuflow_session_options_set_graph_optimization(struct ipuflow_ses
 /**
  * Sets the execution mode, an `IPUFLOW_EXECUTION_MODE_*` value.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+ * on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_execution_mode(struct ipuflow_session_options *options,
                                                           int32_t mode);
@@ -2246,6 +2407,9 @@ ipuflow_status ipuflow_session_options_set_execution_mode(struct ipuflow_session
 /**
  * Asks for deterministic kernels (1) or not (0, the default).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+ * on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_deterministic(struct ipuflow_session_options *options,
                                                          int32_t enable);
@@ -2253,6 +2417,9 @@ ipuflow_status ipuflow_session_options_set_deterministic(struct ipuflow_session_
 /**
  * Turns ONNX Runtime's CPU memory arena on (1, the default) or off (0: lower peak memory, slower allocation).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+ * on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_memory_arena(struct ipuflow_session_options *options,
                                                         int32_t enable);
@@ -2261,12 +2428,16 @@ ipuflow_status ipuflow_session_options_set_memory_arena(struct ipuflow_session_o
  * Enables profiling: a Chrome-trace JSON file `<prefix>_<timestamp>.json` is written when the session is freed.
  * `prefix` is a UTF-8 path prefix (copied), or NULL to disable profiling (the default).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_profiling(struct ipuflow_session_options *options,
                                                      const char *prefix);
 
 /**
  * Same as `ipuflow_session_options_set_profiling` with a NUL-terminated UTF-16 prefix (`wchar_t*` on Windows).
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_profiling_w(struct ipuflow_session_options *options,
                                                        const uint16_t *prefix);
@@ -2275,12 +2446,16 @@ ipuflow_status ipuflow_session_options_set_profiling_w(struct ipuflow_session_op
  * Makes session creation save the optimized graph to `path` (UTF-8, copied); NULL turns it off (the default).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
  * A path ONNX Runtime cannot write makes session creation fail with IPUFLOW_STATUS_RUNTIME.
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_optimized_model_path(struct ipuflow_session_options *options,
                                                                 const char *path);
 
 /**
  * Same as `ipuflow_session_options_set_optimized_model_path` with a NUL-terminated UTF-16 path.
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_optimized_model_path_w(struct ipuflow_session_options *options,
                                                                   const uint16_t *path);
@@ -2289,6 +2464,8 @@ ipuflow_status ipuflow_session_options_set_optimized_model_path_w(struct ipuflow
  * Sets the session's log id (UTF-8, copied; NULL restores the default) and minimum log severity
  * (`IPUFLOW_LOG_LEVEL_*`, or -1 for the environment's level).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM.
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_logging(struct ipuflow_session_options *options,
                                                    const char *log_id,
@@ -2318,6 +2495,8 @@ ipuflow_status ipuflow_session_options_add_config_entry(struct ipuflow_session_o
  * stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_session_options_set_device(struct ipuflow_session_options *options,
                                                   int32_t device);
@@ -2330,6 +2509,8 @@ ipuflow_status ipuflow_session_options_set_device(struct ipuflow_session_options
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
  * (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_session_options_set_fallback(struct ipuflow_session_options *options,
                                                     int32_t policy,
@@ -2381,6 +2562,8 @@ ipuflow_status ipuflow_session_options_append_provider(struct ipuflow_session_op
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Idempotent. Thread-safe: meant to be called from another thread while a
  * creation reads the same options; the options object must stay alive until this call returns.
+ *
+ * Ownership: nothing is kept or transferred.
  */
 ipuflow_status ipuflow_session_options_cancel_load(const struct ipuflow_session_options *options);
 
@@ -2389,6 +2572,8 @@ ipuflow_status ipuflow_session_options_cancel_load(const struct ipuflow_session_
  * options proceed. A creation already stopped stays stopped.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: nothing is kept or transferred.
  */
 ipuflow_status ipuflow_session_options_reset_load_cancel(const struct ipuflow_session_options *options);
 
@@ -2399,6 +2584,8 @@ ipuflow_status ipuflow_session_options_reset_load_cancel(const struct ipuflow_se
  * - `out`: receives the flag on success.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_session_options_get_load_cancelled(const struct ipuflow_session_options *options,
                                                           int32_t *out);
@@ -2463,6 +2650,9 @@ ipuflow_status ipuflow_tensor_string_lengths(const struct ipuflow_tensor *tensor
 /**
  * Frees a tensor returned by a run. `tensor` may be NULL (no-op). Pointers obtained from it become invalid.
  * Must not race with other calls on the same tensor.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_tensor_free(struct ipuflow_tensor *tensor);
 
@@ -2474,6 +2664,8 @@ void ipuflow_tensor_free(struct ipuflow_tensor *tensor);
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown type),
  * IPUFLOW_STATUS_UNSUPPORTED (INT4/UINT4/INT2/UINT2: several elements share a byte; n elements take (n + 1) / 2
  * resp. (n + 3) / 4 bytes). Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_element_type_get_size(int32_t element_type,
                                              size_t *out);

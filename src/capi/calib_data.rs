@@ -29,6 +29,8 @@ pub const IPUFLOW_CALIB_DONE: i32 = 0;
 
 /// One calibration batch being filled by an `ipuflow_calib_next_fn` callback. Valid only during that call; only
 /// the thread running the callback may use it.
+///
+/// Owned by ipuflow: the host never creates or frees one.
 pub struct ipuflow_calib_batch {
     _private: [u8; 0],
 }
@@ -61,6 +63,9 @@ pub type ipuflow_calib_next_fn =
 /// Number of model inputs a batch must provide (callable from inside `ipuflow_calib_next_fn` only).
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success. Thread safety: call it
+/// only on the thread running the callback, during the callback.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_batch_get_input_count(
     batch: *const ipuflow_calib_batch,
@@ -87,6 +92,8 @@ pub unsafe extern "C" fn ipuflow_calib_batch_input_count(
 /// The name of model input `index`; the string stays valid until the callback returns.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE.
+///
+/// Thread safety: call it only on the thread running the callback, during the callback.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_batch_get_input_name(
     batch: *const ipuflow_calib_batch,
@@ -123,6 +130,8 @@ pub unsafe extern "C" fn ipuflow_calib_batch_input_name(
 /// IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM (element type), IPUFLOW_STATUS_TENSOR_MISMATCH
 /// (`byte_size` does not match the shape and type, a negative dimension), IPUFLOW_STATUS_LIMIT_EXCEEDED (`rank`
 /// over 64, checked before `shape` is read).
+///
+/// Thread safety: call it only on the thread running the callback, during the callback.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_batch_set_input(
     batch: *mut ipuflow_calib_batch,
@@ -146,6 +155,8 @@ pub unsafe extern "C" fn ipuflow_calib_batch_set_input(
 /// Records why the callback is about to fail (return a negative value next). The message is copied.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8.
+///
+/// Thread safety: call it only on the thread running the callback, during the callback.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_batch_set_error(
     batch: *mut ipuflow_calib_batch,
@@ -221,6 +232,9 @@ box_handle!(ipuflow_calib_data => CalibData);
 /// Creates an empty in-memory set of calibration samples; add samples with `ipuflow_calib_data_add_sample`.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+/// on failure.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_data_create(
     out: *mut *mut ipuflow_calib_data,
@@ -288,6 +302,9 @@ pub unsafe extern "C" fn ipuflow_calib_data_add_sample(
 /// - `batch_count`: the number of batches it will give, for progress reports, or -1 if unknown.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (`batch_count` < -1). Thread-safe.
+///
+/// Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+/// on failure.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_data_create_from_callback(
     next: ipuflow_calib_next_fn,
@@ -322,6 +339,9 @@ pub unsafe extern "C" fn ipuflow_calib_data_create_from_callback(
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
 /// IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no .npy file and no subdirectory). Files are read during
 /// `ipuflow_quantize`; errors there name the file. Thread-safe.
+///
+/// Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+/// on failure.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_data_create_from_npy_dir(
     dir: *const c_char,
@@ -333,6 +353,9 @@ pub unsafe extern "C" fn ipuflow_calib_data_create_from_npy_dir(
 /// Same as `ipuflow_calib_data_create_from_npy_dir` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
 ///
 /// Errors: as `ipuflow_calib_data_create_from_npy_dir` (IPUFLOW_STATUS_INVALID_UTF8: invalid UTF-16). Thread-safe.
+///
+/// Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+/// on failure.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_data_create_from_npy_dir_w(
     dir: *const u16,
@@ -420,6 +443,9 @@ impl CalibData {
 }
 
 /// Frees calibration data (in-memory samples included). NULL is a no-op.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_calib_data_free(data: *mut ipuflow_calib_data) {
     guard_value((), || ipuflow_calib_data::free(data))

@@ -125,6 +125,9 @@ pub unsafe extern "C" fn ipuflow_env_create(
 ///   -1 keeps ORT's default. Other values: IPUFLOW_STATUS_INVALID_ARGUMENT.
 ///
 /// Errors: as `ipuflow_env_create`. Thread-safe.
+///
+/// NULL `log_id`, `callback` and `user_data` mean what they mean for `ipuflow_env_create`; a NULL `out` is
+/// IPUFLOW_STATUS_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_env_create_with_global_thread_pools(
     log_level: i32,
@@ -169,6 +172,9 @@ pub unsafe extern "C" fn ipuflow_env_create_with_global_thread_pools(
 
 /// Releases the caller's reference to an environment. Sessions created in it keep it alive until they are freed.
 /// `env` may be NULL (no-op). Must not race with other calls using the same `env` pointer.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_env_free(env: *mut ipuflow_env) {
     guard_value((), || ipuflow_env::free(env))

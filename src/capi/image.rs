@@ -55,6 +55,8 @@ pub struct ipuflow_image_preprocess {
 /// layout from the model, RGB.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: `*pre` is the caller's struct, filled in place; nothing is kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_image_preprocess_init(
     pre: *mut ipuflow_image_preprocess,

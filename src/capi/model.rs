@@ -280,6 +280,8 @@ unsafe fn load_bytes(
 
 /// Frees a model. `model` may be NULL (no-op). Pointers previously returned by the model's getters become invalid.
 /// Not thread-safe with respect to other calls on the same model.
+///
+/// Never fails (returns nothing; a panic inside is contained).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_free(model: *mut ipuflow_model) {
     guard_value((), || ipuflow_model::free(model))
@@ -293,6 +295,8 @@ pub unsafe extern "C" fn ipuflow_model_free(model: *mut ipuflow_model) {
 ///
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_WRITE (the message names the path and the reason).
 /// Thread-safe (the model is not modified).
+///
+/// Ownership: the model is only read; the arguments are not kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_save(
     model: *const ipuflow_model,
@@ -306,6 +310,8 @@ pub unsafe extern "C" fn ipuflow_model_save(
 }
 
 /// Same as `ipuflow_model_save` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
+///
+/// Ownership: the model is only read; the arguments are not kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_save_w(
     model: *const ipuflow_model,
@@ -323,6 +329,8 @@ pub unsafe extern "C" fn ipuflow_model_save_w(
 /// absolute location or one containing `..` gets PATH_REFUSED). Both files are written atomically.
 ///
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, INVALID_ARGUMENT, PATH_REFUSED, FILE_WRITE. Thread-safe.
+///
+/// Ownership: the model is only read; the arguments are not kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_save_with_external_data(
     model: *const ipuflow_model,
@@ -340,6 +348,8 @@ pub unsafe extern "C" fn ipuflow_model_save_with_external_data(
 /// strings (`wchar_t*` on Windows); the location is stored in the model as UTF-8.
 ///
 /// Errors: as `ipuflow_model_save_with_external_data` (INVALID_UTF8: invalid UTF-16). Thread-safe.
+///
+/// Ownership: the model is only read; the arguments are not kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_save_with_external_data_w(
     model: *const ipuflow_model,
@@ -407,6 +417,8 @@ pub unsafe extern "C" fn ipuflow_model_serialize(
 
 /// Frees a buffer returned by `ipuflow_model_serialize`; `len` must be the length returned with it.
 /// `data` may be NULL (no-op). Thread-safe.
+///
+/// Never fails (returns nothing; a panic inside is contained).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_bytes_free(data: *mut u8, len: usize) {
     guard_value((), || {
@@ -418,6 +430,8 @@ pub unsafe extern "C" fn ipuflow_bytes_free(data: *mut u8, len: usize) {
 
 /// Reports the model's IR version and its own model version (0 when absent). Either output may be NULL if not
 /// wanted. Errors: NULL_ARGUMENT (model). Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_get_versions(
     model: *const ipuflow_model,
@@ -460,6 +474,8 @@ pub unsafe extern "C" fn ipuflow_model_get_producer(
 /// Reports counts: nodes of the main graph, initializers and their total bytes (inline and external), graph
 /// inputs (initializers excluded) and outputs, opset imports and distinct op types. Each output may be NULL if not
 /// wanted. Errors: NULL_ARGUMENT (model). Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_get_counts(
     model: *const ipuflow_model,
@@ -563,6 +579,8 @@ pub unsafe extern "C" fn ipuflow_model_get_input(
 
 /// Describes graph output `index`, like `ipuflow_model_get_input`. Errors: NULL_ARGUMENT, OUT_OF_RANGE.
 /// Thread-safe.
+///
+/// Ownership: the pointers in `*out` are owned by the model, valid until `ipuflow_model_free`.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_get_output(
     model: *const ipuflow_model,

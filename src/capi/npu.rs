@@ -137,12 +137,17 @@ unsafe fn scan_into(sysfs_root: Option<PathBuf>, out: *mut *mut ipuflow_npu_scan
 }
 
 /// Frees a scan. `scan` may be NULL (no-op).
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_npu_scan_free(scan: *mut ipuflow_npu_scan) {
     guard_value((), || ipuflow_npu_scan::free(scan))
 }
 
 /// Number of NPUs the scan found. Errors: NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_npu_scan_get_count(
     scan: *const ipuflow_npu_scan,
@@ -167,6 +172,8 @@ pub unsafe extern "C" fn ipuflow_npu_scan_count(
 }
 
 /// Describes NPU `index` of the scan. Errors: NULL_ARGUMENT, OUT_OF_RANGE. Thread-safe.
+///
+/// Ownership: the strings in `*out` are owned by the scan, valid until `ipuflow_npu_scan_free`.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_npu_scan_get_device(
     scan: *const ipuflow_npu_scan,
@@ -232,6 +239,8 @@ pub unsafe extern "C" fn ipuflow_npu_scan_to_json(
 ///
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, INVALID_ARGUMENT, PATH_REFUSED, FILE_WRITE. Thread-safe, but racing a
 /// session that compiles into the same entry is the host's problem.
+///
+/// Ownership: the strings are read during the call, not kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_npu_cache_clear(
     cache_dir: *const c_char,
@@ -251,6 +260,8 @@ pub unsafe extern "C" fn ipuflow_npu_cache_clear(
 /// `cache_key` stays UTF-8 (it is a VitisAI option value).
 ///
 /// Errors: as `ipuflow_npu_cache_clear` (INVALID_UTF8: invalid UTF-16). Thread-safe, with the same caveat.
+///
+/// Ownership: the strings are read during the call, not kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_npu_cache_clear_w(
     cache_dir: *const u16,

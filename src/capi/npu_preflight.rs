@@ -100,12 +100,17 @@ pub unsafe extern "C" fn ipuflow_preflight_run(
 }
 
 /// Frees a prediction. `preflight` may be NULL (no-op).
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_preflight_free(preflight: *mut ipuflow_preflight) {
     guard_value((), || ipuflow_preflight::free(preflight))
 }
 
 /// The prediction's totals. Errors: NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_preflight_get_summary(
     preflight: *const ipuflow_preflight,
@@ -133,6 +138,8 @@ pub unsafe extern "C" fn ipuflow_preflight_get_summary(
 
 /// Number of nodes with a prediction (`ipuflow_preflight_get_node` takes 0 to count - 1).
 /// Errors: NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_preflight_get_node_count(
     preflight: *const ipuflow_preflight,
@@ -157,6 +164,8 @@ pub unsafe extern "C" fn ipuflow_preflight_node_count(
 }
 
 /// The prediction for node `index`. Errors: NULL_ARGUMENT, OUT_OF_RANGE. Thread-safe.
+///
+/// Ownership: the strings in `*out` are owned by the prediction, valid until `ipuflow_preflight_free`.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_preflight_get_node(
     preflight: *const ipuflow_preflight,

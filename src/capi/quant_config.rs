@@ -107,6 +107,9 @@ pub unsafe extern "C" fn ipuflow_quant_config_create(
 }
 
 /// Frees a configuration. NULL is a no-op.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_free(config: *mut ipuflow_quant_config) {
     guard_value((), || ipuflow_quant_config::free(config))
@@ -115,6 +118,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_free(config: *mut ipuflow_quant_co
 /// Sets the type of quantized activations (`IPUFLOW_QUANT_TYPE_*`).
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_activation_type(
     config: *mut ipuflow_quant_config,
@@ -130,6 +135,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_activation_type(
 /// Sets the type of quantized weights (`IPUFLOW_QUANT_TYPE_*`).
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_weight_type(
     config: *mut ipuflow_quant_config,
@@ -146,6 +153,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_weight_type(
 ///
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_per_channel(
     config: *mut ipuflow_quant_config,
@@ -162,6 +171,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_per_channel(
 ///
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_activation_symmetric(
     config: *mut ipuflow_quant_config,
@@ -178,6 +189,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_activation_symmetric(
 ///
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_weight_symmetric(
     config: *mut ipuflow_quant_config,
@@ -194,6 +207,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_weight_symmetric(
 ///
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_power_of_two(
     config: *mut ipuflow_quant_config,
@@ -210,6 +225,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_power_of_two(
 ///
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_concat_shared_scale(
     config: *mut ipuflow_quant_config,
@@ -226,6 +243,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_concat_shared_scale(
 ///
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
 /// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_cpu_fusion(
     config: *mut ipuflow_quant_config,
@@ -243,6 +262,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_cpu_fusion(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (outside [0, 1), or NaN). Not thread-safe
 /// on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_moving_average(
     config: *mut ipuflow_quant_config,
@@ -275,6 +296,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_moving_average(
 /// samples and the result does not depend on batch size or order. Errors: IPUFLOW_STATUS_NULL_ARGUMENT,
 /// IPUFLOW_STATUS_INVALID_ENUM (unknown method), IPUFLOW_STATUS_INVALID_ARGUMENT (percentile outside (0, 100] or
 /// NaN, with IPUFLOW_CALIB_METHOD_PERCENTILE). The config is unchanged on error. Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_calib_method(
     config: *mut ipuflow_quant_config,
@@ -323,6 +346,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_calib_method(
 ///
 /// Errors (of this call): IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8,
 /// IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_calib_cache(
     config: *mut ipuflow_quant_config,
@@ -340,6 +365,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_calib_cache(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8 (invalid UTF-16),
 /// IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_calib_cache_w(
     config: *mut ipuflow_quant_config,
@@ -356,6 +383,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_calib_cache_w(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
 /// name). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_exclude_node(
     config: *mut ipuflow_quant_config,
@@ -375,6 +404,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_exclude_node(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty).
 /// Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_exclude_op_type(
     config: *mut ipuflow_quant_config,
@@ -395,6 +426,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_exclude_op_type(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
 /// name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_tensor_type(
     config: *mut ipuflow_quant_config,
@@ -414,6 +447,8 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_tensor_type(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
 /// name, non-finite bounds or `min > max`). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_quant_config_set_tensor_range(
     config: *mut ipuflow_quant_config,

@@ -43,6 +43,9 @@ pub unsafe extern "C" fn ipuflow_run_options_create(
 }
 
 /// Frees run options. `options` may be NULL (no-op). Must not be called while a run uses them.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_run_options_free(options: *mut ipuflow_run_options) {
     guard_value((), || ipuflow_run_options::free(options))
@@ -52,6 +55,8 @@ pub unsafe extern "C" fn ipuflow_run_options_free(options: *mut ipuflow_run_opti
 /// nodes) and return IPUFLOW_STATUS_CANCELLED; later runs with these options fail at once until
 /// `ipuflow_run_options_reset`. Idempotent. Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
 /// Thread-safe: meant to be called from another thread than the one running.
+///
+/// Ownership: nothing is kept or transferred.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_run_options_cancel(
     options: *const ipuflow_run_options,
@@ -63,6 +68,8 @@ pub unsafe extern "C" fn ipuflow_run_options_cancel(
 }
 
 /// Clears the cancel flag so the options can be used again. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: nothing is kept or transferred.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_run_options_reset(
     options: *const ipuflow_run_options,
@@ -74,6 +81,8 @@ pub unsafe extern "C" fn ipuflow_run_options_reset(
 }
 
 /// Gives 1 if the options are cancelled, else 0. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_run_options_get_cancelled(
     options: *const ipuflow_run_options,
@@ -112,6 +121,8 @@ pub unsafe extern "C" fn ipuflow_run_options_set_tag(
 
 /// Sets the minimum log severity of these runs (an `IPUFLOW_LOG_LEVEL_*`).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_run_options_set_log_level(
     options: *mut ipuflow_run_options,

@@ -27,6 +27,8 @@ use crate::runtime::Runtime;
 /// IPUFLOW_STATUS_RUNTIME_TOO_OLD (older than ONNX Runtime 1.17 / C API 17; both versions given),
 /// IPUFLOW_STATUS_INVALID_ARGUMENT (another file already loaded, or `path` is ""), IPUFLOW_STATUS_INVALID_UTF8.
 /// Thread-safe (concurrent calls are serialized).
+///
+/// Ownership: `path` is read during the call, not kept; the runtime stays loaded for the life of the process.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_runtime_load(path: *const c_char) -> ipuflow_status {
     guard(|| {
@@ -37,6 +39,8 @@ pub unsafe extern "C" fn ipuflow_runtime_load(path: *const c_char) -> ipuflow_st
 
 /// Same as `ipuflow_runtime_load` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows); NULL for automatic
 /// resolution. Errors as `ipuflow_runtime_load`, plus IPUFLOW_STATUS_INVALID_UTF8 for invalid UTF-16.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_runtime_load_w(path: *const u16) -> ipuflow_status {
     guard(|| {
@@ -46,6 +50,8 @@ pub unsafe extern "C" fn ipuflow_runtime_load_w(path: *const u16) -> ipuflow_sta
 }
 
 /// Returns 1 if ONNX Runtime is loaded in this process, else 0. Never fails. Thread-safe.
+///
+/// Takes no argument, so no NULL handling or ownership applies.
 #[no_mangle]
 pub extern "C" fn ipuflow_runtime_is_loaded() -> i32 {
     guard_value(0, || Runtime::is_loaded() as i32)
@@ -77,6 +83,8 @@ pub unsafe extern "C" fn ipuflow_runtime_version(out: *mut *const c_char) -> ipu
 /// Gives the ONNX Runtime C API version ipuflow obtained (17 to 24; ipuflow calls nothing newer).
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_runtime_get_api_version(out: *mut u32) -> ipuflow_status {
     guard(|| {

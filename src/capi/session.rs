@@ -295,12 +295,16 @@ pub unsafe extern "C" fn ipuflow_session_create_from_model(
 
 /// Frees a session. `session` may be NULL (no-op). Must not be called while another thread uses the session.
 /// Tensors returned by its runs stay valid.
+///
+/// Never fails (returns nothing; a panic inside is contained).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_free(session: *mut ipuflow_session) {
     guard_value((), || ipuflow_session::free(session))
 }
 
 /// Gives the number of model inputs a run must feed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_get_input_count(
     session: *const ipuflow_session,
@@ -325,6 +329,8 @@ pub unsafe extern "C" fn ipuflow_session_input_count(
 }
 
 /// Gives the number of model outputs. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_get_output_count(
     session: *const ipuflow_session,
@@ -638,6 +644,8 @@ pub unsafe extern "C" fn ipuflow_session_run(
 /// (at least one, and at least the minimum fraction set by `ipuflow_session_options_set_fallback`), else
 /// `IPUFLOW_DEVICE_CPU` (also after a PREFER fallback: see `ipuflow_session_get_fallback_reason`).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_get_device(
     session: *const ipuflow_session,
@@ -719,6 +727,8 @@ pub struct ipuflow_placement_summary {
 
 /// Summarizes where the session's nodes run, like the VitisAI EP's "No. of Operators : NPU n CPU m" line.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_get_placement_summary(
     session: *const ipuflow_session,
@@ -779,6 +789,8 @@ fn placement_of(h: &SessionHandle) -> Result<&[CSubgraph]> {
 /// Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
 /// Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_placement_get_subgraph_count(
     session: *const ipuflow_session,
@@ -838,6 +850,8 @@ pub struct ipuflow_placed_node {
 /// Describes node `node_index` of subgraph `subgraph_index`.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE (either index), IPUFLOW_STATUS_UNSUPPORTED
 /// (placement unavailable). Thread-safe.
+///
+/// Ownership: the strings in `*out` are owned by the session, valid until `ipuflow_session_free`.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_placement_get_node(
     session: *const ipuflow_session,

@@ -67,6 +67,9 @@ pub unsafe extern "C" fn ipuflow_session_options_create(
 }
 
 /// Frees session options. `options` may be NULL (no-op). Sessions already created are not affected.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_free(options: *mut ipuflow_session_options) {
     guard_value((), || ipuflow_session_options::free(options))
@@ -93,6 +96,8 @@ fn threads(v: i32, name: &str) -> Result<Option<u32>> {
 /// Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
 /// physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
 /// IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_intra_op_threads(
     options: *mut ipuflow_session_options,
@@ -107,6 +112,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_intra_op_threads(
 /// Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
 /// choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
 /// IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_inter_op_threads(
     options: *mut ipuflow_session_options,
@@ -120,6 +127,9 @@ pub unsafe extern "C" fn ipuflow_session_options_set_inter_op_threads(
 
 /// Sets the graph optimization level, an `IPUFLOW_GRAPH_OPTIMIZATION_*` value.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+/// on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_graph_optimization(
     options: *mut ipuflow_session_options,
@@ -137,6 +147,9 @@ pub unsafe extern "C" fn ipuflow_session_options_set_graph_optimization(
 
 /// Sets the execution mode, an `IPUFLOW_EXECUTION_MODE_*` value.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+/// on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_execution_mode(
     options: *mut ipuflow_session_options,
@@ -154,6 +167,9 @@ pub unsafe extern "C" fn ipuflow_session_options_set_execution_mode(
 
 /// Asks for deterministic kernels (1) or not (0, the default).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+/// on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_deterministic(
     options: *mut ipuflow_session_options,
@@ -167,6 +183,9 @@ pub unsafe extern "C" fn ipuflow_session_options_set_deterministic(
 
 /// Turns ONNX Runtime's CPU memory arena on (1, the default) or off (0: lower peak memory, slower allocation).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+/// on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_memory_arena(
     options: *mut ipuflow_session_options,
@@ -181,6 +200,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_memory_arena(
 /// Enables profiling: a Chrome-trace JSON file `<prefix>_<timestamp>.json` is written when the session is freed.
 /// `prefix` is a UTF-8 path prefix (copied), or NULL to disable profiling (the default).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_profiling(
     options: *mut ipuflow_session_options,
@@ -193,6 +214,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_profiling(
 }
 
 /// Same as `ipuflow_session_options_set_profiling` with a NUL-terminated UTF-16 prefix (`wchar_t*` on Windows).
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_profiling_w(
     options: *mut ipuflow_session_options,
@@ -207,6 +230,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_profiling_w(
 /// Makes session creation save the optimized graph to `path` (UTF-8, copied); NULL turns it off (the default).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
 /// A path ONNX Runtime cannot write makes session creation fail with IPUFLOW_STATUS_RUNTIME.
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path(
     options: *mut ipuflow_session_options,
@@ -219,6 +244,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path(
 }
 
 /// Same as `ipuflow_session_options_set_optimized_model_path` with a NUL-terminated UTF-16 path.
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path_w(
     options: *mut ipuflow_session_options,
@@ -233,6 +260,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path_w(
 /// Sets the session's log id (UTF-8, copied; NULL restores the default) and minimum log severity
 /// (`IPUFLOW_LOG_LEVEL_*`, or -1 for the environment's level).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM.
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_logging(
     options: *mut ipuflow_session_options,
@@ -315,6 +344,8 @@ pub const IPUFLOW_FALLBACK_PREFER: i32 = 1;
 /// stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_device(
     options: *mut ipuflow_session_options,
@@ -337,6 +368,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_device(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
 /// (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_fallback(
     options: *mut ipuflow_session_options,
@@ -433,6 +466,8 @@ fn load_cancel_of<'a>(options: *const ipuflow_session_options) -> Result<&'a Loa
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Idempotent. Thread-safe: meant to be called from another thread while a
 /// creation reads the same options; the options object must stay alive until this call returns.
+///
+/// Ownership: nothing is kept or transferred.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_cancel_load(
     options: *const ipuflow_session_options,
@@ -447,6 +482,8 @@ pub unsafe extern "C" fn ipuflow_session_options_cancel_load(
 /// options proceed. A creation already stopped stays stopped.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: nothing is kept or transferred.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_reset_load_cancel(
     options: *const ipuflow_session_options,
@@ -463,6 +500,8 @@ pub unsafe extern "C" fn ipuflow_session_options_reset_load_cancel(
 /// - `out`: receives the flag on success.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_get_load_cancelled(
     options: *const ipuflow_session_options,

@@ -272,6 +272,9 @@ pub unsafe extern "C" fn ipuflow_tensor_string_lengths(
 
 /// Frees a tensor returned by a run. `tensor` may be NULL (no-op). Pointers obtained from it become invalid.
 /// Must not race with other calls on the same tensor.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_tensor_free(tensor: *mut ipuflow_tensor) {
     guard_value((), || ipuflow_tensor::free(tensor))
@@ -284,6 +287,8 @@ pub unsafe extern "C" fn ipuflow_tensor_free(tensor: *mut ipuflow_tensor) {
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown type),
 /// IPUFLOW_STATUS_UNSUPPORTED (INT4/UINT4/INT2/UINT2: several elements share a byte; n elements take (n + 1) / 2
 /// resp. (n + 3) / 4 bytes). Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_element_type_get_size(
     element_type: i32,
