@@ -2,10 +2,6 @@
 //! TensorRT-style pull callback, a directory of .npy files, a folder of images) and `ipuflow_calib_batch` (the batch
 //! a callback fills).
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::{c_char, c_void, CString};
 use std::path::PathBuf;
 

@@ -1,9 +1,5 @@
 //! `ipuflow_env`: ONNX Runtime's environment (logging and optional global thread pools).
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::{c_char, c_void, CString};
 
 use super::{

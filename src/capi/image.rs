@@ -1,10 +1,6 @@
 //! Images as model inputs: `ipuflow_image_preprocess` (how an image becomes a tensor, shared by the image-folder
 //! calibration data) and `ipuflow_image_load`.
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::c_char;
 use std::path::PathBuf;
 

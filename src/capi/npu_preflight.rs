@@ -1,9 +1,5 @@
 //! `ipuflow_preflight`: the NPU pre-flight prediction for a model, without hardware.
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::{c_char, CString};
 
 use super::model::ipuflow_model;

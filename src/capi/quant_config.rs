@@ -1,10 +1,6 @@
 //! `ipuflow_quant_config`: a quantization preset and the changes made to it (types, symmetry, calibration method,
 //! cache, exclusions, per-tensor overrides).
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::c_char;
 
 use super::{

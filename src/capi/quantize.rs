@@ -1,10 +1,6 @@
 //! `ipuflow_quantize`: a float model, a `ipuflow_quant_config` and `ipuflow_calib_data` in, a QDQ model and its
 //! report out.
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::{c_char, c_void};
 
 // The Rust paths of 0.1 (`capi::quantize::ipuflow_quant_config_*`, calibration data, images) keep working after

@@ -1,9 +1,5 @@
 //! `ipuflow_run_options`: per-run settings and the cancel token of `ipuflow_session_run`.
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::c_char;
 
 use super::{

@@ -1,9 +1,5 @@
 //! Loading ONNX Runtime and asking what was loaded.
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::c_char;
 
 use super::{guard, guard_value, ipuflow_status, opt_path, opt_wide_path, out_ptr, write_out};

@@ -1,9 +1,5 @@
 //! `ipuflow_session`: a model loaded into ONNX Runtime, run over caller buffers, with where its nodes run.
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::Path;
 

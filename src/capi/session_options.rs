@@ -1,9 +1,5 @@
 //! `ipuflow_session_options`: the settings of a session, collected before the session is created.
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::c_char;
 
 use super::{

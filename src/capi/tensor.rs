@@ -1,10 +1,6 @@
 //! Tensors at the C boundary: element types, `ipuflow_tensor_view` (caller memory) and `ipuflow_tensor` (an output
 //! allocated by ONNX Runtime and owned by the caller).
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::{c_char, c_void};
 
 use super::{
