@@ -12,6 +12,20 @@
  * - Paths are UTF-8; every call taking a path has a `_w` twin taking NUL-terminated UTF-16 (wchar_t on Windows).
  * - Thread safety is stated per type. No call lets a Rust panic escape: it becomes IPUFLOW_STATUS_INTERNAL.
  * - Check at start-up that the library matches this header: ipuflow_version() / 1000000 == IPUFLOW_VERSION_MAJOR.
+ *
+ * Naming (settled for 1.0; new functions follow it):
+ * - functions are ipuflow_<object>_<verb>; property readers ipuflow_<object>_get_<noun>, setters
+ *   ipuflow_<object>_set_<noun>, JSON getters ipuflow_<object>[_<part>]_to_json. Library-wide calls that cannot
+ *   fail return their value directly (ipuflow_version, ipuflow_status_str, ipuflow_last_error,
+ *   ipuflow_runtime_is_loaded).
+ * - The accelerator is "NPU" in every name. IPUFLOW_SESSION_DEVICE_IPU is the 0.1 spelling of
+ *   IPUFLOW_SESSION_DEVICE_NPU (same value).
+ * - Aliases: the 0.1 names that did not follow these rules (ipuflow_model_summary_json, ipuflow_session_input_count,
+ *   ...) stay, documented as "Alias of <new name>". Each is a real exported function (not a macro), so code
+ *   built against 0.1 and hosts that look symbols up by name (dlsym, GetProcAddress) keep working; it behaves
+ *   exactly as the function it names. Aliases are never removed within a major version.
+ * - Every item's comment states ownership, NULL handling, errors (status codes) and thread safety; an alias
+ *   inherits them from the function it names.
  */
 
 
@@ -23,6 +37,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+
+/**
+ * `ipuflow_calib_next_fn` return value: the batch was filled.
+ */
+#define IPUFLOW_CALIB_BATCH 1
+
+/**
+ * `ipuflow_calib_next_fn` return value: no more batches.
+ */
+#define IPUFLOW_CALIB_DONE 0
 
 /**
  * Log level: everything, including per-node details.
@@ -48,6 +72,31 @@
  * Log level: fatal errors only.
  */
 #define IPUFLOW_LOG_LEVEL_FATAL 4
+
+/**
+ * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
+ */
+#define IPUFLOW_LAYOUT_AUTO 0
+
+/**
+ * Image layout: channels first.
+ */
+#define IPUFLOW_LAYOUT_NCHW 1
+
+/**
+ * Image layout: channels last.
+ */
+#define IPUFLOW_LAYOUT_NHWC 2
+
+/**
+ * Channel order red, green, blue.
+ */
+#define IPUFLOW_CHANNEL_ORDER_RGB 0
+
+/**
+ * Channel order blue, green, red (OpenCV-trained models).
+ */
+#define IPUFLOW_CHANNEL_ORDER_BGR 1
 
 /**
  * Major version of the library. Compare `ipuflow_version()` with `IPUFLOW_VERSION_NUMBER` at start-up.
@@ -187,31 +236,6 @@
 #define IPUFLOW_QUANT_TYPE_INT16 5
 
 /**
- * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
- */
-#define IPUFLOW_LAYOUT_AUTO 0
-
-/**
- * Image layout: channels first.
- */
-#define IPUFLOW_LAYOUT_NCHW 1
-
-/**
- * Image layout: channels last.
- */
-#define IPUFLOW_LAYOUT_NHWC 2
-
-/**
- * Channel order red, green, blue.
- */
-#define IPUFLOW_CHANNEL_ORDER_RGB 0
-
-/**
- * Channel order blue, green, red (OpenCV-trained models).
- */
-#define IPUFLOW_CHANNEL_ORDER_BGR 1
-
-/**
  * Quantization stage: ONNX Runtime BASIC optimization, Constant/BatchNorm folding, type inference.
  */
 #define IPUFLOW_QUANT_STAGE_PREPARE 0
@@ -230,16 +254,6 @@
  * Quantization stage: loading the result into ONNX Runtime as a check.
  */
 #define IPUFLOW_QUANT_STAGE_VERIFY 3
-
-/**
- * `ipuflow_calib_next_fn` return value: the batch was filled.
- */
-#define IPUFLOW_CALIB_BATCH 1
-
-/**
- * `ipuflow_calib_next_fn` return value: no more batches.
- */
-#define IPUFLOW_CALIB_DONE 0
 
 /**
  * Graph optimization: none.
@@ -279,6 +293,11 @@
 /**
  * Session device: the Ryzen AI NPU through the VitisAI execution provider; nodes it does not take run on the CPU.
  * The fallback policy (default STRICT) decides what happens when the NPU cannot be used.
+ */
+#define IPUFLOW_SESSION_DEVICE_NPU 1
+
+/**
+ * Alias of `IPUFLOW_SESSION_DEVICE_NPU` (the same value), its 0.1 name; new code uses `IPUFLOW_SESSION_DEVICE_NPU`.
  */
 #define IPUFLOW_SESSION_DEVICE_IPU 1
 
@@ -576,6 +595,8 @@ typedef int32_t ipuflow_status;
 /**
  * One calibration batch being filled by an `ipuflow_calib_next_fn` callback. Valid only during that call; only
  * the thread running the callback may use it.
+ *
+ * Owned by ipuflow: the host never creates or frees one.
  */
 typedef struct ipuflow_calib_batch ipuflow_calib_batch;
 
@@ -671,6 +692,77 @@ typedef struct ipuflow_session_options ipuflow_session_options;
  * the session: it may outlive it. Read-only calls are thread-safe.
  */
 typedef struct ipuflow_tensor ipuflow_tensor;
+
+/**
+ * A tensor in caller memory, described for a run: used as an input, or as a preallocated output that ONNX Runtime
+ * writes into. Nothing is copied and ipuflow keeps no pointer after the call returns.
+ *
+ * - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value.
+ * - `shape`, `rank`: `rank` dimensions, each >= 0 (a scalar has rank 0 and `shape` may be NULL).
+ * - `data`: the elements, row-major, aligned to the element size; NULL only when `byte_size` is 0. Input data is
+ *   only read. For STRING: an array of product(shape) `const char*`, each a non-NULL NUL-terminated UTF-8 string
+ *   (copied during the run; a string cannot carry an embedded NUL this way), aligned to sizeof(char*).
+ * - `byte_size`: exactly product(shape) * element size (int4/uint4: (product + 1) / 2, int2/uint2:
+ *   (product + 3) / 4; STRING: product * sizeof(char*)), else IPUFLOW_STATUS_TENSOR_MISMATCH.
+ */
+typedef struct ipuflow_tensor_view {
+  int32_t element_type;
+  const int64_t *shape;
+  size_t rank;
+  void *data;
+  size_t byte_size;
+} ipuflow_tensor_view;
+
+/**
+ * Fills the next calibration batch (TensorRT `getBatch` style).
+ *
+ * Called by `ipuflow_quantize` on the calling thread, once per batch, with the `user` pointer given to
+ * `ipuflow_calib_data_create_from_callback`. The callback describes each model input with
+ * `ipuflow_calib_batch_set_input` (the memory is the host's and must stay valid and unchanged until the callback
+ * is called again or `ipuflow_quantize` returns), then returns:
+ * - `IPUFLOW_CALIB_BATCH` (1): the batch is filled;
+ * - `IPUFLOW_CALIB_DONE` (0): there is no more data (nothing set is used);
+ * - a negative value: failure; quantization stops with IPUFLOW_STATUS_CALLBACK and the message given to
+ *   `ipuflow_calib_batch_set_error` (or a generic one naming the value).
+ *
+ * The callback must not call `ipuflow_quantize` again with the same calibration data.
+ */
+typedef int32_t (*ipuflow_calib_next_fn)(void *user, struct ipuflow_calib_batch *batch);
+
+/**
+ * How images become input tensors. Fill it with `ipuflow_image_preprocess_init` first (the defaults are the
+ * anchor protocol), then change fields. Pixel values are converted as `(pixel - mean[c]) / std[c]` for float
+ * inputs; uint8 inputs get the raw pixels.
+ */
+typedef struct ipuflow_image_preprocess {
+  /**
+   * The model input the images feed; NULL: the model's only input. Copied at creation.
+   */
+  const char *input_name;
+  /**
+   * Crop height and width; 0: the model input's spatial size (which must then be fixed).
+   */
+  uint32_t height;
+  uint32_t width;
+  /**
+   * Shorter side after resizing (bilinear): > 0 that size; 0: stretch straight to the crop size;
+   * -1: `round(min(crop) * 256 / 224)` (the default).
+   */
+  int32_t resize_shorter;
+  /**
+   * Per channel (in the channel order of the tensor), mean and standard deviation.
+   */
+  float mean[3];
+  float std[3];
+  /**
+   * `IPUFLOW_LAYOUT_*`.
+   */
+  int32_t layout;
+  /**
+   * `IPUFLOW_CHANNEL_ORDER_*`.
+   */
+  int32_t channel_order;
+} ipuflow_image_preprocess;
 
 /**
  * Receives one ONNX Runtime log message.
@@ -813,77 +905,6 @@ typedef struct ipuflow_node_prediction {
 } ipuflow_node_prediction;
 
 /**
- * A tensor in caller memory, described for a run: used as an input, or as a preallocated output that ONNX Runtime
- * writes into. Nothing is copied and ipuflow keeps no pointer after the call returns.
- *
- * - `element_type`: an `IPUFLOW_ELEMENT_TYPE_*` value.
- * - `shape`, `rank`: `rank` dimensions, each >= 0 (a scalar has rank 0 and `shape` may be NULL).
- * - `data`: the elements, row-major, aligned to the element size; NULL only when `byte_size` is 0. Input data is
- *   only read. For STRING: an array of product(shape) `const char*`, each a non-NULL NUL-terminated UTF-8 string
- *   (copied during the run; a string cannot carry an embedded NUL this way), aligned to sizeof(char*).
- * - `byte_size`: exactly product(shape) * element size (int4/uint4: (product + 1) / 2, int2/uint2:
- *   (product + 3) / 4; STRING: product * sizeof(char*)), else IPUFLOW_STATUS_TENSOR_MISMATCH.
- */
-typedef struct ipuflow_tensor_view {
-  int32_t element_type;
-  const int64_t *shape;
-  size_t rank;
-  void *data;
-  size_t byte_size;
-} ipuflow_tensor_view;
-
-/**
- * Fills the next calibration batch (TensorRT `getBatch` style).
- *
- * Called by `ipuflow_quantize` on the calling thread, once per batch, with the `user` pointer given to
- * `ipuflow_calib_data_create_from_callback`. The callback describes each model input with
- * `ipuflow_calib_batch_set_input` (the memory is the host's and must stay valid and unchanged until the callback
- * is called again or `ipuflow_quantize` returns), then returns:
- * - `IPUFLOW_CALIB_BATCH` (1): the batch is filled;
- * - `IPUFLOW_CALIB_DONE` (0): there is no more data (nothing set is used);
- * - a negative value: failure; quantization stops with IPUFLOW_STATUS_CALLBACK and the message given to
- *   `ipuflow_calib_batch_set_error` (or a generic one naming the value).
- *
- * The callback must not call `ipuflow_quantize` again with the same calibration data.
- */
-typedef int32_t (*ipuflow_calib_next_fn)(void *user, struct ipuflow_calib_batch *batch);
-
-/**
- * How images become input tensors. Fill it with `ipuflow_image_preprocess_init` first (the defaults are the
- * anchor protocol), then change fields. Pixel values are converted as `(pixel - mean[c]) / std[c]` for float
- * inputs; uint8 inputs get the raw pixels.
- */
-typedef struct ipuflow_image_preprocess {
-  /**
-   * The model input the images feed; NULL: the model's only input. Copied at creation.
-   */
-  const char *input_name;
-  /**
-   * Crop height and width; 0: the model input's spatial size (which must then be fixed).
-   */
-  uint32_t height;
-  uint32_t width;
-  /**
-   * Shorter side after resizing (bilinear): > 0 that size; 0: stretch straight to the crop size;
-   * -1: `round(min(crop) * 256 / 224)` (the default).
-   */
-  int32_t resize_shorter;
-  /**
-   * Per channel (in the channel order of the tensor), mean and standard deviation.
-   */
-  float mean[3];
-  float std[3];
-  /**
-   * `IPUFLOW_LAYOUT_*`.
-   */
-  int32_t layout;
-  /**
-   * `IPUFLOW_CHANNEL_ORDER_*`.
-   */
-  int32_t channel_order;
-} ipuflow_image_preprocess;
-
-/**
  * Reports progress of `ipuflow_quantize`: `stage` is an `IPUFLOW_QUANT_STAGE_*`, `done` of `total` units (batches
  * for IPUFLOW_QUANT_STAGE_CALIBRATE; 0 then 1 for the other stages; `total` -1 when unknown). Called on the
  * thread running `ipuflow_quantize`. Return 0 to continue, non-zero to cancel: `ipuflow_quantize` then returns
@@ -972,6 +993,169 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Number of model inputs a batch must provide (callable from inside `ipuflow_calib_next_fn` only).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success. Thread safety: call it
+ * only on the thread running the callback, during the callback.
+ */
+ipuflow_status ipuflow_calib_batch_get_input_count(const struct ipuflow_calib_batch *batch,
+                                                   size_t *out);
+
+/**
+ * Alias of `ipuflow_calib_batch_get_input_count` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_calib_batch_get_input_count`; ownership, NULL handling, errors and thread safety are as there.
+ */
+ipuflow_status ipuflow_calib_batch_input_count(const struct ipuflow_calib_batch *batch,
+                                               size_t *out);
+
+/**
+ * The name of model input `index`; the string stays valid until the callback returns.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE.
+ *
+ * Thread safety: call it only on the thread running the callback, during the callback.
+ */
+ipuflow_status ipuflow_calib_batch_get_input_name(const struct ipuflow_calib_batch *batch,
+                                                  size_t index,
+                                                  const char **out);
+
+/**
+ * Alias of `ipuflow_calib_batch_get_input_name` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_calib_batch_get_input_name`; ownership, NULL handling, errors and thread safety are as there.
+ */
+ipuflow_status ipuflow_calib_batch_input_name(const struct ipuflow_calib_batch *batch,
+                                              size_t index,
+                                              const char **out);
+
+/**
+ * Gives the tensor for input `name` in this batch. The tensor's memory (`view->shape`, `view->data`) is borrowed,
+ * not copied: it must stay valid and unchanged until the callback is called again or `ipuflow_quantize` returns.
+ * Setting the same name again replaces it. Names, types and shapes are checked against the model when the batch
+ * runs (IPUFLOW_STATUS_TENSOR_MISMATCH from `ipuflow_quantize`, naming the tensor and both values).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (also NULL `view->shape` with rank > 0, NULL `view->data` with bytes),
+ * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM (element type), IPUFLOW_STATUS_TENSOR_MISMATCH
+ * (`byte_size` does not match the shape and type, a negative dimension), IPUFLOW_STATUS_LIMIT_EXCEEDED (`rank`
+ * over 64, checked before `shape` is read).
+ *
+ * Thread safety: call it only on the thread running the callback, during the callback.
+ */
+ipuflow_status ipuflow_calib_batch_set_input(struct ipuflow_calib_batch *batch,
+                                             const char *name,
+                                             const struct ipuflow_tensor_view *view);
+
+/**
+ * Records why the callback is about to fail (return a negative value next). The message is copied.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8.
+ *
+ * Thread safety: call it only on the thread running the callback, during the callback.
+ */
+ipuflow_status ipuflow_calib_batch_set_error(struct ipuflow_calib_batch *batch,
+                                             const char *message);
+
+/**
+ * Creates an empty in-memory set of calibration samples; add samples with `ipuflow_calib_data_add_sample`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+ * on failure.
+ */
+ipuflow_status ipuflow_calib_data_create(struct ipuflow_calib_data **out);
+
+/**
+ * Adds one sample (one batch): `count` named tensors, copied. `names[i]` names the model input `tensors[i]` feeds.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (count 0,
+ * empty or repeated name, data not created by `ipuflow_calib_data_create`), IPUFLOW_STATUS_INVALID_ENUM
+ * (element type), IPUFLOW_STATUS_TENSOR_MISMATCH (byte size vs shape), IPUFLOW_STATUS_LIMIT_EXCEEDED (a rank over
+ * 64, checked before the shape is read). Names, types and shapes are checked against
+ * the model by `ipuflow_quantize`. Nothing is added on error. Not thread-safe on the same data.
+ */
+ipuflow_status ipuflow_calib_data_add_sample(struct ipuflow_calib_data *data,
+                                             const char *const *names,
+                                             const struct ipuflow_tensor_view *tensors,
+                                             size_t count);
+
+/**
+ * Creates calibration data pulled from a callback (see `ipuflow_calib_next_fn`).
+ *
+ * - `next`: the callback (not NULL); `user`: passed to it as is (may be NULL).
+ * - `batch_count`: the number of batches it will give, for progress reports, or -1 if unknown.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (`batch_count` < -1). Thread-safe.
+ *
+ * Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+ * on failure.
+ */
+ipuflow_status ipuflow_calib_data_create_from_callback(ipuflow_calib_next_fn next,
+                                                       void *user,
+                                                       int64_t batch_count,
+                                                       struct ipuflow_calib_data **out);
+
+/**
+ * Creates calibration data from a directory of .npy files (versions 1-3, C order, little-endian; dtypes f2 f4 f8
+ * i1 i2 i4 i8 u1 u2 u4 u8 b1, matching the model input's type): one file per batch, sorted by name, for a
+ * single-input model; or one subdirectory per batch holding `<input name>.npy` files.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
+ * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no .npy file and no subdirectory). Files are read during
+ * `ipuflow_quantize`; errors there name the file. Thread-safe.
+ *
+ * Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+ * on failure.
+ */
+ipuflow_status ipuflow_calib_data_create_from_npy_dir(const char *dir,
+                                                      struct ipuflow_calib_data **out);
+
+/**
+ * Same as `ipuflow_calib_data_create_from_npy_dir` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
+ *
+ * Errors: as `ipuflow_calib_data_create_from_npy_dir` (IPUFLOW_STATUS_INVALID_UTF8: invalid UTF-16). Thread-safe.
+ *
+ * Ownership: `*out` receives a new object owned by the caller (free it with `ipuflow_calib_data_free`); untouched
+ * on failure.
+ */
+ipuflow_status ipuflow_calib_data_create_from_npy_dir_w(const uint16_t *dir,
+                                                        struct ipuflow_calib_data **out);
+
+/**
+ * Creates calibration data from a folder of JPEG/PNG images (one image per batch, sorted by file name).
+ *
+ * - `pre`: preprocessing (copied, `input_name` included); NULL: the defaults of `ipuflow_image_preprocess_init`.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
+ * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no image in the folder), IPUFLOW_STATUS_INVALID_ARGUMENT /
+ * IPUFLOW_STATUS_INVALID_ENUM (bad preprocessing values: a zero crop, a std whose inverse is not finite),
+ * IPUFLOW_STATUS_LIMIT_EXCEEDED (a crop or resize side over 8192). Images are decoded during `ipuflow_quantize`;
+ * errors there name the file (a truncated JPEG is IPUFLOW_STATUS_FILE_READ). Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create_from_image_dir(const char *dir,
+                                                        const struct ipuflow_image_preprocess *pre,
+                                                        struct ipuflow_calib_data **out);
+
+/**
+ * Same as `ipuflow_calib_data_create_from_image_dir` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
+ *
+ * Errors: as `ipuflow_calib_data_create_from_image_dir` (IPUFLOW_STATUS_INVALID_UTF8: invalid UTF-16).
+ * Thread-safe.
+ */
+ipuflow_status ipuflow_calib_data_create_from_image_dir_w(const uint16_t *dir,
+                                                          const struct ipuflow_image_preprocess *pre,
+                                                          struct ipuflow_calib_data **out);
+
+/**
+ * Frees calibration data (in-memory samples included). NULL is a no-op.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
+ */
+void ipuflow_calib_data_free(struct ipuflow_calib_data *data);
+
+/**
  * Creates the process's ONNX Runtime environment.
  *
  * - `log_level`: an `IPUFLOW_LOG_LEVEL_*` value; messages below it are not produced.
@@ -1004,6 +1188,9 @@ ipuflow_status ipuflow_env_create(int32_t log_level,
  *   -1 keeps ORT's default. Other values: IPUFLOW_STATUS_INVALID_ARGUMENT.
  *
  * Errors: as `ipuflow_env_create`. Thread-safe.
+ *
+ * NULL `log_id`, `callback` and `user_data` mean what they mean for `ipuflow_env_create`; a NULL `out` is
+ * IPUFLOW_STATUS_NULL_ARGUMENT.
  */
 ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
                                                            const char *log_id,
@@ -1017,8 +1204,52 @@ ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
 /**
  * Releases the caller's reference to an environment. Sessions created in it keep it alive until they are freed.
  * `env` may be NULL (no-op). Must not race with other calls using the same `env` pointer.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_env_free(struct ipuflow_env *env);
+
+/**
+ * Fills `pre` with the defaults: only input, model size, shorter side 256/224 of the crop, mean 127, std 128,
+ * layout from the model, RGB.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: `*pre` is the caller's struct, filled in place; nothing is kept.
+ */
+ipuflow_status ipuflow_image_preprocess_init(struct ipuflow_image_preprocess *pre);
+
+/**
+ * Loads one image file and preprocesses it exactly as `ipuflow_calib_data_create_from_image_dir` does, into a
+ * caller buffer of floats (batch 1), e.g. to evaluate a model on the same preprocessing.
+ *
+ * - `pre`: `height` and `width` must be set (> 0); `IPUFLOW_LAYOUT_AUTO` means NCHW; `input_name` is ignored.
+ * - `flip_horizontal`: 0 or 1 (mirror left-right after cropping).
+ * - `out`, `out_count`: exactly `3 * height * width` floats, written in the layout asked for.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (sizes,
+ * mean/std), IPUFLOW_STATUS_INVALID_ENUM, IPUFLOW_STATUS_BUFFER_TOO_SMALL (`out_count` differs from
+ * 3 * height * width), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (unreadable or undecodable image).
+ * `out` is written only on success. Thread-safe.
+ */
+ipuflow_status ipuflow_image_load(const char *path,
+                                  const struct ipuflow_image_preprocess *pre,
+                                  int32_t flip_horizontal,
+                                  float *out,
+                                  size_t out_count);
+
+/**
+ * Same as `ipuflow_image_load` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
+ *
+ * Errors: as `ipuflow_image_load` (IPUFLOW_STATUS_INVALID_UTF8: invalid UTF-16). `out` is written only on success.
+ * Thread-safe.
+ */
+ipuflow_status ipuflow_image_load_w(const uint16_t *path,
+                                    const struct ipuflow_image_preprocess *pre,
+                                    int32_t flip_horizontal,
+                                    float *out,
+                                    size_t out_count);
 
 /**
  * Returns the version of the loaded library as `MAJOR * 1000000 + MINOR * 1000 + PATCH`.
@@ -1026,6 +1257,8 @@ void ipuflow_env_free(struct ipuflow_env *env);
  * A host compares it with `IPUFLOW_VERSION_NUMBER` from the header it was built with; the ABI is stable within a
  * major version, so `ipuflow_version() / 1000000 == IPUFLOW_VERSION_MAJOR` is the check that matters.
  * Never fails. Thread-safe.
+ *
+ * Takes no argument, so no NULL handling or ownership applies; never fails. Thread-safe.
  */
 uint32_t ipuflow_version(void);
 
@@ -1033,6 +1266,8 @@ uint32_t ipuflow_version(void);
  * Returns the version of the loaded library as a static string, e.g. "0.1.0".
  *
  * The string is owned by the library, never NULL, and valid for the life of the process. Thread-safe.
+ *
+ * Never fails.
  */
 const char *ipuflow_version_string(void);
 
@@ -1050,6 +1285,8 @@ const char *ipuflow_status_str(int32_t code);
  *
  * The string is owned by the library and stays valid until the same thread makes its next ipuflow call; copy it
  * to keep it. Never NULL. Thread-safe (each thread has its own message).
+ *
+ * Never fails.
  */
 const char *ipuflow_last_error(void);
 
@@ -1058,6 +1295,8 @@ const char *ipuflow_last_error(void);
  *
  * `s` may be NULL (no-op). Passing a pointer not returned by ipuflow, or freeing twice, is undefined behaviour.
  * Thread-safe.
+ *
+ * Never fails (returns nothing; a panic inside is contained).
  */
 void ipuflow_string_free(char *s);
 
@@ -1100,8 +1339,21 @@ ipuflow_status ipuflow_model_load_bytes(const uint8_t *data,
                                         struct ipuflow_model **out);
 
 /**
+ * Same as `ipuflow_model_load_bytes` with `base_dir` a NUL-terminated UTF-16 path (`wchar_t*` on Windows), or
+ * NULL.
+ *
+ * Errors: as `ipuflow_model_load_bytes` (INVALID_UTF8: invalid UTF-16). Thread-safe.
+ */
+ipuflow_status ipuflow_model_load_bytes_w(const uint8_t *data,
+                                          size_t len,
+                                          const uint16_t *base_dir,
+                                          struct ipuflow_model **out);
+
+/**
  * Frees a model. `model` may be NULL (no-op). Pointers previously returned by the model's getters become invalid.
  * Not thread-safe with respect to other calls on the same model.
+ *
+ * Never fails (returns nothing; a panic inside is contained).
  */
 void ipuflow_model_free(struct ipuflow_model *model);
 
@@ -1114,12 +1366,16 @@ void ipuflow_model_free(struct ipuflow_model *model);
  *
  * Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_WRITE (the message names the path and the reason).
  * Thread-safe (the model is not modified).
+ *
+ * Ownership: the model is only read; the arguments are not kept.
  */
 ipuflow_status ipuflow_model_save(const struct ipuflow_model *model,
                                   const char *path);
 
 /**
  * Same as `ipuflow_model_save` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
+ *
+ * Ownership: the model is only read; the arguments are not kept.
  */
 ipuflow_status ipuflow_model_save_w(const struct ipuflow_model *model, const uint16_t *path);
 
@@ -1129,11 +1385,26 @@ ipuflow_status ipuflow_model_save_w(const struct ipuflow_model *model, const uin
  * absolute location or one containing `..` gets PATH_REFUSED). Both files are written atomically.
  *
  * Errors: NULL_ARGUMENT, INVALID_UTF8, INVALID_ARGUMENT, PATH_REFUSED, FILE_WRITE. Thread-safe.
+ *
+ * Ownership: the model is only read; the arguments are not kept.
  */
 ipuflow_status ipuflow_model_save_with_external_data(const struct ipuflow_model *model,
                                                      const char *path,
                                                      const char *data_location,
                                                      size_t size_threshold);
+
+/**
+ * Same as `ipuflow_model_save_with_external_data` with `path` and `data_location` as NUL-terminated UTF-16
+ * strings (`wchar_t*` on Windows); the location is stored in the model as UTF-8.
+ *
+ * Errors: as `ipuflow_model_save_with_external_data` (INVALID_UTF8: invalid UTF-16). Thread-safe.
+ *
+ * Ownership: the model is only read; the arguments are not kept.
+ */
+ipuflow_status ipuflow_model_save_with_external_data_w(const struct ipuflow_model *model,
+                                                       const uint16_t *path,
+                                                       const uint16_t *data_location,
+                                                       size_t size_threshold);
 
 /**
  * Serializes the model to protobuf bytes.
@@ -1151,12 +1422,16 @@ ipuflow_status ipuflow_model_serialize(const struct ipuflow_model *model,
 /**
  * Frees a buffer returned by `ipuflow_model_serialize`; `len` must be the length returned with it.
  * `data` may be NULL (no-op). Thread-safe.
+ *
+ * Never fails (returns nothing; a panic inside is contained).
  */
 void ipuflow_bytes_free(uint8_t *data, size_t len);
 
 /**
  * Reports the model's IR version and its own model version (0 when absent). Either output may be NULL if not
  * wanted. Errors: NULL_ARGUMENT (model). Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_model_get_versions(const struct ipuflow_model *model,
                                           int64_t *out_ir_version,
@@ -1177,6 +1452,8 @@ ipuflow_status ipuflow_model_get_producer(const struct ipuflow_model *model,
  * Reports counts: nodes of the main graph, initializers and their total bytes (inline and external), graph
  * inputs (initializers excluded) and outputs, opset imports and distinct op types. Each output may be NULL if not
  * wanted. Errors: NULL_ARGUMENT (model). Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_model_get_counts(const struct ipuflow_model *model,
                                         size_t *out_node_count,
@@ -1219,6 +1496,8 @@ ipuflow_status ipuflow_model_get_input(const struct ipuflow_model *model,
 /**
  * Describes graph output `index`, like `ipuflow_model_get_input`. Errors: NULL_ARGUMENT, OUT_OF_RANGE.
  * Thread-safe.
+ *
+ * Ownership: the pointers in `*out` are owned by the model, valid until `ipuflow_model_free`.
  */
 ipuflow_status ipuflow_model_get_output(const struct ipuflow_model *model,
                                         size_t index,
@@ -1229,6 +1508,13 @@ ipuflow_status ipuflow_model_get_output(const struct ipuflow_model *model,
  *
  * `out_json` receives a NUL-terminated UTF-8 string owned by the caller, freed with `ipuflow_string_free`; it is
  * written only on success. Errors: NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_model_to_json(const struct ipuflow_model *model,
+                                     char **out_json);
+
+/**
+ * Alias of `ipuflow_model_to_json` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_model_to_json`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_model_summary_json(const struct ipuflow_model *model,
                                           char **out_json);
@@ -1248,17 +1534,47 @@ ipuflow_status ipuflow_npu_detect(const char *sysfs_root,
                                   struct ipuflow_npu_scan **out);
 
 /**
+ * Same as `ipuflow_npu_detect` with `sysfs_root` a NUL-terminated UTF-16 path (`wchar_t*` on Windows), or NULL.
+ *
+ * Errors: as `ipuflow_npu_detect` (INVALID_UTF8: invalid UTF-16). Thread-safe.
+ */
+ipuflow_status ipuflow_npu_detect_w(const uint16_t *sysfs_root,
+                                    struct ipuflow_npu_scan **out);
+
+/**
  * Frees a scan. `scan` may be NULL (no-op).
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_npu_scan_free(struct ipuflow_npu_scan *scan);
 
 /**
  * Number of NPUs the scan found. Errors: NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
-ipuflow_status ipuflow_npu_scan_count(const struct ipuflow_npu_scan *scan, size_t *out_count);
+ipuflow_status ipuflow_npu_scan_get_count(const struct ipuflow_npu_scan *scan, size_t *out_count);
+
+/**
+ * Alias of `ipuflow_npu_scan_get_count` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_npu_scan_get_count`; ownership, NULL handling, errors and thread safety are as there.
+ */
+ipuflow_status ipuflow_npu_scan_count(const struct ipuflow_npu_scan *scan,
+                                      size_t *out_count);
 
 /**
  * Describes NPU `index` of the scan. Errors: NULL_ARGUMENT, OUT_OF_RANGE. Thread-safe.
+ *
+ * Ownership: the strings in `*out` are owned by the scan, valid until `ipuflow_npu_scan_free`.
+ */
+ipuflow_status ipuflow_npu_scan_get_device(const struct ipuflow_npu_scan *scan,
+                                           size_t index,
+                                           struct ipuflow_npu_device *out);
+
+/**
+ * Alias of `ipuflow_npu_scan_get_device` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_npu_scan_get_device`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_npu_scan_get(const struct ipuflow_npu_scan *scan,
                                     size_t index,
@@ -1269,6 +1585,34 @@ ipuflow_status ipuflow_npu_scan_get(const struct ipuflow_npu_scan *scan,
  * Errors: NULL_ARGUMENT. Thread-safe.
  */
 ipuflow_status ipuflow_npu_scan_to_json(const struct ipuflow_npu_scan *scan, char **out_json);
+
+/**
+ * Removes one model's compiled NPU cache, `<cache_dir>/<cache_key>`, so the next session recompiles instead of
+ * loading a stale result. Links are removed, never followed. A missing entry is not an error.
+ *
+ * - `cache_key`: a single directory name (no separators, no `..`): PATH_REFUSED otherwise.
+ * - `out_bytes_removed`: may be NULL; receives the bytes of the files removed.
+ *
+ * Errors: NULL_ARGUMENT, INVALID_UTF8, INVALID_ARGUMENT, PATH_REFUSED, FILE_WRITE. Thread-safe, but racing a
+ * session that compiles into the same entry is the host's problem.
+ *
+ * Ownership: the strings are read during the call, not kept.
+ */
+ipuflow_status ipuflow_npu_cache_clear(const char *cache_dir,
+                                       const char *cache_key,
+                                       uint64_t *out_bytes_removed);
+
+/**
+ * Same as `ipuflow_npu_cache_clear` with `cache_dir` a NUL-terminated UTF-16 path (`wchar_t*` on Windows);
+ * `cache_key` stays UTF-8 (it is a VitisAI option value).
+ *
+ * Errors: as `ipuflow_npu_cache_clear` (INVALID_UTF8: invalid UTF-16). Thread-safe, with the same caveat.
+ *
+ * Ownership: the strings are read during the call, not kept.
+ */
+ipuflow_status ipuflow_npu_cache_clear_w(const uint16_t *cache_dir,
+                                         const char *cache_key,
+                                         uint64_t *out_bytes_removed);
 
 /**
  * Predicts, without hardware, how the VitisAI EP would place `model` for `target` (`IPUFLOW_TARGET_X1`/`X2`):
@@ -1285,11 +1629,16 @@ ipuflow_status ipuflow_preflight_run(const struct ipuflow_model *model,
 
 /**
  * Frees a prediction. `preflight` may be NULL (no-op).
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_preflight_free(struct ipuflow_preflight *preflight);
 
 /**
  * The prediction's totals. Errors: NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_preflight_get_summary(const struct ipuflow_preflight *preflight,
                                              struct ipuflow_preflight_summary *out);
@@ -1297,12 +1646,23 @@ ipuflow_status ipuflow_preflight_get_summary(const struct ipuflow_preflight *pre
 /**
  * Number of nodes with a prediction (`ipuflow_preflight_get_node` takes 0 to count - 1).
  * Errors: NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
+ */
+ipuflow_status ipuflow_preflight_get_node_count(const struct ipuflow_preflight *preflight,
+                                                size_t *out_count);
+
+/**
+ * Alias of `ipuflow_preflight_get_node_count` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_preflight_get_node_count`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_preflight_node_count(const struct ipuflow_preflight *preflight,
                                             size_t *out_count);
 
 /**
  * The prediction for node `index`. Errors: NULL_ARGUMENT, OUT_OF_RANGE. Thread-safe.
+ *
+ * Ownership: the strings in `*out` are owned by the prediction, valid until `ipuflow_preflight_free`.
  */
 ipuflow_status ipuflow_preflight_get_node(const struct ipuflow_preflight *preflight,
                                           size_t index,
@@ -1316,18 +1676,214 @@ ipuflow_status ipuflow_preflight_to_json(const struct ipuflow_preflight *preflig
                                          char **out_json);
 
 /**
- * Removes one model's compiled NPU cache, `<cache_dir>/<cache_key>`, so the next session recompiles instead of
- * loading a stale result. Links are removed, never followed. A missing entry is not an error.
+ * Creates a configuration from a preset (`IPUFLOW_PRESET_*`).
  *
- * - `cache_key`: a single directory name (no separators, no `..`): PATH_REFUSED otherwise.
- * - `out_bytes_removed`: may be NULL; receives the bytes of the files removed.
+ * - `out`: receives the new config on success; free it with `ipuflow_quant_config_free`.
  *
- * Errors: NULL_ARGUMENT, INVALID_UTF8, INVALID_ARGUMENT, PATH_REFUSED, FILE_WRITE. Thread-safe, but racing a
- * session that compiles into the same entry is the host's problem.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown preset). Thread-safe.
  */
-ipuflow_status ipuflow_npu_cache_clear(const char *cache_dir,
-                                       const char *cache_key,
-                                       uint64_t *out_bytes_removed);
+ipuflow_status ipuflow_quant_config_create(int32_t preset, struct ipuflow_quant_config **out);
+
+/**
+ * Frees a configuration. NULL is a no-op.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
+ */
+void ipuflow_quant_config_free(struct ipuflow_quant_config *config);
+
+/**
+ * Sets the type of quantized activations (`IPUFLOW_QUANT_TYPE_*`).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_activation_type(struct ipuflow_quant_config *config,
+                                                        int32_t qtype);
+
+/**
+ * Sets the type of quantized weights (`IPUFLOW_QUANT_TYPE_*`).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_weight_type(struct ipuflow_quant_config *config,
+                                                    int32_t qtype);
+
+/**
+ * One scale per output channel for Conv/ConvTranspose/Gemm/MatMul weights (1) or one per tensor (0).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_per_channel(struct ipuflow_quant_config *config,
+                                                    int32_t value);
+
+/**
+ * Symmetric activations (zero point 0 for signed types).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_activation_symmetric(struct ipuflow_quant_config *config,
+                                                             int32_t value);
+
+/**
+ * Symmetric weights (the presets' default) or asymmetric.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_weight_symmetric(struct ipuflow_quant_config *config,
+                                                         int32_t value);
+
+/**
+ * Round every scale to a power of two (the X1 NPU requires it).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_power_of_two(struct ipuflow_quant_config *config,
+                                                     int32_t value);
+
+/**
+ * Give all inputs of a Concat and its output one shared scale.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_concat_shared_scale(struct ipuflow_quant_config *config,
+                                                            int32_t value);
+
+/**
+ * Shape the QDQ graph for ONNX Runtime's CPU fusions (QLinear / integer kernels).
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+ * thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_cpu_fusion(struct ipuflow_quant_config *config,
+                                                   int32_t value);
+
+/**
+ * Calibrates with MinMax and a moving average of the per-batch extremes with constant `constant` (in (0, 1)), or
+ * with the global extremes when `constant` is 0.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (outside [0, 1), or NaN). Not thread-safe
+ * on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_moving_average(struct ipuflow_quant_config *config,
+                                                       float constant);
+
+/**
+ * Sets how activation ranges are calibrated (`IPUFLOW_CALIB_METHOD_*`); replaces any moving average.
+ *
+ * - `percentile`: used by IPUFLOW_CALIB_METHOD_PERCENTILE only, in (0, 100] (e.g. 99.999); ignored otherwise.
+ *
+ * Every method but a moving average works on streaming histograms: memory does not grow with the number of
+ * samples and the result does not depend on batch size or order. Errors: IPUFLOW_STATUS_NULL_ARGUMENT,
+ * IPUFLOW_STATUS_INVALID_ENUM (unknown method), IPUFLOW_STATUS_INVALID_ARGUMENT (percentile outside (0, 100] or
+ * NaN, with IPUFLOW_CALIB_METHOD_PERCENTILE). The config is unchanged on error. Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_calib_method(struct ipuflow_quant_config *config,
+                                                     int32_t method,
+                                                     float percentile);
+
+/**
+ * Uses the calibration cache file `path` (UTF-8), or none when `path` is NULL (the default).
+ *
+ * During `ipuflow_quantize`: when the file exists and was made for the same (prepared) model, the same collection
+ * settings and the same calibration samples (in any order or batching), the model is not run and every tensor's
+ * range is chosen from the cached histograms with this config's method and preset; the calibration data is still
+ * read once, to check it. When the file does not exist, calibration runs and writes it atomically. A cache made
+ * for another model, settings or data fails with IPUFLOW_STATUS_CALIB_CACHE_STALE, a file that is not a cache of
+ * this version (or is damaged) with IPUFLOW_STATUS_CALIB_CACHE_INVALID; it is never overwritten: delete it to
+ * recalibrate. The cache holds histograms, so one cache serves every method and preset.
+ *
+ * Errors (of this call): IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_calib_cache(struct ipuflow_quant_config *config,
+                                                    const char *path);
+
+/**
+ * Same as `ipuflow_quant_config_set_calib_cache` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows); NULL
+ * for no cache.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8 (invalid UTF-16),
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_calib_cache_w(struct ipuflow_quant_config *config,
+                                                      const uint16_t *path);
+
+/**
+ * Leaves the node named `node_name` in float. Adding a name twice is harmless.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+ * name). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_exclude_node(struct ipuflow_quant_config *config,
+                                                 const char *node_name);
+
+/**
+ * Leaves every node of op type `op_type` (e.g. "Softmax") in float.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty).
+ * Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_exclude_op_type(struct ipuflow_quant_config *config,
+                                                    const char *op_type);
+
+/**
+ * Quantizes the activation tensor `tensor_name` with `qtype` (`IPUFLOW_QUANT_TYPE_*`) instead of the
+ * configuration's activation type.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+ * name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_tensor_type(struct ipuflow_quant_config *config,
+                                                    const char *tensor_name,
+                                                    int32_t qtype);
+
+/**
+ * Uses the range [`min`, `max`] for the activation tensor `tensor_name` instead of the calibrated one.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+ * name, non-finite bounds or `min > max`). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_quant_config_set_tensor_range(struct ipuflow_quant_config *config,
+                                                     const char *tensor_name,
+                                                     float min,
+                                                     float max);
 
 /**
  * Leaves in float every node whose name matches the glob `pattern`: `*` matches any run of characters (none
@@ -1370,285 +1926,6 @@ ipuflow_status ipuflow_quant_config_exclude_subgraph(struct ipuflow_quant_config
                                                      size_t end_count);
 
 /**
- * Creates a configuration from a preset (`IPUFLOW_PRESET_*`).
- *
- * - `out`: receives the new config on success; free it with `ipuflow_quant_config_free`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown preset). Thread-safe.
- */
-ipuflow_status ipuflow_quant_config_create(int32_t preset, struct ipuflow_quant_config **out);
-
-/**
- * Frees a configuration. NULL is a no-op.
- */
-void ipuflow_quant_config_free(struct ipuflow_quant_config *config);
-
-/**
- * Sets the type of quantized activations (`IPUFLOW_QUANT_TYPE_*`).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_activation_type(struct ipuflow_quant_config *config,
-                                                        int32_t qtype);
-
-/**
- * Sets the type of quantized weights (`IPUFLOW_QUANT_TYPE_*`).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_weight_type(struct ipuflow_quant_config *config,
-                                                    int32_t qtype);
-
-/**
- * One scale per output channel for Conv/ConvTranspose/Gemm/MatMul weights (1) or one per tensor (0).
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_per_channel(struct ipuflow_quant_config *config,
-                                                    int32_t value);
-
-/**
- * Symmetric activations (zero point 0 for signed types).
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_activation_symmetric(struct ipuflow_quant_config *config,
-                                                             int32_t value);
-
-/**
- * Symmetric weights (the presets' default) or asymmetric.
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_weight_symmetric(struct ipuflow_quant_config *config,
-                                                         int32_t value);
-
-/**
- * Round every scale to a power of two (the X1 NPU requires it).
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_power_of_two(struct ipuflow_quant_config *config,
-                                                     int32_t value);
-
-/**
- * Give all inputs of a Concat and its output one shared scale.
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_concat_shared_scale(struct ipuflow_quant_config *config,
-                                                            int32_t value);
-
-/**
- * Shape the QDQ graph for ONNX Runtime's CPU fusions (QLinear / integer kernels).
- *
- * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
- * thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_cpu_fusion(struct ipuflow_quant_config *config,
-                                                   int32_t value);
-
-/**
- * Calibrates with MinMax and a moving average of the per-batch extremes with constant `constant` (in (0, 1)), or
- * with the global extremes when `constant` is 0.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (outside [0, 1), or NaN). Not thread-safe
- * on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_moving_average(struct ipuflow_quant_config *config,
-                                                       float constant);
-
-/**
- * Sets how activation ranges are calibrated (`IPUFLOW_CALIB_METHOD_*`); replaces any moving average.
- *
- * - `percentile`: used by IPUFLOW_CALIB_METHOD_PERCENTILE only, in (0, 100] (e.g. 99.999); ignored otherwise.
- *
- * Every method but a moving average works on streaming histograms: memory does not grow with the number of
- * samples and the result does not depend on batch size or order. Errors: IPUFLOW_STATUS_NULL_ARGUMENT,
- * IPUFLOW_STATUS_INVALID_ENUM (unknown method), IPUFLOW_STATUS_INVALID_ARGUMENT (percentile outside (0, 100] or
- * NaN, with IPUFLOW_CALIB_METHOD_PERCENTILE). The config is unchanged on error. Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_calib_method(struct ipuflow_quant_config *config,
-                                                     int32_t method,
-                                                     float percentile);
-
-/**
- * Uses the calibration cache file `path` (UTF-8), or none when `path` is NULL (the default).
- *
- * During `ipuflow_quantize`: when the file exists and was made for the same (prepared) model, the same collection
- * settings and the same calibration samples (in any order or batching), the model is not run and every tensor's
- * range is chosen from the cached histograms with this config's method and preset; the calibration data is still
- * read once, to check it. When the file does not exist, calibration runs and writes it atomically. A cache made
- * for another model, settings or data fails with IPUFLOW_STATUS_CALIB_CACHE_STALE, a file that is not a cache of
- * this version (or is damaged) with IPUFLOW_STATUS_CALIB_CACHE_INVALID; it is never overwritten: delete it to
- * recalibrate. The cache holds histograms, so one cache serves every method and preset.
- *
- * Errors (of this call): IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8,
- * IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_calib_cache(struct ipuflow_quant_config *config,
-                                                    const char *path);
-
-/**
- * Leaves the node named `node_name` in float. Adding a name twice is harmless.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
- * name). Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_exclude_node(struct ipuflow_quant_config *config,
-                                                 const char *node_name);
-
-/**
- * Leaves every node of op type `op_type` (e.g. "Softmax") in float.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty).
- * Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_exclude_op_type(struct ipuflow_quant_config *config,
-                                                    const char *op_type);
-
-/**
- * Quantizes the activation tensor `tensor_name` with `qtype` (`IPUFLOW_QUANT_TYPE_*`) instead of the
- * configuration's activation type.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
- * name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_tensor_type(struct ipuflow_quant_config *config,
-                                                    const char *tensor_name,
-                                                    int32_t qtype);
-
-/**
- * Uses the range [`min`, `max`] for the activation tensor `tensor_name` instead of the calibrated one.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
- * name, non-finite bounds or `min > max`). Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_tensor_range(struct ipuflow_quant_config *config,
-                                                     const char *tensor_name,
-                                                     float min,
-                                                     float max);
-
-/**
- * Number of model inputs a batch must provide (callable from inside `ipuflow_calib_next_fn` only).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
- */
-ipuflow_status ipuflow_calib_batch_input_count(const struct ipuflow_calib_batch *batch,
-                                               size_t *out);
-
-/**
- * The name of model input `index`; the string stays valid until the callback returns.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE.
- */
-ipuflow_status ipuflow_calib_batch_input_name(const struct ipuflow_calib_batch *batch,
-                                              size_t index,
-                                              const char **out);
-
-/**
- * Gives the tensor for input `name` in this batch. The tensor's memory (`view->shape`, `view->data`) is borrowed,
- * not copied: it must stay valid and unchanged until the callback is called again or `ipuflow_quantize` returns.
- * Setting the same name again replaces it. Names, types and shapes are checked against the model when the batch
- * runs (IPUFLOW_STATUS_TENSOR_MISMATCH from `ipuflow_quantize`, naming the tensor and both values).
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (also NULL `view->shape` with rank > 0, NULL `view->data` with bytes),
- * IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM (element type), IPUFLOW_STATUS_TENSOR_MISMATCH
- * (`byte_size` does not match the shape and type, a negative dimension), IPUFLOW_STATUS_LIMIT_EXCEEDED (`rank`
- * over 64, checked before `shape` is read).
- */
-ipuflow_status ipuflow_calib_batch_set_input(struct ipuflow_calib_batch *batch,
-                                             const char *name,
-                                             const struct ipuflow_tensor_view *view);
-
-/**
- * Records why the callback is about to fail (return a negative value next). The message is copied.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8.
- */
-ipuflow_status ipuflow_calib_batch_set_error(struct ipuflow_calib_batch *batch,
-                                             const char *message);
-
-/**
- * Creates an empty in-memory set of calibration samples; add samples with `ipuflow_calib_data_add_sample`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_calib_data_create(struct ipuflow_calib_data **out);
-
-/**
- * Adds one sample (one batch): `count` named tensors, copied. `names[i]` names the model input `tensors[i]` feeds.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (count 0,
- * empty or repeated name, data not created by `ipuflow_calib_data_create`), IPUFLOW_STATUS_INVALID_ENUM
- * (element type), IPUFLOW_STATUS_TENSOR_MISMATCH (byte size vs shape), IPUFLOW_STATUS_LIMIT_EXCEEDED (a rank over
- * 64, checked before the shape is read). Names, types and shapes are checked against
- * the model by `ipuflow_quantize`. Nothing is added on error. Not thread-safe on the same data.
- */
-ipuflow_status ipuflow_calib_data_add_sample(struct ipuflow_calib_data *data,
-                                             const char *const *names,
-                                             const struct ipuflow_tensor_view *tensors,
-                                             size_t count);
-
-/**
- * Creates calibration data pulled from a callback (see `ipuflow_calib_next_fn`).
- *
- * - `next`: the callback (not NULL); `user`: passed to it as is (may be NULL).
- * - `batch_count`: the number of batches it will give, for progress reports, or -1 if unknown.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (`batch_count` < -1). Thread-safe.
- */
-ipuflow_status ipuflow_calib_data_create_from_callback(ipuflow_calib_next_fn next,
-                                                       void *user,
-                                                       int64_t batch_count,
-                                                       struct ipuflow_calib_data **out);
-
-/**
- * Creates calibration data from a directory of .npy files (versions 1-3, C order, little-endian; dtypes f2 f4 f8
- * i1 i2 i4 i8 u1 u2 u4 u8 b1, matching the model input's type): one file per batch, sorted by name, for a
- * single-input model; or one subdirectory per batch holding `<input name>.npy` files.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
- * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no .npy file and no subdirectory). Files are read during
- * `ipuflow_quantize`; errors there name the file. Thread-safe.
- */
-ipuflow_status ipuflow_calib_data_create_from_npy_dir(const char *dir,
-                                                      struct ipuflow_calib_data **out);
-
-/**
- * Fills `pre` with the defaults: only input, model size, shorter side 256/224 of the crop, mean 127, std 128,
- * layout from the model, RGB.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_image_preprocess_init(struct ipuflow_image_preprocess *pre);
-
-/**
- * Creates calibration data from a folder of JPEG/PNG images (one image per batch, sorted by file name).
- *
- * - `pre`: preprocessing (copied, `input_name` included); NULL: the defaults of `ipuflow_image_preprocess_init`.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_FILE_NOT_FOUND,
- * IPUFLOW_STATUS_FILE_READ, IPUFLOW_STATUS_CALIBRATION (no image in the folder), IPUFLOW_STATUS_INVALID_ARGUMENT /
- * IPUFLOW_STATUS_INVALID_ENUM (bad preprocessing values: a zero crop, a std whose inverse is not finite),
- * IPUFLOW_STATUS_LIMIT_EXCEEDED (a crop or resize side over 8192). Images are decoded during `ipuflow_quantize`;
- * errors there name the file (a truncated JPEG is IPUFLOW_STATUS_FILE_READ). Thread-safe.
- */
-ipuflow_status ipuflow_calib_data_create_from_image_dir(const char *dir,
-                                                        const struct ipuflow_image_preprocess *pre,
-                                                        struct ipuflow_calib_data **out);
-
-/**
- * Frees calibration data (in-memory samples included). NULL is a no-op.
- */
-void ipuflow_calib_data_free(struct ipuflow_calib_data *data);
-
-/**
  * Quantizes `model` to a QDQ model: prepares it (ONNX Runtime BASIC optimization, BatchNorm and Constant
  * folding), calibrates it on `data`, writes Q/DQ nodes as `config` says and checks that ONNX Runtime loads the
  * result. Needs ONNX Runtime (`ipuflow_runtime_load`, or found automatically).
@@ -1680,23 +1957,79 @@ ipuflow_status ipuflow_quantize(const struct ipuflow_model *model,
                                 char **out_report_json);
 
 /**
- * Loads one image file and preprocesses it exactly as `ipuflow_calib_data_create_from_image_dir` does, into a
- * caller buffer of floats (batch 1), e.g. to evaluate a model on the same preprocessing.
+ * Creates run options (no tag, the session's log level, not cancelled).
  *
- * - `pre`: `height` and `width` must be set (> 0); `IPUFLOW_LAYOUT_AUTO` means NCHW; `input_name` is ignored.
- * - `flip_horizontal`: 0 or 1 (mirror left-right after cropping).
- * - `out`, `out_count`: exactly `3 * height * width` floats, written in the layout asked for.
+ * - `out`: receives the new options on success (free with `ipuflow_run_options_free`); untouched on failure.
  *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (sizes,
- * mean/std), IPUFLOW_STATUS_INVALID_ENUM, IPUFLOW_STATUS_BUFFER_TOO_SMALL (`out_count` differs from
- * 3 * height * width), IPUFLOW_STATUS_FILE_NOT_FOUND, IPUFLOW_STATUS_FILE_READ (unreadable or undecodable image).
- * `out` is written only on success. Thread-safe.
+ * Loads ONNX Runtime automatically if needed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, the RUNTIME_* load errors,
+ * IPUFLOW_STATUS_RUNTIME. Thread-safe.
  */
-ipuflow_status ipuflow_image_load(const char *path,
-                                  const struct ipuflow_image_preprocess *pre,
-                                  int32_t flip_horizontal,
-                                  float *out,
-                                  size_t out_count);
+ipuflow_status ipuflow_run_options_create(struct ipuflow_run_options **out);
+
+/**
+ * Frees run options. `options` may be NULL (no-op). Must not be called while a run uses them.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
+ */
+void ipuflow_run_options_free(struct ipuflow_run_options *options);
+
+/**
+ * Cancels every run using these options: runs in progress stop as soon as ONNX Runtime next checks (between
+ * nodes) and return IPUFLOW_STATUS_CANCELLED; later runs with these options fail at once until
+ * `ipuflow_run_options_reset`. Idempotent. Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
+ * Thread-safe: meant to be called from another thread than the one running.
+ *
+ * Ownership: nothing is kept or transferred.
+ */
+ipuflow_status ipuflow_run_options_cancel(const struct ipuflow_run_options *options);
+
+/**
+ * Clears the cancel flag so the options can be used again. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: nothing is kept or transferred.
+ */
+ipuflow_status ipuflow_run_options_reset(const struct ipuflow_run_options *options);
+
+/**
+ * Gives 1 if the options are cancelled, else 0. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
+ */
+ipuflow_status ipuflow_run_options_get_cancelled(const struct ipuflow_run_options *options,
+                                                 int32_t *out);
+
+/**
+ * Alias of `ipuflow_run_options_get_cancelled` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_run_options_get_cancelled`; ownership, NULL handling, errors and thread safety are as there.
+ */
+ipuflow_status ipuflow_run_options_is_cancelled(const struct ipuflow_run_options *options,
+                                                int32_t *out);
+
+/**
+ * Sets a tag shown in ONNX Runtime's log messages of these runs (UTF-8, copied).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8. Not thread-safe.
+ */
+ipuflow_status ipuflow_run_options_set_tag(struct ipuflow_run_options *options, const char *tag);
+
+/**
+ * Sets the minimum log severity of these runs (an `IPUFLOW_LOG_LEVEL_*`).
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+ */
+ipuflow_status ipuflow_run_options_set_log_level(struct ipuflow_run_options *options,
+                                                 int32_t log_level);
+
+/**
+ * Adds an ONNX Runtime run config entry (`AddRunConfigEntry`), e.g. "memory.enable_memory_arena_shrinkage" =
+ * "cpu:0". Both strings UTF-8, copied.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key),
+ * IPUFLOW_STATUS_RUNTIME (refused by ORT). Not thread-safe.
+ */
+ipuflow_status ipuflow_run_options_add_config_entry(struct ipuflow_run_options *options,
+                                                    const char *key,
+                                                    const char *value);
 
 /**
  * Loads ONNX Runtime for the whole process; it stays loaded until the process exits.
@@ -1717,17 +2050,23 @@ ipuflow_status ipuflow_image_load(const char *path,
  * IPUFLOW_STATUS_RUNTIME_TOO_OLD (older than ONNX Runtime 1.17 / C API 17; both versions given),
  * IPUFLOW_STATUS_INVALID_ARGUMENT (another file already loaded, or `path` is ""), IPUFLOW_STATUS_INVALID_UTF8.
  * Thread-safe (concurrent calls are serialized).
+ *
+ * Ownership: `path` is read during the call, not kept; the runtime stays loaded for the life of the process.
  */
 ipuflow_status ipuflow_runtime_load(const char *path);
 
 /**
  * Same as `ipuflow_runtime_load` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows); NULL for automatic
  * resolution. Errors as `ipuflow_runtime_load`, plus IPUFLOW_STATUS_INVALID_UTF8 for invalid UTF-16.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_runtime_load_w(const uint16_t *path);
 
 /**
  * Returns 1 if ONNX Runtime is loaded in this process, else 0. Never fails. Thread-safe.
+ *
+ * Takes no argument, so no NULL handling or ownership applies.
  */
 int32_t ipuflow_runtime_is_loaded(void);
 
@@ -1739,12 +2078,26 @@ int32_t ipuflow_runtime_is_loaded(void);
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED (nothing loaded yet: `ipuflow_runtime_load`
  * first). Thread-safe.
  */
+ipuflow_status ipuflow_runtime_get_version(const char **out);
+
+/**
+ * Alias of `ipuflow_runtime_get_version` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_runtime_get_version`; ownership, NULL handling, errors and thread safety are as there.
+ */
 ipuflow_status ipuflow_runtime_version(const char **out);
 
 /**
  * Gives the ONNX Runtime C API version ipuflow obtained (17 to 24; ipuflow calls nothing newer).
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
+ */
+ipuflow_status ipuflow_runtime_get_api_version(uint32_t *out);
+
+/**
+ * Alias of `ipuflow_runtime_get_api_version` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_runtime_get_api_version`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_runtime_api_version(uint32_t *out);
 
@@ -1754,6 +2107,12 @@ ipuflow_status ipuflow_runtime_api_version(uint32_t *out);
  * - `out`: receives a string owned by ipuflow, valid until the process exits.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
+ */
+ipuflow_status ipuflow_runtime_get_path(const char **out);
+
+/**
+ * Alias of `ipuflow_runtime_get_path` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_runtime_get_path`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_runtime_path(const char **out);
 
@@ -1774,7 +2133,7 @@ ipuflow_status ipuflow_runtime_path(const char **out);
  * IPUFLOW_STATUS_RUNTIME_NOT_FOUND / _INVALID / _TOO_OLD (automatic load), IPUFLOW_STATUS_RUNTIME (ONNX Runtime
  * refused the model or an option; the message starts with ORT's error code name; an execution provider appended
  * with `ipuflow_session_options_append_provider` that this ONNX Runtime does not have),
- * IPUFLOW_STATUS_DEVICE_UNAVAILABLE (device IPU or AUTO under the STRICT fallback policy: the VitisAI EP could not
+ * IPUFLOW_STATUS_DEVICE_UNAVAILABLE (device NPU or AUTO under the STRICT fallback policy: the VitisAI EP could not
  * be added, no NPU was detected (AUTO), or it took fewer nodes than the minimum; the message carries ONNX Runtime's
  * own reason). Under the PREFER policy the session is created on the CPU instead: check
  * `ipuflow_session_get_device` and `ipuflow_session_get_fallback_reason`. Thread-safe.
@@ -1824,23 +2183,51 @@ ipuflow_status ipuflow_session_create_from_model(const struct ipuflow_env *env,
 /**
  * Frees a session. `session` may be NULL (no-op). Must not be called while another thread uses the session.
  * Tensors returned by its runs stay valid.
+ *
+ * Never fails (returns nothing; a panic inside is contained).
  */
 void ipuflow_session_free(struct ipuflow_session *session);
 
 /**
  * Gives the number of model inputs a run must feed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
+ */
+ipuflow_status ipuflow_session_get_input_count(const struct ipuflow_session *session,
+                                               size_t *out);
+
+/**
+ * Alias of `ipuflow_session_get_input_count` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_session_get_input_count`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_session_input_count(const struct ipuflow_session *session,
                                            size_t *out);
 
 /**
  * Gives the number of model outputs. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
-ipuflow_status ipuflow_session_output_count(const struct ipuflow_session *session, size_t *out);
+ipuflow_status ipuflow_session_get_output_count(const struct ipuflow_session *session, size_t *out);
+
+/**
+ * Alias of `ipuflow_session_get_output_count` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_session_get_output_count`; ownership, NULL handling, errors and thread safety are as there.
+ */
+ipuflow_status ipuflow_session_output_count(const struct ipuflow_session *session,
+                                            size_t *out);
 
 /**
  * Describes input `index` (0-based, model order). The pointers in `*out` are owned by the session.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_input_info(const struct ipuflow_session *session,
+                                              size_t index,
+                                              struct ipuflow_tensor_info *out);
+
+/**
+ * Alias of `ipuflow_session_get_input_info` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_session_get_input_info`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_session_input_info(const struct ipuflow_session *session,
                                           size_t index,
@@ -1849,6 +2236,14 @@ ipuflow_status ipuflow_session_input_info(const struct ipuflow_session *session,
 /**
  * Describes output `index` (0-based, model order). The pointers in `*out` are owned by the session.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
+ */
+ipuflow_status ipuflow_session_get_output_info(const struct ipuflow_session *session,
+                                               size_t index,
+                                               struct ipuflow_tensor_info *out);
+
+/**
+ * Alias of `ipuflow_session_get_output_info` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_session_get_output_info`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_session_output_info(const struct ipuflow_session *session,
                                            size_t index,
@@ -1895,73 +2290,18 @@ ipuflow_status ipuflow_session_run(const struct ipuflow_session *session,
                                    size_t n_outputs);
 
 /**
- * Creates run options (no tag, the session's log level, not cancelled).
- *
- * - `out`: receives the new options on success (free with `ipuflow_run_options_free`); untouched on failure.
- *
- * Loads ONNX Runtime automatically if needed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, the RUNTIME_* load errors,
- * IPUFLOW_STATUS_RUNTIME. Thread-safe.
- */
-ipuflow_status ipuflow_run_options_create(struct ipuflow_run_options **out);
-
-/**
- * Frees run options. `options` may be NULL (no-op). Must not be called while a run uses them.
- */
-void ipuflow_run_options_free(struct ipuflow_run_options *options);
-
-/**
- * Cancels every run using these options: runs in progress stop as soon as ONNX Runtime next checks (between
- * nodes) and return IPUFLOW_STATUS_CANCELLED; later runs with these options fail at once until
- * `ipuflow_run_options_reset`. Idempotent. Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
- * Thread-safe: meant to be called from another thread than the one running.
- */
-ipuflow_status ipuflow_run_options_cancel(const struct ipuflow_run_options *options);
-
-/**
- * Clears the cancel flag so the options can be used again. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_run_options_reset(const struct ipuflow_run_options *options);
-
-/**
- * Gives 1 if the options are cancelled, else 0. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
- */
-ipuflow_status ipuflow_run_options_is_cancelled(const struct ipuflow_run_options *options,
-                                                int32_t *out);
-
-/**
- * Sets a tag shown in ONNX Runtime's log messages of these runs (UTF-8, copied).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8. Not thread-safe.
- */
-ipuflow_status ipuflow_run_options_set_tag(struct ipuflow_run_options *options, const char *tag);
-
-/**
- * Sets the minimum log severity of these runs (an `IPUFLOW_LOG_LEVEL_*`).
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe.
- */
-ipuflow_status ipuflow_run_options_set_log_level(struct ipuflow_run_options *options,
-                                                 int32_t log_level);
-
-/**
- * Adds an ONNX Runtime run config entry (`AddRunConfigEntry`), e.g. "memory.enable_memory_arena_shrinkage" =
- * "cpu:0". Both strings UTF-8, copied.
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key),
- * IPUFLOW_STATUS_RUNTIME (refused by ORT). Not thread-safe.
- */
-ipuflow_status ipuflow_run_options_add_config_entry(struct ipuflow_run_options *options,
-                                                    const char *key,
-                                                    const char *value);
-
-/**
  * Gives the device the session runs on: `IPUFLOW_DEVICE_NPU` when ONNX Runtime assigned nodes to the VitisAI EP
  * (at least one, and at least the minimum fraction set by `ipuflow_session_options_set_fallback`), else
  * `IPUFLOW_DEVICE_CPU` (also after a PREFER fallback: see `ipuflow_session_get_fallback_reason`).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_session_get_device(const struct ipuflow_session *session,
                                           int32_t *out_device_used);
 
 /**
- * Gives why the NPU is not used although it was requested (IPU or AUTO under the PREFER policy), with ONNX
+ * Gives why the NPU is not used although it was requested (NPU or AUTO under the PREFER policy), with ONNX
  * Runtime's own reason text, e.g. "the VitisAI execution provider could not be added: ...; the session runs on
  * the CPU (0 of 63 nodes (0.0%) on the NPU)". "" when the NPU is used or was not requested.
  * `*out` is owned by the session (valid until `ipuflow_session_free`).
@@ -1982,6 +2322,8 @@ ipuflow_status ipuflow_session_get_cache_key(const struct ipuflow_session *sessi
 /**
  * Summarizes where the session's nodes run, like the VitisAI EP's "No. of Operators : NPU n CPU m" line.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
  */
 ipuflow_status ipuflow_session_get_placement_summary(const struct ipuflow_session *session,
                                                      struct ipuflow_placement_summary *out);
@@ -1991,6 +2333,15 @@ ipuflow_status ipuflow_session_get_placement_summary(const struct ipuflow_sessio
  * Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
  * Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
+ */
+ipuflow_status ipuflow_session_placement_get_subgraph_count(const struct ipuflow_session *session,
+                                                            size_t *out_count);
+
+/**
+ * Alias of `ipuflow_session_placement_get_subgraph_count` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_session_placement_get_subgraph_count`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_session_placement_subgraph_count(const struct ipuflow_session *session,
                                                         size_t *out_count);
@@ -2010,6 +2361,8 @@ ipuflow_status ipuflow_session_placement_get_subgraph(const struct ipuflow_sessi
  * Describes node `node_index` of subgraph `subgraph_index`.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE (either index), IPUFLOW_STATUS_UNSUPPORTED
  * (placement unavailable). Thread-safe.
+ *
+ * Ownership: the strings in `*out` are owned by the session, valid until `ipuflow_session_free`.
  */
 ipuflow_status ipuflow_session_placement_get_node(const struct ipuflow_session *session,
                                                   size_t subgraph_index,
@@ -2023,6 +2376,13 @@ ipuflow_status ipuflow_session_placement_get_node(const struct ipuflow_session *
  * the placement is unavailable, `"unavailable": "<why>"` (the counts are then empty, not guessed).
  * `*out` is a new string owned by the caller: free it with `ipuflow_string_free`.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_to_json(const struct ipuflow_session *session,
+                                                 char **out);
+
+/**
+ * Alias of `ipuflow_session_placement_to_json` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_session_placement_to_json`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_session_placement_json(const struct ipuflow_session *session,
                                               char **out);
@@ -2038,6 +2398,9 @@ ipuflow_status ipuflow_session_options_create(struct ipuflow_session_options **o
 
 /**
  * Frees session options. `options` may be NULL (no-op). Sessions already created are not affected.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_session_options_free(struct ipuflow_session_options *options);
 
@@ -2045,6 +2408,8 @@ void ipuflow_session_options_free(struct ipuflow_session_options *options);
  * Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
  * physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
  * IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_session_options_set_intra_op_threads(struct ipuflow_session_options *options,
                                                             int32_t n);
@@ -2053,6 +2418,8 @@ ipuflow_status ipuflow_session_options_set_intra_op_threads(struct ipuflow_sessi
  * Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
  * choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
  * IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_session_options_set_inter_op_threads(struct ipuflow_session_options *options,
                                                             int32_t n);
@@ -2060,6 +2427,9 @@ ipuflow_status ipuflow_session_options_set_inter_op_threads(struct ipuflow_sessi
 /**
  * Sets the graph optimization level, an `IPUFLOW_GRAPH_OPTIMIZATION_*` value.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+ * on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_graph_optimization(struct ipuflow_session_options *options,
                                                               int32_t level);
@@ -2067,6 +2437,9 @@ ipuflow_status ipuflow_session_options_set_graph_optimization(struct ipuflow_ses
 /**
  * Sets the execution mode, an `IPUFLOW_EXECUTION_MODE_*` value.
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+ * on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_execution_mode(struct ipuflow_session_options *options,
                                                           int32_t mode);
@@ -2074,6 +2447,9 @@ ipuflow_status ipuflow_session_options_set_execution_mode(struct ipuflow_session
 /**
  * Asks for deterministic kernels (1) or not (0, the default).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+ * on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_deterministic(struct ipuflow_session_options *options,
                                                          int32_t enable);
@@ -2081,6 +2457,9 @@ ipuflow_status ipuflow_session_options_set_deterministic(struct ipuflow_session_
 /**
  * Turns ONNX Runtime's CPU memory arena on (1, the default) or off (0: lower peak memory, slower allocation).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+ * on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_memory_arena(struct ipuflow_session_options *options,
                                                         int32_t enable);
@@ -2089,12 +2468,16 @@ ipuflow_status ipuflow_session_options_set_memory_arena(struct ipuflow_session_o
  * Enables profiling: a Chrome-trace JSON file `<prefix>_<timestamp>.json` is written when the session is freed.
  * `prefix` is a UTF-8 path prefix (copied), or NULL to disable profiling (the default).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_profiling(struct ipuflow_session_options *options,
                                                      const char *prefix);
 
 /**
  * Same as `ipuflow_session_options_set_profiling` with a NUL-terminated UTF-16 prefix (`wchar_t*` on Windows).
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_profiling_w(struct ipuflow_session_options *options,
                                                        const uint16_t *prefix);
@@ -2103,12 +2486,16 @@ ipuflow_status ipuflow_session_options_set_profiling_w(struct ipuflow_session_op
  * Makes session creation save the optimized graph to `path` (UTF-8, copied); NULL turns it off (the default).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
  * A path ONNX Runtime cannot write makes session creation fail with IPUFLOW_STATUS_RUNTIME.
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_optimized_model_path(struct ipuflow_session_options *options,
                                                                 const char *path);
 
 /**
  * Same as `ipuflow_session_options_set_optimized_model_path` with a NUL-terminated UTF-16 path.
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_optimized_model_path_w(struct ipuflow_session_options *options,
                                                                   const uint16_t *path);
@@ -2117,6 +2504,8 @@ ipuflow_status ipuflow_session_options_set_optimized_model_path_w(struct ipuflow
  * Sets the session's log id (UTF-8, copied; NULL restores the default) and minimum log severity
  * (`IPUFLOW_LOG_LEVEL_*`, or -1 for the environment's level).
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM.
+ *
+ * Not thread-safe on the same options object (setters).
  */
 ipuflow_status ipuflow_session_options_set_logging(struct ipuflow_session_options *options,
                                                    const char *log_id,
@@ -2138,14 +2527,16 @@ ipuflow_status ipuflow_session_options_add_config_entry(struct ipuflow_session_o
                                                         const char *value);
 
 /**
- * Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_IPU` or `_AUTO`.
+ * Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_NPU` (also spelled `_IPU`) or `_AUTO`.
  *
- * With IPU or AUTO, session creation appends the VitisAI execution provider with the options set by
+ * With NPU or AUTO, session creation appends the VitisAI execution provider with the options set by
  * `ipuflow_session_options_set_provider_option` plus a `cache_key` computed from the model bytes, the ONNX
  * Runtime version and the options (unless one was set), so a changed model, runtime or option set never loads a
  * stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_session_options_set_device(struct ipuflow_session_options *options,
                                                   int32_t device);
@@ -2154,17 +2545,19 @@ ipuflow_status ipuflow_session_options_set_device(struct ipuflow_session_options
  * Sets the fallback policy (`IPUFLOW_FALLBACK_STRICT` or `IPUFLOW_FALLBACK_PREFER`) and the minimum share of the
  * model's nodes (after ONNX Runtime's optimizations) that must be assigned to the NPU for it to count as used,
  * between 0 and 1. The NPU always needs at least one node. Without this call the policy is STRICT for
- * IPUFLOW_SESSION_DEVICE_IPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
+ * IPUFLOW_SESSION_DEVICE_NPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
  * (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
  */
 ipuflow_status ipuflow_session_options_set_fallback(struct ipuflow_session_options *options,
                                                     int32_t policy,
                                                     double min_npu_fraction);
 
 /**
- * Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_IPU / _AUTO), e.g. "target" = "X2",
+ * Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_NPU / _AUTO), e.g. "target" = "X2",
  * "cache_dir", "config_file", "opt_level". Legacy (Ryzen AI <= 1.3) camelCase names are accepted and renamed;
  * unknown names are passed to the EP unchanged. Each value is checked at once together with the options given
  * before: `target` X1/X2, `encryption_key` 64 hex chars, `opt_level` 0/1/2/3/65536, 0/1 flags, `config_file` and
@@ -2197,6 +2590,47 @@ ipuflow_status ipuflow_session_options_append_provider(struct ipuflow_session_op
                                                        size_t n);
 
 /**
+ * Cancels every session creation (`ipuflow_session_create*`) that uses these options, now and until
+ * `ipuflow_session_options_reset_load_cancel`: each returns IPUFLOW_STATUS_CANCELLED and no session. An NPU
+ * compile can take a minute; this stops it from another thread.
+ *
+ * How soon a creation in progress stops depends on the loaded ONNX Runtime (`ipuflow_runtime_get_api_version`):
+ * from 1.22 (C API 22) ipuflow sets ONNX Runtime's load cancellation flag, which it checks between its loading,
+ * optimization, partitioning and compilation steps; with 1.19 to 1.21 ipuflow checks at its own phase boundaries
+ * only (before the session options are built, before the NPU attempt and the CPU fallback, and when ONNX Runtime
+ * returns the session, which is then released), so the call in progress runs until ONNX Runtime returns.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Idempotent. Thread-safe: meant to be called from another thread while a
+ * creation reads the same options; the options object must stay alive until this call returns.
+ *
+ * Ownership: nothing is kept or transferred.
+ */
+ipuflow_status ipuflow_session_options_cancel_load(const struct ipuflow_session_options *options);
+
+/**
+ * Clears the load cancellation set by `ipuflow_session_options_cancel_load`, so that later creations with these
+ * options proceed. A creation already stopped stays stopped.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: nothing is kept or transferred.
+ */
+ipuflow_status ipuflow_session_options_reset_load_cancel(const struct ipuflow_session_options *options);
+
+/**
+ * Gives 1 if creations with these options are cancelled (`ipuflow_session_options_cancel_load` was called and
+ * not reset), else 0.
+ *
+ * - `out`: receives the flag on success.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
+ */
+ipuflow_status ipuflow_session_options_get_load_cancelled(const struct ipuflow_session_options *options,
+                                                          int32_t *out);
+
+/**
  * Describes a tensor as a view: its element type, shape (owned by the tensor) and data.
  *
  * - `out`: receives the view on success; its pointers stay valid until `ipuflow_tensor_free(tensor)`. The view can
@@ -2219,6 +2653,14 @@ ipuflow_status ipuflow_tensor_get_view(const struct ipuflow_tensor *tensor,
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`tensor`). Thread-safe.
  */
+ipuflow_status ipuflow_tensor_get_data(const struct ipuflow_tensor *tensor,
+                                       void **data,
+                                       size_t *byte_size);
+
+/**
+ * Alias of `ipuflow_tensor_get_data` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_tensor_get_data`; ownership, NULL handling, errors and thread safety are as there.
+ */
 ipuflow_status ipuflow_tensor_data(const struct ipuflow_tensor *tensor,
                                    void **data,
                                    size_t *byte_size);
@@ -2233,6 +2675,14 @@ ipuflow_status ipuflow_tensor_data(const struct ipuflow_tensor *tensor,
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_TENSOR_MISMATCH (not a STRING tensor). Thread-safe.
  */
+ipuflow_status ipuflow_tensor_get_string_lengths(const struct ipuflow_tensor *tensor,
+                                                 const size_t **out_lengths,
+                                                 size_t *out_count);
+
+/**
+ * Alias of `ipuflow_tensor_get_string_lengths` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_tensor_get_string_lengths`; ownership, NULL handling, errors and thread safety are as there.
+ */
 ipuflow_status ipuflow_tensor_string_lengths(const struct ipuflow_tensor *tensor,
                                              const size_t **out_lengths,
                                              size_t *out_count);
@@ -2240,6 +2690,9 @@ ipuflow_status ipuflow_tensor_string_lengths(const struct ipuflow_tensor *tensor
 /**
  * Frees a tensor returned by a run. `tensor` may be NULL (no-op). Pointers obtained from it become invalid.
  * Must not race with other calls on the same tensor.
+ *
+ * Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+ * the same time.
  */
 void ipuflow_tensor_free(struct ipuflow_tensor *tensor);
 
@@ -2251,6 +2704,15 @@ void ipuflow_tensor_free(struct ipuflow_tensor *tensor);
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown type),
  * IPUFLOW_STATUS_UNSUPPORTED (INT4/UINT4/INT2/UINT2: several elements share a byte; n elements take (n + 1) / 2
  * resp. (n + 3) / 4 bytes). Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
+ */
+ipuflow_status ipuflow_element_type_get_size(int32_t element_type,
+                                             size_t *out);
+
+/**
+ * Alias of `ipuflow_element_type_get_size` (its 0.1 name), kept as a real exported symbol.
+ * New code uses `ipuflow_element_type_get_size`; ownership, NULL handling, errors and thread safety are as there.
  */
 ipuflow_status ipuflow_element_type_size(int32_t element_type,
                                          size_t *out);

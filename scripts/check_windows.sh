@@ -12,7 +12,8 @@
 #                                            under wine64: test_version, test_status, test_last_error, test_model
 #                                            (model load/save/inspect with Windows paths), test_cpp_model, and with
 #                                            ONNX Runtime's Windows DLL (scripts/fetch_ort.sh) test_runtime and
-#                                            test_session (sessions and runs on the real onnxruntime.dll)
+#                                            test_session (sessions and runs on the real onnxruntime.dll), and
+#                                            test_abi_names (the 1.0 names and the UTF-16 _w path twins)
 #   IPUFLOW_WINDOWS=off                      nothing
 #
 # "full" installs what it lacks when run as root with apt (mingw-w64, wine64), and needs the rustup target, which
@@ -81,7 +82,7 @@ mkdir -p "$OUT"
 "$MINGW_CC" -shared -O2 -Wall -Wextra -Werror -o "$OUT/bcryptprimitives.dll" \
     tests/windows/bcryptprimitives.c tests/windows/bcryptprimitives.def -ladvapi32
 cp "$DLL_DIR/ipuflow.dll" "$OUT/"
-C_TESTS=(test_version test_status test_last_error test_model test_runtime test_session)
+C_TESTS=(test_version test_status test_last_error test_model test_runtime test_session test_abi_names)
 for t in "${C_TESTS[@]}"; do
     # The import library by name: -lipuflow would pick the staticlib libipuflow.a.
     "$MINGW_CC" -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude -Itests/c -o "$OUT/$t.exe" "tests/c/$t.c" \

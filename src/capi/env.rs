@@ -1,13 +1,9 @@
 //! `ipuflow_env`: ONNX Runtime's environment (logging and optional global thread pools).
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::{c_char, c_void, CString};
 
 use super::{
-    arg_str, box_handle, enum_arg, guard, guard_value, ipuflow_status, out_ptr, write_out,
+    box_handle, enum_arg, guard, guard_value, ipuflow_status, opt_str, out_ptr, write_out,
     BoxHandle,
 };
 use crate::error::Result;
@@ -69,8 +65,8 @@ fn builder(
         "IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)",
     )?;
     let mut b = Environment::builder().log_level(level);
-    if !log_id.is_null() {
-        b = b.log_id(unsafe { arg_str(log_id, "log_id") }?);
+    if let Some(id) = unsafe { opt_str(log_id, "log_id") }? {
+        b = b.log_id(id);
     }
     if let Some(cb) = callback {
         let user = UserData(user_data);
@@ -125,6 +121,9 @@ pub unsafe extern "C" fn ipuflow_env_create(
 ///   -1 keeps ORT's default. Other values: IPUFLOW_STATUS_INVALID_ARGUMENT.
 ///
 /// Errors: as `ipuflow_env_create`. Thread-safe.
+///
+/// NULL `log_id`, `callback` and `user_data` mean what they mean for `ipuflow_env_create`; a NULL `out` is
+/// IPUFLOW_STATUS_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_env_create_with_global_thread_pools(
     log_level: i32,
@@ -169,6 +168,9 @@ pub unsafe extern "C" fn ipuflow_env_create_with_global_thread_pools(
 
 /// Releases the caller's reference to an environment. Sessions created in it keep it alive until they are freed.
 /// `env` may be NULL (no-op). Must not race with other calls using the same `env` pointer.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_env_free(env: *mut ipuflow_env) {
     guard_value((), || ipuflow_env::free(env))

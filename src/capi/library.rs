@@ -18,6 +18,8 @@ pub const IPUFLOW_VERSION_NUMBER: u32 = 1000;
 /// A host compares it with `IPUFLOW_VERSION_NUMBER` from the header it was built with; the ABI is stable within a
 /// major version, so `ipuflow_version() / 1000000 == IPUFLOW_VERSION_MAJOR` is the check that matters.
 /// Never fails. Thread-safe.
+///
+/// Takes no argument, so no NULL handling or ownership applies; never fails. Thread-safe.
 #[no_mangle]
 pub extern "C" fn ipuflow_version() -> u32 {
     crate::VERSION_NUMBER
@@ -26,6 +28,8 @@ pub extern "C" fn ipuflow_version() -> u32 {
 /// Returns the version of the loaded library as a static string, e.g. "0.1.0".
 ///
 /// The string is owned by the library, never NULL, and valid for the life of the process. Thread-safe.
+///
+/// Never fails.
 #[no_mangle]
 pub extern "C" fn ipuflow_version_string() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
@@ -50,6 +54,8 @@ pub extern "C" fn ipuflow_status_str(code: i32) -> *const c_char {
 ///
 /// The string is owned by the library and stays valid until the same thread makes its next ipuflow call; copy it
 /// to keep it. Never NULL. Thread-safe (each thread has its own message).
+///
+/// Never fails.
 #[no_mangle]
 pub extern "C" fn ipuflow_last_error() -> *const c_char {
     last_error_ptr()
@@ -59,6 +65,8 @@ pub extern "C" fn ipuflow_last_error() -> *const c_char {
 ///
 /// `s` may be NULL (no-op). Passing a pointer not returned by ipuflow, or freeing twice, is undefined behaviour.
 /// Thread-safe.
+///
+/// Never fails (returns nothing; a panic inside is contained).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_string_free(s: *mut c_char) {
     guard_value((), || {

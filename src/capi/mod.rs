@@ -3,8 +3,11 @@
 //! Conventions (they are the ABI; see README "ABI stability"):
 //! - every fallible export returns `ipuflow_status` and runs inside [`guard`], which catches panics (they become
 //!   `IPUFLOW_STATUS_INTERNAL` with the panic message) and records the thread's last error message;
-//! - pointers are checked through the helpers below (`arg_*`, `out_*`), never ad hoc: NULL is
-//!   `IPUFLOW_STATUS_NULL_ARGUMENT` naming the parameter;
+//! - pointers are checked through the helpers below, never ad hoc: required arguments (`arg_*`, `BoxHandle::try_*`)
+//!   and outputs (`out_ptr`) give `IPUFLOW_STATUS_NULL_ARGUMENT` naming the parameter when NULL; optional ones
+//!   (`opt_*`, `BoxHandle::try_opt_ref`, `write_opt`) read NULL as "none" / "not wanted"; arrays with a count go
+//!   through [`arg_array`], indices through [`check_index`], 0/1 flags through [`flag`] and the shape and data of
+//!   an `ipuflow_tensor_view` through [`view_shape`] and [`view_bytes`];
 //! - output parameters are written only on success (all checks first, then [`write_out`]);
 //! - enums cross the boundary as plain integers and are validated with [`enum_arg`];
 //! - handles are opaque; [`BoxHandle`] ties each to its Rust type so casts are checked by the compiler.
@@ -15,12 +18,16 @@
 // comment, in the header's own terms; a Rust-style `# Safety` heading would only repeat it in the generated header.
 #![allow(clippy::missing_safety_doc)]
 
+pub mod calib_data;
 pub mod env;
+pub mod image;
 pub mod library;
 pub mod model;
 pub mod npu;
-pub mod quant_exclude;
+pub mod npu_preflight;
+pub mod quant_config;
 pub mod quantize;
+pub mod run_options;
 pub mod runtime;
 pub mod session;
 pub mod session_options;
@@ -206,6 +213,164 @@ pub(crate) unsafe fn arg_wide_path(p: *const u16, name: &str) -> Result<PathBuf>
     }
 }
 
+/// A required, non-empty UTF-8 string argument: "" is IPUFLOW_STATUS_INVALID_ARGUMENT naming it.
+///
+/// # Safety
+/// As [`arg_str`].
+pub(crate) unsafe fn arg_nonempty_str<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
+    let s = arg_str(p, name)?;
+    if s.is_empty() {
+        return Err(Error::invalid_argument(format!(
+            "argument '{name}' is empty"
+        )));
+    }
+    Ok(s)
+}
+
+/// An optional UTF-8 string argument: NULL is `None`.
+///
+/// # Safety
+/// As [`arg_str`].
+pub(crate) unsafe fn opt_str<'a>(p: *const c_char, name: &str) -> Result<Option<&'a str>> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        arg_str(p, name).map(Some)
+    }
+}
+
+/// An optional UTF-8 path argument: NULL is `None`, "" is refused.
+///
+/// # Safety
+/// As [`arg_str`].
+pub(crate) unsafe fn opt_path(p: *const c_char, name: &str) -> Result<Option<PathBuf>> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        arg_path(p, name).map(Some)
+    }
+}
+
+/// An optional UTF-16 path argument: NULL is `None`, "" is refused.
+///
+/// # Safety
+/// As [`arg_wide_path`].
+pub(crate) unsafe fn opt_wide_path(p: *const u16, name: &str) -> Result<Option<PathBuf>> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        arg_wide_path(p, name).map(Some)
+    }
+}
+
+/// Writes an optional output parameter: NULL means the caller does not want it. Call only after everything else
+/// succeeded, as [`write_out`].
+///
+/// # Safety
+/// `p` is NULL or points to writable memory for a `T`.
+pub(crate) unsafe fn write_opt<T>(p: *mut T, v: T) {
+    if !p.is_null() {
+        p.write(v)
+    }
+}
+
+/// Borrows an array argument of `len` elements: NULL is allowed only when `len` is 0 (an empty array).
+///
+/// # Safety
+/// `p` is NULL or valid for `len` elements for the duration of the call.
+pub(crate) unsafe fn arg_array<'a, T>(p: *const T, len: usize, name: &str) -> Result<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(null_arg(name));
+    }
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
+/// An optional array argument of `len` elements: NULL is `None`.
+///
+/// # Safety
+/// As [`arg_array`].
+pub(crate) unsafe fn opt_array<'a, T>(p: *const T, len: usize) -> Option<&'a [T]> {
+    if p.is_null() {
+        None
+    } else {
+        Some(std::slice::from_raw_parts(p, len))
+    }
+}
+
+/// A 0/1 flag argument. Another value is IPUFLOW_STATUS_INVALID_ENUM, the status of every enum-like integer.
+pub(crate) fn flag(v: i32, name: &str) -> Result<bool> {
+    flag_or(v, name, ErrorKind::InvalidEnum)
+}
+
+/// [`flag`] with the status of an out-of-domain value given: the 0.1 session-option setters answered
+/// IPUFLOW_STATUS_INVALID_ARGUMENT and the ABI keeps what released callers test for.
+pub(crate) fn flag_or(v: i32, name: &str, kind: ErrorKind) -> Result<bool> {
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(Error::new(
+            kind,
+            format!("argument '{name}' is {v}; it must be 0 or 1"),
+        )),
+    }
+}
+
+/// Checks an index against a count: IPUFLOW_STATUS_OUT_OF_RANGE naming what is indexed and how many there are
+/// (`what` e.g. "input", `owner` e.g. "the model"; the message reads "input index 3 is out of range: the model has
+/// 2 inputs").
+pub(crate) fn check_index(index: usize, len: usize, what: &str, owner: &str) -> Result<usize> {
+    if index < len {
+        Ok(index)
+    } else {
+        Err(Error::new(
+            ErrorKind::OutOfRange,
+            format!("{what} index {index} is out of range: {owner} has {len} {what}s"),
+        ))
+    }
+}
+
+/// The shape of an `ipuflow_tensor_view` (`shape`, `rank`): rank 0 is `[]` whatever `shape` is, a NULL `shape`
+/// with rank > 0 is IPUFLOW_STATUS_NULL_ARGUMENT naming `<name>.shape`. `name` is formatted only on error (this
+/// runs on every call of a run). Callers bound `rank` before, so a wild rank is never read past.
+///
+/// # Safety
+/// `shape` is NULL or valid for `rank` elements.
+pub(crate) unsafe fn view_shape<'a>(
+    shape: *const i64,
+    rank: usize,
+    name: &dyn Fn() -> String,
+) -> Result<&'a [i64]> {
+    if rank == 0 {
+        Ok(&[])
+    } else if shape.is_null() {
+        Err(null_arg(&format!("{}.shape", name())))
+    } else {
+        Ok(std::slice::from_raw_parts(shape, rank))
+    }
+}
+
+/// The data of an `ipuflow_tensor_view` as bytes: `byte_size` 0 is empty whatever `data` is, a NULL `data` with
+/// bytes is IPUFLOW_STATUS_NULL_ARGUMENT naming `<name>.data`.
+///
+/// # Safety
+/// `data` is NULL or valid for `byte_size` bytes for the duration of the borrow.
+pub(crate) unsafe fn view_bytes<'a>(
+    data: *const std::ffi::c_void,
+    byte_size: usize,
+    name: &dyn Fn() -> String,
+) -> Result<&'a [u8]> {
+    if byte_size == 0 {
+        Ok(&[])
+    } else if data.is_null() {
+        Err(null_arg(&format!("{}.data", name())))
+    } else {
+        Ok(std::slice::from_raw_parts(data as *const u8, byte_size))
+    }
+}
+
 /// Borrows a byte buffer argument; `len == 0` with NULL is an empty buffer.
 ///
 /// # Safety
@@ -233,11 +398,15 @@ pub(crate) fn invalid_enum(name: &str, v: i32, valid: &str) -> Error {
     )
 }
 
+/// A Rust string as a C string owned by a handle: an interior NUL (possible in names read from a model) is shown
+/// as `\0` rather than cutting the string short.
+pub(crate) fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
 /// A Rust string returned to C as a heap `char*` freed with `ipuflow_string_free`.
 pub(crate) fn string_to_c(s: String) -> *mut c_char {
-    CString::new(s.replace('\0', "\\0"))
-        .unwrap_or_default()
-        .into_raw()
+    c_string(&s).into_raw()
 }
 
 /// Ties an opaque C handle type to the boxed Rust value behind it.
@@ -257,6 +426,14 @@ pub(crate) unsafe trait BoxHandle: Sized {
         (p as *const Self::Target)
             .as_ref()
             .ok_or_else(|| null_arg(arg))
+    }
+
+    /// An optional handle argument: NULL is `None`.
+    ///
+    /// # Safety
+    /// `p` is NULL or a live handle of this type.
+    unsafe fn try_opt_ref<'a>(p: *const Self) -> Option<&'a Self::Target> {
+        (p as *const Self::Target).as_ref()
     }
 
     /// # Safety

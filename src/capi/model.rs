@@ -1,12 +1,13 @@
 //! `ipuflow_model`: an ONNX model in memory. Loading, saving, serializing and inspecting.
 
 use std::ffi::{c_char, CString};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::{
-    arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, guard, guard_value, ipuflow_status,
-    out_ptr, string_to_c, write_out, BoxHandle,
+    arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, c_string, check_index, guard,
+    guard_value, ipuflow_status, opt_path, opt_wide_path, out_ptr, string_to_c, write_opt,
+    write_out, BoxHandle,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::{
@@ -190,24 +191,6 @@ impl SummaryViews {
     }
 }
 
-fn c_string(s: &str) -> CString {
-    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
-}
-
-fn check_index<T>(items: &[T], i: usize, what: &str) -> Result<usize> {
-    if i < items.len() {
-        Ok(i)
-    } else {
-        Err(Error::new(
-            ErrorKind::OutOfRange,
-            format!(
-                "{what} index {i} is out of range (the model has {})",
-                items.len()
-            ),
-        ))
-    }
-}
-
 fn load_path(path: &Path, out: *mut *mut ipuflow_model) -> Result<()> {
     let model = Model::load_file(path)?;
     unsafe { write_out(out, ipuflow_model::into_raw(ModelHandle::new(model))) };
@@ -265,22 +248,40 @@ pub unsafe extern "C" fn ipuflow_model_load_bytes(
     base_dir: *const c_char,
     out: *mut *mut ipuflow_model,
 ) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let bytes = arg_bytes(data, len, "data")?;
-        let base = if base_dir.is_null() {
-            None
-        } else {
-            Some(arg_path(base_dir, "base_dir")?)
-        };
-        let model = Model::from_bytes(bytes, base.as_deref())?;
-        write_out(out, ipuflow_model::into_raw(ModelHandle::new(model)));
-        Ok(())
-    })
+    guard(|| load_bytes(data, len, opt_path(base_dir, "base_dir")?, out))
+}
+
+/// Same as `ipuflow_model_load_bytes` with `base_dir` a NUL-terminated UTF-16 path (`wchar_t*` on Windows), or
+/// NULL.
+///
+/// Errors: as `ipuflow_model_load_bytes` (INVALID_UTF8: invalid UTF-16). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_model_load_bytes_w(
+    data: *const u8,
+    len: usize,
+    base_dir: *const u16,
+    out: *mut *mut ipuflow_model,
+) -> ipuflow_status {
+    guard(|| load_bytes(data, len, opt_wide_path(base_dir, "base_dir")?, out))
+}
+
+unsafe fn load_bytes(
+    data: *const u8,
+    len: usize,
+    base: Option<PathBuf>,
+    out: *mut *mut ipuflow_model,
+) -> Result<()> {
+    let out = out_ptr(out, "out")?;
+    let bytes = arg_bytes(data, len, "data")?;
+    let model = Model::from_bytes(bytes, base.as_deref())?;
+    write_out(out, ipuflow_model::into_raw(ModelHandle::new(model)));
+    Ok(())
 }
 
 /// Frees a model. `model` may be NULL (no-op). Pointers previously returned by the model's getters become invalid.
 /// Not thread-safe with respect to other calls on the same model.
+///
+/// Never fails (returns nothing; a panic inside is contained).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_free(model: *mut ipuflow_model) {
     guard_value((), || ipuflow_model::free(model))
@@ -294,6 +295,8 @@ pub unsafe extern "C" fn ipuflow_model_free(model: *mut ipuflow_model) {
 ///
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, FILE_WRITE (the message names the path and the reason).
 /// Thread-safe (the model is not modified).
+///
+/// Ownership: the model is only read; the arguments are not kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_save(
     model: *const ipuflow_model,
@@ -307,6 +310,8 @@ pub unsafe extern "C" fn ipuflow_model_save(
 }
 
 /// Same as `ipuflow_model_save` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows).
+///
+/// Ownership: the model is only read; the arguments are not kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_save_w(
     model: *const ipuflow_model,
@@ -324,6 +329,8 @@ pub unsafe extern "C" fn ipuflow_model_save_w(
 /// absolute location or one containing `..` gets PATH_REFUSED). Both files are written atomically.
 ///
 /// Errors: NULL_ARGUMENT, INVALID_UTF8, INVALID_ARGUMENT, PATH_REFUSED, FILE_WRITE. Thread-safe.
+///
+/// Ownership: the model is only read; the arguments are not kept.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_save_with_external_data(
     model: *const ipuflow_model,
@@ -332,17 +339,55 @@ pub unsafe extern "C" fn ipuflow_model_save_with_external_data(
     size_threshold: usize,
 ) -> ipuflow_status {
     guard(|| {
-        let m = ipuflow_model::try_ref(model, "model")?;
-        let path = arg_path(path, "path")?;
         let location = arg_str(data_location, "data_location")?.to_string();
-        let opts = SaveOptions {
-            external_data: Some(ExternalDataOptions {
-                location,
-                size_threshold,
-            }),
-        };
-        m.model.save(&path, &opts)
+        save_external(model, arg_path(path, "path")?, location, size_threshold)
     })
+}
+
+/// Same as `ipuflow_model_save_with_external_data` with `path` and `data_location` as NUL-terminated UTF-16
+/// strings (`wchar_t*` on Windows); the location is stored in the model as UTF-8.
+///
+/// Errors: as `ipuflow_model_save_with_external_data` (INVALID_UTF8: invalid UTF-16). Thread-safe.
+///
+/// Ownership: the model is only read; the arguments are not kept.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_model_save_with_external_data_w(
+    model: *const ipuflow_model,
+    path: *const u16,
+    data_location: *const u16,
+    size_threshold: usize,
+) -> ipuflow_status {
+    guard(|| {
+        let location = arg_wide_path(data_location, "data_location")?;
+        let location = location.to_str().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidUtf8,
+                "argument 'data_location' is not valid UTF-16",
+            )
+        })?;
+        save_external(
+            model,
+            arg_wide_path(path, "path")?,
+            location.to_string(),
+            size_threshold,
+        )
+    })
+}
+
+unsafe fn save_external(
+    model: *const ipuflow_model,
+    path: PathBuf,
+    location: String,
+    size_threshold: usize,
+) -> Result<()> {
+    let m = ipuflow_model::try_ref(model, "model")?;
+    let opts = SaveOptions {
+        external_data: Some(ExternalDataOptions {
+            location,
+            size_threshold,
+        }),
+    };
+    m.model.save(&path, &opts)
 }
 
 /// Serializes the model to protobuf bytes.
@@ -372,6 +417,8 @@ pub unsafe extern "C" fn ipuflow_model_serialize(
 
 /// Frees a buffer returned by `ipuflow_model_serialize`; `len` must be the length returned with it.
 /// `data` may be NULL (no-op). Thread-safe.
+///
+/// Never fails (returns nothing; a panic inside is contained).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_bytes_free(data: *mut u8, len: usize) {
     guard_value((), || {
@@ -383,6 +430,8 @@ pub unsafe extern "C" fn ipuflow_bytes_free(data: *mut u8, len: usize) {
 
 /// Reports the model's IR version and its own model version (0 when absent). Either output may be NULL if not
 /// wanted. Errors: NULL_ARGUMENT (model). Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_get_versions(
     model: *const ipuflow_model,
@@ -391,12 +440,8 @@ pub unsafe extern "C" fn ipuflow_model_get_versions(
 ) -> ipuflow_status {
     guard(|| {
         let s = &ipuflow_model::try_ref(model, "model")?.views().summary;
-        if !out_ir_version.is_null() {
-            write_out(out_ir_version, s.ir_version);
-        }
-        if !out_model_version.is_null() {
-            write_out(out_model_version, s.model_version);
-        }
+        write_opt(out_ir_version, s.ir_version);
+        write_opt(out_model_version, s.model_version);
         Ok(())
     })
 }
@@ -420,9 +465,7 @@ pub unsafe extern "C" fn ipuflow_model_get_producer(
             (out_domain, &v.domain),
             (out_graph_name, &v.graph_name),
         ] {
-            if !out.is_null() {
-                write_out(out, s.as_ptr());
-            }
+            write_opt(out, s.as_ptr());
         }
         Ok(())
     })
@@ -431,6 +474,8 @@ pub unsafe extern "C" fn ipuflow_model_get_producer(
 /// Reports counts: nodes of the main graph, initializers and their total bytes (inline and external), graph
 /// inputs (initializers excluded) and outputs, opset imports and distinct op types. Each output may be NULL if not
 /// wanted. Errors: NULL_ARGUMENT (model). Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_get_counts(
     model: *const ipuflow_model,
@@ -452,13 +497,9 @@ pub unsafe extern "C" fn ipuflow_model_get_counts(
             (out_opset_count, s.opsets.len()),
             (out_op_type_count, s.op_histogram.len()),
         ] {
-            if !out.is_null() {
-                write_out(out, n);
-            }
+            write_opt(out, n);
         }
-        if !out_initializer_bytes.is_null() {
-            write_out(out_initializer_bytes, s.initializer_bytes);
-        }
+        write_opt(out_initializer_bytes, s.initializer_bytes);
         Ok(())
     })
 }
@@ -477,7 +518,7 @@ pub unsafe extern "C" fn ipuflow_model_get_opset(
         let v = ipuflow_model::try_ref(model, "model")?.views();
         let out_domain = out_ptr(out_domain, "out_domain")?;
         let out_version = out_ptr(out_version, "out_version")?;
-        let i = check_index(&v.opset_domains, index, "opset")?;
+        let i = check_index(index, v.opset_domains.len(), "opset", "the model")?;
         write_out(out_domain, v.opset_domains[i].as_ptr());
         write_out(out_version, v.summary.opsets[i].1);
         Ok(())
@@ -498,7 +539,7 @@ pub unsafe extern "C" fn ipuflow_model_get_op_type(
         let v = ipuflow_model::try_ref(model, "model")?.views();
         let out_op_type = out_ptr(out_op_type, "out_op_type")?;
         let out_count = out_ptr(out_count, "out_count")?;
-        let i = check_index(&v.op_types, index, "op type")?;
+        let i = check_index(index, v.op_types.len(), "op type", "the model")?;
         write_out(out_op_type, v.op_types[i].as_ptr());
         write_out(out_count, v.summary.op_histogram[i].1);
         Ok(())
@@ -512,7 +553,7 @@ fn value_info(
     out: *mut ipuflow_value_info,
 ) -> Result<()> {
     let out = out_ptr(out, "out")?;
-    let i = check_index(views, index, what)?;
+    let i = check_index(index, views.len(), what, "the model")?;
     unsafe { write_out(out, views[i].to_c()) };
     Ok(())
 }
@@ -538,6 +579,8 @@ pub unsafe extern "C" fn ipuflow_model_get_input(
 
 /// Describes graph output `index`, like `ipuflow_model_get_input`. Errors: NULL_ARGUMENT, OUT_OF_RANGE.
 /// Thread-safe.
+///
+/// Ownership: the pointers in `*out` are owned by the model, valid until `ipuflow_model_free`.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_model_get_output(
     model: *const ipuflow_model,
@@ -559,7 +602,7 @@ pub unsafe extern "C" fn ipuflow_model_get_output(
 /// `out_json` receives a NUL-terminated UTF-8 string owned by the caller, freed with `ipuflow_string_free`; it is
 /// written only on success. Errors: NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_model_summary_json(
+pub unsafe extern "C" fn ipuflow_model_to_json(
     model: *const ipuflow_model,
     out_json: *mut *mut c_char,
 ) -> ipuflow_status {
@@ -569,4 +612,14 @@ pub unsafe extern "C" fn ipuflow_model_summary_json(
         write_out(out_json, string_to_c(v.summary.to_json()));
         Ok(())
     })
+}
+
+/// Alias of `ipuflow_model_to_json` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_model_to_json`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_model_summary_json(
+    model: *const ipuflow_model,
+    out_json: *mut *mut c_char,
+) -> ipuflow_status {
+    ipuflow_model_to_json(model, out_json)
 }

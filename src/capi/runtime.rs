@@ -1,12 +1,8 @@
 //! Loading ONNX Runtime and asking what was loaded.
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::c_char;
 
-use super::{arg_path, arg_wide_path, guard, guard_value, ipuflow_status, out_ptr, write_out};
+use super::{guard, guard_value, ipuflow_status, opt_path, opt_wide_path, out_ptr, write_out};
 use crate::runtime::Runtime;
 
 /// Loads ONNX Runtime for the whole process; it stays loaded until the process exits.
@@ -27,33 +23,31 @@ use crate::runtime::Runtime;
 /// IPUFLOW_STATUS_RUNTIME_TOO_OLD (older than ONNX Runtime 1.17 / C API 17; both versions given),
 /// IPUFLOW_STATUS_INVALID_ARGUMENT (another file already loaded, or `path` is ""), IPUFLOW_STATUS_INVALID_UTF8.
 /// Thread-safe (concurrent calls are serialized).
+///
+/// Ownership: `path` is read during the call, not kept; the runtime stays loaded for the life of the process.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_runtime_load(path: *const c_char) -> ipuflow_status {
     guard(|| {
-        let p = if path.is_null() {
-            None
-        } else {
-            Some(arg_path(path, "path")?)
-        };
+        let p = opt_path(path, "path")?;
         Runtime::load(p.as_deref()).map(|_| ())
     })
 }
 
 /// Same as `ipuflow_runtime_load` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows); NULL for automatic
 /// resolution. Errors as `ipuflow_runtime_load`, plus IPUFLOW_STATUS_INVALID_UTF8 for invalid UTF-16.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_runtime_load_w(path: *const u16) -> ipuflow_status {
     guard(|| {
-        let p = if path.is_null() {
-            None
-        } else {
-            Some(arg_wide_path(path, "path")?)
-        };
+        let p = opt_wide_path(path, "path")?;
         Runtime::load(p.as_deref()).map(|_| ())
     })
 }
 
 /// Returns 1 if ONNX Runtime is loaded in this process, else 0. Never fails. Thread-safe.
+///
+/// Takes no argument, so no NULL handling or ownership applies.
 #[no_mangle]
 pub extern "C" fn ipuflow_runtime_is_loaded() -> i32 {
     guard_value(0, || Runtime::is_loaded() as i32)
@@ -66,7 +60,7 @@ pub extern "C" fn ipuflow_runtime_is_loaded() -> i32 {
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED (nothing loaded yet: `ipuflow_runtime_load`
 /// first). Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_runtime_version(out: *mut *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_runtime_get_version(out: *mut *const c_char) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let rt = Runtime::get()?;
@@ -75,11 +69,20 @@ pub unsafe extern "C" fn ipuflow_runtime_version(out: *mut *const c_char) -> ipu
     })
 }
 
+/// Alias of `ipuflow_runtime_get_version` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_runtime_get_version`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_runtime_version(out: *mut *const c_char) -> ipuflow_status {
+    ipuflow_runtime_get_version(out)
+}
+
 /// Gives the ONNX Runtime C API version ipuflow obtained (17 to 24; ipuflow calls nothing newer).
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_runtime_api_version(out: *mut u32) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_runtime_get_api_version(out: *mut u32) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let rt = Runtime::get()?;
@@ -88,17 +91,31 @@ pub unsafe extern "C" fn ipuflow_runtime_api_version(out: *mut u32) -> ipuflow_s
     })
 }
 
+/// Alias of `ipuflow_runtime_get_api_version` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_runtime_get_api_version`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_runtime_api_version(out: *mut u32) -> ipuflow_status {
+    ipuflow_runtime_get_api_version(out)
+}
+
 /// Gives the path ONNX Runtime was loaded from, as UTF-8 (a bare file name when the system loader found it).
 ///
 /// - `out`: receives a string owned by ipuflow, valid until the process exits.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_RUNTIME_NOT_LOADED. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_runtime_path(out: *mut *const c_char) -> ipuflow_status {
+pub unsafe extern "C" fn ipuflow_runtime_get_path(out: *mut *const c_char) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
         let rt = Runtime::get()?;
         write_out(out, rt.path_cstr().as_ptr());
         Ok(())
     })
+}
+
+/// Alias of `ipuflow_runtime_get_path` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_runtime_get_path`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_runtime_path(out: *mut *const c_char) -> ipuflow_status {
+    ipuflow_runtime_get_path(out)
 }

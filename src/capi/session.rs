@@ -1,26 +1,25 @@
-//! `ipuflow_session` (a model loaded into ONNX Runtime, run over caller buffers) and `ipuflow_run_options`
-//! (per-run settings and the cancel token).
-
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
+//! `ipuflow_session`: a model loaded into ONNX Runtime, run over caller buffers, with where its nodes run.
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::Path;
 
 use super::env::ipuflow_env;
 use super::model::ipuflow_model;
+// The Rust paths of 0.1 (`capi::session::ipuflow_run_options_*`) keep working after the split into one file per
+// handle type.
+pub use super::run_options::*;
 use super::session_options::ipuflow_session_options;
 use super::tensor::{ipuflow_tensor, ipuflow_tensor_view, TensorHandle};
 use super::{
-    arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, enum_arg, guard, guard_value,
-    ipuflow_status, null_arg, out_ptr, write_out, BoxHandle,
+    arg_array, arg_bytes, arg_path, arg_wide_path, box_handle, c_string, check_index, enum_arg,
+    guard, guard_value, ipuflow_status, null_arg, opt_array, out_ptr, view_bytes, view_shape,
+    write_opt, write_out, BoxHandle,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipu::report::{CPU_EP, VITISAI_EP};
 use crate::runtime::{
-    DeviceUsed, ElementType, Environment, LogLevel, Placement, RunOptions, Session, SessionOptions,
-    TensorInfo, TensorMut, TensorRef,
+    DeviceUsed, ElementType, Environment, Placement, Session, SessionOptions, TensorInfo,
+    TensorMut, TensorRef,
 };
 
 /// A model loaded into ONNX Runtime, ready to run.
@@ -30,16 +29,6 @@ use crate::runtime::{
 /// the getters may be called on the same session from many threads at once. Strings and arrays the getters return
 /// are owned by the session and valid until it is freed.
 pub struct ipuflow_session {
-    _private: [u8; 0],
-}
-
-/// Per-run settings and a cancel token.
-///
-/// Created by `ipuflow_run_options_create`, freed by `ipuflow_run_options_free` (not while a run uses it). Pass it
-/// to `ipuflow_session_run`; `ipuflow_run_options_cancel` may be called from any thread while runs using it are in
-/// progress: they stop early and return IPUFLOW_STATUS_CANCELLED. One options object may serve concurrent runs.
-/// The setters are not thread-safe; cancel, reset and is_cancelled are.
-pub struct ipuflow_run_options {
     _private: [u8; 0],
 }
 
@@ -86,10 +75,6 @@ struct CPlacement {
 /// A subgraph's EP name and its nodes' [name, domain, op type].
 type CSubgraph = (CString, Vec<[CString; 3]>);
 
-fn cstring(s: &str) -> CString {
-    CString::new(s.replace('\0', "")).unwrap_or_default()
-}
-
 impl CPlacement {
     fn new(e: &crate::runtime::Execution) -> CPlacement {
         let subgraphs = e
@@ -102,16 +87,16 @@ impl CPlacement {
                         let nodes = sg
                             .nodes
                             .iter()
-                            .map(|n| [cstring(&n.name), cstring(&n.domain), cstring(&n.op_type)])
+                            .map(|n| [c_string(&n.name), c_string(&n.domain), c_string(&n.op_type)])
                             .collect();
-                        (cstring(&sg.ep_name), nodes)
+                        (c_string(&sg.ep_name), nodes)
                     })
                     .collect()
             })
             .unwrap_or_default();
         CPlacement {
-            fallback_reason: cstring(&e.fallback_reason),
-            cache_key: cstring(e.cache_key.as_deref().unwrap_or("")),
+            fallback_reason: c_string(&e.fallback_reason),
+            cache_key: c_string(e.cache_key.as_deref().unwrap_or("")),
             subgraphs,
         }
     }
@@ -127,14 +112,10 @@ impl SessionHandle {
             infos
                 .iter()
                 .map(|i| {
-                    let dim_names: Vec<CString> = i
-                        .dim_names
-                        .iter()
-                        .map(|n| CString::new(n.replace('\0', "")).unwrap_or_default())
-                        .collect();
+                    let dim_names: Vec<CString> = i.dim_names.iter().map(|n| c_string(n)).collect();
                     let dim_name_ptrs = dim_names.iter().map(|c| c.as_ptr()).collect();
                     CInfo {
-                        name: CString::new(i.name.replace('\0', "")).unwrap_or_default(),
+                        name: c_string(&i.name),
                         dim_names,
                         dim_name_ptrs,
                     }
@@ -158,15 +139,8 @@ impl SessionHandle {
         } else {
             (self.session.outputs(), &self.outputs, "output")
         };
-        let (i, c) = infos.get(index).zip(cinfos.get(index)).ok_or_else(|| {
-            Error::new(
-                ErrorKind::OutOfRange,
-                format!(
-                    "{what} index {index} is out of range: the model has {} {what}s",
-                    infos.len()
-                ),
-            )
-        })?;
+        let k = check_index(index, infos.len().min(cinfos.len()), what, "the model")?;
+        let (i, c) = (&infos[k], &cinfos[k]);
         debug_assert_eq!(c.dim_names.len(), i.shape.len());
         Ok(ipuflow_tensor_info {
             name: c.name.as_ptr(),
@@ -191,23 +165,19 @@ impl SessionHandle {
 }
 
 box_handle!(ipuflow_session => SessionHandle);
-box_handle!(ipuflow_run_options => RunOptions);
 
 /// The environment and options of a session creation: NULL environment = the live one or a default one.
 unsafe fn env_and_options(
     env: *const ipuflow_env,
     options: *const ipuflow_session_options,
 ) -> Result<(Environment, SessionOptions)> {
-    let env = if env.is_null() {
-        Environment::current_or_default()?
-    } else {
-        ipuflow_env::try_ref(env, "env")?.clone()
+    let env = match ipuflow_env::try_opt_ref(env) {
+        Some(e) => e.clone(),
+        None => Environment::current_or_default()?,
     };
-    let options = if options.is_null() {
-        SessionOptions::default()
-    } else {
-        ipuflow_session_options::try_ref(options, "options")?.clone()
-    };
+    let options = ipuflow_session_options::try_opt_ref(options)
+        .cloned()
+        .unwrap_or_default();
     Ok((env, options))
 }
 
@@ -239,7 +209,7 @@ unsafe fn create_from_path(
 /// IPUFLOW_STATUS_RUNTIME_NOT_FOUND / _INVALID / _TOO_OLD (automatic load), IPUFLOW_STATUS_RUNTIME (ONNX Runtime
 /// refused the model or an option; the message starts with ORT's error code name; an execution provider appended
 /// with `ipuflow_session_options_append_provider` that this ONNX Runtime does not have),
-/// IPUFLOW_STATUS_DEVICE_UNAVAILABLE (device IPU or AUTO under the STRICT fallback policy: the VitisAI EP could not
+/// IPUFLOW_STATUS_DEVICE_UNAVAILABLE (device NPU or AUTO under the STRICT fallback policy: the VitisAI EP could not
 /// be added, no NPU was detected (AUTO), or it took fewer nodes than the minimum; the message carries ONNX Runtime's
 /// own reason). Under the PREFER policy the session is created on the CPU instead: check
 /// `ipuflow_session_get_device` and `ipuflow_session_get_fallback_reason`. Thread-safe.
@@ -321,14 +291,18 @@ pub unsafe extern "C" fn ipuflow_session_create_from_model(
 
 /// Frees a session. `session` may be NULL (no-op). Must not be called while another thread uses the session.
 /// Tensors returned by its runs stay valid.
+///
+/// Never fails (returns nothing; a panic inside is contained).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_free(session: *mut ipuflow_session) {
     guard_value((), || ipuflow_session::free(session))
 }
 
 /// Gives the number of model inputs a run must feed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_input_count(
+pub unsafe extern "C" fn ipuflow_session_get_input_count(
     session: *const ipuflow_session,
     out: *mut usize,
 ) -> ipuflow_status {
@@ -340,9 +314,21 @@ pub unsafe extern "C" fn ipuflow_session_input_count(
     })
 }
 
-/// Gives the number of model outputs. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+/// Alias of `ipuflow_session_get_input_count` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_session_get_input_count`; ownership, NULL handling, errors and thread safety are as there.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_output_count(
+pub unsafe extern "C" fn ipuflow_session_input_count(
+    session: *const ipuflow_session,
+    out: *mut usize,
+) -> ipuflow_status {
+    ipuflow_session_get_input_count(session, out)
+}
+
+/// Gives the number of model outputs. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_get_output_count(
     session: *const ipuflow_session,
     out: *mut usize,
 ) -> ipuflow_status {
@@ -354,10 +340,20 @@ pub unsafe extern "C" fn ipuflow_session_output_count(
     })
 }
 
+/// Alias of `ipuflow_session_get_output_count` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_session_get_output_count`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_output_count(
+    session: *const ipuflow_session,
+    out: *mut usize,
+) -> ipuflow_status {
+    ipuflow_session_get_output_count(session, out)
+}
+
 /// Describes input `index` (0-based, model order). The pointers in `*out` are owned by the session.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_input_info(
+pub unsafe extern "C" fn ipuflow_session_get_input_info(
     session: *const ipuflow_session,
     index: usize,
     out: *mut ipuflow_tensor_info,
@@ -370,10 +366,21 @@ pub unsafe extern "C" fn ipuflow_session_input_info(
     })
 }
 
+/// Alias of `ipuflow_session_get_input_info` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_session_get_input_info`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_input_info(
+    session: *const ipuflow_session,
+    index: usize,
+    out: *mut ipuflow_tensor_info,
+) -> ipuflow_status {
+    ipuflow_session_get_input_info(session, index, out)
+}
+
 /// Describes output `index` (0-based, model order). The pointers in `*out` are owned by the session.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_output_info(
+pub unsafe extern "C" fn ipuflow_session_get_output_info(
     session: *const ipuflow_session,
     index: usize,
     out: *mut ipuflow_tensor_info,
@@ -384,6 +391,17 @@ pub unsafe extern "C" fn ipuflow_session_output_info(
         write_out(out, info);
         Ok(())
     })
+}
+
+/// Alias of `ipuflow_session_get_output_info` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_session_get_output_info`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_output_info(
+    session: *const ipuflow_session,
+    index: usize,
+    out: *mut ipuflow_tensor_info,
+) -> ipuflow_status {
+    ipuflow_session_get_output_info(session, index, out)
 }
 
 /// A view's fields as a core tensor (element type validated, pointers checked). `name` is e.g. "inputs[1]".
@@ -418,16 +436,8 @@ unsafe fn view_parts<'a>(
             ),
         ));
     }
-    let shape: &[i64] = if v.rank == 0 {
-        &[]
-    } else if v.shape.is_null() {
-        return Err(null_arg(&format!("{}.shape", name())));
-    } else {
-        std::slice::from_raw_parts(v.shape, v.rank)
-    };
-    if v.data.is_null() && v.byte_size != 0 {
-        return Err(null_arg(&format!("{}.data", name())));
-    }
+    let shape = view_shape(v.shape, v.rank, name)?;
+    view_bytes(v.data, v.byte_size, name)?;
     Ok((et, shape))
 }
 
@@ -518,19 +528,9 @@ pub unsafe extern "C" fn ipuflow_session_run(
     guard(|| {
         let h = ipuflow_session::try_ref(session, "session")?;
         let s = &h.session;
-        let ro = if run_options.is_null() {
-            None
-        } else {
-            Some(ipuflow_run_options::try_ref(run_options, "run_options")?)
-        };
-        if n_inputs > 0 {
-            if input_names.is_null() {
-                return Err(null_arg("input_names"));
-            }
-            if inputs.is_null() {
-                return Err(null_arg("inputs"));
-            }
-        }
+        let ro = ipuflow_run_options::try_opt_ref(run_options);
+        let input_names = arg_array(input_names, n_inputs, "input_names")?;
+        let inputs = arg_array(inputs, n_inputs, "inputs")?;
         if n_outputs == 0 {
             let names: Vec<String> = s
                 .outputs()
@@ -542,15 +542,12 @@ pub unsafe extern "C" fn ipuflow_session_run(
                 names.join(", ")
             )));
         }
-        if output_names.is_null() {
-            return Err(null_arg("output_names"));
-        }
+        let output_names = arg_array(output_names, n_outputs, "output_names")?;
 
         // STRING views of string inputs, converted first (the TensorRefs below borrow them; no allocation when a run
         // has none). The view of a non-string input is never read: its type mismatch is reported by the run.
         let is_string_input = |i: usize| -> Result<bool> {
-            let v = &*inputs.add(i);
-            let np = *input_names.add(i);
+            let (v, np) = (&inputs[i], input_names[i]);
             if v.element_type != super::tensor::IPUFLOW_ELEMENT_TYPE_STRING || np.is_null() {
                 return Ok(false);
             }
@@ -558,32 +555,26 @@ pub unsafe extern "C" fn ipuflow_session_run(
             Ok(s.inputs()[idx].element_type() == Some(ElementType::String))
         };
         let mut strings: Vec<Vec<&str>> = Vec::new();
-        for i in 0..n_inputs {
+        for (i, v) in inputs.iter().enumerate() {
             if is_string_input(i)? {
-                let v = &*inputs.add(i);
-                if v.data.is_null() && v.byte_size != 0 {
-                    return Err(null_arg(&format!("inputs[{i}].data")));
-                }
+                view_bytes(v.data, v.byte_size, &|| format!("inputs[{i}]"))?;
                 strings.push(view_strings(v, &|| format!("inputs[{i}]"))?);
             }
         }
         let mut strings = strings.iter();
         let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(n_inputs);
-        for i in 0..n_inputs {
-            let np = *input_names.add(i);
+        for (i, (&np, v)) in input_names.iter().zip(inputs).enumerate() {
             if np.is_null() {
                 return Err(null_arg(&format!("input_names[{i}]")));
             }
             let idx = s.input_index_bytes(CStr::from_ptr(np).to_bytes())?;
-            let v = &*inputs.add(i);
             let (et, shape) = view_parts(v, &|| format!("inputs[{i}]"), &s.inputs()[idx], "input")?;
             let t = if et != ElementType::String {
-                let data: &[u8] = if v.byte_size == 0 {
-                    &[]
-                } else {
-                    std::slice::from_raw_parts(v.data as *const u8, v.byte_size)
-                };
-                TensorRef::from_bytes(et, shape, data)
+                TensorRef::from_bytes(
+                    et,
+                    shape,
+                    view_bytes(v.data, v.byte_size, &|| String::new())?,
+                )
             } else if is_string_input(i)? {
                 TensorRef::from_strs(
                     shape,
@@ -597,21 +588,17 @@ pub unsafe extern "C" fn ipuflow_session_run(
             ins.push((idx, t));
         }
 
+        let prealloc = opt_array(preallocated_outputs, n_outputs);
         let mut outs: Vec<(usize, Option<TensorMut<'_>>)> = Vec::with_capacity(n_outputs);
         let mut need_slots = false;
-        for i in 0..n_outputs {
-            let np = *output_names.add(i);
+        for (i, &np) in output_names.iter().enumerate() {
             if np.is_null() {
                 return Err(null_arg(&format!("output_names[{i}]")));
             }
             let idx = s.output_index_bytes(CStr::from_ptr(np).to_bytes())?;
-            let buf = if preallocated_outputs.is_null() {
-                None
-            } else {
-                let v = &*preallocated_outputs.add(i);
-                if v.data.is_null() {
-                    None
-                } else {
+            // An entry with NULL data asks for an allocated output.
+            let buf = match prealloc.map(|views| &views[i]) {
+                Some(v) if !v.data.is_null() => {
                     let (et, shape) = view_parts(
                         v,
                         &|| format!("preallocated_outputs[{i}]"),
@@ -621,6 +608,7 @@ pub unsafe extern "C" fn ipuflow_session_run(
                     let data = std::slice::from_raw_parts_mut(v.data as *mut u8, v.byte_size);
                     Some(TensorMut::from_bytes(et, shape, data))
                 }
+                _ => None,
             };
             need_slots |= buf.is_none();
             outs.push((idx, buf));
@@ -645,116 +633,6 @@ pub unsafe extern "C" fn ipuflow_session_run(
     })
 }
 
-/// Creates run options (no tag, the session's log level, not cancelled).
-///
-/// - `out`: receives the new options on success (free with `ipuflow_run_options_free`); untouched on failure.
-///
-/// Loads ONNX Runtime automatically if needed. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, the RUNTIME_* load errors,
-/// IPUFLOW_STATUS_RUNTIME. Thread-safe.
-#[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_create(
-    out: *mut *mut ipuflow_run_options,
-) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let ro = RunOptions::new()?;
-        write_out(out, ipuflow_run_options::into_raw(ro));
-        Ok(())
-    })
-}
-
-/// Frees run options. `options` may be NULL (no-op). Must not be called while a run uses them.
-#[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_free(options: *mut ipuflow_run_options) {
-    guard_value((), || ipuflow_run_options::free(options))
-}
-
-/// Cancels every run using these options: runs in progress stop as soon as ONNX Runtime next checks (between
-/// nodes) and return IPUFLOW_STATUS_CANCELLED; later runs with these options fail at once until
-/// `ipuflow_run_options_reset`. Idempotent. Errors: IPUFLOW_STATUS_NULL_ARGUMENT.
-/// Thread-safe: meant to be called from another thread than the one running.
-#[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_cancel(
-    options: *const ipuflow_run_options,
-) -> ipuflow_status {
-    guard(|| {
-        ipuflow_run_options::try_ref(options, "options")?.cancel();
-        Ok(())
-    })
-}
-
-/// Clears the cancel flag so the options can be used again. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
-#[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_reset(
-    options: *const ipuflow_run_options,
-) -> ipuflow_status {
-    guard(|| {
-        ipuflow_run_options::try_ref(options, "options")?.reset();
-        Ok(())
-    })
-}
-
-/// Gives 1 if the options are cancelled, else 0. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
-#[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_is_cancelled(
-    options: *const ipuflow_run_options,
-    out: *mut i32,
-) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let c = ipuflow_run_options::try_ref(options, "options")?.is_cancelled();
-        write_out(out, c as i32);
-        Ok(())
-    })
-}
-
-/// Sets a tag shown in ONNX Runtime's log messages of these runs (UTF-8, copied).
-/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8. Not thread-safe.
-#[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_set_tag(
-    options: *mut ipuflow_run_options,
-    tag: *const c_char,
-) -> ipuflow_status {
-    guard(|| {
-        let o = ipuflow_run_options::try_mut(options, "options")?;
-        o.set_tag(arg_str(tag, "tag")?)
-    })
-}
-
-/// Sets the minimum log severity of these runs (an `IPUFLOW_LOG_LEVEL_*`).
-/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe.
-#[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_set_log_level(
-    options: *mut ipuflow_run_options,
-    log_level: i32,
-) -> ipuflow_status {
-    guard(|| {
-        let o = ipuflow_run_options::try_mut(options, "options")?;
-        let level: LogLevel = enum_arg(
-            log_level,
-            "log_level",
-            "IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)",
-        )?;
-        o.set_log_level(level)
-    })
-}
-
-/// Adds an ONNX Runtime run config entry (`AddRunConfigEntry`), e.g. "memory.enable_memory_arena_shrinkage" =
-/// "cpu:0". Both strings UTF-8, copied.
-/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty key),
-/// IPUFLOW_STATUS_RUNTIME (refused by ORT). Not thread-safe.
-#[no_mangle]
-pub unsafe extern "C" fn ipuflow_run_options_add_config_entry(
-    options: *mut ipuflow_run_options,
-    key: *const c_char,
-    value: *const c_char,
-) -> ipuflow_status {
-    guard(|| {
-        let o = ipuflow_run_options::try_mut(options, "options")?;
-        o.add_config_entry(arg_str(key, "key")?, arg_str(value, "value")?)
-    })
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Where the session runs
 
@@ -762,6 +640,8 @@ pub unsafe extern "C" fn ipuflow_run_options_add_config_entry(
 /// (at least one, and at least the minimum fraction set by `ipuflow_session_options_set_fallback`), else
 /// `IPUFLOW_DEVICE_CPU` (also after a PREFER fallback: see `ipuflow_session_get_fallback_reason`).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_get_device(
     session: *const ipuflow_session,
@@ -779,7 +659,7 @@ pub unsafe extern "C" fn ipuflow_session_get_device(
     })
 }
 
-/// Gives why the NPU is not used although it was requested (IPU or AUTO under the PREFER policy), with ONNX
+/// Gives why the NPU is not used although it was requested (NPU or AUTO under the PREFER policy), with ONNX
 /// Runtime's own reason text, e.g. "the VitisAI execution provider could not be added: ...; the session runs on
 /// the CPU (0 of 63 nodes (0.0%) on the NPU)". "" when the NPU is used or was not requested.
 /// `*out` is owned by the session (valid until `ipuflow_session_free`).
@@ -843,6 +723,8 @@ pub struct ipuflow_placement_summary {
 
 /// Summarizes where the session's nodes run, like the VitisAI EP's "No. of Operators : NPU n CPU m" line.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_get_placement_summary(
     session: *const ipuflow_session,
@@ -903,8 +785,10 @@ fn placement_of(h: &SessionHandle) -> Result<&[CSubgraph]> {
 /// Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
 /// Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_placement_subgraph_count(
+pub unsafe extern "C" fn ipuflow_session_placement_get_subgraph_count(
     session: *const ipuflow_session,
     out_count: *mut usize,
 ) -> ipuflow_status {
@@ -915,6 +799,16 @@ pub unsafe extern "C" fn ipuflow_session_placement_subgraph_count(
         write_out(out, n);
         Ok(())
     })
+}
+
+/// Alias of `ipuflow_session_placement_get_subgraph_count` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_session_placement_get_subgraph_count`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_placement_subgraph_count(
+    session: *const ipuflow_session,
+    out_count: *mut usize,
+) -> ipuflow_status {
+    ipuflow_session_placement_get_subgraph_count(session, out_count)
 }
 
 /// Describes subgraph `index` of the placement: the EP name ONNX Runtime gives ("VitisAIExecutionProvider",
@@ -931,21 +825,9 @@ pub unsafe extern "C" fn ipuflow_session_placement_get_subgraph(
     guard(|| {
         let h = ipuflow_session::try_ref(session, "session")?;
         let sgs = placement_of(h)?;
-        let (name, nodes) = sgs.get(index).ok_or_else(|| {
-            Error::new(
-                ErrorKind::OutOfRange,
-                format!(
-                    "subgraph index {index} is out of range: the placement has {} subgraphs",
-                    sgs.len()
-                ),
-            )
-        })?;
-        if !ep_name.is_null() {
-            write_out(ep_name, name.as_ptr());
-        }
-        if !node_count.is_null() {
-            write_out(node_count, nodes.len());
-        }
+        let (name, nodes) = &sgs[check_index(index, sgs.len(), "subgraph", "the placement")?];
+        write_opt(ep_name, name.as_ptr());
+        write_opt(node_count, nodes.len());
         Ok(())
     })
 }
@@ -964,6 +846,8 @@ pub struct ipuflow_placed_node {
 /// Describes node `node_index` of subgraph `subgraph_index`.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_OUT_OF_RANGE (either index), IPUFLOW_STATUS_UNSUPPORTED
 /// (placement unavailable). Thread-safe.
+///
+/// Ownership: the strings in `*out` are owned by the session, valid until `ipuflow_session_free`.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_placement_get_node(
     session: *const ipuflow_session,
@@ -975,18 +859,9 @@ pub unsafe extern "C" fn ipuflow_session_placement_get_node(
         let out = out_ptr(out, "out")?;
         let h = ipuflow_session::try_ref(session, "session")?;
         let sgs = placement_of(h)?;
-        let (_, nodes) = sgs.get(subgraph_index).ok_or_else(|| {
-            Error::new(
-                ErrorKind::OutOfRange,
-                format!("subgraph index {subgraph_index} is out of range: the placement has {} subgraphs", sgs.len()),
-            )
-        })?;
-        let n = nodes.get(node_index).ok_or_else(|| {
-            Error::new(
-                ErrorKind::OutOfRange,
-                format!("node index {node_index} is out of range: subgraph {subgraph_index} has {} nodes", nodes.len()),
-            )
-        })?;
+        let (_, nodes) = &sgs[check_index(subgraph_index, sgs.len(), "subgraph", "the placement")?];
+        let owner = format!("subgraph {subgraph_index}");
+        let n = &nodes[check_index(node_index, nodes.len(), "node", &owner)?];
         write_out(
             out,
             ipuflow_placed_node {
@@ -1006,7 +881,7 @@ pub unsafe extern "C" fn ipuflow_session_placement_get_node(
 /// `*out` is a new string owned by the caller: free it with `ipuflow_string_free`.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_session_placement_json(
+pub unsafe extern "C" fn ipuflow_session_placement_to_json(
     session: *const ipuflow_session,
     out: *mut *mut c_char,
 ) -> ipuflow_status {
@@ -1017,4 +892,14 @@ pub unsafe extern "C" fn ipuflow_session_placement_json(
         write_out(out, super::string_to_c(json));
         Ok(())
     })
+}
+
+/// Alias of `ipuflow_session_placement_to_json` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_session_placement_to_json`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_placement_json(
+    session: *const ipuflow_session,
+    out: *mut *mut c_char,
+) -> ipuflow_status {
+    ipuflow_session_placement_to_json(session, out)
 }

@@ -1,18 +1,15 @@
 //! `ipuflow_session_options`: the settings of a session, collected before the session is created.
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::c_char;
 
 use super::{
-    arg_path, arg_str, arg_wide_path, box_handle, enum_arg, guard, guard_value, ipuflow_status,
-    out_ptr, write_out, BoxHandle,
+    arg_array, arg_str, box_handle, enum_arg, flag_or, guard, guard_value, ipuflow_status,
+    opt_path, opt_str, opt_wide_path, out_ptr, write_out, BoxHandle,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::{
-    ExecutionMode, FallbackPolicy, GraphOptimizationLevel, LogLevel, SessionDevice, SessionOptions,
+    ExecutionMode, FallbackPolicy, GraphOptimizationLevel, LoadCancel, LogLevel, SessionDevice,
+    SessionOptions,
 };
 
 /// Graph optimization: none.
@@ -54,15 +51,21 @@ pub unsafe extern "C" fn ipuflow_session_options_create(
 ) -> ipuflow_status {
     guard(|| {
         let out = out_ptr(out, "out")?;
-        write_out(
-            out,
-            ipuflow_session_options::into_raw(SessionOptions::default()),
-        );
+        // Every C options object has its load-cancel token, so `ipuflow_session_options_cancel_load` can take a
+        // `const` pointer while a creation reads the same object on another thread.
+        let options = SessionOptions {
+            load_cancel: Some(LoadCancel::new()),
+            ..SessionOptions::default()
+        };
+        write_out(out, ipuflow_session_options::into_raw(options));
         Ok(())
     })
 }
 
 /// Frees session options. `options` may be NULL (no-op). Sessions already created are not affected.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_free(options: *mut ipuflow_session_options) {
     guard_value((), || ipuflow_session_options::free(options))
@@ -89,6 +92,8 @@ fn threads(v: i32, name: &str) -> Result<Option<u32>> {
 /// Sets the number of threads of the session's intra-op pool; 0 (the default) lets ONNX Runtime choose (one per
 /// physical core). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
 /// IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_intra_op_threads(
     options: *mut ipuflow_session_options,
@@ -103,6 +108,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_intra_op_threads(
 /// Sets the number of inter-op threads (used in parallel execution mode); 0 (the default) lets ONNX Runtime
 /// choose. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (negative),
 /// IPUFLOW_STATUS_LIMIT_EXCEEDED (over 1024, docs/SECURITY.md).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_inter_op_threads(
     options: *mut ipuflow_session_options,
@@ -116,6 +123,9 @@ pub unsafe extern "C" fn ipuflow_session_options_set_inter_op_threads(
 
 /// Sets the graph optimization level, an `IPUFLOW_GRAPH_OPTIMIZATION_*` value.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+/// on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_graph_optimization(
     options: *mut ipuflow_session_options,
@@ -133,6 +143,9 @@ pub unsafe extern "C" fn ipuflow_session_options_set_graph_optimization(
 
 /// Sets the execution mode, an `IPUFLOW_EXECUTION_MODE_*` value.
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+/// on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_execution_mode(
     options: *mut ipuflow_session_options,
@@ -148,38 +161,34 @@ pub unsafe extern "C" fn ipuflow_session_options_set_execution_mode(
     })
 }
 
-fn flag(v: i32, name: &str) -> Result<bool> {
-    match v {
-        0 => Ok(false),
-        1 => Ok(true),
-        _ => Err(Error::invalid_argument(format!(
-            "argument '{name}' is {v}; it must be 0 or 1"
-        ))),
-    }
-}
-
 /// Asks for deterministic kernels (1) or not (0, the default).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+/// on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_deterministic(
     options: *mut ipuflow_session_options,
     enable: i32,
 ) -> ipuflow_status {
     with(options, |o| {
-        o.deterministic_compute = flag(enable, "enable")?;
+        o.deterministic_compute = flag_or(enable, "enable", ErrorKind::InvalidArgument)?;
         Ok(())
     })
 }
 
 /// Turns ONNX Runtime's CPU memory arena on (1, the default) or off (0: lower peak memory, slower allocation).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (not 0 or 1).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied). Not thread-safe
+/// on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_memory_arena(
     options: *mut ipuflow_session_options,
     enable: i32,
 ) -> ipuflow_status {
     with(options, |o| {
-        o.memory_arena = flag(enable, "enable")?;
+        o.memory_arena = flag_or(enable, "enable", ErrorKind::InvalidArgument)?;
         Ok(())
     })
 }
@@ -187,33 +196,29 @@ pub unsafe extern "C" fn ipuflow_session_options_set_memory_arena(
 /// Enables profiling: a Chrome-trace JSON file `<prefix>_<timestamp>.json` is written when the session is freed.
 /// `prefix` is a UTF-8 path prefix (copied), or NULL to disable profiling (the default).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_profiling(
     options: *mut ipuflow_session_options,
     prefix: *const c_char,
 ) -> ipuflow_status {
     with(options, |o| {
-        o.profiling_prefix = if prefix.is_null() {
-            None
-        } else {
-            Some(unsafe { arg_path(prefix, "prefix") }?)
-        };
+        o.profiling_prefix = unsafe { opt_path(prefix, "prefix") }?;
         Ok(())
     })
 }
 
 /// Same as `ipuflow_session_options_set_profiling` with a NUL-terminated UTF-16 prefix (`wchar_t*` on Windows).
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_profiling_w(
     options: *mut ipuflow_session_options,
     prefix: *const u16,
 ) -> ipuflow_status {
     with(options, |o| {
-        o.profiling_prefix = if prefix.is_null() {
-            None
-        } else {
-            Some(unsafe { arg_wide_path(prefix, "prefix") }?)
-        };
+        o.profiling_prefix = unsafe { opt_wide_path(prefix, "prefix") }?;
         Ok(())
     })
 }
@@ -221,33 +226,29 @@ pub unsafe extern "C" fn ipuflow_session_options_set_profiling_w(
 /// Makes session creation save the optimized graph to `path` (UTF-8, copied); NULL turns it off (the default).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT ("").
 /// A path ONNX Runtime cannot write makes session creation fail with IPUFLOW_STATUS_RUNTIME.
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path(
     options: *mut ipuflow_session_options,
     path: *const c_char,
 ) -> ipuflow_status {
     with(options, |o| {
-        o.optimized_model_path = if path.is_null() {
-            None
-        } else {
-            Some(unsafe { arg_path(path, "path") }?)
-        };
+        o.optimized_model_path = unsafe { opt_path(path, "path") }?;
         Ok(())
     })
 }
 
 /// Same as `ipuflow_session_options_set_optimized_model_path` with a NUL-terminated UTF-16 path.
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path_w(
     options: *mut ipuflow_session_options,
     path: *const u16,
 ) -> ipuflow_status {
     with(options, |o| {
-        o.optimized_model_path = if path.is_null() {
-            None
-        } else {
-            Some(unsafe { arg_wide_path(path, "path") }?)
-        };
+        o.optimized_model_path = unsafe { opt_wide_path(path, "path") }?;
         Ok(())
     })
 }
@@ -255,6 +256,8 @@ pub unsafe extern "C" fn ipuflow_session_options_set_optimized_model_path_w(
 /// Sets the session's log id (UTF-8, copied; NULL restores the default) and minimum log severity
 /// (`IPUFLOW_LOG_LEVEL_*`, or -1 for the environment's level).
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ENUM.
+///
+/// Not thread-safe on the same options object (setters).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_logging(
     options: *mut ipuflow_session_options,
@@ -271,11 +274,7 @@ pub unsafe extern "C" fn ipuflow_session_options_set_logging(
                 "-1 or IPUFLOW_LOG_LEVEL_VERBOSE..IPUFLOW_LOG_LEVEL_FATAL (0..4)",
             )?)
         };
-        let id = if log_id.is_null() {
-            None
-        } else {
-            Some(unsafe { arg_str(log_id, "log_id") }?.to_string())
-        };
+        let id = unsafe { opt_str(log_id, "log_id") }?.map(str::to_string);
         o.log_id = id;
         o.log_level = level;
         Ok(())
@@ -317,7 +316,11 @@ pub unsafe extern "C" fn ipuflow_session_options_add_config_entry(
 pub const IPUFLOW_SESSION_DEVICE_CPU: i32 = 0;
 /// Session device: the Ryzen AI NPU through the VitisAI execution provider; nodes it does not take run on the CPU.
 /// The fallback policy (default STRICT) decides what happens when the NPU cannot be used.
+pub const IPUFLOW_SESSION_DEVICE_NPU: i32 = 1;
+/// Alias of `IPUFLOW_SESSION_DEVICE_NPU` (the same value), its 0.1 name; new code uses `IPUFLOW_SESSION_DEVICE_NPU`.
 pub const IPUFLOW_SESSION_DEVICE_IPU: i32 = 1;
+// A literal above (cbindgen writes it as is: the 0.1 header's `#define ... 1` stays identical); always the same value.
+const _: () = assert!(IPUFLOW_SESSION_DEVICE_IPU == IPUFLOW_SESSION_DEVICE_NPU);
 /// Session device: the NPU when `ipuflow_npu_detect` finds one and the VitisAI EP works, else the CPU (default
 /// policy PREFER). The detected device's `target` is used unless the host set one.
 pub const IPUFLOW_SESSION_DEVICE_AUTO: i32 = 2;
@@ -329,14 +332,16 @@ pub const IPUFLOW_FALLBACK_STRICT: i32 = 0;
 /// and sent as a warning to the environment's log callback, if it has one (ipuflow itself never prints).
 pub const IPUFLOW_FALLBACK_PREFER: i32 = 1;
 
-/// Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_IPU` or `_AUTO`.
+/// Selects where sessions run: `IPUFLOW_SESSION_DEVICE_CPU` (default), `_NPU` (also spelled `_IPU`) or `_AUTO`.
 ///
-/// With IPU or AUTO, session creation appends the VitisAI execution provider with the options set by
+/// With NPU or AUTO, session creation appends the VitisAI execution provider with the options set by
 /// `ipuflow_session_options_set_provider_option` plus a `cache_key` computed from the model bytes, the ONNX
 /// Runtime version and the options (unless one was set), so a changed model, runtime or option set never loads a
 /// stale compiled model. The key used is given by `ipuflow_session_get_cache_key`.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe (setters).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_device(
     options: *mut ipuflow_session_options,
@@ -346,7 +351,7 @@ pub unsafe extern "C" fn ipuflow_session_options_set_device(
         o.device = enum_arg::<SessionDevice>(
             device,
             "device",
-            "IPUFLOW_SESSION_DEVICE_CPU (0), IPUFLOW_SESSION_DEVICE_IPU (1), IPUFLOW_SESSION_DEVICE_AUTO (2)",
+            "IPUFLOW_SESSION_DEVICE_CPU (0), IPUFLOW_SESSION_DEVICE_NPU (1), IPUFLOW_SESSION_DEVICE_AUTO (2)",
         )?;
         Ok(())
     })
@@ -355,10 +360,12 @@ pub unsafe extern "C" fn ipuflow_session_options_set_device(
 /// Sets the fallback policy (`IPUFLOW_FALLBACK_STRICT` or `IPUFLOW_FALLBACK_PREFER`) and the minimum share of the
 /// model's nodes (after ONNX Runtime's optimizations) that must be assigned to the NPU for it to count as used,
 /// between 0 and 1. The NPU always needs at least one node. Without this call the policy is STRICT for
-/// IPUFLOW_SESSION_DEVICE_IPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
+/// IPUFLOW_SESSION_DEVICE_NPU and PREFER for IPUFLOW_SESSION_DEVICE_AUTO, with a minimum of 0.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (`policy`), IPUFLOW_STATUS_INVALID_ARGUMENT
 /// (`min_npu_fraction` NaN or outside [0, 1]). Nothing is changed on error. Not thread-safe (setters).
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_session_options_set_fallback(
     options: *mut ipuflow_session_options,
@@ -377,7 +384,7 @@ pub unsafe extern "C" fn ipuflow_session_options_set_fallback(
     })
 }
 
-/// Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_IPU / _AUTO), e.g. "target" = "X2",
+/// Adds a VitisAI execution-provider option (used with IPUFLOW_SESSION_DEVICE_NPU / _AUTO), e.g. "target" = "X2",
 /// "cache_dir", "config_file", "opt_level". Legacy (Ryzen AI <= 1.3) camelCase names are accepted and renamed;
 /// unknown names are passed to the EP unchanged. Each value is checked at once together with the options given
 /// before: `target` X1/X2, `encryption_key` 64 hex chars, `opt_level` 0/1/2/3/65536, 0/1 flags, `config_file` and
@@ -420,21 +427,86 @@ pub unsafe extern "C" fn ipuflow_session_options_append_provider(
 ) -> ipuflow_status {
     with(options, |o| {
         let name = unsafe { arg_str(name, "name") }?;
+        let keys = unsafe { arg_array(keys, n, "keys") }?;
+        let values = unsafe { arg_array(values, n, "values") }?;
         let mut pairs = Vec::with_capacity(n);
-        if n > 0 {
-            if keys.is_null() {
-                return Err(super::null_arg("keys"));
-            }
-            if values.is_null() {
-                return Err(super::null_arg("values"));
-            }
-            for i in 0..n {
-                let k = unsafe { arg_str(*keys.add(i), &format!("keys[{i}]")) }?;
-                let v = unsafe { arg_str(*values.add(i), &format!("values[{i}]")) }?;
-                pairs.push((k.to_string(), v.to_string()));
-            }
+        for (i, (&k, &v)) in keys.iter().zip(values).enumerate() {
+            let k = unsafe { arg_str(k, &format!("keys[{i}]")) }?;
+            let v = unsafe { arg_str(v, &format!("values[{i}]")) }?;
+            pairs.push((k.to_string(), v.to_string()));
         }
         o.execution_provider(name, pairs)?;
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Cancelling session creation
+
+fn load_cancel_of<'a>(options: *const ipuflow_session_options) -> Result<&'a LoadCancel> {
+    let o = unsafe { ipuflow_session_options::try_ref(options, "options") }?;
+    o.load_cancel
+        .as_ref()
+        .ok_or_else(|| Error::internal("session options without a load-cancel token"))
+}
+
+/// Cancels every session creation (`ipuflow_session_create*`) that uses these options, now and until
+/// `ipuflow_session_options_reset_load_cancel`: each returns IPUFLOW_STATUS_CANCELLED and no session. An NPU
+/// compile can take a minute; this stops it from another thread.
+///
+/// How soon a creation in progress stops depends on the loaded ONNX Runtime (`ipuflow_runtime_get_api_version`):
+/// from 1.22 (C API 22) ipuflow sets ONNX Runtime's load cancellation flag, which it checks between its loading,
+/// optimization, partitioning and compilation steps; with 1.19 to 1.21 ipuflow checks at its own phase boundaries
+/// only (before the session options are built, before the NPU attempt and the CPU fallback, and when ONNX Runtime
+/// returns the session, which is then released), so the call in progress runs until ONNX Runtime returns.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Idempotent. Thread-safe: meant to be called from another thread while a
+/// creation reads the same options; the options object must stay alive until this call returns.
+///
+/// Ownership: nothing is kept or transferred.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_options_cancel_load(
+    options: *const ipuflow_session_options,
+) -> ipuflow_status {
+    guard(|| {
+        load_cancel_of(options)?.cancel();
+        Ok(())
+    })
+}
+
+/// Clears the load cancellation set by `ipuflow_session_options_cancel_load`, so that later creations with these
+/// options proceed. A creation already stopped stays stopped.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: nothing is kept or transferred.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_options_reset_load_cancel(
+    options: *const ipuflow_session_options,
+) -> ipuflow_status {
+    guard(|| {
+        load_cancel_of(options)?.reset();
+        Ok(())
+    })
+}
+
+/// Gives 1 if creations with these options are cancelled (`ipuflow_session_options_cancel_load` was called and
+/// not reset), else 0.
+///
+/// - `out`: receives the flag on success.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_options_get_load_cancelled(
+    options: *const ipuflow_session_options,
+    out: *mut i32,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let c = load_cancel_of(options)?.is_cancelled();
+        write_out(out, c as i32);
         Ok(())
     })
 }

@@ -1,14 +1,11 @@
 //! Tensors at the C boundary: element types, `ipuflow_tensor_view` (caller memory) and `ipuflow_tensor` (an output
 //! allocated by ONNX Runtime and owned by the caller).
 
-#![allow(non_camel_case_types)]
-// Each export's safety contract is its C documentation (pointer validity, ownership, thread safety).
-#![allow(clippy::missing_safety_doc)]
-
 use std::ffi::{c_char, c_void};
 
 use super::{
-    box_handle, enum_arg, guard, guard_value, ipuflow_status, out_ptr, write_out, BoxHandle,
+    box_handle, enum_arg, guard, guard_value, ipuflow_status, out_ptr, write_opt, write_out,
+    BoxHandle,
 };
 use crate::error::{Error, ErrorKind};
 use crate::runtime::{ElementType, Tensor};
@@ -193,7 +190,7 @@ pub unsafe extern "C" fn ipuflow_tensor_get_view(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`tensor`). Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_tensor_data(
+pub unsafe extern "C" fn ipuflow_tensor_get_data(
     tensor: *const ipuflow_tensor,
     data: *mut *mut c_void,
     byte_size: *mut usize,
@@ -201,14 +198,21 @@ pub unsafe extern "C" fn ipuflow_tensor_data(
     guard(|| {
         let h = ipuflow_tensor::try_ref(tensor, "tensor")?;
         let (p, n) = h.data();
-        if !data.is_null() {
-            write_out(data, p);
-        }
-        if !byte_size.is_null() {
-            write_out(byte_size, n);
-        }
+        write_opt(data, p);
+        write_opt(byte_size, n);
         Ok(())
     })
+}
+
+/// Alias of `ipuflow_tensor_get_data` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_tensor_get_data`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_tensor_data(
+    tensor: *const ipuflow_tensor,
+    data: *mut *mut c_void,
+    byte_size: *mut usize,
+) -> ipuflow_status {
+    ipuflow_tensor_get_data(tensor, data, byte_size)
 }
 
 /// Gives the byte length (without the terminating NUL) of each string of a STRING tensor, in element order: the
@@ -220,7 +224,7 @@ pub unsafe extern "C" fn ipuflow_tensor_data(
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_TENSOR_MISMATCH (not a STRING tensor). Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_tensor_string_lengths(
+pub unsafe extern "C" fn ipuflow_tensor_get_string_lengths(
     tensor: *const ipuflow_tensor,
     out_lengths: *mut *const usize,
     out_count: *mut usize,
@@ -251,8 +255,22 @@ pub unsafe extern "C" fn ipuflow_tensor_string_lengths(
     })
 }
 
+/// Alias of `ipuflow_tensor_get_string_lengths` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_tensor_get_string_lengths`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_tensor_string_lengths(
+    tensor: *const ipuflow_tensor,
+    out_lengths: *mut *const usize,
+    out_count: *mut usize,
+) -> ipuflow_status {
+    ipuflow_tensor_get_string_lengths(tensor, out_lengths, out_count)
+}
+
 /// Frees a tensor returned by a run. `tensor` may be NULL (no-op). Pointers obtained from it become invalid.
 /// Must not race with other calls on the same tensor.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_tensor_free(tensor: *mut ipuflow_tensor) {
     guard_value((), || ipuflow_tensor::free(tensor))
@@ -265,8 +283,10 @@ pub unsafe extern "C" fn ipuflow_tensor_free(tensor: *mut ipuflow_tensor) {
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown type),
 /// IPUFLOW_STATUS_UNSUPPORTED (INT4/UINT4/INT2/UINT2: several elements share a byte; n elements take (n + 1) / 2
 /// resp. (n + 3) / 4 bytes). Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
 #[no_mangle]
-pub unsafe extern "C" fn ipuflow_element_type_size(
+pub unsafe extern "C" fn ipuflow_element_type_get_size(
     element_type: i32,
     out: *mut usize,
 ) -> ipuflow_status {
@@ -290,4 +310,14 @@ pub unsafe extern "C" fn ipuflow_element_type_size(
         write_out(out, size);
         Ok(())
     })
+}
+
+/// Alias of `ipuflow_element_type_get_size` (its 0.1 name), kept as a real exported symbol.
+/// New code uses `ipuflow_element_type_get_size`; ownership, NULL handling, errors and thread safety are as there.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_element_type_size(
+    element_type: i32,
+    out: *mut usize,
+) -> ipuflow_status {
+    ipuflow_element_type_get_size(element_type, out)
 }

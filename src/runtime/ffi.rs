@@ -67,8 +67,14 @@ pub(crate) struct OrtError {
 
 impl OrtError {
     pub fn into_error(self) -> Error {
+        // ORT_MODEL_LOAD_CANCELED: the load cancellation flag of the session options stopped a creation.
+        let kind = if self.code == 12 {
+            ErrorKind::Cancelled
+        } else {
+            ErrorKind::Runtime
+        };
         Error::new(
-            ErrorKind::Runtime,
+            kind,
             format!("{}: {}", error_code_name(self.code), self.message),
         )
     }

@@ -24,6 +24,8 @@ pub use loader::{Runtime, RuntimeSource, ENV_VAR, MIN_API_VERSION};
 pub use npu::{
     DeviceUsed, Execution, ExecutionProvider, FallbackPolicy, NpuFraction, Placement, SessionDevice,
 };
-pub use options::{ExecutionMode, GraphOptimizationLevel, SessionOptions};
+pub use options::{
+    ExecutionMode, GraphOptimizationLevel, LoadCancel, SessionOptions, LOAD_CANCEL_API_VERSION,
+};
 pub use session::{RunOptions, Session, TensorInfo, ValueKind};
 pub use tensor::{Element, ElementType, Tensor, TensorMut, TensorRef};

@@ -5,6 +5,8 @@
 //! struct into an `OrtSessionOptions` at session creation.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ort_sys::OrtSessionOptions;
 
@@ -12,7 +14,7 @@ use super::env::{Environment, LogLevel};
 use super::ffi::{c_string, os_string};
 use super::loader::Runtime;
 use super::npu::{ExecutionProvider, FallbackPolicy, NpuFraction, SessionDevice};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// How much ONNX Runtime rewrites the graph before running it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -96,6 +98,115 @@ pub struct SessionOptions {
     pub vitisai_options: Vec<(String, String)>,
     /// Other execution providers, appended by name in this order before the NPU.
     pub execution_providers: Vec<ExecutionProvider>,
+    /// Cancels session creations that use these options (or a clone of them), from another thread; see
+    /// [`LoadCancel`] and [`SessionOptions::load_cancel`].
+    pub load_cancel: Option<LoadCancel>,
+}
+
+/// The ONNX Runtime C API version that added `SessionOptionsSetLoadCancellationFlag` (ONNX Runtime 1.22).
+pub const LOAD_CANCEL_API_VERSION: u32 = 22;
+
+/// A cancel token for session creation, shared by clones: [`LoadCancel::cancel`] from any thread makes every
+/// session creation using it fail with [`ErrorKind::Cancelled`] until [`LoadCancel::reset`].
+///
+/// How soon a creation in progress stops depends on the runtime. With ONNX Runtime 1.22 or newer (C API 22) the
+/// runtime's own load cancellation flag is set on the creation's `OrtSessionOptions`, and ONNX Runtime stops at
+/// its next check (between graph loading, optimization, partitioning and EP compilation steps). With an older
+/// runtime (1.19 to 1.21) ipuflow checks the token at its own phase boundaries only: before the options are built,
+/// before each attempt (NPU, then the CPU fallback) and when ONNX Runtime returns the session, which is then
+/// released. Either way a cancelled creation returns no session.
+#[derive(Clone, Debug, Default)]
+pub struct LoadCancel(Arc<LoadCancelInner>);
+
+#[derive(Debug, Default)]
+struct LoadCancelInner {
+    cancelled: AtomicBool,
+    /// The `OrtSessionOptions` of creations in progress, by id: `cancel` sets ORT's flag on each. A mutex (not an
+    /// atomic list) so that an entry is never used after its options are released.
+    live: Mutex<Vec<LiveOptions>>,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug)]
+struct LiveOptions {
+    id: u64,
+    rt: &'static Runtime,
+    raw: *mut OrtSessionOptions,
+}
+
+// SAFETY: `raw` is only used under the `live` mutex, and unregistered (under it) before it is released.
+unsafe impl Send for LiveOptions {}
+
+impl PartialEq for LoadCancel {
+    /// Two tokens are equal when they are the same token (clones of one another).
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for LoadCancel {}
+
+impl LoadCancel {
+    pub fn new() -> LoadCancel {
+        LoadCancel::default()
+    }
+
+    /// Cancels every creation using this token, now and until [`LoadCancel::reset`]. Idempotent; any thread.
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        let live = self.0.live.lock().unwrap_or_else(|e| e.into_inner());
+        for l in live.iter() {
+            set_ort_load_cancel(l.rt, l.raw);
+        }
+    }
+
+    /// Clears the cancellation, so that later creations proceed.
+    pub fn reset(&self) {
+        self.0.cancelled.store(false, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// `Err(Cancelled)` when cancelled: `what` names the phase that noticed it.
+    pub(crate) fn check(&self, what: &str) -> Result<()> {
+        if self.is_cancelled() {
+            return Err(cancelled(what));
+        }
+        Ok(())
+    }
+
+    /// Registers the options of a creation in progress; fails at once if already cancelled. The check and the
+    /// registration happen under the lock `cancel` takes, so a cancel never slips between them.
+    fn register(&self, rt: &'static Runtime, raw: *mut OrtSessionOptions) -> Result<u64> {
+        let mut live = self.0.live.lock().unwrap_or_else(|e| e.into_inner());
+        self.check("before the session options were built")?;
+        let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
+        live.push(LiveOptions { id, rt, raw });
+        Ok(id)
+    }
+
+    fn unregister(&self, id: u64) {
+        let mut live = self.0.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|l| l.id != id);
+    }
+}
+
+fn cancelled(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Cancelled,
+        format!("session creation was cancelled ({what})"),
+    )
+}
+
+/// Sets ONNX Runtime's load cancellation flag when the runtime has it (C API 22); older runtimes rely on ipuflow's
+/// own checks. A failure to set it is not an error: the phase checks still stop the creation.
+fn set_ort_load_cancel(rt: &Runtime, raw: *mut OrtSessionOptions) {
+    if rt.api_version() >= LOAD_CANCEL_API_VERSION {
+        let f = ort_fn!(rt, SessionOptionsSetLoadCancellationFlag);
+        let status = unsafe { f(raw, true) };
+        let _ = super::ffi::take_status(rt, status);
+    }
 }
 
 impl Default for SessionOptions {
@@ -117,6 +228,7 @@ impl Default for SessionOptions {
             min_npu_fraction: NpuFraction::default(),
             vitisai_options: Vec::new(),
             execution_providers: Vec::new(),
+            load_cancel: None,
         }
     }
 }
@@ -124,6 +236,20 @@ impl Default for SessionOptions {
 impl SessionOptions {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The cancel token of these options (created on first use; clones of the options share it): call
+    /// [`LoadCancel::cancel`] on it from another thread to stop a session creation that uses these options.
+    pub fn load_cancel(&mut self) -> LoadCancel {
+        self.load_cancel.get_or_insert_with(LoadCancel::new).clone()
+    }
+
+    /// `Err(Cancelled)` when the options' token is cancelled; `what` names the phase.
+    pub(crate) fn check_load_cancel(&self, what: &str) -> Result<()> {
+        match &self.load_cancel {
+            Some(t) => t.check(what),
+            None => Ok(()),
+        }
     }
 
     /// Adds (or replaces) a session config entry.
@@ -226,11 +352,20 @@ impl SessionOptions {
     /// Creates an `OrtSessionOptions` carrying these settings, for a session in `env`.
     pub(crate) fn build(&self, env: &Environment) -> Result<RawSessionOptions> {
         self.validate()?;
+        self.check_load_cancel("before the session options were built")?;
         let rt = env.runtime();
         let mut raw = std::ptr::null_mut();
         ort_call!(rt, CreateSessionOptions(&mut raw))?;
-        let opts = RawSessionOptions { rt, raw };
+        let mut opts = RawSessionOptions {
+            rt,
+            raw,
+            cancel: None,
+        };
         let raw = opts.raw;
+        if let Some(token) = &self.load_cancel {
+            // From here until the options are released, `cancel` also sets ONNX Runtime's own flag on them.
+            opts.cancel = Some((token.clone(), token.register(rt, raw)?));
+        }
 
         if env.has_global_thread_pools() {
             if self.intra_op_threads.is_some() || self.inter_op_threads.is_some() {
@@ -301,6 +436,8 @@ impl SessionOptions {
 pub(crate) struct RawSessionOptions {
     pub(crate) rt: &'static Runtime,
     raw: *mut OrtSessionOptions,
+    /// The cancel token these options are registered with, and the registration id.
+    cancel: Option<(LoadCancel, u64)>,
 }
 
 impl RawSessionOptions {
@@ -311,6 +448,9 @@ impl RawSessionOptions {
 
 impl Drop for RawSessionOptions {
     fn drop(&mut self) {
+        if let Some((token, id)) = &self.cancel {
+            token.unregister(*id);
+        }
         unsafe { ort_fn!(self.rt, ReleaseSessionOptions)(self.raw) };
     }
 }

@@ -369,7 +369,7 @@ impl Session {
                 .map_err(|e| e.context(format!("creating a session for '{}'", path.display())))?;
             Ok(raw)
         })?;
-        Session::finish(env, raw, exec)
+        Session::finish(env, options, raw, exec)
     }
 
     /// Creates a session from model bytes (an encoded `ModelProto`), in the current (or a default) environment.
@@ -406,7 +406,7 @@ impl Session {
             .map_err(|e| e.context("creating a session from model bytes"))?;
             Ok(raw)
         })?;
-        Session::finish(env, raw, exec)
+        Session::finish(env, options, raw, exec)
     }
 
     /// Creates a session from a model in memory (its external data is already inlined).
@@ -452,7 +452,12 @@ impl Session {
         Ok(session)
     }
 
-    fn finish(env: &Environment, raw: *mut OrtSession, execution: Execution) -> Result<Session> {
+    fn finish(
+        env: &Environment,
+        options: &SessionOptions,
+        raw: *mut OrtSession,
+        execution: Execution,
+    ) -> Result<Session> {
         let rt = env.runtime();
         let raw =
             NonNull::new(raw).ok_or_else(|| Error::internal("CreateSession returned NULL"))?;
@@ -466,6 +471,9 @@ impl Session {
             }
         }
         let mut guard = Guard(rt, raw.as_ptr());
+        // The last phase boundary: a creation cancelled while ONNX Runtime worked (a runtime without the load
+        // cancellation flag finishes it) returns no session; the guard releases it.
+        options.check_load_cancel("when ONNX Runtime returned the session, which was released")?;
         let mut mem = std::ptr::null_mut();
         ort_call!(
             rt,

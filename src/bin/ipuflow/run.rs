@@ -1,4 +1,4 @@
-//! `ipuflow run MODEL --device cpu|ipu|auto`: create a session, say where it runs (and why not on the NPU), time
+//! `ipuflow run MODEL --device cpu|npu|auto`: create a session, say where it runs (and why not on the NPU), time
 //! it and summarize its outputs.
 
 use std::path::PathBuf;
@@ -22,8 +22,10 @@ use crate::util::{self, cancelled, cancelled_failure, CliResult, Ctx, Failure};
 pub enum DeviceArg {
     /// ONNX Runtime's CPU execution provider.
     Cpu,
-    /// The Ryzen AI NPU (VitisAI EP); strict by default: fails when the NPU cannot be used.
-    Ipu,
+    /// The Ryzen AI NPU (VitisAI EP); strict by default: fails when the NPU cannot be used. `ipu` is the 0.1
+    /// spelling, kept as an alias.
+    #[value(alias = "ipu")]
+    Npu,
     /// The NPU when one is found and works, else the CPU (with the reason).
     Auto,
 }
@@ -31,7 +33,7 @@ pub enum DeviceArg {
 /// `--policy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PolicyArg {
-    /// Fail when the NPU cannot be used (default for --device ipu).
+    /// Fail when the NPU cannot be used (default for --device npu).
     Strict,
     /// Run on the CPU and say why (default for --device auto).
     Prefer,
@@ -217,7 +219,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let mut opts = SessionOptions {
         device: match a.device {
             DeviceArg::Cpu => SessionDevice::Cpu,
-            DeviceArg::Ipu => SessionDevice::Ipu,
+            DeviceArg::Npu => SessionDevice::Ipu,
             DeviceArg::Auto => SessionDevice::Auto,
         },
         intra_op_threads: a.threads,
@@ -227,7 +229,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         let policy = match a.policy {
             Some(PolicyArg::Strict) => FallbackPolicy::Strict,
             Some(PolicyArg::Prefer) => FallbackPolicy::Prefer,
-            None if a.device == DeviceArg::Ipu => FallbackPolicy::Strict,
+            None if a.device == DeviceArg::Npu => FallbackPolicy::Strict,
             None => FallbackPolicy::Prefer,
         };
         opts.fallback_policy(policy, a.min_npu_fraction.unwrap_or(0.0))?;
@@ -241,7 +243,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let spinner = util::progress_bar(None, "creating the session");
     let dev = match a.device {
         DeviceArg::Cpu => "CPU",
-        DeviceArg::Ipu => "IPU",
+        DeviceArg::Npu => "NPU",
         DeviceArg::Auto => "AUTO",
     };
     util::stage_line(&format!("creating the session (device {dev})"));

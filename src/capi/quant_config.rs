@@ -1,0 +1,542 @@
+//! `ipuflow_quant_config`: a quantization preset and the changes made to it (types, symmetry, calibration method,
+//! cache, exclusions, per-tensor overrides).
+
+use std::ffi::c_char;
+
+use super::{
+    arg_array, arg_nonempty_str, box_handle, flag, guard, guard_value, invalid_enum,
+    ipuflow_status, opt_path, opt_wide_path, out_ptr, write_out, BoxHandle,
+};
+use crate::error::{Error, Result};
+use crate::quant::{CalibMethod, ExcludeSubgraph, Preset, QuantConfig, QuantType};
+
+/// Preset: symmetric activations (uint8, zero point 128) and INT8 weights, power-of-two scales chosen by least
+/// weight error, per-tensor weights (the NPU CNN recipe). Every preset also equalizes Conv chains and corrects biases.
+pub const IPUFLOW_PRESET_XINT8: i32 = 0;
+/// Preset: INT8 activations, symmetric INT8 weights, float scales.
+pub const IPUFLOW_PRESET_A8W8: i32 = 1;
+/// Preset: INT16 activations, symmetric INT8 weights.
+pub const IPUFLOW_PRESET_A16W8: i32 = 2;
+/// Preset: for ONNX Runtime's CPU provider: U8 asymmetric activations, per-channel S8 weights, QDQ shaped for its
+/// integer kernels.
+pub const IPUFLOW_PRESET_CPU: i32 = 3;
+
+/// Calibration method: the observed minimum and maximum (`ipuflow_quant_config_set_calib_method`).
+pub const IPUFLOW_CALIB_METHOD_MINMAX: i32 = 0;
+/// Calibration method: clip magnitudes at a percentile of |x| (the `percentile` argument).
+pub const IPUFLOW_CALIB_METHOD_PERCENTILE: i32 = 1;
+/// Calibration method: TensorRT's entropy calibration (minimum KL divergence).
+pub const IPUFLOW_CALIB_METHOD_ENTROPY: i32 = 2;
+/// Calibration method: the range (or power-of-two shift) minimising the expected error on the preset's grid.
+pub const IPUFLOW_CALIB_METHOD_MINMSE: i32 = 3;
+/// Calibration method: the extremes, power-of-two scales rounded up so nothing clips.
+pub const IPUFLOW_CALIB_METHOD_NONOVERFLOW: i32 = 4;
+
+/// Quantized type: unsigned 8-bit (the number is the ONNX element type, as IPUFLOW_ELEMENT_TYPE_UINT8).
+pub const IPUFLOW_QUANT_TYPE_UINT8: i32 = 2;
+/// Quantized type: signed 8-bit.
+pub const IPUFLOW_QUANT_TYPE_INT8: i32 = 3;
+/// Quantized type: unsigned 16-bit.
+pub const IPUFLOW_QUANT_TYPE_UINT16: i32 = 4;
+/// Quantized type: signed 16-bit.
+pub const IPUFLOW_QUANT_TYPE_INT16: i32 = 5;
+
+fn preset_from(v: i32) -> Result<Preset> {
+    Ok(match v {
+        IPUFLOW_PRESET_XINT8 => Preset::Xint8,
+        IPUFLOW_PRESET_A8W8 => Preset::A8W8,
+        IPUFLOW_PRESET_A16W8 => Preset::A16W8,
+        IPUFLOW_PRESET_CPU => Preset::Cpu,
+        _ => {
+            return Err(invalid_enum(
+                "preset",
+                v,
+                "IPUFLOW_PRESET_XINT8/A8W8/A16W8/CPU (0..3)",
+            ))
+        }
+    })
+}
+
+fn qtype_from(v: i32, name: &str) -> Result<QuantType> {
+    Ok(match v {
+        IPUFLOW_QUANT_TYPE_UINT8 => QuantType::U8,
+        IPUFLOW_QUANT_TYPE_INT8 => QuantType::S8,
+        IPUFLOW_QUANT_TYPE_UINT16 => QuantType::U16,
+        IPUFLOW_QUANT_TYPE_INT16 => QuantType::S16,
+        _ => {
+            return Err(invalid_enum(
+                name,
+                v,
+                "IPUFLOW_QUANT_TYPE_UINT8/INT8/UINT16/INT16 (2..5)",
+            ))
+        }
+    })
+}
+
+/// Quantization settings: a preset and the changes made to it.
+///
+/// Created by `ipuflow_quant_config_create`, freed with `ipuflow_quant_config_free`. Setters change it; a
+/// `const ipuflow_quant_config*` may be read by several threads at once (e.g. by concurrent `ipuflow_quantize`
+/// calls), but a setter must not race with any other call on the same config.
+pub struct ipuflow_quant_config {
+    _private: [u8; 0],
+}
+
+box_handle!(ipuflow_quant_config => QuantConfig);
+
+/// Creates a configuration from a preset (`IPUFLOW_PRESET_*`).
+///
+/// - `out`: receives the new config on success; free it with `ipuflow_quant_config_free`.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (unknown preset). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_create(
+    preset: i32,
+    out: *mut *mut ipuflow_quant_config,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let p = preset_from(preset)?;
+        write_out(out, ipuflow_quant_config::into_raw(QuantConfig::preset(p)));
+        Ok(())
+    })
+}
+
+/// Frees a configuration. NULL is a no-op.
+///
+/// Never fails (returns nothing; a panic inside is contained). Not thread-safe: no other call may use the object at
+/// the same time.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_free(config: *mut ipuflow_quant_config) {
+    guard_value((), || ipuflow_quant_config::free(config))
+}
+
+/// Sets the type of quantized activations (`IPUFLOW_QUANT_TYPE_*`).
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_activation_type(
+    config: *mut ipuflow_quant_config,
+    qtype: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.activation_type = qtype_from(qtype, "qtype")?;
+        Ok(())
+    })
+}
+
+/// Sets the type of quantized weights (`IPUFLOW_QUANT_TYPE_*`).
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_weight_type(
+    config: *mut ipuflow_quant_config,
+    qtype: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.weight_type = qtype_from(qtype, "qtype")?;
+        Ok(())
+    })
+}
+
+/// One scale per output channel for Conv/ConvTranspose/Gemm/MatMul weights (1) or one per tensor (0).
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+/// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_per_channel(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.per_channel = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// Symmetric activations (zero point 0 for signed types).
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+/// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_activation_symmetric(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.activation_symmetric = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// Symmetric weights (the presets' default) or asymmetric.
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+/// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_weight_symmetric(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.weight_symmetric = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// Round every scale to a power of two (the X1 NPU requires it).
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+/// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_power_of_two(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.power_of_two_scales = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// Give all inputs of a Concat and its output one shared scale.
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+/// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_concat_shared_scale(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.concat_shared_scale = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// Shape the QDQ graph for ONNX Runtime's CPU fusions (QLinear / integer kernels).
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ENUM (other values). Not
+/// thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_cpu_fusion(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.cpu_fusion = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// Calibrates with MinMax and a moving average of the per-batch extremes with constant `constant` (in (0, 1)), or
+/// with the global extremes when `constant` is 0.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_ARGUMENT (outside [0, 1), or NaN). Not thread-safe
+/// on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_moving_average(
+    config: *mut ipuflow_quant_config,
+    constant: f32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.method = if constant == 0.0 {
+            CalibMethod::MinMax {
+                moving_average: None,
+            }
+        } else if constant > 0.0 && constant < 1.0 {
+            CalibMethod::MinMax {
+                moving_average: Some(constant),
+            }
+        } else {
+            return Err(Error::invalid_argument(format!(
+                "moving average constant {constant} must be 0 (off) or in (0, 1)"
+            )));
+        };
+        Ok(())
+    })
+}
+
+/// Sets how activation ranges are calibrated (`IPUFLOW_CALIB_METHOD_*`); replaces any moving average.
+///
+/// - `percentile`: used by IPUFLOW_CALIB_METHOD_PERCENTILE only, in (0, 100] (e.g. 99.999); ignored otherwise.
+///
+/// Every method but a moving average works on streaming histograms: memory does not grow with the number of
+/// samples and the result does not depend on batch size or order. Errors: IPUFLOW_STATUS_NULL_ARGUMENT,
+/// IPUFLOW_STATUS_INVALID_ENUM (unknown method), IPUFLOW_STATUS_INVALID_ARGUMENT (percentile outside (0, 100] or
+/// NaN, with IPUFLOW_CALIB_METHOD_PERCENTILE). The config is unchanged on error. Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_calib_method(
+    config: *mut ipuflow_quant_config,
+    method: i32,
+    percentile: f32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let m = match method {
+            IPUFLOW_CALIB_METHOD_MINMAX => CalibMethod::MinMax {
+                moving_average: None,
+            },
+            IPUFLOW_CALIB_METHOD_PERCENTILE => {
+                if !(percentile > 0.0 && percentile <= 100.0) {
+                    return Err(Error::invalid_argument(format!(
+                        "percentile {percentile} must be in (0, 100]"
+                    )));
+                }
+                CalibMethod::Percentile { percentile }
+            }
+            IPUFLOW_CALIB_METHOD_ENTROPY => CalibMethod::Entropy,
+            IPUFLOW_CALIB_METHOD_MINMSE => CalibMethod::MinMse,
+            IPUFLOW_CALIB_METHOD_NONOVERFLOW => CalibMethod::NonOverflow,
+            _ => {
+                return Err(invalid_enum(
+                    "method",
+                    method,
+                    "IPUFLOW_CALIB_METHOD_MINMAX/PERCENTILE/ENTROPY/MINMSE/NONOVERFLOW (0..4)",
+                ))
+            }
+        };
+        c.method = m;
+        Ok(())
+    })
+}
+
+/// Uses the calibration cache file `path` (UTF-8), or none when `path` is NULL (the default).
+///
+/// During `ipuflow_quantize`: when the file exists and was made for the same (prepared) model, the same collection
+/// settings and the same calibration samples (in any order or batching), the model is not run and every tensor's
+/// range is chosen from the cached histograms with this config's method and preset; the calibration data is still
+/// read once, to check it. When the file does not exist, calibration runs and writes it atomically. A cache made
+/// for another model, settings or data fails with IPUFLOW_STATUS_CALIB_CACHE_STALE, a file that is not a cache of
+/// this version (or is damaged) with IPUFLOW_STATUS_CALIB_CACHE_INVALID; it is never overwritten: delete it to
+/// recalibrate. The cache holds histograms, so one cache serves every method and preset.
+///
+/// Errors (of this call): IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8,
+/// IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_calib_cache(
+    config: *mut ipuflow_quant_config,
+    path: *const c_char,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.calib_cache = opt_path(path, "path")?;
+        Ok(())
+    })
+}
+
+/// Same as `ipuflow_quant_config_set_calib_cache` with a NUL-terminated UTF-16 path (`wchar_t*` on Windows); NULL
+/// for no cache.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (config), IPUFLOW_STATUS_INVALID_UTF8 (invalid UTF-16),
+/// IPUFLOW_STATUS_INVALID_ARGUMENT (empty path). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_calib_cache_w(
+    config: *mut ipuflow_quant_config,
+    path: *const u16,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.calib_cache = opt_wide_path(path, "path")?;
+        Ok(())
+    })
+}
+
+/// Leaves the node named `node_name` in float. Adding a name twice is harmless.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+/// name). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_exclude_node(
+    config: *mut ipuflow_quant_config,
+    node_name: *const c_char,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let n = arg_nonempty_str(node_name, "node_name")?;
+        if !c.exclude_nodes.iter().any(|x| x == n) {
+            c.exclude_nodes.push(n.to_string());
+        }
+        Ok(())
+    })
+}
+
+/// Leaves every node of op type `op_type` (e.g. "Softmax") in float.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty).
+/// Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_exclude_op_type(
+    config: *mut ipuflow_quant_config,
+    op_type: *const c_char,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let n = arg_nonempty_str(op_type, "op_type")?;
+        if !c.exclude_op_types.iter().any(|x| x == n) {
+            c.exclude_op_types.push(n.to_string());
+        }
+        Ok(())
+    })
+}
+
+/// Quantizes the activation tensor `tensor_name` with `qtype` (`IPUFLOW_QUANT_TYPE_*`) instead of the
+/// configuration's activation type.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+/// name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_tensor_type(
+    config: *mut ipuflow_quant_config,
+    tensor_name: *const c_char,
+    qtype: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let n = arg_nonempty_str(tensor_name, "tensor_name")?;
+        let t = qtype_from(qtype, "qtype")?;
+        c.tensor_overrides.entry(n.to_string()).or_default().qtype = Some(t);
+        Ok(())
+    })
+}
+
+/// Uses the range [`min`, `max`] for the activation tensor `tensor_name` instead of the calibrated one.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty
+/// name, non-finite bounds or `min > max`). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept (strings are copied).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_tensor_range(
+    config: *mut ipuflow_quant_config,
+    tensor_name: *const c_char,
+    min: f32,
+    max: f32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let n = arg_nonempty_str(tensor_name, "tensor_name")?;
+        if !(min.is_finite() && max.is_finite() && min <= max) {
+            return Err(Error::invalid_argument(format!(
+                "range ({min}, {max}) for tensor '{n}' must be finite with min <= max"
+            )));
+        }
+        c.tensor_overrides.entry(n.to_string()).or_default().range = Some((min, max));
+        Ok(())
+    })
+}
+
+/// Leaves in float every node whose name matches the glob `pattern`: `*` matches any run of characters (none
+/// included), `?` one character, anything else itself (case-sensitive), e.g. `"decode_*"`. Adding a pattern twice is
+/// harmless.
+///
+/// - `config`: the configuration to change (borrowed).
+/// - `pattern`: UTF-8, NUL-terminated, not empty; copied.
+///
+/// A pattern that matches no node of the model makes `ipuflow_quantize` fail with IPUFLOW_STATUS_INVALID_ARGUMENT
+/// naming it (before calibration).
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`, `pattern`), IPUFLOW_STATUS_INVALID_UTF8,
+/// IPUFLOW_STATUS_INVALID_ARGUMENT (empty pattern). On error the config is unchanged. Not thread-safe on the same
+/// config.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_exclude_pattern(
+    config: *mut ipuflow_quant_config,
+    pattern: *const c_char,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let p = unsafe { arg_nonempty_str(pattern, "pattern") }?;
+        if !c.exclude_patterns.iter().any(|x| x == p) {
+            c.exclude_patterns.push(p.to_string());
+        }
+        Ok(())
+    })
+}
+
+/// Leaves in float the subgraph from the start nodes to the end nodes: every node on a path (along tensor edges)
+/// from one of the `start_count` nodes named in `start_nodes` to one of the `end_count` nodes named in `end_nodes`,
+/// both ends included, e.g. a detector's post-processing.
+///
+/// - `config`: the configuration to change (borrowed).
+/// - `start_nodes`, `end_nodes`: arrays of UTF-8, NUL-terminated, non-empty node names; copied. Neither count may
+///   be 0.
+///
+/// A name that is not a node of the model, or ends that no path joins, make `ipuflow_quantize` fail with
+/// IPUFLOW_STATUS_INVALID_ARGUMENT naming the subgraph (before calibration).
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`, an array or one of its entries), IPUFLOW_STATUS_INVALID_UTF8,
+/// IPUFLOW_STATUS_INVALID_ARGUMENT (a count of 0, an empty name). On error the config is unchanged. Not
+/// thread-safe on the same config.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_exclude_subgraph(
+    config: *mut ipuflow_quant_config,
+    start_nodes: *const *const c_char,
+    start_count: usize,
+    end_nodes: *const *const c_char,
+    end_count: usize,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let start = unsafe { names(start_nodes, start_count, "start_nodes") }?;
+        let end = unsafe { names(end_nodes, end_count, "end_nodes") }?;
+        let sg = ExcludeSubgraph { start, end };
+        if !c.exclude_subgraphs.contains(&sg) {
+            c.exclude_subgraphs.push(sg);
+        }
+        Ok(())
+    })
+}
+
+/// `count` node names from the C array `p` (argument `what`): non-NULL, UTF-8, non-empty, at least one.
+unsafe fn names(p: *const *const c_char, count: usize, what: &str) -> Result<Vec<String>> {
+    if count == 0 {
+        return Err(Error::invalid_argument(format!(
+            "argument '{what}' holds no name (count 0)"
+        )));
+    }
+    let ptrs = unsafe { arg_array(p, count, what) }?;
+    ptrs.iter()
+        .enumerate()
+        .map(|(i, &s)| Ok(unsafe { arg_nonempty_str(s, &format!("{what}[{i}]")) }?.to_string()))
+        .collect()
+}
