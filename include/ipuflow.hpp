@@ -10,6 +10,8 @@
 //     if (!model) return report(model.status().message());    // the code and a message naming file/tensor/option
 //     ipuflow::Model m = std::move(model).value();
 //
+// Objects come from static factories (Model::Load, Session::Create, Tensor::Create<T>, ...), since a constructor
+// cannot return a Result; SessionOptions alone also has a creating default constructor, as Ort::SessionOptions.
 // Calls that cannot fail (getters of plain fields, Version) are noexcept in both modes. Thread safety is the C
 // ABI's (see ipuflow.h): const methods of Model, Session, Tensor, NpuScan and Preflight are thread-safe;
 // RunOptions::Cancel may be called from any thread; setters are not thread-safe.
@@ -27,6 +29,7 @@
 #include <utility>
 #include <vector>
 #if !defined(IPUFLOW_NO_EXCEPTIONS)
+#include <exception>
 #include <stdexcept>
 #endif
 
@@ -1112,6 +1115,9 @@ public:
     IPUFLOW_CPP_RESULT(TensorInfo) GetOutputInfo(size_t index) const { return Info(false, index); }
     IPUFLOW_CPP_RESULT(std::vector<TensorInfo>) Inputs() const { return Infos(true); }
     IPUFLOW_CPP_RESULT(std::vector<TensorInfo>) Outputs() const { return Infos(false); }
+    /// The input names in model order (what Run takes).
+    IPUFLOW_CPP_RESULT(std::vector<std::string>) InputNames() const { return Names(true); }
+    IPUFLOW_CPP_RESULT(std::vector<std::string>) OutputNames() const { return Names(false); }
 
     /// Runs once: `inputs[i]` feeds the input named `input_names[i]` (every input once, any order); returns the
     /// outputs named in `output_names` (default: all, in model order) as owned tensors. Cancelling `run_options`
@@ -1214,6 +1220,13 @@ private:
         return v;
     }
 
+    IPUFLOW_CPP_RESULT(std::vector<std::string>) Names(bool inputs) const {
+        IPUFLOW_CPP_LET(std::vector<TensorInfo>, infos, Infos(inputs));
+        std::vector<std::string> names;
+        for (TensorInfo& i : infos) names.push_back(std::move(i.name));
+        return names;
+    }
+
     IPUFLOW_CPP_RESULT(std::vector<Tensor>) DoRun(const ipuflow_run_options* ro,
                                                   const std::vector<std::string>& input_names,
                                                   const TensorRefs& inputs,
@@ -1230,8 +1243,8 @@ private:
         }
         std::vector<std::string> all;
         if (output_names.empty()) {
-            IPUFLOW_CPP_LET(std::vector<TensorInfo>, outs, Outputs());
-            for (auto& o : outs) all.push_back(std::move(o.name));
+            IPUFLOW_CPP_LET(std::vector<std::string>, names, Names(false));
+            all = std::move(names);
         }
         const std::vector<std::string>& names = output_names.empty() ? all : output_names;
         std::vector<const char*> out(names.size());
@@ -1415,31 +1428,47 @@ public:
 using QuantProgress = std::function<bool(int32_t stage, size_t done, int64_t total)>;
 
 namespace detail {
+// The progress callback and, with exceptions, what it threw: an exception must not unwind through the Rust
+// library, so it cancels the quantization and is rethrown once ipuflow_quantize has returned.
+struct QuantProgressCall {
+    QuantProgress* f = nullptr;
+#if !defined(IPUFLOW_NO_EXCEPTIONS)
+    std::exception_ptr thrown;
+#endif
+};
 inline int32_t quant_progress_trampoline(void* user, int32_t stage, size_t done, int64_t total) {
-    auto* f = static_cast<QuantProgress*>(user);
+    auto* call = static_cast<QuantProgressCall*>(user);
 #if defined(IPUFLOW_NO_EXCEPTIONS)
-    return (*f)(stage, done, total) ? 0 : 1;
+    return (*call->f)(stage, done, total) ? 0 : 1;
 #else
-    try {  // an exception must not unwind through the Rust library: it cancels instead
-        return (*f)(stage, done, total) ? 0 : 1;
+    try {
+        return (*call->f)(stage, done, total) ? 0 : 1;
     } catch (...) {
+        call->thrown = std::current_exception();
         return 1;
     }
 #endif
 }
 }  // namespace detail
 
-/// Quantizes `model` (see ipuflow_quantize); IPUFLOW_STATUS_CANCELLED when `progress` returned false.
-/// `report_json`, when not null, receives the JSON report.
+/// Quantizes `model` (see ipuflow_quantize); IPUFLOW_STATUS_CANCELLED when `progress` returned false (with
+/// exceptions, an exception thrown by `progress` cancels too and is rethrown). `report_json`, when not null,
+/// receives the JSON report.
 inline IPUFLOW_CPP_RESULT(Model) Quantize(const Model& model, const QuantConfig& config, CalibData& data,
                                           QuantProgress progress = {}, std::string* report_json = nullptr) {
     ipuflow_model* out = nullptr;
     char* report = nullptr;
-    IPUFLOW_CPP_CHECK(ipuflow_quantize(model.get(), config.get(), data.get(),
-                                       progress ? detail::quant_progress_trampoline : nullptr,
-                                       progress ? static_cast<void*>(&progress) : nullptr, &out,
-                                       report_json != nullptr ? &report : nullptr));
-    Model result(out);  // owned before anything else can fail
+    detail::QuantProgressCall call{};
+    call.f = &progress;
+    const ipuflow_status s = ipuflow_quantize(model.get(), config.get(), data.get(),
+                                              progress ? detail::quant_progress_trampoline : nullptr,
+                                              progress ? static_cast<void*>(&call) : nullptr, &out,
+                                              report_json != nullptr ? &report : nullptr);
+    Model result(out);  // owned before anything else can fail (null on failure)
+#if !defined(IPUFLOW_NO_EXCEPTIONS)
+    if (call.thrown) std::rethrow_exception(call.thrown);
+#endif
+    IPUFLOW_CPP_CHECK(s);
     if (report_json != nullptr) *report_json = detail::take_string(report);
     return result;
 }

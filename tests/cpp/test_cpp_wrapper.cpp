@@ -1,7 +1,8 @@
 // The C++ wrapper's surface and error paths in both modes, from one source: tests/CMakeLists.txt builds it as
 // test_cpp_wrapper (exceptions) and as test_cpp_wrapper_noexcept (-fno-exceptions -DIPUFLOW_NO_EXCEPTIONS), where
 // every call that can fail returns ipuflow::Result<T> / ipuflow::Status. Covered: typed tensor views and checked
-// Data<T>() (wrong element type), bad files, out-of-range indices, a cancelled run, NPU scan and pre-flight.
+// Data<T>() (wrong element type), bad files, out-of-range indices, a cancelled run and quantization, NPU scan and
+// pre-flight.
 //
 // tests/c/ipf_test.h catches exceptions (a `try` that -fno-exceptions refuses), so this file has its own small
 // TAP harness with the same output and the same CI rule for missing data.
@@ -190,6 +191,17 @@ static void bad_files() {
     // An empty (moved-from) model is an error, not a crash.
     ipuflow::Model gone = std::move(back);
     CHECK_ERROR(back.Counts(), IPUFLOW_STATUS_NULL_ARGUMENT, "");  // NOLINT: the moved-from state is the point
+    // The value of a failed Result: thrown with exceptions, the empty value (whose calls fail) without.
+    ipuflow::Result<ipuflow::Model> r = ipuflow::Model::TryLoad(missing);
+    CHECK(!r && r.status().code() == IPUFLOW_STATUS_FILE_NOT_FOUND);
+#if defined(IPUFLOW_NO_EXCEPTIONS)
+    ipuflow::Model empty = std::move(r).value();
+    CHECK(!empty);
+    CHECK_ERROR(empty.Save(ipf_path(tmp, "empty.onnx")), IPUFLOW_STATUS_NULL_ARGUMENT, "");
+#else
+    CHECK_ERROR(r.value(), IPUFLOW_STATUS_FILE_NOT_FOUND, "missing.onnx");
+#endif
+    CHECK(ipuflow::Result<int>(ipuflow::Status(IPUFLOW_STATUS_INTERNAL, "x")).value_or(7) == 7);
     // Out of range.
     CHECK_ERROR(m.Input(1), IPUFLOW_STATUS_OUT_OF_RANGE, "1");
     CHECK(VALUE(m.Input(0)).name == "x");
@@ -254,7 +266,8 @@ static void session_run_cancel_and_indices() {
 
     std::vector<float> x{1.5f, -2.0f, 3.25f, 0.0f, 4.0f, 5.0f};
     ipuflow::Tensor xt = VALUE(ipuflow::Tensor::Create<float>({2, 3}, x));
-    std::vector<ipuflow::Tensor> out = VALUE(s.Run({"x"}, xt));
+    CHECK(VALUE(s.InputNames()) == std::vector<std::string>{"x"});
+    std::vector<ipuflow::Tensor> out = VALUE(s.Run(VALUE(s.InputNames()), xt));
     REQUIRE(out.size() == 1);
     CHECK(out[0].OwnsData() && out[0].Shape() == (std::vector<int64_t>{2, 3}));
     size_t n = 0;
@@ -295,6 +308,40 @@ static void session_run_cancel_and_indices() {
     CHECK(VALUE(kept[0].Data<float>())[2] == 3.25f);
 }
 
+static void calib_and_quantize_errors() {
+    const char* ort = std::getenv("IPUFLOW_TEST_ORT_LIBRARY");
+    if (ort == nullptr || ort[0] == '\0') SKIP_DATA("IPUFLOW_TEST_ORT_LIBRARY not set");
+    MUST(ipuflow::Runtime::Load(ort));
+    ipuflow::Model m = VALUE(ipuflow::Model::FromBytes(ipf_model_weights, sizeof ipf_model_weights));
+    ipuflow::QuantConfig config = VALUE(ipuflow::QuantConfig::Create(IPUFLOW_PRESET_CPU));
+    CHECK_ERROR(config.CalibMethod(42), IPUFLOW_STATUS_INVALID_ENUM, "method");
+    ipuflow::CalibData calib = VALUE(ipuflow::CalibData::Create());
+    std::vector<float> x{0.5f, -1.0f, 2.0f};
+    ipuflow::Tensor xt = VALUE(ipuflow::Tensor::Create<float>({1, 3}, x));
+    CHECK_ERROR(calib.AddSample({"x", "w"}, xt), IPUFLOW_STATUS_INVALID_ARGUMENT, "2 names but 1 tensors");
+    MUST(calib.AddSample({"x"}, xt));
+    // A progress callback that says stop cancels.
+    CHECK_ERROR(ipuflow::Quantize(m, config, calib, [](int32_t, size_t, int64_t) { return false; }),
+                IPUFLOW_STATUS_CANCELLED, "");
+#if !defined(IPUFLOW_NO_EXCEPTIONS)
+    // An exception thrown by the callback comes back to the caller (not through the library).
+    bool rethrown = false;
+    try {
+        (void)ipuflow::Quantize(m, config, calib, [](int32_t, size_t, int64_t) -> bool { throw 42; });
+    } catch (int v) {
+        rethrown = v == 42;
+    }
+    CHECK(rethrown);
+#endif
+    // A sample for an input the model does not have names it.
+    ipuflow::CalibData wrong = VALUE(ipuflow::CalibData::Create());
+    MUST(wrong.AddSample({"nope"}, xt));
+    CHECK_ERROR(ipuflow::Quantize(m, config, wrong), IPUFLOW_STATUS_TENSOR_MISMATCH, "nope");
+    std::string report;
+    ipuflow::Model q = VALUE(ipuflow::Quantize(m, config, calib, {}, &report));
+    CHECK(VALUE(q.Counts()).nodes > VALUE(m.Counts()).nodes && report.find("\"nodes\"") != std::string::npos);
+}
+
 int main() {
     tmp = ipf_mkdtemp("cppw");
     if (tmp == nullptr) {
@@ -305,6 +352,7 @@ int main() {
     RUN(bad_files);
     RUN(npu_scan_and_preflight);
     RUN(session_run_cancel_and_indices);
+    RUN(calib_and_quantize_errors);
     ipf_rmtree(tmp);
     std::printf("1..%d\n", run_count);
     if (failed_count) std::printf("# FAILED %d of %d tests\n", failed_count, run_count);
