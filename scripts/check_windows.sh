@@ -8,9 +8,10 @@
 #   IPUFLOW_WINDOWS=full
 #                                            also: cross-builds ipuflow.dll with mingw-w64, builds the C ABI tests
 #                                            (tests/c) with x86_64-w64-mingw32-gcc -Wall -Wextra -Werror -pedantic
-#                                            and the C++ wrapper test with x86_64-w64-mingw32-g++, and runs them
-#                                            under wine64: test_version, test_status, test_last_error, test_model
-#                                            (model load/save/inspect with Windows paths), test_cpp_model, and with
+#                                            and the C++ wrapper tests with x86_64-w64-mingw32-g++ (with and without
+#                                            exceptions), and runs them under wine64: test_version, test_status,
+#                                            test_last_error, test_model (model load/save/inspect with Windows
+#                                            paths), test_cpp_model, test_cpp_wrapper(_noexcept), and with
 #                                            ONNX Runtime's Windows DLL (scripts/fetch_ort.sh) test_runtime and
 #                                            test_session (sessions and runs on the real onnxruntime.dll), and
 #                                            test_abi_names (the 1.0 names and the UTF-16 _w path twins)
@@ -88,9 +89,16 @@ for t in "${C_TESTS[@]}"; do
     "$MINGW_CC" -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude -Itests/c -o "$OUT/$t.exe" "tests/c/$t.c" \
         "$DLL_DIR/libipuflow.dll.a" -static-libgcc
 done
-"${MINGW_CC%gcc}g++" -std=c++17 -Wall -Wextra -Werror -pedantic -g -Iinclude -Itests/c -o "$OUT/test_cpp_model.exe" \
-    tests/cpp/test_cpp_model.cpp "$DLL_DIR/libipuflow.dll.a" -static
-TESTS=("${C_TESTS[@]}" test_cpp_model)
+MINGW_CXX=("${MINGW_CC%gcc}g++" -std=c++17 -Wall -Wextra -Werror -pedantic -g -Iinclude -Itests/c)
+"${MINGW_CXX[@]}" -o "$OUT/test_cpp_model.exe" tests/cpp/test_cpp_model.cpp "$DLL_DIR/libipuflow.dll.a" -static
+# The C++ wrapper in both modes (one source), and the no-exceptions quickstart (built only: it needs the shared
+# model and images in its working directory).
+"${MINGW_CXX[@]}" -o "$OUT/test_cpp_wrapper.exe" tests/cpp/test_cpp_wrapper.cpp "$DLL_DIR/libipuflow.dll.a" -static
+"${MINGW_CXX[@]}" -fno-exceptions -DIPUFLOW_NO_EXCEPTIONS -o "$OUT/test_cpp_wrapper_noexcept.exe" \
+    tests/cpp/test_cpp_wrapper.cpp "$DLL_DIR/libipuflow.dll.a" -static
+"${MINGW_CXX[@]}" -fno-exceptions -o "$OUT/readme_quickstart_noexcept.exe" tests/cpp/readme_quickstart_noexcept.cpp \
+    "$DLL_DIR/libipuflow.dll.a" -static
+TESTS=("${C_TESTS[@]}" test_cpp_model test_cpp_wrapper test_cpp_wrapper_noexcept)
 # What the DLL imports (a missing import is the usual reason a Rust DLL does not load under wine).
 x86_64-w64-mingw32-objdump -p "$OUT/ipuflow.dll" | awk '/DLL Name/ {print "  ipuflow.dll imports " $3}'
 

@@ -79,7 +79,7 @@ int main(int argc, char** argv) try {
     options.SetDevice(IPUFLOW_SESSION_DEVICE_CPU);
     ipuflow::Session fsess = ipuflow::Session::Create(model_path, &options);
     ipuflow::Session qsess = ipuflow::Session::Create(out_path, &options);
-    ipuflow::TensorInfo in = fsess.Inputs()[0];
+    ipuflow::TensorInfo in = fsess.GetInputInfo(0);
     std::vector<int64_t> shape = in.shape;
     for (int64_t& d : shape) d = d < 0 ? 1 : d;  // batch 1
     if (shape.size() != 4) throw std::runtime_error("the model's first input is not an image (rank 4)");
@@ -93,16 +93,15 @@ int main(int argc, char** argv) try {
     std::vector<std::string> files;
     for (int i = 5; i < argc; ++i)
         for (auto& f : images_in(argv[i])) files.push_back(f);
-    std::vector<float> x(3u * pre.height * pre.width);
+    std::vector<float> x;  // one preprocessed image
     size_t n = 0, agree = 0;
     double signal = 0, noise = 0;
     for (const auto& f : files) {
         for (int flip = 0; flip < 2; ++flip) {
-            ipuflow::detail::check(ipuflow_image_load(f.c_str(), &pre, flip, x.data(), x.size()));
-            ipuflow_tensor_view view{IPUFLOW_ELEMENT_TYPE_FLOAT, shape.data(), shape.size(), x.data(),
-                                     x.size() * sizeof(float)};
-            std::vector<ipuflow::Tensor> r = fsess.Run({in.name}, {view});
-            std::vector<ipuflow::Tensor> q = qsess.Run({in.name}, {view});
+            ipuflow::PreprocessImage(f, pre, flip != 0, x);
+            ipuflow::Tensor view = ipuflow::Tensor::Create<float>(shape, x);
+            std::vector<ipuflow::Tensor> r = fsess.Run({in.name}, view);
+            std::vector<ipuflow::Tensor> q = qsess.Run({in.name}, view);
             size_t nr = 0, nq = 0;
             const float* a = r[0].Data<float>(&nr);
             const float* b = q[0].Data<float>(&nq);
@@ -122,7 +121,7 @@ int main(int argc, char** argv) try {
     std::printf("QUANTIZE OK\n");
     return 0;
 } catch (const ipuflow::Exception& e) {  // the status name and ipuflow's message
-    std::fprintf(stderr, "%s: %s\n", e.error().code_name(), e.what());
+    std::fprintf(stderr, "%s: %s\n", e.status().code_name(), e.what());
     return 1;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

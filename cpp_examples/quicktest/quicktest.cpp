@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
 
     try {
         ipuflow::Runtime::Load(a.ort);
-        std::printf("ipuflow %s, ONNX Runtime %s\n", ipuflow_version_string(), ipuflow::Runtime::Version().c_str());
+        std::printf("ipuflow %s, ONNX Runtime %s\n", ipuflow::VersionString(), ipuflow::Runtime::Version().c_str());
         std::printf("Model: %s\n", a.model.c_str());
         std::printf("Requested device: %s\n", a.device.c_str());
 
@@ -125,43 +125,32 @@ int main(int argc, char** argv) {
         std::string key = session.CacheKey();
         if (!key.empty()) std::printf("VitisAI cache key: %s\n", key.c_str());
 
-        // Generated input, one run.
+        // Generated input (each input's own element type, dynamic dimensions as 1), one run.
         std::vector<std::string> names;
         std::vector<std::vector<unsigned char>> buffers;
-        std::vector<std::vector<int64_t>> shapes;
-        std::vector<ipuflow_tensor_view> views;
-        auto inputs = session.Inputs();
-        buffers.reserve(inputs.size());
-        shapes.reserve(inputs.size());
-        for (const auto& in : inputs) {
-            size_t esize = 0, elems = 1;
-            if (ipuflow_element_type_size(in.element_type, &esize) != IPUFLOW_STATUS_OK)
-                throw ipuflow::Exception(ipuflow::detail::last_error(IPUFLOW_STATUS_UNSUPPORTED));
+        std::vector<ipuflow::Tensor> inputs;
+        std::vector<ipuflow::TensorInfo> infos = session.Inputs();
+        buffers.reserve(infos.size());
+        for (const auto& in : infos) {
+            size_t esize = ipuflow::ElementTypeSize(in.element_type), elems = 1;
             std::vector<int64_t> shape = in.shape;
             for (auto& d : shape) {
                 if (d < 0) d = 1;
                 elems *= static_cast<size_t>(d);
             }
-            shapes.push_back(shape);
             buffers.push_back(make_input(in.element_type, elems, esize));
-            ipuflow_tensor_view v{};
-            v.element_type = in.element_type;
-            v.shape = shapes.back().empty() ? nullptr : shapes.back().data();
-            v.rank = shapes.back().size();
-            v.data = buffers.back().data();
-            v.byte_size = buffers.back().size();
+            inputs.push_back(
+                ipuflow::Tensor::Create(in.element_type, shape, buffers.back().data(), buffers.back().size()));
             names.push_back(in.name);
-            views.push_back(v);
         }
-        std::vector<ipuflow::Tensor> outs = session.Run(names, views);
-        auto out_infos = session.Outputs();
+        std::vector<ipuflow::Tensor> outs = session.Run(names, inputs);
+        std::vector<ipuflow::TensorInfo> out_infos = session.Outputs();
         bool finite = true;
         for (size_t i = 0; i < outs.size(); ++i) {
-            ipuflow_tensor_view v = outs[i].View();
             std::string shape;
-            for (size_t d = 0; d < v.rank; ++d) shape += (d ? "," : "") + std::to_string(v.shape[d]);
+            for (int64_t d : outs[i].Shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
             std::printf("Output %s [%s]", out_infos[i].name.c_str(), shape.c_str());
-            if (v.element_type == IPUFLOW_ELEMENT_TYPE_FLOAT && v.byte_size >= sizeof(float)) {
+            if (outs[i].ElementType() == IPUFLOW_ELEMENT_TYPE_FLOAT && outs[i].ElementCount() > 0) {
                 size_t n = 0;
                 const float* f = outs[i].Data<float>(&n);
                 double mn = f[0], mx = f[0], sumv = 0;
@@ -173,7 +162,7 @@ int main(int argc, char** argv) {
                 }
                 std::printf(" min %.6g max %.6g mean %.6g", mn, mx, sumv / static_cast<double>(n));
             } else {
-                std::printf(" %zu bytes", v.byte_size);
+                std::printf(" %zu bytes", outs[i].ByteSize());
             }
             std::printf("\n");
         }
@@ -191,7 +180,7 @@ int main(int argc, char** argv) {
         std::printf("PASSED: ran on the %s\n", device_name(used));
         return 0;
     } catch (const ipuflow::Exception& e) {
-        std::printf("FAILED: %s: %s\n", e.error().code_name(), e.what());
+        std::printf("FAILED: %s: %s\n", e.status().code_name(), e.what());
         return 1;
     }
 }

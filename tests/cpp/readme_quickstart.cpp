@@ -12,17 +12,16 @@ int main() try {
 
     ipuflow::SessionOptions options;
     options.SetDevice(IPUFLOW_SESSION_DEVICE_AUTO);  // the NPU when there is one, else the CPU
-    ipuflow::Session session = ipuflow::Session::Create("model.xint8.onnx", &options);
+    ipuflow::Session session = ipuflow::Session::Create("model.xint8.onnx", options);
     std::printf("runs on the %s %s\n", session.DeviceUsed() == IPUFLOW_DEVICE_NPU ? "NPU" : "CPU",
                 session.FallbackReason().c_str());
 
     std::vector<float> pixels(1 * 3 * 224 * 224, 0.5f);
-    std::vector<int64_t> shape{1, 3, 224, 224};
-    ipuflow_tensor_view x{IPUFLOW_ELEMENT_TYPE_FLOAT, shape.data(), shape.size(), pixels.data(), pixels.size() * 4};
-    std::vector<ipuflow::Tensor> out = session.Run({session.Inputs()[0].name}, {x});
+    ipuflow::Tensor x = ipuflow::Tensor::Create<float>({1, 3, 224, 224}, pixels);  // a view: nothing is copied
+    std::vector<ipuflow::Tensor> out = session.Run({session.GetInputInfo(0).name}, x);
     std::printf("%zu output(s), first value %g\n", out.size(), out[0].Data<float>()[0]);
     return 0;
 } catch (const ipuflow::Exception& e) {  // the status name, and a message naming the file, tensor or option
-    std::fprintf(stderr, "%s: %s\n", e.error().code_name(), e.what());
+    std::fprintf(stderr, "%s: %s\n", e.status().code_name(), e.what());
     return 1;
 }
