@@ -1021,6 +1021,57 @@ ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
 void ipuflow_env_free(struct ipuflow_env *env);
 
 /**
+ * Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) before the
+ * model is prepared for quantization (e.g. a detector's `images` to 1,3,640,640). Calling it again for the same
+ * input replaces the shape. Checked against the model when `ipuflow_quantize` runs: an unknown input, another
+ * rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there, naming the input.
+ *
+ * - `dims` may be NULL only when `rank` is 0 (a scalar); it is copied.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+ * a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_input_shape(struct ipuflow_quant_config *config,
+                                                    const char *input_name,
+                                                    const int64_t *dims,
+                                                    size_t rank);
+
+/**
+ * Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) for sessions
+ * created with these options: the model is rewritten before ONNX Runtime sees it (the NPU compiles fixed shapes
+ * only). Calling it again for the same input replaces the shape. Checked against the model at session creation:
+ * an unknown input, another rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there.
+ *
+ * - `dims` may be NULL only when `rank` is 0; it is copied.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+ * a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same options.
+ */
+ipuflow_status ipuflow_session_options_set_input_shape(struct ipuflow_session_options *options,
+                                                       const char *input_name,
+                                                       const int64_t *dims,
+                                                       size_t rank);
+
+/**
+ * Creates a copy of `model` whose graph input `input_name` has the `rank` sizes at `dims` (each >= 1), for the
+ * pre-flight (`ipuflow_preflight_run`) or anything else that takes a model; `model` itself is not changed (models
+ * are immutable). Symbolic dimensions of that input fixed here are fixed under the same name in the rest of the
+ * model's declarations. Chain calls to fix several inputs.
+ *
+ * - `dims` may be NULL only when `rank` is 0; it is copied.
+ * - `out` receives the new model (free with `ipuflow_model_free`); untouched on failure.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+ * a size below 1, no such input (the message lists the inputs), another rank than the input's, a size
+ * contradicting a fixed one), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Thread-safe (`model` is only read).
+ */
+ipuflow_status ipuflow_model_copy_with_input_shape(const struct ipuflow_model *model,
+                                                   const char *input_name,
+                                                   const int64_t *dims,
+                                                   size_t rank,
+                                                   struct ipuflow_model **out);
+
+/**
  * Returns the version of the loaded library as `MAJOR * 1000000 + MINOR * 1000 + PATCH`.
  *
  * A host compares it with `IPUFLOW_VERSION_NUMBER` from the header it was built with; the ABI is stable within a

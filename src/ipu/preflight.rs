@@ -255,6 +255,21 @@ pub fn preflight(model: &ModelProto, target: Target) -> Result<Preflight> {
     preflight_with_table(model, target, SupportTable::builtin())
 }
 
+/// Runs the pre-flight check with the built-in table on `model` with `shapes` fixed first (as `quantize` and
+/// sessions fix them: [`crate::onnx::apply_input_shapes`]). Errors: those of `apply_input_shapes`, `ModelInvalid`.
+pub fn preflight_with_input_shapes(
+    model: &ModelProto,
+    target: Target,
+    shapes: &[crate::onnx::InputShape],
+) -> Result<Preflight> {
+    if shapes.is_empty() {
+        return preflight(model, target);
+    }
+    let mut m = model.clone();
+    crate::onnx::apply_input_shapes(&mut m, shapes)?;
+    preflight(&m, target)
+}
+
 struct Ctx<'a> {
     nodes: &'a [NodeProto],
     /// Indices of the nodes considered (Constant nodes left out).

@@ -1,11 +1,13 @@
 //! ONNX models: the protobuf schema (prost), lossless load/save, external data, inspection.
 
 pub mod fs;
+pub mod input_shape;
 mod inspect;
 mod io;
 pub mod node;
 pub mod proto;
 
+pub use input_shape::{apply_input_shapes, dynamic_input_dims, DynamicDim, InputShape};
 pub use inspect::{Dim, ModelSummary, ValueInfo, ValueKind};
 pub(crate) use io::PROTOBUF_LIMIT;
 pub use io::{ExternalDataOptions, Model, SaveOptions, LAZY_INLINE_LIMIT};

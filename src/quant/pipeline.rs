@@ -99,6 +99,15 @@ pub fn quantize(
     mut hooks: Hooks<'_>,
 ) -> Result<(Model, QuantReport)> {
     config.validate()?;
+    let reshaped;
+    let model = if config.input_shapes.is_empty() {
+        model
+    } else {
+        let mut m = model.proto().clone();
+        crate::onnx::apply_input_shapes(&mut m, &config.input_shapes)?;
+        reshaped = Model::from_proto(m);
+        &reshaped
+    };
     check_quantizable(model.proto())?;
     if data.len_hint() == Some(0) {
         return Err(Error::new(

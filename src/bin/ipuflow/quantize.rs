@@ -101,6 +101,11 @@ pub struct Args {
     pub report: Option<PathBuf>,
     #[command(flatten)]
     pub image: ImageArgs,
+
+    // Shapes (issue 11 item 3): kept apart from the flags above.
+    /// Fix a dynamic input's shape, e.g. images=1,3,640,640 (every dimension given; repeatable, one per input).
+    #[arg(long, value_name = "NAME=D0,D1,...", value_parser = crate::data::parse_input_shape)]
+    pub input_shape: Vec<ipuflow::onnx::InputShape>,
 }
 
 /// The outcome, as printed with `--json`.
@@ -321,6 +326,9 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         fix_batch(&mut model, n);
     }
     config.calib_cache = a.calib_cache.clone();
+    // Checked against the model now (a wrong name or rank is a user error before calibration starts).
+    ipuflow::onnx::apply_input_shapes(&mut model.proto().clone(), &a.input_shape)?;
+    config.input_shapes = a.input_shape.clone();
     let (en, eo) = resolve_excludes(&model, &a.exclude)?;
     config.exclude_nodes = en.clone();
     config.exclude_op_types = eo.clone();
