@@ -233,6 +233,8 @@ pub struct Preflight {
     pub model_reasons: Vec<String>,
     /// Remarks: Constant nodes skipped, control-flow subgraphs not inspected, the table's nature.
     pub notes: Vec<String>,
+    /// What `total_nodes` counts ([`NODE_COUNT_DEFINITION`], of the file's main graph).
+    pub node_count: NodeCount,
 }
 
 impl Preflight {
@@ -245,6 +247,82 @@ impl Preflight {
     pub fn node(&self, name: &str) -> Option<&NodePrediction> {
         self.nodes.iter().find(|n| n.name == name)
     }
+}
+
+/// Which graph a node count is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountedGraph {
+    /// The model file's main graph (`inspect`, `check`).
+    File,
+    /// The graph ONNX Runtime partitioned among execution providers, after its basic optimizations (`run`, the
+    /// placement report); it has already folded what the definition leaves out.
+    OnnxRuntime,
+}
+
+/// ipuflow's one definition of a model's node count, used by `inspect`, `check`, `run` and the placement report.
+pub const NODE_COUNT_DEFINITION: &str = "nodes that compute: Constant nodes and nodes computing only from \
+                                         constants are not counted (ONNX Runtime folds them before partitioning)";
+
+/// A node count under [`NODE_COUNT_DEFINITION`], saying which graph it is of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCount {
+    pub graph: CountedGraph,
+    /// The nodes counted.
+    pub nodes: usize,
+    /// Left out: Constant nodes.
+    pub constant_nodes: usize,
+    /// Left out: nodes computing only from constants.
+    pub folded_nodes: usize,
+}
+
+impl NodeCount {
+    /// The count of ONNX Runtime's graph (`nodes` as it reported them).
+    pub fn onnx_runtime(nodes: usize) -> NodeCount {
+        NodeCount {
+            graph: CountedGraph::OnnxRuntime,
+            nodes,
+            constant_nodes: 0,
+            folded_nodes: 0,
+        }
+    }
+
+    /// "328 nodes of the file's main graph (342 Constant and 2 constant-only nodes not counted: ONNX Runtime folds
+    /// them)".
+    pub fn describe(&self) -> String {
+        match self.graph {
+            CountedGraph::OnnxRuntime => format!(
+                "{} nodes of ONNX Runtime's graph as partitioned (after its basic optimizations, constants folded)",
+                self.nodes
+            ),
+            CountedGraph::File if self.constant_nodes + self.folded_nodes == 0 => {
+                format!("{} nodes of the file's main graph", self.nodes)
+            }
+            CountedGraph::File => format!(
+                "{} nodes of the file's main graph ({} Constant and {} constant-only nodes not counted: ONNX \
+                 Runtime folds them)",
+                self.nodes, self.constant_nodes, self.folded_nodes
+            ),
+        }
+    }
+}
+
+/// Counts the nodes of the model file's main graph under [`NODE_COUNT_DEFINITION`] (the nodes the pre-flight
+/// predicts). Errors: `ModelInvalid` when the model has no graph.
+pub fn count_nodes(model: &ModelProto) -> Result<NodeCount> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::model_invalid("model has no graph"))?;
+    let mut consts = shapes::constants(graph);
+    let _ = shapes::infer(graph, &mut consts);
+    let s = select_nodes(&graph.node, &consts, SupportTable::builtin());
+    Ok(NodeCount {
+        graph: CountedGraph::File,
+        nodes: s.considered.len(),
+        constant_nodes: s.constant_nodes,
+        folded_nodes: s.folded_nodes,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -808,35 +886,81 @@ fn qdq_rest(ctx: &Ctx, qdq: &[usize], qv: &mut HashMap<usize, (bool, String)>) {
 }
 
 fn components(ctx: &Ctx, npu: &HashSet<usize>) -> Vec<Vec<usize>> {
-    // Union-find over NPU nodes connected by a tensor.
-    let mut parent: HashMap<usize, usize> = npu.iter().map(|&i| (i, i)).collect();
-    fn find(p: &mut HashMap<usize, usize>, x: usize) -> usize {
+    let mut sorted: Vec<usize> = npu.iter().copied().collect();
+    sorted.sort();
+    let nodes: Vec<GroupNode<'_, ()>> = sorted
+        .iter()
+        .map(|&i| GroupNode {
+            device: (),
+            unit: None,
+            inputs: &ctx.nodes[i].input,
+            outputs: &ctx.nodes[i].output,
+        })
+        .collect();
+    device_subgraphs(&nodes)
+        .into_iter()
+        .map(|g| g.into_iter().map(|k| sorted[k]).collect())
+        .collect()
+}
+
+/// A node as [`device_subgraphs`] sees it.
+pub struct GroupNode<'a, D> {
+    /// Where it runs.
+    pub device: D,
+    /// Nodes with the same `Some(unit)` are one group whatever their tensors say (an execution provider's compiled
+    /// partition, whose inner tensors ONNX Runtime does not report).
+    pub unit: Option<usize>,
+    pub inputs: &'a [String],
+    pub outputs: &'a [String],
+}
+
+/// ipuflow's one definition of a subgraph, used by the pre-flight (the 32-subgraph rule) and by the placement
+/// report of a session: a maximal connected group of nodes placed on the same device, two nodes being connected
+/// when one reads a tensor the other writes. Returns the groups as indices into `nodes`, each ascending, ordered by
+/// their first node.
+pub fn device_subgraphs<D: PartialEq>(nodes: &[GroupNode<'_, D>]) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..nodes.len()).collect();
+    fn find(p: &mut [usize], x: usize) -> usize {
         let mut r = x;
-        while p[&r] != r {
-            r = p[&r];
+        while p[r] != r {
+            r = p[r];
         }
         let mut c = x;
-        while p[&c] != r {
-            let next = p[&c];
-            p.insert(c, r);
+        while p[c] != r {
+            let next = p[c];
+            p[c] = r;
             c = next;
         }
         r
     }
-    let mut sorted: Vec<usize> = npu.iter().copied().collect();
-    sorted.sort();
-    for &i in &sorted {
-        for t in &ctx.nodes[i].input {
-            if let Some(p) = ctx.producer_of(t).filter(|p| npu.contains(p)) {
-                let (a, b) = (find(&mut parent, i), find(&mut parent, p));
-                if a != b {
-                    parent.insert(a.max(b), a.min(b));
+    fn union(p: &mut [usize], a: usize, b: usize) {
+        let (ra, rb) = (find(p, a), find(p, b));
+        if ra != rb {
+            p[ra.max(rb)] = ra.min(rb);
+        }
+    }
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    let mut first_of_unit: HashMap<usize, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for o in n.outputs.iter().filter(|o| !o.is_empty()) {
+            producer.insert(o.as_str(), i);
+        }
+        if let Some(u) = n.unit {
+            let first = *first_of_unit.entry(u).or_insert(i);
+            union(&mut parent, first, i);
+        }
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        for t in n.inputs.iter().filter(|t| !t.is_empty()) {
+            if let Some(&p) = producer.get(t.as_str()) {
+                if nodes[p].device == n.device {
+                    union(&mut parent, i, p);
                 }
             }
         }
     }
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for &i in &sorted {
+    for i in 0..nodes.len() {
         let r = find(&mut parent, i);
         groups.entry(r).or_default().push(i);
     }
@@ -924,6 +1048,12 @@ pub fn preflight_with_table(
     let nodes = graph.node.as_slice();
     let selected = select_nodes(nodes, &consts, table);
     let notes = selection_notes(&selected);
+    let node_count = NodeCount {
+        graph: CountedGraph::File,
+        nodes: selected.considered.len(),
+        constant_nodes: selected.constant_nodes,
+        folded_nodes: selected.folded_nodes,
+    };
     let (producer, consumers) = edges(nodes, &selected.considered);
     let ctx = Ctx {
         nodes,
@@ -939,7 +1069,7 @@ pub fn preflight_with_table(
     let quantized = ctx.considered.iter().any(|&i| ctx.is_qdq(i));
     let (verdicts, subgraphs, subgraphs_if_quantized, model_reasons) = verdicts(&ctx, quantized);
     let preds = predictions(&ctx, verdicts, quantized);
-    Ok(totals(
+    let mut p = totals(
         &ctx,
         preds,
         quantized,
@@ -947,7 +1077,9 @@ pub fn preflight_with_table(
         subgraphs_if_quantized,
         model_reasons,
         notes,
-    ))
+    );
+    p.node_count = node_count;
+    Ok(p)
 }
 
 /// The nodes the prediction looks at, and what it leaves out.
@@ -1181,6 +1313,12 @@ fn totals(
         nodes: preds,
         model_reasons,
         notes,
+        node_count: NodeCount {
+            graph: CountedGraph::File,
+            nodes: total,
+            constant_nodes: 0,
+            folded_nodes: 0,
+        },
     }
 }
 

@@ -202,6 +202,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     outln!();
     outln!("model     {}", a.model.display());
     outln!("coverage  {}", coverage_line(&p));
+    outln!("counted   {}", p.node_count.describe());
+    outln!(
+        "          (subgraph: a maximal connected group of nodes on one device; the EP refuses more than {} NPU ones)",
+        ipuflow::ipu::preflight::SupportTable::builtin().limits.max_subgraphs
+    );
     for r in &p.model_reasons {
         outln!("model-wide: {r}");
     }

@@ -313,7 +313,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     };
     let t = Instant::now();
     let auto = Session::from_model(&models[1].2, &auto_opts)?;
-    let auto_summary = session_summary(&auto, t.elapsed().as_secs_f64());
+    let auto_summary = session_summary(&auto, Some(models[1].2.proto()), t.elapsed().as_secs_f64());
     drop(auto);
     if !ctx.json {
         outln!("runs on  {}", auto_summary.device_used);

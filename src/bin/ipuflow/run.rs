@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use ipuflow::ipu::preflight::NodeCount;
+use ipuflow::ipu::report::EpReport;
 use ipuflow::onnx::Model;
 use ipuflow::quant::data::OwnedTensor;
 use ipuflow::runtime::{
@@ -99,6 +101,10 @@ pub struct SessionSummary {
     pub operators: String,
     pub npu_nodes: Option<usize>,
     pub total_nodes: Option<usize>,
+    /// What `total_nodes` counts (ipuflow's one definition; the graph is ONNX Runtime's).
+    pub node_count: Option<NodeCount>,
+    /// Maximal connected groups of nodes on one device (the definition the pre-flight counts for the NPU limit).
+    pub subgraphs: Option<usize>,
     pub warnings: Vec<String>,
     pub create_seconds: f64,
 }
@@ -126,9 +132,22 @@ struct Outcome {
     outputs: Vec<OutputSummary>,
 }
 
-pub fn session_summary(s: &Session, create_seconds: f64) -> SessionSummary {
+/// The session's placement in ipuflow's terms: nodes counted as `NodeCount` defines them (of ONNX Runtime's graph)
+/// and subgraphs as `device_subgraphs` defines them, the nodes' tensors taken from `model` (the file) by name.
+pub fn session_summary(
+    s: &Session,
+    model: Option<&ipuflow::onnx::proto::ModelProto>,
+    create_seconds: f64,
+) -> SessionSummary {
     let e = s.execution();
     let counts = e.placement.npu_counts();
+    let report = e.placement.assignment().map(|a| {
+        let mut a = a.clone();
+        if let Some(m) = model {
+            a.fill_io_from_model(m);
+        }
+        EpReport::from_assignment(&a)
+    });
     SessionSummary {
         requested: format!("{:?}", e.requested).to_uppercase(),
         device_used: match e.device_used {
@@ -137,14 +156,26 @@ pub fn session_summary(s: &Session, create_seconds: f64) -> SessionSummary {
         },
         fallback_reason: e.fallback_reason.clone(),
         cache_key: e.cache_key.clone(),
-        placement: e.placement.describe(),
-        operators: if e.placement.assignment().is_some() {
-            s.placement_report().summary_line()
-        } else {
-            String::new()
+        placement: match counts {
+            Some((npu, all)) => format!(
+                "{npu} on the NPU ({:.1}%) of {}",
+                if all == 0 {
+                    0.0
+                } else {
+                    npu as f64 * 100.0 / all as f64
+                },
+                NodeCount::onnx_runtime(all).describe()
+            ),
+            None => e.placement.describe(),
         },
+        operators: report
+            .as_ref()
+            .map(|r| r.summary_line())
+            .unwrap_or_default(),
         npu_nodes: counts.map(|c| c.0),
         total_nodes: counts.map(|c| c.1),
+        node_count: counts.map(|c| NodeCount::onnx_runtime(c.1)),
+        subgraphs: report.map(|r| r.subgraph_stat.len()),
         warnings: e.warnings.clone(),
         create_seconds,
     }
@@ -242,7 +273,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let rt = util::load_runtime(ctx)?;
     // Checked here (clear messages), run from the path: ONNX Runtime reads external data itself, so a model over
     // protobuf's 2 GiB limit runs and its weights are not held twice.
-    Model::load_file_lazy(&a.model)?;
+    let file = Model::load_file_lazy(&a.model)?;
     let mut opts = SessionOptions {
         device: match a.device {
             DeviceArg::Cpu => SessionDevice::Cpu,
@@ -279,7 +310,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let session = Session::from_file(&a.model, &opts);
     spinner.finish_and_clear();
     let session = session?;
-    let summary = session_summary(&session, t0.elapsed().as_secs_f64());
+    let summary = session_summary(&session, Some(file.proto()), t0.elapsed().as_secs_f64());
 
     let tensors: Vec<(String, OwnedTensor)> = if a.input.is_empty() {
         session
