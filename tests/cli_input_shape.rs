@@ -230,6 +230,48 @@ fn quantize_writes_the_fixed_shape_and_check_agrees() {
     assert!(t.contains("input     x float [1, 3, 32, 32]"), "{t}");
     let t = text(&expect(&["check", s(&q)], 0).stdout);
     assert!(!t.contains("dynamic"), "{t}");
+    // Provenance (issue 11 item 7): the file says how it was made, and inspect shows it.
+    let t = text(&expect(&["inspect", s(&q)], 0).stdout);
+    assert!(
+        t.contains(&format!(
+            "made by   ipuflow {}, preset XINT8, ONNX Runtime ",
+            env!("CARGO_PKG_VERSION")
+        )) && t.contains("calibration data sha256:")
+            && t.contains("over 4 samples")
+            && t.contains("\"input_shapes\":[\"x=1,3,32,32\"]"),
+        "{t}"
+    );
+    let v = json(&expect(&["inspect", s(&q), "--json"], 0));
+    let calib4 = v["provenance"]["calibration"].as_str().unwrap().to_string();
+    assert_eq!(v["provenance"]["preset"], "XINT8");
+    let q3 = dir.join("q3.onnx");
+    expect(
+        &[
+            "quantize",
+            s(&m),
+            "-o",
+            s(&q3),
+            "--preset",
+            "a8w8",
+            "--calib",
+            s(&calib),
+            "--input-shape",
+            "x=1,3,32,32",
+            "--max-samples",
+            "3",
+        ],
+        0,
+    );
+    let v = json(&expect(&["inspect", s(&q3), "--json"], 0));
+    assert_eq!(v["provenance"]["preset"], "A8W8");
+    let calib3 = v["provenance"]["calibration"].as_str().unwrap();
+    assert!(
+        calib3.ends_with("over 3 samples") && calib3 != calib4,
+        "{calib3} vs {calib4}"
+    );
+    // A float model has no record.
+    let v = json(&expect(&["inspect", s(&m), "--json"], 0));
+    assert_eq!(v["provenance"], serde_json::json!({}));
     // A wrong name is refused before calibrating, naming the inputs, and writes nothing.
     let q2 = dir.join("q2.onnx");
     let o = expect(

@@ -57,6 +57,12 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("path".into(), a.model.display().to_string().into());
             m.insert("qdq_nodes".into(), qdq.into());
+            let prov: serde_json::Map<String, serde_json::Value> =
+                ipuflow::quant::provenance::read(model.proto())
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into()))
+                    .collect();
+            m.insert("provenance".into(), prov.into());
             if let Some(c) = &counted {
                 m.insert(
                     "node_count".into(),
@@ -113,6 +119,30 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             "no (float model)".into()
         }
     );
+    let prov = ipuflow::quant::provenance::read(model.proto());
+    if !prov.is_empty() {
+        let get = |k: &str| {
+            prov.iter()
+                .find(|(key, _)| key == k)
+                .map_or("?", |(_, v)| v.as_str())
+        };
+        outln!(
+            "made by   ipuflow {}, preset {}, ONNX Runtime {}",
+            get("version"),
+            get("preset"),
+            get("onnxruntime")
+        );
+        outln!("          calibration data {}", get("calibration"));
+        outln!("          settings {}", get("settings"));
+        for (k, v) in prov.iter().filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "version" | "preset" | "onnxruntime" | "calibration" | "settings"
+            )
+        }) {
+            outln!("          {k} {v}");
+        }
+    }
     let ops: Vec<String> = s
         .op_histogram
         .iter()
