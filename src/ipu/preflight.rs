@@ -14,6 +14,8 @@
 //! 5. (QDQ models) Every non-constant float input must come from a DequantizeLinear (an unquantized float tensor in an
 //!    INT8 flow), and the weight of Conv/Gemm/MatMul must be quantized too. Exception: a Relu/Clip/LeakyRelu reading
 //!    the output of a Conv/Gemm/MatMul/Add it alone consumes (the fused pair of the XINT8 format, no Q/DQ between).
+//!    A float node the quantizer leaves float by its own rules (an op it does not quantize, layout glue between
+//!    float nodes) is said to be that, not an unquantized tensor: what a preset emits is what this checker expects.
 //! 6. (X1) Every Q/DQ scale next to the node must be a power of two.
 //! 7. Q/DQ nodes follow their neighbours: a Q/DQ node adjacent to an NPU node is fused into the NPU partition.
 //! 8. Model-wide: fewer than `minimum_num_of_conv` Conv nodes → everything CPU; more than `max_subgraphs` NPU
@@ -534,11 +536,35 @@ impl<'a> Ctx<'a> {
         let mut reasons = self.op_support_reasons(i, precision);
         reasons.extend(self.describe_shape_issues(i));
         if quantized {
-            reasons.extend(self.unquantized_input_reasons(i));
+            let unquantized = self.unquantized_input_reasons(i);
+            match self.float_by_choice(i) {
+                // What the quantizer chose (an op it has no rule for, or layout glue between float nodes) is said
+                // as such, not as an unquantized tensor in an INT8 flow, which reads as a format error of a preset.
+                Some(why) if !unquantized.is_empty() => reasons.push(format!(
+                    "left in float by the quantizer ({why}): a float node runs on the CPU"
+                )),
+                _ => reasons.extend(unquantized),
+            }
             reasons.extend(self.power_of_two_reasons(i));
         }
         dedup(&mut reasons);
         (reasons.is_empty(), reasons, precision)
+    }
+
+    /// Why ipuflow's quantizer leaves node `i` float whatever the preset (its own rules, `quant::qdq::rules`):
+    /// an op it has no rule for, or a layout op, quantized only between quantized nodes. `None` for an op it
+    /// quantizes on its own, where a float input is a format mismatch worth reporting.
+    fn float_by_choice(&self, i: usize) -> Option<String> {
+        use crate::quant::qdq::rules::{decide, Decision, OutRule};
+        let preset = crate::quant::QuantConfig::preset(crate::quant::Preset::A8W8);
+        match decide(&self.nodes[i], &preset) {
+            Decision::Float(why) => Some(why),
+            Decision::Quantize(r) if r.outputs == OutRule::ShareInput => Some(format!(
+                "{} is quantized only between quantized nodes",
+                shapes::op(&self.nodes[i])
+            )),
+            Decision::Quantize(_) => None,
+        }
     }
 
     /// Rules 2 and 3: the op's domain, its entry in the support table, and the table's attribute rules.
