@@ -50,6 +50,36 @@
 #define IPUFLOW_LOG_LEVEL_FATAL 4
 
 /**
+ * Output kind: inferred from the shape and the reference values (the default).
+ */
+#define IPUFLOW_OUTPUT_KIND_INFER 0
+
+/**
+ * Output kind: class scores ([N, C] or [N, C, 1, 1]): top-1 agreement.
+ */
+#define IPUFLOW_OUTPUT_KIND_CLASSES 1
+
+/**
+ * Output kind: per-step scores [N, T, C] (CTC recognizers): whole-sequence and per-step argmax agreement.
+ */
+#define IPUFLOW_OUTPUT_KIND_SEQUENCE 2
+
+/**
+ * Output kind: YOLO-style rows [N, boxes, 5 + classes]: candidate boxes matched by class and IoU.
+ */
+#define IPUFLOW_OUTPUT_KIND_YOLO_ROWS 3
+
+/**
+ * Output kind: YOLO-style columns [N, 4 + classes, anchors]: candidate boxes matched by class and IoU.
+ */
+#define IPUFLOW_OUTPUT_KIND_YOLO_COLUMNS 4
+
+/**
+ * Output kind: plain values: SQNR and cosine similarity only.
+ */
+#define IPUFLOW_OUTPUT_KIND_VALUES 5
+
+/**
  * Major version of the library. Compare `ipuflow_version()` with `IPUFLOW_VERSION_NUMBER` at start-up.
  */
 #define IPUFLOW_VERSION_MAJOR 0
@@ -601,6 +631,13 @@ typedef struct ipuflow_calib_data ipuflow_calib_data;
 typedef struct ipuflow_env ipuflow_env;
 
 /**
+ * Accumulates the comparison of a model's outputs with a reference model's over samples, in constant memory per
+ * output. Created with `ipuflow_evaluator_create`, fed with `ipuflow_evaluator_add`, read with
+ * `ipuflow_evaluator_to_json`, freed with `ipuflow_evaluator_free`. Not thread-safe: one thread at a time.
+ */
+typedef struct ipuflow_evaluator ipuflow_evaluator;
+
+/**
  * An ONNX model held in memory: its graph, weights (external data already read in) and metadata.
  *
  * Created by `ipuflow_model_load_file`, `ipuflow_model_load_file_w` or `ipuflow_model_load_bytes`; freed with
@@ -1019,6 +1056,51 @@ ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
  * `env` may be NULL (no-op). Must not race with other calls using the same `env` pointer.
  */
 void ipuflow_env_free(struct ipuflow_env *env);
+
+/**
+ * Creates an empty evaluator. `out` receives it (free with `ipuflow_evaluator_free`); untouched on failure.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_evaluator_create(struct ipuflow_evaluator **out);
+
+/**
+ * Frees an evaluator. NULL is a no-op.
+ */
+void ipuflow_evaluator_free(struct ipuflow_evaluator *evaluator);
+
+/**
+ * Says what output `output_name` is (`IPUFLOW_OUTPUT_KIND_*`) instead of inferring it; call before its first
+ * `ipuflow_evaluator_add`. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same evaluator.
+ */
+ipuflow_status ipuflow_evaluator_set_output_kind(struct ipuflow_evaluator *evaluator,
+                                                 const char *output_name,
+                                                 int32_t kind);
+
+/**
+ * Adds one sample of output `output_name`: `count` float values of the reference model (`reference`) and of the
+ * model evaluated (`other`), of shape `shape` (`rank` sizes, the product being `count`). The arrays are read
+ * during the call only.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a pointer NULL with `count` or `rank` > 0), IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty name, negative size), IPUFLOW_STATUS_TENSOR_MISMATCH (the shape's product
+ * is not `count`), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same evaluator.
+ */
+ipuflow_status ipuflow_evaluator_add(struct ipuflow_evaluator *evaluator,
+                                     const char *output_name,
+                                     const int64_t *shape,
+                                     size_t rank,
+                                     const float *reference,
+                                     const float *other,
+                                     size_t count);
+
+/**
+ * The metrics of every output added so far, as JSON: a list of `{name, shape, kind, kind_given, metrics: [{name,
+ * value, meaning}]}` (value null for an infinite SQNR or an empty ratio). `out_json` is freed with
+ * `ipuflow_string_free`. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Not thread-safe on the same evaluator.
+ */
+ipuflow_status ipuflow_evaluator_to_json(const struct ipuflow_evaluator *evaluator,
+                                         char **out_json);
 
 /**
  * Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) before the

@@ -16,6 +16,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod env;
+pub mod eval;
 pub mod input_shape;
 pub mod library;
 pub mod model;
