@@ -166,6 +166,39 @@ fn coverage(model_label: &str, m: &Model, t: Target) -> CliResult<Coverage> {
 
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let t0 = Instant::now();
+    let (model_path, images_dir, out_dir) = locate(a)?;
+    let rt = util::load_runtime(ctx)?;
+    let runtime = format!("ONNX Runtime {} ({})", rt.version(), rt.path().display());
+    let float = inspect_phase(ctx, &model_path, &runtime)?;
+    let (calib, eval) = split_photos(&images_dir, a.calib as usize)?;
+    let pre = ImageArgs::demo();
+    let (quantized, models) = quantize_phase(ctx, &float, &model_path, &calib, &pre, &out_dir)?;
+    let pre_rows = preflight_phase(ctx, &models)?;
+    let auto_summary = auto_phase(ctx, &models)?;
+    let (rows, per_photo, eval_inputs) = accuracy_phase(ctx, a, &models, &eval, &pre, &pre_rows)?;
+    let out = Outcome {
+        model: model_path.display().to_string(),
+        runtime,
+        calibration_images: names(&calib),
+        eval_images: names(&eval),
+        eval_inputs,
+        quantized,
+        preflight: pre_rows,
+        auto_session: auto_summary,
+        rows,
+        per_photo,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    if ctx.json {
+        util::print_json(&out);
+        return Ok(());
+    }
+    print_table(a, &out, &models, &out_dir);
+    Ok(())
+}
+
+/// The demo's model, photos and output folder (created).
+fn locate(a: &Args) -> CliResult<(PathBuf, PathBuf, PathBuf)> {
     let data = a.data.clone().unwrap_or_else(default_data_dir);
     let model_path = data.join(MODEL_FILE);
     let images_dir = data.join("images");
@@ -180,12 +213,13 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         .clone()
         .unwrap_or_else(|| data.parent().unwrap_or(Path::new(".")).join("demo-out"));
     std::fs::create_dir_all(&out_dir).map_err(|e| ipuflow::Error::io("create", &out_dir, e))?;
-    let rt = util::load_runtime(ctx)?;
-    let runtime = format!("ONNX Runtime {} ({})", rt.version(), rt.path().display());
+    Ok((model_path, images_dir, out_dir))
+}
 
-    // 1. Inspect.
+/// 1. The float model's interface and ops.
+fn inspect_phase(ctx: &Ctx, model_path: &Path, runtime: &str) -> CliResult<Model> {
     heading(ctx, &format!("1. inspect {}", model_path.display()));
-    let float = Model::load_file(&model_path)?;
+    let float = Model::load_file(model_path)?;
     let s = float.summary();
     if !ctx.json {
         for v in s.inputs.iter().chain(&s.outputs) {
@@ -215,8 +249,12 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         outln!("runtime {runtime}");
     }
 
-    // Photos: the first `calib` even-numbered ones calibrate, all the others evaluate.
-    let photos = list_images(&images_dir)?;
+    Ok(float)
+}
+
+/// Photos: the first `n` even-numbered ones calibrate, all the others evaluate.
+fn split_photos(images_dir: &Path, n: usize) -> CliResult<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let photos = list_images(images_dir)?;
     if photos.len() < 2 {
         return Err(Failure::user(
             format!(
@@ -227,38 +265,46 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             Some("rerun scripts/fetch_demo_data.sh"),
         ));
     }
-    let calib: Vec<PathBuf> = photos
-        .iter()
-        .step_by(2)
-        .take(a.calib as usize)
-        .cloned()
-        .collect();
+    let calib: Vec<PathBuf> = photos.iter().step_by(2).take(n).cloned().collect();
     let eval: Vec<PathBuf> = photos
         .iter()
         .filter(|p| !calib.contains(p))
         .cloned()
         .collect();
-    let pre = ImageArgs::demo();
 
-    // 2. Quantize.
+    Ok((calib, eval))
+}
+
+/// The float model and the quantized ones: (label, file, model).
+type Models = Vec<(String, PathBuf, Model)>;
+
+/// 2. XINT8 and CPU models, saved next to each other.
+fn quantize_phase(
+    ctx: &Ctx,
+    float: &Model,
+    model_path: &Path,
+    calib: &[PathBuf],
+    pre: &ImageArgs,
+    out_dir: &Path,
+) -> CliResult<(Vec<Quantized>, Models)> {
     heading(
         ctx,
         &format!(
             "2. quantize (calibration: {} photos: {})",
             calib.len(),
-            names(&calib).join(", ")
+            names(calib).join(", ")
         ),
     );
     let stem = MODEL_FILE.trim_end_matches(".onnx");
     let mut quantized = Vec::new();
-    let mut models = vec![("float".to_string(), model_path.clone(), float.clone())];
+    let mut models = vec![("float".to_string(), model_path.to_path_buf(), float.clone())];
     for preset in [Preset::Xint8, Preset::Cpu] {
         let t = Instant::now();
         let config = QuantConfig::preset(preset);
         // The NPU needs fixed shapes: the quantized models run batch 1 (the float model keeps its dynamic batch).
         let mut float = float.clone();
         crate::quantize::fix_batch(&mut float, 1);
-        let mut src = ImageFolder::from_files(calib.clone(), pre.preprocess())?;
+        let mut src = ImageFolder::from_files(calib.to_vec(), pre.preprocess())?;
         let (q, report) = quantize_with_progress(&float, &config, &mut src, preset.name())?;
         if cancelled() {
             return Err(cancelled_failure("demo"));
@@ -288,7 +334,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         models.push((preset.name().to_string(), path, q));
     }
 
-    // 3. Pre-flight.
+    Ok((quantized, models))
+}
+
+/// 3. The pre-flight prediction of each quantized model, both targets.
+fn preflight_phase(ctx: &Ctx, models: &Models) -> CliResult<Vec<Coverage>> {
     heading(
         ctx,
         "3. NPU pre-flight (predicted from the support table, no NPU needed)",
@@ -304,7 +354,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         }
     }
 
-    // 4. AUTO session.
+    Ok(pre_rows)
+}
+
+/// 4. Where an AUTO session of the XINT8 model runs.
+fn auto_phase(ctx: &Ctx, models: &Models) -> CliResult<SessionSummary> {
     heading(ctx, "4. AUTO session on the XINT8 model (the NPU where there is one, else the CPU, with the reason)");
     let auto_opts = SessionOptions {
         device: SessionDevice::Auto,
@@ -326,7 +380,21 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         }
     }
 
-    // 5. Accuracy and latency.
+    Ok(auto_summary)
+}
+
+/// Per photo, how many of its 4 rotations each model gets right.
+type PerPhoto = Vec<(String, Vec<usize>)>;
+
+/// 5. Accuracy against the float model on the rotated evaluation photos, and latency.
+fn accuracy_phase(
+    ctx: &Ctx,
+    a: &Args,
+    models: &Models,
+    eval: &[PathBuf],
+    pre: &ImageArgs,
+    pre_rows: &[Coverage],
+) -> CliResult<(Vec<Row>, PerPhoto, usize)> {
     heading(
         ctx,
         &format!(
@@ -347,7 +415,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         // Only the evaluation photos, each turned 0, 90, 180 and 270 degrees (label = quarter turns).
         let resolved = pre.preprocess().resolve(sessions[0].inputs())?;
         let mut v: Vec<Sample> = Vec::new();
-        for f in &eval {
+        for f in eval {
             let t = resolved.load(f)?;
             for k in 0..4 {
                 v.push(Sample {
@@ -404,7 +472,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         });
     }
     // Per photo, how many of its 4 rotations each model gets right (samples are photo-major, 4 per photo).
-    let per_photo: Vec<(String, Vec<usize>)> = names(&eval)
+    let per_photo: Vec<(String, Vec<usize>)> = names(eval)
         .into_iter()
         .enumerate()
         .map(|(p, name)| {
@@ -418,23 +486,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             (name, right)
         })
         .collect();
-    let out = Outcome {
-        model: model_path.display().to_string(),
-        runtime,
-        calibration_images: names(&calib),
-        eval_images: names(&eval),
-        eval_inputs: eval_dir_samples.len(),
-        quantized,
-        preflight: pre_rows,
-        auto_session: auto_summary,
-        rows,
-        per_photo,
-        seconds: t0.elapsed().as_secs_f64(),
-    };
-    if ctx.json {
-        util::print_json(&out);
-        return Ok(());
-    }
+    Ok((rows, per_photo, eval_dir_samples.len()))
+}
+
+/// The text summary table.
+fn print_table(a: &Args, out: &Outcome, models: &Models, out_dir: &Path) {
     outln!(
         "{:<6}  {:<30}  {:>9}  {:>8}  {:>9}  {:>10}  {:>8}  {:>15}",
         "model",
@@ -494,5 +550,4 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         out.seconds,
         out_dir.display()
     );
-    Ok(())
 }
