@@ -97,7 +97,65 @@ struct Outcome {
     rows: Vec<Row>,
     /// Per evaluation photo: its four rotations classified right, per model (float, XINT8, CPU).
     per_photo: Vec<(String, Vec<usize>)>,
+    /// The results as a picture, written next to the models (see [`write_picture`]).
+    picture: Option<String>,
     seconds: f64,
+}
+
+/// Thumbnail side of the picture, pixels.
+const THUMB: u32 = 160;
+
+/// Writes `demo-results.png` next to the models: per evaluation photo a thumbnail and, under it, one row of four
+/// cells per model (float, then the quantized ones), the first `right` of them green and the others red: how many
+/// of the photo's four rotations each model classified right. Float and quantized results side by side at a glance.
+fn write_picture(out_dir: &Path, eval: &[PathBuf], per_photo: &PerPhoto) -> CliResult<PathBuf> {
+    use image::{imageops, Rgb, RgbImage};
+    let models = per_photo.first().map_or(0, |p| p.1.len()) as u32;
+    let (cell_h, gap) = (14u32, 4u32);
+    let tile_h = THUMB + gap + models * (cell_h + 2);
+    let cols = (eval.len() as u32).clamp(1, 6);
+    let rows = (eval.len() as u32).div_ceil(cols).max(1);
+    let mut pic = RgbImage::from_pixel(
+        cols * (THUMB + gap) + gap,
+        rows * (tile_h + gap) + gap,
+        Rgb([255, 255, 255]),
+    );
+    for (i, (f, (_, right))) in eval.iter().zip(per_photo).enumerate() {
+        let (x0, y0) = (
+            gap + (i as u32 % cols) * (THUMB + gap),
+            gap + (i as u32 / cols) * (tile_h + gap),
+        );
+        let img = image::open(f)
+            .map_err(|e| Failure::user(format!("'{}': {e}", f.display()), None))?
+            .to_rgb8();
+        let thumb = imageops::thumbnail(&img, THUMB, THUMB);
+        imageops::overlay(&mut pic, &thumb, x0 as i64, y0 as i64);
+        for (m, &n) in right.iter().enumerate() {
+            let y = y0 + THUMB + gap + m as u32 * (cell_h + 2);
+            for k in 0..4u32 {
+                let colour = if (k as usize) < n {
+                    Rgb([40, 170, 60])
+                } else {
+                    Rgb([210, 50, 40])
+                };
+                let w = THUMB / 4;
+                for dy in 0..cell_h {
+                    for dx in 1..w - 1 {
+                        pic.put_pixel(x0 + k * w + dx, y + dy, colour);
+                    }
+                }
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    pic.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| ipuflow::Error::internal(format!("encoding the demo picture: {e}")))?;
+    let path = out_dir.join("demo-results.png");
+    critical(|| ipuflow::onnx::fs::write_atomic(&path, &bytes))?;
+    Ok(path)
 }
 
 fn default_data_dir() -> PathBuf {
@@ -176,7 +234,9 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let pre_rows = preflight_phase(ctx, &models)?;
     let auto_summary = auto_phase(ctx, &models)?;
     let (rows, per_photo, eval_inputs) = accuracy_phase(ctx, a, &models, &eval, &pre, &pre_rows)?;
+    let picture = write_picture(&out_dir, &eval, &per_photo)?;
     let out = Outcome {
+        picture: Some(picture.display().to_string()),
         model: model_path.display().to_string(),
         runtime,
         calibration_images: names(&calib),
@@ -545,6 +605,16 @@ fn print_table(a: &Args, out: &Outcome, models: &Models, out_dir: &Path) {
         out.auto_session.device_used,
         if out.auto_session.fallback_reason.is_empty() { String::new() } else { format!(" ({})", out.auto_session.fallback_reason) }
     );
+    if let Some(p) = &out.picture {
+        outln!(
+            "picture: {p}\n(per photo, one row per model ({}): green cells = rotations classified right, of 4)",
+            models
+                .iter()
+                .map(|(l, _, _)| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     outln!(
         "done in {:.1} s; models in {}",
         out.seconds,
