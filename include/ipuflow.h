@@ -74,6 +74,36 @@
 #define IPUFLOW_LOG_LEVEL_FATAL 4
 
 /**
+ * Output kind: inferred from the shape and the reference values (the default).
+ */
+#define IPUFLOW_OUTPUT_KIND_INFER 0
+
+/**
+ * Output kind: class scores ([N, C] or [N, C, 1, 1]): top-1 agreement.
+ */
+#define IPUFLOW_OUTPUT_KIND_CLASSES 1
+
+/**
+ * Output kind: per-step scores [N, T, C] (CTC recognizers): whole-sequence and per-step argmax agreement.
+ */
+#define IPUFLOW_OUTPUT_KIND_SEQUENCE 2
+
+/**
+ * Output kind: YOLO-style rows [N, boxes, 5 + classes]: candidate boxes matched by class and IoU.
+ */
+#define IPUFLOW_OUTPUT_KIND_YOLO_ROWS 3
+
+/**
+ * Output kind: YOLO-style columns [N, 4 + classes, anchors]: candidate boxes matched by class and IoU.
+ */
+#define IPUFLOW_OUTPUT_KIND_YOLO_COLUMNS 4
+
+/**
+ * Output kind: plain values: SQNR and cosine similarity only.
+ */
+#define IPUFLOW_OUTPUT_KIND_VALUES 5
+
+/**
  * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
  */
 #define IPUFLOW_LAYOUT_AUTO 0
@@ -620,6 +650,13 @@ typedef struct ipuflow_calib_data ipuflow_calib_data;
  * threads at once.
  */
 typedef struct ipuflow_env ipuflow_env;
+
+/**
+ * Accumulates the comparison of a model's outputs with a reference model's over samples, in constant memory per
+ * output. Created with `ipuflow_evaluator_create`, fed with `ipuflow_evaluator_add`, read with
+ * `ipuflow_evaluator_to_json`, freed with `ipuflow_evaluator_free`. Not thread-safe: one thread at a time.
+ */
+typedef struct ipuflow_evaluator ipuflow_evaluator;
 
 /**
  * An ONNX model held in memory: its graph, weights (external data already read in) and metadata.
@@ -1211,6 +1248,52 @@ ipuflow_status ipuflow_env_create_with_global_thread_pools(int32_t log_level,
 void ipuflow_env_free(struct ipuflow_env *env);
 
 /**
+ * Creates an empty evaluator. `out` receives it (free with `ipuflow_evaluator_free`); untouched on failure.
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Thread-safe.
+ */
+ipuflow_status ipuflow_evaluator_create(struct ipuflow_evaluator **out);
+
+/**
+ * Frees an evaluator and everything it accumulated; the handle is invalid afterwards. NULL is a no-op. Errors:
+ * none (nothing is reported). Not thread-safe: no other call may use the evaluator during or after this one.
+ */
+void ipuflow_evaluator_free(struct ipuflow_evaluator *evaluator);
+
+/**
+ * Says what output `output_name` is (`IPUFLOW_OUTPUT_KIND_*`) instead of inferring it; call before its first
+ * `ipuflow_evaluator_add`. `output_name` is copied (the caller keeps its string). Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty name), IPUFLOW_STATUS_INVALID_ENUM. Not thread-safe on the same evaluator.
+ */
+ipuflow_status ipuflow_evaluator_set_output_kind(struct ipuflow_evaluator *evaluator,
+                                                 const char *output_name,
+                                                 int32_t kind);
+
+/**
+ * Adds one sample of output `output_name`: `count` float values of the reference model (`reference`) and of the
+ * model evaluated (`other`), of shape `shape` (`rank` sizes, the product being `count`). The arrays are read
+ * during the call only (the caller keeps them; the evaluator keeps only its running sums).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a pointer NULL with `count` or `rank` > 0), IPUFLOW_STATUS_INVALID_UTF8,
+ * IPUFLOW_STATUS_INVALID_ARGUMENT (empty name, negative size), IPUFLOW_STATUS_TENSOR_MISMATCH (the shape's product
+ * is not `count`), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same evaluator.
+ */
+ipuflow_status ipuflow_evaluator_add(struct ipuflow_evaluator *evaluator,
+                                     const char *output_name,
+                                     const int64_t *shape,
+                                     size_t rank,
+                                     const float *reference,
+                                     const float *other,
+                                     size_t count);
+
+/**
+ * The metrics of every output added so far, as JSON: a list of `{name, shape, kind, kind_given, metrics: [{name,
+ * value, meaning}]}` (value null for an infinite SQNR or an empty ratio). `out_json` is freed with
+ * `ipuflow_string_free`. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Not thread-safe on the same evaluator.
+ */
+ipuflow_status ipuflow_evaluator_to_json(const struct ipuflow_evaluator *evaluator,
+                                         char **out_json);
+
+/**
  * Fills `pre` with the defaults: only input, model size, shorter side 256/224 of the crop, mean 127, std 128,
  * layout from the model, RGB.
  *
@@ -1250,6 +1333,57 @@ ipuflow_status ipuflow_image_load_w(const uint16_t *path,
                                     int32_t flip_horizontal,
                                     float *out,
                                     size_t out_count);
+
+/**
+ * Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) before the
+ * model is prepared for quantization (e.g. a detector's `images` to 1,3,640,640). Calling it again for the same
+ * input replaces the shape. Checked against the model when `ipuflow_quantize` runs: an unknown input, another
+ * rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there, naming the input.
+ *
+ * - `dims` may be NULL only when `rank` is 0 (a scalar); it is copied.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+ * a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_input_shape(struct ipuflow_quant_config *config,
+                                                    const char *input_name,
+                                                    const int64_t *dims,
+                                                    size_t rank);
+
+/**
+ * Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) for sessions
+ * created with these options: the model is rewritten before ONNX Runtime sees it (the NPU compiles fixed shapes
+ * only). Calling it again for the same input replaces the shape. Checked against the model at session creation:
+ * an unknown input, another rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there.
+ *
+ * - `dims` may be NULL only when `rank` is 0; it is copied.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+ * a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same options.
+ */
+ipuflow_status ipuflow_session_options_set_input_shape(struct ipuflow_session_options *options,
+                                                       const char *input_name,
+                                                       const int64_t *dims,
+                                                       size_t rank);
+
+/**
+ * Creates a copy of `model` whose graph input `input_name` has the `rank` sizes at `dims` (each >= 1), for the
+ * pre-flight (`ipuflow_preflight_run`) or anything else that takes a model; `model` itself is not changed (models
+ * are immutable). Symbolic dimensions of that input fixed here are fixed under the same name in the rest of the
+ * model's declarations. Chain calls to fix several inputs.
+ *
+ * - `dims` may be NULL only when `rank` is 0; it is copied.
+ * - `out` receives the new model (free with `ipuflow_model_free`); untouched on failure.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+ * a size below 1, no such input (the message lists the inputs), another rank than the input's, a size
+ * contradicting a fixed one), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Thread-safe (`model` is only read).
+ */
+ipuflow_status ipuflow_model_copy_with_input_shape(const struct ipuflow_model *model,
+                                                   const char *input_name,
+                                                   const int64_t *dims,
+                                                   size_t rank,
+                                                   struct ipuflow_model **out);
 
 /**
  * Returns the version of the loaded library as `MAJOR * 1000000 + MINOR * 1000 + PATCH`.

@@ -8,6 +8,7 @@
 
 pub mod capi;
 pub mod error;
+pub mod eval;
 pub mod ipu;
 pub mod limits;
 pub mod onnx;

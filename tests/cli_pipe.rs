@@ -38,7 +38,8 @@ fn closed_stdout_ends_quietly_with_exit_0() {
         vec!["inspect", m],
         vec!["check", m],
         vec!["--json", "inspect", m],
-        vec!["run", m, "--repeat", "2"],
+        // The add model's first input is [N,4]: run needs its size.
+        vec!["run", m, "--repeat", "2", "--input-shape", "x=1,4"],
     ] {
         let (code, stderr) = with_closed_stdout(&args);
         assert_eq!(code, Some(0), "ipuflow {args:?}: stderr {stderr}");

@@ -20,7 +20,9 @@
 
 pub mod calib_data;
 pub mod env;
+pub mod eval;
 pub mod image;
+pub mod input_shape;
 pub mod library;
 pub mod model;
 pub mod npu;

@@ -14,6 +14,8 @@
 //! 5. (QDQ models) Every non-constant float input must come from a DequantizeLinear (an unquantized float tensor in an
 //!    INT8 flow), and the weight of Conv/Gemm/MatMul must be quantized too. Exception: a Relu/Clip/LeakyRelu reading
 //!    the output of a Conv/Gemm/MatMul/Add it alone consumes (the fused pair of the XINT8 format, no Q/DQ between).
+//!    A float node the quantizer leaves float by its own rules (an op it does not quantize, layout glue between
+//!    float nodes) is said to be that, not an unquantized tensor: what a preset emits is what this checker expects.
 //! 6. (X1) Every Q/DQ scale next to the node must be a power of two.
 //! 7. Q/DQ nodes follow their neighbours: a Q/DQ node adjacent to an NPU node is fused into the NPU partition.
 //! 8. Model-wide: fewer than `minimum_num_of_conv` Conv nodes → everything CPU; more than `max_subgraphs` NPU
@@ -233,6 +235,8 @@ pub struct Preflight {
     pub model_reasons: Vec<String>,
     /// Remarks: Constant nodes skipped, control-flow subgraphs not inspected, the table's nature.
     pub notes: Vec<String>,
+    /// What `total_nodes` counts ([`NODE_COUNT_DEFINITION`], of the file's main graph).
+    pub node_count: NodeCount,
 }
 
 impl Preflight {
@@ -247,12 +251,103 @@ impl Preflight {
     }
 }
 
+/// Which graph a node count is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountedGraph {
+    /// The model file's main graph (`inspect`, `check`).
+    File,
+    /// The graph ONNX Runtime partitioned among execution providers, after its basic optimizations (`run`, the
+    /// placement report); it has already folded what the definition leaves out.
+    OnnxRuntime,
+}
+
+/// ipuflow's one definition of a model's node count, used by `inspect`, `check`, `run` and the placement report.
+pub const NODE_COUNT_DEFINITION: &str = "nodes that compute: Constant nodes and nodes computing only from \
+                                         constants are not counted (ONNX Runtime folds them before partitioning)";
+
+/// A node count under [`NODE_COUNT_DEFINITION`], saying which graph it is of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCount {
+    pub graph: CountedGraph,
+    /// The nodes counted.
+    pub nodes: usize,
+    /// Left out: Constant nodes.
+    pub constant_nodes: usize,
+    /// Left out: nodes computing only from constants.
+    pub folded_nodes: usize,
+}
+
+impl NodeCount {
+    /// The count of ONNX Runtime's graph (`nodes` as it reported them).
+    pub fn onnx_runtime(nodes: usize) -> NodeCount {
+        NodeCount {
+            graph: CountedGraph::OnnxRuntime,
+            nodes,
+            constant_nodes: 0,
+            folded_nodes: 0,
+        }
+    }
+
+    /// "328 nodes of the file's main graph (342 Constant and 2 constant-only nodes not counted: ONNX Runtime folds
+    /// them)".
+    pub fn describe(&self) -> String {
+        match self.graph {
+            CountedGraph::OnnxRuntime => format!(
+                "{} nodes of ONNX Runtime's graph as partitioned (after its basic optimizations, constants folded)",
+                self.nodes
+            ),
+            CountedGraph::File if self.constant_nodes + self.folded_nodes == 0 => {
+                format!("{} nodes of the file's main graph", self.nodes)
+            }
+            CountedGraph::File => format!(
+                "{} nodes of the file's main graph ({} Constant and {} constant-only nodes not counted: ONNX \
+                 Runtime folds them)",
+                self.nodes, self.constant_nodes, self.folded_nodes
+            ),
+        }
+    }
+}
+
+/// Counts the nodes of the model file's main graph under [`NODE_COUNT_DEFINITION`] (the nodes the pre-flight
+/// predicts). Errors: `ModelInvalid` when the model has no graph.
+pub fn count_nodes(model: &ModelProto) -> Result<NodeCount> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::model_invalid("model has no graph"))?;
+    let mut consts = shapes::constants(graph);
+    let _ = shapes::infer(graph, &mut consts);
+    let s = select_nodes(&graph.node, &consts, SupportTable::builtin());
+    Ok(NodeCount {
+        graph: CountedGraph::File,
+        nodes: s.considered.len(),
+        constant_nodes: s.constant_nodes,
+        folded_nodes: s.folded_nodes,
+    })
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The checker.
 
 /// Runs the pre-flight check with the built-in table.
 pub fn preflight(model: &ModelProto, target: Target) -> Result<Preflight> {
     preflight_with_table(model, target, SupportTable::builtin())
+}
+
+/// Runs the pre-flight check with the built-in table on `model` with `shapes` fixed first (as `quantize` and
+/// sessions fix them: [`crate::onnx::apply_input_shapes`]). Errors: those of `apply_input_shapes`, `ModelInvalid`.
+pub fn preflight_with_input_shapes(
+    model: &ModelProto,
+    target: Target,
+    shapes: &[crate::onnx::InputShape],
+) -> Result<Preflight> {
+    if shapes.is_empty() {
+        return preflight(model, target);
+    }
+    let mut m = model.clone();
+    crate::onnx::apply_input_shapes(&mut m, shapes)?;
+    preflight(&m, target)
 }
 
 struct Ctx<'a> {
@@ -433,109 +528,158 @@ impl<'a> Ctx<'a> {
 
     /// Rules 2-6 for one compute node. `quantized` = apply the QDQ-only rules (5, 6).
     fn check_compute(&self, i: usize, quantized: bool) -> (bool, Vec<String>, Precision) {
-        let n = &self.nodes[i];
-        let op = shapes::op(n);
         let precision = if quantized {
             self.precision(i)
         } else {
             Precision::Int8
         };
+        let mut reasons = self.op_support_reasons(i, precision);
+        reasons.extend(self.describe_shape_issues(i));
+        if quantized {
+            let unquantized = self.unquantized_input_reasons(i);
+            match self.float_by_choice(i) {
+                // What the quantizer chose (an op it has no rule for, or layout glue between float nodes) is said
+                // as such, not as an unquantized tensor in an INT8 flow, which reads as a format error of a preset.
+                Some(why) if !unquantized.is_empty() => reasons.push(format!(
+                    "left in float by the quantizer ({why}): a float node runs on the CPU"
+                )),
+                _ => reasons.extend(unquantized),
+            }
+            reasons.extend(self.power_of_two_reasons(i));
+        }
+        dedup(&mut reasons);
+        (reasons.is_empty(), reasons, precision)
+    }
+
+    /// Why ipuflow's quantizer leaves node `i` float whatever the preset (its own rules, `quant::qdq::rules`):
+    /// an op it has no rule for, or a layout op, quantized only between quantized nodes. `None` for an op it
+    /// quantizes on its own, where a float input is a format mismatch worth reporting.
+    fn float_by_choice(&self, i: usize) -> Option<String> {
+        use crate::quant::qdq::rules::{decide, Decision, OutRule};
+        let preset = crate::quant::QuantConfig::preset(crate::quant::Preset::A8W8);
+        match decide(&self.nodes[i], &preset) {
+            Decision::Float(why) => Some(why),
+            Decision::Quantize(r) if r.outputs == OutRule::ShareInput => Some(format!(
+                "{} is quantized only between quantized nodes",
+                shapes::op(&self.nodes[i])
+            )),
+            Decision::Quantize(_) => None,
+        }
+    }
+
+    /// Rules 2 and 3: the op's domain, its entry in the support table, and the table's attribute rules.
+    fn op_support_reasons(&self, i: usize, precision: Precision) -> Vec<String> {
+        let n = &self.nodes[i];
+        let op = shapes::op(n);
         let mut reasons = Vec::new();
         if !shapes::is_default_domain(n) {
             reasons.push(format!(
                 "op '{}::{op}' is outside the ONNX domain; the NPU table lists ONNX ops only",
                 shapes::domain(n)
             ));
-        } else {
-            match self.table.ops(self.target, precision) {
+            return reasons;
+        }
+        match self.table.ops(self.target, precision) {
+            None => reasons.push(format!(
+                "target {} has no {} op table ({} activations are not taken on this target)",
+                self.target,
+                precision.as_str(),
+                precision.as_str()
+            )),
+            Some(ops) if !ops.iter().any(|o| o == op) => reasons.push(format!(
+                "op {op} is not in the NPU support table for {} {}",
+                self.target,
+                precision.as_str()
+            )),
+            Some(_) => {}
+        }
+        for rule in &self.table.cpu_rules {
+            if rule.op_type == op {
+                let val = shapes::attr(n, &rule.attribute).map(|a| {
+                    a.s.as_ref()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .or(a.i.map(|v| v.to_string()))
+                        .unwrap_or_default()
+                });
+                if val.as_deref() == Some(rule.equals.as_str()) {
+                    reasons.push(rule.reason.clone());
+                }
+            }
+        }
+        reasons
+    }
+
+    /// Rule 5: every non-constant float input comes from a DequantizeLinear (or is the fused activation's input),
+    /// and a Conv/Gemm/MatMul weight is quantized.
+    fn unquantized_input_reasons(&self, i: usize) -> Vec<String> {
+        let n = &self.nodes[i];
+        let op = shapes::op(n);
+        let mut reasons = Vec::new();
+        for (k, t) in n.input.iter().enumerate() {
+            if t.is_empty() {
+                continue;
+            }
+            let from_dq = self
+                .producer_of(t)
+                .is_some_and(|p| self.is_op(p, "DequantizeLinear"));
+            if from_dq || (k == 0 && self.fused_activation_input(i, t)) {
+                continue;
+            }
+            let elem = self.info.get(t.as_str()).and_then(|x| x.elem);
+            if self.is_const(t) {
+                let is_weight =
+                    k == 1 && matches!(op, "Conv" | "ConvTranspose" | "Gemm" | "MatMul");
+                if is_weight && elem.is_none_or(shapes::is_float_type) {
+                    reasons.push(format!(
+                        "weight '{t}' is an unquantized float initializer (no DequantizeLinear) in an INT8 flow"
+                    ));
+                }
+                continue;
+            }
+            match elem {
+                Some(e) if !shapes::is_float_type(e) => {}
+                Some(_) => reasons.push(format!(
+                    "input '{t}' is an unquantized float tensor (it does not come from a DequantizeLinear) in an \
+                     INT8 flow"
+                )),
                 None => reasons.push(format!(
-                    "target {} has no {} op table ({} activations are not taken on this target)",
-                    self.target,
-                    precision.as_str(),
-                    precision.as_str()
+                    "input '{t}' does not come from a DequantizeLinear and its type is unknown (unquantized \
+                     tensor in an INT8 flow?)"
                 )),
-                Some(ops) if !ops.iter().any(|o| o == op) => reasons.push(format!(
-                    "op {op} is not in the NPU support table for {} {}",
-                    self.target,
-                    precision.as_str()
-                )),
-                Some(_) => {}
-            }
-            for rule in &self.table.cpu_rules {
-                if rule.op_type == op {
-                    let val = shapes::attr(n, &rule.attribute).map(|a| {
-                        a.s.as_ref()
-                            .map(|s| String::from_utf8_lossy(s).into_owned())
-                            .or(a.i.map(|v| v.to_string()))
-                            .unwrap_or_default()
-                    });
-                    if val.as_deref() == Some(rule.equals.as_str()) {
-                        reasons.push(rule.reason.clone());
-                    }
-                }
             }
         }
-        reasons.extend(self.describe_shape_issues(i));
-        if quantized {
-            for (k, t) in n.input.iter().enumerate() {
-                if t.is_empty() {
-                    continue;
-                }
-                let from_dq = self
-                    .producer_of(t)
-                    .is_some_and(|p| self.is_op(p, "DequantizeLinear"));
-                if from_dq || (k == 0 && self.fused_activation_input(i, t)) {
-                    continue;
-                }
-                let elem = self.info.get(t.as_str()).and_then(|x| x.elem);
-                if self.is_const(t) {
-                    let is_weight =
-                        k == 1 && matches!(op, "Conv" | "ConvTranspose" | "Gemm" | "MatMul");
-                    if is_weight && elem.is_none_or(shapes::is_float_type) {
-                        reasons.push(format!(
-                            "weight '{t}' is an unquantized float initializer (no DequantizeLinear) in an INT8 flow"
-                        ));
-                    }
-                    continue;
-                }
-                match elem {
-                    Some(e) if !shapes::is_float_type(e) => {}
-                    Some(_) => reasons.push(format!(
-                        "input '{t}' is an unquantized float tensor (it does not come from a DequantizeLinear) in an \
-                         INT8 flow"
-                    )),
-                    None => reasons.push(format!(
-                        "input '{t}' does not come from a DequantizeLinear and its type is unknown (unquantized \
-                         tensor in an INT8 flow?)"
-                    )),
-                }
-            }
-            if self.table.power_of_two(self.target) {
-                let neighbours = n
-                    .input
+        reasons
+    }
+
+    /// Rule 6: on a power-of-two target, every Q/DQ scale next to the node is a power of two.
+    fn power_of_two_reasons(&self, i: usize) -> Vec<String> {
+        let n = &self.nodes[i];
+        let mut reasons = Vec::new();
+        if !self.table.power_of_two(self.target) {
+            return reasons;
+        }
+        let neighbours = n
+            .input
+            .iter()
+            .filter_map(|t| self.producer_of(t))
+            .filter(|&p| self.is_op(p, "DequantizeLinear"))
+            .chain(
+                n.output
                     .iter()
-                    .filter_map(|t| self.producer_of(t))
-                    .filter(|&p| self.is_op(p, "DequantizeLinear"))
-                    .chain(
-                        n.output
-                            .iter()
-                            .flat_map(|t| self.consumers_of(t).iter().copied())
-                            .filter(|&c| self.is_op(c, "QuantizeLinear")),
-                    );
-                for q in neighbours {
-                    if let Some(s) = self.non_pow2_scale(q) {
-                        reasons.push(format!(
-                            "scale {s} of {} '{}' is not a power of two (target {} needs power-of-two scales: XINT8)",
-                            shapes::op(&self.nodes[q]),
-                            display_name(&self.nodes[q], q),
-                            self.target
-                        ));
-                    }
-                }
+                    .flat_map(|t| self.consumers_of(t).iter().copied())
+                    .filter(|&c| self.is_op(c, "QuantizeLinear")),
+            );
+        for q in neighbours {
+            if let Some(s) = self.non_pow2_scale(q) {
+                reasons.push(format!(
+                    "scale {s} of {} '{}' is not a power of two (target {} needs power-of-two scales: XINT8)",
+                    shapes::op(&self.nodes[q]),
+                    display_name(&self.nodes[q], q),
+                    self.target
+                ));
             }
         }
-        dedup(&mut reasons);
-        (reasons.is_empty(), reasons, precision)
+        reasons
     }
 }
 
@@ -574,8 +718,45 @@ struct Verdict {
 }
 
 fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
+    let mut v = assign_compute(ctx, quantized);
+    // Q/DQ nodes follow the compute nodes they serve:
+    //  a. a DequantizeLinear goes with the NPU if it feeds an NPU compute node (an input or weight of it);
+    //  b. a QuantizeLinear goes with the NPU if an NPU compute node produces its input, or if it feeds a
+    //     DequantizeLinear taken in (a) (e.g. the model's input quantization);
+    //  c. a DequantizeLinear that feeds no node (a graph output) follows the QuantizeLinear before it.
+    // Everything else stays on CPU next to the CPU nodes it serves.
+    let qdq: Vec<usize> = ctx
+        .considered
+        .iter()
+        .copied()
+        .filter(|&i| ctx.is_qdq(i))
+        .collect();
+    let mut qv = qdq_scale_refusals(ctx, quantized, &qdq);
+    qdq_follow_consumers(ctx, &v, &qdq, &mut qv);
+    qdq_follow_producers(ctx, &v, &qdq, &mut qv);
+    qdq_rest(ctx, &qdq, &mut qv);
+    for (q, (npu, reason)) in qv {
+        let elem = ctx.qdq_elem(q);
+        let precision = if matches!(elem, Some(shapes::INT16 | shapes::UINT16)) {
+            Precision::Int16
+        } else {
+            Precision::Int8
+        };
+        v.insert(
+            q,
+            Verdict {
+                npu,
+                reasons: vec![reason],
+                precision,
+            },
+        );
+    }
+    v
+}
+
+/// Verdicts of the compute (non-Q/DQ) nodes.
+fn assign_compute(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
     let mut v: HashMap<usize, Verdict> = HashMap::new();
-    // Compute nodes first.
     for &i in &ctx.considered {
         if ctx.is_qdq(i) {
             continue;
@@ -590,21 +771,18 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
             },
         );
     }
-    // Q/DQ nodes follow the compute nodes they serve:
-    //  a. a DequantizeLinear goes with the NPU if it feeds an NPU compute node (an input or weight of it);
-    //  b. a QuantizeLinear goes with the NPU if an NPU compute node produces its input, or if it feeds a
-    //     DequantizeLinear taken in (a) (e.g. the model's input quantization);
-    //  c. a DequantizeLinear that feeds no node (a graph output) follows the QuantizeLinear before it.
-    // Everything else stays on CPU next to the CPU nodes it serves.
-    let qdq: Vec<usize> = ctx
-        .considered
-        .iter()
-        .copied()
-        .filter(|&i| ctx.is_qdq(i))
-        .collect();
+    v
+}
+
+/// Whether compute node `i` is on the NPU.
+fn compute_npu(ctx: &Ctx, v: &HashMap<usize, Verdict>, i: usize) -> bool {
+    !ctx.is_qdq(i) && v.get(&i).is_some_and(|x| x.npu)
+}
+
+/// Q/DQ nodes refused for their own non-power-of-two scale (power-of-two targets only).
+fn qdq_scale_refusals(ctx: &Ctx, quantized: bool, qdq: &[usize]) -> HashMap<usize, (bool, String)> {
     let mut qv: HashMap<usize, (bool, String)> = HashMap::new();
-    let compute_npu = |i: usize| !ctx.is_qdq(i) && v.get(&i).is_some_and(|x| x.npu);
-    for &q in &qdq {
+    for &q in qdq {
         let own_scale = if quantized && ctx.table.power_of_two(ctx.target) {
             ctx.non_pow2_scale(q)
         } else {
@@ -620,7 +798,16 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
             );
         }
     }
-    // (a)
+    qv
+}
+
+/// (a) a DequantizeLinear feeding an NPU compute node goes with it.
+fn qdq_follow_consumers(
+    ctx: &Ctx,
+    v: &HashMap<usize, Verdict>,
+    qdq: &[usize],
+    qv: &mut HashMap<usize, (bool, String)>,
+) {
     for &q in qdq.iter().filter(|&&q| ctx.is_op(q, "DequantizeLinear")) {
         if qv.contains_key(&q) {
             continue;
@@ -630,7 +817,11 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
             .first()
             .map(String::as_str)
             .unwrap_or("");
-        if let Some(&c) = ctx.consumers_of(out).iter().find(|&&c| compute_npu(c)) {
+        if let Some(&c) = ctx
+            .consumers_of(out)
+            .iter()
+            .find(|&&c| compute_npu(ctx, v, c))
+        {
             qv.insert(
                 q,
                 (
@@ -643,14 +834,22 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
             );
         }
     }
-    // (b)
+}
+
+/// (b) a QuantizeLinear after an NPU compute node, or feeding a DequantizeLinear taken in (a), goes with them.
+fn qdq_follow_producers(
+    ctx: &Ctx,
+    v: &HashMap<usize, Verdict>,
+    qdq: &[usize],
+    qv: &mut HashMap<usize, (bool, String)>,
+) {
     for &q in qdq.iter().filter(|&&q| ctx.is_op(q, "QuantizeLinear")) {
         if qv.contains_key(&q) {
             continue;
         }
         let n = &ctx.nodes[q];
         let producer = n.input.first().and_then(|t| ctx.producer_of(t));
-        if let Some(p) = producer.filter(|&p| compute_npu(p)) {
+        if let Some(p) = producer.filter(|&p| compute_npu(ctx, v, p)) {
             qv.insert(
                 q,
                 (
@@ -678,8 +877,11 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
             );
         }
     }
-    // (c) and the rest
-    for &q in &qdq {
+}
+
+/// (c) a DequantizeLinear of a graph output follows its QuantizeLinear; every other Q/DQ node stays on the CPU.
+fn qdq_rest(ctx: &Ctx, qdq: &[usize], qv: &mut HashMap<usize, (bool, String)>) {
+    for &q in qdq {
         if qv.contains_key(&q) {
             continue;
         }
@@ -707,55 +909,84 @@ fn assign(ctx: &Ctx, quantized: bool) -> HashMap<usize, Verdict> {
         };
         qv.insert(q, entry);
     }
-    for (q, (npu, reason)) in qv {
-        let elem = ctx.qdq_elem(q);
-        let precision = if matches!(elem, Some(shapes::INT16 | shapes::UINT16)) {
-            Precision::Int16
-        } else {
-            Precision::Int8
-        };
-        v.insert(
-            q,
-            Verdict {
-                npu,
-                reasons: vec![reason],
-                precision,
-            },
-        );
-    }
-    v
 }
 
 fn components(ctx: &Ctx, npu: &HashSet<usize>) -> Vec<Vec<usize>> {
-    // Union-find over NPU nodes connected by a tensor.
-    let mut parent: HashMap<usize, usize> = npu.iter().map(|&i| (i, i)).collect();
-    fn find(p: &mut HashMap<usize, usize>, x: usize) -> usize {
+    let mut sorted: Vec<usize> = npu.iter().copied().collect();
+    sorted.sort();
+    let nodes: Vec<GroupNode<'_, ()>> = sorted
+        .iter()
+        .map(|&i| GroupNode {
+            device: (),
+            unit: None,
+            inputs: &ctx.nodes[i].input,
+            outputs: &ctx.nodes[i].output,
+        })
+        .collect();
+    device_subgraphs(&nodes)
+        .into_iter()
+        .map(|g| g.into_iter().map(|k| sorted[k]).collect())
+        .collect()
+}
+
+/// A node as [`device_subgraphs`] sees it.
+pub struct GroupNode<'a, D> {
+    /// Where it runs.
+    pub device: D,
+    /// Nodes with the same `Some(unit)` are one group whatever their tensors say (an execution provider's compiled
+    /// partition, whose inner tensors ONNX Runtime does not report).
+    pub unit: Option<usize>,
+    pub inputs: &'a [String],
+    pub outputs: &'a [String],
+}
+
+/// ipuflow's one definition of a subgraph, used by the pre-flight (the 32-subgraph rule) and by the placement
+/// report of a session: a maximal connected group of nodes placed on the same device, two nodes being connected
+/// when one reads a tensor the other writes. Returns the groups as indices into `nodes`, each ascending, ordered by
+/// their first node.
+pub fn device_subgraphs<D: PartialEq>(nodes: &[GroupNode<'_, D>]) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..nodes.len()).collect();
+    fn find(p: &mut [usize], x: usize) -> usize {
         let mut r = x;
-        while p[&r] != r {
-            r = p[&r];
+        while p[r] != r {
+            r = p[r];
         }
         let mut c = x;
-        while p[&c] != r {
-            let next = p[&c];
-            p.insert(c, r);
+        while p[c] != r {
+            let next = p[c];
+            p[c] = r;
             c = next;
         }
         r
     }
-    let mut sorted: Vec<usize> = npu.iter().copied().collect();
-    sorted.sort();
-    for &i in &sorted {
-        for t in &ctx.nodes[i].input {
-            if let Some(p) = ctx.producer_of(t).filter(|p| npu.contains(p)) {
-                let (a, b) = (find(&mut parent, i), find(&mut parent, p));
-                if a != b {
-                    parent.insert(a.max(b), a.min(b));
+    fn union(p: &mut [usize], a: usize, b: usize) {
+        let (ra, rb) = (find(p, a), find(p, b));
+        if ra != rb {
+            p[ra.max(rb)] = ra.min(rb);
+        }
+    }
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    let mut first_of_unit: HashMap<usize, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for o in n.outputs.iter().filter(|o| !o.is_empty()) {
+            producer.insert(o.as_str(), i);
+        }
+        if let Some(u) = n.unit {
+            let first = *first_of_unit.entry(u).or_insert(i);
+            union(&mut parent, first, i);
+        }
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        for t in n.inputs.iter().filter(|t| !t.is_empty()) {
+            if let Some(&p) = producer.get(t.as_str()) {
+                if nodes[p].device == n.device {
+                    union(&mut parent, i, p);
                 }
             }
         }
     }
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for &i in &sorted {
+    for i in 0..nodes.len() {
         let r = find(&mut parent, i);
         groups.entry(r).or_default().push(i);
     }
@@ -841,13 +1072,64 @@ pub fn preflight_with_table(
     let mut consts = shapes::constants(graph);
     let info = shapes::infer(graph, &mut consts);
     let nodes = graph.node.as_slice();
-    let mut notes = Vec::new();
+    let selected = select_nodes(nodes, &consts, table);
+    let notes = selection_notes(&selected);
+    let node_count = NodeCount {
+        graph: CountedGraph::File,
+        nodes: selected.considered.len(),
+        constant_nodes: selected.constant_nodes,
+        folded_nodes: selected.folded_nodes,
+    };
+    let (producer, consumers) = edges(nodes, &selected.considered);
+    let ctx = Ctx {
+        nodes,
+        considered: selected.considered,
+        consts,
+        const_like: selected.const_like,
+        info,
+        producer,
+        consumers,
+        table,
+        target,
+    };
+    let quantized = ctx.considered.iter().any(|&i| ctx.is_qdq(i));
+    let (verdicts, subgraphs, subgraphs_if_quantized, model_reasons) = verdicts(&ctx, quantized);
+    let preds = predictions(&ctx, verdicts, quantized);
+    let mut p = totals(
+        &ctx,
+        preds,
+        quantized,
+        subgraphs,
+        subgraphs_if_quantized,
+        model_reasons,
+        notes,
+    );
+    p.node_count = node_count;
+    Ok(p)
+}
+
+/// The nodes the prediction looks at, and what it leaves out.
+struct Selection {
+    /// Indices of the nodes considered.
+    considered: Vec<usize>,
+    /// Constants and tensors computed from constants only (e.g. a DequantizeLinear of a weight): not activations.
+    const_like: HashSet<String>,
+    constant_nodes: usize,
+    folded_nodes: usize,
+    has_subgraphs: bool,
+}
+
+/// Leaves out Constant nodes and what is computed from constants only: ONNX Runtime folds such nodes before
+/// partitioning (except Q/DQ, which it keeps for the QDQ fusion).
+fn select_nodes(
+    nodes: &[NodeProto],
+    consts: &shapes::Consts<'_>,
+    table: &SupportTable,
+) -> Selection {
     let is_qdq_node = |n: &NodeProto| {
         matches!(shapes::domain(n), "" | "ai.onnx" | "com.microsoft")
             && table.qdq_ops.iter().any(|q| q == shapes::op(n))
     };
-    // Constants and what is computed from constants only. ONNX Runtime folds such nodes before partitioning
-    // (except Q/DQ, which it keeps for the QDQ fusion), so they are not listed.
     let mut const_like: HashSet<String> = consts
         .base
         .keys()
@@ -884,9 +1166,49 @@ pub fn preflight_with_table(
         }
         considered.push(i);
     }
+    Selection {
+        considered,
+        const_like,
+        constant_nodes,
+        folded_nodes,
+        has_subgraphs,
+    }
+}
+
+fn selection_notes(s: &Selection) -> Vec<String> {
+    let mut notes = Vec::new();
+    if s.constant_nodes > 0 {
+        notes.push(format!(
+            "{} Constant node(s) treated as initializers (ONNX Runtime folds them); not counted",
+            s.constant_nodes
+        ));
+    }
+    if s.folded_nodes > 0 {
+        notes.push(format!(
+            "{} node(s) computing only from constants (shape arithmetic) are folded by ONNX Runtime before \
+             partitioning; not counted",
+            s.folded_nodes
+        ));
+    }
+    if s.has_subgraphs {
+        notes.push("nodes inside control-flow subgraphs (If/Loop/Scan) were not inspected".into());
+    }
+    notes.push(
+        "prediction from ipuflow's NPU support table, a best-known approximation; the EP decides"
+            .into(),
+    );
+    notes
+}
+
+/// Producer and consumers of every tensor among the considered nodes.
+#[allow(clippy::type_complexity)]
+fn edges<'a>(
+    nodes: &'a [NodeProto],
+    considered: &[usize],
+) -> (HashMap<&'a str, usize>, HashMap<&'a str, Vec<usize>>) {
     let mut producer: HashMap<&str, usize> = HashMap::new();
     let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
-    for &i in &considered {
+    for &i in considered {
         for o in nodes[i].output.iter().filter(|o| !o.is_empty()) {
             producer.insert(o.as_str(), i);
         }
@@ -894,56 +1216,46 @@ pub fn preflight_with_table(
             consumers.entry(t.as_str()).or_default().push(i);
         }
     }
-    if constant_nodes > 0 {
-        notes.push(format!(
-            "{constant_nodes} Constant node(s) treated as initializers (ONNX Runtime folds them); not counted"
-        ));
-    }
-    if folded_nodes > 0 {
-        notes.push(format!(
-            "{folded_nodes} node(s) computing only from constants (shape arithmetic) are folded by ONNX Runtime before \
-             partitioning; not counted"
-        ));
-    }
-    if has_subgraphs {
-        notes.push("nodes inside control-flow subgraphs (If/Loop/Scan) were not inspected".into());
-    }
-    notes.push(
-        "prediction from ipuflow's NPU support table, a best-known approximation; the EP decides"
-            .into(),
-    );
-    let ctx = Ctx {
-        nodes,
-        considered,
-        consts,
-        const_like,
-        info,
-        producer,
-        consumers,
-        table,
-        target,
-    };
-    let quantized = ctx.considered.iter().any(|&i| ctx.is_qdq(i));
+    (producer, consumers)
+}
 
+/// Per-node verdicts after the model-wide rules, the subgraphs (of the model, or of the model once quantized) and
+/// the model-wide reasons.
+fn verdicts(
+    ctx: &Ctx,
+    quantized: bool,
+) -> (
+    HashMap<usize, Verdict>,
+    Vec<Subgraph>,
+    Vec<Subgraph>,
+    Vec<String>,
+) {
     let mut model_reasons = Vec::new();
-    let (mut verdicts, subgraphs, subgraphs_if_quantized) = if quantized {
-        let mut v = assign(&ctx, true);
-        let (fired, groups) = model_rules(&ctx, &mut v);
+    if quantized {
+        let mut v = assign(ctx, true);
+        let (fired, groups) = model_rules(ctx, &mut v);
         model_reasons.extend(fired);
-        (v, to_subgraphs(&ctx, &groups), Vec::new())
+        (v, to_subgraphs(ctx, &groups), Vec::new(), model_reasons)
     } else {
-        let mut v = assign(&ctx, false);
-        let (fired, groups) = model_rules(&ctx, &mut v);
+        let mut v = assign(ctx, false);
+        let (fired, groups) = model_rules(ctx, &mut v);
         if let Some(f) = fired {
             model_reasons.push(format!("if quantized: {f}"));
         }
         model_reasons.insert(0, NOT_QUANTIZED_REASON.to_string());
-        (v, Vec::new(), to_subgraphs(&ctx, &groups))
-    };
+        (v, Vec::new(), to_subgraphs(ctx, &groups), model_reasons)
+    }
+}
 
+/// One prediction per considered node, in graph order.
+fn predictions(
+    ctx: &Ctx,
+    mut verdicts: HashMap<usize, Verdict>,
+    quantized: bool,
+) -> Vec<NodePrediction> {
     let mut preds = Vec::with_capacity(ctx.considered.len());
     for &i in &ctx.considered {
-        let n = &nodes[i];
+        let n = &ctx.nodes[i];
         let x = verdicts
             .remove(&i)
             .expect("every considered node has a verdict");
@@ -953,7 +1265,7 @@ pub fn preflight_with_table(
                 format!(
                     "{} is in the NPU support table for {} {}",
                     shapes::op(n),
-                    target,
+                    ctx.target,
                     x.precision.as_str()
                 )
             } else {
@@ -989,6 +1301,19 @@ pub fn preflight_with_table(
             precision,
         });
     }
+    preds
+}
+
+/// The whole prediction with its counts and coverage.
+fn totals(
+    ctx: &Ctx,
+    preds: Vec<NodePrediction>,
+    quantized: bool,
+    subgraphs: Vec<Subgraph>,
+    subgraphs_if_quantized: Vec<Subgraph>,
+    model_reasons: Vec<String>,
+    notes: Vec<String>,
+) -> Preflight {
     let total = preds.len();
     let npu = preds.iter().filter(|p| p.device == Device::Npu).count();
     let non_qdq: Vec<&NodePrediction> = preds.iter().filter(|p| !ctx.is_qdq(p.index)).collect();
@@ -1000,8 +1325,9 @@ pub fn preflight_with_table(
             round2(a as f64 * 100.0 / b as f64)
         }
     };
-    Ok(Preflight {
-        target,
+    let coverage_excluding_qdq_percent = pct(npu_non_qdq, non_qdq.len());
+    Preflight {
+        target: ctx.target,
         quantized,
         subgraphs,
         subgraphs_if_quantized,
@@ -1009,11 +1335,17 @@ pub fn preflight_with_table(
         npu_nodes: npu,
         cpu_nodes: total - npu,
         coverage_percent: pct(npu, total),
-        coverage_excluding_qdq_percent: pct(npu_non_qdq, non_qdq.len()),
+        coverage_excluding_qdq_percent,
         nodes: preds,
         model_reasons,
         notes,
-    })
+        node_count: NodeCount {
+            graph: CountedGraph::File,
+            nodes: total,
+            constant_nodes: 0,
+            folded_nodes: 0,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@
 //! Caveat: nodes the VitisAI EP took but then ran on its own CPU fallback (`VITIS_EP_CPU` in its log) are assigned to
 //! the VitisAI EP as far as ONNX Runtime knows, so they count as NPU here.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::preflight::{Device, Preflight};
+use super::preflight::{device_subgraphs, Device, GroupNode, Preflight};
 use crate::error::{Error, Result};
 use crate::onnx::proto::ModelProto;
 
@@ -53,7 +53,9 @@ pub struct EpAssignment {
 
 impl EpAssignment {
     /// Fills each node's inputs/outputs from the model's main graph, matching by node name (unnamed or unmatched
-    /// nodes are left as they are).
+    /// nodes are left as they are). An input written by a file node ONNX Runtime removed (folded into a constant,
+    /// or fused into its producer, as a BatchNormalization into the Conv before it) is replaced by the inputs that
+    /// node read, back to tensors of nodes still present: so a fused Conv still connects to its consumers.
     pub fn fill_io_from_model(&mut self, model: &ModelProto) {
         let Some(g) = model.graph.as_ref() else {
             return;
@@ -63,15 +65,64 @@ impl EpAssignment {
             .iter()
             .filter_map(|n| n.name.as_deref().filter(|s| !s.is_empty()).map(|s| (s, n)))
             .collect();
+        let present: HashSet<String> = self
+            .subgraphs
+            .iter()
+            .flat_map(|sg| sg.nodes.iter().map(|n| n.name.clone()))
+            .collect();
+        let mut producer: HashMap<&str, &crate::onnx::proto::NodeProto> = HashMap::new();
+        for n in &g.node {
+            for o in n.output.iter().filter(|o| !o.is_empty()) {
+                producer.insert(o.as_str(), n);
+            }
+        }
+        let mut memo: HashMap<String, Vec<String>> = HashMap::new();
         for sg in &mut self.subgraphs {
             for node in &mut sg.nodes {
                 if let Some(n) = by_name.get(node.name.as_str()) {
-                    node.inputs = n.input.clone();
+                    let mut inputs = Vec::new();
+                    for t in n.input.iter().filter(|t| !t.is_empty()) {
+                        for r in resolve_input(t, &producer, &present, &mut memo) {
+                            if !inputs.contains(&r) {
+                                inputs.push(r);
+                            }
+                        }
+                    }
+                    node.inputs = inputs;
                     node.outputs = n.output.clone();
                 }
             }
         }
     }
+}
+
+/// The tensors `t` stands for among nodes still present: itself when a present node (or no node) writes it, else
+/// what its removed producer read, recursively. Iterative, so a deep chain of removed nodes cannot overflow the stack.
+fn resolve_input(
+    t: &str,
+    producer: &HashMap<&str, &crate::onnx::proto::NodeProto>,
+    present: &HashSet<String>,
+    memo: &mut HashMap<String, Vec<String>>,
+) -> Vec<String> {
+    if let Some(r) = memo.get(t) {
+        return r.clone();
+    }
+    let mut out = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut stack = vec![t];
+    while let Some(x) = stack.pop() {
+        if !seen.insert(x) {
+            continue;
+        }
+        match producer.get(x) {
+            Some(p) if !p.name.as_deref().is_some_and(|n| present.contains(n)) => {
+                stack.extend(p.input.iter().filter(|i| !i.is_empty()).map(String::as_str));
+            }
+            _ => out.push(x.to_string()),
+        }
+    }
+    memo.insert(t.to_string(), out.clone());
+    out
 }
 
 /// The device name an EP is reported under: VitisAI → "NPU", CPU → "CPU", others → their name without the
@@ -144,40 +195,77 @@ pub struct EpReport {
     pub subgraph_stat: Vec<SubgraphStat>,
     #[serde(rename = "nodeStat", default)]
     pub node_stat: Vec<NodeStat>,
+    /// Nodes whose tensors are unknown (not matched to the model by name): each stays in the subgraph ONNX Runtime
+    /// put it in, unconnected to its neighbours, so the subgraph count may be too high by up to this many.
+    #[serde(rename = "nodesWithoutTensors", default)]
+    pub nodes_without_tensors: usize,
 }
 
 impl EpReport {
-    /// Builds the report from ONNX Runtime's assignment info.
+    /// Builds the report from ONNX Runtime's assignment info. Subgraphs follow ipuflow's one definition
+    /// ([`super::preflight::device_subgraphs`]): maximal connected groups of nodes on one device, so ONNX Runtime's
+    /// one-node CPU subgraphs that feed each other count as one. Connections come from the nodes' tensors
+    /// ([`EpAssignment::fill_io_from_model`]); nodes of one ONNX Runtime subgraph are always together.
     pub fn from_assignment(a: &EpAssignment) -> EpReport {
         let mut per_device: BTreeMap<String, (usize, BTreeSet<String>)> = BTreeMap::new();
         per_device.insert("CPU".into(), (0, BTreeSet::new()));
         per_device.insert("NPU".into(), (0, BTreeSet::new()));
         let mut all = (0usize, BTreeSet::new());
         let mut report = EpReport::default();
+        let flat: Vec<(&AssignedSubgraph, &AssignedNode, String)> = a
+            .subgraphs
+            .iter()
+            .flat_map(|sg| {
+                let dev = device_name(&sg.ep_name);
+                sg.nodes.iter().map(move |n| (sg, n, dev.clone()))
+            })
+            .collect();
+        let mut unit_of: Vec<usize> = Vec::with_capacity(flat.len());
         for (k, sg) in a.subgraphs.iter().enumerate() {
-            let dev = device_name(&sg.ep_name);
+            unit_of.extend(std::iter::repeat_n(k, sg.nodes.len()));
+        }
+        let nodes: Vec<GroupNode<'_, &str>> = flat
+            .iter()
+            .zip(&unit_of)
+            .map(|((_, n, dev), &k)| GroupNode {
+                device: dev.as_str(),
+                unit: Some(k),
+                inputs: &n.inputs,
+                outputs: &n.outputs,
+            })
+            .collect();
+        let groups = device_subgraphs(&nodes);
+        let mut group_of = vec![0usize; flat.len()];
+        for (g, members) in groups.iter().enumerate() {
+            for &i in members {
+                group_of[i] = g;
+            }
+            let (sg, _, dev) = &flat[members[0]];
             report.subgraph_stat.push(SubgraphStat {
                 device: dev.clone(),
                 ep: sg.ep_name.clone(),
-                node_num: sg.nodes.len(),
+                node_num: members.len(),
             });
+        }
+        for (i, (sg, n, dev)) in flat.iter().enumerate() {
+            let op = format_op(&n.domain, &n.op_type);
             let entry = per_device.entry(dev.clone()).or_default();
-            for n in &sg.nodes {
-                let op = format_op(&n.domain, &n.op_type);
-                entry.0 += 1;
-                entry.1.insert(op.clone());
-                all.0 += 1;
-                all.1.insert(op.clone());
-                report.node_stat.push(NodeStat {
-                    name: n.name.clone(),
-                    op,
-                    device: dev.clone(),
-                    ep: sg.ep_name.clone(),
-                    subgraph: k,
-                    inputs: n.inputs.clone(),
-                    outputs: n.outputs.clone(),
-                });
+            entry.0 += 1;
+            entry.1.insert(op.clone());
+            all.0 += 1;
+            all.1.insert(op.clone());
+            if n.inputs.is_empty() && n.outputs.is_empty() {
+                report.nodes_without_tensors += 1;
             }
+            report.node_stat.push(NodeStat {
+                name: n.name.clone(),
+                op,
+                device: dev.clone(),
+                ep: sg.ep_name.clone(),
+                subgraph: group_of[i],
+                inputs: n.inputs.clone(),
+                outputs: n.outputs.clone(),
+            });
         }
         report.device_stat.push(DeviceStat {
             name: "all".into(),
@@ -271,6 +359,18 @@ impl EpReport {
             "No. of Operators : {} | No. of Subgraphs : {}",
             ops.join(" "),
             sgs.join(" ")
+        )
+    }
+
+    /// What the subgraph count of [`EpReport::summary_line`] means, when it is not exact: "" when every node's
+    /// tensors are known.
+    pub fn subgraph_caveat(&self) -> String {
+        if self.nodes_without_tensors == 0 {
+            return String::new();
+        }
+        format!(
+            "subgraphs at most: {} node(s) with unknown tensors (not matched to the model by name) counted apart",
+            self.nodes_without_tensors
         )
     }
 }

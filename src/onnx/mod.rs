@@ -5,6 +5,7 @@
 mod dtype;
 pub(crate) mod fold;
 pub mod fs;
+pub mod input_shape;
 mod inspect;
 mod io;
 pub mod node;
@@ -15,6 +16,7 @@ pub mod tensor;
 
 pub use dtype::{element_type_name, DataType};
 
+pub use input_shape::{apply_input_shapes, dynamic_input_dims, DynamicDim, InputShape};
 pub use inspect::{Dim, ModelSummary, ValueInfo, ValueKind};
 pub(crate) use io::PROTOBUF_LIMIT;
 pub use io::{ExternalDataOptions, Model, SaveOptions, LAZY_INLINE_LIMIT};

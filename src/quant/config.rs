@@ -289,6 +289,9 @@ pub struct QuantConfig {
     /// Calibration cache file (`quant::calib_cache`): read when it exists and matches the model, the collection
     /// settings and the data (refused when it does not), else written after calibrating.
     pub calib_cache: Option<std::path::PathBuf>,
+    /// Fixed shapes for dynamic graph inputs, applied before preparation
+    /// ([`crate::onnx::input_shape::apply_input_shapes`]).
+    pub input_shapes: Vec<crate::onnx::InputShape>,
 }
 
 impl QuantConfig {
@@ -324,6 +327,7 @@ impl QuantConfig {
             replace_clip6_relu: false,
             bias_correction: true,
             calib_cache: None,
+            input_shapes: Vec::new(),
         };
         match p {
             // AMD's XINT8 format: uint8 activations with zero point 128 (symmetric), which has exactly the levels

@@ -14,6 +14,7 @@ pub mod histogram;
 pub mod legacy_opset;
 pub mod pipeline;
 pub mod prepare;
+pub mod provenance;
 pub mod qdq;
 pub mod report;
 

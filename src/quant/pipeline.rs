@@ -10,6 +10,7 @@ use crate::quant::calibrate::calibrate;
 use crate::quant::data::CalibrationSource;
 use crate::quant::equalize::equalize;
 use crate::quant::prepare::{check_quantizable, observed_ranks, prepare};
+use crate::quant::provenance::{record, Digesting};
 use crate::quant::{quantize_graph, QuantConfig, QuantReport};
 use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions};
 
@@ -99,6 +100,15 @@ pub fn quantize(
     mut hooks: Hooks<'_>,
 ) -> Result<(Model, QuantReport)> {
     config.validate()?;
+    let reshaped;
+    let model = if config.input_shapes.is_empty() {
+        model
+    } else {
+        let mut m = model.proto().clone();
+        crate::onnx::apply_input_shapes(&mut m, &config.input_shapes)?;
+        reshaped = Model::from_proto(m);
+        &reshaped
+    };
     check_quantizable(model.proto())?;
     if data.len_hint() == Some(0) {
         return Err(Error::new(
@@ -122,6 +132,9 @@ pub fn quantize(
     }
     hooks.report(Stage::Prepare, 1, Some(1))?;
     hooks.report(Stage::Calibrate, 0, data.len_hint())?;
+    // Every batch calibration reads is digested for the provenance record.
+    let mut digesting = Digesting::new(data);
+    let data: &mut dyn CalibrationSource = &mut digesting;
     let mut tap = if config.bias_correction {
         MeanTap::new(&prepared.model, config)?
     } else {
@@ -163,6 +176,14 @@ pub fn quantize(
     report.notes = notes;
     hooks.report(Stage::Quantize, 1, Some(1))?;
     hooks.report(Stage::Verify, 0, Some(1))?;
+    let mut qproto = qproto;
+    let runtime = crate::runtime::Runtime::get().map(|r| r.version().to_string());
+    record(
+        &mut qproto,
+        config,
+        &digesting.digest,
+        runtime.as_deref().unwrap_or("unknown"),
+    );
     let quantized = Model::from_proto(qproto);
     let options = SessionOptions {
         graph_optimization_level: GraphOptimizationLevel::Disable,

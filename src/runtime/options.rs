@@ -98,6 +98,9 @@ pub struct SessionOptions {
     pub vitisai_options: Vec<(String, String)>,
     /// Other execution providers, appended by name in this order before the NPU.
     pub execution_providers: Vec<ExecutionProvider>,
+    /// Fixed shapes for dynamic graph inputs: the model is rewritten by
+    /// [`crate::onnx::input_shape::apply_input_shapes`] before ONNX Runtime sees it.
+    pub input_shapes: Vec<crate::onnx::InputShape>,
     /// Cancels session creations that use these options (or a clone of them), from another thread; see
     /// [`LoadCancel`] and [`SessionOptions::load_cancel`].
     pub load_cancel: Option<LoadCancel>,
@@ -228,6 +231,7 @@ impl Default for SessionOptions {
             min_npu_fraction: NpuFraction::default(),
             vitisai_options: Vec::new(),
             execution_providers: Vec::new(),
+            input_shapes: Vec::new(),
             load_cancel: None,
         }
     }

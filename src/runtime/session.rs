@@ -359,6 +359,11 @@ impl Session {
         options: &SessionOptions,
     ) -> Result<Session> {
         let path = path.as_ref();
+        if !options.input_shapes.is_empty() {
+            // The declarations change, so ONNX Runtime gets the rewritten model, not the file.
+            let model = crate::onnx::Model::load_file(path)?;
+            return Session::from_model_in(env, &model, options);
+        }
         // ONNX Runtime opens the path itself, blocking on a FIFO: only a regular file goes through.
         drop(crate::onnx::fs::open_regular(path)?);
         let p = os_string(path)?;
@@ -389,6 +394,10 @@ impl Session {
                 ErrorKind::ModelDecode,
                 "cannot create a session: the model bytes are empty",
             ));
+        }
+        if !options.input_shapes.is_empty() {
+            let model = crate::onnx::Model::from_bytes(bytes, None)?;
+            return Session::from_model_in(env, &model, options);
         }
         let rt = env.runtime();
         let (raw, exec) = npu::create(env, options, npu::ModelSource::Bytes(bytes), &|opts| {
@@ -433,6 +442,21 @@ impl Session {
         limit: usize,
     ) -> Result<Session> {
         use prost::Message;
+        let reshaped;
+        let (model, options) = if options.input_shapes.is_empty() {
+            (model, options)
+        } else {
+            let mut m = model.proto().clone();
+            crate::onnx::apply_input_shapes(&mut m, &options.input_shapes)?;
+            reshaped = (
+                crate::onnx::Model::from_proto(m),
+                SessionOptions {
+                    input_shapes: Vec::new(),
+                    ..options.clone()
+                },
+            );
+            (&reshaped.0, &reshaped.1)
+        };
         if model.proto().encoded_len() <= limit {
             return Session::from_bytes_in(env, &model.to_bytes()?, options);
         }

@@ -36,6 +36,79 @@ pub struct Args {
     /// List only the nodes predicted to run on the CPU.
     #[arg(long)]
     pub cpu_only: bool,
+    /// Fix a dynamic input's shape first, e.g. images=1,3,640,640 (repeatable, one per input), as quantize and run
+    /// take it.
+    #[arg(long, value_name = "NAME=D0,D1,...", value_parser = crate::data::parse_input_shape)]
+    pub input_shape: Vec<ipuflow::onnx::InputShape>,
+}
+
+/// The hint for dynamic shapes: per input, the dimensions still dynamic and the option that fixes them; when every
+/// input is fixed, that the dynamic shapes come from inside the graph.
+pub fn dynamic_shape_hint(model: &ipuflow::onnx::proto::ModelProto) -> String {
+    let dims = ipuflow::onnx::dynamic_input_dims(model);
+    if dims.is_empty() {
+        return "every input shape is fixed, but ipuflow's shape inference leaves some inner tensors dynamic (see \
+                the nodes' reasons); the quantized model carries ONNX Runtime's inferred shapes"
+            .into();
+    }
+    let mut parts = Vec::new();
+    let mut inputs: Vec<&str> = dims.iter().map(|d| d.input.as_str()).collect();
+    inputs.dedup();
+    for input in inputs {
+        let mine: Vec<_> = dims.iter().filter(|d| d.input == input).collect();
+        let declared = &mine[0].declared;
+        let which: Vec<String> = mine
+            .iter()
+            .filter_map(|d| d.index)
+            .map(
+                |i| match &mine.iter().find(|d| d.index == Some(i)).unwrap().symbol {
+                    s if s.is_empty() => i.to_string(),
+                    s => format!("{i} ('{s}')"),
+                },
+            )
+            .collect();
+        let what = if which.is_empty() {
+            format!("input '{input}' has no declared shape")
+        } else {
+            format!(
+                "input '{input}' {declared}: dimension {} dynamic",
+                which.join(", ")
+            )
+        };
+        parts.push(format!(
+            "{what}; `--input-shape {input}={}` fixes it",
+            example_dims(declared)
+        ));
+    }
+    format!(
+        "the NPU needs fixed shapes: {} (the same option for check, quantize and run)",
+        parts.join("; ")
+    )
+}
+
+/// `[N,3,height,width]` -> `N,3,HEIGHT,WIDTH`: a template of the sizes to give (`D<i>` for unnamed or odd names).
+pub fn example_dims(declared: &str) -> String {
+    let inner = declared.trim_start_matches('[').trim_end_matches(']');
+    if inner == "unknown rank" {
+        return "D0,D1,...".into();
+    }
+    inner
+        .split(',')
+        .enumerate()
+        .map(|(i, d)| {
+            if d.parse::<i64>().is_ok() {
+                d.to_string()
+            } else if !d.is_empty()
+                && d.len() <= 12
+                && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                d.to_uppercase()
+            } else {
+                format!("D{i}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// (nodes that would be on the NPU once quantized, all nodes).
@@ -70,7 +143,9 @@ pub fn coverage_line(p: &Preflight) -> String {
 }
 
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
-    let model = Model::load_file_lazy(&a.model)?;
+    let mut model = Model::load_file_lazy(&a.model)?;
+    // The same rewrite quantize and run apply (so the three agree); the hint below reads the rewritten inputs.
+    ipuflow::onnx::apply_input_shapes(model.proto_mut(), &a.input_shape)?;
     let p = preflight(model.proto(), a.target.target())?;
     if ctx.json {
         crate::util::print_json_text(&p.to_json());
@@ -127,6 +202,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     outln!();
     outln!("model     {}", a.model.display());
     outln!("coverage  {}", coverage_line(&p));
+    outln!("counted   {}", p.node_count.describe());
+    outln!(
+        "          (subgraph: a maximal connected group of nodes on one device; the EP refuses more than {} NPU ones)",
+        ipuflow::ipu::preflight::SupportTable::builtin().limits.max_subgraphs
+    );
     for r in &p.model_reasons {
         outln!("model-wide: {r}");
     }
@@ -134,7 +214,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         outln!("note: {n}");
     }
     if p.nodes.iter().any(|n| n.reason.contains("dynamic shape")) {
-        outln!("hint: the NPU needs fixed shapes: `ipuflow quantize ... --batch 1` fixes a dynamic batch dimension");
+        outln!("hint: {}", dynamic_shape_hint(model.proto()));
     }
     if !p.quantized {
         outln!("hint: the NPU runs quantized models: `ipuflow quantize MODEL -o OUT --preset xint8 --calib DIR`");

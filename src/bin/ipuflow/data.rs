@@ -425,3 +425,8 @@ pub fn read_inputs(
     }
     Ok(out)
 }
+
+/// `--input-shape NAME=D0,D1,...` (repeatable).
+pub fn parse_input_shape(s: &str) -> Result<ipuflow::onnx::InputShape, String> {
+    ipuflow::onnx::InputShape::parse(s).map_err(|e| e.message().to_string())
+}

@@ -97,7 +97,65 @@ struct Outcome {
     rows: Vec<Row>,
     /// Per evaluation photo: its four rotations classified right, per model (float, XINT8, CPU).
     per_photo: Vec<(String, Vec<usize>)>,
+    /// The results as a picture, written next to the models (see [`write_picture`]).
+    picture: Option<String>,
     seconds: f64,
+}
+
+/// Thumbnail side of the picture, pixels.
+const THUMB: u32 = 160;
+
+/// Writes `demo-results.png` next to the models: per evaluation photo a thumbnail and, under it, one row of four
+/// cells per model (float, then the quantized ones), the first `right` of them green and the others red: how many
+/// of the photo's four rotations each model classified right. Float and quantized results side by side at a glance.
+fn write_picture(out_dir: &Path, eval: &[PathBuf], per_photo: &PerPhoto) -> CliResult<PathBuf> {
+    use image::{imageops, Rgb, RgbImage};
+    let models = per_photo.first().map_or(0, |p| p.1.len()) as u32;
+    let (cell_h, gap) = (14u32, 4u32);
+    let tile_h = THUMB + gap + models * (cell_h + 2);
+    let cols = (eval.len() as u32).clamp(1, 6);
+    let rows = (eval.len() as u32).div_ceil(cols).max(1);
+    let mut pic = RgbImage::from_pixel(
+        cols * (THUMB + gap) + gap,
+        rows * (tile_h + gap) + gap,
+        Rgb([255, 255, 255]),
+    );
+    for (i, (f, (_, right))) in eval.iter().zip(per_photo).enumerate() {
+        let (x0, y0) = (
+            gap + (i as u32 % cols) * (THUMB + gap),
+            gap + (i as u32 / cols) * (tile_h + gap),
+        );
+        let img = image::open(f)
+            .map_err(|e| Failure::user(format!("'{}': {e}", f.display()), None))?
+            .to_rgb8();
+        let thumb = imageops::thumbnail(&img, THUMB, THUMB);
+        imageops::overlay(&mut pic, &thumb, x0 as i64, y0 as i64);
+        for (m, &n) in right.iter().enumerate() {
+            let y = y0 + THUMB + gap + m as u32 * (cell_h + 2);
+            for k in 0..4u32 {
+                let colour = if (k as usize) < n {
+                    Rgb([40, 170, 60])
+                } else {
+                    Rgb([210, 50, 40])
+                };
+                let w = THUMB / 4;
+                for dy in 0..cell_h {
+                    for dx in 1..w - 1 {
+                        pic.put_pixel(x0 + k * w + dx, y + dy, colour);
+                    }
+                }
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    pic.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| ipuflow::Error::internal(format!("encoding the demo picture: {e}")))?;
+    let path = out_dir.join("demo-results.png");
+    critical(|| ipuflow::onnx::fs::write_atomic(&path, &bytes))?;
+    Ok(path)
 }
 
 fn default_data_dir() -> PathBuf {
@@ -166,6 +224,41 @@ fn coverage(model_label: &str, m: &Model, t: Target) -> CliResult<Coverage> {
 
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let t0 = Instant::now();
+    let (model_path, images_dir, out_dir) = locate(a)?;
+    let rt = util::load_runtime(ctx)?;
+    let runtime = format!("ONNX Runtime {} ({})", rt.version(), rt.path().display());
+    let float = inspect_phase(ctx, &model_path, &runtime)?;
+    let (calib, eval) = split_photos(&images_dir, a.calib as usize)?;
+    let pre = ImageArgs::demo();
+    let (quantized, models) = quantize_phase(ctx, &float, &model_path, &calib, &pre, &out_dir)?;
+    let pre_rows = preflight_phase(ctx, &models)?;
+    let auto_summary = auto_phase(ctx, &models)?;
+    let (rows, per_photo, eval_inputs) = accuracy_phase(ctx, a, &models, &eval, &pre, &pre_rows)?;
+    let picture = write_picture(&out_dir, &eval, &per_photo)?;
+    let out = Outcome {
+        picture: Some(picture.display().to_string()),
+        model: model_path.display().to_string(),
+        runtime,
+        calibration_images: names(&calib),
+        eval_images: names(&eval),
+        eval_inputs,
+        quantized,
+        preflight: pre_rows,
+        auto_session: auto_summary,
+        rows,
+        per_photo,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    if ctx.json {
+        util::print_json(&out);
+        return Ok(());
+    }
+    print_table(a, &out, &models, &out_dir);
+    Ok(())
+}
+
+/// The demo's model, photos and output folder (created).
+fn locate(a: &Args) -> CliResult<(PathBuf, PathBuf, PathBuf)> {
     let data = a.data.clone().unwrap_or_else(default_data_dir);
     let model_path = data.join(MODEL_FILE);
     let images_dir = data.join("images");
@@ -180,12 +273,13 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         .clone()
         .unwrap_or_else(|| data.parent().unwrap_or(Path::new(".")).join("demo-out"));
     std::fs::create_dir_all(&out_dir).map_err(|e| ipuflow::Error::io("create", &out_dir, e))?;
-    let rt = util::load_runtime(ctx)?;
-    let runtime = format!("ONNX Runtime {} ({})", rt.version(), rt.path().display());
+    Ok((model_path, images_dir, out_dir))
+}
 
-    // 1. Inspect.
+/// 1. The float model's interface and ops.
+fn inspect_phase(ctx: &Ctx, model_path: &Path, runtime: &str) -> CliResult<Model> {
     heading(ctx, &format!("1. inspect {}", model_path.display()));
-    let float = Model::load_file(&model_path)?;
+    let float = Model::load_file(model_path)?;
     let s = float.summary();
     if !ctx.json {
         for v in s.inputs.iter().chain(&s.outputs) {
@@ -215,8 +309,12 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         outln!("runtime {runtime}");
     }
 
-    // Photos: the first `calib` even-numbered ones calibrate, all the others evaluate.
-    let photos = list_images(&images_dir)?;
+    Ok(float)
+}
+
+/// Photos: the first `n` even-numbered ones calibrate, all the others evaluate.
+fn split_photos(images_dir: &Path, n: usize) -> CliResult<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let photos = list_images(images_dir)?;
     if photos.len() < 2 {
         return Err(Failure::user(
             format!(
@@ -227,38 +325,46 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             Some("rerun scripts/fetch_demo_data.sh"),
         ));
     }
-    let calib: Vec<PathBuf> = photos
-        .iter()
-        .step_by(2)
-        .take(a.calib as usize)
-        .cloned()
-        .collect();
+    let calib: Vec<PathBuf> = photos.iter().step_by(2).take(n).cloned().collect();
     let eval: Vec<PathBuf> = photos
         .iter()
         .filter(|p| !calib.contains(p))
         .cloned()
         .collect();
-    let pre = ImageArgs::demo();
 
-    // 2. Quantize.
+    Ok((calib, eval))
+}
+
+/// The float model and the quantized ones: (label, file, model).
+type Models = Vec<(String, PathBuf, Model)>;
+
+/// 2. XINT8 and CPU models, saved next to each other.
+fn quantize_phase(
+    ctx: &Ctx,
+    float: &Model,
+    model_path: &Path,
+    calib: &[PathBuf],
+    pre: &ImageArgs,
+    out_dir: &Path,
+) -> CliResult<(Vec<Quantized>, Models)> {
     heading(
         ctx,
         &format!(
             "2. quantize (calibration: {} photos: {})",
             calib.len(),
-            names(&calib).join(", ")
+            names(calib).join(", ")
         ),
     );
     let stem = MODEL_FILE.trim_end_matches(".onnx");
     let mut quantized = Vec::new();
-    let mut models = vec![("float".to_string(), model_path.clone(), float.clone())];
+    let mut models = vec![("float".to_string(), model_path.to_path_buf(), float.clone())];
     for preset in [Preset::Xint8, Preset::Cpu] {
         let t = Instant::now();
         let config = QuantConfig::preset(preset);
         // The NPU needs fixed shapes: the quantized models run batch 1 (the float model keeps its dynamic batch).
         let mut float = float.clone();
         crate::quantize::fix_batch(&mut float, 1);
-        let mut src = ImageFolder::from_files(calib.clone(), pre.preprocess())?;
+        let mut src = ImageFolder::from_files(calib.to_vec(), pre.preprocess())?;
         let (q, report) = quantize_with_progress(&float, &config, &mut src, preset.name())?;
         if cancelled() {
             return Err(cancelled_failure("demo"));
@@ -288,7 +394,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         models.push((preset.name().to_string(), path, q));
     }
 
-    // 3. Pre-flight.
+    Ok((quantized, models))
+}
+
+/// 3. The pre-flight prediction of each quantized model, both targets.
+fn preflight_phase(ctx: &Ctx, models: &Models) -> CliResult<Vec<Coverage>> {
     heading(
         ctx,
         "3. NPU pre-flight (predicted from the support table, no NPU needed)",
@@ -304,7 +414,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         }
     }
 
-    // 4. AUTO session.
+    Ok(pre_rows)
+}
+
+/// 4. Where an AUTO session of the XINT8 model runs.
+fn auto_phase(ctx: &Ctx, models: &Models) -> CliResult<SessionSummary> {
     heading(ctx, "4. AUTO session on the XINT8 model (the NPU where there is one, else the CPU, with the reason)");
     let auto_opts = SessionOptions {
         device: SessionDevice::Auto,
@@ -313,7 +427,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     };
     let t = Instant::now();
     let auto = Session::from_model(&models[1].2, &auto_opts)?;
-    let auto_summary = session_summary(&auto, t.elapsed().as_secs_f64());
+    let auto_summary = session_summary(&auto, Some(models[1].2.proto()), t.elapsed().as_secs_f64());
     drop(auto);
     if !ctx.json {
         outln!("runs on  {}", auto_summary.device_used);
@@ -326,7 +440,21 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         }
     }
 
-    // 5. Accuracy and latency.
+    Ok(auto_summary)
+}
+
+/// Per photo, how many of its 4 rotations each model gets right.
+type PerPhoto = Vec<(String, Vec<usize>)>;
+
+/// 5. Accuracy against the float model on the rotated evaluation photos, and latency.
+fn accuracy_phase(
+    ctx: &Ctx,
+    a: &Args,
+    models: &Models,
+    eval: &[PathBuf],
+    pre: &ImageArgs,
+    pre_rows: &[Coverage],
+) -> CliResult<(Vec<Row>, PerPhoto, usize)> {
     heading(
         ctx,
         &format!(
@@ -347,7 +475,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         // Only the evaluation photos, each turned 0, 90, 180 and 270 degrees (label = quarter turns).
         let resolved = pre.preprocess().resolve(sessions[0].inputs())?;
         let mut v: Vec<Sample> = Vec::new();
-        for f in &eval {
+        for f in eval {
             let t = resolved.load(f)?;
             for k in 0..4 {
                 v.push(Sample {
@@ -404,7 +532,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         });
     }
     // Per photo, how many of its 4 rotations each model gets right (samples are photo-major, 4 per photo).
-    let per_photo: Vec<(String, Vec<usize>)> = names(&eval)
+    let per_photo: Vec<(String, Vec<usize>)> = names(eval)
         .into_iter()
         .enumerate()
         .map(|(p, name)| {
@@ -418,23 +546,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             (name, right)
         })
         .collect();
-    let out = Outcome {
-        model: model_path.display().to_string(),
-        runtime,
-        calibration_images: names(&calib),
-        eval_images: names(&eval),
-        eval_inputs: eval_dir_samples.len(),
-        quantized,
-        preflight: pre_rows,
-        auto_session: auto_summary,
-        rows,
-        per_photo,
-        seconds: t0.elapsed().as_secs_f64(),
-    };
-    if ctx.json {
-        util::print_json(&out);
-        return Ok(());
-    }
+    Ok((rows, per_photo, eval_dir_samples.len()))
+}
+
+/// The text summary table.
+fn print_table(a: &Args, out: &Outcome, models: &Models, out_dir: &Path) {
     outln!(
         "{:<6}  {:<30}  {:>9}  {:>8}  {:>9}  {:>10}  {:>8}  {:>15}",
         "model",
@@ -489,10 +605,19 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         out.auto_session.device_used,
         if out.auto_session.fallback_reason.is_empty() { String::new() } else { format!(" ({})", out.auto_session.fallback_reason) }
     );
+    if let Some(p) = &out.picture {
+        outln!(
+            "picture: {p}\n(per photo, one row per model ({}): green cells = rotations classified right, of 4)",
+            models
+                .iter()
+                .map(|(l, _, _)| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     outln!(
         "done in {:.1} s; models in {}",
         out.seconds,
         out_dir.display()
     );
-    Ok(())
 }

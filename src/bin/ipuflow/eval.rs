@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use ipuflow::eval::{Evaluator, OutputEval, OutputKind};
 use ipuflow::onnx::Model;
 use ipuflow::runtime::{Session, SessionOptions};
 use serde::Serialize;
@@ -29,8 +30,23 @@ pub struct Args {
     /// Intra-op threads per session (default: ONNX Runtime's choice).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
+    /// What an output is, when its shape does not say: NAME=classes|sequence|yolo-rows|yolo-columns|values
+    /// (repeatable). Decides the agreement metric printed for it.
+    #[arg(long, value_name = "NAME=KIND", value_parser = parse_output_kind)]
+    pub output_kind: Vec<(String, OutputKind)>,
     #[command(flatten)]
     pub image: ImageArgs,
+}
+
+fn parse_output_kind(s: &str) -> Result<(String, OutputKind), String> {
+    let (n, k) = s
+        .rsplit_once('=')
+        .filter(|(n, _)| !n.is_empty())
+        .ok_or_else(|| format!("'{s}': expected NAME=KIND"))?;
+    Ok((
+        n.to_string(),
+        OutputKind::parse(k).map_err(|e| e.message().to_string())?,
+    ))
 }
 
 /// Labelled accuracy: (correct, total).
@@ -50,6 +66,50 @@ pub fn labelled(c: &Collected, samples: &[Sample]) -> Option<Labelled> {
         correct: top.iter().zip(&labels).filter(|(a, b)| a == b).count(),
         total: labels.len(),
     })
+}
+
+/// Runs both models on every sample, feeding the by-kind evaluator and the older per-model collections.
+fn compare_by_kind(
+    fs: &Session,
+    qs: &Session,
+    samples: &[Sample],
+    kinds: &[(String, OutputKind)],
+) -> CliResult<(Collected, Collected, Vec<OutputEval>)> {
+    let bar = util::progress_bar(Some(samples.len() as u64), "evaluating");
+    let mut ev = Evaluator::new();
+    for (n, k) in kinds {
+        if !fs.outputs().iter().any(|o| &o.name == n) {
+            bar.finish_and_clear();
+            return Err(crate::util::Failure::user(
+                format!("--output-kind {n}=...: the float model has no output '{n}'"),
+                None,
+            ));
+        }
+        ev.set_kind(n, *k);
+    }
+    let (mut fc, mut qc) = (Collected::new(), Collected::new());
+    for s in samples {
+        if cancelled() {
+            bar.finish_and_clear();
+            return Err(cancelled_failure("evaluation"));
+        }
+        let fo = metrics::run_sample(fs, s)?;
+        let qo = metrics::run_sample(qs, s)?;
+        for (i, f) in fo.iter().enumerate() {
+            let name = &fs.outputs()[i].name;
+            let Some(j) = qs.outputs().iter().position(|o| &o.name == name) else {
+                continue;
+            };
+            if let (Some(a), Some(b)) = (metrics::to_f32(f), metrics::to_f32(&qo[j])) {
+                ev.add(name, f.shape(), &a, &b)?;
+            }
+        }
+        fc.push(fs, &fo);
+        qc.push(qs, &qo);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((fc, qc, ev.finish()))
 }
 
 /// Runs `session` on every sample (progress bar on stderr; Ctrl-C stops).
@@ -75,6 +135,8 @@ struct Outcome {
     quant: String,
     samples: usize,
     comparison: Comparison,
+    /// Per output, by kind (ipuflow::eval): SQNR and cosine always, the agreement its kind has.
+    outputs: Vec<OutputEval>,
     float_labelled: Option<Labelled>,
     quant_labelled: Option<Labelled>,
 }
@@ -103,13 +165,13 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         a.rotate,
     )?;
     util::stage_line(&format!("evaluating {} samples", samples.len()));
-    let fc = collect(&fs, &samples, "float")?;
-    let qc = collect(&qs, &samples, "quantized")?;
+    let (fc, qc, outputs) = compare_by_kind(&fs, &qs, &samples, &a.output_kind)?;
     let out = Outcome {
         float: a.float.display().to_string(),
         quant: a.quant.display().to_string(),
         samples: samples.len(),
         comparison: metrics::compare(&fc, &qc),
+        outputs,
         float_labelled: labelled(&fc, &samples),
         quant_labelled: labelled(&qc, &samples),
     };
@@ -117,20 +179,28 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         util::print_json(&out);
         return Ok(());
     }
-    let c = &out.comparison;
     outln!("float            {}", out.float);
     outln!("quantized        {}", out.quant);
     outln!("samples          {}", out.samples);
-    outln!(
-        "top-1 agreement  {:.3} ({} of {})",
-        c.top1_agreement,
-        (c.top1_agreement * c.rows as f64).round(),
-        c.rows
-    );
-    outln!("SQNR             {}", metrics::db(c.sqnr_db));
-    if c.sqnr_per_output_db.len() > 1 {
-        for (n, v) in &c.sqnr_per_output_db {
-            outln!("  {n:<14} {}", metrics::db(*v));
+    for o in &out.outputs {
+        outln!(
+            "output {} {} ({:?}{})",
+            o.name,
+            util::shape_str(&o.shape),
+            o.kind,
+            if o.kind_given {
+                ", given"
+            } else {
+                ", inferred"
+            }
+        );
+        for m in &o.metrics {
+            let v = match (m.name.as_str(), m.value) {
+                ("sqnr_db", v) => metrics::db(v),
+                (_, Some(v)) => format!("{v:.3}"),
+                (_, None) => "n/a".into(),
+            };
+            outln!("  {:<19} {v:<9} {}", m.name, m.meaning);
         }
     }
     if let (Some(f), Some(q)) = (out.float_labelled, out.quant_labelled) {

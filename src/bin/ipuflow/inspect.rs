@@ -49,12 +49,26 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let model = Model::load_file_lazy(&a.model)?;
     let s = model.summary();
     let qdq = qdq_nodes(&model);
+    // The count check and run use too (file graph here); a model without a graph has none.
+    let counted = ipuflow::ipu::preflight::count_nodes(model.proto()).ok();
     if ctx.json {
         let mut v: serde_json::Value =
             serde_json::from_str(&s.to_json()).unwrap_or_else(|_| serde_json::json!({}));
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("path".into(), a.model.display().to_string().into());
             m.insert("qdq_nodes".into(), qdq.into());
+            let prov: serde_json::Map<String, serde_json::Value> =
+                ipuflow::quant::provenance::read(model.proto())
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into()))
+                    .collect();
+            m.insert("provenance".into(), prov.into());
+            if let Some(c) = &counted {
+                m.insert(
+                    "node_count".into(),
+                    serde_json::to_value(c).unwrap_or_default(),
+                );
+            }
         }
         crate::util::print_json(&v);
         return Ok(());
@@ -84,7 +98,14 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             dims(&v.shape)
         );
     }
-    outln!("nodes     {}", s.node_count);
+    match &counted {
+        Some(c) => outln!(
+            "nodes     {} in the file's main graph; counted: {}",
+            s.node_count,
+            c.describe()
+        ),
+        None => outln!("nodes     {}", s.node_count),
+    }
     outln!(
         "weights   {} initializers, {:.2} MB",
         s.initializer_count,
@@ -98,6 +119,30 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             "no (float model)".into()
         }
     );
+    let prov = ipuflow::quant::provenance::read(model.proto());
+    if !prov.is_empty() {
+        let get = |k: &str| {
+            prov.iter()
+                .find(|(key, _)| key == k)
+                .map_or("?", |(_, v)| v.as_str())
+        };
+        outln!(
+            "made by   ipuflow {}, preset {}, ONNX Runtime {}",
+            get("version"),
+            get("preset"),
+            get("onnxruntime")
+        );
+        outln!("          calibration data {}", get("calibration"));
+        outln!("          settings {}", get("settings"));
+        for (k, v) in prov.iter().filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "version" | "preset" | "onnxruntime" | "calibration" | "settings"
+            )
+        }) {
+            outln!("          {k} {v}");
+        }
+    }
     let ops: Vec<String> = s
         .op_histogram
         .iter()

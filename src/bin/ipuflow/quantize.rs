@@ -117,6 +117,11 @@ pub struct Args {
     pub report: Option<PathBuf>,
     #[command(flatten)]
     pub image: ImageArgs,
+
+    // Shapes (issue 11 item 3): kept apart from the flags above.
+    /// Fix a dynamic input's shape, e.g. images=1,3,640,640 (every dimension given; repeatable, one per input).
+    #[arg(long, value_name = "NAME=D0,D1,...", value_parser = crate::data::parse_input_shape)]
+    pub input_shape: Vec<ipuflow::onnx::InputShape>,
 }
 
 /// The outcome, as printed with `--json`.
@@ -386,6 +391,9 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             BiasArg::Int32 => BiasType::Int32,
         };
     }
+    // Checked against the model now (a wrong name or rank is a user error before calibration starts).
+    ipuflow::onnx::apply_input_shapes(&mut model.proto().clone(), &a.input_shape)?;
+    config.input_shapes = a.input_shape.clone();
     let ex = resolve_excludes(&model, &a.exclude)?;
     config.exclude_nodes = ex.nodes.clone();
     config.exclude_op_types = ex.op_types.clone();

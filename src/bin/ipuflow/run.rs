@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use ipuflow::ipu::preflight::NodeCount;
+use ipuflow::ipu::report::EpReport;
 use ipuflow::onnx::Model;
 use ipuflow::quant::data::OwnedTensor;
 use ipuflow::runtime::{
@@ -56,9 +58,13 @@ pub struct Args {
     #[arg(long, value_name = "FRACTION")]
     pub min_npu_fraction: Option<f64>,
     /// Input data: FILE.npy for a single-input model, NAME=FILE.npy per input (repeatable). Default: generated
-    /// values (uniform in [-1, 1), dynamic dimensions as 1).
+    /// values (uniform in [-1, 1)) of the model's input shapes; a dynamic dimension needs --input-shape.
     #[arg(long, value_name = "[NAME=]FILE.npy", value_parser = parse_input_spec)]
     pub input: Vec<(Option<String>, PathBuf)>,
+    /// Fix a dynamic input's shape, e.g. images=1,3,640,640 (repeatable, one per input): the session is created
+    /// for it, and generated inputs have it.
+    #[arg(long, value_name = "NAME=D0,D1,...", value_parser = crate::data::parse_input_shape)]
+    pub input_shape: Vec<ipuflow::onnx::InputShape>,
     /// Timed runs, 1 to 1 000 000.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=ipuflow::limits::MAX_TIMED_RUNS))]
     pub repeat: u64,
@@ -97,22 +103,53 @@ pub struct SessionSummary {
     pub operators: String,
     pub npu_nodes: Option<usize>,
     pub total_nodes: Option<usize>,
+    /// What `total_nodes` counts (ipuflow's one definition; the graph is ONNX Runtime's).
+    pub node_count: Option<NodeCount>,
+    /// Maximal connected groups of nodes on one device (the definition the pre-flight counts for the NPU limit).
+    pub subgraphs: Option<usize>,
     pub warnings: Vec<String>,
     pub create_seconds: f64,
+}
+
+/// One input as it was fed.
+#[derive(Serialize)]
+pub struct InputUsed {
+    pub name: String,
+    pub element_type: String,
+    /// The shape run.
+    pub shape: Vec<i64>,
+    /// The model's declaration, e.g. `[N,3,640,640]`.
+    pub declared: String,
+    /// "generated" or the file it was read from.
+    pub source: String,
 }
 
 #[derive(Serialize)]
 struct Outcome {
     model: String,
     runtime: String,
+    inputs: Vec<InputUsed>,
     session: SessionSummary,
     latency: Latency,
     outputs: Vec<OutputSummary>,
 }
 
-pub fn session_summary(s: &Session, create_seconds: f64) -> SessionSummary {
+/// The session's placement in ipuflow's terms: nodes counted as `NodeCount` defines them (of ONNX Runtime's graph)
+/// and subgraphs as `device_subgraphs` defines them, the nodes' tensors taken from `model` (the file) by name.
+pub fn session_summary(
+    s: &Session,
+    model: Option<&ipuflow::onnx::proto::ModelProto>,
+    create_seconds: f64,
+) -> SessionSummary {
     let e = s.execution();
     let counts = e.placement.npu_counts();
+    let report = e.placement.assignment().map(|a| {
+        let mut a = a.clone();
+        if let Some(m) = model {
+            a.fill_io_from_model(m);
+        }
+        EpReport::from_assignment(&a)
+    });
     SessionSummary {
         requested: format!("{:?}", e.requested).to_uppercase(),
         device_used: match e.device_used {
@@ -121,27 +158,50 @@ pub fn session_summary(s: &Session, create_seconds: f64) -> SessionSummary {
         },
         fallback_reason: e.fallback_reason.clone(),
         cache_key: e.cache_key.clone(),
-        placement: e.placement.describe(),
-        operators: if e.placement.assignment().is_some() {
-            s.placement_report().summary_line()
-        } else {
-            String::new()
+        placement: match counts {
+            Some((npu, all)) => format!(
+                "{npu} on the NPU ({:.1}%) of {}",
+                if all == 0 {
+                    0.0
+                } else {
+                    npu as f64 * 100.0 / all as f64
+                },
+                NodeCount::onnx_runtime(all).describe()
+            ),
+            None => e.placement.describe(),
         },
+        operators: report
+            .as_ref()
+            .map(|r| r.summary_line())
+            .unwrap_or_default(),
         npu_nodes: counts.map(|c| c.0),
         total_nodes: counts.map(|c| c.1),
+        node_count: counts.map(|c| NodeCount::onnx_runtime(c.1)),
+        subgraphs: report.map(|r| r.subgraph_stat.len()),
         warnings: e.warnings.clone(),
         create_seconds,
     }
 }
 
-/// Deterministic input values for a model input: uniform in [-1, 1) for floats, zeros otherwise; dynamic
-/// dimensions become 1.
+/// Deterministic input values for a model input: uniform in [-1, 1) for floats, zeros otherwise. A dynamic
+/// dimension is refused: a size made up here would be silently wrong (a detector crashes in Resize or reports the
+/// latency of a 1×1 image), so the user says it with `--input-shape` (or gives a file).
 pub fn generated_input(info: &TensorInfo) -> CliResult<OwnedTensor> {
-    let shape: Vec<i64> = info
-        .shape
-        .iter()
-        .map(|d| if *d < 0 { 1 } else { *d })
-        .collect();
+    if info.shape.iter().any(|d| *d < 0) {
+        let example = crate::check::example_dims(&info.model_shape());
+        return Err(Failure::user(
+            format!(
+                "input '{}' is {} with dynamic dimension(s): run does not invent sizes for generated inputs",
+                info.name,
+                info.model_shape()
+            ),
+            Some(&format!(
+                "give the size: --input-shape {}={} (or the data: --input {}=FILE.npy)",
+                info.name, example, info.name
+            )),
+        ));
+    }
+    let shape = info.shape.clone();
     let et = info.element_type().ok_or_else(|| {
         Failure::user(
             format!(
@@ -215,7 +275,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let rt = util::load_runtime(ctx)?;
     // Checked here (clear messages), run from the path: ONNX Runtime reads external data itself, so a model over
     // protobuf's 2 GiB limit runs and its weights are not held twice.
-    Model::load_file_lazy(&a.model)?;
+    let file = Model::load_file_lazy(&a.model)?;
     let mut opts = SessionOptions {
         device: match a.device {
             DeviceArg::Cpu => SessionDevice::Cpu,
@@ -223,6 +283,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             DeviceArg::Auto => SessionDevice::Auto,
         },
         intra_op_threads: a.threads,
+        input_shapes: a.input_shape.clone(),
         ..Default::default()
     };
     if a.policy.is_some() || a.min_npu_fraction.is_some() {
@@ -251,7 +312,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let session = Session::from_file(&a.model, &opts);
     spinner.finish_and_clear();
     let session = session?;
-    let summary = session_summary(&session, t0.elapsed().as_secs_f64());
+    let summary = session_summary(&session, Some(file.proto()), t0.elapsed().as_secs_f64());
 
     let tensors: Vec<(String, OwnedTensor)> = if a.input.is_empty() {
         session
@@ -262,6 +323,24 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     } else {
         read_inputs(&a.input, session.inputs())?
     };
+    let inputs_used: Vec<InputUsed> = tensors
+        .iter()
+        .map(|(name, t)| {
+            let info = session.inputs().iter().find(|i| &i.name == name);
+            let source = a
+                .input
+                .iter()
+                .find(|(n, _)| n.as_deref().is_none_or(|n| n == name))
+                .map_or("generated".to_string(), |(_, f)| f.display().to_string());
+            InputUsed {
+                name: name.clone(),
+                element_type: t.element_type.name().to_string(),
+                shape: t.shape.clone(),
+                declared: info.map(|i| i.model_shape()).unwrap_or_default(),
+                source,
+            }
+        })
+        .collect();
     let sample = Sample {
         origin: "the input".into(),
         tensors,
@@ -293,6 +372,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let out = Outcome {
         model: a.model.display().to_string(),
         runtime: format!("ONNX Runtime {} ({})", rt.version(), rt.path().display()),
+        inputs: inputs_used,
         session: summary,
         latency,
         outputs: outs,
@@ -304,6 +384,16 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let s = &out.session;
     outln!("model       {}", out.model);
     outln!("runtime     {}", out.runtime);
+    for i in &out.inputs {
+        outln!(
+            "input       {} {} {} ({}; model declares {})",
+            i.name,
+            i.element_type,
+            util::shape_str(&i.shape),
+            i.source,
+            i.declared
+        );
+    }
     outln!(
         "session     requested {}, runs on {} (created in {:.2} s)",
         s.requested,
