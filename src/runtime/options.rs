@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use ort_sys::OrtSessionOptions;
 
+use super::cpu_plan::FallbackExecution;
 use super::env::{Environment, LogLevel};
 use super::ffi::{c_string, os_string};
 use super::loader::Runtime;
@@ -96,6 +97,9 @@ pub struct SessionOptions {
     pub vitisai_options: Vec<(String, String)>,
     /// Other execution providers, appended by name in this order before the NPU.
     pub execution_providers: Vec<ExecutionProvider>,
+    /// How a quantized model runs when the session runs on the CPU (device CPU, or an AUTO/PREFER fallback):
+    /// default `Fast`, see [`super::cpu_plan`].
+    pub fallback_execution: FallbackExecution,
 }
 
 impl Default for SessionOptions {
@@ -117,6 +121,7 @@ impl Default for SessionOptions {
             min_npu_fraction: NpuFraction::default(),
             vitisai_options: Vec::new(),
             execution_providers: Vec::new(),
+            fallback_execution: FallbackExecution::Fast,
         }
     }
 }
