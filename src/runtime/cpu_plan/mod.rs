@@ -10,7 +10,8 @@
 //!   Runtime's execution of the model as written (the rewrites are exact; ONNX Runtime's fused kernels requantize
 //!   in one step instead of dequantize → float op → quantize). See [`rewrite`] for each rule and its source.
 //! - **float activations** (16-bit activations under `Fast`): weights dequantized once into float initializers and
-//!   every activation Q → DQ pair removed, so the model runs as float with the quantized weights: float speed, and
+//!   every activation Q → DQ pair replaced by a float Clip to the Q's range (the saturation quantizers fold Relu and
+//!   Clip into stays; only the rounding goes), so the model runs as float with the quantized weights: float speed, and
 //!   closer to the float model than the 16-bit QDQ (which ONNX Runtime's CPU provider cannot run as integers).
 //! - **as written**: `Faithful` keeps 16-bit QDQ as written (bit-faithful, slow); `AsWritten` never rewrites.
 //!
@@ -215,7 +216,7 @@ pub fn plan_model(model: &ModelProto, mode: FallbackExecution) -> (Option<ModelP
         );
         push(
             &mut changes,
-            "activation Q/DQ pairs removed (float activations)",
+            "activation Q/DQ pairs -> float Clip to the Q range (float activations)",
             pairs,
             false,
         );

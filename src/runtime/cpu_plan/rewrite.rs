@@ -558,9 +558,12 @@ pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
         edits.remove.insert(i);
         folded += 1;
     }
-    // Activation pairs: Q (not an initializer) whose every reader is a DQ; the DQs' outputs read the Q's input.
+    // Activation pairs: Q (not an initializer) whose every reader is a DQ become one float Clip to the Q's
+    // representable range: quantizers fold Relu/Clip into that range (the Q's saturation is the activation), so
+    // the clamp stays and only the rounding goes. ONNX Runtime fuses Conv + Clip into FusedConv.
     let mut rename: HashMap<String, String> = HashMap::new();
     let mut pairs = 0;
+    let mut names = Names::new(g);
     for (i, q) in g.node.iter().enumerate() {
         if !is_q(q) || q.input.first().is_none_or(|x| ix.is_init(x)) {
             continue;
@@ -576,8 +579,31 @@ pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
         {
             continue;
         }
+        let Some(p) = qparams(g, &ix, q).filter(|p| p.scale.len() == 1) else {
+            continue;
+        };
+        let Some((qmin, qmax)) = tensor::range(p.dt) else {
+            continue;
+        };
+        let lo = (qmin - p.zp[0]) as f32 * p.scale[0];
+        let hi = (qmax - p.zp[0]) as f32 * p.scale[0];
+        let out = names.fresh(&format!("{}_float", q.input[0]));
+        let (lo_name, hi_name) = (
+            names.fresh(&format!("{out}_min")),
+            names.fresh(&format!("{out}_max")),
+        );
+        new_inits.push(tensor::float_tensor(&lo_name, &[], &[lo]));
+        new_inits.push(tensor::float_tensor(&hi_name, &[], &[hi]));
+        let clip = node(
+            "Clip",
+            "",
+            names.fresh(&format!("{out}_clip")),
+            vec![q.input[0].clone(), lo_name, hi_name],
+            vec![out.clone()],
+        );
+        edits.before.entry(i).or_default().push(clip);
         for &c in cons {
-            rename.insert(g.node[c].output[0].clone(), q.input[0].clone());
+            rename.insert(g.node[c].output[0].clone(), out.clone());
             edits.remove.insert(c);
         }
         edits.remove.insert(i);
