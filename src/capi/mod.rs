@@ -15,6 +15,7 @@
 // comment, in the header's own terms; a Rust-style `# Safety` heading would only repeat it in the generated header.
 #![allow(clippy::missing_safety_doc)]
 
+pub mod cpu_plan;
 pub mod env;
 pub mod library;
 pub mod model;
