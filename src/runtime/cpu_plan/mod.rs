@@ -13,6 +13,9 @@
 //!   every activation Q → DQ pair replaced by a float Clip to the Q's range (the saturation quantizers fold Relu and
 //!   Clip into stays; only the rounding goes), so the model runs as float with the quantized weights: float speed, and
 //!   closer to the float model than the 16-bit QDQ (which ONNX Runtime's CPU provider cannot run as integers).
+//! - Under `Fast`, an 8-bit model with fewer than [`INTEGER_PLAN_MIN_WEIGHTS`] quantized weights also takes the
+//!   float-activation plan (a modelled decision from measurements: integer kernels lose on tiny models); the report
+//!   says so.
 //! - **as written**: `Faithful` keeps 16-bit QDQ as written (bit-faithful, slow); `AsWritten` never rewrites.
 //!
 //! The rewrite never touches the user's file: it lives in a per-process cache keyed by the model bytes, the mode and
@@ -156,8 +159,14 @@ impl CpuPlan {
     }
 }
 
+/// Below this many quantized weight values, `Fast` runs an 8-bit model with float activations instead of integer
+/// kernels: per-node quantize/requantize overheads dominate small models. Measured on the shared models (one thread,
+/// ONNX Runtime 1.32, bench/results/cpu_plan.md): EfficientNet-Lite0 (4.6 M weights) integer plan 2.2x float,
+/// hand-landmark-lite (1.0 M) 1.3x, BlazeFace (0.1 M) 0.8x float.
+pub const INTEGER_PLAN_MIN_WEIGHTS: usize = 500_000;
+
 /// Version of the rewrite rules; bump when any rewrite changes so cached plans are not reused.
-const PLAN_VERSION: &str = "ipuflow/cpu-plan/v1";
+const PLAN_VERSION: &str = "ipuflow/cpu-plan/v2";
 
 fn push(changes: &mut Vec<Change>, rewrite: &str, count: usize, exact: bool) {
     if count > 0 {
@@ -181,6 +190,14 @@ fn opset(model: &ModelProto) -> i64 {
 /// Plans a model for ONNX Runtime's CPU provider. Returns the rewritten model (`None` when the plan is to run the
 /// model as written) and the report. Pure: no I/O, no cache.
 pub fn plan_model(model: &ModelProto, mode: FallbackExecution) -> (Option<ModelProto>, CpuPlan) {
+    if mode == FallbackExecution::AsWritten {
+        return plan_owned(ModelProto::default(), mode);
+    }
+    plan_owned(model.clone(), mode)
+}
+
+/// [`plan_model`] on a model it may consume (no copy of the weights).
+fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>, CpuPlan) {
     let nodes = model.graph.as_ref().map_or(0, |g| g.node.len());
     if mode == FallbackExecution::AsWritten {
         return (
@@ -203,10 +220,34 @@ pub fn plan_model(model: &ModelProto, mode: FallbackExecution) -> (Option<ModelP
         );
     }
     let wide = types.iter().any(|&t| rewrite::is_16bit(t));
-    let mut out = model.clone();
+    let opset = opset(&model);
+    let mut out = model;
     let g = out.graph.as_mut().expect("graph checked above");
     let mut changes = Vec::new();
-    let (plan, reason) = if wide && mode == FallbackExecution::Fast {
+    let weights = rewrite::quantized_weight_count(g);
+    let small = !wide && mode == FallbackExecution::Fast && weights < INTEGER_PLAN_MIN_WEIGHTS;
+    let (plan, reason) = if small {
+        let (folded, pairs) = rewrite::float_activations(g);
+        push(
+            &mut changes,
+            "weights dequantized into float initializers",
+            folded,
+            true,
+        );
+        push(
+            &mut changes,
+            "activation Q/DQ pairs -> float Clip to the Q range (float activations)",
+            pairs,
+            false,
+        );
+        (
+            PlanKind::FloatActivations,
+            format!(
+                "small model ({weights} quantized weights < {INTEGER_PLAN_MIN_WEIGHTS}): ONNX Runtime's integer \
+                 kernels cost more than they save here, float activations are faster (modelled)"
+            ),
+        )
+    } else if wide && mode == FallbackExecution::Fast {
         let (folded, pairs) = rewrite::float_activations(g);
         push(
             &mut changes,
@@ -228,7 +269,7 @@ pub fn plan_model(model: &ModelProto, mode: FallbackExecution) -> (Option<ModelP
         let mut names = rewrite::Names::new(g);
         let shifted = rewrite::int8_to_uint8(g, &mut names);
         let (exact, rounded) = rewrite::bias_to_int32(g, &mut names);
-        let clamps = rewrite::clamp_after_q(g, &mut names, opset(model));
+        let clamps = rewrite::clamp_after_q(g, &mut names, opset);
         let split = rewrite::split_shared_dq(g, &mut names);
         push(
             &mut changes,
@@ -396,7 +437,7 @@ fn rewrite_bytes(model_bytes: &[u8], base_dir: Option<&Path>, mode: FallbackExec
             }
         }
     };
-    let (planned, mut report) = plan_model(model.proto(), mode);
+    let (planned, mut report) = plan_owned(model.into_proto(), mode);
     let bytes = match planned.map(|m| Model::from_proto(m).to_bytes()) {
         None => None,
         Some(Ok(b)) => Some(Arc::new(b)),

@@ -652,6 +652,20 @@ pub(super) fn drop_unused_initializers(g: &mut GraphProto) {
     g.initializer.retain(|_| *k.next().unwrap_or(&true));
 }
 
+/// How many weight values the graph holds quantized (integer initializers read by a DequantizeLinear).
+pub(super) fn quantized_weight_count(g: &GraphProto) -> usize {
+    let ix = Index::new(g);
+    g.node
+        .iter()
+        .filter(|n| is_dq(n))
+        .filter_map(|n| ix.init.get(n.input.first()?))
+        .filter_map(|&t| {
+            let t = &g.initializer[t];
+            matches!(t.data_type, Some(INT8 | UINT8)).then(|| tensor::numel(t).unwrap_or(0))
+        })
+        .sum()
+}
+
 /// Whether an integer type is 16 bits wide.
 pub(super) fn is_16bit(dt: i32) -> bool {
     matches!(dt, INT16 | UINT16)
