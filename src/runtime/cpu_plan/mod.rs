@@ -166,7 +166,7 @@ impl CpuPlan {
 pub const INTEGER_PLAN_MIN_WEIGHTS: usize = 500_000;
 
 /// Version of the rewrite rules; bump when any rewrite changes so cached plans are not reused.
-const PLAN_VERSION: &str = "ipuflow/cpu-plan/v2";
+const PLAN_VERSION: &str = "ipuflow/cpu-plan/v3";
 
 fn push(changes: &mut Vec<Change>, rewrite: &str, count: usize, exact: bool) {
     if count > 0 {

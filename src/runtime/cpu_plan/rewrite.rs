@@ -551,7 +551,7 @@ pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
             .enumerate()
             .map(|(k, &v)| {
                 let ch = (k / inner) % c;
-                (v - p.zp[ch]) as f32 * p.scale[ch]
+                finite((v - p.zp[ch]) as f64 * p.scale[ch] as f64)
             })
             .collect();
         new_inits.push(tensor::float_tensor(&d.output[0], &t.dims, &vals));
@@ -585,8 +585,8 @@ pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
         let Some((qmin, qmax)) = tensor::range(p.dt) else {
             continue;
         };
-        let lo = (qmin - p.zp[0]) as f32 * p.scale[0];
-        let hi = (qmax - p.zp[0]) as f32 * p.scale[0];
+        let lo = finite((qmin - p.zp[0]) as f64 * p.scale[0] as f64);
+        let hi = finite((qmax - p.zp[0]) as f64 * p.scale[0] as f64);
         let out = names.fresh(&format!("{}_float", q.input[0]));
         let (lo_name, hi_name) = (
             names.fresh(&format!("{out}_min")),
@@ -631,6 +631,13 @@ pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
         }
     }
     (folded, pairs)
+}
+
+/// A dequantized value as a finite f32. Quantized "minus infinity" constants (attention masks use the float minimum)
+/// overflow to -inf in f32; as written, the next QuantizeLinear launders the `0 * -inf` NaN that follows into a
+/// number, but with the Q gone it would poison the output. Saturating to the largest finite value keeps the mask.
+fn finite(v: f64) -> f32 {
+    v.clamp(f32::MIN as f64, f32::MAX as f64) as f32
 }
 
 /// Drops initializers no node or graph output reads any more (the originals of rewritten ones). Initializers a
