@@ -66,6 +66,9 @@ impl Index {
             consumers: HashMap::new(),
             outputs: g.output.iter().filter_map(|o| o.name.clone()).collect(),
         };
+        // Names a subgraph (If/Loop/Scan body) reads from this graph count as outputs: no pass renames or removes
+        // them, since the passes do not rewrite subgraphs.
+        ix.outputs.extend(subgraph_reads(g));
         for (i, t) in g.initializer.iter().enumerate() {
             if let Some(n) = &t.name {
                 ix.init.insert(n.clone(), i);
@@ -92,6 +95,30 @@ impl Index {
     fn is_init(&self, t: &str) -> bool {
         self.init.contains_key(t)
     }
+}
+
+/// Every tensor name the node inputs of the graph's subgraphs (recursively) read: a superset of what they take
+/// from the outer scope.
+fn subgraph_reads(g: &GraphProto) -> HashSet<String> {
+    fn walk(g: &GraphProto, out: &mut HashSet<String>) {
+        for n in &g.node {
+            out.extend(n.input.iter().cloned());
+            for a in &n.attribute {
+                for sub in a.g.iter().map(|b| &**b).chain(a.graphs.iter()) {
+                    walk(sub, out);
+                }
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    for n in &g.node {
+        for a in &n.attribute {
+            for sub in a.g.iter().map(|b| &**b).chain(a.graphs.iter()) {
+                walk(sub, &mut out);
+            }
+        }
+    }
+    out
 }
 
 /// Quantization parameters of a Q or DQ node whose scale (and zero point, if any) are initializers.
@@ -650,6 +677,8 @@ pub(super) fn drop_unused_initializers(g: &mut GraphProto) {
         .collect();
     used.extend(g.output.iter().filter_map(|o| o.name.as_deref()));
     used.extend(g.input.iter().filter_map(|o| o.name.as_deref()));
+    let sub = subgraph_reads(g);
+    used.extend(sub.iter().map(String::as_str));
     let keep: Vec<bool> = g
         .initializer
         .iter()
