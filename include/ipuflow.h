@@ -49,6 +49,24 @@
 #define IPUFLOW_CALIB_DONE 0
 
 /**
+ * Fallback execution (the default): a QDQ model whose session runs on the CPU (device CPU, or an AUTO/PREFER
+ * fallback) is rewritten in memory so ONNX Runtime's CPU provider runs it with integer kernels (8-bit
+ * activations; every quantized tensor within 1 LSB of the model as written when its inputs agree), or in float
+ * with the quantized weights (16-bit activations, which the CPU provider cannot run as integers).
+ */
+#define IPUFLOW_FALLBACK_EXECUTION_FAST 0
+
+/**
+ * Fallback execution: only the exact integer rewrites; 16-bit QDQ runs as written (bit-faithful, slow).
+ */
+#define IPUFLOW_FALLBACK_EXECUTION_FAITHFUL 1
+
+/**
+ * Fallback execution: no rewrite, ONNX Runtime gets the model as written.
+ */
+#define IPUFLOW_FALLBACK_EXECUTION_AS_WRITTEN 2
+
+/**
  * Log level: everything, including per-node details.
  */
 #define IPUFLOW_LOG_LEVEL_VERBOSE 0
@@ -1191,6 +1209,19 @@ ipuflow_status ipuflow_calib_data_create_from_image_dir_w(const uint16_t *dir,
  * the same time.
  */
 void ipuflow_calib_data_free(struct ipuflow_calib_data *data);
+
+/**
+ * Chooses how a quantized model runs when the session runs on the CPU: `IPUFLOW_FALLBACK_EXECUTION_FAST`
+ * (default), `_FAITHFUL` or `_AS_WRITTEN`. The model file is never changed: the rewrite is kept in memory for the
+ * process and, when the VitisAI provider option `cache_dir` is set, written under `<cache_dir>/ipuflow-cpu-plan/`.
+ * The plan that ran and what it changed are in `ipuflow_session_placement_json` (`session.cpuPlan`). A session on
+ * the NPU is not affected.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_ENUM (`mode`); nothing is changed on
+ * error. Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_fallback_execution(struct ipuflow_session_options *options,
+                                                              int32_t mode);
 
 /**
  * Creates the process's ONNX Runtime environment.

@@ -19,6 +19,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod calib_data;
+pub mod cpu_plan;
 pub mod env;
 pub mod eval;
 pub mod image;

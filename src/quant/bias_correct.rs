@@ -140,6 +140,8 @@ impl MeanTap {
         let mut options = SessionOptions {
             graph_optimization_level: GraphOptimizationLevel::All,
             log_level: Some(crate::runtime::LogLevel::Error),
+            // The quantizer measures the model as written, never the CPU plan's rewrite.
+            fallback_execution: crate::runtime::FallbackExecution::AsWritten,
             ..Default::default()
         };
         options.config_entry("session.intra_op.allow_spinning", "0");

@@ -188,6 +188,8 @@ pub fn quantize(
     let options = SessionOptions {
         graph_optimization_level: GraphOptimizationLevel::Disable,
         intra_op_threads: Some(1),
+        // The quantizer measures the model as written, never the CPU plan's rewrite.
+        fallback_execution: crate::runtime::FallbackExecution::AsWritten,
         ..Default::default()
     };
     Session::from_model(&quantized, &options).map_err(|e| {

@@ -130,6 +130,8 @@ fn ort_basic_optimize(model: &Model) -> Result<ModelProto> {
         intra_op_threads: Some(1),
         // The input's own leftovers (unused initializers) are not worth ORT's warnings here.
         log_level: Some(crate::runtime::LogLevel::Error),
+        // The quantizer measures the model as written, never the CPU plan's rewrite.
+        fallback_execution: crate::runtime::FallbackExecution::AsWritten,
         ..Default::default()
     };
     let session = Session::from_model(model, &options)
@@ -720,6 +722,8 @@ fn infer_types(m: &mut ModelProto) -> Result<Vec<ActivationInfo>> {
         graph_optimization_level: GraphOptimizationLevel::Disable,
         intra_op_threads: Some(1),
         log_level: Some(crate::runtime::LogLevel::Error),
+        // The quantizer measures the model as written, never the CPU plan's rewrite.
+        fallback_execution: crate::runtime::FallbackExecution::AsWritten,
         ..Default::default()
     };
     let session = Session::from_model(&Model::from_proto(probe), &options)

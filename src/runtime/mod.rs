@@ -6,12 +6,14 @@
 //! - [`Session`]: a loaded model, `Send + Sync`, run from many threads at once, with caller-owned buffers;
 //! - [`Tensor`], [`TensorRef`], [`TensorMut`]: owned outputs and borrowed caller buffers;
 //! - [`RunOptions`]: per-run settings and a cancel token usable from another thread;
+//! - [`cpu_plan`]: quantized models rewritten so ONNX Runtime's CPU provider runs them as integers (or float);
 //! - [`npu`]: the session device (CPU / NPU / auto), other execution providers, the fallback policy, placement.
 //!
 //! All raw pointers and `unsafe` FFI stay inside this module; its public API is safe Rust.
 
 #[macro_use]
 mod ffi;
+pub mod cpu_plan;
 pub mod env;
 pub mod loader;
 pub mod npu;
@@ -19,6 +21,7 @@ pub mod options;
 pub mod session;
 pub mod tensor;
 
+pub use cpu_plan::{CpuPlan, FallbackExecution, PlanKind};
 pub use env::{Environment, EnvironmentBuilder, GlobalThreadPools, LogLevel, LogRecord};
 pub use loader::{Runtime, RuntimeSource, ENV_VAR, MIN_API_VERSION};
 pub use npu::{

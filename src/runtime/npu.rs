@@ -190,6 +190,8 @@ pub struct Execution {
     /// Non-fatal remarks (option warnings, detection notes, fallback).
     pub warnings: Vec<String>,
     pub placement: Placement,
+    /// How a session on the CPU runs its model (see [`super::cpu_plan`]); `None` for a session on the NPU.
+    pub cpu_plan: Option<super::cpu_plan::CpuPlan>,
 }
 
 impl Execution {
@@ -216,6 +218,7 @@ impl Execution {
                     "deviceUsed": match self.device_used { DeviceUsed::Cpu => "CPU", DeviceUsed::Npu => "NPU" },
                     "fallbackReason": self.fallback_reason,
                     "cacheKey": self.cache_key.clone().unwrap_or_default(),
+                    "cpuPlan": self.cpu_plan.as_ref().map(|p| p.to_json_value()),
                 }),
             );
         }
@@ -387,6 +390,7 @@ pub(crate) fn create(
         provider_options: Vec::new(),
         warnings: plan.warnings.clone(),
         placement: Placement::Unavailable(String::new()),
+        cpu_plan: None,
     };
     let strict = plan.policy == FallbackPolicy::Strict;
 
@@ -413,7 +417,9 @@ pub(crate) fn create(
     // 3. The CPU session (requested, or the fallback).
     if session.is_null() {
         let raw = base_options(env, options)?;
-        session = create(raw.raw())?;
+        let (s, cpu_plan) = cpu_session(env, raw.raw(), options, &source, create)?;
+        session = s;
+        exec.cpu_plan = Some(cpu_plan);
         exec.placement = read_placement(rt, session, options);
         exec.device_used = DeviceUsed::Cpu;
     }
@@ -518,6 +524,52 @@ fn record_fallback(env: &Environment, exec: &mut Execution, reason: String) {
     );
     exec.warnings.push(format!("fallback to the CPU: {r}"));
     exec.fallback_reason = r;
+}
+
+/// The CPU session: the model through the CPU plan when it rewrites it (ONNX Runtime refusing the rewritten model
+/// falls back to the model as written, with the reason in the plan), else the model as the host gave it.
+fn cpu_session(
+    env: &Environment,
+    raw: *mut OrtSessionOptions,
+    options: &SessionOptions,
+    source: &ModelSource<'_>,
+    create: &dyn Fn(*mut OrtSessionOptions) -> Result<*mut OrtSession>,
+) -> Result<(*mut OrtSession, super::cpu_plan::CpuPlan)> {
+    use super::cpu_plan::{prepare, FallbackExecution};
+    let rt = env.runtime();
+    let cache_dir = options
+        .vitisai_options
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "cache_dir" || k == "cacheDir")
+        .map(|(_, v)| std::path::PathBuf::from(v));
+    let mode = options.fallback_execution;
+    let prepared = match (mode, source) {
+        (FallbackExecution::AsWritten, _) => prepare(&[], None, mode, None, rt.version()),
+        (_, ModelSource::Bytes(b)) => prepare(b, None, mode, cache_dir.as_deref(), rt.version()),
+        (_, ModelSource::File(p)) => {
+            let bytes = crate::onnx::fs::read_regular(p)?;
+            prepare(&bytes, p.parent(), mode, cache_dir.as_deref(), rt.version())
+        }
+    };
+    let mut report = prepared.report;
+    if let Some(bytes) = prepared.bytes {
+        let mut s = std::ptr::null_mut();
+        let made = ort_call!(
+            rt,
+            CreateSessionFromArray(env.raw(), bytes.as_ptr().cast(), bytes.len(), raw, &mut s)
+        );
+        match made {
+            Ok(()) => return Ok((s, report)),
+            Err(e) => {
+                let why = format!("ONNX Runtime refused the rewritten model ({})", e.message());
+                env.log(LogLevel::Warning, &format!("CPU plan not used: {why}"));
+                report.plan = super::cpu_plan::PlanKind::AsWritten;
+                report.reason = why;
+            }
+        }
+    }
+    Ok((create(raw)?, report))
 }
 
 fn read_placement(rt: &Runtime, session: *mut OrtSession, options: &SessionOptions) -> Placement {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use ort_sys::OrtSessionOptions;
 
+use super::cpu_plan::FallbackExecution;
 use super::env::{Environment, LogLevel};
 use super::ffi::{c_string, os_string};
 use super::loader::Runtime;
@@ -104,6 +105,9 @@ pub struct SessionOptions {
     /// Cancels session creations that use these options (or a clone of them), from another thread; see
     /// [`LoadCancel`] and [`SessionOptions::load_cancel`].
     pub load_cancel: Option<LoadCancel>,
+    /// How a quantized model runs when the session runs on the CPU (device CPU, or an AUTO/PREFER fallback):
+    /// default `Fast`, see [`super::cpu_plan`].
+    pub fallback_execution: FallbackExecution,
 }
 
 /// The ONNX Runtime C API version that added `SessionOptionsSetLoadCancellationFlag` (ONNX Runtime 1.22).
@@ -233,6 +237,7 @@ impl Default for SessionOptions {
             execution_providers: Vec::new(),
             input_shapes: Vec::new(),
             load_cancel: None,
+            fallback_execution: FallbackExecution::Fast,
         }
     }
 }

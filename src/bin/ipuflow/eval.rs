@@ -148,6 +148,8 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     util::load_runtime(ctx)?;
     let opts = SessionOptions {
         intra_op_threads: a.threads,
+        // Accuracy of the quantized model as written (what the NPU computes), not of the CPU plan's rewrite.
+        fallback_execution: ipuflow::runtime::FallbackExecution::AsWritten,
         ..Default::default()
     };
     // Checked here, run from the paths (see `run`).

@@ -9,8 +9,8 @@ use ipuflow::ipu::report::EpReport;
 use ipuflow::onnx::Model;
 use ipuflow::quant::data::OwnedTensor;
 use ipuflow::runtime::{
-    DeviceUsed, ElementType, FallbackPolicy, Session, SessionDevice, SessionOptions, Tensor,
-    TensorInfo,
+    DeviceUsed, ElementType, FallbackExecution, FallbackPolicy, Session, SessionDevice,
+    SessionOptions, Tensor, TensorInfo,
 };
 use serde::Serialize;
 
@@ -30,6 +30,18 @@ pub enum DeviceArg {
     Npu,
     /// The NPU when one is found and works, else the CPU (with the reason).
     Auto,
+}
+
+/// `--fallback-execution`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FallbackExecutionArg {
+    /// A quantized model on the CPU runs through the CPU plan: integer kernels for 8-bit QDQ, float activations
+    /// for 16-bit QDQ.
+    Fast,
+    /// Only exact rewrites (within 1 LSB of the model as written); 16-bit QDQ runs as written.
+    Faithful,
+    /// The model as written, no rewrite.
+    AsWritten,
 }
 
 /// `--policy`.
@@ -74,9 +86,12 @@ pub struct Args {
     /// Intra-op threads, 1 to 1024 (default: ONNX Runtime's choice).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=ipuflow::limits::MAX_THREADS as i64))]
     pub threads: Option<u32>,
-    /// VitisAI compile-cache folder (default: the EP's).
+    /// VitisAI compile-cache folder (default: the EP's); the CPU plan of a quantized model is kept there too.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// How a quantized model runs when the session is on the CPU.
+    #[arg(long, value_enum, ignore_case = true, default_value = "fast")]
+    pub fallback_execution: FallbackExecutionArg,
 }
 
 #[derive(Serialize)]
@@ -109,6 +124,8 @@ pub struct SessionSummary {
     pub subgraphs: Option<usize>,
     pub warnings: Vec<String>,
     pub create_seconds: f64,
+    /// The CPU plan of a session on the CPU (see `ipuflow::runtime::cpu_plan`).
+    pub cpu_plan: Option<ipuflow::runtime::CpuPlan>,
 }
 
 /// One input as it was fed.
@@ -180,6 +197,7 @@ pub fn session_summary(
         subgraphs: report.map(|r| r.subgraph_stat.len()),
         warnings: e.warnings.clone(),
         create_seconds,
+        cpu_plan: e.cpu_plan.clone(),
     }
 }
 
@@ -301,6 +319,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     if let Some(d) = &a.cache_dir {
         opts.vitisai_option("cache_dir", d.display().to_string())?;
     }
+    opts.fallback_execution = match a.fallback_execution {
+        FallbackExecutionArg::Fast => FallbackExecution::Fast,
+        FallbackExecutionArg::Faithful => FallbackExecution::Faithful,
+        FallbackExecutionArg::AsWritten => FallbackExecution::AsWritten,
+    };
     let spinner = util::progress_bar(None, "creating the session");
     let dev = match a.device {
         DeviceArg::Cpu => "CPU",
@@ -409,6 +432,9 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     }
     if let Some(k) = &s.cache_key {
         outln!("cache key   {k}");
+    }
+    if let Some(p) = &s.cpu_plan {
+        outln!("cpu plan    {}", p.describe());
     }
     for w in s
         .warnings

@@ -1,0 +1,708 @@
+//! The graph rewrites of the CPU plan. Each pass works on the main graph of a decoded model, rebuilds its index of
+//! producers and consumers first, and counts what it changed. Subgraphs (If/Loop bodies) are left as written.
+//!
+//! Why each rewrite is what ONNX Runtime (1.32) needs, from its QDQ selectors
+//! (`onnxruntime/core/optimizer/qdq_transformer/selectors_actions/qdq_selectors.cc`, `qdq_selector_action_transformer.cc`):
+//! - `ConvNodeGroupSelector` / `MatMulNodeGroupSelector` refuse int8 activations unless `QDQIsInt8Allowed()`, which
+//!   is false on every non-ARM build: x86 fuses only uint8 activations. Int8 → uint8 with the zero point + 128 is
+//!   exact (QuantizeLinear saturates to the same values shifted by 128; DequantizeLinear subtracts the shifted zero
+//!   point).
+//! - The same selectors fuse a bias only when its DequantizeLinear input is int32, and the fused kernel (QLinearConv,
+//!   QGemm) reads those int32 values as if their scale were `scale_x * scale_w`; the bias DequantizeLinear's own
+//!   scale is ignored. So an int8 or power-of-two bias is requantized to int32 at `scale_x * scale_w` (exact when the
+//!   ratio of the scales is an integer, otherwise within half an accumulator unit).
+//! - `NodeGroupSelector::GetQDQSelection` accepts a Relu/Clip between the target and its Q only when the Q makes it
+//!   redundant (`IsClipMadeRedundantByQ`: the Q's range lies inside the clip's), which a zero point of 128 never
+//!   does. Quantizing the producer's output with the Q's own scale and zero point and clamping the integers is
+//!   exact because QuantizeLinear is monotone: Q(clip(x, lo, hi)) = clip(Q(x), Q(lo), Q(hi)). ONNX Runtime's CPU
+//!   Clip kernel takes int8 and uint8 from opset 12 (`clip.cc`), so the clamp is one integer Clip.
+//! - `CheckQDQNodes` requires the target's output edges to go to its Q nodes only; a DequantizeLinear read by several
+//!   nodes is duplicated so every consumer owns one (as ONNX Runtime's `EnsureUniqueDQForNodeUnit` does).
+
+use std::collections::{HashMap, HashSet};
+
+use super::tensor::{self, INT16, INT32, INT8, UINT16, UINT8};
+use crate::onnx::node::{attr, attr_f, attr_i, op};
+use crate::onnx::proto::{attribute_proto::AttributeType, AttributeProto, GraphProto, NodeProto};
+
+/// One kind of change and how many times it was made.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    /// What was rewritten, e.g. "int8 activations -> uint8 (zero point + 128)".
+    pub rewrite: String,
+    pub count: usize,
+    /// True when the rewrite gives the same integers as the model as written (up to ONNX Runtime's own kernels).
+    pub exact: bool,
+}
+
+pub(super) fn is_q(n: &NodeProto) -> bool {
+    op(n) == "QuantizeLinear" && qdq_domain(n)
+}
+
+pub(super) fn is_dq(n: &NodeProto) -> bool {
+    op(n) == "DequantizeLinear" && qdq_domain(n)
+}
+
+fn qdq_domain(n: &NodeProto) -> bool {
+    matches!(
+        n.domain.as_deref().unwrap_or(""),
+        "" | "ai.onnx" | "com.microsoft"
+    )
+}
+
+/// Producers, consumers, initializers and graph outputs of a graph, by tensor name.
+pub(super) struct Index {
+    pub init: HashMap<String, usize>,
+    pub producer: HashMap<String, usize>,
+    pub consumers: HashMap<String, Vec<usize>>,
+    pub outputs: HashSet<String>,
+}
+
+impl Index {
+    pub fn new(g: &GraphProto) -> Index {
+        let mut ix = Index {
+            init: HashMap::new(),
+            producer: HashMap::new(),
+            consumers: HashMap::new(),
+            outputs: g.output.iter().filter_map(|o| o.name.clone()).collect(),
+        };
+        // Names a subgraph (If/Loop/Scan body) reads from this graph count as outputs: no pass renames or removes
+        // them, since the passes do not rewrite subgraphs.
+        ix.outputs.extend(subgraph_reads(g));
+        for (i, t) in g.initializer.iter().enumerate() {
+            if let Some(n) = &t.name {
+                ix.init.insert(n.clone(), i);
+            }
+        }
+        for (i, n) in g.node.iter().enumerate() {
+            for o in n.output.iter().filter(|o| !o.is_empty()) {
+                ix.producer.insert(o.clone(), i);
+            }
+            let mut seen = HashSet::new();
+            for x in n.input.iter().filter(|x| !x.is_empty()) {
+                if seen.insert(x) {
+                    ix.consumers.entry(x.clone()).or_default().push(i);
+                }
+            }
+        }
+        ix
+    }
+
+    fn consumers(&self, t: &str) -> &[usize] {
+        self.consumers.get(t).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    fn is_init(&self, t: &str) -> bool {
+        self.init.contains_key(t)
+    }
+}
+
+/// Every tensor name the node inputs of the graph's subgraphs (recursively) read: a superset of what they take
+/// from the outer scope.
+fn subgraph_reads(g: &GraphProto) -> HashSet<String> {
+    fn walk(g: &GraphProto, out: &mut HashSet<String>) {
+        for n in &g.node {
+            out.extend(n.input.iter().cloned());
+            for a in &n.attribute {
+                for sub in a.g.iter().map(|b| &**b).chain(a.graphs.iter()) {
+                    walk(sub, out);
+                }
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    for n in &g.node {
+        for a in &n.attribute {
+            for sub in a.g.iter().map(|b| &**b).chain(a.graphs.iter()) {
+                walk(sub, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Quantization parameters of a Q or DQ node whose scale (and zero point, if any) are initializers.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct QParams {
+    pub scale: Vec<f32>,
+    pub zp: Vec<i64>,
+    /// The integer type (the zero point's; uint8 for a Q without one).
+    pub dt: i32,
+}
+
+pub(super) fn qparams(g: &GraphProto, ix: &Index, n: &NodeProto) -> Option<QParams> {
+    if attr(n, "block_size").is_some() || attr(n, "output_dtype").is_some() {
+        return None;
+    }
+    let scale = tensor::floats(&g.initializer[*ix.init.get(n.input.get(1)?)?])?;
+    let (zp, dt) = match n.input.get(2).filter(|z| !z.is_empty()) {
+        Some(z) => {
+            let t = &g.initializer[*ix.init.get(z)?];
+            (tensor::ints(t)?, t.data_type?)
+        }
+        None if is_q(n) => (vec![0; scale.len()], UINT8),
+        None => {
+            // A DQ without zero point: its type is its input's, known only for an initializer.
+            let t = &g.initializer[*ix.init.get(n.input.first()?)?];
+            (vec![0; scale.len()], t.data_type?)
+        }
+    };
+    (zp.len() == scale.len() && !scale.is_empty()).then_some(QParams { scale, zp, dt })
+}
+
+/// Unique names for new tensors and nodes.
+pub(super) struct Names {
+    used: HashSet<String>,
+}
+
+impl Names {
+    pub fn new(g: &GraphProto) -> Names {
+        let mut used: HashSet<String> = HashSet::new();
+        for n in &g.node {
+            used.extend(n.input.iter().cloned());
+            used.extend(n.output.iter().cloned());
+            used.extend(n.name.iter().cloned());
+        }
+        used.extend(g.initializer.iter().filter_map(|t| t.name.clone()));
+        used.extend(g.input.iter().filter_map(|t| t.name.clone()));
+        used.extend(g.output.iter().filter_map(|t| t.name.clone()));
+        Names { used }
+    }
+
+    pub fn fresh(&mut self, base: &str) -> String {
+        let mut name = base.to_string();
+        let mut i = 1;
+        while self.used.contains(&name) {
+            name = format!("{base}_{i}");
+            i += 1;
+        }
+        self.used.insert(name.clone());
+        name
+    }
+}
+
+/// Edits collected during a pass, applied at its end so node indices stay valid meanwhile.
+#[derive(Default)]
+struct Edits {
+    remove: HashSet<usize>,
+    /// New nodes placed just before node i (in the order given).
+    before: HashMap<usize, Vec<NodeProto>>,
+}
+
+impl Edits {
+    fn apply(self, g: &mut GraphProto) {
+        let mut before = self.before;
+        let old = std::mem::take(&mut g.node);
+        for (i, n) in old.into_iter().enumerate() {
+            if let Some(new) = before.remove(&i) {
+                g.node.extend(new);
+            }
+            if !self.remove.contains(&i) {
+                g.node.push(n);
+            }
+        }
+    }
+}
+
+fn node(
+    op_type: &str,
+    domain: &str,
+    name: String,
+    input: Vec<String>,
+    output: Vec<String>,
+) -> NodeProto {
+    NodeProto {
+        op_type: Some(op_type.into()),
+        domain: (!domain.is_empty()).then(|| domain.to_string()),
+        name: Some(name),
+        input,
+        output,
+        ..Default::default()
+    }
+}
+
+fn int_attr(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+/// The activation Q/DQ data types used in the graph (activation: input not an initializer).
+pub(super) fn activation_types(g: &GraphProto) -> HashSet<i32> {
+    let ix = Index::new(g);
+    g.node
+        .iter()
+        .filter(|n| (is_q(n) || is_dq(n)) && !n.input.first().is_some_and(|x| ix.is_init(x)))
+        .filter_map(|n| qparams(g, &ix, n).map(|p| p.dt))
+        .collect()
+}
+
+/// Int8 activation Q→DQ groups become uint8 with the zero point shifted by 128. Exact.
+pub(super) fn int8_to_uint8(g: &mut GraphProto, names: &mut Names) -> usize {
+    let ix = Index::new(g);
+    let mut new_zp: HashMap<String, String> = HashMap::new();
+    let mut count = 0;
+    let mut retarget: Vec<(usize, String)> = Vec::new();
+    let mut new_inits = Vec::new();
+    for (i, q) in g.node.iter().enumerate() {
+        if !is_q(q) || q.input.first().is_none_or(|x| ix.is_init(x)) {
+            continue;
+        }
+        let Some(p) = qparams(g, &ix, q).filter(|p| p.dt == INT8) else {
+            continue;
+        };
+        let t = &q.output[0];
+        let cons = ix.consumers(t);
+        if ix.outputs.contains(t)
+            || cons.is_empty()
+            || !cons.iter().all(|&c| {
+                let d = &g.node[c];
+                is_dq(d) && d.input[0] == *t && qparams(g, &ix, d).as_ref() == Some(&p)
+            })
+        {
+            continue;
+        }
+        for &n in std::iter::once(&i).chain(cons) {
+            let zp_name = g.node[n].input[2].clone();
+            let u8_name = new_zp
+                .entry(zp_name.clone())
+                .or_insert_with(|| {
+                    let name = names.fresh(&format!("{zp_name}_u8"));
+                    let src = &g.initializer[ix.init[&zp_name]];
+                    let vals: Vec<i64> = p.zp.iter().map(|z| z + 128).collect();
+                    new_inits.push(tensor::int_tensor(&name, UINT8, &src.dims, &vals));
+                    name
+                })
+                .clone();
+            retarget.push((n, u8_name));
+        }
+        count += 1;
+    }
+    for (n, zp) in retarget {
+        g.node[n].input[2] = zp;
+    }
+    g.initializer.extend(new_inits);
+    count
+}
+
+/// Outcome of the bias pass: (requantized exactly, requantized with rounding, float biases quantized).
+pub(super) fn bias_to_int32(g: &mut GraphProto, names: &mut Names) -> (usize, usize) {
+    let ix = Index::new(g);
+    let mut edits = Edits::default();
+    let mut new_inits = Vec::new();
+    let mut set_bias: Vec<(usize, String)> = Vec::new();
+    let (mut exact, mut rounded) = (0, 0);
+    for (i, n) in g.node.iter().enumerate() {
+        if !matches!(op(n), "Conv" | "Gemm") || n.input.len() < 3 || n.input[2].is_empty() {
+            continue;
+        }
+        if op(n) == "Gemm" && attr_f(n, "beta").unwrap_or(1.0) != 1.0 {
+            continue;
+        }
+        let dq_of = |x: &str| ix.producer.get(x).map(|&p| &g.node[p]).filter(|d| is_dq(d));
+        let (Some(xdq), Some(wdq)) = (dq_of(&n.input[0]), dq_of(&n.input[1])) else {
+            continue;
+        };
+        let (Some(xp), Some(wp)) = (qparams(g, &ix, xdq), qparams(g, &ix, wdq)) else {
+            continue;
+        };
+        // Only 8-bit activations fuse on the CPU; 16-bit ones stay as written.
+        if !matches!(xp.dt, UINT8 | INT8) || xp.scale.len() != 1 || !ix.is_init(&wdq.input[0]) {
+            continue;
+        }
+        let b = &n.input[2];
+        let bias: Vec<f32> = if let Some(bdq) = dq_of(b) {
+            let Some(bp) = ix
+                .init
+                .get(&bdq.input[0])
+                .and_then(|&t| tensor::ints(&g.initializer[t]))
+                .zip(qparams(g, &ix, bdq))
+            else {
+                continue;
+            };
+            let (q, p) = bp;
+            let per = |v: &[f32], k: usize| if v.len() == 1 { v[0] } else { v[k % v.len()] };
+            let perz = |v: &[i64], k: usize| if v.len() == 1 { v[0] } else { v[k % v.len()] };
+            if p.scale.len() != 1 && p.scale.len() != q.len() {
+                continue;
+            }
+            let target: Vec<f32> = (0..q.len())
+                .map(|k| xp.scale[0] * per(&wp.scale, k))
+                .collect();
+            let already = p.dt == INT32
+                && p.zp.iter().all(|&z| z == 0)
+                && (0..q.len()).all(|k| per(&p.scale, k) == target[k]);
+            if already {
+                continue;
+            }
+            (0..q.len())
+                .map(|k| (q[k] - perz(&p.zp, k)) as f32 * per(&p.scale, k))
+                .collect()
+        } else if let Some(&t) = ix.init.get(b) {
+            match tensor::floats(&g.initializer[t]) {
+                Some(v) => v,
+                None => continue,
+            }
+        } else {
+            continue;
+        };
+        if wp.scale.len() != 1 && wp.scale.len() != bias.len() {
+            continue;
+        }
+        let scale: Vec<f32> = (0..bias.len())
+            .map(|k| xp.scale[0] * wp.scale[if wp.scale.len() == 1 { 0 } else { k }])
+            .collect();
+        let q: Vec<i64> = bias
+            .iter()
+            .zip(&scale)
+            .map(|(&v, &s)| tensor::quantize(v, s, 0, INT32))
+            .collect();
+        if q.iter()
+            .zip(&scale)
+            .zip(&bias)
+            .all(|((&q, &s), &v)| q as f32 * s == v)
+        {
+            exact += 1;
+        } else {
+            rounded += 1;
+        }
+        let base = names.fresh(&format!("{b}_i32"));
+        let sname = names.fresh(&format!("{b}_i32_scale"));
+        let out = names.fresh(&format!("{b}_i32_dq"));
+        let dims = [bias.len() as i64];
+        new_inits.push(tensor::int_tensor(&base, INT32, &dims, &q));
+        let per_channel = wp.scale.len() != 1;
+        if per_channel {
+            new_inits.push(tensor::float_tensor(&sname, &dims, &scale));
+        } else {
+            new_inits.push(tensor::float_tensor(&sname, &[], &scale[..1]));
+        }
+        let mut dq = node(
+            "DequantizeLinear",
+            "",
+            names.fresh(&format!("{out}_node")),
+            vec![base, sname],
+            vec![out.clone()],
+        );
+        if per_channel {
+            dq.attribute.push(int_attr("axis", 0));
+        }
+        edits.before.entry(i).or_default().push(dq);
+        set_bias.push((i, out));
+    }
+    for (i, b) in set_bias {
+        g.node[i].input[2] = b;
+    }
+    g.initializer.extend(new_inits);
+    edits.apply(g);
+    (exact, rounded)
+}
+
+/// The producers whose QDQ groups ONNX Runtime's CPU provider fuses into one integer kernel.
+const FUSED_PRODUCERS: &[&str] = &["Conv", "Gemm", "MatMul", "Add", "Mul"];
+
+/// Producer → Relu/Clip → Q (no Q/DQ between) becomes producer → Q → integer Clip (or just Q when the clamp is the
+/// full integer range). Exact (QuantizeLinear is monotone). Needs opset ≥ 12 for integer Clip.
+pub(super) fn clamp_after_q(g: &mut GraphProto, names: &mut Names, opset: i64) -> usize {
+    if opset < 12 {
+        return 0;
+    }
+    let ix = Index::new(g);
+    let mut edits = Edits::default();
+    let mut new_inits = Vec::new();
+    let mut count = 0;
+    for (i, r) in g.node.iter().enumerate() {
+        let kind = op(r);
+        if !matches!(kind, "Relu" | "Clip") || !r.domain.as_deref().unwrap_or("").is_empty() {
+            continue;
+        }
+        let x = &r.input[0];
+        let Some(&p) = ix.producer.get(x) else {
+            continue;
+        };
+        if !FUSED_PRODUCERS.contains(&op(&g.node[p]))
+            || ix.consumers(x).len() != 1
+            || ix.outputs.contains(x)
+        {
+            continue;
+        }
+        let y = &r.output[0];
+        let cons = ix.consumers(y);
+        if cons.len() != 1 || ix.outputs.contains(y) || !is_q(&g.node[cons[0]]) {
+            continue;
+        }
+        let q = &g.node[cons[0]];
+        let Some(qp) =
+            qparams(g, &ix, q).filter(|p| p.scale.len() == 1 && matches!(p.dt, UINT8 | INT8))
+        else {
+            continue;
+        };
+        let bound = |k: usize, attr_name: &str| -> Option<Option<f32>> {
+            match r.input.get(k).filter(|s| !s.is_empty()) {
+                Some(name) => {
+                    let v = tensor::floats(&g.initializer[*ix.init.get(name)?])?;
+                    (v.len() == 1).then(|| Some(v[0]))
+                }
+                None => Some(attr_f(r, attr_name)),
+            }
+        };
+        let (lo, hi) = if kind == "Relu" {
+            (Some(0.0), None)
+        } else {
+            match (bound(1, "min"), bound(2, "max")) {
+                (Some(lo), Some(hi)) => (lo, hi),
+                _ => continue,
+            }
+        };
+        let (qmin, qmax) = tensor::range(qp.dt).unwrap_or((0, 255));
+        let qlo = lo.map_or(qmin, |v| tensor::quantize(v, qp.scale[0], qp.zp[0], qp.dt));
+        let qhi = hi.map_or(qmax, |v| tensor::quantize(v, qp.scale[0], qp.zp[0], qp.dt));
+        if qlo > qhi {
+            continue;
+        }
+        let qout = q.output[0].clone();
+        let domain = q.domain.clone().unwrap_or_default();
+        let mut inputs = q.input.clone();
+        inputs[0] = x.clone();
+        let mut new_q = q.clone();
+        new_q.input = inputs;
+        new_q.domain = (!domain.is_empty()).then_some(domain);
+        let mut added = Vec::new();
+        if qlo == qmin && qhi == qmax {
+            new_q.output = vec![qout];
+            added.push(new_q);
+        } else {
+            let mid = names.fresh(&format!("{x}_q"));
+            new_q.output = vec![mid.clone()];
+            new_q.name = Some(names.fresh(&format!("{mid}_node")));
+            let lo_name = names.fresh(&format!("{qout}_clip_min"));
+            let hi_name = names.fresh(&format!("{qout}_clip_max"));
+            new_inits.push(tensor::int_tensor(&lo_name, qp.dt, &[], &[qlo]));
+            new_inits.push(tensor::int_tensor(&hi_name, qp.dt, &[], &[qhi]));
+            added.push(new_q);
+            added.push(node(
+                "Clip",
+                "",
+                names.fresh(&format!("{qout}_clip")),
+                vec![mid, lo_name, hi_name],
+                vec![qout],
+            ));
+        }
+        edits.remove.insert(i);
+        edits.remove.insert(cons[0]);
+        edits.before.entry(i).or_default().extend(added);
+        count += 1;
+    }
+    g.initializer.extend(new_inits);
+    edits.apply(g);
+    count
+}
+
+/// A DequantizeLinear of an activation read by several nodes is duplicated, one per reader. Exact.
+pub(super) fn split_shared_dq(g: &mut GraphProto, names: &mut Names) -> usize {
+    let ix = Index::new(g);
+    let mut edits = Edits::default();
+    let mut renames: Vec<(usize, String, String)> = Vec::new();
+    let mut count = 0;
+    for (i, d) in g.node.iter().enumerate() {
+        if !is_dq(d) || d.input.first().is_none_or(|x| ix.is_init(x)) {
+            continue;
+        }
+        let out = &d.output[0];
+        let cons = ix.consumers(out);
+        if cons.len() < 2 {
+            continue;
+        }
+        for &c in &cons[1..] {
+            let mut copy = d.clone();
+            let o = names.fresh(&format!("{out}_dup"));
+            copy.output = vec![o.clone()];
+            copy.name = Some(names.fresh(&format!("{o}_node")));
+            edits.before.entry(i).or_default().push(copy);
+            renames.push((c, out.clone(), o));
+        }
+        count += 1;
+    }
+    for (c, from, to) in renames {
+        for x in g.node[c].input.iter_mut().filter(|x| **x == from) {
+            *x = to.clone();
+        }
+    }
+    // Insert the copies after the original: `before` of the next node keeps topological order.
+    let shifted: HashMap<usize, Vec<NodeProto>> =
+        edits.before.drain().map(|(i, v)| (i + 1, v)).collect();
+    edits.before = shifted;
+    let n = g.node.len();
+    let tail = edits.before.remove(&n);
+    edits.apply(g);
+    if let Some(t) = tail {
+        g.node.extend(t);
+    }
+    count
+}
+
+/// The float-activation plan: every DequantizeLinear of an initializer becomes a float initializer (weights as
+/// quantized), and every activation Q → DQ pair is removed. Returns (weights folded, activation pairs removed).
+pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
+    let ix = Index::new(g);
+    let mut edits = Edits::default();
+    let mut new_inits = Vec::new();
+    let mut folded = 0;
+    for (i, d) in g.node.iter().enumerate() {
+        if !is_dq(d)
+            || !d.input.first().is_some_and(|x| ix.is_init(x))
+            || ix.outputs.contains(&d.output[0])
+        {
+            continue;
+        }
+        let t = &g.initializer[ix.init[&d.input[0]]];
+        let (Some(q), Some(p)) = (tensor::ints(t), qparams(g, &ix, d)) else {
+            continue;
+        };
+        let rank = t.dims.len() as i64;
+        let axis = attr_i(d, "axis").unwrap_or(1);
+        let axis = if axis < 0 { axis + rank } else { axis };
+        let c = p.scale.len();
+        let inner: usize = if c == 1 {
+            1
+        } else if (0..rank).contains(&axis) && t.dims[axis as usize] as usize == c {
+            t.dims[axis as usize + 1..].iter().product::<i64>() as usize
+        } else {
+            continue;
+        };
+        let vals: Vec<f32> = q
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| {
+                let ch = (k / inner) % c;
+                finite((v - p.zp[ch]) as f64 * p.scale[ch] as f64)
+            })
+            .collect();
+        new_inits.push(tensor::float_tensor(&d.output[0], &t.dims, &vals));
+        edits.remove.insert(i);
+        folded += 1;
+    }
+    // Activation pairs: Q (not an initializer) whose every reader is a DQ become one float Clip to the Q's
+    // representable range: quantizers fold Relu/Clip into that range (the Q's saturation is the activation), so
+    // the clamp stays and only the rounding goes. ONNX Runtime fuses Conv + Clip into FusedConv.
+    let mut rename: HashMap<String, String> = HashMap::new();
+    let mut pairs = 0;
+    let mut names = Names::new(g);
+    for (i, q) in g.node.iter().enumerate() {
+        if !is_q(q) || q.input.first().is_none_or(|x| ix.is_init(x)) {
+            continue;
+        }
+        let t = &q.output[0];
+        let cons = ix.consumers(t);
+        if ix.outputs.contains(t) || cons.is_empty() || !cons.iter().all(|&c| is_dq(&g.node[c])) {
+            continue;
+        }
+        if cons
+            .iter()
+            .any(|&c| ix.outputs.contains(&g.node[c].output[0]))
+        {
+            continue;
+        }
+        let Some(p) = qparams(g, &ix, q).filter(|p| p.scale.len() == 1) else {
+            continue;
+        };
+        let Some((qmin, qmax)) = tensor::range(p.dt) else {
+            continue;
+        };
+        let lo = finite((qmin - p.zp[0]) as f64 * p.scale[0] as f64);
+        let hi = finite((qmax - p.zp[0]) as f64 * p.scale[0] as f64);
+        let out = names.fresh(&format!("{}_float", q.input[0]));
+        let (lo_name, hi_name) = (
+            names.fresh(&format!("{out}_min")),
+            names.fresh(&format!("{out}_max")),
+        );
+        new_inits.push(tensor::float_tensor(&lo_name, &[], &[lo]));
+        new_inits.push(tensor::float_tensor(&hi_name, &[], &[hi]));
+        let clip = node(
+            "Clip",
+            "",
+            names.fresh(&format!("{out}_clip")),
+            vec![q.input[0].clone(), lo_name, hi_name],
+            vec![out.clone()],
+        );
+        edits.before.entry(i).or_default().push(clip);
+        for &c in cons {
+            rename.insert(g.node[c].output[0].clone(), out.clone());
+            edits.remove.insert(c);
+        }
+        edits.remove.insert(i);
+        pairs += 1;
+    }
+    g.initializer.extend(new_inits);
+    edits.apply(g);
+    // Chains (x → Q → DQ → Q → DQ) resolve to the first float input.
+    let resolve = |mut s: String| {
+        let mut hops = 0;
+        while let Some(n) = rename.get(&s) {
+            s = n.clone();
+            hops += 1;
+            if hops > rename.len() {
+                break;
+            }
+        }
+        s
+    };
+    for n in g.node.iter_mut() {
+        for x in n.input.iter_mut() {
+            if rename.contains_key(x) {
+                *x = resolve(x.clone());
+            }
+        }
+    }
+    (folded, pairs)
+}
+
+/// A dequantized value as a finite f32. Quantized "minus infinity" constants (attention masks use the float minimum)
+/// overflow to -inf in f32; as written, the next QuantizeLinear launders the `0 * -inf` NaN that follows into a
+/// number, but with the Q gone it would poison the output. Saturating to the largest finite value keeps the mask.
+fn finite(v: f64) -> f32 {
+    v.clamp(f32::MIN as f64, f32::MAX as f64) as f32
+}
+
+/// Drops initializers no node or graph output reads any more (the originals of rewritten ones). Initializers a
+/// graph input declares (IR < 4 models list them there) are kept: dropping them would turn them into inputs to feed.
+pub(super) fn drop_unused_initializers(g: &mut GraphProto) {
+    let mut used: HashSet<&str> = g
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .collect();
+    used.extend(g.output.iter().filter_map(|o| o.name.as_deref()));
+    used.extend(g.input.iter().filter_map(|o| o.name.as_deref()));
+    let sub = subgraph_reads(g);
+    used.extend(sub.iter().map(String::as_str));
+    let keep: Vec<bool> = g
+        .initializer
+        .iter()
+        .map(|t| t.name.as_deref().is_some_and(|n| used.contains(n)))
+        .collect();
+    let mut k = keep.iter();
+    g.initializer.retain(|_| *k.next().unwrap_or(&true));
+}
+
+/// How many weight values the graph holds quantized (integer initializers read by a DequantizeLinear).
+pub(super) fn quantized_weight_count(g: &GraphProto) -> usize {
+    let ix = Index::new(g);
+    g.node
+        .iter()
+        .filter(|n| is_dq(n))
+        .filter_map(|n| ix.init.get(n.input.first()?))
+        .filter_map(|&t| {
+            let t = &g.initializer[t];
+            matches!(t.data_type, Some(INT8 | UINT8)).then(|| tensor::numel(t).unwrap_or(0))
+        })
+        .sum()
+}
+
+/// Whether an integer type is 16 bits wide.
+pub(super) fn is_16bit(dt: i32) -> bool {
+    matches!(dt, INT16 | UINT16)
+}
