@@ -114,7 +114,7 @@ pub fn quantize(
     }
     hooks.report(Stage::Prepare, 1, Some(1))?;
     hooks.report(Stage::Calibrate, 0, data.len_hint())?;
-    let mut tap = if config.bias_correction {
+    let mut tap = if config.bias_correction || config.learned_rounding {
         MeanTap::new(&prepared.model, config)?
     } else {
         None
