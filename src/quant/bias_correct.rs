@@ -326,8 +326,13 @@ impl MeanTap {
             return Err(e.context("bias correction"));
         }
         let means = self.means();
-        let moments: HashMap<usize, Moment> =
-            self.moments.into_iter().map(|(i, _, m)| (i, m)).collect();
+        let samples = self.samples();
+        let few = samples < gptq::MIN_SAMPLES;
+        let moments: HashMap<usize, Moment> = if few {
+            HashMap::new()
+        } else {
+            self.moments.into_iter().map(|(i, _, m)| (i, m)).collect()
+        };
         let (mut rounded, mut ratio_sum) = (0usize, 0f64);
         let mut plain: Vec<String> = self
             .too_big
@@ -464,7 +469,12 @@ impl MeanTap {
                 .retain(|t| t.name.as_ref().is_none_or(|n| !gone.contains(n)));
         }
         let mut notes = Vec::new();
-        if cfg.learned_rounding {
+        if cfg.learned_rounding && few {
+            notes.push(format!(
+                "learned rounding skipped: {samples} calibration samples, it needs at least {}",
+                gptq::MIN_SAMPLES
+            ));
+        } else if cfg.learned_rounding {
             notes.push(format!(
                 "learned rounding: {rounded} of {} layers rounded by second-order error compensation{}",
                 moments.len() + self.too_big.len(),
