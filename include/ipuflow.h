@@ -49,24 +49,6 @@
 #define IPUFLOW_CALIB_DONE 0
 
 /**
- * Fallback execution (the default): a QDQ model whose session runs on the CPU (device CPU, or an AUTO/PREFER
- * fallback) is rewritten in memory so ONNX Runtime's CPU provider runs it with integer kernels (8-bit
- * activations; every quantized tensor within 1 LSB of the model as written when its inputs agree), or in float
- * with the quantized weights (16-bit activations, which the CPU provider cannot run as integers).
- */
-#define IPUFLOW_FALLBACK_EXECUTION_FAST 0
-
-/**
- * Fallback execution: only the exact integer rewrites; 16-bit QDQ runs as written (bit-faithful, slow).
- */
-#define IPUFLOW_FALLBACK_EXECUTION_FAITHFUL 1
-
-/**
- * Fallback execution: no rewrite, ONNX Runtime gets the model as written.
- */
-#define IPUFLOW_FALLBACK_EXECUTION_AS_WRITTEN 2
-
-/**
  * Log level: everything, including per-node details.
  */
 #define IPUFLOW_LOG_LEVEL_VERBOSE 0
@@ -366,6 +348,24 @@
  * and sent as a warning to the environment's log callback, if it has one (ipuflow itself never prints).
  */
 #define IPUFLOW_FALLBACK_PREFER 1
+
+/**
+ * Fallback execution (the default): a QDQ model whose session runs on the CPU (device CPU, or an AUTO/PREFER
+ * fallback) is rewritten in memory so ONNX Runtime's CPU provider runs it with integer kernels (8-bit
+ * activations; every quantized tensor within 1 LSB of the model as written when its inputs agree), or in float
+ * with the quantized weights (16-bit activations, which the CPU provider cannot run as integers).
+ */
+#define IPUFLOW_FALLBACK_EXECUTION_FAST 0
+
+/**
+ * Fallback execution: only the exact integer rewrites; 16-bit QDQ runs as written (bit-faithful, slow).
+ */
+#define IPUFLOW_FALLBACK_EXECUTION_FAITHFUL 1
+
+/**
+ * Fallback execution: no rewrite, ONNX Runtime gets the model as written.
+ */
+#define IPUFLOW_FALLBACK_EXECUTION_AS_WRITTEN 2
 
 /**
  * 32-bit IEEE 754 float.
@@ -1211,19 +1211,6 @@ ipuflow_status ipuflow_calib_data_create_from_image_dir_w(const uint16_t *dir,
 void ipuflow_calib_data_free(struct ipuflow_calib_data *data);
 
 /**
- * Chooses how a quantized model runs when the session runs on the CPU: `IPUFLOW_FALLBACK_EXECUTION_FAST`
- * (default), `_FAITHFUL` or `_AS_WRITTEN`. The model file is never changed: the rewrite is kept in memory for the
- * process and, when the VitisAI provider option `cache_dir` is set, written under `<cache_dir>/ipuflow-cpu-plan/`.
- * The plan that ran and what it changed are in `ipuflow_session_placement_json` (`session.cpuPlan`). A session on
- * the NPU is not affected.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_ENUM (`mode`); nothing is changed on
- * error. Not thread-safe (setters).
- */
-ipuflow_status ipuflow_session_options_set_fallback_execution(struct ipuflow_session_options *options,
-                                                              int32_t mode);
-
-/**
  * Creates the process's ONNX Runtime environment.
  *
  * - `log_level`: an `IPUFLOW_LOG_LEVEL_*` value; messages below it are not produced.
@@ -1364,57 +1351,6 @@ ipuflow_status ipuflow_image_load_w(const uint16_t *path,
                                     int32_t flip_horizontal,
                                     float *out,
                                     size_t out_count);
-
-/**
- * Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) before the
- * model is prepared for quantization (e.g. a detector's `images` to 1,3,640,640). Calling it again for the same
- * input replaces the shape. Checked against the model when `ipuflow_quantize` runs: an unknown input, another
- * rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there, naming the input.
- *
- * - `dims` may be NULL only when `rank` is 0 (a scalar); it is copied.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
- * a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same config.
- */
-ipuflow_status ipuflow_quant_config_set_input_shape(struct ipuflow_quant_config *config,
-                                                    const char *input_name,
-                                                    const int64_t *dims,
-                                                    size_t rank);
-
-/**
- * Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) for sessions
- * created with these options: the model is rewritten before ONNX Runtime sees it (the NPU compiles fixed shapes
- * only). Calling it again for the same input replaces the shape. Checked against the model at session creation:
- * an unknown input, another rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there.
- *
- * - `dims` may be NULL only when `rank` is 0; it is copied.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
- * a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same options.
- */
-ipuflow_status ipuflow_session_options_set_input_shape(struct ipuflow_session_options *options,
-                                                       const char *input_name,
-                                                       const int64_t *dims,
-                                                       size_t rank);
-
-/**
- * Creates a copy of `model` whose graph input `input_name` has the `rank` sizes at `dims` (each >= 1), for the
- * pre-flight (`ipuflow_preflight_run`) or anything else that takes a model; `model` itself is not changed (models
- * are immutable). Symbolic dimensions of that input fixed here are fixed under the same name in the rest of the
- * model's declarations. Chain calls to fix several inputs.
- *
- * - `dims` may be NULL only when `rank` is 0; it is copied.
- * - `out` receives the new model (free with `ipuflow_model_free`); untouched on failure.
- *
- * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
- * a size below 1, no such input (the message lists the inputs), another rank than the input's, a size
- * contradicting a fixed one), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Thread-safe (`model` is only read).
- */
-ipuflow_status ipuflow_model_copy_with_input_shape(const struct ipuflow_model *model,
-                                                   const char *input_name,
-                                                   const int64_t *dims,
-                                                   size_t rank,
-                                                   struct ipuflow_model **out);
 
 /**
  * Returns the version of the loaded library as `MAJOR * 1000000 + MINOR * 1000 + PATCH`.
@@ -1683,6 +1619,25 @@ ipuflow_status ipuflow_model_to_json(const struct ipuflow_model *model,
  */
 ipuflow_status ipuflow_model_summary_json(const struct ipuflow_model *model,
                                           char **out_json);
+
+/**
+ * Creates a copy of `model` whose graph input `input_name` has the `rank` sizes at `dims` (each >= 1), for the
+ * pre-flight (`ipuflow_preflight_run`) or anything else that takes a model; `model` itself is not changed (models
+ * are immutable). Symbolic dimensions of that input fixed here are fixed under the same name in the rest of the
+ * model's declarations. Chain calls to fix several inputs.
+ *
+ * - `dims` may be NULL only when `rank` is 0; it is copied.
+ * - `out` receives the new model (free with `ipuflow_model_free`); untouched on failure.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+ * a size below 1, no such input (the message lists the inputs), another rank than the input's, a size
+ * contradicting a fixed one), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Thread-safe (`model` is only read).
+ */
+ipuflow_status ipuflow_model_copy_with_input_shape(const struct ipuflow_model *model,
+                                                   const char *input_name,
+                                                   const int64_t *dims,
+                                                   size_t rank,
+                                                   struct ipuflow_model **out);
 
 /**
  * Scans for Ryzen AI NPUs: PCI vendor 0x1022, device 0x1502 (PHX/HPT, target X1) or 0x17F0 (STX revisions
@@ -2089,6 +2044,22 @@ ipuflow_status ipuflow_quant_config_exclude_subgraph(struct ipuflow_quant_config
                                                      size_t start_count,
                                                      const char *const *end_nodes,
                                                      size_t end_count);
+
+/**
+ * Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) before the
+ * model is prepared for quantization (e.g. a detector's `images` to 1,3,640,640). Calling it again for the same
+ * input replaces the shape. Checked against the model when `ipuflow_quantize` runs: an unknown input, another
+ * rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there, naming the input.
+ *
+ * - `dims` may be NULL only when `rank` is 0 (a scalar); it is copied.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+ * a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same config.
+ */
+ipuflow_status ipuflow_quant_config_set_input_shape(struct ipuflow_quant_config *config,
+                                                    const char *input_name,
+                                                    const int64_t *dims,
+                                                    size_t rank);
 
 /**
  * Quantizes `model` to a QDQ model: prepares it (ONNX Runtime BASIC optimization, BatchNorm and Constant
@@ -2794,6 +2765,36 @@ ipuflow_status ipuflow_session_options_reset_load_cancel(const struct ipuflow_se
  */
 ipuflow_status ipuflow_session_options_get_load_cancelled(const struct ipuflow_session_options *options,
                                                           int32_t *out);
+
+/**
+ * Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) for sessions
+ * created with these options: the model is rewritten before ONNX Runtime sees it (the NPU compiles fixed shapes
+ * only). Calling it again for the same input replaces the shape. Checked against the model at session creation:
+ * an unknown input, another rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there.
+ *
+ * - `dims` may be NULL only when `rank` is 0; it is copied.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+ * a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same options.
+ */
+ipuflow_status ipuflow_session_options_set_input_shape(struct ipuflow_session_options *options,
+                                                       const char *input_name,
+                                                       const int64_t *dims,
+                                                       size_t rank);
+
+/**
+ * Chooses how a quantized model runs when the session runs on the CPU: `IPUFLOW_FALLBACK_EXECUTION_FAST`
+ * (default), `_FAITHFUL` or `_AS_WRITTEN`. The model file is never changed: the rewrite is kept in memory for the
+ * process and, when the VitisAI provider option `cache_dir` is set, written under `<cache_dir>/ipuflow-cpu-plan/`.
+ * The plan that ran and what it changed are in `ipuflow_session_placement_json` (`session.cpuPlan`). A session on
+ * the NPU is not affected.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_ENUM (`mode`); nothing is changed on
+ * error. The options are borrowed and keep only the mode (no
+ * ownership passes). Not thread-safe (setters).
+ */
+ipuflow_status ipuflow_session_options_set_fallback_execution(struct ipuflow_session_options *options,
+                                                              int32_t mode);
 
 /**
  * Describes a tensor as a view: its element type, shape (owned by the tensor) and data.

@@ -23,6 +23,9 @@ ap.add_argument("--env", action="append", default=[])
 # Extra arguments for the quantize example, e.g. --arg=--method --arg=minmse.
 ap.add_argument("--arg", action="append", default=[])
 ap.add_argument("--label", default="")
+# Quantize this file instead of the shared model (e.g. a float model transformed by a prototype); accuracy is still
+# measured against the shared float model. Only with a single --models entry.
+ap.add_argument("--source-model", default=None)
 a = ap.parse_args()
 os.makedirs(a.work, exist_ok=True)
 IM = os.path.join(a.shared, "data/images")
@@ -74,7 +77,7 @@ for model in a.models.split(","):
     for p in a.presets.split(","):
         out = os.path.join(a.work, f"{model}_{p}.onnx")
         t0 = time.time()
-        r = subprocess.run([a.bin, mpath, p, IM + "/calib", out] + a.arg, capture_output=True, text=True, env=env)
+        r = subprocess.run([a.bin, a.source_model or mpath, p, IM + "/calib", out] + a.arg, capture_output=True, text=True, env=env)
         secs = time.time() - t0
         if r.returncode != 0:
             print(f"| {model} | {p} | FAILED: {r.stderr[-500:]}")

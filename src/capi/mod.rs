@@ -19,11 +19,9 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod calib_data;
-pub mod cpu_plan;
 pub mod env;
 pub mod eval;
 pub mod image;
-pub mod input_shape;
 pub mod library;
 pub mod model;
 pub mod npu;
@@ -465,3 +463,33 @@ macro_rules! box_handle {
     };
 }
 pub(crate) use box_handle;
+
+/// A graph input's fixed shape from C: `input_name` (UTF-8), `rank` sizes at `dims` (NULL only when `rank` is 0).
+///
+/// # Safety
+/// `input_name` as [`arg_str`]; `dims` valid for `rank` reads.
+pub(crate) unsafe fn input_shape_arg(
+    input_name: *const c_char,
+    dims: *const i64,
+    rank: usize,
+) -> Result<crate::onnx::InputShape> {
+    let name = arg_str(input_name, "input_name")?;
+    crate::limits::check_rank("argument 'rank'", rank)?;
+    let dims = if rank == 0 {
+        &[][..]
+    } else {
+        arg_array(dims, rank, "dims")?
+    };
+    crate::onnx::InputShape::new(name, dims.to_vec())
+}
+
+/// Adds `shape` to `list`, replacing an earlier shape for the same input.
+pub(crate) fn set_input_shape(
+    list: &mut Vec<crate::onnx::InputShape>,
+    shape: crate::onnx::InputShape,
+) {
+    match list.iter_mut().find(|s| s.name == shape.name) {
+        Some(s) => *s = shape,
+        None => list.push(shape),
+    }
+}

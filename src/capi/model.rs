@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use super::{
     arg_bytes, arg_path, arg_str, arg_wide_path, box_handle, c_string, check_index, guard,
-    guard_value, ipuflow_status, opt_path, opt_wide_path, out_ptr, string_to_c, write_opt,
-    write_out, BoxHandle,
+    guard_value, input_shape_arg, ipuflow_status, opt_path, opt_wide_path, out_ptr, string_to_c,
+    write_opt, write_out, BoxHandle,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::{
@@ -622,4 +622,36 @@ pub unsafe extern "C" fn ipuflow_model_summary_json(
     out_json: *mut *mut c_char,
 ) -> ipuflow_status {
     ipuflow_model_to_json(model, out_json)
+}
+
+/// Creates a copy of `model` whose graph input `input_name` has the `rank` sizes at `dims` (each >= 1), for the
+/// pre-flight (`ipuflow_preflight_run`) or anything else that takes a model; `model` itself is not changed (models
+/// are immutable). Symbolic dimensions of that input fixed here are fixed under the same name in the rest of the
+/// model's declarations. Chain calls to fix several inputs.
+///
+/// - `dims` may be NULL only when `rank` is 0; it is copied.
+/// - `out` receives the new model (free with `ipuflow_model_free`); untouched on failure.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+/// a size below 1, no such input (the message lists the inputs), another rank than the input's, a size
+/// contradicting a fixed one), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Thread-safe (`model` is only read).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_model_copy_with_input_shape(
+    model: *const ipuflow_model,
+    input_name: *const c_char,
+    dims: *const i64,
+    rank: usize,
+    out: *mut *mut ipuflow_model,
+) -> ipuflow_status {
+    guard(|| {
+        let m = ipuflow_model::try_ref(model, "model")?;
+        let shape = input_shape_arg(input_name, dims, rank)?;
+        let out = out_ptr(out, "out")?;
+        let mut proto = m.model.proto().clone();
+        crate::onnx::apply_input_shapes(&mut proto, std::slice::from_ref(&shape))?;
+        // External data was read in when `model` was loaded: the copy is self-contained.
+        let copy = crate::onnx::Model::from_proto(proto);
+        write_out(out, ipuflow_model::into_raw(ModelHandle::new(copy)));
+        Ok(())
+    })
 }

@@ -4,8 +4,9 @@
 use std::ffi::c_char;
 
 use super::{
-    arg_array, arg_nonempty_str, box_handle, flag, guard, guard_value, invalid_enum,
-    ipuflow_status, opt_path, opt_wide_path, out_ptr, write_out, BoxHandle,
+    arg_array, arg_nonempty_str, box_handle, flag, guard, guard_value, input_shape_arg,
+    invalid_enum, ipuflow_status, opt_path, opt_wide_path, out_ptr, set_input_shape, write_out,
+    BoxHandle,
 };
 use crate::error::{Error, Result};
 use crate::quant::{CalibMethod, ExcludeSubgraph, Preset, QuantConfig, QuantType};
@@ -539,4 +540,28 @@ unsafe fn names(p: *const *const c_char, count: usize, what: &str) -> Result<Vec
         .enumerate()
         .map(|(i, &s)| Ok(unsafe { arg_nonempty_str(s, &format!("{what}[{i}]")) }?.to_string()))
         .collect()
+}
+
+/// Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) before the
+/// model is prepared for quantization (e.g. a detector's `images` to 1,3,640,640). Calling it again for the same
+/// input replaces the shape. Checked against the model when `ipuflow_quantize` runs: an unknown input, another
+/// rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there, naming the input.
+///
+/// - `dims` may be NULL only when `rank` is 0 (a scalar); it is copied.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+/// a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same config.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_input_shape(
+    config: *mut ipuflow_quant_config,
+    input_name: *const c_char,
+    dims: *const i64,
+    rank: usize,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let shape = input_shape_arg(input_name, dims, rank)?;
+        set_input_shape(&mut c.input_shapes, shape);
+        Ok(())
+    })
 }

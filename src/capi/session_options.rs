@@ -3,13 +3,14 @@
 use std::ffi::c_char;
 
 use super::{
-    arg_array, arg_str, box_handle, enum_arg, flag_or, guard, guard_value, ipuflow_status,
-    opt_path, opt_str, opt_wide_path, out_ptr, write_out, BoxHandle,
+    arg_array, arg_str, box_handle, enum_arg, flag_or, guard, guard_value, input_shape_arg,
+    ipuflow_status, opt_path, opt_str, opt_wide_path, out_ptr, set_input_shape, write_out,
+    BoxHandle,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::{
-    ExecutionMode, FallbackPolicy, GraphOptimizationLevel, LoadCancel, LogLevel, SessionDevice,
-    SessionOptions,
+    ExecutionMode, FallbackExecution, FallbackPolicy, GraphOptimizationLevel, LoadCancel, LogLevel,
+    SessionDevice, SessionOptions,
 };
 
 /// Graph optimization: none.
@@ -507,6 +508,66 @@ pub unsafe extern "C" fn ipuflow_session_options_get_load_cancelled(
         let out = out_ptr(out, "out")?;
         let c = load_cancel_of(options)?.is_cancelled();
         write_out(out, c as i32);
+        Ok(())
+    })
+}
+
+/// Fixes the shape of the dynamic graph input `input_name` to the `rank` sizes at `dims` (each >= 1) for sessions
+/// created with these options: the model is rewritten before ONNX Runtime sees it (the NPU compiles fixed shapes
+/// only). Calling it again for the same input replaces the shape. Checked against the model at session creation:
+/// an unknown input, another rank, or a size contradicting a fixed one is IPUFLOW_STATUS_INVALID_ARGUMENT there.
+///
+/// - `dims` may be NULL only when `rank` is 0; it is copied.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_INVALID_UTF8, IPUFLOW_STATUS_INVALID_ARGUMENT (empty name,
+/// a size below 1), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same options.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_options_set_input_shape(
+    options: *mut ipuflow_session_options,
+    input_name: *const c_char,
+    dims: *const i64,
+    rank: usize,
+) -> ipuflow_status {
+    guard(|| {
+        let o = ipuflow_session_options::try_mut(options, "options")?;
+        let shape = input_shape_arg(input_name, dims, rank)?;
+        set_input_shape(&mut o.input_shapes, shape);
+        Ok(())
+    })
+}
+
+/// Fallback execution (the default): a QDQ model whose session runs on the CPU (device CPU, or an AUTO/PREFER
+/// fallback) is rewritten in memory so ONNX Runtime's CPU provider runs it with integer kernels (8-bit
+/// activations; every quantized tensor within 1 LSB of the model as written when its inputs agree), or in float
+/// with the quantized weights (16-bit activations, which the CPU provider cannot run as integers).
+pub const IPUFLOW_FALLBACK_EXECUTION_FAST: i32 = 0;
+/// Fallback execution: only the exact integer rewrites; 16-bit QDQ runs as written (bit-faithful, slow).
+pub const IPUFLOW_FALLBACK_EXECUTION_FAITHFUL: i32 = 1;
+/// Fallback execution: no rewrite, ONNX Runtime gets the model as written.
+pub const IPUFLOW_FALLBACK_EXECUTION_AS_WRITTEN: i32 = 2;
+
+/// Chooses how a quantized model runs when the session runs on the CPU: `IPUFLOW_FALLBACK_EXECUTION_FAST`
+/// (default), `_FAITHFUL` or `_AS_WRITTEN`. The model file is never changed: the rewrite is kept in memory for the
+/// process and, when the VitisAI provider option `cache_dir` is set, written under `<cache_dir>/ipuflow-cpu-plan/`.
+/// The plan that ran and what it changed are in `ipuflow_session_placement_json` (`session.cpuPlan`). A session on
+/// the NPU is not affected.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`options`), IPUFLOW_STATUS_INVALID_ENUM (`mode`); nothing is changed on
+/// error. The options are borrowed and keep only the mode (no
+/// ownership passes). Not thread-safe (setters).
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_options_set_fallback_execution(
+    options: *mut ipuflow_session_options,
+    mode: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let o = unsafe { ipuflow_session_options::try_mut(options, "options") }?;
+        o.fallback_execution = enum_arg::<FallbackExecution>(
+            mode,
+            "mode",
+            "IPUFLOW_FALLBACK_EXECUTION_FAST (0), IPUFLOW_FALLBACK_EXECUTION_FAITHFUL (1), \
+             IPUFLOW_FALLBACK_EXECUTION_AS_WRITTEN (2)",
+        )?;
         Ok(())
     })
 }

@@ -12,6 +12,9 @@
 //! calibration source itself is read once, as host callbacks cannot rewind). `W'` is computed with the same
 //! [`weight_spec`] and [`quantize_weight`] the QDQ emitter uses, so the correction matches the emitted weights.
 //! Activation quantization error is not corrected here (it is not linear in anything measured).
+//!
+//! The same tap accumulates the input second moments of learned rounding (`crate::quant::gptq`) when that is on;
+//! [`MeanTap::apply`] then rounds each weight first and corrects the bias for the learned weight's error.
 
 use std::collections::{HashMap, HashSet};
 
@@ -20,6 +23,7 @@ use crate::onnx::node::{attr_f, attr_i, attr_ints, attr_s, op};
 use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
 use crate::onnx::{DataType, Model};
 use crate::quant::data::{Batch, CalibrationSource};
+use crate::quant::gptq::{self, parallel, round_layer, Geometry, Moment};
 use crate::quant::qdq::rules::{decide, Decision};
 use crate::quant::qdq::weight_spec;
 use crate::quant::qdq::weights::{dequantize, f32_tensor, quantize_weight, read_f32};
@@ -89,6 +93,10 @@ pub struct MeanTap {
     /// otherwise only per-channel sums are kept (1x1 Convs and Gemms), a fraction of the memory.
     full_map: Vec<bool>,
     items: Vec<u64>,
+    /// Learned rounding's input second moments: (target node index, tapped tensor index, moment).
+    moments: Vec<(usize, usize, Moment)>,
+    /// Layers learned rounding leaves alone for size ([`gptq::MAX_INPUTS`], [`gptq::BUDGET`]).
+    too_big: Vec<String>,
     error: Option<Error>,
 }
 
@@ -100,15 +108,37 @@ impl MeanTap {
         };
         let mut names: Vec<String> = Vec::new();
         let mut full: Vec<bool> = Vec::new();
+        let mut moments = Vec::new();
+        let (mut held, mut too_big) = (0usize, Vec::new());
         for i in targets(g, cfg) {
             let n = &g.node[i];
             let x = &n.input[0];
             let map = op(n) == "Conv" && !pointwise(g, n);
-            match names.iter().position(|y| y == x) {
-                Some(k) => full[k] |= map,
+            let k = match names.iter().position(|y| y == x) {
+                Some(k) => {
+                    full[k] |= map;
+                    k
+                }
                 None => {
                     names.push(x.clone());
                     full.push(map);
+                    names.len() - 1
+                }
+            };
+            if cfg.learned_rounding {
+                let geometry = g
+                    .initializer
+                    .iter()
+                    .find(|t| t.name.as_ref() == Some(&n.input[1]))
+                    .and_then(|t| Geometry::of(n, &t.dims));
+                if let Some(geometry) = geometry {
+                    match geometry.accumulators() {
+                        Some(a) if held + a <= gptq::BUDGET => {
+                            held += a;
+                            moments.push((i, k, Moment::new(geometry)));
+                        }
+                        _ => too_big.push(n.name.clone().unwrap_or_else(|| n.output[0].clone())),
+                    }
                 }
             }
         }
@@ -162,6 +192,8 @@ impl MeanTap {
             shapes: vec![Some(Vec::new()); n],
             full_map: full,
             items: vec![0; n],
+            moments,
+            too_big,
             error: None,
         }))
     }
@@ -169,7 +201,12 @@ impl MeanTap {
     /// Number of accumulators held (f64 sums): fixed by the model once the first batch is seen, whatever the
     /// number of samples.
     pub fn accumulators(&self) -> usize {
-        self.sums.iter().map(Vec::len).sum()
+        self.sums.iter().map(Vec::len).sum::<usize>()
+            + self
+                .moments
+                .iter()
+                .map(|(_, _, m)| m.accumulators())
+                .sum::<usize>()
     }
 
     /// Samples (batch items) seen so far, per tapped tensor, maximum over tensors.
@@ -227,7 +264,8 @@ impl MeanTap {
         } else {
             self.session.run_indexed(None, &ins, &mut outs)?
         };
-        for k in 0..self.tensors.len() {
+        let mut seen: Vec<Option<(Vec<f32>, Vec<i64>)>> = vec![None; self.tensors.len()];
+        for (k, slot) in seen.iter_mut().enumerate() {
             match self.tensors[k].1 {
                 Some(o) => {
                     let j = wanted.iter().position(|&w| w == o).expect("requested");
@@ -236,6 +274,7 @@ impl MeanTap {
                         .ok_or_else(|| Error::internal("bias-correction run returned no tensor"))?;
                     let (data, shape) = (t.as_slice::<f32>()?.to_vec(), t.shape().to_vec());
                     self.add(k, &data, &shape);
+                    *slot = Some((data, shape));
                 }
                 None => {
                     let name = self.tensors[k].0.clone();
@@ -247,11 +286,19 @@ impl MeanTap {
                                 .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
                                 .collect();
                             self.add(k, &data, t.shape());
+                            *slot = Some((data, t.shape().to_vec()));
                         }
                     }
                 }
             }
         }
+        // Second moments: one layer per task on all cores (each layer's sums stay in batch order).
+        let seen = &seen;
+        parallel(&mut self.moments, |(_, k, m)| {
+            if let Some((data, shape)) = &seen[*k] {
+                m.add(data, shape);
+            }
+        });
         Ok(())
     }
 
@@ -281,6 +328,19 @@ impl MeanTap {
             return Err(e.context("bias correction"));
         }
         let means = self.means();
+        let samples = self.samples();
+        let few = samples < gptq::MIN_SAMPLES;
+        let moments: HashMap<usize, Moment> = if few {
+            HashMap::new()
+        } else {
+            self.moments.into_iter().map(|(i, _, m)| (i, m)).collect()
+        };
+        let (mut rounded, mut ratio_sum) = (0usize, 0f64);
+        let mut plain: Vec<String> = self
+            .too_big
+            .iter()
+            .map(|l| format!("{l} (too many inputs for the second-moment budget)"))
+            .collect();
         let Some(g) = model.graph.as_mut() else {
             return Ok(Vec::new());
         };
@@ -296,19 +356,62 @@ impl MeanTap {
         for i in targets(g, cfg) {
             let n = g.node[i].clone();
             let label = n.name.clone().unwrap_or_else(|| n.output[0].clone());
+            let wi = g
+                .initializer
+                .iter()
+                .position(|t| t.name.as_ref() == Some(&n.input[1]))
+                .expect("target weight is an initializer");
+            let (wv, wd) = (
+                read_f32(&g.initializer[wi])?,
+                g.initializer[wi].dims.clone(),
+            );
+            let axis = cfg.per_channel.then_some(match op(&n) {
+                "Gemm" if attr_i(&n, "transB").unwrap_or(0) == 0 => 1,
+                _ => 0,
+            });
+            // Learned rounding writes the weight in place (already on the emitter's grid): only a weight no other
+            // node reads.
+            let own = g
+                .node
+                .iter()
+                .flat_map(|m| m.input.iter())
+                .filter(|x| **x == n.input[1])
+                .count()
+                == 1;
+            let learned = match moments.get(&i) {
+                Some(_) if !own => {
+                    plain.push(format!("{label} (weight shared)"));
+                    None
+                }
+                Some(m) => match round_layer(&wv, &wd, weight_spec(cfg, axis), m) {
+                    Ok(r) => Some(r),
+                    Err(why) => {
+                        plain.push(format!("{label} ({why})"));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let err: Vec<f32> = match &learned {
+                Some(r) => r.values.iter().zip(&wv).map(|(a, b)| a - b).collect(),
+                None => weight_error(&wv, &wd, cfg, axis),
+            };
+            if let Some(r) = learned {
+                rounded += 1;
+                ratio_sum += r.ratio;
+                let name = n.input[1].clone();
+                g.initializer[wi] = f32_tensor(&name, &wd, &r.values);
+            }
+            if !cfg.bias_correction {
+                continue;
+            }
             let Some((mean, shape)) = means.get(&n.input[0]) else {
                 skipped.push(label);
                 continue;
             };
-            let w = g
-                .initializer
-                .iter()
-                .find(|t| t.name.as_ref() == Some(&n.input[1]))
-                .expect("target weight is an initializer");
-            let (wv, wd) = (read_f32(w)?, w.dims.clone());
             let delta = match op(&n) {
-                "Conv" => conv_delta(&n, &wv, &wd, mean, shape, cfg),
-                _ => gemm_delta(&n, &wv, &wd, mean, cfg),
+                "Conv" => conv_delta(&n, &err, &wd, mean, shape),
+                _ => gemm_delta(&n, &err, &wd, mean),
             };
             let Some(delta) = delta else {
                 skipped.push(label);
@@ -367,10 +470,38 @@ impl MeanTap {
             g.initializer
                 .retain(|t| t.name.as_ref().is_none_or(|n| !gone.contains(n)));
         }
-        let mut notes = vec![format!(
-            "bias correction: {done} layers corrected for the mean error of their quantized weights"
-        )];
-        if !skipped.is_empty() {
+        let mut notes = Vec::new();
+        if cfg.learned_rounding && few {
+            notes.push(format!(
+                "learned rounding skipped: {samples} calibration samples, it needs at least {}",
+                gptq::MIN_SAMPLES
+            ));
+        } else if cfg.learned_rounding {
+            notes.push(format!(
+                "learned rounding: {rounded} of {} layers rounded by second-order error compensation{}",
+                moments.len() + self.too_big.len(),
+                if rounded > 0 {
+                    format!(
+                        " (calibration output error {:.2}x that of plain rounding, mean over layers)",
+                        ratio_sum / rounded as f64
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            if !plain.is_empty() {
+                notes.push(format!(
+                    "learned rounding kept plain rounding for: {}",
+                    plain.join(", ")
+                ));
+            }
+        }
+        if cfg.bias_correction {
+            notes.push(format!(
+                "bias correction: {done} layers corrected for the mean error of their quantized weights"
+            ));
+        }
+        if cfg.bias_correction && !skipped.is_empty() {
             notes.push(format!(
                 "bias correction skipped (input shape varied between batches or layout not handled): {}",
                 skipped.join(", ")
@@ -402,11 +533,10 @@ fn weight_error(w: &[f32], dims: &[i64], cfg: &QuantConfig, axis: Option<usize>)
 /// Conv: expected error per output channel, with the input mean map `mean` ([C, H, W]).
 fn conv_delta(
     n: &NodeProto,
-    w: &[f32],
+    err: &[f32],
     wd: &[i64],
     mean: &[f32],
     shape: &[i64],
-    cfg: &QuantConfig,
 ) -> Option<Vec<f32>> {
     if wd.len() != 4 {
         return None;
@@ -469,7 +599,6 @@ fn conv_delta(
             }
         }
     }
-    let err = weight_error(w, wd, cfg, cfg.per_channel.then_some(0));
     let per_group = m / group;
     let k = (cg * kh * kw) as usize;
     Some(
@@ -487,13 +616,7 @@ fn conv_delta(
 }
 
 /// Gemm (alpha = beta = 1, no transA): expected error per output, with the input mean `mean` ([K]).
-fn gemm_delta(
-    n: &NodeProto,
-    w: &[f32],
-    wd: &[i64],
-    mean: &[f32],
-    cfg: &QuantConfig,
-) -> Option<Vec<f32>> {
+fn gemm_delta(n: &NodeProto, err: &[f32], wd: &[i64], mean: &[f32]) -> Option<Vec<f32>> {
     if wd.len() != 2 {
         return None;
     }
@@ -506,8 +629,6 @@ fn gemm_delta(
     if mean.len() as i64 != k {
         return None;
     }
-    let axis = cfg.per_channel.then_some(if trans_b { 0 } else { 1 });
-    let err = weight_error(w, wd, cfg, axis);
     let (k, nout) = (k as usize, nout as usize);
     Some(
         (0..nout)

@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod config;
 pub mod data;
 pub mod equalize;
+pub mod gptq;
 pub mod histogram;
 pub mod legacy_opset;
 pub mod pipeline;

@@ -135,7 +135,7 @@ pub fn quantize(
     // Every batch calibration reads is digested for the provenance record.
     let mut digesting = Digesting::new(data);
     let data: &mut dyn CalibrationSource = &mut digesting;
-    let mut tap = if config.bias_correction {
+    let mut tap = if config.bias_correction || config.learned_rounding {
         MeanTap::new(&prepared.model, config)?
     } else {
         None
