@@ -723,6 +723,26 @@ public:
         IPUFLOW_CPP_RETURN_SELF;
     }
     /// An ONNX Runtime session config entry (AddSessionConfigEntry).
+    /// Fixes the dynamic graph input `input` to `dims` for sessions created with these options.
+    IPUFLOW_CPP_SELF(SessionOptions) SetInputShape(const std::string& input, const std::vector<int64_t>& dims) {
+        IPUFLOW_CPP_CHECK(ipuflow_session_options_set_input_shape(get(), input.c_str(), dims.data(), dims.size()));
+        IPUFLOW_CPP_RETURN_SELF;
+    }
+    /// How a quantized model runs on the CPU: IPUFLOW_FALLBACK_EXECUTION_FAST (default), _FAITHFUL, _AS_WRITTEN.
+    IPUFLOW_CPP_SELF(SessionOptions) SetFallbackExecution(int32_t mode) {
+        IPUFLOW_CPP_CHECK(ipuflow_session_options_set_fallback_execution(get(), mode));
+        IPUFLOW_CPP_RETURN_SELF;
+    }
+    /// Cancels every session creation using these options, now and until ResetLoadCancel(); any thread.
+    IPUFLOW_CPP_VOID CancelLoad() const {
+        IPUFLOW_CPP_CHECK(ipuflow_session_options_cancel_load(get()));
+        IPUFLOW_CPP_RETURN_OK;
+    }
+    /// Lets later session creations with these options proceed again.
+    IPUFLOW_CPP_VOID ResetLoadCancel() const {
+        IPUFLOW_CPP_CHECK(ipuflow_session_options_reset_load_cancel(get()));
+        IPUFLOW_CPP_RETURN_OK;
+    }
     IPUFLOW_CPP_SELF(SessionOptions) AddConfigEntry(const std::string& key, const std::string& value) {
         IPUFLOW_CPP_CHECK(ipuflow_session_options_add_config_entry(get(), key.c_str(), value.c_str()));
         IPUFLOW_CPP_RETURN_SELF;
@@ -1320,6 +1340,21 @@ public:
     }
     IPUFLOW_CPP_SELF(QuantConfig) ExcludeOpType(const std::string& op) {
         return Check(ipuflow_quant_config_exclude_op_type(get(), op.c_str()));
+    }
+    /// Leaves float every node whose name matches the glob `pattern` (`*`, `?`).
+    IPUFLOW_CPP_SELF(QuantConfig) ExcludePattern(const std::string& pattern) {
+        return Check(ipuflow_quant_config_exclude_pattern(get(), pattern.c_str()));
+    }
+    /// Leaves float every node on a path from one of `start` to one of `end` (e.g. a detector's post-processing).
+    IPUFLOW_CPP_SELF(QuantConfig) ExcludeSubgraph(const std::vector<std::string>& start, const std::vector<std::string>& end) {
+        std::vector<const char*> s, e;
+        for (const std::string& n : start) s.push_back(n.c_str());
+        for (const std::string& n : end) e.push_back(n.c_str());
+        return Check(ipuflow_quant_config_exclude_subgraph(get(), s.data(), s.size(), e.data(), e.size()));
+    }
+    /// Fixes the dynamic graph input `input` to `dims` before preparation.
+    IPUFLOW_CPP_SELF(QuantConfig) InputShape(const std::string& input, const std::vector<int64_t>& dims) {
+        return Check(ipuflow_quant_config_set_input_shape(get(), input.c_str(), dims.data(), dims.size()));
     }
     IPUFLOW_CPP_SELF(QuantConfig) TensorType(const std::string& tensor, int32_t qtype) {
         return Check(ipuflow_quant_config_set_tensor_type(get(), tensor.c_str(), qtype));

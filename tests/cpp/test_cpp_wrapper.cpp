@@ -264,6 +264,20 @@ static void session_run_cancel_and_indices() {
     CHECK_ERROR(s.GetOutputInfo(5), IPUFLOW_STATUS_OUT_OF_RANGE, "5");
     CHECK(VALUE(s.DeviceUsed()) == IPUFLOW_DEVICE_CPU && VALUE(s.FallbackReason()).empty());
 
+    // Session creation cancelled through the options (any thread may call CancelLoad), then let through again.
+    ipuflow::SessionOptions later;
+    MUST(later.CancelLoad());
+    CHECK_ERROR(ipuflow::Session::CreateFromMemory(ipf_model_identity, sizeof ipf_model_identity, &later, &env),
+                IPUFLOW_STATUS_CANCELLED, "cancel");
+    MUST(later.ResetLoadCancel());
+    CHECK_ERROR(later.SetFallbackExecution(7), IPUFLOW_STATUS_INVALID_ENUM, "");
+    MUST(later.SetFallbackExecution(IPUFLOW_FALLBACK_EXECUTION_FAITHFUL));
+    CHECK_ERROR(later.SetInputShape("x", {0, 3}), IPUFLOW_STATUS_INVALID_ARGUMENT, "");
+    MUST(later.SetInputShape("x", {2, 3}));
+    ipuflow::Session fixed =
+        VALUE(ipuflow::Session::CreateFromMemory(ipf_model_identity, sizeof ipf_model_identity, &later, &env));
+    CHECK(VALUE(fixed.GetInputInfo(0)).shape == (std::vector<int64_t>{2, 3}));
+
     std::vector<float> x{1.5f, -2.0f, 3.25f, 0.0f, 4.0f, 5.0f};
     ipuflow::Tensor xt = VALUE(ipuflow::Tensor::Create<float>({2, 3}, x));
     CHECK(VALUE(s.InputNames()) == std::vector<std::string>{"x"});
@@ -320,6 +334,12 @@ static void calib_and_quantize_errors() {
     ipuflow::Tensor xt = VALUE(ipuflow::Tensor::Create<float>({1, 3}, x));
     CHECK_ERROR(calib.AddSample({"x", "w"}, xt), IPUFLOW_STATUS_INVALID_ARGUMENT, "2 names but 1 tensors");
     MUST(calib.AddSample({"x"}, xt));
+    // Exclusions by pattern are checked against the model before calibration.
+    ipuflow::QuantConfig excluded = VALUE(ipuflow::QuantConfig::Create(IPUFLOW_PRESET_CPU));
+    MUST(excluded.ExcludePattern("no_such_node_*"));
+    CHECK_ERROR(ipuflow::Quantize(m, excluded, calib), IPUFLOW_STATUS_INVALID_ARGUMENT, "no_such_node_*");
+    CHECK_ERROR(excluded.InputShape("x", {0, 3}), IPUFLOW_STATUS_INVALID_ARGUMENT, "");
+    CHECK_ERROR(excluded.ExcludeSubgraph({}, {"y"}), IPUFLOW_STATUS_INVALID_ARGUMENT, "");
     // A progress callback that says stop cancels.
     CHECK_ERROR(ipuflow::Quantize(m, config, calib, [](int32_t, size_t, int64_t) { return false; }),
                 IPUFLOW_STATUS_CANCELLED, "");
