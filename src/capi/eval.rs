@@ -10,8 +10,8 @@
 use std::ffi::c_char;
 
 use super::{
-    arg_str, box_handle, guard, guard_value, ipuflow_status, out_ptr, string_to_c, write_out,
-    BoxHandle,
+    arg_nonempty_str, box_handle, guard, guard_value, ipuflow_status, out_ptr, string_to_c,
+    write_out, BoxHandle,
 };
 use crate::error::{Error, ErrorKind};
 use crate::eval::{DetectionLayout, Evaluator, OutputKind};
@@ -69,10 +69,7 @@ pub unsafe extern "C" fn ipuflow_evaluator_set_output_kind(
 ) -> ipuflow_status {
     guard(|| {
         let e = ipuflow_evaluator::try_mut(evaluator, "evaluator")?;
-        let name = arg_str(output_name, "output_name")?;
-        if name.is_empty() {
-            return Err(Error::invalid_argument("argument 'output_name' is empty"));
-        }
+        let name = arg_nonempty_str(output_name, "output_name")?;
         let k = match kind {
             IPUFLOW_OUTPUT_KIND_INFER => return Ok(()),
             IPUFLOW_OUTPUT_KIND_CLASSES => OutputKind::ClassScores,
@@ -112,10 +109,7 @@ pub unsafe extern "C" fn ipuflow_evaluator_add(
 ) -> ipuflow_status {
     guard(|| {
         let e = ipuflow_evaluator::try_mut(evaluator, "evaluator")?;
-        let name = arg_str(output_name, "output_name")?;
-        if name.is_empty() {
-            return Err(Error::invalid_argument("argument 'output_name' is empty"));
-        }
+        let name = arg_nonempty_str(output_name, "output_name")?;
         crate::limits::check_rank("argument 'rank'", rank)?;
         let slice = |p: *const f32, n: usize, what: &str| -> crate::Result<&[f32]> {
             if n == 0 {

@@ -227,19 +227,7 @@ fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>
     let weights = rewrite::quantized_weight_count(g);
     let small = !wide && mode == FallbackExecution::Fast && weights < INTEGER_PLAN_MIN_WEIGHTS;
     let (plan, reason) = if small {
-        let (folded, pairs) = rewrite::float_activations(g);
-        push(
-            &mut changes,
-            "weights dequantized into float initializers",
-            folded,
-            true,
-        );
-        push(
-            &mut changes,
-            "activation Q/DQ pairs -> float Clip to the Q range (float activations)",
-            pairs,
-            false,
-        );
+        float_activation_plan(g, &mut changes);
         (
             PlanKind::FloatActivations,
             format!(
@@ -248,19 +236,7 @@ fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>
             ),
         )
     } else if wide && mode == FallbackExecution::Fast {
-        let (folded, pairs) = rewrite::float_activations(g);
-        push(
-            &mut changes,
-            "weights dequantized into float initializers",
-            folded,
-            true,
-        );
-        push(
-            &mut changes,
-            "activation Q/DQ pairs -> float Clip to the Q range (float activations)",
-            pairs,
-            false,
-        );
+        float_activation_plan(g, &mut changes);
         (
             PlanKind::FloatActivations,
             "16-bit activations, which ONNX Runtime's CPU provider cannot run as integers, run as float".to_string(),
@@ -482,4 +458,21 @@ pub fn op_histogram(model: &ModelProto) -> HashMap<String, usize> {
         *h.entry(n.op_type.clone().unwrap_or_default()).or_insert(0) += 1;
     }
     h
+}
+
+/// The float-activation rewrite and the two change lines it reports.
+fn float_activation_plan(g: &mut crate::onnx::proto::GraphProto, changes: &mut Vec<Change>) {
+    let (folded, pairs) = rewrite::float_activations(g);
+    push(
+        changes,
+        "weights dequantized into float initializers",
+        folded,
+        true,
+    );
+    push(
+        changes,
+        "activation Q/DQ pairs -> float Clip to the Q range (float activations)",
+        pairs,
+        false,
+    );
 }
