@@ -125,7 +125,7 @@ fn run_refuses_to_invent_a_size_and_prints_the_shapes_it_used() {
     assert!(
         err.contains("'x'")
             && err.contains("does not invent")
-            && err.contains("--input-shape x=N,3,H,W"),
+            && err.contains("--input-shape x=1,3,H,W"),
         "{err}"
     );
     let v = json(&expect(

@@ -206,7 +206,13 @@ pub fn session_summary(
 /// latency of a 1×1 image), so the user says it with `--input-shape` (or gives a file).
 pub fn generated_input(info: &TensorInfo) -> CliResult<OwnedTensor> {
     if info.shape.iter().any(|d| *d < 0) {
-        let example = crate::check::example_dims(&info.model_shape());
+        let mut example = crate::check::example_dims(&info.model_shape());
+        if info.shape.len() >= 2 && info.shape[0] < 0 {
+            // The batch needs no thought: the hint shows 1 there, a name only where a real size is wanted.
+            if let Some((_, rest)) = example.split_once(',') {
+                example = format!("1,{rest}");
+            }
+        }
         return Err(Failure::user(
             format!(
                 "input '{}' is {} with dynamic dimension(s): run does not invent sizes for generated inputs",
