@@ -265,7 +265,8 @@ pub(crate) unsafe fn opt_wide_path(p: *const u16, name: &str) -> Result<Option<P
 }
 
 /// Writes an optional output parameter: NULL means the caller does not want it. Call only after everything else
-/// succeeded, as [`write_out`].
+/// succeeded, as [`write_out`]. A value that owns memory (a C string) is made only after a NULL check: written
+/// nowhere, it would leak.
 ///
 /// # Safety
 /// `p` is NULL or points to writable memory for a `T`.

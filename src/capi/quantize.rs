@@ -80,7 +80,10 @@ pub unsafe extern "C" fn ipuflow_quantize(
         };
         let (q, report) = quantize(&m.model, cfg, &mut *source, hooks)?;
         drop(source);
-        write_opt(out_report_json, string_to_c(report.to_json()));
+        // Made only when asked for: an owned string written nowhere would leak.
+        if !out_report_json.is_null() {
+            write_opt(out_report_json, string_to_c(report.to_json()));
+        }
         write_out(out_model, ipuflow_model::into_raw(ModelHandle::new(q)));
         Ok(())
     })

@@ -1,7 +1,8 @@
 /*
  * The CPU plan from C (issue 14): ipuflow_session_options_set_fallback_execution, and a session on the CPU over a
  * model quantized for the NPU (XINT8, from the shared BlazeFace and calibration photos) reporting the plan in
- * ipuflow_session_placement_json: the integer plan by default, the model as written when asked.
+ * ipuflow_session_placement_json: float activations by default on this small model, the integer plan when faithful
+ * is asked, the model as written when that is asked.
  */
 #include "ipuflow.h"
 #include "ipf_test.h"
@@ -63,9 +64,17 @@ IPF_TEST(cpu_session_reports_the_plan)
     IPF_REQUIRE(ipuflow_calib_data_create_from_image_dir(images_dir, NULL, &d) == IPUFLOW_STATUS_OK);
     IPF_REQUIRE(ipuflow_quantize(model, cfg, d, NULL, NULL, &q, &report) == IPUFLOW_STATUS_OK);
 
+    /* BlazeFace is small (about 0.1 M weights): the fastest plan runs it with float activations, and says why. */
     json = plan_json(q, IPUFLOW_FALLBACK_EXECUTION_FAST);
     IPF_REQUIRE(json != NULL);
     IPF_CHECK_CONTAINS(json, "\"cpuPlan\"");
+    IPF_CHECK_CONTAINS(json, "\"plan\": \"float-activations\"");
+    IPF_CHECK_CONTAINS(json, "small model");
+    ipuflow_string_free(json);
+
+    /* Faithful keeps to the exact integer rewrites whatever the size. */
+    json = plan_json(q, IPUFLOW_FALLBACK_EXECUTION_FAITHFUL);
+    IPF_REQUIRE(json != NULL);
     IPF_CHECK_CONTAINS(json, "\"plan\": \"integer\"");
     IPF_CHECK_CONTAINS(json, "integer Clip");
     ipuflow_string_free(json);
