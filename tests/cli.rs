@@ -8,61 +8,19 @@
 mod ort_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use ipuflow::onnx::proto::{AttributeProto, GraphProto, TensorProto};
-use ort_support::{model, node, vi, D};
+use ipuflow::onnx::proto::GraphProto;
+use ort_support::cli::{expect, ipuflow, json, quantize, s, text, write_npy};
+use ort_support::{conv_pad1, f32_init, model, node, noise, vi, D};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ipuflow");
-
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ipuflow-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn ipuflow(args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args);
-    c.env("IPUFLOW_ORT_LIBRARY", ort_support::ort_library());
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    ipuflow(args).output().expect("spawning ipuflow")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs and checks the exit code, printing both streams on failure.
-fn expect(args: &[&str], code: i32) -> Output {
-    let o = run(args);
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "ipuflow {args:?}: expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    o
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(&o.stdout)))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    ort_support::cli::tmpdir("cli", name)
 }
 
 /// x [1,3,16,16] -> Conv(4 filters 3x3, pad 1) -> Relu -> Conv(4, 3x3) -> GlobalAveragePool -> Flatten -> y [1,4].
 fn conv_model() -> Vec<u8> {
-    fn w(name: &str, dims: &[i64], seed: u32) -> TensorProto {
+    fn w(name: &str, dims: &[i64], seed: u32) -> ipuflow::onnx::proto::TensorProto {
         let n: i64 = dims.iter().product();
         let mut x = seed;
         let v: Vec<f32> = (0..n)
@@ -71,30 +29,14 @@ fn conv_model() -> Vec<u8> {
                 ((x >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.5
             })
             .collect();
-        TensorProto {
-            name: Some(name.into()),
-            dims: dims.to_vec(),
-            data_type: Some(1),
-            raw_data: Some(v.iter().flat_map(|f| f.to_le_bytes()).collect()),
-            ..Default::default()
-        }
+        f32_init(name, dims, &v)
     }
-    let pads = AttributeProto {
-        name: Some("pads".into()),
-        r#type: Some(7),
-        ints: vec![1, 1, 1, 1],
-        ..Default::default()
-    };
-    let mut c1 = node("Conv", &["x", "w1", "b1"], &["c1"]);
-    c1.attribute.push(pads.clone());
-    let mut c2 = node("Conv", &["r1", "w2", "b2"], &["c2"]);
-    c2.attribute.push(pads);
     model(GraphProto {
         name: Some("conv".into()),
         node: vec![
-            c1,
+            conv_pad1(&["x", "w1", "b1"], "c1"),
             node("Relu", &["c1"], &["r1"]),
-            c2,
+            conv_pad1(&["r1", "w2", "b2"], "c2"),
             node("GlobalAveragePool", &["c2"], &["g"]),
             node("Flatten", &["g"], &["y"]),
         ],
@@ -112,38 +54,6 @@ fn conv_model() -> Vec<u8> {
         output: vec![vi("y", 1, &[D::Fixed(1), D::Fixed(4)])],
         ..Default::default()
     })
-}
-
-/// A .npy (version 1) file of little-endian f32.
-fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_s = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_s}, }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut v = b"\x93NUMPY\x01\x00".to_vec();
-    v.extend((h.len() as u16).to_le_bytes());
-    v.extend(h.as_bytes());
-    v.extend(values.iter().flat_map(|f| f.to_le_bytes()));
-    std::fs::write(path, v).unwrap();
-}
-
-fn noise(n: usize, seed: u32) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x as f32 / u32::MAX as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// A folder with the conv model and `n` .npy calibration samples.
@@ -293,19 +203,7 @@ fn missing_files_exit_1_and_name_the_file() {
         );
     }
     let no_calib = d.join("no-calib-dir");
-    let o = expect(
-        &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q),
-            "--preset",
-            "xint8",
-            "--calib",
-            s(&no_calib),
-        ],
-        1,
-    );
+    let o = quantize(&m, &q, "xint8", &no_calib, &[], 1);
     assert!(
         text(&o.stderr).contains(s(&no_calib)),
         "{}",
@@ -424,20 +322,12 @@ fn quantize_run_eval() {
     let (dir, m, calib) = conv_setup("flow", 8);
     let q = dir.join("conv.xint8.onnx");
     let report = dir.join("report.json");
-    let o = expect(
-        &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q),
-            "--preset",
-            "XINT8",
-            "--calib",
-            s(&calib),
-            "--report",
-            s(&report),
-            "--json",
-        ],
+    let o = quantize(
+        &m,
+        &q,
+        "XINT8",
+        &calib,
+        &["--report", s(&report), "--json"],
         0,
     );
     let v = json(&o);
@@ -462,16 +352,12 @@ fn quantize_run_eval() {
 
     // Text output, --max-samples, --exclude by op type and by node name.
     let q2 = dir.join("conv.cpu.onnx");
-    let o = expect(
+    let o = quantize(
+        &m,
+        &q2,
+        "cpu",
+        &calib,
         &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q2),
-            "--preset",
-            "cpu",
-            "--calib",
-            s(&calib),
             "--max-samples",
             "2",
             "--exclude",
@@ -486,21 +372,7 @@ fn quantize_run_eval() {
         t.contains("calibrated on 2 .npy samples") && t.contains("excluded"),
         "{t}"
     );
-    let o = expect(
-        &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q2),
-            "--preset",
-            "cpu",
-            "--calib",
-            s(&calib),
-            "--exclude",
-            "NoSuchOp",
-        ],
-        1,
-    );
+    let o = quantize(&m, &q2, "cpu", &calib, &["--exclude", "NoSuchOp"], 1);
     assert!(text(&o.stderr).contains("NoSuchOp"));
     // Already quantized: a user error.
     expect(
@@ -517,37 +389,9 @@ fn quantize_run_eval() {
         1,
     );
     // A moving average outside (0, 1): a user error naming the constant; inside: fine.
-    let o = expect(
-        &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q2),
-            "--preset",
-            "a8w8",
-            "--calib",
-            s(&calib),
-            "--moving-average",
-            "1.5",
-        ],
-        1,
-    );
+    let o = quantize(&m, &q2, "a8w8", &calib, &["--moving-average", "1.5"], 1);
     assert!(text(&o.stderr).contains("1.5"), "{}", text(&o.stderr));
-    expect(
-        &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q2),
-            "--preset",
-            "a8w8",
-            "--calib",
-            s(&calib),
-            "--moving-average",
-            "0.9",
-        ],
-        0,
-    );
+    quantize(&m, &q2, "a8w8", &calib, &["--moving-average", "0.9"], 0);
     // Histogram methods and the calibration cache: written, reused, refused once the data changed.
     let cache = dir.join("conv.calib");
     let with = |out: &Path, extra: &[&str], code: i32| {
@@ -704,26 +548,14 @@ fn quantize_on_images() {
         img.save(imgs.join(format!("img{i}.png"))).unwrap();
     }
     let q = dir.join("q.onnx");
-    let v = json(&expect(
+    let v = json(&quantize(
+        &m,
+        &q,
+        "a8w8",
+        &imgs,
         &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q),
-            "--preset",
-            "a8w8",
-            "--calib",
-            s(&imgs),
-            "--resize",
-            "18",
-            "--mean",
-            "imagenet",
-            "--std",
-            "imagenet",
-            "--bgr",
-            "--layout",
-            "nchw",
-            "--json",
+            "--resize", "18", "--mean", "imagenet", "--std", "imagenet", "--bgr", "--layout",
+            "nchw", "--json",
         ],
         0,
     ));
@@ -732,21 +564,7 @@ fn quantize_on_images() {
         "{v}"
     );
     // A crop that does not fit the model: a user error naming the input.
-    let o = expect(
-        &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q),
-            "--preset",
-            "a16w8",
-            "--calib",
-            s(&imgs),
-            "--crop",
-            "8",
-        ],
-        1,
-    );
+    let o = quantize(&m, &q, "a16w8", &imgs, &["--crop", "8"], 1);
     assert!(
         text(&o.stderr).contains("'x'") || text(&o.stderr).contains("x"),
         "{}",

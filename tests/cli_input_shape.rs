@@ -5,82 +5,36 @@
 
 mod ort_support;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
 
-use ipuflow::onnx::proto::{AttributeProto, GraphProto, TensorProto};
+use ipuflow::onnx::proto::GraphProto;
 use ipuflow::onnx::InputShape;
 use ipuflow::runtime::{Session, SessionOptions};
-use ort_support::{model, node, vi, D};
-use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ipuflow");
+use ort_support::cli::{expect, json, quantize, s, text, write_npy};
+use ort_support::{conv_pad1, f32_init, model, node, vi, D};
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ipuflow-shape-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn expect(args: &[&str], code: i32) -> Output {
-    let o = std::process::Command::new(BIN)
-        .args(args)
-        .env("IPUFLOW_ORT_LIBRARY", ort_support::ort_library())
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "ipuflow {args:?}\n--- stdout\n{}\n--- stderr\n{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    o
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o.stdout)))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    ort_support::cli::tmpdir("shape", name)
 }
 
 /// x [N,3,H,W] -> Conv(4, 3x3, pad 1) -> Relu -> Conv(4, 3x3, pad 1) -> y [N,4,H,W]: a detector-like model whose
 /// batch, height and width are all dynamic.
 fn dynamic_conv_model() -> Vec<u8> {
-    fn w(name: &str, dims: &[i64]) -> TensorProto {
+    fn w(name: &str, dims: &[i64]) -> ipuflow::onnx::proto::TensorProto {
         let n: i64 = dims.iter().product();
         let v: Vec<f32> = (0..n)
             .map(|i| ((i * 37 % 17) as f32 - 8.0) / 40.0)
             .collect();
-        TensorProto {
-            name: Some(name.into()),
-            dims: dims.to_vec(),
-            data_type: Some(1),
-            raw_data: Some(v.iter().flat_map(|f| f.to_le_bytes()).collect()),
-            ..Default::default()
-        }
+        f32_init(name, dims, &v)
     }
-    let pads = AttributeProto {
-        name: Some("pads".into()),
-        r#type: Some(7),
-        ints: vec![1, 1, 1, 1],
-        ..Default::default()
-    };
-    let mut c1 = node("Conv", &["x", "w1", "b1"], &["c1"]);
-    c1.attribute.push(pads.clone());
-    let mut c2 = node("Conv", &["r1", "w2", "b2"], &["y"]);
-    c2.attribute.push(pads);
     let dyn4 = |c| [D::Sym("N"), D::Fixed(c), D::Sym("H"), D::Sym("W")];
     model(GraphProto {
         name: Some("dynconv".into()),
-        node: vec![c1, node("Relu", &["c1"], &["r1"]), c2],
+        node: vec![
+            conv_pad1(&["x", "w1", "b1"], "c1"),
+            node("Relu", &["c1"], &["r1"]),
+            conv_pad1(&["r1", "w2", "b2"], "y"),
+        ],
         initializer: vec![
             w("w1", &[4, 3, 3, 3]),
             w("b1", &[4]),
@@ -91,23 +45,6 @@ fn dynamic_conv_model() -> Vec<u8> {
         output: vec![vi("y", 1, &dyn4(4))],
         ..Default::default()
     })
-}
-
-fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let mut h = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
-        dims.join(", ")
-    );
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut v = b"\x93NUMPY\x01\x00".to_vec();
-    v.extend((h.len() as u16).to_le_bytes());
-    v.extend(h.as_bytes());
-    v.extend(values.iter().flat_map(|f| f.to_le_bytes()));
-    std::fs::write(path, v).unwrap();
 }
 
 fn setup(name: &str) -> (PathBuf, PathBuf) {
@@ -211,19 +148,12 @@ fn quantize_writes_the_fixed_shape_and_check_agrees() {
         write_npy(&calib.join(format!("{i}.npy")), &[1, 3, 32, 32], &v);
     }
     let q = dir.join("q.onnx");
-    expect(
-        &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q),
-            "--preset",
-            "xint8",
-            "--calib",
-            s(&calib),
-            "--input-shape",
-            "x=1,3,32,32",
-        ],
+    quantize(
+        &m,
+        &q,
+        "xint8",
+        &calib,
+        &["--input-shape", "x=1,3,32,32"],
         0,
     );
     let t = text(&expect(&["inspect", s(&q)], 0).stdout);
@@ -245,21 +175,12 @@ fn quantize_writes_the_fixed_shape_and_check_agrees() {
     let calib4 = v["provenance"]["calibration"].as_str().unwrap().to_string();
     assert_eq!(v["provenance"]["preset"], "XINT8");
     let q3 = dir.join("q3.onnx");
-    expect(
-        &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q3),
-            "--preset",
-            "a8w8",
-            "--calib",
-            s(&calib),
-            "--input-shape",
-            "x=1,3,32,32",
-            "--max-samples",
-            "3",
-        ],
+    quantize(
+        &m,
+        &q3,
+        "a8w8",
+        &calib,
+        &["--input-shape", "x=1,3,32,32", "--max-samples", "3"],
         0,
     );
     let v = json(&expect(&["inspect", s(&q3), "--json"], 0));
@@ -274,19 +195,12 @@ fn quantize_writes_the_fixed_shape_and_check_agrees() {
     assert_eq!(v["provenance"], serde_json::json!({}));
     // A wrong name is refused before calibrating, naming the inputs, and writes nothing.
     let q2 = dir.join("q2.onnx");
-    let o = expect(
-        &[
-            "quantize",
-            s(&m),
-            "-o",
-            s(&q2),
-            "--preset",
-            "xint8",
-            "--calib",
-            s(&calib),
-            "--input-shape",
-            "images=1,3,32,32",
-        ],
+    let o = quantize(
+        &m,
+        &q2,
+        "xint8",
+        &calib,
+        &["--input-shape", "images=1,3,32,32"],
         1,
     );
     assert!(

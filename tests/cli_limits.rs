@@ -7,95 +7,27 @@
 
 mod ort_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-use ipuflow::onnx::proto::{
-    AttributeProto, GraphProto, ModelProto, OperatorSetIdProto, TensorProto,
-};
+use ipuflow::onnx::proto::{GraphProto, ModelProto, OperatorSetIdProto};
 use ipuflow::onnx::Model;
-use ort_support::{model, node, vi, D};
+use ort_support::cli::{expect, quantize, s, text, write_npy_raw};
+use ort_support::{conv_pad1, f32_init, model, node, noise, vi, D};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ipuflow");
-
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ipuflow-limits-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("IPUFLOW_ORT_LIBRARY", ort_support::ort_library())
-        .output()
-        .expect("spawning ipuflow")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs and checks the exit code, printing both streams on failure.
-fn expect(args: &[&str], code: i32) -> Output {
-    let o = run(args);
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "ipuflow {args:?}: expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    o
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn f32_init(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(1),
-        raw_data: Some(values.iter().flat_map(|f| f.to_le_bytes()).collect()),
-        ..Default::default()
-    }
-}
-
-fn noise(n: usize, seed: u32) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x as f32 / u32::MAX as f32) * 2.0 - 1.0
-        })
-        .collect()
+    ort_support::cli::tmpdir("limits", name)
 }
 
 /// x [1,3,16,16] -> Conv(4, 3x3, pad 1) -> Clip(cmin, cmax) -> Conv(4, 3x3) -> GlobalAveragePool -> Flatten -> y.
 /// `w1` may be given (e.g. with a NaN in it); the Clip's bounds are initializers, as exporters write them.
 fn conv_clip_model(w1: Option<Vec<f32>>) -> Vec<u8> {
-    let pads = AttributeProto {
-        name: Some("pads".into()),
-        r#type: Some(7),
-        ints: vec![1, 1, 1, 1],
-        ..Default::default()
-    };
-    let mut c1 = node("Conv", &["x", "w1", "b1"], &["c1"]);
-    c1.attribute.push(pads.clone());
-    let mut c2 = node("Conv", &["r1", "w2", "b2"], &["c2"]);
-    c2.attribute.push(pads);
     model(GraphProto {
         name: Some("conv".into()),
         node: vec![
-            c1,
+            conv_pad1(&["x", "w1", "b1"], "c1"),
             node("Clip", &["c1", "cmin", "cmax"], &["r1"]),
-            c2,
+            conv_pad1(&["r1", "w2", "b2"], "c2"),
             node("GlobalAveragePool", &["c2"], &["g"]),
             node("Flatten", &["g"], &["y"]),
         ],
@@ -125,20 +57,6 @@ fn conv_clip_model(w1: Option<Vec<f32>>) -> Vec<u8> {
     })
 }
 
-/// A .npy (version 1) file of little-endian f32; `shape_s` is the header's shape tuple as written.
-fn write_npy_raw(path: &Path, shape_s: &str, values: &[f32]) {
-    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_s}, }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut v = b"\x93NUMPY\x01\x00".to_vec();
-    v.extend((h.len() as u16).to_le_bytes());
-    v.extend(h.as_bytes());
-    v.extend(values.iter().flat_map(|f| f.to_le_bytes()));
-    std::fs::write(path, v).unwrap();
-}
-
 /// A folder with the conv/clip model (`w1` as given) and `n` calibration samples made by `sample(i)`.
 fn setup(
     name: &str,
@@ -159,21 +77,6 @@ fn setup(
         );
     }
     (dir, m, calib)
-}
-
-fn quantize(m: &Path, out: &Path, preset: &str, calib: &Path, extra: &[&str], code: i32) -> Output {
-    let mut args = vec![
-        "quantize",
-        s(m),
-        "-o",
-        s(out),
-        "--preset",
-        preset,
-        "--calib",
-        s(calib),
-    ];
-    args.extend_from_slice(extra);
-    expect(&args, code)
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -6,28 +6,10 @@
 mod ort_support;
 
 use std::path::Path;
-use std::process::Output;
 
 use ipuflow::onnx::proto::{AttributeProto, GraphProto, TensorProto};
+use ort_support::cli::{expect as run, write_npy};
 use ort_support::{model, node, vi, D};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ipuflow");
-
-fn run(args: &[&str], code: i32) -> Output {
-    let o = std::process::Command::new(BIN)
-        .args(args)
-        .env("IPUFLOW_ORT_LIBRARY", ort_support::ort_library())
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "ipuflow {args:?}\n{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
 
 /// x [1,4] -> y = Relu(x + shift) [1,4] (class scores) and p = ReduceMean(x + shift) [1,1] (one value).
 fn two_outputs(shift: [f32; 4]) -> Vec<u8> {
@@ -61,19 +43,6 @@ fn two_outputs(shift: [f32; 4]) -> Vec<u8> {
     })
 }
 
-fn write_npy(path: &Path, values: &[f32; 4]) {
-    let mut h = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4), }".to_string();
-    while !(10 + h.len() + 1).is_multiple_of(64) {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut v = b"\x93NUMPY\x01\x00".to_vec();
-    v.extend((h.len() as u16).to_le_bytes());
-    v.extend(h.as_bytes());
-    v.extend(values.iter().flat_map(|f| f.to_le_bytes()));
-    std::fs::write(path, v).unwrap();
-}
-
 #[test]
 fn agreement_only_where_the_output_has_classes() {
     let dir = std::env::temp_dir().join(format!("ipuflow-eval-kinds-{}", std::process::id()));
@@ -83,6 +52,7 @@ fn agreement_only_where_the_output_has_classes() {
         let k = i as f32;
         write_npy(
             &data.join(format!("{i}.npy")),
+            &[1, 4],
             &[k, 3.0 - k * 0.5, 1.0, (k * 1.7) % 4.0],
         );
     }

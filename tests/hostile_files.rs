@@ -23,14 +23,10 @@ use ipuflow::onnx::proto::{
 use ipuflow::onnx::{Model, SaveOptions};
 use ipuflow::quant::data::read_npy;
 use ipuflow::ErrorKind;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ipuflow");
+use ort_support::cli::{ipuflow, s};
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ipuflow-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    ort_support::cli::tmpdir("hostile", name)
 }
 
 fn cstr(p: &Path) -> CString {
@@ -370,26 +366,15 @@ fn a_panic_or_a_stop_while_saving_leaves_nothing_and_the_old_file_intact() {
 // ------------------------------------------------------------------------------------------------------------
 // The command line
 
-fn ipuflow(args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args);
-    c.env("IPUFLOW_ORT_LIBRARY", ort_support::ort_library());
-    c
-}
-
+/// Runs, checks the exit code and that standard error says `needle`.
 fn expect(args: &[&str], code: i32, needle: &str) -> Output {
-    let o = ipuflow(args).output().unwrap();
+    let o = ort_support::cli::expect(args, code);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "ipuflow {args:?}\n{err}");
     assert!(
         err.contains(needle),
         "ipuflow {args:?}: no '{needle}' in:\n{err}"
     );
     o
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The NPU pre-flight checker: each rule tripped on its own by a small graph built in code, plus the real float
 //! models of shared/models.
 
-mod common;
+mod ort_support;
 
 use ipuflow::ipu::preflight::{
     preflight, Device, Precision, Preflight, SupportTable, NOT_QUANTIZED_REASON,
@@ -13,6 +13,7 @@ use ipuflow::onnx::proto::{
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use ipuflow::onnx::Model;
+use ort_support::{attr_ints, common, f32_init};
 
 const FLOAT: i32 = 1;
 const INT8: i32 = 3;
@@ -56,16 +57,6 @@ fn fixed(dims: &[i64]) -> Vec<Dm> {
     dims.iter().map(|&d| Dm::F(d)).collect()
 }
 
-fn init_f32(name: &str, dims: &[i64], vals: &[f32]) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(FLOAT),
-        raw_data: Some(vals.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        ..Default::default()
-    }
-}
-
 fn init_int(name: &str, elem: i32, dims: &[i64]) -> TensorProto {
     let n: i64 = dims.iter().product();
     let width = match elem {
@@ -97,15 +88,6 @@ fn a_s(name: &str, v: &str) -> AttributeProto {
         name: Some(name.into()),
         r#type: Some(3),
         s: Some(v.as_bytes().to_vec()),
-        ..Default::default()
-    }
-}
-
-fn a_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(7),
-        ints: v.to_vec(),
         ..Default::default()
     }
 }
@@ -179,7 +161,7 @@ impl Default for Spec<'_> {
 fn cnn(spec: &Spec) -> ModelProto {
     let mut nodes = Vec::new();
     let mut inits = vec![
-        init_f32("s", &[], &[spec.scale]),
+        f32_init("s", &[], &[spec.scale]),
         init_int("zp", spec.zp_type, &[]),
         init_int("zpw", INT8, &[]),
     ];
@@ -225,7 +207,7 @@ fn cnn(spec: &Spec) -> ModelProto {
                     ));
                     wdq
                 } else {
-                    inits.push(init_f32(&w, &[4, 4, 3, 3], &[0.0; 144]));
+                    inits.push(f32_init(&w, &[4, 4, 3, 3], &[0.0; 144]));
                     w
                 };
                 nodes.push(node(
@@ -234,14 +216,14 @@ fn cnn(spec: &Spec) -> ModelProto {
                     &[&prev, &w_in],
                     &[&y],
                     vec![
-                        a_ints("pads", &[1, 1, 1, 1]),
-                        a_ints("kernel_shape", &[3, 3]),
+                        attr_ints("pads", &[1, 1, 1, 1]),
+                        attr_ints("kernel_shape", &[3, 3]),
                     ],
                 ));
             }
             "Resize" => {
                 if !inits.iter().any(|t| t.name.as_deref() == Some("scales1")) {
-                    inits.push(init_f32("scales1", &[4], &[1.0, 1.0, 1.0, 1.0]));
+                    inits.push(f32_init("scales1", &[4], &[1.0, 1.0, 1.0, 1.0]));
                 }
                 nodes.push(node(
                     "Resize",
@@ -464,7 +446,7 @@ fn unquantized_float_input_in_an_int8_flow_goes_to_cpu() {
     });
     let g = m.graph.as_mut().unwrap();
     g.initializer
-        .push(init_f32("wf", &[4, 4, 3, 3], &[0.0; 144]));
+        .push(f32_init("wf", &[4, 4, 3, 3], &[0.0; 144]));
     g.node
         .iter_mut()
         .find(|n| n.name.as_deref() == Some("Conv_1"))
@@ -637,7 +619,10 @@ fn shapes_propagate_through_layout_ops() {
                 "c1",
                 &["x", "w"],
                 &["a"],
-                vec![a_ints("strides", &[2, 2]), a_ints("pads", &[1, 1, 1, 1])],
+                vec![
+                    attr_ints("strides", &[2, 2]),
+                    attr_ints("pads", &[1, 1, 1, 1]),
+                ],
             ),
             node(
                 "Conv",
@@ -651,7 +636,10 @@ fn shapes_propagate_through_layout_ops() {
                 "mp",
                 &["b"],
                 &["c"],
-                vec![a_ints("kernel_shape", &[2, 2]), a_ints("strides", &[2, 2])],
+                vec![
+                    attr_ints("kernel_shape", &[2, 2]),
+                    attr_ints("strides", &[2, 2]),
+                ],
             ),
             node("Reshape", "rs", &["c", "shape"], &["d"], vec![]),
             node(
@@ -659,16 +647,16 @@ fn shapes_propagate_through_layout_ops() {
                 "tr",
                 &["d"],
                 &["e"],
-                vec![a_ints("perm", &[0, 2, 1])],
+                vec![attr_ints("perm", &[0, 2, 1])],
             ),
             node("Flatten", "fl", &["e"], &["f"], vec![]),
             node("Gemm", "gm", &["f", "wg"], &["g"], vec![]),
             node("GlobalAveragePool", "gap", &["b"], &["h"], vec![]),
         ],
         vec![
-            init_f32("w", &[4, 4, 3, 3], &[0.0; 144]),
+            f32_init("w", &[4, 4, 3, 3], &[0.0; 144]),
             init_i64("shape", &[1, 4, -1]),
-            init_f32("wg", &[16, 10], &[0.0; 160]),
+            f32_init("wg", &[16, 10], &[0.0; 160]),
         ],
         vec![vi("x", FLOAT, Some(&fixed(&[1, 4, 16, 16])))],
         vec![vi("g", FLOAT, None), vi("h", FLOAT, None)],
@@ -806,8 +794,8 @@ fn hostile_values_give_answers_not_panics() {
                 &["x", "w"],
                 &["a"],
                 vec![
-                    a_ints("strides", &[big, 0]),
-                    a_ints("pads", &[big, big, -big, 1]),
+                    attr_ints("strides", &[big, 0]),
+                    attr_ints("pads", &[big, big, -big, 1]),
                 ],
             ),
             node(
@@ -815,7 +803,7 @@ fn hostile_values_give_answers_not_panics() {
                 "c2",
                 &["a", "w"],
                 &["b"],
-                vec![a_ints("dilations", &[big, big])],
+                vec![attr_ints("dilations", &[big, big])],
             ),
             node(
                 "MaxPool",
@@ -823,8 +811,8 @@ fn hostile_values_give_answers_not_panics() {
                 &["x"],
                 &["c"],
                 vec![
-                    a_ints("kernel_shape", &[big, -1]),
-                    a_ints("strides", &[-5, big]),
+                    attr_ints("kernel_shape", &[big, -1]),
+                    attr_ints("strides", &[-5, big]),
                 ],
             ),
             node(
@@ -852,7 +840,7 @@ fn hostile_values_give_answers_not_panics() {
                 "tr",
                 &["x"],
                 &["h"],
-                vec![a_ints("perm", &[-big, big, 0, 1])],
+                vec![attr_ints("perm", &[-big, big, 0, 1])],
             ),
             node(
                 "Concat",
@@ -879,7 +867,7 @@ fn hostile_values_give_answers_not_panics() {
             node("", "", &[], &[], vec![]),
         ],
         vec![
-            init_f32("w", &[4, 4, 3, 3], &[0.0; 144]),
+            f32_init("w", &[4, 4, 3, 3], &[0.0; 144]),
             init_i64("st", &[-big, big, i64::MIN, 0]),
             init_i64("en", &[big, -big, big, i64::MIN]),
             init_i64("ax", &[0, 1, 2, 3]),

@@ -6,34 +6,12 @@
 mod ort_support;
 
 use std::path::Path;
-use std::process::Output;
 
 use ipuflow::ipu::preflight::{count_nodes, device_subgraphs, CountedGraph, GroupNode};
 use ipuflow::ipu::report::{AssignedNode, AssignedSubgraph, EpAssignment, EpReport};
 use ipuflow::onnx::proto::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
+use ort_support::cli::{expect, text};
 use ort_support::{model, node, vi, D};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ipuflow");
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn expect(args: &[&str]) -> Output {
-    let o = std::process::Command::new(BIN)
-        .args(args)
-        .env("IPUFLOW_ORT_LIBRARY", ort_support::ort_library())
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "ipuflow {args:?}\n{}\n{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    o
-}
 
 fn cpu(names: &[&str]) -> AssignedSubgraph {
     AssignedSubgraph {
@@ -181,18 +159,22 @@ fn inspect_check_and_run_count_the_same_nodes() {
     assert_eq!(c.graph, CountedGraph::File);
 
     let want = "3 nodes of the file's main graph (2 Constant and 1 constant-only nodes not counted";
-    let t = text(&expect(&["inspect", &s(&m)]).stdout);
+    let t = text(&expect(&["inspect", &s(&m)], 0).stdout);
     assert!(
         t.contains("nodes     6 in the file's main graph; counted: ") && t.contains(want),
         "{t}"
     );
-    let t = text(&expect(&["check", &s(&m)]).stdout);
+    let t = text(&expect(&["check", &s(&m)], 0).stdout);
     assert!(
         t.contains(&format!("counted   {want}")) && t.contains("of 3 nodes"),
         "{t}"
     );
     let v: serde_json::Value = serde_json::from_slice(
-        &expect(&["run", &s(&m), "--device", "cpu", "--repeat", "1", "--json"]).stdout,
+        &expect(
+            &["run", &s(&m), "--device", "cpu", "--repeat", "1", "--json"],
+            0,
+        )
+        .stdout,
     )
     .unwrap();
     let session = &v["session"];

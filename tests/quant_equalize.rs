@@ -4,9 +4,7 @@
 
 mod ort_support;
 
-use ipuflow::onnx::proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-};
+use ipuflow::onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 use ipuflow::onnx::Model;
 use ipuflow::quant::bias_correct::{MeanTap, Tapped};
 use ipuflow::quant::calibrate::calibrate;
@@ -16,36 +14,7 @@ use ipuflow::quant::prepare::prepare;
 use ipuflow::quant::qdq::weights::{f32_tensor, read_f32};
 use ipuflow::quant::{quantize, Hooks, Preset, QuantConfig};
 use ipuflow::runtime::{Session, SessionOptions};
-use ort_support::{runtime, shared_model, vi, D};
-
-fn ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(7),
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(2),
-        i: Some(v),
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, ins: &[&str], outs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        op_type: Some(op.into()),
-        name: Some(format!("{op}_{}", outs[0])),
-        input: ins.iter().map(|s| s.to_string()).collect(),
-        output: outs.iter().map(|s| s.to_string()).collect(),
-        attribute: attrs,
-        ..Default::default()
-    }
-}
+use ort_support::{attr_int, attr_ints, node_with, runtime, shared_model, vi, D};
 
 /// Deterministic values in [-1, 1).
 fn noise(n: usize, seed: u64) -> Vec<f32> {
@@ -92,22 +61,22 @@ fn chain_model(act1: &str, act2: &str) -> ModelProto {
     g.initializer.push(init("b3", &[6], noise(6, 6)));
     g.initializer.push(init("zero", &[], vec![0.0]));
     g.initializer.push(init("six", &[], vec![6.0]));
-    let pads = || vec![ints("pads", &[1, 1, 1, 1])];
+    let pads = || vec![attr_ints("pads", &[1, 1, 1, 1])];
     g.node
-        .push(node("Conv", &["x", "w1", "b1"], &["c1"], pads()));
+        .push(node_with("Conv", &["x", "w1", "b1"], &["c1"], pads()));
     let link = |nodes: &mut Vec<NodeProto>, act: &str, x: &str, y: &str| match act {
-        "Relu" => nodes.push(node("Relu", &[x], &[y], vec![])),
-        "Clip6" => nodes.push(node("Clip", &[x, "zero", "six"], &[y], vec![])),
-        _ => nodes.push(node("Identity", &[x], &[y], vec![])),
+        "Relu" => nodes.push(node_with("Relu", &[x], &[y], vec![])),
+        "Clip6" => nodes.push(node_with("Clip", &[x, "zero", "six"], &[y], vec![])),
+        _ => nodes.push(node_with("Identity", &[x], &[y], vec![])),
     };
     link(&mut g.node, act1, "c1", "a1");
     let mut attrs = pads();
-    attrs.push(int("group", 8));
+    attrs.push(attr_int("group", 8));
     g.node
-        .push(node("Conv", &["a1", "w2", "b2"], &["c2"], attrs));
+        .push(node_with("Conv", &["a1", "w2", "b2"], &["c2"], attrs));
     link(&mut g.node, act2, "c2", "a2");
     g.node
-        .push(node("Conv", &["a2", "w3", "b3"], &["y"], vec![]));
+        .push(node_with("Conv", &["a2", "w3", "b3"], &["y"], vec![]));
     // Identity links are not part of the pattern: take them out so "" means "direct".
     let mut rename = std::collections::HashMap::new();
     g.node.retain(|n| {
@@ -285,7 +254,8 @@ fn small_channel_model() -> ModelProto {
     let w = vec![0.9, -0.5, 0.7, 0.8, 0.003, 0.002];
     g.initializer.push(f32_tensor("w", &[3, 2, 1, 1], &w));
     g.initializer.push(f32_tensor("b", &[3], &[0.1, 0.2, 0.0]));
-    g.node.push(node("Conv", &["x", "w", "b"], &["y"], vec![]));
+    g.node
+        .push(node_with("Conv", &["x", "w", "b"], &["y"], vec![]));
     g.input.push(vi(
         "x",
         1,

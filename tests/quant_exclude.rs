@@ -2,9 +2,7 @@
 //! the library's configuration (quantize_graph on a small real graph) and on the command line (named errors before
 //! calibration).
 
-use ipuflow::onnx::proto::{
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto,
-};
+use ipuflow::onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, ValueInfoProto};
 use ipuflow::quant::{
     quantize_graph, Calibration, ExcludeSubgraph, Preset, QuantConfig, QuantReport, TensorStats,
 };
@@ -19,16 +17,6 @@ fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
     NodeProto {
         name: Some(name.into()),
         ..ort_support::node(op, inputs, &[output])
-    }
-}
-
-fn f32_init(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(1),
-        raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        ..Default::default()
     }
 }
 
@@ -183,7 +171,7 @@ fn exclusions_that_name_nothing_are_errors_naming_them() {
 
 mod ort_support;
 
-use ort_support::{common, D};
+use ort_support::{common, f32_init, D};
 
 use std::process::Command;
 

@@ -10,7 +10,7 @@ use ipuflow::quant::data::{OwnedTensor, TensorSamples};
 use ipuflow::quant::qdq::weights::f32_tensor;
 use ipuflow::quant::{quantize, BiasType, Hooks, Preset, QuantConfig, QuantType};
 use ipuflow::runtime::{Session, SessionOptions};
-use ort_support::{runtime, vi, D};
+use ort_support::{attr_int, attr_ints, node_with, runtime, vi, D};
 
 /// Deterministic values in [-1, 1).
 fn noise(n: usize, seed: u64) -> Vec<f32> {
@@ -25,33 +25,8 @@ fn noise(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(7),
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn attr_int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(2),
-        i: Some(v),
-        ..Default::default()
-    }
-}
-
 fn node(op: &str, ins: &[&str], out: &str, attribute: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        op_type: Some(op.into()),
-        name: Some(format!("{op}_{out}")),
-        input: ins.iter().map(|s| s.to_string()).collect(),
-        output: vec![out.into()],
-        attribute,
-        ..Default::default()
-    }
+    node_with(op, ins, &[out], attribute)
 }
 
 /// x [1, 4, 10, 10] -> Conv 3x3 (8 out, pads 1) -> Relu -> depthwise Conv 3x3 (channel ranges 100x apart) ->

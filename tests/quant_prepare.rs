@@ -12,7 +12,7 @@ use ipuflow::onnx::Model;
 use ipuflow::quant::data::{OwnedTensor, TensorSamples};
 use ipuflow::quant::{quantize, Hooks, Preset, QuantConfig, QuantReport};
 use ipuflow::runtime::{Session, SessionOptions};
-use ort_support::{node, vi, D};
+use ort_support::{attr_ints, node, vi, D};
 
 fn model_at(g: GraphProto, opset: i64, ir: i64) -> Model {
     Model::from_proto(ModelProto {
@@ -25,15 +25,6 @@ fn model_at(g: GraphProto, opset: i64, ir: i64) -> Model {
         graph: Some(g),
         ..Default::default()
     })
-}
-
-fn ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        ints: v.to_vec(),
-        r#type: Some(7),
-        ..Default::default()
-    }
 }
 
 fn f32_init(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
@@ -136,7 +127,7 @@ fn transpose_of_an_unknown_rank_tensor_quantizes() {
         ..Default::default()
     };
     let mut t = node("Transpose", &["r"], &["y"]);
-    t.attribute.push(ints("perm", &[1, 0, 2]));
+    t.attribute.push(attr_ints("perm", &[1, 0, 2]));
     let g = GraphProto {
         name: Some("unknown_rank".into()),
         node: vec![node("Relu", &["x"], &["r"]), t],
@@ -155,9 +146,11 @@ fn transpose_of_an_unknown_rank_tensor_quantizes() {
 #[test]
 fn opset_9_model_is_converted_and_quantized() {
     let mut slice = node("Slice", &["c"], &["s"]);
-    slice
-        .attribute
-        .extend([ints("starts", &[1]), ints("ends", &[5]), ints("axes", &[2])]);
+    slice.attribute.extend([
+        attr_ints("starts", &[1]),
+        attr_ints("ends", &[5]),
+        attr_ints("axes", &[2]),
+    ]);
     let conv = NodeProto {
         name: Some("conv".into()),
         ..node("Conv", &["x", "w", "b"], &["c"])

@@ -5,7 +5,7 @@
 //! The calibration ranges of the end-to-end test come from tests/tools/qdq_ref.py (`calib`), a stand-in until the
 //! Rust calibration run lands.
 
-mod common;
+mod ort_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +21,7 @@ use ipuflow::quant::{
     TensorOverride, TensorStats,
 };
 use ipuflow::ErrorKind;
+use ort_support::{attr_float, attr_int, attr_ints, common, f32_init, i64_init};
 
 // ---------------------------------------------------------------- model building
 
@@ -46,31 +47,6 @@ fn vi(name: &str, elem: i32, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
-fn ai(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(2),
-        i: Some(i),
-        ..Default::default()
-    }
-}
-fn aints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(7),
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-fn afl(name: &str, f: f32) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(1),
-        f: Some(f),
-        ..Default::default()
-    }
-}
-
 fn node(
     op: &str,
     name: &str,
@@ -84,26 +60,6 @@ fn node(
         name: Some(name.into()),
         op_type: Some(op.into()),
         attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn f32_init(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
-    assert_eq!(dims.iter().product::<i64>() as usize, v.len(), "{name}");
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(1),
-        raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        ..Default::default()
-    }
-}
-fn i64_init(name: &str, v: &[i64]) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        dims: vec![v.len() as i64],
-        data_type: Some(7),
-        raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         ..Default::default()
     }
 }
@@ -554,7 +510,7 @@ fn conv_transpose_weights_per_channel_on_axis_1_with_groups() {
             "ct",
             &["x", "W", "B"],
             &["y"],
-            vec![ai("group", 2)],
+            vec![attr_int("group", 2)],
         )],
         vec![
             f32_init("W", &[4, 3, 2, 2], &w),
@@ -596,7 +552,7 @@ fn gemm(trans_b: bool) -> ModelProto {
             "gemm",
             &["a", "B", "C"],
             &["y"],
-            vec![ai("transB", trans_b as i64)],
+            vec![attr_int("transB", trans_b as i64)],
         )],
         vec![
             f32_init("B", &bdims, &weights(12, 3)),
@@ -634,7 +590,7 @@ fn gemm_weight_axis_follows_trans_b() {
     let mut m = gemm(false);
     m.graph.as_mut().unwrap().node[0]
         .attribute
-        .push(afl("alpha", 0.5));
+        .push(attr_float("alpha", 0.5));
     let (q, _) = quant(&m, &c, &QuantConfig::preset(Preset::Cpu));
     let g = Q::new(&q);
     assert_eq!(
@@ -726,7 +682,13 @@ fn concat_model() -> ModelProto {
         vec![
             node("Relu", "r1", &["a"], &["ra"], vec![]),
             node("Sigmoid", "s1", &["b"], &["sb"], vec![]),
-            node("Concat", "cat", &["ra", "sb"], &["y"], vec![ai("axis", 1)]),
+            node(
+                "Concat",
+                "cat",
+                &["ra", "sb"],
+                &["y"],
+                vec![attr_int("axis", 1)],
+            ),
         ],
         vec![],
         vec![vi("a", 1, &[1, 2]), vi("b", 1, &[1, 2])],
@@ -764,7 +726,13 @@ fn concat_shared_scale_never_widens_a_folded_relu() {
         vec![
             node("Conv", "conv", &["a", "W"], &["c"], vec![]),
             node("Relu", "relu", &["c"], &["r"], vec![]),
-            node("Concat", "cat", &["r", "b"], &["y"], vec![ai("axis", 1)]),
+            node(
+                "Concat",
+                "cat",
+                &["r", "b"],
+                &["y"],
+                vec![attr_int("axis", 1)],
+            ),
         ],
         vec![f32_init("W", &[1, 1, 1, 1], &[0.5])],
         vec![vi("a", 1, &[1, 1, 2, 2]), vi("b", 1, &[1, 1, 2, 2])],
@@ -809,7 +777,10 @@ fn shape_ops_and_maxpool_reuse_their_input_parameters() {
                 "pool",
                 &["c"],
                 &["p"],
-                vec![aints("kernel_shape", &[2, 2]), aints("strides", &[2, 2])],
+                vec![
+                    attr_ints("kernel_shape", &[2, 2]),
+                    attr_ints("strides", &[2, 2]),
+                ],
             ),
             node("Reshape", "reshape", &["p", "shape"], &["rs"], vec![]),
             node(
@@ -817,7 +788,7 @@ fn shape_ops_and_maxpool_reuse_their_input_parameters() {
                 "tr",
                 &["rs"],
                 &["t"],
-                vec![aints("perm", &[1, 0])],
+                vec![attr_ints("perm", &[1, 0])],
             ),
             node("MatMul", "mm", &["t", "M"], &["y"], vec![]),
         ],
@@ -864,7 +835,7 @@ fn layout_ops_between_float_nodes_stay_float() {
                 "tr",
                 &["a"],
                 &["b"],
-                vec![aints("perm", &[1, 0])],
+                vec![attr_ints("perm", &[1, 0])],
             ),
             node("Softplus", "sp2", &["b"], &["y"], vec![]),
         ],
@@ -900,7 +871,7 @@ fn float_ops_read_dq_outputs_and_say_why() {
                 "ln",
                 &["c", "gamma"],
                 &["y"],
-                vec![ai("axis", -1)],
+                vec![attr_int("axis", -1)],
             ),
         ],
         vec![
@@ -1148,7 +1119,7 @@ fn sigmoid_softmax_hardswish_resize_rules() {
             node("Sigmoid", "sig", &["x"], &["a"], vec![]),
             node("HardSwish", "hs", &["a"], &["b"], vec![]),
             node("Resize", "rs", &["b", "", "scales"], &["c"], vec![]),
-            node("Softmax", "sm", &["c"], &["y"], vec![ai("axis", -1)]),
+            node("Softmax", "sm", &["c"], &["y"], vec![attr_int("axis", -1)]),
         ],
         vec![f32_init("scales", &[4], &[1.0, 1.0, 2.0, 2.0])],
         vec![vi("x", 1, &[1, 1, 2, 2])],
@@ -1232,15 +1203,21 @@ fn opset_11_models_are_raised_to_13_converting_attribute_inputs() {
                 "unsq",
                 &["x"],
                 &["u"],
-                vec![aints("axes", &[0])],
+                vec![attr_ints("axes", &[0])],
             ),
-            node("Squeeze", "sq", &["u"], &["s"], vec![aints("axes", &[0])]),
+            node(
+                "Squeeze",
+                "sq",
+                &["u"],
+                &["s"],
+                vec![attr_ints("axes", &[0])],
+            ),
             node(
                 "Split",
                 "split",
                 &["s"],
                 &["p1", "p2"],
-                vec![ai("axis", 0), aints("split", &[1, 3])],
+                vec![attr_int("axis", 0), attr_ints("split", &[1, 3])],
             ),
             node("Clip", "clip", &["p2", "lo", "hi"], &["y"], vec![]),
             node("Relu", "relu", &["p1"], &["y2"], vec![]),
@@ -1275,7 +1252,13 @@ fn opset_11_models_are_raised_to_13_converting_attribute_inputs() {
     assert!(r.notes.iter().any(|n| n.contains("raised from 11 to 13")));
     // Softmax on a non-last axis cannot be carried from 11 to 13.
     let m = model(
-        vec![node("Softmax", "sm", &["x"], &["y"], vec![ai("axis", 1)])],
+        vec![node(
+            "Softmax",
+            "sm",
+            &["x"],
+            &["y"],
+            vec![attr_int("axis", 1)],
+        )],
         vec![],
         vec![vi("x", 1, &[1, 2, 3])],
         vec![vi("y", 1, &[1, 2, 3])],
@@ -1295,13 +1278,19 @@ fn opset_11_models_are_raised_to_13_converting_attribute_inputs() {
 fn opset_10_clip_and_pad_attributes_become_inputs() {
     let m = model(
         vec![
-            node("Pad", "pad", &["x"], &["p"], vec![aints("pads", &[1, 1])]),
+            node(
+                "Pad",
+                "pad",
+                &["x"],
+                &["p"],
+                vec![attr_ints("pads", &[1, 1])],
+            ),
             node(
                 "Clip",
                 "clip",
                 &["p"],
                 &["y"],
-                vec![afl("min", 0.0), afl("max", 6.0)],
+                vec![attr_float("min", 0.0), attr_float("max", 6.0)],
             ),
         ],
         vec![],

@@ -187,8 +187,35 @@ unsafe fn create_from_path(
     options: *const ipuflow_session_options,
     out: *mut *mut ipuflow_session,
 ) -> Result<()> {
+    create_in(env, options, out, |env, options| {
+        Session::from_file_in(env, path, options)
+    })
+}
+
+/// The body of a getter: checks `out`, then `session`, and writes what `value` gives (only on success).
+unsafe fn get<T>(
+    session: *const ipuflow_session,
+    out: *mut T,
+    value: impl FnOnce(&SessionHandle) -> Result<T>,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let v = value(ipuflow_session::try_ref(session, "session")?)?;
+        write_out(out, v);
+        Ok(())
+    })
+}
+
+/// Creates a session with `make` in the call's environment and options, and hands it to `out` (checked by the
+/// caller).
+unsafe fn create_in(
+    env: *const ipuflow_env,
+    options: *const ipuflow_session_options,
+    out: *mut *mut ipuflow_session,
+    make: impl FnOnce(&Environment, &SessionOptions) -> Result<Session>,
+) -> Result<()> {
     let (env, options) = env_and_options(env, options)?;
-    let s = Session::from_file_in(&env, path, &options)?;
+    let s = make(&env, &options)?;
     write_out(out, ipuflow_session::into_raw(SessionHandle::new(s)));
     Ok(())
 }
@@ -257,10 +284,9 @@ pub unsafe extern "C" fn ipuflow_session_create_from_memory(
     guard(|| {
         let out = out_ptr(out, "out")?;
         let bytes = arg_bytes(data.cast(), len, "data")?;
-        let (env, options) = env_and_options(env, options)?;
-        let s = Session::from_bytes_in(&env, bytes, &options)?;
-        write_out(out, ipuflow_session::into_raw(SessionHandle::new(s)));
-        Ok(())
+        create_in(env, options, out, |env, options| {
+            Session::from_bytes_in(env, bytes, options)
+        })
     })
 }
 
@@ -282,10 +308,9 @@ pub unsafe extern "C" fn ipuflow_session_create_from_model(
     guard(|| {
         let out = out_ptr(out, "out")?;
         let m = ipuflow_model::try_ref(model, "model")?;
-        let (env, options) = env_and_options(env, options)?;
-        let s = Session::from_model_in(&env, &m.model, &options)?;
-        write_out(out, ipuflow_session::into_raw(SessionHandle::new(s)));
-        Ok(())
+        create_in(env, options, out, |env, options| {
+            Session::from_model_in(env, &m.model, options)
+        })
     })
 }
 
@@ -306,12 +331,7 @@ pub unsafe extern "C" fn ipuflow_session_get_input_count(
     session: *const ipuflow_session,
     out: *mut usize,
 ) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let s = ipuflow_session::try_ref(session, "session")?;
-        write_out(out, s.session.inputs().len());
-        Ok(())
-    })
+    get(session, out, |s| Ok(s.session.inputs().len()))
 }
 
 /// Alias of `ipuflow_session_get_input_count` (its 0.1 name), kept as a real exported symbol.
@@ -332,12 +352,7 @@ pub unsafe extern "C" fn ipuflow_session_get_output_count(
     session: *const ipuflow_session,
     out: *mut usize,
 ) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let s = ipuflow_session::try_ref(session, "session")?;
-        write_out(out, s.session.outputs().len());
-        Ok(())
-    })
+    get(session, out, |s| Ok(s.session.outputs().len()))
 }
 
 /// Alias of `ipuflow_session_get_output_count` (its 0.1 name), kept as a real exported symbol.
@@ -358,12 +373,7 @@ pub unsafe extern "C" fn ipuflow_session_get_input_info(
     index: usize,
     out: *mut ipuflow_tensor_info,
 ) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let info = ipuflow_session::try_ref(session, "session")?.info(true, index)?;
-        write_out(out, info);
-        Ok(())
-    })
+    get(session, out, |s| s.info(true, index))
 }
 
 /// Alias of `ipuflow_session_get_input_info` (its 0.1 name), kept as a real exported symbol.
@@ -385,12 +395,7 @@ pub unsafe extern "C" fn ipuflow_session_get_output_info(
     index: usize,
     out: *mut ipuflow_tensor_info,
 ) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let info = ipuflow_session::try_ref(session, "session")?.info(false, index)?;
-        write_out(out, info);
-        Ok(())
-    })
+    get(session, out, |s| s.info(false, index))
 }
 
 /// Alias of `ipuflow_session_get_output_info` (its 0.1 name), kept as a real exported symbol.
@@ -669,12 +674,7 @@ pub unsafe extern "C" fn ipuflow_session_get_fallback_reason(
     session: *const ipuflow_session,
     out: *mut *const c_char,
 ) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let h = ipuflow_session::try_ref(session, "session")?;
-        write_out(out, h.placement.fallback_reason.as_ptr());
-        Ok(())
-    })
+    get(session, out, |h| Ok(h.placement.fallback_reason.as_ptr()))
 }
 
 /// Gives the VitisAI compile-cache key computed for the session (the host's `cache_key` option, or the default
@@ -686,12 +686,7 @@ pub unsafe extern "C" fn ipuflow_session_get_cache_key(
     session: *const ipuflow_session,
     out: *mut *const c_char,
 ) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let h = ipuflow_session::try_ref(session, "session")?;
-        write_out(out, h.placement.cache_key.as_ptr());
-        Ok(())
-    })
+    get(session, out, |h| Ok(h.placement.cache_key.as_ptr()))
 }
 
 /// Where a session's nodes run, counted from ONNX Runtime's own assignment info: the graph as ONNX Runtime
@@ -885,12 +880,8 @@ pub unsafe extern "C" fn ipuflow_session_placement_to_json(
     session: *const ipuflow_session,
     out: *mut *mut c_char,
 ) -> ipuflow_status {
-    guard(|| {
-        let out = out_ptr(out, "out")?;
-        let h = ipuflow_session::try_ref(session, "session")?;
-        let json = h.session.execution().report_json();
-        write_out(out, super::string_to_c(json));
-        Ok(())
+    get(session, out, |h| {
+        Ok(super::string_to_c(h.session.execution().report_json()))
     })
 }
 

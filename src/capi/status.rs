@@ -83,123 +83,66 @@ pub enum ipuflow_status {
     Internal = 901,
 }
 
-impl ipuflow_status {
-    /// Every code, for `ipuflow_status_str` and the tests.
-    pub const ALL: [ipuflow_status; 32] = {
-        use ipuflow_status::*;
-        [
-            Ok,
-            NullArgument,
-            InvalidArgument,
-            InvalidEnum,
-            InvalidUtf8,
-            BufferTooSmall,
-            OutOfRange,
-            LimitExceeded,
-            FileNotFound,
-            FileRead,
-            FileWrite,
-            PathRefused,
-            ModelDecode,
-            ModelInvalid,
-            ExternalData,
-            Unsupported,
-            RuntimeNotFound,
-            RuntimeInvalid,
-            RuntimeTooOld,
-            RuntimeNotLoaded,
-            Runtime,
-            DeviceUnavailable,
-            TensorMismatch,
-            Cancelled,
-            Calibration,
-            Callback,
-            NothingQuantized,
-            NonFinite,
-            CalibCacheStale,
-            CalibCacheInvalid,
-            OutOfMemory,
-            Internal,
-        ]
-    };
+/// One table gives each code its name and the `ErrorKind` it stands for (every kind but success), so the list of
+/// codes, their names and the conversion cannot drift apart.
+macro_rules! status_table {
+    ($($code:ident => $name:literal,)+) => {
+        impl ipuflow_status {
+            /// Every code, for `ipuflow_status_str` and the tests.
+            pub const ALL: [ipuflow_status; 1 + [$(stringify!($code)),+].len()] =
+                [ipuflow_status::Ok, $(ipuflow_status::$code),+];
 
-    /// The code's stable name, as a NUL-terminated static string.
-    pub const fn name(self) -> &'static str {
-        use ipuflow_status::*;
-        match self {
-            Ok => "IPUFLOW_STATUS_OK\0",
-            NullArgument => "IPUFLOW_STATUS_NULL_ARGUMENT\0",
-            InvalidArgument => "IPUFLOW_STATUS_INVALID_ARGUMENT\0",
-            InvalidEnum => "IPUFLOW_STATUS_INVALID_ENUM\0",
-            InvalidUtf8 => "IPUFLOW_STATUS_INVALID_UTF8\0",
-            BufferTooSmall => "IPUFLOW_STATUS_BUFFER_TOO_SMALL\0",
-            OutOfRange => "IPUFLOW_STATUS_OUT_OF_RANGE\0",
-            LimitExceeded => "IPUFLOW_STATUS_LIMIT_EXCEEDED\0",
-            FileNotFound => "IPUFLOW_STATUS_FILE_NOT_FOUND\0",
-            FileRead => "IPUFLOW_STATUS_FILE_READ\0",
-            FileWrite => "IPUFLOW_STATUS_FILE_WRITE\0",
-            PathRefused => "IPUFLOW_STATUS_PATH_REFUSED\0",
-            ModelDecode => "IPUFLOW_STATUS_MODEL_DECODE\0",
-            ModelInvalid => "IPUFLOW_STATUS_MODEL_INVALID\0",
-            ExternalData => "IPUFLOW_STATUS_EXTERNAL_DATA\0",
-            Unsupported => "IPUFLOW_STATUS_UNSUPPORTED\0",
-            RuntimeNotFound => "IPUFLOW_STATUS_RUNTIME_NOT_FOUND\0",
-            RuntimeInvalid => "IPUFLOW_STATUS_RUNTIME_INVALID\0",
-            RuntimeTooOld => "IPUFLOW_STATUS_RUNTIME_TOO_OLD\0",
-            RuntimeNotLoaded => "IPUFLOW_STATUS_RUNTIME_NOT_LOADED\0",
-            Runtime => "IPUFLOW_STATUS_RUNTIME\0",
-            DeviceUnavailable => "IPUFLOW_STATUS_DEVICE_UNAVAILABLE\0",
-            TensorMismatch => "IPUFLOW_STATUS_TENSOR_MISMATCH\0",
-            Cancelled => "IPUFLOW_STATUS_CANCELLED\0",
-            Calibration => "IPUFLOW_STATUS_CALIBRATION\0",
-            Callback => "IPUFLOW_STATUS_CALLBACK\0",
-            NothingQuantized => "IPUFLOW_STATUS_NOTHING_QUANTIZED\0",
-            NonFinite => "IPUFLOW_STATUS_NON_FINITE\0",
-            CalibCacheStale => "IPUFLOW_STATUS_CALIB_CACHE_STALE\0",
-            CalibCacheInvalid => "IPUFLOW_STATUS_CALIB_CACHE_INVALID\0",
-            OutOfMemory => "IPUFLOW_STATUS_OUT_OF_MEMORY\0",
-            Internal => "IPUFLOW_STATUS_INTERNAL\0",
+            /// The code's stable name, as a NUL-terminated static string.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    ipuflow_status::Ok => "IPUFLOW_STATUS_OK\0",
+                    $(ipuflow_status::$code => concat!($name, "\0"),)+
+                }
+            }
         }
-    }
+
+        impl From<ErrorKind> for ipuflow_status {
+            fn from(kind: ErrorKind) -> Self {
+                match kind {
+                    $(ErrorKind::$code => ipuflow_status::$code,)+
+                }
+            }
+        }
+    };
 }
 
-impl From<ErrorKind> for ipuflow_status {
-    fn from(kind: ErrorKind) -> Self {
-        use ipuflow_status as S;
-        match kind {
-            ErrorKind::NullArgument => S::NullArgument,
-            ErrorKind::InvalidArgument => S::InvalidArgument,
-            ErrorKind::InvalidEnum => S::InvalidEnum,
-            ErrorKind::InvalidUtf8 => S::InvalidUtf8,
-            ErrorKind::BufferTooSmall => S::BufferTooSmall,
-            ErrorKind::OutOfRange => S::OutOfRange,
-            ErrorKind::LimitExceeded => S::LimitExceeded,
-            ErrorKind::FileNotFound => S::FileNotFound,
-            ErrorKind::FileRead => S::FileRead,
-            ErrorKind::FileWrite => S::FileWrite,
-            ErrorKind::PathRefused => S::PathRefused,
-            ErrorKind::ModelDecode => S::ModelDecode,
-            ErrorKind::ModelInvalid => S::ModelInvalid,
-            ErrorKind::ExternalData => S::ExternalData,
-            ErrorKind::Unsupported => S::Unsupported,
-            ErrorKind::RuntimeNotFound => S::RuntimeNotFound,
-            ErrorKind::RuntimeInvalid => S::RuntimeInvalid,
-            ErrorKind::RuntimeTooOld => S::RuntimeTooOld,
-            ErrorKind::RuntimeNotLoaded => S::RuntimeNotLoaded,
-            ErrorKind::Runtime => S::Runtime,
-            ErrorKind::DeviceUnavailable => S::DeviceUnavailable,
-            ErrorKind::TensorMismatch => S::TensorMismatch,
-            ErrorKind::Cancelled => S::Cancelled,
-            ErrorKind::Calibration => S::Calibration,
-            ErrorKind::Callback => S::Callback,
-            ErrorKind::NothingQuantized => S::NothingQuantized,
-            ErrorKind::NonFinite => S::NonFinite,
-            ErrorKind::CalibCacheStale => S::CalibCacheStale,
-            ErrorKind::CalibCacheInvalid => S::CalibCacheInvalid,
-            ErrorKind::OutOfMemory => S::OutOfMemory,
-            ErrorKind::Internal => S::Internal,
-        }
-    }
+status_table! {
+    NullArgument => "IPUFLOW_STATUS_NULL_ARGUMENT",
+    InvalidArgument => "IPUFLOW_STATUS_INVALID_ARGUMENT",
+    InvalidEnum => "IPUFLOW_STATUS_INVALID_ENUM",
+    InvalidUtf8 => "IPUFLOW_STATUS_INVALID_UTF8",
+    BufferTooSmall => "IPUFLOW_STATUS_BUFFER_TOO_SMALL",
+    OutOfRange => "IPUFLOW_STATUS_OUT_OF_RANGE",
+    LimitExceeded => "IPUFLOW_STATUS_LIMIT_EXCEEDED",
+    FileNotFound => "IPUFLOW_STATUS_FILE_NOT_FOUND",
+    FileRead => "IPUFLOW_STATUS_FILE_READ",
+    FileWrite => "IPUFLOW_STATUS_FILE_WRITE",
+    PathRefused => "IPUFLOW_STATUS_PATH_REFUSED",
+    ModelDecode => "IPUFLOW_STATUS_MODEL_DECODE",
+    ModelInvalid => "IPUFLOW_STATUS_MODEL_INVALID",
+    ExternalData => "IPUFLOW_STATUS_EXTERNAL_DATA",
+    Unsupported => "IPUFLOW_STATUS_UNSUPPORTED",
+    RuntimeNotFound => "IPUFLOW_STATUS_RUNTIME_NOT_FOUND",
+    RuntimeInvalid => "IPUFLOW_STATUS_RUNTIME_INVALID",
+    RuntimeTooOld => "IPUFLOW_STATUS_RUNTIME_TOO_OLD",
+    RuntimeNotLoaded => "IPUFLOW_STATUS_RUNTIME_NOT_LOADED",
+    Runtime => "IPUFLOW_STATUS_RUNTIME",
+    DeviceUnavailable => "IPUFLOW_STATUS_DEVICE_UNAVAILABLE",
+    TensorMismatch => "IPUFLOW_STATUS_TENSOR_MISMATCH",
+    Cancelled => "IPUFLOW_STATUS_CANCELLED",
+    Calibration => "IPUFLOW_STATUS_CALIBRATION",
+    Callback => "IPUFLOW_STATUS_CALLBACK",
+    NothingQuantized => "IPUFLOW_STATUS_NOTHING_QUANTIZED",
+    NonFinite => "IPUFLOW_STATUS_NON_FINITE",
+    CalibCacheStale => "IPUFLOW_STATUS_CALIB_CACHE_STALE",
+    CalibCacheInvalid => "IPUFLOW_STATUS_CALIB_CACHE_INVALID",
+    OutOfMemory => "IPUFLOW_STATUS_OUT_OF_MEMORY",
+    Internal => "IPUFLOW_STATUS_INTERNAL",
 }
 
 #[cfg(test)]
@@ -214,18 +157,23 @@ mod tests {
             .map(|s| (*s as i32, s.name()))
             .collect();
         assert_eq!(pinned[0], (0, "IPUFLOW_STATUS_OK\0"));
-        assert_eq!(ipuflow_status::NullArgument as i32, 100);
-        assert_eq!(ipuflow_status::FileNotFound as i32, 200);
-        assert_eq!(ipuflow_status::ModelDecode as i32, 300);
-        assert_eq!(ipuflow_status::RuntimeNotFound as i32, 400);
-        assert_eq!(ipuflow_status::DeviceUnavailable as i32, 405);
-        assert_eq!(ipuflow_status::Calibration as i32, 500);
-        assert_eq!(ipuflow_status::LimitExceeded as i32, 106);
-        assert_eq!(ipuflow_status::NothingQuantized as i32, 502);
-        assert_eq!(ipuflow_status::NonFinite as i32, 503);
-        assert_eq!(ipuflow_status::CalibCacheStale as i32, 505);
-        assert_eq!(ipuflow_status::CalibCacheInvalid as i32, 506);
-        assert_eq!(ipuflow_status::Internal as i32, 901);
+        use ipuflow_status as S;
+        for (code, number) in [
+            (S::NullArgument, 100),
+            (S::FileNotFound, 200),
+            (S::ModelDecode, 300),
+            (S::RuntimeNotFound, 400),
+            (S::DeviceUnavailable, 405),
+            (S::Calibration, 500),
+            (S::LimitExceeded, 106),
+            (S::NothingQuantized, 502),
+            (S::NonFinite, 503),
+            (S::CalibCacheStale, 505),
+            (S::CalibCacheInvalid, 506),
+            (S::Internal, 901),
+        ] {
+            assert_eq!(code as i32, number, "{code:?}");
+        }
         let mut nums: Vec<i32> = pinned.iter().map(|p| p.0).collect();
         nums.dedup();
         assert_eq!(

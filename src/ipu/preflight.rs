@@ -406,11 +406,10 @@ impl<'a> Ctx<'a> {
             .unwrap_or(&[])
     }
 
-    /// Precision of a compute node: int16 if any DQ feeding it (or Q fed by it) is 16-bit, else int8.
-    fn precision(&self, i: usize) -> Precision {
+    /// The DequantizeLinear nodes feeding node `i` and the QuantizeLinear nodes fed by it.
+    fn qdq_neighbours(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         let n = &self.nodes[i];
-        let qdq_neighbours = n
-            .input
+        n.input
             .iter()
             .filter_map(|t| self.producer_of(t))
             .filter(|&p| self.is_op(p, "DequantizeLinear"))
@@ -419,8 +418,12 @@ impl<'a> Ctx<'a> {
                     .iter()
                     .flat_map(|t| self.consumers_of(t).iter().copied())
                     .filter(|&c| self.is_op(c, "QuantizeLinear")),
-            );
-        for q in qdq_neighbours {
+            )
+    }
+
+    /// Precision of a compute node: int16 if any DQ feeding it (or Q fed by it) is 16-bit, else int8.
+    fn precision(&self, i: usize) -> Precision {
+        for q in self.qdq_neighbours(i) {
             if matches!(self.qdq_elem(q), Some(shapes::INT16 | shapes::UINT16)) {
                 return Precision::Int16;
             }
@@ -653,23 +656,11 @@ impl<'a> Ctx<'a> {
 
     /// Rule 6: on a power-of-two target, every Q/DQ scale next to the node is a power of two.
     fn power_of_two_reasons(&self, i: usize) -> Vec<String> {
-        let n = &self.nodes[i];
         let mut reasons = Vec::new();
         if !self.table.power_of_two(self.target) {
             return reasons;
         }
-        let neighbours = n
-            .input
-            .iter()
-            .filter_map(|t| self.producer_of(t))
-            .filter(|&p| self.is_op(p, "DequantizeLinear"))
-            .chain(
-                n.output
-                    .iter()
-                    .flat_map(|t| self.consumers_of(t).iter().copied())
-                    .filter(|&c| self.is_op(c, "QuantizeLinear")),
-            );
-        for q in neighbours {
+        for q in self.qdq_neighbours(i) {
             if let Some(s) = self.non_pow2_scale(q) {
                 reasons.push(format!(
                     "scale {s} of {} '{}' is not a power of two (target {} needs power-of-two scales: XINT8)",

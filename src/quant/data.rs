@@ -100,6 +100,16 @@ pub struct Batch<'a> {
     pub origin: String,
 }
 
+impl<'a> Batch<'a> {
+    /// A batch viewing owned named tensors.
+    fn of(tensors: &'a [(String, OwnedTensor)], origin: String) -> Self {
+        Batch {
+            tensors: tensors.iter().map(|(n, t)| (n.clone(), t.view())).collect(),
+            origin,
+        }
+    }
+}
+
 /// Where calibration batches come from.
 pub trait CalibrationSource {
     /// How many batches there will be, if known (for progress reports).
@@ -146,10 +156,10 @@ impl CalibrationSource for TensorSamples {
             return Ok(None);
         };
         self.pos += 1;
-        Ok(Some(Batch {
-            tensors: s.iter().map(|(n, t)| (n.clone(), t.view())).collect(),
-            origin: format!("in-memory sample {}", self.pos - 1),
-        }))
+        Ok(Some(Batch::of(
+            s,
+            format!("in-memory sample {}", self.pos - 1),
+        )))
     }
 }
 
@@ -185,14 +195,10 @@ impl<F: FnMut(&[TensorInfo]) -> Result<Option<Vec<(String, OwnedTensor)>>>> Cali
             Some(b) => {
                 self.count += 1;
                 self.current = b;
-                Ok(Some(Batch {
-                    tensors: self
-                        .current
-                        .iter()
-                        .map(|(n, t)| (n.clone(), t.view()))
-                        .collect(),
-                    origin: format!("batch {}", self.count - 1),
-                }))
+                Ok(Some(Batch::of(
+                    &self.current,
+                    format!("batch {}", self.count - 1),
+                )))
             }
         }
     }
@@ -431,14 +437,7 @@ impl CalibrationSource for NpyDir {
             }
             self.current.push((inputs[0].name.clone(), read_npy(&p)?));
         }
-        Ok(Some(Batch {
-            tensors: self
-                .current
-                .iter()
-                .map(|(n, t)| (n.clone(), t.view()))
-                .collect(),
-            origin: format!("'{}'", p.display()),
-        }))
+        Ok(Some(Batch::of(&self.current, format!("'{}'", p.display()))))
     }
 }
 

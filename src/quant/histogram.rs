@@ -645,6 +645,14 @@ impl Collector for HistogramCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn grid(qtype: QuantType, symmetric: bool, pow2: bool) -> Grid {
+        Grid {
+            qtype,
+            symmetric,
+            pow2,
+        }
+    }
     use crate::quant::qdq::scale::range_params;
 
     /// Deterministic pseudo-random numbers (xorshift), no dependency.
@@ -791,21 +799,9 @@ mod tests {
         let mut h = Histogram::default();
         h.add(&v);
         for grid in [
-            Grid {
-                qtype: QuantType::S8,
-                symmetric: true,
-                pow2: false,
-            },
-            Grid {
-                qtype: QuantType::U8,
-                symmetric: false,
-                pow2: false,
-            },
-            Grid {
-                qtype: QuantType::U8,
-                symmetric: true,
-                pow2: true,
-            },
+            grid(QuantType::S8, true, false),
+            grid(QuantType::U8, false, false),
+            grid(QuantType::U8, true, true),
         ] {
             let r = min_mse_range(&h, &grid).unwrap();
             let mm = (h.min, h.max);
@@ -830,11 +826,7 @@ mod tests {
         let v = laplace(200_000, 3);
         let mut h = Histogram::default();
         h.add(&v);
-        let grid = Grid {
-            qtype: QuantType::S8,
-            symmetric: true,
-            pow2: true,
-        };
+        let grid = grid(QuantType::S8, true, true);
         let r = min_mse_range(&h, &grid).unwrap();
         let (s, _, _) = range_params(r.0, r.1, grid.qtype, true, true);
         let (s_ceil, _, _) = range_params(h.min, h.max, grid.qtype, true, true);
@@ -869,16 +861,8 @@ mod tests {
         let mut h = Histogram::default();
         h.add(&v);
         for grid in [
-            Grid {
-                qtype: QuantType::S8,
-                symmetric: true,
-                pow2: false,
-            },
-            Grid {
-                qtype: QuantType::U8,
-                symmetric: false,
-                pow2: false,
-            },
+            grid(QuantType::S8, true, false),
+            grid(QuantType::U8, false, false),
         ] {
             let (lo, hi) = entropy_range(&h, &grid).unwrap();
             assert!(hi > 3.0 && lo < -3.0, "{grid:?}: ({lo}, {hi})");
@@ -887,11 +871,7 @@ mod tests {
 
     #[test]
     fn entropy_clips_a_long_tail_and_keeps_a_bounded_distribution() {
-        let grid = Grid {
-            qtype: QuantType::S8,
-            symmetric: true,
-            pow2: false,
-        };
+        let grid = grid(QuantType::S8, true, false);
         let v = laplace_outliers(200_000, 4);
         let mut h = Histogram::default();
         h.add(&v);

@@ -28,19 +28,13 @@ pub enum LogLevel {
     Fatal = 4,
 }
 
-impl TryFrom<i32> for LogLevel {
-    type Error = ();
-    fn try_from(v: i32) -> std::result::Result<Self, ()> {
-        Ok(match v {
-            0 => LogLevel::Verbose,
-            1 => LogLevel::Info,
-            2 => LogLevel::Warning,
-            3 => LogLevel::Error,
-            4 => LogLevel::Fatal,
-            _ => return Err(()),
-        })
-    }
-}
+try_from_i32!(LogLevel {
+    Verbose,
+    Info,
+    Warning,
+    Error,
+    Fatal
+});
 
 impl LogLevel {
     fn ort(self) -> OrtLoggingLevel {
@@ -343,23 +337,22 @@ impl EnvInner {
                     i32::try_from(n)
                         .map_err(|_| Error::invalid_argument(format!("{what} {n} is too large")))
                 };
-                if p.intra_op_threads > 0 {
-                    ort_call!(
-                        rt,
-                        SetGlobalIntraOpNumThreads(
-                            tp,
-                            threads(p.intra_op_threads, "intra-op threads")?
-                        )
-                    )?;
-                }
-                if p.inter_op_threads > 0 {
-                    ort_call!(
-                        rt,
-                        SetGlobalInterOpNumThreads(
-                            tp,
-                            threads(p.inter_op_threads, "inter-op threads")?
-                        )
-                    )?;
+                for (n, what, set) in [
+                    (
+                        p.intra_op_threads,
+                        "intra-op threads",
+                        ort_fn!(rt, SetGlobalIntraOpNumThreads),
+                    ),
+                    (
+                        p.inter_op_threads,
+                        "inter-op threads",
+                        ort_fn!(rt, SetGlobalInterOpNumThreads),
+                    ),
+                ] {
+                    if n > 0 {
+                        let status = unsafe { set(tp, threads(n, what)?) };
+                        super::ffi::check(rt, status)?;
+                    }
                 }
                 if let Some(spin) = p.allow_spinning {
                     ort_call!(rt, SetGlobalSpinControl(tp, spin as i32))?;

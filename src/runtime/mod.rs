@@ -11,6 +11,22 @@
 //!
 //! All raw pointers and `unsafe` FFI stay inside this module; its public API is safe Rust.
 
+/// `TryFrom<i32>` for a `#[repr(i32)]` enum from the list of its variants: the numbers are the discriminants, so a
+/// value a host passes maps back to the variant declared with it and nothing else.
+macro_rules! try_from_i32 {
+    ($t:ident { $($v:ident),+ $(,)? }) => {
+        impl TryFrom<i32> for $t {
+            type Error = ();
+            fn try_from(v: i32) -> std::result::Result<Self, ()> {
+                $(if v == $t::$v as i32 {
+                    return Ok($t::$v);
+                })+
+                Err(())
+            }
+        }
+    };
+}
+
 #[macro_use]
 mod ffi;
 pub mod cpu_plan;

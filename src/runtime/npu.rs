@@ -53,17 +53,7 @@ pub enum SessionDevice {
     Auto = 2,
 }
 
-impl TryFrom<i32> for SessionDevice {
-    type Error = ();
-    fn try_from(v: i32) -> std::result::Result<Self, ()> {
-        Ok(match v {
-            0 => Self::Cpu,
-            1 => Self::Ipu,
-            2 => Self::Auto,
-            _ => return Err(()),
-        })
-    }
-}
+try_from_i32!(SessionDevice { Cpu, Ipu, Auto });
 
 /// What happens when the NPU was requested but cannot be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -75,16 +65,7 @@ pub enum FallbackPolicy {
     Prefer = 1,
 }
 
-impl TryFrom<i32> for FallbackPolicy {
-    type Error = ();
-    fn try_from(v: i32) -> std::result::Result<Self, ()> {
-        Ok(match v {
-            0 => Self::Strict,
-            1 => Self::Prefer,
-            _ => return Err(()),
-        })
-    }
-}
+try_from_i32!(FallbackPolicy { Strict, Prefer });
 
 /// The device a created session actually runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -32,18 +32,12 @@ pub enum GraphOptimizationLevel {
     All = 3,
 }
 
-impl TryFrom<i32> for GraphOptimizationLevel {
-    type Error = ();
-    fn try_from(v: i32) -> std::result::Result<Self, ()> {
-        Ok(match v {
-            0 => Self::Disable,
-            1 => Self::Basic,
-            2 => Self::Extended,
-            3 => Self::All,
-            _ => return Err(()),
-        })
-    }
-}
+try_from_i32!(GraphOptimizationLevel {
+    Disable,
+    Basic,
+    Extended,
+    All
+});
 
 /// Whether independent nodes run one after another or in parallel (inter-op threads).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -54,16 +48,10 @@ pub enum ExecutionMode {
     Parallel = 1,
 }
 
-impl TryFrom<i32> for ExecutionMode {
-    type Error = ();
-    fn try_from(v: i32) -> std::result::Result<Self, ()> {
-        Ok(match v {
-            0 => Self::Sequential,
-            1 => Self::Parallel,
-            _ => return Err(()),
-        })
-    }
-}
+try_from_i32!(ExecutionMode {
+    Sequential,
+    Parallel
+});
 
 /// Settings of a session. `Default` is ONNX Runtime's defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]

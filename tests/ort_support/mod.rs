@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use ipuflow::onnx::proto::{
     tensor_shape_proto::{dimension::Value as DimValue, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use ipuflow::onnx::Model;
@@ -15,6 +15,9 @@ use ipuflow::runtime::Runtime;
 /// Missing test data: skip outside CI, fail under CI (tests/common).
 #[path = "../common/mod.rs"]
 pub mod common;
+
+/// Running the `ipuflow` command.
+pub mod cli;
 
 /// The ONNX Runtime library for the tests: `IPUFLOW_ORT_LIBRARY`, else the cache path of scripts/fetch_ort.sh.
 /// Missing: the test fails and says how to get it.
@@ -83,6 +86,93 @@ pub fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
         name: Some(format!("{op}_{}", outputs[0])),
         ..Default::default()
     }
+}
+
+/// [`node`] with attributes.
+pub fn node_with(
+    op: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        attribute,
+        ..node(op, inputs, outputs)
+    }
+}
+
+/// A Conv that pads by 1 on every side (a 3x3 kernel keeps the height and width).
+pub fn conv_pad1(inputs: &[&str], output: &str) -> NodeProto {
+    node_with(
+        "Conv",
+        inputs,
+        &[output],
+        vec![attr_ints("pads", &[1, 1, 1, 1])],
+    )
+}
+
+pub fn attr_int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(2),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(7),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+pub fn attr_float(name: &str, f: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(1),
+        f: Some(f),
+        ..Default::default()
+    }
+}
+
+/// A float initializer (raw little-endian data); `v` must hold exactly the elements of `dims`.
+#[track_caller]
+pub fn f32_init(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+    assert_eq!(dims.iter().product::<i64>() as usize, v.len(), "{name}");
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(1),
+        raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        ..Default::default()
+    }
+}
+
+/// A 1-D int64 initializer.
+pub fn i64_init(name: &str, v: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: vec![v.len() as i64],
+        data_type: Some(7),
+        raw_data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        ..Default::default()
+    }
+}
+
+/// Deterministic values in [-1, 1] (xorshift32).
+pub fn noise(n: usize, seed: u32) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
 }
 
 pub fn model(graph: GraphProto) -> Vec<u8> {
