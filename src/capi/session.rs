@@ -626,14 +626,17 @@ unsafe fn input_refs<'a>(
     Ok(ins)
 }
 
+/// A requested output: its index among the model's outputs and the caller's buffer (`None`: allocate).
+type OutputSlot<'a> = (usize, Option<TensorMut<'a>>);
+
 /// The requested outputs as (model output index, caller buffer or None to allocate), and whether any is
 /// allocated (then `out_tensors` is required).
 unsafe fn output_slots<'a>(
     s: &Session,
     output_names: &[*const c_char],
     prealloc: Option<&'a [ipuflow_tensor_view]>,
-) -> Result<(Vec<(usize, Option<TensorMut<'a>>)>, bool)> {
-    let mut outs: Vec<(usize, Option<TensorMut<'_>>)> = Vec::with_capacity(output_names.len());
+) -> Result<(Vec<OutputSlot<'a>>, bool)> {
+    let mut outs: Vec<OutputSlot<'_>> = Vec::with_capacity(output_names.len());
     let mut need_slots = false;
     for (i, &np) in output_names.iter().enumerate() {
         if np.is_null() {
