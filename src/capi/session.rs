@@ -537,105 +537,152 @@ pub unsafe extern "C" fn ipuflow_session_run(
         let input_names = arg_array(input_names, n_inputs, "input_names")?;
         let inputs = arg_array(inputs, n_inputs, "inputs")?;
         if n_outputs == 0 {
-            let names: Vec<String> = s
-                .outputs()
-                .iter()
-                .map(|o| format!("'{}'", o.name))
-                .collect();
-            return Err(Error::invalid_argument(format!(
-                "n_outputs is 0: request at least one output; the model's outputs are: {}",
-                names.join(", ")
-            )));
+            return Err(no_outputs_requested(s));
         }
         let output_names = arg_array(output_names, n_outputs, "output_names")?;
-
-        // STRING views of string inputs, converted first (the TensorRefs below borrow them; no allocation when a run
-        // has none). The view of a non-string input is never read: its type mismatch is reported by the run.
-        let is_string_input = |i: usize| -> Result<bool> {
-            let (v, np) = (&inputs[i], input_names[i]);
-            if v.element_type != super::tensor::IPUFLOW_ELEMENT_TYPE_STRING || np.is_null() {
-                return Ok(false);
-            }
-            let idx = s.input_index_bytes(CStr::from_ptr(np).to_bytes())?;
-            Ok(s.inputs()[idx].element_type() == Some(ElementType::String))
-        };
-        let mut strings: Vec<Vec<&str>> = Vec::new();
-        for (i, v) in inputs.iter().enumerate() {
-            if is_string_input(i)? {
-                view_bytes(v.data, v.byte_size, &|| format!("inputs[{i}]"))?;
-                strings.push(view_strings(v, &|| format!("inputs[{i}]"))?);
-            }
-        }
-        let mut strings = strings.iter();
-        let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(n_inputs);
-        for (i, (&np, v)) in input_names.iter().zip(inputs).enumerate() {
-            if np.is_null() {
-                return Err(null_arg(&format!("input_names[{i}]")));
-            }
-            let idx = s.input_index_bytes(CStr::from_ptr(np).to_bytes())?;
-            let (et, shape) = view_parts(v, &|| format!("inputs[{i}]"), &s.inputs()[idx], "input")?;
-            let t = if et != ElementType::String {
-                TensorRef::from_bytes(
-                    et,
-                    shape,
-                    view_bytes(v.data, v.byte_size, &|| String::new())?,
-                )
-            } else if is_string_input(i)? {
-                TensorRef::from_strs(
-                    shape,
-                    strings
-                        .next()
-                        .ok_or_else(|| Error::internal("string inputs out of step"))?,
-                )
-            } else {
-                TensorRef::from_strs(shape, &[])
-            };
-            ins.push((idx, t));
-        }
-
+        let strings = string_inputs(s, input_names, inputs)?;
+        let ins = input_refs(s, input_names, inputs, &strings)?;
         let prealloc = opt_array(preallocated_outputs, n_outputs);
-        let mut outs: Vec<(usize, Option<TensorMut<'_>>)> = Vec::with_capacity(n_outputs);
-        let mut need_slots = false;
-        for (i, &np) in output_names.iter().enumerate() {
-            if np.is_null() {
-                return Err(null_arg(&format!("output_names[{i}]")));
-            }
-            let idx = s.output_index_bytes(CStr::from_ptr(np).to_bytes())?;
-            // An entry with NULL data asks for an allocated output.
-            let buf = match prealloc.map(|views| &views[i]) {
-                Some(v) if !v.data.is_null() => {
-                    let (et, shape) = view_parts(
-                        v,
-                        &|| format!("preallocated_outputs[{i}]"),
-                        &s.outputs()[idx],
-                        "output",
-                    )?;
-                    let data = std::slice::from_raw_parts_mut(v.data as *mut u8, v.byte_size);
-                    Some(TensorMut::from_bytes(et, shape, data))
-                }
-                _ => None,
-            };
-            need_slots |= buf.is_none();
-            outs.push((idx, buf));
-        }
+        let (mut outs, need_slots) = output_slots(s, output_names, prealloc)?;
         if need_slots && out_tensors.is_null() {
             return Err(null_arg("out_tensors"));
         }
-
         let results = s.run_indexed(ro, &ins, &mut outs)?;
         if !out_tensors.is_null() {
-            // `results` is empty when every output went into a caller buffer.
-            let mut results = results.into_iter();
-            for i in 0..n_outputs {
-                let p = match results.next().flatten() {
-                    Some(t) => ipuflow_tensor::into_raw(TensorHandle::new(t)),
-                    None => std::ptr::null_mut(),
-                };
-                write_out(out_tensors.add(i), p);
-            }
+            write_results(results, out_tensors, n_outputs);
         }
         Ok(())
     })
+}
+
+/// The error for `n_outputs == 0`: it lists the model's outputs.
+fn no_outputs_requested(s: &Session) -> Error {
+    let names: Vec<String> = s
+        .outputs()
+        .iter()
+        .map(|o| format!("'{}'", o.name))
+        .collect();
+    Error::invalid_argument(format!(
+        "n_outputs is 0: request at least one output; the model's outputs are: {}",
+        names.join(", ")
+    ))
+}
+
+/// Whether input view `v` named `np` is a STRING view of a STRING model input (a NULL name is not: it is
+/// reported later, in order).
+unsafe fn is_string_input(s: &Session, v: &ipuflow_tensor_view, np: *const c_char) -> Result<bool> {
+    if v.element_type != super::tensor::IPUFLOW_ELEMENT_TYPE_STRING || np.is_null() {
+        return Ok(false);
+    }
+    let idx = s.input_index_bytes(CStr::from_ptr(np).to_bytes())?;
+    Ok(s.inputs()[idx].element_type() == Some(ElementType::String))
+}
+
+/// STRING views of string inputs, converted first (the TensorRefs of `input_refs` borrow them; no allocation when
+/// a run has none). The view of a non-string input is never read: its type mismatch is reported by the run.
+unsafe fn string_inputs<'a>(
+    s: &Session,
+    input_names: &[*const c_char],
+    inputs: &[ipuflow_tensor_view],
+) -> Result<Vec<Vec<&'a str>>> {
+    let mut strings: Vec<Vec<&str>> = Vec::new();
+    for (i, v) in inputs.iter().enumerate() {
+        if is_string_input(s, v, input_names[i])? {
+            view_bytes(v.data, v.byte_size, &|| format!("inputs[{i}]"))?;
+            strings.push(view_strings(v, &|| format!("inputs[{i}]"))?);
+        }
+    }
+    Ok(strings)
+}
+
+/// The checked input views as (model input index, tensor), string inputs taken in order from `strings`.
+unsafe fn input_refs<'a>(
+    s: &Session,
+    input_names: &[*const c_char],
+    inputs: &'a [ipuflow_tensor_view],
+    strings: &'a [Vec<&'a str>],
+) -> Result<Vec<(usize, TensorRef<'a>)>> {
+    let mut strings = strings.iter();
+    let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(inputs.len());
+    for (i, (&np, v)) in input_names.iter().zip(inputs).enumerate() {
+        if np.is_null() {
+            return Err(null_arg(&format!("input_names[{i}]")));
+        }
+        let idx = s.input_index_bytes(CStr::from_ptr(np).to_bytes())?;
+        let (et, shape) = view_parts(v, &|| format!("inputs[{i}]"), &s.inputs()[idx], "input")?;
+        let t = if et != ElementType::String {
+            TensorRef::from_bytes(
+                et,
+                shape,
+                view_bytes(v.data, v.byte_size, &|| String::new())?,
+            )
+        } else if is_string_input(s, v, np)? {
+            TensorRef::from_strs(
+                shape,
+                strings
+                    .next()
+                    .ok_or_else(|| Error::internal("string inputs out of step"))?,
+            )
+        } else {
+            TensorRef::from_strs(shape, &[])
+        };
+        ins.push((idx, t));
+    }
+    Ok(ins)
+}
+
+/// A requested output: its index among the model's outputs and the caller's buffer (`None`: allocate).
+type OutputSlot<'a> = (usize, Option<TensorMut<'a>>);
+
+/// The requested outputs as (model output index, caller buffer or None to allocate), and whether any is
+/// allocated (then `out_tensors` is required).
+unsafe fn output_slots<'a>(
+    s: &Session,
+    output_names: &[*const c_char],
+    prealloc: Option<&'a [ipuflow_tensor_view]>,
+) -> Result<(Vec<OutputSlot<'a>>, bool)> {
+    let mut outs: Vec<OutputSlot<'_>> = Vec::with_capacity(output_names.len());
+    let mut need_slots = false;
+    for (i, &np) in output_names.iter().enumerate() {
+        if np.is_null() {
+            return Err(null_arg(&format!("output_names[{i}]")));
+        }
+        let idx = s.output_index_bytes(CStr::from_ptr(np).to_bytes())?;
+        // An entry with NULL data asks for an allocated output.
+        let buf = match prealloc.map(|views| &views[i]) {
+            Some(v) if !v.data.is_null() => {
+                let (et, shape) = view_parts(
+                    v,
+                    &|| format!("preallocated_outputs[{i}]"),
+                    &s.outputs()[idx],
+                    "output",
+                )?;
+                let data = std::slice::from_raw_parts_mut(v.data as *mut u8, v.byte_size);
+                Some(TensorMut::from_bytes(et, shape, data))
+            }
+            _ => None,
+        };
+        need_slots |= buf.is_none();
+        outs.push((idx, buf));
+    }
+    Ok((outs, need_slots))
+}
+
+/// Writes one slot per requested output: a new tensor handle, or NULL for an output written into a caller buffer
+/// (`results` is empty when every output went into one).
+unsafe fn write_results(
+    results: Vec<Option<crate::runtime::Tensor>>,
+    out_tensors: *mut *mut ipuflow_tensor,
+    n_outputs: usize,
+) {
+    let mut results = results.into_iter();
+    for i in 0..n_outputs {
+        let p = match results.next().flatten() {
+            Some(t) => ipuflow_tensor::into_raw(TensorHandle::new(t)),
+            None => std::ptr::null_mut(),
+        };
+        write_out(out_tensors.add(i), p);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -207,7 +207,7 @@ pub fn apply_input_shapes(model: &mut ModelProto, shapes: &[InputShape]) -> Resu
         .ok_or_else(|| Error::model_invalid("model has no graph"))?;
     // Check everything before changing anything.
     let mut plan: Vec<(usize, &InputShape)> = Vec::new();
-    let mut symbols: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    let mut symbols: Symbols = BTreeMap::new();
     for (k, s) in shapes.iter().enumerate() {
         if shapes[..k].iter().any(|o| o.name == s.name) {
             return Err(Error::invalid_argument(format!(
@@ -215,82 +215,116 @@ pub fn apply_input_shapes(model: &mut ModelProto, shapes: &[InputShape]) -> Resu
                 s.name
             )));
         }
-        let fed: Vec<&ValueInfoProto> = fed_inputs(g).collect();
-        let Some(v) = fed
-            .iter()
-            .find(|v| v.name.as_deref() == Some(s.name.as_str()))
-        else {
-            let names: Vec<String> = fed
-                .iter()
-                .map(|v| {
-                    format!(
-                        "'{}' {}",
-                        v.name.as_deref().unwrap_or(""),
-                        declared_shape(v)
-                    )
-                })
-                .collect();
-            return Err(Error::invalid_argument(format!(
-                "input shape '{s}': the model has no input '{}' (its inputs: {})",
-                s.name,
-                if names.is_empty() {
-                    "none".into()
-                } else {
-                    names.join(", ")
-                }
-            )));
-        };
-        let Some(declared) = shape_of_mut_ro(v) else {
-            return Err(Error::invalid_argument(format!(
-                "input shape '{s}': input '{}' is not a tensor",
-                s.name
-            )));
-        };
-        if let Some(dims) = declared {
-            if dims.dim.len() != s.dims.len() {
-                return Err(Error::invalid_argument(format!(
-                    "input shape '{s}': input '{}' has rank {} ({}), the shape given has rank {}",
-                    s.name,
-                    dims.dim.len(),
-                    declared_shape(v),
-                    s.dims.len()
-                )));
-            }
-            for (i, (d, want)) in dims.dim.iter().zip(&s.dims).enumerate() {
-                match &d.value {
-                    Some(DimValue::DimValue(n)) if *n >= 1 && n != want => {
-                        return Err(Error::invalid_argument(format!(
-                            "input shape '{s}': dimension {i} of input '{}' is fixed at {n} by the model ({}), \
-                             not {want}",
-                            s.name,
-                            declared_shape(v)
-                        )))
-                    }
-                    Some(DimValue::DimParam(p)) if !p.is_empty() => {
-                        if let Some((other, by)) = symbols.get(p) {
-                            if other != want {
-                                return Err(Error::invalid_argument(format!(
-                                    "input shape '{s}': dimension {i} of input '{}' is '{p}', which {by} sets to \
-                                     {other}, not {want} (the model says they are equal)",
-                                    s.name
-                                )));
-                            }
-                        }
-                        symbols.insert(p.clone(), (*want, format!("'{s}'")));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let idx = g
-            .input
-            .iter()
-            .position(|x| x.name.as_deref() == Some(s.name.as_str()))
-            .expect("found among the inputs above");
-        plan.push((idx, s));
+        plan.push((check_input_shape(g, s, &mut symbols)?, s));
     }
+    let changed = write_shapes(g, &plan);
+    // The same symbol elsewhere in the declarations is the same size.
+    if !symbols.is_empty() {
+        substitute_symbols(g, &symbols);
+    }
+    Ok(changed)
+}
+
+/// Symbolic dimension name -> (size, which shape option set it).
+type Symbols = BTreeMap<String, (i64, String)>;
+
+/// Checks `s` against the graph input it names (recording the sizes it gives symbolic dimensions in `symbols`);
+/// returns that input's index in `g.input`.
+fn check_input_shape(g: &GraphProto, s: &InputShape, symbols: &mut Symbols) -> Result<usize> {
+    let fed: Vec<&ValueInfoProto> = fed_inputs(g).collect();
+    let Some(v) = fed
+        .iter()
+        .find(|v| v.name.as_deref() == Some(s.name.as_str()))
+    else {
+        return Err(no_such_input(s, &fed));
+    };
+    let Some(declared) = shape_of_mut_ro(v) else {
+        return Err(Error::invalid_argument(format!(
+            "input shape '{s}': input '{}' is not a tensor",
+            s.name
+        )));
+    };
+    if let Some(dims) = declared {
+        check_dims(s, v, dims, symbols)?;
+    }
+    Ok(g.input
+        .iter()
+        .position(|x| x.name.as_deref() == Some(s.name.as_str()))
+        .expect("found among the inputs above"))
+}
+
+/// The error for a shape naming no fed graph input: it lists the inputs there are.
+fn no_such_input(s: &InputShape, fed: &[&ValueInfoProto]) -> Error {
+    let names: Vec<String> = fed
+        .iter()
+        .map(|v| {
+            format!(
+                "'{}' {}",
+                v.name.as_deref().unwrap_or(""),
+                declared_shape(v)
+            )
+        })
+        .collect();
+    Error::invalid_argument(format!(
+        "input shape '{s}': the model has no input '{}' (its inputs: {})",
+        s.name,
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    ))
+}
+
+/// The rank of `s` against the declared one, each size against a fixed declared size, each symbolic dimension
+/// against the size another shape already gave that symbol.
+fn check_dims(
+    s: &InputShape,
+    v: &ValueInfoProto,
+    dims: &TensorShapeProto,
+    symbols: &mut Symbols,
+) -> Result<()> {
+    if dims.dim.len() != s.dims.len() {
+        return Err(Error::invalid_argument(format!(
+            "input shape '{s}': input '{}' has rank {} ({}), the shape given has rank {}",
+            s.name,
+            dims.dim.len(),
+            declared_shape(v),
+            s.dims.len()
+        )));
+    }
+    for (i, (d, want)) in dims.dim.iter().zip(&s.dims).enumerate() {
+        match &d.value {
+            Some(DimValue::DimValue(n)) if *n >= 1 && n != want => {
+                return Err(Error::invalid_argument(format!(
+                    "input shape '{s}': dimension {i} of input '{}' is fixed at {n} by the model ({}), \
+                     not {want}",
+                    s.name,
+                    declared_shape(v)
+                )))
+            }
+            Some(DimValue::DimParam(p)) if !p.is_empty() => {
+                if let Some((other, by)) = symbols.get(p) {
+                    if other != want {
+                        return Err(Error::invalid_argument(format!(
+                            "input shape '{s}': dimension {i} of input '{}' is '{p}', which {by} sets to \
+                             {other}, not {want} (the model says they are equal)",
+                            s.name
+                        )));
+                    }
+                }
+                symbols.insert(p.clone(), (*want, format!("'{s}'")));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes each checked shape into its input; one line per input whose declaration changed.
+fn write_shapes(g: &mut GraphProto, plan: &[(usize, &InputShape)]) -> Vec<String> {
     let mut changed = Vec::new();
-    for (idx, s) in plan {
+    for &(idx, s) in plan {
         let v = &mut g.input[idx];
         let before = declared_shape(v);
         let slot = shape_of_mut(v).expect("checked: a tensor");
@@ -309,26 +343,27 @@ pub fn apply_input_shapes(model: &mut ModelProto, shapes: &[InputShape]) -> Resu
             changed.push(format!("{}: {before} -> {after}", s.name));
         }
     }
-    // The same symbol elsewhere in the declarations is the same size.
-    if !symbols.is_empty() {
-        for v in g
-            .input
-            .iter_mut()
-            .chain(g.output.iter_mut())
-            .chain(g.value_info.iter_mut())
-        {
-            if let Some(Some(shape)) = shape_of_mut(v) {
-                for d in &mut shape.dim {
-                    if let Some(DimValue::DimParam(p)) = &d.value {
-                        if let Some((n, _)) = symbols.get(p) {
-                            d.value = Some(DimValue::DimValue(*n));
-                        }
+    changed
+}
+
+/// Replaces each symbol given a size by that size in every input, output and value_info declaration.
+fn substitute_symbols(g: &mut GraphProto, symbols: &Symbols) {
+    for v in g
+        .input
+        .iter_mut()
+        .chain(g.output.iter_mut())
+        .chain(g.value_info.iter_mut())
+    {
+        if let Some(Some(shape)) = shape_of_mut(v) {
+            for d in &mut shape.dim {
+                if let Some(DimValue::DimParam(p)) = &d.value {
+                    if let Some((n, _)) = symbols.get(p) {
+                        d.value = Some(DimValue::DimValue(*n));
                     }
                 }
             }
         }
     }
-    Ok(changed)
 }
 
 /// `Some(declared shape or None for unknown rank)` for a tensor input, `None` for other kinds.

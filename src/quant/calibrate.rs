@@ -545,108 +545,17 @@ fn collect(
     on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
     mut digest: Option<&mut DataDigest>,
 ) -> Result<Vec<Collected>> {
-    let float: HashMap<&str, &ActivationInfo> = prepared
-        .float_activations()
-        .map(|a| (a.name.as_str(), a))
-        .collect();
-    // Outputs to fetch: the float ones.
-    let out_idx: Vec<usize> = session
-        .outputs()
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| {
-            o.element_type_code == DataType::Float.onnx() && float.contains_key(o.name.as_str())
-        })
-        .map(|(i, _)| i)
-        .collect();
-    let out_names: Vec<String> = out_idx
-        .iter()
-        .map(|&i| session.outputs()[i].name.clone())
-        .collect();
-    let mut collectors: Vec<Box<dyn Collector>> = out_names
-        .iter()
-        .map(|n| collector_for(&config.method, activation_grid(config, n), keep_histogram))
-        .collect();
-    let mut shapes: Vec<Vec<i64>> = vec![Vec::new(); out_idx.len()];
-    let float_inputs: Vec<usize> = session
-        .inputs()
-        .iter()
-        .enumerate()
-        .filter(|(_, i)| i.element_type_code == DataType::Float.onnx())
-        .map(|(k, _)| k)
-        .collect();
-    let mut in_collectors: Vec<Box<dyn Collector>> = float_inputs
-        .iter()
-        .map(|&k| {
-            let n = &session.inputs()[k].name;
-            collector_for(&config.method, activation_grid(config, n), keep_histogram)
-        })
-        .collect();
-    let mut in_shapes: Vec<Vec<i64>> = vec![Vec::new(); float_inputs.len()];
-    let inputs = session.inputs().to_vec();
+    let mut state = CollectState::new(session, prepared, config, keep_histogram);
     let total = source.len_hint();
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
     let mut done = 0usize;
-    loop {
-        let batch = match source.next_batch(&inputs) {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
-            Err(e) if matches!(e.kind(), ErrorKind::Callback | ErrorKind::Cancelled) => {
-                return Err(e)
-            }
-            Err(e) => return Err(e.context(format!("calibration batch {done}"))),
-        };
+    while let Some(batch) = next_batch(source, &state.inputs, done)? {
         if let Some(d) = digest.as_deref_mut() {
             d.add(&batch.tensors);
         }
-        let ctx = |e: Error| e.context(format!("calibration batch {done} ({})", batch.origin));
-        let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(batch.tensors.len());
-        let mut err = None;
-        for (name, t) in &batch.tensors {
-            match session.input_index(name) {
-                Ok(i) => ins.push((i, *t)),
-                Err(e) => {
-                    err = Some(e);
-                    break;
-                }
-            }
-        }
-        let result = match err {
-            Some(e) => Err(e),
-            None => {
-                let mut outs: Vec<(usize, Option<crate::runtime::TensorMut<'_>>)> =
-                    out_idx.iter().map(|&i| (i, None)).collect();
-                session.run_indexed(None, &ins, &mut outs)
-            }
-        };
-        let tensors = match result {
-            Ok(t) => t,
-            Err(e) => return Err(ctx(e)),
-        };
-        for (k, &ii) in float_inputs.iter().enumerate() {
-            if let Some((_, t)) = ins.iter().find(|(i, _)| *i == ii) {
-                if t.element_type() == ElementType::Float32 {
-                    in_collectors[k].observe(&f32_data(t.data()));
-                    in_shapes[k] = t.shape().to_vec();
-                }
-            }
-        }
-        let mut views: Vec<&[f32]> = Vec::with_capacity(tensors.len());
-        for (k, t) in tensors.iter().enumerate() {
-            let t = t
-                .as_ref()
-                .ok_or_else(|| Error::internal("calibration run returned no tensor"))?;
-            views.push(t.as_slice::<f32>()?);
-            if shapes[k].as_slice() != t.shape() {
-                shapes[k] = t.shape().to_vec();
-            }
-        }
-        observe_parallel(&mut collectors, &views, workers);
-        drop(views);
-        drop(tensors);
-        drop(ins);
+        state.observe_batch(session, &batch, done, workers)?;
         drop(batch);
         done += 1;
         on_batch(done, total)?;
@@ -657,37 +566,159 @@ fn collect(
             "no calibration data: the source gave no batch",
         ));
     }
-    // An input whose every value was NaN/Inf (bad files, a tiny std) gives no range at all: every node downstream
-    // would silently stay float. Named here instead.
-    for (k, &ii) in float_inputs.iter().enumerate() {
-        let seen = !in_shapes[k].is_empty() && in_shapes[k].iter().all(|&d| d > 0);
-        if seen && in_collectors[k].range_collected().is_none() {
-            return Err(Error::new(
-                ErrorKind::NonFinite,
-                format!(
-                    "calibration data for input '{}' holds no finite value (every value is NaN or infinite, over \
-                     {done} batch(es)): check the files, and the mean/std options",
-                    inputs[ii].name
-                ),
-            ));
+    state.check_inputs_finite(done)?;
+    Ok(state.into_collected())
+}
+
+/// What `collect` keeps between batches: one collector and last shape per fetched float output and per float
+/// graph input.
+struct CollectState {
+    /// The session's inputs (names for messages and results).
+    inputs: Vec<TensorInfo>,
+    /// Indices of the session outputs fetched (the float activations) and their names.
+    out_idx: Vec<usize>,
+    out_names: Vec<String>,
+    collectors: Vec<Box<dyn Collector>>,
+    shapes: Vec<Vec<i64>>,
+    /// Indices of the float session inputs.
+    float_inputs: Vec<usize>,
+    in_collectors: Vec<Box<dyn Collector>>,
+    in_shapes: Vec<Vec<i64>>,
+}
+
+impl CollectState {
+    fn new(
+        session: &Session,
+        prepared: &Prepared,
+        config: &QuantConfig,
+        keep_histogram: bool,
+    ) -> CollectState {
+        let float: HashMap<&str, &ActivationInfo> = prepared
+            .float_activations()
+            .map(|a| (a.name.as_str(), a))
+            .collect();
+        // Outputs to fetch: the float ones.
+        let out_idx: Vec<usize> = session
+            .outputs()
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                o.element_type_code == DataType::Float.onnx() && float.contains_key(o.name.as_str())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let out_names: Vec<String> = out_idx
+            .iter()
+            .map(|&i| session.outputs()[i].name.clone())
+            .collect();
+        let collector =
+            |n: &str| collector_for(&config.method, activation_grid(config, n), keep_histogram);
+        let collectors: Vec<Box<dyn Collector>> = out_names.iter().map(|n| collector(n)).collect();
+        let float_inputs: Vec<usize> = session
+            .inputs()
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.element_type_code == DataType::Float.onnx())
+            .map(|(k, _)| k)
+            .collect();
+        let in_collectors: Vec<Box<dyn Collector>> = float_inputs
+            .iter()
+            .map(|&k| collector(&session.inputs()[k].name))
+            .collect();
+        CollectState {
+            inputs: session.inputs().to_vec(),
+            shapes: vec![Vec::new(); out_idx.len()],
+            in_shapes: vec![Vec::new(); float_inputs.len()],
+            out_idx,
+            out_names,
+            collectors,
+            float_inputs,
+            in_collectors,
         }
     }
-    let mut out = Vec::with_capacity(in_collectors.len() + collectors.len());
-    for ((k, &ii), c) in float_inputs.iter().enumerate().zip(in_collectors) {
-        out.push(Collected {
-            name: inputs[ii].name.clone(),
-            shape: std::mem::take(&mut in_shapes[k]),
-            collector: c,
-        });
+
+    /// Runs one batch and feeds its float inputs and fetched outputs to their collectors.
+    fn observe_batch(
+        &mut self,
+        session: &Session,
+        batch: &crate::quant::data::Batch<'_>,
+        done: usize,
+        workers: usize,
+    ) -> Result<()> {
+        let ctx = |e: Error| e.context(format!("calibration batch {done} ({})", batch.origin));
+        let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(batch.tensors.len());
+        for (name, t) in &batch.tensors {
+            ins.push((session.input_index(name).map_err(ctx)?, *t));
+        }
+        let mut outs: Vec<(usize, Option<crate::runtime::TensorMut<'_>>)> =
+            self.out_idx.iter().map(|&i| (i, None)).collect();
+        let tensors = session.run_indexed(None, &ins, &mut outs).map_err(ctx)?;
+        for (k, &ii) in self.float_inputs.iter().enumerate() {
+            if let Some((_, t)) = ins.iter().find(|(i, _)| *i == ii) {
+                if t.element_type() == ElementType::Float32 {
+                    self.in_collectors[k].observe(&f32_data(t.data()));
+                    self.in_shapes[k] = t.shape().to_vec();
+                }
+            }
+        }
+        let mut views: Vec<&[f32]> = Vec::with_capacity(tensors.len());
+        for (k, t) in tensors.iter().enumerate() {
+            let t = t
+                .as_ref()
+                .ok_or_else(|| Error::internal("calibration run returned no tensor"))?;
+            views.push(t.as_slice::<f32>()?);
+            if self.shapes[k].as_slice() != t.shape() {
+                self.shapes[k] = t.shape().to_vec();
+            }
+        }
+        observe_parallel(&mut self.collectors, &views, workers);
+        Ok(())
     }
-    for ((name, c), shape) in out_names.into_iter().zip(collectors).zip(shapes) {
-        out.push(Collected {
-            name,
-            shape,
-            collector: c,
-        });
+
+    /// An input whose every value was NaN/Inf (bad files, a tiny std) gives no range at all: every node downstream
+    /// would silently stay float. Named here instead.
+    fn check_inputs_finite(&self, done: usize) -> Result<()> {
+        for (k, &ii) in self.float_inputs.iter().enumerate() {
+            let seen = !self.in_shapes[k].is_empty() && self.in_shapes[k].iter().all(|&d| d > 0);
+            if seen && self.in_collectors[k].range_collected().is_none() {
+                return Err(Error::new(
+                    ErrorKind::NonFinite,
+                    format!(
+                        "calibration data for input '{}' holds no finite value (every value is NaN or infinite, \
+                         over {done} batch(es)): check the files, and the mean/std options",
+                        self.inputs[ii].name
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
-    Ok(out)
+
+    /// The collectors, float inputs first, then the fetched outputs in session order.
+    fn into_collected(self) -> Vec<Collected> {
+        let mut out = Vec::with_capacity(self.in_collectors.len() + self.collectors.len());
+        let mut in_shapes = self.in_shapes;
+        for ((k, &ii), c) in self.float_inputs.iter().enumerate().zip(self.in_collectors) {
+            out.push(Collected {
+                name: self.inputs[ii].name.clone(),
+                shape: std::mem::take(&mut in_shapes[k]),
+                collector: c,
+            });
+        }
+        for ((name, c), shape) in self
+            .out_names
+            .into_iter()
+            .zip(self.collectors)
+            .zip(self.shapes)
+        {
+            out.push(Collected {
+                name,
+                shape,
+                collector: c,
+            });
+        }
+        out
+    }
 }
 
 #[cfg(test)]

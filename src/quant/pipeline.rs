@@ -4,14 +4,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::onnx::proto::ModelProto;
 use crate::onnx::Model;
 use crate::quant::bias_correct::{MeanTap, Tapped};
 use crate::quant::calibrate::calibrate;
 use crate::quant::data::CalibrationSource;
 use crate::quant::equalize::equalize;
-use crate::quant::prepare::{check_quantizable, observed_ranks, prepare};
+use crate::quant::prepare::{check_quantizable, observed_ranks, prepare, Prepared};
 use crate::quant::provenance::{record, Digesting};
-use crate::quant::{quantize_graph, QuantConfig, QuantReport};
+use crate::quant::{quantize_graph, Calibration, QuantConfig, QuantReport};
 use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions};
 
 /// A flag another thread (or a progress callback) sets to stop a quantization. Cloning shares the flag.
@@ -100,15 +101,8 @@ pub fn quantize(
     mut hooks: Hooks<'_>,
 ) -> Result<(Model, QuantReport)> {
     config.validate()?;
-    let reshaped;
-    let model = if config.input_shapes.is_empty() {
-        model
-    } else {
-        let mut m = model.proto().clone();
-        crate::onnx::apply_input_shapes(&mut m, &config.input_shapes)?;
-        reshaped = Model::from_proto(m);
-        &reshaped
-    };
+    let reshaped = with_input_shapes(model, config)?;
+    let model = reshaped.as_ref().unwrap_or(model);
     check_quantizable(model.proto())?;
     if data.len_hint() == Some(0) {
         return Err(Error::new(
@@ -116,6 +110,50 @@ pub fn quantize(
             "no calibration data: the source holds no sample",
         ));
     }
+    let (mut prepared, mut extra_notes) = prepare_float(model, config, &mut hooks)?;
+    hooks.report(Stage::Calibrate, 0, data.len_hint())?;
+    // Every batch calibration reads is digested for the provenance record.
+    let mut digesting = Digesting::new(data);
+    let calib = calibrate_and_tap(
+        &mut prepared,
+        config,
+        &mut digesting,
+        &mut hooks,
+        &mut extra_notes,
+    )?;
+    prepared.notes.extend(extra_notes);
+    let (mut qproto, report) = emit_qdq(model, &prepared, &calib, config, &mut hooks)?;
+    hooks.report(Stage::Verify, 0, Some(1))?;
+    let runtime = crate::runtime::Runtime::get().map(|r| r.version().to_string());
+    record(
+        &mut qproto,
+        config,
+        &digesting.digest,
+        runtime.as_deref().unwrap_or("unknown"),
+    );
+    let quantized = Model::from_proto(qproto);
+    check_loads(&quantized)?;
+    hooks.report(Stage::Verify, 1, Some(1))?;
+    Ok((quantized, report))
+}
+
+/// `model` with the configuration's input shapes applied, or `None` when it sets none (the model is used as is).
+fn with_input_shapes(model: &Model, config: &QuantConfig) -> Result<Option<Model>> {
+    if config.input_shapes.is_empty() {
+        return Ok(None);
+    }
+    let mut m = model.proto().clone();
+    crate::onnx::apply_input_shapes(&mut m, &config.input_shapes)?;
+    Ok(Some(Model::from_proto(m)))
+}
+
+/// The Prepare stage: [`prepare`], the exclusions resolved, equalization; returns the prepared model and the
+/// equalization's notes.
+fn prepare_float(
+    model: &Model,
+    config: &QuantConfig,
+    hooks: &mut Hooks<'_>,
+) -> Result<(Prepared, Vec<String>)> {
     hooks.report(Stage::Prepare, 0, Some(1))?;
     let mut prepared = prepare(model)?;
     // Exclusion patterns and subgraphs that name nothing fail now, not after calibrating.
@@ -131,10 +169,18 @@ pub fn quantize(
         extra_notes.extend(equalize(&mut prepared.model, config.replace_clip6_relu)?);
     }
     hooks.report(Stage::Prepare, 1, Some(1))?;
-    hooks.report(Stage::Calibrate, 0, data.len_hint())?;
-    // Every batch calibration reads is digested for the provenance record.
-    let mut digesting = Digesting::new(data);
-    let data: &mut dyn CalibrationSource = &mut digesting;
+    Ok((prepared, extra_notes))
+}
+
+/// The Calibrate stage: activation ranges, and with bias correction or learned rounding the streamed means and
+/// moments of the same pass applied to the prepared model (their notes added to `notes`).
+fn calibrate_and_tap(
+    prepared: &mut Prepared,
+    config: &QuantConfig,
+    data: &mut dyn CalibrationSource,
+    hooks: &mut Hooks<'_>,
+    notes: &mut Vec<String>,
+) -> Result<Calibration> {
     let mut tap = if config.bias_correction || config.learned_rounding {
         MeanTap::new(&prepared.model, config)?
     } else {
@@ -144,22 +190,33 @@ pub fn quantize(
         let mut on_batch = |done, total| hooks.report(Stage::Calibrate, done, total);
         match tap.as_mut() {
             Some(tap) => calibrate(
-                &prepared,
+                prepared,
                 config,
                 &mut Tapped { inner: data, tap },
                 &mut on_batch,
             )?,
-            None => calibrate(&prepared, config, data, &mut on_batch)?,
+            None => calibrate(prepared, config, data, &mut on_batch)?,
         }
     };
     if let Some(tap) = tap {
-        extra_notes.extend(tap.apply(&mut prepared.model, config)?);
+        notes.extend(tap.apply(&mut prepared.model, config)?);
     }
-    prepared.notes.extend(extra_notes);
+    Ok(calib)
+}
+
+/// The Quantize stage: QDQ emission on the prepared graph, refused when nothing was quantized, with the
+/// preparation's notes ahead of the emitter's.
+fn emit_qdq(
+    model: &Model,
+    prepared: &Prepared,
+    calib: &Calibration,
+    config: &QuantConfig,
+    hooks: &mut Hooks<'_>,
+) -> Result<(ModelProto, QuantReport)> {
     hooks.report(Stage::Quantize, 0, Some(1))?;
     let mut graph = prepared.model.clone();
-    let ranks = observed_ranks(&mut graph, &calib);
-    let (qproto, mut report) = quantize_graph(&graph, &calib, config)?;
+    let ranks = observed_ranks(&mut graph, calib);
+    let (qproto, mut report) = quantize_graph(&graph, calib, config)?;
     drop(graph);
     refuse_nothing_quantized(&report)?;
     // The emitter saw the prepared graph, which preparation may have raised from an older opset.
@@ -175,16 +232,11 @@ pub fn quantize(
     notes.append(&mut report.notes);
     report.notes = notes;
     hooks.report(Stage::Quantize, 1, Some(1))?;
-    hooks.report(Stage::Verify, 0, Some(1))?;
-    let mut qproto = qproto;
-    let runtime = crate::runtime::Runtime::get().map(|r| r.version().to_string());
-    record(
-        &mut qproto,
-        config,
-        &digesting.digest,
-        runtime.as_deref().unwrap_or("unknown"),
-    );
-    let quantized = Model::from_proto(qproto);
+    Ok((qproto, report))
+}
+
+/// The Verify stage's check: ONNX Runtime loads the quantized model as written.
+fn check_loads(quantized: &Model) -> Result<()> {
     let options = SessionOptions {
         graph_optimization_level: GraphOptimizationLevel::Disable,
         intra_op_threads: Some(1),
@@ -192,7 +244,7 @@ pub fn quantize(
         fallback_execution: crate::runtime::FallbackExecution::AsWritten,
         ..Default::default()
     };
-    Session::from_model(&quantized, &options).map_err(|e| {
+    Session::from_model(quantized, &options).map_err(|e| {
         Error::new(
             ErrorKind::Internal,
             format!(
@@ -201,8 +253,7 @@ pub fn quantize(
             ),
         )
     })?;
-    hooks.report(Stage::Verify, 1, Some(1))?;
-    Ok((quantized, report))
+    Ok(())
 }
 
 /// A "quantized" model with no quantized node is a silent non-result (the user asked for INT8 and gets float):

@@ -471,42 +471,12 @@ fn accuracy_phase(
         .iter()
         .map(|(_, _, m)| Session::from_model(m, &opts))
         .collect::<ipuflow::Result<_>>()?;
-    let eval_dir_samples = {
-        // Only the evaluation photos, each turned 0, 90, 180 and 270 degrees (label = quarter turns).
-        let resolved = pre.preprocess().resolve(sessions[0].inputs())?;
-        let mut v: Vec<Sample> = Vec::new();
-        for f in eval {
-            let t = resolved.load(f)?;
-            for k in 0..4 {
-                v.push(Sample {
-                    origin: format!("{} (rotated {} degrees)", f.display(), k * 90),
-                    tensors: vec![(
-                        resolved.input.clone(),
-                        crate::data::rotate_quarter_turns(&t, resolved.layout, k)?,
-                    )],
-                    label: Some(k),
-                });
-            }
-        }
-        v
-    };
+    let eval_dir_samples = rotated_samples(pre, &sessions[0], eval)?;
     let mut collected = Vec::new();
     for ((label, _, _), s) in models.iter().zip(&sessions) {
         collected.push(collect(s, &eval_dir_samples, label)?);
     }
-    let mut latencies = Vec::new();
-    for ((label, _, _), s) in models.iter().zip(&sessions) {
-        let bar = util::progress_bar(Some(a.runs), &format!("timing {label}"));
-        let l = metrics::time_runs(s, &eval_dir_samples[0], 3, a.runs as usize, &mut || {
-            bar.inc(1);
-            !cancelled()
-        });
-        bar.finish_and_clear();
-        latencies.push(l?);
-        if cancelled() {
-            return Err(cancelled_failure("demo"));
-        }
-    }
+    let latencies = time_each(a, models, &sessions, &eval_dir_samples[0])?;
     let mut rows = Vec::new();
     for (i, (label, path, _)) in models.iter().enumerate() {
         let cmp = metrics::compare(&collected[0], &collected[i]);
@@ -547,6 +517,49 @@ fn accuracy_phase(
         })
         .collect();
     Ok((rows, per_photo, eval_dir_samples.len()))
+}
+
+/// Only the evaluation photos, each turned 0, 90, 180 and 270 degrees (label = quarter turns), photo-major.
+fn rotated_samples(pre: &ImageArgs, session: &Session, eval: &[PathBuf]) -> CliResult<Vec<Sample>> {
+    let resolved = pre.preprocess().resolve(session.inputs())?;
+    let mut v: Vec<Sample> = Vec::new();
+    for f in eval {
+        let t = resolved.load(f)?;
+        for k in 0..4 {
+            v.push(Sample {
+                origin: format!("{} (rotated {} degrees)", f.display(), k * 90),
+                tensors: vec![(
+                    resolved.input.clone(),
+                    crate::data::rotate_quarter_turns(&t, resolved.layout, k)?,
+                )],
+                label: Some(k),
+            });
+        }
+    }
+    Ok(v)
+}
+
+/// `--runs` timed runs of each model's session on one sample, after 3 warm-up runs; Ctrl-C stops with an error.
+fn time_each(
+    a: &Args,
+    models: &Models,
+    sessions: &[Session],
+    sample: &Sample,
+) -> CliResult<Vec<Latency>> {
+    let mut latencies = Vec::new();
+    for ((label, _, _), s) in models.iter().zip(sessions) {
+        let bar = util::progress_bar(Some(a.runs), &format!("timing {label}"));
+        let l = metrics::time_runs(s, sample, 3, a.runs as usize, &mut || {
+            bar.inc(1);
+            !cancelled()
+        });
+        bar.finish_and_clear();
+        latencies.push(l?);
+        if cancelled() {
+            return Err(cancelled_failure("demo"));
+        }
+    }
+    Ok(latencies)
 }
 
 /// The text summary table.

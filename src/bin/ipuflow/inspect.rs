@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use ipuflow::onnx::{Dim, Model};
+use ipuflow::ipu::preflight::NodeCount;
+use ipuflow::onnx::{Dim, Model, ModelSummary};
 
 use crate::util::{CliResult, Ctx};
 
@@ -52,25 +53,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     // The count check and run use too (file graph here); a model without a graph has none.
     let counted = ipuflow::ipu::preflight::count_nodes(model.proto()).ok();
     if ctx.json {
-        let mut v: serde_json::Value =
-            serde_json::from_str(&s.to_json()).unwrap_or_else(|_| serde_json::json!({}));
-        if let serde_json::Value::Object(m) = &mut v {
-            m.insert("path".into(), a.model.display().to_string().into());
-            m.insert("qdq_nodes".into(), qdq.into());
-            let prov: serde_json::Map<String, serde_json::Value> =
-                ipuflow::quant::provenance::read(model.proto())
-                    .into_iter()
-                    .map(|(k, v)| (k, v.into()))
-                    .collect();
-            m.insert("provenance".into(), prov.into());
-            if let Some(c) = &counted {
-                m.insert(
-                    "node_count".into(),
-                    serde_json::to_value(c).unwrap_or_default(),
-                );
-            }
-        }
-        crate::util::print_json(&v);
+        crate::util::print_json(&json_summary(a, &model, &s, qdq, counted.as_ref()));
         return Ok(());
     }
     outln!("model     {}", a.model.display());
@@ -119,30 +102,7 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             "no (float model)".into()
         }
     );
-    let prov = ipuflow::quant::provenance::read(model.proto());
-    if !prov.is_empty() {
-        let get = |k: &str| {
-            prov.iter()
-                .find(|(key, _)| key == k)
-                .map_or("?", |(_, v)| v.as_str())
-        };
-        outln!(
-            "made by   ipuflow {}, preset {}, ONNX Runtime {}",
-            get("version"),
-            get("preset"),
-            get("onnxruntime")
-        );
-        outln!("          calibration data {}", get("calibration"));
-        outln!("          settings {}", get("settings"));
-        for (k, v) in prov.iter().filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "version" | "preset" | "onnxruntime" | "calibration" | "settings"
-            )
-        }) {
-            outln!("          {k} {v}");
-        }
-    }
+    print_provenance(&model);
     let ops: Vec<String> = s
         .op_histogram
         .iter()
@@ -150,4 +110,62 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         .collect();
     outln!("ops       {}", ops.join(" "));
     Ok(())
+}
+
+/// The `--json` form: the summary plus the path, the QDQ node count, the provenance and the node count.
+fn json_summary(
+    a: &Args,
+    model: &Model,
+    s: &ModelSummary,
+    qdq: usize,
+    counted: Option<&NodeCount>,
+) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&s.to_json()).unwrap_or_else(|_| serde_json::json!({}));
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert("path".into(), a.model.display().to_string().into());
+        m.insert("qdq_nodes".into(), qdq.into());
+        let prov: serde_json::Map<String, serde_json::Value> =
+            ipuflow::quant::provenance::read(model.proto())
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect();
+        m.insert("provenance".into(), prov.into());
+        if let Some(c) = counted {
+            m.insert(
+                "node_count".into(),
+                serde_json::to_value(c).unwrap_or_default(),
+            );
+        }
+    }
+    v
+}
+
+/// The provenance lines of an ipuflow-made model (nothing for another producer's).
+fn print_provenance(model: &Model) {
+    let prov = ipuflow::quant::provenance::read(model.proto());
+    if prov.is_empty() {
+        return;
+    }
+    let get = |k: &str| {
+        prov.iter()
+            .find(|(key, _)| key == k)
+            .map_or("?", |(_, v)| v.as_str())
+    };
+    outln!(
+        "made by   ipuflow {}, preset {}, ONNX Runtime {}",
+        get("version"),
+        get("preset"),
+        get("onnxruntime")
+    );
+    outln!("          calibration data {}", get("calibration"));
+    outln!("          settings {}", get("settings"));
+    for (k, v) in prov.iter().filter(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "version" | "preset" | "onnxruntime" | "calibration" | "settings"
+        )
+    }) {
+        outln!("          {k} {v}");
+    }
 }

@@ -300,6 +300,40 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     // Checked here (clear messages), run from the path: ONNX Runtime reads external data itself, so a model over
     // protobuf's 2 GiB limit runs and its weights are not held twice.
     let file = Model::load_file_lazy(&a.model)?;
+    let opts = session_options(a)?;
+    let (session, summary) = create_session(a, &opts, &file)?;
+    let tensors = input_tensors(a, &session)?;
+    let inputs_used = inputs_used(a, &session, &tensors);
+    let sample = Sample {
+        origin: "the input".into(),
+        tensors,
+        label: None,
+    };
+    let outputs = metrics::run_sample(&session, &sample)?;
+    let latency = timed_runs(a, &session, &sample)?;
+    let outs: Vec<OutputSummary> = outputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| summarize(&session.outputs()[i].name, t))
+        .collect();
+    let out = Outcome {
+        model: a.model.display().to_string(),
+        runtime: format!("ONNX Runtime {} ({})", rt.version(), rt.path().display()),
+        inputs: inputs_used,
+        session: summary,
+        latency,
+        outputs: outs,
+    };
+    if ctx.json {
+        util::print_json(&out);
+        return Ok(());
+    }
+    print_outcome(&out, a.warmup);
+    Ok(())
+}
+
+/// The session options the flags ask for (device, threads, shapes, fallback policy, VitisAI options).
+fn session_options(a: &Args) -> CliResult<SessionOptions> {
     let mut opts = SessionOptions {
         device: match a.device {
             DeviceArg::Cpu => SessionDevice::Cpu,
@@ -330,6 +364,15 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         FallbackExecutionArg::Faithful => FallbackExecution::Faithful,
         FallbackExecutionArg::AsWritten => FallbackExecution::AsWritten,
     };
+    Ok(opts)
+}
+
+/// Creates the session behind a spinner and summarizes where it runs.
+fn create_session(
+    a: &Args,
+    opts: &SessionOptions,
+    file: &Model,
+) -> CliResult<(Session, SessionSummary)> {
     let spinner = util::progress_bar(None, "creating the session");
     let dev = match a.device {
         DeviceArg::Cpu => "CPU",
@@ -338,21 +381,29 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     };
     util::stage_line(&format!("creating the session (device {dev})"));
     let t0 = Instant::now();
-    let session = Session::from_file(&a.model, &opts);
+    let session = Session::from_file(&a.model, opts);
     spinner.finish_and_clear();
     let session = session?;
     let summary = session_summary(&session, Some(file.proto()), t0.elapsed().as_secs_f64());
+    Ok((session, summary))
+}
 
-    let tensors: Vec<(String, OwnedTensor)> = if a.input.is_empty() {
+/// The `--input` files, or one generated tensor per model input when none is given.
+fn input_tensors(a: &Args, session: &Session) -> CliResult<Vec<(String, OwnedTensor)>> {
+    if a.input.is_empty() {
         session
             .inputs()
             .iter()
             .map(|i| generated_input(i).map(|t| (i.name.clone(), t)))
-            .collect::<CliResult<_>>()?
+            .collect::<CliResult<_>>()
     } else {
-        read_inputs(&a.input, session.inputs())?
-    };
-    let inputs_used: Vec<InputUsed> = tensors
+        read_inputs(&a.input, session.inputs())
+    }
+}
+
+/// What each input tensor was, what the model declares and where it came from.
+fn inputs_used(a: &Args, session: &Session, tensors: &[(String, OwnedTensor)]) -> Vec<InputUsed> {
+    tensors
         .iter()
         .map(|(name, t)| {
             let info = session.inputs().iter().find(|i| &i.name == name);
@@ -369,18 +420,16 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
                 source,
             }
         })
-        .collect();
-    let sample = Sample {
-        origin: "the input".into(),
-        tensors,
-        label: None,
-    };
-    let outputs = metrics::run_sample(&session, &sample)?;
+        .collect()
+}
+
+/// `--warmup` then `--repeat` timed runs behind a progress bar; Ctrl-C stops them with an error.
+fn timed_runs(a: &Args, session: &Session, sample: &Sample) -> CliResult<Latency> {
     let bar = util::progress_bar(Some(a.repeat), "running");
     util::stage_line(&format!("timing {} runs", a.repeat));
     let latency = metrics::time_runs(
-        &session,
-        &sample,
+        session,
+        sample,
         a.warmup as usize,
         a.repeat as usize,
         &mut || {
@@ -393,24 +442,11 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     if cancelled() {
         return Err(cancelled_failure("run"));
     }
-    let outs: Vec<OutputSummary> = outputs
-        .iter()
-        .enumerate()
-        .map(|(i, t)| summarize(&session.outputs()[i].name, t))
-        .collect();
-    let out = Outcome {
-        model: a.model.display().to_string(),
-        runtime: format!("ONNX Runtime {} ({})", rt.version(), rt.path().display()),
-        inputs: inputs_used,
-        session: summary,
-        latency,
-        outputs: outs,
-    };
-    if ctx.json {
-        util::print_json(&out);
-        return Ok(());
-    }
-    let s = &out.session;
+    Ok(latency)
+}
+
+/// The text report: model, inputs, session placement, latency, outputs.
+fn print_outcome(out: &Outcome, warmup: u64) {
     outln!("model       {}", out.model);
     outln!("runtime     {}", out.runtime);
     for i in &out.inputs {
@@ -423,6 +459,37 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
             i.declared
         );
     }
+    print_session(&out.session);
+    let l = &out.latency;
+    outln!(
+        "latency     p50 {}  p90 {}  p99 {}  (mean {}, {} runs after {} warm-up)",
+        util::ms(l.p50_ms),
+        util::ms(l.p90_ms),
+        util::ms(l.p99_ms),
+        util::ms(l.mean_ms),
+        l.runs,
+        warmup
+    );
+    for o in &out.outputs {
+        out!(
+            "output      {} {} {}",
+            o.name,
+            o.element_type,
+            util::shape_str(&o.shape)
+        );
+        if let (Some(mn), Some(mx), Some(me)) = (o.min, o.max, o.mean) {
+            out!("  min {mn:.4} max {mx:.4} mean {me:.4}");
+        }
+        outln!();
+        if !o.top5.is_empty() {
+            let t: Vec<String> = o.top5.iter().map(|(i, v)| format!("{i}: {v:.4}")).collect();
+            outln!("            top-5 {}", t.join(", "));
+        }
+    }
+}
+
+/// The session lines of the text report: device, fallback, placement, cache key, CPU plan, warnings.
+fn print_session(s: &SessionSummary) {
     outln!(
         "session     requested {}, runs on {} (created in {:.2} s)",
         s.requested,
@@ -449,31 +516,4 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     {
         outln!("warning     {w}");
     }
-    let l = &out.latency;
-    outln!(
-        "latency     p50 {}  p90 {}  p99 {}  (mean {}, {} runs after {} warm-up)",
-        util::ms(l.p50_ms),
-        util::ms(l.p90_ms),
-        util::ms(l.p99_ms),
-        util::ms(l.mean_ms),
-        l.runs,
-        a.warmup
-    );
-    for o in &out.outputs {
-        out!(
-            "output      {} {} {}",
-            o.name,
-            o.element_type,
-            util::shape_str(&o.shape)
-        );
-        if let (Some(mn), Some(mx), Some(me)) = (o.min, o.max, o.mean) {
-            out!("  min {mn:.4} max {mx:.4} mean {me:.4}");
-        }
-        outln!();
-        if !o.top5.is_empty() {
-            let t: Vec<String> = o.top5.iter().map(|(i, v)| format!("{i}: {v:.4}")).collect();
-            outln!("            top-5 {}", t.join(", "));
-        }
-    }
-    Ok(())
 }

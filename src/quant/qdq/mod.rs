@@ -587,105 +587,105 @@ impl<'a> Quantizer<'a> {
     /// Relu/Clip fusion (module docs, step 3): removes or marks the activations folded into their producers.
     fn fuse_activations(&mut self, ix: &mut Index, report: &mut QuantReport) -> Fusion {
         let nn = self.g.node.len();
-        let Index {
-            labels,
-            decisions,
-            producer,
-            consumers,
-            ..
-        } = ix;
-        let mut removed = vec![false; nn];
-        let mut fused_in = vec![false; nn]; // the node's input 0 comes from a producer without Q/DQ (kept Relu)
-        let mut fused_out = vec![false; nn]; // the producer's output 0 has no Q/DQ
-        let mut fuse_reason: HashMap<usize, String> = HashMap::new();
+        let mut f = Fusion {
+            removed: vec![false; nn],
+            fused_in: vec![false; nn],
+            fused_out: vec![false; nn],
+            reason: HashMap::new(),
+        };
         for i in 0..nn {
             let n = &self.g.node[i].clone();
+            let Some(c) = self.fusion_candidate(i, n, ix) else {
+                continue;
+            };
             let o = op(n);
-            if !(o == "Relu" || o == "Clip") || !matches!(decisions[i], Decision::Quantize(_)) {
-                continue;
-            }
-            let (Some(x), Some(y)) = (n.input.first().cloned(), n.output.first().cloned()) else {
-                continue;
-            };
-            let Some(&p) = producer.get(&x) else { continue };
-            let pd = match &decisions[p] {
-                Decision::Quantize(r)
-                    if r.outputs == OutRule::Own && r.quantized_outputs == [0] =>
-                {
-                    r
-                }
-                _ => continue,
-            };
-            if self.g.node[p].output.first() != Some(&x) || self.graph_outputs.contains(&x) {
-                continue;
-            }
-            if consumers.get(&x).map(|c| c.as_slice()) != Some(&[i]) {
-                continue;
-            }
-            let Some(hi) = self.zero_clip_bound(n) else {
-                continue;
-            };
-            let Some((_, cmax)) = self.calib_range(&y) else {
-                continue;
-            };
             if !self.cfg.activation_symmetric {
-                // Remove: the producer writes y; y is quantized with [0, min(max, hi)] so zp = qmin. The producer
-                // must then be quantized for sure (else the clipping would be lost).
-                self.fused_range
-                    .insert(y.clone(), (0.0, cmax.min(hi).max(0.0)));
-                let mut pn = self.g.node[p].clone();
-                pn.output[0] = y.clone();
-                if self.resolve(&pn, pd, false, false).is_err() {
-                    self.fused_range.remove(&y);
-                    continue;
-                }
-                self.g.node[p].output[0] = y.clone();
-                removed[i] = true;
-                producer.insert(y.clone(), p);
-                if let Some(c) = consumers.get(&y).cloned() {
-                    consumers.insert(y.clone(), c);
-                }
-                fuse_reason.insert(
-                    i,
-                    format!(
-                        "fused into '{}': removed; the producer's output is quantized with this node's range \
-                         [0, {}] (zero point = qmin, so saturation is exactly the {o})",
-                        labels[p],
-                        cmax.min(hi).max(0.0)
-                    ),
-                );
+                self.fold_into_producer(&c, o, ix, &mut f);
             } else {
-                fused_in[i] = true;
-                fused_out[p] = true;
-                fuse_reason.insert(
+                f.fused_in[i] = true;
+                f.fused_out[c.p] = true;
+                f.reason.insert(
                     i,
                     format!(
                         "fused with '{}': kept (symmetric activations cannot clip at 0), no Q/DQ between them; \
                          the output is quantized with this node's range",
-                        labels[p]
+                        ix.labels[c.p]
                     ),
                 );
             }
         }
-
-        let folded = removed.iter().filter(|&&r| r).count();
+        let folded = f.removed.iter().filter(|&&r| r).count();
         if folded > 0 {
             report.notes.push(format!(
                 "{folded} Relu/Clip nodes folded into their producers' quantized range (removed)"
             ));
         }
-        let kept = fused_in.iter().filter(|&&r| r).count();
+        let kept = f.fused_in.iter().filter(|&&r| r).count();
         if kept > 0 {
             report.notes.push(format!(
                 "{kept} Relu/Clip nodes fused with their producers (kept, no Q/DQ between)"
             ));
         }
-        Fusion {
-            removed,
-            fused_in,
-            fused_out,
-            reason: fuse_reason,
+        f
+    }
+
+    /// Node `i` (`n`) when it is a quantized Relu/Clip clipping at 0 whose input 0 is the only consumer of the
+    /// single quantized output of a quantized producer (not a graph output), and its output has a calibrated range.
+    fn fusion_candidate(&self, i: usize, n: &NodeProto, ix: &Index) -> Option<FusionCandidate> {
+        let o = op(n);
+        if !(o == "Relu" || o == "Clip") || !matches!(ix.decisions[i], Decision::Quantize(_)) {
+            return None;
         }
+        let (Some(x), Some(y)) = (n.input.first().cloned(), n.output.first().cloned()) else {
+            return None;
+        };
+        let &p = ix.producer.get(&x)?;
+        match &ix.decisions[p] {
+            Decision::Quantize(r) if r.outputs == OutRule::Own && r.quantized_outputs == [0] => {}
+            _ => return None,
+        }
+        if self.g.node[p].output.first() != Some(&x) || self.graph_outputs.contains(&x) {
+            return None;
+        }
+        if ix.consumers.get(&x).map(|c| c.as_slice()) != Some(&[i]) {
+            return None;
+        }
+        let hi = self.zero_clip_bound(n)?;
+        let (_, cmax) = self.calib_range(&y)?;
+        Some(FusionCandidate { i, p, y, hi, cmax })
+    }
+
+    /// Removes the activation `c.i` (op `o`): the producer writes y; y is quantized with [0, min(max, hi)] so
+    /// zp = qmin. The producer must then be quantized for sure (else the clipping would be lost): when it cannot
+    /// be, nothing changes.
+    fn fold_into_producer(&mut self, c: &FusionCandidate, o: &str, ix: &mut Index, f: &mut Fusion) {
+        let (i, p, y) = (c.i, c.p, &c.y);
+        let Decision::Quantize(pd) = &ix.decisions[p] else {
+            return;
+        };
+        self.fused_range
+            .insert(y.clone(), (0.0, c.cmax.min(c.hi).max(0.0)));
+        let mut pn = self.g.node[p].clone();
+        pn.output[0] = y.clone();
+        if self.resolve(&pn, pd, false, false).is_err() {
+            self.fused_range.remove(y);
+            return;
+        }
+        self.g.node[p].output[0] = y.clone();
+        f.removed[i] = true;
+        ix.producer.insert(y.clone(), p);
+        if let Some(cs) = ix.consumers.get(y).cloned() {
+            ix.consumers.insert(y.clone(), cs);
+        }
+        f.reason.insert(
+            i,
+            format!(
+                "fused into '{}': removed; the producer's output is quantized with this node's range \
+                 [0, {}] (zero point = qmin, so saturation is exactly the {o})",
+                ix.labels[p],
+                c.cmax.min(c.hi).max(0.0)
+            ),
+        );
     }
 
     /// The upper bound of a Relu (infinity) or of a Clip with constant bounds whose lower bound is exactly 0;
@@ -958,6 +958,16 @@ struct Index {
     ops: Vec<String>,
     producer: HashMap<String, usize>,
     consumers: HashMap<String, Vec<usize>>,
+}
+
+/// A Relu/Clip node that can fuse with its producer: the node, the producer, the node's output, the clip's upper
+/// bound and the output's calibrated max.
+struct FusionCandidate {
+    i: usize,
+    p: usize,
+    y: String,
+    hi: f32,
+    cmax: f32,
 }
 
 /// Relu/Clip fusion, per original node.

@@ -242,47 +242,7 @@ fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>
             "16-bit activations, which ONNX Runtime's CPU provider cannot run as integers, run as float".to_string(),
         )
     } else {
-        let mut names = rewrite::Names::new(g);
-        let shifted = rewrite::int8_to_uint8(g, &mut names);
-        let (exact, rounded) = rewrite::bias_to_int32(g, &mut names);
-        let clamps = rewrite::clamp_after_q(g, &mut names, opset);
-        let split = rewrite::split_shared_dq(g, &mut names);
-        push(
-            &mut changes,
-            "int8 activations -> uint8 (zero point + 128)",
-            shifted,
-            true,
-        );
-        push(
-            &mut changes,
-            "biases requantized to int32 at scale_x*scale_w",
-            exact,
-            true,
-        );
-        push(
-            &mut changes,
-            "biases requantized to int32 at scale_x*scale_w (rounded, < 0.5 accumulator unit)",
-            rounded,
-            false,
-        );
-        push(
-            &mut changes,
-            "Relu/Clip before a Q -> Q then integer Clip",
-            clamps,
-            true,
-        );
-        push(
-            &mut changes,
-            "shared DequantizeLinear split per reader",
-            split,
-            true,
-        );
-        let why = if wide {
-            "8-bit QDQ rewritten for ONNX Runtime's integer kernels; 16-bit QDQ kept as written (faithful)"
-        } else {
-            "8-bit QDQ rewritten for ONNX Runtime's integer kernels"
-        };
-        (PlanKind::Integer, why.to_string())
+        integer_plan(g, opset, wide, &mut changes)
     };
     rewrite::drop_unused_initializers(g);
     let after = g.node.len();
@@ -308,6 +268,57 @@ fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>
         prepare_us: 0,
     };
     (Some(out), report)
+}
+
+/// The integer plan: 8-bit QDQ rewritten for ONNX Runtime's integer kernels (uint8 activations, int32 biases,
+/// integer Clips, one DequantizeLinear per reader); 16-bit QDQ kept as written. Its changes go to `changes`.
+fn integer_plan(
+    g: &mut crate::onnx::proto::GraphProto,
+    opset: i64,
+    wide: bool,
+    changes: &mut Vec<Change>,
+) -> (PlanKind, String) {
+    let mut names = rewrite::Names::new(g);
+    let shifted = rewrite::int8_to_uint8(g, &mut names);
+    let (exact, rounded) = rewrite::bias_to_int32(g, &mut names);
+    let clamps = rewrite::clamp_after_q(g, &mut names, opset);
+    let split = rewrite::split_shared_dq(g, &mut names);
+    push(
+        changes,
+        "int8 activations -> uint8 (zero point + 128)",
+        shifted,
+        true,
+    );
+    push(
+        changes,
+        "biases requantized to int32 at scale_x*scale_w",
+        exact,
+        true,
+    );
+    push(
+        changes,
+        "biases requantized to int32 at scale_x*scale_w (rounded, < 0.5 accumulator unit)",
+        rounded,
+        false,
+    );
+    push(
+        changes,
+        "Relu/Clip before a Q -> Q then integer Clip",
+        clamps,
+        true,
+    );
+    push(
+        changes,
+        "shared DequantizeLinear split per reader",
+        split,
+        true,
+    );
+    let why = if wide {
+        "8-bit QDQ rewritten for ONNX Runtime's integer kernels; 16-bit QDQ kept as written (faithful)"
+    } else {
+        "8-bit QDQ rewritten for ONNX Runtime's integer kernels"
+    };
+    (PlanKind::Integer, why.to_string())
 }
 
 /// A prepared plan: the bytes to hand ONNX Runtime (`None`: use the model as the host gave it) and the report.

@@ -296,62 +296,9 @@ pub(super) fn bias_to_int32(g: &mut GraphProto, names: &mut Names) -> (usize, us
     let mut set_bias: Vec<(usize, String)> = Vec::new();
     let (mut exact, mut rounded) = (0, 0);
     for (i, n) in g.node.iter().enumerate() {
-        if !matches!(op(n), "Conv" | "Gemm") || n.input.len() < 3 || n.input[2].is_empty() {
-            continue;
-        }
-        if op(n) == "Gemm" && attr_f(n, "beta").unwrap_or(1.0) != 1.0 {
-            continue;
-        }
-        let dq_of = |x: &str| ix.producer.get(x).map(|&p| &g.node[p]).filter(|d| is_dq(d));
-        let (Some(xdq), Some(wdq)) = (dq_of(&n.input[0]), dq_of(&n.input[1])) else {
+        let Some((xp, wp, bias)) = bias_operands(g, &ix, n) else {
             continue;
         };
-        let (Some(xp), Some(wp)) = (qparams(g, &ix, xdq), qparams(g, &ix, wdq)) else {
-            continue;
-        };
-        // Only 8-bit activations fuse on the CPU; 16-bit ones stay as written.
-        if !matches!(xp.dt, UINT8 | INT8) || xp.scale.len() != 1 || !ix.is_init(&wdq.input[0]) {
-            continue;
-        }
-        let b = &n.input[2];
-        let bias: Vec<f32> = if let Some(bdq) = dq_of(b) {
-            let Some(bp) = ix
-                .init
-                .get(&bdq.input[0])
-                .and_then(|&t| tensor::ints(&g.initializer[t]))
-                .zip(qparams(g, &ix, bdq))
-            else {
-                continue;
-            };
-            let (q, p) = bp;
-            let per = |v: &[f32], k: usize| if v.len() == 1 { v[0] } else { v[k % v.len()] };
-            let perz = |v: &[i64], k: usize| if v.len() == 1 { v[0] } else { v[k % v.len()] };
-            if p.scale.len() != 1 && p.scale.len() != q.len() {
-                continue;
-            }
-            let target: Vec<f32> = (0..q.len())
-                .map(|k| xp.scale[0] * per(&wp.scale, k))
-                .collect();
-            let already = p.dt == INT32
-                && p.zp.iter().all(|&z| z == 0)
-                && (0..q.len()).all(|k| per(&p.scale, k) == target[k]);
-            if already {
-                continue;
-            }
-            (0..q.len())
-                .map(|k| (q[k] - perz(&p.zp, k)) as f32 * per(&p.scale, k))
-                .collect()
-        } else if let Some(&t) = ix.init.get(b) {
-            match tensor::floats(&g.initializer[t]) {
-                Some(v) => v,
-                None => continue,
-            }
-        } else {
-            continue;
-        };
-        if wp.scale.len() != 1 && wp.scale.len() != bias.len() {
-            continue;
-        }
         let scale: Vec<f32> = (0..bias.len())
             .map(|k| xp.scale[0] * wp.scale[if wp.scale.len() == 1 { 0 } else { k }])
             .collect();
@@ -369,27 +316,8 @@ pub(super) fn bias_to_int32(g: &mut GraphProto, names: &mut Names) -> (usize, us
         } else {
             rounded += 1;
         }
-        let base = names.fresh(&format!("{b}_i32"));
-        let sname = names.fresh(&format!("{b}_i32_scale"));
-        let out = names.fresh(&format!("{b}_i32_dq"));
-        let dims = [bias.len() as i64];
-        new_inits.push(tensor::int_tensor(&base, INT32, &dims, &q));
         let per_channel = wp.scale.len() != 1;
-        if per_channel {
-            new_inits.push(tensor::float_tensor(&sname, &dims, &scale));
-        } else {
-            new_inits.push(tensor::float_tensor(&sname, &[], &scale[..1]));
-        }
-        let mut dq = node(
-            "DequantizeLinear",
-            "",
-            names.fresh(&format!("{out}_node")),
-            vec![base, sname],
-            vec![out.clone()],
-        );
-        if per_channel {
-            dq.attribute.push(int_attr("axis", 0));
-        }
+        let (dq, out) = int32_bias(names, &n.input[2], &q, &scale, per_channel, &mut new_inits);
         edits.before.entry(i).or_default().push(dq);
         set_bias.push((i, out));
     }
@@ -399,6 +327,107 @@ pub(super) fn bias_to_int32(g: &mut GraphProto, names: &mut Names) -> (usize, us
     g.initializer.extend(new_inits);
     edits.apply(g);
     (exact, rounded)
+}
+
+/// For a Conv or Gemm (beta 1) with a bias whose input and weight come through DequantizeLinear (8-bit per-tensor
+/// activations, constant weights): the activation's and weight's parameters and the float bias (a float
+/// initializer, or a dequantized one not already int32 at scale_x*scale_w). `None` for any other node.
+fn bias_operands(
+    g: &GraphProto,
+    ix: &Index,
+    n: &NodeProto,
+) -> Option<(QParams, QParams, Vec<f32>)> {
+    if !matches!(op(n), "Conv" | "Gemm") || n.input.len() < 3 || n.input[2].is_empty() {
+        return None;
+    }
+    if op(n) == "Gemm" && attr_f(n, "beta").unwrap_or(1.0) != 1.0 {
+        return None;
+    }
+    let dq_of = |x: &str| ix.producer.get(x).map(|&p| &g.node[p]).filter(|d| is_dq(d));
+    let (xdq, wdq) = (dq_of(&n.input[0])?, dq_of(&n.input[1])?);
+    let (xp, wp) = (qparams(g, ix, xdq)?, qparams(g, ix, wdq)?);
+    // Only 8-bit activations fuse on the CPU; 16-bit ones stay as written.
+    if !matches!(xp.dt, UINT8 | INT8) || xp.scale.len() != 1 || !ix.is_init(&wdq.input[0]) {
+        return None;
+    }
+    let b = &n.input[2];
+    let bias: Vec<f32> = if let Some(bdq) = dq_of(b) {
+        dequantized_bias(g, ix, bdq, &xp, &wp)?
+    } else {
+        tensor::floats(&g.initializer[*ix.init.get(b)?])?
+    };
+    if wp.scale.len() != 1 && wp.scale.len() != bias.len() {
+        return None;
+    }
+    Some((xp, wp, bias))
+}
+
+/// The float values of a bias dequantized by `bdq` from an integer initializer; `None` when it cannot be read or
+/// is already int32 with zero point 0 at scale_x*scale_w (nothing to do).
+fn dequantized_bias(
+    g: &GraphProto,
+    ix: &Index,
+    bdq: &NodeProto,
+    xp: &QParams,
+    wp: &QParams,
+) -> Option<Vec<f32>> {
+    let (q, p) = ix
+        .init
+        .get(&bdq.input[0])
+        .and_then(|&t| tensor::ints(&g.initializer[t]))
+        .zip(qparams(g, ix, bdq))?;
+    let per = |v: &[f32], k: usize| if v.len() == 1 { v[0] } else { v[k % v.len()] };
+    let perz = |v: &[i64], k: usize| if v.len() == 1 { v[0] } else { v[k % v.len()] };
+    if p.scale.len() != 1 && p.scale.len() != q.len() {
+        return None;
+    }
+    let target: Vec<f32> = (0..q.len())
+        .map(|k| xp.scale[0] * per(&wp.scale, k))
+        .collect();
+    let already = p.dt == INT32
+        && p.zp.iter().all(|&z| z == 0)
+        && (0..q.len()).all(|k| per(&p.scale, k) == target[k]);
+    if already {
+        return None;
+    }
+    Some(
+        (0..q.len())
+            .map(|k| (q[k] - perz(&p.zp, k)) as f32 * per(&p.scale, k))
+            .collect(),
+    )
+}
+
+/// The int32 bias `q` at `scale` for bias `b`: its initializers go to `new_inits`; returns the DequantizeLinear
+/// node that reads them and the name of its output (the new bias).
+fn int32_bias(
+    names: &mut Names,
+    b: &str,
+    q: &[i64],
+    scale: &[f32],
+    per_channel: bool,
+    new_inits: &mut Vec<crate::onnx::proto::TensorProto>,
+) -> (NodeProto, String) {
+    let base = names.fresh(&format!("{b}_i32"));
+    let sname = names.fresh(&format!("{b}_i32_scale"));
+    let out = names.fresh(&format!("{b}_i32_dq"));
+    let dims = [q.len() as i64];
+    new_inits.push(tensor::int_tensor(&base, INT32, &dims, q));
+    if per_channel {
+        new_inits.push(tensor::float_tensor(&sname, &dims, scale));
+    } else {
+        new_inits.push(tensor::float_tensor(&sname, &[], &scale[..1]));
+    }
+    let mut dq = node(
+        "DequantizeLinear",
+        "",
+        names.fresh(&format!("{out}_node")),
+        vec![base, sname],
+        vec![out.clone()],
+    );
+    if per_channel {
+        dq.attribute.push(int_attr("axis", 0));
+    }
+    (dq, out)
 }
 
 /// The producers whose QDQ groups ONNX Runtime's CPU provider fuses into one integer kernel.
@@ -552,35 +581,9 @@ pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
     let mut new_inits = Vec::new();
     let mut folded = 0;
     for (i, d) in g.node.iter().enumerate() {
-        if !is_dq(d)
-            || !d.input.first().is_some_and(|x| ix.is_init(x))
-            || ix.outputs.contains(&d.output[0])
-        {
-            continue;
-        }
-        let t = &g.initializer[ix.init[&d.input[0]]];
-        let (Some(q), Some(p)) = (tensor::ints(t), qparams(g, &ix, d)) else {
+        let Some((t, vals)) = dequantized_weight(g, &ix, d) else {
             continue;
         };
-        let rank = t.dims.len() as i64;
-        let axis = attr_i(d, "axis").unwrap_or(1);
-        let axis = if axis < 0 { axis + rank } else { axis };
-        let c = p.scale.len();
-        let inner: usize = if c == 1 {
-            1
-        } else if (0..rank).contains(&axis) && t.dims[axis as usize] as usize == c {
-            t.dims[axis as usize + 1..].iter().product::<i64>() as usize
-        } else {
-            continue;
-        };
-        let vals: Vec<f32> = q
-            .iter()
-            .enumerate()
-            .map(|(k, &v)| {
-                let ch = (k / inner) % c;
-                finite((v - p.zp[ch]) as f64 * p.scale[ch] as f64)
-            })
-            .collect();
         new_inits.push(tensor::float_tensor(&d.output[0], &t.dims, &vals));
         edits.remove.insert(i);
         folded += 1;
@@ -592,28 +595,9 @@ pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
     let mut pairs = 0;
     let mut names = Names::new(g);
     for (i, q) in g.node.iter().enumerate() {
-        if !is_q(q) || q.input.first().is_none_or(|x| ix.is_init(x)) {
-            continue;
-        }
-        let t = &q.output[0];
-        let cons = ix.consumers(t);
-        if ix.outputs.contains(t) || cons.is_empty() || !cons.iter().all(|&c| is_dq(&g.node[c])) {
-            continue;
-        }
-        if cons
-            .iter()
-            .any(|&c| ix.outputs.contains(&g.node[c].output[0]))
-        {
-            continue;
-        }
-        let Some(p) = qparams(g, &ix, q).filter(|p| p.scale.len() == 1) else {
+        let Some((lo, hi, cons)) = activation_pair(g, &ix, q) else {
             continue;
         };
-        let Some((qmin, qmax)) = tensor::range(p.dt) else {
-            continue;
-        };
-        let lo = finite((qmin - p.zp[0]) as f64 * p.scale[0] as f64);
-        let hi = finite((qmax - p.zp[0]) as f64 * p.scale[0] as f64);
         let out = names.fresh(&format!("{}_float", q.input[0]));
         let (lo_name, hi_name) = (
             names.fresh(&format!("{out}_min")),
@@ -638,7 +622,78 @@ pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
     }
     g.initializer.extend(new_inits);
     edits.apply(g);
-    // Chains (x → Q → DQ → Q → DQ) resolve to the first float input.
+    rename_inputs(g, &rename);
+    (folded, pairs)
+}
+
+/// For a DequantizeLinear of an integer initializer (not a graph output, per-tensor or per-axis parameters that
+/// fit its shape): the initializer and its dequantized values. `None` for any other node.
+fn dequantized_weight<'g>(
+    g: &'g GraphProto,
+    ix: &Index,
+    d: &NodeProto,
+) -> Option<(&'g crate::onnx::proto::TensorProto, Vec<f32>)> {
+    if !is_dq(d)
+        || !d.input.first().is_some_and(|x| ix.is_init(x))
+        || ix.outputs.contains(&d.output[0])
+    {
+        return None;
+    }
+    let t = &g.initializer[ix.init[&d.input[0]]];
+    let (q, p) = (tensor::ints(t)?, qparams(g, ix, d)?);
+    let rank = t.dims.len() as i64;
+    let axis = attr_i(d, "axis").unwrap_or(1);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    let c = p.scale.len();
+    let inner: usize = if c == 1 {
+        1
+    } else if (0..rank).contains(&axis) && t.dims[axis as usize] as usize == c {
+        t.dims[axis as usize + 1..].iter().product::<i64>() as usize
+    } else {
+        return None;
+    };
+    let vals: Vec<f32> = q
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| {
+            let ch = (k / inner) % c;
+            finite((v - p.zp[ch]) as f64 * p.scale[ch] as f64)
+        })
+        .collect();
+    Some((t, vals))
+}
+
+/// For an activation QuantizeLinear (per-tensor) whose every reader is a DequantizeLinear, none of them or it a
+/// graph output: the float range it represents (lo, hi) and its readers. `None` for any other node.
+fn activation_pair<'i>(
+    g: &GraphProto,
+    ix: &'i Index,
+    q: &NodeProto,
+) -> Option<(f32, f32, &'i [usize])> {
+    if !is_q(q) || q.input.first().is_none_or(|x| ix.is_init(x)) {
+        return None;
+    }
+    let t = &q.output[0];
+    let cons = ix.consumers(t);
+    if ix.outputs.contains(t) || cons.is_empty() || !cons.iter().all(|&c| is_dq(&g.node[c])) {
+        return None;
+    }
+    if cons
+        .iter()
+        .any(|&c| ix.outputs.contains(&g.node[c].output[0]))
+    {
+        return None;
+    }
+    let p = qparams(g, ix, q).filter(|p| p.scale.len() == 1)?;
+    let (qmin, qmax) = tensor::range(p.dt)?;
+    let lo = finite((qmin - p.zp[0]) as f64 * p.scale[0] as f64);
+    let hi = finite((qmax - p.zp[0]) as f64 * p.scale[0] as f64);
+    Some((lo, hi, cons))
+}
+
+/// Points every input renamed by the pair removal at its float source; chains (x → Q → DQ → Q → DQ) resolve to
+/// the first float input.
+fn rename_inputs(g: &mut GraphProto, rename: &HashMap<String, String>) {
     let resolve = |mut s: String| {
         let mut hops = 0;
         while let Some(n) = rename.get(&s) {
@@ -657,7 +712,6 @@ pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
             }
         }
     }
-    (folded, pairs)
 }
 
 /// A dequantized value as a finite f32. Quantized "minus infinity" constants (attention masks use the float minimum)
