@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_void};
 // the split into one file per handle type.
 use super::model::{ipuflow_model, ModelHandle};
 pub use super::{calib_data::*, image::*, quant_config::*};
-use super::{guard, ipuflow_status, out_ptr, string_to_c, write_opt, write_out, BoxHandle};
+use super::{guard, ipuflow_status, out_ptr, string_to_c, write_out, BoxHandle};
 use crate::quant::{quantize, Hooks, Progress, Stage};
 
 /// Quantization stage: ONNX Runtime BASIC optimization, Constant/BatchNorm folding, type inference.
@@ -80,7 +80,10 @@ pub unsafe extern "C" fn ipuflow_quantize(
         };
         let (q, report) = quantize(&m.model, cfg, &mut *source, hooks)?;
         drop(source);
-        write_opt(out_report_json, string_to_c(report.to_json()));
+        // Allocated only when wanted: a C string made for a NULL `out_report_json` would be leaked.
+        if !out_report_json.is_null() {
+            write_out(out_report_json, string_to_c(report.to_json()));
+        }
         write_out(out_model, ipuflow_model::into_raw(ModelHandle::new(q)));
         Ok(())
     })

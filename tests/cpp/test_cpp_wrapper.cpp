@@ -372,6 +372,10 @@ static void wide_paths_and_input_shapes() {
     const std::string missing = ipf_path(tmp, "missing-w.onnx");
     CHECK_ERROR(ipuflow::Model::Load(wide(missing)), IPUFLOW_STATUS_FILE_NOT_FOUND, "missing-w.onnx");
     CHECK_ERROR(ipuflow::Model::Load(u""), IPUFLOW_STATUS_INVALID_ARGUMENT, "empty");
+#ifdef _WIN32  // wchar_t strings as Windows hosts hold paths
+    CHECK_ERROR(ipuflow::Model::Load(L"missing-\u00e9.onnx"), IPUFLOW_STATUS_FILE_NOT_FOUND, "missing-");
+    CHECK_ERROR(ipuflow::Model::Load(std::wstring(L"missing-L.onnx")), IPUFLOW_STATUS_FILE_NOT_FOUND, "missing-L");
+#endif
     ipuflow::Model m = VALUE(ipuflow::Model::FromBytes(ipf_model_identity, sizeof ipf_model_identity, u""));
     MUST(m.Save(wide(ipf_path(tmp, "saved-w.onnx"))));
     ipuflow::Model back = VALUE(ipuflow::Model::Load(wide(ipf_path(tmp, "saved-w.onnx"))));
