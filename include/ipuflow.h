@@ -266,6 +266,29 @@
 #define IPUFLOW_QUANT_TYPE_INT16 5
 
 /**
+ * Bias type: INT32 at the accumulator's scale (input scale × weight scale), exact; what ONNX Runtime's CPU kernels
+ * fuse. The number is the ONNX element type (IPUFLOW_ELEMENT_TYPE_INT32).
+ */
+#define IPUFLOW_BIAS_TYPE_INT32 6
+
+/**
+ * Bias type: INT8 with a power-of-two scale of its own, the smallest keeping every value within ±127 (AMD's XINT8
+ * format). The number is the ONNX element type (IPUFLOW_ELEMENT_TYPE_INT8).
+ */
+#define IPUFLOW_BIAS_TYPE_INT8 3
+
+/**
+ * Weight range: each weight's (per-channel) minimum and maximum; nothing is clipped.
+ */
+#define IPUFLOW_WEIGHT_RANGE_MINMAX 0
+
+/**
+ * Weight range: for symmetric per-tensor or power-of-two weights, the clipping range (and power-of-two shift)
+ * minimising the weight's own squared quantization error; per-channel float scales keep MinMax.
+ */
+#define IPUFLOW_WEIGHT_RANGE_MINMSE 1
+
+/**
  * Quantization stage: ONNX Runtime BASIC optimization, Constant/BatchNorm folding, type inference.
  */
 #define IPUFLOW_QUANT_STAGE_PREPARE 0
@@ -2060,6 +2083,90 @@ ipuflow_status ipuflow_quant_config_set_input_shape(struct ipuflow_quant_config 
                                                     const char *input_name,
                                                     const int64_t *dims,
                                                     size_t rank);
+
+/**
+ * Sets the integer type of Conv/ConvTranspose/Gemm biases: `IPUFLOW_BIAS_TYPE_INT32` or `IPUFLOW_BIAS_TYPE_INT8`.
+ *
+ * Default per preset: INT8 for IPUFLOW_PRESET_XINT8 (AMD's format), INT32 for A8W8, A16W8 and CPU.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (another value; the config is then
+ * unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_bias_type(struct ipuflow_quant_config *config,
+                                                  int32_t bias_type);
+
+/**
+ * Sets how weight quantization ranges are chosen: `IPUFLOW_WEIGHT_RANGE_MINMAX` or `IPUFLOW_WEIGHT_RANGE_MINMSE`.
+ *
+ * Default per preset: MINMSE for IPUFLOW_PRESET_XINT8 (power-of-two weights gain from the search), MINMAX for
+ * A8W8, A16W8 and CPU.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (another value; the config is then
+ * unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_weight_range(struct ipuflow_quant_config *config,
+                                                     int32_t range);
+
+/**
+ * Cross-layer equalization (1) of Conv->(Relu)->Conv chains on the float model before calibration, or none (0).
+ *
+ * Default: on for every preset.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_equalization(struct ipuflow_quant_config *config,
+                                                     int32_t value);
+
+/**
+ * With equalization on: replace `Clip(0, 6)` (Relu6) between two equalizable convolutions by `Relu` (1), so the
+ * chain can be equalized, or keep it and leave that chain unequalized (0). This changes the float model (values
+ * above 6 are no longer clipped); the report names each node replaced.
+ *
+ * Default: off for every preset.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_replace_clip6_relu(struct ipuflow_quant_config *config,
+                                                           int32_t value);
+
+/**
+ * Empirical bias correction (1): the mean output error the weight quantization causes, measured on the
+ * calibration data, is subtracted from each Conv/Gemm bias; or none (0).
+ *
+ * Default: on for every preset.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_bias_correction(struct ipuflow_quant_config *config,
+                                                        int32_t value);
+
+/**
+ * Learned weight rounding (1): each Conv/Gemm weight is rounded to minimise its layer's output error on the
+ * calibration data (second-order error compensation), instead of to the nearest grid point (0). Same grid, same
+ * format. It needs at least 16 calibration samples; with fewer it is skipped and the report says so.
+ *
+ * Default: on for every preset.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_learned_rounding(struct ipuflow_quant_config *config,
+                                                         int32_t value);
 
 /**
  * Quantizes `model` to a QDQ model: prepares it (ONNX Runtime BASIC optimization, BatchNorm and Constant

@@ -254,6 +254,27 @@ inline const char* VersionString() noexcept { return ipuflow_version_string(); }
 /// True when the loaded library has the major version this header was written for.
 inline bool VersionMatches() noexcept { return ipuflow_version() / 1000000u == IPUFLOW_VERSION_MAJOR; }
 
+/// A UTF-16 path for the `_w` functions of the C API (paths that are not valid UTF-8, as Windows allows): from a
+/// std::u16string or u"..." literal on every platform, and from a std::wstring or L"..." literal on Windows. Each
+/// call taking a path (Model::Load, Session::Create, ...) has an overload taking one. The string is copied.
+class WidePath {
+public:
+    WidePath(std::u16string path) : path_(std::move(path)) {}           // NOLINT: implicit by design
+    WidePath(const char16_t* path) : path_(path != nullptr ? path : u"") {}  // NOLINT
+#if defined(_WIN32)
+    static_assert(sizeof(wchar_t) == sizeof(char16_t), "wchar_t is UTF-16 on Windows");
+    WidePath(const std::wstring& path) : path_(path.begin(), path.end()) {}  // NOLINT
+    WidePath(const wchar_t* path) : WidePath(std::wstring(path != nullptr ? path : L"")) {}  // NOLINT
+#endif
+    bool empty() const noexcept { return path_.empty(); }
+    /// The NUL-terminated UTF-16 units the C API reads (valid while this object lives).
+    const uint16_t* c_str() const noexcept { return reinterpret_cast<const uint16_t*>(path_.c_str()); }
+    const std::u16string& str() const noexcept { return path_; }
+
+private:
+    std::u16string path_;
+};
+
 // ================================================================================================================
 // Element types
 // ================================================================================================================
@@ -323,7 +344,7 @@ inline const char* ElementTypeName(int32_t type) noexcept {
 /// (unknown type) or IPUFLOW_STATUS_UNSUPPORTED (the packed 4- and 2-bit types).
 inline IPUFLOW_CPP_RESULT(size_t) ElementTypeSize(int32_t type) {
     size_t n = 0;
-    IPUFLOW_CPP_CHECK(ipuflow_element_type_size(type, &n));
+    IPUFLOW_CPP_CHECK(ipuflow_element_type_get_size(type, &n));
     return n;
 }
 
@@ -363,15 +384,30 @@ public:
         IPUFLOW_CPP_CHECK(ipuflow_model_load_file(path.c_str(), &m));
         return Model(m);
     }
+    static IPUFLOW_CPP_RESULT(Model) Load(const WidePath& path) {
+        ipuflow_model* m = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_model_load_file_w(path.c_str(), &m));
+        return Model(m);
+    }
     /// Decodes a serialized model (copied); `base_dir` resolves its external data, if any.
     static IPUFLOW_CPP_RESULT(Model) FromBytes(const void* data, size_t len, const char* base_dir = nullptr) {
         ipuflow_model* m = nullptr;
         IPUFLOW_CPP_CHECK(ipuflow_model_load_bytes(static_cast<const uint8_t*>(data), len, base_dir, &m));
         return Model(m);
     }
+    static IPUFLOW_CPP_RESULT(Model) FromBytes(const void* data, size_t len, const WidePath& base_dir) {
+        ipuflow_model* m = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_model_load_bytes_w(static_cast<const uint8_t*>(data), len,
+                                                     base_dir.empty() ? nullptr : base_dir.c_str(), &m));
+        return Model(m);
+    }
     /// Saves atomically (a failure leaves no file and an existing one untouched).
     IPUFLOW_CPP_VOID Save(const std::string& path) const {
         IPUFLOW_CPP_CHECK(ipuflow_model_save(get(), path.c_str()));
+        IPUFLOW_CPP_RETURN_OK;
+    }
+    IPUFLOW_CPP_VOID Save(const WidePath& path) const {
+        IPUFLOW_CPP_CHECK(ipuflow_model_save_w(get(), path.c_str()));
         IPUFLOW_CPP_RETURN_OK;
     }
     /// Saves atomically with initializers of at least size_threshold bytes in data_location.
@@ -380,6 +416,20 @@ public:
         IPUFLOW_CPP_CHECK(
             ipuflow_model_save_with_external_data(get(), path.c_str(), data_location.c_str(), size_threshold));
         IPUFLOW_CPP_RETURN_OK;
+    }
+    IPUFLOW_CPP_VOID SaveWithExternalData(const WidePath& path, const WidePath& data_location,
+                                          size_t size_threshold = 1024) const {
+        IPUFLOW_CPP_CHECK(ipuflow_model_save_with_external_data_w(get(), path.c_str(), data_location.c_str(),
+                                                                  size_threshold));
+        IPUFLOW_CPP_RETURN_OK;
+    }
+    /// A copy of this model whose graph input `input` has the fixed shape `dims` (every size >= 1), shapes
+    /// inferred again; this model is unchanged. An unknown input, another rank or a size contradicting a fixed one
+    /// is IPUFLOW_STATUS_INVALID_ARGUMENT naming the input.
+    IPUFLOW_CPP_RESULT(Model) CopyWithInputShape(const std::string& input, const std::vector<int64_t>& dims) const {
+        ipuflow_model* m = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_model_copy_with_input_shape(get(), input.c_str(), dims.data(), dims.size(), &m));
+        return Model(m);
     }
     /// The serialized model.
     IPUFLOW_CPP_RESULT(std::vector<uint8_t>) Serialize() const {
@@ -436,12 +486,14 @@ public:
     IPUFLOW_CPP_RESULT(ValueInfo) Output(size_t index) const { return Value(false, index); }
     IPUFLOW_CPP_RESULT(std::vector<ValueInfo>) Inputs() const { return Values(true); }
     IPUFLOW_CPP_RESULT(std::vector<ValueInfo>) Outputs() const { return Values(false); }
-    /// The full inspection summary as JSON.
-    IPUFLOW_CPP_RESULT(std::string) SummaryJson() const {
+    /// The full inspection summary (what `ipuflow inspect --json` prints) as JSON.
+    IPUFLOW_CPP_RESULT(std::string) ToJson() const {
         char* s = nullptr;
-        IPUFLOW_CPP_CHECK(ipuflow_model_summary_json(get(), &s));
+        IPUFLOW_CPP_CHECK(ipuflow_model_to_json(get(), &s));
         return detail::take_string(s);
     }
+    /// The 0.1 name of ToJson.
+    IPUFLOW_CPP_RESULT(std::string) SummaryJson() const { return ToJson(); }
 
     // The 0.1 Try* calls: Result/Status in both modes.
     static Result<Model> TryLoad(const std::string& path) {
@@ -513,15 +565,20 @@ public:
         IPUFLOW_CPP_CHECK(ipuflow_npu_detect(sysfs_root.empty() ? nullptr : sysfs_root.c_str(), &s));
         return NpuScan(s);
     }
+    static IPUFLOW_CPP_RESULT(NpuScan) Detect(const WidePath& sysfs_root) {
+        ipuflow_npu_scan* s = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_npu_detect_w(sysfs_root.empty() ? nullptr : sysfs_root.c_str(), &s));
+        return NpuScan(s);
+    }
     IPUFLOW_CPP_RESULT(size_t) Count() const {
         size_t n = 0;
-        IPUFLOW_CPP_CHECK(ipuflow_npu_scan_count(get(), &n));
+        IPUFLOW_CPP_CHECK(ipuflow_npu_scan_get_count(get(), &n));
         return n;
     }
     /// NPU `index`; IPUFLOW_STATUS_OUT_OF_RANGE past the last.
     IPUFLOW_CPP_RESULT(NpuDevice) Get(size_t index) const {
         ipuflow_npu_device d{};
-        IPUFLOW_CPP_CHECK(ipuflow_npu_scan_get(get(), index, &d));
+        IPUFLOW_CPP_CHECK(ipuflow_npu_scan_get_device(get(), index, &d));
         NpuDevice out;
         out.name = detail::str(d.name);
         out.vendor_id = d.vendor_id;
@@ -558,6 +615,11 @@ inline IPUFLOW_CPP_RESULT(uint64_t) ClearNpuCache(const std::string& cache_dir, 
     IPUFLOW_CPP_CHECK(ipuflow_npu_cache_clear(cache_dir.c_str(), cache_key.c_str(), &removed));
     return removed;
 }
+inline IPUFLOW_CPP_RESULT(uint64_t) ClearNpuCache(const WidePath& cache_dir, const std::string& cache_key) {
+    uint64_t removed = 0;
+    IPUFLOW_CPP_CHECK(ipuflow_npu_cache_clear_w(cache_dir.c_str(), cache_key.c_str(), &removed));
+    return removed;
+}
 
 /// The prediction for one node (strings copied).
 struct NodePrediction {
@@ -585,7 +647,7 @@ public:
     }
     IPUFLOW_CPP_RESULT(size_t) NodeCount() const {
         size_t n = 0;
-        IPUFLOW_CPP_CHECK(ipuflow_preflight_node_count(get(), &n));
+        IPUFLOW_CPP_CHECK(ipuflow_preflight_get_node_count(get(), &n));
         return n;
     }
     /// Node `index`; IPUFLOW_STATUS_OUT_OF_RANGE past the last.
@@ -629,23 +691,27 @@ struct Runtime {
         IPUFLOW_CPP_CHECK(ipuflow_runtime_load(path.empty() ? nullptr : path.c_str()));
         IPUFLOW_CPP_RETURN_OK;
     }
+    static IPUFLOW_CPP_VOID Load(const WidePath& path) {
+        IPUFLOW_CPP_CHECK(ipuflow_runtime_load_w(path.empty() ? nullptr : path.c_str()));
+        IPUFLOW_CPP_RETURN_OK;
+    }
     static bool IsLoaded() noexcept { return ipuflow_runtime_is_loaded() != 0; }
     /// The loaded runtime's version, e.g. "1.32.0" (IPUFLOW_STATUS_RUNTIME_NOT_LOADED before a load).
     static IPUFLOW_CPP_RESULT(std::string) Version() {
         const char* v = nullptr;
-        IPUFLOW_CPP_CHECK(ipuflow_runtime_version(&v));
+        IPUFLOW_CPP_CHECK(ipuflow_runtime_get_version(&v));
         return detail::str(v);
     }
     /// Where the runtime was loaded from.
     static IPUFLOW_CPP_RESULT(std::string) Path() {
         const char* v = nullptr;
-        IPUFLOW_CPP_CHECK(ipuflow_runtime_path(&v));
+        IPUFLOW_CPP_CHECK(ipuflow_runtime_get_path(&v));
         return detail::str(v);
     }
     /// The ONNX Runtime C API version in use.
     static IPUFLOW_CPP_RESULT(uint32_t) ApiVersion() {
         uint32_t v = 0;
-        IPUFLOW_CPP_CHECK(ipuflow_runtime_api_version(&v));
+        IPUFLOW_CPP_CHECK(ipuflow_runtime_get_api_version(&v));
         return v;
     }
 };
@@ -743,6 +809,12 @@ public:
         IPUFLOW_CPP_CHECK(ipuflow_session_options_reset_load_cancel(get()));
         IPUFLOW_CPP_RETURN_OK;
     }
+    /// Whether CancelLoad() was called (and not reset since).
+    IPUFLOW_CPP_RESULT(bool) LoadCancelled() const {
+        int32_t c = 0;
+        IPUFLOW_CPP_CHECK(ipuflow_session_options_get_load_cancelled(get(), &c));
+        return c != 0;
+    }
     IPUFLOW_CPP_SELF(SessionOptions) AddConfigEntry(const std::string& key, const std::string& value) {
         IPUFLOW_CPP_CHECK(ipuflow_session_options_add_config_entry(get(), key.c_str(), value.c_str()));
         IPUFLOW_CPP_RETURN_SELF;
@@ -778,10 +850,20 @@ public:
         IPUFLOW_CPP_CHECK(ipuflow_session_options_set_profiling(get(), prefix.empty() ? nullptr : prefix.c_str()));
         IPUFLOW_CPP_RETURN_SELF;
     }
+    IPUFLOW_CPP_SELF(SessionOptions) SetProfiling(const WidePath& prefix) {
+        IPUFLOW_CPP_CHECK(
+            ipuflow_session_options_set_profiling_w(get(), prefix.empty() ? nullptr : prefix.c_str()));
+        IPUFLOW_CPP_RETURN_SELF;
+    }
     /// Saves the optimized graph at session creation; "" turns it off.
     IPUFLOW_CPP_SELF(SessionOptions) SetOptimizedModelPath(const std::string& path) {
         IPUFLOW_CPP_CHECK(
             ipuflow_session_options_set_optimized_model_path(get(), path.empty() ? nullptr : path.c_str()));
+        IPUFLOW_CPP_RETURN_SELF;
+    }
+    IPUFLOW_CPP_SELF(SessionOptions) SetOptimizedModelPath(const WidePath& path) {
+        IPUFLOW_CPP_CHECK(
+            ipuflow_session_options_set_optimized_model_path_w(get(), path.empty() ? nullptr : path.c_str()));
         IPUFLOW_CPP_RETURN_SELF;
     }
     /// The session's log id ("" restores the default) and level (IPUFLOW_LOG_LEVEL_*, -1: the environment's).
@@ -818,7 +900,7 @@ public:
     IPUFLOW_CPP_VOID UnsetTerminate() const { return Reset(); }
     IPUFLOW_CPP_RESULT(bool) IsCancelled() const {
         int32_t c = 0;
-        IPUFLOW_CPP_CHECK(ipuflow_run_options_is_cancelled(get(), &c));
+        IPUFLOW_CPP_CHECK(ipuflow_run_options_get_cancelled(get(), &c));
         return c != 0;
     }
     /// A tag shown in ONNX Runtime's log messages of these runs.
@@ -958,7 +1040,7 @@ public:
         if (!owned_)
             IPUFLOW_CPP_FAIL(Status(IPUFLOW_STATUS_INVALID_ARGUMENT,
                                     "Tensor::StringLengths: only a run's output has them (this is a view)"));
-        IPUFLOW_CPP_CHECK(ipuflow_tensor_string_lengths(owned_.get(), &lens, &n));
+        IPUFLOW_CPP_CHECK(ipuflow_tensor_get_string_lengths(owned_.get(), &lens, &n));
         return std::vector<size_t>(lens, lens + n);
     }
 
@@ -1101,6 +1183,17 @@ public:
                                               const Env* env = nullptr) {
         return Create(model_path, &options, env);
     }
+    static IPUFLOW_CPP_RESULT(Session) Create(const WidePath& model_path, const SessionOptions* options = nullptr,
+                                              const Env* env = nullptr) {
+        IPUFLOW_CPP_TRY(Usable(options));
+        ipuflow_session* s = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_session_create_w(Raw(env), model_path.c_str(), Raw(options), &s));
+        return Session(s);
+    }
+    static IPUFLOW_CPP_RESULT(Session) Create(const WidePath& model_path, const SessionOptions& options,
+                                              const Env* env = nullptr) {
+        return Create(model_path, &options, env);
+    }
     /// From a serialized model in memory (read during the call, not kept).
     static IPUFLOW_CPP_RESULT(Session) CreateFromMemory(const void* data, size_t len,
                                                         const SessionOptions* options = nullptr,
@@ -1121,12 +1214,12 @@ public:
 
     IPUFLOW_CPP_RESULT(size_t) GetInputCount() const {
         size_t n = 0;
-        IPUFLOW_CPP_CHECK(ipuflow_session_input_count(get(), &n));
+        IPUFLOW_CPP_CHECK(ipuflow_session_get_input_count(get(), &n));
         return n;
     }
     IPUFLOW_CPP_RESULT(size_t) GetOutputCount() const {
         size_t n = 0;
-        IPUFLOW_CPP_CHECK(ipuflow_session_output_count(get(), &n));
+        IPUFLOW_CPP_CHECK(ipuflow_session_get_output_count(get(), &n));
         return n;
     }
     /// Input `index` (model order); IPUFLOW_STATUS_OUT_OF_RANGE past the last.
@@ -1181,7 +1274,7 @@ public:
     /// ONNX Runtime's placement of every node (IPUFLOW_STATUS_UNSUPPORTED when it is unavailable).
     IPUFLOW_CPP_RESULT(std::vector<PlacedSubgraph>) Placement() const {
         size_t n = 0;
-        IPUFLOW_CPP_CHECK(ipuflow_session_placement_subgraph_count(get(), &n));
+        IPUFLOW_CPP_CHECK(ipuflow_session_placement_get_subgraph_count(get(), &n));
         std::vector<PlacedSubgraph> v(n);
         for (size_t i = 0; i < n; ++i) {
             const char* ep = nullptr;
@@ -1200,7 +1293,7 @@ public:
     /// The placement as vitisai_ep_report.json-shaped JSON.
     IPUFLOW_CPP_RESULT(std::string) PlacementJson() const {
         char* s = nullptr;
-        IPUFLOW_CPP_CHECK(ipuflow_session_placement_json(get(), &s));
+        IPUFLOW_CPP_CHECK(ipuflow_session_placement_to_json(get(), &s));
         return detail::take_string(s);
     }
 
@@ -1218,8 +1311,8 @@ private:
 
     IPUFLOW_CPP_RESULT(TensorInfo) Info(bool input, size_t index) const {
         ipuflow_tensor_info raw{};
-        IPUFLOW_CPP_CHECK(input ? ipuflow_session_input_info(get(), index, &raw)
-                                : ipuflow_session_output_info(get(), index, &raw));
+        IPUFLOW_CPP_CHECK(input ? ipuflow_session_get_input_info(get(), index, &raw)
+                                : ipuflow_session_get_output_info(get(), index, &raw));
         TensorInfo info;
         info.name = detail::str(raw.name);
         info.element_type = raw.element_type;
@@ -1231,7 +1324,7 @@ private:
     }
     IPUFLOW_CPP_RESULT(std::vector<TensorInfo>) Infos(bool inputs) const {
         size_t n = 0;
-        IPUFLOW_CPP_CHECK(inputs ? ipuflow_session_input_count(get(), &n) : ipuflow_session_output_count(get(), &n));
+        IPUFLOW_CPP_CHECK(inputs ? ipuflow_session_get_input_count(get(), &n) : ipuflow_session_get_output_count(get(), &n));
         std::vector<TensorInfo> v;
         for (size_t i = 0; i < n; ++i) {
             IPUFLOW_CPP_LET(TensorInfo, info, Info(inputs, i));
@@ -1331,6 +1424,33 @@ public:
     IPUFLOW_CPP_SELF(QuantConfig) CalibCache(const std::string& path) {
         return Check(ipuflow_quant_config_set_calib_cache(get(), path.empty() ? nullptr : path.c_str()));
     }
+    IPUFLOW_CPP_SELF(QuantConfig) CalibCache(const WidePath& path) {
+        return Check(ipuflow_quant_config_set_calib_cache_w(get(), path.empty() ? nullptr : path.c_str()));
+    }
+    /// IPUFLOW_BIAS_TYPE_INT32 or _INT8 (default: INT8 for XINT8, INT32 for the other presets).
+    IPUFLOW_CPP_SELF(QuantConfig) BiasType(int32_t bias_type) {
+        return Check(ipuflow_quant_config_set_bias_type(get(), bias_type));
+    }
+    /// IPUFLOW_WEIGHT_RANGE_MINMAX or _MINMSE (default: MINMSE for XINT8, MINMAX for the other presets).
+    IPUFLOW_CPP_SELF(QuantConfig) WeightRange(int32_t range) {
+        return Check(ipuflow_quant_config_set_weight_range(get(), range));
+    }
+    /// Cross-layer equalization of Conv chains before calibration (default: on).
+    IPUFLOW_CPP_SELF(QuantConfig) Equalization(bool on) {
+        return Check(ipuflow_quant_config_set_equalization(get(), on ? 1 : 0));
+    }
+    /// With equalization, Relu6 between two equalizable convolutions becomes Relu (default: off).
+    IPUFLOW_CPP_SELF(QuantConfig) ReplaceClip6Relu(bool on) {
+        return Check(ipuflow_quant_config_set_replace_clip6_relu(get(), on ? 1 : 0));
+    }
+    /// Empirical bias correction on the calibration data (default: on).
+    IPUFLOW_CPP_SELF(QuantConfig) BiasCorrection(bool on) {
+        return Check(ipuflow_quant_config_set_bias_correction(get(), on ? 1 : 0));
+    }
+    /// Learned weight rounding on the calibration data, from 16 samples (default: on).
+    IPUFLOW_CPP_SELF(QuantConfig) LearnedRounding(bool on) {
+        return Check(ipuflow_quant_config_set_learned_rounding(get(), on ? 1 : 0));
+    }
     /// IPUFLOW_CALIB_METHOD_*; `percentile` (in (0, 100]) is used by IPUFLOW_CALIB_METHOD_PERCENTILE only.
     IPUFLOW_CPP_SELF(QuantConfig) CalibMethod(int method, float percentile = 99.999f) {
         return Check(ipuflow_quant_config_set_calib_method(get(), method, percentile));
@@ -1385,6 +1505,72 @@ inline IPUFLOW_CPP_VOID PreprocessImage(const std::string& path, const ipuflow_i
     IPUFLOW_CPP_CHECK(ipuflow_image_load(path.c_str(), &pre, flip ? 1 : 0, out.data(), out.size()));
     IPUFLOW_CPP_RETURN_OK;
 }
+inline IPUFLOW_CPP_VOID PreprocessImage(const WidePath& path, const ipuflow_image_preprocess& pre, bool flip,
+                                        std::vector<float>& out) {
+    out.resize(size_t{3} * pre.height * pre.width);
+    IPUFLOW_CPP_CHECK(ipuflow_image_load_w(path.c_str(), &pre, flip ? 1 : 0, out.data(), out.size()));
+    IPUFLOW_CPP_RETURN_OK;
+}
+
+/// One calibration batch being filled (ipuflow_calib_batch), lent to the function of CalibData::FromCallback
+/// during its call only; only that thread may use it. Does not own the C batch.
+class CalibBatch {
+public:
+    explicit CalibBatch(ipuflow_calib_batch* batch) noexcept : batch_(batch) {}
+    /// The number of model inputs the batch must provide.
+    IPUFLOW_CPP_RESULT(size_t) InputCount() const {
+        size_t n = 0;
+        IPUFLOW_CPP_CHECK(ipuflow_calib_batch_get_input_count(batch_, &n));
+        return n;
+    }
+    /// The name of model input `index`; IPUFLOW_STATUS_OUT_OF_RANGE past the last.
+    IPUFLOW_CPP_RESULT(std::string) InputName(size_t index) const {
+        const char* name = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_calib_batch_get_input_name(batch_, index, &name));
+        return detail::str(name);
+    }
+    /// Gives `tensor` for input `name`. The tensor is borrowed, not copied (its shape and its data): the Tensor must
+    /// stay alive, unmoved and unchanged until the function is called again or Quantize returns.
+    IPUFLOW_CPP_VOID SetInput(const std::string& name, const Tensor& tensor) {
+        const ipuflow_tensor_view v = tensor.View();
+        IPUFLOW_CPP_CHECK(ipuflow_calib_batch_set_input(batch_, name.c_str(), &v));
+        IPUFLOW_CPP_RETURN_OK;
+    }
+    ipuflow_calib_batch* get() const noexcept { return batch_; }
+
+private:
+    ipuflow_calib_batch* batch_;
+};
+
+/// Fills the next calibration batch with CalibBatch::SetInput and returns true, or returns false when there is no
+/// more data. To fail, it throws (with exceptions; the message of a std::exception is kept) or returns a failed
+/// Result (without): Quantize then fails with IPUFLOW_STATUS_CALLBACK and that message.
+using CalibNext = std::function<IPUFLOW_CPP_RESULT(bool)(CalibBatch& batch)>;
+
+namespace detail {
+// The C callback behind CalibData::FromCallback(CalibNext): no exception may unwind through the Rust library, so
+// every failure becomes ipuflow_calib_batch_set_error and a negative return.
+inline int32_t calib_next_trampoline(void* user, ipuflow_calib_batch* batch) {
+    CalibBatch b(batch);
+#if defined(IPUFLOW_NO_EXCEPTIONS)
+    Result<bool> r = (*static_cast<CalibNext*>(user))(b);
+    if (!r.ok()) {
+        ipuflow_calib_batch_set_error(batch, r.status().message().c_str());
+        return -1;
+    }
+    return r.value() ? IPUFLOW_CALIB_BATCH : IPUFLOW_CALIB_DONE;
+#else
+    try {
+        return (*static_cast<CalibNext*>(user))(b) ? IPUFLOW_CALIB_BATCH : IPUFLOW_CALIB_DONE;
+    } catch (const std::exception& e) {
+        ipuflow_calib_batch_set_error(batch, e.what());
+    } catch (...) {
+        ipuflow_calib_batch_set_error(batch, "the calibration function threw an exception (not a std::exception)");
+    }
+    return -1;
+#endif
+}
+}  // namespace detail
 
 /// Calibration data (ipuflow_calib_data): in-memory samples, a pull callback, .npy files or an image folder.
 /// Not thread-safe: one Quantize at a time per object.
@@ -1404,12 +1590,36 @@ public:
         IPUFLOW_CPP_CHECK(ipuflow_calib_data_create_from_npy_dir(dir.c_str(), &d));
         return CalibData(d);
     }
+    static IPUFLOW_CPP_RESULT(CalibData) FromNpyDir(const WidePath& dir) {
+        ipuflow_calib_data* d = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_calib_data_create_from_npy_dir_w(dir.c_str(), &d));
+        return CalibData(d);
+    }
     /// JPEG/PNG images, one per batch; `pre` null: DefaultImagePreprocess().
     static IPUFLOW_CPP_RESULT(CalibData) FromImageDir(const std::string& dir,
                                                       const ipuflow_image_preprocess* pre = nullptr) {
         ipuflow_calib_data* d = nullptr;
         IPUFLOW_CPP_CHECK(ipuflow_calib_data_create_from_image_dir(dir.c_str(), pre, &d));
         return CalibData(d);
+    }
+    static IPUFLOW_CPP_RESULT(CalibData) FromImageDir(const WidePath& dir,
+                                                      const ipuflow_image_preprocess* pre = nullptr) {
+        ipuflow_calib_data* d = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_calib_data_create_from_image_dir_w(dir.c_str(), pre, &d));
+        return CalibData(d);
+    }
+    /// Batches pulled from `next` (see CalibNext), which this object keeps (with what it captures) until it is
+    /// freed; `batch_count` -1 when unknown (for progress reports only).
+    static IPUFLOW_CPP_RESULT(CalibData) FromCallback(CalibNext next, int64_t batch_count = -1) {
+        if (!next)
+            IPUFLOW_CPP_FAIL(Status(IPUFLOW_STATUS_NULL_ARGUMENT, "CalibData::FromCallback: the function is empty"));
+        auto owned = std::make_unique<CalibNext>(std::move(next));
+        ipuflow_calib_data* d = nullptr;
+        IPUFLOW_CPP_CHECK(
+            ipuflow_calib_data_create_from_callback(detail::calib_next_trampoline, owned.get(), batch_count, &d));
+        CalibData data(d);
+        data.next_ = std::move(owned);
+        return data;
     }
     /// `next` and `user` as in ipuflow_calib_next_fn; `batch_count` -1 when unknown.
     static IPUFLOW_CPP_RESULT(CalibData) FromCallback(ipuflow_calib_next_fn next, void* user,
@@ -1457,6 +1667,11 @@ public:
     Status TryAddSample(const std::vector<const char*>& names, const std::vector<ipuflow_tensor_view>& views) {
         return detail::attempt([&] { return AddSample(names, views); });
     }
+
+private:
+    // The function of FromCallback, at a stable address the C data points to (moves keep it); destroyed after
+    // nothing can call it any more (the C data never calls it when freed).
+    std::unique_ptr<CalibNext> next_;
 };
 
 /// Progress of Quantize: (IPUFLOW_QUANT_STAGE_*, done, total or -1); return false to cancel.
@@ -1512,6 +1727,50 @@ inline Result<Model> TryQuantize(const Model& model, const QuantConfig& config, 
                                  QuantProgress progress = {}, std::string* report_json = nullptr) {
     return detail::attempt([&] { return Quantize(model, config, data, std::move(progress), report_json); });
 }
+
+// ================================================================================================================
+// Evaluator
+// ================================================================================================================
+
+/// Compares a model's outputs with a reference model's (e.g. the quantized model with its float model) over
+/// samples, per output and by output kind, in constant memory (ipuflow_evaluator). Not thread-safe.
+class Evaluator : public detail::Handle<ipuflow_evaluator, ipuflow_evaluator_free> {
+public:
+    using Handle::Handle;
+    static IPUFLOW_CPP_RESULT(Evaluator) Create() {
+        ipuflow_evaluator* e = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_evaluator_create(&e));
+        return Evaluator(e);
+    }
+    /// Says what output `output` is (IPUFLOW_OUTPUT_KIND_*) instead of inferring it; before its first Add.
+    IPUFLOW_CPP_SELF(Evaluator) SetOutputKind(const std::string& output, int32_t kind) {
+        IPUFLOW_CPP_CHECK(ipuflow_evaluator_set_output_kind(get(), output.c_str(), kind));
+        IPUFLOW_CPP_RETURN_SELF;
+    }
+    /// Adds one sample of output `output`: `count` values of the reference and of the evaluated model, of `shape`.
+    IPUFLOW_CPP_VOID Add(const std::string& output, const std::vector<int64_t>& shape, const float* reference,
+                         const float* other, size_t count) {
+        IPUFLOW_CPP_CHECK(
+            ipuflow_evaluator_add(get(), output.c_str(), shape.data(), shape.size(), reference, other, count));
+        IPUFLOW_CPP_RETURN_OK;
+    }
+    /// The same from two float tensors of one shape (e.g. the outputs of two sessions' Run).
+    IPUFLOW_CPP_VOID Add(const std::string& output, const Tensor& reference, const Tensor& other) {
+        if (reference.Shape() != other.Shape())
+            IPUFLOW_CPP_FAIL(Status(IPUFLOW_STATUS_TENSOR_MISMATCH,
+                                    "Evaluator::Add: output '" + output + "': the two tensors differ in shape"));
+        size_t count = 0;
+        IPUFLOW_CPP_LET(const float*, ref, reference.Data<float>(&count));
+        IPUFLOW_CPP_LET(const float*, oth, other.Data<float>());
+        return Add(output, reference.Shape(), ref, oth, count);
+    }
+    /// The metrics of every output so far, as JSON (see ipuflow_evaluator_to_json).
+    IPUFLOW_CPP_RESULT(std::string) ToJson() const {
+        char* s = nullptr;
+        IPUFLOW_CPP_CHECK(ipuflow_evaluator_to_json(get(), &s));
+        return detail::take_string(s);
+    }
+};
 
 }  // namespace ipuflow
 

@@ -1,7 +1,10 @@
 // The Ryzen AI quantization flow in C++, no Python: load a float ONNX model, quantize it with a preset on a folder
 // of calibration images, save it, then compare the float and the quantized model on ONNX Runtime's CPU.
 //
-//   quantize MODEL.onnx XINT8|A8W8|A16W8|CPU CALIB_DIR OUT.onnx [EVAL_DIR...]
+//   quantize MODEL.onnx XINT8|A8W8|A16W8|CPU CALIB_DIR OUT.onnx [RECIPE OPTION...] [EVAL_DIR...]
+//
+// Recipe options change the preset's defaults: --bias int8|int32, --equalize on|off, --bias-correction on|off,
+// --learned-rounding on|off (QuantConfig::BiasType, Equalization, BiasCorrection, LearnedRounding).
 //
 // Images are preprocessed as ipuflow_image_preprocess_init says (RGB, shorter side to 256/224 of the input size,
 // centre crop, (x - 127) / 128, layout from the model); evaluation uses each image as is and flipped. Prints the
@@ -38,6 +41,21 @@ static std::vector<std::string> images_in(const std::string& dir) {
     return v;
 }
 
+// Applies one recipe option (`name` `value`) to `config`; false when the option or its value is unknown.
+static bool apply_recipe(ipuflow::QuantConfig& config, const std::string& name, const std::string& value) {
+    if (name == "--bias" && (value == "int8" || value == "int32")) {
+        config.BiasType(value == "int8" ? IPUFLOW_BIAS_TYPE_INT8 : IPUFLOW_BIAS_TYPE_INT32);
+        return true;
+    }
+    if (value != "on" && value != "off") return false;
+    const bool on = value == "on";
+    if (name == "--equalize") config.Equalization(on);
+    else if (name == "--bias-correction") config.BiasCorrection(on);
+    else if (name == "--learned-rounding") config.LearnedRounding(on);
+    else return false;
+    return true;
+}
+
 static const char* stage_name(int32_t s) {
     switch (s) {
         case IPUFLOW_QUANT_STAGE_PREPARE: return "prepare";
@@ -49,7 +67,10 @@ static const char* stage_name(int32_t s) {
 
 int main(int argc, char** argv) try {
     if (argc < 5 || preset_of(argv[2]) < 0) {
-        std::fprintf(stderr, "usage: %s MODEL.onnx XINT8|A8W8|A16W8|CPU CALIB_DIR OUT.onnx [EVAL_DIR...]\n", argv[0]);
+        std::fprintf(stderr,
+                     "usage: %s MODEL.onnx XINT8|A8W8|A16W8|CPU CALIB_DIR OUT.onnx [--bias int8|int32] "
+                     "[--equalize|--bias-correction|--learned-rounding on|off]... [EVAL_DIR...]\n",
+                     argv[0]);
         return 2;
     }
     const std::string model_path = argv[1], preset = argv[2], calib_dir = argv[3], out_path = argv[4];
@@ -59,6 +80,14 @@ int main(int argc, char** argv) try {
     // 1. Quantize, with progress, and save (atomically).
     auto t0 = std::chrono::steady_clock::now();
     ipuflow::QuantConfig config = ipuflow::QuantConfig::Create(preset_of(preset));
+    int first_eval = 5;
+    for (; first_eval < argc && std::strncmp(argv[first_eval], "--", 2) == 0; first_eval += 2) {
+        if (first_eval + 1 >= argc || !apply_recipe(config, argv[first_eval], argv[first_eval + 1])) {
+            std::fprintf(stderr, "unknown recipe option or value: %s %s\n", argv[first_eval],
+                         first_eval + 1 < argc ? argv[first_eval + 1] : "(none)");
+            return 2;
+        }
+    }
     ipuflow::CalibData calib = ipuflow::CalibData::FromImageDir(calib_dir);
     std::string report;
     ipuflow::Model quantized = ipuflow::Quantize(
@@ -91,7 +120,7 @@ int main(int argc, char** argv) try {
 
     // 3. Evaluation: each image as is and flipped.
     std::vector<std::string> files;
-    for (int i = 5; i < argc; ++i)
+    for (int i = first_eval; i < argc; ++i)
         for (auto& f : images_in(argv[i])) files.push_back(f);
     std::vector<float> x;  // one preprocessed image
     size_t n = 0, agree = 0;

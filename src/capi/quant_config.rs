@@ -9,7 +9,9 @@ use super::{
     BoxHandle,
 };
 use crate::error::{Error, Result};
-use crate::quant::{CalibMethod, ExcludeSubgraph, Preset, QuantConfig, QuantType};
+use crate::quant::{
+    BiasType, CalibMethod, ExcludeSubgraph, Preset, QuantConfig, QuantType, WeightRange,
+};
 
 /// Preset: symmetric activations (uint8, zero point 128) and INT8 weights, power-of-two scales chosen by least
 /// weight error, per-tensor weights (the NPU CNN recipe). Every preset also equalizes Conv chains and corrects biases.
@@ -41,6 +43,19 @@ pub const IPUFLOW_QUANT_TYPE_INT8: i32 = 3;
 pub const IPUFLOW_QUANT_TYPE_UINT16: i32 = 4;
 /// Quantized type: signed 16-bit.
 pub const IPUFLOW_QUANT_TYPE_INT16: i32 = 5;
+
+/// Bias type: INT32 at the accumulator's scale (input scale × weight scale), exact; what ONNX Runtime's CPU kernels
+/// fuse. The number is the ONNX element type (IPUFLOW_ELEMENT_TYPE_INT32).
+pub const IPUFLOW_BIAS_TYPE_INT32: i32 = 6;
+/// Bias type: INT8 with a power-of-two scale of its own, the smallest keeping every value within ±127 (AMD's XINT8
+/// format). The number is the ONNX element type (IPUFLOW_ELEMENT_TYPE_INT8).
+pub const IPUFLOW_BIAS_TYPE_INT8: i32 = 3;
+
+/// Weight range: each weight's (per-channel) minimum and maximum; nothing is clipped.
+pub const IPUFLOW_WEIGHT_RANGE_MINMAX: i32 = 0;
+/// Weight range: for symmetric per-tensor or power-of-two weights, the clipping range (and power-of-two shift)
+/// minimising the weight's own squared quantization error; per-channel float scales keep MinMax.
+pub const IPUFLOW_WEIGHT_RANGE_MINMSE: i32 = 1;
 
 fn preset_from(v: i32) -> Result<Preset> {
     Ok(match v {
@@ -562,6 +577,154 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_input_shape(
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         let shape = input_shape_arg(input_name, dims, rank)?;
         set_input_shape(&mut c.input_shapes, shape);
+        Ok(())
+    })
+}
+
+// The recipe switches: which float-model rewrites and weight refinements run around calibration, and the bias format.
+
+/// Sets the integer type of Conv/ConvTranspose/Gemm biases: `IPUFLOW_BIAS_TYPE_INT32` or `IPUFLOW_BIAS_TYPE_INT8`.
+///
+/// Default per preset: INT8 for IPUFLOW_PRESET_XINT8 (AMD's format), INT32 for A8W8, A16W8 and CPU.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (another value; the config is then
+/// unchanged). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_bias_type(
+    config: *mut ipuflow_quant_config,
+    bias_type: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.bias_type = match bias_type {
+            IPUFLOW_BIAS_TYPE_INT32 => BiasType::Int32,
+            IPUFLOW_BIAS_TYPE_INT8 => BiasType::Int8,
+            _ => {
+                return Err(invalid_enum(
+                    "bias_type",
+                    bias_type,
+                    "IPUFLOW_BIAS_TYPE_INT32 (6) or IPUFLOW_BIAS_TYPE_INT8 (3)",
+                ))
+            }
+        };
+        Ok(())
+    })
+}
+
+/// Sets how weight quantization ranges are chosen: `IPUFLOW_WEIGHT_RANGE_MINMAX` or `IPUFLOW_WEIGHT_RANGE_MINMSE`.
+///
+/// Default per preset: MINMSE for IPUFLOW_PRESET_XINT8 (power-of-two weights gain from the search), MINMAX for
+/// A8W8, A16W8 and CPU.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (another value; the config is then
+/// unchanged). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_weight_range(
+    config: *mut ipuflow_quant_config,
+    range: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.weight_range = match range {
+            IPUFLOW_WEIGHT_RANGE_MINMAX => WeightRange::MinMax,
+            IPUFLOW_WEIGHT_RANGE_MINMSE => WeightRange::MinMse,
+            _ => {
+                return Err(invalid_enum(
+                    "range",
+                    range,
+                    "IPUFLOW_WEIGHT_RANGE_MINMAX (0) or IPUFLOW_WEIGHT_RANGE_MINMSE (1)",
+                ))
+            }
+        };
+        Ok(())
+    })
+}
+
+/// Cross-layer equalization (1) of Conv->(Relu)->Conv chains on the float model before calibration, or none (0).
+///
+/// Default: on for every preset.
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+/// the config is then unchanged). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_equalization(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.equalize = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// With equalization on: replace `Clip(0, 6)` (Relu6) between two equalizable convolutions by `Relu` (1), so the
+/// chain can be equalized, or keep it and leave that chain unequalized (0). This changes the float model (values
+/// above 6 are no longer clipped); the report names each node replaced.
+///
+/// Default: off for every preset.
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+/// the config is then unchanged). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_replace_clip6_relu(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.replace_clip6_relu = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// Empirical bias correction (1): the mean output error the weight quantization causes, measured on the
+/// calibration data, is subtracted from each Conv/Gemm bias; or none (0).
+///
+/// Default: on for every preset.
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+/// the config is then unchanged). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_bias_correction(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.bias_correction = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// Learned weight rounding (1): each Conv/Gemm weight is rounded to minimise its layer's output error on the
+/// calibration data (second-order error compensation), instead of to the nearest grid point (0). Same grid, same
+/// format. It needs at least 16 calibration samples; with fewer it is skipped and the report says so.
+///
+/// Default: on for every preset.
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+/// the config is then unchanged). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_learned_rounding(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.learned_rounding = flag(value, "value")?;
         Ok(())
     })
 }

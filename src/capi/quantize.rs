@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_void};
 // the split into one file per handle type.
 use super::model::{ipuflow_model, ModelHandle};
 pub use super::{calib_data::*, image::*, quant_config::*};
-use super::{guard, ipuflow_status, out_ptr, string_to_c, write_opt, write_out, BoxHandle};
+use super::{guard, ipuflow_status, out_ptr, string_to_c, write_out, BoxHandle};
 use crate::quant::{quantize, Hooks, Progress, Stage};
 
 /// Quantization stage: ONNX Runtime BASIC optimization, Constant/BatchNorm folding, type inference.
@@ -82,7 +82,7 @@ pub unsafe extern "C" fn ipuflow_quantize(
         drop(source);
         // Made only when asked for: an owned string written nowhere would leak.
         if !out_report_json.is_null() {
-            write_opt(out_report_json, string_to_c(report.to_json()));
+            write_out(out_report_json, string_to_c(report.to_json()));
         }
         write_out(out_model, ipuflow_model::into_raw(ModelHandle::new(q)));
         Ok(())

@@ -75,6 +75,8 @@ pub fn settings_json(config: &QuantConfig) -> String {
         "equalize": config.equalize,
         "replace_clip6_relu": config.replace_clip6_relu,
         "bias_correction": config.bias_correction,
+        "learned_rounding": config.learned_rounding,
+        "bias_type": config.bias_type.name(),
         "exclude_nodes": config.exclude_nodes,
         "exclude_op_types": config.exclude_op_types,
         "tensor_overrides": overrides,

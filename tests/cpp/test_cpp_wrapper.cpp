@@ -2,7 +2,8 @@
 // test_cpp_wrapper (exceptions) and as test_cpp_wrapper_noexcept (-fno-exceptions -DIPUFLOW_NO_EXCEPTIONS), where
 // every call that can fail returns ipuflow::Result<T> / ipuflow::Status. Covered: typed tensor views and checked
 // Data<T>() (wrong element type), bad files, out-of-range indices, a cancelled run and quantization, NPU scan and
-// pre-flight.
+// pre-flight, the UTF-16 path overloads (WidePath), Model::CopyWithInputShape, the Evaluator, the recipe setters of
+// QuantConfig and calibration data from a std::function (failures reported, never thrown through the library).
 //
 // tests/c/ipf_test.h catches exceptions (a `try` that -fno-exceptions refuses), so this file has its own small
 // TAP harness with the same output and the same CI rule for missing data.
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -123,7 +125,8 @@ static constexpr bool move_only() {
 static_assert(move_only<ipuflow::Model>() && move_only<ipuflow::Env>() && move_only<ipuflow::SessionOptions>() &&
                   move_only<ipuflow::RunOptions>() && move_only<ipuflow::Session>() && move_only<ipuflow::Tensor>() &&
                   move_only<ipuflow::NpuScan>() && move_only<ipuflow::Preflight>() &&
-                  move_only<ipuflow::QuantConfig>() && move_only<ipuflow::CalibData>(),
+                  move_only<ipuflow::QuantConfig>() && move_only<ipuflow::CalibData>() &&
+                  move_only<ipuflow::Evaluator>(),
               "every wrapper class is move-only RAII");
 #if defined(IPUFLOW_NO_EXCEPTIONS)
 static_assert(std::is_same<decltype(ipuflow::Model::Load("")), ipuflow::Result<ipuflow::Model>>::value,
@@ -362,6 +365,159 @@ static void calib_and_quantize_errors() {
     CHECK(VALUE(q.Counts()).nodes > VALUE(m.Counts()).nodes && report.find("\"nodes\"") != std::string::npos);
 }
 
+// A UTF-16 copy of an ASCII path (the temporary folder's), for the WidePath overloads.
+static std::u16string wide(const std::string& ascii) { return std::u16string(ascii.begin(), ascii.end()); }
+
+static void wide_paths_and_input_shapes() {
+    const std::string missing = ipf_path(tmp, "missing-w.onnx");
+    CHECK_ERROR(ipuflow::Model::Load(wide(missing)), IPUFLOW_STATUS_FILE_NOT_FOUND, "missing-w.onnx");
+    CHECK_ERROR(ipuflow::Model::Load(u""), IPUFLOW_STATUS_INVALID_ARGUMENT, "empty");
+#ifdef _WIN32  // wchar_t strings as Windows hosts hold paths
+    CHECK_ERROR(ipuflow::Model::Load(L"missing-\u00e9.onnx"), IPUFLOW_STATUS_FILE_NOT_FOUND, "missing-");
+    CHECK_ERROR(ipuflow::Model::Load(std::wstring(L"missing-L.onnx")), IPUFLOW_STATUS_FILE_NOT_FOUND, "missing-L");
+#endif
+    ipuflow::Model m = VALUE(ipuflow::Model::FromBytes(ipf_model_identity, sizeof ipf_model_identity, u""));
+    MUST(m.Save(wide(ipf_path(tmp, "saved-w.onnx"))));
+    ipuflow::Model back = VALUE(ipuflow::Model::Load(wide(ipf_path(tmp, "saved-w.onnx"))));
+    CHECK(VALUE(back.Counts()).nodes == 1);
+    MUST(m.SaveWithExternalData(wide(ipf_path(tmp, "ext-w.onnx")), u"ext-w.bin", 0));
+    CHECK(ipf_is_file(ipf_path(tmp, "ext-w.onnx")));
+    CHECK(VALUE(m.ToJson()).find("Identity") != std::string::npos && VALUE(m.SummaryJson()) == VALUE(m.ToJson()));
+    CHECK_ERROR(ipuflow::CalibData::FromImageDir(wide(ipf_path(tmp, "no-images-w"))), IPUFLOW_STATUS_FILE_NOT_FOUND,
+                "no-images-w");
+    CHECK_ERROR(ipuflow::CalibData::FromNpyDir(wide(ipf_path(tmp, "no-npy-w"))), IPUFLOW_STATUS_FILE_NOT_FOUND,
+                "no-npy-w");
+    ipuflow_image_preprocess pre = ipuflow::DefaultImagePreprocess();
+    pre.height = pre.width = 4;
+    std::vector<float> pixels;
+    CHECK_ERROR(ipuflow::PreprocessImage(wide(ipf_path(tmp, "no-w.png")), pre, false, pixels),
+                IPUFLOW_STATUS_FILE_NOT_FOUND, "no-w.png");
+#ifndef _WIN32
+    CHECK_ERROR(ipuflow::NpuScan::Detect(wide(ipf_path(tmp, "no-sysfs-w"))), IPUFLOW_STATUS_FILE_NOT_FOUND,
+                "no-sysfs-w");
+#endif
+    CHECK(VALUE(ipuflow::ClearNpuCache(wide(tmp), "no-such-key")) == 0);
+    ipuflow::QuantConfig config = VALUE(ipuflow::QuantConfig::Create(IPUFLOW_PRESET_CPU));
+    MUST(config.CalibCache(wide(ipf_path(tmp, "w.calib"))));
+    MUST(config.CalibCache(u""));  // off again
+    ipuflow::SessionOptions options;
+    MUST(options.SetProfiling(wide(ipf_path(tmp, "prof"))));
+    MUST(options.SetProfiling(u""));
+    MUST(options.SetOptimizedModelPath(wide(ipf_path(tmp, "opt.onnx"))));
+    MUST(options.SetOptimizedModelPath(u""));
+    CHECK(!VALUE(options.LoadCancelled()));
+    MUST(options.CancelLoad());
+    CHECK(VALUE(options.LoadCancelled()));
+    MUST(options.ResetLoadCancel());
+    CHECK(!VALUE(options.LoadCancelled()));
+
+    // A copy with a fixed input shape; the model itself keeps its dynamic batch.
+    ipuflow::Model fixed = VALUE(m.CopyWithInputShape("x", {2, 3}));
+    ipuflow::ValueInfo in = VALUE(fixed.Input(0));
+    REQUIRE(in.shape.size() == 2);
+    CHECK(in.shape[0].size == 2 && in.shape[1].size == 3);
+    CHECK(VALUE(m.Input(0)).shape[0].size == -1);
+    CHECK_ERROR(m.CopyWithInputShape("nope", {1, 3}), IPUFLOW_STATUS_INVALID_ARGUMENT, "nope");
+    CHECK_ERROR(m.CopyWithInputShape("x", {2, 4}), IPUFLOW_STATUS_INVALID_ARGUMENT, "x");
+
+    const char* ort = std::getenv("IPUFLOW_TEST_ORT_LIBRARY");
+    if (ort == nullptr || ort[0] == '\0') SKIP_DATA("IPUFLOW_TEST_ORT_LIBRARY not set");
+    MUST(ipuflow::Runtime::Load(wide(ort)));
+    CHECK(!VALUE(ipuflow::Runtime::Path()).empty() && VALUE(ipuflow::Runtime::ApiVersion()) > 0);
+    CHECK_ERROR(ipuflow::Session::Create(wide(missing)), IPUFLOW_STATUS_FILE_NOT_FOUND, "missing-w.onnx");
+    ipuflow::Session s = VALUE(ipuflow::Session::Create(wide(ipf_path(tmp, "saved-w.onnx")), options));
+    CHECK(VALUE(s.GetInputCount()) == 1);
+}
+
+static void evaluator() {
+    ipuflow::Evaluator e = VALUE(ipuflow::Evaluator::Create());
+    CHECK_ERROR(e.SetOutputKind("y", 99), IPUFLOW_STATUS_INVALID_ENUM, "99");
+    CHECK_ERROR(e.SetOutputKind("", IPUFLOW_OUTPUT_KIND_VALUES), IPUFLOW_STATUS_INVALID_ARGUMENT, "");
+    MUST(e.SetOutputKind("y", IPUFLOW_OUTPUT_KIND_VALUES));
+    const std::vector<float> ref{1, 2, 3, 4, 5, 6}, other{1, 2, 3, 4, 5, 6.5f};
+    MUST(e.Add("y", {2, 3}, ref.data(), other.data(), ref.size()));
+    CHECK_ERROR(e.Add("y", {2, 2}, ref.data(), other.data(), ref.size()), IPUFLOW_STATUS_TENSOR_MISMATCH, "");
+    ipuflow::Tensor a = VALUE(ipuflow::Tensor::Create<float>({2, 3}, ref));
+    ipuflow::Tensor b = VALUE(ipuflow::Tensor::Create<float>({2, 3}, other));
+    ipuflow::Tensor c = VALUE(ipuflow::Tensor::Create<float>({3, 2}, other));
+    MUST(e.Add("y", a, b));
+    CHECK_ERROR(e.Add("y", a, c), IPUFLOW_STATUS_TENSOR_MISMATCH, "differ in shape");
+    const std::vector<int64_t> ids{1, 2, 3, 4, 5, 6};
+    ipuflow::Tensor i = VALUE(ipuflow::Tensor::Create<int64_t>({2, 3}, ids));
+    CHECK_ERROR(e.Add("y", a, i), IPUFLOW_STATUS_TENSOR_MISMATCH, "not float");
+    const std::string json = VALUE(e.ToJson());
+    CHECK(json.find("\"y\"") != std::string::npos && json.find("sqnr") != std::string::npos);
+    ipuflow::Evaluator none;
+    CHECK_ERROR(none.ToJson(), IPUFLOW_STATUS_NULL_ARGUMENT, "");
+}
+
+#if defined(IPUFLOW_NO_EXCEPTIONS)
+using NextResult = ipuflow::Result<bool>;
+#else
+using NextResult = bool;
+#endif
+
+// A calibration function that fails, as each mode fails.
+static NextResult unplugged(ipuflow::CalibBatch&) {
+#if defined(IPUFLOW_NO_EXCEPTIONS)
+    return ipuflow::Status(IPUFLOW_STATUS_FILE_READ, "camera unplugged");
+#else
+    throw std::runtime_error("camera unplugged");
+#endif
+}
+
+static void recipe_setters_and_calib_function() {
+    ipuflow::QuantConfig config = VALUE(ipuflow::QuantConfig::Create(IPUFLOW_PRESET_XINT8));
+    CHECK_ERROR(config.BiasType(IPUFLOW_QUANT_TYPE_INT16), IPUFLOW_STATUS_INVALID_ENUM, "bias_type");
+    CHECK_ERROR(config.WeightRange(2), IPUFLOW_STATUS_INVALID_ENUM, "range");
+    MUST(config.BiasType(IPUFLOW_BIAS_TYPE_INT32));
+    MUST(config.WeightRange(IPUFLOW_WEIGHT_RANGE_MINMAX));
+    MUST(config.Equalization(false));
+    MUST(config.ReplaceClip6Relu(true));
+    MUST(config.BiasCorrection(false));
+    MUST(config.LearnedRounding(false));
+#if !defined(IPUFLOW_NO_EXCEPTIONS)
+    config.Equalization(true).BiasCorrection(true).LearnedRounding(true);  // setters chain
+#endif
+    ipuflow::QuantConfig empty;
+    CHECK_ERROR(empty.LearnedRounding(true), IPUFLOW_STATUS_NULL_ARGUMENT, "config");
+    CHECK_ERROR(ipuflow::CalibData::FromCallback(ipuflow::CalibNext()), IPUFLOW_STATUS_NULL_ARGUMENT, "empty");
+
+    const char* ort = std::getenv("IPUFLOW_TEST_ORT_LIBRARY");
+    if (ort == nullptr || ort[0] == '\0') SKIP_DATA("IPUFLOW_TEST_ORT_LIBRARY not set");
+    MUST(ipuflow::Runtime::Load(ort));
+    ipuflow::Model m = VALUE(ipuflow::Model::FromBytes(ipf_model_weights, sizeof ipf_model_weights));
+    ipuflow::QuantConfig cpu = VALUE(ipuflow::QuantConfig::Create(IPUFLOW_PRESET_CPU));
+    // Three batches from a function; the tensor it lends lives outside it (the batch borrows shape and data).
+    std::vector<float> x{0.5f, -1.0f, 2.0f};
+    ipuflow::Tensor xt = VALUE(ipuflow::Tensor::Create<float>({1, 3}, x));
+    int calls = 0;
+    bool names_ok = true;
+    ipuflow::CalibData data = VALUE(ipuflow::CalibData::FromCallback(
+        [&](ipuflow::CalibBatch& batch) -> NextResult {
+            names_ok = names_ok && VALUE(batch.InputCount()) == 1 && VALUE(batch.InputName(0)) == "x" &&
+                       OUTCOME(batch.InputName(1)).code() == IPUFLOW_STATUS_OUT_OF_RANGE;
+            if (calls++ == 3) return false;
+            x[0] = 0.5f * static_cast<float>(calls);
+            MUST(batch.SetInput("x", xt));
+            return true;
+        },
+        3));
+    ipuflow::CalibData moved = std::move(data);  // the function moves with its data
+    std::string report;
+    ipuflow::Model q = VALUE(ipuflow::Quantize(m, cpu, moved, {}, &report));
+    CHECK(calls == 4 && names_ok);
+    CHECK(VALUE(q.Counts()).nodes > VALUE(m.Counts()).nodes);
+
+    // A failing function: its message comes back as IPUFLOW_STATUS_CALLBACK, nothing unwinds through the library.
+    ipuflow::CalibData failing = VALUE(ipuflow::CalibData::FromCallback(unplugged));
+    CHECK_ERROR(ipuflow::Quantize(m, cpu, failing), IPUFLOW_STATUS_CALLBACK, "camera unplugged");
+#if !defined(IPUFLOW_NO_EXCEPTIONS)
+    ipuflow::CalibData odd = VALUE(ipuflow::CalibData::FromCallback([](ipuflow::CalibBatch&) -> bool { throw 7; }));
+    CHECK_ERROR(ipuflow::Quantize(m, cpu, odd), IPUFLOW_STATUS_CALLBACK, "not a std::exception");
+#endif
+}
+
 int main() {
     tmp = ipf_mkdtemp("cppw");
     if (tmp == nullptr) {
@@ -373,6 +529,9 @@ int main() {
     RUN(npu_scan_and_preflight);
     RUN(session_run_cancel_and_indices);
     RUN(calib_and_quantize_errors);
+    RUN(wide_paths_and_input_shapes);
+    RUN(evaluator);
+    RUN(recipe_setters_and_calib_function);
     ipf_rmtree(tmp);
     std::printf("1..%d\n", run_count);
     if (failed_count) std::printf("# FAILED %d of %d tests\n", failed_count, run_count);

@@ -14,7 +14,7 @@ use ipuflow::quant::data::CalibrationSource;
 use ipuflow::quant::qdq::exclude;
 use ipuflow::quant::{
     quantize, BiasType, CalibMethod, ExcludeSubgraph, Hooks, Preset, Progress, QuantConfig,
-    QuantReport, Stage,
+    QuantReport, Stage, WeightRange,
 };
 use serde::Serialize;
 
@@ -69,6 +69,28 @@ pub enum BiasArg {
     Int32,
 }
 
+/// `--weight-range`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WeightRangeArg {
+    /// Each weight's (per-channel) minimum and maximum: nothing is clipped.
+    Minmax,
+    /// The clipping range (power-of-two shift) minimising the weight's own error (per-tensor or power-of-two).
+    Minmse,
+}
+
+/// The value of a recipe switch (`--equalize on|off`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    fn is_on(self) -> bool {
+        self == OnOff::On
+    }
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The float ONNX model.
@@ -104,6 +126,24 @@ pub struct Args {
     /// others: int32).
     #[arg(long, value_enum, ignore_case = true)]
     pub bias: Option<BiasArg>,
+    /// How weight ranges are chosen. Default: the preset's (XINT8: minmse, others: minmax).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub weight_range: Option<WeightRangeArg>,
+    /// Cross-layer equalization of Conv chains on the float model before calibration. Default: on (every preset).
+    #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
+    pub equalize: Option<OnOff>,
+    /// With equalization: replace Clip(0, 6) (Relu6) between two equalizable convolutions by Relu so the chain
+    /// is equalized (changes the float model: values above 6 are no longer clipped). Default: off.
+    #[arg(long)]
+    pub replace_relu6: bool,
+    /// Bias correction: subtract each Conv/Gemm's mean output error from weight quantization, measured on the
+    /// calibration data. Default: on (every preset).
+    #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
+    pub bias_correction: Option<OnOff>,
+    /// Learned weight rounding (second-order error compensation on the calibration data; needs 16 samples or
+    /// more). Default: on (every preset).
+    #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
+    pub learned_rounding: Option<OnOff>,
     /// Leave nodes in float: a node name, an op type (e.g. Softmax), a node-name glob pattern (`*` any run, `?`
     /// one character: 'head/*'), or a subgraph START..END (every node on a path from the start node(s) to the end
     /// node(s), several names separated by commas: 'decode_0,decode_1..nms'). Repeatable.
@@ -138,9 +178,52 @@ pub struct Outcome {
     pub excluded_op_types: Vec<String>,
     pub excluded_patterns: Vec<String>,
     pub excluded_subgraphs: Vec<String>,
+    pub recipe: Recipe,
     pub report: Option<String>,
     pub output_bytes: u64,
     pub notes: Vec<String>,
+}
+
+/// The recipe switches as used (the preset's defaults with the flags applied).
+#[derive(Serialize)]
+pub struct Recipe {
+    pub bias_type: String,
+    pub weight_range: String,
+    pub equalize: bool,
+    pub replace_relu6: bool,
+    pub bias_correction: bool,
+    pub learned_rounding: bool,
+}
+
+impl Recipe {
+    fn of(c: &QuantConfig) -> Recipe {
+        Recipe {
+            bias_type: c.bias_type.name().to_string(),
+            weight_range: match c.weight_range {
+                WeightRange::MinMax => "minmax",
+                WeightRange::MinMse => "minmse",
+            }
+            .to_string(),
+            equalize: c.equalize,
+            replace_relu6: c.replace_clip6_relu,
+            bias_correction: c.bias_correction,
+            learned_rounding: c.learned_rounding,
+        }
+    }
+
+    /// One line: `bias int8, weight range minmse, equalize on, ...`.
+    fn line(&self) -> String {
+        let on = |b: bool| if b { "on" } else { "off" };
+        format!(
+            "bias {}, weight range {}, equalize {}, replace relu6 {}, bias correction {}, learned rounding {}",
+            self.bias_type,
+            self.weight_range,
+            on(self.equalize),
+            on(self.replace_relu6),
+            on(self.bias_correction),
+            on(self.learned_rounding)
+        )
+    }
 }
 
 /// `--exclude` values sorted by kind.
@@ -335,70 +418,13 @@ pub fn quantize_with_progress(
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let t0 = Instant::now();
     // Option combinations first: a usage error (exit 2) before any file is looked at.
-    let mut config = QuantConfig::preset(a.preset.preset());
-    let percentile = a.percentile.unwrap_or(CalibMethod::DEFAULT_PERCENTILE);
-    match (a.method, a.moving_average) {
-        (Some(MethodArg::Minmax) | None, Some(c)) => {
-            config.method = CalibMethod::MinMax {
-                moving_average: Some(c),
-            }
-        }
-        (Some(m), None) => {
-            config.method = CalibMethod::parse(
-                clap::ValueEnum::to_possible_value(&m)
-                    .expect("no skipped variants")
-                    .get_name(),
-                percentile,
-            )?
-        }
-        (None, None) => {}
-        (Some(m), Some(_)) => {
-            return Err(Failure::usage(format!(
-                "--moving-average goes with --method minmax, not {}",
-                clap::ValueEnum::to_possible_value(&m)
-                    .expect("no skipped variants")
-                    .get_name()
-            )))
-        }
-    }
-    if a.percentile.is_some() && !matches!(config.method, CalibMethod::Percentile { .. }) {
-        return Err(Failure::usage("--percentile goes with --method percentile"));
-    }
+    let mut config = config_from_args(a)?;
     util::require_exists(&a.model, "model")?;
     util::require_exists(&a.calib, "calibration folder")?;
     util::load_runtime(ctx)?;
     let mut model = Model::load_file(&a.model)?;
-    // By file identity, not by name: `./m.onnx`, a symlink or a hard link to the model are the model too.
-    let output_what = format!("--output '{}'", a.output.display());
-    let inputs = util::model_files(&model);
-    refuse_same_file(&a.output, &output_what, &inputs)?;
-    refuse_same_file(&util::auto_data_file(&a.output), &output_what, &inputs)?;
-    // A device, FIFO or directory as an output fails now, not after calibrating.
-    check_target(&a.output)?;
-    if let Some(r) = &a.report {
-        check_target(r)?;
-        let mut protected = inputs.clone();
-        protected.push((&a.output, "--output"));
-        refuse_same_file(r, &format!("--report '{}'", r.display()), &protected)?;
-    }
-    if let Some(n) = a.batch {
-        fix_batch(&mut model, n);
-    }
-    config.calib_cache = a.calib_cache.clone();
-    if let Some(b) = a.bias {
-        config.bias_type = match b {
-            BiasArg::Int8 => BiasType::Int8,
-            BiasArg::Int32 => BiasType::Int32,
-        };
-    }
-    // Checked against the model now (a wrong name or rank is a user error before calibration starts).
-    ipuflow::onnx::apply_input_shapes(&mut model.proto().clone(), &a.input_shape)?;
-    config.input_shapes = a.input_shape.clone();
-    let ex = resolve_excludes(&model, &a.exclude)?;
-    config.exclude_nodes = ex.nodes.clone();
-    config.exclude_op_types = ex.op_types.clone();
-    config.exclude_patterns = ex.patterns.clone();
-    config.exclude_subgraphs = ex.subgraphs.clone();
+    check_output_paths(a, &model)?;
+    let ex = apply_model_options(a, &mut model, &mut config)?;
     let (mut data, described) =
         calibration_source(&a.calib, &a.image, a.max_samples.map(|n| n as usize))?;
     let (quantized, report) =
@@ -423,38 +449,150 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         excluded_op_types: ex.op_types,
         excluded_patterns: ex.patterns,
         excluded_subgraphs: ex.subgraphs.iter().map(|s| s.to_string()).collect(),
+        recipe: Recipe::of(&config),
         report: a.report.as_ref().map(|p| p.display().to_string()),
         output_bytes: std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0),
         notes: report.notes.clone(),
     };
-    if ctx.json {
-        util::print_json(&out);
-    } else {
-        outln!(
-            "{} -> {} ({}, {:.2} MB)",
-            out.model,
-            out.output,
-            out.preset,
-            out.output_bytes as f64 / 1e6
-        );
-        outln!("calibrated on {}", out.calibration);
-        outln!(
-            "{nq} nodes quantized, {nf} left in float, in {:.1} s",
-            out.seconds
-        );
-        if !out.excluded_nodes.is_empty() || !out.excluded_op_types.is_empty() {
-            outln!(
-                "excluded: nodes {:?}, op types {:?}",
-                out.excluded_nodes,
-                out.excluded_op_types
-            );
+    print_outcome(ctx, &out);
+    Ok(())
+}
+
+/// The preset's configuration with the calibration and recipe flags applied; a contradictory combination is a
+/// usage error.
+fn config_from_args(a: &Args) -> CliResult<QuantConfig> {
+    let mut config = QuantConfig::preset(a.preset.preset());
+    config.method = method_from_args(a, config.method)?;
+    config.calib_cache = a.calib_cache.clone();
+    if let Some(b) = a.bias {
+        config.bias_type = match b {
+            BiasArg::Int8 => BiasType::Int8,
+            BiasArg::Int32 => BiasType::Int32,
+        };
+    }
+    if let Some(w) = a.weight_range {
+        config.weight_range = match w {
+            WeightRangeArg::Minmax => WeightRange::MinMax,
+            WeightRangeArg::Minmse => WeightRange::MinMse,
+        };
+    }
+    if let Some(v) = a.equalize {
+        config.equalize = v.is_on();
+    }
+    if a.replace_relu6 {
+        if !config.equalize {
+            return Err(Failure::usage(
+                "--replace-relu6 goes with equalization (not with --equalize off)",
+            ));
         }
-        for n in &out.notes {
-            outln!("note: {n}");
+        config.replace_clip6_relu = true;
+    }
+    if let Some(v) = a.bias_correction {
+        config.bias_correction = v.is_on();
+    }
+    if let Some(v) = a.learned_rounding {
+        config.learned_rounding = v.is_on();
+    }
+    Ok(config)
+}
+
+/// `--method`, `--percentile` and `--moving-average` together (`preset` is the preset's method).
+fn method_from_args(a: &Args, preset: CalibMethod) -> CliResult<CalibMethod> {
+    let percentile = a.percentile.unwrap_or(CalibMethod::DEFAULT_PERCENTILE);
+    let name = |m: MethodArg| {
+        clap::ValueEnum::to_possible_value(&m)
+            .expect("no skipped variants")
+            .get_name()
+            .to_string()
+    };
+    let method = match (a.method, a.moving_average) {
+        (Some(MethodArg::Minmax) | None, Some(c)) => CalibMethod::MinMax {
+            moving_average: Some(c),
+        },
+        (Some(m), None) => CalibMethod::parse(&name(m), percentile)?,
+        (None, None) => preset,
+        (Some(m), Some(_)) => {
+            return Err(Failure::usage(format!(
+                "--moving-average goes with --method minmax, not {}",
+                name(m)
+            )))
         }
-        if let Some(r) = &out.report {
-            outln!("report: {r}");
-        }
+    };
+    if a.percentile.is_some() && !matches!(method, CalibMethod::Percentile { .. }) {
+        return Err(Failure::usage("--percentile goes with --method percentile"));
+    }
+    Ok(method)
+}
+
+/// Refuses an output or report that is the model (or its data file) or cannot be written, before calibrating.
+fn check_output_paths(a: &Args, model: &Model) -> CliResult {
+    // By file identity, not by name: `./m.onnx`, a symlink or a hard link to the model are the model too.
+    let output_what = format!("--output '{}'", a.output.display());
+    let inputs = util::model_files(model);
+    refuse_same_file(&a.output, &output_what, &inputs)?;
+    refuse_same_file(&util::auto_data_file(&a.output), &output_what, &inputs)?;
+    // A device, FIFO or directory as an output fails now, not after calibrating.
+    check_target(&a.output)?;
+    if let Some(r) = &a.report {
+        check_target(r)?;
+        let mut protected = inputs.clone();
+        protected.push((&a.output, "--output"));
+        refuse_same_file(r, &format!("--report '{}'", r.display()), &protected)?;
     }
     Ok(())
+}
+
+/// `--batch`, `--input-shape` and `--exclude`, checked against the model: into the model and the config.
+fn apply_model_options(
+    a: &Args,
+    model: &mut Model,
+    config: &mut QuantConfig,
+) -> CliResult<Excludes> {
+    if let Some(n) = a.batch {
+        fix_batch(model, n);
+    }
+    // Checked against the model now (a wrong name or rank is a user error before calibration starts).
+    ipuflow::onnx::apply_input_shapes(&mut model.proto().clone(), &a.input_shape)?;
+    config.input_shapes = a.input_shape.clone();
+    let ex = resolve_excludes(model, &a.exclude)?;
+    config.exclude_nodes = ex.nodes.clone();
+    config.exclude_op_types = ex.op_types.clone();
+    config.exclude_patterns = ex.patterns.clone();
+    config.exclude_subgraphs = ex.subgraphs.clone();
+    Ok(ex)
+}
+
+fn print_outcome(ctx: &Ctx, out: &Outcome) {
+    if ctx.json {
+        util::print_json(out);
+        return;
+    }
+    outln!(
+        "{} -> {} ({}, {:.2} MB)",
+        out.model,
+        out.output,
+        out.preset,
+        out.output_bytes as f64 / 1e6
+    );
+    outln!("calibrated on {}", out.calibration);
+    outln!("recipe: {}", out.recipe.line());
+    outln!(
+        "{} nodes quantized, {} left in float, in {:.1} s",
+        out.nodes_quantized,
+        out.nodes_float,
+        out.seconds
+    );
+    if !out.excluded_nodes.is_empty() || !out.excluded_op_types.is_empty() {
+        outln!(
+            "excluded: nodes {:?}, op types {:?}",
+            out.excluded_nodes,
+            out.excluded_op_types
+        );
+    }
+    for n in &out.notes {
+        outln!("note: {n}");
+    }
+    if let Some(r) = &out.report {
+        outln!("report: {r}");
+    }
 }
