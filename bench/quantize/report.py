@@ -98,8 +98,16 @@ def header(res, plot_note):
     ]
 
 
+def label_offset(r):
+    """Where a point's label goes (points): the peers' pairs of neighbouring points get labels on opposite sides."""
+    if r["tool"] == "ort":
+        return (-6, -3) if r["config"] in ("pt_u8s8", "pc_u16s8") else (6, -3)
+    return (5, -11) if r["preset"] == "A16W8" else (5, 4)
+
+
 def plot(res, path):
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -112,17 +120,23 @@ def plot(res, path):
         for r in rows:
             ax.scatter(r["wall_s"], r[key], c=colors[r["tool"]], marker=markers[r["preset"]], s=60, zorder=3)
             name = {"ort": "ORT", "quark": "Quark"}.get(r["tool"], "ipuflow")
-            ax.annotate(f"{name} {r['config']}", (r["wall_s"], r[key]), textcoords="offset points", xytext=(5, 4),
-                        fontsize=8)
+            dx, dy = label_offset(r)
+            ax.annotate(f"{name} {r['config']}", (r["wall_s"], r[key]), textcoords="offset points",
+                        xytext=(dx, dy), ha="right" if dx < 0 else "left", fontsize=8)
         ax.set_xscale("log")
+        times = [r["wall_s"] for r in rows] or [1]
+        ax.set_xlim(min(times) / 1.5, max(times) * 1.5)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.set_xlabel(f"whole-process quantize time (s, log; {res['profile']} build of ipuflow)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=res["tool_names"][t]) for t, c in colors.items()]
     handles += [plt.Line2D([], [], color="grey", marker=m, ls="", label=f"beside {p}") for p, m in markers.items()]
-    axes[1].legend(handles=handles, fontsize=8, loc="lower right")
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=len(handles))
     fig.suptitle(f"EfficientNet-Lite0, anchor protocol (74 inputs): accuracy against quantize time, {res['date']}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
 
 
