@@ -153,7 +153,7 @@ pub fn quantize(
         }
     };
     if let Some(tap) = tap {
-        extra_notes.extend(tap.apply(&mut prepared.model, config)?);
+        extra_notes.extend(tap.apply(&mut prepared.model, config, Some(&calib))?);
     }
     prepared.notes.extend(extra_notes);
     hooks.report(Stage::Quantize, 0, Some(1))?;
