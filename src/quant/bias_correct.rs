@@ -390,14 +390,14 @@ impl MeanTap {
         }
         if let (Some(float), Some(uncorrected), Some(calib)) = (float, uncorrected, calib) {
             if done > 0 {
-                notes.extend(bias_guard::keep_if_better(
-                    model,
-                    uncorrected,
-                    float,
-                    &held,
+                let guard = Guard {
+                    float: &float,
+                    uncorrected: &uncorrected,
+                    held: &held,
                     calib,
                     cfg,
-                )?);
+                };
+                notes.push(guard.decide(model, &errors, &means, done));
             }
         }
         Ok(notes)
@@ -489,7 +489,64 @@ impl MeanTap {
     }
 }
 
+/// What the guard of the bias corrections measures with ([`bias_guard`]).
+struct Guard<'a> {
+    float: &'a ModelProto,
+    uncorrected: &'a ModelProto,
+    held: &'a [HeldBatch],
+    calib: &'a Calibration,
+    cfg: &'a QuantConfig,
+}
+
+impl Guard<'_> {
+    /// Keeps the `done` corrections in `model` if no output is worse with them on the held calibration batches;
+    /// otherwise keeps only those of layers that reach no worse output, if that subset passes the same test; otherwise
+    /// none (`model` becomes the uncorrected model). Returns the report note.
+    fn decide(
+        &self,
+        model: &mut ModelProto,
+        errors: &[LayerError],
+        means: &HashMap<String, (Vec<f32>, Vec<i64>)>,
+        done: usize,
+    ) -> String {
+        let b = self.held.len();
+        let v = match bias_guard::compare(model, self.uncorrected, self.float, self.held, self.calib, self.cfg) {
+            Ok(v) => v,
+            Err(e) => return format!("bias correction kept unchecked: the guard could not run ({})", e.message()),
+        };
+        if v.worse.is_empty() {
+            return format!("bias correction kept: no output worse on {b} held calibration batches ({})", v.rows);
+        }
+        let mask = v.worse.iter().fold(0u64, |m, k| m | (1 << k));
+        let subset: Vec<LayerError> = bias_guard::output_reach(self.uncorrected)
+            .map(|reach| errors.iter().filter(|e| reach[e.node] & mask == 0).cloned().collect())
+            .unwrap_or_default();
+        let mut partial = self.uncorrected.clone();
+        let kept = match partial.graph.as_mut() {
+            Some(g) if !subset.is_empty() => correct_biases(g, &subset, means).map_or(0, |(n, _)| n),
+            _ => 0,
+        };
+        let pv = (kept > 0)
+            .then(|| bias_guard::compare(&partial, self.uncorrected, self.float, self.held, self.calib, self.cfg).ok())
+            .flatten();
+        if let Some(pv) = pv.filter(|pv| pv.worse.is_empty()) {
+            *model = partial;
+            return format!(
+                "bias correction kept on {kept} of {done} layers: with all, output(s) {:?} were worse on {b} held \
+                 calibration batches ({}); the layers reaching them keep their bias ({})",
+                v.worse, v.rows, pv.rows
+            );
+        }
+        *model = self.uncorrected.clone();
+        format!(
+            "bias correction dropped: output(s) {:?} worse with it on {b} held calibration batches ({})",
+            v.worse, v.rows
+        )
+    }
+}
+
 /// One target layer's weight quantization error.
+#[derive(Clone)]
 struct LayerError {
     node: usize,
     label: String,

@@ -84,35 +84,28 @@ fn db(signal: f64, err: f64) -> f64 {
     10.0 * (signal / err.max(1e-30)).log10()
 }
 
-/// Keeps the bias corrections in `model` only if, on the held calibration batches, no output of the quantized
-/// model is worse with them than with `uncorrected` (the same model before correction); otherwise `model` becomes
-/// `uncorrected`. `float` is the float model both came from. Returns a report note with the per-output
-/// calibration SQNR. A guard that cannot run (a session error) leaves the corrections in and says why.
-pub(crate) fn keep_if_better(
-    model: &mut ModelProto,
-    uncorrected: ModelProto,
-    float: ModelProto,
+/// The measured effect of the bias corrections on each output of the quantized model.
+pub(crate) struct Verdict {
+    /// Outputs (model order) further from the float model's with the corrections than without.
+    pub worse: Vec<usize>,
+    /// Per output, "output k A -> B dB" (calibration SQNR without -> with the corrections).
+    pub rows: String,
+}
+
+/// Quantizes `corrected` and `uncorrected` (the same model with and without bias corrections) and compares, per
+/// output, their error against `float` on the held calibration batches.
+pub(crate) fn compare(
+    corrected: &ModelProto,
+    uncorrected: &ModelProto,
+    float: &ModelProto,
     held: &[HeldBatch],
     calib: &Calibration,
     cfg: &QuantConfig,
-) -> Result<Vec<String>> {
-    let measured = (|| -> Result<_> {
-        let reference = outputs(float, held)?;
-        let with = errors(&reference, &quantized_outputs(model.clone(), held, calib, cfg)?);
-        let without = errors(&reference, &quantized_outputs(uncorrected.clone(), held, calib, cfg)?);
-        Ok((reference, with, without))
-    })();
-    let (reference, with, without) = match measured {
-        Ok(m) => m,
-        Err(e) => {
-            return Ok(vec![format!(
-                "bias correction kept unchecked: the guard could not run ({})",
-                e.message()
-            )])
-        }
-    };
-    let mut worse = Vec::new();
-    let mut rows = Vec::new();
+) -> Result<Verdict> {
+    let reference = outputs(float.clone(), held)?;
+    let with = errors(&reference, &quantized_outputs(corrected.clone(), held, calib, cfg)?);
+    let without = errors(&reference, &quantized_outputs(uncorrected.clone(), held, calib, cfg)?);
+    let (mut worse, mut rows) = (Vec::new(), Vec::new());
     for (k, ((r, w), wo)) in reference.iter().zip(&with).zip(&without).enumerate() {
         let (Some(r), Some(w), Some(wo)) = (r, w, wo) else {
             continue;
@@ -123,16 +116,35 @@ pub(crate) fn keep_if_better(
             worse.push(k);
         }
     }
-    let samples: usize = held.len();
-    if worse.is_empty() {
-        return Ok(vec![format!(
-            "bias correction kept: no output worse on {samples} held calibration batches ({})",
-            rows.join(", ")
-        )]);
+    Ok(Verdict {
+        worse,
+        rows: rows.join(", "),
+    })
+}
+
+/// Per node of `model` (topologically sorted, as ONNX requires): the bit set of the graph outputs it reaches
+/// (bit k: output k). `None` with more than 64 outputs.
+pub(crate) fn output_reach(model: &ModelProto) -> Option<Vec<u64>> {
+    let g = model.graph.as_ref()?;
+    if g.output.len() > 64 {
+        return None;
     }
-    *model = uncorrected;
-    Ok(vec![format!(
-        "bias correction dropped: output(s) {worse:?} worse with it on {samples} held calibration batches ({})",
-        rows.join(", ")
-    )])
+    let mut by_name: std::collections::HashMap<&str, u64> = g
+        .output
+        .iter()
+        .enumerate()
+        .filter_map(|(k, o)| o.name.as_deref().map(|n| (n, 1u64 << k)))
+        .collect();
+    let mut reach = vec![0u64; g.node.len()];
+    for (i, n) in g.node.iter().enumerate().rev() {
+        let m = n
+            .output
+            .iter()
+            .fold(0, |m, o| m | by_name.get(o.as_str()).copied().unwrap_or(0));
+        reach[i] = m;
+        for x in n.input.iter().filter(|x| !x.is_empty()) {
+            *by_name.entry(x.as_str()).or_insert(0) |= m;
+        }
+    }
+    Some(reach)
 }
