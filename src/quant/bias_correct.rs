@@ -266,7 +266,10 @@ impl MeanTap {
     /// Keeps a copy of `batch` while the budget allows (string tensors are not held).
     fn hold(&mut self, batch: &Batch<'_>) {
         let bytes: usize = batch.tensors.iter().map(|(_, t)| t.data().len()).sum();
-        let strings = batch.tensors.iter().any(|(_, t)| t.element_type() == ElementType::String);
+        let strings = batch
+            .tensors
+            .iter()
+            .any(|(_, t)| t.element_type() == ElementType::String);
         if strings || self.held_bytes + bytes > HOLD_BYTES {
             return;
         }
@@ -275,7 +278,14 @@ impl MeanTap {
             batch
                 .tensors
                 .iter()
-                .map(|(n, t)| (n.clone(), t.element_type(), t.shape().to_vec(), t.data().to_vec()))
+                .map(|(n, t)| {
+                    (
+                        n.clone(),
+                        t.element_type(),
+                        t.shape().to_vec(),
+                        t.data().to_vec(),
+                    )
+                })
                 .collect(),
         );
     }
@@ -368,7 +378,8 @@ impl MeanTap {
         let means = self.means();
         let held = std::mem::take(&mut self.held);
         // The guard compares against the float model as calibrated (equalized, before rounding).
-        let float = (cfg.bias_correction && calib.is_some() && !held.is_empty()).then(|| model.clone());
+        let float =
+            (cfg.bias_correction && calib.is_some() && !held.is_empty()).then(|| model.clone());
         let Some(g) = model.graph.as_mut() else {
             return Ok(Vec::new());
         };
@@ -432,14 +443,23 @@ impl MeanTap {
                 .iter()
                 .position(|t| t.name.as_ref() == Some(&n.input[1]))
                 .expect("target weight is an initializer");
-            let (wv, wd) = (read_f32(&g.initializer[wi])?, g.initializer[wi].dims.clone());
+            let (wv, wd) = (
+                read_f32(&g.initializer[wi])?,
+                g.initializer[wi].dims.clone(),
+            );
             let axis = cfg.per_channel.then_some(match op(n) {
                 "Gemm" if attr_i(n, "transB").unwrap_or(0) == 0 => 1,
                 _ => 0,
             });
             // Learned rounding writes the weight in place (already on the emitter's grid): only a weight no other
             // node reads.
-            let own = g.node.iter().flat_map(|m| m.input.iter()).filter(|x| **x == n.input[1]).count() == 1;
+            let own = g
+                .node
+                .iter()
+                .flat_map(|m| m.input.iter())
+                .filter(|x| **x == n.input[1])
+                .count()
+                == 1;
             let learned = match moments.get(&i) {
                 Some(_) if !own => {
                     plain.push(format!("{label} (weight shared)"));
@@ -460,7 +480,12 @@ impl MeanTap {
                 let name = n.input[1].clone();
                 g.initializer[wi] = f32_tensor(&name, &wd, &r.values);
             }
-            errors.push(LayerError { node: i, label, err, dims: wd });
+            errors.push(LayerError {
+                node: i,
+                label,
+                err,
+                dims: wd,
+            });
         }
         let mut notes = Vec::new();
         if cfg.learned_rounding && few {
@@ -482,7 +507,10 @@ impl MeanTap {
                 moments.len() + self.too_big.len(),
             ));
             if !plain.is_empty() {
-                notes.push(format!("learned rounding kept plain rounding for: {}", plain.join(", ")));
+                notes.push(format!(
+                    "learned rounding kept plain rounding for: {}",
+                    plain.join(", ")
+                ));
             }
         }
         Ok((errors, notes))
@@ -510,24 +538,57 @@ impl Guard<'_> {
         done: usize,
     ) -> String {
         let b = self.held.len();
-        let v = match bias_guard::compare(model, self.uncorrected, self.float, self.held, self.calib, self.cfg) {
+        let v = match bias_guard::compare(
+            model,
+            self.uncorrected,
+            self.float,
+            self.held,
+            self.calib,
+            self.cfg,
+        ) {
             Ok(v) => v,
-            Err(e) => return format!("bias correction kept unchecked: the guard could not run ({})", e.message()),
+            Err(e) => {
+                return format!(
+                    "bias correction kept unchecked: the guard could not run ({})",
+                    e.message()
+                )
+            }
         };
         if v.worse.is_empty() {
-            return format!("bias correction kept: no output worse on {b} held calibration batches ({})", v.rows);
+            return format!(
+                "bias correction kept: no output worse on {b} held calibration batches ({})",
+                v.rows
+            );
         }
         let mask = v.worse.iter().fold(0u64, |m, k| m | (1 << k));
         let subset: Vec<LayerError> = bias_guard::output_reach(self.uncorrected)
-            .map(|reach| errors.iter().filter(|e| reach[e.node] & mask == 0).cloned().collect())
+            .map(|reach| {
+                errors
+                    .iter()
+                    .filter(|e| reach[e.node] & mask == 0)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         let mut partial = self.uncorrected.clone();
         let kept = match partial.graph.as_mut() {
-            Some(g) if !subset.is_empty() => correct_biases(g, &subset, means).map_or(0, |(n, _)| n),
+            Some(g) if !subset.is_empty() => {
+                correct_biases(g, &subset, means).map_or(0, |(n, _)| n)
+            }
             _ => 0,
         };
         let pv = (kept > 0)
-            .then(|| bias_guard::compare(&partial, self.uncorrected, self.float, self.held, self.calib, self.cfg).ok())
+            .then(|| {
+                bias_guard::compare(
+                    &partial,
+                    self.uncorrected,
+                    self.float,
+                    self.held,
+                    self.calib,
+                    self.cfg,
+                )
+                .ok()
+            })
             .flatten();
         if let Some(pv) = pv.filter(|pv| pv.worse.is_empty()) {
             *model = partial;
@@ -572,10 +633,12 @@ fn correct_biases(
     let (mut done, mut skipped, mut replaced) = (0usize, Vec::new(), Vec::new());
     for e in errors {
         let n = &g.node[e.node];
-        let delta = means.get(&n.input[0]).and_then(|(mean, shape)| match op(n) {
-            "Conv" => conv_delta(n, &e.err, &e.dims, mean, shape),
-            _ => gemm_delta(n, &e.err, &e.dims, mean),
-        });
+        let delta = means
+            .get(&n.input[0])
+            .and_then(|(mean, shape)| match op(n) {
+                "Conv" => conv_delta(n, &e.err, &e.dims, mean, shape),
+                _ => gemm_delta(n, &e.err, &e.dims, mean),
+            });
         let Some(delta) = delta else {
             skipped.push(e.label.clone());
             continue;
@@ -605,7 +668,8 @@ fn correct_biases(
             k += 1;
         }
         taken.insert(name.clone());
-        g.initializer.push(f32_tensor(&name, &[bias.len() as i64], &bias));
+        g.initializer
+            .push(f32_tensor(&name, &[bias.len() as i64], &bias));
         let node = &mut g.node[e.node];
         if node.input.len() < 3 {
             node.input.resize(3, String::new());
@@ -620,10 +684,11 @@ fn correct_biases(
 /// Drops the replaced biases nothing reads any more (ORT warns about unused initializers). Not when a node has a
 /// subgraph, which may read an outer initializer by name.
 fn drop_unread(g: &mut GraphProto, replaced: Vec<String>) {
-    let has_subgraphs = g
-        .node
-        .iter()
-        .any(|n| n.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty()));
+    let has_subgraphs = g.node.iter().any(|n| {
+        n.attribute
+            .iter()
+            .any(|a| a.g.is_some() || !a.graphs.is_empty())
+    });
     if has_subgraphs {
         return;
     }
@@ -634,7 +699,8 @@ fn drop_unread(g: &mut GraphProto, replaced: Vec<String>) {
         .chain(g.output.iter().filter_map(|v| v.name.as_ref()))
         .collect();
     let gone: HashSet<String> = replaced.into_iter().filter(|b| !read.contains(b)).collect();
-    g.initializer.retain(|t| t.name.as_ref().is_none_or(|n| !gone.contains(n)));
+    g.initializer
+        .retain(|t| t.name.as_ref().is_none_or(|n| !gone.contains(n)));
 }
 
 /// A 1x1 Conv without padding: every output position reads exactly one input position per channel, so with stride 1

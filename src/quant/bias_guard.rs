@@ -103,15 +103,25 @@ pub(crate) fn compare(
     cfg: &QuantConfig,
 ) -> Result<Verdict> {
     let reference = outputs(float.clone(), held)?;
-    let with = errors(&reference, &quantized_outputs(corrected.clone(), held, calib, cfg)?);
-    let without = errors(&reference, &quantized_outputs(uncorrected.clone(), held, calib, cfg)?);
+    let with = errors(
+        &reference,
+        &quantized_outputs(corrected.clone(), held, calib, cfg)?,
+    );
+    let without = errors(
+        &reference,
+        &quantized_outputs(uncorrected.clone(), held, calib, cfg)?,
+    );
     let (mut worse, mut rows) = (Vec::new(), Vec::new());
     for (k, ((r, w), wo)) in reference.iter().zip(&with).zip(&without).enumerate() {
         let (Some(r), Some(w), Some(wo)) = (r, w, wo) else {
             continue;
         };
         let signal: f64 = r.iter().map(|v| (*v as f64).powi(2)).sum();
-        rows.push(format!("output {k} {:.1} -> {:.1} dB", db(signal, *wo), db(signal, *w)));
+        rows.push(format!(
+            "output {k} {:.1} -> {:.1} dB",
+            db(signal, *wo),
+            db(signal, *w)
+        ));
         if w > wo {
             worse.push(k);
         }

@@ -177,7 +177,11 @@ type Values = HashMap<String, (Vec<f32>, Vec<i64>)>;
 fn block_ranges(w: &[f32], c: usize) -> Vec<f32> {
     let per = w.len() / c;
     (0..c)
-        .map(|k| w[k * per..(k + 1) * per].iter().fold(0f32, |m, x| m.max(x.abs())))
+        .map(|k| {
+            w[k * per..(k + 1) * per]
+                .iter()
+                .fold(0f32, |m, x| m.max(x.abs()))
+        })
         .collect()
 }
 

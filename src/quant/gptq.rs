@@ -365,7 +365,11 @@ struct RowLayout {
 }
 
 impl RowLayout {
-    fn of(geometry: &Geometry, w_len: usize, dims: &[i64]) -> std::result::Result<Self, &'static str> {
+    fn of(
+        geometry: &Geometry,
+        w_len: usize,
+        dims: &[i64],
+    ) -> std::result::Result<Self, &'static str> {
         let (groups, d) = geometry.blocks();
         let (nrows, step, stride) = match *geometry {
             Geometry::Conv { .. } => (dims[0] as usize, d, 1),
@@ -407,7 +411,11 @@ struct Grid<'a> {
 }
 
 impl<'a> Grid<'a> {
-    fn new(w: &[f32], dims: &'a [i64], spec: WeightSpec) -> std::result::Result<Self, &'static str> {
+    fn new(
+        w: &[f32],
+        dims: &'a [i64],
+        spec: WeightSpec,
+    ) -> std::result::Result<Self, &'static str> {
         let plain = quantize_weight(w, dims, spec);
         if plain.params.degenerate {
             return Err("degenerate range");
@@ -499,7 +507,11 @@ fn round_row(row: &mut Row, w: &[f32], lay: &RowLayout, grid: &Grid<'_>, u: &[f6
 
 /// The dequantized values of `q` on `grid`, provided the emitter, re-deriving the parameters from them, gives back
 /// the same integers and grid.
-fn reproduced(q: Vec<i32>, grid: &Grid<'_>, spec: WeightSpec) -> std::result::Result<Vec<f32>, &'static str> {
+fn reproduced(
+    q: Vec<i32>,
+    grid: &Grid<'_>,
+    spec: WeightSpec,
+) -> std::result::Result<Vec<f32>, &'static str> {
     let plain = &grid.plain.params;
     let values = dequantize(&QWeight {
         values: q.clone(),
