@@ -377,3 +377,53 @@ fn bias_correction_tap_holds_the_same_state_for_any_number_of_samples() {
         "the tap's state must not grow with the samples"
     );
 }
+
+#[test]
+fn bias_correction_guard_reports_every_output_and_the_model_follows_its_decision() {
+    let Some(path) = shared_model("blazeface-short-range.onnx") else {
+        return;
+    };
+    runtime();
+    let model = Model::load_file(&path).unwrap();
+    let name = model.proto().graph.as_ref().unwrap().input[0]
+        .name
+        .clone()
+        .unwrap();
+    for preset in [Preset::A8W8, Preset::Cpu] {
+        let cfg = QuantConfig {
+            learned_rounding: false,
+            ..QuantConfig::preset(preset)
+        };
+        let mut samples = TensorSamples::new();
+        for seed in 0..6 {
+            samples.push(vec![(name.clone(), input(&[1, 3, 128, 128], seed))]);
+        }
+        let (q, report) = quantize(&model, &cfg, &mut samples, Hooks::default()).unwrap();
+        let note = report
+            .notes
+            .iter()
+            .find(|n| {
+                n.starts_with("bias correction kept") || n.starts_with("bias correction dropped")
+            })
+            .unwrap_or_else(|| panic!("{preset:?}: no guard note in {:?}", report.notes));
+        assert!(
+            note.contains("on 6 held calibration batches")
+                && note.contains("output 0")
+                && note.contains("output 1"),
+            "{preset:?}: {note}"
+        );
+        let corrected = q
+            .proto()
+            .graph
+            .as_ref()
+            .unwrap()
+            .initializer
+            .iter()
+            .any(|t| t.name.as_deref().is_some_and(|n| n.contains("_corrected")));
+        assert_eq!(
+            corrected,
+            !note.starts_with("bias correction dropped"),
+            "{preset:?}: {note}"
+        );
+    }
+}

@@ -27,7 +27,7 @@ use crate::quant::gptq::{self, parallel, round_layer, Geometry, Moment};
 use crate::quant::qdq::rules::{decide, Decision};
 use crate::quant::qdq::weight_spec;
 use crate::quant::qdq::weights::{dequantize, f32_tensor, quantize_weight, read_f32};
-use crate::quant::QuantConfig;
+use crate::quant::{bias_guard, Calibration, QuantConfig};
 use crate::runtime::{
     ElementType, GraphOptimizationLevel, Session, SessionOptions, TensorInfo, TensorRef,
 };
@@ -97,8 +97,18 @@ pub struct MeanTap {
     moments: Vec<(usize, usize, Moment)>,
     /// Layers learned rounding leaves alone for size ([`gptq::MAX_INPUTS`], [`gptq::BUDGET`]).
     too_big: Vec<String>,
+    /// The first calibration batches, kept for the guard of [`MeanTap::apply`] (at most [`HOLD_BYTES`]).
+    held: Vec<HeldBatch>,
+    held_bytes: usize,
     error: Option<Error>,
 }
+
+/// Bytes of calibration batches the tap keeps for the bias-correction guard (EfficientNet-Lite0's 31 images take
+/// 19 MB); later batches are not held.
+pub const HOLD_BYTES: usize = 64 << 20;
+
+/// One calibration batch, copied: (input name, element type, shape, bytes) per tensor.
+pub(crate) type HeldBatch = Vec<(String, ElementType, Vec<i64>, Vec<u8>)>;
 
 impl MeanTap {
     /// A tap for the layers of `model` that bias correction applies to under `cfg`; `None` when there is none.
@@ -194,6 +204,8 @@ impl MeanTap {
             items: vec![0; n],
             moments,
             too_big,
+            held: Vec::new(),
+            held_bytes: 0,
             error: None,
         }))
     }
@@ -251,7 +263,35 @@ impl MeanTap {
         self.items[k] += n as u64;
     }
 
+    /// Keeps a copy of `batch` while the budget allows (string tensors are not held).
+    fn hold(&mut self, batch: &Batch<'_>) {
+        let bytes: usize = batch.tensors.iter().map(|(_, t)| t.data().len()).sum();
+        let strings = batch
+            .tensors
+            .iter()
+            .any(|(_, t)| t.element_type() == ElementType::String);
+        if strings || self.held_bytes + bytes > HOLD_BYTES {
+            return;
+        }
+        self.held_bytes += bytes;
+        self.held.push(
+            batch
+                .tensors
+                .iter()
+                .map(|(n, t)| {
+                    (
+                        n.clone(),
+                        t.element_type(),
+                        t.shape().to_vec(),
+                        t.data().to_vec(),
+                    )
+                })
+                .collect(),
+        );
+    }
+
     fn observe(&mut self, batch: &Batch<'_>) -> Result<()> {
+        self.hold(batch);
         let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(batch.tensors.len());
         for (name, t) in &batch.tensors {
             ins.push((self.session.input_index(name)?, *t));
@@ -321,13 +361,66 @@ impl MeanTap {
         out
     }
 
-    /// Folds the measured error into the biases of `model` (the model the tap was built from). Returns report
-    /// notes. Errors: the tap's own run failure, if calibration succeeded in spite of it.
-    pub fn apply(self, model: &mut ModelProto, cfg: &QuantConfig) -> Result<Vec<String>> {
-        if let Some(e) = self.error {
+    /// Folds the measured error into the biases of `model` (the model the tap was built from), after learned
+    /// rounding where that is on. With `calib` (the activation ranges), the corrections are then kept only if the
+    /// quantized model with them is no worse on any output, on the held calibration samples, than without them
+    /// ([`crate::quant::bias_guard`]). Returns report notes. Errors: the tap's own run failure, if calibration
+    /// succeeded in spite of it.
+    pub fn apply(
+        mut self,
+        model: &mut ModelProto,
+        cfg: &QuantConfig,
+        calib: Option<&Calibration>,
+    ) -> Result<Vec<String>> {
+        if let Some(e) = self.error.take() {
             return Err(e.context("bias correction"));
         }
         let means = self.means();
+        let held = std::mem::take(&mut self.held);
+        // The guard compares against the float model as calibrated (equalized, before rounding).
+        let float =
+            (cfg.bias_correction && calib.is_some() && !held.is_empty()).then(|| model.clone());
+        let Some(g) = model.graph.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let (errors, mut notes) = self.round_weights(g, cfg)?;
+        if !cfg.bias_correction {
+            return Ok(notes);
+        }
+        let uncorrected = float.as_ref().map(|_| model.clone());
+        let g = model.graph.as_mut().expect("checked above");
+        let (done, skipped) = correct_biases(g, &errors, &means)?;
+        notes.push(format!(
+            "bias correction: {done} layers corrected for the mean error of their quantized weights"
+        ));
+        if !skipped.is_empty() {
+            notes.push(format!(
+                "bias correction skipped (input shape varied between batches or layout not handled): {}",
+                skipped.join(", ")
+            ));
+        }
+        if let (Some(float), Some(uncorrected), Some(calib)) = (float, uncorrected, calib) {
+            if done > 0 {
+                let guard = Guard {
+                    float: &float,
+                    uncorrected: &uncorrected,
+                    held: &held,
+                    calib,
+                    cfg,
+                };
+                notes.push(guard.decide(model, &errors, &means, done));
+            }
+        }
+        Ok(notes)
+    }
+
+    /// Learned rounding of every target layer with a second moment (the weight is rewritten in place, on the
+    /// emitter's grid); returns each target's weight error `W' - W` (learned or plain) and the rounding notes.
+    fn round_weights(
+        self,
+        g: &mut GraphProto,
+        cfg: &QuantConfig,
+    ) -> Result<(Vec<LayerError>, Vec<String>)> {
         let samples = self.samples();
         let few = samples < gptq::MIN_SAMPLES;
         let moments: HashMap<usize, Moment> = if few {
@@ -341,20 +434,9 @@ impl MeanTap {
             .iter()
             .map(|l| format!("{l} (too many inputs for the second-moment budget)"))
             .collect();
-        let Some(g) = model.graph.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let mut taken: HashSet<String> = g
-            .initializer
-            .iter()
-            .filter_map(|t| t.name.clone())
-            .chain(g.node.iter().flat_map(|n| n.output.iter().cloned()))
-            .chain(g.input.iter().filter_map(|v| v.name.clone()))
-            .collect();
-        let (mut done, mut skipped) = (0usize, Vec::new());
-        let mut replaced: Vec<String> = Vec::new();
+        let mut errors = Vec::new();
         for i in targets(g, cfg) {
-            let n = g.node[i].clone();
+            let n = &g.node[i].clone();
             let label = n.name.clone().unwrap_or_else(|| n.output[0].clone());
             let wi = g
                 .initializer
@@ -365,8 +447,8 @@ impl MeanTap {
                 read_f32(&g.initializer[wi])?,
                 g.initializer[wi].dims.clone(),
             );
-            let axis = cfg.per_channel.then_some(match op(&n) {
-                "Gemm" if attr_i(&n, "transB").unwrap_or(0) == 0 => 1,
+            let axis = cfg.per_channel.then_some(match op(n) {
+                "Gemm" if attr_i(n, "transB").unwrap_or(0) == 0 => 1,
                 _ => 0,
             });
             // Learned rounding writes the weight in place (already on the emitter's grid): only a weight no other
@@ -383,13 +465,9 @@ impl MeanTap {
                     plain.push(format!("{label} (weight shared)"));
                     None
                 }
-                Some(m) => match round_layer(&wv, &wd, weight_spec(cfg, axis), m) {
-                    Ok(r) => Some(r),
-                    Err(why) => {
-                        plain.push(format!("{label} ({why})"));
-                        None
-                    }
-                },
+                Some(m) => round_layer(&wv, &wd, weight_spec(cfg, axis), m)
+                    .map_err(|why| plain.push(format!("{label} ({why})")))
+                    .ok(),
                 None => None,
             };
             let err: Vec<f32> = match &learned {
@@ -402,73 +480,12 @@ impl MeanTap {
                 let name = n.input[1].clone();
                 g.initializer[wi] = f32_tensor(&name, &wd, &r.values);
             }
-            if !cfg.bias_correction {
-                continue;
-            }
-            let Some((mean, shape)) = means.get(&n.input[0]) else {
-                skipped.push(label);
-                continue;
-            };
-            let delta = match op(&n) {
-                "Conv" => conv_delta(&n, &err, &wd, mean, shape),
-                _ => gemm_delta(&n, &err, &wd, mean),
-            };
-            let Some(delta) = delta else {
-                skipped.push(label);
-                continue;
-            };
-            let bias_name = n.input.get(2).filter(|b| !b.is_empty()).cloned();
-            replaced.extend(bias_name.clone());
-            let mut bias = match &bias_name {
-                Some(b) => read_f32(
-                    g.initializer
-                        .iter()
-                        .find(|t| t.name.as_ref() == Some(b))
-                        .expect("target bias is an initializer"),
-                )?,
-                None => vec![0.0; delta.len()],
-            };
-            if bias.len() != delta.len() {
-                skipped.push(label);
-                continue;
-            }
-            bias.iter_mut().zip(&delta).for_each(|(b, d)| *b -= d);
-            // A new initializer: the old bias may be shared with a layer that is not corrected the same way.
-            let base = format!("{}_corrected", bias_name.as_deref().unwrap_or(&label));
-            let mut name = base.clone();
-            let mut k = 1;
-            while taken.contains(&name) {
-                name = format!("{base}_{k}");
-                k += 1;
-            }
-            taken.insert(name.clone());
-            g.initializer
-                .push(f32_tensor(&name, &[bias.len() as i64], &bias));
-            let node = &mut g.node[i];
-            if node.input.len() < 3 {
-                node.input.resize(3, String::new());
-            }
-            node.input[2] = name;
-            done += 1;
-        }
-        // Drop the replaced biases nothing reads any more (ORT warns about unused initializers). Not when a node has
-        // a subgraph, which may read an outer initializer by name.
-        let has_subgraphs = g.node.iter().any(|n| {
-            n.attribute
-                .iter()
-                .any(|a| a.g.is_some() || !a.graphs.is_empty())
-        });
-        if !has_subgraphs {
-            let read: HashSet<&String> = g
-                .node
-                .iter()
-                .flat_map(|n| n.input.iter())
-                .chain(g.output.iter().filter_map(|v| v.name.as_ref()))
-                .collect();
-            let gone: HashSet<String> =
-                replaced.into_iter().filter(|b| !read.contains(b)).collect();
-            g.initializer
-                .retain(|t| t.name.as_ref().is_none_or(|n| !gone.contains(n)));
+            errors.push(LayerError {
+                node: i,
+                label,
+                err,
+                dims: wd,
+            });
         }
         let mut notes = Vec::new();
         if cfg.learned_rounding && few {
@@ -477,17 +494,17 @@ impl MeanTap {
                 gptq::MIN_SAMPLES
             ));
         } else if cfg.learned_rounding {
+            let mean = if rounded > 0 {
+                format!(
+                    " (calibration output error {:.2}x that of plain rounding, mean over layers)",
+                    ratio_sum / rounded as f64
+                )
+            } else {
+                String::new()
+            };
             notes.push(format!(
-                "learned rounding: {rounded} of {} layers rounded by second-order error compensation{}",
+                "learned rounding: {rounded} of {} layers rounded by second-order error compensation{mean}",
                 moments.len() + self.too_big.len(),
-                if rounded > 0 {
-                    format!(
-                        " (calibration output error {:.2}x that of plain rounding, mean over layers)",
-                        ratio_sum / rounded as f64
-                    )
-                } else {
-                    String::new()
-                }
             ));
             if !plain.is_empty() {
                 notes.push(format!(
@@ -496,19 +513,194 @@ impl MeanTap {
                 ));
             }
         }
-        if cfg.bias_correction {
-            notes.push(format!(
-                "bias correction: {done} layers corrected for the mean error of their quantized weights"
-            ));
-        }
-        if cfg.bias_correction && !skipped.is_empty() {
-            notes.push(format!(
-                "bias correction skipped (input shape varied between batches or layout not handled): {}",
-                skipped.join(", ")
-            ));
-        }
-        Ok(notes)
+        Ok((errors, notes))
     }
+}
+
+/// What the guard of the bias corrections measures with ([`bias_guard`]).
+struct Guard<'a> {
+    float: &'a ModelProto,
+    uncorrected: &'a ModelProto,
+    held: &'a [HeldBatch],
+    calib: &'a Calibration,
+    cfg: &'a QuantConfig,
+}
+
+impl Guard<'_> {
+    /// Keeps the `done` corrections in `model` if no output is worse with them on the held calibration batches;
+    /// otherwise keeps only those of layers that reach no worse output, if that subset passes the same test; otherwise
+    /// none (`model` becomes the uncorrected model). Returns the report note.
+    fn decide(
+        &self,
+        model: &mut ModelProto,
+        errors: &[LayerError],
+        means: &HashMap<String, (Vec<f32>, Vec<i64>)>,
+        done: usize,
+    ) -> String {
+        let b = self.held.len();
+        let v = match bias_guard::compare(
+            model,
+            self.uncorrected,
+            self.float,
+            self.held,
+            self.calib,
+            self.cfg,
+        ) {
+            Ok(v) => v,
+            Err(e) => {
+                return format!(
+                    "bias correction kept unchecked: the guard could not run ({})",
+                    e.message()
+                )
+            }
+        };
+        if v.worse.is_empty() {
+            return format!(
+                "bias correction kept: no output worse on {b} held calibration batches ({})",
+                v.rows
+            );
+        }
+        let mask = v.worse.iter().fold(0u64, |m, k| m | (1 << k));
+        let subset: Vec<LayerError> = bias_guard::output_reach(self.uncorrected)
+            .map(|reach| {
+                errors
+                    .iter()
+                    .filter(|e| reach[e.node] & mask == 0)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut partial = self.uncorrected.clone();
+        let kept = match partial.graph.as_mut() {
+            Some(g) if !subset.is_empty() => {
+                correct_biases(g, &subset, means).map_or(0, |(n, _)| n)
+            }
+            _ => 0,
+        };
+        let pv = (kept > 0)
+            .then(|| {
+                bias_guard::compare(
+                    &partial,
+                    self.uncorrected,
+                    self.float,
+                    self.held,
+                    self.calib,
+                    self.cfg,
+                )
+                .ok()
+            })
+            .flatten();
+        if let Some(pv) = pv.filter(|pv| pv.worse.is_empty()) {
+            *model = partial;
+            return format!(
+                "bias correction kept on {kept} of {done} layers: with all, output(s) {:?} were worse on {b} held \
+                 calibration batches ({}); the layers reaching them keep their bias ({})",
+                v.worse, v.rows, pv.rows
+            );
+        }
+        *model = self.uncorrected.clone();
+        format!(
+            "bias correction dropped: output(s) {:?} worse with it on {b} held calibration batches ({})",
+            v.worse, v.rows
+        )
+    }
+}
+
+/// One target layer's weight quantization error.
+#[derive(Clone)]
+struct LayerError {
+    node: usize,
+    label: String,
+    /// `W' - W`, laid out as the weight.
+    err: Vec<f32>,
+    dims: Vec<i64>,
+}
+
+/// Subtracts each layer's expected output error (its weight error times its input mean) from its bias, in a new
+/// initializer. Returns how many layers were corrected and the labels of those skipped.
+fn correct_biases(
+    g: &mut GraphProto,
+    errors: &[LayerError],
+    means: &HashMap<String, (Vec<f32>, Vec<i64>)>,
+) -> Result<(usize, Vec<String>)> {
+    let mut taken: HashSet<String> = g
+        .initializer
+        .iter()
+        .filter_map(|t| t.name.clone())
+        .chain(g.node.iter().flat_map(|n| n.output.iter().cloned()))
+        .chain(g.input.iter().filter_map(|v| v.name.clone()))
+        .collect();
+    let (mut done, mut skipped, mut replaced) = (0usize, Vec::new(), Vec::new());
+    for e in errors {
+        let n = &g.node[e.node];
+        let delta = means
+            .get(&n.input[0])
+            .and_then(|(mean, shape)| match op(n) {
+                "Conv" => conv_delta(n, &e.err, &e.dims, mean, shape),
+                _ => gemm_delta(n, &e.err, &e.dims, mean),
+            });
+        let Some(delta) = delta else {
+            skipped.push(e.label.clone());
+            continue;
+        };
+        let bias_name = n.input.get(2).filter(|b| !b.is_empty()).cloned();
+        let mut bias = match &bias_name {
+            Some(b) => read_f32(
+                g.initializer
+                    .iter()
+                    .find(|t| t.name.as_ref() == Some(b))
+                    .expect("target bias is an initializer"),
+            )?,
+            None => vec![0.0; delta.len()],
+        };
+        if bias.len() != delta.len() {
+            skipped.push(e.label.clone());
+            continue;
+        }
+        replaced.extend(bias_name.clone());
+        bias.iter_mut().zip(&delta).for_each(|(b, d)| *b -= d);
+        // A new initializer: the old bias may be shared with a layer that is not corrected the same way.
+        let base = format!("{}_corrected", bias_name.as_deref().unwrap_or(&e.label));
+        let mut name = base.clone();
+        let mut k = 1;
+        while taken.contains(&name) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        taken.insert(name.clone());
+        g.initializer
+            .push(f32_tensor(&name, &[bias.len() as i64], &bias));
+        let node = &mut g.node[e.node];
+        if node.input.len() < 3 {
+            node.input.resize(3, String::new());
+        }
+        node.input[2] = name;
+        done += 1;
+    }
+    drop_unread(g, replaced);
+    Ok((done, skipped))
+}
+
+/// Drops the replaced biases nothing reads any more (ORT warns about unused initializers). Not when a node has a
+/// subgraph, which may read an outer initializer by name.
+fn drop_unread(g: &mut GraphProto, replaced: Vec<String>) {
+    let has_subgraphs = g.node.iter().any(|n| {
+        n.attribute
+            .iter()
+            .any(|a| a.g.is_some() || !a.graphs.is_empty())
+    });
+    if has_subgraphs {
+        return;
+    }
+    let read: HashSet<&String> = g
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter())
+        .chain(g.output.iter().filter_map(|v| v.name.as_ref()))
+        .collect();
+    let gone: HashSet<String> = replaced.into_iter().filter(|b| !read.contains(b)).collect();
+    g.initializer
+        .retain(|t| t.name.as_ref().is_none_or(|n| !gone.contains(n)));
 }
 
 /// A 1x1 Conv without padding: every output position reads exactly one input position per channel, so with stride 1

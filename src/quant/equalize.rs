@@ -59,207 +59,195 @@ fn clip_bounds(g: &GraphProto, n: &NodeProto) -> Option<(f32, f32)> {
     ))
 }
 
-/// Equalizes every chain it can in `model` (default-domain nodes only). Returns notes for the report: how many
-/// pairs were equalized, and every Clip replaced by Relu.
-pub fn equalize(model: &mut ModelProto, replace_clip6_relu: bool) -> Result<Vec<String>> {
-    let Some(g) = model.graph.as_mut() else {
-        return Ok(Vec::new());
-    };
-    // How many times each name is read (node inputs, subgraphs not included, plus graph outputs).
-    let mut uses: HashMap<String, usize> = HashMap::new();
-    for n in &g.node {
-        for i in n.input.iter().filter(|s| !s.is_empty()) {
-            *uses.entry(i.clone()).or_default() += 1;
+/// What pair finding needs to know of the graph: how many times each name is read (node inputs, subgraphs not
+/// included, plus graph outputs), the node reading each name, and the initializers by name.
+struct Index {
+    uses: HashMap<String, usize>,
+    consumer: HashMap<String, usize>,
+    init: HashMap<String, usize>,
+}
+
+impl Index {
+    fn of(g: &GraphProto) -> Index {
+        let mut uses: HashMap<String, usize> = HashMap::new();
+        for n in &g.node {
+            for i in n.input.iter().filter(|s| !s.is_empty()) {
+                *uses.entry(i.clone()).or_default() += 1;
+            }
+        }
+        for o in &g.output {
+            if let Some(name) = &o.name {
+                *uses.entry(name.clone()).or_insert(0) += 1;
+            }
+        }
+        let consumer = g
+            .node
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| n.input.iter().map(move |x| (x.clone(), i)))
+            .collect();
+        let init = g
+            .initializer
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.name.clone().map(|n| (n, i)))
+            .collect();
+        Index {
+            uses,
+            consumer,
+            init,
         }
     }
-    for o in &g.output {
-        if let Some(name) = &o.name {
-            *uses.entry(name.clone()).or_insert(0) += 1;
-        }
-    }
-    let consumer: HashMap<String, usize> = g
-        .node
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.input.iter().map(move |x| (x.clone(), i)))
-        .collect();
-    let init: HashMap<String, usize> = g
-        .initializer
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.name.clone().map(|n| (n, i)))
-        .collect();
-    let default_domain =
-        |n: &NodeProto| matches!(n.domain.as_deref().unwrap_or(""), "" | "ai.onnx");
-    // A Conv whose weight (and bias) are float initializers read by it alone.
-    let own_weights = |n: &NodeProto| -> bool {
+
+    /// A Conv whose weight (and bias) are float initializers read by it alone.
+    fn own_weights(&self, g: &GraphProto, n: &NodeProto) -> bool {
         op(n) == "Conv"
             && default_domain(n)
             && n.input.len() >= 2
             && n.input[1..].iter().filter(|s| !s.is_empty()).all(|w| {
-                uses.get(w.as_str()) == Some(&1)
-                    && init.get(w.as_str()).is_some_and(|&i| {
+                self.uses.get(w.as_str()) == Some(&1)
+                    && self.init.get(w.as_str()).is_some_and(|&i| {
                         g.initializer[i].data_type == Some(DataType::Float.onnx())
                     })
             })
-    };
-    let single_next = |t: &str| -> Option<usize> {
-        (uses.get(t) == Some(&1))
-            .then(|| consumer.get(t).copied())
+    }
+
+    /// The one node reading `t`, if exactly one thing reads it.
+    fn single_next(&self, t: &str) -> Option<usize> {
+        (self.uses.get(t) == Some(&1))
+            .then(|| self.consumer.get(t).copied())
             .flatten()
+    }
+}
+
+fn default_domain(n: &NodeProto) -> bool {
+    matches!(n.domain.as_deref().unwrap_or(""), "" | "ai.onnx")
+}
+
+/// The pair starting at Conv `ai`, if its chain is equalizable.
+fn pair_at(g: &GraphProto, ix: &Index, ai: usize, replace_clip6_relu: bool) -> Option<Pair> {
+    let a = &g.node[ai];
+    if !ix.own_weights(g, a) || a.output.len() != 1 {
+        return None;
+    }
+    let mut next = ix.single_next(&a.output[0])?;
+    let mut link = None;
+    let mut replace = false;
+    let n = &g.node[next];
+    if default_domain(n) && op(n) == "Relu" {
+        link = Some(next);
+    } else if default_domain(n) && op(n) == "Clip" {
+        match clip_bounds(g, n) {
+            Some((lo, hi)) if lo == 0.0 && hi == f32::INFINITY => link = Some(next),
+            Some((lo, hi)) if lo == 0.0 && hi == 6.0 && replace_clip6_relu => {
+                link = Some(next);
+                replace = true;
+            }
+            _ => return None,
+        }
+    }
+    if let Some(l) = link {
+        next = ix.single_next(&g.node[l].output[0])?;
+    }
+    let b = &g.node[next];
+    if !ix.own_weights(g, b) || b.input[0] != g.node[link.unwrap_or(ai)].output[0] {
+        return None;
+    }
+    let w2 = &g.initializer[ix.init[b.input[1].as_str()]];
+    let w1 = &g.initializer[ix.init[a.input[1].as_str()]];
+    let group = attr_i(b, "group").unwrap_or(1);
+    let c = w1.dims.first().copied().unwrap_or(0);
+    let b_depthwise = group > 1 && group == c && w2.dims.get(1) == Some(&1) && w2.dims[0] == c;
+    if !(group == 1 && w2.dims.get(1) == Some(&c) || b_depthwise) || c == 0 {
+        return None;
+    }
+    Some(Pair {
+        a: ai,
+        link,
+        b: next,
+        b_depthwise,
+        replace,
+    })
+}
+
+/// Working copies of the weights and biases: name -> (values, dims).
+type Values = HashMap<String, (Vec<f32>, Vec<i64>)>;
+
+/// Absolute maximum of each of the `c` contiguous blocks of `w`.
+fn block_ranges(w: &[f32], c: usize) -> Vec<f32> {
+    let per = w.len() / c;
+    (0..c)
+        .map(|k| {
+            w[k * per..(k + 1) * per]
+                .iter()
+                .fold(0f32, |m, x| m.max(x.abs()))
+        })
+        .collect()
+}
+
+/// Equalizes one pair once; returns the largest |ln s| of its channel scales (how far it moved).
+fn equalize_pair(g: &GraphProto, p: &Pair, vals: &mut Values) -> f32 {
+    let (w1n, w2n) = (&g.node[p.a].input[1], &g.node[p.b].input[1]);
+    let (c, r1) = {
+        let (w1, d1) = &vals[w1n];
+        let c = d1[0] as usize;
+        (c, block_ranges(w1, c))
     };
-    let mut pairs = Vec::new();
-    for (ai, a) in g.node.iter().enumerate() {
-        if !own_weights(a) || a.output.len() != 1 {
-            continue;
-        }
-        let Some(mut next) = single_next(&a.output[0]) else {
-            continue;
-        };
-        let mut link = None;
-        let mut replace = false;
-        let n = &g.node[next];
-        if default_domain(n) && op(n) == "Relu" {
-            link = Some(next);
-        } else if default_domain(n) && op(n) == "Clip" {
-            match clip_bounds(g, n) {
-                Some((lo, hi)) if lo == 0.0 && hi == f32::INFINITY => link = Some(next),
-                Some((lo, hi)) if lo == 0.0 && hi == 6.0 && replace_clip6_relu => {
-                    link = Some(next);
-                    replace = true;
-                }
-                _ => continue,
+    let r2: Vec<f32> = {
+        let (w2, d2) = &vals[w2n];
+        if p.b_depthwise {
+            block_ranges(w2, c)
+        } else {
+            let mut r = vec![0f32; c];
+            let inner: usize = d2[2..].iter().product::<i64>() as usize;
+            for (i, x) in w2.iter().enumerate() {
+                let k = (i / inner) % c;
+                r[k] = r[k].max(x.abs());
             }
+            r
         }
-        if let Some(l) = link {
-            match single_next(&g.node[l].output[0]) {
-                Some(b) => next = b,
-                None => continue,
-            }
-        }
-        let b = &g.node[next];
-        if !own_weights(b) || b.input[0] != g.node[link.unwrap_or(ai)].output[0] {
-            continue;
-        }
-        let w2 = &g.initializer[init[b.input[1].as_str()]];
-        let w1 = &g.initializer[init[a.input[1].as_str()]];
-        let group = attr_i(b, "group").unwrap_or(1);
-        let c = w1.dims.first().copied().unwrap_or(0);
-        let b_depthwise = group > 1 && group == c && w2.dims.get(1) == Some(&1) && w2.dims[0] == c;
-        if !(group == 1 && w2.dims.get(1) == Some(&c) || b_depthwise) || c == 0 {
-            continue;
-        }
-        pairs.push(Pair {
-            a: ai,
-            link,
-            b: next,
-            b_depthwise,
-            replace,
-        });
-    }
-    if pairs.is_empty() {
-        return Ok(vec![
-            "cross-layer equalization: no equalizable Conv pair".into()
-        ]);
-    }
-    // Working copies of the weights and biases involved.
-    let mut vals: HashMap<String, (Vec<f32>, Vec<i64>)> = HashMap::new();
-    for p in &pairs {
-        for &ni in &[p.a, p.b] {
-            for w in g.node[ni].input[1..].iter().filter(|s| !s.is_empty()) {
-                if !vals.contains_key(w) {
-                    let t = &g.initializer[init[w.as_str()]];
-                    vals.insert(w.clone(), (read_f32(t)?, t.dims.clone()));
-                }
-            }
-        }
-    }
-    let mut iterations = 0;
-    for _ in 0..20 {
-        iterations += 1;
-        let mut moved = 0f32;
-        for p in &pairs {
-            let (w1n, w2n) = (&g.node[p.a].input[1], &g.node[p.b].input[1]);
-            let (c, r1) = {
-                let (w1, d1) = &vals[w1n];
-                let c = d1[0] as usize;
-                let per = w1.len() / c;
-                let r: Vec<f32> = (0..c)
-                    .map(|k| {
-                        w1[k * per..(k + 1) * per]
-                            .iter()
-                            .fold(0f32, |m, x| m.max(x.abs()))
-                    })
-                    .collect();
-                (c, r)
-            };
-            let r2: Vec<f32> = {
-                let (w2, d2) = &vals[w2n];
-                let mut r = vec![0f32; c];
-                if p.b_depthwise {
-                    let per = w2.len() / c;
-                    for (k, rk) in r.iter_mut().enumerate() {
-                        *rk = w2[k * per..(k + 1) * per]
-                            .iter()
-                            .fold(0f32, |m, x| m.max(x.abs()));
-                    }
-                } else {
-                    let inner: usize = d2[2..].iter().product::<i64>() as usize;
-                    for (i, x) in w2.iter().enumerate() {
-                        let k = (i / inner) % c;
-                        r[k] = r[k].max(x.abs());
-                    }
-                }
-                r
-            };
-            let s: Vec<f32> = (0..c)
-                .map(|k| {
-                    if r1[k] > 0.0 && r2[k] > 0.0 && r1[k].is_finite() && r2[k].is_finite() {
-                        (r1[k] / r2[k]).sqrt().clamp(1e-6, 1e6)
-                    } else {
-                        1.0
-                    }
-                })
-                .collect();
-            moved = s.iter().fold(moved, |m, x| m.max(x.ln().abs()));
-            {
-                let (w1, _) = vals.get_mut(w1n).unwrap();
-                let per = w1.len() / c;
-                for (k, sk) in s.iter().enumerate() {
-                    w1[k * per..(k + 1) * per].iter_mut().for_each(|x| *x /= sk);
-                }
-            }
-            if let Some(bn) = g.node[p.a].input.get(2).filter(|s| !s.is_empty()) {
-                let (b1, _) = vals.get_mut(bn).unwrap();
-                if b1.len() == c {
-                    b1.iter_mut().zip(&s).for_each(|(x, sk)| *x /= sk);
-                }
-            }
-            let (w2, d2) = vals.get_mut(w2n).unwrap();
-            if p.b_depthwise {
-                let per = w2.len() / c;
-                for (k, sk) in s.iter().enumerate() {
-                    w2[k * per..(k + 1) * per].iter_mut().for_each(|x| *x *= sk);
-                }
+    };
+    let s: Vec<f32> = (0..c)
+        .map(|k| {
+            if r1[k] > 0.0 && r2[k] > 0.0 && r1[k].is_finite() && r2[k].is_finite() {
+                (r1[k] / r2[k]).sqrt().clamp(1e-6, 1e6)
             } else {
-                let inner: usize = d2[2..].iter().product::<i64>() as usize;
-                for (i, x) in w2.iter_mut().enumerate() {
-                    *x *= s[(i / inner) % c];
-                }
+                1.0
             }
-        }
-        if moved < 1e-3 {
-            break;
+        })
+        .collect();
+    let moved = s.iter().fold(0f32, |m, x| m.max(x.ln().abs()));
+    {
+        let (w1, _) = vals.get_mut(w1n).unwrap();
+        let per = w1.len() / c;
+        for (k, sk) in s.iter().enumerate() {
+            w1[k * per..(k + 1) * per].iter_mut().for_each(|x| *x /= sk);
         }
     }
-    for (name, (v, dims)) in &vals {
-        let i = init[name.as_str()];
-        g.initializer[i] = f32_tensor(name, dims, v);
+    if let Some(bn) = g.node[p.a].input.get(2).filter(|s| !s.is_empty()) {
+        let (b1, _) = vals.get_mut(bn).unwrap();
+        if b1.len() == c {
+            b1.iter_mut().zip(&s).for_each(|(x, sk)| *x /= sk);
+        }
     }
-    let mut notes = vec![format!(
-        "cross-layer equalization: {} Conv pairs equalized ({iterations} sweeps)",
-        pairs.len()
-    )];
+    let (w2, d2) = vals.get_mut(w2n).unwrap();
+    if p.b_depthwise {
+        let per = w2.len() / c;
+        for (k, sk) in s.iter().enumerate() {
+            w2[k * per..(k + 1) * per].iter_mut().for_each(|x| *x *= sk);
+        }
+    } else {
+        let inner: usize = d2[2..].iter().product::<i64>() as usize;
+        for (i, x) in w2.iter_mut().enumerate() {
+            *x *= s[(i / inner) % c];
+        }
+    }
+    moved
+}
+
+/// Replaces the Clip(0, 6) links of `pairs` that asked for it by Relu; one note each.
+fn replace_clips(g: &mut GraphProto, pairs: &[Pair]) -> Vec<String> {
+    let mut notes = Vec::new();
     for p in pairs.iter().filter(|p| p.replace) {
         let l = &mut g.node[p.link.expect("replacement has a link")];
         notes.push(format!(
@@ -271,5 +259,54 @@ pub fn equalize(model: &mut ModelProto, replace_clip6_relu: bool) -> Result<Vec<
         l.input.truncate(1);
         l.attribute.clear();
     }
+    notes
+}
+
+/// Equalizes every chain it can in `model` (default-domain nodes only). Returns notes for the report: how many
+/// pairs were equalized, and every Clip replaced by Relu.
+pub fn equalize(model: &mut ModelProto, replace_clip6_relu: bool) -> Result<Vec<String>> {
+    let Some(g) = model.graph.as_mut() else {
+        return Ok(Vec::new());
+    };
+    let ix = Index::of(g);
+    let pairs: Vec<Pair> = (0..g.node.len())
+        .filter_map(|ai| pair_at(g, &ix, ai, replace_clip6_relu))
+        .collect();
+    if pairs.is_empty() {
+        return Ok(vec![
+            "cross-layer equalization: no equalizable Conv pair".into()
+        ]);
+    }
+    let mut vals: Values = HashMap::new();
+    for p in &pairs {
+        for &ni in &[p.a, p.b] {
+            for w in g.node[ni].input[1..].iter().filter(|s| !s.is_empty()) {
+                if !vals.contains_key(w) {
+                    let t = &g.initializer[ix.init[w.as_str()]];
+                    vals.insert(w.clone(), (read_f32(t)?, t.dims.clone()));
+                }
+            }
+        }
+    }
+    // Sweeps until the scales settle (a Conv can be B of one pair and A of the next).
+    let mut iterations = 0;
+    for _ in 0..20 {
+        iterations += 1;
+        let moved = pairs
+            .iter()
+            .fold(0f32, |m, p| m.max(equalize_pair(g, p, &mut vals)));
+        if moved < 1e-3 {
+            break;
+        }
+    }
+    for (name, (v, dims)) in &vals {
+        let i = ix.init[name.as_str()];
+        g.initializer[i] = f32_tensor(name, dims, v);
+    }
+    let mut notes = vec![format!(
+        "cross-layer equalization: {} Conv pairs equalized ({iterations} sweeps)",
+        pairs.len()
+    )];
+    notes.extend(replace_clips(g, &pairs));
     Ok(notes)
 }

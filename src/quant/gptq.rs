@@ -353,6 +353,184 @@ pub struct Rounded {
     pub ratio: f64,
 }
 
+/// How a layer's weight splits into rows of `d` inputs: row `r`'s elements are `w[r * step + i * stride]`, `i < d`;
+/// `per_group` rows share one second moment.
+#[derive(Clone, Copy)]
+struct RowLayout {
+    nrows: usize,
+    step: usize,
+    stride: usize,
+    d: usize,
+    per_group: usize,
+}
+
+impl RowLayout {
+    fn of(
+        geometry: &Geometry,
+        w_len: usize,
+        dims: &[i64],
+    ) -> std::result::Result<Self, &'static str> {
+        let (groups, d) = geometry.blocks();
+        let (nrows, step, stride) = match *geometry {
+            Geometry::Conv { .. } => (dims[0] as usize, d, 1),
+            Geometry::Gemm { k, trans_b } => {
+                let nout = w_len / k;
+                if trans_b {
+                    (nout, k, 1)
+                } else {
+                    (nout, 1, nout)
+                }
+            }
+        };
+        if nrows * d != w_len || nrows % groups != 0 {
+            return Err("weight layout");
+        }
+        Ok(RowLayout {
+            nrows,
+            step,
+            stride,
+            d,
+            per_group: nrows / groups,
+        })
+    }
+
+    /// Index in `w` of element `i` of row `r`.
+    fn at(&self, r: usize, i: usize) -> usize {
+        r * self.step + i * self.stride
+    }
+}
+
+/// The plain-rounded weight and what the rounding must keep of it: the quantization grid (scale and zero point per
+/// channel) and each channel's extreme integers, which fix the range the emitter re-derives.
+struct Grid<'a> {
+    plain: QWeight,
+    dims: &'a [i64],
+    lo: Vec<i32>,
+    hi: Vec<i32>,
+    qrange: (i32, i32),
+}
+
+impl<'a> Grid<'a> {
+    fn new(
+        w: &[f32],
+        dims: &'a [i64],
+        spec: WeightSpec,
+    ) -> std::result::Result<Self, &'static str> {
+        let plain = quantize_weight(w, dims, spec);
+        if plain.params.degenerate {
+            return Err("degenerate range");
+        }
+        let mut grid = Grid {
+            lo: vec![i32::MAX; plain.params.scale.len()],
+            hi: vec![i32::MIN; plain.params.scale.len()],
+            qrange: weight_qrange(spec.qtype, spec.symmetric),
+            plain,
+            dims,
+        };
+        for i in 0..grid.plain.values.len() {
+            let (c, q) = (grid.chan(i), grid.plain.values[i]);
+            grid.lo[c] = grid.lo[c].min(q);
+            grid.hi[c] = grid.hi[c].max(q);
+        }
+        Ok(grid)
+    }
+
+    /// The channel of weight element `i`.
+    fn chan(&self, i: usize) -> usize {
+        let p = &self.plain.params;
+        match p.axis {
+            Some(a) if p.scale.len() > 1 => {
+                let inner: i64 = self.dims[a as usize + 1..].iter().product();
+                ((i as i64 / inner.max(1)) % self.dims[a as usize]) as usize
+            }
+            _ => 0,
+        }
+    }
+
+    fn dequant(&self, i: usize, q: i32) -> f64 {
+        let c = self.chan(i);
+        (q - self.plain.params.zero_point[c]) as f64 * self.plain.params.scale[c] as f64
+    }
+}
+
+/// One row's rounded integers and the output error (`e H e^T`) of its new and its plain rounding.
+struct Row {
+    r: usize,
+    q: Vec<i32>,
+    err_new: f64,
+    err_plain: f64,
+}
+
+/// `e H e^T` for a `d x d` row-major `h`.
+fn quad(h: &[f64], e: &[f64]) -> f64 {
+    let d = e.len();
+    h.chunks_exact(d)
+        .zip(e)
+        .map(|(hr, ei)| ei * hr.iter().zip(e).map(|(a, b)| a * b).sum::<f64>())
+        .sum()
+}
+
+/// Rounds row `row.r` of `w` in order, spreading each element's error over the later ones through `u` (the upper
+/// Cholesky factor of `H^-1`), then measures both roundings' output error under `h`.
+fn round_row(row: &mut Row, w: &[f32], lay: &RowLayout, grid: &Grid<'_>, u: &[f64], h: &[f64]) {
+    let d = lay.d;
+    let p = &grid.plain.params;
+    let (qlo, qhi) = grid.qrange;
+    let mut x: Vec<f64> = (0..d).map(|i| w[lay.at(row.r, i)] as f64).collect();
+    let orig = x.clone();
+    for i in 0..d {
+        let at = lay.at(row.r, i);
+        let c = grid.chan(at);
+        let (s, z) = (p.scale[c] as f64, p.zero_point[c]);
+        let fixed = grid.plain.values[at];
+        let q = if fixed == grid.lo[c] || fixed == grid.hi[c] {
+            fixed
+        } else {
+            ((x[i] / s).round_ties_even() + z as f64).clamp(qlo as f64, qhi as f64) as i32
+        };
+        row.q[i] = q;
+        let ur = &u[i * d..(i + 1) * d];
+        let e = (x[i] - (q - z) as f64 * s) / ur[i];
+        x[i + 1..]
+            .iter_mut()
+            .zip(&ur[i + 1..])
+            .for_each(|(a, b)| *a -= e * b);
+    }
+    let err = |q: &dyn Fn(usize) -> i32| -> Vec<f64> {
+        (0..d)
+            .map(|i| grid.dequant(lay.at(row.r, i), q(i)) - orig[i])
+            .collect()
+    };
+    row.err_new = quad(h, &err(&|i| row.q[i]));
+    row.err_plain = quad(h, &err(&|i| grid.plain.values[lay.at(row.r, i)]));
+}
+
+/// The dequantized values of `q` on `grid`, provided the emitter, re-deriving the parameters from them, gives back
+/// the same integers and grid.
+fn reproduced(
+    q: Vec<i32>,
+    grid: &Grid<'_>,
+    spec: WeightSpec,
+) -> std::result::Result<Vec<f32>, &'static str> {
+    let plain = &grid.plain.params;
+    let values = dequantize(&QWeight {
+        values: q.clone(),
+        params: plain.clone(),
+        dims: grid.dims.to_vec(),
+    });
+    let again = quantize_weight(&values, grid.dims, spec);
+    let same_scale = again
+        .params
+        .scale
+        .iter()
+        .zip(&plain.scale)
+        .all(|(a, b)| (a - b).abs() <= 1e-6 * b.abs());
+    if again.values != q || !same_scale || again.params.zero_point != plain.zero_point {
+        return Err("the emitter would not reproduce the grid");
+    }
+    Ok(values)
+}
+
 /// Rounds the float weight `w` (`dims`) of the layer whose input moment is `m`, with the emitter's `spec`.
 /// `Err(why)` when plain rounding stays: the moment is unusable (input shape changed, no data, not positive
 /// definite), the emitter would not reproduce the rounded grid, or the result is not better on the calibration data.
@@ -372,138 +550,39 @@ pub fn round_layer(
     if w.iter().any(|v| !v.is_finite()) {
         return Err("non-finite weight");
     }
-    let plain = quantize_weight(w, dims, spec);
-    if plain.params.degenerate {
-        return Err("degenerate range");
-    }
-    let (groups, d) = m.geometry.blocks();
-    // Rows: (index of the first element, stride between elements) in `w`, and the group of each row.
-    // Row r's elements are w[r * step + i * stride], i < d.
-    let (nrows, step, stride) = match m.geometry {
-        Geometry::Conv { .. } => (dims[0] as usize, d, 1),
-        Geometry::Gemm { k, trans_b } => {
-            let nout = w.len() / k;
-            if trans_b {
-                (nout, k, 1)
-            } else {
-                (nout, 1, nout)
-            }
-        }
-    };
-    let row_at = |r: usize| (r * step, stride);
-    if nrows * d != w.len() || nrows % groups != 0 {
-        return Err("weight layout");
-    }
-    let per_group = nrows / groups;
-    let mut factors: Vec<(usize, Option<Vec<f64>>)> = (0..groups).map(|g| (g, None)).collect();
+    let grid = Grid::new(w, dims, spec)?;
+    let lay = RowLayout::of(&m.geometry, w.len(), dims)?;
+    let mut factors: Vec<(usize, Option<Vec<f64>>)> =
+        (0..m.geometry.blocks().0).map(|g| (g, None)).collect();
     parallel(&mut factors, |(g, u)| {
-        *u = inverse_cholesky_upper(&m.h[*g], d)
+        *u = inverse_cholesky_upper(&m.h[*g], lay.d)
     });
     if factors.iter().any(|(_, u)| u.is_none()) {
         return Err("second moment not positive definite");
     }
-    let p = &plain.params;
-    let (qlo, qhi) = weight_qrange(spec.qtype, spec.symmetric);
-    let chan = |i: usize| -> usize {
-        match p.axis {
-            Some(a) if p.scale.len() > 1 => {
-                let inner: i64 = dims[a as usize + 1..].iter().product();
-                ((i as i64 / inner.max(1)) % dims[a as usize]) as usize
-            }
-            _ => 0,
-        }
-    };
-    // The integers that fix each channel's range under plain rounding: kept as they are.
-    let nch = p.scale.len();
-    let (mut lo, mut hi) = (vec![i32::MAX; nch], vec![i32::MIN; nch]);
-    for (i, &q) in plain.values.iter().enumerate() {
-        let c = chan(i);
-        lo[c] = lo[c].min(q);
-        hi[c] = hi[c].max(q);
-    }
-    struct Row {
-        r: usize,
-        q: Vec<i32>,
-        err_new: f64,
-        err_plain: f64,
-    }
-    let mut rows: Vec<Row> = (0..nrows)
+    let mut rows: Vec<Row> = (0..lay.nrows)
         .map(|r| Row {
             r,
-            q: vec![0; d],
+            q: vec![0; lay.d],
             err_new: 0.0,
             err_plain: 0.0,
         })
         .collect();
     parallel(&mut rows, |row| {
-        let (start, stride) = row_at(row.r);
-        let g = row.r / per_group;
+        let g = row.r / lay.per_group;
         let u = factors[g].1.as_ref().expect("checked");
-        let h = &m.h[g];
-        let mut x: Vec<f64> = (0..d).map(|i| w[start + i * stride] as f64).collect();
-        let orig = x.clone();
-        for i in 0..d {
-            let at = start + i * stride;
-            let c = chan(at);
-            let (s, z) = (p.scale[c] as f64, p.zero_point[c]);
-            let fixed = plain.values[at];
-            let q = if fixed == lo[c] || fixed == hi[c] {
-                fixed
-            } else {
-                ((x[i] / s).round_ties_even() + z as f64).clamp(qlo as f64, qhi as f64) as i32
-            };
-            row.q[i] = q;
-            let ur = &u[i * d..(i + 1) * d];
-            let e = (x[i] - (q - z) as f64 * s) / ur[i];
-            x[i + 1..]
-                .iter_mut()
-                .zip(&ur[i + 1..])
-                .for_each(|(a, b)| *a -= e * b);
-        }
-        // Output error of both roundings on this row: e H e^T.
-        let quad = |e: &[f64]| -> f64 {
-            h.chunks_exact(d)
-                .zip(e)
-                .map(|(hr, ei)| ei * hr.iter().zip(e).map(|(a, b)| a * b).sum::<f64>())
-                .sum()
-        };
-        let deq = |i: usize, q: i32| {
-            let c = chan(start + i * stride);
-            (q - p.zero_point[c]) as f64 * p.scale[c] as f64
-        };
-        let en: Vec<f64> = (0..d).map(|i| deq(i, row.q[i]) - orig[i]).collect();
-        let ep: Vec<f64> = (0..d)
-            .map(|i| deq(i, plain.values[start + i * stride]) - orig[i])
-            .collect();
-        row.err_new = quad(&en);
-        row.err_plain = quad(&ep);
+        round_row(row, w, &lay, &grid, u, &m.h[g]);
     });
-    let mut q = plain.values.clone();
+    let mut q = grid.plain.values.clone();
     for row in &rows {
-        let (start, stride) = row_at(row.r);
         for (i, v) in row.q.iter().enumerate() {
-            q[start + i * stride] = *v;
+            q[lay.at(row.r, i)] = *v;
         }
     }
     let (en, ep) = rows
         .iter()
         .fold((0.0, 0.0), |(a, b), r| (a + r.err_new, b + r.err_plain));
-    let values = dequantize(&QWeight {
-        values: q.clone(),
-        params: plain.params.clone(),
-        dims: dims.to_vec(),
-    });
-    // The emitter re-derives the parameters from these values: they must give back the same integers.
-    let again = quantize_weight(&values, dims, spec);
-    let same_scale = again
-        .params
-        .scale
-        .iter()
-        .zip(&plain.params.scale)
-        .all(|(a, b)| (a - b).abs() <= 1e-6 * b.abs());
-    if again.values != q || !same_scale || again.params.zero_point != plain.params.zero_point {
-        return Err("the emitter would not reproduce the grid");
-    }
+    let values = reproduced(q, &grid, spec)?;
     // Damping makes the compensation approximate: keep plain rounding where it is not better on this data.
     if en > ep {
         return Err("not better than plain rounding on the calibration data");

@@ -5,6 +5,7 @@
 //! and a load check. Calibration batches come from a [`data::CalibrationSource`].
 
 pub mod bias_correct;
+mod bias_guard;
 pub mod calib_cache;
 pub mod calibrate;
 pub mod config;

@@ -199,7 +199,7 @@ fn calibrate_and_tap(
         }
     };
     if let Some(tap) = tap {
-        notes.extend(tap.apply(&mut prepared.model, config)?);
+        notes.extend(tap.apply(&mut prepared.model, config, Some(&calib))?);
     }
     Ok(calib)
 }
