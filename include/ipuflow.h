@@ -104,6 +104,19 @@
 #define IPUFLOW_OUTPUT_KIND_VALUES 5
 
 /**
+ * Output kind: an anchor head's boxes [N, A, 4 + extra] (SSD, BlazeFace's regressors), paired with the
+ * `IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES` output of the same A: detected anchors matched by index, class and IoU of the
+ * boxes as written (cx, cy, w, h first). Add both outputs of a sample before the next sample's.
+ */
+#define IPUFLOW_OUTPUT_KIND_ANCHOR_BOXES 6
+
+/**
+ * Output kind: an anchor head's scores [N, A, C] (logits or probabilities), paired with the
+ * `IPUFLOW_OUTPUT_KIND_ANCHOR_BOXES` output of the same A (whose JSON entry carries the box metrics).
+ */
+#define IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES 7
+
+/**
  * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
  */
 #define IPUFLOW_LAYOUT_AUTO 0
@@ -1312,11 +1325,14 @@ ipuflow_status ipuflow_evaluator_set_output_kind(struct ipuflow_evaluator *evalu
 /**
  * Adds one sample of output `output_name`: `count` float values of the reference model (`reference`) and of the
  * model evaluated (`other`), of shape `shape` (`rank` sizes, the product being `count`). The arrays are read
- * during the call only (the caller keeps them; the evaluator keeps only its running sums).
+ * during the call only (the caller keeps them; the evaluator keeps its running sums and at most one sample per
+ * output: the first, until every output's kind is known, or an anchor head's half until its other half comes).
+ * Add every output of a sample before the next sample's.
  *
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a pointer NULL with `count` or `rank` > 0), IPUFLOW_STATUS_INVALID_UTF8,
  * IPUFLOW_STATUS_INVALID_ARGUMENT (empty name, negative size), IPUFLOW_STATUS_TENSOR_MISMATCH (the shape's product
- * is not `count`), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same evaluator.
+ * is not `count`; the two halves of an anchor head not added sample by sample), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank
+ * over 64). Not thread-safe on the same evaluator.
  */
 ipuflow_status ipuflow_evaluator_add(struct ipuflow_evaluator *evaluator,
                                      const char *output_name,
@@ -1327,8 +1343,9 @@ ipuflow_status ipuflow_evaluator_add(struct ipuflow_evaluator *evaluator,
                                      size_t count);
 
 /**
- * The metrics of every output added so far, as JSON: a list of `{name, shape, kind, kind_given, metrics: [{name,
- * value, meaning}]}` (value null for an infinite SQNR or an empty ratio). `out_json` is freed with
+ * The metrics of every output added so far, as JSON: a list of `{name, shape, kind, kind_given, paired_with (an
+ * anchor head's half only), metrics: [{name, value, meaning}]}` (value null for an infinite SQNR or an empty
+ * ratio). `out_json` is freed with
  * `ipuflow_string_free`. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Not thread-safe on the same evaluator.
  */
 ipuflow_status ipuflow_evaluator_to_json(const struct ipuflow_evaluator *evaluator,

@@ -440,6 +440,21 @@ fn placement_lists_every_node_of_a_real_model() {
         "{}",
         r.summary_line()
     );
+    // The JSON numbers subgraphs by the one definition (issue 11 item 3): all CPU and connected, one subgraph,
+    // however many ONNX Runtime listed (kept apart under onnxRuntimeSubgraphs).
+    let json: serde_json::Value = serde_json::from_str(&s.execution().report_json()).unwrap();
+    let stat = json["subgraphStat"].as_array().unwrap();
+    assert_eq!(stat.len(), 1, "{:#}", json["subgraphStat"]);
+    assert_eq!(stat[0]["nodeNum"], n);
+    assert!(json["nodeStat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["subgraph"] == 0));
+    let raw = json["onnxRuntimeSubgraphs"].as_array().unwrap();
+    assert_eq!(raw.len(), a.subgraphs.len());
+    let raw_nodes: u64 = raw.iter().map(|x| x["nodeNum"].as_u64().unwrap()).sum();
+    assert_eq!(raw_nodes as usize, n);
     let _ = VITISAI_EP;
     // Recording turned off by the host: "unavailable", never guessed.
     let mut o = SessionOptions::default();

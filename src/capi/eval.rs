@@ -28,6 +28,13 @@ pub const IPUFLOW_OUTPUT_KIND_YOLO_ROWS: i32 = 3;
 pub const IPUFLOW_OUTPUT_KIND_YOLO_COLUMNS: i32 = 4;
 /// Output kind: plain values: SQNR and cosine similarity only.
 pub const IPUFLOW_OUTPUT_KIND_VALUES: i32 = 5;
+/// Output kind: an anchor head's boxes [N, A, 4 + extra] (SSD, BlazeFace's regressors), paired with the
+/// `IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES` output of the same A: detected anchors matched by index, class and IoU of the
+/// boxes as written (cx, cy, w, h first). Add both outputs of a sample before the next sample's.
+pub const IPUFLOW_OUTPUT_KIND_ANCHOR_BOXES: i32 = 6;
+/// Output kind: an anchor head's scores [N, A, C] (logits or probabilities), paired with the
+/// `IPUFLOW_OUTPUT_KIND_ANCHOR_BOXES` output of the same A (whose JSON entry carries the box metrics).
+pub const IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES: i32 = 7;
 
 /// Accumulates the comparison of a model's outputs with a reference model's over samples, in constant memory per
 /// output. Created with `ipuflow_evaluator_create`, fed with `ipuflow_evaluator_add`, read with
@@ -77,11 +84,15 @@ pub unsafe extern "C" fn ipuflow_evaluator_set_output_kind(
             IPUFLOW_OUTPUT_KIND_YOLO_ROWS => OutputKind::Detection(DetectionLayout::YoloRows),
             IPUFLOW_OUTPUT_KIND_YOLO_COLUMNS => OutputKind::Detection(DetectionLayout::YoloColumns),
             IPUFLOW_OUTPUT_KIND_VALUES => OutputKind::Values,
+            IPUFLOW_OUTPUT_KIND_ANCHOR_BOXES => OutputKind::Detection(DetectionLayout::AnchorBoxes),
+            IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES => {
+                OutputKind::Detection(DetectionLayout::AnchorScores)
+            }
             v => {
                 return Err(super::invalid_enum(
                     "kind",
                     v,
-                    "IPUFLOW_OUTPUT_KIND_INFER..IPUFLOW_OUTPUT_KIND_VALUES (0..5)",
+                    "IPUFLOW_OUTPUT_KIND_INFER..IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES (0..7)",
                 ))
             }
         };
@@ -92,11 +103,14 @@ pub unsafe extern "C" fn ipuflow_evaluator_set_output_kind(
 
 /// Adds one sample of output `output_name`: `count` float values of the reference model (`reference`) and of the
 /// model evaluated (`other`), of shape `shape` (`rank` sizes, the product being `count`). The arrays are read
-/// during the call only (the caller keeps them; the evaluator keeps only its running sums).
+/// during the call only (the caller keeps them; the evaluator keeps its running sums and at most one sample per
+/// output: the first, until every output's kind is known, or an anchor head's half until its other half comes).
+/// Add every output of a sample before the next sample's.
 ///
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (a pointer NULL with `count` or `rank` > 0), IPUFLOW_STATUS_INVALID_UTF8,
 /// IPUFLOW_STATUS_INVALID_ARGUMENT (empty name, negative size), IPUFLOW_STATUS_TENSOR_MISMATCH (the shape's product
-/// is not `count`), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank over 64). Not thread-safe on the same evaluator.
+/// is not `count`; the two halves of an anchor head not added sample by sample), IPUFLOW_STATUS_LIMIT_EXCEEDED (rank
+/// over 64). Not thread-safe on the same evaluator.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_evaluator_add(
     evaluator: *mut ipuflow_evaluator,
@@ -149,8 +163,9 @@ pub unsafe extern "C" fn ipuflow_evaluator_add(
     })
 }
 
-/// The metrics of every output added so far, as JSON: a list of `{name, shape, kind, kind_given, metrics: [{name,
-/// value, meaning}]}` (value null for an infinite SQNR or an empty ratio). `out_json` is freed with
+/// The metrics of every output added so far, as JSON: a list of `{name, shape, kind, kind_given, paired_with (an
+/// anchor head's half only), metrics: [{name, value, meaning}]}` (value null for an infinite SQNR or an empty
+/// ratio). `out_json` is freed with
 /// `ipuflow_string_free`. Errors: IPUFLOW_STATUS_NULL_ARGUMENT. Not thread-safe on the same evaluator.
 #[no_mangle]
 pub unsafe extern "C" fn ipuflow_evaluator_to_json(

@@ -4,16 +4,23 @@
 //! - class scores ([N, C] or [N, C, 1, 1], C > 1): top-1 agreement;
 //! - a sequence of per-step scores ([N, T, C], rows summing to 1 like CTC or softmax outputs): agreement of the
 //!   whole argmax sequence (per sample) and of the steps;
-//! - detections ([N, boxes, 5 + classes] YOLOX-style rows, or [N, 4 + classes, anchors] YOLOv8-style columns):
-//!   candidate boxes above a score threshold matched by IoU and class;
+//! - detections, YOLO-style ([N, boxes, 5 + classes] YOLOX-style rows, or [N, 4 + classes, anchors] YOLOv8-style
+//!   columns): candidate boxes above a score threshold matched by IoU and class;
+//! - detections, anchor heads (SSD-style, BlazeFace): two outputs, boxes [N, A, 4 + extra] and scores [N, A, C],
+//!   paired by their anchor count A; a box counts where its anchor's best score passes the threshold, and the two
+//!   models' boxes are matched by anchor index, same class and IoU (see [`DetectionLayout::AnchorBoxes`]);
 //! - anything else: SQNR and cosine only (a one-value output has no decision to agree on).
 //!
-//! The kind is inferred from the shape and values, or given per output ([`OutputKind::parse`]). Each metric
-//! carries what it means ([`Metric::meaning`]), for printing next to the number.
+//! The kind is inferred from the shapes and values of the first sample (all its outputs: a pair needs both), or
+//! given per output ([`OutputKind::parse`]). Each metric carries what it means ([`Metric::meaning`]), for printing
+//! next to the number.
+
+mod detection;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use detection::ScoreForm;
 
 /// How a detection output lays out its candidates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -23,6 +30,16 @@ pub enum DetectionLayout {
     YoloRows,
     /// [N, 4 + classes, anchors]: cx, cy, w, h, class scores per column (YOLOv8).
     YoloColumns,
+    /// [N, A, 4 + extra]: one box per anchor (SSD, BlazeFace's regressors), scored by the `AnchorScores` output
+    /// with the same A. The IoU is of the boxes as the model writes them (cx, cy, w, h first; no anchor decoding):
+    /// both models' boxes belong to the same anchor, so where the encoding offsets the centre and scales the size
+    /// linearly (BlazeFace, MediaPipe's SSDs) this is the IoU of the decoded boxes. Log-size encodings (TF SSD's
+    /// tw, th) give an IoU of the raw numbers only.
+    AnchorBoxes,
+    /// [N, A, C]: class scores per anchor for the `AnchorBoxes` output with the same A; logits (any value outside
+    /// 0..1 in the first reference sample) go through a sigmoid; a softmax over C > 1 classes has class 0 as its
+    /// background.
+    AnchorScores,
 }
 
 /// What an output is, for choosing its decision metric.
@@ -36,23 +53,27 @@ pub enum OutputKind {
 }
 
 impl OutputKind {
-    /// Parses `classes`, `sequence`, `yolo-rows`, `yolo-columns` or `values`.
+    /// Parses `classes`, `sequence`, `yolo-rows`, `yolo-columns`, `anchor-boxes`, `anchor-scores` or `values`.
     pub fn parse(s: &str) -> Result<OutputKind> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "classes" => OutputKind::ClassScores,
             "sequence" => OutputKind::Sequence,
             "yolo-rows" => OutputKind::Detection(DetectionLayout::YoloRows),
             "yolo-columns" => OutputKind::Detection(DetectionLayout::YoloColumns),
+            "anchor-boxes" => OutputKind::Detection(DetectionLayout::AnchorBoxes),
+            "anchor-scores" => OutputKind::Detection(DetectionLayout::AnchorScores),
             "values" => OutputKind::Values,
             _ => {
                 return Err(Error::invalid_argument(format!(
-                "output kind '{s}': expected classes, sequence, yolo-rows, yolo-columns or values"
-            )))
+                    "output kind '{s}': expected classes, sequence, yolo-rows, yolo-columns, anchor-boxes, \
+                     anchor-scores or values"
+                )))
             }
         })
     }
 
-    /// Infers the kind from an output's shape and the reference model's values.
+    /// Infers the kind of one output from its shape and the reference model's values. An anchor head's two
+    /// outputs are recognised together ([`anchor_roles`]), not here.
     pub fn infer(shape: &[i64], values: &[f32]) -> OutputKind {
         let d = |i: usize| shape.get(i).copied().unwrap_or(0);
         match shape.len() {
@@ -62,9 +83,15 @@ impl OutputKind {
                 let c = d(2) as usize;
                 if rows_are_distributions(values, c) {
                     OutputKind::Sequence
-                } else if (6..=100).contains(&d(2)) && d(1) >= 100 {
+                } else if (6..=100).contains(&d(2))
+                    && d(1) >= 100
+                    && yolo_values(DetectionLayout::YoloRows, shape, values)
+                {
                     OutputKind::Detection(DetectionLayout::YoloRows)
-                } else if (5..=100).contains(&d(1)) && d(2) >= 100 {
+                } else if (5..=100).contains(&d(1))
+                    && d(2) >= 100
+                    && yolo_values(DetectionLayout::YoloColumns, shape, values)
+                {
                     OutputKind::Detection(DetectionLayout::YoloColumns)
                 } else {
                     OutputKind::Values
@@ -72,6 +99,47 @@ impl OutputKind {
             }
             _ => OutputKind::Values,
         }
+    }
+}
+
+/// Whether one sample's values read as YOLO candidates: every score within 0..1 and some box value above 1 (pixels or
+/// grid cells; ddddocr's YOLOX head writes undecoded boxes, so their signs say nothing). Embeddings, logits and box distributions of the same shapes fail it
+/// (paraphrase-MiniLM's [1, 16, 384], PicoDet's [1, 7600, 32] and its [1, 7600, 10] sigmoid scores).
+fn yolo_values(layout: DetectionLayout, shape: &[i64], values: &[f32]) -> bool {
+    let (a, b) = (shape[1] as usize, shape[2] as usize);
+    if values.len() < a * b {
+        return false;
+    }
+    let (n_boxes, fields, first_score) = match layout {
+        DetectionLayout::YoloColumns => (b, a, 4),
+        _ => (a, b, 4),
+    };
+    let at = |i: usize, f: usize| match layout {
+        DetectionLayout::YoloColumns => values[f * b + i],
+        _ => values[i * b + f],
+    };
+    let mut pixels = false;
+    for i in 0..n_boxes {
+        if (first_score..fields).any(|f| !(-1e-6..=1.0 + 1e-6).contains(&at(i, f))) {
+            return false;
+        }
+        pixels |= (0..4).any(|f| at(i, f) > 1.0);
+    }
+    pixels
+}
+
+/// Whether two outputs of shapes `a` and `b` are an anchor head's boxes and scores: both [N, A, K] with the same
+/// N and A; the boxes have K = 4 (then the scores any C), or K = 4 + 2m keypoints with one score per anchor
+/// (BlazeFace: [1, 896, 16] and [1, 896, 1]). `Some(true)` when `a` is the boxes, `Some(false)` when `b` is.
+pub fn anchor_roles(a: &[i64], b: &[i64]) -> Option<bool> {
+    if a.len() != 3 || b.len() != 3 || a[0] != b[0] || a[1] != b[1] || a[1] < 2 {
+        return None;
+    }
+    let boxes = |k: i64, other: i64| k == 4 || (k > 4 && k % 2 == 0 && other == 1);
+    match (boxes(a[2], b[2]), boxes(b[2], a[2])) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
     }
 }
 
@@ -107,6 +175,9 @@ pub struct OutputEval {
     pub kind: OutputKind,
     /// Whether `kind` was given rather than inferred.
     pub kind_given: bool,
+    /// For an anchor head's half: the other output of the pair (the box metrics are on the boxes output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired_with: Option<String>,
     pub metrics: Vec<Metric>,
 }
 
@@ -114,12 +185,27 @@ pub struct OutputEval {
 pub const DETECTION_SCORE: f32 = 0.25;
 pub const DETECTION_IOU: f32 = 0.5;
 
-#[derive(Default)]
+/// One sample of one output kept back: the first sample until every kind is known, or an anchor head's half
+/// until the other half of the same sample comes.
+#[derive(Clone, Debug)]
+struct Held {
+    sample: usize,
+    reference: Vec<f32>,
+    other: Vec<f32>,
+}
+
+#[derive(Clone, Default)]
 struct Acc {
     name: String,
     shape: Vec<i64>,
     kind: Option<OutputKind>,
     kind_given: bool,
+    /// Whether `kind` (and an anchor pair's partner) is final; the first sample waits in `held` until it is.
+    resolved: bool,
+    samples: usize,
+    held: Option<Held>,
+    partner: Option<usize>,
+    score_form: ScoreForm,
     signal: f64,
     noise: f64,
     dot: f64,
@@ -134,8 +220,9 @@ struct Acc {
     boxes_matched: usize,
 }
 
-/// Accumulates the comparison over samples, in constant memory per output.
-#[derive(Default)]
+/// Accumulates the comparison over samples, in constant memory per output (at most one sample kept back).
+/// Add every output of a sample before the next sample's: an anchor head's two outputs are paired by sample.
+#[derive(Clone, Default)]
 pub struct Evaluator {
     given: Vec<(String, OutputKind)>,
     outputs: Vec<Acc>,
@@ -151,85 +238,71 @@ fn argmax(r: &[f32]) -> usize {
     best
 }
 
-/// One candidate box: corners, class, score.
-#[derive(Clone, Copy, Debug)]
-struct Det {
-    x0: f32,
-    y0: f32,
-    x1: f32,
-    y1: f32,
-    class: usize,
-}
-
-fn iou(a: &Det, b: &Det) -> f32 {
-    let w = (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0);
-    let h = (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0);
-    let inter = w * h;
-    let area = |d: &Det| (d.x1 - d.x0).max(0.0) * (d.y1 - d.y0).max(0.0);
-    let union = area(a) + area(b) - inter;
-    if union <= 0.0 {
-        0.0
-    } else {
-        inter / union
+impl Acc {
+    fn add_values(&mut self, reference: &[f32], other: &[f32]) {
+        for (a, b) in reference.iter().zip(other) {
+            let (a, b) = (*a as f64, *b as f64);
+            self.signal += a * a;
+            self.noise += (a - b) * (a - b);
+            self.dot += a * b;
+            self.norm_a += a * a;
+            self.norm_b += b * b;
+        }
     }
-}
 
-/// The candidates of one sample's detection output above [`DETECTION_SCORE`].
-fn detections(layout: DetectionLayout, shape: &[i64], v: &[f32]) -> Vec<Det> {
-    let (a, b) = (shape[1] as usize, shape[2] as usize);
-    let at = |box_i: usize, field: usize| match layout {
-        DetectionLayout::YoloRows => v[box_i * b + field],
-        DetectionLayout::YoloColumns => v[field * b + box_i],
-    };
-    let (n_boxes, fields, first_class) = match layout {
-        DetectionLayout::YoloRows => (a, b, 5),
-        DetectionLayout::YoloColumns => (b, a, 4),
-    };
-    let mut out = Vec::new();
-    for i in 0..n_boxes {
-        let (mut class, mut best) = (0, f32::MIN);
-        for f in first_class..fields {
-            if at(i, f) > best {
-                best = at(i, f);
-                class = f - first_class;
+    /// The decisions of one sample of a one-output kind (classes, sequence, YOLO-style detection).
+    fn add_decisions(&mut self, shape: &[i64], reference: &[f32], other: &[f32]) {
+        let last = shape.last().copied().unwrap_or(1).max(1) as usize;
+        match self.kind.unwrap_or(OutputKind::Values) {
+            OutputKind::ClassScores => {
+                let c = shape.get(1).copied().unwrap_or(1).max(1) as usize;
+                for (ra, rb) in reference.chunks(c).zip(other.chunks(c)) {
+                    self.rows += 1;
+                    self.rows_same += usize::from(argmax(ra) == argmax(rb));
+                }
             }
-        }
-        let score = match layout {
-            DetectionLayout::YoloRows => at(i, 4) * best,
-            DetectionLayout::YoloColumns => best,
-        };
-        if score >= DETECTION_SCORE {
-            let (cx, cy, w, h) = (at(i, 0), at(i, 1), at(i, 2), at(i, 3));
-            out.push(Det {
-                x0: cx - w / 2.0,
-                y0: cy - h / 2.0,
-                x1: cx + w / 2.0,
-                y1: cy + h / 2.0,
-                class,
-            });
+            OutputKind::Sequence => {
+                let per_sample =
+                    (reference.len() / shape.first().copied().unwrap_or(1).max(1) as usize).max(1);
+                for (sa, sb) in reference.chunks(per_sample).zip(other.chunks(per_sample)) {
+                    let mut all = true;
+                    for (ra, rb) in sa.chunks(last).zip(sb.chunks(last)) {
+                        let same = argmax(ra) == argmax(rb);
+                        self.rows += 1;
+                        self.rows_same += usize::from(same);
+                        all &= same;
+                    }
+                    self.sequences += 1;
+                    self.sequences_same += usize::from(all);
+                }
+            }
+            OutputKind::Detection(
+                layout @ (DetectionLayout::YoloRows | DetectionLayout::YoloColumns),
+            ) if shape.len() == 3 => {
+                let per = (shape[1] * shape[2]).max(1) as usize;
+                for (sa, sb) in reference.chunks(per).zip(other.chunks(per)) {
+                    if sa.len() < per {
+                        break;
+                    }
+                    let da = detection::yolo_detections(layout, shape, sa);
+                    let db = detection::yolo_detections(layout, shape, sb);
+                    self.boxes_ref += da.len();
+                    self.boxes_other += db.len();
+                    self.boxes_matched += detection::matched(&da, &db);
+                }
+            }
+            _ => {}
         }
     }
-    out
 }
 
-/// Greedy one-to-one matching by IoU within a class: how many of `a` find a partner in `b`.
-fn matched(a: &[Det], b: &[Det]) -> usize {
-    let mut used = vec![false; b.len()];
-    let mut n = 0;
-    for d in a {
-        let best = b
-            .iter()
-            .enumerate()
-            .filter(|(j, e)| !used[*j] && e.class == d.class)
-            .map(|(j, e)| (j, iou(d, e)))
-            .filter(|(_, v)| *v >= DETECTION_IOU)
-            .max_by(|x, y| x.1.total_cmp(&y.1));
-        if let Some((j, _)) = best {
-            used[j] = true;
-            n += 1;
-        }
-    }
-    n
+fn is_anchor_kind(k: Option<OutputKind>) -> bool {
+    matches!(
+        k,
+        Some(OutputKind::Detection(
+            DetectionLayout::AnchorBoxes | DetectionLayout::AnchorScores
+        ))
+    )
 }
 
 impl Evaluator {
@@ -244,7 +317,8 @@ impl Evaluator {
     }
 
     /// Adds one sample: one output of the reference (float) model and the same output of the other model, with the
-    /// output's shape. `TensorMismatch` when the two differ in shape.
+    /// output's shape. `TensorMismatch` when the two differ in shape; `InvalidArgument` when an anchor head's output
+    /// comes twice before its other half came once.
     pub fn add(
         &mut self,
         name: &str,
@@ -262,87 +336,207 @@ impl Evaluator {
                 ),
             ));
         }
-        let k = match self.outputs.iter().position(|o| o.name == name) {
-            Some(k) => k,
-            None => {
-                let given = self.given.iter().find(|(n, _)| n == name).map(|g| g.1);
-                self.outputs.push(Acc {
-                    name: name.to_string(),
-                    shape: shape.to_vec(),
-                    kind: given,
-                    kind_given: given.is_some(),
-                    ..Default::default()
-                });
-                self.outputs.len() - 1
-            }
-        };
-        let acc = &mut self.outputs[k];
-        let kind = *acc
-            .kind
-            .get_or_insert_with(|| OutputKind::infer(shape, reference));
-        for (a, b) in reference.iter().zip(other) {
-            let (a, b) = (*a as f64, *b as f64);
-            acc.signal += a * a;
-            acc.noise += (a - b) * (a - b);
-            acc.dot += a * b;
-            acc.norm_a += a * a;
-            acc.norm_b += b * b;
+        let k = self.slot(name, shape);
+        // A second sample of any output: the first sample is complete, every kind can be decided.
+        if self.outputs[k].samples > 0 && self.outputs.iter().any(|o| !o.resolved) {
+            self.resolve()?;
         }
-        let last = shape.last().copied().unwrap_or(1).max(1) as usize;
-        match kind {
-            OutputKind::ClassScores => {
-                let c = shape.get(1).copied().unwrap_or(1).max(1) as usize;
-                for (ra, rb) in reference.chunks(c).zip(other.chunks(c)) {
-                    acc.rows += 1;
-                    acc.rows_same += usize::from(argmax(ra) == argmax(rb));
-                }
+        let acc = &mut self.outputs[k];
+        acc.add_values(reference, other);
+        let sample = acc.samples;
+        acc.samples += 1;
+        if !acc.resolved {
+            acc.held = Some(Held {
+                sample,
+                reference: reference.to_vec(),
+                other: other.to_vec(),
+            });
+            return Ok(());
+        }
+        self.decide(k, sample, shape, reference, other)
+    }
+
+    /// The index of output `name`, created on its first sample.
+    fn slot(&mut self, name: &str, shape: &[i64]) -> usize {
+        if let Some(k) = self.outputs.iter().position(|o| o.name == name) {
+            return k;
+        }
+        let given = self.given.iter().find(|(n, _)| n == name).map(|g| g.1);
+        self.outputs.push(Acc {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            kind: given,
+            kind_given: given.is_some(),
+            ..Default::default()
+        });
+        self.outputs.len() - 1
+    }
+
+    /// The decision metrics of one sample of output `k`.
+    fn decide(
+        &mut self,
+        k: usize,
+        sample: usize,
+        shape: &[i64],
+        reference: &[f32],
+        other: &[f32],
+    ) -> Result<()> {
+        if !is_anchor_kind(self.outputs[k].kind) {
+            self.outputs[k].add_decisions(shape, reference, other);
+            return Ok(());
+        }
+        let Some(p) = self.outputs[k].partner else {
+            return Ok(()); // an anchor half without its other half: SQNR and cosine only
+        };
+        let Some(h) = self.outputs[p].held.take() else {
+            if self.outputs[k].held.is_some() {
+                return Err(self.order_error(k, p));
             }
-            OutputKind::Sequence => {
-                let per_sample =
-                    reference.len() / shape.first().copied().unwrap_or(1).max(1) as usize;
-                for (sa, sb) in reference
-                    .chunks(per_sample.max(1))
-                    .zip(other.chunks(per_sample.max(1)))
-                {
-                    let mut all = true;
-                    for (ra, rb) in sa.chunks(last).zip(sb.chunks(last)) {
-                        let same = argmax(ra) == argmax(rb);
-                        acc.rows += 1;
-                        acc.rows_same += usize::from(same);
-                        all &= same;
-                    }
-                    acc.sequences += 1;
-                    acc.sequences_same += usize::from(all);
-                }
-            }
-            OutputKind::Detection(layout) if shape.len() == 3 => {
-                let per = (shape[1] * shape[2]).max(1) as usize;
-                for (sa, sb) in reference.chunks(per).zip(other.chunks(per)) {
-                    if sa.len() < per {
-                        break;
-                    }
-                    let (da, db) = (detections(layout, shape, sa), detections(layout, shape, sb));
-                    acc.boxes_ref += da.len();
-                    acc.boxes_other += db.len();
-                    acc.boxes_matched += matched(&da, &db);
-                }
-            }
-            _ => {}
+            self.outputs[k].held = Some(Held {
+                sample,
+                reference: reference.to_vec(),
+                other: other.to_vec(),
+            });
+            return Ok(());
+        };
+        if h.sample != sample {
+            return Err(self.order_error(p, k));
+        }
+        let here = (reference, other);
+        let there = (h.reference.as_slice(), h.other.as_slice());
+        if self.outputs[k].kind == Some(OutputKind::Detection(DetectionLayout::AnchorBoxes)) {
+            self.add_anchor_sample(k, p, here, there);
+        } else {
+            self.add_anchor_sample(p, k, there, here);
         }
         Ok(())
     }
 
+    fn order_error(&self, early: usize, missing: usize) -> Error {
+        Error::invalid_argument(format!(
+            "output '{}': sample {} added before output '{}' of sample {} (an anchor head's boxes and scores are \
+             paired by sample: add every output of a sample before the next sample's)",
+            self.outputs[early].name,
+            self.outputs[early].samples,
+            self.outputs[missing].name,
+            self.outputs[early].samples - 1,
+        ))
+    }
+
+    /// One sample of an anchor head: boxes output `b` and scores output `s`, (reference, other) values each.
+    fn add_anchor_sample(
+        &mut self,
+        b: usize,
+        s: usize,
+        boxes: (&[f32], &[f32]),
+        scores: (&[f32], &[f32]),
+    ) {
+        let fields = self.outputs[b].shape[2].max(1) as usize;
+        let classes = self.outputs[s].shape[2].max(1) as usize;
+        let form = self.outputs[s].score_form;
+        let da = detection::anchor_detections(boxes.0, fields, scores.0, classes, form);
+        let db = detection::anchor_detections(boxes.1, fields, scores.1, classes, form);
+        let (r, o, m) = detection::anchor_matches(&da, &db);
+        let acc = &mut self.outputs[b];
+        acc.boxes_ref += r;
+        acc.boxes_other += o;
+        acc.boxes_matched += m;
+    }
+
+    /// Decides every undecided kind from the first sample (held back until now), pairs anchor heads' outputs,
+    /// then counts the held samples' decisions.
+    fn resolve(&mut self) -> Result<()> {
+        let open: Vec<usize> = (0..self.outputs.len())
+            .filter(|k| !self.outputs[*k].resolved)
+            .collect();
+        self.pair_anchor_heads(&open);
+        for &k in &open {
+            let acc = &mut self.outputs[k];
+            let first = acc
+                .held
+                .as_ref()
+                .map(|h| h.reference.as_slice())
+                .unwrap_or(&[]);
+            if acc.kind.is_none() {
+                acc.kind = Some(OutputKind::infer(&acc.shape, first));
+            }
+            if acc.kind == Some(OutputKind::Detection(DetectionLayout::AnchorScores)) {
+                acc.score_form = ScoreForm::of(
+                    first,
+                    acc.shape.last().copied().unwrap_or(1).max(1) as usize,
+                );
+            }
+            acc.resolved = true;
+        }
+        let held: Vec<(usize, Held)> = open
+            .iter()
+            .filter_map(|&k| self.outputs[k].held.take().map(|h| (k, h)))
+            .collect();
+        for (k, h) in held {
+            let shape = self.outputs[k].shape.clone();
+            self.decide(k, h.sample, &shape, &h.reference, &h.other)?;
+        }
+        Ok(())
+    }
+
+    /// Pairs the open outputs that make an anchor head (kinds given, or both inferred by [`anchor_roles`]).
+    fn pair_anchor_heads(&mut self, open: &[usize]) {
+        use DetectionLayout::{AnchorBoxes, AnchorScores};
+        for &i in open {
+            for &j in open {
+                let (a, b) = (&self.outputs[i], &self.outputs[j]);
+                if i == j || a.partner.is_some() || b.partner.is_some() {
+                    continue;
+                }
+                let roles = anchor_roles(&a.shape, &b.shape);
+                // A given half is never re-paired against its kind; `roles` only decides between two open ones.
+                let boxes_scores = match (a.kind, b.kind) {
+                    (
+                        Some(OutputKind::Detection(AnchorBoxes)),
+                        Some(OutputKind::Detection(AnchorScores)),
+                    ) => true,
+                    // One half given: the other is the open output with the same anchors.
+                    (Some(OutputKind::Detection(AnchorBoxes)), None) => true,
+                    (None, Some(OutputKind::Detection(AnchorScores))) => true,
+                    (None, None) => roles == Some(true),
+                    _ => false,
+                };
+                if boxes_scores && same_anchors(a, b) {
+                    self.outputs[i].kind = Some(OutputKind::Detection(AnchorBoxes));
+                    self.outputs[j].kind = Some(OutputKind::Detection(AnchorScores));
+                    self.outputs[i].partner = Some(j);
+                    self.outputs[j].partner = Some(i);
+                }
+            }
+        }
+    }
+
     /// The metrics of every output seen, in the order first seen.
     pub fn finish(&self) -> Vec<OutputEval> {
-        self.outputs.iter().map(finish_one).collect()
+        if self.outputs.iter().any(|o| !o.resolved) {
+            let mut done = self.clone();
+            // Only an anchor head's order error can fail here, and `add` has reported it already.
+            if done.resolve().is_ok() {
+                return done.finish();
+            }
+        }
+        self.outputs
+            .iter()
+            .map(|a| finish_one(a, a.partner.map(|p| self.outputs[p].name.clone())))
+            .collect()
     }
+}
+
+/// Whether two outputs are [N, A, K] with the same N and A (an anchor head's halves must be).
+fn same_anchors(a: &Acc, b: &Acc) -> bool {
+    a.shape.len() == 3 && b.shape.len() == 3 && a.shape[..2] == b.shape[..2]
 }
 
 fn ratio(a: usize, b: usize) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }
 
-fn finish_one(a: &Acc) -> OutputEval {
+fn finish_one(a: &Acc, paired_with: Option<String>) -> OutputEval {
     let metric = |name: &str, value: Option<f64>, meaning: String| Metric {
         name: name.into(),
         value,
@@ -398,6 +592,28 @@ fn finish_one(a: &Acc) -> OutputEval {
                 ),
             ));
         }
+        OutputKind::Detection(DetectionLayout::AnchorScores) => {}
+        OutputKind::Detection(DetectionLayout::AnchorBoxes) => {
+            let scores = paired_with.as_deref().unwrap_or("?");
+            metrics.push(metric(
+                "box_recall",
+                a.partner.and(ratio(a.boxes_matched, a.boxes_ref)),
+                format!(
+                    "share of the float model's {} detected anchors (best score in '{scores}' >= {DETECTION_SCORE}) \
+                     the quantized model also detects (same anchor and class, IoU >= {DETECTION_IOU} of the raw \
+                     boxes)",
+                    a.boxes_ref
+                ),
+            ));
+            metrics.push(metric(
+                "box_precision",
+                a.partner.and(ratio(a.boxes_matched, a.boxes_other)),
+                format!(
+                    "share of the quantized model's {} detected anchors the float model also has",
+                    a.boxes_other
+                ),
+            ));
+        }
         OutputKind::Detection(_) => {
             metrics.push(metric(
                 "box_recall",
@@ -424,6 +640,7 @@ fn finish_one(a: &Acc) -> OutputEval {
         shape: a.shape.clone(),
         kind: a.kind.unwrap_or(OutputKind::Values),
         kind_given: a.kind_given,
+        paired_with,
         metrics,
     }
 }
@@ -447,13 +664,28 @@ mod tests {
             OutputKind::ClassScores
         );
         assert_eq!(OutputKind::infer(&[1, 1], &[0.5]), OutputKind::Values);
+        let rows: Vec<f32> = (0..3549)
+            .flat_map(|_| [40.0, 30.0, 8.0, 9.0, 0.3, 0.9])
+            .collect();
         assert_eq!(
-            OutputKind::infer(&[1, 3549, 6], &vec![0.3; 3549 * 6]),
+            OutputKind::infer(&[1, 3549, 6], &rows),
             OutputKind::Detection(DetectionLayout::YoloRows)
         );
+        let mut columns = vec![0.3; 22 * 2100];
+        columns[0] = 120.0;
         assert_eq!(
-            OutputKind::infer(&[1, 22, 2100], &vec![0.3; 22 * 2100]),
+            OutputKind::infer(&[1, 22, 2100], &columns),
             OutputKind::Detection(DetectionLayout::YoloColumns)
+        );
+        // The same shapes holding scores only (no pixel coordinates) or signed values are no candidates.
+        assert_eq!(
+            OutputKind::infer(&[1, 3549, 6], &vec![0.3; 3549 * 6]),
+            OutputKind::Values
+        );
+        let signed: Vec<f32> = (0..16 * 384).map(|i| (i as f32).sin() * 3.0).collect();
+        assert_eq!(
+            OutputKind::infer(&[1, 16, 384], &signed),
+            OutputKind::Values
         );
         let probs: Vec<f32> = (0..40).flat_map(|_| [0.25f32; 4]).collect();
         assert_eq!(OutputKind::infer(&[1, 40, 4], &probs), OutputKind::Sequence);
@@ -501,5 +733,71 @@ mod tests {
         assert_eq!(value(&r[0], "box_recall"), Some(0.5));
         assert_eq!(value(&r[0], "box_precision"), Some(0.5));
         assert!(value(&r[0], "top1_agreement").is_none());
+    }
+
+    /// BlazeFace-like head: boxes [1, A, 16] (cx, cy, w, h + 6 keypoints) and logits [1, A, 1].
+    fn anchor_sample(a: usize, faces: &[(usize, f32, f32)]) -> (Vec<f32>, Vec<f32>) {
+        let mut boxes = vec![0f32; a * 16];
+        let mut logits = vec![-20f32; a];
+        for &(i, cx, logit) in faces {
+            boxes[i * 16..i * 16 + 4].copy_from_slice(&[cx, 0.0, 20.0, 20.0]);
+            logits[i] = logit;
+        }
+        (boxes, logits)
+    }
+
+    #[test]
+    fn anchor_heads_pair_by_anchor_count_and_match_by_anchor() {
+        assert_eq!(anchor_roles(&[1, 896, 16], &[1, 896, 1]), Some(true));
+        assert_eq!(anchor_roles(&[1, 896, 1], &[1, 896, 16]), Some(false));
+        assert_eq!(anchor_roles(&[1, 100, 4], &[1, 100, 91]), Some(true));
+        assert_eq!(anchor_roles(&[1, 3800, 32], &[1, 3800, 10]), None); // box distributions, not boxes
+        assert_eq!(anchor_roles(&[1, 896, 16], &[1, 512, 1]), None);
+        let mut e = Evaluator::new();
+        // Float: faces at anchors 3 and 7. Quantized: anchor 3 moved by 2 (IoU 0.82), anchor 7 lost, 9 new.
+        let (fb, fs) = anchor_sample(200, &[(3, 50.0, 3.0), (7, 10.0, 2.0)]);
+        let (qb, qs) = anchor_sample(200, &[(3, 52.0, 2.5), (7, 10.0, -3.0), (9, 0.0, 1.0)]);
+        for _ in 0..2 {
+            e.add("regressors", &[1, 200, 16], &fb, &qb).unwrap();
+            e.add("classificators", &[1, 200, 1], &fs, &qs).unwrap();
+        }
+        let r = e.finish();
+        assert_eq!(
+            r[0].kind,
+            OutputKind::Detection(DetectionLayout::AnchorBoxes)
+        );
+        assert_eq!(
+            r[1].kind,
+            OutputKind::Detection(DetectionLayout::AnchorScores)
+        );
+        assert_eq!(r[0].paired_with.as_deref(), Some("classificators"));
+        assert_eq!(value(&r[0], "box_recall"), Some(0.5));
+        assert_eq!(value(&r[0], "box_precision"), Some(0.5));
+        assert!(r[0].metrics[2].meaning.contains("4 detected")); // 2 per sample, twice
+        assert!(value(&r[1], "box_recall").is_none());
+    }
+
+    #[test]
+    fn anchor_halves_must_come_sample_by_sample() {
+        let (b, s) = anchor_sample(200, &[(3, 50.0, 3.0)]);
+        let mut e = Evaluator::new();
+        e.set_kind("boxes", OutputKind::parse("anchor-boxes").unwrap());
+        e.add("scores", &[1, 200, 1], &s, &s).unwrap();
+        e.add("boxes", &[1, 200, 16], &b, &b).unwrap();
+        e.add("boxes", &[1, 200, 16], &b, &b).unwrap();
+        let err = e.add("boxes", &[1, 200, 16], &b, &b).unwrap_err();
+        assert!(err.message().contains("'scores'"), "{}", err.message());
+        // Scores given as probabilities, one half given: same result as inferred.
+        let mut e = Evaluator::new();
+        e.set_kind("s", OutputKind::Detection(DetectionLayout::AnchorScores));
+        let p: Vec<f32> = s.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
+        e.add("b", &[1, 200, 16], &b, &b).unwrap();
+        e.add("s", &[1, 200, 1], &p, &p).unwrap();
+        let r = e.finish();
+        assert_eq!(
+            r[0].kind,
+            OutputKind::Detection(DetectionLayout::AnchorBoxes)
+        );
+        assert_eq!(value(&r[0], "box_recall"), Some(1.0));
     }
 }

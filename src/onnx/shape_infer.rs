@@ -493,6 +493,7 @@ type LayoutRule = fn(&NodeProto, &Infos, &Consts, Option<&[D]>) -> Option<Vec<D>
 fn layout_rule(op: &str) -> Option<LayoutRule> {
     Some(match op {
         "Conv" => conv_shape,
+        "ConvTranspose" => conv_transpose_shape,
         "MaxPool" | "AveragePool" | "LpPool" => pool_shape,
         "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => global_pool_shape,
         "Gemm" => gemm_shape,
@@ -520,6 +521,59 @@ fn conv_shape(n: &NodeProto, m: &Infos, _: &Consts, x: Option<&[D]>) -> Option<V
         .or_else(|| w[2..].iter().map(|d| d.fixed()).collect())?;
     let mut s = vec![x.first()?.clone(), w[0].clone()];
     s.extend(spatial(n, x, &kernel)?);
+    Some(s)
+}
+
+/// ConvTranspose: W is [C, M / group, k...], so M = W[1] × group. Spatial sizes from `output_shape` when given (its
+/// spatial part: ONNX Runtime also accepts it with N and C), else stride × (in − 1) + output_padding +
+/// (k − 1) × dilation + 1 − pads; under SAME_* auto_pad in × stride, or that first sum when smaller (ONNX Runtime
+/// never pads negatively: a kernel shorter than the stride gives less).
+fn conv_transpose_shape(n: &NodeProto, m: &Infos, _: &Consts, x: Option<&[D]>) -> Option<Vec<D>> {
+    let x = x?;
+    let w = get(m, n, 1).and_then(|t| t.shape.as_ref())?;
+    let sp = w
+        .len()
+        .checked_sub(2)
+        .filter(|sp| *sp > 0 && x.len() == sp + 2)?;
+    let group = attr_i(n, "group").unwrap_or(1).max(1);
+    let channels = w[1]
+        .fixed()
+        .and_then(|c| c.checked_mul(group))
+        .map_or(D::Unknown, D::Fixed);
+    let mut s = vec![x[0].clone(), channels];
+    if let Some(o) = attr_ints(n, "output_shape").filter(|o| o.len() == sp || o.len() == sp + 2) {
+        s.extend(o[o.len() - sp..].iter().map(|v| D::Fixed(*v)));
+        return Some(s);
+    }
+    let kernel: Vec<i64> = attr_ints(n, "kernel_shape")
+        .filter(|k| k.len() == sp)
+        .or_else(|| w[2..].iter().map(|d| d.fixed()).collect())?;
+    let ints = |name: &str, len: usize, default: i64| {
+        attr_ints(n, name)
+            .filter(|v| v.len() == len)
+            .unwrap_or(vec![default; len])
+    };
+    let (strides, dil) = (ints("strides", sp, 1), ints("dilations", sp, 1));
+    let (pads, out_pad) = (ints("pads", 2 * sp, 0), ints("output_padding", sp, 0));
+    let auto_pad = attr_s(n, "auto_pad").unwrap_or_else(|| "NOTSET".into());
+    s.extend((0..sp).map(|i| {
+        let Some(v) = x[i + 2].fixed() else {
+            return D::Unknown;
+        };
+        // i128: hostile attribute values must not overflow.
+        let (v, st) = (v as i128, strides[i] as i128);
+        let full = st * (v - 1) + out_pad[i] as i128 + (kernel[i] as i128 - 1) * dil[i] as i128 + 1;
+        let out = match auto_pad.as_str() {
+            // ONNX Runtime pads by max(0, full - in × stride): a kernel shorter than the stride gives less.
+            "SAME_UPPER" | "SAME_LOWER" => (v * st).min(full),
+            "VALID" => full,
+            _ => full - (pads[i] + pads[i + sp]) as i128,
+        };
+        i64::try_from(out)
+            .ok()
+            .filter(|o| *o > 0)
+            .map_or(D::Unknown, D::Fixed)
+    }));
     Some(s)
 }
 
@@ -857,5 +911,158 @@ mod tests {
         assert_eq!(broadcast(&a, &b), a);
         let s = vec![D::Sym("N".into()), D::Fixed(3)];
         assert_eq!(broadcast(&s, &[D::Fixed(3)]), s);
+    }
+
+    /// ConvTranspose's inferred shapes against the shapes ONNX Runtime gives when it runs the same nodes (X [1, 4, 5,
+    /// 7]): strides, pads (also asymmetric), output_padding, dilations, group, output_shape, auto_pad SAME/VALID.
+    #[test]
+    fn conv_transpose_shapes_match_onnx_runtime() {
+        use crate::onnx::proto::{type_proto, TensorShapeProto, TypeProto};
+        use crate::onnx::proto::{AttributeProto, ModelProto, OperatorSetIdProto};
+        let ints = |name: &str, v: &[i64]| AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(7),
+            ints: v.to_vec(),
+            ..Default::default()
+        };
+        let int = |name: &str, v: i64| AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(2),
+            i: Some(v),
+            ..Default::default()
+        };
+        let text = |name: &str, v: &str| AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(3),
+            s: Some(v.as_bytes().to_vec()),
+            ..Default::default()
+        };
+        // (weight shape [4, M/group, kh, kw], attributes)
+        let cases: Vec<(Vec<i64>, Vec<AttributeProto>)> = vec![
+            (
+                vec![4, 2, 3, 3],
+                vec![
+                    ints("strides", &[2, 2]),
+                    ints("pads", &[1, 1, 1, 1]),
+                    ints("output_padding", &[1, 1]),
+                ],
+            ),
+            (
+                vec![4, 3, 3, 3],
+                vec![
+                    int("group", 2),
+                    ints("dilations", &[2, 1]),
+                    ints("strides", &[1, 2]),
+                ],
+            ),
+            (
+                vec![4, 2, 3, 2],
+                vec![text("auto_pad", "SAME_UPPER"), ints("strides", &[2, 3])],
+            ),
+            (
+                vec![4, 2, 3, 3],
+                vec![ints("strides", &[2, 2]), ints("output_shape", &[11, 15])],
+            ),
+            (vec![4, 1, 2, 4], vec![text("auto_pad", "VALID")]),
+            (
+                vec![4, 2, 3, 3],
+                vec![
+                    ints("kernel_shape", &[3, 3]),
+                    ints("strides", &[2, 2]),
+                    ints("pads", &[0, 2, 1, 0]),
+                ],
+            ),
+            (
+                vec![4, 4, 4, 4],
+                vec![
+                    int("group", 4),
+                    ints("strides", &[4, 4]),
+                    text("auto_pad", "SAME_LOWER"),
+                ],
+            ),
+        ];
+        let float_value = |name: &str, dims: Option<&[i64]>| ValueInfoProto {
+            name: Some(name.into()),
+            r#type: Some(TypeProto {
+                value: Some(TypeValue::TensorType(type_proto::Tensor {
+                    elem_type: Some(1),
+                    shape: dims.map(|d| TensorShapeProto {
+                        dim: d
+                            .iter()
+                            .map(|v| crate::onnx::proto::tensor_shape_proto::Dimension {
+                                value: Some(DimValue::DimValue(*v)),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut g = GraphProto {
+            name: Some("convt".into()),
+            input: vec![float_value("x", Some(&[1, 4, 5, 7]))],
+            ..Default::default()
+        };
+        for (i, (w, attrs)) in cases.iter().enumerate() {
+            g.initializer.push(TensorProto {
+                name: Some(format!("w{i}")),
+                dims: w.clone(),
+                data_type: Some(1),
+                float_data: vec![0.5; w.iter().product::<i64>() as usize],
+                ..Default::default()
+            });
+            g.node.push(NodeProto {
+                op_type: Some("ConvTranspose".into()),
+                input: vec!["x".into(), format!("w{i}")],
+                output: vec![format!("y{i}")],
+                attribute: attrs.clone(),
+                ..Default::default()
+            });
+            g.output.push(float_value(&format!("y{i}"), None));
+        }
+        let mut c = constants(&g);
+        let info = infer(&g, &mut c);
+        let ours: Vec<Vec<D>> = (0..cases.len())
+            .map(|i| info[&format!("y{i}")].shape.clone().expect("inferred"))
+            .collect();
+        assert_eq!(ours[0], [1, 2, 10, 14].map(D::Fixed)); // 2*(5-1)+1+3-2, 2*(7-1)+1+3-2
+        assert_eq!(ours[1][1], D::Fixed(6)); // M = 3 x group 2
+
+        let ci =
+            std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "no"));
+        let runtime = match crate::runtime::Runtime::load(None) {
+            Ok(r) => r,
+            Err(e) if !ci => {
+                return eprintln!(
+                    "SKIPPED (fails under CI=true): ONNX Runtime: {}",
+                    e.message()
+                )
+            }
+            Err(e) => panic!("ONNX Runtime: {}", e.message()),
+        };
+        let _ = runtime;
+        let model = crate::onnx::Model::from_proto(ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(17),
+            }],
+            graph: Some(g),
+            ..Default::default()
+        });
+        let session = crate::runtime::Session::from_model(&model, &Default::default()).unwrap();
+        let x = vec![1f32; 4 * 5 * 7];
+        let out = session
+            .run(&[(
+                "x",
+                crate::runtime::TensorRef::from_slice(&[1, 4, 5, 7], &x),
+            )])
+            .unwrap();
+        for (i, t) in out.iter().enumerate() {
+            let theirs: Vec<D> = t.shape().iter().map(|v| D::Fixed(*v)).collect();
+            assert_eq!(ours[i], theirs, "case {i}: {:?}", cases[i].1);
+        }
     }
 }

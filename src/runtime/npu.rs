@@ -184,13 +184,30 @@ impl Execution {
             .unwrap_or_default()
     }
 
-    /// The report as JSON, plus a `session` object (requested device, device used, fallback reason, cache key)
-    /// and, when the placement is unknown, `"unavailable": "<why>"`.
+    /// The report as JSON, plus a `session` object (requested device, device used, fallback reason, cache key),
+    /// `onnxRuntimeSubgraphs` (ONNX Runtime's raw partition: `ep`, `nodeNum`, `nodes` per entry) and, when the
+    /// placement is unknown, `"unavailable": "<why>"`.
     pub fn report_json(&self) -> String {
         let mut v = serde_json::to_value(self.report()).unwrap_or_else(|_| serde_json::json!({}));
         if let serde_json::Value::Object(m) = &mut v {
             if let Placement::Unavailable(why) = &self.placement {
                 m.insert("unavailable".into(), why.clone().into());
+            }
+            // ONNX Runtime's own partition, as it gave it (one entry per CPU node, for example): for a host that
+            // needs its numbering. `subgraphStat` and each node's `subgraph` use ipuflow's one definition.
+            if let Some(a) = self.placement.assignment() {
+                let raw: Vec<serde_json::Value> = a
+                    .subgraphs
+                    .iter()
+                    .map(|sg| {
+                        serde_json::json!({
+                            "ep": sg.ep_name,
+                            "nodeNum": sg.nodes.len(),
+                            "nodes": sg.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                m.insert("onnxRuntimeSubgraphs".into(), raw.into());
             }
             m.insert(
                 "session".into(),
@@ -407,6 +424,7 @@ pub(crate) fn create(
     if let Some(r) = reason {
         record_fallback(env, &mut exec, r);
     }
+    connect_placement(&mut exec.placement, &source);
     for w in &plan.warnings {
         env.log(LogLevel::Warning, w);
     }
@@ -551,6 +569,22 @@ fn cpu_session(
         }
     }
     Ok((create(raw)?, report))
+}
+
+/// Gives the placed nodes their tensors from the model (by node name), so that the report's subgraphs follow the one
+/// definition (maximal connected groups on one device) rather than ONNX Runtime's one entry per CPU node. A model
+/// that cannot be read again leaves the nodes unconnected (counted in `nodesWithoutTensors`).
+fn connect_placement(placement: &mut Placement, source: &ModelSource<'_>) {
+    let Placement::Available(a) = placement else {
+        return;
+    };
+    let model = match source {
+        ModelSource::File(path) => crate::onnx::Model::load_file_lazy(path),
+        ModelSource::Bytes(b) => crate::onnx::Model::from_bytes(b, None),
+    };
+    if let Ok(m) = model {
+        a.fill_io_from_model(m.proto());
+    }
 }
 
 fn read_placement(rt: &Runtime, session: *mut OrtSession, options: &SessionOptions) -> Placement {

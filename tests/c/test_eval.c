@@ -53,9 +53,38 @@ IPF_TEST(metrics_by_kind)
     ipuflow_evaluator_free(e);
 }
 
+/* An anchor head (SSD, BlazeFace): boxes [1, A, 4] and scores [1, A, 1] given as such, matched by anchor. */
+IPF_TEST(anchor_head)
+{
+    ipuflow_evaluator *e = NULL;
+    const int64_t boxes_shape[3] = {1, 2, 4}, scores_shape[3] = {1, 2, 1};
+    const float boxes[8] = {50.0f, 50.0f, 20.0f, 20.0f, 10.0f, 10.0f, 8.0f, 8.0f};
+    const float fa[2] = {0.9f, 0.1f}, fb[2] = {0.8f, 0.7f}; /* the other model detects one more anchor */
+    char *json = NULL;
+    IPF_REQUIRE(ipuflow_evaluator_create(&e) == IPUFLOW_STATUS_OK);
+    IPF_CHECK_STATUS(ipuflow_evaluator_set_output_kind(e, "b", IPUFLOW_OUTPUT_KIND_ANCHOR_BOXES), IPUFLOW_STATUS_OK);
+    IPF_CHECK_STATUS(ipuflow_evaluator_set_output_kind(e, "s", IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES), IPUFLOW_STATUS_OK);
+    IPF_CHECK_ERROR(ipuflow_evaluator_set_output_kind(e, "s", IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES + 1),
+                    IPUFLOW_STATUS_INVALID_ENUM, "kind");
+    IPF_CHECK_STATUS(ipuflow_evaluator_add(e, "b", boxes_shape, 3, boxes, boxes, 8), IPUFLOW_STATUS_OK);
+    IPF_CHECK_STATUS(ipuflow_evaluator_add(e, "s", scores_shape, 3, fa, fb, 2), IPUFLOW_STATUS_OK);
+    IPF_REQUIRE(ipuflow_evaluator_to_json(e, &json) == IPUFLOW_STATUS_OK);
+    IPF_CHECK_CONTAINS(json, "\"detection\": \"anchor_boxes\"");
+    IPF_CHECK_CONTAINS(json, "\"paired_with\": \"s\"");
+    IPF_CHECK_CONTAINS(json, "\"name\": \"box_recall\",\n        \"value\": 1.0");
+    IPF_CHECK_CONTAINS(json, "\"name\": \"box_precision\",\n        \"value\": 0.5");
+    ipuflow_string_free(json);
+    /* The boxes of a second sample before the scores of the first: an error naming the missing output. */
+    IPF_CHECK_STATUS(ipuflow_evaluator_add(e, "b", boxes_shape, 3, boxes, boxes, 8), IPUFLOW_STATUS_OK);
+    IPF_CHECK_ERROR(ipuflow_evaluator_add(e, "b", boxes_shape, 3, boxes, boxes, 8), IPUFLOW_STATUS_INVALID_ARGUMENT,
+                    "'s'");
+    ipuflow_evaluator_free(e);
+}
+
 int main(void)
 {
     IPF_RUN(errors);
     IPF_RUN(metrics_by_kind);
+    IPF_RUN(anchor_head);
     return ipf_done();
 }

@@ -394,6 +394,16 @@ IPF_TEST(placement_lists_every_node_of_a_real_model)
         }
     }
     IPF_CHECK_INT(listed, ==, graph_nodes);
+    {
+        /* The JSON's subgraphs follow the one definition: every node CPU and connected, so one subgraph (index 0);
+         * ONNX Runtime's own partition is kept apart under onnxRuntimeSubgraphs. */
+        char *json = NULL;
+        IPF_CHECK_STATUS(ipuflow_session_placement_to_json(s, &json), IPUFLOW_STATUS_OK);
+        IPF_CHECK_CONTAINS(json, "\"onnxRuntimeSubgraphs\"");
+        IPF_CHECK_CONTAINS(json, "\"subgraph\": 0");
+        IPF_CHECK(json && strstr(json, "\"subgraph\": 1") == NULL);
+        ipuflow_string_free(json);
+    }
     ipuflow_session_free(s);
 }
 

@@ -30,8 +30,10 @@ pub struct Args {
     /// Intra-op threads per session (default: ONNX Runtime's choice).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
-    /// What an output is, when its shape does not say: NAME=classes|sequence|yolo-rows|yolo-columns|values
-    /// (repeatable). Decides the agreement metric printed for it.
+    /// What an output is, when its shape does not say:
+    /// NAME=classes|sequence|yolo-rows|yolo-columns|anchor-boxes|anchor-scores|values (repeatable). Decides the
+    /// agreement metric printed for it. An anchor head (SSD, BlazeFace) is two outputs, boxes [N, A, 4 + extra] and
+    /// scores [N, A, C]: the box metrics are printed under the boxes output.
     #[arg(long, value_name = "NAME=KIND", value_parser = parse_output_kind)]
     pub output_kind: Vec<(String, OutputKind)>,
     #[command(flatten)]
@@ -185,8 +187,13 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     outln!("quantized        {}", out.quant);
     outln!("samples          {}", out.samples);
     for o in &out.outputs {
+        let pair = o
+            .paired_with
+            .as_ref()
+            .map(|p| format!(", paired with {p}"))
+            .unwrap_or_default();
         outln!(
-            "output {} {} ({:?}{})",
+            "output {} {} ({:?}{}{pair})",
             o.name,
             util::shape_str(&o.shape),
             o.kind,
