@@ -711,7 +711,7 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_bias_correction(
 /// calibration data (second-order error compensation), instead of to the nearest grid point (0). Same grid, same
 /// format. It needs at least 16 calibration samples; with fewer it is skipped and the report says so.
 ///
-/// Default: on for every preset.
+/// Default: on for XINT8, A8W8 and A16W8; off for the CPU preset (per-channel weights leave it little to win).
 ///
 /// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
 /// the config is then unchanged). Not thread-safe on the same config.

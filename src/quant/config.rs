@@ -330,8 +330,9 @@ impl QuantConfig {
             equalize: true,
             replace_clip6_relu: false,
             bias_correction: true,
-            // On for every preset by measurement (docs/quantization-sweep.md): EfficientNet-Lite0 XINT8 8.3 ->
+            // On for the NPU presets by measurement (docs/quantization-sweep.md): EfficientNet-Lite0 XINT8 8.3 ->
             // 13.6 dB, A8W8 9.4 -> 16.7, A16W8 9.5 -> 18.6; BlazeFace's classificators lose 0.4-0.7 dB on XINT8/A8W8.
+            // Off for the CPU preset (below).
             learned_rounding: true,
             calib_cache: None,
             input_shapes: Vec::new(),
@@ -363,10 +364,14 @@ impl QuantConfig {
                 activation_type: QuantType::S16,
                 ..base
             },
+            // Learned rounding off by measurement (bench/quantize/accuracy.py, 2026-12-03): per-channel weights leave
+            // it little to win. EfficientNet-Lite0 0.959 / 20.9 dB with it, 0.986 / 20.5 without; BlazeFace
+            // 22.9/15.3 vs 22.6/15.1; hand-landmark 30.0/1.6/18.4/9.1 vs 30.0/1.6/18.1/9.9; and 13.6 s vs 2.3 s.
             Preset::Cpu => QuantConfig {
                 activation_type: QuantType::U8,
                 per_channel: true,
                 cpu_fusion: true,
+                learned_rounding: false,
                 ..base
             },
         }
