@@ -28,9 +28,7 @@ use crate::quant::qdq::rules::{decide, Decision};
 use crate::quant::qdq::weight_spec;
 use crate::quant::qdq::weights::{dequantize, f32_tensor, quantize_weight, read_f32};
 use crate::quant::{bias_guard, Calibration, QuantConfig};
-use crate::runtime::{
-    ElementType, GraphOptimizationLevel, Session, SessionOptions, TensorInfo, TensorRef,
-};
+use crate::runtime::{ElementType, Session, TensorInfo, TensorRef};
 
 fn is_float_init(g: &GraphProto, name: &str) -> bool {
     g.initializer
@@ -177,14 +175,7 @@ impl MeanTap {
             // Every layer reads a graph input: keep one real output so the model stays valid.
             gm.output.push(old_outputs[0].clone());
         }
-        let mut options = SessionOptions {
-            graph_optimization_level: GraphOptimizationLevel::All,
-            log_level: Some(crate::runtime::LogLevel::Error),
-            // The quantizer measures the model as written, never the CPU plan's rewrite.
-            fallback_execution: crate::runtime::FallbackExecution::AsWritten,
-            ..Default::default()
-        };
-        options.config_entry("session.intra_op.allow_spinning", "0");
+        let options = crate::quant::calibrate::measuring_session_options();
         let session = Session::from_model(&Model::from_proto(m), &options)
             .map_err(|e| e.context("creating the bias-correction session"))?;
         let tensors = names

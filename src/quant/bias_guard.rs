@@ -17,22 +17,12 @@ use crate::onnx::Model;
 use crate::quant::bias_correct::HeldBatch;
 use crate::quant::prepare::observed_ranks;
 use crate::quant::{quantize_graph, Calibration, QuantConfig};
-use crate::runtime::{
-    ElementType, FallbackExecution, GraphOptimizationLevel, LogLevel, Session, SessionOptions,
-    TensorRef,
-};
+use crate::runtime::{ElementType, Session, TensorRef};
 
 /// Runs `model` on every held batch; per model output, the concatenated float values (`None` for an output that is
 /// not float).
 fn outputs(model: ModelProto, held: &[HeldBatch]) -> Result<Vec<Option<Vec<f32>>>> {
-    let mut options = SessionOptions {
-        graph_optimization_level: GraphOptimizationLevel::All,
-        log_level: Some(LogLevel::Error),
-        // Measured as written, like every other quantizer-side session.
-        fallback_execution: FallbackExecution::AsWritten,
-        ..Default::default()
-    };
-    options.config_entry("session.intra_op.allow_spinning", "0");
+    let options = crate::quant::calibrate::measuring_session_options();
     let session = Session::from_model(&Model::from_proto(model), &options)?;
     let mut out: Vec<Option<Vec<f32>>> = vec![Some(Vec::new()); session.outputs().len()];
     for batch in held {

@@ -337,6 +337,21 @@ fn f32_data(bytes: &[u8]) -> Cow<'_, [f32]> {
 /// is returned as is. Errors: `Calibration` if the source gave no batch at all; `TensorMismatch` for a batch with
 /// an unknown/missing input or a wrong element type or shape (naming the tensor, both values and the batch);
 /// the source's own errors (kept as they are, with the batch named); `Runtime` for ONNX Runtime failures.
+/// Options of every session the quantizer measures a model with (calibration, bias correction and its guard).
+/// ALL: ONNX Runtime's NCHWc convolution kernels are 2x faster than BASIC's here; fusions cannot hide an activation
+/// the quantizer reads (each is a graph output), so the values seen are the float model's up to rounding. No
+/// spinning: the collectors run on the cores between runs. The model as written, never the CPU plan's rewrite.
+pub(crate) fn measuring_session_options() -> SessionOptions {
+    let mut options = SessionOptions {
+        graph_optimization_level: GraphOptimizationLevel::All,
+        log_level: Some(crate::runtime::LogLevel::Error),
+        fallback_execution: crate::runtime::FallbackExecution::AsWritten,
+        ..Default::default()
+    };
+    options.config_entry("session.intra_op.allow_spinning", "0");
+    options
+}
+
 pub fn calibrate(
     prepared: &Prepared,
     config: &QuantConfig,
@@ -344,17 +359,7 @@ pub fn calibrate(
     on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
 ) -> Result<Calibration> {
     let augmented = augment(prepared);
-    // ALL: ORT's NCHWc convolution kernels are 2x faster than BASIC's here; fusions cannot hide any activation (each
-    // is a graph output), so the values seen are the float model's up to rounding. No spinning: the collectors
-    // run on the cores between runs.
-    let mut options = SessionOptions {
-        graph_optimization_level: GraphOptimizationLevel::All,
-        log_level: Some(crate::runtime::LogLevel::Error),
-        // The quantizer measures the model as written, never the CPU plan's rewrite.
-        fallback_execution: crate::runtime::FallbackExecution::AsWritten,
-        ..Default::default()
-    };
-    options.config_entry("session.intra_op.allow_spinning", "0");
+    let options = measuring_session_options();
     let key_now = cache_key(prepared, config);
     if let Some(path) = config.calib_cache.as_deref() {
         if let Some((key, tensors)) = calib_cache::read(path)? {
@@ -476,20 +481,10 @@ fn from_cache(
     .map_err(|e| e.context("creating a session to read the calibration cache's data"))?;
     let inputs = light.inputs().to_vec();
     let mut digest = DataDigest::default();
-    let total = source.len_hint();
-    let mut done = 0usize;
-    while let Some(batch) = next_batch(source, &inputs, done)? {
+    for_each_batch(source, &inputs, on_batch, |batch, _| {
         digest.add(&batch.tensors);
-        drop(batch);
-        done += 1;
-        on_batch(done, total)?;
-    }
-    if done == 0 {
-        return Err(Error::new(
-            ErrorKind::Calibration,
-            "no calibration data: the source gave no batch",
-        ));
-    }
+        Ok(())
+    })?;
     calib_cache::check_key(
         path,
         &key,
@@ -522,6 +517,31 @@ fn from_cache(
 }
 
 /// The source's next batch, with its errors put in context (callback and cancel errors kept as they are).
+/// Feeds every batch of `source` to `f` (with its index), reporting progress after each; the number of batches, or
+/// an error when the source gave none.
+fn for_each_batch(
+    source: &mut dyn CalibrationSource,
+    inputs: &[TensorInfo],
+    on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
+    mut f: impl FnMut(&crate::quant::data::Batch<'_>, usize) -> Result<()>,
+) -> Result<usize> {
+    let total = source.len_hint();
+    let mut done = 0usize;
+    while let Some(batch) = next_batch(source, inputs, done)? {
+        f(&batch, done)?;
+        drop(batch);
+        done += 1;
+        on_batch(done, total)?;
+    }
+    if done == 0 {
+        return Err(Error::new(
+            ErrorKind::Calibration,
+            "no calibration data: the source gave no batch",
+        ));
+    }
+    Ok(done)
+}
+
 fn next_batch<'s>(
     source: &'s mut dyn CalibrationSource,
     inputs: &[TensorInfo],
@@ -546,26 +566,16 @@ fn collect(
     mut digest: Option<&mut DataDigest>,
 ) -> Result<Vec<Collected>> {
     let mut state = CollectState::new(session, prepared, config, keep_histogram);
-    let total = source.len_hint();
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    let mut done = 0usize;
-    while let Some(batch) = next_batch(source, &state.inputs, done)? {
+    let inputs = state.inputs.clone();
+    let done = for_each_batch(source, &inputs, on_batch, |batch, i| {
         if let Some(d) = digest.as_deref_mut() {
             d.add(&batch.tensors);
         }
-        state.observe_batch(session, &batch, done, workers)?;
-        drop(batch);
-        done += 1;
-        on_batch(done, total)?;
-    }
-    if done == 0 {
-        return Err(Error::new(
-            ErrorKind::Calibration,
-            "no calibration data: the source gave no batch",
-        ));
-    }
+        state.observe_batch(session, batch, i, workers)
+    })?;
     state.check_inputs_finite(done)?;
     Ok(state.into_collected())
 }
