@@ -536,12 +536,29 @@ fn ratio(a: usize, b: usize) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }
 
-fn finish_one(a: &Acc, paired_with: Option<String>) -> OutputEval {
-    let metric = |name: &str, value: Option<f64>, meaning: String| Metric {
+fn metric(name: &str, value: Option<f64>, meaning: String) -> Metric {
+    Metric {
         name: name.into(),
         value,
         meaning,
-    };
+    }
+}
+
+fn finish_one(a: &Acc, paired_with: Option<String>) -> OutputEval {
+    let mut metrics = value_metrics(a);
+    metrics.extend(task_metrics(a, paired_with.as_deref()));
+    OutputEval {
+        name: a.name.clone(),
+        shape: a.shape.clone(),
+        kind: a.kind.unwrap_or(OutputKind::Values),
+        kind_given: a.kind_given,
+        paired_with,
+        metrics,
+    }
+}
+
+/// SQNR and cosine similarity: meaningful for every output.
+fn value_metrics(a: &Acc) -> Vec<Metric> {
     let sqnr = if a.noise == 0.0 {
         None
     } else {
@@ -552,7 +569,7 @@ fn finish_one(a: &Acc, paired_with: Option<String>) -> OutputEval {
     } else {
         Some(a.dot / (a.norm_a.sqrt() * a.norm_b.sqrt()))
     };
-    let mut metrics = vec![
+    vec![
         metric(
             "sqnr_db",
             sqnr,
@@ -564,7 +581,13 @@ fn finish_one(a: &Acc, paired_with: Option<String>) -> OutputEval {
             cosine,
             "cosine similarity of all values (1 = same direction)".into(),
         ),
-    ];
+    ]
+}
+
+/// The task metric of the output's kind (none for plain values and for an anchor head's scores half, whose box
+/// metrics are on the boxes half).
+fn task_metrics(a: &Acc, paired_with: Option<&str>) -> Vec<Metric> {
+    let mut metrics = Vec::new();
     match a.kind.unwrap_or(OutputKind::Values) {
         OutputKind::ClassScores => metrics.push(metric(
             "top1_agreement",
@@ -594,7 +617,7 @@ fn finish_one(a: &Acc, paired_with: Option<String>) -> OutputEval {
         }
         OutputKind::Detection(DetectionLayout::AnchorScores) => {}
         OutputKind::Detection(DetectionLayout::AnchorBoxes) => {
-            let scores = paired_with.as_deref().unwrap_or("?");
+            let scores = paired_with.unwrap_or("?");
             metrics.push(metric(
                 "box_recall",
                 a.partner.and(ratio(a.boxes_matched, a.boxes_ref)),
@@ -635,14 +658,7 @@ fn finish_one(a: &Acc, paired_with: Option<String>) -> OutputEval {
         }
         OutputKind::Values => {}
     }
-    OutputEval {
-        name: a.name.clone(),
-        shape: a.shape.clone(),
-        kind: a.kind.unwrap_or(OutputKind::Values),
-        kind_given: a.kind_given,
-        paired_with,
-        metrics,
-    }
+    metrics
 }
 
 #[cfg(test)]
