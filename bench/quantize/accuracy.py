@@ -10,8 +10,10 @@ process (load, prepare, calibrate on calib/, write), wall clock. `--env` passes 
 (e.g. IPUFLOW_CLE=0) so one script sweeps them."""
 import argparse, glob, os, subprocess, sys, time
 import numpy as np
-from PIL import Image
 import onnxruntime as ort
+
+# The anchor protocol's preprocessing and metrics, shared with table.py.
+from protocol import labelled_classes, prep, sqnr
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--bin", required=True)
@@ -31,19 +33,6 @@ os.makedirs(a.work, exist_ok=True)
 IM = os.path.join(a.shared, "data/images")
 
 
-def prep(path, size, flip=False):
-    im = Image.open(path).convert("RGB")
-    w, h = im.size
-    s = (size * 256 / 224) / min(w, h)
-    im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
-    w, h = im.size
-    l, t = (w - size) // 2, (h - size) // 2
-    x = np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32)
-    if flip:
-        x = x[:, ::-1]
-    return ((x - 127.0) / 128.0).transpose(2, 0, 1)[None].astype(np.float32)
-
-
 def session(path):
     so = ort.SessionOptions()
     so.log_severity_level = 3
@@ -57,17 +46,13 @@ def run(path, inputs):
     return [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))]
 
 
-def sqnr(r, q):
-    return float(10 * np.log10((r.astype(np.float64) ** 2).sum() / max(((r - q).astype(np.float64) ** 2).sum(), 1e-30)))
-
-
 env = dict(os.environ)
 for kv in a.env:
     k, v = kv.split("=", 1)
     env[k] = v
 files = sorted(glob.glob(IM + "/eval/*")) + sorted(glob.glob(IM + "/labelled/*"))
 labelled = sorted(glob.glob(IM + "/labelled/*"))
-labels = np.array([int(os.path.basename(f).split("_")[2].split(".")[0]) for f in labelled])
+labels = labelled_classes(labelled)
 print(f"# {a.label} env={a.env} {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()[0]:.1f}")
 for model in a.models.split(","):
     mpath = os.path.join(a.shared, "models", model + ".onnx")
