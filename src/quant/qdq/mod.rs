@@ -120,9 +120,10 @@ pub fn quantize_graph(
     }
     let opset_out = report.opset_out;
     let mut q = Quantizer::new(g, calib, config, names, opset_out);
-    q.run(&mut report)?;
+    let tail = q.run(&mut report)?;
     let used16 = q.used_ms16;
     drop(q);
+    record_float_tail(&mut model, &tail);
     // Opset imports and IR version.
     for o in model.opset_import.iter_mut() {
         if matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx") {
@@ -511,8 +512,11 @@ impl<'a> Quantizer<'a> {
 
     /// The phases, in order: index the graph, fuse Relu/Clip, plan every node, give every quantized tensor its
     /// parameters, emit, report node by node.
-    fn run(&mut self, report: &mut QuantReport) -> Result<()> {
-        let mut ix = self.index()?;
+    /// Returns the nodes the output-aware rule left float (first output names).
+    fn run(&mut self, report: &mut QuantReport) -> Result<Vec<String>> {
+        let tail = crate::quant::output_aware::plan(self.g, self.calib, self.cfg);
+        report.notes.extend(tail.notes.iter().cloned());
+        let mut ix = self.index(&tail.nodes)?;
         let fusion = self.fuse_activations(&mut ix, report);
         let planned = self.plan_nodes(&ix, &fusion);
         let mut assigned = self.assign_params(&planned)?;
@@ -525,11 +529,12 @@ impl<'a> Quantizer<'a> {
         };
         self.emit(report, &emit, &mut assigned.notes)?;
         report_nodes(report, &ix, &fusion, &planned, self.cfg.bias_type);
-        Ok(())
+        Ok(tail.nodes.into_keys().collect())
     }
 
-    /// Labels, rule decisions, op types, producers and consumers of the original nodes.
-    fn index(&self) -> Result<Index> {
+    /// Labels, rule decisions, op types, producers and consumers of the original nodes; `tail` (first output name
+    /// -> reason) is left float.
+    fn index(&self, tail: &BTreeMap<String, String>) -> Result<Index> {
         let labels: Vec<String> = self
             .g
             .node
@@ -557,6 +562,11 @@ impl<'a> Quantizer<'a> {
         for (i, why) in excluded {
             if matches!(decisions[i], Decision::Quantize(_)) {
                 decisions[i] = Decision::Float(why);
+            }
+        }
+        for (i, n) in self.g.node.iter().enumerate() {
+            if let Some(why) = n.output.first().and_then(|o| tail.get(o)) {
+                decisions[i] = Decision::Float(why.clone());
             }
         }
         let ops: Vec<String> = self.g.node.iter().map(|n| op(n).to_string()).collect();
@@ -949,6 +959,23 @@ impl<'a> Quantizer<'a> {
             notes: tnotes,
         })
     }
+}
+
+/// Records the output-aware float tail in the model's metadata (for the pre-flight), when there is one.
+fn record_float_tail(model: &mut ModelProto, tail: &[String]) {
+    if tail.is_empty() {
+        return;
+    }
+    let value = serde_json::to_string(tail).unwrap_or_default();
+    model
+        .metadata_props
+        .retain(|p| p.key.as_deref() != Some(crate::quant::output_aware::METADATA_KEY));
+    model
+        .metadata_props
+        .push(crate::onnx::proto::StringStringEntryProto {
+            key: Some(crate::quant::output_aware::METADATA_KEY.into()),
+            value: Some(value),
+        });
 }
 
 /// What [`Quantizer::index`] learns about the original nodes.
