@@ -34,8 +34,9 @@ pub const MIN_LEVELS: f32 = 16.0;
 /// The most nodes a float tail may hold (a decode head: Reshape, Transpose, Concat, Sigmoid, Mul, Add, ...).
 pub const MAX_TAIL_NODES: usize = 32;
 
-/// Model metadata key: JSON array of the first output name of each node left float by this rule.
-pub const METADATA_KEY: &str = "ipuflow.output_aware_float";
+/// Model metadata key: JSON array of the first output name of each node left float by this rule (outside the
+/// provenance prefix `ipuflow.`, which provenance rewrites).
+pub const METADATA_KEY: &str = "ipuflow_output_aware.float_nodes";
 
 /// Ops never left float by this rule: the weighted ops the NPU is there for.
 const WEIGHTED: &[&str] = &["Conv", "ConvTranspose", "Gemm", "MatMul"];
