@@ -45,6 +45,8 @@ const WEIGHTED: &[&str] = &["Conv", "ConvTranspose", "Gemm", "MatMul"];
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FloatTail {
     pub nodes: BTreeMap<String, String>,
+    /// Score outputs quantized over their op's whole range instead of the calibrated one.
+    pub ranges: BTreeMap<String, (f32, f32)>,
     pub notes: Vec<String>,
 }
 
@@ -178,24 +180,83 @@ fn bounded_range(n: &NodeProto) -> Option<(f32, f32)> {
     }
 }
 
-/// Why bounded op `n` is a small score (its observed range gets fewer than K levels at the op's full range), or
-/// `None`.
-fn small_score(n: &NodeProto, calib: &Calibration, cfg: &QuantConfig) -> Option<String> {
+/// What to do with a bounded op's output.
+enum Score {
+    /// Quantize it over the op's whole range (enough levels there): nothing the calibration missed is clipped.
+    Widen((f32, f32), String),
+    /// Too few levels over the op's whole range: leave the op float.
+    Float(String),
+}
+
+/// A bounded op `n` (Sigmoid, Softmax, ...): its calibrated range (a sliver of the op's range when the calibration
+/// data never scores high) would clip every value the calibration did not reach; the op's whole range is used when
+/// it leaves at least K levels over the observed range, else the op stays float. `None` for other ops and for
+/// outputs whose calibrated range already is the op's.
+fn small_score(n: &NodeProto, calib: &Calibration, cfg: &QuantConfig) -> Option<Score> {
     let (blo, bhi) = bounded_range(n)?;
     let y = n.output.first()?;
     let s = calib.get(y)?;
-    let l = levels(s.min, s.max, blo, bhi, cfg);
-    if !(l < MIN_LEVELS) {
+    if s.min <= blo && s.max >= bhi {
         return None;
     }
-    Some(format!(
-        "small score output: observed range [{:.4}, {:.4}] of {}'s [{blo}, {bhi}]: its calibrated scale clips \
-         every value beyond the calibration data, the full range would leave {l:.1} levels (fewer than \
-         {MIN_LEVELS}): left float on the CPU, its input keeping its own scale",
+    let l = levels(s.min, s.max, blo, bhi, cfg);
+    let seen = format!(
+        "observed range [{:.4}, {:.4}] of {}'s [{blo}, {bhi}]",
         s.min,
         s.max,
         op(n)
-    ))
+    );
+    if l >= MIN_LEVELS {
+        return Some(Score::Widen(
+            (blo, bhi),
+            format!("score output '{y}': {seen} quantized over [{blo}, {bhi}] ({l:.0} levels over the observed range), so that no score beyond the calibration data is clipped"),
+        ));
+    }
+    Some(Score::Float(format!(
+        "small score output: {seen}: its calibrated scale clips every value beyond the calibration data, the \
+         full range would leave {l:.1} levels (fewer than {MIN_LEVELS}): left float on the CPU, its input keeping \
+         its own scale"
+    )))
+}
+
+impl FloatTail {
+    /// `calib` with the widened output ranges, or `None` when there are none.
+    pub fn widen(&self, calib: &Calibration) -> Option<Calibration> {
+        if self.ranges.is_empty() {
+            return None;
+        }
+        let mut c = calib.clone();
+        for (name, &(lo, hi)) in &self.ranges {
+            if let Some(s) = c.get_mut(name) {
+                (s.min, s.max) = (lo, hi);
+            }
+        }
+        Some(c)
+    }
+
+    /// Leaves node `i` of `g` and what depends on it float for `why`, or says why not.
+    fn take(&mut self, g: &GraphProto, e: &Edges, i: usize, why: String) {
+        let n = &g.node[i];
+        match e.tail(i) {
+            Ok(members) => {
+                let seed = label(n, i);
+                for m in members {
+                    let reason = if m == i {
+                        why.clone()
+                    } else {
+                        format!("output-aware tail of '{seed}' ({})", why.split(':').next().unwrap_or(""))
+                    };
+                    if let Some(o) = g.node[m].output.first() {
+                        self.nodes.entry(o.clone()).or_insert(reason);
+                    }
+                }
+            }
+            Err(not) => self.notes.push(format!(
+                "'{}': {why}; but kept quantized: {not} (the rule leaves only small output tails float)",
+                label(n, i)
+            )),
+        }
+    }
 }
 
 /// The nodes of `g` (a prepared graph about to be quantized with `cfg` and the ranges `calib`) to leave float, and
@@ -211,29 +272,24 @@ pub fn plan(g: &GraphProto, calib: &Calibration, cfg: &QuantConfig) -> FloatTail
         if tail.nodes.contains_key(first) {
             continue;
         }
-        let why = match op(n) {
-            "Concat" => mixed_concat(n, calib, &e, cfg),
-            _ => small_score(n, calib, cfg),
-        };
-        let Some(why) = why else { continue };
-        match e.tail(i) {
-            Ok(members) => {
-                let seed = label(n, i);
-                for m in members {
-                    let reason = if m == i {
-                        why.clone()
-                    } else {
-                        format!("output-aware tail of '{seed}' ({})", why.split(':').next().unwrap_or(""))
-                    };
-                    if let Some(o) = g.node[m].output.first() {
-                        tail.nodes.entry(o.clone()).or_insert(reason);
-                    }
-                }
+        if op(n) == "Concat" {
+            if let Some(why) = mixed_concat(n, calib, &e, cfg) {
+                tail.take(g, &e, i, why);
             }
-            Err(not) => tail.notes.push(format!(
-                "'{}': {why}; but kept quantized: {not} (the rule leaves only small output tails float)",
-                label(n, i)
-            )),
+            continue;
+        }
+        // Only a score that reaches an output through a small float-able tail: inside the model a bounded op's
+        // calibrated range is what the next layer saw.
+        if e.tail(i).is_err() {
+            continue;
+        }
+        match small_score(n, calib, cfg) {
+            Some(Score::Float(why)) => tail.take(g, &e, i, why),
+            Some(Score::Widen(r, why)) => {
+                tail.ranges.insert(first.to_string(), r);
+                tail.notes.push(why);
+            }
+            None => {}
         }
     }
     if !tail.nodes.is_empty() {

@@ -44,6 +44,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::proto::{
     type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
 };
+use crate::quant::output_aware::FloatTail;
 use crate::quant::report::{NodeReport, QuantReport, TensorReport};
 use crate::quant::{BiasType, Calibration, QuantConfig, QuantType};
 
@@ -119,11 +120,14 @@ pub fn quantize_graph(
         report.notes.extend(notes);
     }
     let opset_out = report.opset_out;
+    let tail = crate::quant::output_aware::plan(g, calib, config);
+    let widened = tail.widen(calib);
+    let calib = widened.as_ref().unwrap_or(calib);
     let mut q = Quantizer::new(g, calib, config, names, opset_out);
-    let tail = q.run(&mut report)?;
+    q.run(&mut report, &tail)?;
     let used16 = q.used_ms16;
     drop(q);
-    record_float_tail(&mut model, &tail);
+    record_float_tail(&mut model, &tail.nodes);
     // Opset imports and IR version.
     for o in model.opset_import.iter_mut() {
         if matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx") {
@@ -512,9 +516,8 @@ impl<'a> Quantizer<'a> {
 
     /// The phases, in order: index the graph, fuse Relu/Clip, plan every node, give every quantized tensor its
     /// parameters, emit, report node by node.
-    /// Returns the nodes the output-aware rule left float (first output names).
-    fn run(&mut self, report: &mut QuantReport) -> Result<Vec<String>> {
-        let tail = crate::quant::output_aware::plan(self.g, self.calib, self.cfg);
+    /// `tail`: what the output-aware rule leaves float (its ranges are already in the calibration).
+    fn run(&mut self, report: &mut QuantReport, tail: &FloatTail) -> Result<()> {
         report.notes.extend(tail.notes.iter().cloned());
         let mut ix = self.index(&tail.nodes)?;
         let fusion = self.fuse_activations(&mut ix, report);
@@ -529,7 +532,7 @@ impl<'a> Quantizer<'a> {
         };
         self.emit(report, &emit, &mut assigned.notes)?;
         report_nodes(report, &ix, &fusion, &planned, self.cfg.bias_type);
-        Ok(tail.nodes.into_keys().collect())
+        Ok(())
     }
 
     /// Labels, rule decisions, op types, producers and consumers of the original nodes; `tail` (first output name
@@ -962,11 +965,11 @@ impl<'a> Quantizer<'a> {
 }
 
 /// Records the output-aware float tail in the model's metadata (for the pre-flight), when there is one.
-fn record_float_tail(model: &mut ModelProto, tail: &[String]) {
+fn record_float_tail(model: &mut ModelProto, tail: &BTreeMap<String, String>) {
     if tail.is_empty() {
         return;
     }
-    let value = serde_json::to_string(tail).unwrap_or_default();
+    let value = serde_json::to_string(&tail.keys().collect::<Vec<_>>()).unwrap_or_default();
     model
         .metadata_props
         .retain(|p| p.key.as_deref() != Some(crate::quant::output_aware::METADATA_KEY));
