@@ -191,12 +191,13 @@ enum Score {
 /// A bounded op `n` (Sigmoid, Softmax, ...): its calibrated range (a sliver of the op's range when the calibration
 /// data never scores high) would clip every value the calibration did not reach; the op's whole range is used when
 /// it leaves at least K levels over the observed range, else the op stays float. `None` for other ops and for
-/// outputs whose calibrated range already is the op's.
+/// outputs whose calibrated range spans half the op's range or more.
 fn small_score(n: &NodeProto, calib: &Calibration, cfg: &QuantConfig) -> Option<Score> {
     let (blo, bhi) = bounded_range(n)?;
     let y = n.output.first()?;
     let s = calib.get(y)?;
-    if s.min <= blo && s.max >= bhi {
+    // A calibrated range over half the op's range or more leaves little unseen to clip.
+    if s.max - s.min.max(blo) >= 0.5 * (bhi - blo) {
         return None;
     }
     let l = levels(s.min, s.max, blo, bhi, cfg);
