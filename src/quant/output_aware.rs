@@ -159,7 +159,7 @@ fn mixed_concat(
     let narrow = ranges.iter().min_by(|a, b| span(a).total_cmp(&span(b)))?;
     let wide = ranges.iter().max_by(|a, b| span(a).total_cmp(&span(b)))?;
     let l = levels(narrow.1, narrow.2, lo, hi, cfg);
-    if !(l < MIN_LEVELS) || span(narrow) <= 0.0 {
+    if l.is_nan() || l >= MIN_LEVELS || span(narrow) <= 0.0 {
         return None;
     }
     Some(format!(
