@@ -48,6 +48,9 @@ fn main() {
         if let Ok(t) = std::env::var("IPUFLOW_BIAS_TYPE") {
             config.bias_type = ipuflow::quant::BiasType::parse(&t)?;
         }
+        if let Some(on) = flag("IPUFLOW_OUTPUT_AWARE") {
+            config.output_aware = on;
+        }
         if let Some(on) = flag("IPUFLOW_LEARNED_ROUNDING") {
             config.learned_rounding = on;
         }

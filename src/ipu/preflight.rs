@@ -362,6 +362,19 @@ struct Ctx<'a> {
     consumers: HashMap<&'a str, Vec<usize>>,
     table: &'a SupportTable,
     target: Target,
+    /// Nodes (first output names) the quantizer's output-aware rule left float, from the model's metadata.
+    output_tail: HashSet<String>,
+}
+
+/// The nodes `quant::output_aware` recorded as left float in a quantized model's metadata.
+fn output_tail(model: &ModelProto) -> HashSet<String> {
+    model
+        .metadata_props
+        .iter()
+        .filter(|p| p.key.as_deref() == Some(crate::quant::output_aware::METADATA_KEY))
+        .filter_map(|p| serde_json::from_str::<Vec<String>>(p.value.as_deref()?).ok())
+        .flatten()
+        .collect()
 }
 
 impl<'a> Ctx<'a> {
@@ -538,7 +551,18 @@ impl<'a> Ctx<'a> {
         };
         let mut reasons = self.op_support_reasons(i, precision);
         reasons.extend(self.describe_shape_issues(i));
-        if quantized {
+        let in_tail = self.nodes[i]
+            .output
+            .first()
+            .is_some_and(|o| self.output_tail.contains(o));
+        if quantized && in_tail {
+            // Float on purpose (`quant::output_aware`), whatever its inputs: it runs on the CPU.
+            reasons.push(
+                "left in float by the quantizer (output-aware tail: a mixed-range Concat or small score output and \
+                 what depends on it, see the quantization report): a float node runs on the CPU"
+                    .into(),
+            );
+        } else if quantized {
             let unquantized = self.unquantized_input_reasons(i);
             match self.float_by_choice(i) {
                 // What the quantizer chose (an op it has no rule for, or layout glue between float nodes) is said
@@ -1082,6 +1106,7 @@ pub fn preflight_with_table(
         consumers,
         table,
         target,
+        output_tail: output_tail(model),
     };
     let quantized = ctx.considered.iter().any(|&i| ctx.is_qdq(i));
     let (verdicts, subgraphs, subgraphs_if_quantized, model_reasons) = verdicts(&ctx, quantized);

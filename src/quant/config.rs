@@ -290,6 +290,9 @@ pub struct QuantConfig {
     /// output error on the calibration data (second-order error compensation from the input's second moment),
     /// instead of to the nearest grid point. Same grid, same format.
     pub learned_rounding: bool,
+    /// Output-aware activations (`crate::quant::output_aware`): a mixed-range Concat at the outputs (boxes in
+    /// pixels beside [0, 1] scores) or a small score output is left float with its tail, with the reason reported.
+    pub output_aware: bool,
     /// Calibration cache file (`quant::calib_cache`): read when it exists and matches the model, the collection
     /// settings and the data (refused when it does not), else written after calibrating.
     pub calib_cache: Option<std::path::PathBuf>,
@@ -334,6 +337,7 @@ impl QuantConfig {
             // 13.6 dB, A8W8 9.4 -> 16.7, A16W8 9.5 -> 18.6; BlazeFace's classificators lose 0.4-0.7 dB on XINT8/A8W8.
             // Off for the CPU preset (below).
             learned_rounding: true,
+            output_aware: true,
             calib_cache: None,
             input_shapes: Vec::new(),
         };

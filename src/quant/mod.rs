@@ -14,6 +14,7 @@ pub mod equalize;
 pub mod gptq;
 pub mod histogram;
 pub mod legacy_opset;
+pub mod output_aware;
 pub mod pipeline;
 pub mod prepare;
 pub mod provenance;

@@ -44,6 +44,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::proto::{
     type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
 };
+use crate::quant::output_aware::FloatTail;
 use crate::quant::report::{NodeReport, QuantReport, TensorReport};
 use crate::quant::{BiasType, Calibration, QuantConfig, QuantType};
 
@@ -119,10 +120,14 @@ pub fn quantize_graph(
         report.notes.extend(notes);
     }
     let opset_out = report.opset_out;
+    let tail = crate::quant::output_aware::plan(g, calib, config);
+    let widened = tail.widen(calib);
+    let calib = widened.as_ref().unwrap_or(calib);
     let mut q = Quantizer::new(g, calib, config, names, opset_out);
-    q.run(&mut report)?;
+    q.run(&mut report, &tail)?;
     let used16 = q.used_ms16;
     drop(q);
+    record_float_tail(&mut model, &tail.nodes);
     // Opset imports and IR version.
     for o in model.opset_import.iter_mut() {
         if matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx") {
@@ -511,8 +516,10 @@ impl<'a> Quantizer<'a> {
 
     /// The phases, in order: index the graph, fuse Relu/Clip, plan every node, give every quantized tensor its
     /// parameters, emit, report node by node.
-    fn run(&mut self, report: &mut QuantReport) -> Result<()> {
-        let mut ix = self.index()?;
+    /// `tail`: what the output-aware rule leaves float (its ranges are already in the calibration).
+    fn run(&mut self, report: &mut QuantReport, tail: &FloatTail) -> Result<()> {
+        report.notes.extend(tail.notes.iter().cloned());
+        let mut ix = self.index(&tail.nodes)?;
         let fusion = self.fuse_activations(&mut ix, report);
         let planned = self.plan_nodes(&ix, &fusion);
         let mut assigned = self.assign_params(&planned)?;
@@ -528,8 +535,9 @@ impl<'a> Quantizer<'a> {
         Ok(())
     }
 
-    /// Labels, rule decisions, op types, producers and consumers of the original nodes.
-    fn index(&self) -> Result<Index> {
+    /// Labels, rule decisions, op types, producers and consumers of the original nodes; `tail` (first output name
+    /// -> reason) is left float.
+    fn index(&self, tail: &BTreeMap<String, String>) -> Result<Index> {
         let labels: Vec<String> = self
             .g
             .node
@@ -557,6 +565,11 @@ impl<'a> Quantizer<'a> {
         for (i, why) in excluded {
             if matches!(decisions[i], Decision::Quantize(_)) {
                 decisions[i] = Decision::Float(why);
+            }
+        }
+        for (i, n) in self.g.node.iter().enumerate() {
+            if let Some(why) = n.output.first().and_then(|o| tail.get(o)) {
+                decisions[i] = Decision::Float(why.clone());
             }
         }
         let ops: Vec<String> = self.g.node.iter().map(|n| op(n).to_string()).collect();
@@ -949,6 +962,23 @@ impl<'a> Quantizer<'a> {
             notes: tnotes,
         })
     }
+}
+
+/// Records the output-aware float tail in the model's metadata (for the pre-flight), when there is one.
+fn record_float_tail(model: &mut ModelProto, tail: &BTreeMap<String, String>) {
+    if tail.is_empty() {
+        return;
+    }
+    let value = serde_json::to_string(&tail.keys().collect::<Vec<_>>()).unwrap_or_default();
+    model
+        .metadata_props
+        .retain(|p| p.key.as_deref() != Some(crate::quant::output_aware::METADATA_KEY));
+    model
+        .metadata_props
+        .push(crate::onnx::proto::StringStringEntryProto {
+            key: Some(crate::quant::output_aware::METADATA_KEY.into()),
+            value: Some(value),
+        });
 }
 
 /// What [`Quantizer::index`] learns about the original nodes.
