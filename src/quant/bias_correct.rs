@@ -109,7 +109,7 @@ pub const HOLD_BYTES: usize = 64 << 20;
 /// Calibration batches the tap keeps for the guard at most, so that its cost (three inferences per batch) stops
 /// growing with the calibration set. Not lower: with 8, equalization + bias correction took 2.0x the MinMax-only
 /// CPU time on EfficientNet-Lite0 (2.9x with all 31 images), but the guard's decision changed on the CPU preset
-/// and hand-landmark's output 3 fell from 9.1 to 3.7 dB (docs/quantization-sweep.md).
+/// and hand-landmark's output 3 fell from 9.9 to 3.7 dB (docs/quantization-sweep.md).
 pub const HOLD_BATCHES: usize = 32;
 
 /// One calibration batch, copied: (input name, element type, shape, bytes) per tensor.
