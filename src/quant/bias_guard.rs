@@ -8,8 +8,9 @@
 //! corrections, both are run on the calibration samples the tap held, and the corrections stay only if no output
 //! of the model is further from the float model's than without them.
 //!
-//! Cost: one QDQ emission and one inference per held sample for each of the two quantized models and the float
-//! model.
+//! Cost: one QDQ emission and one inference per held batch for each of the two quantized models and the float
+//! model, and one more of each for a subset of the corrections. The tap holds at most
+//! [`crate::quant::bias_correct::HOLD_BATCHES`] batches, so the cost does not grow with the calibration set.
 
 use crate::error::Result;
 use crate::onnx::proto::ModelProto;
@@ -82,27 +83,50 @@ pub(crate) struct Verdict {
     pub rows: String,
 }
 
-/// Quantizes `corrected` and `uncorrected` (the same model with and without bias corrections) and compares, per
-/// output, their error against `float` on the held calibration batches.
-pub(crate) fn compare(
-    corrected: &ModelProto,
+/// What every comparison of the guard measures against: the float model's outputs on the held batches and the
+/// error of the model quantized without corrections. Computed once, so that trying a subset of the corrections
+/// costs one quantized pass, not three.
+pub(crate) struct Baseline<'a> {
+    held: &'a [HeldBatch],
+    reference: Vec<Option<Vec<f32>>>,
+    without: Vec<Option<f64>>,
+}
+
+/// Runs the float model and the model quantized without corrections on `held`.
+pub(crate) fn baseline<'a>(
     uncorrected: &ModelProto,
     float: &ModelProto,
-    held: &[HeldBatch],
+    held: &'a [HeldBatch],
     calib: &Calibration,
     cfg: &QuantConfig,
-) -> Result<Verdict> {
+) -> Result<Baseline<'a>> {
     let reference = outputs(float.clone(), held)?;
-    let with = errors(
-        &reference,
-        &quantized_outputs(corrected.clone(), held, calib, cfg)?,
-    );
     let without = errors(
         &reference,
         &quantized_outputs(uncorrected.clone(), held, calib, cfg)?,
     );
+    Ok(Baseline {
+        held,
+        reference,
+        without,
+    })
+}
+
+/// Quantizes `corrected` (the model with some or all bias corrections) and compares, per output, its error against
+/// the float model with the baseline's (no corrections).
+pub(crate) fn compare(
+    corrected: &ModelProto,
+    base: &Baseline<'_>,
+    calib: &Calibration,
+    cfg: &QuantConfig,
+) -> Result<Verdict> {
+    let with = errors(
+        &base.reference,
+        &quantized_outputs(corrected.clone(), base.held, calib, cfg)?,
+    );
     let (mut worse, mut rows) = (Vec::new(), Vec::new());
-    for (k, ((r, w), wo)) in reference.iter().zip(&with).zip(&without).enumerate() {
+    let outs = base.reference.iter().zip(&with).zip(&base.without);
+    for (k, ((r, w), wo)) in outs.enumerate() {
         let (Some(r), Some(w), Some(wo)) = (r, w, wo) else {
             continue;
         };
