@@ -67,12 +67,13 @@ fn model() -> ModelProto {
         "y",
         vec![attr_int("transB", 1)],
     ));
+    // A free batch dimension, so that the same samples can be fed one or two at a time.
     g.input.push(vi(
         "x",
         1,
-        &[D::Fixed(1), D::Fixed(4), D::Fixed(10), D::Fixed(10)],
+        &[D::Sym("N"), D::Fixed(4), D::Fixed(10), D::Fixed(10)],
     ));
-    g.output.push(vi("y", 1, &[D::Fixed(1), D::Fixed(5)]));
+    g.output.push(vi("y", 1, &[D::Sym("N"), D::Fixed(5)]));
     ModelProto {
         ir_version: Some(8),
         opset_import: vec![OperatorSetIdProto {
@@ -86,6 +87,10 @@ fn model() -> ModelProto {
 
 /// Spatially smooth inputs (neighbouring pixels correlated, as in images): what the compensation exploits.
 fn sample(seed: u64) -> OwnedTensor {
+    OwnedTensor::from_f32(&[1, 4, 10, 10], &sample_values(seed)).unwrap()
+}
+
+fn sample_values(seed: u64) -> Vec<f32> {
     let coarse = noise(4 * 4 * 4, seed);
     let mut v = vec![0f32; 4 * 100];
     for c in 0..4 {
@@ -101,7 +106,7 @@ fn sample(seed: u64) -> OwnedTensor {
             }
         }
     }
-    OwnedTensor::from_f32(&[1, 4, 10, 10], &v).unwrap()
+    v
 }
 
 fn samples(seeds: std::ops::Range<u64>) -> TensorSamples {
@@ -110,6 +115,29 @@ fn samples(seeds: std::ops::Range<u64>) -> TensorSamples {
         s.push(vec![("x".into(), sample(seed))]);
     }
     s
+}
+
+/// The samples of `seeds` two to a batch (`[2, 4, 10, 10]`), in the same order.
+fn samples_in_pairs(seeds: std::ops::Range<u64>) -> TensorSamples {
+    let mut s = TensorSamples::new();
+    let seeds: Vec<u64> = seeds.collect();
+    for pair in seeds.chunks(2) {
+        let mut v = Vec::new();
+        for seed in pair {
+            v.extend(sample_values(*seed));
+        }
+        let t = OwnedTensor::from_f32(&[pair.len() as i64, 4, 10, 10], &v).unwrap();
+        s.push(vec![("x".into(), t)]);
+    }
+    s
+}
+
+/// The quantized model's bytes without its metadata (the provenance's data digest hashes the batches as fed).
+fn graph_bytes(cfg: &QuantConfig, data: &mut TensorSamples) -> (Vec<u8>, Vec<String>) {
+    let (q, report) = quantize(&Model::from_proto(model()), cfg, data, Hooks::default()).unwrap();
+    let mut p = q.proto().clone();
+    p.metadata_props.clear();
+    (Model::from_proto(p).to_bytes().unwrap(), report.notes)
 }
 
 fn run(m: &ModelProto, x: &OwnedTensor) -> Vec<f32> {
@@ -205,4 +233,27 @@ fn learned_rounding_is_deterministic() {
     );
     let (_, _, b) = output_error(&cfg);
     assert!(a == b, "two runs on the same input gave different models");
+}
+
+#[test]
+fn learned_rounding_does_not_depend_on_the_batch_size() {
+    runtime();
+    for preset in [Preset::Xint8, Preset::A16W8] {
+        let cfg = QuantConfig::preset(preset);
+        assert!(cfg.learned_rounding);
+        let (one, notes) = graph_bytes(&cfg, &mut samples(0..24));
+        assert!(
+            notes.iter().any(|n| n.contains("learned rounding: 3 of 3")),
+            "{preset:?}: {notes:?}"
+        );
+        let (two, notes) = graph_bytes(&cfg, &mut samples_in_pairs(0..24));
+        assert!(
+            notes.iter().any(|n| n.contains("learned rounding: 3 of 3")),
+            "{preset:?}: {notes:?}"
+        );
+        assert!(
+            one == two,
+            "{preset:?}: batches of 1 and of 2 gave different models"
+        );
+    }
 }

@@ -71,6 +71,15 @@ fn targets(g: &GraphProto, cfg: &QuantConfig) -> Vec<usize> {
                         && attr_f(n, "beta").unwrap_or(1.0) == 1.0
                         && attr_i(n, "transA").unwrap_or(0) == 0
                 }
+                // A constant 2-D B: learned rounding only (no bias input to correct).
+                "MatMul" => {
+                    cfg.learned_rounding
+                        && n.input.len() == 2
+                        && g.initializer
+                            .iter()
+                            .find(|t| t.name.as_ref() == Some(&n.input[1]))
+                            .is_some_and(|t| t.dims.len() == 2)
+                }
                 _ => false,
             }
         })
@@ -424,7 +433,7 @@ impl MeanTap {
         let moments: HashMap<usize, Moment> = if few {
             HashMap::new()
         } else {
-            self.moments.into_iter().map(|(i, _, m)| (i, m)).collect()
+            factored(self.moments)
         };
         let (mut rounded, mut ratio_sum) = (0usize, 0f64);
         let mut plain: Vec<String> = self
@@ -447,17 +456,12 @@ impl MeanTap {
             );
             let axis = cfg.per_channel.then_some(match op(n) {
                 "Gemm" if attr_i(n, "transB").unwrap_or(0) == 0 => 1,
+                "MatMul" => 1,
                 _ => 0,
             });
             // Learned rounding writes the weight in place (already on the emitter's grid): only a weight no other
             // node reads.
-            let own = g
-                .node
-                .iter()
-                .flat_map(|m| m.input.iter())
-                .filter(|x| **x == n.input[1])
-                .count()
-                == 1;
+            let own = readers(g, &n.input[1]) == 1;
             let learned = match moments.get(&i) {
                 Some(_) if !own => {
                     plain.push(format!("{label} (weight shared)"));
@@ -477,6 +481,10 @@ impl MeanTap {
                 ratio_sum += r.ratio;
                 let name = n.input[1].clone();
                 g.initializer[wi] = f32_tensor(&name, &wd, &r.values);
+            }
+            // A MatMul has no bias to take the correction.
+            if op(n) == "MatMul" {
+                continue;
             }
             errors.push(LayerError {
                 node: i,
@@ -513,6 +521,22 @@ impl MeanTap {
         }
         Ok((errors, notes))
     }
+}
+
+/// The moments by target node, factored (the costly step of learned rounding) for all layers at once on all
+/// cores: one layer at a time left a core idle on the large single-group layers.
+fn factored(mut moments: Vec<(usize, usize, Moment)>) -> HashMap<usize, Moment> {
+    parallel(&mut moments, |(_, _, m)| m.factor());
+    moments.into_iter().map(|(i, _, m)| (i, m)).collect()
+}
+
+/// How many node inputs read `name`.
+fn readers(g: &GraphProto, name: &str) -> usize {
+    g.node
+        .iter()
+        .flat_map(|m| m.input.iter())
+        .filter(|x| *x == name)
+        .count()
 }
 
 /// What the guard of the bias corrections measures with ([`bias_guard`]).

@@ -53,7 +53,8 @@ pub enum Geometry {
         pads: [usize; 4],
         dil: [usize; 2],
     },
-    /// Gemm with input `[N, K]`; the weight is `[K, N]`, or `[N, K]` with `trans_b`.
+    /// Gemm with input `[N, K]` (or MatMul with input `[N, ..., K]`); the weight is `[K, N]`, or `[N, K]` with
+    /// `trans_b`.
     Gemm { k: usize, trans_b: bool },
 }
 
@@ -97,6 +98,11 @@ impl Geometry {
                     trans_b,
                 })
             }
+            // MatMul by a constant `[K, N]` matrix: a Gemm without bias, row by row.
+            "MatMul" if wd.len() == 2 && wd.iter().all(|&d| d > 0) => Some(Geometry::Gemm {
+                k: wd[0] as usize,
+                trans_b: false,
+            }),
             _ => None,
         }
     }
@@ -122,6 +128,9 @@ impl Geometry {
 pub struct Moment {
     pub geometry: Geometry,
     h: Vec<Vec<f64>>,
+    /// Per group, the factor of [`inverse_cholesky_upper`] once [`Moment::factor`] ran (`None` inside: not
+    /// positive definite).
+    factors: Option<Vec<Option<Vec<f64>>>>,
     /// Input shape without the batch dimension, fixed by the first batch; `None` once it changed (no rounding
     /// then).
     shape: Option<Vec<i64>>,
@@ -136,6 +145,22 @@ impl Moment {
             h: vec![vec![0.0; d * d]; g],
             shape: Some(Vec::new()),
             rows: 0,
+            factors: None,
+        }
+    }
+
+    /// Factors every group's second moment now: the costly step of [`round_layer`] (`d^3` for a layer with `d`
+    /// inputs, one thread per group), which a caller can so run for all layers at once on all cores. Needs no
+    /// more data after this.
+    pub fn factor(&mut self) {
+        if self.factors.is_none() && self.shape.is_some() && self.rows > 0 {
+            let d = self.geometry.blocks().1;
+            self.factors = Some(
+                self.h
+                    .iter()
+                    .map(|h| inverse_cholesky_upper(h, d))
+                    .collect(),
+            );
         }
     }
 
@@ -145,6 +170,7 @@ impl Moment {
     }
 
     /// Adds one batch of the layer's input (`data` with `shape`, batch first). Non-finite values count as 0.
+    /// Every item is added on its own, so the sums do not depend on how the samples were batched.
     pub fn add(&mut self, data: &[f32], shape: &[i64]) {
         let Some(known) = self.shape.as_mut() else {
             return;
@@ -160,86 +186,145 @@ impl Moment {
             return;
         }
         let per = data.len() / n;
-        let (groups, d) = self.geometry.blocks();
-        match self.geometry.clone() {
+        match self.geometry {
             Geometry::Gemm { k, .. } => {
-                if rest != [k as i64] {
+                // Gemm: `[N, K]`; MatMul: `[N, ..., K]`, every leading position a row of its own.
+                if rest.last() != Some(&(k as i64)) {
                     self.shape = None;
                     return;
                 }
-                let x: Vec<f32> = data.iter().map(|v| finite(*v)).collect();
-                let xv = ArrayView2::from_shape((n, k), &x).expect("n * k values");
-                add_gram(&mut self.h[0], xv.t());
-                self.rows += n as u64;
-            }
-            Geometry::Conv {
-                group,
-                cg,
-                kh,
-                kw,
-                strides,
-                pads,
-                dil,
-            } => {
-                let [c, h, w] = match *rest {
-                    [c, h, w] if c > 0 && h > 0 && w > 0 => [c as usize, h as usize, w as usize],
-                    _ => {
-                        self.shape = None;
-                        return;
-                    }
-                };
-                let span = |k: usize, dl: usize| (k - 1) * dl + 1;
-                let (eh, ew) = (h + pads[0] + pads[2], w + pads[1] + pads[3]);
-                if c != cg * group || eh < span(kh, dil[0]) || ew < span(kw, dil[1]) {
-                    self.shape = None;
-                    return;
-                }
-                let oh = (eh - span(kh, dil[0])) / strides[0] + 1;
-                let ow = (ew - span(kw, dil[1])) / strides[1] + 1;
-                let p = oh * ow;
-                let pointwise =
-                    kh == 1 && kw == 1 && strides == [1, 1] && pads == [0; 4] && oh == h && ow == w;
-                let mut cols = vec![0f32; d * p];
+                let mut x = vec![0f32; per];
                 for item in data.chunks_exact(per) {
-                    for g in 0..groups {
-                        let plane0 = g * cg * h * w;
-                        if pointwise {
-                            cols.iter_mut()
-                                .zip(&item[plane0..plane0 + cg * h * w])
+                    x.iter_mut().zip(item).for_each(|(o, v)| *o = finite(*v));
+                    let m = ArrayView2::from_shape((per / k, k), &x).expect("rows * k values");
+                    add_gram(&mut self.h[0], m.t());
+                }
+                self.rows += (data.len() / k) as u64;
+            }
+            Geometry::Conv { .. } => {
+                let Some(pt) = Patches::of(&self.geometry, rest) else {
+                    self.shape = None;
+                    return;
+                };
+                let (groups, d) = self.geometry.blocks();
+                let mut cols = vec![0f32; d * pt.p()];
+                for item in data.chunks_exact(per) {
+                    for (g, h) in self.h.iter_mut().enumerate().take(groups) {
+                        pt.im2col(&item[g * pt.cg * pt.h * pt.w..], &mut cols);
+                        let m = ArrayView2::from_shape((d, pt.p()), &cols).expect("d * p values");
+                        add_gram(h, m);
+                    }
+                }
+                self.rows += (n * pt.p()) as u64;
+            }
+        }
+    }
+}
+
+/// A Conv layer's patch geometry for one input shape `[C, H, W]`.
+struct Patches {
+    cg: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+    strides: [usize; 2],
+    pads: [usize; 4],
+    dil: [usize; 2],
+}
+
+impl Patches {
+    /// `None` when `rest` (the input shape without batch) does not fit the Conv.
+    fn of(geometry: &Geometry, rest: &[i64]) -> Option<Patches> {
+        let Geometry::Conv {
+            group,
+            cg,
+            kh,
+            kw,
+            strides,
+            pads,
+            dil,
+        } = *geometry
+        else {
+            return None;
+        };
+        let [c, h, w] = match *rest {
+            [c, h, w] if c > 0 && h > 0 && w > 0 => [c as usize, h as usize, w as usize],
+            _ => return None,
+        };
+        let span = |k: usize, dl: usize| (k - 1) * dl + 1;
+        let (eh, ew) = (h + pads[0] + pads[2], w + pads[1] + pads[3]);
+        if c != cg * group || eh < span(kh, dil[0]) || ew < span(kw, dil[1]) {
+            return None;
+        }
+        Some(Patches {
+            cg,
+            h,
+            w,
+            oh: (eh - span(kh, dil[0])) / strides[0] + 1,
+            ow: (ew - span(kw, dil[1])) / strides[1] + 1,
+            kh,
+            kw,
+            strides,
+            pads,
+            dil,
+        })
+    }
+
+    /// Output positions: the columns of the patch matrix.
+    fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// The valid output columns `lo..hi` of kernel column `b` (where the input column is inside the image), and
+    /// the input column of output column 0 (offset by the left pad).
+    fn columns(&self, b: usize) -> (usize, usize) {
+        let off = b * self.dil[1];
+        let (s, pad) = (self.strides[1], self.pads[1]);
+        let lo = pad.saturating_sub(off).div_ceil(s).min(self.ow);
+        let hi = (self.w + pad)
+            .saturating_sub(off)
+            .div_ceil(s)
+            .clamp(lo, self.ow);
+        (lo, hi)
+    }
+
+    /// Writes the `d x p` patch matrix of one group (`group`: its `cg` input planes, and possibly more after them)
+    /// into `cols`: the valid range of each output row is found once, so the inner loop has no bounds tests.
+    fn im2col(&self, group: &[f32], cols: &mut [f32]) {
+        let (h, w, ow, p) = (self.h, self.w, self.ow, self.p());
+        for ci in 0..self.cg {
+            let plane = &group[ci * h * w..(ci + 1) * h * w];
+            for a in 0..self.kh {
+                for b in 0..self.kw {
+                    let row = &mut cols[((ci * self.kh + a) * self.kw + b) * p..][..p];
+                    let (lo, hi) = self.columns(b);
+                    let off = b * self.dil[1];
+                    for (y, out) in row.chunks_exact_mut(ow).enumerate() {
+                        let iy = (y * self.strides[0] + a * self.dil[0]).wrapping_sub(self.pads[0]);
+                        if iy >= h || lo == hi {
+                            out.fill(0.0);
+                            continue;
+                        }
+                        out[..lo].fill(0.0);
+                        out[hi..].fill(0.0);
+                        let line = &plane[iy * w..(iy + 1) * w];
+                        let x0 = lo * self.strides[1] + off - self.pads[1];
+                        if self.strides[1] == 1 {
+                            out[lo..hi]
+                                .iter_mut()
+                                .zip(&line[x0..x0 + hi - lo])
                                 .for_each(|(o, v)| *o = finite(*v));
                         } else {
-                            for ci in 0..cg {
-                                let plane = &item[plane0 + ci * h * w..plane0 + (ci + 1) * h * w];
-                                for a in 0..kh {
-                                    for b in 0..kw {
-                                        let r = (ci * kh + a) * kw + b;
-                                        let row = &mut cols[r * p..(r + 1) * p];
-                                        for y in 0..oh {
-                                            let iy = (y * strides[0] + a * dil[0]) as isize
-                                                - pads[0] as isize;
-                                            for x in 0..ow {
-                                                let ix = (x * strides[1] + b * dil[1]) as isize
-                                                    - pads[1] as isize;
-                                                row[y * ow + x] = if iy >= 0
-                                                    && (iy as usize) < h
-                                                    && ix >= 0
-                                                    && (ix as usize) < w
-                                                {
-                                                    finite(plane[iy as usize * w + ix as usize])
-                                                } else {
-                                                    0.0
-                                                };
-                                            }
-                                        }
-                                    }
-                                }
-                            }
+                            out[lo..hi]
+                                .iter_mut()
+                                .zip(line[x0..].iter().step_by(self.strides[1]))
+                                .for_each(|(o, v)| *o = finite(*v));
                         }
-                        let m = ArrayView2::from_shape((d, p), &cols).expect("d * p values");
-                        add_gram(&mut self.h[g], m);
                     }
                 }
-                self.rows += (n * p) as u64;
             }
         }
     }
@@ -253,7 +338,7 @@ fn finite(v: f32) -> f32 {
     }
 }
 
-/// `h += m m^T` (`m`: `d x p`), the product in f32 (one batch), the sum in f64.
+/// `h += m m^T` (`m`: `d x p`), the product in f32 (one item), the sum in f64.
 fn add_gram(h: &mut [f64], m: ArrayView2<'_, f32>) {
     let g = m.dot(&m.t());
     for (acc, v) in h.iter_mut().zip(g.iter()) {
@@ -289,7 +374,7 @@ fn inverse_cholesky_upper(h: &[f64], d: usize) -> Option<Vec<f64>> {
     let mut v = vec![0f64; d * d];
     for j in (0..d).rev() {
         let vj = &v[idx(j, j + 1)..idx(j, d)];
-        let s = a[idx(j, j)] - vj.iter().map(|x| x * x).sum::<f64>();
+        let s = a[idx(j, j)] - dot(vj, vj);
         if !(s > 0.0 && s.is_finite()) {
             return None;
         }
@@ -298,7 +383,7 @@ fn inverse_cholesky_upper(h: &[f64], d: usize) -> Option<Vec<f64>> {
         let vj: Vec<f64> = v[idx(j, j + 1)..idx(j, d)].to_vec();
         for i in (0..j).rev() {
             let vi = &v[idx(i, j + 1)..idx(i, d)];
-            let s = a[idx(i, j)] - vi.iter().zip(&vj).map(|(x, y)| x * y).sum::<f64>();
+            let s = a[idx(i, j)] - dot(vi, &vj);
             v[idx(i, j)] = s / vjj;
         }
     }
@@ -325,8 +410,9 @@ fn inverse_cholesky_upper(h: &[f64], d: usize) -> Option<Vec<f64>> {
     Some(u)
 }
 
-/// Runs `f` on every item of `items` on all cores; each item is handled by one thread, sequentially, so results do
-/// not depend on the number of threads.
+/// Runs `f` on every item of `items` on all cores, each idle thread taking the next item (layers differ in cost by
+/// orders of magnitude, so a fixed split leaves a core idle); each item is handled by one thread, sequentially, so
+/// results do not depend on the number of threads or on which thread took which item.
 pub(crate) fn parallel<T: Send, F: Fn(&mut T) + Sync>(items: &mut [T], f: F) {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -336,13 +422,37 @@ pub(crate) fn parallel<T: Send, F: Fn(&mut T) + Sync>(items: &mut [T], f: F) {
         items.iter_mut().for_each(f);
         return;
     }
-    let chunk = items.len().div_ceil(threads);
+    let queue = std::sync::Mutex::new(items.iter_mut());
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
     std::thread::scope(|s| {
-        for part in items.chunks_mut(chunk) {
-            let f = &f;
-            s.spawn(move || part.iter_mut().for_each(f));
+        for _ in 0..threads {
+            let (f, next) = (&f, &next);
+            s.spawn(move || {
+                while let Some(item) = next() {
+                    f(item);
+                }
+            });
         }
     });
+}
+
+/// `a . b` with four partial sums in a fixed order: vectorizes, and the result does not depend on anything but
+/// the inputs.
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// The outcome of rounding one layer.
@@ -461,12 +571,13 @@ struct Row {
     err_plain: f64,
 }
 
-/// `e H e^T` for a `d x d` row-major `h`.
+/// `e H e^T` for a symmetric `d x d` row-major `h`, from its upper triangle (half the work of the full product).
 fn quad(h: &[f64], e: &[f64]) -> f64 {
     let d = e.len();
     h.chunks_exact(d)
         .zip(e)
-        .map(|(hr, ei)| ei * hr.iter().zip(e).map(|(a, b)| a * b).sum::<f64>())
+        .enumerate()
+        .map(|(i, (hr, ei))| ei * (hr[i] * ei + 2.0 * dot(&hr[i + 1..], &e[i + 1..])))
         .sum()
 }
 
@@ -552,12 +663,20 @@ pub fn round_layer(
     }
     let grid = Grid::new(w, dims, spec)?;
     let lay = RowLayout::of(&m.geometry, w.len(), dims)?;
-    let mut factors: Vec<(usize, Option<Vec<f64>>)> =
-        (0..m.geometry.blocks().0).map(|g| (g, None)).collect();
-    parallel(&mut factors, |(g, u)| {
-        *u = inverse_cholesky_upper(&m.h[*g], lay.d)
-    });
-    if factors.iter().any(|(_, u)| u.is_none()) {
+    // Factors from [`Moment::factor`] if the caller ran it, else here (the groups on all cores).
+    let computed: Vec<Option<Vec<f64>>> = match m.factors {
+        Some(_) => Vec::new(),
+        None => {
+            let mut f: Vec<(usize, Option<Vec<f64>>)> =
+                (0..m.geometry.blocks().0).map(|g| (g, None)).collect();
+            parallel(&mut f, |(g, u)| {
+                *u = inverse_cholesky_upper(&m.h[*g], lay.d)
+            });
+            f.into_iter().map(|(_, u)| u).collect()
+        }
+    };
+    let factors = m.factors.as_deref().unwrap_or(&computed);
+    if factors.iter().any(|u| u.is_none()) {
         return Err("second moment not positive definite");
     }
     let mut rows: Vec<Row> = (0..lay.nrows)
@@ -570,7 +689,7 @@ pub fn round_layer(
         .collect();
     parallel(&mut rows, |row| {
         let g = row.r / lay.per_group;
-        let u = factors[g].1.as_ref().expect("checked");
+        let u = factors[g].as_ref().expect("checked");
         round_row(row, w, &lay, &grid, u, &m.h[g]);
     });
     let mut q = grid.plain.values.clone();
