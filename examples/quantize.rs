@@ -111,7 +111,11 @@ fn main() {
             }
         }
         if let Some(s) = &report.sensitivity {
-            eprintln!("sensitivity ({:.1} s): {}", s.seconds, s.worst(5).join("; "));
+            eprintln!(
+                "sensitivity ({:.1} s): {}",
+                s.seconds,
+                s.worst(5).join("; ")
+            );
         }
         if let Some(m) = &report.mixed_precision {
             eprintln!(

@@ -753,7 +753,12 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_sensitivity(
 }
 
 /// `None` for NaN (the setting cleared), else the value once `check` accepts it.
-fn optional(value: f32, what: &str, check: impl Fn(f32) -> bool, range: &str) -> Result<Option<f32>> {
+fn optional(
+    value: f32,
+    what: &str,
+    check: impl Fn(f32) -> bool,
+    range: &str,
+) -> Result<Option<f32>> {
     if value.is_nan() {
         return Ok(None);
     }

@@ -87,7 +87,8 @@ pub struct MixedReport {
 fn meets(config: &QuantConfig, s: &Score) -> bool {
     let m = &config.mixed;
     m.target_sqnr_db.is_none_or(|t| s.sqnr_db >= f64::from(t))
-        && m.max_agreement_drop.is_none_or(|d| 1.0 - s.agreement <= f64::from(d))
+        && m.max_agreement_drop
+            .is_none_or(|d| 1.0 - s.agreement <= f64::from(d))
 }
 
 /// Emits the prepared model with `plan` applied.
@@ -123,7 +124,11 @@ fn restore_float_weights(m: &mut ModelProto, float: &ModelProto, nodes: &[String
         let Some(name) = t.name.as_ref().filter(|n| inputs.contains(*n)) else {
             continue;
         };
-        if let Some(f) = fg.initializer.iter().find(|f| f.name.as_ref() == Some(name)) {
+        if let Some(f) = fg
+            .initializer
+            .iter()
+            .find(|f| f.name.as_ref() == Some(name))
+        {
             *t = f.clone();
         }
     }
@@ -136,7 +141,11 @@ fn activation_outputs(m: &ModelProto, nodes: &[String]) -> Vec<String> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for n in g.node.iter().filter(|n| n.name.as_ref().is_some_and(|x| nodes.contains(x))) {
+    for n in g
+        .node
+        .iter()
+        .filter(|n| n.name.as_ref().is_some_and(|x| nodes.contains(x)))
+    {
         for o in &n.output {
             out.push(o.clone());
             let consumers: Vec<_> = g.node.iter().filter(|c| c.input.contains(o)).collect();
@@ -335,7 +344,11 @@ fn int16_note() -> String {
 
 /// Why the target was not met: which raises the coverage floor refused.
 fn not_met_note(config: &QuantConfig, cur: &Current, rec: &MixedReport) -> String {
-    let blocked = rec.steps.iter().filter(|s| s.reason.contains("floor")).count();
+    let blocked = rec
+        .steps
+        .iter()
+        .filter(|s| s.reason.contains("floor"))
+        .count();
     format!(
         "target not met (best effort returned): SQNR {:.2} dB, agreement {:.3} against target SQNR {:?} dB / \
          drop {:?}; {} raise(s) refused by the NPU-coverage floor {:?}, {} node(s) float, {} at int16",
@@ -371,9 +384,17 @@ pub fn run(
     let (q, mut report, rec) = refine(inp, &reference, &ranking, start, check)?;
     report.notes = notes;
     report.opset_in = opset_in;
-    let (int16, float) = rec.steps.iter().filter(|s| s.kept).fold((0, 0), |(a, b), s| {
-        if s.change == "int16" { (a + 1, b) } else { (a, b + 1) }
-    });
+    let (int16, float) = rec
+        .steps
+        .iter()
+        .filter(|s| s.kept)
+        .fold((0, 0), |(a, b), s| {
+            if s.change == "int16" {
+                (a + 1, b)
+            } else {
+                (a, b + 1)
+            }
+        });
     report.notes.push(format!(
         "mixed precision: {int16} node(s) raised to 16-bit activations, {float} left float; target {}",
         if rec.met { "met" } else { "NOT met (best effort)" }

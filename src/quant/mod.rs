@@ -23,8 +23,8 @@ pub mod report;
 pub mod sensitivity;
 
 pub use config::{
-    BiasType, CalibMethod, ExcludeSubgraph, MixedPrecision, Preset, QuantConfig, QuantType, TensorOverride,
-    WeightRange,
+    BiasType, CalibMethod, ExcludeSubgraph, MixedPrecision, Preset, QuantConfig, QuantType,
+    TensorOverride, WeightRange,
 };
 pub use pipeline::{quantize, CancelToken, Hooks, Progress, Stage};
 pub use qdq::quantize_graph;

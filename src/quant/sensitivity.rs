@@ -183,7 +183,11 @@ impl Reference {
             .fold(MAX_DB, f64::min);
         Ok(Score {
             sqnr_db,
-            agreement: if rows == 0 { 1.0 } else { agree as f64 / rows as f64 },
+            agreement: if rows == 0 {
+                1.0
+            } else {
+                agree as f64 / rows as f64
+            },
         })
     }
 }
