@@ -94,10 +94,11 @@ fn meets(config: &QuantConfig, s: &Score) -> bool {
 /// Emits the prepared model with `plan` applied.
 fn emit(inp: &Inputs<'_>, plan: &Plan) -> Result<(ModelProto, QuantReport)> {
     let mut graph = inp.prepared.clone();
-    restore_float_weights(&mut graph, inp.float_prepared, &plan.float);
+    let float = with_fused_partners(&graph, &plan.float);
+    restore_float_weights(&mut graph, inp.float_prepared, &float);
     observed_ranks(&mut graph, inp.calib);
     let mut cfg = inp.config.clone();
-    cfg.exclude_nodes.extend(plan.float.iter().cloned());
+    cfg.exclude_nodes.extend(float);
     let wide = match cfg.activation_type {
         QuantType::U8 => QuantType::U16,
         _ => QuantType::S16,
@@ -106,6 +107,33 @@ fn emit(inp: &Inputs<'_>, plan: &Plan) -> Result<(ModelProto, QuantReport)> {
         cfg.tensor_overrides.entry(t).or_default().qtype = Some(wide);
     }
     quantize_graph(&graph, inp.calib, &cfg)
+}
+
+/// `nodes` with the Relu/Clip the emitter folds into each (the sole consumer of its output) and the node each
+/// such Relu/Clip is folded into: leaving one of a fused pair float alone quantizes the other's output with the
+/// unclipped range (measured on EfficientNet-Lite0 XINT8: down to -5.7 dB instead of a gain).
+fn with_fused_partners(m: &ModelProto, nodes: &[String]) -> Vec<String> {
+    let mut out = nodes.to_vec();
+    let Some(g) = m.graph.as_ref() else {
+        return out;
+    };
+    let act =
+        |n: &crate::onnx::proto::NodeProto| matches!(n.op_type.as_deref(), Some("Relu" | "Clip"));
+    let name = |n: &crate::onnx::proto::NodeProto| n.name.clone().unwrap_or_default();
+    for n in &g.node {
+        let Some(o) = n.output.first() else { continue };
+        let consumers: Vec<_> = g.node.iter().filter(|c| c.input.contains(o)).collect();
+        let [c] = consumers.as_slice() else { continue };
+        if !act(c) || n.output.len() != 1 || name(n).is_empty() || name(c).is_empty() {
+            continue;
+        }
+        let (a, b) = (name(n), name(c));
+        let has = |x: &String| out.contains(x);
+        if has(&a) != has(&b) {
+            out.push(if has(&a) { b } else { a });
+        }
+    }
+    out
 }
 
 /// The initializers read by `nodes`, put back to their values before learned rounding and bias correction.
@@ -255,6 +283,13 @@ pub fn refine(
                 break;
             }
             if change == "int16" && !(wide_ok && int16_supported(op)) {
+                continue;
+            }
+            // The fused partner of a node already float is float too.
+            if with_fused_partners(inp.prepared, &cur.plan.float)
+                .iter()
+                .any(|n| n == node)
+            {
                 continue;
             }
             check()?;
