@@ -2,6 +2,7 @@
 //!
 //!   cargo run --release --example quantize -- MODEL.onnx PRESET IMAGES_DIR OUT.onnx [--report REPORT.json]
 //!       [--method minmax|percentile|entropy|minmse|nonoverflow] [--percentile P]
+//!       [--sensitivity] [--target-sqnr DB] [--max-drop D] [--min-npu-coverage F]
 //!
 //! Environment switches override the preset's defaults for sweeps: IPUFLOW_WEIGHT_MSE, IPUFLOW_CLE,
 //! IPUFLOW_CLIP6_RELU, IPUFLOW_BIAS_CORRECTION, IPUFLOW_LEARNED_ROUNDING (1 on, 0 off); IPUFLOW_BIAS_TYPE (int8
@@ -66,6 +67,12 @@ fn main() {
             config.method = CalibMethod::parse(m, percentile)?;
         }
         config.calib_cache = opt("--calib-cache").map(PathBuf::from);
+        // Mixed precision (bench/quantize/accuracy.py --arg=--target-sqnr --arg=20).
+        let num = |name: &str| opt(name).map(|v| v.parse::<f32>().expect("a number"));
+        config.mixed.target_sqnr_db = num("--target-sqnr");
+        config.mixed.max_agreement_drop = num("--max-drop");
+        config.mixed.min_npu_coverage = num("--min-npu-coverage");
+        config.mixed.sensitivity = args.iter().any(|a| a == "--sensitivity");
         let dir = PathBuf::from(&args[2]);
         let npy = std::fs::read_dir(&dir)
             .map_err(|e| ipuflow::Error::io("read", &dir, e))?
@@ -105,6 +112,24 @@ fn main() {
                 std::fs::write(p, report.to_json())
                     .map_err(|e| ipuflow::Error::io("write", p.as_ref(), e))?;
             }
+        }
+        if let Some(s) = &report.sensitivity {
+            eprintln!(
+                "sensitivity ({:.1} s): {}",
+                s.seconds,
+                s.worst(5).join("; ")
+            );
+        }
+        if let Some(m) = &report.mixed_precision {
+            eprintln!(
+                "mixed precision ({:.1} s, {} steps): met {} result {:?} coverage {:.3} (from {:.3})",
+                m.seconds,
+                m.steps.len(),
+                m.met,
+                m.result,
+                m.result_npu_coverage,
+                m.baseline_npu_coverage
+            );
         }
         let (nq, nf) = report.counts();
         eprintln!(

@@ -2186,6 +2186,69 @@ ipuflow_status ipuflow_quant_config_set_learned_rounding(struct ipuflow_quant_co
                                                          int32_t value);
 
 /**
+ * Sensitivity analysis (1): each quantized node is left float alone and the output SQNR against the float model
+ * measured on the calibration samples (held in memory, up to 256 MiB); the report JSON of `ipuflow_quantize` then
+ * has a `sensitivity` object (`layers`: `name`, `op_type`, `sqnr_db_if_float`, `gain_db`, most sensitive first).
+ * Costs one emission and one CPU session per node. Or none (0). Implied by a mixed-precision target.
+ *
+ * Default: off.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_sensitivity(struct ipuflow_quant_config *config,
+                                                    int32_t value);
+
+/**
+ * Mixed precision with a minimum output SQNR: after quantizing, the most sensitive nodes are raised one at a time
+ * (16-bit activations where the NPU support table allows it for target X2, then float on the CPU) until the
+ * worst output's SQNR against the float model, on the calibration samples, is at least `db`. The report JSON's
+ * `mixed_precision` object lists each step (node, change, SQNR after, predicted NPU coverage) and whether the
+ * target was met; when it cannot be met the best model found is returned (IPUFLOW_STATUS_OK) with `met: false`.
+ *
+ * Default: none (NaN clears it).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ARGUMENT (infinite `db`; the config is
+ * then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_target_sqnr(struct ipuflow_quant_config *config,
+                                                    float db);
+
+/**
+ * Mixed precision with a maximum top-1 agreement drop: as `ipuflow_quant_config_set_target_sqnr`, until the
+ * first output's top-1 (argmax over its last axis) agrees with the float model's on at least 1 - `drop` of the
+ * calibration samples' rows. Both targets may be set; both must then hold.
+ *
+ * Default: none (NaN clears it).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ARGUMENT (`drop` outside [0, 1]; the
+ * config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_max_agreement_drop(struct ipuflow_quant_config *config,
+                                                           float drop);
+
+/**
+ * Floor on the NPU coverage of mixed precision: a raise whose result the pre-flight predicts (target X2, fixed
+ * to the calibration samples' shapes) to put less than `fraction` of the non-Q/DQ nodes on the NPU is not made.
+ * A prediction, unlike the real placement a session checks. Used only with a mixed-precision target.
+ *
+ * Default: none (NaN clears it).
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ARGUMENT (`fraction` outside [0, 1];
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_min_npu_coverage(struct ipuflow_quant_config *config,
+                                                         float fraction);
+
+/**
  * Quantizes `model` to a QDQ model: prepares it (ONNX Runtime BASIC optimization, BatchNorm and Constant
  * folding), calibrates it on `data`, writes Q/DQ nodes as `config` says and checks that ONNX Runtime loads the
  * result. Needs ONNX Runtime (`ipuflow_runtime_load`, or found automatically).

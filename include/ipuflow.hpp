@@ -1451,6 +1451,22 @@ public:
     IPUFLOW_CPP_SELF(QuantConfig) LearnedRounding(bool on) {
         return Check(ipuflow_quant_config_set_learned_rounding(get(), on ? 1 : 0));
     }
+    /// Per-node sensitivity in the report JSON's `sensitivity` object (default: off).
+    IPUFLOW_CPP_SELF(QuantConfig) Sensitivity(bool on) {
+        return Check(ipuflow_quant_config_set_sensitivity(get(), on ? 1 : 0));
+    }
+    /// Mixed precision until the worst output's SQNR is at least `db` on the calibration data (NaN clears).
+    IPUFLOW_CPP_SELF(QuantConfig) TargetSqnr(float db) {
+        return Check(ipuflow_quant_config_set_target_sqnr(get(), db));
+    }
+    /// Mixed precision until top-1 agreement drops by at most `drop`, in [0, 1] (NaN clears).
+    IPUFLOW_CPP_SELF(QuantConfig) MaxAgreementDrop(float drop) {
+        return Check(ipuflow_quant_config_set_max_agreement_drop(get(), drop));
+    }
+    /// Floor on the predicted NPU coverage (X2) for mixed precision, in [0, 1] (NaN clears).
+    IPUFLOW_CPP_SELF(QuantConfig) MinNpuCoverage(float fraction) {
+        return Check(ipuflow_quant_config_set_min_npu_coverage(get(), fraction));
+    }
     /// IPUFLOW_CALIB_METHOD_*; `percentile` (in (0, 100]) is used by IPUFLOW_CALIB_METHOD_PERCENTILE only.
     IPUFLOW_CPP_SELF(QuantConfig) CalibMethod(int method, float percentile = 99.999f) {
         return Check(ipuflow_quant_config_set_calib_method(get(), method, percentile));

@@ -299,6 +299,33 @@ pub struct QuantConfig {
     /// Fixed shapes for dynamic graph inputs, applied before preparation
     /// ([`crate::onnx::input_shape::apply_input_shapes`]).
     pub input_shapes: Vec<crate::onnx::InputShape>,
+    /// Sensitivity analysis and accuracy-aware mixed precision (`crate::quant::mixed`); off by default.
+    pub mixed: MixedPrecision,
+}
+
+/// Per-layer sensitivity analysis and the accuracy target of mixed precision (`crate::quant::mixed`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MixedPrecision {
+    /// Measure each quantized node's sensitivity (the output SQNR gained by leaving it float) and report it.
+    pub sensitivity: bool,
+    /// Minimum output SQNR (dB, worst output) against the float model on the calibration data.
+    pub target_sqnr_db: Option<f32>,
+    /// Maximum drop of top-1 agreement with the float model (first output, in [0, 1]) on the calibration data.
+    pub max_agreement_drop: Option<f32>,
+    /// Floor on the NPU coverage the pre-flight predicts (fraction of non-Q/DQ nodes, in [0, 1]); a change that
+    /// would go below it is not made.
+    pub min_npu_coverage: Option<f32>,
+}
+
+impl MixedPrecision {
+    /// Whether a target is set (mixed precision runs).
+    pub fn has_target(&self) -> bool {
+        self.target_sqnr_db.is_some() || self.max_agreement_drop.is_some()
+    }
+    /// Whether the quantizer needs the held calibration samples (sensitivity or mixed precision).
+    pub fn active(&self) -> bool {
+        self.sensitivity || self.has_target()
+    }
 }
 
 impl QuantConfig {
@@ -340,6 +367,7 @@ impl QuantConfig {
             output_aware: true,
             calib_cache: None,
             input_shapes: Vec::new(),
+            mixed: MixedPrecision::default(),
         };
         match p {
             // AMD's XINT8 format: uint8 activations with zero point 128 (symmetric), which has exactly the levels
@@ -400,11 +428,36 @@ impl QuantConfig {
                 )));
             }
         }
+        self.validate_mixed()?;
         for (name, o) in &self.tensor_overrides {
             if let Some((lo, hi)) = o.range {
                 if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
                     return Err(Error::invalid_argument(format!(
                         "override range for tensor '{name}' is ({lo}, {hi}); it must be finite with min <= max"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_mixed(&self) -> Result<()> {
+        let m = &self.mixed;
+        if let Some(t) = m.target_sqnr_db {
+            if !t.is_finite() {
+                return Err(Error::invalid_argument(format!(
+                    "target SQNR {t} dB must be finite"
+                )));
+            }
+        }
+        for (what, v) in [
+            ("max agreement drop", m.max_agreement_drop),
+            ("min NPU coverage", m.min_npu_coverage),
+        ] {
+            if let Some(v) = v {
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(Error::invalid_argument(format!(
+                        "{what} {v} must be in [0, 1]"
                     )));
                 }
             }

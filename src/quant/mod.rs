@@ -14,16 +14,18 @@ pub mod equalize;
 pub mod gptq;
 pub mod histogram;
 pub mod legacy_opset;
+pub mod mixed;
 pub mod output_aware;
 pub mod pipeline;
 pub mod prepare;
 pub mod provenance;
 pub mod qdq;
 pub mod report;
+pub mod sensitivity;
 
 pub use config::{
-    BiasType, CalibMethod, ExcludeSubgraph, Preset, QuantConfig, QuantType, TensorOverride,
-    WeightRange,
+    BiasType, CalibMethod, ExcludeSubgraph, MixedPrecision, Preset, QuantConfig, QuantType,
+    TensorOverride, WeightRange,
 };
 pub use pipeline::{quantize, CancelToken, Hooks, Progress, Stage};
 pub use qdq::quantize_graph;

@@ -10,8 +10,10 @@ use crate::quant::bias_correct::{MeanTap, Tapped};
 use crate::quant::calibrate::calibrate;
 use crate::quant::data::CalibrationSource;
 use crate::quant::equalize::equalize;
+use crate::quant::mixed;
 use crate::quant::prepare::{check_quantizable, observed_ranks, prepare, Prepared};
 use crate::quant::provenance::{record, Digesting};
+use crate::quant::sensitivity::Holding;
 use crate::quant::{quantize_graph, Calibration, QuantConfig, QuantReport};
 use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions};
 
@@ -114,15 +116,31 @@ pub fn quantize(
     hooks.report(Stage::Calibrate, 0, data.len_hint())?;
     // Every batch calibration reads is digested for the provenance record.
     let mut digesting = Digesting::new(data);
+    // Sensitivity and mixed precision re-run the calibration samples: held as they stream, with the float weights.
+    let mixed = config.mixed.active();
+    let float_prepared = mixed.then(|| prepared.model.clone());
+    let mut holding = Holding::new(&mut digesting, mixed);
     let calib = calibrate_and_tap(
         &mut prepared,
         config,
-        &mut digesting,
+        &mut holding,
         &mut hooks,
         &mut extra_notes,
     )?;
+    let held = std::mem::take(&mut holding.held);
+    drop(holding);
     prepared.notes.extend(extra_notes);
-    let (mut qproto, report) = emit_qdq(model, &prepared, &calib, config, &mut hooks)?;
+    let (mut qproto, mut report) = emit_qdq(model, &prepared, &calib, config, &mut hooks)?;
+    if let Some(float) = &float_prepared {
+        let inp = mixed::Inputs {
+            prepared: &prepared.model,
+            float_prepared: float,
+            calib: &calib,
+            config,
+        };
+        let mut check = || hooks.report(Stage::Quantize, 1, Some(1));
+        (qproto, report) = mixed::run(model, &inp, held, (qproto, report), &mut check)?;
+    }
     hooks.report(Stage::Verify, 0, Some(1))?;
     let runtime = crate::runtime::Runtime::get().map(|r| r.version().to_string());
     record(

@@ -49,6 +49,12 @@ pub struct QuantReport {
     pub tensors: Vec<TensorReport>,
     /// Model-level notes: opset conversions, removed activations, ...
     pub notes: Vec<String>,
+    /// Per-node sensitivity, most sensitive first (with sensitivity analysis or mixed precision).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<crate::quant::sensitivity::SensitivityReport>,
+    /// The mixed-precision loop's steps and result (with a target).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixed_precision: Option<crate::quant::mixed::MixedReport>,
 }
 
 impl QuantReport {

@@ -158,6 +158,23 @@ pub struct Args {
     #[command(flatten)]
     pub image: ImageArgs,
 
+    // Sensitivity and mixed precision (issue 13 items 2 and 3).
+    /// Measure each quantized node's sensitivity (output SQNR gained by leaving it alone float, on the held
+    /// calibration samples), write it to the report and print the worst 5. Implied by a target below.
+    #[arg(long)]
+    pub sensitivity: bool,
+    /// Mixed precision: raise the most sensitive nodes (16-bit activations where the NPU table allows, then
+    /// float) until the worst output's SQNR against the float model on the calibration data is at least DB.
+    #[arg(long, value_name = "DB")]
+    pub target_sqnr: Option<f32>,
+    /// Mixed precision: ... until the top-1 agreement with the float model drops by at most D (0 to 1).
+    #[arg(long, value_name = "D")]
+    pub max_drop: Option<f32>,
+    /// Mixed precision: refuse any raise that leaves the pre-flight's predicted NPU coverage (target X2, share
+    /// of non-Q/DQ nodes, 0 to 1) below F. A prediction, unlike `run --min-npu-fraction`.
+    #[arg(long, value_name = "F")]
+    pub min_npu_coverage: Option<f32>,
+
     // Shapes (issue 11 item 3): kept apart from the flags above.
     /// Fix a dynamic input's shape, e.g. images=1,3,640,640 (every dimension given; repeatable, one per input).
     #[arg(long, value_name = "NAME=D0,D1,...", value_parser = crate::data::parse_input_shape)]
@@ -182,6 +199,12 @@ pub struct Outcome {
     pub report: Option<String>,
     pub output_bytes: u64,
     pub notes: Vec<String>,
+    /// The 5 most sensitive nodes (with --sensitivity or a mixed-precision target).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_nodes: Vec<String>,
+    /// The mixed-precision result, one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixed_precision: Option<String>,
 }
 
 /// The recipe switches as used (the preset's defaults with the flags applied).
@@ -453,6 +476,12 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
         report: a.report.as_ref().map(|p| p.display().to_string()),
         output_bytes: std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0),
         notes: report.notes.clone(),
+        sensitive_nodes: report
+            .sensitivity
+            .as_ref()
+            .map(|s| s.worst(5))
+            .unwrap_or_default(),
+        mixed_precision: report.mixed_precision.as_ref().map(mixed_line),
     };
     print_outcome(ctx, &out);
     Ok(())
@@ -493,6 +522,20 @@ fn config_from_args(a: &Args) -> CliResult<QuantConfig> {
     if let Some(v) = a.learned_rounding {
         config.learned_rounding = v.is_on();
     }
+    config.mixed = ipuflow::quant::MixedPrecision {
+        sensitivity: a.sensitivity,
+        target_sqnr_db: a.target_sqnr,
+        max_agreement_drop: a.max_drop,
+        min_npu_coverage: a.min_npu_coverage,
+    };
+    if config.mixed.min_npu_coverage.is_some() && !config.mixed.has_target() {
+        return Err(Failure::usage(
+            "--min-npu-coverage goes with --target-sqnr or --max-drop",
+        ));
+    }
+    config
+        .validate()
+        .map_err(|e| Failure::usage(e.message().to_string()))?;
     Ok(config)
 }
 
@@ -592,7 +635,34 @@ fn print_outcome(ctx: &Ctx, out: &Outcome) {
     for n in &out.notes {
         outln!("note: {n}");
     }
+    if !out.sensitive_nodes.is_empty() {
+        outln!("most sensitive nodes:");
+        for n in &out.sensitive_nodes {
+            outln!("  {n}");
+        }
+    }
+    if let Some(m) = &out.mixed_precision {
+        outln!("mixed precision: {m}");
+    }
     if let Some(r) = &out.report {
         outln!("report: {r}");
     }
+}
+
+/// The mixed-precision result in one line: met or not, SQNR and coverage before and after, the kept steps.
+fn mixed_line(m: &ipuflow::quant::mixed::MixedReport) -> String {
+    let db = |s: &Option<ipuflow::quant::sensitivity::Score>| s.map_or(f64::NAN, |s| s.sqnr_db);
+    let kept = m.steps.iter().filter(|s| s.kept).count();
+    format!(
+        "target {} on {} calibration samples: SQNR {:.2} -> {:.2} dB, predicted NPU coverage ({}) {:.3} -> {:.3}, \
+         {kept} of {} steps kept",
+        if m.met { "met" } else { "NOT met (best effort)" },
+        m.samples,
+        db(&m.baseline),
+        db(&m.result),
+        m.npu_target,
+        m.baseline_npu_coverage,
+        m.result_npu_coverage,
+        m.steps.len()
+    )
 }
