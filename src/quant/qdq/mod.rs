@@ -119,6 +119,12 @@ pub fn quantize_graph(
         report.notes.extend(notes);
     }
     let opset_out = report.opset_out;
+    if config.cpu_fusion && opset_out >= 14 {
+        let n = rules::cpu_fuse_hardswish(g);
+        if n > 0 {
+            report.notes.push(format!("{n} x * HardSigmoid(x) gates put back together as HardSwish for ONNX Runtime's CPU provider (rules::cpu_fuse_hardswish)"));
+        }
+    }
     let mut q = Quantizer::new(g, calib, config, names, opset_out);
     q.run(&mut report)?;
     let used16 = q.used_ms16;
