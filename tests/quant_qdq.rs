@@ -1133,7 +1133,7 @@ fn sigmoid_softmax_hardswish_resize_rules() {
         ("c", 0.0, 1.0),
         ("y", 0.0, 1.0),
     ]);
-    let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::Cpu));
+    let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::A8W8));
     let g = Q::new(&q);
     for n in ["sig", "hs", "rs", "sm"] {
         assert!(r.node(n).unwrap().quantized, "{n}");
@@ -1145,6 +1145,23 @@ fn sigmoid_softmax_hardswish_resize_rules() {
         "nearest Resize shares"
     );
     assert_eq!(g.by_name("rs").input[2], "scales");
+    // The CPU preset leaves Softmax float (QLinearSoftmax is slower than float, rules::CPU_FLOAT_OPS) and says
+    // so; Sigmoid (QLinearSigmoid), HardSwish and nearest Resize keep their Q/DQ.
+    let (q, r) = quant(&m, &c, &QuantConfig::preset(Preset::Cpu));
+    let g = Q::new(&q);
+    for n in ["sig", "hs", "rs"] {
+        assert!(r.node(n).unwrap().quantized, "{n}");
+    }
+    let sm = r.node("sm").unwrap();
+    assert!(
+        !sm.quantized && sm.reason.contains("kept float by the CPU preset"),
+        "{sm:?}"
+    );
+    assert_eq!(
+        g.by_name("sm").output[0],
+        "y",
+        "the graph output comes from the float Softmax"
+    );
 }
 
 #[test]
@@ -1575,4 +1592,54 @@ fn constant_nodes_holding_weights_are_quantized() {
         .notes
         .iter()
         .any(|n| n.contains("Constant nodes turned into initializers")));
+}
+
+#[test]
+fn cpu_preset_puts_inlined_hardswish_back_together() {
+    let gate = |opset: i64, alpha: f32| {
+        model(
+            vec![
+                node(
+                    "HardSigmoid",
+                    "hsig",
+                    &["x"],
+                    &["h"],
+                    vec![attr_float("alpha", alpha), attr_float("beta", 0.5)],
+                ),
+                node("Mul", "gate", &["x", "h"], &["y"], vec![]),
+            ],
+            vec![],
+            vec![vi("x", 1, &[1, 4, 2, 2])],
+            vec![vi("y", 1, &[1, 4, 2, 2])],
+            opset,
+        )
+    };
+    let c = calib(&[("x", -4.0, 4.0), ("h", 0.0, 1.0), ("y", -0.4, 4.0)]);
+    let (q, r) = quant(&gate(14, 1.0 / 6.0), &c, &QuantConfig::preset(Preset::Cpu));
+    let g = Q::new(&q);
+    assert_eq!(
+        (g.count("HardSigmoid"), g.count("Mul"), g.count("HardSwish")),
+        (0, 0, 1)
+    );
+    let hs = g.by_name("gate");
+    assert_eq!(hs.op_type.as_deref(), Some("HardSwish"));
+    assert!(hs.attribute.is_empty());
+    g.dq_in("gate", 0);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("1 x * HardSigmoid(x) gates")),
+        "{:?}",
+        r.notes
+    );
+    // Only the CPU preset, only HardSwish's constants, only where the opset has HardSwish.
+    for (m, cfg) in [
+        (gate(14, 1.0 / 6.0), QuantConfig::preset(Preset::A8W8)),
+        (gate(14, 0.2), QuantConfig::preset(Preset::Cpu)),
+        (gate(13, 1.0 / 6.0), QuantConfig::preset(Preset::Cpu)),
+    ] {
+        let (q, _) = quant(&m, &c, &cfg);
+        let g = Q::new(&q);
+        assert_eq!((g.count("HardSigmoid"), g.count("HardSwish")), (1, 0));
+    }
 }

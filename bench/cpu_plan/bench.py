@@ -59,6 +59,12 @@ print(f"ONNX Runtime {ort.__version__} CPU EP; {os.cpu_count()} cores, load aver
 for model in a.models:
     name = os.path.splitext(os.path.basename(model))[0]
     variants = [("float", model, "")]
+    # `ipuflow run` does not invent sizes for dynamic dimensions: give them as 1, as feed() does.
+    shapes = []
+    for i in session(model, 1).get_inputs():
+        if any(not (isinstance(d, int) and d > 0) for d in i.shape):
+            dims = ",".join(str(d) if isinstance(d, int) and d > 0 else "1" for d in i.shape)
+            shapes += ["--input-shape", f"{i.name}={dims}"]
     for p in PRESETS:
         q = os.path.join(a.work, f"{name}.{p}.onnx")
         sh([a.bin, "quantize", model, "-o", q, "--preset", p.lower(), "--calib", a.images + "/calib",
@@ -66,7 +72,7 @@ for model in a.models:
         variants.append((f"{p} as written", q, ""))
         cache = os.path.join(a.work, f"cache-{name}-{p}")
         run = json.loads(sh([a.bin, "run", q, "--device", "cpu", "--threads", "1", "--repeat", "1", "--warmup", "0",
-                             "--cache-dir", cache, "--json"]))
+                             "--cache-dir", cache, "--json"] + shapes))
         plan = run["session"]["cpu_plan"]
         planned = plan["cacheFile"] or q
         variants.append((f"{p} CPU plan ({plan['plan']})", planned, f"prepare {plan['prepareUs'] / 1000:.1f} ms"))

@@ -120,6 +120,12 @@ pub fn quantize_graph(
         report.notes.extend(notes);
     }
     let opset_out = report.opset_out;
+    if config.cpu_fusion && opset_out >= 14 {
+        let n = rules::cpu_fuse_hardswish(g);
+        if n > 0 {
+            report.notes.push(format!("{n} x * HardSigmoid(x) gates put back together as HardSwish for ONNX Runtime's CPU provider (rules::cpu_fuse_hardswish)"));
+        }
+    }
     let tail = crate::quant::output_aware::plan(g, calib, config);
     let widened = tail.widen(calib);
     let calib = widened.as_ref().unwrap_or(calib);
