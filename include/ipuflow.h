@@ -117,6 +117,12 @@
 #define IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES 7
 
 /**
+ * Output kind: per-step scores, time-major [T, N, C] (recurrent exports, e.g. a CRNN's [24, 1, 8210] logits):
+ * whole-sequence and per-step argmax agreement. Inferred for [T, 1, C] with T >= 4.
+ */
+#define IPUFLOW_OUTPUT_KIND_SEQUENCE_TIME_MAJOR 8
+
+/**
  * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
  */
 #define IPUFLOW_LAYOUT_AUTO 0

@@ -47,17 +47,21 @@ pub enum DetectionLayout {
 #[serde(rename_all = "snake_case")]
 pub enum OutputKind {
     ClassScores,
+    /// [N, T, C]: per sample, T steps of C scores (batch-major: most recognizers, CTC heads).
     Sequence,
+    /// [T, N, C]: the same, time-major (recurrent exports such as ddddocr's CRNN: [24, 1, 8210] logits).
+    SequenceTimeMajor,
     Detection(DetectionLayout),
     Values,
 }
 
 impl OutputKind {
-    /// Parses `classes`, `sequence`, `yolo-rows`, `yolo-columns`, `anchor-boxes`, `anchor-scores` or `values`.
+    /// Parses `classes`, `sequence`, `sequence-time-major`, `yolo-rows`, `yolo-columns`, `anchor-boxes`, `anchor-scores` or `values`.
     pub fn parse(s: &str) -> Result<OutputKind> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "classes" => OutputKind::ClassScores,
             "sequence" => OutputKind::Sequence,
+            "sequence-time-major" => OutputKind::SequenceTimeMajor,
             "yolo-rows" => OutputKind::Detection(DetectionLayout::YoloRows),
             "yolo-columns" => OutputKind::Detection(DetectionLayout::YoloColumns),
             "anchor-boxes" => OutputKind::Detection(DetectionLayout::AnchorBoxes),
@@ -65,7 +69,7 @@ impl OutputKind {
             "values" => OutputKind::Values,
             _ => {
                 return Err(Error::invalid_argument(format!(
-                    "output kind '{s}': expected classes, sequence, yolo-rows, yolo-columns, anchor-boxes, \
+                    "output kind '{s}': expected classes, sequence, sequence-time-major, yolo-rows, yolo-columns, anchor-boxes, \
                      anchor-scores or values"
                 )))
             }
@@ -73,12 +77,15 @@ impl OutputKind {
     }
 
     /// Infers the kind of one output from its shape and the reference model's values. An anchor head's two
-    /// outputs are recognised together ([`anchor_roles`]), not here.
+    /// outputs are recognised together ([`anchor_roles`]), not here. [T, 1, C] with T >= 4 steps reads as a
+    /// time-major sequence (samples are fed one at a time, so a middle 1 is the batch; logits or probabilities
+    /// alike, as only each step's argmax counts). An LSTM state ([2, 1, H]: layers x batch x hidden) stays values.
     pub fn infer(shape: &[i64], values: &[f32]) -> OutputKind {
         let d = |i: usize| shape.get(i).copied().unwrap_or(0);
         match shape.len() {
             2 if d(1) > 1 => OutputKind::ClassScores,
             4 if d(1) > 1 && d(2) == 1 && d(3) == 1 => OutputKind::ClassScores,
+            3 if d(0) >= 4 && d(1) == 1 && d(2) > 1 => OutputKind::SequenceTimeMajor,
             3 if d(1) > 1 && d(2) > 1 => {
                 let c = d(2) as usize;
                 if rows_are_distributions(values, c) {
@@ -239,6 +246,30 @@ fn argmax(r: &[f32]) -> usize {
 }
 
 impl Acc {
+    /// Sequence decisions of one [T, N, C] output: step t of sequence n is the row at (t * N + n) * C.
+    fn add_time_major(&mut self, shape: &[i64], reference: &[f32], other: &[f32]) {
+        let (t, n, c) = (
+            shape[0].max(1) as usize,
+            shape[1].max(1) as usize,
+            shape[2].max(1) as usize,
+        );
+        if reference.len() < t * n * c || other.len() < t * n * c {
+            return;
+        }
+        for seq in 0..n {
+            let mut all = true;
+            for step in 0..t {
+                let at = (step * n + seq) * c;
+                let same = argmax(&reference[at..at + c]) == argmax(&other[at..at + c]);
+                self.rows += 1;
+                self.rows_same += usize::from(same);
+                all &= same;
+            }
+            self.sequences += 1;
+            self.sequences_same += usize::from(all);
+        }
+    }
+
     fn add_values(&mut self, reference: &[f32], other: &[f32]) {
         for (a, b) in reference.iter().zip(other) {
             let (a, b) = (*a as f64, *b as f64);
@@ -275,6 +306,9 @@ impl Acc {
                     self.sequences += 1;
                     self.sequences_same += usize::from(all);
                 }
+            }
+            OutputKind::SequenceTimeMajor if shape.len() == 3 => {
+                self.add_time_major(shape, reference, other)
             }
             OutputKind::Detection(
                 layout @ (DetectionLayout::YoloRows | DetectionLayout::YoloColumns),
@@ -597,7 +631,7 @@ fn task_metrics(a: &Acc, paired_with: Option<&str>) -> Vec<Metric> {
                 a.rows
             ),
         )),
-        OutputKind::Sequence => {
+        OutputKind::Sequence | OutputKind::SequenceTimeMajor => {
             metrics.push(metric(
                 "sequence_agreement",
                 ratio(a.sequences_same, a.sequences),
@@ -717,6 +751,33 @@ mod tests {
         assert!(value(&r[0], "top1_agreement").is_none());
         assert_eq!(r[0].metrics.len(), 2);
         assert_eq!(value(&r[1], "top1_agreement"), Some(0.0));
+    }
+
+    /// A [T, N, C] output is read step by step per sequence: with N = 2, only the second sequence's last step
+    /// differs, so one of two sequences and 5 of 6 steps agree; [2, 1, 128] (an LSTM state) is not a sequence.
+    #[test]
+    fn time_major_sequences_are_read_by_step() {
+        let logits: Vec<f32> = (0..24 * 8).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+        assert_eq!(
+            OutputKind::infer(&[24, 1, 8], &logits),
+            OutputKind::SequenceTimeMajor
+        );
+        assert_eq!(
+            OutputKind::infer(&[2, 1, 128], &[0.0; 256]),
+            OutputKind::Values
+        );
+        // [3, 2, 2]: step t of sequence n at (t * 2 + n) * 2.
+        let a = [
+            1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0,
+        ];
+        let mut b = a;
+        b[10] = 2.0; // step 2, sequence 1: argmax 1 -> 0
+        let mut e = Evaluator::new();
+        e.set_kind("s", OutputKind::parse("sequence-time-major").unwrap());
+        e.add("s", &[3, 2, 2], &a, &b).unwrap();
+        let r = e.finish();
+        assert_eq!(value(&r[0], "sequence_agreement"), Some(0.5));
+        assert_eq!(value(&r[0], "step_agreement"), Some(5.0 / 6.0));
     }
 
     #[test]
