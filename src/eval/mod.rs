@@ -186,6 +186,9 @@ pub struct OutputEval {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paired_with: Option<String>,
     pub metrics: Vec<Metric>,
+    /// Why an output that looks like part of a detection head has no box metric (e.g. PicoDet's split heads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Score threshold and IoU for matching detection candidates.
@@ -554,10 +557,13 @@ impl Evaluator {
                 return done.finish();
             }
         }
-        self.outputs
+        let mut evals: Vec<OutputEval> = self
+            .outputs
             .iter()
             .map(|a| finish_one(a, a.partner.map(|p| self.outputs[p].name.clone())))
-            .collect()
+            .collect();
+        note_split_heads(&mut evals);
+        evals
     }
 }
 
@@ -588,6 +594,45 @@ fn finish_one(a: &Acc, paired_with: Option<String>) -> OutputEval {
         kind_given: a.kind_given,
         paired_with,
         metrics,
+        note: None,
+    }
+}
+
+/// Marks a detection head split per feature level (PicoDet: scores [1, A_l, C] and box distributions [1, A_l, 4k]
+/// for each level l) rather than leaving it silently without a box metric: two or more groups of [N, A, K] value
+/// outputs (one group per K) over the same two or more anchor counts A.
+fn note_split_heads(evals: &mut [OutputEval]) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut by_k: BTreeMap<(i64, i64), BTreeSet<i64>> = BTreeMap::new();
+    for e in evals
+        .iter()
+        .filter(|e| e.kind == OutputKind::Values && e.shape.len() == 3)
+    {
+        by_k.entry((e.shape[0], e.shape[2]))
+            .or_default()
+            .insert(e.shape[1]);
+    }
+    let mut counts: BTreeMap<&BTreeSet<i64>, usize> = BTreeMap::new();
+    for anchors in by_k.values().filter(|a| a.len() >= 2) {
+        *counts.entry(anchors).or_default() += 1;
+    }
+    let Some((levels, _)) = counts.into_iter().find(|(_, n)| *n >= 2) else {
+        return;
+    };
+    let levels = levels.clone();
+    let note = format!(
+        "no box metric: split heads (scores and boxes per feature level, {} levels, decoded outside the model); \
+         SQNR and cosine only",
+        levels.len()
+    );
+    for e in evals.iter_mut() {
+        let split = e.kind == OutputKind::Values
+            && e.shape.len() == 3
+            && levels.contains(&e.shape[1])
+            && by_k.get(&(e.shape[0], e.shape[2])) == Some(&levels);
+        if split {
+            e.note = Some(note.clone());
+        }
     }
 }
 
@@ -778,6 +823,24 @@ mod tests {
         let r = e.finish();
         assert_eq!(value(&r[0], "sequence_agreement"), Some(0.5));
         assert_eq!(value(&r[0], "step_agreement"), Some(5.0 / 6.0));
+    }
+
+    /// PicoDet-style heads: scores [1, A, 10] and boxes [1, A, 32] for two levels get the note; a lone embedding
+    /// does not.
+    #[test]
+    fn split_heads_are_named() {
+        let mut e = Evaluator::new();
+        for (a, k) in [(40, 10), (10, 10), (40, 32), (10, 32), (16, 384)] {
+            let v: Vec<f32> = (0..a * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            e.add(&format!("{a}x{k}"), &[1, a as i64, k as i64], &v, &v)
+                .unwrap();
+        }
+        let r = e.finish();
+        assert!(r[..4].iter().all(|o| o
+            .note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("no box metric: split heads"))));
+        assert!(r[4].note.is_none());
     }
 
     #[test]

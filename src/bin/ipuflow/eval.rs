@@ -204,6 +204,9 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
                 ", inferred"
             }
         );
+        if let Some(n) = &o.note {
+            outln!("  note                {n}");
+        }
         for m in &o.metrics {
             let v = match (m.name.as_str(), m.value) {
                 ("sqnr_db", v) => metrics::db(v),
