@@ -117,6 +117,12 @@
 #define IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES 7
 
 /**
+ * Output kind: per-step scores, time-major [T, N, C] (recurrent exports, e.g. a CRNN's [24, 1, 8210] logits):
+ * whole-sequence and per-step argmax agreement. Inferred for [T, 1, C] with T >= 4.
+ */
+#define IPUFLOW_OUTPUT_KIND_SEQUENCE_TIME_MAJOR 8
+
+/**
  * Image layout: NCHW if the model input has 3 channels at axis 1, NHWC if at axis 3.
  */
 #define IPUFLOW_LAYOUT_AUTO 0
@@ -1050,12 +1056,13 @@ typedef struct ipuflow_placement_summary {
    */
   size_t other_nodes;
   /**
-   * Subgraphs as ONNX Runtime reports them, as `ipuflow_session_placement_subgraph_count` (measured with ONNX
-   * Runtime 1.32: its CPU EP reports each of its nodes as a subgraph of its own).
+   * Subgraphs by ipuflow's one definition (maximal connected groups of nodes on one device), as
+   * `ipuflow_session_placement_get_subgraph_count` and the placement JSON (before 1.0: ONNX Runtime's own
+   * partition, now `ipuflow_session_placement_get_ort_subgraph_count`).
    */
   size_t subgraphs;
   /**
-   * Subgraphs assigned to the VitisAI EP (its "No. of Subgraphs : NPU n").
+   * Of those, the groups on the NPU (the VitisAI EP).
    */
   size_t npu_subgraphs;
   /**
@@ -2652,8 +2659,10 @@ ipuflow_status ipuflow_session_get_placement_summary(const struct ipuflow_sessio
                                                      struct ipuflow_placement_summary *out);
 
 /**
- * Gives the number of subgraphs in ONNX Runtime's placement (each a set of nodes assigned to one EP; ONNX
- * Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
+ * Gives the number of subgraphs of the placement by ipuflow's one definition: maximal connected groups of nodes on
+ * one device, as the placement JSON (`subgraphStat`), the placement line and the pre-flight's 32-subgraph rule count
+ * them. (Before 1.0 this counted ONNX Runtime's own partition, one entry per CPU node with ONNX Runtime 1.32; that
+ * partition is `ipuflow_session_placement_get_ort_subgraph_count`.)
  * Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
  * Thread-safe.
  *
@@ -2670,8 +2679,9 @@ ipuflow_status ipuflow_session_placement_subgraph_count(const struct ipuflow_ses
                                                         size_t *out_count);
 
 /**
- * Describes subgraph `index` of the placement: the EP name ONNX Runtime gives ("VitisAIExecutionProvider",
- * "CPUExecutionProvider", ...; owned by the session) and its number of nodes. Either output may be NULL if not
+ * Describes subgraph `index` of the placement (the one definition, as `ipuflow_session_placement_get_subgraph_count`):
+ * the EP name ONNX Runtime gives its nodes ("VitisAIExecutionProvider", "CPUExecutionProvider", ...; owned by the
+ * session) and its number of nodes (`ipuflow_session_placement_get_node` lists them). Either output may be NULL if not
  * wanted. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`session`), IPUFLOW_STATUS_OUT_OF_RANGE,
  * IPUFLOW_STATUS_UNSUPPORTED (placement unavailable). Thread-safe.
  */
@@ -2679,6 +2689,29 @@ ipuflow_status ipuflow_session_placement_get_subgraph(const struct ipuflow_sessi
                                                       size_t index,
                                                       const char **ep_name,
                                                       size_t *node_count);
+
+/**
+ * Gives the number of entries of ONNX Runtime's own partition of the session (its EP graph-assignment info as it
+ * reports it: ONNX Runtime 1.32's CPU EP gives one entry per node, a compiling EP such as VitisAI one per fused
+ * partition), for hosts that need ONNX Runtime's numbering; `ipuflow_session_placement_get_subgraph_count` counts
+ * ipuflow's one definition instead. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement
+ * unavailable, with the reason). Thread-safe.
+ *
+ * Ownership: the outputs are plain values owned by the caller, written only on success.
+ */
+ipuflow_status ipuflow_session_placement_get_ort_subgraph_count(const struct ipuflow_session *session,
+                                                                size_t *out_count);
+
+/**
+ * Describes entry `index` of ONNX Runtime's own partition (as `ipuflow_session_placement_get_ort_subgraph_count`):
+ * its EP name (owned by the session) and number of nodes; the nodes' names are in the placement JSON's
+ * `onnxRuntimeSubgraphs`. Either output may be NULL if not wanted. Errors: IPUFLOW_STATUS_NULL_ARGUMENT
+ * (`session`), IPUFLOW_STATUS_OUT_OF_RANGE, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable). Thread-safe.
+ */
+ipuflow_status ipuflow_session_placement_get_ort_subgraph(const struct ipuflow_session *session,
+                                                          size_t index,
+                                                          const char **ep_name,
+                                                          size_t *node_count);
 
 /**
  * Describes node `node_index` of subgraph `subgraph_index`.

@@ -1161,10 +1161,16 @@ struct PlacedNode {
     std::string name, domain, op_type;
 };
 
-/// A run of nodes ONNX Runtime assigned to one execution provider.
+/// A subgraph of the placement: a maximal connected group of nodes on one device (ipuflow's one definition).
 struct PlacedSubgraph {
     std::string ep_name;
     std::vector<PlacedNode> nodes;
+};
+
+/// An entry of ONNX Runtime's own partition (Session::OrtPartition).
+struct OrtSubgraph {
+    std::string ep_name;
+    size_t node_count = 0;
 };
 
 /// A model loaded into ONNX Runtime (ipuflow_session). Run and the getters are thread-safe.
@@ -1271,7 +1277,8 @@ public:
         IPUFLOW_CPP_CHECK(ipuflow_session_get_placement_summary(get(), &s));
         return s;
     }
-    /// ONNX Runtime's placement of every node (IPUFLOW_STATUS_UNSUPPORTED when it is unavailable).
+    /// Where every node runs, by subgraph in ipuflow's one definition (maximal connected groups of nodes on one
+    /// device, as the placement JSON counts them; IPUFLOW_STATUS_UNSUPPORTED when the placement is unavailable).
     IPUFLOW_CPP_RESULT(std::vector<PlacedSubgraph>) Placement() const {
         size_t n = 0;
         IPUFLOW_CPP_CHECK(ipuflow_session_placement_get_subgraph_count(get(), &n));
@@ -1287,6 +1294,20 @@ public:
                 v[i].nodes.push_back(
                     PlacedNode{detail::str(node.name), detail::str(node.domain), detail::str(node.op_type)});
             }
+        }
+        return v;
+    }
+    /// ONNX Runtime's own partition: EP name and node count per entry as ONNX Runtime reports it (one per CPU node
+    /// with ONNX Runtime 1.32); Placement() groups the same nodes by the one definition.
+    IPUFLOW_CPP_RESULT(std::vector<OrtSubgraph>) OrtPartition() const {
+        size_t n = 0;
+        IPUFLOW_CPP_CHECK(ipuflow_session_placement_get_ort_subgraph_count(get(), &n));
+        std::vector<OrtSubgraph> v;
+        for (size_t i = 0; i < n; ++i) {
+            const char* ep = nullptr;
+            size_t count = 0;
+            IPUFLOW_CPP_CHECK(ipuflow_session_placement_get_ort_subgraph(get(), i, &ep, &count));
+            v.push_back(OrtSubgraph{detail::str(ep), count});
         }
         return v;
     }

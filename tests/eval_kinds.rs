@@ -239,3 +239,67 @@ fn blazeface_two_output_head_is_matched_by_anchor() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// ddddocr's CRNN recognizer writes time-major logits, [24, 1, 8210] (its declared output shape, [1, seqlen], is
+/// wrong): inferred as a time-major sequence, so eval reports whole-sequence and per-step agreement (issue 11 item 6;
+/// before, it read as plain values with no decision metric). Real model and text lines from the corpus cache.
+#[test]
+fn ddddocr_time_major_sequence_is_recognised() {
+    let corpus = ort_support::common::cache_dir().join("corpus/ddddocr-ocr");
+    if !corpus.join("model.onnx").is_file() || !corpus.join("eval").is_dir() {
+        ort_support::common::missing(format_args!(
+            "{} (scripts/fetch_corpus.sh fetches it)",
+            corpus.display()
+        ));
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ipuflow-eval-ddddocr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (float, quant) = (corpus.join("model.onnx"), dir.join("cpu.onnx"));
+    run(
+        &[
+            "quantize",
+            &s(&float),
+            "-o",
+            &s(&quant),
+            "--preset",
+            "cpu",
+            "--calib",
+            &s(&corpus.join("calib")),
+            "--input-shape",
+            "input1=1,1,64,192",
+        ],
+        0,
+    );
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval".to_string(),
+            s(&float),
+            s(&quant),
+            "--data".into(),
+            s(&corpus.join("eval")),
+            "--json".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+        let o = run(&args, 0);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    for v in [
+        eval(&[]),
+        eval(&["--output-kind", "387=sequence-time-major"]),
+    ] {
+        let out = &v["outputs"][0];
+        assert_eq!(out["kind"], "sequence_time_major", "{v:#}");
+        assert_eq!(out["shape"], serde_json::json!([24, 1, 8210]), "{v:#}");
+        // Measured (CPU preset, 4 corpus text lines): 2 of 4 sequences and 93 of 96 steps agree.
+        let steps = metric(out, "step_agreement").expect("per-step agreement");
+        let seqs = metric(out, "sequence_agreement").expect("sequence agreement");
+        assert!(
+            steps > 0.8 && steps <= 1.0 && (0.0..=1.0).contains(&seqs),
+            "{v:#}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

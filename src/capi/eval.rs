@@ -35,6 +35,9 @@ pub const IPUFLOW_OUTPUT_KIND_ANCHOR_BOXES: i32 = 6;
 /// Output kind: an anchor head's scores [N, A, C] (logits or probabilities), paired with the
 /// `IPUFLOW_OUTPUT_KIND_ANCHOR_BOXES` output of the same A (whose JSON entry carries the box metrics).
 pub const IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES: i32 = 7;
+/// Output kind: per-step scores, time-major [T, N, C] (recurrent exports, e.g. a CRNN's [24, 1, 8210] logits):
+/// whole-sequence and per-step argmax agreement. Inferred for [T, 1, C] with T >= 4.
+pub const IPUFLOW_OUTPUT_KIND_SEQUENCE_TIME_MAJOR: i32 = 8;
 
 /// Accumulates the comparison of a model's outputs with a reference model's over samples, in constant memory per
 /// output. Created with `ipuflow_evaluator_create`, fed with `ipuflow_evaluator_add`, read with
@@ -88,11 +91,12 @@ pub unsafe extern "C" fn ipuflow_evaluator_set_output_kind(
             IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES => {
                 OutputKind::Detection(DetectionLayout::AnchorScores)
             }
+            IPUFLOW_OUTPUT_KIND_SEQUENCE_TIME_MAJOR => OutputKind::SequenceTimeMajor,
             v => {
                 return Err(super::invalid_enum(
                     "kind",
                     v,
-                    "IPUFLOW_OUTPUT_KIND_INFER..IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES (0..7)",
+                    "IPUFLOW_OUTPUT_KIND_INFER..IPUFLOW_OUTPUT_KIND_SEQUENCE_TIME_MAJOR (0..8)",
                 ))
             }
         };

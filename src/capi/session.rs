@@ -69,7 +69,35 @@ pub(crate) struct SessionHandle {
 struct CPlacement {
     fallback_reason: CString,
     cache_key: CString,
+    /// ipuflow's one definition (maximal connected groups on one device), as the placement JSON and line count.
     subgraphs: Vec<CSubgraph>,
+    /// ONNX Runtime's own partition: EP name and node count per entry (one per CPU node with ONNX Runtime 1.32).
+    ort_subgraphs: Vec<(CString, usize)>,
+}
+
+/// The placement's subgraphs by the one definition: the report's groups (`subgraphStat`), each with its nodes in
+/// ONNX Runtime's order (the report lists nodes in that order, with their group).
+fn one_definition_groups(a: &crate::ipu::report::EpAssignment) -> Vec<CSubgraph> {
+    let report = crate::ipu::report::EpReport::from_assignment(a);
+    let mut groups: Vec<CSubgraph> = report
+        .subgraph_stat
+        .iter()
+        .map(|g| (c_string(&g.ep), Vec::with_capacity(g.node_num)))
+        .collect();
+    let nodes = a.subgraphs.iter().flat_map(|sg| &sg.nodes);
+    for (n, stat) in nodes.zip(&report.node_stat) {
+        if let Some(g) = groups.get_mut(stat.subgraph) {
+            g.1.push([c_string(&n.name), c_string(&n.domain), c_string(&n.op_type)]);
+        }
+    }
+    groups
+}
+
+fn ort_partition(a: &crate::ipu::report::EpAssignment) -> Vec<(CString, usize)> {
+    a.subgraphs
+        .iter()
+        .map(|sg| (c_string(&sg.ep_name), sg.nodes.len()))
+        .collect()
 }
 
 /// A subgraph's EP name and its nodes' [name, domain, op type].
@@ -77,27 +105,16 @@ type CSubgraph = (CString, Vec<[CString; 3]>);
 
 impl CPlacement {
     fn new(e: &crate::runtime::Execution) -> CPlacement {
-        let subgraphs = e
+        let (subgraphs, ort_subgraphs) = e
             .placement
             .assignment()
-            .map(|a| {
-                a.subgraphs
-                    .iter()
-                    .map(|sg| {
-                        let nodes = sg
-                            .nodes
-                            .iter()
-                            .map(|n| [c_string(&n.name), c_string(&n.domain), c_string(&n.op_type)])
-                            .collect();
-                        (c_string(&sg.ep_name), nodes)
-                    })
-                    .collect()
-            })
+            .map(|a| (one_definition_groups(a), ort_partition(a)))
             .unwrap_or_default();
         CPlacement {
             fallback_reason: c_string(&e.fallback_reason),
             cache_key: c_string(e.cache_key.as_deref().unwrap_or("")),
             subgraphs,
+            ort_subgraphs,
         }
     }
 }
@@ -754,10 +771,11 @@ pub struct ipuflow_placement_summary {
     pub cpu_nodes: usize,
     /// Nodes assigned to any other execution provider.
     pub other_nodes: usize,
-    /// Subgraphs as ONNX Runtime reports them, as `ipuflow_session_placement_subgraph_count` (measured with ONNX
-    /// Runtime 1.32: its CPU EP reports each of its nodes as a subgraph of its own).
+    /// Subgraphs by ipuflow's one definition (maximal connected groups of nodes on one device), as
+    /// `ipuflow_session_placement_get_subgraph_count` and the placement JSON (before 1.0: ONNX Runtime's own
+    /// partition, now `ipuflow_session_placement_get_ort_subgraph_count`).
     pub subgraphs: usize,
-    /// Subgraphs assigned to the VitisAI EP (its "No. of Subgraphs : NPU n").
+    /// Of those, the groups on the NPU (the VitisAI EP).
     pub npu_subgraphs: usize,
     /// npu_nodes / total_nodes in percent (0 when there are no nodes).
     pub npu_percent: f64,
@@ -790,13 +808,13 @@ pub unsafe extern "C" fn ipuflow_session_get_placement_summary(
             npu_subgraphs: 0,
             npu_percent: 0.0,
         };
-        if let Some(a) = e.placement.assignment() {
+        if e.placement.assignment().is_some() {
             sum.available = 1;
-            sum.subgraphs = a.subgraphs.len();
-            for sg in &a.subgraphs {
-                let n = sg.nodes.len();
+            sum.subgraphs = h.placement.subgraphs.len();
+            for (ep, nodes) in &h.placement.subgraphs {
+                let n = nodes.len();
                 sum.total_nodes += n;
-                match sg.ep_name.as_str() {
+                match ep.to_str().unwrap_or("") {
                     VITISAI_EP => {
                         sum.npu_nodes += n;
                         sum.npu_subgraphs += 1;
@@ -823,8 +841,10 @@ fn placement_of(h: &SessionHandle) -> Result<&[CSubgraph]> {
     }
 }
 
-/// Gives the number of subgraphs in ONNX Runtime's placement (each a set of nodes assigned to one EP; ONNX
-/// Runtime 1.32's CPU EP reports one per node, a compiling EP such as VitisAI one per fused partition).
+/// Gives the number of subgraphs of the placement by ipuflow's one definition: maximal connected groups of nodes on
+/// one device, as the placement JSON (`subgraphStat`), the placement line and the pre-flight's 32-subgraph rule count
+/// them. (Before 1.0 this counted ONNX Runtime's own partition, one entry per CPU node with ONNX Runtime 1.32; that
+/// partition is `ipuflow_session_placement_get_ort_subgraph_count`.)
 /// Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable, with the reason).
 /// Thread-safe.
 ///
@@ -853,8 +873,9 @@ pub unsafe extern "C" fn ipuflow_session_placement_subgraph_count(
     ipuflow_session_placement_get_subgraph_count(session, out_count)
 }
 
-/// Describes subgraph `index` of the placement: the EP name ONNX Runtime gives ("VitisAIExecutionProvider",
-/// "CPUExecutionProvider", ...; owned by the session) and its number of nodes. Either output may be NULL if not
+/// Describes subgraph `index` of the placement (the one definition, as `ipuflow_session_placement_get_subgraph_count`):
+/// the EP name ONNX Runtime gives its nodes ("VitisAIExecutionProvider", "CPUExecutionProvider", ...; owned by the
+/// session) and its number of nodes (`ipuflow_session_placement_get_node` lists them). Either output may be NULL if not
 /// wanted. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`session`), IPUFLOW_STATUS_OUT_OF_RANGE,
 /// IPUFLOW_STATUS_UNSUPPORTED (placement unavailable). Thread-safe.
 #[no_mangle]
@@ -870,6 +891,50 @@ pub unsafe extern "C" fn ipuflow_session_placement_get_subgraph(
         let (name, nodes) = &sgs[check_index(index, sgs.len(), "subgraph", "the placement")?];
         write_opt(ep_name, name.as_ptr());
         write_opt(node_count, nodes.len());
+        Ok(())
+    })
+}
+
+/// Gives the number of entries of ONNX Runtime's own partition of the session (its EP graph-assignment info as it
+/// reports it: ONNX Runtime 1.32's CPU EP gives one entry per node, a compiling EP such as VitisAI one per fused
+/// partition), for hosts that need ONNX Runtime's numbering; `ipuflow_session_placement_get_subgraph_count` counts
+/// ipuflow's one definition instead. Errors: IPUFLOW_STATUS_NULL_ARGUMENT, IPUFLOW_STATUS_UNSUPPORTED (placement
+/// unavailable, with the reason). Thread-safe.
+///
+/// Ownership: the outputs are plain values owned by the caller, written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_placement_get_ort_subgraph_count(
+    session: *const ipuflow_session,
+    out_count: *mut usize,
+) -> ipuflow_status {
+    guard(|| {
+        let out = out_ptr(out_count, "out_count")?;
+        let h = ipuflow_session::try_ref(session, "session")?;
+        placement_of(h)?;
+        write_out(out, h.placement.ort_subgraphs.len());
+        Ok(())
+    })
+}
+
+/// Describes entry `index` of ONNX Runtime's own partition (as `ipuflow_session_placement_get_ort_subgraph_count`):
+/// its EP name (owned by the session) and number of nodes; the nodes' names are in the placement JSON's
+/// `onnxRuntimeSubgraphs`. Either output may be NULL if not wanted. Errors: IPUFLOW_STATUS_NULL_ARGUMENT
+/// (`session`), IPUFLOW_STATUS_OUT_OF_RANGE, IPUFLOW_STATUS_UNSUPPORTED (placement unavailable). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_session_placement_get_ort_subgraph(
+    session: *const ipuflow_session,
+    index: usize,
+    ep_name: *mut *const c_char,
+    node_count: *mut usize,
+) -> ipuflow_status {
+    guard(|| {
+        let h = ipuflow_session::try_ref(session, "session")?;
+        placement_of(h)?;
+        let sgs = &h.placement.ort_subgraphs;
+        let (name, n) =
+            &sgs[check_index(index, sgs.len(), "ONNX Runtime subgraph", "the placement")?];
+        write_opt(ep_name, name.as_ptr());
+        write_opt(node_count, *n);
         Ok(())
     })
 }

@@ -47,17 +47,21 @@ pub enum DetectionLayout {
 #[serde(rename_all = "snake_case")]
 pub enum OutputKind {
     ClassScores,
+    /// [N, T, C]: per sample, T steps of C scores (batch-major: most recognizers, CTC heads).
     Sequence,
+    /// [T, N, C]: the same, time-major (recurrent exports such as ddddocr's CRNN: [24, 1, 8210] logits).
+    SequenceTimeMajor,
     Detection(DetectionLayout),
     Values,
 }
 
 impl OutputKind {
-    /// Parses `classes`, `sequence`, `yolo-rows`, `yolo-columns`, `anchor-boxes`, `anchor-scores` or `values`.
+    /// Parses `classes`, `sequence`, `sequence-time-major`, `yolo-rows`, `yolo-columns`, `anchor-boxes`, `anchor-scores` or `values`.
     pub fn parse(s: &str) -> Result<OutputKind> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "classes" => OutputKind::ClassScores,
             "sequence" => OutputKind::Sequence,
+            "sequence-time-major" => OutputKind::SequenceTimeMajor,
             "yolo-rows" => OutputKind::Detection(DetectionLayout::YoloRows),
             "yolo-columns" => OutputKind::Detection(DetectionLayout::YoloColumns),
             "anchor-boxes" => OutputKind::Detection(DetectionLayout::AnchorBoxes),
@@ -65,7 +69,7 @@ impl OutputKind {
             "values" => OutputKind::Values,
             _ => {
                 return Err(Error::invalid_argument(format!(
-                    "output kind '{s}': expected classes, sequence, yolo-rows, yolo-columns, anchor-boxes, \
+                    "output kind '{s}': expected classes, sequence, sequence-time-major, yolo-rows, yolo-columns, anchor-boxes, \
                      anchor-scores or values"
                 )))
             }
@@ -73,12 +77,15 @@ impl OutputKind {
     }
 
     /// Infers the kind of one output from its shape and the reference model's values. An anchor head's two
-    /// outputs are recognised together ([`anchor_roles`]), not here.
+    /// outputs are recognised together ([`anchor_roles`]), not here. [T, 1, C] with T >= 4 steps reads as a
+    /// time-major sequence (samples are fed one at a time, so a middle 1 is the batch; logits or probabilities
+    /// alike, as only each step's argmax counts). An LSTM state ([2, 1, H]: layers x batch x hidden) stays values.
     pub fn infer(shape: &[i64], values: &[f32]) -> OutputKind {
         let d = |i: usize| shape.get(i).copied().unwrap_or(0);
         match shape.len() {
             2 if d(1) > 1 => OutputKind::ClassScores,
             4 if d(1) > 1 && d(2) == 1 && d(3) == 1 => OutputKind::ClassScores,
+            3 if d(0) >= 4 && d(1) == 1 && d(2) > 1 => OutputKind::SequenceTimeMajor,
             3 if d(1) > 1 && d(2) > 1 => {
                 let c = d(2) as usize;
                 if rows_are_distributions(values, c) {
@@ -179,6 +186,9 @@ pub struct OutputEval {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paired_with: Option<String>,
     pub metrics: Vec<Metric>,
+    /// Why an output that looks like part of a detection head has no box metric (e.g. PicoDet's split heads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Score threshold and IoU for matching detection candidates.
@@ -239,6 +249,30 @@ fn argmax(r: &[f32]) -> usize {
 }
 
 impl Acc {
+    /// Sequence decisions of one [T, N, C] output: step t of sequence n is the row at (t * N + n) * C.
+    fn add_time_major(&mut self, shape: &[i64], reference: &[f32], other: &[f32]) {
+        let (t, n, c) = (
+            shape[0].max(1) as usize,
+            shape[1].max(1) as usize,
+            shape[2].max(1) as usize,
+        );
+        if reference.len() < t * n * c || other.len() < t * n * c {
+            return;
+        }
+        for seq in 0..n {
+            let mut all = true;
+            for step in 0..t {
+                let at = (step * n + seq) * c;
+                let same = argmax(&reference[at..at + c]) == argmax(&other[at..at + c]);
+                self.rows += 1;
+                self.rows_same += usize::from(same);
+                all &= same;
+            }
+            self.sequences += 1;
+            self.sequences_same += usize::from(all);
+        }
+    }
+
     fn add_values(&mut self, reference: &[f32], other: &[f32]) {
         for (a, b) in reference.iter().zip(other) {
             let (a, b) = (*a as f64, *b as f64);
@@ -275,6 +309,9 @@ impl Acc {
                     self.sequences += 1;
                     self.sequences_same += usize::from(all);
                 }
+            }
+            OutputKind::SequenceTimeMajor if shape.len() == 3 => {
+                self.add_time_major(shape, reference, other)
             }
             OutputKind::Detection(
                 layout @ (DetectionLayout::YoloRows | DetectionLayout::YoloColumns),
@@ -520,10 +557,13 @@ impl Evaluator {
                 return done.finish();
             }
         }
-        self.outputs
+        let mut evals: Vec<OutputEval> = self
+            .outputs
             .iter()
             .map(|a| finish_one(a, a.partner.map(|p| self.outputs[p].name.clone())))
-            .collect()
+            .collect();
+        note_split_heads(&mut evals);
+        evals
     }
 }
 
@@ -554,6 +594,45 @@ fn finish_one(a: &Acc, paired_with: Option<String>) -> OutputEval {
         kind_given: a.kind_given,
         paired_with,
         metrics,
+        note: None,
+    }
+}
+
+/// Marks a detection head split per feature level (PicoDet: scores [1, A_l, C] and box distributions [1, A_l, 4k]
+/// for each level l) rather than leaving it silently without a box metric: two or more groups of [N, A, K] value
+/// outputs (one group per K) over the same two or more anchor counts A.
+fn note_split_heads(evals: &mut [OutputEval]) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut by_k: BTreeMap<(i64, i64), BTreeSet<i64>> = BTreeMap::new();
+    for e in evals
+        .iter()
+        .filter(|e| e.kind == OutputKind::Values && e.shape.len() == 3)
+    {
+        by_k.entry((e.shape[0], e.shape[2]))
+            .or_default()
+            .insert(e.shape[1]);
+    }
+    let mut counts: BTreeMap<&BTreeSet<i64>, usize> = BTreeMap::new();
+    for anchors in by_k.values().filter(|a| a.len() >= 2) {
+        *counts.entry(anchors).or_default() += 1;
+    }
+    let Some((levels, _)) = counts.into_iter().find(|(_, n)| *n >= 2) else {
+        return;
+    };
+    let levels = levels.clone();
+    let note = format!(
+        "no box metric: split heads (scores and boxes per feature level, {} levels, decoded outside the model); \
+         SQNR and cosine only",
+        levels.len()
+    );
+    for e in evals.iter_mut() {
+        let split = e.kind == OutputKind::Values
+            && e.shape.len() == 3
+            && levels.contains(&e.shape[1])
+            && by_k.get(&(e.shape[0], e.shape[2])) == Some(&levels);
+        if split {
+            e.note = Some(note.clone());
+        }
     }
 }
 
@@ -597,7 +676,7 @@ fn task_metrics(a: &Acc, paired_with: Option<&str>) -> Vec<Metric> {
                 a.rows
             ),
         )),
-        OutputKind::Sequence => {
+        OutputKind::Sequence | OutputKind::SequenceTimeMajor => {
             metrics.push(metric(
                 "sequence_agreement",
                 ratio(a.sequences_same, a.sequences),
@@ -717,6 +796,51 @@ mod tests {
         assert!(value(&r[0], "top1_agreement").is_none());
         assert_eq!(r[0].metrics.len(), 2);
         assert_eq!(value(&r[1], "top1_agreement"), Some(0.0));
+    }
+
+    /// A [T, N, C] output is read step by step per sequence: with N = 2, only the second sequence's last step
+    /// differs, so one of two sequences and 5 of 6 steps agree; [2, 1, 128] (an LSTM state) is not a sequence.
+    #[test]
+    fn time_major_sequences_are_read_by_step() {
+        let logits: Vec<f32> = (0..24 * 8).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+        assert_eq!(
+            OutputKind::infer(&[24, 1, 8], &logits),
+            OutputKind::SequenceTimeMajor
+        );
+        assert_eq!(
+            OutputKind::infer(&[2, 1, 128], &[0.0; 256]),
+            OutputKind::Values
+        );
+        // [3, 2, 2]: step t of sequence n at (t * 2 + n) * 2.
+        let a = [
+            1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0,
+        ];
+        let mut b = a;
+        b[10] = 2.0; // step 2, sequence 1: argmax 1 -> 0
+        let mut e = Evaluator::new();
+        e.set_kind("s", OutputKind::parse("sequence-time-major").unwrap());
+        e.add("s", &[3, 2, 2], &a, &b).unwrap();
+        let r = e.finish();
+        assert_eq!(value(&r[0], "sequence_agreement"), Some(0.5));
+        assert_eq!(value(&r[0], "step_agreement"), Some(5.0 / 6.0));
+    }
+
+    /// PicoDet-style heads: scores [1, A, 10] and boxes [1, A, 32] for two levels get the note; a lone embedding
+    /// does not.
+    #[test]
+    fn split_heads_are_named() {
+        let mut e = Evaluator::new();
+        for (a, k) in [(40, 10), (10, 10), (40, 32), (10, 32), (16, 384)] {
+            let v: Vec<f32> = (0..a * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            e.add(&format!("{a}x{k}"), &[1, a as i64, k as i64], &v, &v)
+                .unwrap();
+        }
+        let r = e.finish();
+        assert!(r[..4].iter().all(|o| o
+            .note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("no box metric: split heads"))));
+        assert!(r[4].note.is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod input_shape;
 mod inspect;
 mod io;
 pub mod node;
+pub mod nodes_only;
 pub mod proto;
 mod proto_ext;
 pub(crate) mod shape_infer;

@@ -578,12 +578,13 @@ fn connect_placement(placement: &mut Placement, source: &ModelSource<'_>) {
     let Placement::Available(a) = placement else {
         return;
     };
+    // Only the nodes: a whole second decode cost 19-36 % of session creation on a 69 MB model, the nodes 0.4 ms.
     let model = match source {
-        ModelSource::File(path) => crate::onnx::Model::load_file_lazy(path),
-        ModelSource::Bytes(b) => crate::onnx::Model::from_bytes(b, None),
+        ModelSource::File(path) => crate::onnx::nodes_only::nodes_only_of_file(path),
+        ModelSource::Bytes(b) => crate::onnx::nodes_only::nodes_only(b),
     };
     if let Ok(m) = model {
-        a.fill_io_from_model(m.proto());
+        a.fill_io_from_model(&m);
     }
 }
 

@@ -64,7 +64,7 @@ IPF_TEST(anchor_head)
     IPF_REQUIRE(ipuflow_evaluator_create(&e) == IPUFLOW_STATUS_OK);
     IPF_CHECK_STATUS(ipuflow_evaluator_set_output_kind(e, "b", IPUFLOW_OUTPUT_KIND_ANCHOR_BOXES), IPUFLOW_STATUS_OK);
     IPF_CHECK_STATUS(ipuflow_evaluator_set_output_kind(e, "s", IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES), IPUFLOW_STATUS_OK);
-    IPF_CHECK_ERROR(ipuflow_evaluator_set_output_kind(e, "s", IPUFLOW_OUTPUT_KIND_ANCHOR_SCORES + 1),
+    IPF_CHECK_ERROR(ipuflow_evaluator_set_output_kind(e, "s", IPUFLOW_OUTPUT_KIND_SEQUENCE_TIME_MAJOR + 1),
                     IPUFLOW_STATUS_INVALID_ENUM, "kind");
     IPF_CHECK_STATUS(ipuflow_evaluator_add(e, "b", boxes_shape, 3, boxes, boxes, 8), IPUFLOW_STATUS_OK);
     IPF_CHECK_STATUS(ipuflow_evaluator_add(e, "s", scores_shape, 3, fa, fb, 2), IPUFLOW_STATUS_OK);

