@@ -441,7 +441,8 @@ impl QuantConfig {
         Ok(())
     }
 
-    fn validate_mixed(&self) -> Result<()> {
+    /// The mixed-precision part of [`QuantConfig::validate`] (the CLI reports it as a usage error).
+    pub fn validate_mixed(&self) -> Result<()> {
         let m = &self.mixed;
         if let Some(t) = m.target_sqnr_db {
             if !t.is_finite() {

@@ -533,8 +533,9 @@ fn config_from_args(a: &Args) -> CliResult<QuantConfig> {
             "--min-npu-coverage goes with --target-sqnr or --max-drop",
         ));
     }
+    // Only the flags above are usage errors; the rest of `validate` runs in the library (exit 1, as before).
     config
-        .validate()
+        .validate_mixed()
         .map_err(|e| Failure::usage(e.message().to_string()))?;
     Ok(config)
 }
