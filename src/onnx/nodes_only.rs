@@ -43,7 +43,14 @@ pub fn nodes_only(bytes: &[u8]) -> Result<ModelProto> {
 
 /// [`nodes_only`] of a model file (a regular file, read through a read-only map). Errors: file access, `ModelDecode`.
 pub fn nodes_only_of_file(path: &Path) -> Result<ModelProto> {
-    let (file, _) = crate::onnx::fs::open_regular(path)?;
+    let (file, len) = crate::onnx::fs::open_regular(path)?;
+    // Mapping an empty file fails with an OS error that names no cause; say what is wrong, as `Model::load_file` does.
+    if len == 0 {
+        return Err(Error::new(
+            ErrorKind::ModelDecode,
+            format!("cannot decode '{}': the file is empty", path.display()),
+        ));
+    }
     // SAFETY: read-only map dropped before returning; decoding copies what it keeps (as Model::load_file does).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("map", path, e))?;
     nodes_only(&map).map_err(|e| e.context(format!("'{}'", path.display())))
@@ -52,6 +59,22 @@ pub fn nodes_only_of_file(path: &Path) -> Result<ModelProto> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An empty file is a decode error naming the file, not an OS map error.
+    #[test]
+    fn empty_file_is_named() {
+        let dir = std::env::temp_dir().join(format!("ipuflow-nodes-only-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("empty.onnx");
+        std::fs::write(&path, b"").unwrap();
+        let e = nodes_only_of_file(&path).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(e.kind(), ErrorKind::ModelDecode);
+        assert!(
+            e.to_string().contains("empty.onnx") && e.to_string().contains("file is empty"),
+            "{e}"
+        );
+    }
 
     /// Nodes come back whole; the weights are not decoded.
     #[test]
