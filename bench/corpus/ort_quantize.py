@@ -7,7 +7,7 @@ format, MinMax calibration, as bench/quantize/peer_quantize.py runs it for the L
 samples as `ipuflow quantize --calib` reads them: one .npy per sample for a one-input model, one folder per sample
 holding <input>.npy otherwise. quant_pre_process (symbolic shape inference, optimization) runs first; where it fails,
 it is retried without symbolic shape inference, then skipped; the printed JSON says which. Prints one JSON line:
-seconds, version, pre_process, and how many Conv/Gemm/MatMul weights ORT quantized.
+seconds, version, pre_process, and how many weights and nodes ORT quantized.
 """
 import json
 import os
@@ -57,14 +57,23 @@ class Reader:
         self.i = 0
 
 
-def weights_quantized(path):
-    """How many Conv/ConvTranspose/Gemm/MatMul nodes read their weight (input 1) through a DequantizeLinear of a
-    constant: ORT quantizes only initializer weights, so a weight that stays float makes its SQNR look better."""
+def coverage(path):
+    """What ORT quantized: how many Conv/ConvTranspose/Gemm/MatMul nodes read their weight (input 1) through a
+    DequantizeLinear of a constant (ORT quantizes only initializer weights; a float weight flatters its SQNR), and
+    how many of the other nodes read any input through a DequantizeLinear."""
     g = onnx.load(path, load_external_data=False).graph
     consts = {i.name for i in g.initializer} | {o for n in g.node if n.op_type == "Constant" for o in n.output}
-    dq = {n.output[0] for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in consts}
+    dq_nodes = [n for n in g.node if n.op_type == "DequantizeLinear"]
+    dq_const = {n.output[0] for n in dq_nodes if n.input[0] in consts}
+    dq_any = {n.output[0] for n in dq_nodes}
+    # A weight is input 1 that is a constant, read directly (float) or through a DequantizeLinear (quantized);
+    # attention's activation x activation MatMuls have none.
     ops = [n for n in g.node if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul") and len(n.input) > 1]
-    return f"{sum(1 for n in ops if n.input[1] in dq)} of {len(ops)}"
+    quantized = sum(1 for n in ops if n.input[1] in dq_const)
+    weights = quantized + sum(1 for n in ops if n.input[1] in consts)
+    rest = [n for n in g.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear", "Constant")]
+    return {"weights_quantized": f"{quantized} of {weights}",
+            "nodes_quantized": f"{sum(1 for n in rest if any(i in dq_any for i in n.input))} of {len(rest)}"}
 
 
 def main():
@@ -95,7 +104,7 @@ def main():
     if not os.path.isfile(out):
         sys.exit(f"ort_quantize.py: quantize_static returned without writing {out}")
     print(json.dumps({"call_s": round(secs, 3), "version": "onnxruntime " + onnxruntime.__version__,
-                      "pre_process": note, "weights_quantized": weights_quantized(out)}))
+                      "pre_process": note, **coverage(out)}))
 
 
 if __name__ == "__main__":

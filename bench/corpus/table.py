@@ -12,7 +12,9 @@ have no task metric (segmentation maps, embeddings, VAD probabilities), the lowe
 import json
 import math
 import os
+import subprocess
 import sys
+import time
 
 PAIRS = [  # (ipuflow preset, ORT configuration it corresponds to, why)
     ("xint8", "ort_pt_u8s8", "per-tensor; XINT8 also forces power-of-two scales"),
@@ -102,8 +104,10 @@ def verdict(ipu, ort):
     if not task and ipu["cosine"] is not None and ort["cosine"] is not None and ipu["cosine"] < ort["cosine"] - 5e-4:
         worse.append(f"cos {ipu['cosine']:.3f} < {ort['cosine']:.3f}")
     for k in task:
-        if ipu["task"].get(k, -inf) < ort["task"][k] - 1e-9:
-            worse.append(f"{dict(TASK)[k].split(' {')[0]} {ipu['task'].get(k, float('nan')):.2f} < {ort['task'][k]:.2f}")
+        a, b = ipu["task"].get(k, -inf), ort["task"][k]
+        if a < b - 1e-9:
+            digits = 3 if f"{a:.2f}" == f"{b:.2f}" else 2
+            worse.append(f"{dict(TASK)[k].split(' {')[0]} {a:.{digits}f} < {b:.{digits}f}")
     return (not worse), ("; ".join(worse) if worse else "")
 
 
@@ -115,7 +119,7 @@ def model_rows(work, name):
         configs[cfg] = s if s else {"error": failure(work, cfg)}
         q = read_json(os.path.join(work, f"quantize.{cfg}.json"))
         if cfg.startswith("ort_") and q:
-            for key in ("pre_process", "weights_quantized"):
+            for key in ("pre_process", "weights_quantized", "nodes_quantized"):
                 if key in q:
                     configs[cfg][key] = q[key]
         r = read_json(os.path.join(work, f"report.{cfg}.json"))
@@ -128,18 +132,38 @@ def model_rows(work, name):
     return configs, pairs
 
 
-def write_md(out, models, manifest):
-    lines = ["# ipuflow's presets beside ONNX Runtime's quantize_static on the real-model corpus", "",
-             "From `bash bench/corpus/run.sh -j 2` (bench/corpus/; issue 13's last target). Each model on the corpus's",
-             "own data (scripts/corpus_data.py: 4 calibration and 4 evaluation samples, so a ratio moves in steps of",
-             "0.25 for one-decision outputs), every quantized model evaluated the same way: `ipuflow eval --json`",
-             "against the float model, the worst output's SQNR, the lowest cosine, then each task metric's worst output.",
-             "ONNX Runtime 1.32.0's quantize_static: QDQ, MinMax, S8 weights, quant_pre_process first.",
-             "\"At least as good\": SQNR not below ORT's by more than 0.05 dB and no task metric below ORT's; where the",
-             "outputs have no task metric (probability maps, embeddings, VAD probabilities), the cosine stands in.", "",
-             "| model | task | ipuflow | ipuflow result | ORT | ORT result | ipuflow at least as good? |",
+def header():
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    except OSError:
+        commit = "unknown"
+    return ["# ipuflow's presets beside ONNX Runtime's quantize_static on the real-model corpus", "",
+            f"`bash bench/corpus/run.sh -j 2` at commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+            "(bench/corpus/README.md; issue 13's last target). Each model on the corpus's own data",
+            "(scripts/corpus_data.py: 4 calibration and 4 evaluation samples, so a ratio moves in steps of 0.25 for",
+            "one-decision outputs), every quantized model evaluated the same way: `ipuflow eval --json` against the",
+            "float model; the worst output's SQNR, the lowest cosine, then each task metric's worst output.",
+            "ONNX Runtime 1.32.0's quantize_static: QDQ, MinMax, S8 weights, quant_pre_process first.",
+            "\"At least as good\": SQNR not below ORT's by more than 0.05 dB and no task metric below ORT's; where the",
+            "outputs have no task metric (probability maps, embeddings, VAD probabilities), the cosine stands in.",
+            "n/a: ORT's model has no number (the cell below says why).", ""]
+
+
+def summary(models, manifest):
+    """One line per model: yes/no/n/a per pairing."""
+    heads = [f"{LABEL[i]} vs {LABEL[o].replace('ORT ', '')}" for i, o, _ in PAIRS]
+    lines = ["| model | kind | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(PAIRS)]
+    for name, m in models.items():
+        marks = ["n/a" if p["at_least_as_good"] is None else ("yes" if p["at_least_as_good"] else "**no**")
+                 for p in m["pairs"]]
+        lines.append(f"| {name} | {manifest[name]['covers'][0]} | " + " | ".join(marks) + " |")
+    return lines
+
+
+def details(models, manifest):
+    lines = ["| model | task | ipuflow | ipuflow result | ORT | ORT result | ipuflow at least as good? |",
              "|---|---|---|---|---|---|---|"]
-    worse, notes, coverage = [], [], []
     for name, m in models.items():
         task = manifest[name]["task"].split(" (")[0]
         for p in m["pairs"]:
@@ -147,21 +171,33 @@ def write_md(out, models, manifest):
             mark = "n/a" if ok is None else ("yes" if ok else f"**no** ({p['worse_by']})")
             lines.append(f"| {name} | {task} | {LABEL[p['ipuflow']]} | {cell(m['configs'][p['ipuflow']])} | "
                          f"{LABEL[p['ort']]} | {cell(m['configs'][p['ort']])} | {mark} |")
-            if ok is False:
+    return lines
+
+
+def notes(models):
+    worse, pre, coverage = [], [], []
+    for name, m in models.items():
+        for p in m["pairs"]:
+            if p["at_least_as_good"] is False:
                 worse.append(f"- {name}, {LABEL[p['ipuflow']]} vs {LABEL[p['ort']]}: {p['worse_by']}")
         for cfg, s in m["configs"].items():
             if s.get("pre_process", "ok") != "ok":
-                notes.append(f"- {name}, {LABEL[cfg]}: quant_pre_process {s['pre_process']}")
-        c = m["configs"]
-        coverage.append(f"- {name}: ipuflow quantized {c['xint8'].get('nodes_quantized', '?')} nodes (XINT8), "
-                        f"{c['cpu'].get('nodes_quantized', '?')} (CPU); ORT per-tensor read "
-                        f"{c['ort_pt_u8s8'].get('weights_quantized', '?')} Conv/Gemm/MatMul weights through a "
-                        f"DequantizeLinear")
+                pre.append(f"- {name}, {LABEL[cfg]}: quant_pre_process {s['pre_process']}")
+        c, o = m["configs"], m["configs"]["ort_pt_u8s8"]
+        coverage.append(f"- {name}: ipuflow {c['xint8'].get('nodes_quantized', '?')} nodes (XINT8), "
+                        f"{c['cpu'].get('nodes_quantized', '?')} (CPU); ORT per-tensor U8S8: "
+                        f"{o.get('nodes_quantized', '?')} nodes read a DequantizeLinear, "
+                        f"{o.get('weights_quantized', '?')} Conv/Gemm/MatMul weights quantized")
     n = sum(1 for m in models.values() for p in m["pairs"] if p["at_least_as_good"] is not None)
-    lines += ["", f"ipuflow worse than ORT in {len(worse)} of {n} comparable pairs:", ""] + (worse or ["- none"])
-    if notes:
-        lines += ["", "ORT's quant_pre_process where it did not run whole:", ""] + notes
-    lines += ["", "What each quantizer quantized (a float weight or node makes its SQNR look better):", ""] + coverage
+    lines = [f"ipuflow worse than ORT in {len(worse)} of {n} comparable pairs:", ""] + (worse or ["- none"])
+    if pre:
+        lines += ["", "ORT's quant_pre_process where it did not run whole:", ""] + pre
+    return lines + ["", "What each quantizer quantized (a node or weight left float flatters SQNR):", ""] + coverage
+
+
+def write_md(out, models, manifest):
+    lines = header() + summary(models, manifest) + ["", "## Per model and pairing", ""] + details(models, manifest)
+    lines += ["", "## Notes", ""] + notes(models)
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
 
