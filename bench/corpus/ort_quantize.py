@@ -2,12 +2,12 @@
 
   python ort_quantize.py CONFIG MODEL.onnx CALIB_DIR OUT.onnx     (the venv of setup_ortq.sh)
 
-CONFIG: pt_u8s8, pc_u8s8, pt_u16s8, pc_u16s8 (pt/pc: per-tensor/per-channel S8 weights; u8/u16: unsigned activations), QDQ
-format, MinMax calibration, as bench/quantize/peer_quantize.py runs it for the Lite0 table. CALIB_DIR holds the
-samples as `ipuflow quantize --calib` reads them: one .npy per sample for a one-input model, one folder per sample
-holding <input>.npy otherwise. quant_pre_process (symbolic shape inference, optimization) runs first; where it fails,
-it is retried without symbolic shape inference, then skipped; the printed JSON says which. Prints one JSON line:
-seconds, version, pre_process, and how many weights and nodes ORT quantized.
+CONFIG: pt_u8s8, pc_u8s8, pt_u16s8, pc_u16s8 (pt/pc: per-tensor/per-channel S8 weights; u8/u16: unsigned
+activations), QDQ format, MinMax calibration, as bench/quantize/peer_quantize.py runs it for the Lite0 table.
+CALIB_DIR holds the samples as `ipuflow quantize --calib` reads them: one .npy per sample for a one-input model, one
+folder per sample holding <input>.npy otherwise. quant_pre_process (symbolic shape inference, optimization) runs
+first; where it fails, it is retried without symbolic shape inference, then skipped; the printed JSON says which.
+Prints one JSON line: seconds, version, pre_process, and how many weights and nodes ORT quantized.
 """
 import json
 import os

@@ -3,11 +3,11 @@ side-by-side table:
 
   python table.py WORK_DIR MANIFEST OUT.md OUT.json MODEL...
 
-WORK_DIR/<model>/ holds quantize.<cfg>.{json,log} and eval.<cfg>.{json,log} for cfg in xint8, a8w8, a16w8, cpu,
-ort_pt_u8s8, ort_pc_u8s8, ort_pt_u16s8, ort_pc_u16s8. Per configuration: the worst output's SQNR, the lowest cosine and each task
-metric's worst output (as scripts/corpus.sh reports them). "At least as good" means: ipuflow's worst SQNR is not
-below ORT's by more than the table's rounding (0.05 dB) and no task metric is below ORT's; where a model's outputs
-have no task metric (segmentation maps, embeddings, VAD probabilities), the lowest cosine stands in for it.
+WORK_DIR/<model>/ holds quantize.<cfg>.{json,log} and eval.<cfg>.{json,log} for cfg in xint8, a8w8, a16w8, cpu and
+ort_{pt,pc}_{u8,u16}s8. Per configuration: the worst output's SQNR, the lowest cosine and each task metric's worst
+output (as scripts/corpus.sh reports them). "At least as good" means: ipuflow's worst SQNR is not below ORT's by
+more than the table's rounding (0.05 dB) and no task metric is below ORT's; where a model's outputs have no task
+metric (segmentation maps, embeddings, VAD probabilities), the lowest cosine stands in for it.
 """
 import json
 import math
@@ -180,9 +180,12 @@ def notes(models):
         for p in m["pairs"]:
             if p["at_least_as_good"] is False:
                 worse.append(f"- {name}, {LABEL[p['ipuflow']]} vs {LABEL[p['ort']]}: {p['worse_by']}")
+        # One line per model and distinct note: the four ORT configurations usually share it.
+        seen = {}
         for cfg, s in m["configs"].items():
             if s.get("pre_process", "ok") != "ok":
-                pre.append(f"- {name}, {LABEL[cfg]}: quant_pre_process {s['pre_process']}")
+                seen.setdefault(s["pre_process"], []).append(LABEL[cfg].replace("ORT ", ""))
+        pre += [f"- {name} ({', '.join(cfgs)}): {note}" for note, cfgs in seen.items()]
         c, o = m["configs"], m["configs"]["ort_pt_u8s8"]
         coverage.append(f"- {name}: ipuflow {c['xint8'].get('nodes_quantized', '?')} nodes (XINT8), "
                         f"{c['cpu'].get('nodes_quantized', '?')} (CPU); ORT per-tensor U8S8: "
@@ -191,7 +194,7 @@ def notes(models):
     n = sum(1 for m in models.values() for p in m["pairs"] if p["at_least_as_good"] is not None)
     lines = [f"ipuflow worse than ORT in {len(worse)} of {n} comparable pairs:", ""] + (worse or ["- none"])
     if pre:
-        lines += ["", "ORT's quant_pre_process where it did not run whole:", ""] + pre
+        lines += ["", "ORT's quant_pre_process where it did not run whole (the model was still quantized):", ""] + pre
     return lines + ["", "What each quantizer quantized (a node or weight left float flatters SQNR):", ""] + coverage
 
 
