@@ -73,7 +73,8 @@ def summarize(e):
         vals = [m[key] for m in metrics if m.get(key) is not None]
         if vals:
             task[key] = min(vals)
-    per_output = {o["name"]: None if m.get("sqnr_db") is None else round(m["sqnr_db"], 3) for o, m in zip(outs, metrics)}
+    per_output = {o["name"]: None if m.get("sqnr_db") is None else round(m["sqnr_db"], 3)
+                  for o, m in zip(outs, metrics)}
     return {"sqnr_db": None if sqnr == math.inf else round(sqnr, 3), "cosine": round(min(cos), 5) if cos else None,
             "task": task, "outputs": len(metrics), "sqnr_per_output_db": per_output}
 
