@@ -4,6 +4,8 @@
 #
 #   bash bench/corpus/run.sh [-j JOBS] [MODEL...]     (default: every manifest model that ipuflow quantizes; -j 1)
 #
+# A subset of models redoes those; the table keeps the other models' results of earlier runs (from the work files).
+#
 # IPUFLOW_PEERS_CONFIGS (space-separated, default all eight below) redoes only those configurations of each model,
 # keeping the others' files: for a rerun after one quantizer changed.
 #
@@ -31,11 +33,11 @@ ORTQ_PY="$(bash bench/corpus/setup_ortq.sh)"
 CORPUS="$(bash scripts/fetch_corpus.sh | tail -n 1)"
 MANIFEST=tests/corpus/manifest.json
 WORK="$IPUFLOW_CACHE/corpus-peers"
-if [ "${#names[@]}" = 0 ]; then
-    mapfile -t names < <(python -c 'import json,sys
+# Every model the table can hold; a subset run redoes its models and the table keeps the others' earlier results.
+mapfile -t all_names < <(python -c 'import json,sys
 for m in json.load(open(sys.argv[1]))["models"]:
     if not m.get("expect_quantize_error"): print(m["name"])' "$MANIFEST")
-fi
+[ "${#names[@]}" -gt 0 ] || names=("${all_names[@]}")
 ALL_CONFIGS="xint8 a8w8 a16w8 cpu ort_pt_u8s8 ort_pc_u8s8 ort_pt_u16s8 ort_pc_u16s8"
 CONFIGS="${IPUFLOW_PEERS_CONFIGS:-$ALL_CONFIGS}"
 export BIN ORTQ_PY CORPUS MANIFEST WORK CONFIGS ALL_CONFIGS
@@ -67,5 +69,5 @@ export -f one_model
 T0=$SECONDS
 printf '%s\n' "${names[@]}" | xargs -P "$jobs" -I{} bash -c 'one_model "$@"' _ {}
 python bench/corpus/table.py "$WORK" "$MANIFEST" bench/results/corpus_peers.md bench/results/corpus_peers.json \
-    "${names[@]}"
+    "${all_names[@]}"
 echo "wrote bench/results/corpus_peers.md, corpus_peers.json ($((SECONDS - T0))s, -j $jobs)" >&2
