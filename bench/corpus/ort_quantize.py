@@ -12,6 +12,7 @@ Prints one JSON line: seconds, version, pre_process, and how many weights and no
 import json
 import os
 import sys
+import tempfile
 import time
 import traceback
 
@@ -79,7 +80,15 @@ def coverage(path):
 def main():
     if len(sys.argv) != 5 or sys.argv[1] not in CONFIGS:
         sys.exit(__doc__)
-    config, model, calib, out = sys.argv[1:]
+    config, model, calib, out = (os.path.abspath(a) if i else a for i, a in enumerate(sys.argv[1:]))
+    # ORT's shape inference and calibration write temporary files (uuid-named .data, sym_shape_infer_temp.onnx)
+    # into the working directory and leave some behind: give them one that goes away.
+    with tempfile.TemporaryDirectory(prefix="ort_quantize.") as scratch:
+        os.chdir(scratch)
+        run(config, model, calib, out)
+
+
+def run(config, model, calib, out):
     per_channel, activation = CONFIGS[config]
     reader = Reader(model, calib)
     pre = out + ".pre.onnx"
