@@ -32,8 +32,11 @@ fn blazeface() -> Option<(Model, TensorSamples)> {
     Some((model, samples))
 }
 
+/// One sample: its named input tensors.
+type Sample = Vec<(String, OwnedTensor)>;
+
 /// BlazeFace and its first `n` calibration images as samples.
-fn blazeface_images(n: usize) -> Option<(Model, Vec<Vec<(String, OwnedTensor)>>)> {
+fn blazeface_images(n: usize) -> Option<(Model, Vec<Sample>)> {
     ort_support::runtime();
     let path = ort_support::shared_model("blazeface-short-range.onnx")?;
     let dir = ort_support::common::shared("data/images/calib")?;
@@ -65,10 +68,25 @@ fn owned(t: &ipuflow::runtime::TensorRef<'_>) -> ipuflow::quant::data::OwnedTens
 }
 
 fn run(model: &Model, data: &mut TensorSamples, config: &QuantConfig) -> QuantReport {
+    run_model(model, data, config).1
+}
+
+fn run_model(
+    model: &Model,
+    data: &mut TensorSamples,
+    config: &QuantConfig,
+) -> (Model, QuantReport) {
     data.rewind();
-    quantize(model, config, data, Hooks::default())
-        .expect("quantize")
-        .1
+    quantize(model, config, data, Hooks::default()).expect("quantize")
+}
+
+/// The `mixed` object of the quantized model's provenance record `ipuflow.settings`.
+fn mixed_settings(q: &Model) -> serde_json::Value {
+    let (_, v) = ipuflow::quant::provenance::read(q.proto())
+        .into_iter()
+        .find(|(k, _)| k == "settings")
+        .expect("ipuflow.settings");
+    serde_json::from_str::<serde_json::Value>(&v).unwrap()["mixed"].clone()
 }
 
 fn xint8(target: Option<f32>, floor: Option<f32>) -> QuantConfig {
@@ -215,7 +233,7 @@ fn outputs(
 /// calibration never saw, computed the way a host would (its own session on the candidate).
 fn host_sqnr(
     candidate: &Model,
-    held: &[Vec<(String, OwnedTensor)>],
+    held: &[Sample],
     reference: &[Vec<Vec<f32>>],
 ) -> Result<f64, String> {
     let got = outputs(candidate, held)?;
@@ -269,8 +287,12 @@ fn host_metric_drives_the_loop_and_stops_as_soon_as_it_holds() {
 
     // Met at once: the host is asked once, about the all-quantized model, and no step is made.
     let (config, calls) = with_metric(-1000.0, metric.clone());
-    let r = run(&model, &mut data, &config);
+    let (q, r) = run_model(&model, &mut data, &config);
     let m = r.mixed_precision.as_ref().unwrap();
+    let p = mixed_settings(&q);
+    assert_eq!(p["host_metric"], true, "{p}");
+    assert_eq!(p["host_metric_target"], -1000.0, "{p}");
+    assert_eq!(p["sensitivity"], true, "{p}");
     let base = m.baseline_metric.expect("baseline metric");
     assert!(m.met && m.steps.is_empty(), "{m:#?}");
     assert_eq!((m.metric_calls, calls.load(Ordering::SeqCst)), (1, 1));
@@ -357,7 +379,15 @@ fn calibration_cache_hit_feeds_sensitivity_and_mixed_precision() {
     // baseline is met at once.
     config.mixed.target_sqnr_db =
         Some((miss.sensitivity.as_ref().unwrap().baseline_sqnr_db - 1.0) as f32);
-    let hit = run(&model, &mut data, &config);
+    let (q, hit) = run_model(&model, &mut data, &config);
+    let p = mixed_settings(&q);
+    assert_eq!(p["sensitivity"], true, "{p}");
+    assert_eq!(p["host_metric"], false, "{p}");
+    assert_eq!(
+        p["target_sqnr_db"].as_f64().map(|v| v as f32),
+        config.mixed.target_sqnr_db,
+        "{p}"
+    );
     let (a, b) = (miss.sensitivity.unwrap(), hit.sensitivity.unwrap());
     assert_eq!(b.samples, SAMPLES);
     assert_eq!(a.baseline_sqnr_db, b.baseline_sqnr_db);
