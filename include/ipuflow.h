@@ -1002,6 +1002,30 @@ typedef struct ipuflow_node_prediction {
 } ipuflow_node_prediction;
 
 /**
+ * Computes the host's own metric of a candidate model for mixed precision (higher is better).
+ *
+ * - `user`: the pointer given to `ipuflow_quant_config_set_metric_callback`, as is.
+ * - `candidate`: the candidate quantized model, borrowed: valid only during this call, read-only, never to be
+ *   freed. The callback may run it (`ipuflow_session_create_from_model`), save it or read it with any
+ *   `const ipuflow_model*` function.
+ * - `metric`: where to write the metric (must be finite).
+ * - `message`, `message_size`: a buffer for a NUL-terminated reason when the callback fails (it may leave it
+ *   empty; longer text is cut).
+ *
+ * Returns 0 when `*metric` is written, any other value on failure: `ipuflow_quantize` then stops with
+ * IPUFLOW_STATUS_CALLBACK and the message. A non-finite metric stops it the same way.
+ *
+ * Called by `ipuflow_quantize` on its calling thread, once per candidate, never concurrently within one
+ * quantization. It may call back into ipuflow (sessions, models, tensors), but must not change or free the config
+ * it was set on, nor the calibration data being read.
+ */
+typedef int32_t (*ipuflow_quant_metric_fn)(void *user,
+                                           const struct ipuflow_model *candidate,
+                                           double *metric,
+                                           char *message,
+                                           size_t message_size);
+
+/**
  * Reports progress of `ipuflow_quantize`: `stage` is an `IPUFLOW_QUANT_STAGE_*`, `done` of `total` units (batches
  * for IPUFLOW_QUANT_STAGE_CALIBRATE; 0 then 1 for the other stages; `total` -1 when unknown). Called on the
  * thread running `ipuflow_quantize`. Return 0 to continue, non-zero to cancel: `ipuflow_quantize` then returns
@@ -2254,6 +2278,50 @@ ipuflow_status ipuflow_quant_config_set_max_agreement_drop(struct ipuflow_quant_
  */
 ipuflow_status ipuflow_quant_config_set_min_npu_coverage(struct ipuflow_quant_config *config,
                                                          float fraction);
+
+/**
+ * Output-aware activations (1): a Concat at the model's outputs that joins tensors of very different ranges (a
+ * detector head's box coordinates in pixels beside [0, 1] scores) and small score outputs are left float with their
+ * tail (on the CPU), with the reason in the report, instead of one scale rounding every score to 0; or none (0).
+ * Recorded in the model's `ipuflow.settings` (`output_aware`).
+ *
+ * Default: on for every preset.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_output_aware(struct ipuflow_quant_config *config,
+                                                     int32_t value);
+
+/**
+ * Mixed precision with the host's own metric: after quantizing, `callback` gets the all-quantized model, then each
+ * candidate the loop tries (the most sensitive nodes raised one at a time, as for
+ * `ipuflow_quant_config_set_target_sqnr`), and returns its metric (higher is better, e.g. top-1 agreement or mAP
+ * on the host's own data); the loop stops once the metric is >= `target`, and undoes a change that lowers it. SQNR
+ * and agreement targets, when also set, must hold too. The report JSON's `mixed_precision` object gives
+ * `target_metric`, `baseline_metric`, `result_metric`, `metric_calls` and each step's `metric`; the model's
+ * `ipuflow.settings` records that a host metric was used and its target. A callback failure or a non-finite
+ * metric stops `ipuflow_quantize` with IPUFLOW_STATUS_CALLBACK (the message names the candidate).
+ *
+ * - `callback`: see `ipuflow_quant_metric_fn`; NULL clears the host metric (`user` and `target` are then ignored).
+ * - `user`: passed to `callback` as is (may be NULL); not owned by ipuflow, it must stay valid while the config
+ *   (or a copy made by a quantization) may call it.
+ *
+ * Default: none.
+ *
+ * Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ARGUMENT (non-finite `target`; the
+ * config is then unchanged). Not thread-safe on the same config. Thread safety of the callback: it runs on the
+ * thread calling `ipuflow_quantize`; a config used by concurrent `ipuflow_quantize` calls calls it from each of
+ * their threads at once, so `user` must then be thread-safe.
+ *
+ * Ownership: the function pointer and `user` are stored in the object; nothing else is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_metric_callback(struct ipuflow_quant_config *config,
+                                                        ipuflow_quant_metric_fn callback,
+                                                        void *user,
+                                                        double target);
 
 /**
  * Quantizes `model` to a QDQ model: prepares it (ONNX Runtime BASIC optimization, BatchNorm and Constant

@@ -1398,6 +1398,50 @@ private:
 // Quantization: QuantConfig, CalibData, Quantize
 // ================================================================================================================
 
+/// The host's own metric of a candidate model for mixed precision (QuantConfig::MetricCallback), higher is better.
+/// The Model is borrowed for the call only (run it with Session::CreateFromModel, save it; never release it).
+/// To fail, it throws (with exceptions; the message of a std::exception is kept) or returns a failed Result
+/// (without): Quantize then fails with IPUFLOW_STATUS_CALLBACK and that message.
+using QuantMetric = std::function<IPUFLOW_CPP_RESULT(double)(const Model& candidate)>;
+
+namespace detail {
+inline void copy_message(const char* text, char* out, size_t size) {
+    if (size == 0) return;
+    size_t i = 0;
+    for (; text[i] != '\0' && i + 1 < size; ++i) out[i] = text[i];
+    out[i] = '\0';
+}
+// The C callback behind QuantConfig::MetricCallback(QuantMetric): no exception may unwind through the Rust library,
+// so every failure becomes a message and a non-zero return. The candidate is wrapped without being owned.
+inline int32_t quant_metric_trampoline(void* user, const ipuflow_model* candidate, double* metric, char* message,
+                                       size_t message_size) {
+    Model borrowed(const_cast<ipuflow_model*>(candidate));
+    struct Unown {
+        Model& m;
+        ~Unown() { m.release(); }
+    } unown{borrowed};
+#if defined(IPUFLOW_NO_EXCEPTIONS)
+    Result<double> r = (*static_cast<QuantMetric*>(user))(borrowed);
+    if (!r.ok()) {
+        copy_message(r.status().message().c_str(), message, message_size);
+        return 1;
+    }
+    *metric = r.value();
+    return 0;
+#else
+    try {
+        *metric = (*static_cast<QuantMetric*>(user))(borrowed);
+        return 0;
+    } catch (const std::exception& e) {
+        copy_message(e.what(), message, message_size);
+    } catch (...) {
+        copy_message("the metric function threw an exception (not a std::exception)", message, message_size);
+    }
+    return 1;
+#endif
+}
+}  // namespace detail
+
 /// Quantization settings: a preset (IPUFLOW_PRESET_*) and changes to it (ipuflow_quant_config). Setters chain
 /// with exceptions and return a Status without; const methods are thread-safe.
 class QuantConfig : public detail::Handle<ipuflow_quant_config, ipuflow_quant_config_free> {
@@ -1488,6 +1532,25 @@ public:
     IPUFLOW_CPP_SELF(QuantConfig) MinNpuCoverage(float fraction) {
         return Check(ipuflow_quant_config_set_min_npu_coverage(get(), fraction));
     }
+    /// Mixed precision until the host's own metric of the candidate (see QuantMetric) is >= `target`; this object
+    /// keeps `metric` (with what it captures) until it is freed or the metric replaced. An empty function clears it.
+    /// Quantize calls it on its own thread, once per candidate.
+    IPUFLOW_CPP_SELF(QuantConfig) MetricCallback(QuantMetric metric, double target) {
+        if (!metric) {
+            IPUFLOW_CPP_CHECK(ipuflow_quant_config_set_metric_callback(get(), nullptr, nullptr, 0.0));
+            metric_.reset();
+            IPUFLOW_CPP_RETURN_SELF;
+        }
+        auto owned = std::make_unique<QuantMetric>(std::move(metric));
+        IPUFLOW_CPP_CHECK(
+            ipuflow_quant_config_set_metric_callback(get(), detail::quant_metric_trampoline, owned.get(), target));
+        metric_ = std::move(owned);
+        IPUFLOW_CPP_RETURN_SELF;
+    }
+    /// Output-aware activations: mixed-range Concats and small score outputs at the outputs left float (default: on).
+    IPUFLOW_CPP_SELF(QuantConfig) OutputAware(bool on) {
+        return Check(ipuflow_quant_config_set_output_aware(get(), on ? 1 : 0));
+    }
     /// IPUFLOW_CALIB_METHOD_*; `percentile` (in (0, 100]) is used by IPUFLOW_CALIB_METHOD_PERCENTILE only.
     IPUFLOW_CPP_SELF(QuantConfig) CalibMethod(int method, float percentile = 99.999f) {
         return Check(ipuflow_quant_config_set_calib_method(get(), method, percentile));
@@ -1525,6 +1588,7 @@ private:
         IPUFLOW_CPP_CHECK(s);
         IPUFLOW_CPP_RETURN_SELF;
     }
+    std::unique_ptr<QuantMetric> metric_;
 };
 
 /// Image preprocessing with the library's defaults (the anchor protocol); change fields as needed.

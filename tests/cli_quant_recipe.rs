@@ -113,6 +113,12 @@ fn defaults_are_the_presets() {
         let s = settings(&out);
         assert_eq!(s["bias_type"], bias, "{preset}: {s}");
         assert_eq!(s["learned_rounding"], true, "{preset}: {s}");
+        assert_eq!(r["output_aware"], true, "{preset}: {r}");
+        assert_eq!(s["output_aware"], true, "{preset}: {s}");
+        // No mixed precision asked for: the record says so.
+        assert_eq!(s["mixed"]["sensitivity"], false, "{preset}: {s}");
+        assert_eq!(s["mixed"]["host_metric"], false, "{preset}: {s}");
+        assert!(s["mixed"]["target_sqnr_db"].is_null(), "{preset}: {s}");
         assert!(
             notes(&v).contains("cross-layer equalization"),
             "{preset}: {}",
@@ -141,6 +147,8 @@ fn every_switch_off_is_used_printed_and_recorded() {
         "int32",
         "--weight-range",
         "minmax",
+        "--output-aware",
+        "off",
     ];
     let Some((v, out)) = quantize(&dir, "off", "xint8", 2, &flags) else {
         return;
@@ -153,11 +161,17 @@ fn every_switch_off_is_used_printed_and_recorded() {
         "bias_correction",
         "learned_rounding",
         "replace_relu6",
+        "output_aware",
     ] {
         assert_eq!(r[k], false, "{k}: {r}");
     }
     let s = settings(&out);
-    for k in ["equalize", "bias_correction", "learned_rounding"] {
+    for k in [
+        "equalize",
+        "bias_correction",
+        "learned_rounding",
+        "output_aware",
+    ] {
         assert_eq!(s[k], false, "{k}: {s}");
     }
     assert_eq!(s["bias_type"], "int32", "{s}");
@@ -282,6 +296,7 @@ fn bad_switch_values_are_usage_errors() {
     for (extra, needle) in [
         (&["--equalize", "maybe"][..], "--equalize"),
         (&["--learned-rounding", "1"][..], "--learned-rounding"),
+        (&["--output-aware", "yes"][..], "--output-aware"),
         (&["--weight-range", "max"][..], "--weight-range"),
         (
             &["--equalize", "off", "--replace-relu6"][..],

@@ -1,8 +1,9 @@
 //! `ipuflow_quant_config`: a quantization preset and the changes made to it (types, symmetry, calibration method,
 //! cache, exclusions, per-tensor overrides).
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 
+use super::model::{ipuflow_model, ModelHandle};
 use super::{
     arg_array, arg_nonempty_str, box_handle, flag, guard, guard_value, input_shape_arg,
     invalid_enum, ipuflow_status, opt_path, opt_wide_path, out_ptr, set_input_shape, write_out,
@@ -836,6 +837,135 @@ pub unsafe extern "C" fn ipuflow_quant_config_set_min_npu_coverage(
         let c = ipuflow_quant_config::try_mut(config, "config")?;
         let in01 = |v: f32| (0.0..=1.0).contains(&v);
         c.mixed.min_npu_coverage = optional(fraction, "min NPU coverage", in01, "in [0, 1]")?;
+        Ok(())
+    })
+}
+
+/// Output-aware activations (1): a Concat at the model's outputs that joins tensors of very different ranges (a
+/// detector head's box coordinates in pixels beside [0, 1] scores) and small score outputs are left float with their
+/// tail (on the CPU), with the reason in the report, instead of one scale rounding every score to 0; or none (0).
+/// Recorded in the model's `ipuflow.settings` (`output_aware`).
+///
+/// Default: on for every preset.
+///
+/// `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+/// the config is then unchanged). Not thread-safe on the same config.
+///
+/// Ownership: the value is stored in the object; no pointer argument is kept.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_output_aware(
+    config: *mut ipuflow_quant_config,
+    value: i32,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        c.output_aware = flag(value, "value")?;
+        Ok(())
+    })
+}
+
+/// Computes the host's own metric of a candidate model for mixed precision (higher is better).
+///
+/// - `user`: the pointer given to `ipuflow_quant_config_set_metric_callback`, as is.
+/// - `candidate`: the candidate quantized model, borrowed: valid only during this call, read-only, never to be
+///   freed. The callback may run it (`ipuflow_session_create_from_model`), save it or read it with any
+///   `const ipuflow_model*` function.
+/// - `metric`: where to write the metric (must be finite).
+/// - `message`, `message_size`: a buffer for a NUL-terminated reason when the callback fails (it may leave it
+///   empty; longer text is cut).
+///
+/// Returns 0 when `*metric` is written, any other value on failure: `ipuflow_quantize` then stops with
+/// IPUFLOW_STATUS_CALLBACK and the message. A non-finite metric stops it the same way.
+///
+/// Called by `ipuflow_quantize` on its calling thread, once per candidate, never concurrently within one
+/// quantization. It may call back into ipuflow (sessions, models, tensors), but must not change or free the config
+/// it was set on, nor the calibration data being read.
+pub type ipuflow_quant_metric_fn = Option<
+    unsafe extern "C" fn(
+        user: *mut c_void,
+        candidate: *const ipuflow_model,
+        metric: *mut f64,
+        message: *mut c_char,
+        message_size: usize,
+    ) -> i32,
+>;
+
+/// The host's C callback and its user pointer.
+struct CMetric {
+    f: unsafe extern "C" fn(*mut c_void, *const ipuflow_model, *mut f64, *mut c_char, usize) -> i32,
+    user: *mut c_void,
+}
+
+// SAFETY: the host's callback and its user pointer are called on whichever thread runs `ipuflow_quantize`; the
+// setter's documentation makes thread safety of `user` the host's promise (as for the calibration callback).
+unsafe impl Send for CMetric {}
+unsafe impl Sync for CMetric {}
+
+impl CMetric {
+    /// Hands `model` to the host as a borrowed `ipuflow_model` and reads back its metric or its message.
+    fn call(&self, model: &crate::onnx::Model) -> std::result::Result<f64, String> {
+        let handle = ModelHandle::new(model.clone());
+        let ptr = &handle as *const ModelHandle as *const ipuflow_model;
+        let (mut metric, mut msg) = (f64::NAN, [0 as c_char; 512]);
+        // SAFETY: `handle` outlives the call; `msg` is writable for its length.
+        let rc = unsafe { (self.f)(self.user, ptr, &mut metric, msg.as_mut_ptr(), msg.len()) };
+        if rc == 0 {
+            return Ok(metric);
+        }
+        msg[msg.len() - 1] = 0;
+        // SAFETY: NUL-terminated just above.
+        let text = unsafe { std::ffi::CStr::from_ptr(msg.as_ptr()) }.to_string_lossy();
+        Err(if text.is_empty() {
+            format!("it returned {rc}")
+        } else {
+            format!("{text} (returned {rc})")
+        })
+    }
+}
+
+/// Mixed precision with the host's own metric: after quantizing, `callback` gets the all-quantized model, then each
+/// candidate the loop tries (the most sensitive nodes raised one at a time, as for
+/// `ipuflow_quant_config_set_target_sqnr`), and returns its metric (higher is better, e.g. top-1 agreement or mAP
+/// on the host's own data); the loop stops once the metric is >= `target`, and undoes a change that lowers it. SQNR
+/// and agreement targets, when also set, must hold too. The report JSON's `mixed_precision` object gives
+/// `target_metric`, `baseline_metric`, `result_metric`, `metric_calls` and each step's `metric`; the model's
+/// `ipuflow.settings` records that a host metric was used and its target. A callback failure or a non-finite
+/// metric stops `ipuflow_quantize` with IPUFLOW_STATUS_CALLBACK (the message names the candidate).
+///
+/// - `callback`: see `ipuflow_quant_metric_fn`; NULL clears the host metric (`user` and `target` are then ignored).
+/// - `user`: passed to `callback` as is (may be NULL); not owned by ipuflow, it must stay valid while the config
+///   (or a copy made by a quantization) may call it.
+///
+/// Default: none.
+///
+/// Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ARGUMENT (non-finite `target`; the
+/// config is then unchanged). Not thread-safe on the same config. Thread safety of the callback: it runs on the
+/// thread calling `ipuflow_quantize`; a config used by concurrent `ipuflow_quantize` calls calls it from each of
+/// their threads at once, so `user` must then be thread-safe.
+///
+/// Ownership: the function pointer and `user` are stored in the object; nothing else is kept.
+#[no_mangle]
+pub unsafe extern "C" fn ipuflow_quant_config_set_metric_callback(
+    config: *mut ipuflow_quant_config,
+    callback: ipuflow_quant_metric_fn,
+    user: *mut c_void,
+    target: f64,
+) -> ipuflow_status {
+    guard(|| {
+        let c = ipuflow_quant_config::try_mut(config, "config")?;
+        let Some(f) = callback else {
+            c.mixed.host_metric = None;
+            return Ok(());
+        };
+        if !target.is_finite() {
+            return Err(Error::invalid_argument(format!(
+                "host metric target {target} must be finite"
+            )));
+        }
+        let host = CMetric { f, user };
+        c.mixed.host_metric = Some(crate::quant::mixed::HostMetric::new(target, move |m| {
+            host.call(m)
+        }));
         Ok(())
     })
 }

@@ -315,12 +315,16 @@ pub struct MixedPrecision {
     /// Floor on the NPU coverage the pre-flight predicts (fraction of non-Q/DQ nodes, in [0, 1]); a change that
     /// would go below it is not made.
     pub min_npu_coverage: Option<f32>,
+    /// The host's own metric of each candidate model and its target (`crate::quant::mixed::HostMetric`).
+    pub host_metric: Option<crate::quant::mixed::HostMetric>,
 }
 
 impl MixedPrecision {
     /// Whether a target is set (mixed precision runs).
     pub fn has_target(&self) -> bool {
-        self.target_sqnr_db.is_some() || self.max_agreement_drop.is_some()
+        self.target_sqnr_db.is_some()
+            || self.max_agreement_drop.is_some()
+            || self.host_metric.is_some()
     }
     /// Whether the quantizer needs the held calibration samples (sensitivity or mixed precision).
     pub fn active(&self) -> bool {
@@ -448,6 +452,14 @@ impl QuantConfig {
             if !t.is_finite() {
                 return Err(Error::invalid_argument(format!(
                     "target SQNR {t} dB must be finite"
+                )));
+            }
+        }
+        if let Some(h) = &m.host_metric {
+            if !h.target.is_finite() {
+                return Err(Error::invalid_argument(format!(
+                    "host metric target {} must be finite",
+                    h.target
                 )));
             }
         }

@@ -7,12 +7,18 @@
 //! excluded, its float weights restored). After every change the target is checked, and the loop stops as soon as
 //! it holds. A change whose predicted NPU coverage (the pre-flight on the candidate) is below the host's floor is
 //! not made; if the target cannot be met the best model found is returned with `met: false` and the reason.
+//!
+//! The target may also be the host's own metric ([`HostMetric`], higher is better): the host is handed each
+//! candidate model (the all-quantized one first, then one per change the coverage floor allows) and the loop stops
+//! once its metric reaches the host's target; a change that lowers it is undone. A failing, panicking or non-finite
+//! callback stops the quantization with a `Callback` error naming the candidate.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::ipu::preflight::{preflight_with_input_shapes, Precision, SupportTable};
 use crate::ipu::Target;
 use crate::onnx::proto::ModelProto;
@@ -23,6 +29,72 @@ use crate::quant::{quantize_graph, Calibration, QuantConfig, QuantReport, QuantT
 
 /// The NPU target whose support table and pre-flight mixed precision uses.
 pub const TARGET: Target = Target::X2;
+
+/// The host's evaluation of one candidate: its metric (higher is better), or why it could not be computed.
+pub type MetricFn = dyn Fn(&Model) -> std::result::Result<f64, String> + Send + Sync;
+
+/// A host metric for mixed precision (TensorRT's and Quark's "evaluate the candidate yourself" hook): `eval` gets
+/// each candidate model and returns its metric, higher is better; the target holds when it is `>= target`.
+///
+/// Called on the thread running [`crate::quant::quantize`], once per candidate, never concurrently within one
+/// quantization (a config shared by concurrent quantizations calls it from each of their threads).
+#[derive(Clone)]
+pub struct HostMetric {
+    pub target: f64,
+    pub eval: Arc<MetricFn>,
+}
+
+impl HostMetric {
+    pub fn new(
+        target: f64,
+        eval: impl Fn(&Model) -> std::result::Result<f64, String> + Send + Sync + 'static,
+    ) -> Self {
+        HostMetric {
+            target,
+            eval: Arc::new(eval),
+        }
+    }
+
+    /// The metric of `model`; `what` names the candidate in errors. A panic in `eval` becomes an error here.
+    fn measure(&self, model: &Model, what: &str) -> Result<f64> {
+        let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.eval)(model)));
+        let fail = |m: String| Err(Error::new(ErrorKind::Callback, m));
+        match call {
+            Ok(Ok(v)) if v.is_finite() => Ok(v),
+            Ok(Ok(v)) => fail(format!(
+                "mixed precision: the host metric callback returned {v} for {what}; a metric must be finite"
+            )),
+            Ok(Err(m)) => fail(format!(
+                "mixed precision: the host metric callback failed on {what}: {m}"
+            )),
+            Err(p) => {
+                let m = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                fail(format!(
+                    "mixed precision: the host metric callback panicked on {what}: {m}"
+                ))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for HostMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostMetric")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two host metrics are equal when they share the callback and the target.
+impl PartialEq for HostMetric {
+    fn eq(&self, other: &Self) -> bool {
+        self.target == other.target && Arc::ptr_eq(&self.eval, &other.eval)
+    }
+}
 
 /// What mixed precision needs besides the held samples.
 pub struct Inputs<'a> {
@@ -53,6 +125,9 @@ pub struct Step {
     pub agreement: f64,
     /// NPU coverage the pre-flight predicts after the change (fraction of non-Q/DQ nodes).
     pub predicted_npu_coverage: f64,
+    /// The host metric after the change (with a host metric; not measured when the coverage floor refused it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<f64>,
     /// Whether the change was kept, and if not why.
     pub kept: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -68,6 +143,16 @@ pub struct MixedReport {
     pub max_agreement_drop: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_npu_coverage: Option<f32>,
+    /// The host metric's target, when the host gave a metric callback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_metric: Option<f64>,
+    /// The host metric of the all-quantized model and of the result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_metric: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_metric: Option<f64>,
+    /// Calls of the host metric callback.
+    pub metric_calls: usize,
     /// The pre-flight target coverage is predicted for.
     pub npu_target: String,
     /// Held calibration samples the target is checked on.
@@ -83,12 +168,15 @@ pub struct MixedReport {
     pub seconds: f64,
 }
 
-/// The accuracy target of `config`, on a score.
-fn meets(config: &QuantConfig, s: &Score) -> bool {
+/// The accuracy target of `config`, on a score and the host metric (when there is one).
+fn meets(config: &QuantConfig, s: &Score, metric: Option<f64>) -> bool {
     let m = &config.mixed;
     m.target_sqnr_db.is_none_or(|t| s.sqnr_db >= f64::from(t))
         && m.max_agreement_drop
             .is_none_or(|d| 1.0 - s.agreement <= f64::from(d))
+        && m.host_metric
+            .as_ref()
+            .is_none_or(|h| metric.is_some_and(|v| v >= h.target))
 }
 
 /// Emits the prepared model with `plan` applied.
@@ -236,16 +324,28 @@ struct Current {
     plan: Plan,
     model: (ModelProto, QuantReport),
     score: Score,
+    metric: Option<f64>,
     coverage: f64,
 }
 
+/// The host metric of the all-quantized model `start`, when the config has a host metric.
+pub fn baseline_metric(config: &QuantConfig, start: &ModelProto) -> Result<Option<f64>> {
+    match &config.mixed.host_metric {
+        Some(h) => Ok(Some(h.measure(
+            &Model::from_proto(start.clone()),
+            "the all-quantized model",
+        )?)),
+        None => Ok(None),
+    }
+}
+
 /// Raises nodes of `ranking` until the target of `inp.config` holds (see the module). `start` is the all-quantized
-/// model. Returns the chosen model, its report and the record.
+/// model, `metric` its host metric ([`baseline_metric`]). Returns the chosen model, its report and the record.
 pub fn refine(
     inp: &Inputs<'_>,
     reference: &Reference,
     ranking: &SensitivityReport,
-    start: (ModelProto, QuantReport),
+    (start, metric): ((ModelProto, QuantReport), Option<f64>),
     check: &mut dyn FnMut() -> Result<()>,
 ) -> Result<(ModelProto, QuantReport, MixedReport)> {
     let t0 = std::time::Instant::now();
@@ -257,6 +357,9 @@ pub fn refine(
         target_sqnr_db: m.target_sqnr_db,
         max_agreement_drop: m.max_agreement_drop,
         min_npu_coverage: m.min_npu_coverage,
+        target_metric: m.host_metric.as_ref().map(|h| h.target),
+        baseline_metric: metric,
+        metric_calls: usize::from(metric.is_some()),
         npu_target: TARGET.as_str().into(),
         samples: reference.len(),
         baseline: Some(score),
@@ -268,6 +371,7 @@ pub fn refine(
         plan: Plan::default(),
         model: start,
         score,
+        metric,
         coverage: cov,
     };
     let order: Vec<(&str, &str)> = ranking
@@ -279,7 +383,7 @@ pub fn refine(
     let wide_ok = !inp.config.activation_type.is_16bit();
     for change in ["int16", "float"] {
         for &(node, op) in &order {
-            if meets(inp.config, &cur.score) {
+            if meets(inp.config, &cur.score, cur.metric) {
                 break;
             }
             if change == "int16" && !(wide_ok && int16_supported(op)) {
@@ -294,21 +398,24 @@ pub fn refine(
             }
             check()?;
             let step = try_step(inp, reference, &shapes, &mut cur, (node, op, change))?;
+            rec.metric_calls += usize::from(step.metric.is_some());
             rec.steps.push(step);
         }
     }
-    rec.met = meets(inp.config, &cur.score);
+    rec.met = meets(inp.config, &cur.score, cur.metric);
     if !rec.met {
         rec.notes.push(not_met_note(inp.config, &cur, &rec));
     }
     rec.result = Some(cur.score);
+    rec.result_metric = cur.metric;
     rec.result_npu_coverage = cur.coverage;
     rec.seconds = t0.elapsed().as_secs_f64();
     Ok((cur.model.0, cur.model.1, rec))
 }
 
-/// Tries one change on top of `cur`; keeps it when it respects the coverage floor and does not lower the SQNR
-/// (each node's own gain is small and the gains add up, so an unchanged score is no reason to refuse).
+/// Tries one change on top of `cur`; keeps it when it respects the coverage floor and does not lower the host
+/// metric (with one) or else the SQNR (each node's own gain is small and the gains add up, so an unchanged score is
+/// no reason to refuse). The host metric is not asked for a change the floor refuses.
 fn try_step(
     inp: &Inputs<'_>,
     reference: &Reference,
@@ -324,14 +431,25 @@ fn try_step(
     }
     let model = emit(inp, &plan)?;
     let coverage = coverage(&model.0, shapes)?;
-    let score = reference.score(&Model::from_proto(model.0.clone()), usize::MAX)?;
+    let candidate = Model::from_proto(model.0.clone());
+    let score = reference.score(&candidate, usize::MAX)?;
     let floor = inp.config.mixed.min_npu_coverage.map(f64::from);
-    let reason = if floor.is_some_and(|f| coverage < f) {
-        format!(
-            "predicted NPU coverage {:.3} below the floor {:.3}",
-            coverage,
-            floor.unwrap_or(0.0)
-        )
+    let below = floor.filter(|f| coverage < *f);
+    let metric = match (&inp.config.mixed.host_metric, below) {
+        (Some(h), None) => {
+            let what = format!("the candidate with node '{node}' raised to {change}");
+            Some(h.measure(&candidate, &what)?)
+        }
+        _ => None,
+    };
+    let reason = if let Some(f) = below {
+        format!("predicted NPU coverage {coverage:.3} below the floor {f:.3}")
+    } else if let (Some(v), Some(c)) = (metric, cur.metric) {
+        if v < c {
+            format!("lowered the host metric ({v} < {c})")
+        } else {
+            String::new()
+        }
     } else if score.sqnr_db < cur.score.sqnr_db {
         format!("lowered the output SQNR ({:.2} dB)", score.sqnr_db)
     } else {
@@ -343,6 +461,7 @@ fn try_step(
             plan,
             model,
             score,
+            metric,
             coverage,
         };
     }
@@ -353,6 +472,7 @@ fn try_step(
         sqnr_db: score.sqnr_db,
         agreement: score.agreement,
         predicted_npu_coverage: coverage,
+        metric,
         kept,
         reason,
     })
@@ -385,12 +505,15 @@ fn not_met_note(config: &QuantConfig, cur: &Current, rec: &MixedReport) -> Strin
         .filter(|s| s.reason.contains("floor"))
         .count();
     format!(
-        "target not met (best effort returned): SQNR {:.2} dB, agreement {:.3} against target SQNR {:?} dB / \
-         drop {:?}; {} raise(s) refused by the NPU-coverage floor {:?}, {} node(s) float, {} at int16",
+        "target not met (best effort returned): SQNR {:.2} dB, agreement {:.3}, host metric {:?} against target \
+         SQNR {:?} dB / drop {:?} / host metric {:?}; {} raise(s) refused by the NPU-coverage floor {:?}, {} node(s) \
+         float, {} at int16",
         cur.score.sqnr_db,
         cur.score.agreement,
+        cur.metric,
         config.mixed.target_sqnr_db,
         config.mixed.max_agreement_drop,
+        config.mixed.host_metric.as_ref().map(|h| h.target),
         blocked,
         config.mixed.min_npu_coverage,
         cur.plan.float.len(),
@@ -408,6 +531,8 @@ pub fn run(
     start: (ModelProto, QuantReport),
     check: &mut dyn FnMut() -> Result<()>,
 ) -> Result<(ModelProto, QuantReport)> {
+    // The host is asked first: a failing callback stops the quantization before the ranking's cost.
+    let metric = baseline_metric(inp.config, &start.0)?;
     let reference = Reference::new(float_model, held)?;
     let ranking = sensitivity(inp, &reference, &start.0, &start.1, check)?;
     if !inp.config.mixed.has_target() {
@@ -416,7 +541,7 @@ pub fn run(
         return Ok((q, report));
     }
     let (notes, opset_in) = (start.1.notes.clone(), start.1.opset_in);
-    let (q, mut report, rec) = refine(inp, &reference, &ranking, start, check)?;
+    let (q, mut report, rec) = refine(inp, &reference, &ranking, (start, metric), check)?;
     report.notes = notes;
     report.opset_in = opset_in;
     let (int16, float) = rec

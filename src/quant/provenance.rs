@@ -6,7 +6,9 @@
 //! - `ipuflow.version`: the library version;
 //! - `ipuflow.preset`: XINT8, A8W8, A16W8 or CPU;
 //! - `ipuflow.settings`: the settings that shape the result, as JSON (types, symmetry, scales, method, exclusions,
-//!   equalization, bias correction, input shapes);
+//!   equalization, bias correction, learned rounding, output-aware activations, input shapes, and `mixed`: the
+//!   sensitivity switch and the mixed-precision targets, coverage floor and whether a host metric callback was used,
+//!   with its target);
 //! - `ipuflow.calibration`: `sha256:<hex> over <n> samples`, the order- and batching-independent digest of the
 //!   calibration samples (the calibration cache's data key);
 //! - `ipuflow.onnxruntime`: the ONNX Runtime version that prepared and calibrated it.
@@ -61,6 +63,7 @@ pub fn settings_json(config: &QuantConfig) -> String {
         m => m.name().to_string(),
     };
     let overrides: Vec<String> = config.tensor_overrides.keys().cloned().collect();
+    let m = &config.mixed;
     serde_json::json!({
         "activation_type": config.activation_type.name(),
         "activation_symmetric": config.activation_symmetric,
@@ -76,11 +79,21 @@ pub fn settings_json(config: &QuantConfig) -> String {
         "replace_clip6_relu": config.replace_clip6_relu,
         "bias_correction": config.bias_correction,
         "learned_rounding": config.learned_rounding,
+        "output_aware": config.output_aware,
         "bias_type": config.bias_type.name(),
         "exclude_nodes": config.exclude_nodes,
         "exclude_op_types": config.exclude_op_types,
         "tensor_overrides": overrides,
         "input_shapes": config.input_shapes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        // The callback itself cannot be recorded: that one was used, and its target.
+        "mixed": {
+            "sensitivity": m.sensitivity || m.has_target(),
+            "target_sqnr_db": m.target_sqnr_db,
+            "max_agreement_drop": m.max_agreement_drop,
+            "min_npu_coverage": m.min_npu_coverage,
+            "host_metric": m.host_metric.is_some(),
+            "host_metric_target": m.host_metric.as_ref().map(|h| h.target),
+        },
     })
     .to_string()
 }

@@ -9,10 +9,8 @@
 #include "ipuflow.h"
 #include "ipf_test.h"
 #include "ipf_fs.h"
+#include "ipf_setup.h"
 
-static int have_ort;
-static char model_path[4096];
-static char images_dir[4096];
 
 IPF_TEST(argument_errors)
 {
@@ -51,18 +49,11 @@ IPF_TEST(argument_errors)
 /* Quantizes BlazeFace with `cfg` on the calibration images; returns the status, *report the JSON on success. */
 static ipuflow_status quantize(ipuflow_quant_config *cfg, char **report)
 {
-    ipuflow_model *model = NULL, *out = NULL;
-    ipuflow_calib_data *d = NULL;
+    ipuflow_model *model = NULL;
     ipuflow_status st;
-    if (ipuflow_model_load_file(model_path, &model) != IPUFLOW_STATUS_OK)
+    if (ipuflow_model_load_file(ipf_model_path, &model) != IPUFLOW_STATUS_OK)
         return IPUFLOW_STATUS_INTERNAL;
-    if (ipuflow_calib_data_create_from_image_dir(images_dir, NULL, &d) != IPUFLOW_STATUS_OK) {
-        ipuflow_model_free(model);
-        return IPUFLOW_STATUS_INTERNAL;
-    }
-    st = ipuflow_quantize(model, cfg, d, NULL, NULL, &out, report);
-    ipuflow_model_free(out);
-    ipuflow_calib_data_free(d);
+    st = ipf_quantize_on_photos(model, cfg, NULL, report);
     ipuflow_model_free(model);
     return st;
 }
@@ -74,10 +65,7 @@ IPF_TEST(quantize_with_exclusions)
     const char *heads[] = {"TFLITE2ONNX_Transposed_classificator_8", "TFLITE2ONNX_Transposed_classificator_16"};
     const char *concat[] = {"classificators"};
     const char *nowhere[] = {"nms"};
-    if (!have_ort)
-        IPF_SKIP_DATA("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");
-    if (!model_path[0])
-        IPF_SKIP_DATA("no ../shared/models/blazeface-short-range.onnx (IPUFLOW_TEST_SHARED_DIR)");
+    IPF_NEED_BLAZEFACE();
 
     IPF_REQUIRE(ipuflow_quant_config_create(IPUFLOW_PRESET_XINT8, &c) == IPUFLOW_STATUS_OK);
     IPF_REQUIRE(ipuflow_quant_config_exclude_pattern(c, "nms/*") == IPUFLOW_STATUS_OK);
@@ -102,17 +90,8 @@ IPF_TEST(quantize_with_exclusions)
 
 int main(void)
 {
-    const char *ort = ipf_env("IPUFLOW_TEST_ORT_LIBRARY");
-    const char *shared = ipf_env("IPUFLOW_TEST_SHARED_DIR");
-    if (shared) {
-        ipf_join(model_path, sizeof model_path, shared, "models" IPF_SEP "blazeface-short-range.onnx");
-        if (!ipf_is_file(model_path))
-            model_path[0] = '\0';
-        ipf_join(images_dir, sizeof images_dir, shared, "data" IPF_SEP "images" IPF_SEP "calib");
-    }
-    if (ort)
-        have_ort = ipuflow_runtime_load(ort) == IPUFLOW_STATUS_OK;
+    ipf_setup();
     IPF_RUN(argument_errors);
     IPF_RUN(quantize_with_exclusions);
-    return ipf_done();
+    return ipf_finish();
 }

@@ -7,15 +7,13 @@
 #include "ipuflow.h"
 #include "ipf_test.h"
 #include "ipf_fs.h"
+#include "ipf_setup.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int have_ort;
-static char model_path[4096];
-static char images_dir[4096];
 
 typedef ipuflow_status (*value_setter)(ipuflow_quant_config *, float);
 
@@ -45,30 +43,17 @@ IPF_TEST(setter_errors)
     ipuflow_quant_config_free(c);
 }
 
-#define NEED_MODEL()                                                                                                \
-    do {                                                                                                            \
-        if (!have_ort)                                                                                              \
-            IPF_SKIP_DATA("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");                      \
-        if (!model_path[0] || !images_dir[0])                                                                       \
-            IPF_SKIP_DATA("no shared BlazeFace model or calibration images (IPUFLOW_TEST_SHARED_DIR)");              \
-    } while (0)
-
 /* XINT8 on the calibration photos with sensitivity on and the given target; returns the report. */
 static char *quantize_report(const ipuflow_model *model, float target)
 {
     ipuflow_quant_config *cfg = NULL;
-    ipuflow_calib_data *d = NULL;
-    ipuflow_model *q = NULL;
     char *report = NULL;
     int ok = ipuflow_quant_config_create(IPUFLOW_PRESET_XINT8, &cfg) == IPUFLOW_STATUS_OK &&
              ipuflow_quant_config_set_sensitivity(cfg, 1) == IPUFLOW_STATUS_OK &&
              ipuflow_quant_config_set_target_sqnr(cfg, target) == IPUFLOW_STATUS_OK &&
-             ipuflow_quant_config_set_min_npu_coverage(cfg, 0.5f) == IPUFLOW_STATUS_OK &&
-             ipuflow_calib_data_create_from_image_dir(images_dir, NULL, &d) == IPUFLOW_STATUS_OK;
-    if (!ok || ipuflow_quantize(model, cfg, d, NULL, NULL, &q, &report) != IPUFLOW_STATUS_OK)
-        printf("# quantize: %s\n", ipuflow_last_error());
-    ipuflow_model_free(q);
-    ipuflow_calib_data_free(d);
+             ipuflow_quant_config_set_min_npu_coverage(cfg, 0.5f) == IPUFLOW_STATUS_OK;
+    if (ok)
+        ipf_quantize_on_photos(model, cfg, NULL, &report);
     ipuflow_quant_config_free(cfg);
     return report;
 }
@@ -77,8 +62,8 @@ IPF_TEST(sensitivity_and_a_met_target_in_the_report)
 {
     ipuflow_model *model = NULL;
     char *report = NULL;
-    NEED_MODEL();
-    IPF_REQUIRE(ipuflow_model_load_file(model_path, &model) == IPUFLOW_STATUS_OK);
+    IPF_NEED_BLAZEFACE();
+    IPF_REQUIRE(ipuflow_model_load_file(ipf_model_path, &model) == IPUFLOW_STATUS_OK);
     /* One quantization (two would near the ASan timeout): sensitivity on, and -100 dB holds at once, so the loop
      * records its baseline and makes no step. */
     report = quantize_report(model, -100.0f);
@@ -95,24 +80,8 @@ IPF_TEST(sensitivity_and_a_met_target_in_the_report)
 
 int main(void)
 {
-    const char *ort = ipf_env("IPUFLOW_TEST_ORT_LIBRARY");
-    const char *shared = ipf_env("IPUFLOW_TEST_SHARED_DIR");
-    if (shared) {
-        ipf_join(model_path, sizeof model_path, shared, "models" IPF_SEP "blazeface-short-range.onnx");
-        if (!ipf_is_file(model_path))
-            model_path[0] = '\0';
-        ipf_join(images_dir, sizeof images_dir, shared, "data" IPF_SEP "images" IPF_SEP "calib");
-    }
-    if (ort) {
-        int st = (int)ipuflow_runtime_load(ort);
-        have_ort = st == IPUFLOW_STATUS_OK;
-        if (!have_ort)
-            printf("# cannot load %s: %s: %s\n", ort, ipuflow_status_str(st), ipuflow_last_error());
-    }
+    ipf_setup();
     IPF_RUN(setter_errors);
     IPF_RUN(sensitivity_and_a_met_target_in_the_report);
-    {
-        int rc = ipf_done();
-        return (ort && !have_ort) ? 1 : rc;
-    }
+    return ipf_finish();
 }

@@ -8,13 +8,11 @@
 #include "ipuflow.h"
 #include "ipf_test.h"
 #include "ipf_fs.h"
+#include "ipf_setup.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 
-static int have_ort;
-static char model_path[4096];
-static char images_dir[4096];
 
 typedef ipuflow_status (*flag_setter)(ipuflow_quant_config *, int32_t);
 
@@ -54,29 +52,20 @@ IPF_TEST(setter_errors)
 /* -------------------------------------------------------------------------------------------------------------- */
 /* Effects on a real model */
 
-#define NEED_MODEL()                                                                                                \
-    do {                                                                                                            \
-        if (!have_ort)                                                                                              \
-            IPF_SKIP_DATA("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");                      \
-        if (!model_path[0] || !images_dir[0])                                                                       \
-            IPF_SKIP_DATA("no shared BlazeFace model or calibration images (IPUFLOW_TEST_SHARED_DIR)");              \
-    } while (0)
-
 /* A8W8 with the given switches (-1: the preset's), on the 31 calibration photos (learned rounding needs 16). */
 static ipuflow_model *quantize_with(const ipuflow_model *model, int bias_type, int learned, int corrected,
                                     char **report)
 {
     ipuflow_quant_config *cfg = NULL;
-    ipuflow_calib_data *d = NULL;
     ipuflow_model *q = NULL;
     int ok = ipuflow_quant_config_create(IPUFLOW_PRESET_A8W8, &cfg) == IPUFLOW_STATUS_OK &&
              (bias_type < 0 || ipuflow_quant_config_set_bias_type(cfg, bias_type) == IPUFLOW_STATUS_OK) &&
              (learned < 0 || ipuflow_quant_config_set_learned_rounding(cfg, learned) == IPUFLOW_STATUS_OK) &&
-             (corrected < 0 || ipuflow_quant_config_set_bias_correction(cfg, corrected) == IPUFLOW_STATUS_OK) &&
-             ipuflow_calib_data_create_from_image_dir(images_dir, NULL, &d) == IPUFLOW_STATUS_OK;
-    if (!ok || ipuflow_quantize(model, cfg, d, NULL, NULL, &q, report) != IPUFLOW_STATUS_OK)
-        printf("# quantize: %s\n", ipuflow_last_error());
-    ipuflow_calib_data_free(d);
+             (corrected < 0 || ipuflow_quant_config_set_bias_correction(cfg, corrected) == IPUFLOW_STATUS_OK);
+    if (ok)
+        ipf_quantize_on_photos(model, cfg, &q, report);
+    else
+        printf("# config: %s\n", ipuflow_last_error());
     ipuflow_quant_config_free(cfg);
     return q;
 }
@@ -103,8 +92,8 @@ IPF_TEST(bias_type_sets_the_bias_initializers)
 {
     ipuflow_model *model = NULL, *q8 = NULL, *q32 = NULL;
     char *r8 = NULL, *r32 = NULL;
-    NEED_MODEL();
-    IPF_REQUIRE(ipuflow_model_load_file(model_path, &model) == IPUFLOW_STATUS_OK);
+    IPF_NEED_BLAZEFACE();
+    IPF_REQUIRE(ipuflow_model_load_file(ipf_model_path, &model) == IPUFLOW_STATUS_OK);
     /* Learned rounding and bias correction off: only the bias format differs (and it is quicker). */
     q8 = quantize_with(model, IPUFLOW_BIAS_TYPE_INT8, 0, 0, &r8);
     q32 = quantize_with(model, IPUFLOW_BIAS_TYPE_INT32, 0, 0, &r32);
@@ -180,8 +169,8 @@ IPF_TEST(learned_rounding_and_bias_correction_change_the_model)
     ipuflow_model *model = NULL, *plain = NULL, *learned = NULL, *corrected = NULL;
     char *r_plain = NULL, *r_learned = NULL, *r_corrected = NULL;
     double d;
-    NEED_MODEL();
-    IPF_REQUIRE(ipuflow_model_load_file(model_path, &model) == IPUFLOW_STATUS_OK);
+    IPF_NEED_BLAZEFACE();
+    IPF_REQUIRE(ipuflow_model_load_file(ipf_model_path, &model) == IPUFLOW_STATUS_OK);
     plain = quantize_with(model, -1, 0, 0, &r_plain);
     learned = quantize_with(model, -1, 1, 0, &r_learned);
     corrected = quantize_with(model, -1, 0, 1, &r_corrected);
@@ -210,25 +199,9 @@ IPF_TEST(learned_rounding_and_bias_correction_change_the_model)
 
 int main(void)
 {
-    const char *ort = ipf_env("IPUFLOW_TEST_ORT_LIBRARY");
-    const char *shared = ipf_env("IPUFLOW_TEST_SHARED_DIR");
-    if (shared) {
-        ipf_join(model_path, sizeof model_path, shared, "models" IPF_SEP "blazeface-short-range.onnx");
-        if (!ipf_is_file(model_path))
-            model_path[0] = '\0';
-        ipf_join(images_dir, sizeof images_dir, shared, "data" IPF_SEP "images" IPF_SEP "calib");
-    }
-    if (ort) {
-        int st = (int)ipuflow_runtime_load(ort);
-        have_ort = st == IPUFLOW_STATUS_OK;
-        if (!have_ort)
-            printf("# cannot load %s: %s: %s\n", ort, ipuflow_status_str(st), ipuflow_last_error());
-    }
+    ipf_setup();
     IPF_RUN(setter_errors);
     IPF_RUN(bias_type_sets_the_bias_initializers);
     IPF_RUN(learned_rounding_and_bias_correction_change_the_model);
-    {
-        int rc = ipf_done();
-        return (ort && !have_ort) ? 1 : rc;
-    }
+    return ipf_finish();
 }

@@ -10,6 +10,7 @@
 #include "ipuflow.h"
 #include "ipf_test.h"
 #include "ipf_fs.h"
+#include "ipf_setup.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -17,9 +18,6 @@
 #define SENTINEL ((void *)(uintptr_t)0x5e5e5e5e)
 
 static const char *tmp;
-static int have_ort;
-static char model_path[4096];
-static char images_dir[4096];
 
 /* -------------------------------------------------------------------------------------------------------------- */
 /* Configuration */
@@ -176,9 +174,9 @@ IPF_TEST(image_load_errors)
                     IPUFLOW_STATUS_FILE_NOT_FOUND, "nope.jpg");
     IPF_CHECK_ERROR(ipuflow_image_load(png, NULL, 0, out, 3 * 8 * 8), IPUFLOW_STATUS_NULL_ARGUMENT, "pre");
     IPF_CHECK_ERROR(ipuflow_image_load(png, &pre, 0, NULL, 3 * 8 * 8), IPUFLOW_STATUS_NULL_ARGUMENT, "out");
-    if (images_dir[0]) {
+    if (ipf_images_dir[0]) {
         char img[4096];
-        ipf_join(img, sizeof img, images_dir, "opencv_baboon.jpg");
+        ipf_join(img, sizeof img, ipf_images_dir, "opencv_baboon.jpg");
         if (ipf_is_file(img)) {
             IPF_CHECK_STATUS(ipuflow_image_load(img, &pre, 1, out, 3 * 8 * 8), IPUFLOW_STATUS_OK);
             IPF_CHECK(out[0] >= -1.0f && out[0] <= 1.0f);
@@ -188,14 +186,6 @@ IPF_TEST(image_load_errors)
 
 /* -------------------------------------------------------------------------------------------------------------- */
 /* ipuflow_quantize */
-
-#define NEED_MODEL()                                                                                                \
-    do {                                                                                                            \
-        if (!have_ort)                                                                                              \
-            IPF_SKIP_DATA("no ONNX Runtime (IPUFLOW_TEST_ORT_LIBRARY unset or not loadable)");                           \
-        if (!model_path[0])                                                                                         \
-            IPF_SKIP_DATA("no ../shared/models/blazeface-short-range.onnx (IPUFLOW_TEST_SHARED_DIR)");                   \
-    } while (0)
 
 /* The pull callback's state: how many batches to give, where to fail, what name to use. */
 typedef struct {
@@ -269,8 +259,8 @@ IPF_TEST(quantize_errors)
     char *report = (char *)SENTINEL;
     static feeder f;
     int before;
-    NEED_MODEL();
-    IPF_REQUIRE(ipuflow_model_load_file(model_path, &model) == IPUFLOW_STATUS_OK);
+    IPF_NEED_BLAZEFACE();
+    IPF_REQUIRE(ipuflow_model_load_file(ipf_model_path, &model) == IPUFLOW_STATUS_OK);
     IPF_REQUIRE(ipuflow_quant_config_create(IPUFLOW_PRESET_A8W8, &cfg) == IPUFLOW_STATUS_OK);
     IPF_REQUIRE(ipuflow_calib_data_create(&d) == IPUFLOW_STATUS_OK);
     before = ipf_count_entries(tmp);
@@ -328,8 +318,8 @@ IPF_TEST(quantize_ok_then_refuse_quantized)
     char *report = NULL;
     int last_stage = -1;
     static feeder f;
-    NEED_MODEL();
-    IPF_REQUIRE(ipuflow_model_load_file(model_path, &model) == IPUFLOW_STATUS_OK);
+    IPF_NEED_BLAZEFACE();
+    IPF_REQUIRE(ipuflow_model_load_file(ipf_model_path, &model) == IPUFLOW_STATUS_OK);
     IPF_REQUIRE(ipuflow_quant_config_create(IPUFLOW_PRESET_CPU, &cfg) == IPUFLOW_STATUS_OK);
     memset(&f, 0, sizeof f);
     f.batches = 2;
@@ -415,24 +405,11 @@ IPF_TEST(quantize_ok_then_refuse_quantized)
 
 int main(void)
 {
-    const char *ort = ipf_env("IPUFLOW_TEST_ORT_LIBRARY");
-    const char *shared = ipf_env("IPUFLOW_TEST_SHARED_DIR");
+    ipf_setup();
     tmp = ipf_mkdtemp("quantize");
     if (!tmp) {
         printf("Bail out! cannot create a temporary directory\n");
         return 1;
-    }
-    if (shared) {
-        ipf_join(model_path, sizeof model_path, shared, "models" IPF_SEP "blazeface-short-range.onnx");
-        if (!ipf_is_file(model_path))
-            model_path[0] = '\0';
-        ipf_join(images_dir, sizeof images_dir, shared, "data" IPF_SEP "images" IPF_SEP "calib");
-    }
-    if (ort) {
-        int st = (int)ipuflow_runtime_load(ort);
-        have_ort = st == IPUFLOW_STATUS_OK;
-        if (!have_ort)
-            printf("# cannot load %s: %s: %s\n", ort, ipuflow_status_str(st), ipuflow_last_error());
     }
     IPF_RUN(config_errors);
     IPF_RUN(calib_data_errors);
@@ -440,8 +417,5 @@ int main(void)
     IPF_RUN(quantize_errors);
     IPF_RUN(quantize_ok_then_refuse_quantized);
     ipf_rmtree(tmp);
-    {
-        int rc = ipf_done();
-        return (ort && !have_ort) ? 1 : rc;
-    }
+    return ipf_finish();
 }

@@ -144,6 +144,11 @@ pub struct Args {
     /// more). Default: on (every preset).
     #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
     pub learned_rounding: Option<OnOff>,
+    /// Output-aware activations: a Concat at the outputs joining very different ranges (boxes in pixels beside
+    /// [0, 1] scores) and small score outputs are left float on the CPU, with the reason in the report. Default: on
+    /// (every preset).
+    #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
+    pub output_aware: Option<OnOff>,
     /// Leave nodes in float: a node name, an op type (e.g. Softmax), a node-name glob pattern (`*` any run, `?`
     /// one character: 'head/*'), or a subgraph START..END (every node on a path from the start node(s) to the end
     /// node(s), several names separated by commas: 'decode_0,decode_1..nms'). Repeatable.
@@ -216,6 +221,7 @@ pub struct Recipe {
     pub replace_relu6: bool,
     pub bias_correction: bool,
     pub learned_rounding: bool,
+    pub output_aware: bool,
 }
 
 impl Recipe {
@@ -231,6 +237,7 @@ impl Recipe {
             replace_relu6: c.replace_clip6_relu,
             bias_correction: c.bias_correction,
             learned_rounding: c.learned_rounding,
+            output_aware: c.output_aware,
         }
     }
 
@@ -238,13 +245,15 @@ impl Recipe {
     fn line(&self) -> String {
         let on = |b: bool| if b { "on" } else { "off" };
         format!(
-            "bias {}, weight range {}, equalize {}, replace relu6 {}, bias correction {}, learned rounding {}",
+            "bias {}, weight range {}, equalize {}, replace relu6 {}, bias correction {}, learned rounding {}, \
+             output-aware {}",
             self.bias_type,
             self.weight_range,
             on(self.equalize),
             on(self.replace_relu6),
             on(self.bias_correction),
-            on(self.learned_rounding)
+            on(self.learned_rounding),
+            on(self.output_aware)
         )
     }
 }
@@ -522,11 +531,15 @@ fn config_from_args(a: &Args) -> CliResult<QuantConfig> {
     if let Some(v) = a.learned_rounding {
         config.learned_rounding = v.is_on();
     }
+    if let Some(v) = a.output_aware {
+        config.output_aware = v.is_on();
+    }
     config.mixed = ipuflow::quant::MixedPrecision {
         sensitivity: a.sensitivity,
         target_sqnr_db: a.target_sqnr,
         max_agreement_drop: a.max_drop,
         min_npu_coverage: a.min_npu_coverage,
+        host_metric: None,
     };
     if config.mixed.min_npu_coverage.is_some() && !config.mixed.has_target() {
         return Err(Failure::usage(
