@@ -399,8 +399,20 @@ impl Session {
             let model = crate::onnx::Model::from_bytes(bytes, None)?;
             return Session::from_model_in(env, &model, options);
         }
+        Session::from_encoded(env, bytes, None, options)
+    }
+
+    /// A session from model bytes (no input shapes left to apply); `decoded` is the same model already decoded,
+    /// when the caller has it, so that the CPU plan does not decode the bytes again.
+    fn from_encoded(
+        env: &Environment,
+        bytes: &[u8],
+        decoded: Option<&crate::onnx::proto::ModelProto>,
+        options: &SessionOptions,
+    ) -> Result<Session> {
         let rt = env.runtime();
-        let (raw, exec) = npu::create(env, options, npu::ModelSource::Bytes(bytes), &|opts| {
+        let source = npu::ModelSource::Bytes(bytes, decoded);
+        let (raw, exec) = npu::create(env, options, source, &|opts| {
             let mut raw = std::ptr::null_mut();
             ort_call!(
                 rt,
@@ -458,7 +470,11 @@ impl Session {
             (&reshaped.0, &reshaped.1)
         };
         if model.proto().encoded_len() <= limit {
-            return Session::from_bytes_in(env, &model.to_bytes()?, options);
+            let bytes = model.to_bytes()?;
+            if bytes.is_empty() {
+                return Session::from_bytes_in(env, &bytes, options); // the "empty bytes" error
+            }
+            return Session::from_encoded(env, &bytes, Some(model.proto()), options);
         }
         let spill = SpillDir::new()?;
         let path = spill.0.join("model.onnx");
