@@ -407,7 +407,7 @@ impl Session {
     fn from_encoded(
         env: &Environment,
         bytes: &[u8],
-        decoded: Option<&crate::onnx::proto::ModelProto>,
+        decoded: Option<std::borrow::Cow<'_, crate::onnx::proto::ModelProto>>,
         options: &SessionOptions,
     ) -> Result<Session> {
         let rt = env.runtime();
@@ -454,28 +454,31 @@ impl Session {
         limit: usize,
     ) -> Result<Session> {
         use prost::Message;
-        let reshaped;
+        use std::borrow::Cow;
         let (model, options) = if options.input_shapes.is_empty() {
-            (model, options)
+            (Cow::Borrowed(model), Cow::Borrowed(options))
         } else {
             let mut m = model.proto().clone();
             crate::onnx::apply_input_shapes(&mut m, &options.input_shapes)?;
-            reshaped = (
-                crate::onnx::Model::from_proto(m),
-                SessionOptions {
-                    input_shapes: Vec::new(),
-                    ..options.clone()
-                },
-            );
-            (&reshaped.0, &reshaped.1)
+            let options = SessionOptions {
+                input_shapes: Vec::new(),
+                ..options.clone()
+            };
+            (Cow::Owned(crate::onnx::Model::from_proto(m)), Cow::Owned(options))
         };
         if model.proto().encoded_len() <= limit {
             let bytes = model.to_bytes()?;
             if bytes.is_empty() {
-                return Session::from_bytes_in(env, &bytes, options); // the "empty bytes" error
+                return Session::from_bytes_in(env, &bytes, &options); // the "empty bytes" error
             }
-            return Session::from_encoded(env, &bytes, Some(model.proto()), options);
+            // The CPU plan takes the decoded model (a reshaped one without a copy) instead of decoding the bytes.
+            let decoded = match model {
+                Cow::Borrowed(m) => Cow::Borrowed(m.proto()),
+                Cow::Owned(m) => Cow::Owned(m.into_proto()),
+            };
+            return Session::from_encoded(env, &bytes, Some(decoded), &options);
         }
+        let options = options.as_ref();
         let spill = SpillDir::new()?;
         let path = spill.0.join("model.onnx");
         let save = crate::onnx::SaveOptions {

@@ -10,9 +10,12 @@
 //!   Runtime's execution of the model as written (the rewrites are exact; ONNX Runtime's fused kernels requantize
 //!   in one step instead of dequantize → float op → quantize). See [`rewrite`] for each rule and its source.
 //! - **float activations** (16-bit activations under `Fast`): weights dequantized once into float initializers and
-//!   every activation Q → DQ pair replaced by a float Clip to the Q's range (the saturation quantizers fold Relu and
-//!   Clip into stays; only the rounding goes), so the model runs as float with the quantized weights: float speed, and
-//!   closer to the float model than the 16-bit QDQ (which ONNX Runtime's CPU provider cannot run as integers).
+//!   every activation Q → DQ pair removed, so the model runs as float with the quantized weights: float speed, and
+//!   closer to the float model than the 16-bit QDQ (which ONNX Runtime's CPU provider cannot run as integers). A
+//!   model from ipuflow's quantizer says which Qs fold the model's own Relu/Clip ([`FOLDED_ACTIVATIONS_KEY`]): those
+//!   become that Relu/Clip again and the other pairs (calibrated ranges) go without a clamp, a bounded change that
+//!   lets ONNX Runtime fuse Conv + Add. Without the record every pair becomes a float Clip to the Q's range (a
+//!   quantizer may have folded an activation into any range), so only the rounding goes.
 //! - Under `Fast`, an 8-bit model with fewer than [`INTEGER_PLAN_MIN_WEIGHTS`] quantized weights also takes the
 //!   float-activation plan (a modelled decision from measurements: integer kernels lose on tiny models); the report
 //!   says so.
@@ -27,6 +30,7 @@
 mod rewrite;
 mod tensor;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -385,15 +389,15 @@ fn process_cache() -> &'static Mutex<Vec<(String, Prepared)>> {
 const PROCESS_CACHE_ENTRIES: usize = 8;
 
 /// The model a plan is prepared from: its encoded bytes (the key hashes them), and either the directory that
-/// resolves their external data or the same model already decoded (then the plan copies it instead of decoding).
-#[derive(Clone, Copy)]
+/// resolves their external data or the same model already decoded (then the plan rewrites it, without a copy when
+/// it is owned, instead of decoding the bytes again).
 pub enum PlanInput<'a> {
     Bytes(&'a [u8], Option<&'a Path>),
-    Decoded(&'a [u8], &'a ModelProto),
+    Decoded(&'a [u8], Cow<'a, ModelProto>),
 }
 
-impl PlanInput<'_> {
-    fn bytes(&self) -> &[u8] {
+impl<'a> PlanInput<'a> {
+    fn bytes(&self) -> &'a [u8] {
         match self {
             PlanInput::Bytes(b, _) | PlanInput::Decoded(b, _) => b,
         }
@@ -417,8 +421,24 @@ pub fn prepare(
             report,
         };
     }
-    let key = plan_key(input.bytes(), mode, runtime_version);
     let elapsed = |p: &mut Prepared| p.report.prepare_us = t0.elapsed().as_micros() as u64;
+    // Without a cache directory only the process cache could spare the rewrite, and it hits only when a process
+    // opens the same model twice: hash and rewrite side by side (the SHA-256 of a 5 MB model is ~18 % of the
+    // preparation, profile in bench/results/cpu_plan.md). With one, a disk hit must not pay for a rewrite first.
+    let bytes = input.bytes();
+    // `work`: the plan already rewritten, or the input still to plan.
+    let (key, work) = if cache_dir.is_none() {
+        std::thread::scope(|s| {
+            let hasher = s.spawn(|| plan_key(bytes, mode, runtime_version));
+            let p = rewrite_input(input, mode);
+            let key = hasher
+                .join()
+                .unwrap_or_else(|_| plan_key(bytes, mode, runtime_version));
+            (key, Ok(p))
+        })
+    } else {
+        (plan_key(bytes, mode, runtime_version), Err(input))
+    };
     if let Some((_, hit)) = process_cache()
         .lock()
         .ok()
@@ -432,7 +452,10 @@ pub fn prepare(
         return p;
     }
     let file = cache_dir.map(|d| d.join("ipuflow-cpu-plan").join(format!("{key}.onnx")));
-    let mut p = read_disk(file.as_deref()).unwrap_or_else(|| rewrite_input(input, mode));
+    let mut p = match work {
+        Ok(p) => p,
+        Err(input) => read_disk(file.as_deref()).unwrap_or_else(|| rewrite_input(input, mode)),
+    };
     if let (Some(f), Some(bytes), "rewritten") = (&file, &p.bytes, p.report.source.as_str()) {
         match write_disk(f, bytes, &p.report) {
             Ok(()) => p.report.cache_file = f.display().to_string(),
@@ -455,7 +478,7 @@ pub fn prepare(
 
 fn rewrite_input(input: PlanInput<'_>, mode: FallbackExecution) -> Prepared {
     let model = match input {
-        PlanInput::Decoded(_, m) => m.clone(),
+        PlanInput::Decoded(_, m) => m.into_owned(),
         PlanInput::Bytes(b, base_dir) => match Model::from_bytes(b, base_dir) {
             Ok(m) => m.into_proto(),
             Err(e) => {
