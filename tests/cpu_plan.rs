@@ -607,24 +607,27 @@ fn fast_runs_a_small_8bit_model_with_float_activations_and_says_why() {
 
 /// The record the quantizer leaves in the model (`ipuflow_qdq.folded_activations`): folded Relu/Clip outputs.
 fn folded_record(m: &Model) -> Option<serde_json::Value> {
-    let e = m
-        .proto()
-        .metadata_props
-        .iter()
-        .find(|p| p.key.as_deref() == Some(ipuflow::runtime::cpu_plan::FOLDED_ACTIVATIONS_KEY))?;
+    let e =
+        m.proto().metadata_props.iter().find(|p| {
+            p.key.as_deref() == Some(ipuflow::runtime::cpu_plan::FOLDED_ACTIVATIONS_KEY)
+        })?;
     serde_json::from_str(e.value.as_deref()?).ok()
 }
 
 /// The bounds of the float Clip that replaced the activation pair of `x` (the plan names its output `{x}_float`).
 fn clip_bounds(m: &ipuflow::onnx::proto::ModelProto, x: &str) -> Option<(f32, f32)> {
     let g = m.graph.as_ref()?;
-    let clip = g
-        .node
-        .iter()
-        .find(|n| n.op_type.as_deref() == Some("Clip") && n.input.first().map(String::as_str) == Some(x))?;
+    let clip = g.node.iter().find(|n| {
+        n.op_type.as_deref() == Some("Clip") && n.input.first().map(String::as_str) == Some(x)
+    })?;
     let scalar = |name: &String| -> Option<f32> {
-        let t = g.initializer.iter().find(|t| t.name.as_ref() == Some(name))?;
-        Some(f32::from_le_bytes(t.raw_data.as_ref()?.get(..4)?.try_into().ok()?))
+        let t = g
+            .initializer
+            .iter()
+            .find(|t| t.name.as_ref() == Some(name))?;
+        Some(f32::from_le_bytes(
+            t.raw_data.as_ref()?.get(..4)?.try_into().ok()?,
+        ))
     };
     Some((scalar(&clip.input[1])?, scalar(&clip.input[2])?))
 }
@@ -657,8 +660,17 @@ fn float_activation_plan_keeps_the_models_own_clips_and_drops_calibrated_ranges(
             .find(|c| c.rewrite.contains(what))
             .map_or(0, |c| c.count)
     };
-    assert_eq!(count("the model's own Relu/Clip"), folded.len(), "{}", plan.describe());
-    assert!(count("calibrated saturation ranges") > 10, "{}", plan.describe());
+    assert_eq!(
+        count("the model's own Relu/Clip"),
+        folded.len(),
+        "{}",
+        plan.describe()
+    );
+    assert!(
+        count("calibrated saturation ranges") > 10,
+        "{}",
+        plan.describe()
+    );
     assert_eq!(count("float Clip to the Q range"), 0, "{}", plan.describe());
     for (x, b) in folded {
         assert_eq!(b[1].as_f64(), Some(6.0), "{x}: {b}");
@@ -680,6 +692,9 @@ fn float_activation_plan_keeps_the_models_own_clips_and_drops_calibrated_ranges(
         .find(|c| c.rewrite.contains("float Clip to the Q range"))
         .map_or(0, |c| c.count);
     assert_eq!(clipped, pairs, "{}", old_plan.describe());
-    let old_clips = op_histogram(&old.unwrap()).get("Clip").copied().unwrap_or(0);
+    let old_clips = op_histogram(&old.unwrap())
+        .get("Clip")
+        .copied()
+        .unwrap_or(0);
     assert_eq!(old_clips, pairs);
 }

@@ -35,8 +35,8 @@ use super::ffi::c_string;
 use super::loader::Runtime;
 use super::options::{RawSessionOptions, SessionOptions};
 use crate::error::{Error, ErrorKind, Result};
-use crate::onnx::proto::ModelProto;
 use crate::ipu::report::{AssignedNode, AssignedSubgraph, EpAssignment, EpReport, VITISAI_EP};
+use crate::onnx::proto::ModelProto;
 
 /// The session config entry that makes ONNX Runtime (API 24+) record which EP each node was assigned to.
 pub const RECORD_ASSIGNMENT_CONFIG: &str = "session.record_ep_graph_assignment_info";
@@ -547,7 +547,9 @@ fn cpu_session(
         .map(|(_, v)| std::path::PathBuf::from(v));
     let mode = options.fallback_execution;
     let prepared = match (mode, source) {
-        (FallbackExecution::AsWritten, _) => prepare(PlanInput::Bytes(&[], None), mode, None, rt.version()),
+        (FallbackExecution::AsWritten, _) => {
+            prepare(PlanInput::Bytes(&[], None), mode, None, rt.version())
+        }
         (_, ModelSource::Bytes(b, decoded)) => {
             // The plan takes the decoded model; the placement then reads the nodes from the bytes (0.4 ms).
             let input = match decoded.take() {
@@ -558,7 +560,12 @@ fn cpu_session(
         }
         (_, ModelSource::File(p)) => {
             let bytes = crate::onnx::fs::read_regular(*p)?;
-            prepare(PlanInput::Bytes(&bytes, p.parent()), mode, cache_dir.as_deref(), rt.version())
+            prepare(
+                PlanInput::Bytes(&bytes, p.parent()),
+                mode,
+                cache_dir.as_deref(),
+                rt.version(),
+            )
         }
     };
     let mut report = prepared.report;

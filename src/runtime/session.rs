@@ -464,7 +464,10 @@ impl Session {
                 input_shapes: Vec::new(),
                 ..options.clone()
             };
-            (Cow::Owned(crate::onnx::Model::from_proto(m)), Cow::Owned(options))
+            (
+                Cow::Owned(crate::onnx::Model::from_proto(m)),
+                Cow::Owned(options),
+            )
         };
         if model.proto().encoded_len() <= limit {
             let bytes = model.to_bytes()?;
