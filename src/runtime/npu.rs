@@ -230,7 +230,7 @@ pub(crate) enum ModelSource<'a> {
     File(&'a Path),
     /// Encoded bytes, and the same model already decoded when the caller has it (the CPU plan then skips a decode,
     /// and a copy when it is owned: the plan takes it).
-    Bytes(&'a [u8], Option<std::borrow::Cow<'a, ModelProto>>),
+    Bytes(&'a [u8], Option<Box<std::borrow::Cow<'a, ModelProto>>>),
 }
 
 /// What the NPU part of a creation will do.
@@ -553,13 +553,13 @@ fn cpu_session(
         (_, ModelSource::Bytes(b, decoded)) => {
             // The plan takes the decoded model; the placement then reads the nodes from the bytes (0.4 ms).
             let input = match decoded.take() {
-                Some(m) => PlanInput::Decoded(*b, m),
-                None => PlanInput::Bytes(*b, None),
+                Some(m) => PlanInput::Decoded(b, m),
+                None => PlanInput::Bytes(b, None),
             };
             prepare(input, mode, cache_dir.as_deref(), rt.version())
         }
         (_, ModelSource::File(p)) => {
-            let bytes = crate::onnx::fs::read_regular(*p)?;
+            let bytes = crate::onnx::fs::read_regular(p)?;
             prepare(
                 PlanInput::Bytes(&bytes, p.parent()),
                 mode,
@@ -597,7 +597,7 @@ fn connect_placement(placement: &mut Placement, source: &ModelSource<'_>) {
     };
     // Only the nodes: a whole second decode cost 19-36 % of session creation on a 69 MB model, the nodes 0.4 ms.
     let model = match source {
-        ModelSource::Bytes(_, Some(m)) => return a.fill_io_from_model(m.as_ref()),
+        ModelSource::Bytes(_, Some(m)) => return a.fill_io_from_model(m),
         ModelSource::File(path) => crate::onnx::nodes_only::nodes_only_of_file(path),
         ModelSource::Bytes(b, None) => crate::onnx::nodes_only::nodes_only(b),
     };

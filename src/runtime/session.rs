@@ -407,7 +407,7 @@ impl Session {
     fn from_encoded(
         env: &Environment,
         bytes: &[u8],
-        decoded: Option<std::borrow::Cow<'_, crate::onnx::proto::ModelProto>>,
+        decoded: Option<Box<std::borrow::Cow<'_, crate::onnx::proto::ModelProto>>>,
         options: &SessionOptions,
     ) -> Result<Session> {
         let rt = env.runtime();
@@ -479,7 +479,7 @@ impl Session {
                 Cow::Borrowed(m) => Cow::Borrowed(m.proto()),
                 Cow::Owned(m) => Cow::Owned(m.into_proto()),
             };
-            return Session::from_encoded(env, &bytes, Some(decoded), &options);
+            return Session::from_encoded(env, &bytes, Some(Box::new(decoded)), &options);
         }
         let options = options.as_ref();
         let spill = SpillDir::new()?;

@@ -393,7 +393,7 @@ const PROCESS_CACHE_ENTRIES: usize = 8;
 /// it is owned, instead of decoding the bytes again).
 pub enum PlanInput<'a> {
     Bytes(&'a [u8], Option<&'a Path>),
-    Decoded(&'a [u8], Cow<'a, ModelProto>),
+    Decoded(&'a [u8], Box<Cow<'a, ModelProto>>),
 }
 
 impl<'a> PlanInput<'a> {
@@ -478,7 +478,7 @@ pub fn prepare(
 
 fn rewrite_input(input: PlanInput<'_>, mode: FallbackExecution) -> Prepared {
     let model = match input {
-        PlanInput::Decoded(_, m) => m.into_owned(),
+        PlanInput::Decoded(_, m) => (*m).into_owned(),
         PlanInput::Bytes(b, base_dir) => match Model::from_bytes(b, base_dir) {
             Ok(m) => m.into_proto(),
             Err(e) => {
