@@ -604,3 +604,97 @@ fn fast_runs_a_small_8bit_model_with_float_activations_and_says_why() {
     let (_, faithful) = plan_model(q.proto(), FallbackExecution::Faithful);
     assert_eq!(faithful.plan, PlanKind::Integer, "{}", faithful.describe());
 }
+
+/// The record the quantizer leaves in the model (`ipuflow_qdq.folded_activations`): folded Relu/Clip outputs.
+fn folded_record(m: &Model) -> Option<serde_json::Value> {
+    let e =
+        m.proto().metadata_props.iter().find(|p| {
+            p.key.as_deref() == Some(ipuflow::runtime::cpu_plan::FOLDED_ACTIVATIONS_KEY)
+        })?;
+    serde_json::from_str(e.value.as_deref()?).ok()
+}
+
+/// The bounds of the float Clip that replaced the activation pair of `x` (the plan names its output `{x}_float`).
+fn clip_bounds(m: &ipuflow::onnx::proto::ModelProto, x: &str) -> Option<(f32, f32)> {
+    let g = m.graph.as_ref()?;
+    let clip = g.node.iter().find(|n| {
+        n.op_type.as_deref() == Some("Clip") && n.input.first().map(String::as_str) == Some(x)
+    })?;
+    let scalar = |name: &String| -> Option<f32> {
+        let t = g
+            .initializer
+            .iter()
+            .find(|t| t.name.as_ref() == Some(name))?;
+        Some(f32::from_le_bytes(
+            t.raw_data.as_ref()?.get(..4)?.try_into().ok()?,
+        ))
+    };
+    Some((scalar(&clip.input[1])?, scalar(&clip.input[2])?))
+}
+
+/// A16W8 through the float-activation plan: with the quantizer's record, each Relu6 the quantizer folded into a Q
+/// comes back as the model's own Clip(0, 6) and every calibrated saturation range goes (ONNX Runtime can then fuse
+/// Conv + Add); the same model without the record (as if from another tool) keeps a clamp on every pair, as before.
+#[test]
+fn float_activation_plan_keeps_the_models_own_clips_and_drops_calibrated_ranges() {
+    let Some(path) = shared_model("hand-landmark-lite.onnx") else {
+        return;
+    };
+    let Some(calib) = images("calib", 2) else {
+        return;
+    };
+    runtime();
+    let float = Model::load_file(&path).unwrap();
+    let mut data = ImageFolder::from_files(calib, ImagePreprocess::default()).unwrap();
+    let config = QuantConfig::preset(Preset::A16W8);
+    let (q, _) = quantize(&float, &config, &mut data, Hooks::default()).unwrap();
+    let record = folded_record(&q).expect("the quantizer writes the record");
+    let folded = record["folded"].as_object().unwrap();
+    // hand-landmark-lite: 32 Clip(0, 6), each right after a Conv, all folded.
+    assert_eq!(folded.len(), 32, "{record}");
+    let (planned, plan) = plan_model(q.proto(), FallbackExecution::Fast);
+    let planned = planned.unwrap();
+    let count = |what: &str| {
+        plan.changes
+            .iter()
+            .find(|c| c.rewrite.contains(what))
+            .map_or(0, |c| c.count)
+    };
+    assert_eq!(
+        count("the model's own Relu/Clip"),
+        folded.len(),
+        "{}",
+        plan.describe()
+    );
+    assert!(
+        count("calibrated saturation ranges") > 10,
+        "{}",
+        plan.describe()
+    );
+    assert_eq!(count("float Clip to the Q range"), 0, "{}", plan.describe());
+    for (x, b) in folded {
+        assert_eq!(b[1].as_f64(), Some(6.0), "{x}: {b}");
+        assert_eq!(clip_bounds(&planned, x), Some((0.0, 6.0)), "{x}");
+    }
+    let clips = op_histogram(&planned).get("Clip").copied().unwrap_or(0);
+    assert_eq!(clips, folded.len(), "only the model's own clips remain");
+
+    // Without the record: every pair keeps a clamp to its Q range, as before the record existed.
+    let mut foreign = q.proto().clone();
+    foreign
+        .metadata_props
+        .retain(|p| p.key.as_deref() != Some(ipuflow::runtime::cpu_plan::FOLDED_ACTIVATIONS_KEY));
+    let (old, old_plan) = plan_model(&foreign, FallbackExecution::Fast);
+    let pairs = count("the model's own Relu/Clip") + count("calibrated saturation ranges");
+    let clipped = old_plan
+        .changes
+        .iter()
+        .find(|c| c.rewrite.contains("float Clip to the Q range"))
+        .map_or(0, |c| c.count);
+    assert_eq!(clipped, pairs, "{}", old_plan.describe());
+    let old_clips = op_histogram(&old.unwrap())
+        .get("Clip")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(old_clips, pairs);
+}

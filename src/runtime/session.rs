@@ -399,8 +399,20 @@ impl Session {
             let model = crate::onnx::Model::from_bytes(bytes, None)?;
             return Session::from_model_in(env, &model, options);
         }
+        Session::from_encoded(env, bytes, None, options)
+    }
+
+    /// A session from model bytes (no input shapes left to apply); `decoded` is the same model already decoded,
+    /// when the caller has it, so that the CPU plan does not decode the bytes again.
+    fn from_encoded(
+        env: &Environment,
+        bytes: &[u8],
+        decoded: Option<Box<std::borrow::Cow<'_, crate::onnx::proto::ModelProto>>>,
+        options: &SessionOptions,
+    ) -> Result<Session> {
         let rt = env.runtime();
-        let (raw, exec) = npu::create(env, options, npu::ModelSource::Bytes(bytes), &|opts| {
+        let source = npu::ModelSource::Bytes(bytes, decoded);
+        let (raw, exec) = npu::create(env, options, source, &|opts| {
             let mut raw = std::ptr::null_mut();
             ort_call!(
                 rt,
@@ -442,24 +454,34 @@ impl Session {
         limit: usize,
     ) -> Result<Session> {
         use prost::Message;
-        let reshaped;
+        use std::borrow::Cow;
         let (model, options) = if options.input_shapes.is_empty() {
-            (model, options)
+            (Cow::Borrowed(model), Cow::Borrowed(options))
         } else {
             let mut m = model.proto().clone();
             crate::onnx::apply_input_shapes(&mut m, &options.input_shapes)?;
-            reshaped = (
-                crate::onnx::Model::from_proto(m),
-                SessionOptions {
-                    input_shapes: Vec::new(),
-                    ..options.clone()
-                },
-            );
-            (&reshaped.0, &reshaped.1)
+            let options = SessionOptions {
+                input_shapes: Vec::new(),
+                ..options.clone()
+            };
+            (
+                Cow::Owned(crate::onnx::Model::from_proto(m)),
+                Cow::Owned(options),
+            )
         };
         if model.proto().encoded_len() <= limit {
-            return Session::from_bytes_in(env, &model.to_bytes()?, options);
+            let bytes = model.to_bytes()?;
+            if bytes.is_empty() {
+                return Session::from_bytes_in(env, &bytes, &options); // the "empty bytes" error
+            }
+            // The CPU plan takes the decoded model (a reshaped one without a copy) instead of decoding the bytes.
+            let decoded = match model {
+                Cow::Borrowed(m) => Cow::Borrowed(m.proto()),
+                Cow::Owned(m) => Cow::Owned(m.into_proto()),
+            };
+            return Session::from_encoded(env, &bytes, Some(Box::new(decoded)), &options);
         }
+        let options = options.as_ref();
         let spill = SpillDir::new()?;
         let path = spill.0.join("model.onnx");
         let save = crate::onnx::SaveOptions {

@@ -32,6 +32,7 @@
 //! - Activation power-of-two scales are rounded up (never clip the calibrated range); choosing the range is
 //!   calibration's job. Weights take the power-of-two shift of least error with `WeightRange::MinMse` (XINT8).
 
+pub(crate) mod clamp_record;
 pub mod exclude;
 pub(crate) mod opset;
 pub mod rules;
@@ -132,8 +133,10 @@ pub fn quantize_graph(
     let mut q = Quantizer::new(g, calib, config, names, opset_out);
     q.run(&mut report, &tail)?;
     let used16 = q.used_ms16;
+    let folded = std::mem::take(&mut q.folded_clamps);
     drop(q);
     record_float_tail(&mut model, &tail.nodes);
+    clamp_record::record(&mut model, &folded);
     // Opset imports and IR version.
     for o in model.opset_import.iter_mut() {
         if matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx") {
@@ -278,6 +281,8 @@ struct Quantizer<'a> {
     elem: HashMap<String, i32>,
     /// Range overrides coming from Relu/Clip fusion.
     fused_range: HashMap<String, (f32, f32)>,
+    /// Folded Relu/Clip outputs and the activation's own upper bound (infinity for Relu): [`clamp_record`].
+    folded_clamps: BTreeMap<String, f32>,
     used_ms16: bool,
 }
 
@@ -354,6 +359,7 @@ impl<'a> Quantizer<'a> {
             graph_outputs,
             elem,
             fused_range: HashMap::new(),
+            folded_clamps: BTreeMap::new(),
             used_ms16: false,
         }
     }
@@ -691,6 +697,7 @@ impl<'a> Quantizer<'a> {
             return;
         }
         self.g.node[p].output[0] = y.clone();
+        self.folded_clamps.insert(y.clone(), c.hi);
         f.removed[i] = true;
         ix.producer.insert(y.clone(), p);
         if let Some(cs) = ix.consumers.get(y).cloned() {

@@ -10,9 +10,12 @@
 //!   Runtime's execution of the model as written (the rewrites are exact; ONNX Runtime's fused kernels requantize
 //!   in one step instead of dequantize → float op → quantize). See [`rewrite`] for each rule and its source.
 //! - **float activations** (16-bit activations under `Fast`): weights dequantized once into float initializers and
-//!   every activation Q → DQ pair replaced by a float Clip to the Q's range (the saturation quantizers fold Relu and
-//!   Clip into stays; only the rounding goes), so the model runs as float with the quantized weights: float speed, and
-//!   closer to the float model than the 16-bit QDQ (which ONNX Runtime's CPU provider cannot run as integers).
+//!   every activation Q → DQ pair removed, so the model runs as float with the quantized weights: float speed, and
+//!   closer to the float model than the 16-bit QDQ (which ONNX Runtime's CPU provider cannot run as integers). A
+//!   model from ipuflow's quantizer says which Qs fold the model's own Relu/Clip ([`FOLDED_ACTIVATIONS_KEY`]): those
+//!   become that Relu/Clip again and the other pairs (calibrated ranges) go without a clamp, a bounded change that
+//!   lets ONNX Runtime fuse Conv + Add. Without the record every pair becomes a float Clip to the Q's range (a
+//!   quantizer may have folded an activation into any range), so only the rounding goes.
 //! - Under `Fast`, an 8-bit model with fewer than [`INTEGER_PLAN_MIN_WEIGHTS`] quantized weights also takes the
 //!   float-activation plan (a modelled decision from measurements: integer kernels lose on tiny models); the report
 //!   says so.
@@ -27,6 +30,7 @@
 mod rewrite;
 mod tensor;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -166,7 +170,34 @@ impl CpuPlan {
 pub const INTEGER_PLAN_MIN_WEIGHTS: usize = 500_000;
 
 /// Version of the rewrite rules; bump when any rewrite changes so cached plans are not reused.
-const PLAN_VERSION: &str = "ipuflow/cpu-plan/v3";
+const PLAN_VERSION: &str = "ipuflow/cpu-plan/v4";
+
+/// Metadata key of ipuflow's quantizer's record of the activation Qs that fold the model's own Relu/Clip
+/// (written by `quant::qdq::clamp_record`; read by the float-activation plan, see [`rewrite::float_activations`]).
+pub const FOLDED_ACTIVATIONS_KEY: &str = "ipuflow_qdq.folded_activations";
+
+/// The quantizer's record: folded tensor -> the activation's own (lo, hi), hi infinite for a Relu. `None` when the
+/// model has no record (another tool's model) or one this version cannot read.
+fn folded_activations(model: &ModelProto) -> Option<HashMap<String, (f32, f32)>> {
+    let entry = model
+        .metadata_props
+        .iter()
+        .find(|p| p.key.as_deref() == Some(FOLDED_ACTIVATIONS_KEY))?;
+    let v: serde_json::Value = serde_json::from_str(entry.value.as_deref()?).ok()?;
+    if v["version"] != 1 {
+        return None;
+    }
+    let mut out = HashMap::new();
+    for (t, b) in v["folded"].as_object()? {
+        let lo = b.get(0)?.as_f64()? as f32;
+        let hi = match b.get(1)? {
+            serde_json::Value::Null => f32::INFINITY,
+            h => h.as_f64()? as f32,
+        };
+        out.insert(t.clone(), (lo, hi));
+    }
+    Some(out)
+}
 
 fn push(changes: &mut Vec<Change>, rewrite: &str, count: usize, exact: bool) {
     if count > 0 {
@@ -222,12 +253,14 @@ fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>
     let wide = types.iter().any(|&t| rewrite::is_16bit(t));
     let opset = opset(&model);
     let mut out = model;
-    let g = out.graph.as_mut().expect("graph checked above");
+    let g = out.graph.as_ref().expect("graph checked above");
     let mut changes = Vec::new();
     let weights = rewrite::quantized_weight_count(g);
+    let folded = folded_activations(&out);
+    let g = out.graph.as_mut().expect("graph checked above");
     let small = !wide && mode == FallbackExecution::Fast && weights < INTEGER_PLAN_MIN_WEIGHTS;
     let (plan, reason) = if small {
-        float_activation_plan(g, &mut changes);
+        float_activation_plan(g, folded.as_ref(), &mut changes);
         (
             PlanKind::FloatActivations,
             format!(
@@ -236,7 +269,7 @@ fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>
             ),
         )
     } else if wide && mode == FallbackExecution::Fast {
-        float_activation_plan(g, &mut changes);
+        float_activation_plan(g, folded.as_ref(), &mut changes);
         (
             PlanKind::FloatActivations,
             "16-bit activations, which ONNX Runtime's CPU provider cannot run as integers, run as float".to_string(),
@@ -355,12 +388,27 @@ fn process_cache() -> &'static Mutex<Vec<(String, Prepared)>> {
 
 const PROCESS_CACHE_ENTRIES: usize = 8;
 
-/// Prepares the plan for a session about to run on the CPU. `model_bytes` is the encoded model as the host gave it
-/// (`base_dir` resolves its external data); `cache_dir` is the host's cache directory, if any. A model that cannot
-/// be planned (undecodable, over 2 GiB once rewritten) runs as written, with the reason in the report.
+/// The model a plan is prepared from: its encoded bytes (the key hashes them), and either the directory that
+/// resolves their external data or the same model already decoded (then the plan rewrites it, without a copy when
+/// it is owned, instead of decoding the bytes again).
+pub enum PlanInput<'a> {
+    Bytes(&'a [u8], Option<&'a Path>),
+    Decoded(&'a [u8], Box<Cow<'a, ModelProto>>),
+}
+
+impl<'a> PlanInput<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        match self {
+            PlanInput::Bytes(b, _) | PlanInput::Decoded(b, _) => b,
+        }
+    }
+}
+
+/// Prepares the plan for a session about to run on the CPU from `input` (the model as the host gave it);
+/// `cache_dir` is the host's cache directory, if any. A model that cannot be planned (undecodable, over 2 GiB once
+/// rewritten) runs as written, with the reason in the report.
 pub fn prepare(
-    model_bytes: &[u8],
-    base_dir: Option<&Path>,
+    input: PlanInput<'_>,
     mode: FallbackExecution,
     cache_dir: Option<&Path>,
     runtime_version: &str,
@@ -373,8 +421,24 @@ pub fn prepare(
             report,
         };
     }
-    let key = plan_key(model_bytes, mode, runtime_version);
     let elapsed = |p: &mut Prepared| p.report.prepare_us = t0.elapsed().as_micros() as u64;
+    // Without a cache directory only the process cache could spare the rewrite, and it hits only when a process
+    // opens the same model twice: hash and rewrite side by side (the SHA-256 of a 5 MB model is ~18 % of the
+    // preparation, profile in bench/results/cpu_plan.md). With one, a disk hit must not pay for a rewrite first.
+    let bytes = input.bytes();
+    // `work`: the plan already rewritten, or the input still to plan.
+    let (key, work) = if cache_dir.is_none() {
+        std::thread::scope(|s| {
+            let hasher = s.spawn(|| plan_key(bytes, mode, runtime_version));
+            let p = rewrite_input(input, mode);
+            let key = hasher
+                .join()
+                .unwrap_or_else(|_| plan_key(bytes, mode, runtime_version));
+            (key, Ok(p))
+        })
+    } else {
+        (plan_key(bytes, mode, runtime_version), Err(input))
+    };
     if let Some((_, hit)) = process_cache()
         .lock()
         .ok()
@@ -388,8 +452,10 @@ pub fn prepare(
         return p;
     }
     let file = cache_dir.map(|d| d.join("ipuflow-cpu-plan").join(format!("{key}.onnx")));
-    let mut p =
-        read_disk(file.as_deref()).unwrap_or_else(|| rewrite_bytes(model_bytes, base_dir, mode));
+    let mut p = match work {
+        Ok(p) => p,
+        Err(input) => read_disk(file.as_deref()).unwrap_or_else(|| rewrite_input(input, mode)),
+    };
     if let (Some(f), Some(bytes), "rewritten") = (&file, &p.bytes, p.report.source.as_str()) {
         match write_disk(f, bytes, &p.report) {
             Ok(()) => p.report.cache_file = f.display().to_string(),
@@ -410,21 +476,24 @@ pub fn prepare(
     p
 }
 
-fn rewrite_bytes(model_bytes: &[u8], base_dir: Option<&Path>, mode: FallbackExecution) -> Prepared {
-    let model = match Model::from_bytes(model_bytes, base_dir) {
-        Ok(m) => m,
-        Err(e) => {
-            return Prepared {
-                bytes: None,
-                report: CpuPlan::as_written(
-                    mode,
-                    format!("the model could not be planned: {}", e.message()),
-                    0,
-                ),
+fn rewrite_input(input: PlanInput<'_>, mode: FallbackExecution) -> Prepared {
+    let model = match input {
+        PlanInput::Decoded(_, m) => (*m).into_owned(),
+        PlanInput::Bytes(b, base_dir) => match Model::from_bytes(b, base_dir) {
+            Ok(m) => m.into_proto(),
+            Err(e) => {
+                return Prepared {
+                    bytes: None,
+                    report: CpuPlan::as_written(
+                        mode,
+                        format!("the model could not be planned: {}", e.message()),
+                        0,
+                    ),
+                }
             }
-        }
+        },
     };
-    let (planned, mut report) = plan_owned(model.into_proto(), mode);
+    let (planned, mut report) = plan_owned(model, mode);
     let bytes = match planned.map(|m| Model::from_proto(m).to_bytes()) {
         None => None,
         Some(Ok(b)) => Some(Arc::new(b)),
@@ -471,19 +540,36 @@ pub fn op_histogram(model: &ModelProto) -> HashMap<String, usize> {
     h
 }
 
-/// The float-activation rewrite and the two change lines it reports.
-fn float_activation_plan(g: &mut crate::onnx::proto::GraphProto, changes: &mut Vec<Change>) {
-    let (folded, pairs) = rewrite::float_activations(g);
+/// The float-activation rewrite and the change lines it reports. `folded`: the quantizer's record (see
+/// [`FOLDED_ACTIVATIONS_KEY`]); without one every activation Q keeps its clamp.
+fn float_activation_plan(
+    g: &mut crate::onnx::proto::GraphProto,
+    folded: Option<&HashMap<String, (f32, f32)>>,
+    changes: &mut Vec<Change>,
+) {
+    let n = rewrite::float_activations(g, folded);
     push(
         changes,
         "weights dequantized into float initializers",
-        folded,
+        n.weights,
         true,
     );
     push(
         changes,
         "activation Q/DQ pairs -> float Clip to the Q range (float activations)",
-        pairs,
+        n.clipped,
+        false,
+    );
+    push(
+        changes,
+        "activation Q/DQ pairs -> the model's own Relu/Clip the quantizer folded into them (float activations)",
+        n.own_activation,
+        false,
+    );
+    push(
+        changes,
+        "activation Q/DQ pairs removed: calibrated saturation ranges, per the quantizer's record (float activations)",
+        n.dropped,
         false,
     );
 }

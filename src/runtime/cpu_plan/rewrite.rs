@@ -573,57 +573,123 @@ pub(super) fn split_shared_dq(g: &mut GraphProto, names: &mut Names) -> usize {
     count
 }
 
+/// What [`float_activations`] changed.
+pub(super) struct FloatActivations {
+    /// DequantizeLinear of a weight folded into a float initializer.
+    pub weights: usize,
+    /// Activation Q → DQ pairs that became a float Clip to the Q's range (no record from the quantizer).
+    pub clipped: usize,
+    /// Pairs that became the model's own Relu/Clip, which the quantizer had folded into the Q (its record).
+    pub own_activation: usize,
+    /// Pairs removed outright: the record says their range is a calibrated one.
+    pub dropped: usize,
+}
+
 /// The float-activation plan: every DequantizeLinear of an initializer becomes a float initializer (weights as
-/// quantized), and every activation Q → DQ pair is removed. Returns (weights folded, activation pairs removed).
-pub(super) fn float_activations(g: &mut GraphProto) -> (usize, usize) {
+/// quantized), and every activation Q → DQ pair is removed.
+///
+/// What replaces a pair depends on `folded`, the quantizer's record of the Qs whose range is a Relu/Clip it folded
+/// (tensor read by the Q → the activation's own bounds):
+/// - no record (another tool's model): a float Clip to the Q's representable range, since a quantizer may have
+///   folded a Relu/Clip into any range (the Q's saturation is then the activation), so only the rounding goes;
+/// - a recorded tensor: the model's own activation, Relu for [0, ∞), else Clip(lo, hi);
+/// - any other tensor: nothing. Its range is calibrated, so dropping the clamp is a bounded change (outputs differ
+///   from the QDQ model only where an activation leaves its calibration range, where they follow the float model)
+///   and it lets ONNX Runtime fuse Conv + Add (+ Relu) across residual connections.
+pub(super) fn float_activations(
+    g: &mut GraphProto,
+    folded: Option<&HashMap<String, (f32, f32)>>,
+) -> FloatActivations {
     let ix = Index::new(g);
     let mut edits = Edits::default();
     let mut new_inits = Vec::new();
-    let mut folded = 0;
+    let mut n = FloatActivations {
+        weights: 0,
+        clipped: 0,
+        own_activation: 0,
+        dropped: 0,
+    };
     for (i, d) in g.node.iter().enumerate() {
         let Some((t, vals)) = dequantized_weight(g, &ix, d) else {
             continue;
         };
         new_inits.push(tensor::float_tensor(&d.output[0], &t.dims, &vals));
         edits.remove.insert(i);
-        folded += 1;
+        n.weights += 1;
     }
-    // Activation pairs: Q (not an initializer) whose every reader is a DQ become one float Clip to the Q's
-    // representable range: quantizers fold Relu/Clip into that range (the Q's saturation is the activation), so
-    // the clamp stays and only the rounding goes. ONNX Runtime fuses Conv + Clip into FusedConv.
     let mut rename: HashMap<String, String> = HashMap::new();
-    let mut pairs = 0;
     let mut names = Names::new(g);
     for (i, q) in g.node.iter().enumerate() {
         let Some((lo, hi, cons)) = activation_pair(g, &ix, q) else {
             continue;
         };
-        let out = names.fresh(&format!("{}_float", q.input[0]));
-        let (lo_name, hi_name) = (
-            names.fresh(&format!("{out}_min")),
-            names.fresh(&format!("{out}_max")),
-        );
-        new_inits.push(tensor::float_tensor(&lo_name, &[], &[lo]));
-        new_inits.push(tensor::float_tensor(&hi_name, &[], &[hi]));
-        let clip = node(
-            "Clip",
-            "",
-            names.fresh(&format!("{out}_clip")),
-            vec![q.input[0].clone(), lo_name, hi_name],
-            vec![out.clone()],
-        );
-        edits.before.entry(i).or_default().push(clip);
+        let x = &q.input[0];
+        let bounds = match folded {
+            None => Some((lo, hi)),
+            Some(rec) => rec.get(x).copied(),
+        };
+        let out = match bounds {
+            None => {
+                n.dropped += 1;
+                x.clone()
+            }
+            Some(b) => {
+                if folded.is_some() {
+                    n.own_activation += 1;
+                } else {
+                    n.clipped += 1;
+                }
+                let (node, inits) = float_clamp(&mut names, x, b);
+                new_inits.extend(inits);
+                let out = node.output[0].clone();
+                edits.before.entry(i).or_default().push(node);
+                out
+            }
+        };
         for &c in cons {
             rename.insert(g.node[c].output[0].clone(), out.clone());
             edits.remove.insert(c);
         }
         edits.remove.insert(i);
-        pairs += 1;
     }
     g.initializer.extend(new_inits);
     edits.apply(g);
     rename_inputs(g, &rename);
-    (folded, pairs)
+    n
+}
+
+/// The float clamp of `x` to `(lo, hi)`: a Relu for [0, ∞), else a Clip with scalar bound initializers (ONNX
+/// Runtime fuses either into a preceding Conv). Returns the node and its new initializers.
+fn float_clamp(
+    names: &mut Names,
+    x: &str,
+    (lo, hi): (f32, f32),
+) -> (NodeProto, Vec<crate::onnx::proto::TensorProto>) {
+    let out = names.fresh(&format!("{x}_float"));
+    if lo == 0.0 && hi == f32::INFINITY {
+        let name = names.fresh(&format!("{out}_relu"));
+        return (
+            node("Relu", "", name, vec![x.to_string()], vec![out]),
+            Vec::new(),
+        );
+    }
+    let (lo_name, hi_name) = (
+        names.fresh(&format!("{out}_min")),
+        names.fresh(&format!("{out}_max")),
+    );
+    let inits = vec![
+        tensor::float_tensor(&lo_name, &[], &[lo]),
+        tensor::float_tensor(&hi_name, &[], &[hi.min(f32::MAX)]),
+    ];
+    let name = names.fresh(&format!("{out}_clip"));
+    let clip = node(
+        "Clip",
+        "",
+        name,
+        vec![x.to_string(), lo_name, hi_name],
+        vec![out],
+    );
+    (clip, inits)
 }
 
 /// For a DequantizeLinear of an integer initializer (not a graph output, per-tensor or per-axis parameters that
