@@ -293,6 +293,13 @@ pub struct QuantConfig {
     /// Output-aware activations (`crate::quant::output_aware`): a mixed-range Concat at the outputs (boxes in
     /// pixels beside [0, 1] scores) or a small score output is left float with its tail, with the reason reported.
     pub output_aware: bool,
+    /// AMD's XINT8 NPU-mode rewrites that make the CPU run compute what the NPU computes (`crate::quant::npu_mode`):
+    /// a rescale `Mul` after AveragePool/GlobalAveragePool/ReduceMean/HardSigmoid, LeakyRelu's alpha in steps of
+    /// 1/256. On in XINT8 (AMD's format).
+    pub npu_rescale: bool,
+    /// Quark's `ConvertSigmoidToHardSigmoid` (`crate::quant::npu_mode`): each quantized Sigmoid becomes
+    /// HardSigmoid(alpha 1/6, beta 0.5), an op the NPU places. Changes the model's function: off by default.
+    pub sigmoid_to_hard_sigmoid: bool,
     /// Calibration cache file (`quant::calib_cache`): read when it exists and matches the model, the collection
     /// settings and the data (refused when it does not), else written after calibrating.
     pub calib_cache: Option<std::path::PathBuf>,
@@ -365,6 +372,8 @@ impl QuantConfig {
             // Off for the CPU preset (below).
             learned_rounding: true,
             output_aware: true,
+            npu_rescale: false,
+            sigmoid_to_hard_sigmoid: false,
             calib_cache: None,
             input_shapes: Vec::new(),
             mixed: MixedPrecision::default(),
@@ -383,6 +392,8 @@ impl QuantConfig {
                 // AMD's XINT8 format: INT8 bias with a power-of-two scale (the accumulator-scale INT32 bias stays
                 // an option). Measured in docs/xint8-format.md.
                 bias_type: BiasType::Int8,
+                // AMD's NPU-mode rescales (Quark's SimulateDPU defaults), measured in docs/xint8-format.md.
+                npu_rescale: true,
                 ..base
             },
             // MinMSE activations by measurement (docs/quantization-sweep.md, with learned rounding and the bias

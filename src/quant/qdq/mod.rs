@@ -134,6 +134,9 @@ pub fn quantize_graph(
     let used16 = q.used_ms16;
     drop(q);
     record_float_tail(&mut model, &tail.nodes);
+    if let Some(g) = model.graph.as_mut() {
+        report.notes.extend(crate::quant::npu_mode::apply(g, calib, config));
+    }
     // Opset imports and IR version.
     for o in model.opset_import.iter_mut() {
         if matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx") {
