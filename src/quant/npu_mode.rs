@@ -17,7 +17,7 @@
 //! Quark rewrites only the nodes it quantizes; an op left float (an output-aware tail) runs on the CPU as defined.
 
 use crate::onnx::node::{attr_f, attr_ints, op};
-use crate::onnx::proto::{AttributeProto, GraphProto, NodeProto};
+use crate::onnx::proto::{AttributeProto, GraphProto, NodeProto, ValueInfoProto};
 use crate::quant::qdq::weights::f32_tensor;
 use crate::quant::{Calibration, QuantConfig};
 
@@ -78,11 +78,24 @@ fn quantized(g: &GraphProto, n: &NodeProto) -> bool {
     from_dq && !is_output && !readers.is_empty() && readers.iter().all(|c| op(c) == "QuantizeLinear")
 }
 
+/// The calibrated tensor behind `x`: through a DequantizeLinear and its QuantizeLinear to the float tensor.
+fn calibrated_name<'a>(g: &'a GraphProto, x: &'a str) -> &'a str {
+    let producer = |t: &str| g.node.iter().find(|p| p.output.first().map(String::as_str) == Some(t));
+    match producer(x).filter(|p| op(p) == "DequantizeLinear") {
+        Some(dq) => match producer(&dq.input[0]).filter(|p| op(p) == "QuantizeLinear") {
+            Some(q) => q.input[0].as_str(),
+            None => x,
+        },
+        None => x,
+    }
+}
+
 /// The NPU's rescale factor for node `n`, or `None` when it needs none or its window is unknown (with the reason).
-fn rescale_factor(n: &NodeProto, calib: &Calibration) -> Result<Option<f32>, String> {
+fn rescale_factor(g: &GraphProto, n: &NodeProto, calib: &Calibration) -> Result<Option<f32>, String> {
     let in_shape = || {
         n.input
             .first()
+            .map(|x| calibrated_name(g, x))
             .and_then(|x| calib.get(x))
             .map(|s| s.shape.clone())
             .filter(|s| !s.is_empty() && s.iter().all(|d| *d > 0))
@@ -124,6 +137,13 @@ fn insert_mul(g: &mut GraphProto, i: usize, factor: f32) {
     let (inner, scale) = (format!("{y}_npu_rescale_in"), format!("{y}_npu_rescale"));
     g.node[i].output[0] = inner.clone();
     g.initializer.push(f32_tensor(&scale, &[], &[factor]));
+    // The inner tensor has the output's shape and type (the pre-flight reads them).
+    if let Some(v) = g.value_info.iter().find(|v| v.name.as_ref() == Some(&y)).cloned() {
+        g.value_info.push(ValueInfoProto {
+            name: Some(inner.clone()),
+            ..v
+        });
+    }
     let mul = NodeProto {
         op_type: Some("Mul".into()),
         name: Some(format!("{y}_npu_rescale_mul")),
@@ -181,7 +201,7 @@ pub fn apply(g: &mut GraphProto, calib: &Calibration, cfg: &QuantConfig) -> Vec<
             note("LeakyRelu alpha as a multiple of 1/256 (ConvertLeakyReluToDPUVersion)", format!("{label} ({a} -> {npu})"));
         }
         if cfg.npu_rescale && is_q {
-            match rescale_factor(&g.node[i], calib) {
+            match rescale_factor(g, &g.node[i], calib) {
                 Ok(Some(f)) => {
                     let kind = op(&g.node[i]).to_string();
                     insert_mul(g, i, f);
