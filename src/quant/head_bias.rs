@@ -116,7 +116,11 @@ fn errors(f: &Runs, q: &Runs, n: usize) -> Vec<Option<f64>> {
             for (fs, qs) in f.iter().zip(q) {
                 match (&fs[k], &qs[k]) {
                     (Some((a, _)), Some((b, _))) if a.len() == b.len() => {
-                        sum += a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>();
+                        sum += a
+                            .iter()
+                            .zip(b)
+                            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+                            .sum::<f64>();
                     }
                     _ => return None,
                 }
@@ -144,7 +148,12 @@ fn channel_mean(f: &Runs, q: &Runs, slot: usize, axis: usize, channels: usize) -
             count[c] += 1;
         }
     }
-    Some(sum.iter().zip(&count).map(|(s, n)| (*s / (*n).max(1) as f64) as f32).collect())
+    Some(
+        sum.iter()
+            .zip(&count)
+            .map(|(s, n)| (*s / (*n).max(1) as f64) as f32)
+            .collect(),
+    )
 }
 
 /// `prepared` with each head's bias shifted by its delta.
@@ -152,7 +161,11 @@ fn shifted(prepared: &ModelProto, deltas: &[(&Head, Vec<f32>)]) -> Result<ModelP
     let mut m = prepared.clone();
     let g = m.graph.as_mut().expect("a prepared model has a graph");
     for (h, d) in deltas {
-        if let Some(t) = g.initializer.iter_mut().find(|t| t.name.as_deref() == Some(&h.bias)) {
+        if let Some(t) = g
+            .initializer
+            .iter_mut()
+            .find(|t| t.name.as_deref() == Some(&h.bias))
+        {
             let mut b = read_f32(t)?;
             b.iter_mut().zip(d).for_each(|(b, d)| *b -= d);
             *t = f32_tensor(&h.bias, &t.dims.clone(), &b);
@@ -220,9 +233,18 @@ pub fn correct(
     };
     let db = |k: usize, e: Option<f64>| e.map(|e| 10.0 * (signal(k) / e.max(1e-30)).log10());
     let rows: Vec<String> = (0..n_out)
-        .filter_map(|k| Some(format!("output {k} {:.1} -> {:.1} dB", db(k, before[k])?, db(k, after[k])?)))
+        .filter_map(|k| {
+            Some(format!(
+                "output {k} {:.1} -> {:.1} dB",
+                db(k, before[k])?,
+                db(k, after[k])?
+            ))
+        })
         .collect();
-    let kept: Vec<(&Head, Vec<f32>)> = deltas.into_iter().filter(|(h, _)| h.reach & worse == 0).collect();
+    let kept: Vec<(&Head, Vec<f32>)> = deltas
+        .into_iter()
+        .filter(|(h, _)| h.reach & worse == 0)
+        .collect();
     let mut notes = vec![format!(
         "output-head bias correction (the mean error the quantized backbone carries into each output head, measured \
          on {} calibration samples): {} of {} head(s) corrected; calibration SQNR with all corrections: {}",

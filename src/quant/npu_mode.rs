@@ -75,12 +75,19 @@ fn quantized(g: &GraphProto, n: &NodeProto) -> bool {
         .filter(|c| c.input.iter().any(|i| i == y))
         .collect();
     let is_output = g.output.iter().any(|o| o.name.as_ref() == Some(y));
-    from_dq && !is_output && !readers.is_empty() && readers.iter().all(|c| op(c) == "QuantizeLinear")
+    from_dq
+        && !is_output
+        && !readers.is_empty()
+        && readers.iter().all(|c| op(c) == "QuantizeLinear")
 }
 
 /// The calibrated tensor behind `x`: through a DequantizeLinear and its QuantizeLinear to the float tensor.
 fn calibrated_name<'a>(g: &'a GraphProto, x: &'a str) -> &'a str {
-    let producer = |t: &str| g.node.iter().find(|p| p.output.first().map(String::as_str) == Some(t));
+    let producer = |t: &str| {
+        g.node
+            .iter()
+            .find(|p| p.output.first().map(String::as_str) == Some(t))
+    };
     match producer(x).filter(|p| op(p) == "DequantizeLinear") {
         Some(dq) => match producer(&dq.input[0]).filter(|p| op(p) == "QuantizeLinear") {
             Some(q) => q.input[0].as_str(),
@@ -91,7 +98,11 @@ fn calibrated_name<'a>(g: &'a GraphProto, x: &'a str) -> &'a str {
 }
 
 /// The NPU's rescale factor for node `n`, or `None` when it needs none or its window is unknown (with the reason).
-fn rescale_factor(g: &GraphProto, n: &NodeProto, calib: &Calibration) -> Result<Option<f32>, String> {
+fn rescale_factor(
+    g: &GraphProto,
+    n: &NodeProto,
+    calib: &Calibration,
+) -> Result<Option<f32>, String> {
     let in_shape = || {
         n.input
             .first()
@@ -102,7 +113,10 @@ fn rescale_factor(g: &GraphProto, n: &NodeProto, calib: &Calibration) -> Result<
     };
     match op(n) {
         "HardSigmoid" => {
-            let (a, b) = (attr_f(n, "alpha").unwrap_or(0.2), attr_f(n, "beta").unwrap_or(0.5));
+            let (a, b) = (
+                attr_f(n, "alpha").unwrap_or(0.2),
+                attr_f(n, "beta").unwrap_or(0.5),
+            );
             let npu = (a - 1.0 / 6.0).abs() < 1e-6 && (b - 0.5).abs() < 1e-6;
             Ok(npu.then_some(HARD_SIGMOID_SCALE))
         }
@@ -120,7 +134,12 @@ fn rescale_factor(g: &GraphProto, n: &NodeProto, calib: &Calibration) -> Result<
             let rank = shape.len() as i64;
             let count: i64 = axes
                 .iter()
-                .map(|a| shape.get((if *a < 0 { a + rank } else { *a }) as usize).copied().unwrap_or(0))
+                .map(|a| {
+                    shape
+                        .get((if *a < 0 { a + rank } else { *a }) as usize)
+                        .copied()
+                        .unwrap_or(0)
+                })
                 .product();
             match count {
                 c if c > 0 => Ok(Some(reciprocal_scale(c as u64))),
@@ -138,7 +157,12 @@ fn insert_mul(g: &mut GraphProto, i: usize, factor: f32) {
     g.node[i].output[0] = inner.clone();
     g.initializer.push(f32_tensor(&scale, &[], &[factor]));
     // The inner tensor has the output's shape and type (the pre-flight reads them).
-    if let Some(v) = g.value_info.iter().find(|v| v.name.as_ref() == Some(&y)).cloned() {
+    if let Some(v) = g
+        .value_info
+        .iter()
+        .find(|v| v.name.as_ref() == Some(&y))
+        .cloned()
+    {
         g.value_info.push(ValueInfoProto {
             name: Some(inner.clone()),
             ..v
@@ -183,12 +207,19 @@ pub fn apply(g: &mut GraphProto, calib: &Calibration, cfg: &QuantConfig) -> Vec<
         let is_q = quantized(g, &g.node[i]);
         if cfg.sigmoid_to_hard_sigmoid && is_q && op(&g.node[i]) == "Sigmoid" {
             to_hard_sigmoid(&mut g.node[i]);
-            note("Sigmoid -> HardSigmoid(alpha 1/6, beta 0.5) (ConvertSigmoidToHardSigmoid)", label.clone());
+            note(
+                "Sigmoid -> HardSigmoid(alpha 1/6, beta 0.5) (ConvertSigmoidToHardSigmoid)",
+                label.clone(),
+            );
         }
         if cfg.npu_rescale && op(&g.node[i]) == "LeakyRelu" {
             let a = attr_f(&g.node[i], "alpha").unwrap_or(0.01);
             let npu = dpu_leaky_relu_alpha(a);
-            if let Some(at) = g.node[i].attribute.iter_mut().find(|x| x.name.as_deref() == Some("alpha")) {
+            if let Some(at) = g.node[i]
+                .attribute
+                .iter_mut()
+                .find(|x| x.name.as_deref() == Some("alpha"))
+            {
                 at.f = Some(npu);
             } else if npu != a {
                 g.node[i].attribute.push(AttributeProto {
@@ -198,23 +229,55 @@ pub fn apply(g: &mut GraphProto, calib: &Calibration, cfg: &QuantConfig) -> Vec<
                     ..Default::default()
                 });
             }
-            note("LeakyRelu alpha as a multiple of 1/256 (ConvertLeakyReluToDPUVersion)", format!("{label} ({a} -> {npu})"));
+            note(
+                "LeakyRelu alpha as a multiple of 1/256 (ConvertLeakyReluToDPUVersion)",
+                format!("{label} ({a} -> {npu})"),
+            );
         }
         if cfg.npu_rescale && is_q {
             match rescale_factor(g, &g.node[i], calib) {
                 Ok(Some(f)) => {
                     let kind = op(&g.node[i]).to_string();
                     insert_mul(g, i, f);
-                    note("NPU rescale Mul (Convert{AvgPool,ReduceMean,HardSigmoid}ToDPUVersion)", format!("{kind} '{label}' x {f}"));
+                    note(
+                        "NPU rescale Mul (Convert{AvgPool,ReduceMean,HardSigmoid}ToDPUVersion)",
+                        format!("{kind} '{label}' x {f}"),
+                    );
                     i += 1;
                 }
                 Ok(None) => {}
-                Err(why) => note("NPU rescale not applied", format!("{} '{label}': {why}", op(&g.node[i]))),
+                Err(why) => note(
+                    "NPU rescale not applied",
+                    format!("{} '{label}': {why}", op(&g.node[i])),
+                ),
             }
         }
         i += 1;
     }
     done.into_iter()
-        .map(|(kind, nodes)| format!("NPU mode: {kind}: {} node(s): {}", nodes.len(), nodes.join(", ")))
+        .map(|(kind, nodes)| {
+            format!(
+                "NPU mode: {kind}: {} node(s): {}",
+                nodes.len(),
+                nodes.join(", ")
+            )
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Quark's figures: its table for 3x3 and 7x7 windows, the 1/256 LeakyRelu slope, the HardSigmoid factor.
+    #[test]
+    fn factors_match_quark() {
+        assert_eq!(avg_pool_scale(3), 63.0 / 64.0);
+        assert_eq!(avg_pool_scale(7), 49.0 * 21.0 / 1024.0);
+        // 49 values by the reciprocal search: 21/1024 again (the closest k/2^s to 1/49 with s < 13).
+        assert_eq!(reciprocal_scale(49), 49.0 * 21.0 / 1024.0);
+        assert_eq!(reciprocal_scale(4), 1.0);
+        assert_eq!(dpu_leaky_relu_alpha(0.1), 0.1015625);
+        assert_eq!(HARD_SIGMOID_SCALE, 1.000_122_1);
+    }
 }

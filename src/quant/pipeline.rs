@@ -10,10 +10,10 @@ use crate::quant::bias_correct::{MeanTap, Tapped};
 use crate::quant::calibrate::calibrate;
 use crate::quant::data::CalibrationSource;
 use crate::quant::equalize::equalize;
+use crate::quant::head_bias;
 use crate::quant::mixed;
 use crate::quant::prepare::{check_quantizable, observed_ranks, prepare, Prepared};
 use crate::quant::provenance::{record, Digesting};
-use crate::quant::head_bias;
 use crate::quant::sensitivity::{Holding, Sample};
 use crate::quant::{quantize_graph, Calibration, QuantConfig, QuantReport};
 use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions};
@@ -123,7 +123,10 @@ pub fn quantize(
     let float_prepared = (mixed || config.output_aware).then(|| prepared.model.clone());
     let mut holding = match mixed {
         true => Holding::new(&mut digesting, true),
-        false => Holding::with_limit(&mut digesting, HEAD_HOLD_BYTES * usize::from(config.output_aware)),
+        false => Holding::with_limit(
+            &mut digesting,
+            HEAD_HOLD_BYTES * usize::from(config.output_aware),
+        ),
     };
     let calib = calibrate_and_tap(
         &mut prepared,
@@ -137,8 +140,16 @@ pub fn quantize(
     prepared.notes.extend(extra_notes);
     let (mut qproto, mut report) = emit_qdq(model, &prepared, &calib, config, &mut hooks)?;
     if let (true, Some(float)) = (config.output_aware, &float_prepared) {
-        let (emitted, notes) =
-            correct_heads(model, &mut prepared, float, &qproto, &held, &calib, config, &mut hooks)?;
+        let (emitted, notes) = correct_heads(
+            model,
+            &mut prepared,
+            float,
+            &qproto,
+            &held,
+            &calib,
+            config,
+            &mut hooks,
+        )?;
         if let Some(e) = emitted {
             (qproto, report) = e;
         }
@@ -168,6 +179,9 @@ pub fn quantize(
     Ok((quantized, report))
 }
 
+/// A QDQ emission: the quantized model and its report.
+type Emitted = (ModelProto, QuantReport);
+
 /// Calibration bytes held for the output-head bias correction alone (mixed precision holds up to its own budget).
 const HEAD_HOLD_BYTES: usize = 64 << 20;
 
@@ -184,7 +198,7 @@ fn correct_heads(
     calib: &Calibration,
     config: &QuantConfig,
     hooks: &mut Hooks<'_>,
-) -> Result<(Option<(ModelProto, QuantReport)>, Vec<String>)> {
+) -> Result<(Option<Emitted>, Vec<String>)> {
     let base = prepared.clone();
     let mut emit = |m: &ModelProto| {
         let p = Prepared {

@@ -135,7 +135,9 @@ pub fn quantize_graph(
     drop(q);
     record_float_tail(&mut model, &tail.nodes);
     if let Some(g) = model.graph.as_mut() {
-        report.notes.extend(crate::quant::npu_mode::apply(g, calib, config));
+        report
+            .notes
+            .extend(crate::quant::npu_mode::apply(g, calib, config));
     }
     // Opset imports and IR version.
     for o in model.opset_import.iter_mut() {
