@@ -16,7 +16,8 @@
 //! A tail is taken only when it is small ([`MAX_TAIL_NODES`]), holds no weighted op (Conv, Gemm, MatMul: never
 //! the backbone) and reaches a graph output; otherwise a note says what was found and why it stayed quantized.
 //! The quantized model records the tail's nodes under [`METADATA_KEY`] so that the pre-flight says why they are
-//! float instead of calling them unquantized.
+//! float instead of calling them unquantized. The heads feeding these outputs (the Conv/Gemm before a tail) also
+//! get the output-head bias correction (`crate::quant::head_bias`) when this rule is on.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
