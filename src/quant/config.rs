@@ -291,7 +291,9 @@ pub struct QuantConfig {
     /// instead of to the nearest grid point. Same grid, same format.
     pub learned_rounding: bool,
     /// Output-aware activations (`crate::quant::output_aware`): a mixed-range Concat at the outputs (boxes in
-    /// pixels beside [0, 1] scores) or a small score output is left float with its tail, with the reason reported.
+    /// pixels beside [0, 1] scores) or a small score output is left float with its tail, with the reason reported;
+    /// and the output heads' biases absorb the mean error the quantized backbone carries into them
+    /// (`crate::quant::head_bias`, measured on up to 64 MB of held calibration samples).
     pub output_aware: bool,
     /// AMD's XINT8 NPU-mode rewrites that make the CPU run compute what the NPU computes (`crate::quant::npu_mode`):
     /// a rescale `Mul` after AveragePool/GlobalAveragePool/ReduceMean/HardSigmoid, LeakyRelu's alpha in steps of
