@@ -52,6 +52,12 @@ fn main() {
         if let Some(on) = flag("IPUFLOW_OUTPUT_AWARE") {
             config.output_aware = on;
         }
+        if let Some(on) = flag("IPUFLOW_NPU_RESCALE") {
+            config.npu_rescale = on;
+        }
+        if let Some(on) = flag("IPUFLOW_SIGMOID_HARD") {
+            config.sigmoid_to_hard_sigmoid = on;
+        }
         if let Some(on) = flag("IPUFLOW_LEARNED_ROUNDING") {
             config.learned_rounding = on;
         }

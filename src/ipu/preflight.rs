@@ -398,6 +398,9 @@ impl<'a> Ctx<'a> {
     /// compute node read by `i` alone.
     fn fused_activation_input(&self, i: usize, tensor: &str) -> bool {
         let act = shapes::op(&self.nodes[i]);
+        if act == "Mul" {
+            return self.npu_rescale_input(i, tensor);
+        }
         if !matches!(act, "Relu" | "Clip" | "LeakyRelu") {
             return false;
         }
@@ -407,6 +410,21 @@ impl<'a> Ctx<'a> {
                 "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Add"
             ) && self.consumers_of(tensor) == [i]
         })
+    }
+
+    /// AMD's XINT8 NPU mode (`quant::npu_mode`) puts a Mul by a constant scalar right after a pooling, ReduceMean
+    /// or HardSigmoid, with no Q/DQ between: the NPU's own fixed-point division, part of the op. True when node `i`
+    /// is such a Mul and `tensor` is the output of such an op read by `i` alone.
+    fn npu_rescale_input(&self, i: usize, tensor: &str) -> bool {
+        let n = &self.nodes[i];
+        let other_const = n.input.iter().any(|x| x != tensor && self.is_const(x));
+        other_const
+            && self.producer_of(tensor).is_some_and(|p| {
+                matches!(
+                    shapes::op(&self.nodes[p]),
+                    "AveragePool" | "GlobalAveragePool" | "ReduceMean" | "HardSigmoid"
+                ) && self.consumers_of(tensor) == [i]
+            })
     }
 
     fn producer_of(&self, tensor: &str) -> Option<usize> {

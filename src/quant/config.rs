@@ -291,8 +291,17 @@ pub struct QuantConfig {
     /// instead of to the nearest grid point. Same grid, same format.
     pub learned_rounding: bool,
     /// Output-aware activations (`crate::quant::output_aware`): a mixed-range Concat at the outputs (boxes in
-    /// pixels beside [0, 1] scores) or a small score output is left float with its tail, with the reason reported.
+    /// pixels beside [0, 1] scores) or a small score output is left float with its tail, with the reason reported;
+    /// and the output heads' biases absorb the mean error the quantized backbone carries into them
+    /// (`crate::quant::head_bias`, measured on up to 64 MB of held calibration samples).
     pub output_aware: bool,
+    /// AMD's XINT8 NPU-mode rewrites that make the CPU run compute what the NPU computes (`crate::quant::npu_mode`):
+    /// a rescale `Mul` after AveragePool/GlobalAveragePool/ReduceMean/HardSigmoid, LeakyRelu's alpha in steps of
+    /// 1/256. On in XINT8 (AMD's format).
+    pub npu_rescale: bool,
+    /// Quark's `ConvertSigmoidToHardSigmoid` (`crate::quant::npu_mode`): each quantized Sigmoid becomes
+    /// HardSigmoid(alpha 1/6, beta 0.5), an op the NPU places. Changes the model's function: off by default.
+    pub sigmoid_to_hard_sigmoid: bool,
     /// Calibration cache file (`quant::calib_cache`): read when it exists and matches the model, the collection
     /// settings and the data (refused when it does not), else written after calibrating.
     pub calib_cache: Option<std::path::PathBuf>,
@@ -369,6 +378,8 @@ impl QuantConfig {
             // Off for the CPU preset (below).
             learned_rounding: true,
             output_aware: true,
+            npu_rescale: false,
+            sigmoid_to_hard_sigmoid: false,
             calib_cache: None,
             input_shapes: Vec::new(),
             mixed: MixedPrecision::default(),
@@ -387,6 +398,8 @@ impl QuantConfig {
                 // AMD's XINT8 format: INT8 bias with a power-of-two scale (the accumulator-scale INT32 bias stays
                 // an option). Measured in docs/xint8-format.md.
                 bias_type: BiasType::Int8,
+                // AMD's NPU-mode rescales (Quark's SimulateDPU defaults), measured in docs/xint8-format.md.
+                npu_rescale: true,
                 ..base
             },
             // MinMSE activations by measurement (docs/quantization-sweep.md, with learned rounding and the bias

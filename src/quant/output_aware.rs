@@ -16,7 +16,8 @@
 //! A tail is taken only when it is small ([`MAX_TAIL_NODES`]), holds no weighted op (Conv, Gemm, MatMul: never
 //! the backbone) and reaches a graph output; otherwise a note says what was found and why it stayed quantized.
 //! The quantized model records the tail's nodes under [`METADATA_KEY`] so that the pre-flight says why they are
-//! float instead of calling them unquantized.
+//! float instead of calling them unquantized. The heads feeding these outputs (the Conv/Gemm before a tail) also
+//! get the output-head bias correction (`crate::quant::head_bias`) when this rule is on.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -50,8 +51,8 @@ pub struct FloatTail {
     pub notes: Vec<String>,
 }
 
-/// The graph's edges as this rule needs them.
-struct Edges<'a> {
+/// The graph's edges as this rule (and the output-head bias correction) needs them.
+pub(crate) struct Edges<'a> {
     nodes: &'a [NodeProto],
     consumers: HashMap<&'a str, Vec<usize>>,
     outputs: HashSet<&'a str>,
@@ -59,7 +60,7 @@ struct Edges<'a> {
 }
 
 impl<'a> Edges<'a> {
-    fn new(g: &'a GraphProto) -> Self {
+    pub(crate) fn new(g: &'a GraphProto) -> Self {
         let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, n) in g.node.iter().enumerate() {
             for x in n.input.iter().filter(|s| !s.is_empty()) {
@@ -80,7 +81,7 @@ impl<'a> Edges<'a> {
 
     /// Node `seed` and everything downstream of it, when that is a tail: at most [`MAX_TAIL_NODES`], no weighted
     /// op, reaching a graph output. `Err` says why not.
-    fn tail(&self, seed: usize) -> Result<Vec<usize>, String> {
+    pub(crate) fn tail(&self, seed: usize) -> Result<Vec<usize>, String> {
         let mut seen = vec![seed];
         let mut queue = VecDeque::from([seed]);
         let mut reaches_output = false;

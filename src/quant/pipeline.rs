@@ -10,10 +10,11 @@ use crate::quant::bias_correct::{MeanTap, Tapped};
 use crate::quant::calibrate::calibrate;
 use crate::quant::data::CalibrationSource;
 use crate::quant::equalize::equalize;
+use crate::quant::head_bias;
 use crate::quant::mixed;
 use crate::quant::prepare::{check_quantizable, observed_ranks, prepare, Prepared};
 use crate::quant::provenance::{record, Digesting};
-use crate::quant::sensitivity::Holding;
+use crate::quant::sensitivity::{Holding, Sample};
 use crate::quant::{quantize_graph, Calibration, QuantConfig, QuantReport};
 use crate::runtime::{GraphOptimizationLevel, Session, SessionOptions};
 
@@ -118,8 +119,15 @@ pub fn quantize(
     let mut digesting = Digesting::new(data);
     // Sensitivity and mixed precision re-run the calibration samples: held as they stream, with the float weights.
     let mixed = config.mixed.active();
-    let float_prepared = mixed.then(|| prepared.model.clone());
-    let mut holding = Holding::new(&mut digesting, mixed);
+    // The output-head bias correction runs the float and quantized models on held samples too.
+    let float_prepared = (mixed || config.output_aware).then(|| prepared.model.clone());
+    let mut holding = match mixed {
+        true => Holding::new(&mut digesting, true),
+        false => Holding::with_limit(
+            &mut digesting,
+            HEAD_HOLD_BYTES * usize::from(config.output_aware),
+        ),
+    };
     let calib = calibrate_and_tap(
         &mut prepared,
         config,
@@ -131,7 +139,23 @@ pub fn quantize(
     drop(holding);
     prepared.notes.extend(extra_notes);
     let (mut qproto, mut report) = emit_qdq(model, &prepared, &calib, config, &mut hooks)?;
-    if let Some(float) = &float_prepared {
+    if let (true, Some(float)) = (config.output_aware, &float_prepared) {
+        let (emitted, notes) = correct_heads(
+            model,
+            &mut prepared,
+            float,
+            &qproto,
+            &held,
+            &calib,
+            config,
+            &mut hooks,
+        )?;
+        if let Some(e) = emitted {
+            (qproto, report) = e;
+        }
+        report.notes.extend(notes);
+    }
+    if let (true, Some(float)) = (mixed, &float_prepared) {
         let inp = mixed::Inputs {
             prepared: &prepared.model,
             float_prepared: float,
@@ -153,6 +177,45 @@ pub fn quantize(
     check_loads(&quantized)?;
     hooks.report(Stage::Verify, 1, Some(1))?;
     Ok((quantized, report))
+}
+
+/// A QDQ emission: the quantized model and its report.
+type Emitted = (ModelProto, QuantReport);
+
+/// Calibration bytes held for the output-head bias correction alone (mixed precision holds up to its own budget).
+const HEAD_HOLD_BYTES: usize = 64 << 20;
+
+/// The output-head bias correction ([`head_bias`]): the quantized model emitted again from the corrected prepared
+/// model (`None` when nothing was corrected), and the correction's notes. The prepared model keeps the corrections,
+/// so mixed precision emits from it.
+#[allow(clippy::too_many_arguments)]
+fn correct_heads(
+    model: &Model,
+    prepared: &mut Prepared,
+    float: &ModelProto,
+    qproto: &ModelProto,
+    held: &[Sample],
+    calib: &Calibration,
+    config: &QuantConfig,
+    hooks: &mut Hooks<'_>,
+) -> Result<(Option<Emitted>, Vec<String>)> {
+    let base = prepared.clone();
+    let mut emit = |m: &ModelProto| {
+        let p = Prepared {
+            model: m.clone(),
+            ..base.clone()
+        };
+        emit_qdq(model, &p, calib, config, hooks).map(|(q, _)| q)
+    };
+    let Some(c) = head_bias::correct(&prepared.model, float, qproto, held, &mut emit)? else {
+        return Ok((None, Vec::new()));
+    };
+    let Some(corrected) = c.prepared else {
+        return Ok((None, c.notes));
+    };
+    prepared.model = corrected;
+    let emitted = emit_qdq(model, prepared, calib, config, hooks)?;
+    Ok((Some(emitted), c.notes))
 }
 
 /// `model` with the configuration's input shapes applied, or `None` when it sets none (the model is used as is).

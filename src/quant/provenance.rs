@@ -81,6 +81,7 @@ pub fn settings_json(config: &QuantConfig) -> String {
         "learned_rounding": config.learned_rounding,
         "output_aware": config.output_aware,
         "bias_type": config.bias_type.name(),
+        "npu_mode": npu_mode(config),
         "exclude_nodes": config.exclude_nodes,
         "exclude_op_types": config.exclude_op_types,
         "tensor_overrides": overrides,
@@ -96,6 +97,23 @@ pub fn settings_json(config: &QuantConfig) -> String {
         },
     })
     .to_string()
+}
+
+/// The NPU-mode conversions `config` applies (`crate::quant::npu_mode`), by Quark's option names.
+fn npu_mode(config: &QuantConfig) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if config.npu_rescale {
+        v.extend([
+            "ConvertAvgPoolToDPUVersion",
+            "ConvertReduceMeanToDPUVersion",
+            "ConvertHardSigmoidToDPUVersion",
+            "ConvertLeakyReluToDPUVersion",
+        ]);
+    }
+    if config.sigmoid_to_hard_sigmoid {
+        v.push("ConvertSigmoidToHardSigmoid");
+    }
+    v
 }
 
 /// Writes the provenance record into `model`'s metadata (replacing an older `ipuflow.*` record, keeping every other

@@ -49,6 +49,14 @@ impl<'a> Holding<'a> {
             overflowed: false,
         }
     }
+
+    /// Holds batches within `limit` bytes (a smaller budget than [`HOLD_BYTES`], for a cheaper consumer).
+    pub fn with_limit(inner: &'a mut dyn CalibrationSource, limit: usize) -> Self {
+        Holding {
+            limit,
+            ..Holding::new(inner, false)
+        }
+    }
 }
 
 /// Copies `batch` into `held` if it fits the budget `limit`; false when it does not (or holds strings).

@@ -149,6 +149,14 @@ pub struct Args {
     /// (every preset).
     #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
     pub output_aware: Option<OnOff>,
+    /// AMD's NPU-mode rescales (a Mul after AveragePool/GlobalAveragePool/ReduceMean/HardSigmoid, LeakyRelu's
+    /// alpha in steps of 1/256), so the CPU computes what the NPU does. Default: on for XINT8, off otherwise.
+    #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
+    pub npu_rescale: Option<OnOff>,
+    /// Quark's ConvertSigmoidToHardSigmoid: each quantized Sigmoid becomes HardSigmoid(1/6, 0.5), which the NPU
+    /// places (Sigmoid it does not). Changes the model's function. Default: off.
+    #[arg(long)]
+    pub sigmoid_to_hard_sigmoid: bool,
     /// Leave nodes in float: a node name, an op type (e.g. Softmax), a node-name glob pattern (`*` any run, `?`
     /// one character: 'head/*'), or a subgraph START..END (every node on a path from the start node(s) to the end
     /// node(s), several names separated by commas: 'decode_0,decode_1..nms'). Repeatable.
@@ -534,6 +542,10 @@ fn config_from_args(a: &Args) -> CliResult<QuantConfig> {
     if let Some(v) = a.output_aware {
         config.output_aware = v.is_on();
     }
+    if let Some(v) = a.npu_rescale {
+        config.npu_rescale = v.is_on();
+    }
+    config.sigmoid_to_hard_sigmoid |= a.sigmoid_to_hard_sigmoid;
     config.mixed = ipuflow::quant::MixedPrecision {
         sensitivity: a.sensitivity,
         target_sqnr_db: a.target_sqnr,

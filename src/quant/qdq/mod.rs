@@ -137,6 +137,11 @@ pub fn quantize_graph(
     drop(q);
     record_float_tail(&mut model, &tail.nodes);
     clamp_record::record(&mut model, &folded);
+    if let Some(g) = model.graph.as_mut() {
+        report
+            .notes
+            .extend(crate::quant::npu_mode::apply(g, calib, config));
+    }
     // Opset imports and IR version.
     for o in model.opset_import.iter_mut() {
         if matches!(o.domain.as_deref().unwrap_or(""), "" | "ai.onnx") {
