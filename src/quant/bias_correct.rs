@@ -433,7 +433,7 @@ impl MeanTap {
         let moments: HashMap<usize, Moment> = if few {
             HashMap::new()
         } else {
-            factored(self.moments)
+            factored(self.moments, cfg.rounding)
         };
         let (mut rounded, mut ratio_sum) = (0usize, 0f64);
         let mut plain: Vec<String> = self
@@ -467,7 +467,7 @@ impl MeanTap {
                     plain.push(format!("{label} (weight shared)"));
                     None
                 }
-                Some(m) => round_layer(&wv, &wd, weight_spec(cfg, axis), m)
+                Some(m) => round_layer(&wv, &wd, weight_spec(cfg, axis), m, cfg.rounding)
                     .map_err(|why| plain.push(format!("{label} ({why})")))
                     .ok(),
                 None => None,
@@ -525,8 +525,11 @@ impl MeanTap {
 
 /// The moments by target node, factored (the costly step of learned rounding) for all layers at once on all
 /// cores: one layer at a time left a core idle on the large single-group layers.
-fn factored(mut moments: Vec<(usize, usize, Moment)>) -> HashMap<usize, Moment> {
-    parallel(&mut moments, |(_, _, m)| m.factor());
+fn factored(
+    mut moments: Vec<(usize, usize, Moment)>,
+    opts: gptq::Options,
+) -> HashMap<usize, Moment> {
+    parallel(&mut moments, |(_, _, m)| m.factor(opts));
     moments.into_iter().map(|(i, _, m)| (i, m)).collect()
 }
 

@@ -290,6 +290,8 @@ pub struct QuantConfig {
     /// output error on the calibration data (second-order error compensation from the input's second moment),
     /// instead of to the nearest grid point. Same grid, same format.
     pub learned_rounding: bool,
+    /// Variants of learned rounding (`crate::quant::gptq::Options`: scale search for per-tensor weights, act-order).
+    pub rounding: crate::quant::gptq::Options,
     /// Output-aware activations (`crate::quant::output_aware`): a mixed-range Concat at the outputs (boxes in
     /// pixels beside [0, 1] scores) or a small score output is left float with its tail, with the reason reported.
     pub output_aware: bool,
@@ -364,6 +366,7 @@ impl QuantConfig {
             // 13.6 dB, A8W8 9.4 -> 16.7, A16W8 9.5 -> 18.6; BlazeFace's classificators lose 0.4-0.7 dB on XINT8/A8W8.
             // Off for the CPU preset (below).
             learned_rounding: true,
+            rounding: crate::quant::gptq::Options::default(),
             output_aware: true,
             calib_cache: None,
             input_shapes: Vec::new(),
