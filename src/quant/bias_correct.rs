@@ -406,28 +406,16 @@ impl MeanTap {
                 skipped.join(", ")
             ));
         }
-        if let (Some(float), Some(uncorrected), Some(calib)) = (&float, &uncorrected, calib) {
+        if let (Some(float), Some(uncorrected), Some(calib)) = (float, uncorrected, calib) {
             if done > 0 {
                 let guard = Guard {
-                    float,
-                    uncorrected,
+                    float: &float,
+                    uncorrected: &uncorrected,
                     held: &held,
                     calib,
                     cfg,
                 };
                 notes.push(guard.decide(model, &errors, &means, done));
-            }
-            if cfg.quantized_bias_correction {
-                let nodes: Vec<usize> = errors.iter().map(|e| e.node).collect();
-                notes.push(
-                    crate::quant::bias_requant::correct(model, float, &nodes, &held, calib, cfg)
-                        .unwrap_or_else(|e| {
-                            format!(
-                                "bias correction on quantized activations not run: {}",
-                                e.message()
-                            )
-                        }),
-                );
             }
         }
         Ok(notes)

@@ -292,10 +292,6 @@ pub struct QuantConfig {
     pub learned_rounding: bool,
     /// Variants of learned rounding (`crate::quant::gptq::Options`: scale search for per-tensor weights, act-order).
     pub rounding: crate::quant::gptq::Options,
-    /// With `bias_correction`: a second correction from the quantized model's own layer outputs, measured on the
-    /// held calibration batches against the float model (`crate::quant::bias_requant`), kept only if no output is
-    /// worse there.
-    pub quantized_bias_correction: bool,
     /// Output-aware activations (`crate::quant::output_aware`): a mixed-range Concat at the outputs (boxes in
     /// pixels beside [0, 1] scores) or a small score output is left float with its tail, with the reason reported.
     pub output_aware: bool,
@@ -371,7 +367,6 @@ impl QuantConfig {
             // Off for the CPU preset (below).
             learned_rounding: true,
             rounding: crate::quant::gptq::Options::default(),
-            quantized_bias_correction: false,
             output_aware: true,
             calib_cache: None,
             input_shapes: Vec::new(),

@@ -6,7 +6,6 @@
 
 pub mod bias_correct;
 mod bias_guard;
-mod bias_requant;
 pub mod calib_cache;
 pub mod calibrate;
 pub mod config;
