@@ -435,7 +435,7 @@ impl MeanTap {
         } else {
             factored(self.moments, cfg.rounding)
         };
-        let (mut rounded, mut ratio_sum) = (0usize, 0f64);
+        let (mut rounded, mut ratio_sum, mut finer) = (0usize, 0f64, 0usize);
         let mut plain: Vec<String> = self
             .too_big
             .iter()
@@ -478,6 +478,7 @@ impl MeanTap {
             };
             if let Some(r) = learned {
                 rounded += 1;
+                finer += usize::from(r.finer);
                 ratio_sum += r.ratio;
                 let name = n.input[1].clone();
                 g.initializer[wi] = f32_tensor(&name, &wd, &r.values);
@@ -500,16 +501,17 @@ impl MeanTap {
                 gptq::MIN_SAMPLES
             ));
         } else if cfg.learned_rounding {
-            let mean = if rounded > 0 {
-                format!(
-                    " (calibration output error {:.2}x that of plain rounding, mean over layers)",
-                    ratio_sum / rounded as f64
-                )
-            } else {
-                String::new()
-            };
+            let r = ratio_sum / rounded.max(1) as f64;
+            let mut tail = (rounded > 0)
+                .then(|| format!(" (calibration output error {r:.2}x that of plain rounding, mean over layers)"))
+                .unwrap_or_default();
+            if cfg.rounding.scale_search {
+                tail += &format!(
+                    "; {finer} on a finer per-tensor scale than the emitter's first choice"
+                );
+            }
             notes.push(format!(
-                "learned rounding: {rounded} of {} layers rounded by second-order error compensation{mean}",
+                "learned rounding: {rounded} of {} layers rounded by second-order error compensation{tail}",
                 moments.len() + self.too_big.len(),
             ));
             if !plain.is_empty() {

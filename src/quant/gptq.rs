@@ -512,6 +512,8 @@ pub struct Rounded {
     pub values: Vec<f32>,
     /// Output error `sum (q - w) H (q - w)^T` over rows, relative to plain rounding's (< 1 means better).
     pub ratio: f64,
+    /// The per-tensor scale is finer than the emitter's first choice ([`Options::scale_search`]).
+    pub finer: bool,
 }
 
 /// How a layer's weight splits into rows of `d` inputs: row `r`'s elements are `w[r * step + i * stride]`, `i < d`;
@@ -772,19 +774,19 @@ pub fn round_layer(
         return Err("second moment not positive definite");
     }
     let (q, en, ep) = round_on(&grid, w, &lay, m);
-    let mut best = reproduced(q, &grid, spec).map(|v| (v, en));
+    let mut best = reproduced(q, &grid, spec).map(|v| (v, en, false));
     if opts.scale_search && grid.plain.params.scale.len() == 1 {
         for s in candidate_scales(grid.plain.params.scale[0], spec.pow2) {
             let alt = grid.with_scale(w, s);
             let (q, e, _) = round_on(&alt, w, &lay, m);
             if best.as_ref().map_or(true, |b| e < b.1) {
                 if let Ok(v) = reproduced(q, &alt, spec) {
-                    best = Ok((v, e));
+                    best = Ok((v, e, true));
                 }
             }
         }
     }
-    let (values, en) = best?;
+    let (values, en, finer) = best?;
     // Damping makes the compensation approximate: keep plain rounding where it is not better on this data.
     if en > ep {
         return Err("not better than plain rounding on the calibration data");
@@ -792,6 +794,7 @@ pub fn round_layer(
     Ok(Rounded {
         values,
         ratio: if ep > 0.0 { en / ep } else { 1.0 },
+        finer,
     })
 }
 
@@ -865,5 +868,45 @@ mod tests {
                 assert!((v - want).abs() < 1e-9, "({i}, {j}): {v}");
             }
         }
+    }
+
+    /// A per-tensor weight whose range one outlier sets: the search takes a finer scale (the outlier clipped, its
+    /// error spread over its row) and lowers the output error under the same moment; off, the grid stays.
+    #[test]
+    fn scale_search_takes_a_finer_grid_for_an_outlier() {
+        use crate::quant::QuantType;
+        let k = 16;
+        let mut m = Moment::new(Geometry::Gemm { k, trans_b: true });
+        let x: Vec<f32> = (0..64 * k)
+            .map(|i| ((i * 7919 % 97) as f32 - 48.0) / 24.0)
+            .collect();
+        m.add(&x, &[64, k as i64]);
+        let mut w: Vec<f32> = (0..8 * k)
+            .map(|i| ((i * 31 % 23) as f32 - 11.0) / 200.0)
+            .collect();
+        w[5] = 0.9;
+        let spec = WeightSpec {
+            qtype: QuantType::S8,
+            symmetric: true,
+            pow2: false,
+            axis: None,
+            mse: false,
+        };
+        let dims = [8, k as i64];
+        let off = round_layer(&w, &dims, spec, &m, Options::default()).expect("rounded");
+        let on = Options {
+            scale_search: true,
+            act_order: false,
+        };
+        let searched = round_layer(&w, &dims, spec, &m, on).expect("rounded");
+        assert!(!off.finer && searched.finer);
+        assert!(
+            searched.ratio < off.ratio,
+            "{} vs {}",
+            searched.ratio,
+            off.ratio
+        );
+        let again = round_layer(&w, &dims, spec, &m, on).expect("rounded");
+        assert_eq!(again.values, searched.values, "deterministic");
     }
 }
