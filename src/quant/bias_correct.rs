@@ -501,15 +501,11 @@ impl MeanTap {
                 gptq::MIN_SAMPLES
             ));
         } else if cfg.learned_rounding {
-            let r = ratio_sum / rounded.max(1) as f64;
-            let mut tail = (rounded > 0)
-                .then(|| format!(" (calibration output error {r:.2}x that of plain rounding, mean over layers)"))
-                .unwrap_or_default();
-            if cfg.rounding.scale_search {
-                tail += &format!(
-                    "; {finer} on a finer per-tensor scale than the emitter's first choice"
-                );
-            }
+            let tail = rounding_tail(
+                rounded,
+                ratio_sum,
+                cfg.rounding.scale_search.then_some(finer),
+            );
             notes.push(format!(
                 "learned rounding: {rounded} of {} layers rounded by second-order error compensation{tail}",
                 moments.len() + self.too_big.len(),
@@ -523,6 +519,21 @@ impl MeanTap {
         }
         Ok((errors, notes))
     }
+}
+
+/// The end of the learned-rounding note: the mean error ratio over the `rounded` layers, and how many of them took
+/// a finer scale (`finer`, when the scale search is on).
+fn rounding_tail(rounded: usize, ratio_sum: f64, finer: Option<usize>) -> String {
+    let mut tail = String::new();
+    if rounded > 0 {
+        let r = ratio_sum / rounded as f64;
+        tail =
+            format!(" (calibration output error {r:.2}x that of plain rounding, mean over layers)");
+    }
+    if let Some(f) = finer {
+        tail += &format!("; {f} on a finer per-tensor scale than the emitter's first choice");
+    }
+    tail
 }
 
 /// The moments by target node, factored (the costly step of learned rounding) for all layers at once on all
