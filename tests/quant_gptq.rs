@@ -235,20 +235,51 @@ fn learned_rounding_is_deterministic() {
     assert!(a == b, "two runs on the same input gave different models");
 }
 
+fn notes_say_finer(notes: &[String]) -> bool {
+    notes
+        .iter()
+        .any(|n| n.contains("on a finer per-tensor scale"))
+}
+
 #[test]
 fn learned_rounding_does_not_depend_on_the_batch_size() {
     runtime();
-    for preset in [Preset::Xint8, Preset::A16W8] {
-        let cfg = QuantConfig::preset(preset);
+    // A16W8 searches the per-tensor scale by default; the last case adds act-order on power-of-two weights.
+    let both = QuantConfig {
+        rounding: ipuflow::quant::gptq::Options {
+            scale_search: true,
+            act_order: true,
+        },
+        ..QuantConfig::preset(Preset::Xint8)
+    };
+    // (preset, config, the rounding note: act-order leaves one layer of this model no better than plain rounding).
+    for (preset, cfg, rounded) in [
+        (
+            Preset::Xint8,
+            QuantConfig::preset(Preset::Xint8),
+            "learned rounding: 3 of 3",
+        ),
+        (
+            Preset::A16W8,
+            QuantConfig::preset(Preset::A16W8),
+            "learned rounding: 3 of 3",
+        ),
+        (Preset::Xint8, both, "learned rounding: 2 of 3"),
+    ] {
         assert!(cfg.learned_rounding);
+        assert_eq!(
+            cfg.rounding.scale_search,
+            notes_say_finer(&graph_bytes(&cfg, &mut samples(0..24)).1),
+            "{preset:?}: the report says how many layers took a finer scale exactly when the search is on"
+        );
         let (one, notes) = graph_bytes(&cfg, &mut samples(0..24));
         assert!(
-            notes.iter().any(|n| n.contains("learned rounding: 3 of 3")),
+            notes.iter().any(|n| n.contains(rounded)),
             "{preset:?}: {notes:?}"
         );
         let (two, notes) = graph_bytes(&cfg, &mut samples_in_pairs(0..24));
         assert!(
-            notes.iter().any(|n| n.contains("learned rounding: 3 of 3")),
+            notes.iter().any(|n| n.contains(rounded)),
             "{preset:?}: {notes:?}"
         );
         assert!(

@@ -433,9 +433,9 @@ impl MeanTap {
         let moments: HashMap<usize, Moment> = if few {
             HashMap::new()
         } else {
-            factored(self.moments)
+            factored(self.moments, cfg.rounding)
         };
-        let (mut rounded, mut ratio_sum) = (0usize, 0f64);
+        let (mut rounded, mut ratio_sum, mut finer) = (0usize, 0f64, 0usize);
         let mut plain: Vec<String> = self
             .too_big
             .iter()
@@ -467,7 +467,7 @@ impl MeanTap {
                     plain.push(format!("{label} (weight shared)"));
                     None
                 }
-                Some(m) => round_layer(&wv, &wd, weight_spec(cfg, axis), m)
+                Some(m) => round_layer(&wv, &wd, weight_spec(cfg, axis), m, cfg.rounding)
                     .map_err(|why| plain.push(format!("{label} ({why})")))
                     .ok(),
                 None => None,
@@ -478,6 +478,7 @@ impl MeanTap {
             };
             if let Some(r) = learned {
                 rounded += 1;
+                finer += usize::from(r.finer);
                 ratio_sum += r.ratio;
                 let name = n.input[1].clone();
                 g.initializer[wi] = f32_tensor(&name, &wd, &r.values);
@@ -500,16 +501,13 @@ impl MeanTap {
                 gptq::MIN_SAMPLES
             ));
         } else if cfg.learned_rounding {
-            let mean = if rounded > 0 {
-                format!(
-                    " (calibration output error {:.2}x that of plain rounding, mean over layers)",
-                    ratio_sum / rounded as f64
-                )
-            } else {
-                String::new()
-            };
+            let tail = rounding_tail(
+                rounded,
+                ratio_sum,
+                cfg.rounding.scale_search.then_some(finer),
+            );
             notes.push(format!(
-                "learned rounding: {rounded} of {} layers rounded by second-order error compensation{mean}",
+                "learned rounding: {rounded} of {} layers rounded by second-order error compensation{tail}",
                 moments.len() + self.too_big.len(),
             ));
             if !plain.is_empty() {
@@ -523,10 +521,28 @@ impl MeanTap {
     }
 }
 
+/// The end of the learned-rounding note: the mean error ratio over the `rounded` layers, and how many of them took
+/// a finer scale (`finer`, when the scale search is on).
+fn rounding_tail(rounded: usize, ratio_sum: f64, finer: Option<usize>) -> String {
+    let mut tail = String::new();
+    if rounded > 0 {
+        let r = ratio_sum / rounded as f64;
+        tail =
+            format!(" (calibration output error {r:.2}x that of plain rounding, mean over layers)");
+    }
+    if let Some(f) = finer {
+        tail += &format!("; {f} on a finer per-tensor scale than the emitter's first choice");
+    }
+    tail
+}
+
 /// The moments by target node, factored (the costly step of learned rounding) for all layers at once on all
 /// cores: one layer at a time left a core idle on the large single-group layers.
-fn factored(mut moments: Vec<(usize, usize, Moment)>) -> HashMap<usize, Moment> {
-    parallel(&mut moments, |(_, _, m)| m.factor());
+fn factored(
+    mut moments: Vec<(usize, usize, Moment)>,
+    opts: gptq::Options,
+) -> HashMap<usize, Moment> {
+    parallel(&mut moments, |(_, _, m)| m.factor(opts));
     moments.into_iter().map(|(i, _, m)| (i, m)).collect()
 }
 

@@ -290,6 +290,8 @@ pub struct QuantConfig {
     /// output error on the calibration data (second-order error compensation from the input's second moment),
     /// instead of to the nearest grid point. Same grid, same format.
     pub learned_rounding: bool,
+    /// Variants of learned rounding (`crate::quant::gptq::Options`: scale search for per-tensor weights, act-order).
+    pub rounding: crate::quant::gptq::Options,
     /// Output-aware activations (`crate::quant::output_aware`): a mixed-range Concat at the outputs (boxes in
     /// pixels beside [0, 1] scores) or a small score output is left float with its tail, with the reason reported;
     /// and the output heads' biases absorb the mean error the quantized backbone carries into them
@@ -377,6 +379,7 @@ impl QuantConfig {
             // 13.6 dB, A8W8 9.4 -> 16.7, A16W8 9.5 -> 18.6; BlazeFace's classificators lose 0.4-0.7 dB on XINT8/A8W8.
             // Off for the CPU preset (below).
             learned_rounding: true,
+            rounding: crate::quant::gptq::Options::default(),
             output_aware: true,
             npu_rescale: false,
             sigmoid_to_hard_sigmoid: false,
@@ -409,8 +412,16 @@ impl QuantConfig {
                 method: CalibMethod::MinMse,
                 ..base
             },
+            // Learned rounding's scale search by measurement (docs/quantization-sweep.md): EfficientNet-Lite0
+            // 0.932 / 18.6 dB / 18 -> 0.932 / 18.8 / 19, BlazeFace 30.8/20.4 -> 31.5/21.1, hand-landmark
+            // 21.5/1.4/9.3/1.5 -> 22.3/5.2/12.4/2.6. Not XINT8 (BlazeFace classificators 11.4 -> 9.4 dB) nor A8W8
+            // (EfficientNet-Lite0 agreement 0.959 -> 0.932 for 0.1 dB).
             Preset::A16W8 => QuantConfig {
                 activation_type: QuantType::S16,
+                rounding: crate::quant::gptq::Options {
+                    scale_search: true,
+                    act_order: false,
+                },
                 ..base
             },
             // Learned rounding off by measurement (bench/quantize/accuracy.py, 2026-12-03): per-channel weights leave

@@ -20,7 +20,7 @@ use ndarray::ArrayView2;
 
 use crate::onnx::node::{attr_i, attr_ints, op};
 use crate::onnx::proto::NodeProto;
-use crate::quant::qdq::scale::weight_qrange;
+use crate::quant::qdq::scale::{quantize_value, weight_qrange};
 use crate::quant::qdq::weights::{dequantize, quantize_weight, QWeight, WeightSpec};
 
 /// Damping added to `H`'s diagonal, relative to its mean diagonal (GPTQ's default): keeps the factorization
@@ -39,6 +39,27 @@ pub const BUDGET: usize = 32 << 20;
 /// second moments are too noisy: ppocr-mobile-cls XINT8 fell from 20.4 to 7.6 dB and pplcnet-orientation CPU from
 /// 13.2 to 8.4 dB, while the shared models with 31 samples gained on every preset.
 pub const MIN_SAMPLES: u64 = 16;
+
+/// Variants of the rounding, off by default until measured (docs/quantization-sweep.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Per-tensor weights: also round on a few finer scales (clipping the largest weights, which the compensation
+    /// then spreads) and keep the grid with the lowest output error `sum e H e^T` after rounding.
+    pub scale_search: bool,
+    /// Visit each row's inputs by decreasing second moment (GPTQ's act-order): the large inputs are rounded while
+    /// most of the row is still free to absorb their error.
+    pub act_order: bool,
+}
+
+/// The finer per-tensor scales [`Options::scale_search`] tries beside the emitter's `s` (float scales: 10 %, 20 %
+/// and 30 % of the range clipped; power of two: the next finer shift).
+fn candidate_scales(s: f32, pow2: bool) -> Vec<f32> {
+    if pow2 {
+        vec![s / 2.0]
+    } else {
+        [0.9f32, 0.8, 0.7].iter().map(|f| s * f).collect()
+    }
+}
 
 /// Where a layer's rows and input patches come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -131,6 +152,9 @@ pub struct Moment {
     /// Per group, the factor of [`inverse_cholesky_upper`] once [`Moment::factor`] ran (`None` inside: not
     /// positive definite).
     factors: Option<Vec<Option<Vec<f64>>>>,
+    /// Per group, the order the inputs are rounded in (the factors are of `H` permuted so); identity unless
+    /// [`Options::act_order`].
+    order: Vec<Vec<usize>>,
     /// Input shape without the batch dimension, fixed by the first batch; `None` once it changed (no rounding
     /// then).
     shape: Option<Vec<i64>>,
@@ -146,19 +170,22 @@ impl Moment {
             shape: Some(Vec::new()),
             rows: 0,
             factors: None,
+            order: Vec::new(),
         }
     }
 
     /// Factors every group's second moment now: the costly step of [`round_layer`] (`d^3` for a layer with `d`
     /// inputs, one thread per group), which a caller can so run for all layers at once on all cores. Needs no
     /// more data after this.
-    pub fn factor(&mut self) {
+    pub fn factor(&mut self, opts: Options) {
         if self.factors.is_none() && self.shape.is_some() && self.rows > 0 {
             let d = self.geometry.blocks().1;
+            self.order = self.h.iter().map(|h| input_order(h, d, opts)).collect();
             self.factors = Some(
                 self.h
                     .iter()
-                    .map(|h| inverse_cholesky_upper(h, d))
+                    .zip(&self.order)
+                    .map(|(h, o)| inverse_cholesky_upper(&permuted(h, d, o), d))
                     .collect(),
             );
         }
@@ -330,6 +357,30 @@ impl Patches {
     }
 }
 
+/// The order a group's inputs are rounded in: by decreasing diagonal of `h` (ties by index) with
+/// [`Options::act_order`], else as stored.
+fn input_order(h: &[f64], d: usize, opts: Options) -> Vec<usize> {
+    let mut o: Vec<usize> = (0..d).collect();
+    if opts.act_order {
+        o.sort_by(|&a, &b| h[b * d + b].total_cmp(&h[a * d + a]).then(a.cmp(&b)));
+    }
+    o
+}
+
+/// `h` (`d x d`) with rows and columns taken in `order`.
+fn permuted(h: &[f64], d: usize, order: &[usize]) -> Vec<f64> {
+    if order.iter().enumerate().all(|(i, &j)| i == j) {
+        return h.to_vec();
+    }
+    let mut p = vec![0f64; d * d];
+    for (a, &i) in order.iter().enumerate() {
+        for (b, &j) in order.iter().enumerate() {
+            p[a * d + b] = h[i * d + j];
+        }
+    }
+    p
+}
+
 fn finite(v: f32) -> f32 {
     if v.is_finite() {
         v
@@ -461,6 +512,8 @@ pub struct Rounded {
     pub values: Vec<f32>,
     /// Output error `sum (q - w) H (q - w)^T` over rows, relative to plain rounding's (< 1 means better).
     pub ratio: f64,
+    /// The per-tensor scale is finer than the emitter's first choice ([`Options::scale_search`]).
+    pub finer: bool,
 }
 
 /// How a layer's weight splits into rows of `d` inputs: row `r`'s elements are `w[r * step + i * stride]`, `i < d`;
@@ -537,12 +590,38 @@ impl<'a> Grid<'a> {
             plain,
             dims,
         };
-        for i in 0..grid.plain.values.len() {
-            let (c, q) = (grid.chan(i), grid.plain.values[i]);
-            grid.lo[c] = grid.lo[c].min(q);
-            grid.hi[c] = grid.hi[c].max(q);
-        }
+        grid.extremes();
         Ok(grid)
+    }
+
+    /// The same grid with the per-tensor scale `s` instead (plain rounding, clipped to the integer range).
+    fn with_scale(&self, w: &[f32], s: f32) -> Grid<'a> {
+        let (qlo, qhi) = self.qrange;
+        let mut plain = self.plain.clone();
+        plain.params.scale[0] = s;
+        let z = plain.params.zero_point[0];
+        plain.values = w
+            .iter()
+            .map(|&v| quantize_value(v, s, z, qlo, qhi))
+            .collect();
+        let mut grid = Grid {
+            plain,
+            dims: self.dims,
+            lo: vec![i32::MAX],
+            hi: vec![i32::MIN],
+            qrange: self.qrange,
+        };
+        grid.extremes();
+        grid
+    }
+
+    /// Each channel's extreme integers under plain rounding.
+    fn extremes(&mut self) {
+        for i in 0..self.plain.values.len() {
+            let (c, q) = (self.chan(i), self.plain.values[i]);
+            self.lo[c] = self.lo[c].min(q);
+            self.hi[c] = self.hi[c].max(q);
+        }
     }
 
     /// The channel of weight element `i`.
@@ -581,16 +660,27 @@ fn quad(h: &[f64], e: &[f64]) -> f64 {
         .sum()
 }
 
-/// Rounds row `row.r` of `w` in order, spreading each element's error over the later ones through `u` (the upper
-/// Cholesky factor of `H^-1`), then measures both roundings' output error under `h`.
-fn round_row(row: &mut Row, w: &[f32], lay: &RowLayout, grid: &Grid<'_>, u: &[f64], h: &[f64]) {
-    let d = lay.d;
+/// One group's second moment `h`, the order its inputs are rounded in, and the upper Cholesky factor `u` of
+/// `H^-1` with `H` permuted to that order.
+struct Factored<'a> {
+    h: &'a [f64],
+    u: &'a [f64],
+    order: &'a [usize],
+    /// Also measure plain rounding's error (only the emitter's own grid needs it).
+    plain_too: bool,
+}
+
+/// Rounds row `row.r` of `w` in `g.order`, spreading each element's error over the later ones through `g.u`, then
+/// measures both roundings' output error under `g.h`.
+fn round_row(row: &mut Row, w: &[f32], lay: &RowLayout, grid: &Grid<'_>, g: &Factored<'_>) {
+    let (d, u, h) = (lay.d, g.u, g.h);
     let p = &grid.plain.params;
     let (qlo, qhi) = grid.qrange;
-    let mut x: Vec<f64> = (0..d).map(|i| w[lay.at(row.r, i)] as f64).collect();
-    let orig = x.clone();
+    let orig: Vec<f64> = (0..d).map(|i| w[lay.at(row.r, i)] as f64).collect();
+    // `x` in rounding order: position `i` is input `g.order[i]`.
+    let mut x: Vec<f64> = g.order.iter().map(|&j| orig[j]).collect();
     for i in 0..d {
-        let at = lay.at(row.r, i);
+        let at = lay.at(row.r, g.order[i]);
         let c = grid.chan(at);
         let (s, z) = (p.scale[c] as f64, p.zero_point[c]);
         let fixed = grid.plain.values[at];
@@ -599,7 +689,7 @@ fn round_row(row: &mut Row, w: &[f32], lay: &RowLayout, grid: &Grid<'_>, u: &[f6
         } else {
             ((x[i] / s).round_ties_even() + z as f64).clamp(qlo as f64, qhi as f64) as i32
         };
-        row.q[i] = q;
+        row.q[g.order[i]] = q;
         let ur = &u[i * d..(i + 1) * d];
         let e = (x[i] - (q - z) as f64 * s) / ur[i];
         x[i + 1..]
@@ -613,7 +703,9 @@ fn round_row(row: &mut Row, w: &[f32], lay: &RowLayout, grid: &Grid<'_>, u: &[f6
             .collect()
     };
     row.err_new = quad(h, &err(&|i| row.q[i]));
-    row.err_plain = quad(h, &err(&|i| grid.plain.values[lay.at(row.r, i)]));
+    if g.plain_too {
+        row.err_plain = quad(h, &err(&|i| grid.plain.values[lay.at(row.r, i)]));
+    }
 }
 
 /// The dequantized values of `q` on `grid`, provided the emitter, re-deriving the parameters from them, gives back
@@ -650,6 +742,7 @@ pub fn round_layer(
     dims: &[i64],
     spec: WeightSpec,
     m: &Moment,
+    opts: Options,
 ) -> std::result::Result<Rounded, &'static str> {
     if m.shape.is_none() || m.rows == 0 {
         return Err("input shape varied or no data");
@@ -663,22 +756,62 @@ pub fn round_layer(
     }
     let grid = Grid::new(w, dims, spec)?;
     let lay = RowLayout::of(&m.geometry, w.len(), dims)?;
-    // Factors from [`Moment::factor`] if the caller ran it, else here (the groups on all cores).
-    let computed: Vec<Option<Vec<f64>>> = match m.factors {
-        Some(_) => Vec::new(),
+    // Factors from [`Moment::factor`] if the caller ran it, else here.
+    let mut own;
+    let m = match m.factors {
+        Some(_) => m,
         None => {
-            let mut f: Vec<(usize, Option<Vec<f64>>)> =
-                (0..m.geometry.blocks().0).map(|g| (g, None)).collect();
-            parallel(&mut f, |(g, u)| {
-                *u = inverse_cholesky_upper(&m.h[*g], lay.d)
-            });
-            f.into_iter().map(|(_, u)| u).collect()
+            own = Moment {
+                geometry: m.geometry.clone(),
+                h: m.h.clone(),
+                factors: None,
+                order: Vec::new(),
+                shape: m.shape.clone(),
+                rows: m.rows,
+            };
+            own.factor(opts);
+            &own
         }
     };
-    let factors = m.factors.as_deref().unwrap_or(&computed);
+    let factors = m.factors.as_deref().unwrap_or(&[]);
     if factors.iter().any(|u| u.is_none()) {
         return Err("second moment not positive definite");
     }
+    let (q, en, ep) = round_on(&grid, w, &lay, m, true);
+    let mut best = reproduced(q, &grid, spec).map(|v| (v, en, false));
+    if opts.scale_search && grid.plain.params.scale.len() == 1 {
+        for s in candidate_scales(grid.plain.params.scale[0], spec.pow2) {
+            let alt = grid.with_scale(w, s);
+            let (q, e, _) = round_on(&alt, w, &lay, m, false);
+            if best.as_ref().map_or(true, |b| e < b.1) {
+                if let Ok(v) = reproduced(q, &alt, spec) {
+                    best = Ok((v, e, true));
+                }
+            }
+        }
+    }
+    let (values, en, finer) = best?;
+    // Damping makes the compensation approximate: keep plain rounding where it is not better on this data.
+    if en > ep {
+        return Err("not better than plain rounding on the calibration data");
+    }
+    Ok(Rounded {
+        values,
+        ratio: if ep > 0.0 { en / ep } else { 1.0 },
+        finer,
+    })
+}
+
+/// Rounds every row of `w` on `grid` (rows on all cores): the integers, and the output error of this rounding and
+/// (with `plain_too`, else 0) of `grid`'s plain rounding, summed over rows.
+fn round_on(
+    grid: &Grid<'_>,
+    w: &[f32],
+    lay: &RowLayout,
+    m: &Moment,
+    plain_too: bool,
+) -> (Vec<i32>, f64, f64) {
+    let factors = m.factors.as_deref().expect("factored");
     let mut rows: Vec<Row> = (0..lay.nrows)
         .map(|r| Row {
             r,
@@ -689,8 +822,13 @@ pub fn round_layer(
         .collect();
     parallel(&mut rows, |row| {
         let g = row.r / lay.per_group;
-        let u = factors[g].as_ref().expect("checked");
-        round_row(row, w, &lay, &grid, u, &m.h[g]);
+        let f = Factored {
+            h: &m.h[g],
+            u: factors[g].as_ref().expect("checked"),
+            order: &m.order[g],
+            plain_too,
+        };
+        round_row(row, w, lay, grid, &f);
     });
     let mut q = grid.plain.values.clone();
     for row in &rows {
@@ -701,15 +839,7 @@ pub fn round_layer(
     let (en, ep) = rows
         .iter()
         .fold((0.0, 0.0), |(a, b), r| (a + r.err_new, b + r.err_plain));
-    let values = reproduced(q, &grid, spec)?;
-    // Damping makes the compensation approximate: keep plain rounding where it is not better on this data.
-    if en > ep {
-        return Err("not better than plain rounding on the calibration data");
-    }
-    Ok(Rounded {
-        values,
-        ratio: if ep > 0.0 { en / ep } else { 1.0 },
-    })
+    (q, en, ep)
 }
 
 #[cfg(test)]
@@ -749,5 +879,47 @@ mod tests {
                 assert!((v - want).abs() < 1e-9, "({i}, {j}): {v}");
             }
         }
+    }
+
+    /// A per-tensor weight whose range one outlier sets, on an input whose next column nearly repeats the
+    /// outlier's: the search takes a finer scale (the outlier clipped, its error carried by its twin) and lowers
+    /// the output error under the same moment; off, the grid stays.
+    #[test]
+    fn scale_search_takes_a_finer_grid_for_an_outlier() {
+        use crate::quant::QuantType;
+        let k = 16;
+        let mut m = Moment::new(Geometry::Gemm { k, trans_b: true });
+        // Columns 2j and 2j + 1 nearly equal.
+        let x: Vec<f32> = (0..64 * k)
+            .map(|i| ((i / 2 * 7919 % 97) as f32 - 48.0) / 24.0 + (i % 2) as f32 * 0.01)
+            .collect();
+        m.add(&x, &[64, k as i64]);
+        let mut w: Vec<f32> = (0..8 * k)
+            .map(|i| ((i * 31 % 23) as f32 - 11.0) / 200.0)
+            .collect();
+        w[4] = 0.9;
+        let spec = WeightSpec {
+            qtype: QuantType::S8,
+            symmetric: true,
+            pow2: false,
+            axis: None,
+            mse: false,
+        };
+        let dims = [8, k as i64];
+        let off = round_layer(&w, &dims, spec, &m, Options::default()).expect("rounded");
+        let on = Options {
+            scale_search: true,
+            act_order: false,
+        };
+        let searched = round_layer(&w, &dims, spec, &m, on).expect("rounded");
+        assert!(!off.finer && searched.finer);
+        assert!(
+            searched.ratio < off.ratio,
+            "{} vs {}",
+            searched.ratio,
+            off.ratio
+        );
+        let again = round_layer(&w, &dims, spec, &m, on).expect("rounded");
+        assert_eq!(again.values, searched.values, "deterministic");
     }
 }

@@ -79,6 +79,8 @@ pub fn settings_json(config: &QuantConfig) -> String {
         "replace_clip6_relu": config.replace_clip6_relu,
         "bias_correction": config.bias_correction,
         "learned_rounding": config.learned_rounding,
+        "rounding_scale_search": config.rounding.scale_search,
+        "rounding_act_order": config.rounding.act_order,
         "output_aware": config.output_aware,
         "bias_type": config.bias_type.name(),
         "npu_mode": npu_mode(config),
