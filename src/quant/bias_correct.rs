@@ -7,9 +7,12 @@
 //! is computed with the Conv's own strides, pads and dilations, so border positions that read zero padding are
 //! exact too. Memory: one map per Conv input, independent of the number of samples (streaming sums in f64).
 //!
-//! The means come from a tap on the calibration stream ([`Tapped`]): each batch the calibration reads is also run
-//! through a session of the float model whose outputs are the layer inputs (one more inference per batch; the
-//! calibration source itself is read once, as host callbacks cannot rewind). `W'` is computed with the same
+//! The means come from the calibration run itself: the tap is a [`BatchObserver`] of
+//! [`crate::quant::calibrate::calibrate_observed`], which shows it the layer inputs (float activations the augmented
+//! calibration model fetches anyway) and the model's outputs, so no second float inference runs per batch. Only
+//! where calibration does not run the model (a calibration-cache hit) or through the [`Tapped`] source does the tap
+//! run a float session of its own (created on first use). The calibration source is read once either way, as host
+//! callbacks cannot rewind. `W'` is computed with the same
 //! [`weight_spec`] and [`quantize_weight`] the QDQ emitter uses, so the correction matches the emitted weights.
 //! Activation quantization error is not corrected here (it is not linear in anything measured).
 //!
@@ -127,8 +130,8 @@ pub struct MeanTap {
 /// 19 MB); later batches are not held.
 pub const HOLD_BYTES: usize = 64 << 20;
 
-/// Calibration batches the tap keeps for the guard at most, so that its cost (three inferences per batch) stops
-/// growing with the calibration set. Not lower: with 8, equalization + bias correction took 2.0x the MinMax-only
+/// Calibration batches the tap keeps for the guard at most, so that its cost (two quantized inferences per batch)
+/// stops growing with the calibration set. Not lower: with 8, equalization + bias correction took 2.0x the MinMax-only
 /// CPU time on EfficientNet-Lite0 (2.9x with all 31 images), but the guard's decision changed on the CPU preset
 /// and hand-landmark's output 3 fell from 9.9 to 3.7 dB (docs/quantization-sweep.md).
 pub const HOLD_BATCHES: usize = 32;
@@ -342,18 +345,23 @@ impl MeanTap {
         }
     }
 
-    /// The tapped tensors of `batch` from the tap's own float session (created on first use).
-    fn run_own<'b>(&mut self, batch: &'b Batch<'_>) -> Result<Vec<Seen<'b>>> {
+    /// The tapped tensors of `batch` from the tap's own float session (created on first use), and the model's
+    /// outputs where that session has them (calibration's augmented model has, see [`MeanTap::set_session_model`]).
+    #[allow(clippy::type_complexity)]
+    fn run_own<'b>(
+        &mut self,
+        batch: &'b Batch<'_>,
+    ) -> Result<(Vec<Seen<'b>>, Vec<Option<(Vec<f32>, Vec<i64>)>>)> {
         if self.session.is_none() {
             let options = crate::quant::calibrate::measuring_session_options();
             let session = Session::from_model(&Model::from_proto(self.tap_model.clone()), &options)
                 .map_err(|e| e.context("creating the bias-correction session"))?;
+            let at = |x: &String| session.outputs().iter().position(|o| &o.name == x);
             let idx = self
                 .tensors
                 .iter()
-                .map(|(x, slot)| {
-                    slot.and_then(|_| session.outputs().iter().position(|o| &o.name == x))
-                })
+                .map(|(x, slot)| slot.and_then(|_| at(x)))
+                .chain(self.outputs.iter().map(at))
                 .collect();
             self.session = Some((session, idx));
         }
@@ -362,7 +370,9 @@ impl MeanTap {
         for (name, t) in &batch.tensors {
             ins.push((session.input_index(name)?, *t));
         }
-        let wanted: Vec<usize> = idx.iter().filter_map(|o| *o).collect();
+        let mut wanted: Vec<usize> = idx.iter().filter_map(|o| *o).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
         let mut outs: Vec<(usize, Option<crate::runtime::TensorMut<'_>>)> =
             wanted.iter().map(|&i| (i, None)).collect();
         let ran = if outs.is_empty() {
@@ -370,23 +380,36 @@ impl MeanTap {
         } else {
             session.run_indexed(None, &ins, &mut outs)?
         };
-        let mut seen = Vec::with_capacity(self.tensors.len());
-        for (k, o) in idx.iter().enumerate() {
+        let get = |o: usize| -> Result<(Vec<f32>, Vec<i64>)> {
+            let j = wanted.iter().position(|w| *w == o).expect("requested");
+            let t = ran[j]
+                .as_ref()
+                .ok_or_else(|| Error::internal("bias-correction run returned no tensor"))?;
+            Ok((t.as_slice::<f32>()?.to_vec(), t.shape().to_vec()))
+        };
+        let n = self.tensors.len();
+        let mut seen = Vec::with_capacity(n);
+        for (k, o) in idx[..n].iter().enumerate() {
             seen.push(match o {
-                Some(o) => {
-                    let j = wanted.iter().position(|w| w == o).expect("requested");
-                    let t = ran[j]
-                        .as_ref()
-                        .ok_or_else(|| Error::internal("bias-correction run returned no tensor"))?;
-                    Some((
-                        Cow::Owned(t.as_slice::<f32>()?.to_vec()),
-                        t.shape().to_vec(),
-                    ))
-                }
+                Some(o) => get(*o).map(|(d, s)| Some((Cow::Owned(d), s)))?,
                 None => self.input_values(k, batch),
             });
         }
-        Ok(seen)
+        let mut model_outs = Vec::with_capacity(idx.len() - n);
+        for o in &idx[n..] {
+            model_outs.push(match o {
+                Some(o) => get(*o).ok(),
+                None => None,
+            });
+        }
+        Ok((seen, model_outs))
+    }
+
+    /// Runs the tap's own session, where one is needed, on `model` (with every tapped tensor and the model's
+    /// outputs among its outputs) instead of the layer-input model: the pipeline passes calibration's augmented
+    /// model, so that a calibration-cache hit sees the values, bit for bit, that a fresh calibration shows.
+    pub(crate) fn set_session_model(&mut self, model: ModelProto) {
+        self.tap_model = model;
     }
 
     /// Tapped tensor `k` when it is a float graph input of `batch`.
@@ -408,15 +431,24 @@ impl MeanTap {
         batch: &Batch<'_>,
         fetched: &[Option<(&[f32], &[i64])>],
     ) -> Result<()> {
-        self.hold(batch, fetched);
         let shown = |slot: &Option<usize>| slot.map(|j| fetched.get(j).copied().flatten());
         let seen: Vec<Seen<'_>> = if self
             .tensors
             .iter()
             .any(|(_, slot)| shown(slot).is_some_and(|f| f.is_none()))
         {
-            self.run_own(batch)?
+            let (seen, outs) = self.run_own(batch)?;
+            // The model's outputs where calibration's would be: after the layer inputs.
+            let first = self.tensors.iter().filter(|(_, s)| s.is_some()).count();
+            let mut own: Vec<Option<(&[f32], &[i64])>> = vec![None; first];
+            own.extend(
+                outs.iter()
+                    .map(|o| o.as_ref().map(|(d, s)| (&d[..], &s[..]))),
+            );
+            self.hold(batch, &own);
+            seen
         } else {
+            self.hold(batch, fetched);
             (0..self.tensors.len())
                 .map(|k| match shown(&self.tensors[k].1) {
                     Some(f) => f.map(|(d, sh)| (Cow::Borrowed(d), sh.to_vec())),

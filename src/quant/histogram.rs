@@ -175,9 +175,9 @@ impl Histogram {
         // u32 counters: flushed every 2^30 values per lane at most.
         for block in data.chunks(4 << 30) {
             #[cfg(target_arch = "x86_64")]
-            if avx2 && lanes == 4 {
-                // SAFETY: the CPU has AVX2 (checked above); `sub` holds 4 * SLOTS counters.
-                let rest = unsafe { simd::bin_avx2(block, inv, &mut sub) };
+            if avx2 {
+                // SAFETY: the CPU has AVX2 (checked above); `sub` holds `lanes * SLOTS` counters.
+                let rest = unsafe { simd::bin_avx2(block, inv, &mut sub, lanes) };
                 for &v in rest {
                     sub[slot(v)] += 1;
                 }
@@ -284,12 +284,19 @@ mod simd {
     const _: () = assert!(BINS == 1 << 11);
 
     /// The slots of eight values at a time, exactly as the scalar `slot` computes them (the product by a power of
-    /// two is exact and below BINS, so truncation agrees), counted into four interleaved sets. Returns the tail
-    /// (fewer than 8 values) for the caller.
+    /// two is exact and below BINS, so truncation agrees), counted into `lanes` (4 or 1) interleaved sets. Returns
+    /// the tail (fewer than 8 values) for the caller.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn bin_avx2<'a>(block: &'a [f32], inv: f32, sub: &mut [u32]) -> &'a [f32] {
+    pub(super) unsafe fn bin_avx2<'a>(
+        block: &'a [f32],
+        inv: f32,
+        sub: &mut [u32],
+        lanes: usize,
+    ) -> &'a [f32] {
         const SLOTS: usize = 2 * BINS + 2;
-        assert!(sub.len() >= 4 * SLOTS);
+        assert!(sub.len() >= lanes * SLOTS && (lanes == 4 || lanes == 1));
+        // One set (small tensors): every lane counts into the first.
+        let set = if lanes == 4 { SLOTS as i32 } else { 0 };
         let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
         let vinv = _mm256_set1_ps(inv);
         let inf = _mm256_set1_ps(f32::INFINITY);
@@ -298,16 +305,7 @@ mod simd {
         let zslot = _mm256_set1_epi32(2 * BINS as i32);
         let skip = _mm256_set1_epi32(2 * BINS as i32 + 1);
         // Lane k of each group of 8 goes to counter set k % 4.
-        let offs = _mm256_setr_epi32(
-            0,
-            SLOTS as i32,
-            2 * SLOTS as i32,
-            3 * SLOTS as i32,
-            0,
-            SLOTS as i32,
-            2 * SLOTS as i32,
-            3 * SLOTS as i32,
-        );
+        let offs = _mm256_setr_epi32(0, set, 2 * set, 3 * set, 0, set, 2 * set, 3 * set);
         let chunks = block.chunks_exact(8);
         let rest = chunks.remainder();
         let mut idx = [0i32; 8];
@@ -326,7 +324,7 @@ mod simd {
             let i = _mm256_add_epi32(i, offs);
             _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, i);
             for &k in &idx {
-                // SAFETY: every slot is < SLOTS and every offset < 4 * SLOTS - SLOTS.
+                // SAFETY: every slot is < SLOTS and every offset <= (lanes - 1) * SLOTS.
                 *p.add(k as usize) += 1;
             }
         }

@@ -206,6 +206,10 @@ fn calibrate_and_tap(
     } else {
         None
     };
+    // A cache hit does not run calibration's model: the tap then runs that same model, for the same values.
+    if let (Some(t), Some(_)) = (tap.as_mut(), &config.calib_cache) {
+        t.set_session_model(crate::quant::calibrate::augment(prepared));
+    }
     let calib = {
         let mut on_batch = |done, total| hooks.report(Stage::Calibrate, done, total);
         let observer = tap.as_mut().map(|t| t as &mut dyn BatchObserver);
