@@ -7,21 +7,27 @@
 //! is computed with the Conv's own strides, pads and dilations, so border positions that read zero padding are
 //! exact too. Memory: one map per Conv input, independent of the number of samples (streaming sums in f64).
 //!
-//! The means come from a tap on the calibration stream ([`Tapped`]): each batch the calibration reads is also run
-//! through a session of the float model whose outputs are the layer inputs (one more inference per batch; the
-//! calibration source itself is read once, as host callbacks cannot rewind). `W'` is computed with the same
+//! The means come from the calibration run itself: the tap is a [`BatchObserver`] of
+//! [`crate::quant::calibrate::calibrate_observed`], which shows it the layer inputs (float activations the augmented
+//! calibration model fetches anyway) and the model's outputs, so no second float inference runs per batch. Only
+//! where calibration does not run the model (a calibration-cache hit) or through the [`Tapped`] source does the tap
+//! run a float session of its own (created on first use). The calibration source is read once either way, as host
+//! callbacks cannot rewind. `W'` is computed with the same
 //! [`weight_spec`] and [`quantize_weight`] the QDQ emitter uses, so the correction matches the emitted weights.
 //! Activation quantization error is not corrected here (it is not linear in anything measured).
 //!
 //! The same tap accumulates the input second moments of learned rounding (`crate::quant::gptq`) when that is on;
 //! [`MeanTap::apply`] then rounds each weight first and corrects the bias for the learned weight's error.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::onnx::node::{attr_f, attr_i, attr_ints, attr_s, op};
 use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
 use crate::onnx::{DataType, Model};
+use crate::quant::bias_guard::Emitted;
+use crate::quant::calibrate::BatchObserver;
 use crate::quant::data::{Batch, CalibrationSource};
 use crate::quant::gptq::{self, parallel, round_layer, Geometry, Moment};
 use crate::quant::qdq::rules::{decide, Decision};
@@ -89,9 +95,18 @@ fn targets(g: &GraphProto, cfg: &QuantConfig) -> Vec<usize> {
 
 /// Streaming per-element sums of the layer inputs over the calibration batches.
 pub struct MeanTap {
-    session: Session,
-    /// Per tapped tensor: its name, the session output index (None: a graph input, read from the batch).
+    /// The float model with the tapped layer inputs as its outputs, and once needed its session with, per tapped
+    /// tensor, the session output index (None: a graph input, read from the batch). Needed only when calibration
+    /// does not show the layer inputs (a calibration cache hit, or a [`Tapped`] source).
+    tap_model: ModelProto,
+    session: Option<(Session, Vec<Option<usize>>)>,
+    /// Per tapped tensor: its name, and its index in [`BatchObserver::wanted`] (None: a graph input).
     tensors: Vec<(String, Option<usize>)>,
+    /// The model's outputs, read from calibration for the guard's float reference (empty without bias correction).
+    outputs: Vec<String>,
+    /// The float model's outputs on the held batches, per output, concatenated in batch order; `None` once a held
+    /// batch came without them (then the guard runs the float model itself).
+    reference: Option<Vec<Option<Vec<f32>>>>,
     sums: Vec<Vec<f64>>,
     /// Per tensor: the shape without the batch dimension, or None once it changed between batches (then the
     /// layers reading it are not corrected).
@@ -115,14 +130,43 @@ pub struct MeanTap {
 /// 19 MB); later batches are not held.
 pub const HOLD_BYTES: usize = 64 << 20;
 
-/// Calibration batches the tap keeps for the guard at most, so that its cost (three inferences per batch) stops
-/// growing with the calibration set. Not lower: with 8, equalization + bias correction took 2.0x the MinMax-only
+/// Calibration batches the tap keeps for the guard at most, so that its cost (two quantized inferences per batch)
+/// stops growing with the calibration set. Not lower: with 8, equalization + bias correction took 2.0x the MinMax-only
 /// CPU time on EfficientNet-Lite0 (2.9x with all 31 images), but the guard's decision changed on the CPU preset
 /// and hand-landmark's output 3 fell from 9.9 to 3.7 dB (docs/quantization-sweep.md).
 pub const HOLD_BATCHES: usize = 32;
 
 /// One calibration batch, copied: (input name, element type, shape, bytes) per tensor.
 pub(crate) type HeldBatch = Vec<(String, ElementType, Vec<i64>, Vec<u8>)>;
+
+/// `model` with only the layer inputs `names` as outputs (ORT then skips what nothing needs).
+fn tap_model(model: &ModelProto, names: &[String]) -> ModelProto {
+    let mut m = model.clone();
+    let gm = m.graph.as_mut().expect("the tap's model has a graph");
+    let inputs: HashSet<String> = gm.input.iter().filter_map(|v| v.name.clone()).collect();
+    let old_outputs = std::mem::take(&mut gm.output);
+    for x in names.iter().filter(|x| !inputs.contains(*x)) {
+        let vi = gm
+            .value_info
+            .iter()
+            .chain(old_outputs.iter())
+            .find(|v| v.name.as_ref() == Some(x))
+            .cloned()
+            .unwrap_or_else(|| ValueInfoProto {
+                name: Some(x.clone()),
+                ..Default::default()
+            });
+        gm.output.push(vi);
+    }
+    if gm.output.is_empty() {
+        // Every layer reads a graph input: keep one real output so the model stays valid.
+        gm.output.push(old_outputs[0].clone());
+    }
+    m
+}
+
+/// One tapped tensor's values in a batch, and its shape.
+type Seen<'a> = Option<(Cow<'a, [f32]>, Vec<i64>)>;
 
 impl MeanTap {
     /// A tap for the layers of `model` that bias correction applies to under `cfg`; `None` when there is none.
@@ -169,42 +213,29 @@ impl MeanTap {
         if names.is_empty() {
             return Ok(None);
         }
-        let mut m = model.clone();
-        let gm = m.graph.as_mut().expect("checked above");
-        let inputs: HashSet<String> = gm.input.iter().filter_map(|v| v.name.clone()).collect();
-        // Only the layer inputs as outputs: ORT then skips what nothing needs.
-        let old_outputs = std::mem::take(&mut gm.output);
-        for x in names.iter().filter(|x| !inputs.contains(*x)) {
-            let vi = gm
-                .value_info
-                .iter()
-                .chain(old_outputs.iter())
-                .find(|v| v.name.as_ref() == Some(x))
-                .cloned()
-                .unwrap_or_else(|| ValueInfoProto {
-                    name: Some(x.clone()),
-                    ..Default::default()
-                });
-            gm.output.push(vi);
-        }
-        if gm.output.is_empty() {
-            // Every layer reads a graph input: keep one real output so the model stays valid.
-            gm.output.push(old_outputs[0].clone());
-        }
-        let options = crate::quant::calibrate::measuring_session_options();
-        let session = Session::from_model(&Model::from_proto(m), &options)
-            .map_err(|e| e.context("creating the bias-correction session"))?;
+        let inputs: HashSet<&str> = g.input.iter().filter_map(|v| v.name.as_deref()).collect();
+        let mut wanted = 0usize;
         let tensors = names
             .iter()
             .map(|x| {
-                let out = session.outputs().iter().position(|o| &o.name == x);
-                (x.clone(), out)
+                let slot = (!inputs.contains(x.as_str())).then(|| {
+                    wanted += 1;
+                    wanted - 1
+                });
+                (x.clone(), slot)
             })
             .collect();
+        let outputs: Vec<String> = match cfg.bias_correction {
+            true => g.output.iter().filter_map(|v| v.name.clone()).collect(),
+            false => Vec::new(),
+        };
         let n = names.len();
         Ok(Some(MeanTap {
-            session,
+            tap_model: tap_model(model, &names),
+            session: None,
             tensors,
+            reference: Some(vec![Some(Vec::new()); outputs.len()]),
+            outputs,
             sums: vec![Vec::new(); n],
             shapes: vec![Some(Vec::new()); n],
             full_map: full,
@@ -270,8 +301,9 @@ impl MeanTap {
         self.items[k] += n as u64;
     }
 
-    /// Keeps a copy of `batch` while the budget allows (string tensors are not held).
-    fn hold(&mut self, batch: &Batch<'_>) {
+    /// Keeps a copy of `batch` while the budget allows (string tensors are not held), with the float model's
+    /// outputs on it from `fetched` (the model's outputs follow the layer inputs there) for the guard.
+    fn hold(&mut self, batch: &Batch<'_>, fetched: &[Option<(&[f32], &[i64])>]) {
         let bytes: usize = batch.tensors.iter().map(|(_, t)| t.data().len()).sum();
         let strings = batch
             .tensors
@@ -295,48 +327,138 @@ impl MeanTap {
                 })
                 .collect(),
         );
+        let first = self.tensors.iter().filter(|(_, s)| s.is_some()).count();
+        let outs = (first..first + self.outputs.len()).map(|j| fetched.get(j).copied().flatten());
+        let complete = self.reference.as_mut().is_some_and(|r| {
+            r.iter_mut()
+                .zip(outs)
+                .all(|(slot, f)| match (slot.as_mut(), f) {
+                    (Some(v), Some((data, _))) => {
+                        v.extend_from_slice(data);
+                        true
+                    }
+                    _ => false,
+                })
+        });
+        if !complete {
+            self.reference = None;
+        }
     }
 
-    fn observe(&mut self, batch: &Batch<'_>) -> Result<()> {
-        self.hold(batch);
+    /// The tapped tensors of `batch` from the tap's own float session (created on first use), and the model's
+    /// outputs where that session has them (calibration's augmented model has, see [`MeanTap::set_session_model`]).
+    #[allow(clippy::type_complexity)]
+    fn run_own<'b>(
+        &mut self,
+        batch: &'b Batch<'_>,
+    ) -> Result<(Vec<Seen<'b>>, Vec<Option<(Vec<f32>, Vec<i64>)>>)> {
+        if self.session.is_none() {
+            let options = crate::quant::calibrate::measuring_session_options();
+            let session = Session::from_model(&Model::from_proto(self.tap_model.clone()), &options)
+                .map_err(|e| e.context("creating the bias-correction session"))?;
+            let at = |x: &String| session.outputs().iter().position(|o| &o.name == x);
+            let idx = self
+                .tensors
+                .iter()
+                .map(|(x, slot)| slot.and_then(|_| at(x)))
+                .chain(self.outputs.iter().map(at))
+                .collect();
+            self.session = Some((session, idx));
+        }
+        let (session, idx) = self.session.as_ref().expect("created above");
         let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(batch.tensors.len());
         for (name, t) in &batch.tensors {
-            ins.push((self.session.input_index(name)?, *t));
+            ins.push((session.input_index(name)?, *t));
         }
-        let wanted: Vec<usize> = self.tensors.iter().filter_map(|(_, o)| *o).collect();
+        let mut wanted: Vec<usize> = idx.iter().filter_map(|o| *o).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
         let mut outs: Vec<(usize, Option<crate::runtime::TensorMut<'_>>)> =
             wanted.iter().map(|&i| (i, None)).collect();
         let ran = if outs.is_empty() {
             Vec::new()
         } else {
-            self.session.run_indexed(None, &ins, &mut outs)?
+            session.run_indexed(None, &ins, &mut outs)?
         };
-        let mut seen: Vec<Option<(Vec<f32>, Vec<i64>)>> = vec![None; self.tensors.len()];
-        for (k, slot) in seen.iter_mut().enumerate() {
-            match self.tensors[k].1 {
-                Some(o) => {
-                    let j = wanted.iter().position(|&w| w == o).expect("requested");
-                    let t = ran[j]
-                        .as_ref()
-                        .ok_or_else(|| Error::internal("bias-correction run returned no tensor"))?;
-                    let (data, shape) = (t.as_slice::<f32>()?.to_vec(), t.shape().to_vec());
-                    self.add(k, &data, &shape);
-                    *slot = Some((data, shape));
-                }
-                None => {
-                    let name = self.tensors[k].0.clone();
-                    if let Some((_, t)) = batch.tensors.iter().find(|(n, _)| *n == name) {
-                        if t.element_type() == ElementType::Float32 {
-                            let data: Vec<f32> = t
-                                .data()
-                                .chunks_exact(4)
-                                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-                                .collect();
-                            self.add(k, &data, t.shape());
-                            *slot = Some((data, t.shape().to_vec()));
-                        }
-                    }
-                }
+        let get = |o: usize| -> Result<(Vec<f32>, Vec<i64>)> {
+            let j = wanted.iter().position(|w| *w == o).expect("requested");
+            let t = ran[j]
+                .as_ref()
+                .ok_or_else(|| Error::internal("bias-correction run returned no tensor"))?;
+            Ok((t.as_slice::<f32>()?.to_vec(), t.shape().to_vec()))
+        };
+        let n = self.tensors.len();
+        let mut seen = Vec::with_capacity(n);
+        for (k, o) in idx[..n].iter().enumerate() {
+            seen.push(match o {
+                Some(o) => get(*o).map(|(d, s)| Some((Cow::Owned(d), s)))?,
+                None => self.input_values(k, batch),
+            });
+        }
+        let mut model_outs = Vec::with_capacity(idx.len() - n);
+        for o in &idx[n..] {
+            model_outs.push(match o {
+                Some(o) => get(*o).ok(),
+                None => None,
+            });
+        }
+        Ok((seen, model_outs))
+    }
+
+    /// Runs the tap's own session, where one is needed, on `model` (with every tapped tensor and the model's
+    /// outputs among its outputs) instead of the layer-input model: the pipeline passes calibration's augmented
+    /// model, so that a calibration-cache hit sees the values, bit for bit, that a fresh calibration shows.
+    pub(crate) fn set_session_model(&mut self, model: ModelProto) {
+        self.tap_model = model;
+    }
+
+    /// Tapped tensor `k` when it is a float graph input of `batch`.
+    fn input_values<'b>(&self, k: usize, batch: &'b Batch<'_>) -> Seen<'b> {
+        let name = &self.tensors[k].0;
+        let (_, t) = batch.tensors.iter().find(|(n, _)| n == name)?;
+        (t.element_type() == ElementType::Float32).then(|| {
+            (
+                crate::quant::calibrate::f32_data(t.data()),
+                t.shape().to_vec(),
+            )
+        })
+    }
+
+    /// One batch: the layer inputs from `fetched` (the calibration run's, aligned with [`BatchObserver::wanted`]),
+    /// or, where one is missing, all of them from the tap's own session.
+    fn observe_fetched(
+        &mut self,
+        batch: &Batch<'_>,
+        fetched: &[Option<(&[f32], &[i64])>],
+    ) -> Result<()> {
+        let shown = |slot: &Option<usize>| slot.map(|j| fetched.get(j).copied().flatten());
+        let seen: Vec<Seen<'_>> = if self
+            .tensors
+            .iter()
+            .any(|(_, slot)| shown(slot).is_some_and(|f| f.is_none()))
+        {
+            let (seen, outs) = self.run_own(batch)?;
+            // The model's outputs where calibration's would be: after the layer inputs.
+            let first = self.tensors.iter().filter(|(_, s)| s.is_some()).count();
+            let mut own: Vec<Option<(&[f32], &[i64])>> = vec![None; first];
+            own.extend(
+                outs.iter()
+                    .map(|o| o.as_ref().map(|(d, s)| (&d[..], &s[..]))),
+            );
+            self.hold(batch, &own);
+            seen
+        } else {
+            self.hold(batch, fetched);
+            (0..self.tensors.len())
+                .map(|k| match shown(&self.tensors[k].1) {
+                    Some(f) => f.map(|(d, sh)| (Cow::Borrowed(d), sh.to_vec())),
+                    None => self.input_values(k, batch),
+                })
+                .collect()
+        };
+        for (k, s) in seen.iter().enumerate() {
+            if let Some((data, shape)) = s {
+                self.add(k, data, shape);
             }
         }
         // Second moments: one layer per task on all cores (each layer's sums stay in batch order).
@@ -374,27 +496,41 @@ impl MeanTap {
     /// ([`crate::quant::bias_guard`]). Returns report notes. Errors: the tap's own run failure, if calibration
     /// succeeded in spite of it.
     pub fn apply(
-        mut self,
+        self,
         model: &mut ModelProto,
         cfg: &QuantConfig,
         calib: Option<&Calibration>,
     ) -> Result<Vec<String>> {
+        self.apply_emitting(model, cfg, calib)
+            .map(|(notes, _)| notes)
+    }
+
+    /// [`MeanTap::apply`], with the QDQ emission of the model as left in `model` where the guard made one (the
+    /// pipeline then need not emit it again).
+    pub(crate) fn apply_emitting(
+        mut self,
+        model: &mut ModelProto,
+        cfg: &QuantConfig,
+        calib: Option<&Calibration>,
+    ) -> Result<(Vec<String>, Option<Emitted>)> {
         if let Some(e) = self.error.take() {
             return Err(e.context("bias correction"));
         }
         let means = self.means();
         let held = std::mem::take(&mut self.held);
-        // The guard compares against the float model as calibrated (equalized, before rounding).
-        let float =
-            (cfg.bias_correction && calib.is_some() && !held.is_empty()).then(|| model.clone());
+        let guarded = cfg.bias_correction && calib.is_some() && !held.is_empty();
+        // The guard compares against the float model as calibrated (equalized, before rounding): its outputs as
+        // calibration saw them, else a copy of it to run.
+        let reference = self.reference.take().filter(|_| guarded);
+        let float = (guarded && reference.is_none()).then(|| model.clone());
         let Some(g) = model.graph.as_mut() else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         let (errors, mut notes) = self.round_weights(g, cfg)?;
         if !cfg.bias_correction {
-            return Ok(notes);
+            return Ok((notes, None));
         }
-        let uncorrected = float.as_ref().map(|_| model.clone());
+        let uncorrected = guarded.then(|| model.clone());
         let g = model.graph.as_mut().expect("checked above");
         let (done, skipped) = correct_biases(g, &errors, &means)?;
         notes.push(format!(
@@ -406,19 +542,22 @@ impl MeanTap {
                 skipped.join(", ")
             ));
         }
-        if let (Some(float), Some(uncorrected), Some(calib)) = (float, uncorrected, calib) {
+        let mut emitted = None;
+        if let (Some(uncorrected), Some(calib)) = (uncorrected, calib) {
             if done > 0 {
                 let guard = Guard {
-                    float: &float,
+                    float: reference.ok_or_else(|| float.as_ref().expect("cloned above")),
                     uncorrected: &uncorrected,
                     held: &held,
                     calib,
                     cfg,
                 };
-                notes.push(guard.decide(model, &errors, &means, done));
+                let (note, e) = guard.decide(model, &errors, &means, done);
+                notes.push(note);
+                emitted = e;
             }
         }
-        Ok(notes)
+        Ok((notes, emitted))
     }
 
     /// Learned rounding of every target layer with a second moment (the weight is rewritten in place, on the
@@ -557,7 +696,7 @@ fn readers(g: &GraphProto, name: &str) -> usize {
 
 /// What the guard of the bias corrections measures with ([`bias_guard`]).
 struct Guard<'a> {
-    float: &'a ModelProto,
+    float: bias_guard::Reference<'a>,
     uncorrected: &'a ModelProto,
     held: &'a [HeldBatch],
     calib: &'a Calibration,
@@ -567,14 +706,15 @@ struct Guard<'a> {
 impl Guard<'_> {
     /// Keeps the `done` corrections in `model` if no output is worse with them on the held calibration batches;
     /// otherwise keeps only those of layers that reach no worse output, if that subset passes the same test; otherwise
-    /// none (`model` becomes the uncorrected model). Returns the report note.
+    /// none (`model` becomes the uncorrected model). Returns the report note and the emission of the model kept
+    /// (`None` when the guard could not run).
     fn decide(
-        &self,
+        self,
         model: &mut ModelProto,
         errors: &[LayerError],
         means: &HashMap<String, (Vec<f32>, Vec<i64>)>,
         done: usize,
-    ) -> String {
+    ) -> (String, Option<Emitted>) {
         let b = self.held.len();
         let measured = bias_guard::baseline(
             self.uncorrected,
@@ -589,20 +729,22 @@ impl Guard<'_> {
                 base,
             ))
         });
-        let (v, base) = match measured {
+        let (v, mut base) = match measured {
             Ok(m) => m,
             Err(e) => {
-                return format!(
+                let note = format!(
                     "bias correction kept unchecked: the guard could not run ({})",
                     e.message()
-                )
+                );
+                return (note, None);
             }
         };
         if v.worse.is_empty() {
-            return format!(
+            let note = format!(
                 "bias correction kept: no output worse on {b} held calibration batches ({})",
                 v.rows
             );
+            return (note, Some(v.emitted));
         }
         let mask = v.worse.iter().fold(0u64, |m, k| m | (1 << k));
         let subset: Vec<LayerError> = bias_guard::output_reach(self.uncorrected)
@@ -626,17 +768,19 @@ impl Guard<'_> {
             .flatten();
         if let Some(pv) = pv.filter(|pv| pv.worse.is_empty()) {
             *model = partial;
-            return format!(
+            let note = format!(
                 "bias correction kept on {kept} of {done} layers: with all, output(s) {:?} were worse on {b} held \
                  calibration batches ({}); the layers reaching them keep their bias ({})",
                 v.worse, v.rows, pv.rows
             );
+            return (note, Some(pv.emitted));
         }
         *model = self.uncorrected.clone();
-        format!(
+        let note = format!(
             "bias correction dropped: output(s) {:?} worse with it on {b} held calibration batches ({})",
             v.worse, v.rows
-        )
+        );
+        (note, base.uncorrected.take())
     }
 }
 
@@ -874,7 +1018,27 @@ fn gemm_delta(n: &NodeProto, err: &[f32], wd: &[i64], mean: &[f32]) -> Option<Ve
     )
 }
 
-/// A calibration source that also feeds each batch to a [`MeanTap`]. A tap failure does not stop calibration
+impl BatchObserver for MeanTap {
+    /// The layer inputs that are not graph inputs, then the model's outputs (for the guard).
+    fn wanted(&self) -> Vec<String> {
+        self.tensors
+            .iter()
+            .filter(|(_, slot)| slot.is_some())
+            .map(|(n, _)| n.clone())
+            .chain(self.outputs.iter().cloned())
+            .collect()
+    }
+    fn observe(&mut self, batch: &Batch<'_>, fetched: &[Option<(&[f32], &[i64])>]) {
+        if self.error.is_none() {
+            if let Err(e) = self.observe_fetched(batch, fetched) {
+                self.error = Some(e.context(format!("batch {}", batch.origin)));
+            }
+        }
+    }
+}
+
+/// A calibration source that also feeds each batch to a [`MeanTap`] (which then runs the float model itself:
+/// [`crate::quant::calibrate::calibrate_observed`] spares that run). A tap failure does not stop calibration
 /// (calibration reports bad batches better); it is returned by [`MeanTap::apply`].
 pub struct Tapped<'a> {
     pub inner: &'a mut dyn CalibrationSource,
@@ -889,7 +1053,7 @@ impl CalibrationSource for Tapped<'_> {
         let b = self.inner.next_batch(inputs)?;
         if let Some(batch) = &b {
             if self.tap.error.is_none() {
-                if let Err(e) = self.tap.observe(batch) {
+                if let Err(e) = self.tap.observe_fetched(batch, &[]) {
                     self.tap.error = Some(e.context(format!("batch {}", batch.origin)));
                 }
             }

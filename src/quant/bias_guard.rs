@@ -8,23 +8,25 @@
 //! corrections, both are run on the calibration samples the tap held, and the corrections stay only if no output
 //! of the model is further from the float model's than without them.
 //!
-//! Cost: one QDQ emission and one inference per held batch for each of the two quantized models and the float
-//! model, and one more of each for a subset of the corrections. The tap holds at most
-//! [`crate::quant::bias_correct::HOLD_BATCHES`] batches, so the cost does not grow with the calibration set.
+//! Cost: one QDQ emission and one inference per held batch for each of the two quantized models, and one more of
+//! each for a subset of the corrections. The float model's outputs come from the calibration run (the tap holds
+//! them with the batches), and the pipeline reuses the emission of the model the guard keeps, so the guard adds
+//! one emission to the pipeline's, not three. The tap holds at most [`crate::quant::bias_correct::HOLD_BATCHES`]
+//! batches, so the cost does not grow with the calibration set.
 
 use crate::error::Result;
 use crate::onnx::proto::ModelProto;
 use crate::onnx::Model;
 use crate::quant::bias_correct::HeldBatch;
 use crate::quant::prepare::observed_ranks;
-use crate::quant::{quantize_graph, Calibration, QuantConfig};
+use crate::quant::{quantize_graph, Calibration, QuantConfig, QuantReport};
 use crate::runtime::{ElementType, Session, TensorRef};
 
 /// Runs `model` on every held batch; per model output, the concatenated float values (`None` for an output that is
 /// not float).
-fn outputs(model: ModelProto, held: &[HeldBatch]) -> Result<Vec<Option<Vec<f32>>>> {
+fn outputs(model: &Model, held: &[HeldBatch]) -> Result<Vec<Option<Vec<f32>>>> {
     let options = crate::quant::calibrate::measuring_session_options();
-    let session = Session::from_model(&Model::from_proto(model), &options)?;
+    let session = Session::from_model(model, &options)?;
     let mut out: Vec<Option<Vec<f32>>> = vec![Some(Vec::new()); session.outputs().len()];
     for batch in held {
         let ins: Vec<(&str, TensorRef<'_>)> = batch
@@ -41,16 +43,35 @@ fn outputs(model: ModelProto, held: &[HeldBatch]) -> Result<Vec<Option<Vec<f32>>
     Ok(out)
 }
 
-/// Quantizes `model` as the pipeline will and returns its outputs on the held batches.
+/// One QDQ emission as the pipeline's Quantize stage makes it: the quantized model, its report, and how many
+/// activations had their rank taken from calibration. The pipeline reuses the one of the model the guard keeps
+/// instead of emitting the same model again.
+pub(crate) struct Emitted {
+    pub proto: ModelProto,
+    pub report: QuantReport,
+    pub ranks: usize,
+}
+
+/// Quantizes `model` as the pipeline will and returns its outputs on the held batches, and the emission.
 fn quantized_outputs(
     mut model: ModelProto,
     held: &[HeldBatch],
     calib: &Calibration,
     cfg: &QuantConfig,
-) -> Result<Vec<Option<Vec<f32>>>> {
-    observed_ranks(&mut model, calib);
-    let (q, _) = quantize_graph(&model, calib, cfg)?;
-    outputs(q, held)
+) -> Result<(Vec<Option<Vec<f32>>>, Emitted)> {
+    let ranks = observed_ranks(&mut model, calib);
+    let (proto, report) = quantize_graph(&model, calib, cfg)?;
+    drop(model);
+    let q = Model::from_proto(proto);
+    let out = outputs(&q, held)?;
+    Ok((
+        out,
+        Emitted {
+            proto: q.into_proto(),
+            report,
+            ranks,
+        },
+    ))
 }
 
 /// Per output: the squared error of `q` against `reference` (`None` where either is missing or the sizes differ).
@@ -81,6 +102,8 @@ pub(crate) struct Verdict {
     pub worse: Vec<usize>,
     /// Per output, "output k A -> B dB" (calibration SQNR without -> with the corrections).
     pub rows: String,
+    /// The emission of the model with the corrections.
+    pub emitted: Emitted,
 }
 
 /// What every comparison of the guard measures against: the float model's outputs on the held batches and the
@@ -90,25 +113,33 @@ pub(crate) struct Baseline<'a> {
     held: &'a [HeldBatch],
     reference: Vec<Option<Vec<f32>>>,
     without: Vec<Option<f64>>,
+    /// The emission of the model without corrections (taken when the guard drops them).
+    pub uncorrected: Option<Emitted>,
 }
 
-/// Runs the float model and the model quantized without corrections on `held`.
+/// The float model's outputs on the held batches: as calibration saw them (`Ok`), or by running the model
+/// (`Err`, when calibration could not show them).
+pub(crate) type Reference<'a> = std::result::Result<Vec<Option<Vec<f32>>>, &'a ModelProto>;
+
+/// Runs the model quantized without corrections on `held`, and the float model unless its outputs are known.
 pub(crate) fn baseline<'a>(
     uncorrected: &ModelProto,
-    float: &ModelProto,
+    float: Reference<'_>,
     held: &'a [HeldBatch],
     calib: &Calibration,
     cfg: &QuantConfig,
 ) -> Result<Baseline<'a>> {
-    let reference = outputs(float.clone(), held)?;
-    let without = errors(
-        &reference,
-        &quantized_outputs(uncorrected.clone(), held, calib, cfg)?,
-    );
+    let reference = match float {
+        Ok(r) => r,
+        Err(model) => outputs(&Model::from_proto(model.clone()), held)?,
+    };
+    let (q, emitted) = quantized_outputs(uncorrected.clone(), held, calib, cfg)?;
+    let without = errors(&reference, &q);
     Ok(Baseline {
         held,
         reference,
         without,
+        uncorrected: Some(emitted),
     })
 }
 
@@ -120,10 +151,8 @@ pub(crate) fn compare(
     calib: &Calibration,
     cfg: &QuantConfig,
 ) -> Result<Verdict> {
-    let with = errors(
-        &base.reference,
-        &quantized_outputs(corrected.clone(), base.held, calib, cfg)?,
-    );
+    let (q, emitted) = quantized_outputs(corrected.clone(), base.held, calib, cfg)?;
+    let with = errors(&base.reference, &q);
     let (mut worse, mut rows) = (Vec::new(), Vec::new());
     let outs = base.reference.iter().zip(&with).zip(&base.without);
     for (k, ((r, w), wo)) in outs.enumerate() {
@@ -143,6 +172,7 @@ pub(crate) fn compare(
     Ok(Verdict {
         worse,
         rows: rows.join(", "),
+        emitted,
     })
 }
 

@@ -40,6 +40,22 @@ pub trait Collector: Send {
     }
 }
 
+/// Something else that reads each calibration batch's activations from the calibration run itself: bias
+/// correction's tap takes its layer inputs, and its guard the model's float outputs, from there instead of running the
+/// float model again for each batch.
+pub trait BatchObserver {
+    /// The activations (graph outputs included) it reads, by name.
+    fn wanted(&self) -> Vec<String>;
+    /// One batch, after calibration ran it: `fetched[k]` holds the values and shape of `wanted()[k]`, or `None`
+    /// where calibration did not run the model (a cache hit) or does not fetch that tensor (not a float
+    /// activation). Errors are the observer's to keep: calibration goes on.
+    fn observe(
+        &mut self,
+        batch: &crate::quant::data::Batch<'_>,
+        fetched: &[Option<(&[f32], &[i64])>],
+    );
+}
+
 /// The histogram method behind `method` (None for MinMax with a moving average, which needs no histogram).
 pub fn range_method(method: &CalibMethod) -> Option<RangeMethod> {
     Some(match *method {
@@ -315,7 +331,7 @@ pub fn augment(prepared: &Prepared) -> ModelProto {
 }
 
 /// Reinterprets float bytes (copying only if misaligned).
-fn f32_data(bytes: &[u8]) -> Cow<'_, [f32]> {
+pub(crate) fn f32_data(bytes: &[u8]) -> Cow<'_, [f32]> {
     let n = bytes.len() / 4;
     if (bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>()) {
         // SAFETY: aligned, `n * 4 <= len` bytes, every bit pattern is a valid f32.
@@ -358,20 +374,43 @@ pub fn calibrate(
     source: &mut dyn CalibrationSource,
     on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
 ) -> Result<Calibration> {
+    calibrate_observed(prepared, config, source, on_batch, None)
+}
+
+/// [`calibrate`], showing every batch and the activations `observer` wants to it (see [`BatchObserver`]).
+pub fn calibrate_observed(
+    prepared: &Prepared,
+    config: &QuantConfig,
+    source: &mut dyn CalibrationSource,
+    on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
+    mut observer: Option<&mut dyn BatchObserver>,
+) -> Result<Calibration> {
     let augmented = augment(prepared);
     let options = measuring_session_options();
     let key_now = cache_key(prepared, config);
     if let Some(path) = config.calib_cache.as_deref() {
         if let Some((key, tensors)) = calib_cache::read(path)? {
-            return from_cache(
-                path, key, tensors, key_now, prepared, config, source, on_batch,
-            );
+            let cached = Cached {
+                path,
+                key,
+                tensors,
+                key_now,
+            };
+            return from_cache(cached, prepared, config, source, on_batch, observer);
         }
     }
     let session = Session::from_model(&Model::from_proto(augmented), &options)
         .map_err(|e| e.context("creating the calibration session"))?;
     let Some(path) = config.calib_cache.as_deref() else {
-        let collected = collect(&session, prepared, config, false, source, on_batch, None)?;
+        let collected = collect(
+            &session,
+            prepared,
+            config,
+            false,
+            source,
+            on_batch,
+            (None, observer),
+        )?;
         return Ok(to_calibration(&collected));
     };
     // Write path of the cache (a hit returned above, before the session was created).
@@ -383,7 +422,7 @@ pub fn calibrate(
         true,
         source,
         on_batch,
-        Some(&mut digest),
+        (Some(&mut digest), observer.take()),
     )?;
     let key = CacheKey {
         data: digest.finish(),
@@ -443,19 +482,32 @@ fn cache_key(prepared: &Prepared, config: &QuantConfig) -> CacheKey {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one private call site; a struct would only rename them
-/// The calibration from a cache that exists: its key is checked (the data by reading every batch, without running
-/// the model), then each tensor's range is chosen from its cached histogram with `config`'s method and grid.
-fn from_cache(
-    path: &std::path::Path,
+/// A calibration cache that exists, and the key the model and settings give now.
+struct Cached<'p> {
+    path: &'p std::path::Path,
     key: CacheKey,
     tensors: Vec<CachedTensor>,
     key_now: CacheKey,
+}
+
+/// The calibration from a cache that exists: its key is checked (the data by reading every batch, without running
+/// the model; `observer` sees each batch with nothing fetched), then each tensor's range is chosen from its cached
+/// histogram with `config`'s method and grid.
+fn from_cache(
+    cached: Cached<'_>,
     prepared: &Prepared,
     config: &QuantConfig,
     source: &mut dyn CalibrationSource,
     on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
+    mut observer: Option<&mut dyn BatchObserver>,
 ) -> Result<Calibration> {
+    let Cached {
+        path,
+        key,
+        tensors,
+        key_now,
+    } = cached;
+    let nothing = vec![None; observer.as_ref().map_or(0, |o| o.wanted().len())];
     // Model and settings first: a foreign cache is refused before any data is read.
     calib_cache::check_key(
         path,
@@ -483,6 +535,9 @@ fn from_cache(
     let mut digest = DataDigest::default();
     for_each_batch(source, &inputs, on_batch, |batch, _| {
         digest.add(&batch.tensors);
+        if let Some(o) = observer.as_deref_mut() {
+            o.observe(batch, &nothing);
+        }
         Ok(())
     })?;
     calib_cache::check_key(
@@ -555,7 +610,8 @@ fn next_batch<'s>(
 }
 
 /// Runs every batch of `source` through `session` and feeds each float activation (and float graph input) to its
-/// collector; `keep_histogram` makes MinMax keep histograms (for the cache), `digest` hashes the samples.
+/// collector; `keep_histogram` makes MinMax keep histograms (for the cache); of `taps`, the digest hashes the
+/// samples and the observer sees each batch's activations it wants.
 fn collect(
     session: &Session,
     prepared: &Prepared,
@@ -563,9 +619,17 @@ fn collect(
     keep_histogram: bool,
     source: &mut dyn CalibrationSource,
     on_batch: &mut dyn FnMut(usize, Option<usize>) -> Result<()>,
-    mut digest: Option<&mut DataDigest>,
+    taps: (Option<&mut DataDigest>, Option<&mut dyn BatchObserver>),
 ) -> Result<Vec<Collected>> {
+    let (mut digest, mut observer) = taps;
     let mut state = CollectState::new(session, prepared, config, keep_histogram);
+    // Per wanted name, its index among the fetched outputs.
+    let shown: Vec<Option<usize>> = observer.as_ref().map_or_else(Vec::new, |o| {
+        o.wanted()
+            .iter()
+            .map(|w| state.out_names.iter().position(|n| n == w))
+            .collect()
+    });
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
@@ -574,7 +638,18 @@ fn collect(
         if let Some(d) = digest.as_deref_mut() {
             d.add(&batch.tensors);
         }
-        state.observe_batch(session, batch, i, workers)
+        let tensors = state.observe_batch(session, batch, i, workers)?;
+        if let Some(o) = observer.as_deref_mut() {
+            let fetched: Vec<Option<(&[f32], &[i64])>> = shown
+                .iter()
+                .map(|k| {
+                    let t = tensors.get((*k)?)?.as_ref()?;
+                    Some((t.as_slice::<f32>().ok()?, t.shape()))
+                })
+                .collect();
+            o.observe(batch, &fetched);
+        }
+        Ok(())
     })?;
     state.check_inputs_finite(done)?;
     Ok(state.into_collected())
@@ -647,14 +722,15 @@ impl CollectState {
         }
     }
 
-    /// Runs one batch and feeds its float inputs and fetched outputs to their collectors.
+    /// Runs one batch and feeds its float inputs and fetched outputs to their collectors; returns the fetched
+    /// outputs (in `out_names` order).
     fn observe_batch(
         &mut self,
         session: &Session,
         batch: &crate::quant::data::Batch<'_>,
         done: usize,
         workers: usize,
-    ) -> Result<()> {
+    ) -> Result<Vec<Option<crate::runtime::Tensor>>> {
         let ctx = |e: Error| e.context(format!("calibration batch {done} ({})", batch.origin));
         let mut ins: Vec<(usize, TensorRef<'_>)> = Vec::with_capacity(batch.tensors.len());
         for (name, t) in &batch.tensors {
@@ -682,7 +758,7 @@ impl CollectState {
             }
         }
         observe_parallel(&mut self.collectors, &views, workers);
-        Ok(())
+        Ok(tensors)
     }
 
     /// An input whose every value was NaN/Inf (bad files, a tiny std) gives no range at all: every node downstream

@@ -119,7 +119,7 @@ impl Histogram {
         };
         let inv = 2f32.powi(-e);
         if inv.is_normal() {
-            self.add_fast(data, inv);
+            self.add_fast(data, inv, (a, b));
             return;
         }
         // 2^-e outside f32's normal range: no real activation gets here; the plain f64 loop is exact.
@@ -142,7 +142,9 @@ impl Histogram {
     /// interleaved sets of counters so runs of values in one bin (a ReLU's zeros) do not serialize on one counter.
     /// Multiplying by the power of two `inv` is exact (bar values so small they land in bin 0 anyway), so a value's
     /// bin never depends on the batch.
-    fn add_fast(&mut self, data: &[f32], inv: f32) {
+    /// `extremes` are the batch's finite minimum and maximum: no value lands beyond their bins, so only the bins up
+    /// to them are merged (a ReLU's output never touches the negative side).
+    fn add_fast(&mut self, data: &[f32], inv: f32, extremes: (f32, f32)) {
         const SLOTS: usize = 2 * BINS + 2;
         const ZERO: usize = 2 * BINS;
         const SKIP: usize = 2 * BINS + 1;
@@ -161,15 +163,21 @@ impl Histogram {
                 SKIP
             }
         };
+        // Bins reachable on the positive and negative sides (one past the extremes' bins).
+        let top = |m: f32| match m > 0.0 {
+            true => ((m * inv) as usize).min(last) + 1,
+            false => 0,
+        };
+        let reach = (top(extremes.1), top(-extremes.0));
         let mut sub = vec![0u32; lanes * SLOTS];
         #[cfg(target_arch = "x86_64")]
         let avx2 = std::arch::is_x86_feature_detected!("avx2");
         // u32 counters: flushed every 2^30 values per lane at most.
         for block in data.chunks(4 << 30) {
             #[cfg(target_arch = "x86_64")]
-            if avx2 && lanes == 4 {
-                // SAFETY: the CPU has AVX2 (checked above); `sub` holds 4 * SLOTS counters.
-                let rest = unsafe { simd::bin_avx2(block, inv, &mut sub) };
+            if avx2 {
+                // SAFETY: the CPU has AVX2 (checked above); `sub` holds `lanes * SLOTS` counters.
+                let rest = unsafe { simd::bin_avx2(block, inv, &mut sub, lanes) };
                 for &v in rest {
                     sub[slot(v)] += 1;
                 }
@@ -190,12 +198,17 @@ impl Histogram {
             }
             for l in 0..lanes {
                 let s = &mut sub[l * SLOTS..(l + 1) * SLOTS];
-                for i in 0..BINS {
-                    self.pos[i] += s[i] as u64;
-                    self.neg[i] += s[BINS + i] as u64;
+                for (c, n) in self.pos[..reach.0].iter_mut().zip(&mut s[..reach.0]) {
+                    *c += std::mem::take(n) as u64;
                 }
-                self.zeros += s[ZERO] as u64;
-                s.iter_mut().for_each(|c| *c = 0);
+                for (c, n) in self.neg[..reach.1]
+                    .iter_mut()
+                    .zip(&mut s[BINS..BINS + reach.1])
+                {
+                    *c += std::mem::take(n) as u64;
+                }
+                self.zeros += std::mem::take(&mut s[ZERO]) as u64;
+                s[SKIP] = 0;
             }
         }
     }
@@ -271,12 +284,19 @@ mod simd {
     const _: () = assert!(BINS == 1 << 11);
 
     /// The slots of eight values at a time, exactly as the scalar `slot` computes them (the product by a power of
-    /// two is exact and below BINS, so truncation agrees), counted into four interleaved sets. Returns the tail
-    /// (fewer than 8 values) for the caller.
+    /// two is exact and below BINS, so truncation agrees), counted into `lanes` (4 or 1) interleaved sets. Returns
+    /// the tail (fewer than 8 values) for the caller.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn bin_avx2<'a>(block: &'a [f32], inv: f32, sub: &mut [u32]) -> &'a [f32] {
+    pub(super) unsafe fn bin_avx2<'a>(
+        block: &'a [f32],
+        inv: f32,
+        sub: &mut [u32],
+        lanes: usize,
+    ) -> &'a [f32] {
         const SLOTS: usize = 2 * BINS + 2;
-        assert!(sub.len() >= 4 * SLOTS);
+        assert!(sub.len() >= lanes * SLOTS && (lanes == 4 || lanes == 1));
+        // One set (small tensors): every lane counts into the first.
+        let set = if lanes == 4 { SLOTS as i32 } else { 0 };
         let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
         let vinv = _mm256_set1_ps(inv);
         let inf = _mm256_set1_ps(f32::INFINITY);
@@ -285,16 +305,7 @@ mod simd {
         let zslot = _mm256_set1_epi32(2 * BINS as i32);
         let skip = _mm256_set1_epi32(2 * BINS as i32 + 1);
         // Lane k of each group of 8 goes to counter set k % 4.
-        let offs = _mm256_setr_epi32(
-            0,
-            SLOTS as i32,
-            2 * SLOTS as i32,
-            3 * SLOTS as i32,
-            0,
-            SLOTS as i32,
-            2 * SLOTS as i32,
-            3 * SLOTS as i32,
-        );
+        let offs = _mm256_setr_epi32(0, set, 2 * set, 3 * set, 0, set, 2 * set, 3 * set);
         let chunks = block.chunks_exact(8);
         let rest = chunks.remainder();
         let mut idx = [0i32; 8];
@@ -313,7 +324,7 @@ mod simd {
             let i = _mm256_add_epi32(i, offs);
             _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, i);
             for &k in &idx {
-                // SAFETY: every slot is < SLOTS and every offset < 4 * SLOTS - SLOTS.
+                // SAFETY: every slot is < SLOTS and every offset <= (lanes - 1) * SLOTS.
                 *p.add(k as usize) += 1;
             }
         }
@@ -533,6 +544,13 @@ pub fn entropy_range(h: &Histogram, grid: &Grid) -> Option<(f32, f32)> {
     for i in (0..used).rev() {
         suffix[i] = suffix[i + 1] + m[i] as f64;
     }
+    // Prefix sums of the counts and of the non-empty bins, so each level's mass and support are two lookups (the
+    // counts are integers, so the sums are exact and equal to summing each level's bins).
+    let (mut mass_to, mut nz_to) = (vec![0u64; used + 1], vec![0usize; used + 1]);
+    for k in 0..used {
+        mass_to[k + 1] = mass_to[k] + m[k];
+        nz_to[k + 1] = nz_to[k] + usize::from(m[k] > 0);
+    }
     let mut best: Option<(f64, usize)> = None;
     let mut p = vec![0f64; used];
     let mut q = vec![0f64; used];
@@ -548,8 +566,8 @@ pub fn entropy_range(h: &Histogram, grid: &Grid) -> Option<(f32, f32)> {
         // Candidate: the first i bins merged into nq levels, each level's mass spread over its non-empty bins.
         for j in 0..nq {
             let (a, b) = (j * i / nq, (j + 1) * i / nq);
-            let mass: f64 = m[a..b].iter().map(|&c| c as f64).sum();
-            let nz = m[a..b].iter().filter(|&&c| c > 0).count();
+            let mass = (mass_to[b] - mass_to[a]) as f64;
+            let nz = nz_to[b] - nz_to[a];
             for k in a..b {
                 q[k] = if m[k] > 0 { mass / nz as f64 } else { 0.0 };
             }

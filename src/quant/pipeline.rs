@@ -6,8 +6,9 @@ use std::sync::Arc;
 use crate::error::{Error, ErrorKind, Result};
 use crate::onnx::proto::ModelProto;
 use crate::onnx::Model;
-use crate::quant::bias_correct::{MeanTap, Tapped};
-use crate::quant::calibrate::calibrate;
+use crate::quant::bias_correct::MeanTap;
+use crate::quant::bias_guard::Emitted;
+use crate::quant::calibrate::{calibrate_observed, BatchObserver};
 use crate::quant::data::CalibrationSource;
 use crate::quant::equalize::equalize;
 use crate::quant::head_bias;
@@ -128,7 +129,7 @@ pub fn quantize(
             HEAD_HOLD_BYTES * usize::from(config.output_aware),
         ),
     };
-    let calib = calibrate_and_tap(
+    let (calib, emitted) = calibrate_and_tap(
         &mut prepared,
         config,
         &mut holding,
@@ -138,7 +139,7 @@ pub fn quantize(
     let held = std::mem::take(&mut holding.held);
     drop(holding);
     prepared.notes.extend(extra_notes);
-    let (mut qproto, mut report) = emit_qdq(model, &prepared, &calib, config, &mut hooks)?;
+    let (mut qproto, mut report) = emit_qdq(model, &prepared, &calib, config, &mut hooks, emitted)?;
     if let (true, Some(float)) = (config.output_aware, &float_prepared) {
         let (emitted, notes) = correct_heads(
             model,
@@ -180,7 +181,7 @@ pub fn quantize(
 }
 
 /// A QDQ emission: the quantized model and its report.
-type Emitted = (ModelProto, QuantReport);
+type HeadEmission = (ModelProto, QuantReport);
 
 /// Calibration bytes held for the output-head bias correction alone (mixed precision holds up to its own budget).
 const HEAD_HOLD_BYTES: usize = 64 << 20;
@@ -198,14 +199,14 @@ fn correct_heads(
     calib: &Calibration,
     config: &QuantConfig,
     hooks: &mut Hooks<'_>,
-) -> Result<(Option<Emitted>, Vec<String>)> {
+) -> Result<(Option<HeadEmission>, Vec<String>)> {
     let base = prepared.clone();
     let mut emit = |m: &ModelProto| {
         let p = Prepared {
             model: m.clone(),
             ..base.clone()
         };
-        emit_qdq(model, &p, calib, config, hooks).map(|(q, _)| q)
+        emit_qdq(model, &p, calib, config, hooks, None).map(|(q, _)| q)
     };
     let Some(c) = head_bias::correct(&prepared.model, float, qproto, held, &mut emit)? else {
         return Ok((None, Vec::new()));
@@ -214,7 +215,7 @@ fn correct_heads(
         return Ok((None, c.notes));
     };
     prepared.model = corrected;
-    let emitted = emit_qdq(model, prepared, calib, config, hooks)?;
+    let emitted = emit_qdq(model, prepared, calib, config, hooks, None)?;
     Ok((Some(emitted), c.notes))
 }
 
@@ -254,35 +255,36 @@ fn prepare_float(
 }
 
 /// The Calibrate stage: activation ranges, and with bias correction or learned rounding the streamed means and
-/// moments of the same pass applied to the prepared model (their notes added to `notes`).
+/// moments of the same pass (read from the calibration run itself) applied to the prepared model (their notes added
+/// to `notes`). Also returns the QDQ emission of the prepared model where bias correction's guard made one.
 fn calibrate_and_tap(
     prepared: &mut Prepared,
     config: &QuantConfig,
     data: &mut dyn CalibrationSource,
     hooks: &mut Hooks<'_>,
     notes: &mut Vec<String>,
-) -> Result<Calibration> {
+) -> Result<(Calibration, Option<Emitted>)> {
     let mut tap = if config.bias_correction || config.learned_rounding {
         MeanTap::new(&prepared.model, config)?
     } else {
         None
     };
+    // A cache hit does not run calibration's model: the tap then runs that same model, for the same values.
+    if let (Some(t), Some(_)) = (tap.as_mut(), &config.calib_cache) {
+        t.set_session_model(crate::quant::calibrate::augment(prepared));
+    }
     let calib = {
         let mut on_batch = |done, total| hooks.report(Stage::Calibrate, done, total);
-        match tap.as_mut() {
-            Some(tap) => calibrate(
-                prepared,
-                config,
-                &mut Tapped { inner: data, tap },
-                &mut on_batch,
-            )?,
-            None => calibrate(prepared, config, data, &mut on_batch)?,
-        }
+        let observer = tap.as_mut().map(|t| t as &mut dyn BatchObserver);
+        calibrate_observed(prepared, config, data, &mut on_batch, observer)?
     };
+    let mut emitted = None;
     if let Some(tap) = tap {
-        notes.extend(tap.apply(&mut prepared.model, config, Some(&calib))?);
+        let (n, e) = tap.apply_emitting(&mut prepared.model, config, Some(&calib))?;
+        notes.extend(n);
+        emitted = e;
     }
-    Ok(calib)
+    Ok((calib, emitted))
 }
 
 /// The Quantize stage: QDQ emission on the prepared graph, refused when nothing was quantized, with the
@@ -293,12 +295,19 @@ fn emit_qdq(
     calib: &Calibration,
     config: &QuantConfig,
     hooks: &mut Hooks<'_>,
+    emitted: Option<Emitted>,
 ) -> Result<(ModelProto, QuantReport)> {
     hooks.report(Stage::Quantize, 0, Some(1))?;
-    let mut graph = prepared.model.clone();
-    let ranks = observed_ranks(&mut graph, calib);
-    let (qproto, mut report) = quantize_graph(&graph, calib, config)?;
-    drop(graph);
+    // The guard's emission of this very model (same graph, calibration and settings) where it made one.
+    let (qproto, mut report, ranks) = match emitted {
+        Some(e) => (e.proto, e.report, e.ranks),
+        None => {
+            let mut graph = prepared.model.clone();
+            let ranks = observed_ranks(&mut graph, calib);
+            let (qproto, report) = quantize_graph(&graph, calib, config)?;
+            (qproto, report, ranks)
+        }
+    };
     refuse_nothing_quantized(&report)?;
     // The emitter saw the prepared graph, which preparation may have raised from an older opset.
     if let Ok(o) = crate::quant::prepare::default_opset(model.proto()) {
