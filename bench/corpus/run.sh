@@ -9,6 +9,10 @@
 # IPUFLOW_PEERS_CONFIGS (space-separated, default all eight below) redoes only those configurations of each model,
 # keeping the others' files: for a rerun after one quantizer changed.
 #
+# IPUFLOW_PEERS_QUANTIZE_ARGS (e.g. "--method minmax") adds options to every `ipuflow quantize`: a sweep away from the
+# presets' defaults. Its work files go to $IPUFLOW_CACHE/corpus-peers@<options>/ and the table is not rewritten (it
+# shows the defaults); read the eval.<cfg>.json files there (bench/results/calib_sweep.md does).
+#
 # Per model, on the corpus's own data (scripts/corpus_data.py: 4 calibration, 4 evaluation samples): `ipuflow
 # quantize` with XINT8, A8W8, A16W8 and CPU, ONNX Runtime 1.32's quantize_static (QDQ, MinMax, S8 weights) per-tensor
 # and per-channel with U8 and with U16 activations (bench/corpus/ort_quantize.py, in the venv of setup_ortq.sh), then
@@ -33,6 +37,8 @@ ORTQ_PY="$(bash bench/corpus/setup_ortq.sh)"
 CORPUS="$(bash scripts/fetch_corpus.sh | tail -n 1)"
 MANIFEST=tests/corpus/manifest.json
 WORK="$IPUFLOW_CACHE/corpus-peers"
+read -r -a QARGS <<<"${IPUFLOW_PEERS_QUANTIZE_ARGS:-}"
+if [ "${#QARGS[@]}" -gt 0 ]; then WORK="$WORK@$(printf '%s' "${QARGS[*]}" | tr -c 'A-Za-z0-9.=-' '_')"; fi
 # Every model the table can hold; a subset run redoes its models and the table keeps the others' earlier results.
 mapfile -t all_names < <(python -c 'import json,sys
 for m in json.load(open(sys.argv[1]))["models"]:
@@ -40,11 +46,12 @@ for m in json.load(open(sys.argv[1]))["models"]:
 [ "${#names[@]}" -gt 0 ] || names=("${all_names[@]}")
 ALL_CONFIGS="xint8 a8w8 a16w8 cpu ort_pt_u8s8 ort_pc_u8s8 ort_pt_u16s8 ort_pc_u16s8"
 CONFIGS="${IPUFLOW_PEERS_CONFIGS:-$ALL_CONFIGS}"
-export BIN ORTQ_PY CORPUS MANIFEST WORK CONFIGS ALL_CONFIGS
+export BIN ORTQ_PY CORPUS MANIFEST WORK CONFIGS ALL_CONFIGS IPUFLOW_PEERS_QUANTIZE_ARGS
 
 # one_model NAME: every quantization of NAME and its eval, into $WORK/NAME/ (NAME.log holds the progress).
 one_model() {
-    local name="$1" D="$CORPUS/$1" O="$WORK/$1" t=$SECONDS cfg kinds=()
+    local name="$1" D="$CORPUS/$1" O="$WORK/$1" t=$SECONDS cfg kinds=() qargs=()
+    read -r -a qargs <<<"${IPUFLOW_PEERS_QUANTIZE_ARGS:-}"
     if [ "$CONFIGS" = "$ALL_CONFIGS" ]; then rm -rf "$O"; fi
     mkdir -p "$O"
     [ -f "$D/model.onnx" ] || { echo "$name: not fetched" >"$O/missing"; return 0; }
@@ -56,7 +63,7 @@ for n, k in m.get("output_kinds", {}).items(): print("--output-kind"); print(f"{
             "$ORTQ_PY" bench/corpus/ort_quantize.py "${cfg#ort_}" "$D/model.onnx" "$D/calib" "$O/$cfg.onnx" \
                 >"$O/quantize.$cfg.json" 2>"$O/quantize.$cfg.log" || continue
         else
-            "$BIN" --json quantize "$D/model.onnx" -o "$O/$cfg.onnx" --preset "$cfg" --calib "$D/calib" \
+            "$BIN" --json quantize "$D/model.onnx" -o "$O/$cfg.onnx" --preset "$cfg" --calib "$D/calib" "${qargs[@]}" \
                 --report "$O/report.$cfg.json" >"$O/quantize.$cfg.json" 2>"$O/quantize.$cfg.log" || continue
         fi
         "$BIN" --json eval "$D/model.onnx" "$O/$cfg.onnx" --data "$D/eval" --threads 2 "${kinds[@]}" \
@@ -68,6 +75,10 @@ for n, k in m.get("output_kinds", {}).items(): print("--output-kind"); print(f"{
 export -f one_model
 T0=$SECONDS
 printf '%s\n' "${names[@]}" | xargs -P "$jobs" -I{} bash -c 'one_model "$@"' _ {}
+if [ "${#QARGS[@]}" -gt 0 ]; then
+    echo "wrote $WORK/*/eval.<cfg>.json (options: ${QARGS[*]}; table not rewritten) ($((SECONDS - T0))s)" >&2
+    exit 0
+fi
 python bench/corpus/table.py "$WORK" "$MANIFEST" bench/results/corpus_peers.md bench/results/corpus_peers.json \
     "${all_names[@]}"
 echo "wrote bench/results/corpus_peers.md, corpus_peers.json ($((SECONDS - T0))s, -j $jobs)" >&2

@@ -16,6 +16,8 @@ ap.add_argument("--presets", default="XINT8,A8W8,A16W8,CPU")
 ap.add_argument("--methods", default="minmax,percentile,entropy,minmse,nonoverflow")
 ap.add_argument("--model-names", default="efficientnet-lite0,blazeface-short-range,hand-landmark-lite")
 ap.add_argument("--no-ort", action="store_true", help="skip ONNX Runtime's Percentile/Entropy rows (about 1 min, 2.2 GB)")
+ap.add_argument("--ort-python", default=sys.executable,
+                help="python with onnxruntime.quantization (calib_sweep.sh: bench/corpus/setup_ortq.sh's venv)")
 ap.add_argument("--no-rss", action="store_true", help="skip the 31 / 310 input memory rows")
 a = ap.parse_args()
 import onnxruntime as ort
@@ -101,24 +103,22 @@ for mname in a.model_names.split(","):
             sys.stdout.flush()
             os.remove(out)
     if classifier and not a.no_ort:
+        # ORT's quantizer runs in the pinned venv of bench/corpus/setup_ortq.sh (it needs sympy, which the main,
+        # lock-pinned venv lacks); that venv has no PIL, so the calibration images go to it as .npy, prepared here.
+        npy = os.path.join(a.work, "ort_calib")
+        os.makedirs(npy, exist_ok=True)
+        for k, f in enumerate(calib):
+            np.save(os.path.join(npy, f"s{k:04d}.npy"), prep(f, 224))
         script = os.path.join(a.work, "ort_hist.py")
         open(script, "w").write(r'''
 import glob, sys, numpy as np
-from PIL import Image
-def prep(path, size):
-    im = Image.open(path).convert("RGB")
-    w, h = im.size; s = (size * 256 / 224) / min(w, h)
-    im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
-    w, h = im.size; l, t = (w - size) // 2, (h - size) // 2
-    x = np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32)
-    return ((x - 127.0) / 128.0).transpose(2, 0, 1)[None].astype(np.float32)
 from onnxruntime.quantization import quantize_static, QuantFormat, QuantType, CalibrationMethod
 from onnxruntime.quantization.shape_inference import quant_pre_process
 import onnxruntime as ort
-model, images, out, method = sys.argv[1:5]
+model, npy, out, method = sys.argv[1:5]
 name = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).get_inputs()[0].name
 class Reader:
-    def __init__(self): self.items = [{name: prep(f, 224)} for f in sorted(glob.glob(images + "/calib/*"))]; self.i = 0
+    def __init__(self): self.items = [{name: np.load(f)} for f in sorted(glob.glob(npy + "/*.npy"))]; self.i = 0
     def get_next(self):
         if self.i >= len(self.items): return None
         self.i += 1; return self.items[self.i - 1]
@@ -128,7 +128,7 @@ quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=Tr
 ''')
         for meth in ("MinMax", "Percentile", "Entropy"):
             out = os.path.join(a.work, f"ort_{meth}.onnx")
-            secs, rss = timed([sys.executable, script, model, IM, out, meth])
+            secs, rss = timed([a.ort_python, script, model, npy, out, meth])
             q = run(out)
             agree = float((ref[0].argmax(1) == q[0].argmax(1)).mean())
             print(f"| ORT 1.32 per-channel U8S8 | {meth} | {secs:.2f} | {rss:.0f} | {agree:.3f} | "
