@@ -2296,6 +2296,65 @@ ipuflow_status ipuflow_quant_config_set_output_aware(struct ipuflow_quant_config
                                                      int32_t value);
 
 /**
+ * AMD's NPU-mode rescales (1) or none (0): a Mul after AveragePool, GlobalAveragePool, ReduceMean and
+ * HardSigmoid that reproduces the NPU's fixed-point division, and LeakyRelu's alpha rounded to a multiple of 1/256,
+ * so the model computes what the NPU does (docs/xint8-format.md). Recorded in `ipuflow.settings` (`npu_mode`).
+ *
+ * Default: on for XINT8, off for the other presets.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_npu_rescale(struct ipuflow_quant_config *config,
+                                                    int32_t value);
+
+/**
+ * Sigmoid -> HardSigmoid(1/6, 0.5) for each quantized Sigmoid (1), as AMD's NPU mode can, so the NPU places it;
+ * this changes the model's function (measured in docs/xint8-format.md), or none (0). Recorded in `ipuflow.settings`
+ * (`npu_mode`).
+ *
+ * Default: off for every preset.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_sigmoid_to_hard_sigmoid(struct ipuflow_quant_config *config,
+                                                                int32_t value);
+
+/**
+ * Learned rounding's scale search (1) or none (0): per-tensor weights are also rounded on a few finer scales and
+ * the grid with the lowest output error is kept (docs/quantization-sweep.md). Only with learned rounding on.
+ * Recorded in `ipuflow.settings` (`rounding_scale_search`).
+ *
+ * Default: on for A16W8, off for the other presets.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_rounding_scale_search(struct ipuflow_quant_config *config,
+                                                              int32_t value);
+
+/**
+ * Learned rounding visits each weight row's inputs by decreasing second moment (1, GPTQ's act-order) or in
+ * order (0). Only with learned rounding on. Recorded in `ipuflow.settings` (`rounding_act_order`).
+ *
+ * Default: off for every preset.
+ *
+ * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
+ * the config is then unchanged). Not thread-safe on the same config.
+ *
+ * Ownership: the value is stored in the object; no pointer argument is kept.
+ */
+ipuflow_status ipuflow_quant_config_set_rounding_act_order(struct ipuflow_quant_config *config,
+                                                           int32_t value);
+
+/**
  * Mixed precision with the host's own metric: after quantizing, `callback` gets the all-quantized model, then each
  * candidate the loop tries (the most sensitive nodes raised one at a time, as for
  * `ipuflow_quant_config_set_target_sqnr`), and returns its metric (higher is better, e.g. top-1 agreement or mAP

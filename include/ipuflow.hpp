@@ -1551,6 +1551,22 @@ public:
     IPUFLOW_CPP_SELF(QuantConfig) OutputAware(bool on) {
         return Check(ipuflow_quant_config_set_output_aware(get(), on ? 1 : 0));
     }
+    /// AMD's NPU-mode rescales after pools/ReduceMean/HardSigmoid, LeakyRelu alpha in 1/256 (default: XINT8 on).
+    IPUFLOW_CPP_SELF(QuantConfig) NpuRescale(bool on) {
+        return Check(ipuflow_quant_config_set_npu_rescale(get(), on ? 1 : 0));
+    }
+    /// Sigmoid -> HardSigmoid(1/6, 0.5) so the NPU places it; changes the function (default: off).
+    IPUFLOW_CPP_SELF(QuantConfig) SigmoidToHardSigmoid(bool on) {
+        return Check(ipuflow_quant_config_set_sigmoid_to_hard_sigmoid(get(), on ? 1 : 0));
+    }
+    /// Learned rounding also tries finer per-tensor weight scales (default: A16W8 on).
+    IPUFLOW_CPP_SELF(QuantConfig) RoundingScaleSearch(bool on) {
+        return Check(ipuflow_quant_config_set_rounding_scale_search(get(), on ? 1 : 0));
+    }
+    /// Learned rounding by decreasing input second moment, GPTQ's act-order (default: off).
+    IPUFLOW_CPP_SELF(QuantConfig) RoundingActOrder(bool on) {
+        return Check(ipuflow_quant_config_set_rounding_act_order(get(), on ? 1 : 0));
+    }
     /// IPUFLOW_CALIB_METHOD_*; `percentile` (in (0, 100]) is used by IPUFLOW_CALIB_METHOD_PERCENTILE only.
     IPUFLOW_CPP_SELF(QuantConfig) CalibMethod(int method, float percentile = 99.999f) {
         return Check(ipuflow_quant_config_set_calib_method(get(), method, percentile));

@@ -1,6 +1,8 @@
 /*
  * The quantizer's recipe switches from C (issue 12): ipuflow_quant_config_set_bias_type, _set_weight_range,
- * _set_equalization, _set_replace_clip6_relu, _set_bias_correction and _set_learned_rounding. Every error path
+ * _set_equalization, _set_replace_clip6_relu, _set_bias_correction and _set_learned_rounding (and the error paths
+ * of _set_npu_rescale, _set_sigmoid_to_hard_sigmoid, _set_rounding_scale_search, _set_rounding_act_order, whose
+ * effects the Rust tests quant_score_heads and quant_gptq pin). Every error path
  * (NULL config, a value that is not 0/1, an unknown enum), and the real effect of each on the shared BlazeFace
  * calibrated on the shared photos: INT8 vs INT32 bias initializers in the report, and different outputs of the
  * quantized model (run on the CPU) with learned rounding or bias correction off vs on.
@@ -21,7 +23,11 @@ IPF_TEST(setter_errors)
     static const flag_setter flags[] = {ipuflow_quant_config_set_equalization,
                                         ipuflow_quant_config_set_replace_clip6_relu,
                                         ipuflow_quant_config_set_bias_correction,
-                                        ipuflow_quant_config_set_learned_rounding};
+                                        ipuflow_quant_config_set_learned_rounding,
+                                        ipuflow_quant_config_set_npu_rescale,
+                                        ipuflow_quant_config_set_sigmoid_to_hard_sigmoid,
+                                        ipuflow_quant_config_set_rounding_scale_search,
+                                        ipuflow_quant_config_set_rounding_act_order};
     ipuflow_quant_config *c = NULL;
     size_t i;
     IPF_REQUIRE(ipuflow_quant_config_create(IPUFLOW_PRESET_XINT8, &c) == IPUFLOW_STATUS_OK);

@@ -476,6 +476,11 @@ static void recipe_setters_and_calib_function() {
     MUST(config.ReplaceClip6Relu(true));
     MUST(config.BiasCorrection(false));
     MUST(config.LearnedRounding(false));
+    MUST(config.NpuRescale(false));
+    MUST(config.SigmoidToHardSigmoid(true));
+    MUST(config.RoundingScaleSearch(true));
+    MUST(config.RoundingActOrder(true));
+    CHECK_ERROR(ipuflow::QuantConfig().NpuRescale(true), IPUFLOW_STATUS_NULL_ARGUMENT, "config");
 #if !defined(IPUFLOW_NO_EXCEPTIONS)
     config.Equalization(true).BiasCorrection(true).LearnedRounding(true);  // setters chain
 #endif

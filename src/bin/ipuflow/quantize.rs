@@ -144,6 +144,13 @@ pub struct Args {
     /// more). Default: on (every preset).
     #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
     pub learned_rounding: Option<OnOff>,
+    /// Learned rounding also tries finer per-tensor weight scales and keeps the grid with the lowest output error.
+    /// Default: on for A16W8, off otherwise.
+    #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
+    pub rounding_scale_search: Option<OnOff>,
+    /// Learned rounding visits each weight row's inputs by decreasing second moment (GPTQ's act-order). Default: off.
+    #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
+    pub rounding_act_order: Option<OnOff>,
     /// Output-aware activations: a Concat at the outputs joining very different ranges (boxes in pixels beside
     /// [0, 1] scores) and small score outputs are left float on the CPU, with the reason in the report. Default: on
     /// (every preset).
@@ -538,6 +545,12 @@ fn config_from_args(a: &Args) -> CliResult<QuantConfig> {
     }
     if let Some(v) = a.learned_rounding {
         config.learned_rounding = v.is_on();
+    }
+    if let Some(v) = a.rounding_scale_search {
+        config.rounding.scale_search = v.is_on();
+    }
+    if let Some(v) = a.rounding_act_order {
+        config.rounding.act_order = v.is_on();
     }
     if let Some(v) = a.output_aware {
         config.output_aware = v.is_on();
