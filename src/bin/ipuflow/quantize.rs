@@ -592,11 +592,7 @@ fn method_from_args(a: &Args, preset: CalibMethod) -> CliResult<CalibMethod> {
             moving_average: Some(c),
         },
         (Some(m), None) => CalibMethod::parse(&name(m), percentile)?,
-        // A preset whose method is Percentile takes `--percentile` as its level rather than ignoring it.
-        (None, None) => match preset {
-            CalibMethod::Percentile { .. } => CalibMethod::Percentile { percentile },
-            other => other,
-        },
+        (None, None) => preset,
         (Some(m), Some(_)) => {
             return Err(Failure::usage(format!(
                 "--moving-average goes with --method minmax, not {}",
