@@ -2330,7 +2330,7 @@ ipuflow_status ipuflow_quant_config_set_sigmoid_to_hard_sigmoid(struct ipuflow_q
  * the grid with the lowest output error is kept (docs/quantization-sweep.md). Only with learned rounding on.
  * Recorded in `ipuflow.settings` (`rounding_scale_search`).
  *
- * Default: on for A16W8, off for the other presets.
+ * Default: off for every preset.
  *
  * `value`: 0 or 1. Errors: IPUFLOW_STATUS_NULL_ARGUMENT (`config`), IPUFLOW_STATUS_INVALID_ENUM (other values;
  * the config is then unchanged). Not thread-safe on the same config.

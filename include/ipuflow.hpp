@@ -1559,7 +1559,7 @@ public:
     IPUFLOW_CPP_SELF(QuantConfig) SigmoidToHardSigmoid(bool on) {
         return Check(ipuflow_quant_config_set_sigmoid_to_hard_sigmoid(get(), on ? 1 : 0));
     }
-    /// Learned rounding also tries finer per-tensor weight scales (default: A16W8 on).
+    /// Learned rounding also tries finer per-tensor weight scales (default: off).
     IPUFLOW_CPP_SELF(QuantConfig) RoundingScaleSearch(bool on) {
         return Check(ipuflow_quant_config_set_rounding_scale_search(get(), on ? 1 : 0));
     }

@@ -244,7 +244,15 @@ fn notes_say_finer(notes: &[String]) -> bool {
 #[test]
 fn learned_rounding_does_not_depend_on_the_batch_size() {
     runtime();
-    // A16W8 searches the per-tensor scale by default; the last case adds act-order on power-of-two weights.
+    // The second case searches float per-tensor scales (A16W8 with the search on); the last adds act-order on
+    // power-of-two weights.
+    let searched = QuantConfig {
+        rounding: ipuflow::quant::gptq::Options {
+            scale_search: true,
+            act_order: false,
+        },
+        ..QuantConfig::preset(Preset::A16W8)
+    };
     let both = QuantConfig {
         rounding: ipuflow::quant::gptq::Options {
             scale_search: true,
@@ -259,11 +267,7 @@ fn learned_rounding_does_not_depend_on_the_batch_size() {
             QuantConfig::preset(Preset::Xint8),
             "learned rounding: 3 of 3",
         ),
-        (
-            Preset::A16W8,
-            QuantConfig::preset(Preset::A16W8),
-            "learned rounding: 3 of 3",
-        ),
+        (Preset::A16W8, searched, "learned rounding: 3 of 3"),
         (Preset::Xint8, both, "learned rounding: 2 of 3"),
     ] {
         assert!(cfg.learned_rounding);

@@ -145,7 +145,7 @@ pub struct Args {
     #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
     pub learned_rounding: Option<OnOff>,
     /// Learned rounding also tries finer per-tensor weight scales and keeps the grid with the lowest output error.
-    /// Default: on for A16W8, off otherwise.
+    /// Default: off.
     #[arg(long, value_enum, ignore_case = true, value_name = "on|off")]
     pub rounding_scale_search: Option<OnOff>,
     /// Learned rounding visits each weight row's inputs by decreasing second moment (GPTQ's act-order). Default: off.
