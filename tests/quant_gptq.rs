@@ -196,10 +196,13 @@ fn learned_rounding_lowers_the_output_error_for_every_weight_grid() {
             0.98,
         ),
     ] {
+        // The weight rounding alone: no bias correction of any kind (the output-head correction follows
+        // output-aware activations).
         let cfg = |learned_rounding| QuantConfig {
             learned_rounding,
             bias_correction: false,
             equalize: false,
+            output_aware: false,
             ..base.clone()
         };
         let (plain, notes, _) = output_error(&cfg(false));
