@@ -289,13 +289,13 @@ fn check_model(
                 // where the fused kernel rounds once; the 1-LSB flips compound through depth to 18-37 dB on the
                 // shared models. XINT8 with its default int8 bias is in the same case (ONNX Runtime fuses a Conv
                 // only with an int32 bias, so the model as written runs unfused: blazeface 16-23 dB). The floor
-                // pins today's state.
-                let floor = if matches!(preset, Preset::A8W8 | Preset::Xint8) {
-                    15.0
-                } else {
-                    40.0
-                };
-                if db < floor {
+                // pins today's state; for those two presets an output whose QDQ model is itself far from float
+                // (hand-landmark A8W8 'Identity_3', 3.5 dB) may sit below it when the plan is at least as close to
+                // the float model as the QDQ model is.
+                let twice_rounded = matches!(preset, Preset::A8W8 | Preset::Xint8);
+                let floor = if twice_rounded { 15.0 } else { 40.0 };
+                let as_close_to_float = twice_rounded && vs_float >= written_vs_float - 1.0;
+                if db < floor && !as_close_to_float {
                     low.push(format!(
                         "{label}: output '{}' at {db:.1} dB (< {floor}) vs as written",
                         o.name

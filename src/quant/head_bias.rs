@@ -180,6 +180,60 @@ pub struct Corrected {
     pub notes: Vec<String>,
 }
 
+/// `held` with each batch cut into single samples where every input's first dimension is dynamic: ONNX Runtime's
+/// results for a batch of two differ from two batches of one in the last bits, and the correction (a mean of small
+/// differences) would otherwise depend on how the calibration data was batched.
+fn single_samples(g: &GraphProto, held: &[Sample]) -> Vec<Sample> {
+    use crate::onnx::proto::tensor_shape_proto::dimension::Value as D;
+    use crate::onnx::proto::type_proto::Value as T;
+    let dynamic_batch = |name: &str| {
+        g.input
+            .iter()
+            .find(|v| v.name.as_deref() == Some(name))
+            .is_some_and(|v| {
+                let first = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+                    Some(T::TensorType(t)) => t.shape.as_ref().and_then(|s| s.dim.first()),
+                    _ => None,
+                };
+                !matches!(first.and_then(|d| d.value.as_ref()), Some(D::DimValue(_)))
+            })
+    };
+    let mut out = Vec::with_capacity(held.len());
+    for sample in held {
+        let n = sample
+            .first()
+            .and_then(|(_, t)| t.shape.first().copied())
+            .unwrap_or(1);
+        let splittable = n > 1
+            && sample.iter().all(|(name, t)| {
+                t.shape.first() == Some(&n) && t.data.len() % n as usize == 0 && dynamic_batch(name)
+            });
+        if !splittable {
+            out.push(sample.clone());
+            continue;
+        }
+        for i in 0..n as usize {
+            out.push(
+                sample
+                    .iter()
+                    .map(|(name, t)| {
+                        let step = t.data.len() / n as usize;
+                        let mut shape = t.shape.clone();
+                        shape[0] = 1;
+                        let one = crate::quant::data::OwnedTensor {
+                            element_type: t.element_type,
+                            shape,
+                            data: t.data[i * step..(i + 1) * step].to_vec(),
+                        };
+                        (name.clone(), one)
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
 /// Measures the heads of `prepared` (as emitted in `quantized`) against `float` on `held` and returns `prepared`
 /// with the corrections that do not worsen any output, or `None` when there is nothing to correct. `emit` quantizes
 /// a prepared model as the pipeline does.
@@ -202,8 +256,9 @@ pub fn correct(
     }
     let names: Vec<String> = hs.iter().map(|h| h.output.clone()).collect();
     let n_out = g.output.len();
-    let f = run(float, &names, held)?;
-    let q = run(quantized, &names, held)?;
+    let held = single_samples(g, held);
+    let f = run(float, &names, &held)?;
+    let q = run(quantized, &names, &held)?;
     let mut deltas = Vec::new();
     for (k, h) in hs.iter().enumerate() {
         let channels = g
@@ -221,7 +276,7 @@ pub fn correct(
     }
     let before = errors(&f, &q, n_out);
     let candidate = shifted(prepared, &deltas)?;
-    let after = errors(&f, &run(&emit(&candidate)?, &[], held)?, n_out);
+    let after = errors(&f, &run(&emit(&candidate)?, &[], &held)?, n_out);
     let worse: u64 = (0..n_out)
         .filter(|&k| matches!((before[k], after[k]), (Some(b), Some(a)) if a > b))
         .fold(0, |m, k| m | 1 << k);
