@@ -9,6 +9,7 @@ ap.add_argument("--model", required=True)
 ap.add_argument("--images", required=True)
 ap.add_argument("--work", required=True)
 ap.add_argument("--repeats", type=int, default=3)
+ap.add_argument("--ort-python", default=sys.executable, help="a python with onnxruntime 1.32.0 and sympy")
 a = ap.parse_args()
 SIZE = 224
 PRESETS = ["XINT8", "A8W8", "A16W8", "CPU"]
@@ -81,7 +82,7 @@ open(ort_script, "w").write(ORT_QUANT)
 ipf, ortr = [], []
 for i in range(a.repeats):
     ipf.append(timed([a.bin, a.model, "CPU", a.images + "/calib", os.path.join(a.work, "ipuflow_cpu.onnx")])[:2])
-    ortr.append(timed([sys.executable, ort_script, a.model, a.images, os.path.join(a.work, "ort_pc_u8.onnx")])[:2])
+    ortr.append(timed([a.ort_python, ort_script, a.model, a.images, os.path.join(a.work, "ort_pc_u8.onnx")])[:2])
 med = lambda v: float(np.median(v))
 it, ir = med([x[0] for x in ipf]), med([x[1] for x in ipf])
 ot, orr = med([x[0] for x in ortr]), med([x[1] for x in ortr])

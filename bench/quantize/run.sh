@@ -9,9 +9,10 @@
 # Needs the ONNX Runtime of scripts/fetch_ort.sh and the venv of scripts/common.sh (created if missing).
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/common.sh"
 ensure_venv
-# ORT's quant_pre_process needs sympy (symbolic shape inference), as the anchors' runs did.
-python -c 'import sympy' 2>/dev/null || pip install --quiet --disable-pip-version-check sympy==1.14.0
 cd "$IPUFLOW_ROOT"
+# ONNX Runtime's quant_pre_process needs sympy: the venv of bench/corpus/setup_ortq.sh has it (the main venv is
+# pinned exactly by tests/python_lock.rs and never gets a pip install).
+ORTQ_PY="$(bash bench/corpus/setup_ortq.sh)"
 MODEL="${1:-$IPUFLOW_ROOT/../shared/models/efficientnet-lite0.onnx}"
 REPEATS="${2:-3}"
 IMAGES="$IPUFLOW_ROOT/../shared/data/images"
@@ -21,4 +22,4 @@ BIN="${CARGO_TARGET_DIR:-$IPUFLOW_ROOT/target}/release/examples/quantize"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ipuflow-bench.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 python "$IPUFLOW_ROOT/bench/quantize/bench.py" --bin "$BIN" --model "$MODEL" --images "$IMAGES" --work "$WORK" \
-    --repeats "$REPEATS"
+    --repeats "$REPEATS" --ort-python "$ORTQ_PY"

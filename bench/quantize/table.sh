@@ -11,9 +11,11 @@
 # out. About 15 minutes on 2 busy cores (Quark's runs are most of it).
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/common.sh"
 ensure_venv
-# ONNX Runtime's quant_pre_process needs sympy (symbolic shape inference), as in run.sh and calib_sweep.sh.
-python -c 'import sympy' 2>/dev/null || python -m pip install --quiet --disable-pip-version-check sympy==1.14.0
 cd "$IPUFLOW_ROOT"
+# ONNX Runtime's quantizer needs sympy (quant_pre_process), which the main venv (pinned exactly by
+# tests/python_lock.rs) lacks: its rows run in the venv of bench/corpus/setup_ortq.sh, never a pip install into the
+# main one.
+ORTQ_PY="$(bash bench/corpus/setup_ortq.sh)"
 export IPUFLOW_ORT_LIBRARY="${IPUFLOW_ORT_LIBRARY:-$IPUFLOW_CACHE/onnxruntime-1.32.0/linux-x64/libonnxruntime.so.1.32.0}"
 profile=release quark=1 args=()
 for a in "$@"; do
@@ -42,7 +44,7 @@ else
         "$WORK/setup_peers.log" | tail -n1 | cut -c1-300)")
 fi
 RESULTS="$IPUFLOW_ROOT/bench/results"
-python "$IPUFLOW_ROOT/bench/quantize/table.py" --bin "$BIN" --profile "$profile" --ort-python "$(command -v python)" \
+python "$IPUFLOW_ROOT/bench/quantize/table.py" --bin "$BIN" --profile "$profile" --ort-python "$ORTQ_PY" \
     "${peers[@]}" --work "$WORK" --out-json "$RESULTS/accuracy.json" "${args[@]}"
 # The plot needs matplotlib, which only the peers venv has; report.py says in the table when it cannot draw.
 plotter=python
