@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,10 @@ MODELS = ("efficientnet-lite0", "blazeface-short-range", "hand-landmark-lite")
 # (tool, config, the ipuflow preset it stands beside, settings in words)
 RUNS = [
     ("ipuflow", "XINT8", "XINT8", "power-of-two scales, U8 act (zp 128), S8 W per-tensor, int8 bias, MinMSE"),
+    # Issue 13's rows: what learned rounding adds (part 1's recipe without it), and accuracy-aware mixed precision.
+    ("ipuflow", "XINT8 part 1", "XINT8", "XINT8 without learned rounding (equalization, bias correction, MinMSE)"),
+    ("ipuflow", "XINT8 mixed", "XINT8", "XINT8, --target-sqnr 20 --min-npu-coverage 0.9: the most sensitive layers "
+     "raised (16-bit activations, then float on the CPU) while the pre-flight keeps >= 90 % of nodes on the NPU"),
     ("ipuflow", "A8W8", "A8W8", "S8 act, S8 W per-tensor, MinMax"),
     ("ipuflow", "A16W8", "A16W8", "S16 act, S8 W per-tensor, MinMax"),
     ("ipuflow", "CPU", "CPU", "U8 act, S8 W per-channel, MinMax"),
@@ -40,6 +45,11 @@ RUNS = [
     ("quark", "XINT8", "XINT8", "get_default_config('XINT8'): power-of-two, NPU recipe"),
     ("quark", "A8W8", "A8W8", "get_default_config('A8W8')"),
     ("quark", "A16W8", "A16W8", "get_default_config('A16W8')"),
+    # Issue 13: Quark's learned rounding (AdaRound through PyTorch), capped by --adaround-timeout.
+    ("quark", "XINT8_ADAROUND", "XINT8", "get_default_config('XINT8_ADAROUND'): XINT8 + AdaRound (1000 iterations "
+     "per layer)"),
+    ("quark", "A8W8_ADAROUND", "A8W8", "get_default_config('A8W8_ADAROUND')"),
+    ("quark", "A16W8_ADAROUND", "A16W8", "get_default_config('A16W8_ADAROUND')"),
 ]
 TOOL_NAMES = {"ipuflow": "ipuflow", "ort": "ONNX Runtime 1.32 quantize_static", "quark": "AMD Quark"}
 
@@ -55,6 +65,14 @@ def parse_args():
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--tools", default="ipuflow,ort,quark")
     ap.add_argument("--timeout", type=int, default=900, help="seconds one quantize process may take")
+    ap.add_argument("--configs", default="", help="run only these configurations (comma-separated, e.g. "
+                    "XINT8_ADAROUND); default: all")
+    ap.add_argument("--keep-from", default="", help="a previous accuracy.json whose rows this run does not redo are "
+                    "copied, marked with their own date (the ADAROUND rows take 30 minutes each)")
+    ap.add_argument("--adaround-timeout", type=int, default=1800,
+                    help="seconds one of Quark's ADAROUND runs may take (issue 13 caps them at 30 minutes)")
+    ap.add_argument("--adaround-models", default="efficientnet-lite0",
+                    help="the models Quark's ADAROUND configs run on (comma-separated; empty: none)")
     ap.add_argument("--work", required=True)
     ap.add_argument("--out-json", required=True)
     return ap.parse_args()
@@ -63,11 +81,16 @@ def parse_args():
 def timed(cmd, env, timeout, cwd):
     """Runs cmd under /usr/bin/time -v in cwd (Quark leaves files where it runs): dict(ok, wall_s, rss_mb, stdout,
     error)."""
+    # A session of its own, so that a timeout kills the tool too, not only /usr/bin/time.
+    proc = subprocess.Popen(["/usr/bin/time", "-v"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=cwd, start_new_session=True)
     try:
-        r = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=env, timeout=timeout,
-                           cwd=cwd)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        return dict(ok=False, error=f"did not finish in {timeout} s")
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return dict(ok=False, error=f"did not finish in {timeout} s" + layer_progress(out + err))
+    r = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", r.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr)
     if r.returncode != 0 or not wall or not rss:
@@ -80,10 +103,32 @@ def timed(cmd, env, timeout, cwd):
                 stdout=r.stdout)
 
 
+# ipuflow's variant rows: (preset, extra arguments of the quantize example, environment switches).
+IPUFLOW_VARIANTS = {
+    "XINT8 part 1": ("XINT8", [], {"IPUFLOW_LEARNED_ROUNDING": "0"}),
+    "XINT8 mixed": ("XINT8", ["--target-sqnr", "20", "--min-npu-coverage", "0.9"], {}),
+}
+
+
+def layer_progress(log):
+    """What a learned-rounding run that was stopped had done, from Quark's per-layer profiler lines and tqdm's
+    counter: ': k of N layers, T s per layer (training t s + inference i s)', or '' when the log has none."""
+    train = [float(x) for x in re.findall(r"finetuning layer \d+, torch training time consumed ([\d.]+)s", log)]
+    infer = [float(x) for x in re.findall(r"finetuning layer \d+, onnx inference .*?time consumed ([\d.]+)s", log)]
+    if not train:
+        return ""
+    totals = re.findall(r"\|\s*\d+/(\d+) \[", log)
+    of = f" of {totals[-1]}" if totals else ""
+    k = len(train)
+    t, i = sum(train) / k, sum(infer[:k]) / k if infer else 0.0
+    return f": {k}{of} layers fine-tuned, {t + i:.0f} s per layer (training {t:.0f} s + inference {i:.0f} s)"
+
+
 def quantize_cmd(a, tool, config, model_path, out):
     images = os.path.join(a.shared, "data/images")
     if tool == "ipuflow":
-        return [a.bin, model_path, config, os.path.join(images, "calib"), out]
+        preset, extra, _ = IPUFLOW_VARIANTS.get(config, (config, [], {}))
+        return [a.bin, model_path, preset, os.path.join(images, "calib"), out] + extra
     py = a.ort_python if tool == "ort" else a.quark_python
     return [py, os.path.join(HERE, "peer_quantize.py"), tool, config, model_path, images, out]
 
@@ -93,9 +138,11 @@ def quantize(a, tool, config, model, env):
     row = dict(tool=tool, config=config, model=model)
     if tool == "quark" and not a.quark_python:
         return dict(row, ok=False, error="not run: " + a.quark_missing)
-    out = os.path.join(a.work, f"{model}_{tool}_{config}.onnx")
+    out = os.path.join(a.work, f"{model}_{tool}_{config.replace(' ', '_')}.onnx")
     cmd = quantize_cmd(a, tool, config, os.path.join(a.shared, "models", model + ".onnx"), out)
-    res = timed(cmd, env, a.timeout, a.work)
+    if tool == "ipuflow":
+        env = dict(env, **IPUFLOW_VARIANTS.get(config, (None, None, {}))[2])
+    res = timed(cmd, env, a.adaround_timeout if config.endswith("_ADAROUND") else a.timeout, a.work)
     row.update(ok=res["ok"], path=out)
     if not res["ok"]:
         return dict(row, error=res["error"])
@@ -179,11 +226,23 @@ def main():
     result = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=machine(),
                   load_start=os.getloadavg(), profile=a.profile, commit=commit(), eval_onnxruntime=ort.__version__,
                   tool_names=TOOL_NAMES, rows=[], floats={})
+    kept_rows = {}
+    if a.keep_from:
+        old = json.load(open(a.keep_from))
+        kept_rows = {(r["tool"], r["config"], r["model"]): dict(r, kept_from=r.get("kept_from", old["date"]))
+                     for r in old["rows"]}
     for model in a.models.split(","):
         ev = Evaluator(a.shared, model)
         result["floats"][model] = ev.float_row()
         for tool, config, preset, settings in RUNS:
             if tool not in tools:
+                continue
+            if config.endswith("_ADAROUND") and model not in a.adaround_models.split(","):
+                continue
+            if a.configs and config not in a.configs.split(","):
+                kept = kept_rows.get((tool, config, model))
+                if kept:
+                    result["rows"].append(kept)
                 continue
             row = dict(quantize(a, tool, config, model, env), preset=preset, settings=settings)
             if row["ok"]:
