@@ -495,6 +495,22 @@ fn plan_is_pure_and_keeps_graph_outputs() {
             .any(|c| c.rewrite.contains("integer Clip") && c.count > 0),
         "{report:?}"
     );
+    // No node is left without a reader (the bias pass used to leave each old bias DequantizeLinear behind, and
+    // ONNX Runtime runs a node nobody reads on every call).
+    let g = planned.graph.as_ref().unwrap();
+    let read: std::collections::HashSet<&str> = g
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .chain(g.output.iter().filter_map(|o| o.name.as_deref()))
+        .collect();
+    let dead: Vec<&str> = g
+        .node
+        .iter()
+        .filter(|n| n.output.iter().all(|o| !read.contains(o.as_str())))
+        .filter_map(|n| n.name.as_deref())
+        .collect();
+    assert!(dead.is_empty(), "nodes nobody reads: {dead:?}");
     // The same model planned twice gives the same bytes (the cache key relies on determinism).
     let (again, _) = plan_model(q.proto(), FallbackExecution::Fast);
     assert_eq!(again.unwrap(), planned);

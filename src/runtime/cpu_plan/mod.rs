@@ -243,7 +243,9 @@ fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>
     let Some(g) = model.graph.as_ref() else {
         return (None, CpuPlan::as_written(mode, "the model has no graph", 0));
     };
-    let types = rewrite::activation_types(g);
+    // One index for the two read-only scans of the model as given.
+    let ix = rewrite::Index::new(g);
+    let types = rewrite::activation_types(g, &ix);
     if types.is_empty() {
         return (
             None,
@@ -251,11 +253,10 @@ fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>
         );
     }
     let wide = types.iter().any(|&t| rewrite::is_16bit(t));
+    let weights = rewrite::quantized_weight_count(g, &ix);
     let opset = opset(&model);
     let mut out = model;
-    let g = out.graph.as_ref().expect("graph checked above");
     let mut changes = Vec::new();
-    let weights = rewrite::quantized_weight_count(g);
     let folded = folded_activations(&out);
     let g = out.graph.as_mut().expect("graph checked above");
     let small = !wide && mode == FallbackExecution::Fast && weights < INTEGER_PLAN_MIN_WEIGHTS;

@@ -50,38 +50,40 @@ fn qdq_domain(n: &NodeProto) -> bool {
     )
 }
 
-/// Producers, consumers, initializers and graph outputs of a graph, by tensor name.
-pub(super) struct Index {
-    pub init: HashMap<String, usize>,
-    pub producer: HashMap<String, usize>,
-    pub consumers: HashMap<String, Vec<usize>>,
-    pub outputs: HashSet<String>,
+/// Producers, consumers, initializers and graph outputs of a graph, by tensor name. It borrows the names from the
+/// graph (no copies: building an index with owned keys was a fifth of the plan's preparation); a pass builds it,
+/// collects its edits, and lets it go before applying them.
+pub(super) struct Index<'g> {
+    init: HashMap<&'g str, usize>,
+    producer: HashMap<&'g str, usize>,
+    consumers: HashMap<&'g str, Vec<usize>>,
+    outputs: HashSet<&'g str>,
 }
 
-impl Index {
-    pub fn new(g: &GraphProto) -> Index {
+impl<'g> Index<'g> {
+    pub fn new(g: &'g GraphProto) -> Index<'g> {
         let mut ix = Index {
-            init: HashMap::new(),
-            producer: HashMap::new(),
-            consumers: HashMap::new(),
-            outputs: g.output.iter().filter_map(|o| o.name.clone()).collect(),
+            init: HashMap::with_capacity(g.initializer.len()),
+            producer: HashMap::with_capacity(g.node.len()),
+            consumers: HashMap::with_capacity(g.node.len() + g.initializer.len()),
+            outputs: g.output.iter().filter_map(|o| o.name.as_deref()).collect(),
         };
         // Names a subgraph (If/Loop/Scan body) reads from this graph count as outputs: no pass renames or removes
         // them, since the passes do not rewrite subgraphs.
         ix.outputs.extend(subgraph_reads(g));
         for (i, t) in g.initializer.iter().enumerate() {
             if let Some(n) = &t.name {
-                ix.init.insert(n.clone(), i);
+                ix.init.insert(n, i);
             }
         }
         for (i, n) in g.node.iter().enumerate() {
             for o in n.output.iter().filter(|o| !o.is_empty()) {
-                ix.producer.insert(o.clone(), i);
+                ix.producer.insert(o, i);
             }
-            let mut seen = HashSet::new();
-            for x in n.input.iter().filter(|x| !x.is_empty()) {
-                if seen.insert(x) {
-                    ix.consumers.entry(x.clone()).or_default().push(i);
+            for (k, x) in n.input.iter().enumerate() {
+                // Once per node, however many of its inputs read the tensor.
+                if !x.is_empty() && !n.input[..k].contains(x) {
+                    ix.consumers.entry(x).or_default().push(i);
                 }
             }
         }
@@ -95,14 +97,29 @@ impl Index {
     fn is_init(&self, t: &str) -> bool {
         self.init.contains_key(t)
     }
+
+    /// The position of initializer `t` in the graph's list.
+    fn init(&self, t: &str) -> Option<usize> {
+        self.init.get(t).copied()
+    }
+
+    /// The node that produces `t`.
+    fn producer(&self, t: &str) -> Option<usize> {
+        self.producer.get(t).copied()
+    }
+
+    /// Whether `t` is a graph output or read by a subgraph.
+    fn is_output(&self, t: &str) -> bool {
+        self.outputs.contains(t)
+    }
 }
 
 /// Every tensor name the node inputs of the graph's subgraphs (recursively) read: a superset of what they take
 /// from the outer scope.
-fn subgraph_reads(g: &GraphProto) -> HashSet<String> {
-    fn walk(g: &GraphProto, out: &mut HashSet<String>) {
+fn subgraph_reads(g: &GraphProto) -> HashSet<&str> {
+    fn walk<'g>(g: &'g GraphProto, out: &mut HashSet<&'g str>) {
         for n in &g.node {
-            out.extend(n.input.iter().cloned());
+            out.extend(n.input.iter().map(String::as_str));
             for a in &n.attribute {
                 for sub in a.g.iter().map(|b| &**b).chain(a.graphs.iter()) {
                     walk(sub, out);
@@ -134,49 +151,62 @@ pub(super) fn qparams(g: &GraphProto, ix: &Index, n: &NodeProto) -> Option<QPara
     if attr(n, "block_size").is_some() || attr(n, "output_dtype").is_some() {
         return None;
     }
-    let scale = tensor::floats(&g.initializer[*ix.init.get(n.input.get(1)?)?])?;
+    let scale = tensor::floats(&g.initializer[ix.init(n.input.get(1)?)?])?;
     let (zp, dt) = match n.input.get(2).filter(|z| !z.is_empty()) {
         Some(z) => {
-            let t = &g.initializer[*ix.init.get(z)?];
+            let t = &g.initializer[ix.init(z)?];
             (tensor::ints(t)?, t.data_type?)
         }
         None if is_q(n) => (vec![0; scale.len()], UINT8),
         None => {
             // A DQ without zero point: its type is its input's, known only for an initializer.
-            let t = &g.initializer[*ix.init.get(n.input.first()?)?];
+            let t = &g.initializer[ix.init(n.input.first()?)?];
             (vec![0; scale.len()], t.data_type?)
         }
     };
     (zp.len() == scale.len() && !scale.is_empty()).then_some(QParams { scale, zp, dt })
 }
 
-/// Unique names for new tensors and nodes.
+/// Unique names for new tensors and nodes. It keeps a 64-bit hash of each name in use rather than a copy (copying
+/// every name of the graph cost more than the passes that use it); a hash collision only makes `fresh` skip a free
+/// name, so the names stay unique and deterministic.
 pub(super) struct Names {
-    used: HashSet<String>,
+    used: HashSet<u64>,
+}
+
+fn name_hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same graph always gets the same names (the cache key relies on determinism).
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
 }
 
 impl Names {
     pub fn new(g: &GraphProto) -> Names {
-        let mut used: HashSet<String> = HashSet::new();
-        for n in &g.node {
-            used.extend(n.input.iter().cloned());
-            used.extend(n.output.iter().cloned());
-            used.extend(n.name.iter().cloned());
-        }
-        used.extend(g.initializer.iter().filter_map(|t| t.name.clone()));
-        used.extend(g.input.iter().filter_map(|t| t.name.clone()));
-        used.extend(g.output.iter().filter_map(|t| t.name.clone()));
+        let nodes = g
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter().chain(n.output.iter()).chain(n.name.iter()));
+        let values = [&g.input, &g.output]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.name.as_ref());
+        let used = nodes
+            .chain(g.initializer.iter().filter_map(|t| t.name.as_ref()))
+            .chain(values)
+            .map(|s| name_hash(s))
+            .collect();
         Names { used }
     }
 
     pub fn fresh(&mut self, base: &str) -> String {
         let mut name = base.to_string();
         let mut i = 1;
-        while self.used.contains(&name) {
+        while !self.used.insert(name_hash(&name)) {
             name = format!("{base}_{i}");
             i += 1;
         }
-        self.used.insert(name.clone());
         name
     }
 }
@@ -231,12 +261,11 @@ fn int_attr(name: &str, v: i64) -> AttributeProto {
 }
 
 /// The activation Q/DQ data types used in the graph (activation: input not an initializer).
-pub(super) fn activation_types(g: &GraphProto) -> HashSet<i32> {
-    let ix = Index::new(g);
+pub(super) fn activation_types(g: &GraphProto, ix: &Index) -> HashSet<i32> {
     g.node
         .iter()
         .filter(|n| (is_q(n) || is_dq(n)) && !n.input.first().is_some_and(|x| ix.is_init(x)))
-        .filter_map(|n| qparams(g, &ix, n).map(|p| p.dt))
+        .filter_map(|n| qparams(g, ix, n).map(|p| p.dt))
         .collect()
 }
 
@@ -256,7 +285,7 @@ pub(super) fn int8_to_uint8(g: &mut GraphProto, names: &mut Names) -> usize {
         };
         let t = &q.output[0];
         let cons = ix.consumers(t);
-        if ix.outputs.contains(t)
+        if ix.is_output(t)
             || cons.is_empty()
             || !cons.iter().all(|&c| {
                 let d = &g.node[c];
@@ -271,7 +300,7 @@ pub(super) fn int8_to_uint8(g: &mut GraphProto, names: &mut Names) -> usize {
                 .entry(zp_name.clone())
                 .or_insert_with(|| {
                     let name = names.fresh(&format!("{zp_name}_u8"));
-                    let src = &g.initializer[ix.init[&zp_name]];
+                    let src = &g.initializer[ix.init[zp_name.as_str()]];
                     let vals: Vec<i64> = p.zp.iter().map(|z| z + 128).collect();
                     new_inits.push(tensor::int_tensor(&name, UINT8, &src.dims, &vals));
                     name
@@ -319,6 +348,10 @@ pub(super) fn bias_to_int32(g: &mut GraphProto, names: &mut Names) -> (usize, us
         let per_channel = wp.scale.len() != 1;
         let (dq, out) = int32_bias(names, &n.input[2], &q, &scale, per_channel, &mut new_inits);
         edits.before.entry(i).or_default().push(dq);
+        // The old bias DequantizeLinear, read by nothing else now, would stay in the graph and run on every call.
+        if let Some(old) = sole_dq(g, &ix, &n.input[2]) {
+            edits.remove.insert(old);
+        }
         set_bias.push((i, out));
     }
     for (i, b) in set_bias {
@@ -327,6 +360,12 @@ pub(super) fn bias_to_int32(g: &mut GraphProto, names: &mut Names) -> (usize, us
     g.initializer.extend(new_inits);
     edits.apply(g);
     (exact, rounded)
+}
+
+/// The DequantizeLinear that produces `t` when `t` has no other reader and is no graph output.
+fn sole_dq(g: &GraphProto, ix: &Index, t: &str) -> Option<usize> {
+    let p = ix.producer(t).filter(|&p| is_dq(&g.node[p]))?;
+    (ix.consumers(t).len() == 1 && !ix.is_output(t)).then_some(p)
 }
 
 /// For a Conv or Gemm (beta 1) with a bias whose input and weight come through DequantizeLinear (8-bit per-tensor
@@ -343,7 +382,7 @@ fn bias_operands(
     if op(n) == "Gemm" && attr_f(n, "beta").unwrap_or(1.0) != 1.0 {
         return None;
     }
-    let dq_of = |x: &str| ix.producer.get(x).map(|&p| &g.node[p]).filter(|d| is_dq(d));
+    let dq_of = |x: &str| ix.producer(x).map(|p| &g.node[p]).filter(|d| is_dq(d));
     let (xdq, wdq) = (dq_of(&n.input[0])?, dq_of(&n.input[1])?);
     let (xp, wp) = (qparams(g, ix, xdq)?, qparams(g, ix, wdq)?);
     // Only 8-bit activations fuse on the CPU; 16-bit ones stay as written.
@@ -354,7 +393,7 @@ fn bias_operands(
     let bias: Vec<f32> = if let Some(bdq) = dq_of(b) {
         dequantized_bias(g, ix, bdq, &xp, &wp)?
     } else {
-        tensor::floats(&g.initializer[*ix.init.get(b)?])?
+        tensor::floats(&g.initializer[ix.init(b)?])?
     };
     if wp.scale.len() != 1 && wp.scale.len() != bias.len() {
         return None;
@@ -372,9 +411,8 @@ fn dequantized_bias(
     wp: &QParams,
 ) -> Option<Vec<f32>> {
     let (q, p) = ix
-        .init
-        .get(&bdq.input[0])
-        .and_then(|&t| tensor::ints(&g.initializer[t]))
+        .init(&bdq.input[0])
+        .and_then(|t| tensor::ints(&g.initializer[t]))
         .zip(qparams(g, ix, bdq))?;
     let per = |v: &[f32], k: usize| if v.len() == 1 { v[0] } else { v[k % v.len()] };
     let perz = |v: &[i64], k: usize| if v.len() == 1 { v[0] } else { v[k % v.len()] };
@@ -449,18 +487,18 @@ pub(super) fn clamp_after_q(g: &mut GraphProto, names: &mut Names, opset: i64) -
             continue;
         }
         let x = &r.input[0];
-        let Some(&p) = ix.producer.get(x) else {
+        let Some(p) = ix.producer(x) else {
             continue;
         };
         if !FUSED_PRODUCERS.contains(&op(&g.node[p]))
             || ix.consumers(x).len() != 1
-            || ix.outputs.contains(x)
+            || ix.is_output(x)
         {
             continue;
         }
         let y = &r.output[0];
         let cons = ix.consumers(y);
-        if cons.len() != 1 || ix.outputs.contains(y) || !is_q(&g.node[cons[0]]) {
+        if cons.len() != 1 || ix.is_output(y) || !is_q(&g.node[cons[0]]) {
             continue;
         }
         let q = &g.node[cons[0]];
@@ -472,7 +510,7 @@ pub(super) fn clamp_after_q(g: &mut GraphProto, names: &mut Names, opset: i64) -
         let bound = |k: usize, attr_name: &str| -> Option<Option<f32>> {
             match r.input.get(k).filter(|s| !s.is_empty()) {
                 Some(name) => {
-                    let v = tensor::floats(&g.initializer[*ix.init.get(name)?])?;
+                    let v = tensor::floats(&g.initializer[ix.init(name)?])?;
                     (v.len() == 1).then(|| Some(v[0]))
                 }
                 None => Some(attr_f(r, attr_name)),
@@ -699,13 +737,10 @@ fn dequantized_weight<'g>(
     ix: &Index,
     d: &NodeProto,
 ) -> Option<(&'g crate::onnx::proto::TensorProto, Vec<f32>)> {
-    if !is_dq(d)
-        || !d.input.first().is_some_and(|x| ix.is_init(x))
-        || ix.outputs.contains(&d.output[0])
-    {
+    if !is_dq(d) || !d.input.first().is_some_and(|x| ix.is_init(x)) || ix.is_output(&d.output[0]) {
         return None;
     }
-    let t = &g.initializer[ix.init[&d.input[0]]];
+    let t = &g.initializer[ix.init[d.input[0].as_str()]];
     let (q, p) = (tensor::ints(t)?, qparams(g, ix, d)?);
     let rank = t.dims.len() as i64;
     let axis = attr_i(d, "axis").unwrap_or(1);
@@ -741,13 +776,10 @@ fn activation_pair<'i>(
     }
     let t = &q.output[0];
     let cons = ix.consumers(t);
-    if ix.outputs.contains(t) || cons.is_empty() || !cons.iter().all(|&c| is_dq(&g.node[c])) {
+    if ix.is_output(t) || cons.is_empty() || !cons.iter().all(|&c| is_dq(&g.node[c])) {
         return None;
     }
-    if cons
-        .iter()
-        .any(|&c| ix.outputs.contains(&g.node[c].output[0]))
-    {
+    if cons.iter().any(|&c| ix.is_output(&g.node[c].output[0])) {
         return None;
     }
     let p = qparams(g, ix, q).filter(|p| p.scale.len() == 1)?;
@@ -797,8 +829,7 @@ pub(super) fn drop_unused_initializers(g: &mut GraphProto) {
         .collect();
     used.extend(g.output.iter().filter_map(|o| o.name.as_deref()));
     used.extend(g.input.iter().filter_map(|o| o.name.as_deref()));
-    let sub = subgraph_reads(g);
-    used.extend(sub.iter().map(String::as_str));
+    used.extend(subgraph_reads(g));
     let keep: Vec<bool> = g
         .initializer
         .iter()
@@ -809,13 +840,12 @@ pub(super) fn drop_unused_initializers(g: &mut GraphProto) {
 }
 
 /// How many weight values the graph holds quantized (integer initializers read by a DequantizeLinear).
-pub(super) fn quantized_weight_count(g: &GraphProto) -> usize {
-    let ix = Index::new(g);
+pub(super) fn quantized_weight_count(g: &GraphProto, ix: &Index) -> usize {
     g.node
         .iter()
         .filter(|n| is_dq(n))
-        .filter_map(|n| ix.init.get(n.input.first()?))
-        .filter_map(|&t| {
+        .filter_map(|n| ix.init(n.input.first()?))
+        .filter_map(|t| {
             let t = &g.initializer[t];
             matches!(t.data_type, Some(INT8 | UINT8)).then(|| tensor::numel(t).unwrap_or(0))
         })
