@@ -170,7 +170,37 @@ impl CpuPlan {
 pub const INTEGER_PLAN_MIN_WEIGHTS: usize = 500_000;
 
 /// Version of the rewrite rules; bump when any rewrite changes so cached plans are not reused.
-const PLAN_VERSION: &str = "ipuflow/cpu-plan/v4";
+const PLAN_VERSION: &str = "ipuflow/cpu-plan/v5";
+
+/// What of the CPU a plan depends on (part of the cache key: a plan made on one CPU is not reused on another kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Host {
+    /// ONNX Runtime's U8S8 kernels (uint8 activations, int8 weights) are not exact here: on x86 without VNNI they
+    /// add pairs of u8·s8 products in saturating int16 (`vpmaddubsw`); a Conv's output then differs by up to 255
+    /// LSB from the QDQ model's (measured on the shared models, bench/results/cpu_plan.md). The plan then gives
+    /// the weights uint8 (the U8U8 kernels widen to 32 bits first).
+    pub u8s8_saturates: bool,
+}
+
+impl Host {
+    /// This process's CPU.
+    pub fn this() -> Host {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        let u8s8_saturates = !(std::is_x86_feature_detected!("avx512vnni")
+            || std::is_x86_feature_detected!("avxvnni"));
+        #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+        let u8s8_saturates = false;
+        Host { u8s8_saturates }
+    }
+
+    fn key(self) -> &'static str {
+        if self.u8s8_saturates {
+            "u8s8-saturates"
+        } else {
+            "u8s8-exact"
+        }
+    }
+}
 
 /// Metadata key of ipuflow's quantizer's record of the activation Qs that fold the model's own Relu/Clip
 /// (written by `quant::qdq::clamp_record`; read by the float-activation plan, see [`rewrite::float_activations`]).
@@ -221,14 +251,27 @@ fn opset(model: &ModelProto) -> i64 {
 /// Plans a model for ONNX Runtime's CPU provider. Returns the rewritten model (`None` when the plan is to run the
 /// model as written) and the report. Pure: no I/O, no cache.
 pub fn plan_model(model: &ModelProto, mode: FallbackExecution) -> (Option<ModelProto>, CpuPlan) {
-    if mode == FallbackExecution::AsWritten {
-        return plan_owned(ModelProto::default(), mode);
-    }
-    plan_owned(model.clone(), mode)
+    plan_model_for(model, mode, Host::this())
 }
 
-/// [`plan_model`] on a model it may consume (no copy of the weights).
-fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>, CpuPlan) {
+/// [`plan_model`] for the CPU `host` describes (tests plan for both kinds on any machine).
+pub fn plan_model_for(
+    model: &ModelProto,
+    mode: FallbackExecution,
+    host: Host,
+) -> (Option<ModelProto>, CpuPlan) {
+    if mode == FallbackExecution::AsWritten {
+        return plan_owned(ModelProto::default(), mode, host);
+    }
+    plan_owned(model.clone(), mode, host)
+}
+
+/// [`plan_model_for`] on a model it may consume (no copy of the weights).
+fn plan_owned(
+    model: ModelProto,
+    mode: FallbackExecution,
+    host: Host,
+) -> (Option<ModelProto>, CpuPlan) {
     let nodes = model.graph.as_ref().map_or(0, |g| g.node.len());
     if mode == FallbackExecution::AsWritten {
         return (
@@ -276,7 +319,7 @@ fn plan_owned(model: ModelProto, mode: FallbackExecution) -> (Option<ModelProto>
             "16-bit activations, which ONNX Runtime's CPU provider cannot run as integers, run as float".to_string(),
         )
     } else {
-        integer_plan(g, opset, wide, &mut changes)
+        integer_plan(g, opset, wide, host, &mut changes)
     };
     rewrite::drop_unused_initializers(g);
     let after = g.node.len();
@@ -310,10 +353,21 @@ fn integer_plan(
     g: &mut crate::onnx::proto::GraphProto,
     opset: i64,
     wide: bool,
+    host: Host,
     changes: &mut Vec<Change>,
 ) -> (PlanKind, String) {
     let mut names = rewrite::Names::new(g);
     let shifted = rewrite::int8_to_uint8(g, &mut names);
+    if host.u8s8_saturates {
+        let weights = rewrite::int8_weights_to_uint8(g, &mut names);
+        push(
+            changes,
+            "int8 weights -> uint8 (zero point + 128): this CPU has no VNNI, where ONNX Runtime's U8S8 kernels \
+             saturate",
+            weights,
+            true,
+        );
+    }
     let (exact, rounded) = rewrite::bias_to_int32(g, &mut names);
     let clamps = rewrite::clamp_after_q(g, &mut names, opset);
     let split = rewrite::split_shared_dq(g, &mut names);
@@ -362,12 +416,13 @@ pub struct Prepared {
     pub report: CpuPlan,
 }
 
-/// The cache key of a model under a mode: 32 hex chars of SHA-256 over the plan version, the mode, the runtime
-/// version and the model bytes (length-prefixed, like the compile cache's key).
+/// The cache key of a model under a mode: 32 hex chars of SHA-256 over the plan version, the CPU kind ([`Host`]),
+/// the mode, the runtime version and the model bytes (length-prefixed, like the compile cache's key).
 pub fn plan_key(model_bytes: &[u8], mode: FallbackExecution, runtime_version: &str) -> String {
     let mut h = Sha256::new();
     for part in [
         PLAN_VERSION.as_bytes(),
+        Host::this().key().as_bytes(),
         mode.as_str().as_bytes(),
         runtime_version.as_bytes(),
         model_bytes,
@@ -494,7 +549,7 @@ fn rewrite_input(input: PlanInput<'_>, mode: FallbackExecution) -> Prepared {
             }
         },
     };
-    let (planned, mut report) = plan_owned(model, mode);
+    let (planned, mut report) = plan_owned(model, mode, Host::this());
     let bytes = match planned.map(|m| Model::from_proto(m).to_bytes()) {
         None => None,
         Some(Ok(b)) => Some(Arc::new(b)),

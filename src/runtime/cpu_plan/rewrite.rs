@@ -16,6 +16,8 @@
 //!   does. Quantizing the producer's output with the Q's own scale and zero point and clamping the integers is
 //!   exact because QuantizeLinear is monotone: Q(clip(x, lo, hi)) = clip(Q(x), Q(lo), Q(hi)). ONNX Runtime's CPU
 //!   Clip kernel takes int8 and uint8 from opset 12 (`clip.cc`), so the clamp is one integer Clip.
+//! - On x86 without VNNI the U8S8 kernels add pairs of u8·s8 products in saturating int16 (`vpmaddubsw`): there the
+//!   plan gives per-tensor int8 weights uint8 (zero point + 128) so the exact U8U8 kernels run instead.
 //! - `CheckQDQNodes` requires the target's output edges to go to its Q nodes only; a DequantizeLinear read by several
 //!   nodes is duplicated so every consumer owns one (as ONNX Runtime's `EnsureUniqueDQForNodeUnit` does).
 
@@ -566,6 +568,90 @@ pub(super) fn clamp_after_q(g: &mut GraphProto, names: &mut Names, opset: i64) -
     g.initializer.extend(new_inits);
     edits.apply(g);
     count
+}
+
+/// Int8 weights read by Conv, Gemm or MatMul (as their second input) become uint8 with the zero point + 128, so
+/// ONNX Runtime fuses them into its U8U8 kernels. For CPUs where its U8S8 kernels are not exact: on x86 without
+/// VNNI they sum pairs of u8·s8 products in saturating int16 (`vpmaddubsw`), which the U8U8 kernels do not.
+/// Exact: the dequantized weights are unchanged (the byte of an int8 plus 128 is the byte with its top bit flipped).
+/// Per-tensor weights only: ONNX Runtime 1.32's fused QLinearConv with per-channel uint8 weights is off by up to 250
+/// LSB against the model's own arithmetic (EfficientNet-Lite0's CPU preset, first Conv), so per-channel weights stay
+/// int8 and run as ONNX Runtime runs the model as written.
+pub(super) fn int8_weights_to_uint8(g: &mut GraphProto, names: &mut Names) -> usize {
+    let ix = Index::new(g);
+    let mut shifted: HashMap<(String, String), (String, String)> = HashMap::new();
+    let mut retarget: Vec<(usize, String, String)> = Vec::new();
+    let mut new_inits = Vec::new();
+    for (i, d) in g.node.iter().enumerate() {
+        let Some(w) = d.input.first().and_then(|x| ix.init(x)) else {
+            continue;
+        };
+        if !is_dq(d) || g.initializer[w].data_type != Some(INT8) || ix.is_output(&d.output[0]) {
+            continue;
+        }
+        let Some(p) = qparams(g, &ix, d).filter(|p| p.dt == INT8 && p.scale.len() == 1) else {
+            continue;
+        };
+        let cons = ix.consumers(&d.output[0]);
+        let weight_of = |c: &usize| {
+            let n = &g.node[*c];
+            matches!(op(n), "Conv" | "Gemm" | "MatMul") && n.input.get(1) == Some(&d.output[0])
+        };
+        if cons.is_empty() || !cons.iter().all(weight_of) {
+            continue;
+        }
+        let zp_name = d.input.get(2).cloned().unwrap_or_default();
+        let key = (d.input[0].clone(), zp_name.clone());
+        if !shifted.contains_key(&key) {
+            let Some(t) = flipped(&g.initializer[w], names.fresh(&format!("{}_u8", key.0))) else {
+                continue;
+            };
+            let zp_dims = match ix.init(&zp_name) {
+                Some(z) => g.initializer[z].dims.clone(),
+                None => g.initializer[ix.init(&d.input[1]).expect("qparams read the scale")]
+                    .dims
+                    .clone(),
+            };
+            let base = if zp_name.is_empty() { &key.0 } else { &zp_name };
+            let zp = names.fresh(&format!("{base}_zp_u8"));
+            let vals: Vec<i64> = p.zp.iter().map(|z| z + 128).collect();
+            new_inits.push(tensor::int_tensor(&zp, UINT8, &zp_dims, &vals));
+            shifted.insert(key.clone(), (t.name.clone().unwrap_or_default(), zp));
+            new_inits.push(t);
+        }
+        let (w_u8, zp_u8) = shifted[&key].clone();
+        retarget.push((i, w_u8, zp_u8));
+    }
+    let count = retarget.len();
+    for (n, w, zp) in retarget {
+        let d = &mut g.node[n];
+        d.input.resize(3, String::new());
+        d.input[0] = w;
+        d.input[2] = zp;
+    }
+    g.initializer.extend(new_inits);
+    count
+}
+
+/// `t` (int8) as uint8 plus 128, named `name`; None for data this pass cannot read (external, or malformed).
+fn flipped(
+    t: &crate::onnx::proto::TensorProto,
+    name: String,
+) -> Option<crate::onnx::proto::TensorProto> {
+    if !t.external_data.is_empty() {
+        return None;
+    }
+    let raw: Vec<u8> = match t.raw_data.as_deref() {
+        Some(raw) if !raw.is_empty() => raw.iter().map(|b| b ^ 0x80).collect(),
+        _ => tensor::ints(t)?.iter().map(|&v| (v + 128) as u8).collect(),
+    };
+    (Some(raw.len()) == tensor::numel(t)).then(|| crate::onnx::proto::TensorProto {
+        name: Some(name),
+        data_type: Some(UINT8),
+        dims: t.dims.clone(),
+        raw_data: Some(raw),
+        ..Default::default()
+    })
 }
 
 /// A DequantizeLinear of an activation read by several nodes is duplicated, one per reader. Exact.
