@@ -20,7 +20,7 @@ use crate::onnx::Model;
 use crate::quant::output_aware::Edges;
 use crate::quant::qdq::weights::{f32_tensor, read_f32};
 use crate::quant::sensitivity::Sample;
-use crate::runtime::{FallbackExecution, Session, SessionOptions};
+use crate::runtime::Session;
 
 /// One head: node index in the prepared graph, its output, the bias initializer and the output's channel axis.
 #[derive(Clone, Debug)]
@@ -86,10 +86,9 @@ fn run(model: &ModelProto, extra: &[String], held: &[Sample]) -> Result<Runs> {
             });
         }
     }
-    let options = SessionOptions {
-        fallback_execution: FallbackExecution::AsWritten,
-        ..Default::default()
-    };
+    // The measuring sessions' options: the same graph optimizations (so the same values) without idle spinning,
+    // which only burns CPU time on a busy machine.
+    let options = crate::quant::calibrate::measuring_session_options();
     let session = Session::from_model(&Model::from_proto(m), &options)?;
     let mut runs = Vec::with_capacity(held.len());
     for sample in held {
@@ -178,6 +177,9 @@ fn shifted(prepared: &ModelProto, deltas: &[(&Head, Vec<f32>)]) -> Result<ModelP
 pub struct Corrected {
     pub prepared: Option<ModelProto>,
     pub notes: Vec<String>,
+    /// `emit`'s output for `prepared` when every correction was kept (it was emitted to be measured), so the caller
+    /// need not emit the same model again.
+    pub emitted: Option<ModelProto>,
 }
 
 /// `held` with each batch cut into single samples where every input's first dimension is dynamic: ONNX Runtime's
@@ -275,8 +277,10 @@ pub fn correct(
         return Ok(None);
     }
     let before = errors(&f, &q, n_out);
+    let n_deltas = deltas.len();
     let candidate = shifted(prepared, &deltas)?;
-    let after = errors(&f, &run(&emit(&candidate)?, &[], &held)?, n_out);
+    let emitted = emit(&candidate)?;
+    let after = errors(&f, &run(&emitted, &[], &held)?, n_out);
     let worse: u64 = (0..n_out)
         .filter(|&k| matches!((before[k], after[k]), (Some(b), Some(a)) if a > b))
         .fold(0, |m, k| m | 1 << k);
@@ -317,9 +321,15 @@ pub fn correct(
             d.len()
         ));
     }
-    let prepared = match kept.is_empty() {
-        true => None,
-        false => Some(shifted(prepared, &kept)?),
+    let all = kept.len() == n_deltas;
+    let prepared = match (kept.is_empty(), all) {
+        (true, _) => None,
+        (false, true) => Some(candidate),
+        (false, false) => Some(shifted(prepared, &kept)?),
     };
-    Ok(Some(Corrected { prepared, notes }))
+    Ok(Some(Corrected {
+        prepared,
+        notes,
+        emitted: all.then_some(emitted),
+    }))
 }
