@@ -279,7 +279,12 @@ fn requantize(values: &[f32], dims: &[i64], p: &QParams, spec: WeightSpec) -> Ve
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.1")]
-unsafe fn requantize_sse41(values: &[f32], dims: &[i64], p: &QParams, spec: WeightSpec) -> Vec<i32> {
+unsafe fn requantize_sse41(
+    values: &[f32],
+    dims: &[i64],
+    p: &QParams,
+    spec: WeightSpec,
+) -> Vec<i32> {
     requantize_plain(values, dims, p, spec)
 }
 
