@@ -20,7 +20,7 @@ use crate::onnx::Model;
 use crate::quant::output_aware::Edges;
 use crate::quant::qdq::weights::{f32_tensor, read_f32};
 use crate::quant::sensitivity::Sample;
-use crate::runtime::{FallbackExecution, Session, SessionOptions};
+use crate::runtime::Session;
 
 /// One head: node index in the prepared graph, its output, the bias initializer and the output's channel axis.
 #[derive(Clone, Debug)]
@@ -86,10 +86,9 @@ fn run(model: &ModelProto, extra: &[String], held: &[Sample]) -> Result<Runs> {
             });
         }
     }
-    let options = SessionOptions {
-        fallback_execution: FallbackExecution::AsWritten,
-        ..Default::default()
-    };
+    // The measuring sessions' options: the same graph optimizations (so the same values) without idle spinning,
+    // which only burns CPU time on a busy machine.
+    let options = crate::quant::calibrate::measuring_session_options();
     let session = Session::from_model(&Model::from_proto(m), &options)?;
     let mut runs = Vec::with_capacity(held.len());
     for sample in held {
@@ -178,12 +177,17 @@ fn shifted(prepared: &ModelProto, deltas: &[(&Head, Vec<f32>)]) -> Result<ModelP
 pub struct Corrected {
     pub prepared: Option<ModelProto>,
     pub notes: Vec<String>,
+    /// `emit`'s output for `prepared` when every correction was kept (it was emitted to be measured), so the caller
+    /// need not emit the same model again.
+    pub emitted: Option<ModelProto>,
 }
 
 /// `held` with each batch cut into single samples where every input's first dimension is dynamic: ONNX Runtime's
 /// results for a batch of two differ from two batches of one in the last bits, and the correction (a mean of small
-/// differences) would otherwise depend on how the calibration data was batched.
-fn single_samples(g: &GraphProto, held: &[Sample]) -> Vec<Sample> {
+/// differences) would otherwise depend on how the calibration data was batched. `None` when no batch holds more
+/// than one sample: the held samples are then used as they are, not copied (a copy was up to the pipeline's 64 MiB
+/// hold budget of peak memory).
+fn single_samples(g: &GraphProto, held: &[Sample]) -> Option<Vec<Sample>> {
     use crate::onnx::proto::tensor_shape_proto::dimension::Value as D;
     use crate::onnx::proto::type_proto::Value as T;
     let dynamic_batch = |name: &str| {
@@ -198,12 +202,13 @@ fn single_samples(g: &GraphProto, held: &[Sample]) -> Vec<Sample> {
                 !matches!(first.and_then(|d| d.value.as_ref()), Some(D::DimValue(_)))
             })
     };
+    let batch = |sample: &Sample| sample.first().and_then(|(_, t)| t.shape.first().copied());
+    if held.iter().all(|s| batch(s).unwrap_or(1) <= 1) {
+        return None;
+    }
     let mut out = Vec::with_capacity(held.len());
     for sample in held {
-        let n = sample
-            .first()
-            .and_then(|(_, t)| t.shape.first().copied())
-            .unwrap_or(1);
+        let n = batch(sample).unwrap_or(1);
         let splittable = n > 1
             && sample.iter().all(|(name, t)| {
                 t.shape.first() == Some(&n) && t.data.len() % n as usize == 0 && dynamic_batch(name)
@@ -231,7 +236,7 @@ fn single_samples(g: &GraphProto, held: &[Sample]) -> Vec<Sample> {
             );
         }
     }
-    out
+    Some(out)
 }
 
 /// Measures the heads of `prepared` (as emitted in `quantized`) against `float` on `held` and returns `prepared`
@@ -256,9 +261,10 @@ pub fn correct(
     }
     let names: Vec<String> = hs.iter().map(|h| h.output.clone()).collect();
     let n_out = g.output.len();
-    let held = single_samples(g, held);
-    let f = run(float, &names, &held)?;
-    let q = run(quantized, &names, &held)?;
+    let split = single_samples(g, held);
+    let held = split.as_deref().unwrap_or(held);
+    let f = run(float, &names, held)?;
+    let q = run(quantized, &names, held)?;
     let mut deltas = Vec::new();
     for (k, h) in hs.iter().enumerate() {
         let channels = g
@@ -275,8 +281,10 @@ pub fn correct(
         return Ok(None);
     }
     let before = errors(&f, &q, n_out);
+    let n_deltas = deltas.len();
     let candidate = shifted(prepared, &deltas)?;
-    let after = errors(&f, &run(&emit(&candidate)?, &[], &held)?, n_out);
+    let emitted = emit(&candidate)?;
+    let after = errors(&f, &run(&emitted, &[], held)?, n_out);
     let worse: u64 = (0..n_out)
         .filter(|&k| matches!((before[k], after[k]), (Some(b), Some(a)) if a > b))
         .fold(0, |m, k| m | 1 << k);
@@ -317,9 +325,15 @@ pub fn correct(
             d.len()
         ));
     }
-    let prepared = match kept.is_empty() {
-        true => None,
-        false => Some(shifted(prepared, &kept)?),
+    let all = kept.len() == n_deltas;
+    let prepared = match (kept.is_empty(), all) {
+        (true, _) => None,
+        (false, true) => Some(candidate),
+        (false, false) => Some(shifted(prepared, &kept)?),
     };
-    Ok(Some(Corrected { prepared, notes }))
+    Ok(Some(Corrected {
+        prepared,
+        notes,
+        emitted: all.then_some(emitted),
+    }))
 }

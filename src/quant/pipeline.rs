@@ -201,12 +201,16 @@ fn correct_heads(
     hooks: &mut Hooks<'_>,
 ) -> Result<(Option<HeadEmission>, Vec<String>)> {
     let base = prepared.clone();
+    // The last emission's report: when every correction is kept, the measured emission is the result.
+    let mut report = None;
     let mut emit = |m: &ModelProto| {
         let p = Prepared {
             model: m.clone(),
             ..base.clone()
         };
-        emit_qdq(model, &p, calib, config, hooks, None).map(|(q, _)| q)
+        let (q, r) = emit_qdq(model, &p, calib, config, hooks, None)?;
+        report = Some(r);
+        Ok(q)
     };
     let Some(c) = head_bias::correct(&prepared.model, float, qproto, held, &mut emit)? else {
         return Ok((None, Vec::new()));
@@ -215,7 +219,10 @@ fn correct_heads(
         return Ok((None, c.notes));
     };
     prepared.model = corrected;
-    let emitted = emit_qdq(model, prepared, calib, config, hooks, None)?;
+    let emitted = match (c.emitted, report) {
+        (Some(q), Some(r)) => (q, r),
+        _ => emit_qdq(model, prepared, calib, config, hooks, None)?,
+    };
     Ok((Some(emitted), c.notes))
 }
 

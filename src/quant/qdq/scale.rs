@@ -123,6 +123,7 @@ pub fn tensor_params(min: f32, max: f32, qtype: QuantType, symmetric: bool, pow2
 }
 
 /// Quantizes one value with ONNX `QuantizeLinear` semantics (round half to even, saturate to `[lo, hi]`).
+#[inline]
 pub fn quantize_value(x: f32, scale: f32, zp: i32, lo: i32, hi: i32) -> i32 {
     let v = (x / scale).round_ties_even() as f64 + zp as f64;
     if v.is_nan() {
