@@ -203,7 +203,10 @@ impl MeanTap {
                     match geometry.accumulators() {
                         Some(a) if held + a <= gptq::BUDGET => {
                             held += a;
-                            moments.push((i, k, Moment::new(geometry)));
+                            let bias = cfg.rounding.bias_first
+                                && cfg.bias_type == crate::quant::BiasType::Int8
+                                && n.input.get(2).is_some_and(|b| !b.is_empty());
+                            moments.push((i, k, Moment::new(geometry, bias)));
                         }
                         _ => too_big.push(n.name.clone().unwrap_or_else(|| n.output[0].clone())),
                     }
@@ -574,7 +577,7 @@ impl MeanTap {
         } else {
             factored(self.moments, cfg.rounding)
         };
-        let (mut rounded, mut ratio_sum, mut finer) = (0usize, 0f64, 0usize);
+        let (mut rounded, mut ratio_sum, mut finer, mut biased) = (0usize, 0f64, 0usize, 0usize);
         let mut plain: Vec<String> = self
             .too_big
             .iter()
@@ -606,9 +609,16 @@ impl MeanTap {
                     plain.push(format!("{label} (weight shared)"));
                     None
                 }
-                Some(m) => round_layer(&wv, &wd, weight_spec(cfg, axis), m, cfg.rounding)
-                    .map_err(|why| plain.push(format!("{label} ({why})")))
-                    .ok(),
+                Some(m) => {
+                    let bias = layer_bias(g, n, cfg)?;
+                    let bias = bias.as_ref().map(|(v, scale)| gptq::Bias {
+                        values: v,
+                        scale: *scale,
+                    });
+                    round_layer(&wv, &wd, weight_spec(cfg, axis), m, cfg.rounding, bias)
+                        .map_err(|why| plain.push(format!("{label} ({why})")))
+                        .ok()
+                }
                 None => None,
             };
             let err: Vec<f32> = match &learned {
@@ -619,6 +629,7 @@ impl MeanTap {
                 rounded += 1;
                 finer += usize::from(r.finer);
                 ratio_sum += r.ratio;
+                biased += usize::from(r.bias);
                 let name = n.input[1].clone();
                 g.initializer[wi] = f32_tensor(&name, &wd, &r.values);
             }
@@ -649,6 +660,11 @@ impl MeanTap {
                 "learned rounding: {rounded} of {} layers rounded by second-order error compensation{tail}",
                 moments.len() + self.too_big.len(),
             ));
+            if biased > 0 {
+                notes.push(format!(
+                    "learned rounding: {biased} int8 biases rounded first, their rounding error carried by the weights"
+                ));
+            }
             if !plain.is_empty() {
                 notes.push(format!(
                     "learned rounding kept plain rounding for: {}",
@@ -658,6 +674,23 @@ impl MeanTap {
         }
         Ok((errors, notes))
     }
+}
+
+/// The INT8 bias of target `n` for learned rounding, when [`gptq::Options::bias_first`] takes it in: its values and
+/// the emitter's power-of-two scale for them.
+fn layer_bias(g: &GraphProto, n: &NodeProto, cfg: &QuantConfig) -> Result<Option<(Vec<f32>, f32)>> {
+    if !cfg.rounding.bias_first || cfg.bias_type != crate::quant::BiasType::Int8 {
+        return Ok(None);
+    }
+    let Some(b) = n.input.get(2).filter(|b| !b.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(t) = g.initializer.iter().find(|t| t.name.as_ref() == Some(b)) else {
+        return Ok(None);
+    };
+    let v = read_f32(t)?;
+    let scale = crate::quant::qdq::quantize_bias_int8(&v).scale[0];
+    Ok(Some((v, scale)))
 }
 
 /// The end of the learned-rounding note: the mean error ratio over the `rounded` layers, and how many of them took
