@@ -609,16 +609,9 @@ impl MeanTap {
                     plain.push(format!("{label} (weight shared)"));
                     None
                 }
-                Some(m) => {
-                    let bias = layer_bias(g, n, cfg)?;
-                    let bias = bias.as_ref().map(|(v, scale)| gptq::Bias {
-                        values: v,
-                        scale: *scale,
-                    });
-                    round_layer(&wv, &wd, weight_spec(cfg, axis), m, cfg.rounding, bias)
-                        .map_err(|why| plain.push(format!("{label} ({why})")))
-                        .ok()
-                }
+                Some(m) => round_target(g, n, (&wv, &wd), axis, m, cfg)?
+                    .map_err(|why| plain.push(format!("{label} ({why})")))
+                    .ok(),
                 None => None,
             };
             let err: Vec<f32> = match &learned {
@@ -660,11 +653,9 @@ impl MeanTap {
                 "learned rounding: {rounded} of {} layers rounded by second-order error compensation{tail}",
                 moments.len() + self.too_big.len(),
             ));
-            if biased > 0 {
-                notes.push(format!(
-                    "learned rounding: {biased} int8 biases rounded first, their rounding error carried by the weights"
-                ));
-            }
+            notes.extend((biased > 0).then(|| {
+                format!("learned rounding: {biased} int8 biases rounded first, their error carried by the weights")
+            }));
             if !plain.is_empty() {
                 notes.push(format!(
                     "learned rounding kept plain rounding for: {}",
@@ -674,6 +665,31 @@ impl MeanTap {
         }
         Ok((errors, notes))
     }
+}
+
+/// Learned rounding of target `n`'s weight `w` (values, dims) with its moment `m`, its INT8 bias taken in where
+/// [`gptq::Options::bias_first`] asks; the inner `Err` says why plain rounding stays.
+fn round_target(
+    g: &GraphProto,
+    n: &NodeProto,
+    w: (&[f32], &[i64]),
+    axis: Option<usize>,
+    m: &Moment,
+    cfg: &QuantConfig,
+) -> Result<std::result::Result<gptq::Rounded, &'static str>> {
+    let bias = layer_bias(g, n, cfg)?;
+    let bias = bias.as_ref().map(|(v, scale)| gptq::Bias {
+        values: v,
+        scale: *scale,
+    });
+    Ok(round_layer(
+        w.0,
+        w.1,
+        weight_spec(cfg, axis),
+        m,
+        cfg.rounding,
+        bias,
+    ))
 }
 
 /// The INT8 bias of target `n` for learned rounding, when [`gptq::Options::bias_first`] takes it in: its values and
