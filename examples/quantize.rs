@@ -6,7 +6,8 @@
 //!
 //! Environment switches override the preset's defaults for sweeps: IPUFLOW_WEIGHT_MSE, IPUFLOW_CLE,
 //! IPUFLOW_CLIP6_RELU, IPUFLOW_BIAS_CORRECTION, IPUFLOW_LEARNED_ROUNDING, IPUFLOW_ROUNDING_SCALE_SEARCH,
-//! IPUFLOW_ROUNDING_ACT_ORDER (1 on, 0 off); IPUFLOW_BIAS_TYPE (int8 or int32).
+//! IPUFLOW_ROUNDING_ACT_ORDER,
+//! IPUFLOW_ROUNDING_BIAS_FIRST (1 on, 0 off); IPUFLOW_BIAS_TYPE (int8 or int32).
 //!
 //! PRESET is XINT8, A8W8, A16W8 or CPU. IMAGES_DIR may instead hold .npy samples (one per file). Images are preprocessed as in the anchors protocol (RGB, shorter side to
 //! 256/224 of the input size, centre crop, (x - 127) / 128, layout from the model). Used by bench/quantize/.
@@ -66,6 +67,9 @@ fn main() {
         }
         if let Some(on) = flag("IPUFLOW_ROUNDING_ACT_ORDER") {
             config.rounding.act_order = on;
+        }
+        if let Some(on) = flag("IPUFLOW_ROUNDING_BIAS_FIRST") {
+            config.rounding.bias_first = on;
         }
         let opt = |name: &str| {
             args.iter()

@@ -203,7 +203,10 @@ impl MeanTap {
                     match geometry.accumulators() {
                         Some(a) if held + a <= gptq::BUDGET => {
                             held += a;
-                            moments.push((i, k, Moment::new(geometry)));
+                            let bias = cfg.rounding.bias_first
+                                && cfg.bias_type == crate::quant::BiasType::Int8
+                                && n.input.get(2).is_some_and(|b| !b.is_empty());
+                            moments.push((i, k, Moment::new(geometry, bias)));
                         }
                         _ => too_big.push(n.name.clone().unwrap_or_else(|| n.output[0].clone())),
                     }
@@ -574,7 +577,7 @@ impl MeanTap {
         } else {
             factored(self.moments, cfg.rounding)
         };
-        let (mut rounded, mut ratio_sum, mut finer) = (0usize, 0f64, 0usize);
+        let (mut rounded, mut ratio_sum, mut finer, mut biased) = (0usize, 0f64, 0usize, 0usize);
         let mut plain: Vec<String> = self
             .too_big
             .iter()
@@ -606,7 +609,7 @@ impl MeanTap {
                     plain.push(format!("{label} (weight shared)"));
                     None
                 }
-                Some(m) => round_layer(&wv, &wd, weight_spec(cfg, axis), m, cfg.rounding)
+                Some(m) => round_target(g, n, (&wv, &wd), axis, m, cfg)?
                     .map_err(|why| plain.push(format!("{label} ({why})")))
                     .ok(),
                 None => None,
@@ -619,6 +622,7 @@ impl MeanTap {
                 rounded += 1;
                 finer += usize::from(r.finer);
                 ratio_sum += r.ratio;
+                biased += usize::from(r.bias);
                 let name = n.input[1].clone();
                 g.initializer[wi] = f32_tensor(&name, &wd, &r.values);
             }
@@ -649,6 +653,9 @@ impl MeanTap {
                 "learned rounding: {rounded} of {} layers rounded by second-order error compensation{tail}",
                 moments.len() + self.too_big.len(),
             ));
+            notes.extend((biased > 0).then(|| {
+                format!("learned rounding: {biased} int8 biases rounded first, their error carried by the weights")
+            }));
             if !plain.is_empty() {
                 notes.push(format!(
                     "learned rounding kept plain rounding for: {}",
@@ -658,6 +665,48 @@ impl MeanTap {
         }
         Ok((errors, notes))
     }
+}
+
+/// Learned rounding of target `n`'s weight `w` (values, dims) with its moment `m`, its INT8 bias taken in where
+/// [`gptq::Options::bias_first`] asks; the inner `Err` says why plain rounding stays.
+fn round_target(
+    g: &GraphProto,
+    n: &NodeProto,
+    w: (&[f32], &[i64]),
+    axis: Option<usize>,
+    m: &Moment,
+    cfg: &QuantConfig,
+) -> Result<std::result::Result<gptq::Rounded, &'static str>> {
+    let bias = layer_bias(g, n, cfg)?;
+    let bias = bias.as_ref().map(|(v, scale)| gptq::Bias {
+        values: v,
+        scale: *scale,
+    });
+    Ok(round_layer(
+        w.0,
+        w.1,
+        weight_spec(cfg, axis),
+        m,
+        cfg.rounding,
+        bias,
+    ))
+}
+
+/// The INT8 bias of target `n` for learned rounding, when [`gptq::Options::bias_first`] takes it in: its values and
+/// the emitter's power-of-two scale for them.
+fn layer_bias(g: &GraphProto, n: &NodeProto, cfg: &QuantConfig) -> Result<Option<(Vec<f32>, f32)>> {
+    if !cfg.rounding.bias_first || cfg.bias_type != crate::quant::BiasType::Int8 {
+        return Ok(None);
+    }
+    let Some(b) = n.input.get(2).filter(|b| !b.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(t) = g.initializer.iter().find(|t| t.name.as_ref() == Some(b)) else {
+        return Ok(None);
+    };
+    let v = read_f32(t)?;
+    let scale = crate::quant::qdq::quantize_bias_int8(&v).scale[0];
+    Ok(Some((v, scale)))
 }
 
 /// The end of the learned-rounding note: the mean error ratio over the `rounded` layers, and how many of them took

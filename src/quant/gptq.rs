@@ -49,6 +49,11 @@ pub struct Options {
     /// Visit each row's inputs by decreasing second moment (GPTQ's act-order): the large inputs are rounded while
     /// most of the row is still free to absorb their error.
     pub act_order: bool,
+    /// An INT8 bias is the weight of a constant input 1 (its second-moment row is the input's mean `E[x]`, its
+    /// corner 1), rounded first on its power-of-two grid: the weights then carry its rounding error through the
+    /// inputs' mean. The bias itself stays float for bias correction, which lands it on, or next to, that grid
+    /// point.
+    pub bias_first: bool,
 }
 
 /// The finer per-tensor scales [`Options::scale_search`] tries beside the emitter's `s` (float scales: 10 %, 20 %
@@ -148,7 +153,15 @@ impl Geometry {
 /// The streaming second moment of one layer's input: `sum x x^T` per group (f64, row-major `d x d`).
 pub struct Moment {
     pub geometry: Geometry,
+    /// Per group `sum x x^T`; after [`Moment::factor`] with the bias in, the `(d + 1)^2` matrix whose last
+    /// row and column are `sum x` and the count of rows (the bias's constant input).
     h: Vec<Vec<f64>>,
+    /// Per group `sum x` (the bias's row of the second moment).
+    sum: Vec<Vec<f64>>,
+    /// The layer has a bias that [`Options::bias`] may round.
+    has_bias: bool,
+    /// `h` holds the bias's row and column (the factors and order are of `d + 1` inputs, the bias last in `h`).
+    augmented: bool,
     /// Per group, the factor of [`inverse_cholesky_upper`] once [`Moment::factor`] ran (`None` inside: not
     /// positive definite).
     factors: Option<Vec<Option<Vec<f64>>>>,
@@ -162,11 +175,14 @@ pub struct Moment {
 }
 
 impl Moment {
-    pub fn new(geometry: Geometry) -> Moment {
+    pub fn new(geometry: Geometry, has_bias: bool) -> Moment {
         let (g, d) = geometry.blocks();
         Moment {
             geometry,
             h: vec![vec![0.0; d * d]; g],
+            sum: vec![vec![0.0; d]; g],
+            has_bias,
+            augmented: false,
             shape: Some(Vec::new()),
             rows: 0,
             factors: None,
@@ -179,8 +195,16 @@ impl Moment {
     /// more data after this.
     pub fn factor(&mut self, opts: Options) {
         if self.factors.is_none() && self.shape.is_some() && self.rows > 0 {
-            let d = self.geometry.blocks().1;
-            self.order = self.h.iter().map(|h| input_order(h, d, opts)).collect();
+            let mut d = self.geometry.blocks().1;
+            if opts.bias_first && self.has_bias {
+                self.augment();
+                d += 1;
+            }
+            self.order = self
+                .h
+                .iter()
+                .map(|h| input_order(h, d, opts, self.augmented))
+                .collect();
             self.factors = Some(
                 self.h
                     .iter()
@@ -191,9 +215,25 @@ impl Moment {
         }
     }
 
+    /// Extends every group's `h` by the bias's constant input (last row and column: `sum x`, then the row count).
+    fn augment(&mut self) {
+        let d = self.geometry.blocks().1;
+        for (h, s) in self.h.iter_mut().zip(&self.sum) {
+            let mut a = vec![0f64; (d + 1) * (d + 1)];
+            for i in 0..d {
+                a[i * (d + 1)..i * (d + 1) + d].copy_from_slice(&h[i * d..(i + 1) * d]);
+                a[i * (d + 1) + d] = s[i];
+                a[d * (d + 1) + i] = s[i];
+            }
+            a[(d + 1) * (d + 1) - 1] = self.rows as f64;
+            *h = a;
+        }
+        self.augmented = true;
+    }
+
     /// f64 accumulators held: fixed by the layer, whatever the number of samples.
     pub fn accumulators(&self) -> usize {
-        self.h.iter().map(Vec::len).sum()
+        self.h.iter().map(Vec::len).sum::<usize>() + self.sum.iter().map(Vec::len).sum::<usize>()
     }
 
     /// Adds one batch of the layer's input (`data` with `shape`, batch first). Non-finite values count as 0.
@@ -225,6 +265,12 @@ impl Moment {
                     x.iter_mut().zip(item).for_each(|(o, v)| *o = finite(*v));
                     let m = ArrayView2::from_shape((per / k, k), &x).expect("rows * k values");
                     add_gram(&mut self.h[0], m.t());
+                    for row in x.chunks_exact(k) {
+                        self.sum[0]
+                            .iter_mut()
+                            .zip(row)
+                            .for_each(|(s, v)| *s += *v as f64);
+                    }
                 }
                 self.rows += (data.len() / k) as u64;
             }
@@ -236,10 +282,19 @@ impl Moment {
                 let (groups, d) = self.geometry.blocks();
                 let mut cols = vec![0f32; d * pt.p()];
                 for item in data.chunks_exact(per) {
-                    for (g, h) in self.h.iter_mut().enumerate().take(groups) {
+                    for (g, (h, s)) in self
+                        .h
+                        .iter_mut()
+                        .zip(&mut self.sum)
+                        .enumerate()
+                        .take(groups)
+                    {
                         pt.im2col(&item[g * pt.cg * pt.h * pt.w..], &mut cols);
                         let m = ArrayView2::from_shape((d, pt.p()), &cols).expect("d * p values");
                         add_gram(h, m);
+                        for (si, row) in s.iter_mut().zip(cols.chunks_exact(pt.p())) {
+                            *si += row.iter().map(|v| *v as f64).sum::<f64>();
+                        }
                     }
                 }
                 self.rows += (n * pt.p()) as u64;
@@ -358,11 +413,15 @@ impl Patches {
 }
 
 /// The order a group's inputs are rounded in: by decreasing diagonal of `h` (ties by index) with
-/// [`Options::act_order`], else as stored.
-fn input_order(h: &[f64], d: usize, opts: Options) -> Vec<usize> {
-    let mut o: Vec<usize> = (0..d).collect();
+/// [`Options::act_order`], else as stored; with `bias` (the last of the `d` inputs) that input first.
+fn input_order(h: &[f64], d: usize, opts: Options, bias: bool) -> Vec<usize> {
+    let n = d - usize::from(bias);
+    let mut o: Vec<usize> = (0..n).collect();
     if opts.act_order {
         o.sort_by(|&a, &b| h[b * d + b].total_cmp(&h[a * d + a]).then(a.cmp(&b)));
+    }
+    if bias {
+        o.insert(0, n);
     }
     o
 }
@@ -514,6 +573,53 @@ pub struct Rounded {
     pub ratio: f64,
     /// The per-tensor scale is finer than the emitter's first choice ([`Options::scale_search`]).
     pub finer: bool,
+    /// The bias took part ([`Options::bias_first`]).
+    pub bias: bool,
+}
+
+/// A layer's INT8 bias for [`round_layer`]: its float values (one per output row) and its power-of-two scale (the
+/// emitter's, [`crate::quant::qdq::quantize_bias_int8`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Bias<'a> {
+    pub values: &'a [f32],
+    pub scale: f32,
+}
+
+/// The bias's plain integers on its grid and the largest magnitude among them, which fixes the emitter's scale and
+/// so is kept.
+struct BiasGrid<'a> {
+    bias: Bias<'a>,
+    plain: Vec<i32>,
+    max: i32,
+}
+
+impl<'a> BiasGrid<'a> {
+    fn new(bias: Bias<'a>) -> Self {
+        let plain: Vec<i32> = bias
+            .values
+            .iter()
+            .map(|&b| quantize_value(b, bias.scale, 0, -128, 127))
+            .collect();
+        let max = plain.iter().map(|q| q.abs()).max().unwrap_or(0);
+        BiasGrid { bias, plain, max }
+    }
+
+    /// Row `r`'s bias rounded from `x` (its plain integer where that fixes the scale), dequantized.
+    fn round(&self, r: usize, x: f64) -> f64 {
+        let s = self.bias.scale;
+        let p = self.plain[r];
+        let q = if p.abs() == self.max {
+            p
+        } else {
+            (x / s as f64).round_ties_even().clamp(-127.0, 127.0) as i32
+        };
+        q as f64 * s as f64
+    }
+
+    /// Row `r`'s plain bias, dequantized.
+    fn plain(&self, r: usize) -> f64 {
+        self.plain[r] as f64 * self.bias.scale as f64
+    }
 }
 
 /// How a layer's weight splits into rows of `d` inputs: row `r`'s elements are `w[r * step + i * stride]`, `i < d`;
@@ -646,6 +752,8 @@ impl<'a> Grid<'a> {
 struct Row {
     r: usize,
     q: Vec<i32>,
+    /// The rounded bias, dequantized (with the bias in).
+    bias: f64,
     err_new: f64,
     err_plain: f64,
 }
@@ -671,40 +779,66 @@ struct Factored<'a> {
 }
 
 /// Rounds row `row.r` of `w` in `g.order`, spreading each element's error over the later ones through `g.u`, then
-/// measures both roundings' output error under `g.h`.
-fn round_row(row: &mut Row, w: &[f32], lay: &RowLayout, grid: &Grid<'_>, g: &Factored<'_>) {
-    let (d, u, h) = (lay.d, g.u, g.h);
+/// measures both roundings' output error under `g.h`. With `bias`, input `lay.d` is the bias's constant input.
+fn round_row(
+    row: &mut Row,
+    w: &[f32],
+    lay: &RowLayout,
+    grid: &Grid<'_>,
+    bias: Option<&BiasGrid<'_>>,
+    g: &Factored<'_>,
+) {
+    let (d, u, h, da) = (lay.d, g.u, g.h, g.order.len());
     let p = &grid.plain.params;
     let (qlo, qhi) = grid.qrange;
-    let orig: Vec<f64> = (0..d).map(|i| w[lay.at(row.r, i)] as f64).collect();
+    let bias = bias.filter(|_| da > d);
+    let mut orig: Vec<f64> = (0..d).map(|i| w[lay.at(row.r, i)] as f64).collect();
+    if let Some(b) = bias {
+        orig.push(b.bias.values[row.r] as f64);
+    }
     // `x` in rounding order: position `i` is input `g.order[i]`.
     let mut x: Vec<f64> = g.order.iter().map(|&j| orig[j]).collect();
-    for i in 0..d {
-        let at = lay.at(row.r, g.order[i]);
-        let c = grid.chan(at);
-        let (s, z) = (p.scale[c] as f64, p.zero_point[c]);
-        let fixed = grid.plain.values[at];
-        let q = if fixed == grid.lo[c] || fixed == grid.hi[c] {
-            fixed
-        } else {
-            ((x[i] / s).round_ties_even() + z as f64).clamp(qlo as f64, qhi as f64) as i32
+    for i in 0..da {
+        let j = g.order[i];
+        let v = match bias {
+            Some(b) if j == d => {
+                row.bias = b.round(row.r, x[i]);
+                row.bias
+            }
+            _ => {
+                let at = lay.at(row.r, j);
+                let c = grid.chan(at);
+                let (s, z) = (p.scale[c] as f64, p.zero_point[c]);
+                let fixed = grid.plain.values[at];
+                let q = if fixed == grid.lo[c] || fixed == grid.hi[c] {
+                    fixed
+                } else {
+                    ((x[i] / s).round_ties_even() + z as f64).clamp(qlo as f64, qhi as f64) as i32
+                };
+                row.q[j] = q;
+                (q - z) as f64 * s
+            }
         };
-        row.q[g.order[i]] = q;
-        let ur = &u[i * d..(i + 1) * d];
-        let e = (x[i] - (q - z) as f64 * s) / ur[i];
+        let ur = &u[i * da..(i + 1) * da];
+        let e = (x[i] - v) / ur[i];
         x[i + 1..]
             .iter_mut()
             .zip(&ur[i + 1..])
             .for_each(|(a, b)| *a -= e * b);
     }
-    let err = |q: &dyn Fn(usize) -> i32| -> Vec<f64> {
-        (0..d)
+    let err = |q: &dyn Fn(usize) -> i32, b: f64| -> Vec<f64> {
+        let mut e: Vec<f64> = (0..d)
             .map(|i| grid.dequant(lay.at(row.r, i), q(i)) - orig[i])
-            .collect()
+            .collect();
+        if da > d {
+            e.push(b - orig[d]);
+        }
+        e
     };
-    row.err_new = quad(h, &err(&|i| row.q[i]));
+    row.err_new = quad(h, &err(&|i| row.q[i], row.bias));
     if g.plain_too {
-        row.err_plain = quad(h, &err(&|i| grid.plain.values[lay.at(row.r, i)]));
+        let pb = bias.map_or(0.0, |b| b.plain(row.r));
+        row.err_plain = quad(h, &err(&|i| grid.plain.values[lay.at(row.r, i)], pb));
     }
 }
 
@@ -734,15 +868,17 @@ fn reproduced(
     Ok(values)
 }
 
-/// Rounds the float weight `w` (`dims`) of the layer whose input moment is `m`, with the emitter's `spec`.
-/// `Err(why)` when plain rounding stays: the moment is unusable (input shape changed, no data, not positive
-/// definite), the emitter would not reproduce the rounded grid, or the result is not better on the calibration data.
+/// Rounds the float weight `w` (`dims`) of the layer whose input moment is `m`, with the emitter's `spec`, and its
+/// `bias` with it where [`Options::bias`] asks and `m` was made for one. `Err(why)` when plain rounding stays: the
+/// moment is unusable (input shape changed, no data, not positive definite), the emitter would not reproduce the
+/// rounded grid, or the result is not better on the calibration data.
 pub fn round_layer(
     w: &[f32],
     dims: &[i64],
     spec: WeightSpec,
     m: &Moment,
     opts: Options,
+    bias: Option<Bias<'_>>,
 ) -> std::result::Result<Rounded, &'static str> {
     if m.shape.is_none() || m.rows == 0 {
         return Err("input shape varied or no data");
@@ -764,6 +900,9 @@ pub fn round_layer(
             own = Moment {
                 geometry: m.geometry.clone(),
                 h: m.h.clone(),
+                sum: m.sum.clone(),
+                has_bias: m.has_bias,
+                augmented: false,
                 factors: None,
                 order: Vec::new(),
                 shape: m.shape.clone(),
@@ -777,12 +916,23 @@ pub fn round_layer(
     if factors.iter().any(|u| u.is_none()) {
         return Err("second moment not positive definite");
     }
-    let (q, en, ep) = round_on(&grid, w, &lay, m, true);
+    let bias = match bias {
+        Some(b) if m.augmented => {
+            if b.values.len() != lay.nrows || b.values.iter().any(|v| !v.is_finite()) {
+                return Err("bias length or values");
+            }
+            Some(BiasGrid::new(b))
+        }
+        None if m.augmented => return Err("the layer's bias is missing"),
+        _ => None,
+    };
+    let bias = bias.as_ref();
+    let (q, en, ep) = round_on(&grid, bias, w, &lay, m, true);
     let mut best = reproduced(q, &grid, spec).map(|v| (v, en, false));
     if opts.scale_search && grid.plain.params.scale.len() == 1 {
         for s in candidate_scales(grid.plain.params.scale[0], spec.pow2) {
             let alt = grid.with_scale(w, s);
-            let (q, e, _) = round_on(&alt, w, &lay, m, false);
+            let (q, e, _) = round_on(&alt, bias, w, &lay, m, false);
             if best.as_ref().map_or(true, |b| e < b.1) {
                 if let Ok(v) = reproduced(q, &alt, spec) {
                     best = Ok((v, e, true));
@@ -799,13 +949,15 @@ pub fn round_layer(
         values,
         ratio: if ep > 0.0 { en / ep } else { 1.0 },
         finer,
+        bias: bias.is_some(),
     })
 }
 
-/// Rounds every row of `w` on `grid` (rows on all cores): the integers, and the output error of this rounding and
-/// (with `plain_too`, else 0) of `grid`'s plain rounding, summed over rows.
+/// Rounds every row of `w` on `grid` (rows on all cores), the bias first if given: the integers, and the output
+/// error of this rounding and (with `plain_too`, else 0) of `grid`'s plain rounding, summed over rows.
 fn round_on(
     grid: &Grid<'_>,
+    bias: Option<&BiasGrid<'_>>,
     w: &[f32],
     lay: &RowLayout,
     m: &Moment,
@@ -816,6 +968,7 @@ fn round_on(
         .map(|r| Row {
             r,
             q: vec![0; lay.d],
+            bias: 0.0,
             err_new: 0.0,
             err_plain: 0.0,
         })
@@ -828,7 +981,7 @@ fn round_on(
             order: &m.order[g],
             plain_too,
         };
-        round_row(row, w, lay, grid, &f);
+        round_row(row, w, lay, grid, bias, &f);
     });
     let mut q = grid.plain.values.clone();
     for row in &rows {
@@ -888,7 +1041,7 @@ mod tests {
     fn scale_search_takes_a_finer_grid_for_an_outlier() {
         use crate::quant::QuantType;
         let k = 16;
-        let mut m = Moment::new(Geometry::Gemm { k, trans_b: true });
+        let mut m = Moment::new(Geometry::Gemm { k, trans_b: true }, false);
         // Columns 2j and 2j + 1 nearly equal.
         let x: Vec<f32> = (0..64 * k)
             .map(|i| ((i / 2 * 7919 % 97) as f32 - 48.0) / 24.0 + (i % 2) as f32 * 0.01)
@@ -906,12 +1059,12 @@ mod tests {
             mse: false,
         };
         let dims = [8, k as i64];
-        let off = round_layer(&w, &dims, spec, &m, Options::default()).expect("rounded");
+        let off = round_layer(&w, &dims, spec, &m, Options::default(), None).expect("rounded");
         let on = Options {
             scale_search: true,
-            act_order: false,
+            ..Options::default()
         };
-        let searched = round_layer(&w, &dims, spec, &m, on).expect("rounded");
+        let searched = round_layer(&w, &dims, spec, &m, on, None).expect("rounded");
         assert!(!off.finer && searched.finer);
         assert!(
             searched.ratio < off.ratio,
@@ -919,7 +1072,50 @@ mod tests {
             searched.ratio,
             off.ratio
         );
-        let again = round_layer(&w, &dims, spec, &m, on).expect("rounded");
+        let again = round_layer(&w, &dims, spec, &m, on, None).expect("rounded");
         assert_eq!(again.values, searched.values, "deterministic");
+    }
+
+    /// An INT8 power-of-two bias on inputs with a large mean (after a Relu): rounded first, its error is carried by
+    /// the weights through the mean, so the layer's output error (bias included) falls well below that of plain
+    /// weights plus the plainly rounded bias; deterministic; without the option the bias stays out.
+    #[test]
+    fn bias_rounded_first_is_carried_by_the_weights() {
+        use crate::quant::QuantType;
+        let k = 12;
+        let mut m = Moment::new(Geometry::Gemm { k, trans_b: true }, true);
+        let x: Vec<f32> = (0..256 * k)
+            .map(|i| 1.0 + ((i * 7919 % 101) as f32) / 100.0)
+            .collect();
+        m.add(&x, &[256, k as i64]);
+        let w: Vec<f32> = (0..6 * k)
+            .map(|i| ((i * 31 % 23) as f32 - 11.0) / 50.0)
+            .collect();
+        let b = [0.9f32, 0.013, -0.021, 0.006, 0.35, -0.0123];
+        let spec = WeightSpec {
+            qtype: QuantType::S8,
+            symmetric: true,
+            pow2: true,
+            axis: None,
+            mse: false,
+        };
+        let bias = Bias {
+            values: &b,
+            scale: crate::quant::qdq::quantize_bias_int8(&b).scale[0],
+        };
+        let first = Options {
+            bias_first: true,
+            ..Options::default()
+        };
+        let dims = [6, k as i64];
+        let r = round_layer(&w, &dims, spec, &m, first, Some(bias)).expect("rounded");
+        assert!(r.bias && r.ratio < 0.5, "output error ratio {}", r.ratio);
+        let again = round_layer(&w, &dims, spec, &m, first, Some(bias)).expect("rounded");
+        assert_eq!(again.values, r.values, "deterministic");
+        let off = round_layer(&w, &dims, spec, &m, Options::default(), Some(bias));
+        assert!(
+            !off.expect("rounded").bias,
+            "the bias stays out unless asked"
+        );
     }
 }

@@ -81,6 +81,7 @@ pub fn settings_json(config: &QuantConfig) -> String {
         "learned_rounding": config.learned_rounding,
         "rounding_scale_search": config.rounding.scale_search,
         "rounding_act_order": config.rounding.act_order,
+        "rounding_bias_first": config.rounding.bias_first,
         "output_aware": config.output_aware,
         "bias_type": config.bias_type.name(),
         "npu_mode": npu_mode(config),
