@@ -5,7 +5,7 @@
 #
 #   prepare IN.onnx OUT.onnx                       ORT basic-level optimized model (BN folded, constants folded)
 #   calib MODEL.onnx IMAGES_DIR NORM OUT.json      per-tensor min/max of every float tensor over IMAGES_DIR/calib
-#   eval FLOAT.onnx QUANT.onnx IMAGES_DIR NORM OUT.json [fusion]
+#   eval FLOAT.onnx QUANT.onnx IMAGES_DIR NORM OUT.json [fusion] [unfused]
 #        top-1 agreement, SQNR over all outputs, labelled top-1 (1000-class outputs), and with `fusion`: op counts
 #        of ORT's optimized model (level ALL) to check CPU QDQ fusion.
 #   check FLOAT.onnx QUANT.onnx                    both load and run in ORT on random inputs; prints the SQNR
@@ -84,10 +84,12 @@ def cmd_calib(model, images, norm, out):
     print(f"calibrated {len(stats)} tensors on {len(files)} images")
 
 
-def cmd_eval(fmodel, qmodel, images, norm, out, fusion=False):
+def cmd_eval(fmodel, qmodel, images, norm, out, fusion=False, unfused=False):
     res = {}
     sf = session(fmodel)
-    sq = session(qmodel)
+    # unfused: the model's own arithmetic (no QDQ group fused into an integer kernel), for CPUs where ONNX Runtime's
+    # fused U8S8 kernels saturate (x86 without VNNI).
+    sq = session(qmodel, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC) if unfused else session(qmodel)
     h, w = input_hw(sf)
     iname = sf.get_inputs()[0].name
     evalf = sorted(glob.glob(f"{images}/eval/*")) + sorted(glob.glob(f"{images}/labelled/*"))
@@ -145,6 +147,6 @@ if __name__ == "__main__":
     elif c == "check":
         cmd_check(*a)
     elif c == "eval":
-        cmd_eval(a[0], a[1], a[2], a[3], a[4], len(a) > 5 and a[5] == "fusion")
+        cmd_eval(a[0], a[1], a[2], a[3], a[4], "fusion" in a[5:], "unfused" in a[5:])
     else:
         sys.exit(f"unknown command {c}")

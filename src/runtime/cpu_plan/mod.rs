@@ -297,12 +297,17 @@ fn plan_owned(
     }
     let wide = types.iter().any(|&t| rewrite::is_16bit(t));
     let weights = rewrite::quantized_weight_count(g, &ix);
+    let per_channel = rewrite::per_channel_int8_weights(g, &ix);
     let opset = opset(&model);
     let mut out = model;
     let mut changes = Vec::new();
     let folded = folded_activations(&out);
     let g = out.graph.as_mut().expect("graph checked above");
     let small = !wide && mode == FallbackExecution::Fast && weights < INTEGER_PLAN_MIN_WEIGHTS;
+    // Per-channel int8 weights cannot take the uint8 shift (see `rewrite::int8_weights_to_uint8`): on a CPU where
+    // the U8S8 kernels saturate, `Fast` runs them as float rather than wrong (BlazeFace's CPU preset: -4.9 dB against
+    // float through ONNX Runtime's fused kernels on such a CPU).
+    let saturating = host.u8s8_saturates && per_channel > 0;
     let (plan, reason) = if small {
         float_activation_plan(g, folded.as_ref(), &mut changes);
         (
@@ -311,6 +316,14 @@ fn plan_owned(
                 "small model ({weights} quantized weights < {INTEGER_PLAN_MIN_WEIGHTS}): ONNX Runtime's integer \
                  kernels cost more than they save here, float activations are faster (modelled)"
             ),
+        )
+    } else if saturating && mode == FallbackExecution::Fast {
+        float_activation_plan(g, folded.as_ref(), &mut changes);
+        (
+            PlanKind::FloatActivations,
+            "per-channel int8 weights on a CPU without VNNI, where ONNX Runtime's U8S8 kernels saturate: float \
+             activations (exact weights, float arithmetic)"
+                .to_string(),
         )
     } else if wide && mode == FallbackExecution::Fast {
         float_activation_plan(g, folded.as_ref(), &mut changes);

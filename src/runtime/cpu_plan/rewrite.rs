@@ -633,6 +633,15 @@ pub(super) fn int8_weights_to_uint8(g: &mut GraphProto, names: &mut Names) -> us
     count
 }
 
+/// How many DequantizeLinear nodes read per-channel int8 weight initializers (what the uint8 shift leaves int8).
+pub(super) fn per_channel_int8_weights(g: &GraphProto, ix: &Index) -> usize {
+    g.node
+        .iter()
+        .filter(|d| is_dq(d) && d.input.first().is_some_and(|x| ix.is_init(x)))
+        .filter(|d| qparams(g, ix, d).is_some_and(|p| p.dt == INT8 && p.scale.len() > 1))
+        .count()
+}
+
 /// `t` (int8) as uint8 plus 128, named `name`; None for data this pass cannot read (external, or malformed).
 fn flipped(
     t: &crate::onnx::proto::TensorProto,
