@@ -149,27 +149,27 @@ pub fn main(ctx: &Ctx, a: &Args) -> CliResult {
     util::require_exists(&a.quant, "quantized model")?;
     util::require_exists(&a.data, "data folder")?;
     util::load_runtime(ctx)?;
-    let opts = SessionOptions {
+    let mut opts = SessionOptions {
         intra_op_threads: a.threads,
         // Accuracy of the quantized model as written (what the NPU computes), not of the CPU plan's rewrite.
         fallback_execution: ipuflow::runtime::FallbackExecution::AsWritten,
         ..Default::default()
     };
+    // On a CPU where ONNX Runtime's fused U8S8 kernels saturate (x86 without VNNI), both models run without QDQ
+    // fusion (the same options for both: a model against itself stays identical), so what is measured is the
+    // quantized model's own arithmetic, not that kernel's overflow.
+    if ipuflow::runtime::cpu_plan::Host::this().u8s8_saturates {
+        opts.graph_optimization_level = ipuflow::runtime::GraphOptimizationLevel::Basic;
+        util::stage_line(
+            "this CPU has no VNNI (ONNX Runtime's U8S8 kernels saturate): the models run unfused",
+        );
+    }
     // Checked here, run from the paths (see `run`).
     Model::load_file_lazy(&a.float)?;
     Model::load_file_lazy(&a.quant)?;
     let fs = Session::from_file(&a.float, &opts)
         .map_err(|e| e.context(format!("'{}'", a.float.display())))?;
-    // On a CPU where ONNX Runtime's fused U8S8 kernels saturate (x86 without VNNI), the quantized model runs without
-    // QDQ fusion, so what is measured is the model's own arithmetic, not that kernel's overflow.
-    let mut qopts = opts.clone();
-    if ipuflow::runtime::cpu_plan::Host::this().u8s8_saturates {
-        qopts.graph_optimization_level = ipuflow::runtime::GraphOptimizationLevel::Basic;
-        util::stage_line(
-            "this CPU has no VNNI (ONNX Runtime's U8S8 kernels saturate): the quantized model runs unfused",
-        );
-    }
-    let qs = Session::from_file(&a.quant, &qopts)
+    let qs = Session::from_file(&a.quant, &opts)
         .map_err(|e| e.context(format!("'{}'", a.quant.display())))?;
     let samples = load_samples(
         &a.data,
